@@ -1,0 +1,24 @@
+//! Run-time support for code written by `#[backprop]`.
+//!
+//! Everything here is ordinary Rust that a person could have written by hand:
+//!
+//! * [`gates`]: activation functions, each a plain forward function plus a hand-written
+//!   `_backward` that follows the crate's contract (`g_backward(inputs..., d_out) -> (out, grad)`),
+//!   so the macro differentiates a call to them exactly like a call to a user's own gate;
+//! * [`check`]: numeric gradients by central differences, the notes' relative error, and an
+//!   assertion that compares an analytic gradient against the numeric one with a readable report.
+
+pub mod check;
+pub mod gates;
+
+pub use check::{GradientCheck, Gradient, Real, check_gradient, numeric_gradient, relative_error};
+pub use gates::{relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward};
+
+/// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.
+///
+/// Importing a gate together with its `_backward` matters: the macro differentiates a call
+/// `sigmoid(x)` by calling `sigmoid_backward` at the same path.
+pub mod prelude {
+    pub use crate::check::{Gradient, check_gradient, numeric_gradient, relative_error};
+    pub use crate::gates::{relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward};
+}

@@ -1,0 +1,3 @@
+//! placeholder
+pub use backprop_macro::backprop;
+pub use backprop_runtime::*;
