@@ -160,7 +160,10 @@ impl<F: Real> GradientCheck<F> {
 
     /// The largest relative error over all components (0 for an empty gradient).
     pub fn max_relative_error(&self) -> F {
-        self.components.iter().map(|c| c.relative_error).fold(F::zero(), F::max)
+        self.components
+            .iter()
+            .map(|c| c.relative_error)
+            .fold(F::zero(), F::max)
     }
 
     /// Uses other tolerances, re-judging every component.
@@ -175,13 +178,21 @@ impl<F: Real> GradientCheck<F> {
 }
 
 fn agrees<F: Real>(analytic: F, numeric: F, max_relative: F, absolute: F) -> bool {
-    approx::relative_eq!(analytic, numeric, epsilon = absolute, max_relative = max_relative)
+    approx::relative_eq!(
+        analytic,
+        numeric,
+        epsilon = absolute,
+        max_relative = max_relative
+    )
 }
 
 impl<F: Real> fmt::Display for GradientCheck<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some((analytic, point)) = self.length_mismatch {
-            writeln!(f, "the analytic gradient has {analytic} components but the point has {point}")?;
+            writeln!(
+                f,
+                "the analytic gradient has {analytic} components but the point has {point}"
+            )?;
         }
         writeln!(
             f,
@@ -218,7 +229,8 @@ pub fn check_gradient<F: Real, G: Gradient<F> + ?Sized>(
 ) -> GradientCheck<F> {
     let analytic = analytic.flatten();
     let numeric = numeric_gradient(f, at);
-    let length_mismatch = (analytic.len() != numeric.len()).then_some((analytic.len(), numeric.len()));
+    let length_mismatch =
+        (analytic.len() != numeric.len()).then_some((analytic.len(), numeric.len()));
     let components = analytic
         .iter()
         .zip(&numeric)
@@ -257,7 +269,8 @@ macro_rules! assert_gradient {
         }
     }};
     ($f:expr, $at:expr, $analytic:expr, $max_relative:expr, $absolute:expr $(,)?) => {{
-        let check = $crate::check_gradient($f, $at, $analytic).with_tolerance($max_relative, $absolute);
+        let check =
+            $crate::check_gradient($f, $at, $analytic).with_tolerance($max_relative, $absolute);
         if !check.passed() {
             ::core::panic!("gradient check failed at {:?}\n{}", $at, check);
         }

@@ -82,7 +82,10 @@ mod tests {
             assert!((d - 2.0 * slope(sigmoid, x)).abs() < 1e-8, "sigmoid at {x}");
             let (y, d) = softplus_backward(x, 1.5);
             assert_eq!(y, softplus(x));
-            assert!((d - 1.5 * slope(softplus, x)).abs() < 1e-8, "softplus at {x}");
+            assert!(
+                (d - 1.5 * slope(softplus, x)).abs() < 1e-8,
+                "softplus at {x}"
+            );
             let (y, d) = relu_backward(x, 3.0);
             assert_eq!(y, relu(x));
             assert!((d - 3.0 * slope(relu, x)).abs() < 1e-8, "relu at {x}");

@@ -11,7 +11,7 @@
 pub mod check;
 pub mod gates;
 
-pub use check::{GradientCheck, Gradient, Real, check_gradient, numeric_gradient, relative_error};
+pub use check::{Gradient, GradientCheck, Real, check_gradient, numeric_gradient, relative_error};
 pub use gates::{relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward};
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.
@@ -20,5 +20,7 @@ pub use gates::{relu, relu_backward, sigmoid, sigmoid_backward, softplus, softpl
 /// `sigmoid(x)` by calling `sigmoid_backward` at the same path.
 pub mod prelude {
     pub use crate::check::{Gradient, check_gradient, numeric_gradient, relative_error};
-    pub use crate::gates::{relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward};
+    pub use crate::gates::{
+        relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward,
+    };
 }

@@ -1,0 +1,292 @@
+//! Emission: the companions `f_backward`, `f_grad` and `f_backward_source` as Rust tokens.
+//!
+//! Forward lines are spanned at the user's expressions, so rustc's own errors point into the
+//! user's function. The backward source is pretty-printed once, here, and shown both in the
+//! rustdoc of `f_backward` and by `f_backward_source()`.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+
+use crate::ir::{Block, Node, Operand, Program, Ty};
+use crate::reverse::{BackStmt, Reversed};
+use crate::rules::{self, Prim, Syntax};
+use crate::signature::SignatureInfo;
+
+/// The names and signature pieces shared by the real companions and the fallback stubs.
+pub struct Companions {
+    pub backward: Ident,
+    pub grad: Ident,
+    pub source: Ident,
+    /// `x: f64, w: &[f64; 3], n: usize` (without `mut`).
+    pub params: Vec<TokenStream>,
+    /// The parameter names, to forward a call.
+    pub param_names: Vec<Ident>,
+    pub output: TokenStream,
+    /// The gradient type `G`.
+    pub gradient: TokenStream,
+}
+
+impl Companions {
+    pub fn new(function: &syn::ItemFn, signature: &SignatureInfo) -> Self {
+        let name = &function.sig.ident;
+        let differentiable: Vec<_> = signature
+            .params
+            .iter()
+            .filter(|p| p.differentiable)
+            .collect();
+        let gradient_types: Vec<TokenStream> = differentiable
+            .iter()
+            .map(|p| match &p.ty {
+                Ty::Array { elem, len } => {
+                    let elem = elem.ident();
+                    quote!([#elem; #len])
+                }
+                _ => p.ty_tokens.clone(),
+            })
+            .collect();
+        let gradient = match gradient_types.as_slice() {
+            [one] => one.clone(),
+            many => quote!((#(#many),*)),
+        };
+        Companions {
+            backward: format_ident!("{}_backward", name, span = name.span()),
+            grad: format_ident!("{}_grad", name, span = name.span()),
+            source: format_ident!("{}_backward_source", name, span = name.span()),
+            params: signature
+                .params
+                .iter()
+                .map(|p| {
+                    let (ident, ty) = (&p.ident, &p.ty_tokens);
+                    quote!(#ident: #ty)
+                })
+                .collect(),
+            param_names: signature.params.iter().map(|p| p.ident.clone()).collect(),
+            output: signature.output_tokens.clone(),
+            gradient,
+        }
+    }
+}
+
+pub fn emit(
+    function: &syn::ItemFn,
+    companions: &Companions,
+    program: &Program,
+    reversed: &Reversed,
+) -> TokenStream {
+    let Companions {
+        backward,
+        grad,
+        source,
+        params,
+        param_names,
+        output,
+        gradient,
+    } = companions;
+    let vis = &function.vis;
+    let name = &function.sig.ident;
+    let seed = &reversed.seed;
+
+    let items = &program.items;
+    let forward: Vec<TokenStream> = program
+        .body
+        .nodes
+        .iter()
+        .map(|n| forward_node(program, n))
+        .collect();
+    let backward_stmts: Vec<TokenStream> = reversed
+        .stmts
+        .iter()
+        .map(|s| back_stmt(program, reversed, s))
+        .collect();
+    let value = rules::render_bare(program, &program.body.result);
+    let gradients: Vec<TokenStream> = program
+        .params
+        .iter()
+        .filter(|p| p.differentiable)
+        .map(|p| match reversed.grads.get(&p.var) {
+            Some(d) => d.to_token_stream(),
+            None => zero(&program.vars[p.var].ty),
+        })
+        .collect();
+    let gradients = match gradients.as_slice() {
+        [one] => one.clone(),
+        many => quote!((#(#many),*)),
+    };
+
+    let backward_fn = quote! {
+        #vis fn #backward(#(#params,)* #seed: #output) -> (#output, #gradient) {
+            #(#items)*
+            #(#forward)*
+            #(#backward_stmts)*
+            (#value, #gradients)
+        }
+    };
+    let printed = pretty(&backward_fn);
+    let doc = format!(
+        " Value and vector–Jacobian product of [`{name}`], written by `#[backprop]`.\n\n \
+         Runs `{name}` forward, then walks its lines in reverse, seeded with the upstream gradient \
+         `{seed}`, and returns `({name}(..), gradients)` with one gradient per differentiable \
+         parameter, in signature order.\n\n The generated code:\n\n ```rust,ignore\n{}\n ```",
+        printed
+            .lines()
+            .map(|l| format!(" {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let grad_doc = format!(
+        " Value and gradient of [`{name}`]: `{backward}(.., 1.0)`, written by `#[backprop]`."
+    );
+    let source_doc = format!(" The source of [`{backward}`], as `#[backprop]` generated it.");
+    quote! {
+        #[doc = #doc]
+        #[allow(clippy::all, clippy::pedantic, unused_parens)]
+        #backward_fn
+
+        #[doc = #grad_doc]
+        #[allow(dead_code)]
+        #vis fn #grad(#(#params),*) -> (#output, #gradient) {
+            #backward(#(#param_names,)* 1.0)
+        }
+
+        #[doc = #source_doc]
+        #[allow(dead_code)]
+        #vis fn #source() -> &'static str {
+            #printed
+        }
+    }
+}
+
+/// Pretty-printed source of one item, for people to read.
+pub fn pretty(item: &TokenStream) -> String {
+    match syn::parse2::<syn::File>(item.clone()) {
+        Ok(file) => prettyplease::unparse(&file),
+        Err(_) => item.to_string(),
+    }
+}
+
+fn zero(ty: &Ty) -> TokenStream {
+    match ty {
+        Ty::Array { len, .. } => quote!([0.0; #len]),
+        _ => quote!(0.0),
+    }
+}
+
+/// One forward line: `let v = expr;`.
+pub fn forward_node(program: &Program, node: &Node) -> TokenStream {
+    match node {
+        Node::Assign(assign) => {
+            let var = &program.vars[assign.target];
+            let ident = &var.ident;
+            let float = var.ty.float().unwrap_or(crate::ir::FloatTy::F64);
+            let expr = rules::forward(&assign.prim, program, &assign.args, float);
+            // `let s = 0.0;` later combined with f64 values: say so, or `s.exp()` would not
+            // compile on the ambiguous `{float}`.
+            let annotation = match (&assign.annotation, &assign.prim, &assign.args[..], &var.ty) {
+                (Some(a), ..) => Some(a.clone()),
+                (
+                    None,
+                    Prim::Table { rule, .. },
+                    [
+                        Operand::Const {
+                            ty: Ty::FloatLit, ..
+                        },
+                    ],
+                    Ty::Float(f),
+                ) if matches!(rule.syntax, Syntax::Copy) => Some(f.ident().to_token_stream()),
+                _ => None,
+            };
+            let annotation = annotation.map(|a| quote!(: #a));
+            quote_spanned!(assign.span=> let #ident #annotation = #expr;)
+        }
+        Node::Branch(branch) => {
+            let ident = &program.vars[branch.target].ident;
+            let value = branch_expr(program, &branch.cond, &branch.then, &branch.otherwise);
+            quote_spanned!(branch.span=> let #ident = #value;)
+        }
+    }
+}
+
+fn branch_expr(
+    program: &Program,
+    cond: &TokenStream,
+    then: &Block,
+    otherwise: &Block,
+) -> TokenStream {
+    let then = block_expr(program, then);
+    // `else { let v = if .. ; v }` reads better as `else if ..`.
+    let otherwise = match (&otherwise.nodes[..], &otherwise.result) {
+        ([Node::Branch(inner)], Operand::Var(v)) if inner.target == *v => {
+            branch_expr(program, &inner.cond, &inner.then, &inner.otherwise)
+        }
+        _ => block_expr(program, otherwise),
+    };
+    quote!(if #cond #then else #otherwise)
+}
+
+fn block_expr(program: &Program, block: &Block) -> TokenStream {
+    let nodes = block.nodes.iter().map(|n| forward_node(program, n));
+    let result = rules::render_bare(program, &block.result);
+    quote!({ #(#nodes)* #result })
+}
+
+fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenStream {
+    let grad = |var: &usize| {
+        reversed
+            .grads
+            .get(var)
+            .cloned()
+            .unwrap_or_else(|| program.vars[*var].ident.clone())
+    };
+    match stmt {
+        BackStmt::Forward(node) => forward_node(program, node),
+        BackStmt::Setup(tokens) => tokens.clone(),
+        BackStmt::Init { var, expr } => {
+            let d = grad(var);
+            if reversed.mutable.contains(var) {
+                quote!(let mut #d = #expr;)
+            } else {
+                quote!(let #d = #expr;)
+            }
+        }
+        BackStmt::Accumulate {
+            var,
+            element: None,
+            expr,
+        } => {
+            let d = grad(var);
+            quote!(#d += #expr;)
+        }
+        BackStmt::Accumulate {
+            var,
+            element: Some(index),
+            expr,
+        } => {
+            let d = grad(var);
+            quote!(#d[#index] += #expr;)
+        }
+        BackStmt::Zero { var } => {
+            let d = grad(var);
+            let zero = zero(&program.vars[*var].ty);
+            quote!(let mut #d = #zero;)
+        }
+        BackStmt::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            let then: Vec<TokenStream> = then
+                .iter()
+                .map(|s| back_stmt(program, reversed, s))
+                .collect();
+            let otherwise: Vec<TokenStream> = otherwise
+                .iter()
+                .map(|s| back_stmt(program, reversed, s))
+                .collect();
+            if otherwise.is_empty() {
+                quote!(if #cond { #(#then)* })
+            } else {
+                quote!(if #cond { #(#then)* } else { #(#otherwise)* })
+            }
+        }
+    }
+}

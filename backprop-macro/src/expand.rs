@@ -1,0 +1,49 @@
+//! The pipeline: arguments → signature → validation → lowering → reverse sweep → emission,
+//! as a function over `proc_macro2` tokens (so tests can drive it without a compiler).
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+
+use crate::args::Args;
+use crate::emit::{self, Companions};
+use crate::errors::Errors;
+use crate::naming::Namer;
+use crate::{fallback, lower, reverse, signature, validate};
+
+/// Expands `#[backprop(args)] item`: the item unchanged, then its companions, or the
+/// item, the errors and stub companions.
+pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            let message = syn::Error::new(
+                error.span(),
+                "`#[backprop]` applies to a function: `fn f(x: f64) -> f64 { .. }`",
+            );
+            let errors = message.to_compile_error();
+            return quote!(#item #errors);
+        }
+    };
+    let mut errors = Errors::default();
+    let args = match syn::parse2::<Args>(args) {
+        Ok(args) => args,
+        Err(error) => {
+            errors.push(error);
+            Args::default()
+        }
+    };
+    let signature = signature::analyze(&function.sig, &args, &mut errors);
+    let companions = Companions::new(&function, &signature);
+    validate::validate(&function.block, &mut errors);
+
+    let mut namer = Namer::new(function.to_token_stream());
+    let program = lower::lower(&function, &signature, &mut namer, &mut errors);
+    if !errors.is_empty() {
+        let compile_errors = errors.to_compile_errors();
+        let stubs = fallback::stubs(&function, &companions);
+        return quote!(#function #compile_errors #stubs);
+    }
+    let reversed = reverse::reverse(&program, &mut namer);
+    let generated = emit::emit(&function, &companions, &program, &reversed);
+    quote!(#function #generated)
+}

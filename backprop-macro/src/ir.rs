@@ -1,0 +1,147 @@
+//! The staged IR: the user's function as a list of single-operation assignments.
+//!
+//! Lowering turns nested expressions into named temporaries and every re-binding of a name
+//! (shadowing, reassignment, `+=`) into a new variable, so each variable is assigned exactly
+//! once and its value is still there when the reverse sweep needs it.
+
+use proc_macro2::{Ident, Span, TokenStream};
+
+use crate::rules::Prim;
+
+/// Index of a variable in [`Program::vars`].
+pub type VarId = usize;
+
+/// Width of a float.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatTy {
+    F32,
+    F64,
+}
+
+impl FloatTy {
+    pub fn name(self) -> &'static str {
+        match self {
+            FloatTy::F32 => "f32",
+            FloatTy::F64 => "f64",
+        }
+    }
+
+    pub fn ident(self) -> Ident {
+        Ident::new(self.name(), Span::call_site())
+    }
+}
+
+/// What the macro knows of a value's type.
+#[derive(Clone, Debug)]
+pub enum Ty {
+    /// `f32` or `f64`.
+    Float(FloatTy),
+    /// An unsuffixed float literal (or constant expression of them): takes the width of
+    /// whatever it meets.
+    FloatLit,
+    /// `[F; N]` (or a reference to one); `len` is the user's length expression.
+    Array { elem: FloatTy, len: TokenStream },
+    /// Integers, `bool`, and anything else: never differentiated.
+    Other,
+}
+
+impl Ty {
+    pub fn float(&self) -> Option<FloatTy> {
+        match self {
+            Ty::Float(f) => Some(*f),
+            Ty::Array { elem, .. } => Some(*elem),
+            _ => None,
+        }
+    }
+}
+
+/// One variable of the staged program (a parameter, a user `let`, a temporary or a version
+/// of a reassigned `let mut`).
+#[derive(Clone, Debug)]
+pub struct Var {
+    /// The name in generated code; unique in the whole function.
+    pub ident: Ident,
+    pub ty: Ty,
+    /// Whether the variable depends differentiably on a differentiable parameter. Only active
+    /// variables get a gradient.
+    pub active: bool,
+}
+
+/// An operand of an operation.
+#[derive(Clone, Debug)]
+pub enum Operand {
+    Var(VarId),
+    /// A value that is not differentiated: a literal, a constant, or an expression of
+    /// constants and inactive values, already renamed. `atomic` is false for a compound
+    /// expression, which is parenthesised where it meets an operator.
+    Const {
+        tokens: TokenStream,
+        ty: Ty,
+        atomic: bool,
+    },
+}
+
+/// `target = prim(args)`.
+#[derive(Clone, Debug)]
+pub struct Assign {
+    pub target: VarId,
+    pub prim: Prim,
+    pub args: Vec<Operand>,
+    /// The user's type annotation of a `let`, kept on the forward line.
+    pub annotation: Option<TokenStream>,
+    /// The user's expression this line came from: forward code is spanned here so that
+    /// rustc's own errors point into the user's function.
+    pub span: Span,
+}
+
+/// `target = if cond { then } else { otherwise }`.
+#[derive(Clone, Debug)]
+pub struct Branch {
+    pub target: VarId,
+    /// The condition, rendered; it reads only values that are never overwritten, so the
+    /// reverse sweep evaluates it again instead of storing it.
+    pub cond: TokenStream,
+    pub then: Block,
+    pub otherwise: Block,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum Node {
+    Assign(Assign),
+    Branch(Branch),
+}
+
+/// A straight-line list of nodes and the operand holding its value.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub nodes: Vec<Node>,
+    pub result: Operand,
+}
+
+/// A parameter of the user's function.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub var: VarId,
+    /// Whether the gradient is returned for it (float type, and named by `wrt` if given).
+    pub differentiable: bool,
+}
+
+/// The whole lowered function.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub vars: Vec<Var>,
+    pub params: Vec<Param>,
+    /// Items declared in the body (`const K: f64 = 2.0;`), repeated in the companions.
+    pub items: Vec<TokenStream>,
+    pub body: Block,
+    /// The return variable, when it is a temporary made for a compound tail expression: its
+    /// gradient is the seed parameter itself.
+    pub output_temp: Option<VarId>,
+}
+
+impl Program {
+    pub fn is_active(&self, operand: &Operand) -> bool {
+        matches!(operand, Operand::Var(v) if self.vars[*v].active)
+    }
+}

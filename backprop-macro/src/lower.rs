@@ -1,0 +1,1052 @@
+//! Lowering: the user's body → the staged IR.
+//!
+//! Nested expressions become named temporaries (`loss_add`, `loss_exp`), every binding of a
+//! name becomes its own variable (shadowing and reassignment give `x_1`, `x_2`), and every
+//! expression that does not depend on a differentiable value is kept whole, renamed, as a
+//! constant operand. Constructs outside the supported language are reported here with the
+//! span of the user's tokens.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
+use syn::{BinOp, Expr, Lit, Pat, Stmt, UnOp};
+
+use crate::errors::Errors;
+use crate::ir::{Assign, Block, Branch, FloatTy, Node, Operand, Param, Program, Ty, Var, VarId};
+use crate::naming::Namer;
+use crate::rules::{self, Prim};
+use crate::signature::{SignatureInfo, float_type};
+
+/// A name in scope.
+#[derive(Clone, Copy)]
+struct Binding {
+    var: VarId,
+    mutable: bool,
+}
+
+/// An expression's value before it is bound to a name.
+enum Value {
+    Operand(Operand),
+    Assign {
+        prim: Prim,
+        args: Vec<Operand>,
+        span: Span,
+    },
+    Branch {
+        cond: TokenStream,
+        then: Block,
+        otherwise: Block,
+        span: Span,
+    },
+}
+
+pub struct Lowerer<'a> {
+    namer: &'a mut Namer,
+    errors: &'a mut Errors,
+    vars: Vec<Var>,
+    scopes: Vec<HashMap<String, Binding>>,
+    /// Index in `scopes` where the innermost branch arm starts.
+    arm_starts: Vec<usize>,
+    /// Names bound at least once (a later binding of the same name gets a version suffix).
+    bound: HashSet<String>,
+    /// Nodes of the block being lowered (a stack: branch arms push their own).
+    nodes: Vec<Vec<Node>>,
+    items: Vec<TokenStream>,
+    output_temp: Option<VarId>,
+}
+
+pub fn lower(
+    function: &syn::ItemFn,
+    signature: &SignatureInfo,
+    namer: &mut Namer,
+    errors: &mut Errors,
+) -> Program {
+    let mut lowerer = Lowerer {
+        namer,
+        errors,
+        vars: Vec::new(),
+        scopes: vec![HashMap::new()],
+        arm_starts: Vec::new(),
+        bound: HashSet::new(),
+        nodes: vec![Vec::new()],
+        items: Vec::new(),
+        output_temp: None,
+    };
+    let mut params = Vec::new();
+    for p in &signature.params {
+        let var = lowerer.declare(&p.ident, p.ty.clone(), p.differentiable, p.mutable);
+        params.push(Param {
+            var,
+            differentiable: p.differentiable,
+        });
+    }
+    let result = lowerer.lower_body(&function.block.stmts, function.block.span());
+    let nodes = lowerer.nodes.pop().unwrap_or_default();
+    Program {
+        vars: lowerer.vars,
+        params,
+        items: lowerer.items,
+        body: Block { nodes, result },
+        output_temp: lowerer.output_temp,
+    }
+}
+
+impl Lowerer<'_> {
+    // ----- bindings -------------------------------------------------------------------------
+
+    /// Binds a user's name to a new variable.
+    fn declare(&mut self, ident: &Ident, ty: Ty, active: bool, mutable: bool) -> VarId {
+        let name = ident.to_string();
+        let first = self.bound.insert(name.clone());
+        let ident = self.namer.user_binding(ident, first);
+        let var = self.new_var(ident, ty, active);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(name, Binding { var, mutable });
+        }
+        var
+    }
+
+    fn new_var(&mut self, ident: Ident, ty: Ty, active: bool) -> VarId {
+        self.vars.push(Var { ident, ty, active });
+        self.vars.len() - 1
+    }
+
+    fn lookup(&self, name: &str) -> Option<(usize, Binding)> {
+        self.scopes
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(depth, scope)| scope.get(name).map(|b| (depth, *b)))
+    }
+
+    fn lookup_path(&self, path: &syn::ExprPath) -> Option<Binding> {
+        if path.qself.is_some() {
+            return None;
+        }
+        let ident = path.path.get_ident()?;
+        self.lookup(&ident.to_string()).map(|(_, b)| b)
+    }
+
+    fn push_node(&mut self, node: Node) {
+        if let Some(nodes) = self.nodes.last_mut() {
+            nodes.push(node);
+        }
+    }
+
+    /// Binds a value to a new variable named `ident` (a temporary when `user` is false).
+    fn bind(&mut self, value: Value, ident: Ident, annotation: Option<&syn::Type>) -> VarId {
+        let annotated = annotation.and_then(float_type);
+        match value {
+            Value::Operand(operand) => {
+                let ty = annotated
+                    .map(Ty::Float)
+                    .unwrap_or_else(|| self.operand_ty(&operand));
+                let active = self.is_active(&operand);
+                let var = self.new_var(ident, ty, active);
+                let rule = rules::operator("copy");
+                let name = Ident::new("copy", Span::call_site());
+                self.push_node(Node::Assign(Assign {
+                    target: var,
+                    prim: Prim::Table { rule, name },
+                    args: vec![operand],
+                    annotation: annotation.map(ToTokens::to_token_stream),
+                    span: Span::call_site(),
+                }));
+                var
+            }
+            Value::Assign { prim, args, span } => {
+                let active = rules::differentiable_positions(&prim, &args)
+                    .iter()
+                    .any(|&i| self.is_active(&args[i]));
+                let ty = annotated
+                    .map(Ty::Float)
+                    .unwrap_or_else(|| self.result_ty(&prim, &args));
+                self.settle_literal_types(&args, &ty);
+                let var = self.new_var(ident, ty, active);
+                self.push_node(Node::Assign(Assign {
+                    target: var,
+                    prim,
+                    args,
+                    annotation: annotation.map(ToTokens::to_token_stream),
+                    span,
+                }));
+                var
+            }
+            Value::Branch {
+                cond,
+                then,
+                otherwise,
+                span,
+            } => {
+                let active = self.is_active(&then.result) || self.is_active(&otherwise.result);
+                let ty = annotated
+                    .map(Ty::Float)
+                    .or_else(|| self.operand_ty(&then.result).float().map(Ty::Float))
+                    .unwrap_or_else(|| self.operand_ty(&otherwise.result));
+                let var = self.new_var(ident, ty, active);
+                self.push_node(Node::Branch(Branch {
+                    target: var,
+                    cond,
+                    then,
+                    otherwise,
+                    span,
+                }));
+                var
+            }
+        }
+    }
+
+    /// Lowers `expr` to an operand, binding a compound value to a temporary named after
+    /// `hint` and the operation.
+    fn operand(&mut self, expr: &Expr, hint: &str) -> Operand {
+        match self.value(expr, hint) {
+            Value::Operand(operand) => operand,
+            value => {
+                let base = format!("{hint}_{}", value_name(&value));
+                let ident = self.namer.fresh(&base);
+                Operand::Var(self.bind(value, ident, None))
+            }
+        }
+    }
+
+    // ----- types and activity ---------------------------------------------------------------
+
+    fn is_active(&self, operand: &Operand) -> bool {
+        matches!(operand, Operand::Var(v) if self.vars[*v].active)
+    }
+
+    fn operand_ty(&self, operand: &Operand) -> Ty {
+        match operand {
+            Operand::Var(v) => self.vars[*v].ty.clone(),
+            Operand::Const { ty, .. } => ty.clone(),
+        }
+    }
+
+    /// The float type of a line: that of its first typed operand, else `f64` (what an
+    /// unsuffixed literal defaults to).
+    fn line_float(&self, args: &[Operand]) -> FloatTy {
+        args.iter()
+            .find_map(|a| self.operand_ty(a).float())
+            .unwrap_or(FloatTy::F64)
+    }
+
+    fn result_ty(&self, prim: &Prim, args: &[Operand]) -> Ty {
+        match prim {
+            Prim::Cast(to) => Ty::Float(*to),
+            Prim::Index => match self.operand_ty(&args[0]) {
+                Ty::Array { elem, .. } => Ty::Float(elem),
+                other => other,
+            },
+            _ => Ty::Float(self.line_float(args)),
+        }
+    }
+
+    /// A `let mut s = 0.0;` variable takes the type of the typed values it is combined with,
+    /// so that its forward line can be annotated (rustc cannot call `s.exp()` on `{float}`).
+    fn settle_literal_types(&mut self, args: &[Operand], ty: &Ty) {
+        let Some(float) = ty.float() else { return };
+        for arg in args {
+            if let Operand::Var(v) = arg
+                && matches!(self.vars[*v].ty, Ty::FloatLit)
+            {
+                self.vars[*v].ty = Ty::Float(float);
+            }
+        }
+    }
+
+    /// Whether `expr` reads a variable that has a gradient.
+    fn mentions_active(&self, expr: &Expr) -> bool {
+        struct Finder<'l, 'a> {
+            lowerer: &'l Lowerer<'a>,
+            found: bool,
+        }
+        impl<'ast> Visit<'ast> for Finder<'_, '_> {
+            fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+                if let Some(b) = self.lowerer.lookup_path(path) {
+                    self.found |= self.lowerer.vars[b.var].active;
+                }
+            }
+        }
+        let mut finder = Finder {
+            lowerer: self,
+            found: false,
+        };
+        finder.visit_expr(expr);
+        finder.found
+    }
+
+    /// `expr` with every local name replaced by the name of its current variable.
+    fn rename(&self, expr: &Expr) -> Expr {
+        struct Renamer<'l, 'a> {
+            lowerer: &'l Lowerer<'a>,
+        }
+        impl VisitMut for Renamer<'_, '_> {
+            fn visit_expr_path_mut(&mut self, path: &mut syn::ExprPath) {
+                if let Some(b) = self.lowerer.lookup_path(path)
+                    && let Some(segment) = path.path.segments.first_mut()
+                {
+                    let span = segment.ident.span();
+                    segment.ident = self.lowerer.vars[b.var].ident.clone();
+                    segment.ident.set_span(span);
+                }
+            }
+        }
+        let mut renamed = expr.clone();
+        Renamer { lowerer: self }.visit_expr_mut(&mut renamed);
+        renamed
+    }
+
+    /// An inactive expression as a constant operand.
+    fn constant(&self, expr: &Expr) -> Operand {
+        let expr = strip_parens(expr);
+        let renamed = self.rename(expr);
+        let atomic = matches!(expr, Expr::Path(_)) || matches!(expr, Expr::Lit(_));
+        Operand::Const {
+            tokens: renamed.to_token_stream(),
+            ty: self.constant_ty(expr),
+            atomic,
+        }
+    }
+
+    /// An expression that reads differentiated values but is itself not differentiable (a
+    /// comparison, `x as i32`), as a constant of type `ty`.
+    fn constant_of_type(&self, expr: &Expr, ty: Ty) -> Operand {
+        Operand::Const {
+            tokens: self.rename(expr).to_token_stream(),
+            ty,
+            atomic: false,
+        }
+    }
+
+    fn constant_ty(&self, expr: &Expr) -> Ty {
+        match strip_parens(expr) {
+            Expr::Lit(lit) => match &lit.lit {
+                Lit::Float(f) => match f.suffix() {
+                    "f32" => Ty::Float(FloatTy::F32),
+                    "f64" => Ty::Float(FloatTy::F64),
+                    _ => Ty::FloatLit,
+                },
+                _ => Ty::Other,
+            },
+            Expr::Path(path) => match self.lookup_path(path) {
+                Some(b) => self.vars[b.var].ty.clone(),
+                None => {
+                    let segments: Vec<String> = path
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect();
+                    if segments.len() > 1 && segments.iter().any(|s| s == "f64") {
+                        Ty::Float(FloatTy::F64)
+                    } else if segments.len() > 1 && segments.iter().any(|s| s == "f32") {
+                        Ty::Float(FloatTy::F32)
+                    } else {
+                        Ty::Other
+                    }
+                }
+            },
+            Expr::Cast(cast) => float_type(&cast.ty).map(Ty::Float).unwrap_or(Ty::Other),
+            Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => self.constant_ty(&unary.expr),
+            Expr::Binary(binary) if is_arithmetic(&binary.op) => {
+                let (l, r) = (
+                    self.constant_ty(&binary.left),
+                    self.constant_ty(&binary.right),
+                );
+                if l.float().is_some() {
+                    l
+                } else if r.float().is_some() {
+                    r
+                } else if matches!(l, Ty::FloatLit) {
+                    l
+                } else {
+                    r
+                }
+            }
+            Expr::MethodCall(call) => self.constant_ty(&call.receiver),
+            _ => Ty::Other,
+        }
+    }
+
+    // ----- statements -----------------------------------------------------------------------
+
+    /// Lowers a function body or block: its statements, then its value.
+    fn lower_body(&mut self, stmts: &[Stmt], span: Span) -> Operand {
+        let mut result = None;
+        for (index, stmt) in stmts.iter().enumerate() {
+            let last = index + 1 == stmts.len();
+            match stmt {
+                Stmt::Local(local) => self.lower_let(local),
+                Stmt::Item(item) => self.items.push(item.to_token_stream()),
+                // Reported by validation.
+                Stmt::Macro(_) => {}
+                Stmt::Expr(Expr::Return(ret), _) if last && self.nodes.len() == 1 && self.scopes.len() == 1 => {
+                    match &ret.expr {
+                        Some(expr) => result = Some(self.lower_output(expr)),
+                        None => self.errors.spanned(ret, "`return` needs the function's value: `return loss;`"),
+                    }
+                }
+                Stmt::Expr(Expr::Return(ret), _) => self.errors.spanned(
+                    ret.return_token,
+                    "an early `return` is not supported yet; return once, as the last statement of the function",
+                ),
+                Stmt::Expr(Expr::Assign(assign), _) => self.lower_assign(&assign.left, None, &assign.right, assign),
+                Stmt::Expr(Expr::Binary(binary), _) if compound_op(&binary.op).is_some() => {
+                    self.lower_assign(&binary.left, compound_op(&binary.op), &binary.right, binary)
+                }
+                Stmt::Expr(expr, None) if last => {
+                    result = Some(if self.nodes.len() == 1 && self.scopes.len() == 1 {
+                        self.lower_output(expr)
+                    } else {
+                        self.operand(expr, "value")
+                    });
+                }
+                Stmt::Expr(Expr::If(if_expr), _) if if_expr.else_branch.is_none() => self.errors.spanned(
+                    if_expr.if_token,
+                    "an `if` without `else` is not supported yet; write `let v = if cond { a } else { b };`",
+                ),
+                Stmt::Expr(expr, _) if is_reported_by_validation(expr) => {}
+                Stmt::Expr(expr, _) => self.errors.spanned(
+                    expr,
+                    "this statement has no effect on the result; a `#[backprop]` body is made of `let` bindings, assignments and a final value",
+                ),
+            }
+        }
+        result.unwrap_or_else(|| {
+            if self.errors.is_empty() {
+                self.errors.push(syn::Error::new(span, "the body must end with the value to differentiate, e.g. `loss` or `return loss;`"));
+            }
+            placeholder()
+        })
+    }
+
+    fn lower_output(&mut self, expr: &Expr) -> Operand {
+        match self.value(expr, "out") {
+            Value::Operand(operand) => operand,
+            value => {
+                let ident = self.namer.fresh("out");
+                let var = self.bind(value, ident, None);
+                self.output_temp = Some(var);
+                Operand::Var(var)
+            }
+        }
+    }
+
+    fn lower_let(&mut self, local: &syn::Local) {
+        let (pat, annotation) = match &local.pat {
+            Pat::Type(pat_type) => (&*pat_type.pat, Some(&*pat_type.ty)),
+            pat => (pat, None),
+        };
+        let Pat::Ident(pat_ident) = pat else {
+            self.errors.spanned(
+                pat,
+                "destructuring `let` is not supported; bind one name per `let`",
+            );
+            return;
+        };
+        if pat_ident.by_ref.is_some() || pat_ident.subpat.is_some() {
+            self.errors.spanned(
+                pat_ident,
+                "`ref` and `@` patterns are not supported; bind the value by name",
+            );
+            return;
+        }
+        let Some(init) = &local.init else {
+            self.errors.spanned(
+                local,
+                "a `let` without a value is not supported; give the value at the `let`",
+            );
+            return;
+        };
+        if let Some((else_token, _)) = &init.diverge {
+            self.errors.spanned(
+                else_token,
+                "`let ... else` is not supported in a `#[backprop]` function",
+            );
+            return;
+        }
+        if let Some(ty) = annotation
+            && float_type(ty).is_none()
+            && self.mentions_active(&init.expr)
+        {
+            self.errors.spanned(ty, "a differentiated value must be `f32` or `f64`; remove the annotation or use a float type");
+        }
+        let name = pat_ident.ident.to_string();
+        let value = self.value(&init.expr, &name);
+        let first = self.bound.insert(name.clone());
+        let ident = self.namer.user_binding(&pat_ident.ident, first);
+        let var = self.bind(value, ident, annotation);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(
+                name,
+                Binding {
+                    var,
+                    mutable: pat_ident.mutability.is_some(),
+                },
+            );
+        }
+    }
+
+    /// `x = value` or `x op= value`: a new version of `x`.
+    fn lower_assign(
+        &mut self,
+        left: &Expr,
+        op: Option<&'static str>,
+        right: &Expr,
+        whole: &dyn ToTokens,
+    ) {
+        let Expr::Path(path) = strip_parens(left) else {
+            let message = if matches!(strip_parens(left), Expr::Index(_)) {
+                "writing into an array is not supported yet; build the values with `let`"
+            } else {
+                "only local variables can be assigned to in a `#[backprop]` function"
+            };
+            self.errors.spanned(left, message);
+            return;
+        };
+        let Some(ident) = path.path.get_ident().cloned() else {
+            self.errors.spanned(
+                left,
+                "only local variables can be assigned to in a `#[backprop]` function",
+            );
+            return;
+        };
+        let name = ident.to_string();
+        let Some((depth, binding)) = self.lookup(&name) else {
+            self.errors.spanned(
+                left,
+                format!("cannot find a local variable `{name}` to assign to"),
+            );
+            return;
+        };
+        if !binding.mutable {
+            self.errors.spanned(
+                whole,
+                format!("cannot assign to `{name}`: it is not declared mutable; write `let mut {name}` (or `mut {name}` for a parameter), or bind a new `let {name} = ...`"),
+            );
+            return;
+        }
+        if self.arm_starts.last().is_some_and(|&start| depth < start) {
+            self.errors.spanned(
+                whole,
+                format!("assigning to `{name}` inside a branch is not supported yet; write `let {name} = if cond {{ a }} else {{ b }};`"),
+            );
+            return;
+        }
+        let value = match op {
+            None => self.value(right, &name),
+            Some(op) => {
+                let rhs = self.operand(right, &name);
+                Value::Assign {
+                    prim: Prim::Table {
+                        rule: rules::operator(op),
+                        name: Ident::new(op, Span::call_site()),
+                    },
+                    args: vec![Operand::Var(binding.var), rhs],
+                    span: right.span(),
+                }
+            }
+        };
+        let ident = self.namer.user_binding(&ident, false);
+        let var = self.bind(value, ident, None);
+        if let Some(scope) = self.scopes.get_mut(depth) {
+            scope.insert(name, Binding { var, mutable: true });
+        }
+    }
+
+    // ----- expressions ----------------------------------------------------------------------
+
+    fn value(&mut self, expr: &Expr, hint: &str) -> Value {
+        if !self.mentions_active(expr) && !contains_control_flow(expr) {
+            return Value::Operand(self.constant(expr));
+        }
+        let span = expr.span();
+        match expr {
+            Expr::Paren(inner) => self.value(&inner.expr, hint),
+            Expr::Group(inner) => self.value(&inner.expr, hint),
+            Expr::Path(path) => match self.lookup_path(path) {
+                Some(b) => Value::Operand(Operand::Var(b.var)),
+                None => Value::Operand(self.constant(expr)),
+            },
+            Expr::Unary(unary) => match unary.op {
+                UnOp::Neg(_) => {
+                    let a = self.operand(&unary.expr, hint);
+                    table("neg", vec![a], span)
+                }
+                _ => {
+                    self.errors.spanned(unary, "only unary `-` can be differentiated; `!` and `*` are not supported on differentiated values");
+                    Value::Operand(placeholder())
+                }
+            },
+            Expr::Binary(binary) => self.binary(binary, hint),
+            Expr::MethodCall(call) => self.method_call(call, hint),
+            Expr::Call(call) => self.call(call, hint),
+            Expr::Cast(cast) => match float_type(&cast.ty) {
+                Some(to) => {
+                    let a = self.operand(&cast.expr, hint);
+                    Value::Assign {
+                        prim: Prim::Cast(to),
+                        args: vec![a],
+                        span,
+                    }
+                }
+                // `x as i32` of a differentiated `x` is piecewise constant: a constant.
+                None => Value::Operand(self.constant_of_type(expr, Ty::Other)),
+            },
+            Expr::Index(index) => self.index(index, hint),
+            Expr::If(if_expr) => self.branch(if_expr, hint),
+            Expr::Block(block) if block.label.is_none() => {
+                self.scopes.push(HashMap::new());
+                let result = self.lower_body(&block.block.stmts, block.span());
+                self.scopes.pop();
+                Value::Operand(result)
+            }
+            Expr::Lit(_) => Value::Operand(self.constant(expr)),
+            Expr::Reference(reference) => {
+                self.errors.spanned(
+                    reference,
+                    "references to differentiated values are not supported here; use the value itself (arrays may be passed as `&w` to a function call)",
+                );
+                Value::Operand(placeholder())
+            }
+            expr if is_reported_by_validation(expr) => Value::Operand(placeholder()),
+            Expr::Return(ret) => {
+                self.errors.spanned(ret.return_token, "an early `return` is not supported yet; return once, as the last statement of the function");
+                Value::Operand(placeholder())
+            }
+            other => {
+                self.errors.spanned(
+                    other,
+                    format!(
+                        "{} cannot be differentiated by `#[backprop]`; use `let` bindings, arithmetic, float methods, `if`/`else` and function calls",
+                        describe(other)
+                    ),
+                );
+                Value::Operand(placeholder())
+            }
+        }
+    }
+
+    fn binary(&mut self, binary: &syn::ExprBinary, hint: &str) -> Value {
+        let span = binary.span();
+        let name = match binary.op {
+            BinOp::Add(_) => "add",
+            BinOp::Sub(_) => "sub",
+            BinOp::Mul(_) => "mul",
+            BinOp::Div(_) => "div",
+            BinOp::Rem(_) => "rem",
+            BinOp::Eq(_)
+            | BinOp::Ne(_)
+            | BinOp::Lt(_)
+            | BinOp::Le(_)
+            | BinOp::Gt(_)
+            | BinOp::Ge(_)
+            | BinOp::And(_)
+            | BinOp::Or(_) => {
+                // A comparison is a constant (a `bool`) even when it reads differentiated values.
+                return Value::Operand(
+                    self.constant_of_type(&Expr::Binary(binary.clone()), Ty::Other),
+                );
+            }
+            _ => {
+                let message = if compound_op(&binary.op).is_some() {
+                    "a compound assignment is a statement here: write `x += v;` on its own line"
+                } else {
+                    "bitwise and shift operators cannot be differentiated"
+                };
+                self.errors.spanned(binary.op, message);
+                return Value::Operand(placeholder());
+            }
+        };
+        if name == "div"
+            && let Some(x) = sigmoid_idiom(binary)
+        {
+            let a = self.operand(x, hint);
+            return table("sigmoid", vec![a], span);
+        }
+        let a = self.operand(&binary.left, hint);
+        let b = self.operand(&binary.right, hint);
+        table(name, vec![a, b], span)
+    }
+
+    fn method_call(&mut self, call: &syn::ExprMethodCall, hint: &str) -> Value {
+        let span = call.span();
+        if let Some(turbofish) = &call.turbofish {
+            self.errors.spanned(
+                turbofish,
+                "turbofish arguments are not supported on differentiated values",
+            );
+            return Value::Operand(placeholder());
+        }
+        let receiver_is_array = matches!(
+            strip_parens(&call.receiver),
+            Expr::Path(p) if self.lookup_path(p).is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Array { .. }))
+        );
+        if receiver_is_array && call.method == "len" && call.args.is_empty() {
+            return Value::Operand(
+                self.constant_of_type(&Expr::MethodCall(call.clone()), Ty::Other),
+            );
+        }
+        let name = call.method.to_string();
+        let Some(rule) = rules::method_rule(&name) else {
+            self.errors.spanned(
+                &call.method,
+                format!(
+                    "`{name}` is not a differentiable float method; supported methods are {}; or write a gate `{name}` with a `{name}_backward`",
+                    rules::method_names()
+                ),
+            );
+            return Value::Operand(placeholder());
+        };
+        if call.args.len() + 1 != rule.arity {
+            self.errors.spanned(
+                call,
+                format!("`{name}` takes {} argument(s)", rule.arity - 1),
+            );
+            return Value::Operand(placeholder());
+        }
+        let mut args = vec![self.operand(&call.receiver, hint)];
+        for arg in &call.args {
+            args.push(self.operand(arg, hint));
+        }
+        Value::Assign {
+            prim: Prim::Table {
+                rule,
+                name: call.method.clone(),
+            },
+            args,
+            span,
+        }
+    }
+
+    fn call(&mut self, call: &syn::ExprCall, hint: &str) -> Value {
+        let span = call.span();
+        let Expr::Path(func) = strip_parens(&call.func) else {
+            self.errors.spanned(
+                &call.func,
+                "only calls of named functions can be differentiated",
+            );
+            return Value::Operand(placeholder());
+        };
+        if func.qself.is_some() || func.path.segments.iter().any(|s| !s.arguments.is_none()) {
+            self.errors.spanned(
+                func,
+                "generic or qualified calls are not supported; call the function by its plain path",
+            );
+            return Value::Operand(placeholder());
+        }
+        let segments: Vec<&syn::PathSegment> = func.path.segments.iter().collect();
+        // `f64::exp(x)` is `x.exp()`.
+        if segments.len() == 2
+            && func.path.leading_colon.is_none()
+            && (segments[0].ident == "f64" || segments[0].ident == "f32")
+        {
+            let method = &segments[1].ident;
+            let name = method.to_string();
+            let Some(rule) = rules::method_rule(&name) else {
+                self.errors.spanned(
+                    method,
+                    format!(
+                        "`{name}` is not a differentiable float method; supported methods are {}",
+                        rules::method_names()
+                    ),
+                );
+                return Value::Operand(placeholder());
+            };
+            if call.args.len() != rule.arity {
+                self.errors.spanned(
+                    call,
+                    format!(
+                        "`{}::{name}` takes {} argument(s)",
+                        segments[0].ident, rule.arity
+                    ),
+                );
+                return Value::Operand(placeholder());
+            }
+            let args = call.args.iter().map(|a| self.operand(a, hint)).collect();
+            return Value::Assign {
+                prim: Prim::Table {
+                    rule,
+                    name: method.clone(),
+                },
+                args,
+                span,
+            };
+        }
+        let mut args = Vec::new();
+        let mut by_ref = Vec::new();
+        for arg in &call.args {
+            if let Expr::Reference(reference) = strip_parens(arg) {
+                let is_array = matches!(
+                    strip_parens(&reference.expr),
+                    Expr::Path(p) if self.lookup_path(p).is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Array { .. }))
+                );
+                if reference.mutability.is_some() || !is_array {
+                    if self.mentions_active(arg) {
+                        self.errors.spanned(reference, "only array parameters can be passed by reference (`&w`) to a differentiated call");
+                    }
+                    args.push(self.constant(arg));
+                    by_ref.push(false);
+                } else {
+                    args.push(self.operand(&reference.expr, hint));
+                    by_ref.push(true);
+                }
+            } else {
+                args.push(self.operand(arg, hint));
+                by_ref.push(false);
+            }
+        }
+        let (path, backward) = backward_path(&func.path);
+        Value::Assign {
+            prim: Prim::Call {
+                path,
+                backward,
+                by_ref,
+            },
+            args,
+            span,
+        }
+    }
+
+    fn index(&mut self, index: &syn::ExprIndex, hint: &str) -> Value {
+        let base = match strip_parens(&index.expr) {
+            Expr::Path(p) => self
+                .lookup_path(p)
+                .filter(|b| matches!(self.vars[b.var].ty, Ty::Array { .. })),
+            _ => None,
+        };
+        let Some(base) = base else {
+            self.errors.spanned(
+                &index.expr,
+                "only array parameters can be indexed in a `#[backprop]` function",
+            );
+            return Value::Operand(placeholder());
+        };
+        if self.mentions_active(&index.index) {
+            self.errors.spanned(
+                &index.index,
+                "an index must not depend on differentiated values; use an integer expression",
+            );
+            return Value::Operand(placeholder());
+        }
+        let _ = hint;
+        let i = self.constant(&index.index);
+        Value::Assign {
+            prim: Prim::Index,
+            args: vec![Operand::Var(base.var), i],
+            span: index.span(),
+        }
+    }
+
+    fn branch(&mut self, if_expr: &syn::ExprIf, hint: &str) -> Value {
+        if matches!(&*if_expr.cond, Expr::Let(_)) {
+            self.errors.spanned(
+                &if_expr.cond,
+                "`if let` is not supported; compare values: `if x > 0.0 { .. } else { .. }`",
+            );
+            return Value::Operand(placeholder());
+        }
+        let Some((_, otherwise)) = &if_expr.else_branch else {
+            self.errors.spanned(
+                if_expr.if_token,
+                "an `if` used as a value needs an `else` branch",
+            );
+            return Value::Operand(placeholder());
+        };
+        let cond = {
+            let renamed = self.rename(&if_expr.cond);
+            quote!(#renamed)
+        };
+        let then = self
+            .arm(|this| this.lower_body(&if_expr.then_branch.stmts, if_expr.then_branch.span()));
+        let otherwise = self.arm(|this| match &**otherwise {
+            Expr::Block(block) => this.lower_body(&block.block.stmts, block.span()),
+            other => this.operand(other, hint),
+        });
+        Value::Branch {
+            cond,
+            then,
+            otherwise,
+            span: if_expr.span(),
+        }
+    }
+
+    /// Lowers one branch arm in its own scope and node list.
+    fn arm(&mut self, lower: impl FnOnce(&mut Self) -> Operand) -> Block {
+        self.scopes.push(HashMap::new());
+        self.arm_starts.push(self.scopes.len() - 1);
+        self.nodes.push(Vec::new());
+        let result = lower(self);
+        let nodes = self.nodes.pop().unwrap_or_default();
+        self.arm_starts.pop();
+        self.scopes.pop();
+        Block { nodes, result }
+    }
+}
+
+fn table(name: &'static str, args: Vec<Operand>, span: Span) -> Value {
+    Value::Assign {
+        prim: Prim::Table {
+            rule: rules::operator(name),
+            name: Ident::new(name, Span::call_site()),
+        },
+        args,
+        span,
+    }
+}
+
+/// What a temporary holding `value` is named after.
+fn value_name(value: &Value) -> String {
+    match value {
+        Value::Operand(_) => "value".into(),
+        Value::Assign { prim, .. } => match prim {
+            Prim::Table { rule, .. } => rule.name.into(),
+            Prim::Cast(to) => format!("as_{}", to.name()),
+            Prim::Index => "elem".into(),
+            Prim::Call { path, .. } => {
+                let text = path.to_string();
+                text.rsplit(':').next().unwrap_or("call").trim().to_string()
+            }
+        },
+        Value::Branch { .. } => "if".into(),
+    }
+}
+
+/// `g` → (`g`, `g_backward`); a path into the runtime crate is made absolute.
+fn backward_path(path: &syn::Path) -> (TokenStream, TokenStream) {
+    let mut forward = path.clone();
+    if forward.leading_colon.is_none()
+        && forward.segments.len() > 1
+        && forward.segments[0].ident == "backprop"
+    {
+        forward.leading_colon = Some(Default::default());
+    }
+    let mut backward = forward.clone();
+    if let Some(last) = backward.segments.last_mut() {
+        last.ident = Ident::new(&format!("{}_backward", last.ident), last.ident.span());
+    }
+    (forward.to_token_stream(), backward.to_token_stream())
+}
+
+/// `1.0 / (1.0 + (-x).exp())` (or with `f64::exp(-x)`): the lecture's sigmoid, returns `x`.
+fn sigmoid_idiom(div: &syn::ExprBinary) -> Option<&Expr> {
+    if !is_one(&div.left) {
+        return None;
+    }
+    let Expr::Binary(sum) = strip_parens(&div.right) else {
+        return None;
+    };
+    if !matches!(sum.op, BinOp::Add(_)) || !is_one(&sum.left) {
+        return None;
+    }
+    let negated = match strip_parens(&sum.right) {
+        Expr::MethodCall(call) if call.method == "exp" && call.args.is_empty() => &*call.receiver,
+        Expr::Call(call) if call.args.len() == 1 => match strip_parens(&call.func) {
+            Expr::Path(p)
+                if p.path.segments.len() == 2
+                    && (p.path.segments[0].ident == "f64" || p.path.segments[0].ident == "f32")
+                    && p.path.segments[1].ident == "exp" =>
+            {
+                &call.args[0]
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    match strip_parens(negated) {
+        Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => Some(&unary.expr),
+        _ => None,
+    }
+}
+
+fn is_one(expr: &Expr) -> bool {
+    match strip_parens(expr) {
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Float(f) => f.base10_parse::<f64>().is_ok_and(|v| v == 1.0),
+            Lit::Int(i) => i.base10_digits() == "1",
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn strip_parens(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(inner) => strip_parens(&inner.expr),
+        Expr::Group(inner) => strip_parens(&inner.expr),
+        other => other,
+    }
+}
+
+fn is_arithmetic(op: &BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Add(_) | BinOp::Sub(_) | BinOp::Mul(_) | BinOp::Div(_) | BinOp::Rem(_)
+    )
+}
+
+fn compound_op(op: &BinOp) -> Option<&'static str> {
+    match op {
+        BinOp::AddAssign(_) => Some("add"),
+        BinOp::SubAssign(_) => Some("sub"),
+        BinOp::MulAssign(_) => Some("mul"),
+        BinOp::DivAssign(_) => Some("div"),
+        BinOp::RemAssign(_) => Some("rem"),
+        _ => None,
+    }
+}
+
+/// Branches and blocks are lowered even when constant, so their statements are checked.
+fn contains_control_flow(expr: &Expr) -> bool {
+    matches!(strip_parens(expr), Expr::If(_) | Expr::Block(_))
+}
+
+/// Constructs that `validate` reports once, wherever they are.
+fn is_reported_by_validation(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::Closure(_)
+            | Expr::Macro(_)
+            | Expr::Unsafe(_)
+            | Expr::ForLoop(_)
+            | Expr::While(_)
+            | Expr::Loop(_)
+            | Expr::Async(_)
+            | Expr::Await(_)
+            | Expr::Try(_)
+            | Expr::TryBlock(_)
+            | Expr::Yield(_)
+    )
+}
+
+fn describe(expr: &Expr) -> &'static str {
+    match expr {
+        Expr::Array(_) => "an array literal",
+        Expr::Assign(_) => "an assignment inside an expression",
+        Expr::Break(_) => "`break`",
+        Expr::Continue(_) => "`continue`",
+        Expr::Field(_) => "a field access",
+        Expr::Match(_) => "a `match`",
+        Expr::Range(_) => "a range",
+        Expr::Repeat(_) => "an array repeat expression",
+        Expr::Struct(_) => "a struct literal",
+        Expr::Tuple(_) => "a tuple",
+        Expr::Let(_) => "a `let` expression",
+        Expr::Block(_) => "a labeled block",
+        _ => "this expression",
+    }
+}
+
+/// Stands in for a value whose expression was reported as an error, so lowering goes on and
+/// every error of the function is reported at once.
+fn placeholder() -> Operand {
+    Operand::Const {
+        tokens: quote!(0.0),
+        ty: Ty::FloatLit,
+        atomic: true,
+    }
+}

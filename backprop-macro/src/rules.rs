@@ -1,0 +1,633 @@
+//! The table of primitives: how each one is written in forward code and its local gradients.
+//!
+//! This is the only file with calculus in it. Each primitive is one [`Rule`]: its forward
+//! syntax, the operand positions through which it is differentiable, and for each such
+//! position the contribution `local gradient * upstream` as a small template over the
+//! operands (`x`), the line's own output (`y`) and the upstream gradient (`d`). Every call
+//! syntax of a primitive (`x.exp()`, `f64::exp(x)`) is mapped to the same entry by
+//! [`method_rule`] before lowering, so a rule is written once. Adding `tanh` is one entry.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{ToTokens, quote};
+
+use crate::ir::{FloatTy, Operand, Program, Ty};
+
+/// A primitive operation of the staged IR.
+#[derive(Clone, Debug)]
+pub enum Prim {
+    /// A fixed-arity primitive from [`OPERATORS`] or [`METHODS`]; `name` keeps the user's
+    /// method name (and span) for the forward line.
+    Table { rule: &'static Rule, name: Ident },
+    /// `x as f32` / `x as f64`.
+    Cast(FloatTy),
+    /// `w[i]` with an index that is not differentiated.
+    Index,
+    /// A call to a function `g` that is not a primitive: differentiated by `g_backward`.
+    Call {
+        path: TokenStream,
+        backward: TokenStream,
+        by_ref: Vec<bool>,
+    },
+}
+
+/// How a table primitive is written in forward code.
+#[derive(Clone, Copy, Debug)]
+pub enum Syntax {
+    /// `a + b` and friends.
+    Infix(&'static str),
+    /// `-a`.
+    Negate,
+    /// `a` (a plain copy: `let b = a;`).
+    Copy,
+    /// `x.name(args)`.
+    Method,
+    /// The lecture's sigmoid idiom `1.0 / (1.0 + (-x).exp())`, kept as written.
+    SigmoidIdiom,
+}
+
+/// One primitive: syntax, differentiable operand positions, local gradients.
+#[derive(Debug)]
+pub struct Rule {
+    pub name: &'static str,
+    /// Number of operands, the receiver included.
+    pub arity: usize,
+    pub syntax: Syntax,
+    /// Operand positions whose gradient is not identically zero.
+    pub differentiable: &'static [usize],
+    /// The contribution `local gradient * d` to operand `position`.
+    pub grad: fn(&Local, usize) -> TokenStream,
+}
+
+/// What a gradient template can refer to.
+pub struct Local {
+    /// Operands, rendered for use as a value (`x`, `2.0`, `(n as f64)`).
+    args: Vec<TokenStream>,
+    /// Operands where no operator meets them (call arguments, indices).
+    bare: Vec<TokenStream>,
+    /// Operands, rendered for use as a method receiver (`2.0f64`, not `2.0`).
+    receivers: Vec<TokenStream>,
+    /// The line's own output.
+    pub y: Ident,
+    /// The upstream gradient.
+    pub d: Ident,
+    /// The float type of the line.
+    pub float: FloatTy,
+}
+
+impl Local {
+    pub fn new(program: &Program, args: &[Operand], y: Ident, d: Ident, float: FloatTy) -> Self {
+        let args_tokens = args.iter().map(|a| render(program, a)).collect();
+        let receivers = args
+            .iter()
+            .map(|a| render_receiver(program, a, float))
+            .collect();
+        let bare = args.iter().map(|a| render_bare(program, a)).collect();
+        Local {
+            args: args_tokens,
+            bare,
+            receivers,
+            y,
+            d,
+            float,
+        }
+    }
+
+    /// Operand `i` as a value.
+    pub fn x(&self, i: usize) -> &TokenStream {
+        &self.args[i]
+    }
+
+    /// Operand `i` as a method receiver.
+    pub fn r(&self, i: usize) -> &TokenStream {
+        &self.receivers[i]
+    }
+
+    /// A constant of `core::{f32,f64}::consts` in the line's float type.
+    fn consts(&self, name: &str) -> TokenStream {
+        let f = self.float.ident();
+        let c = Ident::new(name, proc_macro2::Span::call_site());
+        quote!(::core::#f::consts::#c)
+    }
+}
+
+/// An operand as a value in generated code, parenthesised if it is a compound constant.
+pub fn render(program: &Program, operand: &Operand) -> TokenStream {
+    match operand {
+        Operand::Var(v) => program.vars[*v].ident.to_token_stream(),
+        Operand::Const {
+            tokens,
+            atomic: true,
+            ..
+        } => tokens.clone(),
+        Operand::Const {
+            tokens,
+            atomic: false,
+            ..
+        } => quote!((#tokens)),
+    }
+}
+
+/// An operand where no operator meets it (a whole right-hand side, a call argument).
+pub fn render_bare(program: &Program, operand: &Operand) -> TokenStream {
+    match operand {
+        Operand::Const { tokens, .. } => tokens.clone(),
+        var => render(program, var),
+    }
+}
+
+/// An operand as a method receiver: an unsuffixed float constant gets the line's type, since
+/// `2.0.ln()` does not compile (the literal's type would be ambiguous).
+pub fn render_receiver(program: &Program, operand: &Operand, float: FloatTy) -> TokenStream {
+    match operand {
+        Operand::Const {
+            tokens,
+            ty: Ty::FloatLit,
+            ..
+        } => {
+            let f = float.ident();
+            match syn::parse2::<syn::LitFloat>(tokens.clone()) {
+                Ok(lit) if lit.suffix().is_empty() => {
+                    let typed =
+                        syn::LitFloat::new(&format!("{}{}", lit.base10_digits(), f), lit.span());
+                    typed.to_token_stream()
+                }
+                _ => quote!((#tokens as #f)),
+            }
+        }
+        _ => render(program, operand),
+    }
+}
+
+/// Forward code of one line.
+pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy) -> TokenStream {
+    let x: Vec<TokenStream> = args.iter().map(|a| render(program, a)).collect();
+    let (rule, name) = match prim {
+        Prim::Table { rule, name } => (rule, name),
+        Prim::Cast(to) => {
+            let (a, to) = (&x[0], to.ident());
+            return quote!(#a as #to);
+        }
+        Prim::Index => {
+            let (a, i) = (&x[0], render_bare(program, &args[1]));
+            return quote!(#a[#i]);
+        }
+        Prim::Call { path, by_ref, .. } => {
+            let x = with_references(
+                args.iter().map(|a| render_bare(program, a)).collect(),
+                by_ref,
+            );
+            return quote!(#path(#(#x),*));
+        }
+    };
+    match rule.syntax {
+        Syntax::Infix(op) => {
+            let op: TokenStream = op.parse().unwrap_or_default();
+            let (a, b) = (&x[0], &x[1]);
+            quote!(#a #op #b)
+        }
+        Syntax::Negate => {
+            let a = &x[0];
+            quote!(-#a)
+        }
+        Syntax::Copy => render_bare(program, &args[0]),
+        Syntax::Method => {
+            let receiver = render_receiver(program, &args[0], float);
+            let rest = &x[1..];
+            quote!(#receiver.#name(#(#rest),*))
+        }
+        Syntax::SigmoidIdiom => {
+            let a = &x[0];
+            quote!(1.0 / (1.0 + (-#a).exp()))
+        }
+    }
+}
+
+macro_rules! rule {
+    ($name:literal, $arity:literal, $syntax:expr, [$($pos:literal),*], |$c:ident, $i:ident| $grad:expr) => {
+        Rule {
+            name: $name,
+            arity: $arity,
+            syntax: $syntax,
+            differentiable: &[$($pos),*],
+            grad: {
+                #[allow(unused_variables)]
+                fn grad($c: &Local, $i: usize) -> TokenStream {
+                    $grad
+                }
+                grad
+            },
+        }
+    };
+}
+
+/// Operators and the two syntactic primitives (copy, the sigmoid idiom).
+pub static OPERATORS: &[Rule] = &[
+    // y = a + b: the add gate hands `d` to both operands.
+    rule!("add", 2, Syntax::Infix("+"), [0, 1], |c, i| c
+        .d
+        .to_token_stream()),
+    rule!("sub", 2, Syntax::Infix("-"), [0, 1], |c, i| {
+        let d = &c.d;
+        if i == 0 { quote!(#d) } else { quote!(-#d) }
+    }),
+    // y = a * b: the multiply gate swaps its inputs.
+    rule!("mul", 2, Syntax::Infix("*"), [0, 1], |c, i| {
+        let (other, d) = (c.x(1 - i), &c.d);
+        quote!(#other * #d)
+    }),
+    // y = a / b: dy/da = 1/b, dy/db = -a/b² = -y/b.
+    rule!("div", 2, Syntax::Infix("/"), [0, 1], |c, i| {
+        let (b, y, d) = (c.x(1), &c.y, &c.d);
+        if i == 0 {
+            quote!(#d / #b)
+        } else {
+            quote!(-#y / #b * #d)
+        }
+    }),
+    // y = a % b = a - trunc(a/b) * b.
+    rule!("rem", 2, Syntax::Infix("%"), [0, 1], |c, i| {
+        let (a, b, d) = (c.x(0), c.x(1), &c.d);
+        if i == 0 {
+            quote!(#d)
+        } else {
+            quote!(-(#a / #b).trunc() * #d)
+        }
+    }),
+    rule!("neg", 1, Syntax::Negate, [0], |c, i| {
+        let d = &c.d;
+        quote!(-#d)
+    }),
+    rule!("copy", 1, Syntax::Copy, [0], |c, i| c.d.to_token_stream()),
+    // y = σ(x) written out: σ' = (1 - y) y.
+    rule!("sigmoid", 1, Syntax::SigmoidIdiom, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!((1.0 - #y) * #y * #d)
+    }),
+];
+
+/// The differentiable methods of `f32` / `f64`, callable as `x.name(..)` or `f64::name(x, ..)`.
+pub static METHODS: &[Rule] = &[
+    rule!("exp", 1, Syntax::Method, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!(#y * #d)
+    }),
+    rule!("exp2", 1, Syntax::Method, [0], |c, i| {
+        let (y, d, ln2) = (&c.y, &c.d, c.consts("LN_2"));
+        quote!(#y * #ln2 * #d)
+    }),
+    rule!("exp_m1", 1, Syntax::Method, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!((#y + 1.0) * #d)
+    }),
+    rule!("ln", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(#d / #x)
+    }),
+    rule!("ln_1p", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(#d / (1.0 + #x))
+    }),
+    // y = log_b(x) = ln x / ln b.
+    rule!("log", 2, Syntax::Method, [0, 1], |c, i| {
+        let (x, b, rb, y, d) = (c.x(0), c.x(1), c.r(1), &c.y, &c.d);
+        if i == 0 {
+            quote!(#d / (#x * #rb.ln()))
+        } else {
+            quote!(-#y / (#b * #rb.ln()) * #d)
+        }
+    }),
+    rule!("log2", 1, Syntax::Method, [0], |c, i| {
+        let (x, d, ln2) = (c.x(0), &c.d, c.consts("LN_2"));
+        quote!(#d / (#x * #ln2))
+    }),
+    rule!("log10", 1, Syntax::Method, [0], |c, i| {
+        let (x, d, ln10) = (c.x(0), &c.d, c.consts("LN_10"));
+        quote!(#d / (#x * #ln10))
+    }),
+    rule!("sqrt", 1, Syntax::Method, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!(#d / (2.0 * #y))
+    }),
+    rule!("cbrt", 1, Syntax::Method, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!(#d / (3.0 * #y * #y))
+    }),
+    // y = x^n: n x^(n-1); the integer exponent is not differentiated.
+    rule!("powi", 2, Syntax::Method, [0], |c, i| {
+        let (x, rx, n, d, f) = (c.x(0), c.r(0), c.x(1), &c.d, c.float.ident());
+        match syn::parse2::<syn::LitInt>(n.clone())
+            .ok()
+            .and_then(|n| n.base10_parse::<i64>().ok())
+        {
+            Some(0) => quote!(0.0 * #d),
+            Some(1) => quote!(#d),
+            Some(2) => quote!(2.0 * #x * #d),
+            Some(k) => {
+                let coefficient =
+                    syn::LitFloat::new(&format!("{k}.0"), proc_macro2::Span::call_site());
+                let power = proc_macro2::Literal::i64_unsuffixed(k - 1);
+                quote!(#coefficient * #rx.powi(#power) * #d)
+            }
+            None => quote!(#n as #f * #rx.powi(#n - 1) * #d),
+        }
+    }),
+    // y = x^p: dy/dx = p x^(p-1), dy/dp = y ln x.
+    rule!("powf", 2, Syntax::Method, [0, 1], |c, i| {
+        let (rx, p, y, d) = (c.r(0), c.x(1), &c.y, &c.d);
+        if i == 0 {
+            quote!(#p * #rx.powf(#p - 1.0) * #d)
+        } else {
+            quote!(#y * #rx.ln() * #d)
+        }
+    }),
+    rule!("recip", 1, Syntax::Method, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!(-#y * #y * #d)
+    }),
+    rule!("sin", 1, Syntax::Method, [0], |c, i| {
+        let (rx, d) = (c.r(0), &c.d);
+        quote!(#rx.cos() * #d)
+    }),
+    rule!("cos", 1, Syntax::Method, [0], |c, i| {
+        let (rx, d) = (c.r(0), &c.d);
+        quote!(-#rx.sin() * #d)
+    }),
+    rule!("tan", 1, Syntax::Method, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!((1.0 + #y * #y) * #d)
+    }),
+    rule!("asin", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(#d / (1.0 - #x * #x).sqrt())
+    }),
+    rule!("acos", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(-#d / (1.0 - #x * #x).sqrt())
+    }),
+    rule!("atan", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(#d / (1.0 + #x * #x))
+    }),
+    // y = atan2(a, b): dy/da = b / (a² + b²), dy/db = -a / (a² + b²).
+    rule!("atan2", 2, Syntax::Method, [0, 1], |c, i| {
+        let (a, b, d) = (c.x(0), c.x(1), &c.d);
+        if i == 0 {
+            quote!(#b / (#a * #a + #b * #b) * #d)
+        } else {
+            quote!(-#a / (#a * #a + #b * #b) * #d)
+        }
+    }),
+    rule!("sinh", 1, Syntax::Method, [0], |c, i| {
+        let (rx, d) = (c.r(0), &c.d);
+        quote!(#rx.cosh() * #d)
+    }),
+    rule!("cosh", 1, Syntax::Method, [0], |c, i| {
+        let (rx, d) = (c.r(0), &c.d);
+        quote!(#rx.sinh() * #d)
+    }),
+    rule!("tanh", 1, Syntax::Method, [0], |c, i| {
+        let (y, d) = (&c.y, &c.d);
+        quote!((1.0 - #y * #y) * #d)
+    }),
+    rule!("asinh", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(#d / (#x * #x + 1.0).sqrt())
+    }),
+    rule!("acosh", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(#d / (#x * #x - 1.0).sqrt())
+    }),
+    rule!("atanh", 1, Syntax::Method, [0], |c, i| {
+        let (x, d) = (c.x(0), &c.d);
+        quote!(#d / (1.0 - #x * #x))
+    }),
+    // |x|' = sign(x); at 0 the subgradient sign(+0.0) = 1 is used.
+    rule!("abs", 1, Syntax::Method, [0], |c, i| {
+        let (rx, d) = (c.r(0), &c.d);
+        quote!(#rx.signum() * #d)
+    }),
+    rule!("hypot", 2, Syntax::Method, [0, 1], |c, i| {
+        let (x, y, d) = (c.x(i), &c.y, &c.d);
+        quote!(#x / #y * #d)
+    }),
+    // The max gate routes `d` to the larger operand (ties to the receiver).
+    rule!("max", 2, Syntax::Method, [0, 1], |c, i| {
+        let (a, b, d) = (c.x(0), c.x(1), &c.d);
+        if i == 0 {
+            quote!(if #a >= #b { #d } else { 0.0 })
+        } else {
+            quote!(if #a >= #b { 0.0 } else { #d })
+        }
+    }),
+    rule!("min", 2, Syntax::Method, [0, 1], |c, i| {
+        let (a, b, d) = (c.x(0), c.x(1), &c.d);
+        if i == 0 {
+            quote!(if #a <= #b { #d } else { 0.0 })
+        } else {
+            quote!(if #a <= #b { 0.0 } else { #d })
+        }
+    }),
+    // clamp(x, lo, hi) routes `d` to whichever of the three it returned.
+    rule!("clamp", 3, Syntax::Method, [0, 1, 2], |c, i| {
+        let (x, lo, hi, d) = (c.x(0), c.x(1), c.x(2), &c.d);
+        match i {
+            0 => quote!(if #x >= #lo && #x <= #hi { #d } else { 0.0 }),
+            1 => quote!(if #x < #lo { #d } else { 0.0 }),
+            _ => quote!(if #x > #hi { #d } else { 0.0 }),
+        }
+    }),
+    // mul_add(a, b, c) = a * b + c.
+    rule!("mul_add", 3, Syntax::Method, [0, 1, 2], |c, i| {
+        let d = &c.d;
+        match i {
+            0 => {
+                let b = c.x(1);
+                quote!(#b * #d)
+            }
+            1 => {
+                let a = c.x(0);
+                quote!(#a * #d)
+            }
+            _ => quote!(#d),
+        }
+    }),
+    rule!("to_degrees", 1, Syntax::Method, [0], |c, i| {
+        let (d, pi) = (&c.d, c.consts("PI"));
+        quote!(180.0 / #pi * #d)
+    }),
+    rule!("to_radians", 1, Syntax::Method, [0], |c, i| {
+        let (d, pi) = (&c.d, c.consts("PI"));
+        quote!(#pi / 180.0 * #d)
+    }),
+    // fract(x) = x - trunc(x): slope 1 between the jumps.
+    rule!("fract", 1, Syntax::Method, [0], |c, i| c
+        .d
+        .to_token_stream()),
+    // Piecewise constant: zero gradient almost everywhere, so no contribution at all.
+    rule!("floor", 1, Syntax::Method, [], |c, i| TokenStream::new()),
+    rule!("ceil", 1, Syntax::Method, [], |c, i| TokenStream::new()),
+    rule!("round", 1, Syntax::Method, [], |c, i| TokenStream::new()),
+    rule!("round_ties_even", 1, Syntax::Method, [], |c, i| {
+        TokenStream::new()
+    }),
+    rule!("trunc", 1, Syntax::Method, [], |c, i| TokenStream::new()),
+    rule!("signum", 1, Syntax::Method, [], |c, i| TokenStream::new()),
+];
+
+/// The table entry of an operator or syntactic primitive by name.
+pub fn operator(name: &str) -> &'static Rule {
+    OPERATORS
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or(&OPERATORS[0])
+}
+
+/// The table entry of a float method, whichever syntax called it.
+pub fn method_rule(name: &str) -> Option<&'static Rule> {
+    METHODS.iter().find(|r| r.name == name)
+}
+
+/// The names of all supported float methods, for error messages.
+pub fn method_names() -> String {
+    METHODS
+        .iter()
+        .map(|r| format!("`{}`", r.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Operand positions of `prim` whose gradient can be non-zero.
+pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
+    match prim {
+        Prim::Table { rule, .. } => rule.differentiable.to_vec(),
+        Prim::Cast(_) => vec![0],
+        Prim::Index => vec![0],
+        Prim::Call { .. } => (0..args.len())
+            .filter(|&i| is_float_argument(&args[i], args))
+            .collect(),
+    }
+}
+
+/// A call's float arguments are the callee's differentiable parameters (its default, without
+/// `wrt`), so they are the components of the gradient its `_backward` returns.
+fn is_float_argument(arg: &Operand, _all: &[Operand]) -> bool {
+    match arg {
+        Operand::Var(_) => true,
+        Operand::Const { ty, .. } => matches!(ty, Ty::Float(_) | Ty::FloatLit | Ty::Array { .. }),
+    }
+}
+
+/// A contribution `d_operand += expr` (or `d_operand[element] += expr`).
+pub struct Contribution {
+    pub operand: usize,
+    pub element: Option<TokenStream>,
+    pub expr: TokenStream,
+}
+
+/// What the reverse sweep emits for one line.
+pub struct Backward {
+    /// Statements that must run before the contributions (a call to `g_backward`).
+    pub setup: Vec<TokenStream>,
+    pub contributions: Vec<Contribution>,
+}
+
+/// The local gradients of one line, for the operand positions in `wanted`.
+///
+/// `scratch` is a fresh name a rule may bind (the gradients returned by `g_backward`).
+pub fn backward(
+    prim: &Prim,
+    local: &Local,
+    args: &[Operand],
+    wanted: &[usize],
+    scratch: &Ident,
+    from: Option<FloatTy>,
+) -> Backward {
+    let d = &local.d;
+    match prim {
+        Prim::Table { rule, .. } => Backward {
+            setup: Vec::new(),
+            contributions: wanted
+                .iter()
+                .map(|&i| Contribution {
+                    operand: i,
+                    element: None,
+                    expr: (rule.grad)(local, i),
+                })
+                .collect(),
+        },
+        // y = x as T: the gradient flows back converted to x's type.
+        Prim::Cast(to) => {
+            let expr = match from {
+                Some(from) if from != *to => {
+                    let from = from.ident();
+                    quote!(#d as #from)
+                }
+                _ => quote!(#d),
+            };
+            Backward {
+                setup: Vec::new(),
+                contributions: vec![Contribution {
+                    operand: 0,
+                    element: None,
+                    expr,
+                }],
+            }
+        }
+        // y = w[i]: the gradient lands in one element.
+        Prim::Index => Backward {
+            setup: Vec::new(),
+            contributions: vec![Contribution {
+                operand: 0,
+                element: Some(local.bare[1].clone()),
+                expr: quote!(#d),
+            }],
+        },
+        // y = g(args): (y, grads) = g_backward(args, d).
+        Prim::Call {
+            backward, by_ref, ..
+        } => {
+            let float_args = differentiable_positions(prim, args);
+            let rendered = with_references(local.bare.clone(), by_ref);
+            let call = quote!(#backward(#(#rendered,)* #d));
+            if float_args.len() == 1 {
+                let expr = quote!(#call.1);
+                return Backward {
+                    setup: Vec::new(),
+                    contributions: wanted
+                        .iter()
+                        .map(|&i| Contribution {
+                            operand: i,
+                            element: None,
+                            expr: expr.clone(),
+                        })
+                        .collect(),
+                };
+            }
+            let setup = vec![quote!(let (_, #scratch) = #call;)];
+            let contributions = wanted
+                .iter()
+                .map(|&i| {
+                    let k = float_args.iter().position(|&p| p == i).unwrap_or(0);
+                    let k = syn::Index::from(k);
+                    Contribution {
+                        operand: i,
+                        element: None,
+                        expr: quote!(#scratch.#k),
+                    }
+                })
+                .collect();
+            Backward {
+                setup,
+                contributions,
+            }
+        }
+    }
+}
+
+/// Arguments of a call, arrays passed by reference where the user's call did.
+fn with_references(args: Vec<TokenStream>, by_ref: &[bool]) -> Vec<TokenStream> {
+    args.into_iter()
+        .zip(by_ref)
+        .map(|(a, &r)| if r { quote!(&#a) } else { a })
+        .collect()
+}

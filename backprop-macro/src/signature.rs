@@ -1,0 +1,200 @@
+//! The user's signature: which parameters are differentiable, their types, the return type.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::ToTokens;
+use syn::{FnArg, Pat, ReturnType, Type};
+
+use crate::args::Args;
+use crate::errors::Errors;
+use crate::ir::{FloatTy, Ty};
+
+pub struct ParamInfo {
+    pub ident: Ident,
+    pub mutable: bool,
+    pub ty: Ty,
+    pub ty_tokens: TokenStream,
+    pub differentiable: bool,
+}
+
+pub struct SignatureInfo {
+    pub params: Vec<ParamInfo>,
+    /// The return type as written (`()` when there is none).
+    pub output_tokens: TokenStream,
+}
+
+/// Reads the signature, reporting everything `#[backprop]` cannot handle. Parameters it
+/// cannot read are skipped, so that companions with the remaining ones can still be emitted.
+pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> SignatureInfo {
+    if let Some(asyncness) = &sig.asyncness {
+        errors.spanned(
+            asyncness,
+            "`async fn` cannot be differentiated; make the function synchronous",
+        );
+    }
+    if let syn::Safety::Unsafe(unsafe_token) = &sig.safety {
+        errors.spanned(
+            unsafe_token,
+            "`unsafe fn` is not supported by `#[backprop]`; remove `unsafe`",
+        );
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.spanned(
+            &sig.generics,
+            "generic functions are not supported by `#[backprop]`; write the function for `f64` (or `f32`)",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.spanned(
+            variadic,
+            "variadic functions are not supported by `#[backprop]`",
+        );
+    }
+
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => errors.spanned(
+                receiver,
+                "`self` parameters are not supported by `#[backprop]`; write a free function and pass the fields it needs",
+            ),
+            FnArg::Typed(pat_type) => {
+                let Pat::Ident(pat) = &*pat_type.pat else {
+                    errors.spanned(
+                        &pat_type.pat,
+                        "pattern parameters are not supported by `#[backprop]`; name the parameter (`p: [f64; 2]`) and read `p[0]`",
+                    );
+                    continue;
+                };
+                if pat.by_ref.is_some() || pat.subpat.is_some() {
+                    errors.spanned(pat, "`ref` and `@` patterns are not supported here; name the parameter plainly");
+                    continue;
+                }
+                match classify(&pat_type.ty) {
+                    Ok(ty) => params.push(ParamInfo {
+                        ident: pat.ident.clone(),
+                        mutable: pat.mutability.is_some(),
+                        differentiable: ty.float().is_some(),
+                        ty,
+                        ty_tokens: pat_type.ty.to_token_stream(),
+                    }),
+                    Err(message) => errors.spanned(&pat_type.ty, message),
+                }
+            }
+        }
+    }
+
+    if let Some(wrt) = &args.wrt {
+        for param in &mut params {
+            param.differentiable = false;
+        }
+        for name in wrt {
+            match params.iter_mut().find(|p| p.ident == *name) {
+                Some(param) if param.ty.float().is_some() => param.differentiable = true,
+                Some(_) => errors.spanned(
+                    name,
+                    format!("`{name}` is not a float parameter and cannot be differentiated; `wrt` takes parameters of type `f32`, `f64`, `[F; N]` or `&[F; N]`"),
+                ),
+                None => {
+                    let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.ident)).collect();
+                    errors.spanned(name, format!("`wrt` names `{name}`, which is not a parameter; the parameters are {}", names.join(", ")));
+                }
+            }
+        }
+    } else if errors.is_empty() && !params.iter().any(|p| p.differentiable) {
+        errors.spanned(
+            &sig.ident,
+            "this function has no float parameter to differentiate; `#[backprop]` needs a parameter of type `f32`, `f64`, `[F; N]` or `&[F; N]`",
+        );
+    }
+
+    let output_tokens = match &sig.output {
+        ReturnType::Default => {
+            errors.spanned(
+                &sig.ident,
+                "a `#[backprop]` function must return `f32` or `f64`; add `-> f64`",
+            );
+            quote::quote!(())
+        }
+        ReturnType::Type(_, ty) => {
+            if float_type(ty).is_none() {
+                errors.spanned(
+                    ty,
+                    "a `#[backprop]` function must return `f32` or `f64`; return the scalar loss",
+                );
+            }
+            ty.to_token_stream()
+        }
+    };
+    SignatureInfo {
+        params,
+        output_tokens,
+    }
+}
+
+/// `f32` / `f64`.
+pub fn float_type(ty: &Type) -> Option<FloatTy> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            let ident = path.path.get_ident()?;
+            if ident == "f64" {
+                Some(FloatTy::F64)
+            } else if ident == "f32" {
+                Some(FloatTy::F32)
+            } else {
+                None
+            }
+        }
+        Type::Paren(inner) => float_type(&inner.elem),
+        Type::Group(inner) => float_type(&inner.elem),
+        _ => None,
+    }
+}
+
+/// The kind of a parameter type, or what to write instead.
+fn classify(ty: &Type) -> Result<Ty, String> {
+    if let Some(float) = float_type(ty) {
+        return Ok(Ty::Float(float));
+    }
+    match ty {
+        Type::Array(array) => match float_type(&array.elem) {
+            Some(elem) => Ok(Ty::Array {
+                elem,
+                len: array.len.to_token_stream(),
+            }),
+            None => Ok(Ty::Other),
+        },
+        Type::Reference(reference) => {
+            if reference.mutability.is_some() {
+                return Err("`&mut` parameters are not supported by `#[backprop]`: a differentiated function must not mutate its inputs; take the value and return the result".into());
+            }
+            match classify(&reference.elem)? {
+                Ty::Float(_) => Err("take scalars by value (`x: f64`), not by reference".into()),
+                other => Ok(other),
+            }
+        }
+        Type::Slice(slice) if float_type(&slice.elem).is_some() => {
+            Err("slice parameters are not supported yet; use an array `[F; N]` or `&[F; N]`".into())
+        }
+        Type::Path(path) if is_float_vec(path) => {
+            Err("`Vec` parameters are not supported yet; use an array `[F; N]` or `&[F; N]`".into())
+        }
+        Type::ImplTrait(_) => Err(
+            "`impl Trait` parameters are not supported by `#[backprop]`; use a concrete type"
+                .into(),
+        ),
+        _ => Ok(Ty::Other),
+    }
+}
+
+fn is_float_vec(path: &syn::TypePath) -> bool {
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    if last.ident != "Vec" {
+        return false;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    matches!(args.args.first(), Some(syn::GenericArgument::Type(t)) if float_type(t).is_some())
+}

@@ -1,0 +1,82 @@
+//! Whole-body checks for constructs that `#[backprop]` never differentiates, wherever they
+//! appear (even in code that does not touch a differentiated value), each reported once.
+
+use syn::visit::{self, Visit};
+
+use crate::errors::Errors;
+
+pub fn validate(block: &syn::Block, errors: &mut Errors) {
+    Validator { errors }.visit_block(block);
+}
+
+struct Validator<'a> {
+    errors: &'a mut Errors,
+}
+
+impl<'ast> Visit<'ast> for Validator<'_> {
+    fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
+        self.errors.spanned(
+            closure,
+            "closures are not supported in a `#[backprop]` function; write a named function `g` with a `g_backward` (or a second `#[backprop]` function) and call it",
+        );
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.errors.spanned(
+            mac,
+            "macro calls are not supported in a `#[backprop]` function: the macro cannot see what they expand to; write the expression out",
+        );
+    }
+
+    fn visit_expr_unsafe(&mut self, block: &'ast syn::ExprUnsafe) {
+        self.errors.spanned(
+            block.unsafe_token,
+            "`unsafe` blocks are not supported in a `#[backprop]` function",
+        );
+    }
+
+    fn visit_expr_for_loop(&mut self, expr: &'ast syn::ExprForLoop) {
+        self.errors.spanned(
+            expr.for_token,
+            "loops are not supported yet; write the iterations out as `let` lines",
+        );
+        visit::visit_block(self, &expr.body);
+    }
+
+    fn visit_expr_while(&mut self, expr: &'ast syn::ExprWhile) {
+        self.errors.spanned(
+            expr.while_token,
+            "loops are not supported yet; write the iterations out as `let` lines",
+        );
+        visit::visit_block(self, &expr.body);
+    }
+
+    fn visit_expr_loop(&mut self, expr: &'ast syn::ExprLoop) {
+        self.errors.spanned(
+            expr.loop_token,
+            "loops are not supported yet; write the iterations out as `let` lines",
+        );
+        visit::visit_block(self, &expr.body);
+    }
+
+    fn visit_expr_async(&mut self, expr: &'ast syn::ExprAsync) {
+        self.errors
+            .spanned(expr.async_token, "`async` blocks cannot be differentiated");
+    }
+
+    fn visit_expr_await(&mut self, expr: &'ast syn::ExprAwait) {
+        self.errors
+            .spanned(expr, "`.await` cannot be differentiated");
+    }
+
+    fn visit_expr_try(&mut self, expr: &'ast syn::ExprTry) {
+        self.errors.spanned(
+            expr.question_token,
+            "the `?` operator is not supported in a `#[backprop]` function",
+        );
+    }
+
+    fn visit_item(&mut self, _item: &'ast syn::Item) {
+        // Items in the body (`const K: f64 = 2.0;`) are copied, not differentiated.
+    }
+}
