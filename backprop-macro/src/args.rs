@@ -38,12 +38,10 @@ impl Parse for Args {
                 }
                 args.wrt = Some(names.into_iter().collect());
             } else {
-                let mut error = lookahead.error();
-                error.combine(syn::Error::new(
+                return Err(syn::Error::new(
                     input.span(),
-                    "the only argument of `#[backprop]` is `wrt(param, ...)`",
+                    "unknown argument; the only argument of `#[backprop]` is `wrt(param, ...)`, e.g. `#[backprop(wrt(x, w))]`",
                 ));
-                return Err(error);
             }
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;

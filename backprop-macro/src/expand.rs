@@ -1,5 +1,6 @@
-//! The pipeline: arguments → signature → validation → lowering → reverse sweep → emission,
-//! as a function over `proc_macro2` tokens (so tests can drive it without a compiler).
+//! The pipeline: arguments → signature → lowering (with validation) → reverse sweep →
+//! emission, as a function over `proc_macro2` tokens (so tests can drive it without a
+//! compiler).
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
@@ -8,10 +9,10 @@ use crate::args::Args;
 use crate::emit::{self, Companions};
 use crate::errors::Errors;
 use crate::naming::Namer;
-use crate::{fallback, lower, reverse, signature, validate};
+use crate::{fallback, lower, reverse, signature};
 
-/// Expands `#[backprop(args)] item`: the item unchanged, then its companions, or the
-/// item, the errors and stub companions.
+/// Expands `#[backprop(args)] item`: the item unchanged, then its companions; or, when the
+/// function cannot be differentiated, its signature, the errors and stub companions.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let function: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
@@ -34,14 +35,13 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let signature = signature::analyze(&function.sig, &args, &mut errors);
     let companions = Companions::new(&function, &signature);
-    validate::validate(&function.block, &mut errors);
-
     let mut namer = Namer::new(function.to_token_stream());
     let program = lower::lower(&function, &signature, &mut namer, &mut errors);
     if !errors.is_empty() {
+        let kept = fallback::function_without_body(&function);
         let compile_errors = errors.to_compile_errors();
         let stubs = fallback::stubs(&function, &companions);
-        return quote!(#function #compile_errors #stubs);
+        return quote!(#kept #compile_errors #stubs);
     }
     let reversed = reverse::reverse(&program, &mut namer);
     let generated = emit::emit(&function, &companions, &program, &reversed);

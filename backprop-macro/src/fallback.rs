@@ -1,30 +1,57 @@
-//! What the macro emits when it reports errors: the user's function unchanged, the errors,
-//! and companions with the right signatures whose bodies never run, so the user sees the one
-//! real error and not a cascade of "cannot find function `f_grad`".
+//! What the macro emits when it reports errors: the user's signature (its body set aside),
+//! the errors, and companions with the right signatures whose bodies never run, so the user
+//! sees the real errors only, not a cascade of "cannot find function `f_grad`".
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens, format_ident, quote};
+use syn::{FnArg, Pat};
 
 use crate::emit::Companions;
 
+/// The user's function with its body set aside: its signature stays, so calls to it still
+/// type-check, but rustc does not report the same unsupported construct a second time.
+pub fn function_without_body(function: &syn::ItemFn) -> TokenStream {
+    let syn::ItemFn { attrs, vis, sig, .. } = function;
+    quote! {
+        #(#attrs)*
+        #[allow(unused_variables, clippy::all)]
+        #vis #sig {
+            ::core::unreachable!("`#[backprop]` reported a compile error for this function")
+        }
+    }
+}
+
+/// `f_backward`, `f_grad` and `f_backward_source` with the signatures they would have had.
 pub fn stubs(function: &syn::ItemFn, companions: &Companions) -> TokenStream {
-    let Companions {
-        backward,
-        grad,
-        source,
-        params,
-        output,
-        gradient,
-        ..
-    } = companions;
+    let Companions { backward, grad, source, output, gradient, .. } = companions;
     let vis = &function.vis;
+    let generics = &function.sig.generics;
+    let where_clause = &generics.where_clause;
+    // Every parameter, even one the macro could not read, so that the user's calls match.
+    let params: Vec<TokenStream> = function
+        .sig
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| match input {
+            FnArg::Receiver(receiver) => receiver.to_token_stream(),
+            FnArg::Typed(typed) => {
+                let ty = &typed.ty;
+                let ident = match &*typed.pat {
+                    Pat::Ident(pat) => pat.ident.clone(),
+                    _ => format_ident!("_param{}", i),
+                };
+                quote!(#ident: #ty)
+            }
+        })
+        .collect();
     quote! {
         #[allow(unused_variables, dead_code, clippy::all)]
-        #vis fn #backward(#(#params,)* d_out: #output) -> (#output, #gradient) {
+        #vis fn #backward #generics(#(#params,)* d_out: #output) -> (#output, #gradient) #where_clause {
             ::core::unreachable!("`#[backprop]` reported a compile error for this function")
         }
         #[allow(unused_variables, dead_code, clippy::all)]
-        #vis fn #grad(#(#params),*) -> (#output, #gradient) {
+        #vis fn #grad #generics(#(#params),*) -> (#output, #gradient) #where_clause {
             ::core::unreachable!("`#[backprop]` reported a compile error for this function")
         }
         #[allow(dead_code)]

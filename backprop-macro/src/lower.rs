@@ -20,6 +20,7 @@ use crate::ir::{Assign, Block, Branch, FloatTy, Node, Operand, Param, Program, T
 use crate::naming::Namer;
 use crate::rules::{self, Prim};
 use crate::signature::{SignatureInfo, float_type};
+use crate::validate;
 
 /// A name in scope.
 #[derive(Clone, Copy)]
@@ -379,6 +380,10 @@ impl Lowerer<'_> {
         let mut result = None;
         for (index, stmt) in stmts.iter().enumerate() {
             let last = index + 1 == stmts.len();
+            if self.scopes.len() == 1 {
+                // Statement by statement, so that all errors come out in source order.
+                validate::validate_stmt(stmt, self.errors);
+            }
             match stmt {
                 Stmt::Local(local) => self.lower_let(local),
                 Stmt::Item(item) => self.items.push(item.to_token_stream()),
@@ -405,10 +410,16 @@ impl Lowerer<'_> {
                         self.operand(expr, "value")
                     });
                 }
-                Stmt::Expr(Expr::If(if_expr), _) if if_expr.else_branch.is_none() => self.errors.spanned(
-                    if_expr.if_token,
-                    "an `if` without `else` is not supported yet; write `let v = if cond { a } else { b };`",
-                ),
+                Stmt::Expr(Expr::If(if_expr), _) if if_expr.else_branch.is_none() => match find_return(&if_expr.then_branch) {
+                    Some(ret) => self.errors.spanned(
+                        ret.return_token,
+                        "an early `return` is not supported yet; make the function's value one expression: `if cond { a } else { b }`",
+                    ),
+                    None => self.errors.spanned(
+                        if_expr.if_token,
+                        "an `if` without `else` is not supported yet; write `let v = if cond { a } else { b };`",
+                    ),
+                },
                 Stmt::Expr(expr, _) if is_reported_by_validation(expr) => {}
                 Stmt::Expr(expr, _) => self.errors.spanned(
                     expr,
@@ -696,7 +707,7 @@ impl Lowerer<'_> {
             self.errors.spanned(
                 &call.method,
                 format!(
-                    "`{name}` is not a differentiable float method; supported methods are {}; or write a gate `{name}` with a `{name}_backward`",
+                    "`{name}` is not a differentiable float method; supported methods are {}; for your own function, call it as `{name}(x)` and write a `{name}_backward` next to it",
                     rules::method_names()
                 ),
             );
@@ -853,7 +864,7 @@ impl Lowerer<'_> {
         let Some((_, otherwise)) = &if_expr.else_branch else {
             self.errors.spanned(
                 if_expr.if_token,
-                "an `if` used as a value needs an `else` branch",
+                "an `if` used as a value needs an `else` branch: `if cond { a } else { b }`",
             );
             return Value::Operand(placeholder());
         };
@@ -998,6 +1009,23 @@ fn compound_op(op: &BinOp) -> Option<&'static str> {
         BinOp::RemAssign(_) => Some("rem"),
         _ => None,
     }
+}
+
+/// The first `return` inside `block`, not looking into nested functions.
+fn find_return(block: &syn::Block) -> Option<&syn::ExprReturn> {
+    struct Finder<'ast> {
+        found: Option<&'ast syn::ExprReturn>,
+    }
+    impl<'ast> Visit<'ast> for Finder<'ast> {
+        fn visit_expr_return(&mut self, ret: &'ast syn::ExprReturn) {
+            self.found.get_or_insert(ret);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    }
+    let mut finder = Finder { found: None };
+    finder.visit_block(block);
+    finder.found
 }
 
 /// Branches and blocks are lowered even when constant, so their statements are checked.

@@ -107,7 +107,10 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
         );
     }
 
+    let generic = !sig.generics.params.is_empty();
     let output_tokens = match &sig.output {
+        // A generic function is reported above; its return type is usually the type parameter.
+        ReturnType::Type(_, ty) if generic => ty.to_token_stream(),
         ReturnType::Default => {
             errors.spanned(
                 &sig.ident,

@@ -5,8 +5,8 @@ use syn::visit::{self, Visit};
 
 use crate::errors::Errors;
 
-pub fn validate(block: &syn::Block, errors: &mut Errors) {
-    Validator { errors }.visit_block(block);
+pub fn validate_stmt(stmt: &syn::Stmt, errors: &mut Errors) {
+    Validator { errors }.visit_stmt(stmt);
 }
 
 struct Validator<'a> {

@@ -1,0 +1,58 @@
+//! Shared helpers of the integration tests: exact references by forward-mode dual numbers
+//! (`num-dual`) and the comparison that every gradient test makes.
+#![allow(dead_code)]
+
+use backprop::{Gradient, Real, check_gradient, relative_error};
+use num_dual::{Dual, DualNum, DualNumFloat};
+
+/// Value and gradient of `f` at `at` by forward mode: one dual pass per input.
+pub fn dual_gradient<F>(f: impl Fn(&[Dual<F>]) -> Dual<F>, at: &[F]) -> (F, Vec<F>)
+where
+    F: DualNum + DualNumFloat,
+{
+    let mut value = F::zero();
+    let gradient = (0..at.len())
+        .map(|seeded| {
+            let inputs: Vec<Dual<F>> = at
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| if i == seeded { Dual::from_re(x).derivative() } else { Dual::from_re(x) })
+                .collect();
+            let out = f(&inputs);
+            value = out.re;
+            out.eps
+        })
+        .collect();
+    (value, gradient)
+}
+
+/// A constant as a dual number (num-dual's operators take scalars on the right only).
+pub fn c<F: DualNum + DualNumFloat>(x: F) -> Dual<F> {
+    Dual::from_re(x)
+}
+
+/// Asserts that `(value, gradient)` computed by generated code equals the exact reference to
+/// `tolerance` (relative, with the same absolute floor for components near zero), and agrees
+/// with central differences of `f` within the default tolerances of `F`.
+pub fn assert_gradient_exact<F: Real + Gradient<F>, G: Gradient<F>>(
+    what: &str,
+    at: &[F],
+    (value, gradient): (F, G),
+    (ref_value, ref_gradient): (F, Vec<F>),
+    f: impl FnMut(&[F]) -> F,
+    tolerance: F,
+) {
+    let close = |a: F, b: F| (a - b).abs() <= tolerance * F::one().max(a.abs().max(b.abs()));
+    assert!(close(value, ref_value), "{what} at {at:?}: value {value} but the reference says {ref_value}");
+    let flat = gradient.flatten();
+    assert_eq!(flat.len(), ref_gradient.len(), "{what}: gradient length");
+    for (i, (&g, &r)) in flat.iter().zip(&ref_gradient).enumerate() {
+        assert!(
+            close(g, r),
+            "{what} at {at:?}: component {i} is {g} but the exact reference says {r} (relative error {:e})",
+            relative_error(g, r)
+        );
+    }
+    let numeric = check_gradient(f, at, &flat);
+    assert!(numeric.passed(), "{what} at {at:?}: disagrees with central differences\n{numeric}");
+}
