@@ -87,9 +87,8 @@ pub fn emit(
     let seed = &reversed.seed;
 
     let items = &program.items;
-    let forward: Vec<TokenStream> = program
-        .body
-        .nodes
+    let forward: Vec<TokenStream> = reversed
+        .forward
         .iter()
         .map(|n| forward_node(program, n))
         .collect();
@@ -139,12 +138,15 @@ pub fn emit(
     let source_doc = format!(" The source of [`{backward}`], as `#[backprop]` generated it.");
     quote! {
         #[doc = #doc]
-        #[allow(clippy::all, clippy::pedantic, unused_parens)]
+        #[allow(clippy::all, clippy::pedantic, unused_parens, unused_variables)]
         #backward_fn
 
         #[doc = #grad_doc]
         #[allow(dead_code)]
         #vis fn #grad(#(#params),*) -> (#output, #gradient) {
+            // The companions compute `f` themselves; this marks it used, so that a program
+            // calling only `f_grad` gets no dead-code warning for the function it annotated.
+            let _ = #name;
             #backward(#(#param_names,)* 1.0)
         }
 
@@ -224,6 +226,19 @@ fn branch_expr(
 }
 
 fn block_expr(program: &Program, block: &Block) -> TokenStream {
+    // `{ let r_mul = a * b; r_mul }` reads better as `{ a * b }`.
+    if let (Some((Node::Assign(last), rest)), Operand::Var(result)) =
+        (block.nodes.split_last(), &block.result)
+        && last.target == *result
+    {
+        let nodes = rest.iter().map(|n| forward_node(program, n));
+        let float = program.vars[*result]
+            .ty
+            .float()
+            .unwrap_or(crate::ir::FloatTy::F64);
+        let value = rules::forward(&last.prim, program, &last.args, float);
+        return quote!({ #(#nodes)* #value });
+    }
     let nodes = block.nodes.iter().map(|n| forward_node(program, n));
     let result = rules::render_bare(program, &block.result);
     quote!({ #(#nodes)* #result })

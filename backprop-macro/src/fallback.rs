@@ -11,7 +11,9 @@ use crate::emit::Companions;
 /// The user's function with its body set aside: its signature stays, so calls to it still
 /// type-check, but rustc does not report the same unsupported construct a second time.
 pub fn function_without_body(function: &syn::ItemFn) -> TokenStream {
-    let syn::ItemFn { attrs, vis, sig, .. } = function;
+    let syn::ItemFn {
+        attrs, vis, sig, ..
+    } = function;
     quote! {
         #(#attrs)*
         #[allow(unused_variables, clippy::all)]
@@ -23,7 +25,14 @@ pub fn function_without_body(function: &syn::ItemFn) -> TokenStream {
 
 /// `f_backward`, `f_grad` and `f_backward_source` with the signatures they would have had.
 pub fn stubs(function: &syn::ItemFn, companions: &Companions) -> TokenStream {
-    let Companions { backward, grad, source, output, gradient, .. } = companions;
+    let Companions {
+        backward,
+        grad,
+        source,
+        output,
+        gradient,
+        ..
+    } = companions;
     let vis = &function.vis;
     let generics = &function.sig.generics;
     let where_clause = &generics.where_clause;

@@ -71,6 +71,12 @@ pub struct Var {
 #[derive(Clone, Debug)]
 pub enum Operand {
     Var(VarId),
+    /// `w[i]`: one element of an array variable, at an index that is not differentiated.
+    /// Its gradient lands in `d_w[i]`.
+    Element {
+        var: VarId,
+        index: TokenStream,
+    },
     /// A value that is not differentiated: a literal, a constant, or an expression of
     /// constants and inactive values, already renamed. `atomic` is false for a compound
     /// expression, which is parenthesised where it meets an operator.
@@ -141,7 +147,18 @@ pub struct Program {
 }
 
 impl Program {
+    /// The float type of an operand's value, when it has one.
+    pub fn float_of(&self, operand: &Operand) -> Option<FloatTy> {
+        match operand {
+            Operand::Var(v) | Operand::Element { var: v, .. } => self.vars[*v].ty.float(),
+            Operand::Const { ty, .. } => ty.float(),
+        }
+    }
+
     pub fn is_active(&self, operand: &Operand) -> bool {
-        matches!(operand, Operand::Var(v) if self.vars[*v].active)
+        match operand {
+            Operand::Var(v) | Operand::Element { var: v, .. } => self.vars[*v].active,
+            Operand::Const { .. } => false,
+        }
     }
 }

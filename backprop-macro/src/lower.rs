@@ -85,7 +85,7 @@ pub fn lower(
             differentiable: p.differentiable,
         });
     }
-    let result = lowerer.lower_body(&function.block.stmts, function.block.span());
+    let result = lowerer.lower_body(&function.block.stmts, function.block.span(), "out");
     let nodes = lowerer.nodes.pop().unwrap_or_default();
     Program {
         vars: lowerer.vars,
@@ -217,12 +217,19 @@ impl Lowerer<'_> {
     // ----- types and activity ---------------------------------------------------------------
 
     fn is_active(&self, operand: &Operand) -> bool {
-        matches!(operand, Operand::Var(v) if self.vars[*v].active)
+        match operand {
+            Operand::Var(v) | Operand::Element { var: v, .. } => self.vars[*v].active,
+            Operand::Const { .. } => false,
+        }
     }
 
     fn operand_ty(&self, operand: &Operand) -> Ty {
         match operand {
             Operand::Var(v) => self.vars[*v].ty.clone(),
+            Operand::Element { var, .. } => match &self.vars[*var].ty {
+                Ty::Array { elem, .. } => Ty::Float(*elem),
+                other => other.clone(),
+            },
             Operand::Const { ty, .. } => ty.clone(),
         }
     }
@@ -238,10 +245,6 @@ impl Lowerer<'_> {
     fn result_ty(&self, prim: &Prim, args: &[Operand]) -> Ty {
         match prim {
             Prim::Cast(to) => Ty::Float(*to),
-            Prim::Index => match self.operand_ty(&args[0]) {
-                Ty::Array { elem, .. } => Ty::Float(elem),
-                other => other,
-            },
             _ => Ty::Float(self.line_float(args)),
         }
     }
@@ -376,7 +379,8 @@ impl Lowerer<'_> {
     // ----- statements -----------------------------------------------------------------------
 
     /// Lowers a function body or block: its statements, then its value.
-    fn lower_body(&mut self, stmts: &[Stmt], span: Span) -> Operand {
+    /// `hint` names the temporaries of the block's value.
+    fn lower_body(&mut self, stmts: &[Stmt], span: Span, hint: &str) -> Operand {
         let mut result = None;
         for (index, stmt) in stmts.iter().enumerate() {
             let last = index + 1 == stmts.len();
@@ -407,7 +411,7 @@ impl Lowerer<'_> {
                     result = Some(if self.nodes.len() == 1 && self.scopes.len() == 1 {
                         self.lower_output(expr)
                     } else {
-                        self.operand(expr, "value")
+                        self.operand(expr, hint)
                     });
                 }
                 Stmt::Expr(Expr::If(if_expr), _) if if_expr.else_branch.is_none() => match find_return(&if_expr.then_branch) {
@@ -452,6 +456,10 @@ impl Lowerer<'_> {
             Pat::Type(pat_type) => (&*pat_type.pat, Some(&*pat_type.ty)),
             pat => (pat, None),
         };
+        // `let _ = v;` only silences a warning: the body is pure, so there is nothing to run.
+        if matches!(pat, Pat::Wild(_)) {
+            return;
+        }
         let Pat::Ident(pat_ident) = pat else {
             self.errors.spanned(
                 pat,
@@ -608,11 +616,11 @@ impl Lowerer<'_> {
                 // `x as i32` of a differentiated `x` is piecewise constant: a constant.
                 None => Value::Operand(self.constant_of_type(expr, Ty::Other)),
             },
-            Expr::Index(index) => self.index(index, hint),
+            Expr::Index(index) => self.index(index),
             Expr::If(if_expr) => self.branch(if_expr, hint),
             Expr::Block(block) if block.label.is_none() => {
                 self.scopes.push(HashMap::new());
-                let result = self.lower_body(&block.block.stmts, block.span());
+                let result = self.lower_body(&block.block.stmts, block.span(), hint);
                 self.scopes.pop();
                 Value::Operand(result)
             }
@@ -823,7 +831,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn index(&mut self, index: &syn::ExprIndex, hint: &str) -> Value {
+    fn index(&mut self, index: &syn::ExprIndex) -> Value {
         let base = match strip_parens(&index.expr) {
             Expr::Path(p) => self
                 .lookup_path(p)
@@ -844,13 +852,11 @@ impl Lowerer<'_> {
             );
             return Value::Operand(placeholder());
         }
-        let _ = hint;
-        let i = self.constant(&index.index);
-        Value::Assign {
-            prim: Prim::Index,
-            args: vec![Operand::Var(base.var), i],
-            span: index.span(),
-        }
+        let index = self.rename(strip_parens(&index.index)).to_token_stream();
+        Value::Operand(Operand::Element {
+            var: base.var,
+            index,
+        })
     }
 
     fn branch(&mut self, if_expr: &syn::ExprIf, hint: &str) -> Value {
@@ -872,10 +878,11 @@ impl Lowerer<'_> {
             let renamed = self.rename(&if_expr.cond);
             quote!(#renamed)
         };
-        let then = self
-            .arm(|this| this.lower_body(&if_expr.then_branch.stmts, if_expr.then_branch.span()));
+        let then = self.arm(|this| {
+            this.lower_body(&if_expr.then_branch.stmts, if_expr.then_branch.span(), hint)
+        });
         let otherwise = self.arm(|this| match &**otherwise {
-            Expr::Block(block) => this.lower_body(&block.block.stmts, block.span()),
+            Expr::Block(block) => this.lower_body(&block.block.stmts, block.span(), hint),
             other => this.operand(other, hint),
         });
         Value::Branch {
@@ -917,7 +924,6 @@ fn value_name(value: &Value) -> String {
         Value::Assign { prim, .. } => match prim {
             Prim::Table { rule, .. } => rule.name.into(),
             Prim::Cast(to) => format!("as_{}", to.name()),
-            Prim::Index => "elem".into(),
             Prim::Call { path, .. } => {
                 let text = path.to_string();
                 text.rsplit(':').next().unwrap_or("call").trim().to_string()

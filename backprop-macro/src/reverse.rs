@@ -42,6 +42,8 @@ pub enum BackStmt {
 
 /// The backward pass of a program.
 pub struct Reversed {
+    /// The forward lines the function's value or the backward pass reads, in order.
+    pub forward: Vec<Node>,
     pub stmts: Vec<BackStmt>,
     /// The upstream gradient parameter (`d_out`).
     pub seed: Ident,
@@ -61,20 +63,25 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         frames: Vec::new(),
     };
     let mut stmts = Vec::new();
-    if let Operand::Var(out) = program.body.result
-        && program.vars[out].active
-    {
-        if program.output_temp == Some(out) {
+    match program.body.result {
+        Operand::Var(out) if program.output_temp == Some(out) => {
             sweep.grads.insert(out, seed.clone());
             sweep.declared.insert(out);
-        } else {
-            sweep.contribute(out, None, seed.to_token_stream(), &mut stmts);
         }
+        ref result if program.is_active(result) => {
+            sweep.contribute_to(result, seed.to_token_stream(), &mut stmts);
+        }
+        _ => {}
     }
     sweep.block(&program.body, &mut stmts);
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
+    let mut needed = HashSet::new();
+    token_idents(rules::render(program, &program.body.result), &mut needed);
+    stmts.iter().for_each(|s| stmt_idents(s, &mut needed));
+    let forward = live_nodes(program, &program.body.nodes, needed);
     Reversed {
+        forward,
         stmts,
         seed,
         grads: sweep.grads,
@@ -107,6 +114,17 @@ impl Sweep<'_> {
             .fresh(&format!("d_{}", self.program.vars[var].ident));
         self.grads.insert(var, name.clone());
         name
+    }
+
+    /// Adds `expr` to the gradient of an operand (nothing for a constant).
+    fn contribute_to(&mut self, operand: &Operand, expr: TokenStream, out: &mut Vec<BackStmt>) {
+        match operand {
+            Operand::Var(v) => self.contribute(*v, None, expr, out),
+            Operand::Element { var, index } => {
+                self.contribute(*var, Some(index.clone()), expr, out)
+            }
+            Operand::Const { .. } => {}
+        }
     }
 
     /// Adds `expr` to the gradient of `var` (of one element of it, for an array).
@@ -161,10 +179,7 @@ impl Sweep<'_> {
                         }
                         _ => target.ident.clone(),
                     };
-                    let from = match &assign.args[0] {
-                        Operand::Var(v) => self.program.vars[*v].ty.float(),
-                        Operand::Const { ty, .. } => ty.float(),
-                    };
+                    let from = self.program.float_of(&assign.args[0]);
                     let backward = rules::backward(
                         &assign.prim,
                         &local,
@@ -175,9 +190,7 @@ impl Sweep<'_> {
                     );
                     out.extend(backward.setup.into_iter().map(BackStmt::Setup));
                     for c in backward.contributions {
-                        if let Operand::Var(v) = assign.args[c.operand] {
-                            self.contribute(v, c.element, c.expr, out);
-                        }
+                        self.contribute_to(&assign.args[c.operand], c.expr, out);
                     }
                 }
                 Node::Branch(branch) => {
@@ -220,10 +233,8 @@ impl Sweep<'_> {
     /// lines; the forward lines whose values that reads are recomputed first.
     fn arm(&mut self, arm: &Block, d: &Ident) -> Vec<BackStmt> {
         let mut reversed = Vec::new();
-        if let Operand::Var(v) = arm.result
-            && self.program.vars[v].active
-        {
-            self.contribute(v, None, d.to_token_stream(), &mut reversed);
+        if self.program.is_active(&arm.result) {
+            self.contribute_to(&arm.result, d.to_token_stream(), &mut reversed);
         }
         self.block(arm, &mut reversed);
         if reversed.is_empty() {
@@ -233,21 +244,32 @@ impl Sweep<'_> {
         for stmt in &reversed {
             stmt_idents(stmt, &mut needed);
         }
-        let mut recomputed = Vec::new();
-        for node in arm.nodes.iter().rev() {
-            let target = match node {
-                Node::Assign(a) => a.target,
-                Node::Branch(b) => b.target,
-            };
-            if needed.contains(&self.program.vars[target].ident.to_string()) {
-                node_idents(self.program, node, &mut needed);
-                recomputed.push(BackStmt::Forward(node.clone()));
-            }
-        }
-        recomputed.reverse();
+        let mut recomputed: Vec<BackStmt> = live_nodes(self.program, &arm.nodes, needed)
+            .into_iter()
+            .map(BackStmt::Forward)
+            .collect();
         recomputed.extend(reversed);
         recomputed
     }
+}
+
+/// The nodes of `nodes` whose values are read, directly or through later nodes, by code
+/// that reads the identifiers in `needed`, in their original order. Everything else would
+/// be an unused variable in the generated function.
+fn live_nodes(program: &Program, nodes: &[Node], mut needed: HashSet<String>) -> Vec<Node> {
+    let mut live = Vec::new();
+    for node in nodes.iter().rev() {
+        let target = match node {
+            Node::Assign(a) => a.target,
+            Node::Branch(b) => b.target,
+        };
+        if needed.contains(&program.vars[target].ident.to_string()) {
+            node_idents(program, node, &mut needed);
+            live.push(node.clone());
+        }
+    }
+    live.reverse();
+    live
 }
 
 /// Every variable assigned in `block`, nested branches included.

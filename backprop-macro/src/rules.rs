@@ -20,8 +20,6 @@ pub enum Prim {
     Table { rule: &'static Rule, name: Ident },
     /// `x as f32` / `x as f64`.
     Cast(FloatTy),
-    /// `w[i]` with an index that is not differentiated.
-    Index,
     /// A call to a function `g` that is not a primitive: differentiated by `g_backward`.
     Call {
         path: TokenStream,
@@ -114,6 +112,10 @@ impl Local {
 pub fn render(program: &Program, operand: &Operand) -> TokenStream {
     match operand {
         Operand::Var(v) => program.vars[*v].ident.to_token_stream(),
+        Operand::Element { var, index } => {
+            let ident = &program.vars[*var].ident;
+            quote!(#ident[#index])
+        }
         Operand::Const {
             tokens,
             atomic: true,
@@ -166,10 +168,6 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
         Prim::Cast(to) => {
             let (a, to) = (&x[0], to.ident());
             return quote!(#a as #to);
-        }
-        Prim::Index => {
-            let (a, i) = (&x[0], render_bare(program, &args[1]));
-            return quote!(#a[#i]);
         }
         Prim::Call { path, by_ref, .. } => {
             let x = with_references(
@@ -501,7 +499,6 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
     match prim {
         Prim::Table { rule, .. } => rule.differentiable.to_vec(),
         Prim::Cast(_) => vec![0],
-        Prim::Index => vec![0],
         Prim::Call { .. } => (0..args.len())
             .filter(|&i| is_float_argument(&args[i], args))
             .collect(),
@@ -512,15 +509,14 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
 /// `wrt`), so they are the components of the gradient its `_backward` returns.
 fn is_float_argument(arg: &Operand, _all: &[Operand]) -> bool {
     match arg {
-        Operand::Var(_) => true,
+        Operand::Var(_) | Operand::Element { .. } => true,
         Operand::Const { ty, .. } => matches!(ty, Ty::Float(_) | Ty::FloatLit | Ty::Array { .. }),
     }
 }
 
-/// A contribution `d_operand += expr` (or `d_operand[element] += expr`).
+/// A contribution `d_operand += expr`.
 pub struct Contribution {
     pub operand: usize,
-    pub element: Option<TokenStream>,
     pub expr: TokenStream,
 }
 
@@ -550,7 +546,6 @@ pub fn backward(
                 .iter()
                 .map(|&i| Contribution {
                     operand: i,
-                    element: None,
                     expr: (rule.grad)(local, i),
                 })
                 .collect(),
@@ -566,22 +561,9 @@ pub fn backward(
             };
             Backward {
                 setup: Vec::new(),
-                contributions: vec![Contribution {
-                    operand: 0,
-                    element: None,
-                    expr,
-                }],
+                contributions: vec![Contribution { operand: 0, expr }],
             }
         }
-        // y = w[i]: the gradient lands in one element.
-        Prim::Index => Backward {
-            setup: Vec::new(),
-            contributions: vec![Contribution {
-                operand: 0,
-                element: Some(local.bare[1].clone()),
-                expr: quote!(#d),
-            }],
-        },
         // y = g(args): (y, grads) = g_backward(args, d).
         Prim::Call {
             backward, by_ref, ..
@@ -597,7 +579,6 @@ pub fn backward(
                         .iter()
                         .map(|&i| Contribution {
                             operand: i,
-                            element: None,
                             expr: expr.clone(),
                         })
                         .collect(),
@@ -611,7 +592,6 @@ pub fn backward(
                     let k = syn::Index::from(k);
                     Contribution {
                         operand: i,
-                        element: None,
                         expr: quote!(#scratch.#k),
                     }
                 })

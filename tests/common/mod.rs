@@ -16,7 +16,13 @@ where
             let inputs: Vec<Dual<F>> = at
                 .iter()
                 .enumerate()
-                .map(|(i, &x)| if i == seeded { Dual::from_re(x).derivative() } else { Dual::from_re(x) })
+                .map(|(i, &x)| {
+                    if i == seeded {
+                        Dual::from_re(x).derivative()
+                    } else {
+                        Dual::from_re(x)
+                    }
+                })
                 .collect();
             let out = f(&inputs);
             value = out.re;
@@ -43,7 +49,10 @@ pub fn assert_gradient_exact<F: Real + Gradient<F>, G: Gradient<F>>(
     tolerance: F,
 ) {
     let close = |a: F, b: F| (a - b).abs() <= tolerance * F::one().max(a.abs().max(b.abs()));
-    assert!(close(value, ref_value), "{what} at {at:?}: value {value} but the reference says {ref_value}");
+    assert!(
+        close(value, ref_value),
+        "{what} at {at:?}: value {value} but the reference says {ref_value}"
+    );
     let flat = gradient.flatten();
     assert_eq!(flat.len(), ref_gradient.len(), "{what}: gradient length");
     for (i, (&g, &r)) in flat.iter().zip(&ref_gradient).enumerate() {
@@ -54,5 +63,8 @@ pub fn assert_gradient_exact<F: Real + Gradient<F>, G: Gradient<F>>(
         );
     }
     let numeric = check_gradient(f, at, &flat);
-    assert!(numeric.passed(), "{what} at {at:?}: disagrees with central differences\n{numeric}");
+    assert!(
+        numeric.passed(),
+        "{what} at {at:?}: disagrees with central differences\n{numeric}"
+    );
 }

@@ -1,0 +1,130 @@
+//! Golden snapshots of generated backward code: the shape of what users read in rustdoc and
+//! `f_backward_source()` is pinned here. Each snapshot's function also has its gradient
+//! checked (here or in the other test files), so a snapshot is never blessed on faith.
+//!
+//! After an intended change of the generated code, re-bless with
+//! `BLESS=1 cargo test --test snapshots` and read the diff.
+
+mod common;
+
+use backprop::backprop;
+use common::{assert_gradient_exact, c, dual_gradient};
+use num_dual::{Dual64, DualNum};
+
+fn check_snapshot(name: &str, source: &str) {
+    let path = format!(
+        "{}/tests/snapshots/{name}.expanded.rs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, source).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("no snapshot {path}; create it with BLESS=1 cargo test --test snapshots")
+    });
+    assert!(
+        expected == source,
+        "generated code of `{name}` changed; if intended, re-bless with BLESS=1 cargo test --test snapshots\n--- expected\n{expected}\n--- generated\n{source}"
+    );
+}
+
+/// The lecture's staged function.
+#[backprop]
+fn staged(x: f64, y: f64) -> f64 {
+    let sigy = 1.0 / (1.0 + (-y).exp()); // (1)
+    let num = x + sigy; // (2)
+    let sigx = 1.0 / (1.0 + (-x).exp()); // (3)
+    let xpy = x + y; // (4)
+    let xpysqr = xpy.powi(2); // (5)
+    let den = sigx + xpysqr; // (6)
+    let invden = 1.0 / den; // (7)
+    num * invden // (8)
+}
+
+#[test]
+fn staged_snapshot() {
+    check_snapshot("staged", staged_backward_source());
+    let reference = |v: &[Dual64]| {
+        let (x, y) = (v[0], v[1]);
+        let sigy = (c(1.0) + (-y).exp()).recip();
+        let sigx = (c(1.0) + (-x).exp()).recip();
+        (x + sigy) / (sigx + (x + y).powi(2))
+    };
+    assert_gradient_exact(
+        "staged",
+        &[3.0, -4.0],
+        staged_grad(3.0, -4.0),
+        dual_gradient(reference, &[3.0, -4.0]),
+        |p| staged(p[0], p[1]),
+        1e-14,
+    );
+}
+
+/// The lecture's 2-D neuron: f(w, x) = σ(w0 x0 + w1 x1 + w2).
+#[backprop]
+fn neuron(w: [f64; 3], x: [f64; 2]) -> f64 {
+    let dot = w[0] * x[0] + w[1] * x[1] + w[2];
+    1.0 / (1.0 + (-dot).exp())
+}
+
+#[test]
+fn neuron_snapshot() {
+    check_snapshot("neuron", neuron_backward_source());
+}
+
+/// A max gate, shadowing and compound assignment, a branch with work in each arm.
+#[backprop]
+fn gates_and_versions(x: f64, y: f64, z: f64) -> f64 {
+    let m = x.max(y);
+    let mut s = m * z;
+    s += x;
+    let s = s * s;
+    let r = if s > 1.0 { s.ln() * y } else { 0.0 };
+    r + s
+}
+
+#[test]
+fn gates_and_versions_snapshot() {
+    check_snapshot("gates_and_versions", gates_and_versions_backward_source());
+    let reference = |v: &[Dual64]| {
+        let (x, y, z) = (v[0], v[1], v[2]);
+        let m = if x.re >= y.re { x } else { y };
+        let s = m * z + x;
+        let s = s * s;
+        let r = if s.re > 1.0 { s.ln() * y } else { c(0.0) };
+        r + s
+    };
+    for at in [[0.5, 1.5, 2.0], [2.0, -1.0, 0.1]] {
+        assert_gradient_exact(
+            "gates_and_versions",
+            &at,
+            gates_and_versions_grad(at[0], at[1], at[2]),
+            dual_gradient(reference, &at),
+            |p| gates_and_versions(p[0], p[1], p[2]),
+            1e-13,
+        );
+    }
+}
+
+/// A gate written by hand, composed: `g` and `g_backward`.
+fn softsign(x: f64) -> f64 {
+    x / (1.0 + x.abs())
+}
+
+fn softsign_backward(x: f64, d_out: f64) -> (f64, f64) {
+    let den = 1.0 + x.abs();
+    (x / den, d_out / (den * den))
+}
+
+#[backprop]
+fn composed(x: f64, y: f64) -> f64 {
+    let a = softsign(x * y);
+    let b = backprop::sigmoid(a) + staged(a, y);
+    b * x
+}
+
+#[test]
+fn composed_snapshot() {
+    check_snapshot("composed", composed_backward_source());
+}
