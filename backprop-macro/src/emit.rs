@@ -269,7 +269,11 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             expr,
         } => {
             let d = grad(var);
-            quote!(#d += #expr;)
+            if matches!(program.vars[*var].ty, Ty::Array { .. }) {
+                quote!(::backprop::accumulate(&mut #d, #expr);)
+            } else {
+                quote!(#d += #expr;)
+            }
         }
         BackStmt::Accumulate {
             var,

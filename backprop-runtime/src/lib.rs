@@ -24,3 +24,36 @@ pub mod prelude {
         relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward,
     };
 }
+
+/// Adds a gradient into an accumulator of the same shape: `*acc += g`, elementwise for arrays.
+///
+/// Generated code uses it where a whole array's gradient arrives more than once (an array
+/// passed to two differentiated calls); scalars use `+=` directly.
+pub fn accumulate<T: Accumulate>(acc: &mut T, g: T) {
+    acc.accumulate(g);
+}
+
+/// Types whose gradients can be added in place; see [`accumulate`].
+pub trait Accumulate {
+    fn accumulate(&mut self, g: Self);
+}
+
+impl Accumulate for f64 {
+    fn accumulate(&mut self, g: Self) {
+        *self += g;
+    }
+}
+
+impl Accumulate for f32 {
+    fn accumulate(&mut self, g: Self) {
+        *self += g;
+    }
+}
+
+impl<T: Accumulate, const N: usize> Accumulate for [T; N] {
+    fn accumulate(&mut self, g: Self) {
+        for (a, b) in self.iter_mut().zip(g) {
+            a.accumulate(b);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Composition: a `#[backprop]` function calls another, a hand-written gate (a `g` plus its
+//! `g_backward`), and the runtime's gates by path or imported.
+
+mod common;
+
+use backprop::backprop;
+use backprop::prelude::*;
+use common::{assert_gradient_exact, c, dual_gradient};
+use num_dual::{Dual64, DualNum};
+
+/// A user's gate: softsign(x) = x / (1 + |x|), with its hand-written backward.
+fn softsign(x: f64) -> f64 {
+    x / (1.0 + x.abs())
+}
+
+fn softsign_backward(x: f64, d_out: f64) -> (f64, f64) {
+    let den = 1.0 + x.abs();
+    (x / den, d_out / (den * den))
+}
+
+fn dual_softsign(x: Dual64) -> Dual64 {
+    let abs = if x.re < 0.0 { -x } else { x };
+    x / (abs + 1.0)
+}
+
+fn dual_sigmoid(x: Dual64) -> Dual64 {
+    (c(1.0) + (-x).exp()).recip()
+}
+
+#[backprop]
+fn inner(a: f64, b: f64) -> f64 {
+    let s = a * b + a.sin();
+    s * s
+}
+
+#[backprop]
+fn outer(x: f64, y: f64) -> f64 {
+    let u = inner(x, y * 2.0);
+    let v = inner(u, x) + softsign(u * y);
+    v * backprop::sigmoid(x) + relu(y - x) + backprop::softplus(v / 10.0)
+}
+
+fn dual_inner(a: Dual64, b: Dual64) -> Dual64 {
+    let s = a * b + a.sin();
+    s * s
+}
+
+#[test]
+fn functions_gates_and_runtime_gates_compose() {
+    let reference = |v: &[Dual64]| {
+        let (x, y) = (v[0], v[1]);
+        let u = dual_inner(x, y * 2.0);
+        let w = dual_inner(u, x) + dual_softsign(u * y);
+        let relu = if (y - x).re > 0.0 { y - x } else { c(0.0) };
+        let softplus = (w / 10.0).exp().ln_1p();
+        w * dual_sigmoid(x) + relu + softplus
+    };
+    for at in [[0.5, 0.75], [-0.3, 0.4], [0.9, -0.2]] {
+        assert_gradient_exact(
+            "outer",
+            &at,
+            outer_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| outer(p[0], p[1]),
+            1e-12,
+        );
+    }
+}
+
+#[backprop]
+fn dot3(w: &[f64; 3], x: &[f64; 3]) -> f64 {
+    w[0] * x[0] + w[1] * x[1] + w[2] * x[2]
+}
+
+#[backprop]
+fn uses_arrays(w: [f64; 3], x: [f64; 3], scale: f64) -> f64 {
+    let d = dot3(&w, &x);
+    (d * scale).tanh() + w[0]
+}
+
+#[test]
+fn array_gradients_of_a_composed_call_accumulate() {
+    let at = [0.5, -1.0, 0.25, 1.5, 2.0, -0.5, 0.3];
+    let got = uses_arrays_grad([at[0], at[1], at[2]], [at[3], at[4], at[5]], at[6]);
+    let reference = |v: &[Dual64]| {
+        let d = v[0] * v[3] + v[1] * v[4] + v[2] * v[5];
+        (d * v[6]).tanh() + v[0]
+    };
+    assert_gradient_exact(
+        "uses_arrays",
+        &at,
+        got,
+        dual_gradient(reference, &at),
+        |p| uses_arrays([p[0], p[1], p[2]], [p[3], p[4], p[5]], p[6]),
+        1e-14,
+    );
+}
+
+#[backprop]
+fn with_constant_argument(x: f64) -> f64 {
+    inner(x, 3.0) + inner(2.0, x)
+}
+
+#[test]
+fn float_constants_passed_to_a_composed_function_take_their_gradient_slot() {
+    let reference = |v: &[Dual64]| dual_inner(v[0], c(3.0)) + dual_inner(c(2.0), v[0]);
+    assert_gradient_exact(
+        "with_constant_argument",
+        &[0.7],
+        with_constant_argument_grad(0.7),
+        dual_gradient(reference, &[0.7]),
+        |p| with_constant_argument(p[0]),
+        1e-13,
+    );
+}
+
+#[backprop]
+fn runtime_gates_in_f32(x: f32) -> f32 {
+    backprop::sigmoid(x) * relu(x) + softplus(-x)
+}
+
+#[test]
+fn runtime_gates_are_generic_over_f32() {
+    // f = σ(x) x + ln(1 + e^-x) for x > 0, f' = σ'(x) x + σ(x) - σ(-x).
+    let (value, grad) = runtime_gates_in_f32_grad(0.5);
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let s = sigmoid(0.5);
+    let expected_value = s * 0.5 + (-0.5f64).exp().ln_1p();
+    let expected_grad = s * (1.0 - s) * 0.5 + s - sigmoid(-0.5);
+    assert!(
+        (value as f64 - expected_value).abs() < 1e-6,
+        "{value} vs {expected_value}"
+    );
+    assert!(
+        (grad as f64 - expected_grad).abs() < 1e-6,
+        "{grad} vs {expected_grad}"
+    );
+}
