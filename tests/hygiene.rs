@@ -59,6 +59,7 @@ fn user_names_equal_to_generated_names_still_work() {
 }
 
 #[backprop]
+#[allow(clippy::let_and_return)] // the shadowing is what is tested
 fn shadowed_parameter(mut x: f64) -> f64 {
     let x_copy = x;
     x = x * x;

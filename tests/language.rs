@@ -72,6 +72,7 @@ fn let_mut_and_compound_assignment_are_versions() {
 }
 
 #[backprop]
+#[allow(clippy::needless_return)] // the `return` form is what is tested
 fn explicit_return(x: f64) -> f64 {
     let y: f64 = x.exp();
     return y * x;

@@ -5,6 +5,9 @@
 //! numbers; num-dual lacks a few piecewise functions (abs, max, hypot, ...), whose references
 //! are written out with the dual's real part deciding the branch.
 
+// The references of `to_degrees`/`to_radians` spell the constants out for both f32 and f64.
+#![allow(clippy::excessive_precision)]
+
 mod common;
 
 use backprop::backprop;
