@@ -1,3 +1,11 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+//!
+//! ## Crate layout
+//!
+//! This crate re-exports the attribute [`backprop`] (from `backprop-macro`) and the run-time
+//! support (from `backprop-runtime`): the gates ([`sigmoid`], [`relu`], [`softplus`] and their
+//! `_backward`), gradient checking ([`numeric_gradient`], [`relative_error`],
+//! [`check_gradient`], [`assert_gradient!`]) and [`accumulate`], which generated code calls.
+
 pub use backprop_macro::backprop;
 pub use backprop_runtime::*;

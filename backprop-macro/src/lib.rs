@@ -19,8 +19,60 @@ mod rules;
 mod signature;
 mod validate;
 
-/// Writes `f_backward`, `f_grad` and `f_backward_source` next to the annotated function.
-/// See the `backprop` crate for the guide.
+/// Writes the backward pass of a staged function: `f_backward`, `f_grad` and
+/// `f_backward_source` next to the annotated `f`, which is kept as written.
+///
+/// Use it through the `backprop` crate (`use backprop::backprop;`), whose guide describes the
+/// language it differentiates, the companions' contract and how to write a gate.
+///
+/// # Before
+///
+/// ```rust,ignore
+/// #[backprop]
+/// fn staged(x: f64, y: f64) -> f64 {
+///     let sigy = 1.0 / (1.0 + (-y).exp()); // (1)
+///     let num = x + sigy;                  // (2)
+///     let sigx = 1.0 / (1.0 + (-x).exp()); // (3)
+///     let xpy = x + y;                     // (4)
+///     let xpysqr = xpy.powi(2);            // (5)
+///     let den = sigx + xpysqr;             // (6)
+///     let invden = 1.0 / den;              // (7)
+///     num * invden                         // (8)
+/// }
+/// ```
+///
+/// # After
+///
+/// Next to `staged`, the macro writes (`staged_grad(x, y)` is `staged_backward(x, y, 1.0)`):
+///
+/// <!-- staged-backward: kept equal to tests/snapshots/staged.expanded.rs by tests/docs.rs -->
+/// ```rust,ignore
+/// fn staged_backward(x: f64, y: f64, d_out: f64) -> (f64, (f64, f64)) {
+///     let sigy = 1.0 / (1.0 + (-y).exp());
+///     let num = x + sigy;
+///     let sigx = 1.0 / (1.0 + (-x).exp());
+///     let xpy = x + y;
+///     let xpysqr = xpy.powi(2);
+///     let den = sigx + xpysqr;
+///     let invden = 1.0 / den;
+///     let out = num * invden;
+///     let d_num = invden * d_out;
+///     let d_invden = num * d_out;
+///     let d_den = -invden / den * d_invden;
+///     let d_sigx = d_den;
+///     let d_xpysqr = d_den;
+///     let d_xpy = 2.0 * xpy * d_xpysqr;
+///     let mut d_x = d_xpy;
+///     let mut d_y = d_xpy;
+///     d_x += (1.0 - sigx) * sigx * d_sigx;
+///     d_x += d_num;
+///     let d_sigy = d_num;
+///     d_y += (1.0 - sigy) * sigy * d_sigy;
+///     (out, (d_x, d_y))
+/// }
+/// ```
+///
+/// `#[backprop(wrt(a, b))]` differentiates with respect to `a` and `b` only.
 #[proc_macro_attribute]
 pub fn backprop(
     args: proc_macro::TokenStream,
