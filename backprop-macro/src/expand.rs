@@ -16,14 +16,18 @@ use crate::{fallback, lower, reverse, signature};
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let function: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
-        Err(error) => {
+        // Another kind of item: say what the attribute is for, and keep the item.
+        Err(_) if syn::parse2::<syn::Item>(item.clone()).is_ok() => {
             let message = syn::Error::new(
-                error.span(),
+                proc_macro2::Span::call_site(),
                 "`#[backprop]` applies to a function: `fn f(x: f64) -> f64 { .. }`",
             );
             let errors = message.to_compile_error();
             return quote!(#item #errors);
         }
+        // Not valid Rust: the parser's own error, at its span, is the useful message; the
+        // broken item itself is not emitted again.
+        Err(error) => return error.to_compile_error(),
     };
     let mut errors = Errors::default();
     let args = match syn::parse2::<Args>(args) {

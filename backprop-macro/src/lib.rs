@@ -1,10 +1,10 @@
 //! The `#[backprop]` attribute macro. Use it through the `backprop` crate, whose docs
 //! describe the language it differentiates and the code it writes.
 //!
-//! The pipeline, one module per stage: [`args`] (the attribute's arguments), [`signature`]
-//! (which parameters are differentiable), [`validate`] (constructs never supported),
-//! [`lower`] (body → the staged IR of [`ir`]), [`reverse`] (the sweep, no calculus), [`rules`]
-//! (the table of local gradients), [`naming`], [`emit`] and [`fallback`] (output on error).
+//! The pipeline, one module per stage: `args` (the attribute's arguments), `signature`
+//! (which parameters are differentiable), `validate` (constructs never supported),
+//! `lower` (body → the staged IR of `ir`), `reverse` (the sweep, no calculus), `rules`
+//! (the table of local gradients), `naming`, `emit` and `fallback` (output on error).
 
 mod args;
 mod emit;
@@ -80,3 +80,6 @@ pub fn backprop(
 ) -> proc_macro::TokenStream {
     expand::expand(args.into(), item.into()).into()
 }
+
+#[cfg(test)]
+mod robustness;

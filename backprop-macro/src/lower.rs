@@ -944,7 +944,8 @@ fn backward_path(path: &syn::Path) -> (TokenStream, TokenStream) {
     }
     let mut backward = forward.clone();
     if let Some(last) = backward.segments.last_mut() {
-        last.ident = Ident::new(&format!("{}_backward", last.ident), last.ident.span());
+        // `format_ident!` drops the `r#` of a raw name: `r#type` → `type_backward`.
+        last.ident = quote::format_ident!("{}_backward", last.ident, span = last.ident.span());
     }
     (forward.to_token_stream(), backward.to_token_stream())
 }

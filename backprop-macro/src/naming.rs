@@ -37,8 +37,25 @@ impl Namer {
     }
 
     fn fresh_spanned(&mut self, base: &str, span: Span) -> Ident {
-        let base = base.strip_prefix("r#").unwrap_or(base);
-        let mut name = base.to_string();
+        // Bases are made of user names (`d_` + `r#type`, `x_` + a path): keep what is valid in
+        // an identifier.
+        let base: String = base
+            .replace("r#", "")
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let base = if base.is_empty() || base.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("v{base}")
+        } else {
+            base
+        };
+        let mut name = base.clone();
         let mut k = 1;
         while self.taken.contains(&name) || is_keyword(&name) {
             name = format!("{base}_{k}");
@@ -83,5 +100,9 @@ mod tests {
         assert_eq!(namer.fresh("d_out").to_string(), "d_out");
         assert_eq!(namer.fresh("d_out").to_string(), "d_out_1");
         assert_eq!(namer.fresh("fn").to_string(), "fn_1");
+        assert_eq!(namer.fresh("d_r#type").to_string(), "d_type");
+        assert_eq!(namer.fresh("x_::g").to_string(), "x___g");
+        assert_eq!(namer.fresh("_").to_string(), "__1");
+        assert_eq!(namer.fresh("").to_string(), "v");
     }
 }
