@@ -19,7 +19,10 @@ struct Gaussian(u64);
 
 impl Gaussian {
     fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 
@@ -34,8 +37,15 @@ fn main() {
     // 100 points around (-1, -1) labelled 0 and 100 around (1.5, 1) labelled 1.
     let data: Vec<([f64; 2], f64)> = (0..200)
         .map(|i| {
-            let (center, label) = if i % 2 == 0 { ([-1.0, -1.0], 0.0) } else { ([1.5, 1.0], 1.0) };
-            ([center[0] + noise.sample(), center[1] + noise.sample()], label)
+            let (center, label) = if i % 2 == 0 {
+                ([-1.0, -1.0], 0.0)
+            } else {
+                ([1.5, 1.0], 1.0)
+            };
+            (
+                [center[0] + noise.sample(), center[1] + noise.sample()],
+                label,
+            )
         })
         .collect();
 
@@ -66,6 +76,12 @@ fn main() {
             (z > 0.0) == (*label == 1.0)
         })
         .count();
-    println!("\nweights {w:.3?}, training accuracy {correct}/{}", data.len());
-    println!("\nThe gradient #[backprop] wrote:\n\n{}", point_loss_backward_source());
+    println!(
+        "\nweights {w:.3?}, training accuracy {correct}/{}",
+        data.len()
+    );
+    println!(
+        "\nThe gradient #[backprop] wrote:\n\n{}",
+        point_loss_backward_source()
+    );
 }

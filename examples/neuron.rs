@@ -25,8 +25,14 @@ fn main() {
     let (w, x) = ([2.0, -3.0, -3.0], [-1.0, -2.0]);
     let (f, (dw, dx)) = neuron_grad(w, x);
     println!("f  = {f:.4}");
-    println!("dw = [{:.2}, {:.2}, {:.2}]   (notes: [-0.20, -0.39, 0.20])", dw[0], dw[1], dw[2]);
-    println!("dx = [{:.2}, {:.2}]          (notes: [0.39, -0.59])\n", dx[0], dx[1]);
+    println!(
+        "dw = [{:.2}, {:.2}, {:.2}]   (notes: [-0.20, -0.39, 0.20])",
+        dw[0], dw[1], dw[2]
+    );
+    println!(
+        "dx = [{:.2}, {:.2}]          (notes: [0.39, -0.59])\n",
+        dx[0], dx[1]
+    );
     println!("{}", neuron_backward_source());
     println!("{}", neuron_with_gate_backward_source());
 
