@@ -283,6 +283,10 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             let d = grad(var);
             quote!(#d[#index] += #expr;)
         }
+        BackStmt::SetElement { var, index, expr } => {
+            let d = grad(var);
+            quote!(#d[#index] = #expr;)
+        }
         BackStmt::Zero { var } => {
             let d = grad(var);
             let zero = zero(&program.vars[*var].ty);

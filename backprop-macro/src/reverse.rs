@@ -30,6 +30,13 @@ pub enum BackStmt {
         element: Option<TokenStream>,
         expr: TokenStream,
     },
+    /// `d_w[i] = expr;`: the first contribution to an element at a literal index (the element
+    /// is still zero, and `0.0 + v` would cost an addition the optimiser may not remove).
+    SetElement {
+        var: VarId,
+        index: TokenStream,
+        expr: TokenStream,
+    },
     /// `let mut d_v = 0.0;`: a gradient that only a branch arm or single elements add to.
     Zero { var: VarId },
     /// The reverse of a branch: the same condition, each arm reversed.
@@ -61,6 +68,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         grads: HashMap::new(),
         declared: HashSet::new(),
         frames: Vec::new(),
+        touched: HashSet::new(),
     };
     let mut stmts = Vec::new();
     match program.body.result {
@@ -102,6 +110,8 @@ struct Sweep<'a> {
     grads: HashMap<VarId, Ident>,
     declared: HashSet<VarId>,
     frames: Vec<Frame>,
+    /// Elements at literal indices that already have a contribution on some path.
+    touched: HashSet<(VarId, String)>,
 }
 
 impl Sweep<'_> {
@@ -149,6 +159,17 @@ impl Sweep<'_> {
                 out.push(BackStmt::Init { var, expr });
                 return;
             }
+        }
+        if let Some(index) = &element
+            && syn::parse2::<syn::LitInt>(index.clone()).is_ok()
+            && self.touched.insert((var, index.to_string()))
+        {
+            out.push(BackStmt::SetElement {
+                var,
+                index: index.clone(),
+                expr,
+            });
+            return;
         }
         out.push(BackStmt::Accumulate { var, element, expr });
     }
@@ -205,8 +226,12 @@ impl Sweep<'_> {
                         locals,
                         hoisted: Vec::new(),
                     });
+                    // Only one arm runs: each sees the elements touched before the branch.
+                    let touched_before = self.touched.clone();
                     let then = self.arm(&branch.then, &d);
+                    let touched_then = std::mem::replace(&mut self.touched, touched_before);
                     let otherwise = self.arm(&branch.otherwise, &d);
+                    self.touched.extend(touched_then);
                     let frame = self.frames.pop().unwrap_or(Frame {
                         locals: HashSet::new(),
                         hoisted: Vec::new(),
@@ -291,7 +316,9 @@ fn defined_in(block: &Block, out: &mut HashSet<VarId>) {
 fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
     for stmt in stmts {
         match stmt {
-            BackStmt::Accumulate { var, .. } | BackStmt::Zero { var } => {
+            BackStmt::Accumulate { var, .. }
+            | BackStmt::SetElement { var, .. }
+            | BackStmt::Zero { var } => {
                 out.insert(*var);
             }
             BackStmt::If {
@@ -334,6 +361,10 @@ fn stmt_idents(stmt: &BackStmt, out: &mut HashSet<String>) {
             then.iter()
                 .chain(otherwise)
                 .for_each(|s| stmt_idents(s, out));
+        }
+        BackStmt::SetElement { index, expr, .. } => {
+            token_idents(expr.clone(), out);
+            token_idents(index.clone(), out);
         }
         BackStmt::Zero { .. } => {}
         BackStmt::Forward(_) => {}
