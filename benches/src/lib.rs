@@ -1,1 +1,320 @@
-//! Benchmarks live in benches/.
+//! The programs the benchmarks differentiate, each in four variants with one signature:
+//!
+//! * `generated`: the `_grad` that `#[backprop]` wrote;
+//! * `hand`: backward code transcribed by hand in the lecture notes' flat-backprop style
+//!   (forward lines caching intermediates, then one local-gradient line per forward line in
+//!   reverse order, `+=` at forks);
+//! * `numeric`: central differences, [`backprop::numeric_gradient`];
+//! * `dual`: forward mode with `num_dual::Dual64`, one pass per input.
+//!
+//! Every variant is `#[inline(never)]`, so the benchmark loop, the instruction-count binary and
+//! the tests all call the same machine code, and no variant is inlined into its caller where
+//! another is not. [`check`] asserts that all variants agree before anything is measured.
+
+use backprop::{backprop, numeric_gradient, relative_error};
+use num_dual::{Dual64, DualNum};
+
+/// Largest relative error accepted between two exact gradients (generated, hand, dual).
+pub const EXACT: f64 = 1e-10;
+/// Largest relative error accepted for central differences.
+pub const NUMERIC: f64 = 1e-6;
+
+/// Seeds a forward-mode pass: `value` with derivative `1.0` if `seed`, else `0.0`.
+fn dual(value: f64, seed: bool) -> Dual64 {
+    if seed {
+        Dual64::from_re(value).derivative()
+    } else {
+        Dual64::from_re(value)
+    }
+}
+
+/// Panics unless `a` and `b` agree component by component to `tolerance` (relative).
+fn assert_close(what: &str, a: &[f64], b: &[f64], tolerance: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: gradient lengths differ");
+    for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+        assert!(a.is_finite() && b.is_finite(), "{what}[{i}]: {a} vs {b}");
+        let error = relative_error(a, b);
+        assert!(
+            error <= tolerance,
+            "{what}[{i}]: {a} vs {b}, relative error {error:e} > {tolerance:e}"
+        );
+    }
+}
+
+/// The lecture's staged function f(x, y) = (x + σ(y)) / (σ(x) + (x + y)²).
+pub mod staged {
+    use super::*;
+
+    /// The point of the notes.
+    pub const POINT: (f64, f64) = (3.0, -4.0);
+
+    /// Written exactly as in `examples/staged.rs`.
+    #[backprop]
+    pub fn staged(x: f64, y: f64) -> f64 {
+        let sigy = 1.0 / (1.0 + (-y).exp()); // (1)
+        let num = x + sigy; // (2)
+        let sigx = 1.0 / (1.0 + (-x).exp()); // (3)
+        let xpy = x + y; // (4)
+        let xpysqr = xpy.powi(2); // (5)
+        let den = sigx + xpysqr; // (6)
+        let invden = 1.0 / den; // (7)
+        num * invden // (8)
+    }
+
+    #[inline(never)]
+    pub fn generated(x: f64, y: f64) -> (f64, (f64, f64)) {
+        staged_grad(x, y)
+    }
+
+    /// The notes' backward code for this function, line for line.
+    #[inline(never)]
+    pub fn hand(x: f64, y: f64) -> (f64, (f64, f64)) {
+        // forward pass
+        let sigy = 1.0 / (1.0 + (-y).exp()); // (1)
+        let num = x + sigy; // (2)
+        let sigx = 1.0 / (1.0 + (-x).exp()); // (3)
+        let xpy = x + y; // (4)
+        let xpysqr = xpy.powi(2); // (5)
+        let den = sigx + xpysqr; // (6)
+        let invden = 1.0 / den; // (7)
+        let f = num * invden; // (8)
+        // backprop f = num * invden
+        let d_num = invden; // (8)
+        let d_invden = num; // (8)
+        // backprop invden = 1.0 / den
+        let d_den = (-1.0 / den.powi(2)) * d_invden; // (7)
+        // backprop den = sigx + xpysqr
+        let d_sigx = d_den; // (6)
+        let d_xpysqr = d_den; // (6)
+        // backprop xpysqr = xpy**2
+        let d_xpy = (2.0 * xpy) * d_xpysqr; // (5)
+        // backprop xpy = x + y
+        let mut d_x = d_xpy; // (4)
+        let mut d_y = d_xpy; // (4)
+        // backprop sigx = 1.0 / (1 + exp(-x))
+        d_x += ((1.0 - sigx) * sigx) * d_sigx; // (3)
+        // backprop num = x + sigy
+        d_x += d_num; // (2)
+        let d_sigy = d_num; // (2)
+        // backprop sigy = 1.0 / (1 + exp(-y))
+        d_y += ((1.0 - sigy) * sigy) * d_sigy; // (1)
+        (f, (d_x, d_y))
+    }
+
+    #[inline(never)]
+    pub fn numeric(x: f64, y: f64) -> (f64, (f64, f64)) {
+        let g = numeric_gradient(|p: &[f64]| staged(p[0], p[1]), &[x, y]);
+        (staged(x, y), (g[0], g[1]))
+    }
+
+    fn staged_dual(x: Dual64, y: Dual64) -> Dual64 {
+        let sigy = ((-y).exp() + 1.0).recip();
+        let num = x + sigy;
+        let sigx = ((-x).exp() + 1.0).recip();
+        let xpy = x + y;
+        let xpysqr = xpy.powi(2);
+        let den = sigx + xpysqr;
+        let invden = den.recip();
+        num * invden
+    }
+
+    #[inline(never)]
+    pub fn dual(x: f64, y: f64) -> (f64, (f64, f64)) {
+        let fx = staged_dual(super::dual(x, true), super::dual(y, false));
+        let fy = staged_dual(super::dual(x, false), super::dual(y, true));
+        (fx.re, (fx.eps, fy.eps))
+    }
+
+    /// Asserts that the four variants agree at `(x, y)`.
+    pub fn check(x: f64, y: f64) {
+        let flat = |(f, (a, b)): (f64, (f64, f64))| [f, a, b];
+        let reference = flat(dual(x, y));
+        assert_close(
+            "staged generated",
+            &flat(generated(x, y)),
+            &reference,
+            EXACT,
+        );
+        assert_close("staged hand", &flat(hand(x, y)), &reference, EXACT);
+        assert_close("staged numeric", &flat(numeric(x, y)), &reference, NUMERIC);
+    }
+}
+
+/// The notes' 2-input sigmoid neuron f(w, x) = σ(w₀x₀ + w₁x₁ + w₂).
+pub mod neuron {
+    use super::*;
+
+    /// The weights and inputs of the notes' circuit diagram.
+    pub const POINT: ([f64; 3], [f64; 2]) = ([2.0, -3.0, -3.0], [-1.0, -2.0]);
+
+    /// Gradient with respect to `(w, x)`.
+    pub type Grad = ([f64; 3], [f64; 2]);
+
+    #[backprop]
+    pub fn neuron(w: [f64; 3], x: [f64; 2]) -> f64 {
+        let dot = w[0] * x[0] + w[1] * x[1] + w[2];
+        1.0 / (1.0 + (-dot).exp())
+    }
+
+    #[inline(never)]
+    pub fn generated(w: [f64; 3], x: [f64; 2]) -> (f64, Grad) {
+        neuron_grad(w, x)
+    }
+
+    /// The notes' backward code for the neuron, line for line.
+    #[inline(never)]
+    pub fn hand(w: [f64; 3], x: [f64; 2]) -> (f64, Grad) {
+        // forward pass
+        let dot = w[0] * x[0] + w[1] * x[1] + w[2];
+        let f = 1.0 / (1.0 + (-dot).exp()); // sigmoid function
+        // backward pass through the neuron (backpropagation)
+        let d_dot = (1.0 - f) * f; // gradient on dot variable, using the sigmoid gradient
+        let d_x = [w[0] * d_dot, w[1] * d_dot]; // backprop into x
+        let d_w = [x[0] * d_dot, x[1] * d_dot, 1.0 * d_dot]; // backprop into w
+        (f, (d_w, d_x))
+    }
+
+    #[inline(never)]
+    pub fn numeric(w: [f64; 3], x: [f64; 2]) -> (f64, Grad) {
+        let at = [w[0], w[1], w[2], x[0], x[1]];
+        let g = numeric_gradient(|p: &[f64]| neuron([p[0], p[1], p[2]], [p[3], p[4]]), &at);
+        (neuron(w, x), ([g[0], g[1], g[2]], [g[3], g[4]]))
+    }
+
+    fn neuron_dual(w: [Dual64; 3], x: [Dual64; 2]) -> Dual64 {
+        let dot = w[0] * x[0] + w[1] * x[1] + w[2];
+        ((-dot).exp() + 1.0).recip()
+    }
+
+    #[inline(never)]
+    pub fn dual(w: [f64; 3], x: [f64; 2]) -> (f64, Grad) {
+        let pass = |i: usize| {
+            let wd = [0, 1, 2].map(|k| super::dual(w[k], i == k));
+            let xd = [0, 1].map(|k| super::dual(x[k], i == 3 + k));
+            neuron_dual(wd, xd)
+        };
+        let g = [0, 1, 2, 3, 4].map(pass);
+        (
+            g[0].re,
+            ([g[0].eps, g[1].eps, g[2].eps], [g[3].eps, g[4].eps]),
+        )
+    }
+
+    /// Asserts that the four variants agree at `(w, x)`.
+    pub fn check(w: [f64; 3], x: [f64; 2]) {
+        let flat = |(f, (dw, dx)): (f64, Grad)| [f, dw[0], dw[1], dw[2], dx[0], dx[1]];
+        let reference = flat(dual(w, x));
+        assert_close(
+            "neuron generated",
+            &flat(generated(w, x)),
+            &reference,
+            EXACT,
+        );
+        assert_close("neuron hand", &flat(hand(w, x)), &reference, EXACT);
+        assert_close("neuron numeric", &flat(numeric(w, x)), &reference, NUMERIC);
+    }
+}
+
+/// A 200-line staged chain of `sin`, `tanh`, `exp`, products and sums over four inputs, with
+/// fan-out to earlier lines; written by `build.rs` (see there) as `chain200` (for
+/// `#[backprop]`), `chain200_hand` and `chain200_dual`.
+pub mod chain {
+    use super::*;
+
+    include!(concat!(env!("OUT_DIR"), "/chain200.rs"));
+
+    /// The point the benchmarks evaluate at.
+    pub const POINT: [f64; 4] = [0.7, -1.3, 0.4, 1.1];
+
+    /// Gradient with respect to `(p, q, r, s)`.
+    pub type Grad = (f64, f64, f64, f64);
+
+    #[inline(never)]
+    pub fn generated(p: f64, q: f64, r: f64, s: f64) -> (f64, Grad) {
+        chain200_grad(p, q, r, s)
+    }
+
+    #[inline(never)]
+    pub fn hand(p: f64, q: f64, r: f64, s: f64) -> (f64, Grad) {
+        chain200_hand(p, q, r, s)
+    }
+
+    #[inline(never)]
+    pub fn numeric(p: f64, q: f64, r: f64, s: f64) -> (f64, Grad) {
+        let g = numeric_gradient(|v: &[f64]| chain200(v[0], v[1], v[2], v[3]), &[p, q, r, s]);
+        (chain200(p, q, r, s), (g[0], g[1], g[2], g[3]))
+    }
+
+    #[inline(never)]
+    pub fn dual(p: f64, q: f64, r: f64, s: f64) -> (f64, Grad) {
+        let at = [p, q, r, s];
+        let pass = |i: usize| {
+            let [p, q, r, s] = [0, 1, 2, 3].map(|k| super::dual(at[k], i == k));
+            chain200_dual(p, q, r, s)
+        };
+        let g = [0, 1, 2, 3].map(pass);
+        (g[0].re, (g[0].eps, g[1].eps, g[2].eps, g[3].eps))
+    }
+
+    /// Asserts that the four variants agree at `(p, q, r, s)`, and that the gradient is worth
+    /// measuring: finite, and no component vanishing.
+    pub fn check(p: f64, q: f64, r: f64, s: f64) {
+        let flat = |(f, (a, b, c, d)): (f64, Grad)| [f, a, b, c, d];
+        let reference = flat(dual(p, q, r, s));
+        for (i, g) in reference.iter().enumerate().skip(1) {
+            assert!(
+                g.is_finite() && g.abs() > 1e-3,
+                "chain200: gradient component {} is {g}",
+                i - 1
+            );
+        }
+        let generated = flat(generated(p, q, r, s));
+        assert_close("chain200 generated", &generated, &reference, EXACT);
+        assert_close("chain200 hand", &flat(hand(p, q, r, s)), &reference, EXACT);
+        assert_close(
+            "chain200 numeric",
+            &flat(numeric(p, q, r, s)),
+            &reference,
+            NUMERIC,
+        );
+    }
+}
+
+/// Asserts that all variants of all programs agree at their benchmark points.
+pub fn check() {
+    let (x, y) = staged::POINT;
+    staged::check(x, y);
+    let (w, x) = neuron::POINT;
+    neuron::check(w, x);
+    let [p, q, r, s] = chain::POINT;
+    chain::check(p, q, r, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_agree_at_the_benchmark_points() {
+        check();
+    }
+
+    #[test]
+    fn variants_agree_elsewhere() {
+        staged::check(-1.5, 0.25);
+        staged::check(0.5, 2.0);
+        neuron::check([0.3, -0.7, 0.1], [1.5, 0.4]);
+        chain::check(-0.2, 0.9, -1.1, 0.35);
+    }
+
+    #[test]
+    fn chain200_has_200_lines() {
+        // 199 `let` lines and the tail expression.
+        let source = chain::chain200_backward_source();
+        for k in 1..200 {
+            assert!(source.contains(&format!("let a{k} ")), "line a{k} missing");
+        }
+        assert!(!source.contains("let a200 "));
+        assert!(source.contains("d_a199"));
+    }
+}

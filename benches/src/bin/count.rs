@@ -1,0 +1,87 @@
+//! Runs one variant of one benchmark program `N` times, for counting its instructions under
+//! `valgrind --tool=callgrind` (see `benches/callgrind.sh`): instruction counts repeat exactly
+//! where wall-clock times on a shared machine do not.
+//!
+//! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
+//! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000.
+//!
+//! Each (program, variant) runs inside its own `#[inline(never)]` function named
+//! `measure_PROGRAM_VARIANT`, so callgrind's `--toggle-collect` can count exactly the work of
+//! the `N` calls (and everything they call: `exp`, `sin`, allocation), nothing of the start-up.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use backprop_bench::{chain, neuron, staged};
+
+macro_rules! measures {
+    ($($name:ident => $program:ident :: $variant:ident ($($arg:expr),*);)*) => {
+        $(
+            #[inline(never)]
+            fn $name(n: usize) -> f64 {
+                let mut sink = 0.0;
+                for _ in 0..n {
+                    let (value, grad) = $program::$variant($(black_box($arg)),*);
+                    black_box(grad);
+                    sink += value;
+                }
+                sink
+            }
+        )*
+
+        fn select(program: &str, variant: &str) -> Option<fn(usize) -> f64> {
+            match (program, variant) {
+                $((stringify!($program), stringify!($variant)) => Some($name),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+const S: (f64, f64) = staged::POINT;
+const N: ([f64; 3], [f64; 2]) = neuron::POINT;
+const C: [f64; 4] = chain::POINT;
+
+// `chain` is the module of the `chain200` program.
+use chain as chain200;
+
+measures! {
+    measure_staged_generated => staged::generated(S.0, S.1);
+    measure_staged_hand => staged::hand(S.0, S.1);
+    measure_staged_numeric => staged::numeric(S.0, S.1);
+    measure_staged_dual => staged::dual(S.0, S.1);
+    measure_neuron_generated => neuron::generated(N.0, N.1);
+    measure_neuron_hand => neuron::hand(N.0, N.1);
+    measure_neuron_numeric => neuron::numeric(N.0, N.1);
+    measure_neuron_dual => neuron::dual(N.0, N.1);
+    measure_chain200_generated => chain200::generated(C[0], C[1], C[2], C[3]);
+    measure_chain200_hand => chain200::hand(C[0], C[1], C[2], C[3]);
+    measure_chain200_numeric => chain200::numeric(C[0], C[1], C[2], C[3]);
+    measure_chain200_dual => chain200::dual(C[0], C[1], C[2], C[3]);
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (program, variant) = match &args[..] {
+        [p, v] | [p, v, _] => (p.as_str(), v.as_str()),
+        _ => {
+            eprintln!("usage: count PROGRAM VARIANT [N]");
+            return ExitCode::from(2);
+        }
+    };
+    let n = match args.get(2).map(|n| n.parse::<usize>()) {
+        None => 1000,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            eprintln!("count: bad N: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(measure) = select(program, variant) else {
+        eprintln!("count: unknown program/variant {program}/{variant}");
+        return ExitCode::from(2);
+    };
+    backprop_bench::check();
+    println!("{}", measure(n));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Summarises the last `cargo bench -p backprop-bench` run: the median time of every variant
+# (from criterion's target/criterion/*/*/new/estimates.json) and the ratio generated / hand.
+#
+# Usage: benches/summary.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+target_dir="$(cargo metadata --format-version 1 --no-deps --manifest-path "$here/../Cargo.toml" |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+criterion="$target_dir/criterion"
+
+# Median of one benchmark, in nanoseconds.
+median() {
+    local file="$criterion/$1/$2/new/estimates.json"
+    [[ -f "$file" ]] || {
+        echo "summary.sh: no $file; run cargo bench -p backprop-bench first" >&2
+        exit 1
+    }
+    sed -n 's/.*"median":{"confidence_interval":{[^}]*},"point_estimate":\([-0-9.eE+]*\).*/\1/p' "$file"
+}
+
+# A duration in nanoseconds, in a readable unit.
+human() {
+    awk -v t="$1" 'BEGIN {
+        if (t >= 1e6) printf "%.2f ms", t / 1e6;
+        else if (t >= 1e3) printf "%.2f µs", t / 1e3;
+        else printf "%.1f ns", t }'
+}
+
+echo "median time per call (criterion)"
+echo
+echo "| program | generated | hand | generated / hand | numeric | dual |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for program in staged neuron chain200; do
+    generated="$(median "$program" generated)"
+    hand="$(median "$program" hand)"
+    numeric="$(median "$program" numeric)"
+    dual="$(median "$program" dual)"
+    ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
+    echo "| $program | $(human "$generated") | $(human "$hand") | $ratio | $(human "$numeric") | $(human "$dual") |"
+done
