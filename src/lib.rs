@@ -9,3 +9,6 @@
 
 pub use backprop_macro::backprop;
 pub use backprop_runtime::*;
+/// The `ndarray` version the tensor gates and generated code use.
+#[cfg(feature = "ndarray")]
+pub use ndarray;

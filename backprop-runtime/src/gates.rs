@@ -5,11 +5,92 @@
 //! contract `#[backprop]` generates for user functions, so the macro needs no special case for
 //! these: a call `backprop::sigmoid(x)` in a forward body is differentiated by a call to
 //! `backprop::sigmoid_backward(x, d)`.
+//!
+//! The elementwise gates take a scalar (`f32`, `f64`) or, with the `ndarray` feature, a
+//! reference to an array or view (returning an owned array, and taking the upstream gradient
+//! by reference): see [`Elementwise`].
 
-use num_traits::Float;
+use num_traits::{Float, One, Zero};
 
-/// The logistic sigmoid σ(x) = 1 / (1 + e^(−x)), computed without overflow for large |x|.
-pub fn sigmoid<F: Float>(x: F) -> F {
+/// A scalar, or a reference to an array: what an elementwise gate applies to.
+pub trait Elementwise: Sized {
+    /// The element type.
+    type Elem: Float;
+    /// The gate's value: the same scalar, or an owned array of the same shape.
+    type Output;
+    /// The upstream gradient the backward takes: the scalar, or a reference to an array.
+    type Upstream<'d>
+    where
+        Self: 'd;
+
+    /// `f` applied to every element.
+    fn map_elements(self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self::Output;
+
+    /// `f(x, d)` applied to every element and its upstream gradient, returning the values and
+    /// the downstream gradients.
+    fn map_backward(
+        self,
+        d_out: Self::Upstream<'_>,
+        f: impl Fn(Self::Elem, Self::Elem) -> (Self::Elem, Self::Elem),
+    ) -> (Self::Output, Self::Output);
+}
+
+macro_rules! elementwise_scalar {
+    ($($f:ty),*) => {$(
+        impl Elementwise for $f {
+            type Elem = $f;
+            type Output = $f;
+            type Upstream<'d> = $f where Self: 'd;
+
+            fn map_elements(self, f: impl Fn($f) -> $f) -> $f {
+                f(self)
+            }
+
+            fn map_backward(self, d_out: $f, f: impl Fn($f, $f) -> ($f, $f)) -> ($f, $f) {
+                f(self, d_out)
+            }
+        }
+    )*};
+}
+elementwise_scalar!(f32, f64);
+
+#[cfg(feature = "ndarray")]
+impl<F, S, D> Elementwise for &ndarray::ArrayBase<S, D>
+where
+    F: Float,
+    S: ndarray::Data<Elem = F>,
+    D: ndarray::Dimension,
+{
+    type Elem = F;
+    type Output = ndarray::Array<F, D>;
+    type Upstream<'d>
+        = &'d ndarray::Array<F, D>
+    where
+        Self: 'd;
+
+    fn map_elements(self, f: impl Fn(F) -> F) -> Self::Output {
+        self.mapv(f)
+    }
+
+    fn map_backward(
+        self,
+        d_out: &ndarray::Array<F, D>,
+        f: impl Fn(F, F) -> (F, F),
+    ) -> (Self::Output, Self::Output) {
+        let mut value = ndarray::Array::zeros(self.raw_dim());
+        let mut grad = ndarray::Array::zeros(self.raw_dim());
+        ndarray::Zip::from(&mut value)
+            .and(&mut grad)
+            .and(self)
+            .and(d_out)
+            .for_each(|v, g, &x, &d| {
+                (*v, *g) = f(x, d);
+            });
+        (value, grad)
+    }
+}
+
+fn sigmoid_scalar<F: Float>(x: F) -> F {
     if x >= F::zero() {
         F::one() / (F::one() + (-x).exp())
     } else {
@@ -19,39 +100,58 @@ pub fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
-/// Backward of [`sigmoid`]: σ'(x) = (1 − σ(x)) σ(x), reusing the forward value.
-pub fn sigmoid_backward<F: Float>(x: F, d_out: F) -> (F, F) {
-    let s = sigmoid(x);
-    (s, (F::one() - s) * s * d_out)
-}
-
-/// The rectified linear unit max(0, x).
-pub fn relu<F: Float>(x: F) -> F {
-    if x > F::zero() { x } else { F::zero() }
-}
-
-/// Backward of [`relu`]: the max gate routes the upstream gradient to `x` where `x > 0`.
-///
-/// At `x == 0` the subgradient 0 is used, the usual convention.
-pub fn relu_backward<F: Float>(x: F, d_out: F) -> (F, F) {
-    if x > F::zero() {
-        (x, d_out)
-    } else if x.is_nan() {
-        (x, x)
-    } else {
-        (F::zero(), F::zero())
-    }
-}
-
-/// The softplus ln(1 + e^x), a smooth ReLU, computed stably for large |x|.
-pub fn softplus<F: Float>(x: F) -> F {
+fn softplus_scalar<F: Float>(x: F) -> F {
     // ln(1 + e^x) = max(x, 0) + ln(1 + e^(−|x|)) never overflows.
     x.max(F::zero()) + (-x.abs()).exp().ln_1p()
 }
 
+/// The logistic sigmoid σ(x) = 1 / (1 + e^(−x)), computed without overflow for large |x|.
+pub fn sigmoid<X: Elementwise>(x: X) -> X::Output {
+    x.map_elements(sigmoid_scalar)
+}
+
+/// Backward of [`sigmoid`]: σ'(x) = (1 − σ(x)) σ(x), reusing the forward value.
+pub fn sigmoid_backward<X: Elementwise>(x: X, d_out: X::Upstream<'_>) -> (X::Output, X::Output) {
+    x.map_backward(d_out, |x, d| {
+        let s = sigmoid_scalar(x);
+        (s, (X::Elem::one() - s) * s * d)
+    })
+}
+
+/// The rectified linear unit max(0, x).
+pub fn relu<X: Elementwise>(x: X) -> X::Output {
+    x.map_elements(|x| {
+        if x > X::Elem::zero() {
+            x
+        } else {
+            X::Elem::zero()
+        }
+    })
+}
+
+/// Backward of [`relu`]: the max gate routes the upstream gradient to `x` where `x > 0`.
+///
+/// At `x == 0` the subgradient 0 is used, the usual convention; NaN stays NaN.
+pub fn relu_backward<X: Elementwise>(x: X, d_out: X::Upstream<'_>) -> (X::Output, X::Output) {
+    x.map_backward(d_out, |x, d| {
+        if x > X::Elem::zero() {
+            (x, d)
+        } else if x.is_nan() {
+            (x, x)
+        } else {
+            (X::Elem::zero(), X::Elem::zero())
+        }
+    })
+}
+
+/// The softplus ln(1 + e^x), a smooth ReLU, computed stably for large |x|.
+pub fn softplus<X: Elementwise>(x: X) -> X::Output {
+    x.map_elements(softplus_scalar)
+}
+
 /// Backward of [`softplus`]: its derivative is σ(x).
-pub fn softplus_backward<F: Float>(x: F, d_out: F) -> (F, F) {
-    (softplus(x), sigmoid(x) * d_out)
+pub fn softplus_backward<X: Elementwise>(x: X, d_out: X::Upstream<'_>) -> (X::Output, X::Output) {
+    x.map_backward(d_out, |x, d| (softplus_scalar(x), sigmoid_scalar(x) * d))
 }
 
 #[cfg(test)]
@@ -105,5 +205,19 @@ mod tests {
         assert!(relu_backward(f64::NAN, 1.0).1.is_nan());
         assert_eq!(relu_backward(f64::INFINITY, 1.0).1, 1.0);
         assert_eq!(sigmoid_backward(f64::INFINITY, 1.0), (1.0, 0.0));
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn elementwise_gates_apply_to_arrays_and_views() {
+        let x = ndarray::array![[-1.0, 0.5], [2.0, -3.0]];
+        let d = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
+        let (y, g) = sigmoid_backward(&x.view(), &d);
+        assert_eq!(y, sigmoid(&x));
+        for ((&xi, &di), &gi) in x.iter().zip(&d).zip(&g) {
+            assert_eq!(gi, sigmoid_backward(xi, di).1);
+        }
+        let (_, g) = relu_backward(&x, &d);
+        assert_eq!(g, ndarray::array![[0.0, 2.0], [3.0, 0.0]]);
     }
 }

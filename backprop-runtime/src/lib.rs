@@ -10,9 +10,18 @@
 
 pub mod check;
 pub mod gates;
+#[cfg(feature = "ndarray")]
+pub mod tensor;
 
 pub use check::{Gradient, GradientCheck, Real, check_gradient, numeric_gradient, relative_error};
-pub use gates::{relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward};
+pub use gates::{
+    Elementwise, relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward,
+};
+#[cfg(feature = "ndarray")]
+pub use tensor::{
+    log_softmax, log_softmax_backward, max_axis, max_axis_backward, pick, pick_backward, softmax,
+    softmax_backward, sum_to,
+};
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.
 ///

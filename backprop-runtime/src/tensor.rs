@@ -1,0 +1,293 @@
+//! Tensor gates and the array helpers generated code calls (feature `ndarray`).
+//!
+//! Every gate follows the crate's contract: `g(a, ..)` and `g_backward(a, .., d_out)` returning
+//! `(g(a, ..), d_a)`, the upstream gradient taken by reference. Backward passes are written
+//! with whole-array operations; no Jacobian is ever formed.
+
+use ndarray::{Array, Array1, Array2, ArrayBase, Axis, Data, Dimension, IxDyn, RemoveAxis};
+use num_traits::Float;
+
+/// `g` summed down to the shape of `like`: the backward of a broadcast.
+///
+/// ndarray broadcasts a lower-rank operand along the leading axes and an axis of length 1
+/// along any axis; the gradient of such an operand is the upstream gradient summed over those
+/// axes (numpy's `sum_to`). When the shapes already agree this is a copy.
+pub fn sum_to<F, S, E, S2, D>(g: &ArrayBase<S, E>, like: &ArrayBase<S2, D>) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    E: Dimension,
+    D: Dimension,
+{
+    let target = like.raw_dim();
+    if g.shape() == like.shape()
+        && let Ok(same) = g.to_owned().into_dimensionality::<D>()
+    {
+        return same;
+    }
+    let mut summed: Array<F, IxDyn> = g.to_owned().into_dyn();
+    while summed.ndim() > target.ndim() {
+        summed = summed.sum_axis(Axis(0));
+    }
+    for (axis, &len) in target.slice().iter().enumerate() {
+        if len == 1 && summed.shape()[axis] != 1 {
+            summed = summed.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+        }
+    }
+    match summed.into_shape_with_order(target) {
+        Ok(fitted) => fitted,
+        // Shapes that do not broadcast to each other would have failed in the forward pass.
+        Err(error) => panic!(
+            "gradient of shape cannot be summed to {:?}: {error}",
+            like.shape()
+        ),
+    }
+}
+
+/// `softmax(a)` along `axis`: e^(a − max) / Σ e^(a − max), stable for large inputs.
+pub fn softmax<F, S, D>(a: &ArrayBase<S, D>, axis: Axis) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let mut y = a.to_owned();
+    for mut lane in y.lanes_mut(axis) {
+        let max = lane.fold(F::neg_infinity(), |m, &x| m.max(x));
+        lane.mapv_inplace(|x| (x - max).exp());
+        let total = lane.fold(F::zero(), |s, &x| s + x);
+        lane.mapv_inplace(|x| x / total);
+    }
+    y
+}
+
+/// Backward of [`softmax`]: with y = softmax(a), d_a = y ⊙ (d − Σ_axis d ⊙ y), lane by lane.
+pub fn softmax_backward<F, S, D>(
+    a: &ArrayBase<S, D>,
+    axis: Axis,
+    d_out: &Array<F, D>,
+) -> (Array<F, D>, Array<F, D>)
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let y = softmax(a, axis);
+    let mut d_a = Array::zeros(a.raw_dim());
+    for ((y, d), mut g) in y
+        .lanes(axis)
+        .into_iter()
+        .zip(d_out.lanes(axis))
+        .zip(d_a.lanes_mut(axis))
+    {
+        let inner = y
+            .iter()
+            .zip(d.iter())
+            .fold(F::zero(), |s, (&y, &d)| s + y * d);
+        ndarray::Zip::from(&mut g)
+            .and(&y)
+            .and(&d)
+            .for_each(|g, &y, &d| *g = y * (d - inner));
+    }
+    (y, d_a)
+}
+
+/// `log(softmax(a))` along `axis`, computed as a − max − ln Σ e^(a − max): no overflow, and
+/// no `ln(0)` for very negative entries.
+pub fn log_softmax<F, S, D>(a: &ArrayBase<S, D>, axis: Axis) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let mut y = a.to_owned();
+    for mut lane in y.lanes_mut(axis) {
+        let max = lane.fold(F::neg_infinity(), |m, &x| m.max(x));
+        let log_total = lane.fold(F::zero(), |s, &x| s + (x - max).exp()).ln();
+        lane.mapv_inplace(|x| x - max - log_total);
+    }
+    y
+}
+
+/// Backward of [`log_softmax`]: d_a = d − softmax(a) ⊙ Σ_axis d, lane by lane.
+pub fn log_softmax_backward<F, S, D>(
+    a: &ArrayBase<S, D>,
+    axis: Axis,
+    d_out: &Array<F, D>,
+) -> (Array<F, D>, Array<F, D>)
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let y = log_softmax(a, axis);
+    let mut d_a = Array::zeros(a.raw_dim());
+    for ((y, d), mut g) in y
+        .lanes(axis)
+        .into_iter()
+        .zip(d_out.lanes(axis))
+        .zip(d_a.lanes_mut(axis))
+    {
+        let total = d.fold(F::zero(), |s, &d| s + d);
+        ndarray::Zip::from(&mut g)
+            .and(&y)
+            .and(&d)
+            .for_each(|g, &y, &d| *g = d - y.exp() * total);
+    }
+    (y, d_a)
+}
+
+/// The maximum along `axis` (the max gate): one dimension less than `a`.
+pub fn max_axis<F, S, D>(a: &ArrayBase<S, D>, axis: Axis) -> Array<F, D::Smaller>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    a.fold_axis(axis, F::neg_infinity(), |&m, &x| m.max(x))
+}
+
+/// Backward of [`max_axis`]: the max gate routes each upstream entry to the first position
+/// of the maximum in its lane; every other entry gets zero.
+pub fn max_axis_backward<F, S, D>(
+    a: &ArrayBase<S, D>,
+    axis: Axis,
+    d_out: &Array<F, D::Smaller>,
+) -> (Array<F, D::Smaller>, Array<F, D>)
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let max = max_axis(a, axis);
+    let mut d_a = Array::zeros(a.raw_dim());
+    for ((lane, mut d_lane), (&m, &d)) in a
+        .lanes(axis)
+        .into_iter()
+        .zip(d_a.lanes_mut(axis))
+        .zip(max.iter().zip(d_out.iter()))
+    {
+        if let Some(k) = lane.iter().position(|&x| x == m) {
+            d_lane[k] = d;
+        } else if m.is_nan() {
+            d_lane.fill(m);
+        }
+    }
+    (max, d_a)
+}
+
+/// Row `i`'s entry `labels[i]`: numpy's `a[arange(n), y]`.
+///
+/// Panics, like the indexing it stands for, if a label is out of range or `labels` is
+/// shorter than the number of rows.
+pub fn pick<F, S>(a: &ArrayBase<S, ndarray::Ix2>, labels: &[usize]) -> Array1<F>
+where
+    F: Float,
+    S: Data<Elem = F>,
+{
+    (0..a.nrows()).map(|i| a[[i, labels[i]]]).collect()
+}
+
+/// Backward of [`pick`]: scatters each upstream entry back to the entry it was picked from.
+pub fn pick_backward<F, S>(
+    a: &ArrayBase<S, ndarray::Ix2>,
+    labels: &[usize],
+    d_out: &Array1<F>,
+) -> (Array1<F>, Array2<F>)
+where
+    F: Float,
+    S: Data<Elem = F>,
+{
+    let mut d_a = Array2::zeros(a.raw_dim());
+    for (i, &d) in d_out.iter().enumerate() {
+        d_a[[i, labels[i]]] = d;
+    }
+    (pick(a, labels), d_a)
+}
+
+impl<F: Float + ndarray::ScalarOperand + std::ops::AddAssign, D: Dimension> crate::Accumulate
+    for Array<F, D>
+{
+    fn accumulate(&mut self, g: Self) {
+        *self += &g;
+    }
+}
+
+impl<F: Copy, S: Data<Elem = F>, D: Dimension> crate::Gradient<F> for ArrayBase<S, D> {
+    fn flatten_into(&self, out: &mut Vec<F>) {
+        out.extend(self.iter().copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numeric_gradient;
+    use ndarray::array;
+
+    /// Checks `backward(a, d)` against central differences of `<d, forward(a)>`.
+    fn check<D: Dimension>(
+        a: &Array<f64, D>,
+        d: &Array<f64, impl Dimension>,
+        forward: impl Fn(&Array<f64, D>) -> Array<f64, IxDyn>,
+        analytic: &Array<f64, D>,
+    ) {
+        let flat: Vec<f64> = a.iter().copied().collect();
+        let d_flat: Vec<f64> = d.iter().copied().collect();
+        let numeric = numeric_gradient(
+            |p: &[f64]| {
+                let x = Array::from_shape_vec(a.raw_dim(), p.to_vec()).unwrap();
+                forward(&x).iter().zip(&d_flat).map(|(y, d)| y * d).sum()
+            },
+            &flat,
+        );
+        for (g, n) in analytic.iter().zip(&numeric) {
+            assert!((g - n).abs() < 1e-7, "{analytic} vs {numeric:?}");
+        }
+    }
+
+    #[test]
+    fn sum_to_reverses_broadcasting() {
+        let g = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+        assert_eq!(sum_to(&g, &array![0.0, 0.0, 0.0]), array![5.0, 7.0, 9.0]);
+        assert_eq!(sum_to(&g, &array![[0.0], [0.0]]), array![[6.0], [15.0]]);
+        assert_eq!(
+            sum_to(&g, &array![[0.0, 0.0, 0.0]]),
+            array![[5.0, 7.0, 9.0]]
+        );
+        assert_eq!(sum_to(&g, &g), g);
+        assert_eq!(sum_to(&g, &ndarray::arr0(0.0)), ndarray::arr0(21.0));
+    }
+
+    #[test]
+    fn tensor_gates_match_central_differences() {
+        let a = array![[1.0, -2.0, 0.5], [3.0, 0.1, -1.0]];
+        let d = array![[0.3, -1.0, 2.0], [1.5, 0.2, -0.7]];
+        for axis in [Axis(0), Axis(1)] {
+            let (y, g) = softmax_backward(&a, axis, &d);
+            assert_eq!(y, softmax(&a, axis));
+            check(&a, &d, |x| softmax(x, axis).into_dyn(), &g);
+            let (_, g) = log_softmax_backward(&a, axis, &d);
+            check(&a, &d, |x| log_softmax(x, axis).into_dyn(), &g);
+            let d_small = d.sum_axis(axis);
+            let (_, g) = max_axis_backward(&a, axis, &d_small);
+            check(&a, &d_small, |x| max_axis(x, axis).into_dyn(), &g);
+        }
+        let labels = [2, 0];
+        let d1 = array![1.5, -2.0];
+        let (picked, g) = pick_backward(&a, &labels, &d1);
+        assert_eq!(picked, array![0.5, 3.0]);
+        check(&a, &d1, |x| pick(x, &labels).into_dyn(), &g);
+    }
+
+    #[test]
+    fn softmax_is_stable_and_sums_to_one() {
+        let a = array![[1000.0, 1000.0], [-1000.0, 0.0]];
+        let y = softmax(&a, Axis(1));
+        assert!(y.iter().all(|v| v.is_finite()));
+        assert!((y.row(0).sum() - 1.0).abs() < 1e-15);
+        let l = log_softmax(&a, Axis(1));
+        assert!((l[[1, 0]] - (-1000.0)).abs() < 1e-9);
+    }
+}
