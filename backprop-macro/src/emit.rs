@@ -41,6 +41,13 @@ impl Companions {
                     let elem = elem.ident();
                     quote!([#elem; #len])
                 }
+                Ty::Tensor { elem, rank, .. } => {
+                    let elem = elem.ident();
+                    match rank {
+                        Some(1) => quote!(::backprop::ndarray::Array1<#elem>),
+                        _ => quote!(::backprop::ndarray::Array2<#elem>),
+                    }
+                }
                 _ => p.ty_tokens.clone(),
             })
             .collect();
@@ -104,7 +111,7 @@ pub fn emit(
         .filter(|p| p.differentiable)
         .map(|p| match reversed.grads.get(&p.var) {
             Some(d) => d.to_token_stream(),
-            None => zero(&program.vars[p.var].ty),
+            None => zero(program, p.var),
         })
         .collect();
     let gradients = match gradients.as_slice() {
@@ -166,10 +173,43 @@ pub fn pretty(item: &TokenStream) -> String {
     }
 }
 
-fn zero(ty: &Ty) -> TokenStream {
-    match ty {
+/// A zero gradient for `var`.
+fn zero(program: &Program, var: usize) -> TokenStream {
+    match &program.vars[var].ty {
         Ty::Array { len, .. } => quote!([0.0; #len]),
+        Ty::Tensor { .. } => {
+            let ident = &program.vars[var].ident;
+            quote!(::backprop::ndarray::Array::zeros(#ident.raw_dim()))
+        }
         _ => quote!(0.0),
+    }
+}
+
+/// `&d_y` as an owned array (`d_y.clone()`); any other expression is already owned.
+fn owned(expr: &TokenStream) -> TokenStream {
+    match borrowed_name(expr) {
+        Some(name) => quote!(#name.clone()),
+        None => expr.clone(),
+    }
+}
+
+/// An expression as a reference: `&d_y` stays, anything else is borrowed.
+fn borrowed(expr: &TokenStream) -> TokenStream {
+    match borrowed_name(expr) {
+        Some(_) => expr.clone(),
+        None => quote!(&(#expr)),
+    }
+}
+
+/// `name` when `expr` is exactly `&name`.
+fn borrowed_name(expr: &TokenStream) -> Option<proc_macro2::Ident> {
+    let tokens: Vec<proc_macro2::TokenTree> = expr.clone().into_iter().collect();
+    match tokens.as_slice() {
+        [
+            proc_macro2::TokenTree::Punct(p),
+            proc_macro2::TokenTree::Ident(name),
+        ] if p.as_char() == '&' => Some(name.clone()),
+        _ => None,
     }
 }
 
@@ -255,30 +295,48 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
     match stmt {
         BackStmt::Forward(node) => forward_node(program, node),
         BackStmt::Setup(tokens) => tokens.clone(),
-        BackStmt::Init { var, expr } => {
+        BackStmt::Init { var, expr, sum_to } => {
             let d = grad(var);
+            let value = match (&program.vars[*var].ty, sum_to) {
+                (Ty::Tensor { .. }, true) => {
+                    let like = rules::render(program, &Operand::Var(*var));
+                    let expr = owned(expr);
+                    quote!(::backprop::sum_to(#expr, #like))
+                }
+                (Ty::Tensor { .. }, false) => owned(expr),
+                _ => expr.clone(),
+            };
             if reversed.mutable.contains(var) {
-                quote!(let mut #d = #expr;)
+                quote!(let mut #d = #value;)
             } else {
-                quote!(let #d = #expr;)
+                quote!(let #d = #value;)
             }
         }
         BackStmt::Accumulate {
             var,
             element: None,
             expr,
+            sum_to,
         } => {
             let d = grad(var);
-            if matches!(program.vars[*var].ty, Ty::Array { .. }) {
-                quote!(::backprop::accumulate(&mut #d, #expr);)
-            } else {
-                quote!(#d += #expr;)
+            match (&program.vars[*var].ty, sum_to) {
+                (Ty::Array { .. }, _) => quote!(::backprop::accumulate(&mut #d, #expr);),
+                (Ty::Tensor { .. }, true) => {
+                    let expr = borrowed(expr);
+                    quote!(::backprop::add_to(&mut #d, #expr);)
+                }
+                (Ty::Tensor { .. }, false) => {
+                    let expr = borrowed(expr);
+                    quote!(#d += #expr;)
+                }
+                _ => quote!(#d += #expr;),
             }
         }
         BackStmt::Accumulate {
             var,
             element: Some(index),
             expr,
+            ..
         } => {
             let d = grad(var);
             quote!(#d[#index] += #expr;)
@@ -289,7 +347,7 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
         }
         BackStmt::Zero { var } => {
             let d = grad(var);
-            let zero = zero(&program.vars[*var].ty);
+            let zero = zero(program, *var);
             quote!(let mut #d = #zero;)
         }
         BackStmt::If {

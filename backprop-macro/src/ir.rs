@@ -41,6 +41,13 @@ pub enum Ty {
     FloatLit,
     /// `[F; N]` (or a reference to one); `len` is the user's length expression.
     Array { elem: FloatTy, len: TokenStream },
+    /// An ndarray array or view of floats, `rank` 1 or 2 when known. `by_ref` marks a
+    /// variable that already holds a reference (`x: &Array2<f64>`), used as `x`, not `&x`.
+    Tensor {
+        elem: FloatTy,
+        rank: Option<usize>,
+        by_ref: bool,
+    },
     /// Integers, `bool`, and anything else: never differentiated.
     Other,
 }
@@ -49,7 +56,20 @@ impl Ty {
     pub fn float(&self) -> Option<FloatTy> {
         match self {
             Ty::Float(f) => Some(*f),
-            Ty::Array { elem, .. } => Some(*elem),
+            Ty::Array { elem, .. } | Ty::Tensor { elem, .. } => Some(*elem),
+            _ => None,
+        }
+    }
+
+    pub fn is_tensor(&self) -> bool {
+        matches!(self, Ty::Tensor { .. })
+    }
+
+    /// The rank of a tensor, 0 for a scalar.
+    pub fn rank(&self) -> Option<usize> {
+        match self {
+            Ty::Tensor { rank, .. } => *rank,
+            Ty::Float(_) | Ty::FloatLit => Some(0),
             _ => None,
         }
     }
@@ -147,6 +167,18 @@ pub struct Program {
 }
 
 impl Program {
+    /// What the macro knows of an operand's type.
+    pub fn ty_of(&self, operand: &Operand) -> Ty {
+        match operand {
+            Operand::Var(v) => self.vars[*v].ty.clone(),
+            Operand::Element { var, .. } => match &self.vars[*var].ty {
+                Ty::Array { elem, .. } => Ty::Float(*elem),
+                other => other.clone(),
+            },
+            Operand::Const { ty, .. } => ty.clone(),
+        }
+    }
+
     /// The float type of an operand's value, when it has one.
     pub fn float_of(&self, operand: &Operand) -> Option<FloatTy> {
         match operand {

@@ -18,7 +18,7 @@ use syn::{BinOp, Expr, Lit, Pat, Stmt, UnOp};
 use crate::errors::Errors;
 use crate::ir::{Assign, Block, Branch, FloatTy, Node, Operand, Param, Program, Ty, Var, VarId};
 use crate::naming::Namer;
-use crate::rules::{self, Prim};
+use crate::rules::{self, Prim, TensorOp};
 use crate::signature::{SignatureInfo, float_type};
 use crate::validate;
 
@@ -243,9 +243,48 @@ impl Lowerer<'_> {
     }
 
     fn result_ty(&self, prim: &Prim, args: &[Operand]) -> Ty {
+        let elem = self.line_float(args);
+        let tensor = |rank: Option<usize>| match rank {
+            Some(0) => Ty::Float(elem),
+            rank => Ty::Tensor {
+                elem,
+                rank,
+                by_ref: false,
+            },
+        };
+        let rank_of = |i: usize| args.get(i).and_then(|a| self.operand_ty(a).rank());
         match prim {
             Prim::Cast(to) => Ty::Float(*to),
-            _ => Ty::Float(self.line_float(args)),
+            Prim::Tensor(op) => match op {
+                TensorOp::Dot => match (rank_of(0), rank_of(1)) {
+                    (Some(2), Some(2)) => tensor(Some(2)),
+                    (Some(1), Some(1)) => Ty::Float(elem),
+                    _ => tensor(Some(1)),
+                },
+                TensorOp::T => tensor(rank_of(0)),
+                TensorOp::Sum | TensorOp::Mean { .. } => Ty::Float(elem),
+                TensorOp::SumAxis | TensorOp::MeanAxis { .. } => {
+                    tensor(rank_of(0).map(|r| r.saturating_sub(1)))
+                }
+                TensorOp::InsertAxis => tensor(rank_of(0).map(|r| r + 1)),
+            },
+            Prim::Call { path, .. } => {
+                let first_tensor = args.iter().map(|a| self.operand_ty(a)).find(Ty::is_tensor);
+                match (rules::tensor_gate_rank(path), first_tensor) {
+                    (Some(change), Some(t)) => tensor(t.rank().map(|r| change(r))),
+                    _ => Ty::Float(elem),
+                }
+            }
+            Prim::Table { .. } => match args
+                .iter()
+                .map(|a| self.operand_ty(a))
+                .filter(Ty::is_tensor)
+                .map(|t| t.rank())
+                .max()
+            {
+                Some(rank) => tensor(rank),
+                None => Ty::Float(elem),
+            },
         }
     }
 
@@ -307,6 +346,13 @@ impl Lowerer<'_> {
     /// An inactive expression as a constant operand.
     fn constant(&self, expr: &Expr) -> Operand {
         let expr = strip_parens(expr);
+        // `&x` of an array: arrays are borrowed where they are used anyway.
+        if let Expr::Reference(reference) = expr
+            && reference.mutability.is_none()
+            && self.constant_ty(&reference.expr).is_tensor()
+        {
+            return self.constant(&reference.expr);
+        }
         let renamed = self.rename(expr);
         let atomic = matches!(expr, Expr::Path(_)) || matches!(expr, Expr::Lit(_));
         Operand::Const {
@@ -326,8 +372,24 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Whether `expr` is an ndarray value, as far as its leading variable tells.
+    fn expression_is_tensor(&self, expr: &Expr) -> bool {
+        match strip_parens(expr) {
+            Expr::Path(path) => self
+                .lookup_path(path)
+                .is_some_and(|b| self.vars[b.var].ty.is_tensor()),
+            Expr::MethodCall(call) => self.expression_is_tensor(&call.receiver),
+            Expr::Binary(binary) => {
+                self.expression_is_tensor(&binary.left) || self.expression_is_tensor(&binary.right)
+            }
+            Expr::Reference(reference) => self.expression_is_tensor(&reference.expr),
+            _ => false,
+        }
+    }
+
     fn constant_ty(&self, expr: &Expr) -> Ty {
         match strip_parens(expr) {
+            Expr::Reference(reference) => self.constant_ty(&reference.expr),
             Expr::Lit(lit) => match &lit.lit {
                 Lit::Float(f) => match f.suffix() {
                     "f32" => Ty::Float(FloatTy::F32),
@@ -371,7 +433,33 @@ impl Lowerer<'_> {
                     r
                 }
             }
-            Expr::MethodCall(call) => self.constant_ty(&call.receiver),
+            Expr::MethodCall(call) => {
+                let receiver = self.constant_ty(&call.receiver);
+                let Ty::Tensor { elem, rank, .. } = receiver else {
+                    return receiver;
+                };
+                let tensor = |rank: Option<usize>| Ty::Tensor {
+                    elem,
+                    rank,
+                    by_ref: false,
+                };
+                match call.method.to_string().as_str() {
+                    "sum" | "mean" => Ty::Float(elem),
+                    "unwrap" | "expect" | "t" | "mapv" | "view" | "to_owned" => tensor(rank),
+                    "sum_axis" | "mean_axis" => tensor(rank.map(|r| r.saturating_sub(1))),
+                    "insert_axis" => tensor(rank.map(|r| r + 1)),
+                    "dot" => match (
+                        rank,
+                        call.args.first().and_then(|a| self.constant_ty(a).rank()),
+                    ) {
+                        (Some(1), Some(1)) => Ty::Float(elem),
+                        (Some(2), Some(2)) => tensor(Some(2)),
+                        _ => tensor(Some(1)),
+                    },
+                    name if rules::method_rule(name).is_some() => tensor(rank),
+                    _ => Ty::Other,
+                }
+            }
             _ => Ty::Other,
         }
     }
@@ -625,6 +713,12 @@ impl Lowerer<'_> {
                 Value::Operand(result)
             }
             Expr::Lit(_) => Value::Operand(self.constant(expr)),
+            // `&b` of an array, as in `x.dot(&w) + &b`: the array itself.
+            Expr::Reference(reference)
+                if reference.mutability.is_none() && self.expression_is_tensor(&reference.expr) =>
+            {
+                self.value(&reference.expr, hint)
+            }
             Expr::Reference(reference) => {
                 self.errors.spanned(
                     reference,
@@ -701,6 +795,23 @@ impl Lowerer<'_> {
             );
             return Value::Operand(placeholder());
         }
+        // `a.mean().unwrap()`: ndarray's mean is an `Option`, unwrapped as the user wrote it.
+        if (call.method == "unwrap" || call.method == "expect")
+            && let Expr::MethodCall(inner) = strip_parens(&call.receiver)
+            && (inner.method == "mean" || inner.method == "mean_axis")
+            && self.expression_is_tensor(&inner.receiver)
+        {
+            let (method, args) = (&call.method, &call.args);
+            let unwrap = quote!(.#method(#args));
+            let receiver = self.operand(&inner.receiver, hint);
+            return self.tensor_method(receiver, inner, hint, Some(unwrap));
+        }
+        if self.expression_is_tensor(&call.receiver) {
+            let receiver = self.operand(&call.receiver, hint);
+            if self.operand_ty(&receiver).is_tensor() {
+                return self.tensor_method(receiver, call, hint, None);
+            }
+        }
         let receiver_is_array = matches!(
             strip_parens(&call.receiver),
             Expr::Path(p) if self.lookup_path(p).is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Array { .. }))
@@ -739,6 +850,172 @@ impl Lowerer<'_> {
             },
             args,
             span,
+        }
+    }
+
+    /// A method of an ndarray array: the tensor operations, elementwise math, `mapv`.
+    fn tensor_method(
+        &mut self,
+        receiver: Operand,
+        call: &syn::ExprMethodCall,
+        hint: &str,
+        unwrap: Option<TokenStream>,
+    ) -> Value {
+        let span = call.span();
+        let name = call.method.to_string();
+        let tensor = |op: TensorOp, args: Vec<Operand>| Value::Assign {
+            prim: Prim::Tensor(op),
+            args,
+            span,
+        };
+        let arity = match name.as_str() {
+            "t" | "sum" | "mean" => 0,
+            "dot" | "sum_axis" | "mean_axis" | "insert_axis" | "mapv" => 1,
+            _ => usize::MAX,
+        };
+        if arity != usize::MAX && call.args.len() != arity {
+            self.errors
+                .spanned(call, format!("`{name}` takes {arity} argument(s)"));
+            return Value::Operand(placeholder());
+        }
+        let needs_unwrap = |this: &mut Self| -> Option<TokenStream> {
+            if unwrap.is_none() {
+                this.errors.spanned(
+                    &call.method,
+                    format!("ndarray's `{name}` returns an `Option`; write `.{name}(..).unwrap()` (it is `None` only for an empty array)"),
+                );
+            }
+            unwrap.clone()
+        };
+        match name.as_str() {
+            "dot" => {
+                let other = self.operand(&call.args[0], hint);
+                let ranks = (
+                    self.operand_ty(&receiver).rank(),
+                    self.operand_ty(&other).rank(),
+                );
+                match ranks {
+                    (Some(1 | 2), Some(1 | 2)) => tensor(TensorOp::Dot, vec![receiver, other]),
+                    _ => {
+                        self.errors.spanned(
+                            call,
+                            "`dot` is differentiated for arrays of rank 1 and 2 whose rank the macro can see; bind the operands to `Array1`/`Array2` parameters or `let`s",
+                        );
+                        Value::Operand(placeholder())
+                    }
+                }
+            }
+            "t" => tensor(TensorOp::T, vec![receiver]),
+            "sum" => tensor(TensorOp::Sum, vec![receiver]),
+            "mean" => match needs_unwrap(self) {
+                Some(unwrap) => tensor(TensorOp::Mean { unwrap }, vec![receiver]),
+                None => Value::Operand(placeholder()),
+            },
+            "sum_axis" | "insert_axis" | "mean_axis" => {
+                if self.mentions_active(&call.args[0]) {
+                    self.errors.spanned(
+                        &call.args[0],
+                        "an axis must not depend on differentiated values",
+                    );
+                    return Value::Operand(placeholder());
+                }
+                let axis = self.constant(&call.args[0]);
+                match name.as_str() {
+                    "sum_axis" => tensor(TensorOp::SumAxis, vec![receiver, axis]),
+                    "insert_axis" => tensor(TensorOp::InsertAxis, vec![receiver, axis]),
+                    _ => match needs_unwrap(self) {
+                        Some(unwrap) => tensor(TensorOp::MeanAxis { unwrap }, vec![receiver, axis]),
+                        None => Value::Operand(placeholder()),
+                    },
+                }
+            }
+            // `a.mapv(f64::exp)` is `a.exp()`; `a.mapv(backprop::sigmoid)` is the gate on `a`.
+            "mapv" => {
+                let Expr::Path(function) = strip_parens(&call.args[0]) else {
+                    self.errors.spanned(
+                        &call.args[0],
+                        "`mapv` is differentiated for a float method (`f64::exp`) or a gate (`backprop::sigmoid`); write the elementwise expression with array operations instead of a closure",
+                    );
+                    return Value::Operand(placeholder());
+                };
+                let segments: Vec<String> = function
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                match segments.as_slice() {
+                    [ty, method] if ty == "f64" || ty == "f32" => {
+                        match rules::method_rule(method) {
+                            Some(rule)
+                                if rule.arity == 1
+                                    && !rules::SCALAR_ONLY_METHODS.contains(&rule.name) =>
+                            {
+                                let name = function.path.segments[1].ident.clone();
+                                Value::Assign {
+                                    prim: Prim::Table { rule, name },
+                                    args: vec![receiver],
+                                    span,
+                                }
+                            }
+                            _ => {
+                                self.errors.spanned(function, format!("`{ty}::{method}` cannot be mapped over an array differentiably"));
+                                Value::Operand(placeholder())
+                            }
+                        }
+                    }
+                    _ => {
+                        let (path, backward) = backward_path(&function.path);
+                        Value::Assign {
+                            prim: Prim::Call {
+                                path,
+                                backward,
+                                by_ref: vec![false],
+                            },
+                            args: vec![receiver],
+                            span,
+                        }
+                    }
+                }
+            }
+            "len" | "nrows" | "ncols" | "len_of" | "shape" | "dim" | "raw_dim" | "is_empty" => {
+                Value::Operand(self.constant_of_type(&Expr::MethodCall(call.clone()), Ty::Other))
+            }
+            method => match rules::method_rule(method) {
+                Some(rule)
+                    if !rules::SCALAR_ONLY_METHODS.contains(&method)
+                        && call.args.len() + 1 == rule.arity =>
+                {
+                    let mut args = vec![receiver];
+                    for arg in &call.args {
+                        args.push(self.operand(arg, hint));
+                    }
+                    if args[1..].iter().any(|a| self.operand_ty(a).is_tensor()) {
+                        self.errors.spanned(
+                            call,
+                            format!("`{method}` on arrays takes a scalar argument"),
+                        );
+                        return Value::Operand(placeholder());
+                    }
+                    Value::Assign {
+                        prim: Prim::Table {
+                            rule,
+                            name: call.method.clone(),
+                        },
+                        args,
+                        span,
+                    }
+                }
+                _ => {
+                    self.errors.spanned(
+                        &call.method,
+                        format!(
+                            "`{method}` is not differentiated on arrays; supported: `dot`, `t`, `sum`, `mean`, `sum_axis`, `mean_axis`, `insert_axis`, `mapv`, elementwise float methods, and the gates `backprop::{{relu, sigmoid, softplus, softmax, log_softmax, max_axis, pick}}`"
+                        ),
+                    );
+                    Value::Operand(placeholder())
+                }
+            },
         }
     }
 
@@ -799,7 +1076,14 @@ impl Lowerer<'_> {
         let mut args = Vec::new();
         let mut by_ref = Vec::new();
         for arg in &call.args {
-            if let Expr::Reference(reference) = strip_parens(arg) {
+            if let Expr::Reference(reference) = strip_parens(arg)
+                && reference.mutability.is_none()
+                && self.expression_is_tensor(&reference.expr)
+            {
+                // Arrays are passed by reference anyway: `softmax(&scores, Axis(1))`.
+                args.push(self.operand(arg, hint));
+                by_ref.push(false);
+            } else if let Expr::Reference(reference) = strip_parens(arg) {
                 let is_array = matches!(
                     strip_parens(&reference.expr),
                     Expr::Path(p) if self.lookup_path(p).is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Array { .. }))
@@ -924,6 +1208,16 @@ fn value_name(value: &Value) -> String {
         Value::Assign { prim, .. } => match prim {
             Prim::Table { rule, .. } => rule.name.into(),
             Prim::Cast(to) => format!("as_{}", to.name()),
+            Prim::Tensor(op) => match op {
+                TensorOp::Dot => "dot",
+                TensorOp::T => "t",
+                TensorOp::Sum => "sum",
+                TensorOp::Mean { .. } => "mean",
+                TensorOp::SumAxis => "sum_axis",
+                TensorOp::MeanAxis { .. } => "mean_axis",
+                TensorOp::InsertAxis => "insert_axis",
+            }
+            .into(),
             Prim::Call { path, .. } => {
                 let text = path.to_string();
                 text.rsplit(':').next().unwrap_or("call").trim().to_string()

@@ -22,13 +22,19 @@ pub enum BackStmt {
     Forward(Node),
     /// A statement a rule needs before its contributions (`let (_, g) = g_backward(..);`).
     Setup(TokenStream),
-    /// The first contribution: `let d_v = expr;`.
-    Init { var: VarId, expr: TokenStream },
+    /// The first contribution: `let d_v = expr;`. `sum_to`: the expression has the shape of a
+    /// broadcast result and is summed back to `v`'s shape.
+    Init {
+        var: VarId,
+        expr: TokenStream,
+        sum_to: bool,
+    },
     /// A later contribution: `d_v += expr;` (or `d_v[i] += expr;`).
     Accumulate {
         var: VarId,
         element: Option<TokenStream>,
         expr: TokenStream,
+        sum_to: bool,
     },
     /// `d_w[i] = expr;`: the first contribution to an element at a literal index (the element
     /// is still zero, and `0.0 + v` would cost an addition the optimiser may not remove).
@@ -69,6 +75,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         declared: HashSet::new(),
         frames: Vec::new(),
         touched: HashSet::new(),
+        sum_to: false,
     };
     let mut stmts = Vec::new();
     match program.body.result {
@@ -112,6 +119,8 @@ struct Sweep<'a> {
     frames: Vec<Frame>,
     /// Elements at literal indices that already have a contribution on some path.
     touched: HashSet<(VarId, String)>,
+    /// Whether the contribution being added must be summed to its operand's shape.
+    sum_to: bool,
 }
 
 impl Sweep<'_> {
@@ -156,7 +165,11 @@ impl Sweep<'_> {
             } else if element.is_some() {
                 out.push(BackStmt::Zero { var });
             } else {
-                out.push(BackStmt::Init { var, expr });
+                out.push(BackStmt::Init {
+                    var,
+                    expr,
+                    sum_to: self.sum_to,
+                });
                 return;
             }
         }
@@ -171,7 +184,12 @@ impl Sweep<'_> {
             });
             return;
         }
-        out.push(BackStmt::Accumulate { var, element, expr });
+        out.push(BackStmt::Accumulate {
+            var,
+            element,
+            expr,
+            sum_to: self.sum_to,
+        });
     }
 
     fn block(&mut self, block: &Block, out: &mut Vec<BackStmt>) {
@@ -192,26 +210,27 @@ impl Sweep<'_> {
                     let target = &self.program.vars[assign.target];
                     let float = target.ty.float().unwrap_or(FloatTy::F64);
                     let d = self.grad(assign.target);
-                    let local =
-                        Local::new(self.program, &assign.args, target.ident.clone(), d, float);
+                    let local = Local::new(self.program, &assign.args, target, d, float);
                     let scratch = match assign.prim {
                         Prim::Call { .. } => {
                             self.namer.fresh(&format!("d_{}_inputs", target.ident))
                         }
                         _ => target.ident.clone(),
                     };
-                    let from = self.program.float_of(&assign.args[0]);
                     let backward = rules::backward(
                         &assign.prim,
                         &local,
+                        self.program,
                         &assign.args,
+                        &target.ty,
                         &wanted,
                         &scratch,
-                        from,
                     );
                     out.extend(backward.setup.into_iter().map(BackStmt::Setup));
                     for c in backward.contributions {
+                        self.sum_to = c.sum_to;
                         self.contribute_to(&assign.args[c.operand], c.expr, out);
+                        self.sum_to = false;
                     }
                 }
                 Node::Branch(branch) => {

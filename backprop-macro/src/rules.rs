@@ -20,6 +20,8 @@ pub enum Prim {
     Table { rule: &'static Rule, name: Ident },
     /// `x as f32` / `x as f64`.
     Cast(FloatTy),
+    /// An ndarray operation; the axis, when there is one, is operand 1 (a constant).
+    Tensor(TensorOp),
     /// A call to a function `g` that is not a primitive: differentiated by `g_backward`.
     Call {
         path: TokenStream,
@@ -27,6 +29,44 @@ pub enum Prim {
         by_ref: Vec<bool>,
     },
 }
+
+/// The ndarray operations with rules of their own (elementwise math reuses the float
+/// methods' rules, which are written so that they hold elementwise).
+#[derive(Clone, Debug)]
+pub enum TensorOp {
+    /// `a.dot(&b)` for every combination of ranks 1 and 2.
+    Dot,
+    /// `a.t()`.
+    T,
+    /// `a.sum()`.
+    Sum,
+    /// `a.mean()`, with the user's `.unwrap()` / `.expect(..)`.
+    Mean { unwrap: TokenStream },
+    /// `a.sum_axis(axis)`.
+    SumAxis,
+    /// `a.mean_axis(axis)`, with the user's `.unwrap()` / `.expect(..)`.
+    MeanAxis { unwrap: TokenStream },
+    /// `a.insert_axis(axis)` (on a view, so that `a` stays usable).
+    InsertAxis,
+}
+
+/// How a runtime tensor gate changes the rank of its array argument, by the gate's name
+/// (`None`: not a tensor gate, so the call returns a scalar like any `#[backprop]` function).
+pub fn tensor_gate_rank(path: &TokenStream) -> Option<fn(usize) -> usize> {
+    let text = path.to_string();
+    let name = text.rsplit(':').next().unwrap_or_default().trim();
+    match name {
+        "sigmoid" | "relu" | "softplus" | "softmax" | "log_softmax" => Some(|r| r),
+        "max_axis" => Some(|r| r.saturating_sub(1)),
+        "pick" => Some(|_| 1),
+        _ => None,
+    }
+}
+
+/// Float methods whose rules are not elementwise array code (a branch on the operands, or no
+/// ndarray counterpart): on arrays they are an error.
+pub const SCALAR_ONLY_METHODS: &[&str] =
+    &["max", "min", "clamp", "atan2", "mul_add", "round_ties_even"];
 
 /// How a table primitive is written in forward code.
 #[derive(Clone, Copy, Debug)]
@@ -64,16 +104,30 @@ pub struct Local {
     bare: Vec<TokenStream>,
     /// Operands, rendered for use as a method receiver (`2.0f64`, not `2.0`).
     receivers: Vec<TokenStream>,
-    /// The line's own output.
-    pub y: Ident,
-    /// The upstream gradient.
-    pub d: Ident,
+    /// The line's own output (a reference `&y` for a tensor).
+    pub y: TokenStream,
+    /// The upstream gradient (a reference `&d_y` for a tensor).
+    pub d: TokenStream,
+    /// The upstream gradient's name, as a method receiver (`d_y.dot(..)`).
+    pub d_name: Ident,
     /// The float type of the line.
     pub float: FloatTy,
 }
 
 impl Local {
-    pub fn new(program: &Program, args: &[Operand], y: Ident, d: Ident, float: FloatTy) -> Self {
+    pub fn new(
+        program: &Program,
+        args: &[Operand],
+        target: &crate::ir::Var,
+        d: Ident,
+        float: FloatTy,
+    ) -> Self {
+        let (y, d_name) = (target.ident.clone(), d.clone());
+        let (y, d) = if target.ty.is_tensor() {
+            (quote!(&#y), quote!(&#d))
+        } else {
+            (quote!(#y), quote!(#d))
+        };
         let args_tokens = args.iter().map(|a| render(program, a)).collect();
         let receivers = args
             .iter()
@@ -86,6 +140,7 @@ impl Local {
             receivers,
             y,
             d,
+            d_name,
             float,
         }
     }
@@ -111,10 +166,29 @@ impl Local {
 /// An operand as a value in generated code, parenthesised if it is a compound constant.
 pub fn render(program: &Program, operand: &Operand) -> TokenStream {
     match operand {
-        Operand::Var(v) => program.vars[*v].ident.to_token_stream(),
+        Operand::Var(v) => {
+            let var = &program.vars[*v];
+            let ident = &var.ident;
+            match var.ty {
+                // Arrays are read through references: `&a + &b` leaves both usable.
+                Ty::Tensor { by_ref: false, .. } => quote!(&#ident),
+                _ => quote!(#ident),
+            }
+        }
         Operand::Element { var, index } => {
             let ident = &program.vars[*var].ident;
             quote!(#ident[#index])
+        }
+        Operand::Const {
+            tokens,
+            ty: Ty::Tensor { by_ref: false, .. },
+            atomic,
+        } => {
+            if *atomic {
+                quote!(&#tokens)
+            } else {
+                quote!(&(#tokens))
+            }
         }
         Operand::Const {
             tokens,
@@ -132,6 +206,10 @@ pub fn render(program: &Program, operand: &Operand) -> TokenStream {
 /// An operand where no operator meets it (a whole right-hand side, a call argument).
 pub fn render_bare(program: &Program, operand: &Operand) -> TokenStream {
     match operand {
+        Operand::Const {
+            ty: Ty::Tensor { by_ref: false, .. },
+            ..
+        } => render(program, operand),
         Operand::Const { tokens, .. } => tokens.clone(),
         var => render(program, var),
     }
@@ -156,6 +234,21 @@ pub fn render_receiver(program: &Program, operand: &Operand, float: FloatTy) -> 
                 _ => quote!((#tokens as #f)),
             }
         }
+        // `x.exp()` borrows by itself.
+        Operand::Var(v) if program.vars[*v].ty.is_tensor() => {
+            program.vars[*v].ident.to_token_stream()
+        }
+        Operand::Const {
+            tokens,
+            ty: Ty::Tensor { .. },
+            atomic,
+        } => {
+            if *atomic {
+                tokens.clone()
+            } else {
+                quote!((#tokens))
+            }
+        }
         _ => render(program, operand),
     }
 }
@@ -168,6 +261,22 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
         Prim::Cast(to) => {
             let (a, to) = (&x[0], to.ident());
             return quote!(#a as #to);
+        }
+        Prim::Tensor(op) => {
+            let a = render_receiver(program, &args[0], float);
+            let axis = args.get(1).map(|a| render_bare(program, a));
+            return match op {
+                TensorOp::Dot => {
+                    let b = &x[1];
+                    quote!(#a.dot(#b))
+                }
+                TensorOp::T => quote!(#a.t()),
+                TensorOp::Sum => quote!(#a.sum()),
+                TensorOp::Mean { unwrap } => quote!(#a.mean()#unwrap),
+                TensorOp::SumAxis => quote!(#a.sum_axis(#axis)),
+                TensorOp::MeanAxis { unwrap } => quote!(#a.mean_axis(#axis)#unwrap),
+                TensorOp::InsertAxis => quote!(#a.view().insert_axis(#axis)),
+            };
         }
         Prim::Call { path, by_ref, .. } => {
             let x = with_references(
@@ -499,6 +608,8 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
     match prim {
         Prim::Table { rule, .. } => rule.differentiable.to_vec(),
         Prim::Cast(_) => vec![0],
+        Prim::Tensor(TensorOp::Dot) => vec![0, 1],
+        Prim::Tensor(_) => vec![0],
         Prim::Call { .. } => (0..args.len())
             .filter(|&i| is_float_argument(&args[i], args))
             .collect(),
@@ -517,6 +628,9 @@ fn is_float_argument(arg: &Operand, _all: &[Operand]) -> bool {
 /// A contribution `d_operand += expr`.
 pub struct Contribution {
     pub operand: usize,
+    /// The contribution has the shape of the line's output, which ndarray may have broadcast
+    /// from the operand's: it is summed back to the operand's shape (`sum_to`).
+    pub sum_to: bool,
     pub expr: TokenStream,
 }
 
@@ -533,26 +647,42 @@ pub struct Backward {
 pub fn backward(
     prim: &Prim,
     local: &Local,
+    program: &Program,
     args: &[Operand],
+    out: &Ty,
     wanted: &[usize],
     scratch: &Ident,
-    from: Option<FloatTy>,
 ) -> Backward {
     let d = &local.d;
+    let contribution = |operand, expr| Contribution {
+        operand,
+        sum_to: false,
+        expr,
+    };
     match prim {
         Prim::Table { rule, .. } => Backward {
             setup: Vec::new(),
             contributions: wanted
                 .iter()
-                .map(|&i| Contribution {
-                    operand: i,
-                    expr: (rule.grad)(local, i),
+                .map(|&i| {
+                    let expr = (rule.grad)(local, i);
+                    match (out.is_tensor(), program.ty_of(&args[i])) {
+                        // A scalar operand of an array line met every element: add them up.
+                        (true, ty) if !ty.is_tensor() => contribution(i, quote!((#expr).sum())),
+                        // ndarray may have broadcast the operand (a bias row added to every row).
+                        (true, _) if rule.arity == 2 => Contribution {
+                            operand: i,
+                            sum_to: true,
+                            expr,
+                        },
+                        _ => contribution(i, expr),
+                    }
                 })
                 .collect(),
         },
         // y = x as T: the gradient flows back converted to x's type.
         Prim::Cast(to) => {
-            let expr = match from {
+            let expr = match program.float_of(&args[0]) {
                 Some(from) if from != *to => {
                     let from = from.ident();
                     quote!(#d as #from)
@@ -561,9 +691,16 @@ pub fn backward(
             };
             Backward {
                 setup: Vec::new(),
-                contributions: vec![Contribution { operand: 0, expr }],
+                contributions: vec![contribution(0, expr)],
             }
         }
+        Prim::Tensor(op) => Backward {
+            setup: Vec::new(),
+            contributions: wanted
+                .iter()
+                .map(|&i| contribution(i, tensor_grad(op, local, program, args, i)))
+                .collect(),
+        },
         // y = g(args): (y, grads) = g_backward(args, d).
         Prim::Call {
             backward, by_ref, ..
@@ -577,10 +714,7 @@ pub fn backward(
                     setup: Vec::new(),
                     contributions: wanted
                         .iter()
-                        .map(|&i| Contribution {
-                            operand: i,
-                            expr: expr.clone(),
-                        })
+                        .map(|&i| contribution(i, expr.clone()))
                         .collect(),
                 };
             }
@@ -590,16 +724,74 @@ pub fn backward(
                 .map(|&i| {
                     let k = float_args.iter().position(|&p| p == i).unwrap_or(0);
                     let k = syn::Index::from(k);
-                    Contribution {
-                        operand: i,
-                        expr: quote!(#scratch.#k),
-                    }
+                    contribution(i, quote!(#scratch.#k))
                 })
                 .collect();
             Backward {
                 setup,
                 contributions,
             }
+        }
+    }
+}
+
+/// Local gradients of the ndarray operations: whole-array code that follows the shapes, never
+/// a Jacobian.
+fn tensor_grad(
+    op: &TensorOp,
+    c: &Local,
+    program: &Program,
+    args: &[Operand],
+    i: usize,
+) -> TokenStream {
+    let (d, d_name, f) = (&c.d, &c.d_name, c.float.ident());
+    let a = c.r(0);
+    let axis_of = |k: usize| quote!(::backprop::ndarray::Axis(#k));
+    match op {
+        TensorOp::Dot => {
+            let (xa, xb, rb) = (c.x(0), c.x(1), c.r(1));
+            let ranks = (
+                program.ty_of(&args[0]).rank(),
+                program.ty_of(&args[1]).rank(),
+            );
+            let (rows, cols) = (axis_of(1), axis_of(0));
+            match (ranks, i) {
+                // Y = A B: dA = dY Bᵀ, dB = Aᵀ dY.
+                ((Some(2), Some(2)), 0) => quote!(#d_name.dot(&#rb.t())),
+                ((Some(2), Some(2)), _) => quote!(#a.t().dot(#d)),
+                // y = A x: dA = dy xᵀ (an outer product), dx = Aᵀ dy.
+                ((Some(2), Some(1)), 0) => {
+                    quote!(#d_name.view().insert_axis(#rows).dot(&#rb.view().insert_axis(#cols)))
+                }
+                ((Some(2), Some(1)), _) => quote!(#a.t().dot(#d)),
+                // y = x A: dx = A dy, dA = x dyᵀ.
+                ((Some(1), Some(2)), 0) => quote!(#rb.dot(#d)),
+                ((Some(1), Some(2)), _) => {
+                    quote!(#a.view().insert_axis(#rows).dot(&#d_name.view().insert_axis(#cols)))
+                }
+                // s = a · b: da = b ds, db = a ds.
+                (_, 0) => quote!(#xb * #d),
+                _ => quote!(#xa * #d),
+            }
+        }
+        TensorOp::T => quote!(#d_name.t().to_owned()),
+        // s = Σ a: every element gets ds.
+        TensorOp::Sum => quote!(::backprop::ndarray::Array::from_elem(#a.raw_dim(), #d)),
+        TensorOp::Mean { .. } => {
+            quote!(::backprop::ndarray::Array::from_elem(#a.raw_dim(), #d / #a.len() as #f))
+        }
+        // y = Σ_axis a: dy spread back along the summed axis.
+        TensorOp::SumAxis => {
+            let (axis, xa) = (c.bare[1].clone(), c.x(0));
+            quote!(::backprop::expand_axis(#d, #axis, #xa))
+        }
+        TensorOp::MeanAxis { .. } => {
+            let (axis, xa) = (c.bare[1].clone(), c.x(0));
+            quote!(::backprop::expand_axis(#d, #axis, #xa) / #a.len_of(#axis) as #f)
+        }
+        TensorOp::InsertAxis => {
+            let axis = c.bare[1].clone();
+            quote!(#d_name.index_axis(#axis, 0).to_owned())
         }
     }
 }

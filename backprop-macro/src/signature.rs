@@ -92,7 +92,7 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
                 Some(param) if param.ty.float().is_some() => param.differentiable = true,
                 Some(_) => errors.spanned(
                     name,
-                    format!("`{name}` is not a float parameter and cannot be differentiated; `wrt` takes parameters of type `f32`, `f64`, `[F; N]` or `&[F; N]`"),
+                    format!("`{name}` is not a float parameter and cannot be differentiated; `wrt` takes parameters of type `f32`, `f64`, `[F; N]`, `&[F; N]` or an ndarray array of floats"),
                 ),
                 None => {
                     let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.ident)).collect();
@@ -172,11 +172,19 @@ fn classify(ty: &Type) -> Result<Ty, String> {
             }
             match classify(&reference.elem)? {
                 Ty::Float(_) => Err("take scalars by value (`x: f64`), not by reference".into()),
+                Ty::Tensor { elem, rank, .. } => Ok(Ty::Tensor {
+                    elem,
+                    rank,
+                    by_ref: true,
+                }),
                 other => Ok(other),
             }
         }
         Type::Slice(slice) if float_type(&slice.elem).is_some() => {
             Err("slice parameters are not supported yet; use an array `[F; N]` or `&[F; N]`".into())
+        }
+        Type::Path(path) if tensor_type(path).is_some() => {
+            Ok(tensor_type(path).unwrap_or(Ty::Other))
         }
         Type::Path(path) if is_float_vec(path) => {
             Err("`Vec` parameters are not supported yet; use an array `[F; N]` or `&[F; N]`".into())
@@ -187,6 +195,43 @@ fn classify(ty: &Type) -> Result<Ty, String> {
         ),
         _ => Ok(Ty::Other),
     }
+}
+
+/// `Array1<F>`, `Array2<F>`, `ArrayView1<'_, F>`, `ArrayView2<F>`, `Array<F, Ix1>` (any path
+/// prefix): an ndarray tensor of floats.
+fn tensor_type(path: &syn::TypePath) -> Option<Ty> {
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let elem = float_type(types.first()?)?;
+    let rank = match last.ident.to_string().as_str() {
+        "Array1" | "ArrayView1" => Some(1),
+        "Array2" | "ArrayView2" => Some(2),
+        "Array" | "ArrayView" => match types
+            .get(1)
+            .map(|t| t.to_token_stream().to_string())
+            .as_deref()
+        {
+            Some("Ix1") => Some(1),
+            Some("Ix2") => Some(2),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(Ty::Tensor {
+        elem,
+        rank,
+        by_ref: false,
+    })
 }
 
 fn is_float_vec(path: &syn::TypePath) -> bool {

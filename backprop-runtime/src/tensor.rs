@@ -11,22 +11,16 @@ use num_traits::Float;
 ///
 /// ndarray broadcasts a lower-rank operand along the leading axes and an axis of length 1
 /// along any axis; the gradient of such an operand is the upstream gradient summed over those
-/// axes (numpy's `sum_to`). When the shapes already agree this is a copy.
-pub fn sum_to<F, S, E, S2, D>(g: &ArrayBase<S, E>, like: &ArrayBase<S2, D>) -> Array<F, D>
+/// axes (numpy's `sum_to`). When the shapes already agree, `g` is returned as it is.
+pub fn sum_to<F, E, S2, D>(g: Array<F, E>, like: &ArrayBase<S2, D>) -> Array<F, D>
 where
     F: Float,
-    S: Data<Elem = F>,
     S2: Data<Elem = F>,
     E: Dimension,
     D: Dimension,
 {
     let target = like.raw_dim();
-    if g.shape() == like.shape()
-        && let Ok(same) = g.to_owned().into_dimensionality::<D>()
-    {
-        return same;
-    }
-    let mut summed: Array<F, IxDyn> = g.to_owned().into_dyn();
+    let mut summed: Array<F, IxDyn> = g.into_dyn();
     while summed.ndim() > target.ndim() {
         summed = summed.sum_axis(Axis(0));
     }
@@ -35,14 +29,56 @@ where
             summed = summed.sum_axis(Axis(axis)).insert_axis(Axis(axis));
         }
     }
-    match summed.into_shape_with_order(target) {
-        Ok(fitted) => fitted,
+    // The shapes now agree axis by axis: only the dimension type changes, never the layout.
+    match summed.into_dimensionality::<D>() {
+        Ok(fitted) if fitted.raw_dim() == target => fitted,
         // Shapes that do not broadcast to each other would have failed in the forward pass.
-        Err(error) => panic!(
-            "gradient of shape cannot be summed to {:?}: {error}",
-            like.shape()
-        ),
+        _ => panic!("a gradient cannot be summed to shape {:?}", like.shape()),
     }
+}
+
+/// `acc += g` where `g` may have the shape of a broadcast result: summed down to `acc`'s
+/// shape first (see [`sum_to`]); no allocation when the shapes agree.
+pub fn add_to<F, S, E, D>(acc: &mut Array<F, D>, g: &ArrayBase<S, E>)
+where
+    F: Float + std::ops::AddAssign,
+    S: Data<Elem = F>,
+    E: Dimension,
+    D: Dimension,
+{
+    if acc.shape() == g.shape() {
+        let g = g.view().into_shape_with_order(acc.raw_dim());
+        if let Ok(g) = g {
+            ndarray::Zip::from(acc).and(&g).for_each(|a, &b| *a += b);
+            return;
+        }
+    }
+    let summed = sum_to(g.to_owned(), &*acc);
+    ndarray::Zip::from(acc)
+        .and(&summed)
+        .for_each(|a, &b| *a += b);
+}
+
+/// The backward of a sum along `axis`: `g` (one dimension less than `like`) repeated along
+/// `axis` to `like`'s shape.
+pub fn expand_axis<F, S, S2, D>(
+    g: &ArrayBase<S, D::Smaller>,
+    axis: Axis,
+    like: &ArrayBase<S2, D>,
+) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let mut out = Array::zeros(like.raw_dim());
+    // Lanes along `axis` come in the logical order of the remaining indices, as `g`'s
+    // elements do.
+    for (mut sub, &v) in out.lanes_mut(axis).into_iter().zip(g.iter()) {
+        sub.fill(v);
+    }
+    out
 }
 
 /// `softmax(a)` along `axis`: e^(a − max) / Σ e^(a − max), stable for large inputs.
@@ -250,14 +286,20 @@ mod tests {
     #[test]
     fn sum_to_reverses_broadcasting() {
         let g = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
-        assert_eq!(sum_to(&g, &array![0.0, 0.0, 0.0]), array![5.0, 7.0, 9.0]);
-        assert_eq!(sum_to(&g, &array![[0.0], [0.0]]), array![[6.0], [15.0]]);
         assert_eq!(
-            sum_to(&g, &array![[0.0, 0.0, 0.0]]),
+            sum_to(g.clone(), &array![0.0, 0.0, 0.0]),
+            array![5.0, 7.0, 9.0]
+        );
+        assert_eq!(
+            sum_to(g.clone(), &array![[0.0], [0.0]]),
+            array![[6.0], [15.0]]
+        );
+        assert_eq!(
+            sum_to(g.clone(), &array![[0.0, 0.0, 0.0]]),
             array![[5.0, 7.0, 9.0]]
         );
-        assert_eq!(sum_to(&g, &g), g);
-        assert_eq!(sum_to(&g, &ndarray::arr0(0.0)), ndarray::arr0(21.0));
+        assert_eq!(sum_to(g.clone(), &g), g);
+        assert_eq!(sum_to(g.clone(), &ndarray::arr0(0.0)), ndarray::arr0(21.0));
     }
 
     #[test]
