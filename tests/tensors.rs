@@ -75,3 +75,123 @@ fn matrix_product_broadcast_bias_and_gates() {
         )
     });
 }
+
+/// Flattens any number of arrays' entries, in order.
+fn flat(arrays: &[&dyn Fn() -> Vec<f64>]) -> Vec<f64> {
+    arrays.iter().flat_map(|f| f()).collect()
+}
+
+#[backprop]
+fn products(m: &Array2<f64>, n: &Array2<f64>, v: &Array1<f64>, u: Array1<f64>) -> f64 {
+    let mn = m.dot(n); // (2, 3) · (3, 2)
+    let mv = m.dot(v); // (2, 3) · (3,)
+    let um = u.dot(m); // (2,) · (2, 3)
+    let uu = u.dot(&u); // (2,) · (2,)
+    let t = mn.t();
+    (t.dot(&mv) * &u).sum() + um.dot(v) * uu + mn.mean().unwrap()
+}
+
+#[test]
+fn matrix_products_of_every_rank_combination_and_transpose() {
+    let m = array![[0.5, -1.0, 0.25], [1.5, 0.2, -0.3]];
+    let n = array![[1.0, 2.0], [-0.5, 0.3], [-0.7, 0.9]];
+    let v = array![0.4, -0.6, 1.1];
+    let u = array![0.9, -0.2];
+    let (_, (dm, dn, dv, du)) = products_grad(&m, &n, &v, u.clone());
+    let at = flat(&[&|| flat2(&m), &|| flat2(&n), &|| v.to_vec(), &|| u.to_vec()]);
+    let analytic = flat(&[&|| flat2(&dm), &|| flat2(&dn), &|| dv.to_vec(), &|| {
+        du.to_vec()
+    }]);
+    check("products", &at, &analytic, |p| {
+        products(
+            &from_flat((2, 3), &p[..6]),
+            &from_flat((3, 2), &p[6..12]),
+            &Array1::from(p[12..15].to_vec()),
+            Array1::from(p[15..].to_vec()),
+        )
+    });
+}
+
+#[backprop]
+fn reductions(a: ArrayView2<f64>, col: &Array2<f64>, row: &Array1<f64>) -> f64 {
+    let centered = &a - &a.mean_axis(Axis(0)).unwrap(); // a row broadcast down the rows
+    let scaled = &centered * col; // a (2, 1) column broadcast along each row
+    let by_row = scaled.sum_axis(Axis(1)); // (2,)
+    let by_col = (&scaled + row).mean_axis(Axis(0)).unwrap(); // (3,)
+    let spread = by_row.insert_axis(Axis(1)) * &by_col.insert_axis(Axis(0)); // (2, 1) * (1, 3)
+    (spread.powi(2) + (&spread * &spread + 1.0).sqrt().mapv(f64::exp)).sum()
+}
+
+#[test]
+fn axis_reductions_and_broadcasting_along_either_axis() {
+    let a = array![[0.5, 1.0, 0.25], [1.5, 0.2, 0.3]];
+    let col = array![[0.7], [1.3]];
+    let row = array![2.0, 3.0, 2.5];
+    let (_, (da, dcol, drow)) = reductions_grad(a.view(), &col, &row);
+    assert_eq!(dcol.shape(), &[2, 1]);
+    let at = flat(&[&|| flat2(&a), &|| flat2(&col), &|| row.to_vec()]);
+    let analytic = flat(&[&|| flat2(&da), &|| flat2(&dcol), &|| drow.to_vec()]);
+    check("reductions", &at, &analytic, |p| {
+        reductions(
+            from_flat((2, 3), &p[..6]).view(),
+            &from_flat((2, 1), &p[6..8]),
+            &Array1::from(p[8..].to_vec()),
+        )
+    });
+}
+
+#[backprop]
+fn tensor_gates(a: &Array2<f64>, y: &[usize]) -> f64 {
+    let p = backprop::softmax(a, Axis(1));
+    let top = backprop::max_axis(a, Axis(0));
+    let picked = backprop::pick(&backprop::log_softmax(a, Axis(0)), y);
+    let smooth = backprop::softplus(&a.mapv(backprop::sigmoid));
+    (p * &smooth).sum() + top.sum() * 0.5 + picked.sum()
+}
+
+#[test]
+fn runtime_tensor_gates_compose() {
+    let a = array![[0.5, -1.0, 0.25], [1.5, 0.2, -0.3]];
+    let y = [2, 0];
+    let (_, da) = tensor_gates_grad(&a, &y);
+    check("tensor gates", &flat2(&a), &flat2(&da), |p| {
+        tensor_gates(&from_flat((2, 3), p), &y)
+    });
+}
+
+#[backprop(wrt(w))]
+fn in_f32(w: &Array2<f32>, x: &Array2<f32>) -> f32 {
+    let h = x.dot(w).tanh();
+    (h * 2.0).sum() + backprop::relu(w).sum()
+}
+
+#[test]
+fn f32_arrays_stay_f32() {
+    let w = array![[0.5f32, -1.0], [0.25, 1.5]];
+    let x = array![[1.0f32, 0.3], [-0.4, 0.8], [0.1, 0.2]];
+    let (_, dw): (f32, Array2<f32>) = in_f32_grad(&w, &x);
+    // Reference: dW = Xᵀ (2 (1 - h²)) + [w > 0].
+    let h = x.dot(&w).tanh();
+    let expected =
+        x.t().dot(&(2.0 * (1.0 - &h * &h))) + w.mapv(|v| if v > 0.0 { 1.0 } else { 0.0 });
+    for (a, b) in dw.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-5, "{dw} vs {expected}");
+    }
+}
+
+#[test]
+fn non_finite_inputs_give_non_finite_gradients() {
+    let a = array![[f64::NAN, 1.0], [0.5, -0.5]];
+    let b = array![[1.0, 2.0], [3.0, 4.0]];
+    let (value, (da, _)) = elementwise_grad(&a, &b);
+    assert!(value.is_nan());
+    assert!(da[[0, 0]].is_nan());
+}
+
+#[test]
+#[should_panic]
+fn shape_mismatch_panics_where_the_forward_would() {
+    let a = array![[1.0, 2.0], [3.0, 4.0]];
+    let b = array![[1.0, 2.0, 3.0]];
+    let _ = elementwise_grad(&a, &b);
+}

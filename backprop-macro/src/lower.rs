@@ -271,7 +271,7 @@ impl Lowerer<'_> {
             Prim::Call { path, .. } => {
                 let first_tensor = args.iter().map(|a| self.operand_ty(a)).find(Ty::is_tensor);
                 match (rules::tensor_gate_rank(path), first_tensor) {
-                    (Some(change), Some(t)) => tensor(t.rank().map(|r| change(r))),
+                    (Some(change), Some(t)) => tensor(t.rank().map(change)),
                     _ => Ty::Float(elem),
                 }
             }
@@ -383,6 +383,14 @@ impl Lowerer<'_> {
                 self.expression_is_tensor(&binary.left) || self.expression_is_tensor(&binary.right)
             }
             Expr::Reference(reference) => self.expression_is_tensor(&reference.expr),
+            Expr::Unary(unary) => self.expression_is_tensor(&unary.expr),
+            Expr::Call(call) => match strip_parens(&call.func) {
+                Expr::Path(path) => {
+                    rules::tensor_gate_rank(&path.to_token_stream()).is_some()
+                        && call.args.iter().any(|a| self.expression_is_tensor(a))
+                }
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -932,6 +940,10 @@ impl Lowerer<'_> {
             // `a.mapv(f64::exp)` is `a.exp()`; `a.mapv(backprop::sigmoid)` is the gate on `a`.
             "mapv" => {
                 let Expr::Path(function) = strip_parens(&call.args[0]) else {
+                    if matches!(strip_parens(&call.args[0]), Expr::Closure(_)) {
+                        // Reported once, by validation.
+                        return Value::Operand(placeholder());
+                    }
                     self.errors.spanned(
                         &call.args[0],
                         "`mapv` is differentiated for a float method (`f64::exp`) or a gate (`backprop::sigmoid`); write the elementwise expression with array operations instead of a closure",

@@ -17,7 +17,7 @@ impl<'ast> Visit<'ast> for Validator<'_> {
     fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
         self.errors.spanned(
             closure,
-            "closures are not supported in a `#[backprop]` function; write a named function `g` with a `g_backward` (or a second `#[backprop]` function) and call it",
+            "closures are not supported in a `#[backprop]` function; write a named function `g` with a `g_backward` (or a second `#[backprop]` function) and call it; in `mapv`, pass a float method (`f64::exp`) or a gate (`backprop::sigmoid`)",
         );
     }
 
