@@ -669,12 +669,18 @@ pub fn backward(
                     match (out.is_tensor(), program.ty_of(&args[i])) {
                         // A scalar operand of an array line met every element: add them up.
                         (true, ty) if !ty.is_tensor() => contribution(i, quote!((#expr).sum())),
-                        // ndarray may have broadcast the operand (a bias row added to every row).
-                        (true, _) if rule.arity == 2 => Contribution {
-                            operand: i,
-                            sum_to: true,
-                            expr,
-                        },
+                        // ndarray may have broadcast the operand against another array (a bias
+                        // row added to every row); not against a scalar or against itself.
+                        (true, _)
+                            if rule.arity == 2
+                                && may_broadcast(program, &args[i], &args[1 - i]) =>
+                        {
+                            Contribution {
+                                operand: i,
+                                sum_to: true,
+                                expr,
+                            }
+                        }
                         _ => contribution(i, expr),
                     }
                 })
@@ -733,6 +739,19 @@ pub fn backward(
             }
         }
     }
+}
+
+/// Whether an elementwise operation may have broadcast `operand` against `other`: only an
+/// array against a different array.
+fn may_broadcast(program: &Program, operand: &Operand, other: &Operand) -> bool {
+    let same = match (operand, other) {
+        (Operand::Var(a), Operand::Var(b)) => a == b,
+        (Operand::Const { tokens: a, .. }, Operand::Const { tokens: b, .. }) => {
+            a.to_string() == b.to_string()
+        }
+        _ => false,
+    };
+    program.ty_of(other).is_tensor() && !same
 }
 
 /// Local gradients of the ndarray operations: whole-array code that follows the shapes, never
