@@ -136,3 +136,19 @@ fn runtime_gates_are_generic_over_f32() {
         "{grad} vs {expected_grad}"
     );
 }
+
+#[backprop]
+fn element_then_call(w: [f64; 3], x: [f64; 3]) -> f64 {
+    let e = w[0] * 2.0;
+    let d = dot3(&w, &x);
+    d + e
+}
+
+#[test]
+fn an_element_contribution_after_a_whole_array_contribution_adds_to_it() {
+    // Regression: the element's first contribution was once written as `d_w[0] = ..`,
+    // dropping what the call had put there.
+    let (_, (dw, dx)) = element_then_call_grad([0.5, -1.0, 0.25], [1.5, 2.0, -0.5]);
+    assert_eq!(dw, [1.5 + 2.0, 2.0, -0.5]);
+    assert_eq!(dx, [0.5, -1.0, 0.25]);
+}

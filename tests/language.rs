@@ -378,3 +378,43 @@ fn non_finite_inputs_give_non_finite_gradients_without_panicking() {
     let (_, d) = non_finite_grad(-1.0);
     assert!(d.is_nan());
 }
+
+#[backprop]
+fn slices(w: &[f64], x: Vec<f64>, n: usize) -> f64 {
+    let last = w[n - 1] * x[n - 1];
+    let first = (w[0] + x[1]).tanh();
+    let count = w.len() as f64;
+    last * first + dot2(w, &x) / count
+}
+
+/// A gate over slices: the dot product of the first two entries, with its backward.
+fn dot2(a: &[f64], b: &[f64]) -> f64 {
+    a[0] * b[0] + a[1] * b[1]
+}
+
+fn dot2_backward(a: &[f64], b: &[f64], d_out: f64) -> (f64, (Vec<f64>, Vec<f64>)) {
+    let mut da = vec![0.0; a.len()];
+    let mut db = vec![0.0; b.len()];
+    (da[0], da[1], db[0], db[1]) = (b[0] * d_out, b[1] * d_out, a[0] * d_out, a[1] * d_out);
+    (dot2(a, b), (da, db))
+}
+
+#[test]
+fn slice_and_vec_parameters_get_vec_gradients() {
+    let (w, x) = (vec![0.5, -1.0, 0.25], vec![1.5, 2.0, -0.5]);
+    let (value, (dw, dx)): (f64, (Vec<f64>, Vec<f64>)) = slices_grad(&w, x.clone(), 3);
+    assert_eq!((dw.len(), dx.len()), (3, 3));
+    let reference = |v: &[Dual64]| {
+        let (w, x) = (&v[..3], &v[3..]);
+        w[2] * x[2] * (w[0] + x[1]).tanh() + (w[0] * x[0] + w[1] * x[1]) / 3.0
+    };
+    let at: Vec<f64> = w.iter().chain(&x).copied().collect();
+    assert_gradient_exact(
+        "slices",
+        &at,
+        (value, (dw, dx)),
+        dual_gradient(reference, &at),
+        |p| slices(&p[..3], p[3..].to_vec(), 3),
+        1e-14,
+    );
+}

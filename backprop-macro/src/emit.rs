@@ -37,9 +37,16 @@ impl Companions {
         let gradient_types: Vec<TokenStream> = differentiable
             .iter()
             .map(|p| match &p.ty {
-                Ty::Array { elem, len } => {
+                Ty::Array {
+                    elem,
+                    len: Some(len),
+                } => {
                     let elem = elem.ident();
                     quote!([#elem; #len])
+                }
+                Ty::Array { elem, len: None } => {
+                    let elem = elem.ident();
+                    quote!(::std::vec::Vec<#elem>)
                 }
                 Ty::Tensor { elem, rank, .. } => {
                     let elem = elem.ident();
@@ -176,7 +183,11 @@ pub fn pretty(item: &TokenStream) -> String {
 /// A zero gradient for `var`.
 fn zero(program: &Program, var: usize) -> TokenStream {
     match &program.vars[var].ty {
-        Ty::Array { len, .. } => quote!([0.0; #len]),
+        Ty::Array { len: Some(len), .. } => quote!([0.0; #len]),
+        Ty::Array { len: None, .. } => {
+            let ident = &program.vars[var].ident;
+            quote!(::std::vec![0.0; #ident.len()])
+        }
         Ty::Tensor { .. } => {
             let ident = &program.vars[var].ident;
             quote!(::backprop::ndarray::Array::zeros(#ident.raw_dim()))

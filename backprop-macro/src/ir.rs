@@ -39,8 +39,12 @@ pub enum Ty {
     /// An unsuffixed float literal (or constant expression of them): takes the width of
     /// whatever it meets.
     FloatLit,
-    /// `[F; N]` (or a reference to one); `len` is the user's length expression.
-    Array { elem: FloatTy, len: TokenStream },
+    /// `[F; N]` (or a reference to one), `len` being the user's length expression; or, with
+    /// `len: None`, a slice `&[F]` or a `Vec<F>`, whose gradient is a `Vec<F>`.
+    Array {
+        elem: FloatTy,
+        len: Option<TokenStream>,
+    },
     /// An ndarray array or view of floats, `rank` 1 or 2 when known. `by_ref` marks a
     /// variable that already holds a reference (`x: &Array2<f64>`), used as `x`, not `&x`.
     Tensor {

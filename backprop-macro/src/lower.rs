@@ -354,7 +354,7 @@ impl Lowerer<'_> {
             return self.constant(&reference.expr);
         }
         let renamed = self.rename(expr);
-        let atomic = matches!(expr, Expr::Path(_)) || matches!(expr, Expr::Lit(_));
+        let atomic = is_atomic(expr);
         Operand::Const {
             tokens: renamed.to_token_stream(),
             ty: self.constant_ty(expr),
@@ -368,7 +368,7 @@ impl Lowerer<'_> {
         Operand::Const {
             tokens: self.rename(expr).to_token_stream(),
             ty,
-            atomic: false,
+            atomic: is_atomic(expr),
         }
     }
 
@@ -1296,6 +1296,19 @@ fn is_one(expr: &Expr) -> bool {
         },
         _ => false,
     }
+}
+
+/// Whether `expr` needs no parentheses next to an operator.
+fn is_atomic(expr: &Expr) -> bool {
+    matches!(
+        strip_parens(expr),
+        Expr::Path(_)
+            | Expr::Lit(_)
+            | Expr::MethodCall(_)
+            | Expr::Call(_)
+            | Expr::Index(_)
+            | Expr::Field(_)
+    ) && !matches!(strip_parens(expr), Expr::Lit(syn::ExprLit { lit: Lit::Int(_) | Lit::Float(_), .. }) if expr.to_token_stream().to_string().starts_with('-'))
 }
 
 fn strip_parens(expr: &Expr) -> &Expr {

@@ -155,6 +155,10 @@ impl Sweep<'_> {
         out: &mut Vec<BackStmt>,
     ) {
         self.grad(var);
+        // A whole-array contribution (from a call) fills every element: none is zero after it.
+        if element.is_none() {
+            self.touched.insert((var, "*".to_string()));
+        }
         if !self.declared.contains(&var) {
             self.declared.insert(var);
             let local_here = self.frames.last().is_none_or(|f| f.locals.contains(&var));
@@ -175,6 +179,7 @@ impl Sweep<'_> {
         }
         if let Some(index) = &element
             && syn::parse2::<syn::LitInt>(index.clone()).is_ok()
+            && !self.touched.contains(&(var, "*".to_string()))
             && self.touched.insert((var, index.to_string()))
         {
             out.push(BackStmt::SetElement {

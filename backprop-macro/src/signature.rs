@@ -162,7 +162,7 @@ fn classify(ty: &Type) -> Result<Ty, String> {
         Type::Array(array) => match float_type(&array.elem) {
             Some(elem) => Ok(Ty::Array {
                 elem,
-                len: array.len.to_token_stream(),
+                len: Some(array.len.to_token_stream()),
             }),
             None => Ok(Ty::Other),
         },
@@ -180,15 +180,17 @@ fn classify(ty: &Type) -> Result<Ty, String> {
                 other => Ok(other),
             }
         }
-        Type::Slice(slice) if float_type(&slice.elem).is_some() => {
-            Err("slice parameters are not supported yet; use an array `[F; N]` or `&[F; N]`".into())
-        }
+        Type::Slice(slice) => match float_type(&slice.elem) {
+            Some(elem) => Ok(Ty::Array { elem, len: None }),
+            None => Ok(Ty::Other),
+        },
         Type::Path(path) if tensor_type(path).is_some() => {
             Ok(tensor_type(path).unwrap_or(Ty::Other))
         }
-        Type::Path(path) if is_float_vec(path) => {
-            Err("`Vec` parameters are not supported yet; use an array `[F; N]` or `&[F; N]`".into())
-        }
+        Type::Path(path) if float_vec(path).is_some() => Ok(Ty::Array {
+            elem: float_vec(path).unwrap_or(FloatTy::F64),
+            len: None,
+        }),
         Type::ImplTrait(_) => Err(
             "`impl Trait` parameters are not supported by `#[backprop]`; use a concrete type"
                 .into(),
@@ -234,15 +236,17 @@ fn tensor_type(path: &syn::TypePath) -> Option<Ty> {
     })
 }
 
-fn is_float_vec(path: &syn::TypePath) -> bool {
-    let Some(last) = path.path.segments.last() else {
-        return false;
-    };
+/// `Vec<F>` of a float `F`.
+fn float_vec(path: &syn::TypePath) -> Option<FloatTy> {
+    let last = path.path.segments.last()?;
     if last.ident != "Vec" {
-        return false;
+        return None;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return false;
+        return None;
     };
-    matches!(args.args.first(), Some(syn::GenericArgument::Type(t)) if float_type(t).is_some())
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(t)) => float_type(t),
+        _ => None,
+    }
 }

@@ -66,3 +66,12 @@ impl<T: Accumulate, const N: usize> Accumulate for [T; N] {
         }
     }
 }
+
+impl<T: Accumulate> Accumulate for Vec<T> {
+    /// Elementwise; both have the length of the same slice parameter.
+    fn accumulate(&mut self, g: Self) {
+        for (a, b) in self.iter_mut().zip(g) {
+            a.accumulate(b);
+        }
+    }
+}
