@@ -418,3 +418,81 @@ fn slice_and_vec_parameters_get_vec_gradients() {
         1e-14,
     );
 }
+
+#[backprop]
+fn if_statements(x: f64, y: f64) -> f64 {
+    let mut loss = 0.0;
+    let mut other = x;
+    let margin = x - y + 1.0;
+    if margin > 0.0 {
+        loss += margin;
+        other = other * y;
+    }
+    if x > y {
+        loss = loss * x;
+    } else if x < -1.0 {
+        other += 1.0;
+    } else {
+        let s = y.sin();
+        loss -= s;
+        if s > 0.0 {
+            other *= s;
+        }
+    }
+    let value = if y > 0.0 {
+        other += y;
+        loss * 2.0
+    } else {
+        loss
+    };
+    value + other
+}
+
+#[test]
+fn if_statements_assign_outer_variables_in_either_arm() {
+    let reference = |v: &[Dual64]| {
+        let (x, y) = (v[0], v[1]);
+        let mut loss = c(0.0);
+        let mut other = x;
+        let margin = x - y + 1.0;
+        if margin.re > 0.0 {
+            loss += margin;
+            other = other * y;
+        }
+        if x.re > y.re {
+            loss = loss * x;
+        } else if x.re < -1.0 {
+            other += 1.0;
+        } else {
+            let s = y.sin();
+            loss -= s;
+            if s.re > 0.0 {
+                other *= s;
+            }
+        }
+        let value = if y.re > 0.0 {
+            other += y;
+            loss * 2.0
+        } else {
+            loss
+        };
+        value + other
+    };
+    for at in [
+        [1.5, 0.5],
+        [0.2, 0.9],
+        [-2.0, -0.5],
+        [0.3, 2.5],
+        [-0.5, 0.2],
+        [0.1, -1.0],
+    ] {
+        assert_gradient_exact(
+            "if_statements",
+            &at,
+            if_statements_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| if_statements(p[0], p[1]),
+            1e-13,
+        );
+    }
+}

@@ -111,7 +111,7 @@ pub fn emit(
         .iter()
         .map(|s| back_stmt(program, reversed, s))
         .collect();
-    let value = rules::render_bare(program, &program.body.result);
+    let value = rules::render_bare(program, program.body.value());
     let gradients: Vec<TokenStream> = program
         .params
         .iter()
@@ -252,9 +252,16 @@ pub fn forward_node(program: &Program, node: &Node) -> TokenStream {
             quote_spanned!(assign.span=> let #ident #annotation = #expr;)
         }
         Node::Branch(branch) => {
-            let ident = &program.vars[branch.target].ident;
+            let idents: Vec<&proc_macro2::Ident> = branch
+                .targets
+                .iter()
+                .map(|t| &program.vars[*t].ident)
+                .collect();
             let value = branch_expr(program, &branch.cond, &branch.then, &branch.otherwise);
-            quote_spanned!(branch.span=> let #ident = #value;)
+            match idents.as_slice() {
+                [one] => quote_spanned!(branch.span=> let #one = #value;),
+                many => quote_spanned!(branch.span=> let (#(#many),*) = #value;),
+            }
         }
     }
 }
@@ -267,8 +274,16 @@ fn branch_expr(
 ) -> TokenStream {
     let then = block_expr(program, then);
     // `else { let v = if .. ; v }` reads better as `else if ..`.
-    let otherwise = match (&otherwise.nodes[..], &otherwise.result) {
-        ([Node::Branch(inner)], Operand::Var(v)) if inner.target == *v => {
+    let results_are = |targets: &[usize]| {
+        otherwise.results.len() == targets.len()
+            && otherwise
+                .results
+                .iter()
+                .zip(targets)
+                .all(|(r, t)| matches!(r, Operand::Var(v) if v == t))
+    };
+    let otherwise = match &otherwise.nodes[..] {
+        [Node::Branch(inner)] if results_are(&inner.targets) => {
             branch_expr(program, &inner.cond, &inner.then, &inner.otherwise)
         }
         _ => block_expr(program, otherwise),
@@ -278,8 +293,8 @@ fn branch_expr(
 
 fn block_expr(program: &Program, block: &Block) -> TokenStream {
     // `{ let r_mul = a * b; r_mul }` reads better as `{ a * b }`.
-    if let (Some((Node::Assign(last), rest)), Operand::Var(result)) =
-        (block.nodes.split_last(), &block.result)
+    if let (Some((Node::Assign(last), rest)), [Operand::Var(result)]) =
+        (block.nodes.split_last(), &block.results[..])
         && last.target == *result
     {
         let nodes = rest.iter().map(|n| forward_node(program, n));
@@ -291,8 +306,15 @@ fn block_expr(program: &Program, block: &Block) -> TokenStream {
         return quote!({ #(#nodes)* #value });
     }
     let nodes = block.nodes.iter().map(|n| forward_node(program, n));
-    let result = rules::render_bare(program, &block.result);
-    quote!({ #(#nodes)* #result })
+    let results: Vec<TokenStream> = block
+        .results
+        .iter()
+        .map(|r| rules::render_bare(program, r))
+        .collect();
+    match results.as_slice() {
+        [one] => quote!({ #(#nodes)* #one }),
+        many => quote!({ #(#nodes)* (#(#many),*) }),
+    }
 }
 
 fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenStream {

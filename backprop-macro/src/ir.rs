@@ -124,10 +124,12 @@ pub struct Assign {
     pub span: Span,
 }
 
-/// `target = if cond { then } else { otherwise }`.
+/// `(targets..) = if cond { then } else { otherwise }`: the branch's value (if it is used as
+/// one) and the new versions of the outer variables its arms assign, in the order of the arms'
+/// `results`.
 #[derive(Clone, Debug)]
 pub struct Branch {
-    pub target: VarId,
+    pub targets: Vec<VarId>,
     /// The condition, rendered; it reads only values that are never overwritten, so the
     /// reverse sweep evaluates it again instead of storing it.
     pub cond: TokenStream,
@@ -142,11 +144,19 @@ pub enum Node {
     Branch(Branch),
 }
 
-/// A straight-line list of nodes and the operand holding its value.
+/// A straight-line list of nodes and the operands holding its values (the function body
+/// has one; a branch arm one per target of its branch).
 #[derive(Clone, Debug)]
 pub struct Block {
     pub nodes: Vec<Node>,
-    pub result: Operand,
+    pub results: Vec<Operand>,
+}
+
+impl Block {
+    /// The first value: the function's output, or an `if` expression's value.
+    pub fn value(&self) -> &Operand {
+        &self.results[0]
+    }
 }
 
 /// A parameter of the user's function.

@@ -37,11 +37,15 @@ enum Value {
         args: Vec<Operand>,
         span: Span,
     },
+    /// An `if`: its arms' results are the branch's value (when `has_value`), then the final
+    /// values of the outer variables either arm assigns (`assigned`, with the user's names).
     Branch {
         cond: TokenStream,
         then: Block,
         otherwise: Block,
         span: Span,
+        has_value: bool,
+        assigned: Vec<(String, Ident)>,
     },
 }
 
@@ -52,6 +56,8 @@ pub struct Lowerer<'a> {
     scopes: Vec<HashMap<String, Binding>>,
     /// Index in `scopes` where the innermost branch arm starts.
     arm_starts: Vec<usize>,
+    /// The outer variables each open arm assigns (their user names), in order.
+    arm_assigned: Vec<Vec<(String, Ident)>>,
     /// Names bound at least once (a later binding of the same name gets a version suffix).
     bound: HashSet<String>,
     /// Nodes of the block being lowered (a stack: branch arms push their own).
@@ -72,6 +78,7 @@ pub fn lower(
         vars: Vec::new(),
         scopes: vec![HashMap::new()],
         arm_starts: Vec::new(),
+        arm_assigned: Vec::new(),
         bound: HashSet::new(),
         nodes: vec![Vec::new()],
         items: Vec::new(),
@@ -91,7 +98,10 @@ pub fn lower(
         vars: lowerer.vars,
         params,
         items: lowerer.items,
-        body: Block { nodes, result },
+        body: Block {
+            nodes,
+            results: vec![result],
+        },
         output_temp: lowerer.output_temp,
     }
 }
@@ -177,26 +187,97 @@ impl Lowerer<'_> {
                 }));
                 var
             }
-            Value::Branch {
-                cond,
-                then,
-                otherwise,
-                span,
-            } => {
-                let active = self.is_active(&then.result) || self.is_active(&otherwise.result);
-                let ty = annotated
-                    .map(Ty::Float)
-                    .or_else(|| self.operand_ty(&then.result).float().map(Ty::Float))
-                    .unwrap_or_else(|| self.operand_ty(&otherwise.result));
-                let var = self.new_var(ident, ty, active);
-                self.push_node(Node::Branch(Branch {
-                    target: var,
-                    cond,
-                    then,
-                    otherwise,
-                    span,
-                }));
-                var
+            Value::Branch { .. } => self
+                .bind_branch(value, Some(ident), annotation)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Binds an `if`: a new variable for its value (`ident`, when it has one) and a new
+    /// version of every outer variable its arms assign. Returns the value's variable.
+    fn bind_branch(
+        &mut self,
+        value: Value,
+        ident: Option<Ident>,
+        annotation: Option<&syn::Type>,
+    ) -> Option<VarId> {
+        let Value::Branch {
+            cond,
+            then,
+            otherwise,
+            span,
+            has_value,
+            assigned,
+        } = value
+        else {
+            return None;
+        };
+        let mut targets = Vec::new();
+        let mut value_var = None;
+        let offset = usize::from(has_value);
+        if has_value {
+            let active = self.is_active(then.value()) || self.is_active(otherwise.value());
+            let ty = annotation
+                .and_then(float_type)
+                .map(Ty::Float)
+                .or_else(|| self.operand_ty(then.value()).float().map(Ty::Float))
+                .unwrap_or_else(|| self.operand_ty(otherwise.value()));
+            let ident = match ident {
+                Some(ident) => ident,
+                None => self.namer.fresh("value"),
+            };
+            let var = self.new_var(ident, ty, active);
+            targets.push(var);
+            value_var = Some(var);
+        }
+        let mut rebinds = Vec::new();
+        for (k, (name, user_ident)) in assigned.iter().enumerate() {
+            let (then_value, else_value) =
+                (&then.results[offset + k], &otherwise.results[offset + k]);
+            let active = self.is_active(then_value) || self.is_active(else_value);
+            let ty = match self.operand_ty(then_value) {
+                Ty::FloatLit => self.operand_ty(else_value),
+                ty => ty,
+            };
+            let version = self.namer.user_binding(user_ident, false);
+            let var = self.new_var(version, ty, active);
+            targets.push(var);
+            rebinds.push((name.clone(), user_ident.clone(), var));
+        }
+        self.push_node(Node::Branch(Branch {
+            targets,
+            cond,
+            then,
+            otherwise,
+            span,
+        }));
+        for (name, user_ident, var) in rebinds {
+            if let Some((depth, _)) = self.lookup(&name) {
+                self.rebind(name, &user_ident, var, depth);
+            }
+        }
+        value_var
+    }
+
+    /// Makes `name` (bound at scope `depth`) refer to `var` from here on. Inside a branch arm,
+    /// an outer variable is re-bound in the arm only, and recorded as assigned by the arm.
+    fn rebind(&mut self, name: String, user_ident: &Ident, var: VarId, depth: usize) {
+        let binding = Binding { var, mutable: true };
+        match self.arm_starts.last() {
+            Some(&start) if depth < start => {
+                if let Some(assigned) = self.arm_assigned.last_mut()
+                    && !assigned.iter().any(|(n, _)| *n == name)
+                {
+                    assigned.push((name.clone(), user_ident.clone()));
+                }
+                if let Some(scope) = self.scopes.get_mut(start) {
+                    scope.insert(name, binding);
+                }
+            }
+            _ => {
+                if let Some(scope) = self.scopes.get_mut(depth) {
+                    scope.insert(name, binding);
+                }
             }
         }
     }
@@ -477,6 +558,17 @@ impl Lowerer<'_> {
     /// Lowers a function body or block: its statements, then its value.
     /// `hint` names the temporaries of the block's value.
     fn lower_body(&mut self, stmts: &[Stmt], span: Span, hint: &str) -> Operand {
+        self.lower_body_value(stmts, span, hint, true)
+    }
+
+    /// Lowers statements; with `needs_value`, the block must end with its value.
+    fn lower_body_value(
+        &mut self,
+        stmts: &[Stmt],
+        span: Span,
+        hint: &str,
+        needs_value: bool,
+    ) -> Operand {
         let mut result = None;
         for (index, stmt) in stmts.iter().enumerate() {
             let last = index + 1 == stmts.len();
@@ -503,6 +595,10 @@ impl Lowerer<'_> {
                 Stmt::Expr(Expr::Binary(binary), _) if compound_op(&binary.op).is_some() => {
                     self.lower_assign(&binary.left, compound_op(&binary.op), &binary.right, binary)
                 }
+                // An `if` statement: its arms assign outer variables.
+                Stmt::Expr(Expr::If(if_expr), semi) if !(last && needs_value && semi.is_none()) => {
+                    self.lower_if_statement(if_expr, hint)
+                }
                 Stmt::Expr(expr, None) if last => {
                     result = Some(if self.nodes.len() == 1 && self.scopes.len() == 1 {
                         self.lower_output(expr)
@@ -510,16 +606,6 @@ impl Lowerer<'_> {
                         self.operand(expr, hint)
                     });
                 }
-                Stmt::Expr(Expr::If(if_expr), _) if if_expr.else_branch.is_none() => match find_return(&if_expr.then_branch) {
-                    Some(ret) => self.errors.spanned(
-                        ret.return_token,
-                        "an early `return` is not supported yet; make the function's value one expression: `if cond { a } else { b }`",
-                    ),
-                    None => self.errors.spanned(
-                        if_expr.if_token,
-                        "an `if` without `else` is not supported yet; write `let v = if cond { a } else { b };`",
-                    ),
-                },
                 Stmt::Expr(expr, _) if is_reported_by_validation(expr) => {}
                 Stmt::Expr(expr, _) => self.errors.spanned(
                     expr,
@@ -528,11 +614,28 @@ impl Lowerer<'_> {
             }
         }
         result.unwrap_or_else(|| {
-            if self.errors.is_empty() {
+            if needs_value && self.errors.is_empty() {
                 self.errors.push(syn::Error::new(span, "the body must end with the value to differentiate, e.g. `loss` or `return loss;`"));
             }
             placeholder()
         })
+    }
+
+    /// `if cond { .. } [else { .. }]` as a statement: new versions of what its arms assign.
+    fn lower_if_statement(&mut self, if_expr: &syn::ExprIf, hint: &str) {
+        if if_expr.else_branch.is_none()
+            && let Some(ret) = find_return(&if_expr.then_branch)
+        {
+            self.errors.spanned(
+                ret.return_token,
+                "an early `return` is not supported yet; make the function's value one expression: `if cond { a } else { b }`",
+            );
+            return;
+        }
+        let value = self.if_branch(if_expr, hint, false);
+        if matches!(&value, Value::Branch { assigned, .. } if !assigned.is_empty()) {
+            self.bind_branch(value, None, None);
+        }
     }
 
     fn lower_output(&mut self, expr: &Expr) -> Operand {
@@ -645,13 +748,6 @@ impl Lowerer<'_> {
             );
             return;
         }
-        if self.arm_starts.last().is_some_and(|&start| depth < start) {
-            self.errors.spanned(
-                whole,
-                format!("assigning to `{name}` inside a branch is not supported yet; write `let {name} = if cond {{ a }} else {{ b }};`"),
-            );
-            return;
-        }
         let value = match op {
             None => self.value(right, &name),
             Some(op) => {
@@ -666,11 +762,9 @@ impl Lowerer<'_> {
                 }
             }
         };
-        let ident = self.namer.user_binding(&ident, false);
-        let var = self.bind(value, ident, None);
-        if let Some(scope) = self.scopes.get_mut(depth) {
-            scope.insert(name, Binding { var, mutable: true });
-        }
+        let version = self.namer.user_binding(&ident, false);
+        let var = self.bind(value, version, None);
+        self.rebind(name, &ident, var, depth);
     }
 
     // ----- expressions ----------------------------------------------------------------------
@@ -1156,6 +1250,12 @@ impl Lowerer<'_> {
     }
 
     fn branch(&mut self, if_expr: &syn::ExprIf, hint: &str) -> Value {
+        self.if_branch(if_expr, hint, true)
+    }
+
+    /// An `if` used as a value (`has_value`, which needs an `else`) or as a statement that
+    /// assigns outer variables.
+    fn if_branch(&mut self, if_expr: &syn::ExprIf, hint: &str, has_value: bool) -> Value {
         if matches!(&*if_expr.cond, Expr::Let(_)) {
             self.errors.spanned(
                 &if_expr.cond,
@@ -1163,42 +1263,123 @@ impl Lowerer<'_> {
             );
             return Value::Operand(placeholder());
         }
-        let Some((_, otherwise)) = &if_expr.else_branch else {
+        if has_value && if_expr.else_branch.is_none() {
             self.errors.spanned(
                 if_expr.if_token,
                 "an `if` used as a value needs an `else` branch: `if cond { a } else { b }`",
             );
             return Value::Operand(placeholder());
-        };
+        }
         let cond = {
             let renamed = self.rename(&if_expr.cond);
             quote!(#renamed)
         };
         let then = self.arm(|this| {
-            this.lower_body(&if_expr.then_branch.stmts, if_expr.then_branch.span(), hint)
+            let value = this.lower_body_value(
+                &if_expr.then_branch.stmts,
+                if_expr.then_branch.span(),
+                hint,
+                has_value,
+            );
+            value
         });
-        let otherwise = self.arm(|this| match &**otherwise {
-            Expr::Block(block) => this.lower_body(&block.block.stmts, block.span(), hint),
-            other => this.operand(other, hint),
-        });
+        let otherwise = self.arm(
+            |this| match if_expr.else_branch.as_ref().map(|(_, e)| &**e) {
+                Some(Expr::Block(block)) => {
+                    this.lower_body_value(&block.block.stmts, block.span(), hint, has_value)
+                }
+                Some(Expr::If(nested)) => {
+                    let value = this.if_branch(nested, hint, has_value);
+                    match value {
+                        Value::Branch { .. } => {
+                            let ident = if has_value {
+                                Some(this.namer.fresh(&format!("{hint}_if")))
+                            } else {
+                                None
+                            };
+                            let value_var = this.bind_branch(value, ident, None);
+                            value_var.map(Operand::Var).unwrap_or_else(placeholder)
+                        }
+                        Value::Operand(operand) => operand,
+                        other => {
+                            let ident = this.namer.fresh(&format!("{hint}_if"));
+                            Operand::Var(this.bind(other, ident, None))
+                        }
+                    }
+                }
+                Some(other) => this.operand(other, hint),
+                None => placeholder(),
+            },
+        );
+        // Every outer variable either arm assigns is a result of both arms: the arm that does
+        // not assign it passes on the value from before the branch.
+        let (then_nodes, then_value, then_assigned) = then;
+        let (else_nodes, else_value, else_assigned) = otherwise;
+        let mut assigned: Vec<(String, Ident)> = Vec::new();
+        for (name, ident, _) in then_assigned.iter().chain(&else_assigned) {
+            if !assigned.iter().any(|(n, _)| n == name) {
+                assigned.push((name.clone(), ident.clone()));
+            }
+        }
+        // In the order the variables were declared, so that an `else if` chain's nested
+        // branch lines up with its parent (and prints as `else if`).
+        assigned.sort_by_key(|(name, _)| self.lookup(name).map(|(_, b)| b.var));
+        let results = |this: &Self, value: Operand, arm_assigned: &[(String, Ident, VarId)]| {
+            let mut results = Vec::new();
+            if has_value {
+                results.push(value);
+            }
+            for (name, _) in &assigned {
+                let var = match arm_assigned.iter().find(|(n, _, _)| n == name) {
+                    Some((_, _, var)) => *var,
+                    None => this.lookup(name).map(|(_, b)| b.var).unwrap_or(0),
+                };
+                results.push(Operand::Var(var));
+            }
+            results
+        };
+        let then = Block {
+            nodes: then_nodes,
+            results: results(self, then_value, &then_assigned),
+        };
+        let otherwise = Block {
+            nodes: else_nodes,
+            results: results(self, else_value, &else_assigned),
+        };
         Value::Branch {
             cond,
             then,
             otherwise,
             span: if_expr.span(),
+            has_value,
+            assigned,
         }
     }
 
-    /// Lowers one branch arm in its own scope and node list.
-    fn arm(&mut self, lower: impl FnOnce(&mut Self) -> Operand) -> Block {
+    /// Lowers one branch arm in its own scope and node list: its nodes, its value, and the
+    /// outer variables it assigns with their final versions.
+    fn arm(
+        &mut self,
+        lower: impl FnOnce(&mut Self) -> Operand,
+    ) -> (Vec<Node>, Operand, Vec<(String, Ident, VarId)>) {
         self.scopes.push(HashMap::new());
-        self.arm_starts.push(self.scopes.len() - 1);
+        let start = self.scopes.len() - 1;
+        self.arm_starts.push(start);
+        self.arm_assigned.push(Vec::new());
         self.nodes.push(Vec::new());
-        let result = lower(self);
+        let value = lower(self);
         let nodes = self.nodes.pop().unwrap_or_default();
+        let assigned = self.arm_assigned.pop().unwrap_or_default();
+        let finals = assigned
+            .into_iter()
+            .filter_map(|(name, ident)| {
+                let var = self.scopes.get(start)?.get(&name)?.var;
+                Some((name, ident, var))
+            })
+            .collect();
         self.arm_starts.pop();
         self.scopes.pop();
-        Block { nodes, result }
+        (nodes, value, finals)
     }
 }
 

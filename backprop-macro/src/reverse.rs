@@ -78,7 +78,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         sum_to: false,
     };
     let mut stmts = Vec::new();
-    match program.body.result {
+    match *program.body.value() {
         Operand::Var(out) if program.output_temp == Some(out) => {
             sweep.grads.insert(out, seed.clone());
             sweep.declared.insert(out);
@@ -92,7 +92,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();
-    token_idents(rules::render(program, &program.body.result), &mut needed);
+    token_idents(rules::render(program, program.body.value()), &mut needed);
     stmts.iter().for_each(|s| stmt_idents(s, &mut needed));
     let forward = live_nodes(program, &program.body.nodes, needed);
     Reversed {
@@ -239,10 +239,16 @@ impl Sweep<'_> {
                     }
                 }
                 Node::Branch(branch) => {
-                    if !self.declared.contains(&branch.target) {
+                    // The gradients of the branch's targets that exist, by arm result position.
+                    let mut seeds: Vec<(usize, Ident)> = Vec::new();
+                    for (k, &t) in branch.targets.iter().enumerate() {
+                        if self.declared.contains(&t) {
+                            seeds.push((k, self.grad(t)));
+                        }
+                    }
+                    if seeds.is_empty() {
                         continue;
                     }
-                    let d = self.grad(branch.target);
                     let mut locals = HashSet::new();
                     defined_in(&branch.then, &mut locals);
                     defined_in(&branch.otherwise, &mut locals);
@@ -252,9 +258,9 @@ impl Sweep<'_> {
                     });
                     // Only one arm runs: each sees the elements touched before the branch.
                     let touched_before = self.touched.clone();
-                    let then = self.arm(&branch.then, &d);
+                    let then = self.arm(&branch.then, &seeds);
                     let touched_then = std::mem::replace(&mut self.touched, touched_before);
-                    let otherwise = self.arm(&branch.otherwise, &d);
+                    let otherwise = self.arm(&branch.otherwise, &seeds);
                     self.touched.extend(touched_then);
                     let frame = self.frames.pop().unwrap_or(Frame {
                         locals: HashSet::new(),
@@ -280,10 +286,12 @@ impl Sweep<'_> {
 
     /// One arm reversed: the branch's gradient flows into the arm's value, then through its
     /// lines; the forward lines whose values that reads are recomputed first.
-    fn arm(&mut self, arm: &Block, d: &Ident) -> Vec<BackStmt> {
+    fn arm(&mut self, arm: &Block, seeds: &[(usize, Ident)]) -> Vec<BackStmt> {
         let mut reversed = Vec::new();
-        if self.program.is_active(&arm.result) {
-            self.contribute_to(&arm.result, d.to_token_stream(), &mut reversed);
+        for (k, d) in seeds {
+            if self.program.is_active(&arm.results[*k]) {
+                self.contribute_to(&arm.results[*k], d.to_token_stream(), &mut reversed);
+            }
         }
         self.block(arm, &mut reversed);
         if reversed.is_empty() {
@@ -308,11 +316,14 @@ impl Sweep<'_> {
 fn live_nodes(program: &Program, nodes: &[Node], mut needed: HashSet<String>) -> Vec<Node> {
     let mut live = Vec::new();
     for node in nodes.iter().rev() {
-        let target = match node {
-            Node::Assign(a) => a.target,
-            Node::Branch(b) => b.target,
+        let targets = match node {
+            Node::Assign(a) => vec![a.target],
+            Node::Branch(b) => b.targets.clone(),
         };
-        if needed.contains(&program.vars[target].ident.to_string()) {
+        if targets
+            .iter()
+            .any(|t| needed.contains(&program.vars[*t].ident.to_string()))
+        {
             node_idents(program, node, &mut needed);
             live.push(node.clone());
         }
@@ -329,7 +340,7 @@ fn defined_in(block: &Block, out: &mut HashSet<VarId>) {
                 out.insert(a.target);
             }
             Node::Branch(b) => {
-                out.insert(b.target);
+                out.extend(b.targets.iter().copied());
                 defined_in(&b.then, out);
                 defined_in(&b.otherwise, out);
             }
@@ -406,7 +417,9 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
         Node::Branch(b) => {
             token_idents(b.cond.clone(), out);
             for arm in [&b.then, &b.otherwise] {
-                token_idents(rules::render(program, &arm.result), out);
+                for result in &arm.results {
+                    token_idents(rules::render(program, result), out);
+                }
                 for node in &arm.nodes {
                     node_idents(program, node, out);
                 }
