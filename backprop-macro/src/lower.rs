@@ -1275,13 +1275,12 @@ impl Lowerer<'_> {
             quote!(#renamed)
         };
         let then = self.arm(|this| {
-            let value = this.lower_body_value(
+            this.lower_body_value(
                 &if_expr.then_branch.stmts,
                 if_expr.then_branch.span(),
                 hint,
                 has_value,
-            );
-            value
+            )
         });
         let otherwise = self.arm(
             |this| match if_expr.else_branch.as_ref().map(|(_, e)| &**e) {
