@@ -426,10 +426,10 @@ fn if_statements(x: f64, y: f64) -> f64 {
     let margin = x - y + 1.0;
     if margin > 0.0 {
         loss += margin;
-        other = other * y;
+        other *= y;
     }
     if x > y {
-        loss = loss * x;
+        loss *= x;
     } else if x < -1.0 {
         other += 1.0;
     } else {
@@ -457,10 +457,10 @@ fn if_statements_assign_outer_variables_in_either_arm() {
         let margin = x - y + 1.0;
         if margin.re > 0.0 {
             loss += margin;
-            other = other * y;
+            other *= y;
         }
         if x.re > y.re {
-            loss = loss * x;
+            loss *= x;
         } else if x.re < -1.0 {
             other += 1.0;
         } else {

@@ -4,6 +4,8 @@
 //! user's function. The backward source is pretty-printed once, here, and shown both in the
 //! rustdoc of `f_backward` and by `f_backward_source()`.
 
+use std::collections::HashMap;
+
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 
@@ -104,7 +106,7 @@ pub fn emit(
     let forward: Vec<TokenStream> = reversed
         .forward
         .iter()
-        .map(|n| forward_node(program, n))
+        .map(|n| forward_node(program, n, Some(&reversed.tapes)))
         .collect();
     let backward_stmts: Vec<TokenStream> = reversed
         .stmts
@@ -224,8 +226,13 @@ fn borrowed_name(expr: &TokenStream) -> Option<proc_macro2::Ident> {
     }
 }
 
-/// One forward line: `let v = expr;`.
-pub fn forward_node(program: &Program, node: &Node) -> TokenStream {
+/// One forward line: `let v = expr;` (or a branch, or a loop). `tapes`: record the values the
+/// reverse pass restores, for a loop whose reverse pass follows this code.
+pub fn forward_node(
+    program: &Program,
+    node: &Node,
+    tapes: Option<&HashMap<usize, proc_macro2::Ident>>,
+) -> TokenStream {
     match node {
         Node::Assign(assign) => {
             let var = &program.vars[assign.target];
@@ -263,6 +270,47 @@ pub fn forward_node(program: &Program, node: &Node) -> TokenStream {
                 many => quote_spanned!(branch.span=> let (#(#many),*) = #value;),
             }
         }
+        Node::Loop(l) => {
+            let mut before = Vec::new();
+            let mut at_start = Vec::new();
+            let mut at_end = Vec::new();
+            let mut after = Vec::new();
+            for (c, exit) in l.carried.iter().zip(&l.body.results) {
+                let inner = &program.vars[c.inner].ident;
+                let entry = rules::render_bare(program, &c.entry);
+                let updated = !matches!(exit, Operand::Var(v) if *v == c.inner);
+                if updated {
+                    let exit = rules::render_bare(program, exit);
+                    before.push(quote!(let mut #inner = #entry;));
+                    at_end.push(quote!(#inner = #exit;));
+                } else {
+                    before.push(quote!(let #inner = #entry;));
+                }
+                if let Some(tape) = tapes.and_then(|t| t.get(&c.inner)) {
+                    before.push(quote!(let mut #tape = ::backprop::Tape::new();));
+                    at_start.push(quote!(#tape.push(#inner);));
+                }
+                let after_ident = &program.vars[c.after].ident;
+                after.push(quote!(let #after_ident = #inner;));
+            }
+            let index = &program.vars[l.index].ident;
+            let range = &l.range;
+            let range = if l.rev {
+                quote!((#range).rev())
+            } else {
+                quote!(#range)
+            };
+            let body = l.body.nodes.iter().map(|n| forward_node(program, n, None));
+            quote_spanned! {l.span=>
+                #(#before)*
+                for #index in #range {
+                    #(#at_start)*
+                    #(#body)*
+                    #(#at_end)*
+                }
+                #(#after)*
+            }
+        }
     }
 }
 
@@ -297,7 +345,7 @@ fn block_expr(program: &Program, block: &Block) -> TokenStream {
         (block.nodes.split_last(), &block.results[..])
         && last.target == *result
     {
-        let nodes = rest.iter().map(|n| forward_node(program, n));
+        let nodes = rest.iter().map(|n| forward_node(program, n, None));
         let float = program.vars[*result]
             .ty
             .float()
@@ -305,7 +353,7 @@ fn block_expr(program: &Program, block: &Block) -> TokenStream {
         let value = rules::forward(&last.prim, program, &last.args, float);
         return quote!({ #(#nodes)* #value });
     }
-    let nodes = block.nodes.iter().map(|n| forward_node(program, n));
+    let nodes = block.nodes.iter().map(|n| forward_node(program, n, None));
     let results: Vec<TokenStream> = block
         .results
         .iter()
@@ -326,7 +374,7 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             .unwrap_or_else(|| program.vars[*var].ident.clone())
     };
     match stmt {
-        BackStmt::Forward(node) => forward_node(program, node),
+        BackStmt::Forward(node) => forward_node(program, node, Some(&reversed.tapes)),
         BackStmt::Setup(tokens) => tokens.clone(),
         BackStmt::Init { var, expr, sum_to } => {
             let d = grad(var);
@@ -339,7 +387,9 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
                 (Ty::Tensor { .. }, false) => owned(expr),
                 _ => expr.clone(),
             };
-            if reversed.mutable.contains(var) {
+            if reversed.storage.contains(var) {
+                quote!(#d = #value;)
+            } else if reversed.mutable.contains(var) {
                 quote!(let mut #d = #value;)
             } else {
                 quote!(let #d = #value;)
@@ -381,7 +431,29 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
         BackStmt::Zero { var } => {
             let d = grad(var);
             let zero = zero(program, *var);
-            quote!(let mut #d = #zero;)
+            if reversed.storage.contains(var) {
+                quote!(#d = #zero;)
+            } else {
+                quote!(let mut #d = #zero;)
+            }
+        }
+        BackStmt::Raw(tokens) => tokens.clone(),
+        BackStmt::For {
+            index,
+            range,
+            rev,
+            body,
+        } => {
+            let body: Vec<TokenStream> = body
+                .iter()
+                .map(|s| back_stmt(program, reversed, s))
+                .collect();
+            let range = if *rev {
+                quote!((#range).rev())
+            } else {
+                quote!(#range)
+            };
+            quote!(for #index in #range { #(#body)* })
         }
         BackStmt::If {
             cond,

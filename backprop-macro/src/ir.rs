@@ -138,10 +138,49 @@ pub struct Branch {
     pub span: Span,
 }
 
+/// `for index in start..end { body }`, the body in SSA form over the loop-carried variables.
+#[derive(Clone, Debug)]
+pub struct Loop {
+    /// The loop variable (an integer, never differentiated).
+    pub index: VarId,
+    /// The range, rendered: `0..n`, `1..=n`.
+    pub range: TokenStream,
+    /// Whether the forward loop runs backwards (`(0..n).rev()`).
+    pub rev: bool,
+    /// The outer `let mut` variables the body assigns; the body's results are their values at
+    /// the end of an iteration, in this order.
+    pub carried: Vec<Carried>,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// A variable carried from one iteration to the next.
+#[derive(Clone, Debug)]
+pub struct Carried {
+    /// Its value before the loop.
+    pub entry: Operand,
+    /// Its value at the start of an iteration: the mutable variable of the forward loop.
+    pub inner: VarId,
+    /// Its value after the loop.
+    pub after: VarId,
+}
+
 #[derive(Clone, Debug)]
 pub enum Node {
     Assign(Assign),
     Branch(Branch),
+    Loop(Loop),
+}
+
+impl Node {
+    /// The variables this node defines (outside its own body).
+    pub fn targets(&self) -> Vec<VarId> {
+        match self {
+            Node::Assign(a) => vec![a.target],
+            Node::Branch(b) => b.targets.clone(),
+            Node::Loop(l) => l.carried.iter().map(|c| c.after).collect(),
+        }
+    }
 }
 
 /// A straight-line list of nodes and the operands holding its values (the function body

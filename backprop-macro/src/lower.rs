@@ -16,7 +16,9 @@ use syn::visit_mut::VisitMut;
 use syn::{BinOp, Expr, Lit, Pat, Stmt, UnOp};
 
 use crate::errors::Errors;
-use crate::ir::{Assign, Block, Branch, FloatTy, Node, Operand, Param, Program, Ty, Var, VarId};
+use crate::ir::{
+    Assign, Block, Branch, Carried, FloatTy, Loop, Node, Operand, Param, Program, Ty, Var, VarId,
+};
 use crate::naming::Namer;
 use crate::rules::{self, Prim, TensorOp};
 use crate::signature::{SignatureInfo, float_type};
@@ -58,6 +60,8 @@ pub struct Lowerer<'a> {
     arm_starts: Vec<usize>,
     /// The outer variables each open arm assigns (their user names), in order.
     arm_assigned: Vec<Vec<(String, Ident)>>,
+    /// How many loops enclose the statement being lowered.
+    loop_depth: usize,
     /// Names bound at least once (a later binding of the same name gets a version suffix).
     bound: HashSet<String>,
     /// Nodes of the block being lowered (a stack: branch arms push their own).
@@ -79,6 +83,7 @@ pub fn lower(
         scopes: vec![HashMap::new()],
         arm_starts: Vec::new(),
         arm_assigned: Vec::new(),
+        loop_depth: 0,
         bound: HashSet::new(),
         nodes: vec![Vec::new()],
         items: Vec::new(),
@@ -595,6 +600,27 @@ impl Lowerer<'_> {
                 Stmt::Expr(Expr::Binary(binary), _) if compound_op(&binary.op).is_some() => {
                     self.lower_assign(&binary.left, compound_op(&binary.op), &binary.right, binary)
                 }
+                Stmt::Expr(Expr::ForLoop(for_loop), _) => self.lower_for(for_loop, hint),
+                // `if cond { continue; }`: the rest of the body is the `else` arm.
+                Stmt::Expr(Expr::If(if_expr), _) if self.loop_depth > 0 && is_continue_guard(if_expr) => {
+                    let cond = self.rename(&if_expr.cond).to_token_stream();
+                    let rest = &stmts[index + 1..];
+                    let value = self.make_branch(cond, if_expr.span(), false, |_| placeholder(), |this| {
+                        this.lower_body_value(rest, span, hint, false)
+                    });
+                    if matches!(&value, Value::Branch { assigned, .. } if !assigned.is_empty()) {
+                        self.bind_branch(value, None, None);
+                    }
+                    break;
+                }
+                Stmt::Expr(Expr::Continue(token), _) => self.errors.spanned(
+                    token,
+                    "`continue` is supported as a guard at the top of a loop body's statements: `if cond { continue; }`",
+                ),
+                Stmt::Expr(Expr::Break(token), _) => self.errors.spanned(
+                    token,
+                    "`break` is not supported yet; loop over the range that is needed",
+                ),
                 // An `if` statement: its arms assign outer variables.
                 Stmt::Expr(Expr::If(if_expr), semi) if !(last && needs_value && semi.is_none()) => {
                     self.lower_if_statement(if_expr, hint)
@@ -619,6 +645,155 @@ impl Lowerer<'_> {
             }
             placeholder()
         })
+    }
+
+    /// `for i in a..b { .. }` (or `(a..b).rev()`): a loop node whose body is SSA over the outer
+    /// `let mut` variables it assigns (carried from one iteration to the next).
+    fn lower_for(&mut self, for_loop: &syn::ExprForLoop, hint: &str) {
+        if let Some(label) = &for_loop.label {
+            self.errors.spanned(
+                label,
+                "labeled loops are not supported in a `#[backprop]` function",
+            );
+            return;
+        }
+        let (range_expr, rev) = match strip_parens(&for_loop.expr) {
+            Expr::MethodCall(call) if call.method == "rev" && call.args.is_empty() => {
+                (strip_parens(&call.receiver), true)
+            }
+            other => (other, false),
+        };
+        let Expr::Range(range) = range_expr else {
+            self.errors.spanned(
+                &for_loop.expr,
+                "a `#[backprop]` loop runs over a range: `for i in 0..n` or `for i in (0..n).rev()`; iterator adaptors are not supported",
+            );
+            return;
+        };
+        if range.start.is_none() || range.end.is_none() {
+            self.errors
+                .spanned(range, "the loop's range needs both ends: `0..n`");
+            return;
+        }
+        // The bounds are integers: even one computed from a differentiated value (`x as usize`)
+        // is piecewise constant in it, so the range is taken as it is.
+        let range_tokens = self.rename(range_expr).to_token_stream();
+        let index_ident = match &*for_loop.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+            Pat::Wild(_) => Ident::new("_index", Span::call_site()),
+            other => {
+                self.errors.spanned(
+                    other,
+                    "the loop variable must be a plain name: `for i in 0..n`",
+                );
+                return;
+            }
+        };
+        // The outer `let mut` variables the body assigns, in the order they were declared.
+        let mut carried_names: Vec<(String, Ident, VarId)> = Vec::new();
+        for ident in assigned_names(&for_loop.body) {
+            let name = ident.to_string();
+            if let Some((_, binding)) = self.lookup(&name)
+                && binding.mutable
+                && !carried_names.iter().any(|(n, _, _)| *n == name)
+            {
+                carried_names.push((name, ident, binding.var));
+            }
+        }
+        carried_names.sort_by_key(|(_, _, var)| *var);
+        let body_expr = Expr::Block(syn::ExprBlock {
+            attrs: Vec::new(),
+            label: None,
+            block: for_loop.body.clone(),
+        });
+        let body_is_active = self.mentions_active(&body_expr);
+
+        self.scopes.push(HashMap::new());
+        let start = self.scopes.len() - 1;
+        self.arm_starts.push(start);
+        self.arm_assigned.push(Vec::new());
+        self.nodes.push(Vec::new());
+        self.loop_depth += 1;
+        // Loop variables of different loops never meet: each keeps the user's name.
+        let index = self.new_var(index_ident.clone(), Ty::Other, false);
+        if let Some(scope) = self.scopes.get_mut(start) {
+            scope.insert(
+                index_ident.to_string(),
+                Binding {
+                    var: index,
+                    mutable: false,
+                },
+            );
+        }
+        let mut inners = Vec::new();
+        for (name, ident, entry) in &carried_names {
+            let ty = self.vars[*entry].ty.clone();
+            if matches!(ty, Ty::Array { .. } | Ty::Tensor { .. }) {
+                self.errors.spanned(ident, format!("`{name}` is an array assigned in a loop; loop-carried arrays are not supported yet"));
+            }
+            let active = self.vars[*entry].active
+                || (body_is_active && matches!(ty, Ty::Float(_) | Ty::FloatLit));
+            let version = self.namer.user_binding(ident, false);
+            let inner = self.new_var(version, ty, active);
+            if let Some(scope) = self.scopes.get_mut(start) {
+                scope.insert(
+                    name.clone(),
+                    Binding {
+                        var: inner,
+                        mutable: true,
+                    },
+                );
+            }
+            inners.push(inner);
+        }
+        self.lower_body_value(&for_loop.body.stmts, for_loop.body.span(), hint, false);
+        let exits: Vec<Operand> = carried_names
+            .iter()
+            .zip(&inners)
+            .map(|((name, _, _), inner)| {
+                Operand::Var(
+                    self.scopes
+                        .get(start)
+                        .and_then(|s| s.get(name))
+                        .map(|b| b.var)
+                        .unwrap_or(*inner),
+                )
+            })
+            .collect();
+        let nodes = self.nodes.pop().unwrap_or_default();
+        self.loop_depth -= 1;
+        self.arm_assigned.pop();
+        self.arm_starts.pop();
+        self.scopes.pop();
+
+        let mut carried = Vec::new();
+        for ((name, ident, entry), inner) in carried_names.iter().zip(&inners) {
+            let version = self.namer.user_binding(ident, false);
+            let after = self.new_var(
+                version,
+                self.vars[*inner].ty.clone(),
+                self.vars[*inner].active,
+            );
+            carried.push(Carried {
+                entry: Operand::Var(*entry),
+                inner: *inner,
+                after,
+            });
+            if let Some((depth, _)) = self.lookup(name) {
+                self.rebind(name.clone(), ident, after, depth);
+            }
+        }
+        self.push_node(Node::Loop(Loop {
+            index,
+            range: range_tokens,
+            rev,
+            carried,
+            body: Block {
+                nodes,
+                results: exits,
+            },
+            span: for_loop.span(),
+        }));
     }
 
     /// `if cond { .. } [else { .. }]` as a statement: new versions of what its arms assign.
@@ -1274,42 +1449,54 @@ impl Lowerer<'_> {
             let renamed = self.rename(&if_expr.cond);
             quote!(#renamed)
         };
-        let then = self.arm(|this| {
+        let then = |this: &mut Self| {
             this.lower_body_value(
                 &if_expr.then_branch.stmts,
                 if_expr.then_branch.span(),
                 hint,
                 has_value,
             )
-        });
-        let otherwise = self.arm(
-            |this| match if_expr.else_branch.as_ref().map(|(_, e)| &**e) {
-                Some(Expr::Block(block)) => {
-                    this.lower_body_value(&block.block.stmts, block.span(), hint, has_value)
-                }
-                Some(Expr::If(nested)) => {
-                    let value = this.if_branch(nested, hint, has_value);
-                    match value {
-                        Value::Branch { .. } => {
-                            let ident = if has_value {
-                                Some(this.namer.fresh(&format!("{hint}_if")))
-                            } else {
-                                None
-                            };
-                            let value_var = this.bind_branch(value, ident, None);
-                            value_var.map(Operand::Var).unwrap_or_else(placeholder)
-                        }
-                        Value::Operand(operand) => operand,
-                        other => {
-                            let ident = this.namer.fresh(&format!("{hint}_if"));
-                            Operand::Var(this.bind(other, ident, None))
-                        }
+        };
+        let otherwise = |this: &mut Self| match if_expr.else_branch.as_ref().map(|(_, e)| &**e) {
+            Some(Expr::Block(block)) => {
+                this.lower_body_value(&block.block.stmts, block.span(), hint, has_value)
+            }
+            Some(Expr::If(nested)) => {
+                let value = this.if_branch(nested, hint, has_value);
+                match value {
+                    Value::Branch { .. } => {
+                        let ident = if has_value {
+                            Some(this.namer.fresh(&format!("{hint}_if")))
+                        } else {
+                            None
+                        };
+                        let value_var = this.bind_branch(value, ident, None);
+                        value_var.map(Operand::Var).unwrap_or_else(placeholder)
+                    }
+                    Value::Operand(operand) => operand,
+                    other => {
+                        let ident = this.namer.fresh(&format!("{hint}_if"));
+                        Operand::Var(this.bind(other, ident, None))
                     }
                 }
-                Some(other) => this.operand(other, hint),
-                None => placeholder(),
-            },
-        );
+            }
+            Some(other) => this.operand(other, hint),
+            None => placeholder(),
+        };
+        self.make_branch(cond, if_expr.span(), has_value, then, otherwise)
+    }
+
+    /// A branch from its two arms, each lowered in its own scope.
+    fn make_branch(
+        &mut self,
+        cond: TokenStream,
+        span: Span,
+        has_value: bool,
+        then: impl FnOnce(&mut Self) -> Operand,
+        otherwise: impl FnOnce(&mut Self) -> Operand,
+    ) -> Value {
+        let then = self.arm(then);
+        let otherwise = self.arm(otherwise);
         // Every outer variable either arm assigns is a result of both arms: the arm that does
         // not assign it passes on the value from before the branch.
         let (then_nodes, then_value, then_assigned) = then;
@@ -1349,7 +1536,7 @@ impl Lowerer<'_> {
             cond,
             then,
             otherwise,
-            span: if_expr.span(),
+            span,
             has_value,
             assigned,
         }
@@ -1517,6 +1704,43 @@ fn compound_op(op: &BinOp) -> Option<&'static str> {
     }
 }
 
+/// `if cond { continue; }`.
+fn is_continue_guard(if_expr: &syn::ExprIf) -> bool {
+    if_expr.else_branch.is_none()
+        && matches!(if_expr.then_branch.stmts.as_slice(), [Stmt::Expr(Expr::Continue(c), _)] if c.label.is_none())
+}
+
+/// The names assigned (`x = ..`, `x += ..`) anywhere in `block`.
+fn assigned_names(block: &syn::Block) -> Vec<Ident> {
+    struct Finder {
+        names: Vec<Ident>,
+    }
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_expr_assign(&mut self, assign: &'ast syn::ExprAssign) {
+            if let Expr::Path(path) = strip_parens(&assign.left)
+                && let Some(ident) = path.path.get_ident()
+            {
+                self.names.push(ident.clone());
+            }
+            syn::visit::visit_expr_assign(self, assign);
+        }
+        fn visit_expr_binary(&mut self, binary: &'ast syn::ExprBinary) {
+            if compound_op(&binary.op).is_some()
+                && let Expr::Path(path) = strip_parens(&binary.left)
+                && let Some(ident) = path.path.get_ident()
+            {
+                self.names.push(ident.clone());
+            }
+            syn::visit::visit_expr_binary(self, binary);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut finder = Finder { names: Vec::new() };
+    finder.visit_block(block);
+    finder.names
+}
+
 /// The first `return` inside `block`, not looking into nested functions.
 fn find_return(block: &syn::Block) -> Option<&syn::ExprReturn> {
     struct Finder<'ast> {
@@ -1546,7 +1770,6 @@ fn is_reported_by_validation(expr: &Expr) -> bool {
         Expr::Closure(_)
             | Expr::Macro(_)
             | Expr::Unsafe(_)
-            | Expr::ForLoop(_)
             | Expr::While(_)
             | Expr::Loop(_)
             | Expr::Async(_)

@@ -51,6 +51,16 @@ pub enum BackStmt {
         then: Vec<BackStmt>,
         otherwise: Vec<BackStmt>,
     },
+    /// The reverse of a loop: the same range the other way round, each iteration restoring
+    /// what it needs from the tape, recomputing its lines and reversing them.
+    For {
+        index: Ident,
+        range: TokenStream,
+        rev: bool,
+        body: Vec<BackStmt>,
+    },
+    /// A statement of the loop bookkeeping (`let mut d_s = d_s_2;`, `let s = s_tape.pop();`).
+    Raw(TokenStream),
 }
 
 /// The backward pass of a program.
@@ -64,6 +74,11 @@ pub struct Reversed {
     pub grads: HashMap<VarId, Ident>,
     /// Gradients that are added to after their declaration (`let mut`).
     pub mutable: HashSet<VarId>,
+    /// Loop-carried variables whose gradient lives in one variable across the reverse loop:
+    /// their first contribution in an iteration is an assignment, not a `let`.
+    pub storage: HashSet<VarId>,
+    /// The tapes of the loop-carried variables that the reverse pass restores.
+    pub tapes: HashMap<VarId, Ident>,
 }
 
 pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
@@ -76,6 +91,9 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         frames: Vec::new(),
         touched: HashSet::new(),
         sum_to: false,
+        loop_depth: 0,
+        storage: HashSet::new(),
+        tapes: HashMap::new(),
     };
     let mut stmts = Vec::new();
     match *program.body.value() {
@@ -94,13 +112,15 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     let mut needed = HashSet::new();
     token_idents(rules::render(program, program.body.value()), &mut needed);
     stmts.iter().for_each(|s| stmt_idents(s, &mut needed));
-    let forward = live_nodes(program, &program.body.nodes, needed);
+    let forward = live_nodes(program, &program.body.nodes, &mut needed, &sweep.tapes);
     Reversed {
         forward,
         stmts,
         seed,
         grads: sweep.grads,
         mutable,
+        storage: sweep.storage,
+        tapes: sweep.tapes,
     }
 }
 
@@ -121,6 +141,11 @@ struct Sweep<'a> {
     touched: HashSet<(VarId, String)>,
     /// Whether the contribution being added must be summed to its operand's shape.
     sum_to: bool,
+    /// How many loops enclose the line being reversed (an element's first contribution is an
+    /// assignment only outside loops: inside, the line runs again).
+    loop_depth: usize,
+    storage: HashSet<VarId>,
+    tapes: HashMap<VarId, Ident>,
 }
 
 impl Sweep<'_> {
@@ -137,6 +162,9 @@ impl Sweep<'_> {
 
     /// Adds `expr` to the gradient of an operand (nothing for a constant).
     fn contribute_to(&mut self, operand: &Operand, expr: TokenStream, out: &mut Vec<BackStmt>) {
+        if !self.program.is_active(operand) {
+            return;
+        }
         match operand {
             Operand::Var(v) => self.contribute(*v, None, expr, out),
             Operand::Element { var, index } => {
@@ -178,6 +206,7 @@ impl Sweep<'_> {
             }
         }
         if let Some(index) = &element
+            && self.loop_depth == 0
             && syn::parse2::<syn::LitInt>(index.clone()).is_ok()
             && !self.touched.contains(&(var, "*".to_string()))
             && self.touched.insert((var, index.to_string()))
@@ -280,7 +309,115 @@ impl Sweep<'_> {
                         });
                     }
                 }
+                Node::Loop(l) => self.reverse_loop(l, out),
             }
+        }
+    }
+
+    /// A loop reversed. Each carried variable's gradient lives in one variable across the
+    /// reverse loop (`d_s_1`): at the start of an iteration it is the gradient of the value the
+    /// iteration ended with, and after the reversed body, of the value it started with.
+    fn reverse_loop(&mut self, l: &crate::ir::Loop, out: &mut Vec<BackStmt>) {
+        let program = self.program;
+        let active: Vec<usize> = (0..l.carried.len())
+            .filter(|&k| program.vars[l.carried[k].inner].active)
+            .collect();
+        if !active
+            .iter()
+            .any(|&k| self.declared.contains(&l.carried[k].after))
+        {
+            return;
+        }
+        for &k in &active {
+            let c = &l.carried[k];
+            let d = self.grad(c.inner);
+            self.storage.insert(c.inner);
+            let start = if self.declared.contains(&c.after) {
+                self.grad(c.after).to_token_stream()
+            } else {
+                quote::quote!(0.0)
+            };
+            out.push(BackStmt::Raw(quote::quote!(let mut #d = #start;)));
+        }
+        let mut locals = HashSet::new();
+        defined_in(&l.body, &mut locals);
+        locals.insert(l.index);
+        locals.extend(l.carried.iter().map(|c| c.inner));
+        self.frames.push(Frame {
+            locals,
+            hoisted: Vec::new(),
+        });
+        self.loop_depth += 1;
+
+        // Seed the end-of-iteration values; a value that is itself carried is copied first,
+        // since its own gradient variable changes during the iteration.
+        let mut body = Vec::new();
+        for &k in &active {
+            self.declared.remove(&l.carried[k].inner);
+        }
+        let mut copied = Vec::new();
+        for &k in &active {
+            let d = self.grad(l.carried[k].inner);
+            match &l.body.results[k] {
+                Operand::Var(v) if l.carried.iter().any(|c| c.inner == *v) => {
+                    let seed = self.namer.fresh(&format!("{d}_end"));
+                    body.push(BackStmt::Raw(quote::quote!(let #seed = #d;)));
+                    copied.push((l.body.results[k].clone(), seed));
+                }
+                exit => self.contribute_to(&exit.clone(), d.to_token_stream(), &mut body),
+            }
+        }
+        for (exit, seed) in copied {
+            self.contribute_to(&exit, seed.to_token_stream(), &mut body);
+        }
+        self.block(&l.body, &mut body);
+        for &k in &active {
+            if !self.declared.contains(&l.carried[k].inner) {
+                body.push(BackStmt::Zero {
+                    var: l.carried[k].inner,
+                });
+            }
+            self.declared.insert(l.carried[k].inner);
+        }
+        self.loop_depth -= 1;
+        let frame = self.frames.pop().unwrap_or(Frame {
+            locals: HashSet::new(),
+            hoisted: Vec::new(),
+        });
+        let mut zeros = Vec::new();
+        for var in frame.hoisted {
+            match self.frames.last_mut() {
+                Some(outer) if !outer.locals.contains(&var) => outer.hoisted.push(var),
+                _ => zeros.push(BackStmt::Zero { var }),
+            }
+        }
+        out.extend(zeros);
+
+        // What the reversed body reads: the lines it recomputes, and through them the values
+        // an iteration started with, which come back from the tapes.
+        let mut needed = HashSet::new();
+        body.iter().for_each(|s| stmt_idents(s, &mut needed));
+        let recompute = live_nodes(program, &l.body.nodes, &mut needed, &self.tapes);
+        let mut restore = Vec::new();
+        for c in &l.carried {
+            let inner = &program.vars[c.inner].ident;
+            if needed.contains(&inner.to_string()) {
+                let tape = self.namer.fresh(&format!("{inner}_tape"));
+                restore.push(BackStmt::Raw(quote::quote!(let #inner = #tape.pop();)));
+                self.tapes.insert(c.inner, tape);
+            }
+        }
+        restore.extend(recompute.into_iter().map(BackStmt::Forward));
+        restore.extend(body);
+        out.push(BackStmt::For {
+            index: program.vars[l.index].ident.clone(),
+            range: l.range.clone(),
+            rev: !l.rev,
+            body: restore,
+        });
+        for &k in &active {
+            let d = self.grad(l.carried[k].inner);
+            self.contribute_to(&l.carried[k].entry.clone(), d.to_token_stream(), out);
         }
     }
 
@@ -301,10 +438,11 @@ impl Sweep<'_> {
         for stmt in &reversed {
             stmt_idents(stmt, &mut needed);
         }
-        let mut recomputed: Vec<BackStmt> = live_nodes(self.program, &arm.nodes, needed)
-            .into_iter()
-            .map(BackStmt::Forward)
-            .collect();
+        let mut recomputed: Vec<BackStmt> =
+            live_nodes(self.program, &arm.nodes, &mut needed, &self.tapes)
+                .into_iter()
+                .map(BackStmt::Forward)
+                .collect();
         recomputed.extend(reversed);
         recomputed
     }
@@ -313,18 +451,30 @@ impl Sweep<'_> {
 /// The nodes of `nodes` whose values are read, directly or through later nodes, by code
 /// that reads the identifiers in `needed`, in their original order. Everything else would
 /// be an unused variable in the generated function.
-fn live_nodes(program: &Program, nodes: &[Node], mut needed: HashSet<String>) -> Vec<Node> {
+fn live_nodes(
+    program: &Program,
+    nodes: &[Node],
+    needed: &mut HashSet<String>,
+    tapes: &HashMap<VarId, Ident>,
+) -> Vec<Node> {
     let mut live = Vec::new();
     for node in nodes.iter().rev() {
-        let targets = match node {
-            Node::Assign(a) => vec![a.target],
-            Node::Branch(b) => b.targets.clone(),
-        };
-        if targets
+        let mut names: Vec<String> = node
+            .targets()
             .iter()
-            .any(|t| needed.contains(&program.vars[*t].ident.to_string()))
-        {
-            node_idents(program, node, &mut needed);
+            .map(|t| program.vars[*t].ident.to_string())
+            .collect();
+        // A loop also fills the tapes its reverse pass reads.
+        if let Node::Loop(l) = node {
+            names.extend(
+                l.carried
+                    .iter()
+                    .filter_map(|c| tapes.get(&c.inner))
+                    .map(ToString::to_string),
+            );
+        }
+        if names.iter().any(|n| needed.contains(n)) {
+            node_idents(program, node, needed);
             live.push(node.clone());
         }
     }
@@ -344,6 +494,14 @@ fn defined_in(block: &Block, out: &mut HashSet<VarId>) {
                 defined_in(&b.then, out);
                 defined_in(&b.otherwise, out);
             }
+            Node::Loop(l) => {
+                out.insert(l.index);
+                for c in &l.carried {
+                    out.insert(c.inner);
+                    out.insert(c.after);
+                }
+                defined_in(&l.body, out);
+            }
         }
     }
 }
@@ -362,6 +520,7 @@ fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
                 collect_mutable(then, out);
                 collect_mutable(otherwise, out);
             }
+            BackStmt::For { body, .. } => collect_mutable(body, out),
             _ => {}
         }
     }
@@ -401,6 +560,11 @@ fn stmt_idents(stmt: &BackStmt, out: &mut HashSet<String>) {
             token_idents(expr.clone(), out);
             token_idents(index.clone(), out);
         }
+        BackStmt::For { range, body, .. } => {
+            token_idents(range.clone(), out);
+            body.iter().for_each(|s| stmt_idents(s, out));
+        }
+        BackStmt::Raw(tokens) => token_idents(tokens.clone(), out),
         BackStmt::Zero { .. } => {}
         BackStmt::Forward(_) => {}
     }
@@ -423,6 +587,18 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
                 for node in &arm.nodes {
                     node_idents(program, node, out);
                 }
+            }
+        }
+        Node::Loop(l) => {
+            token_idents(l.range.clone(), out);
+            for c in &l.carried {
+                token_idents(rules::render(program, &c.entry), out);
+            }
+            for result in &l.body.results {
+                token_idents(rules::render(program, result), out);
+            }
+            for node in &l.body.nodes {
+                node_idents(program, node, out);
             }
         }
     }

@@ -35,18 +35,10 @@ impl<'ast> Visit<'ast> for Validator<'_> {
         );
     }
 
-    fn visit_expr_for_loop(&mut self, expr: &'ast syn::ExprForLoop) {
-        self.errors.spanned(
-            expr.for_token,
-            "loops are not supported yet; write the iterations out as `let` lines",
-        );
-        visit::visit_block(self, &expr.body);
-    }
-
     fn visit_expr_while(&mut self, expr: &'ast syn::ExprWhile) {
         self.errors.spanned(
             expr.while_token,
-            "loops are not supported yet; write the iterations out as `let` lines",
+            "`while` and `loop` are not supported yet; write a `for` loop over a range: `for i in 0..n`",
         );
         visit::visit_block(self, &expr.body);
     }
@@ -54,7 +46,7 @@ impl<'ast> Visit<'ast> for Validator<'_> {
     fn visit_expr_loop(&mut self, expr: &'ast syn::ExprLoop) {
         self.errors.spanned(
             expr.loop_token,
-            "loops are not supported yet; write the iterations out as `let` lines",
+            "`while` and `loop` are not supported yet; write a `for` loop over a range: `for i in 0..n`",
         );
         visit::visit_block(self, &expr.body);
     }

@@ -75,3 +75,42 @@ impl<T: Accumulate> Accumulate for Vec<T> {
         }
     }
 }
+
+/// The values a loop overwrites and its reverse pass needs again: pushed by the forward
+/// pass at the start of each iteration, popped by the reverse pass in reverse order.
+///
+/// Generated code tapes only loop-carried variables whose old value the reverse pass reads
+/// (`s = (s * w[i]).tanh()` needs the old `s`; `s += w[i] * x[i]` needs nothing), so a loop
+/// of `n` iterations holds at most `n` values per such variable.
+#[derive(Debug, Default)]
+pub struct Tape<T>(Vec<T>);
+
+impl<T> Tape<T> {
+    pub fn new() -> Self {
+        Tape(Vec::new())
+    }
+
+    pub fn push(&mut self, value: T) {
+        self.0.push(value);
+    }
+
+    /// The last value pushed.
+    ///
+    /// The reverse pass pops exactly what the forward pass pushed, so this never runs out.
+    pub fn pop(&mut self) -> T {
+        match self.0.pop() {
+            Some(value) => value,
+            None => {
+                panic!("a #[backprop] loop's tape ran out: a bug in the macro, please report it")
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}

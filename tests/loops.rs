@@ -1,0 +1,294 @@
+//! Loops: `for` over ranges, loop-carried variables, branches and `continue` inside loops,
+//! slices read at computed indices; checked against dual numbers and central differences.
+
+// Index loops are the form `#[backprop]` differentiates (iterator adaptors are not supported).
+#![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
+
+mod common;
+
+use backprop::backprop;
+use common::{assert_gradient_exact, c, dual_gradient};
+use num_dual::{Dual64, DualNum};
+
+#[backprop]
+fn dot(w: &[f64], x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..w.len() {
+        s += w[i] * x[i];
+    }
+    s
+}
+
+#[test]
+fn dot_product_loop() {
+    let (w, x) = ([0.5, -1.0, 0.25, 2.0], [1.5, 2.0, -0.5, 0.1]);
+    let (value, (dw, dx)) = dot_grad(&w, &x);
+    assert_eq!(value, 0.75 - 2.0 - 0.125 + 0.2);
+    assert_eq!(dw, x.to_vec());
+    assert_eq!(dx, w.to_vec());
+    let source = dot_backward_source();
+    // A pure accumulation needs no tape.
+    assert!(!source.contains("Tape"), "{source}");
+}
+
+#[backprop]
+fn recurrent(w: &[f64], h0: f64) -> f64 {
+    let mut h = h0;
+    for i in (0..w.len()).rev() {
+        h = (h * w[i] + 0.5).tanh();
+    }
+    h * h
+}
+
+#[test]
+fn non_linear_loop_carried_update_is_taped() {
+    let w = [0.5, -1.2, 0.8, 1.1];
+    let reference = |v: &[Dual64]| {
+        let mut h = v[4];
+        for i in (0..4).rev() {
+            h = (h * v[i] + 0.5).tanh();
+        }
+        h * h
+    };
+    let at = [w[0], w[1], w[2], w[3], 0.3];
+    assert_gradient_exact(
+        "recurrent",
+        &at,
+        recurrent_grad(&w, 0.3),
+        dual_gradient(reference, &at),
+        |p| recurrent(&p[..4], p[4]),
+        1e-13,
+    );
+    assert!(recurrent_backward_source().contains("Tape"));
+}
+
+/// The naive multiclass SVM loss of the notes, on flat row-major slices:
+/// x is N×D, w is D×C, y the labels; with L2 regularisation.
+#[backprop(wrt(w))]
+fn svm_loss_naive(
+    w: &[f64],
+    x: &[f64],
+    y: &[usize],
+    n: usize,
+    d: usize,
+    c: usize,
+    reg: f64,
+) -> f64 {
+    let mut loss = 0.0;
+    for i in 0..n {
+        for j in 0..c {
+            if j == y[i] {
+                continue;
+            }
+            let mut score = 0.0;
+            let mut correct = 0.0;
+            for k in 0..d {
+                score += x[i * d + k] * w[k * c + j];
+                correct += x[i * d + k] * w[k * c + y[i]];
+            }
+            let margin = score - correct + 1.0;
+            if margin > 0.0 {
+                loss += margin;
+            }
+        }
+    }
+    loss /= n as f64;
+    let mut l2 = 0.0;
+    for k in 0..d * c {
+        l2 += w[k] * w[k];
+    }
+    loss + reg * l2
+}
+
+fn lcg(seed: u64, len: usize) -> Vec<f64> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[test]
+fn naive_svm_loss() {
+    let (n, d, c) = (5, 4, 3);
+    let (w, x) = (lcg(1, d * c), lcg(2, n * d));
+    let y: Vec<usize> = (0..n).map(|i| (i * 2 + 1) % c).collect();
+    let reference = |v: &[Dual64]| {
+        let mut loss = c_(0.0);
+        for i in 0..n {
+            for j in 0..c {
+                if j == y[i] {
+                    continue;
+                }
+                let (mut score, mut correct) = (c_(0.0), c_(0.0));
+                for k in 0..d {
+                    score += v[k * c + j] * x[i * d + k];
+                    correct += v[k * c + y[i]] * x[i * d + k];
+                }
+                let margin = score - correct + 1.0;
+                if margin.re > 0.0 {
+                    loss += margin;
+                }
+            }
+        }
+        loss = loss / n as f64;
+        let mut l2 = c_(0.0);
+        for k in 0..d * c {
+            l2 += v[k] * v[k];
+        }
+        loss + l2 * 0.1
+    };
+    assert_gradient_exact(
+        "svm_loss_naive",
+        &w,
+        svm_loss_naive_grad(&w, &x, &y, n, d, c, 0.1),
+        dual_gradient(reference, &w),
+        |p| svm_loss_naive(p, &x, &y, n, d, c, 0.1),
+        1e-12,
+    );
+}
+
+fn c_(v: f64) -> Dual64 {
+    c(v)
+}
+
+#[backprop]
+fn sum_of_squares(w: [f64; 3]) -> f64 {
+    let mut total = 0.0;
+    for i in 0..3 {
+        total += w[i] * w[i];
+    }
+    total
+}
+
+#[backprop]
+fn branchy_recurrence(w: &[f64], x: f64) -> f64 {
+    let mut s = x;
+    let mut m: f64 = -1.0e9;
+    for i in 0..w.len() {
+        s = if s > 0.0 { s * w[i] } else { s + w[i] * w[i] };
+        m = m.max(s * 0.5);
+        if w[i] < 0.0 {
+            s -= m.sin();
+        }
+    }
+    s + m
+}
+
+#[test]
+fn branches_and_max_inside_loops() {
+    let (value, dw) = sum_of_squares_grad([1.0, 2.0, 3.0]);
+    assert_eq!((value, dw), (14.0, [2.0, 4.0, 6.0]));
+    let w = [0.5, -1.2, 0.8, 1.1, -0.3];
+    let reference = |v: &[Dual64]| {
+        let mut s = v[5];
+        let mut m = c(-1.0e9);
+        for i in 0..5 {
+            s = if s.re > 0.0 {
+                s * v[i]
+            } else {
+                s + v[i] * v[i]
+            };
+            let half = s * 0.5;
+            m = if m.re >= half.re { m } else { half };
+            if v[i].re < 0.0 {
+                s -= m.sin();
+            }
+        }
+        s + m
+    };
+    for x in [0.7, -0.4] {
+        let at = [w[0], w[1], w[2], w[3], w[4], x];
+        assert_gradient_exact(
+            "branchy_recurrence",
+            &at,
+            branchy_recurrence_grad(&w, x),
+            dual_gradient(reference, &at),
+            |p| branchy_recurrence(&p[..5], p[5]),
+            1e-12,
+        );
+    }
+}
+
+/// The naive softmax loss of the notes: for every sample, the scores, their max (for
+/// stability), the log of the sum of exponentials, minus the correct class's score.
+#[backprop(wrt(w))]
+fn softmax_loss_naive(w: &[f64], x: &[f64], y: &[usize], n: usize, d: usize, c: usize) -> f64 {
+    let mut loss = 0.0;
+    for i in 0..n {
+        let mut max: f64 = -1.0e300;
+        for j in 0..c {
+            let mut score = 0.0;
+            for k in 0..d {
+                score += x[i * d + k] * w[k * c + j];
+            }
+            max = max.max(score);
+        }
+        let mut total = 0.0;
+        let mut correct = 0.0;
+        for j in 0..c {
+            let mut score = 0.0;
+            for k in 0..d {
+                score += x[i * d + k] * w[k * c + j];
+            }
+            total += (score - max).exp();
+            if j == y[i] {
+                correct = score - max;
+            }
+        }
+        loss += total.ln() - correct;
+    }
+    loss / n as f64
+}
+
+#[test]
+fn naive_softmax_loss() {
+    let (n, d, c) = (4, 3, 5);
+    let (w, x) = (lcg(3, d * c), lcg(4, n * d));
+    let y: Vec<usize> = (0..n).map(|i| (i * 3 + 2) % c).collect();
+    let reference = |v: &[Dual64]| {
+        let mut loss = c_(0.0);
+        for i in 0..n {
+            let scores: Vec<Dual64> = (0..c)
+                .map(|j| (0..d).fold(c_(0.0), |s, k| s + v[k * c + j] * x[i * d + k]))
+                .collect();
+            let max = scores
+                .iter()
+                .fold(c_(-1.0e300), |m, s| if m.re >= s.re { m } else { *s });
+            let total = scores.iter().fold(c_(0.0), |t, s| t + (*s - max).exp());
+            loss += total.ln() - (scores[y[i]] - max);
+        }
+        loss / n as f64
+    };
+    assert_gradient_exact(
+        "softmax_loss_naive",
+        &w,
+        softmax_loss_naive_grad(&w, &x, &y, n, d, c),
+        dual_gradient(reference, &w),
+        |p| softmax_loss_naive(p, &x, &y, n, d, c),
+        1e-12,
+    );
+}
+
+#[backprop]
+fn loop_in_f32(w: &[f32]) -> f32 {
+    let mut h = 0.5f32;
+    for i in 0..w.len() {
+        h = (h * w[i]).sin() + h;
+    }
+    h
+}
+
+#[test]
+fn f32_loops_stay_in_f32() {
+    let w = [0.5f32, -1.2, 0.8];
+    let (_, dw): (f32, Vec<f32>) = loop_in_f32_grad(&w);
+    let numeric = backprop::numeric_gradient(|p: &[f32]| loop_in_f32(p), &w);
+    for (a, b) in dw.iter().zip(&numeric) {
+        assert!((a - b).abs() < 1e-2, "{dw:?} vs {numeric:?}");
+    }
+}
