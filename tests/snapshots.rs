@@ -158,3 +158,63 @@ fn softmax_loss_snapshot() {
         &dw,
     );
 }
+
+/// The naive SVM loss: nested loops, a `continue` guard, a branch, no tape (every loop-carried
+/// variable is a pure accumulation).
+#[backprop(wrt(w))]
+#[allow(clippy::needless_range_loop)]
+fn svm_loss_naive(w: &[f64], x: &[f64], y: &[usize], n: usize, d: usize, c: usize) -> f64 {
+    let mut loss = 0.0;
+    for i in 0..n {
+        for j in 0..c {
+            if j == y[i] {
+                continue;
+            }
+            let mut margin = 1.0;
+            for k in 0..d {
+                margin += x[i * d + k] * (w[k * c + j] - w[k * c + y[i]]);
+            }
+            if margin > 0.0 {
+                loss += margin;
+            }
+        }
+    }
+    loss / n as f64
+}
+
+#[test]
+fn svm_loss_naive_snapshot() {
+    let source = svm_loss_naive_backward_source();
+    check_snapshot("svm_loss_naive", source);
+    assert!(!source.contains("Tape"), "pure accumulations need no tape");
+    let (w, x, y) = ([0.3, -0.2, 0.5, 0.1, -0.4, 0.2], [1.0, -0.5, 0.3, 0.8, -1.2, 0.4], [2, 0, 1]);
+    let (_, dw) = svm_loss_naive_grad(&w, &x, &y, 3, 2, 3);
+    backprop::assert_gradient!(|p: &[f64]| svm_loss_naive(p, &x, &y, 3, 2, 3), &w, &dw);
+}
+
+/// A recurrence whose reverse pass needs the overwritten values: one tape, one value pushed
+/// per iteration.
+#[backprop]
+fn recurrence(w: &[f64], h0: f64) -> f64 {
+    let mut h = h0;
+    let mut total = 0.0;
+    for i in 0..w.len() {
+        h = (h * w[i]).tanh();
+        total += h;
+    }
+    total
+}
+
+#[test]
+fn recurrence_snapshot_tapes_only_what_the_reverse_pass_reads() {
+    let source = recurrence_backward_source();
+    check_snapshot("recurrence", source);
+    // `h` is read by the reverse pass (`tanh`'s operand), `total` is not: one tape, one push
+    // per iteration, one pop per reversed iteration; so the tape holds w.len() values.
+    assert_eq!(source.matches("Tape::new()").count(), 1, "{source}");
+    assert_eq!(source.matches(".push(").count(), 1, "{source}");
+    assert_eq!(source.matches(".pop()").count(), 1, "{source}");
+    let w = [0.5, -1.2, 0.8];
+    let (_, dw) = recurrence_grad(&w, 0.3);
+    backprop::assert_gradient!(|p: &[f64]| recurrence(&p[..3], p[3]), &[0.5, -1.2, 0.8, 0.3], &dw);
+}
