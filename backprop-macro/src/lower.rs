@@ -1159,7 +1159,7 @@ impl Lowerer<'_> {
             if unwrap.is_none() {
                 this.errors.spanned(
                     &call.method,
-                    format!("ndarray's `{name}` returns an `Option`; write `.{name}(..).unwrap()` (it is `None` only for an empty array)"),
+                    format!("ndarray's `{name}` returns an `Option` (`None` only for an empty array); unwrap it where you call it: `.{name}(..).expect(\"not empty\")`"),
                 );
             }
             unwrap.clone()
