@@ -187,7 +187,11 @@ fn svm_loss_naive_snapshot() {
     let source = svm_loss_naive_backward_source();
     check_snapshot("svm_loss_naive", source);
     assert!(!source.contains("Tape"), "pure accumulations need no tape");
-    let (w, x, y) = ([0.3, -0.2, 0.5, 0.1, -0.4, 0.2], [1.0, -0.5, 0.3, 0.8, -1.2, 0.4], [2, 0, 1]);
+    let (w, x, y) = (
+        [0.3, -0.2, 0.5, 0.1, -0.4, 0.2],
+        [1.0, -0.5, 0.3, 0.8, -1.2, 0.4],
+        [2, 0, 1],
+    );
     let (_, dw) = svm_loss_naive_grad(&w, &x, &y, 3, 2, 3);
     backprop::assert_gradient!(|p: &[f64]| svm_loss_naive(p, &x, &y, 3, 2, 3), &w, &dw);
 }
@@ -216,5 +220,9 @@ fn recurrence_snapshot_tapes_only_what_the_reverse_pass_reads() {
     assert_eq!(source.matches(".pop()").count(), 1, "{source}");
     let w = [0.5, -1.2, 0.8];
     let (_, dw) = recurrence_grad(&w, 0.3);
-    backprop::assert_gradient!(|p: &[f64]| recurrence(&p[..3], p[3]), &[0.5, -1.2, 0.8, 0.3], &dw);
+    backprop::assert_gradient!(
+        |p: &[f64]| recurrence(&p[..3], p[3]),
+        &[0.5, -1.2, 0.8, 0.3],
+        &dw
+    );
 }
