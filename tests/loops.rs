@@ -292,3 +292,38 @@ fn f32_loops_stay_in_f32() {
         assert!((a - b).abs() < 1e-2, "{dw:?} vs {numeric:?}");
     }
 }
+
+#[backprop]
+fn halvings(x: f64, w: f64) -> f64 {
+    let mut y = x;
+    let mut k = 0;
+    while y > 1.0 {
+        y = (y * 0.5).sin() * 2.0 + w * 0.01;
+        k += 1;
+    }
+    y * (k as f64 + 1.0)
+}
+
+#[test]
+fn while_loops_with_a_data_dependent_trip_count() {
+    let reference = |v: &[Dual64]| {
+        let (mut y, mut k) = (v[0], 0);
+        while y.re > 1.0 {
+            y = (y * 0.5).sin() * 2.0 + v[1] * 0.01;
+            k += 1;
+        }
+        y * (k as f64 + 1.0)
+    };
+    for at in [[7.5, 0.3], [1.5, -2.0], [0.5, 1.0], [40.0, 0.7]] {
+        assert_gradient_exact(
+            "halvings",
+            &at,
+            halvings_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| halvings(p[0], p[1]),
+            1e-12,
+        );
+    }
+    let source = halvings_backward_source();
+    assert!(source.contains("trips"), "{source}");
+}

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 
-use crate::ir::{Block, Node, Operand, Program, Ty};
+use crate::ir::{Block, LoopKind, Node, Operand, Program, Ty};
 use crate::reverse::{BackStmt, Reversed};
 use crate::rules::{self, Prim, Syntax};
 use crate::signature::SignatureInfo;
@@ -293,22 +293,36 @@ pub fn forward_node(
                 let after_ident = &program.vars[c.after].ident;
                 after.push(quote!(let #after_ident = #inner;));
             }
-            let index = &program.vars[l.index].ident;
-            let range = &l.range;
-            let range = if l.rev {
-                quote!((#range).rev())
-            } else {
-                quote!(#range)
-            };
             let body = l.body.nodes.iter().map(|n| forward_node(program, n, None));
-            quote_spanned! {l.span=>
-                #(#before)*
-                for #index in #range {
-                    #(#at_start)*
-                    #(#body)*
-                    #(#at_end)*
+            match &l.kind {
+                LoopKind::For { index, range, rev } => {
+                    let index = &program.vars[*index].ident;
+                    let range = if *rev {
+                        quote!((#range).rev())
+                    } else {
+                        quote!(#range)
+                    };
+                    quote_spanned! {l.span=>
+                        #(#before)*
+                        for #index in #range {
+                            #(#at_start)*
+                            #(#body)*
+                            #(#at_end)*
+                        }
+                        #(#after)*
+                    }
                 }
-                #(#after)*
+                LoopKind::While { cond, trips } => quote_spanned! {l.span=>
+                    #(#before)*
+                    let mut #trips = 0usize;
+                    while #cond {
+                        #(#at_start)*
+                        #(#body)*
+                        #(#at_end)*
+                        #trips += 1;
+                    }
+                    #(#after)*
+                },
             }
         }
     }

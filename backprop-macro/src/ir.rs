@@ -141,17 +141,26 @@ pub struct Branch {
 /// `for index in start..end { body }`, the body in SSA form over the loop-carried variables.
 #[derive(Clone, Debug)]
 pub struct Loop {
-    /// The loop variable (an integer, never differentiated).
-    pub index: VarId,
-    /// The range, rendered: `0..n`, `1..=n`.
-    pub range: TokenStream,
-    /// Whether the forward loop runs backwards (`(0..n).rev()`).
-    pub rev: bool,
+    pub kind: LoopKind,
     /// The outer `let mut` variables the body assigns; the body's results are their values at
     /// the end of an iteration, in this order.
     pub carried: Vec<Carried>,
     pub body: Block,
     pub span: Span,
+}
+
+/// What drives a loop.
+#[derive(Clone, Debug)]
+pub enum LoopKind {
+    /// `for index in range` (or `range.rev()`); `range` rendered: `0..n`, `1..=n`.
+    For {
+        index: VarId,
+        range: TokenStream,
+        rev: bool,
+    },
+    /// `while cond`, the condition rendered over the values an iteration starts with; the
+    /// forward pass counts the iterations in `trips` for the reverse pass.
+    While { cond: TokenStream, trips: Ident },
 }
 
 /// A variable carried from one iteration to the next.

@@ -17,7 +17,8 @@ use syn::{BinOp, Expr, Lit, Pat, Stmt, UnOp};
 
 use crate::errors::Errors;
 use crate::ir::{
-    Assign, Block, Branch, Carried, FloatTy, Loop, Node, Operand, Param, Program, Ty, Var, VarId,
+    Assign, Block, Branch, Carried, FloatTy, Loop, LoopKind, Node, Operand, Param, Program, Ty,
+    Var, VarId,
 };
 use crate::naming::Namer;
 use crate::rules::{self, Prim, TensorOp};
@@ -601,6 +602,7 @@ impl Lowerer<'_> {
                     self.lower_assign(&binary.left, compound_op(&binary.op), &binary.right, binary)
                 }
                 Stmt::Expr(Expr::ForLoop(for_loop), _) => self.lower_for(for_loop, hint),
+                Stmt::Expr(Expr::While(while_loop), _) => self.lower_while(while_loop, hint),
                 // `if cond { continue; }`: the rest of the body is the `else` arm.
                 Stmt::Expr(Expr::If(if_expr), _) if self.loop_depth > 0 && is_continue_guard(if_expr) => {
                     let cond = self.rename(&if_expr.cond).to_token_stream();
@@ -689,9 +691,66 @@ impl Lowerer<'_> {
                 return;
             }
         };
+        self.lower_loop(&for_loop.body, for_loop.span(), hint, |this, scope| {
+            // Loop variables of different loops never meet: each keeps the user's name.
+            let index = this.new_var(index_ident.clone(), Ty::Other, false);
+            if let Some(scope) = this.scopes.get_mut(scope) {
+                scope.insert(
+                    index_ident.to_string(),
+                    Binding {
+                        var: index,
+                        mutable: false,
+                    },
+                );
+            }
+            LoopKind::For {
+                index,
+                range: range_tokens,
+                rev,
+            }
+        });
+    }
+
+    /// `while cond { .. }`: the number of iterations depends on the data, so the forward pass
+    /// counts them.
+    fn lower_while(&mut self, while_loop: &syn::ExprWhile, hint: &str) {
+        if let Some(label) = &while_loop.label {
+            self.errors.spanned(
+                label,
+                "labeled loops are not supported in a `#[backprop]` function",
+            );
+            return;
+        }
+        if matches!(&*while_loop.cond, Expr::Let(_)) {
+            self.errors.spanned(
+                &while_loop.cond,
+                "`while let` is not supported; compare values: `while x > 1.0 { .. }`",
+            );
+            return;
+        }
+        self.lower_loop(&while_loop.body, while_loop.span(), hint, |this, _| {
+            // Renamed inside the loop: it reads the values an iteration starts with.
+            let cond = this.rename(&while_loop.cond).to_token_stream();
+            LoopKind::While {
+                cond,
+                trips: this.namer.fresh("trips"),
+            }
+        });
+    }
+
+    /// A loop node whose body is SSA over the outer `let mut` variables it assigns (carried
+    /// from one iteration to the next). `header` makes the loop's kind inside the loop's scope
+    /// (the index `scope` in `scopes`), once the carried variables are bound there.
+    fn lower_loop(
+        &mut self,
+        body: &syn::Block,
+        span: Span,
+        hint: &str,
+        header: impl FnOnce(&mut Self, usize) -> LoopKind,
+    ) {
         // The outer `let mut` variables the body assigns, in the order they were declared.
         let mut carried_names: Vec<(String, Ident, VarId)> = Vec::new();
-        for ident in assigned_names(&for_loop.body) {
+        for ident in assigned_names(body) {
             let name = ident.to_string();
             if let Some((_, binding)) = self.lookup(&name)
                 && binding.mutable
@@ -704,7 +763,7 @@ impl Lowerer<'_> {
         let body_expr = Expr::Block(syn::ExprBlock {
             attrs: Vec::new(),
             label: None,
-            block: for_loop.body.clone(),
+            block: body.clone(),
         });
         let body_is_active = self.mentions_active(&body_expr);
 
@@ -714,17 +773,6 @@ impl Lowerer<'_> {
         self.arm_assigned.push(Vec::new());
         self.nodes.push(Vec::new());
         self.loop_depth += 1;
-        // Loop variables of different loops never meet: each keeps the user's name.
-        let index = self.new_var(index_ident.clone(), Ty::Other, false);
-        if let Some(scope) = self.scopes.get_mut(start) {
-            scope.insert(
-                index_ident.to_string(),
-                Binding {
-                    var: index,
-                    mutable: false,
-                },
-            );
-        }
         let mut inners = Vec::new();
         for (name, ident, entry) in &carried_names {
             let ty = self.vars[*entry].ty.clone();
@@ -746,7 +794,8 @@ impl Lowerer<'_> {
             }
             inners.push(inner);
         }
-        self.lower_body_value(&for_loop.body.stmts, for_loop.body.span(), hint, false);
+        let kind = header(self, start);
+        self.lower_body_value(&body.stmts, body.span(), hint, false);
         let exits: Vec<Operand> = carried_names
             .iter()
             .zip(&inners)
@@ -784,15 +833,13 @@ impl Lowerer<'_> {
             }
         }
         self.push_node(Node::Loop(Loop {
-            index,
-            range: range_tokens,
-            rev,
+            kind,
             carried,
             body: Block {
                 nodes,
                 results: exits,
             },
-            span: for_loop.span(),
+            span,
         }));
     }
 
@@ -1770,7 +1817,6 @@ fn is_reported_by_validation(expr: &Expr) -> bool {
         Expr::Closure(_)
             | Expr::Macro(_)
             | Expr::Unsafe(_)
-            | Expr::While(_)
             | Expr::Loop(_)
             | Expr::Async(_)
             | Expr::Await(_)

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::ToTokens;
 
-use crate::ir::{Block, FloatTy, Node, Operand, Program, VarId};
+use crate::ir::{Block, FloatTy, LoopKind, Node, Operand, Program, VarId};
 use crate::naming::Namer;
 use crate::rules::{self, Local, Prim};
 
@@ -341,7 +341,9 @@ impl Sweep<'_> {
         }
         let mut locals = HashSet::new();
         defined_in(&l.body, &mut locals);
-        locals.insert(l.index);
+        if let LoopKind::For { index, .. } = &l.kind {
+            locals.insert(*index);
+        }
         locals.extend(l.carried.iter().map(|c| c.inner));
         self.frames.push(Frame {
             locals,
@@ -409,11 +411,20 @@ impl Sweep<'_> {
         }
         restore.extend(recompute.into_iter().map(BackStmt::Forward));
         restore.extend(body);
-        out.push(BackStmt::For {
-            index: program.vars[l.index].ident.clone(),
-            range: l.range.clone(),
-            rev: !l.rev,
-            body: restore,
+        out.push(match &l.kind {
+            LoopKind::For { index, range, rev } => BackStmt::For {
+                index: program.vars[*index].ident.clone(),
+                range: range.clone(),
+                rev: !rev,
+                body: restore,
+            },
+            // The tapes give back the iterations in reverse order; only their number matters.
+            LoopKind::While { trips, .. } => BackStmt::For {
+                index: Ident::new("_", proc_macro2::Span::call_site()),
+                range: quote::quote!(0..#trips),
+                rev: false,
+                body: restore,
+            },
         });
         for &k in &active {
             let d = self.grad(l.carried[k].inner);
@@ -495,7 +506,9 @@ fn defined_in(block: &Block, out: &mut HashSet<VarId>) {
                 defined_in(&b.otherwise, out);
             }
             Node::Loop(l) => {
-                out.insert(l.index);
+                if let LoopKind::For { index, .. } = &l.kind {
+                    out.insert(*index);
+                }
                 for c in &l.carried {
                     out.insert(c.inner);
                     out.insert(c.after);
@@ -590,7 +603,10 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
             }
         }
         Node::Loop(l) => {
-            token_idents(l.range.clone(), out);
+            match &l.kind {
+                LoopKind::For { range, .. } => token_idents(range.clone(), out),
+                LoopKind::While { cond, .. } => token_idents(cond.clone(), out),
+            }
             for c in &l.carried {
                 token_idents(rules::render(program, &c.entry), out);
             }

@@ -35,18 +35,10 @@ impl<'ast> Visit<'ast> for Validator<'_> {
         );
     }
 
-    fn visit_expr_while(&mut self, expr: &'ast syn::ExprWhile) {
-        self.errors.spanned(
-            expr.while_token,
-            "`while` and `loop` are not supported yet; write a `for` loop over a range: `for i in 0..n`",
-        );
-        visit::visit_block(self, &expr.body);
-    }
-
     fn visit_expr_loop(&mut self, expr: &'ast syn::ExprLoop) {
         self.errors.spanned(
             expr.loop_token,
-            "`while` and `loop` are not supported yet; write a `for` loop over a range: `for i in 0..n`",
+            "`loop` is not supported yet; write `while cond { .. }` or a `for` loop over a range",
         );
         visit::visit_block(self, &expr.body);
     }
