@@ -2,15 +2,19 @@
 # Instruction counts of every benchmark variant, under valgrind's callgrind: unlike wall-clock
 # times on a shared, noisy machine, these repeat exactly from run to run.
 #
-# Usage: benches/callgrind.sh [N]   (N calls per variant, default 1000)
+# Usage: benches/callgrind.sh [N [T]]   (N calls per scalar variant, default 1000; T calls per
+# tensor variant, default 1)
 #
 # Builds the `count` binary (release profile, as `cargo bench` uses), then for each program and
 # variant runs `count PROGRAM VARIANT N` under callgrind with collection switched on only inside
 # `measure_PROGRAM_VARIANT` (the N calls and whatever they call: exp, sin, allocation), and
-# prints a markdown table of instructions per call with the ratio generated / hand-written.
+# prints markdown tables of instructions per call with the ratio generated / hand-written.
+# A tensor call is tens of millions of instructions: one call each is exact enough, and the
+# tensor part still takes about 30 s (mostly the agreement check `count` runs first).
 set -euo pipefail
 
 n="${1:-1000}"
+tensor_n="${2:-1}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
@@ -26,9 +30,9 @@ count="$target_dir/release/count"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-# Instructions per call of one variant.
+# Instructions per call of one variant (N calls, or $3 if given).
 per_call() {
-    local program="$1" variant="$2" file="$out/$1.$2.out"
+    local program="$1" variant="$2" n="${3:-$n}" file="$out/$1.$2.out"
     valgrind --tool=callgrind --callgrind-out-file="$file" \
         --toggle-collect="*measure_${program}_${variant}*" \
         "$count" "$program" "$variant" "$n" >/dev/null 2>"$out/$program.$variant.log" || {
@@ -51,4 +55,16 @@ for program in staged neuron chain200; do
     dual="$(per_call "$program" dual)"
     ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
     echo "| $program | $generated | $hand | $ratio | $numeric | $dual |"
+done
+
+echo
+echo "tensor programs (instructions per call, $tensor_n call(s) per variant)"
+echo
+echo "| tensor program | generated | hand | generated / hand |"
+echo "| --- | ---: | ---: | ---: |"
+for program in softmax two_layer; do
+    generated="$(per_call "$program" generated "$tensor_n")"
+    hand="$(per_call "$program" hand "$tensor_n")"
+    ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
+    echo "| $program | $generated | $hand | $ratio |"
 done

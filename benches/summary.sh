@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Summarises the last `cargo bench -p backprop-bench` run: the median time of every variant
-# (from criterion's target/criterion/*/*/new/estimates.json) and the ratio generated / hand.
+# (from criterion's target/criterion/*/*/new/estimates.json) and the ratio generated / hand,
+# for the scalar programs and for the tensor programs (generated and hand only).
 #
 # Usage: benches/summary.sh
 set -euo pipefail
@@ -39,4 +40,14 @@ for program in staged neuron chain200; do
     dual="$(median "$program" dual)"
     ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
     echo "| $program | $(human "$generated") | $(human "$hand") | $ratio | $(human "$numeric") | $(human "$dual") |"
+done
+
+echo
+echo "| tensor program | generated | hand | generated / hand |"
+echo "| --- | ---: | ---: | ---: |"
+for program in softmax two_layer; do
+    generated="$(median "$program" generated)"
+    hand="$(median "$program" hand)"
+    ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
+    echo "| $program | $(human "$generated") | $(human "$hand") | $ratio |"
 done

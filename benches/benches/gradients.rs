@@ -1,14 +1,18 @@
 //! Generated (`#[backprop]`'s `_grad`) vs hand-written flat backprop vs central differences vs
 //! forward-mode dual numbers, on the lecture's staged function, its sigmoid neuron and a
-//! 200-line chain. All variants are checked for agreement before anything is measured.
+//! 200-line chain; and generated vs hand-written on two tensor programs (softmax cross-entropy,
+//! a two-layer net) on ndarray. All variants are checked for agreement before anything is
+//! measured.
 //!
 //! Run with `cargo bench -p backprop-bench`; see benches/README.md.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use backprop_bench::tensor::{REG, softmax, two_layer};
 use backprop_bench::{chain, check, neuron, staged};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
 fn bench_staged(c: &mut Criterion) {
     let (x, y) = staged::POINT;
@@ -77,6 +81,58 @@ fn bench_chain200(c: &mut Criterion) {
     group.finish();
 }
 
+/// A tensor program's group: its calls take milliseconds, so fewer samples (criterion's
+/// minimum, 10) over a short measurement keep the tensor part of `cargo bench` near a minute.
+fn tensor_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
+    group
+}
+
+fn bench_softmax(c: &mut Criterion) {
+    let at = softmax::inputs();
+    let mut group = tensor_group(c, "softmax");
+    group.bench_function("generated", |b| {
+        b.iter(|| softmax::generated(black_box(&at.w), &at.x, &at.y, black_box(REG)))
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| softmax::hand(black_box(&at.w), &at.x, &at.y, black_box(REG)))
+    });
+    group.finish();
+}
+
+fn bench_two_layer(c: &mut Criterion) {
+    let at = two_layer::inputs();
+    let args = || {
+        (
+            black_box(&at.w1),
+            &at.b1,
+            &at.w2,
+            &at.b2,
+            &at.x,
+            &at.y,
+            black_box(REG),
+        )
+    };
+    let mut group = tensor_group(c, "two_layer");
+    group.bench_function("generated", |b| {
+        b.iter(|| {
+            let (w1, b1, w2, b2, x, y, reg) = args();
+            two_layer::generated(w1, b1, w2, b2, x, y, reg)
+        })
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| {
+            let (w1, b1, w2, b2, x, y, reg) = args();
+            two_layer::hand(w1, b1, w2, b2, x, y, reg)
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     // Never compare wrong code: every variant must agree before it is timed.
     check();
@@ -88,6 +144,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_staged, bench_neuron, bench_chain200
+    targets = bench_staged, bench_neuron, bench_chain200, bench_softmax, bench_two_layer
 }
 criterion_main!(benches);

@@ -10,9 +10,14 @@
 //! Every variant is `#[inline(never)]`, so the benchmark loop, the instruction-count binary and
 //! the tests all call the same machine code, and no variant is inlined into its caller where
 //! another is not. [`check`] asserts that all variants agree before anything is measured.
+//!
+//! The tensor programs (softmax cross-entropy, a two-layer net on ndarray) are in [`tensor`],
+//! in the variants `generated` and `hand` only.
 
 use backprop::{backprop, numeric_gradient, relative_error};
 use num_dual::{Dual64, DualNum};
+
+pub mod tensor;
 
 /// Largest relative error accepted between two exact gradients (generated, hand, dual).
 pub const EXACT: f64 = 1e-10;
@@ -280,8 +285,15 @@ pub mod chain {
     }
 }
 
-/// Asserts that all variants of all programs agree at their benchmark points.
+/// Asserts that all variants of all programs, scalar and tensor, agree at their benchmark
+/// points.
 pub fn check() {
+    check_scalar();
+    tensor::check();
+}
+
+/// Asserts that all variants of the scalar programs agree at their benchmark points.
+pub fn check_scalar() {
     let (x, y) = staged::POINT;
     staged::check(x, y);
     let (w, x) = neuron::POINT;
@@ -305,6 +317,36 @@ mod tests {
         staged::check(0.5, 2.0);
         neuron::check([0.3, -0.7, 0.1], [1.5, 0.4]);
         chain::check(-0.2, 0.9, -1.1, 0.35);
+    }
+
+    #[test]
+    fn tensor_variants_agree_elsewhere() {
+        use tensor::{data, labels, softmax, two_layer};
+        // Other shapes (a batch of one among them), other data, another regularisation.
+        for (n, d, h, c) in [(7, 5, 6, 3), (1, 4, 3, 2), (32, 20, 16, 10)] {
+            let at = softmax::Inputs {
+                w: data(d, c, 11),
+                x: data(n, d, 12),
+                y: labels(n, c),
+            };
+            softmax::check(&at, 0.3);
+            let at = two_layer::Inputs {
+                w1: data(d, h, 13),
+                b1: data(1, h, 14).row(0).to_owned(),
+                w2: data(h, c, 15),
+                b2: data(1, c, 16).row(0).to_owned(),
+                x: data(n, d, 17),
+                y: labels(n, c),
+            };
+            two_layer::check(&at, 0.3);
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn print_tensor_sources() {
+        println!("{}", tensor::softmax::softmax_loss_backward_source());
+        println!("{}", tensor::two_layer::two_layer_loss_backward_source());
     }
 
     #[test]

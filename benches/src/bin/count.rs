@@ -3,15 +3,19 @@
 //! where wall-clock times on a shared machine do not.
 //!
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
-//! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000.
+//! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
+//! one of the tensor programs `softmax`, `two_layer`, VARIANT `generated` or `hand`.
 //!
 //! Each (program, variant) runs inside its own `#[inline(never)]` function named
 //! `measure_PROGRAM_VARIANT`, so callgrind's `--toggle-collect` can count exactly the work of
 //! the `N` calls (and everything they call: `exp`, `sin`, allocation), nothing of the start-up.
+//! The tensor programs' inputs are built, and the two variants checked, before the measuring
+//! function is called.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
+use backprop_bench::tensor::{REG, softmax, two_layer};
 use backprop_bench::{chain, neuron, staged};
 
 macro_rules! measures {
@@ -60,6 +64,94 @@ measures! {
     measure_chain200_dual => chain200::dual(C[0], C[1], C[2], C[3]);
 }
 
+#[inline(never)]
+fn measure_softmax_generated(at: &softmax::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = softmax::generated(black_box(&at.w), &at.x, &at.y, black_box(REG));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_softmax_hand(at: &softmax::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = softmax::hand(black_box(&at.w), &at.x, &at.y, black_box(REG));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_two_layer_generated(at: &two_layer::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = two_layer::generated(
+            black_box(&at.w1),
+            &at.b1,
+            &at.w2,
+            &at.b2,
+            &at.x,
+            &at.y,
+            black_box(REG),
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_two_layer_hand(at: &two_layer::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = two_layer::hand(
+            black_box(&at.w1),
+            &at.b1,
+            &at.w2,
+            &at.b2,
+            &at.x,
+            &at.y,
+            black_box(REG),
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+/// A tensor program's variant, run `n` times after its inputs are built and checked; `None`
+/// for an unknown name.
+fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
+    match program {
+        "softmax" => {
+            let measure = match variant {
+                "generated" => measure_softmax_generated,
+                "hand" => measure_softmax_hand,
+                _ => return None,
+            };
+            let at = softmax::inputs();
+            softmax::check(&at, REG);
+            Some(measure(&at, n))
+        }
+        "two_layer" => {
+            let measure = match variant {
+                "generated" => measure_two_layer_generated,
+                "hand" => measure_two_layer_hand,
+                _ => return None,
+            };
+            let at = two_layer::inputs();
+            two_layer::check(&at, REG);
+            Some(measure(&at, n))
+        }
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (program, variant) = match &args[..] {
@@ -77,11 +169,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Some(measure) = select(program, variant) else {
+    if let Some(measure) = select(program, variant) {
+        backprop_bench::check_scalar();
+        println!("{}", measure(n));
+    } else if let Some(sink) = tensor_measure(program, variant, n) {
+        println!("{sink}");
+    } else {
         eprintln!("count: unknown program/variant {program}/{variant}");
         return ExitCode::from(2);
-    };
-    backprop_bench::check();
-    println!("{}", measure(n));
+    }
     ExitCode::SUCCESS
 }
