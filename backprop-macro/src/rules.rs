@@ -660,6 +660,17 @@ pub fn backward(
         expr,
     };
     match prim {
+        // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
+        // one allocation instead of three).
+        Prim::Table { rule, .. }
+            if rule.name == "mul" && wanted == [0, 1] && same_operand(&args[0], &args[1]) =>
+        {
+            let x = local.x(0);
+            Backward {
+                setup: Vec::new(),
+                contributions: vec![contribution(0, quote!(2.0 * #x * #d))],
+            }
+        }
         Prim::Table { rule, .. } => Backward {
             setup: Vec::new(),
             contributions: wanted
@@ -744,14 +755,21 @@ pub fn backward(
 /// Whether an elementwise operation may have broadcast `operand` against `other`: only an
 /// array against a different array.
 fn may_broadcast(program: &Program, operand: &Operand, other: &Operand) -> bool {
-    let same = match (operand, other) {
+    program.ty_of(other).is_tensor() && !same_operand(operand, other)
+}
+
+/// Whether two operands are the same value.
+fn same_operand(a: &Operand, b: &Operand) -> bool {
+    match (a, b) {
         (Operand::Var(a), Operand::Var(b)) => a == b,
+        (Operand::Element { var: a, index: i }, Operand::Element { var: b, index: j }) => {
+            a == b && i.to_string() == j.to_string()
+        }
         (Operand::Const { tokens: a, .. }, Operand::Const { tokens: b, .. }) => {
             a.to_string() == b.to_string()
         }
         _ => false,
-    };
-    program.ty_of(other).is_tensor() && !same
+    }
 }
 
 /// Local gradients of the ndarray operations: whole-array code that follows the shapes, never

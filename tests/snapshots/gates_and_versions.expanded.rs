@@ -25,8 +25,7 @@ fn gates_and_versions_backward(
         d_y += r_ln * d_r_mul;
         d_s_2 += d_r_ln / s_2;
     }
-    let mut d_s_1 = s_1 * d_s_2;
-    d_s_1 += s_1 * d_s_2;
+    let d_s_1 = 2.0 * s_1 * d_s_2;
     let d_s = d_s_1;
     let mut d_x = d_s_1;
     let d_m = z * d_s;
