@@ -199,6 +199,7 @@ fn svm_loss_naive_snapshot() {
 /// A recurrence whose reverse pass needs the overwritten values: one tape, one value pushed
 /// per iteration.
 #[backprop]
+#[allow(clippy::needless_range_loop)]
 fn recurrence(w: &[f64], h0: f64) -> f64 {
     let mut h = h0;
     let mut total = 0.0;
