@@ -2,8 +2,8 @@
 # Instruction counts of every benchmark variant, under valgrind's callgrind: unlike wall-clock
 # times on a shared, noisy machine, these repeat exactly from run to run.
 #
-# Usage: benches/callgrind.sh [N [T]]   (N calls per scalar variant, default 1000; T calls per
-# tensor variant, default 1)
+# Usage: benches/callgrind.sh [N [T [L]]]   (N calls per scalar variant, default 1000; T calls
+# per tensor variant, default 1; L calls per loop-program variant, default 100)
 #
 # Builds the `count` binary (release profile, as `cargo bench` uses), then for each program and
 # variant runs `count PROGRAM VARIANT N` under callgrind with collection switched on only inside
@@ -15,6 +15,7 @@ set -euo pipefail
 
 n="${1:-1000}"
 tensor_n="${2:-1}"
+loop_n="${3:-100}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
@@ -55,6 +56,18 @@ for program in staged neuron chain200; do
     dual="$(per_call "$program" dual)"
     ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
     echo "| $program | $generated | $hand | $ratio | $numeric | $dual |"
+done
+
+echo
+echo "loop program (instructions per call, $loop_n calls per variant)"
+echo
+echo "| loop program | generated | hand | generated / hand |"
+echo "| --- | ---: | ---: | ---: |"
+for program in svm_naive; do
+    generated="$(per_call "$program" generated "$loop_n")"
+    hand="$(per_call "$program" hand "$loop_n")"
+    ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
+    echo "| $program | $generated | $hand | $ratio |"
 done
 
 echo

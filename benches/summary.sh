@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Summarises the last `cargo bench -p backprop-bench` run: the median time of every variant
 # (from criterion's target/criterion/*/*/new/estimates.json) and the ratio generated / hand,
-# for the scalar programs and for the tensor programs (generated and hand only).
+# for the scalar programs and for the loop and tensor programs (generated and hand only).
+# A program whose group has not been run (e.g. after `cargo bench -p backprop-bench -- svm_naive`)
+# is left out of its table.
 #
 # Usage: benches/summary.sh
 set -euo pipefail
@@ -34,6 +36,7 @@ echo
 echo "| program | generated | hand | generated / hand | numeric | dual |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for program in staged neuron chain200; do
+    [[ -f "$criterion/$program/generated/new/estimates.json" ]] || continue
     generated="$(median "$program" generated)"
     hand="$(median "$program" hand)"
     numeric="$(median "$program" numeric)"
@@ -43,9 +46,10 @@ for program in staged neuron chain200; do
 done
 
 echo
-echo "| tensor program | generated | hand | generated / hand |"
+echo "| loop or tensor program | generated | hand | generated / hand |"
 echo "| --- | ---: | ---: | ---: |"
-for program in softmax two_layer; do
+for program in svm_naive softmax two_layer; do
+    [[ -f "$criterion/$program/generated/new/estimates.json" ]] || continue
     generated="$(median "$program" generated)"
     hand="$(median "$program" hand)"
     ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"

@@ -1,7 +1,8 @@
 //! Generated (`#[backprop]`'s `_grad`) vs hand-written flat backprop vs central differences vs
 //! forward-mode dual numbers, on the lecture's staged function, its sigmoid neuron and a
 //! 200-line chain; and generated vs hand-written on two tensor programs (softmax cross-entropy,
-//! a two-layer net) on ndarray. All variants are checked for agreement before anything is
+//! a two-layer net) on ndarray; and generated vs hand-written on a loop program (the naive SVM
+//! loss over flat slices). All variants are checked for agreement before anything is
 //! measured.
 //!
 //! Run with `cargo bench -p backprop-bench`; see benches/README.md.
@@ -10,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use backprop_bench::tensor::{REG, softmax, two_layer};
-use backprop_bench::{chain, check, neuron, staged};
+use backprop_bench::{chain, check, loops, neuron, staged};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
@@ -81,6 +82,35 @@ fn bench_chain200(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_svm_naive(c: &mut Criterion) {
+    let at = loops::inputs();
+    let args = || {
+        (
+            black_box(at.w.as_slice()),
+            at.x.as_slice(),
+            at.y.as_slice(),
+            black_box(at.n),
+            black_box(at.d),
+            black_box(at.c),
+            black_box(loops::REG),
+        )
+    };
+    let mut group = c.benchmark_group("svm_naive");
+    group.bench_function("generated", |b| {
+        b.iter(|| {
+            let (w, x, y, n, d, c, reg) = args();
+            loops::generated(w, x, y, n, d, c, reg)
+        })
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| {
+            let (w, x, y, n, d, c, reg) = args();
+            loops::hand(w, x, y, n, d, c, reg)
+        })
+    });
+    group.finish();
+}
+
 /// A tensor program's group: its calls take milliseconds, so fewer samples (criterion's
 /// minimum, 10) over a short measurement keep the tensor part of `cargo bench` near a minute.
 fn tensor_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
@@ -144,6 +174,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_staged, bench_neuron, bench_chain200, bench_softmax, bench_two_layer
+    targets = bench_staged, bench_neuron, bench_chain200, bench_svm_naive, bench_softmax, bench_two_layer
 }
 criterion_main!(benches);

@@ -12,11 +12,13 @@
 //! another is not. [`check`] asserts that all variants agree before anything is measured.
 //!
 //! The tensor programs (softmax cross-entropy, a two-layer net on ndarray) are in [`tensor`],
-//! in the variants `generated` and `hand` only.
+//! in the variants `generated` and `hand` only; the loop program (the naive SVM loss over flat
+//! slices) is in [`loops`], in the same two variants.
 
 use backprop::{backprop, numeric_gradient, relative_error};
 use num_dual::{Dual64, DualNum};
 
+pub mod loops;
 pub mod tensor;
 
 /// Largest relative error accepted between two exact gradients (generated, hand, dual).
@@ -285,10 +287,11 @@ pub mod chain {
     }
 }
 
-/// Asserts that all variants of all programs, scalar and tensor, agree at their benchmark
-/// points.
+/// Asserts that all variants of all programs, scalar, loop and tensor, agree at their
+/// benchmark points.
 pub fn check() {
     check_scalar();
+    loops::check(&loops::inputs(), loops::REG);
     tensor::check();
 }
 
@@ -340,6 +343,33 @@ mod tests {
             };
             two_layer::check(&at, 0.3);
         }
+    }
+
+    #[test]
+    fn loop_variants_agree_elsewhere() {
+        // Other shapes (a single sample, a single feature, two classes), other data, other
+        // regularisation (none among them).
+        for (n, d, c, seed, reg) in [
+            (1, 1, 2, 21, 0.3),
+            (7, 5, 3, 22, 0.0),
+            (16, 9, 4, 23, 1.0),
+            (64, 32, 10, 24, 0.05),
+        ] {
+            loops::check(&loops::inputs_of(n, d, c, seed), reg);
+        }
+    }
+
+    #[test]
+    fn loop_benchmark_takes_both_branches() {
+        // Both `margin > 0.0` and its negation occur at the benchmark point.
+        let positive = loops::positive_margins(&loops::inputs());
+        assert!(positive > 0.5 && positive < 1.0, "{positive}");
+    }
+
+    #[test]
+    #[ignore]
+    fn print_loop_source() {
+        println!("{}", loops::svm_loss_backward_source());
     }
 
     #[test]

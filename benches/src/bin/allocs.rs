@@ -1,4 +1,5 @@
-//! Heap allocations per call of the tensor programs' variants, counted by a global allocator
+//! Heap allocations per call of the loop program's (`svm_naive`) and the tensor programs'
+//! variants, counted by a global allocator
 //! that wraps the system allocator.
 //!
 //! Usage: `allocs [N]` (N calls per variant, default 10) prints a markdown table: allocations
@@ -19,6 +20,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use backprop_bench::loops;
 use backprop_bench::tensor::{REG, softmax, two_layer};
 
 /// The system allocator, counting.
@@ -132,6 +134,19 @@ fn count(n: usize, mut call: impl FnMut() -> f64) -> Counts {
 /// One call of a variant, its gradient dropped inside; returns the loss.
 fn call(program: &str, variant: &str) -> Option<Box<dyn FnMut() -> f64>> {
     match (program, variant) {
+        ("svm_naive", "generated" | "hand") => {
+            let at = loops::inputs();
+            loops::check(&at, loops::REG);
+            let f = if variant == "generated" {
+                loops::generated
+            } else {
+                loops::hand
+            };
+            Some(Box::new(move || {
+                let (w, x, y) = (black_box(&at.w), &at.x, &at.y);
+                f(w, x, y, at.n, at.d, at.c, loops::REG).0
+            }))
+        }
         ("softmax", "generated" | "hand") => {
             let at = softmax::inputs();
             softmax::check(&at, REG);
@@ -169,7 +184,7 @@ fn table(n: usize) {
         "| program | variant | allocations | reallocations | bytes allocated | peak live | page faults |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    for program in ["softmax", "two_layer"] {
+    for program in ["svm_naive", "softmax", "two_layer"] {
         for variant in ["generated", "hand"] {
             let call = call(program, variant).expect("known program");
             let c = count(n, call);

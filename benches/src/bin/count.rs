@@ -4,19 +4,20 @@
 //!
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
-//! one of the tensor programs `softmax`, `two_layer`, VARIANT `generated` or `hand`.
+//! `svm_naive` (the loop program) or one of the tensor programs `softmax`, `two_layer`, VARIANT
+//! `generated` or `hand`.
 //!
 //! Each (program, variant) runs inside its own `#[inline(never)]` function named
 //! `measure_PROGRAM_VARIANT`, so callgrind's `--toggle-collect` can count exactly the work of
 //! the `N` calls (and everything they call: `exp`, `sin`, allocation), nothing of the start-up.
-//! The tensor programs' inputs are built, and the two variants checked, before the measuring
-//! function is called.
+//! The loop and tensor programs' inputs are built, and the two variants checked, before the
+//! measuring function is called.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
 use backprop_bench::tensor::{REG, softmax, two_layer};
-use backprop_bench::{chain, neuron, staged};
+use backprop_bench::{chain, loops, neuron, staged};
 
 macro_rules! measures {
     ($($name:ident => $program:ident :: $variant:ident ($($arg:expr),*);)*) => {
@@ -62,6 +63,44 @@ measures! {
     measure_chain200_hand => chain200::hand(C[0], C[1], C[2], C[3]);
     measure_chain200_numeric => chain200::numeric(C[0], C[1], C[2], C[3]);
     measure_chain200_dual => chain200::dual(C[0], C[1], C[2], C[3]);
+}
+
+#[inline(never)]
+fn measure_svm_naive_generated(at: &loops::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = loops::generated(
+            black_box(&at.w),
+            &at.x,
+            &at.y,
+            black_box(at.n),
+            black_box(at.d),
+            black_box(at.c),
+            black_box(loops::REG),
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_svm_naive_hand(at: &loops::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = loops::hand(
+            black_box(&at.w),
+            &at.x,
+            &at.y,
+            black_box(at.n),
+            black_box(at.d),
+            black_box(at.c),
+            black_box(loops::REG),
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
 }
 
 #[inline(never)]
@@ -124,10 +163,20 @@ fn measure_two_layer_hand(at: &two_layer::Inputs, n: usize) -> f64 {
     sink
 }
 
-/// A tensor program's variant, run `n` times after its inputs are built and checked; `None`
-/// for an unknown name.
+/// A loop or tensor program's variant, run `n` times after its inputs are built and checked;
+/// `None` for an unknown name.
 fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
     match program {
+        "svm_naive" => {
+            let measure = match variant {
+                "generated" => measure_svm_naive_generated,
+                "hand" => measure_svm_naive_hand,
+                _ => return None,
+            };
+            let at = loops::inputs();
+            loops::check(&at, loops::REG);
+            Some(measure(&at, n))
+        }
         "softmax" => {
             let measure = match variant {
                 "generated" => measure_softmax_generated,
