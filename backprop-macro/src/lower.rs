@@ -63,6 +63,10 @@ pub struct Lowerer<'a> {
     arm_assigned: Vec<Vec<(String, Ident)>>,
     /// How many loops enclose the statement being lowered.
     loop_depth: usize,
+    /// The function's float type (its return type): what an unsuffixed literal means here.
+    default_float: FloatTy,
+    /// The float `const` items declared in the body, by name.
+    const_types: HashMap<String, FloatTy>,
     /// Names bound at least once (a later binding of the same name gets a version suffix).
     bound: HashSet<String>,
     /// Nodes of the block being lowered (a stack: branch arms push their own).
@@ -85,6 +89,11 @@ pub fn lower(
         arm_starts: Vec::new(),
         arm_assigned: Vec::new(),
         loop_depth: 0,
+        default_float: match &function.sig.output {
+            syn::ReturnType::Type(_, ty) => float_type(ty).unwrap_or(FloatTy::F64),
+            syn::ReturnType::Default => FloatTy::F64,
+        },
+        const_types: HashMap::new(),
         bound: HashSet::new(),
         nodes: vec![Vec::new()],
         items: Vec::new(),
@@ -159,9 +168,14 @@ impl Lowerer<'_> {
         let annotated = annotation.and_then(float_type);
         match value {
             Value::Operand(operand) => {
-                let ty = annotated
+                // `let mut s = 0.0;` is a float of the function's type unless it says otherwise.
+                let ty = match annotated
                     .map(Ty::Float)
-                    .unwrap_or_else(|| self.operand_ty(&operand));
+                    .unwrap_or_else(|| self.operand_ty(&operand))
+                {
+                    Ty::FloatLit => Ty::Float(self.default_float),
+                    ty => ty,
+                };
                 let active = self.is_active(&operand);
                 let var = self.new_var(ident, ty, active);
                 let rule = rules::operator("copy");
@@ -326,7 +340,7 @@ impl Lowerer<'_> {
     fn line_float(&self, args: &[Operand]) -> FloatTy {
         args.iter()
             .find_map(|a| self.operand_ty(a).float())
-            .unwrap_or(FloatTy::F64)
+            .unwrap_or(self.default_float)
     }
 
     fn result_ty(&self, prim: &Prim, args: &[Operand]) -> Ty {
@@ -506,12 +520,39 @@ impl Lowerer<'_> {
                         Ty::Float(FloatTy::F64)
                     } else if segments.len() > 1 && segments.iter().any(|s| s == "f32") {
                         Ty::Float(FloatTy::F32)
+                    } else if let [name] = segments.as_slice()
+                        && let Some(float) = self.const_types.get(name)
+                    {
+                        Ty::Float(*float)
                     } else {
                         Ty::Other
                     }
                 }
             },
             Expr::Cast(cast) => float_type(&cast.ty).map(Ty::Float).unwrap_or(Ty::Other),
+            // `f64::sin(y)` is an f64; a runtime gate has its argument's type; any other
+            // function's result type is not visible to the macro.
+            Expr::Call(call) => match strip_parens(&call.func) {
+                Expr::Path(path) => {
+                    let segments: Vec<String> = path
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect();
+                    match segments.first().map(String::as_str) {
+                        Some("f64") if segments.len() == 2 => Ty::Float(FloatTy::F64),
+                        Some("f32") if segments.len() == 2 => Ty::Float(FloatTy::F32),
+                        _ if rules::tensor_gate_rank(&path.to_token_stream()).is_some() => call
+                            .args
+                            .first()
+                            .map(|a| self.constant_ty(a))
+                            .unwrap_or(Ty::Other),
+                        _ => Ty::Other,
+                    }
+                }
+                _ => Ty::Other,
+            },
             Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => self.constant_ty(&unary.expr),
             Expr::Binary(binary) if is_arithmetic(&binary.op) => {
                 let (l, r) = (
@@ -584,7 +625,14 @@ impl Lowerer<'_> {
             }
             match stmt {
                 Stmt::Local(local) => self.lower_let(local),
-                Stmt::Item(item) => self.items.push(item.to_token_stream()),
+                Stmt::Item(item) => {
+                    if let syn::Item::Const(constant) = item
+                        && let Some(float) = float_type(&constant.ty)
+                    {
+                        self.const_types.insert(constant.ident.to_string(), float);
+                    }
+                    self.items.push(item.to_token_stream())
+                }
                 // Reported by validation.
                 Stmt::Macro(_) => {}
                 Stmt::Expr(Expr::Return(ret), _) if last && self.nodes.len() == 1 && self.scopes.len() == 1 => {

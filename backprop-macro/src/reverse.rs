@@ -111,7 +111,9 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();
     token_idents(rules::render(program, program.body.value()), &mut needed);
-    stmts.iter().for_each(|s| stmt_idents(s, &mut needed));
+    stmts
+        .iter()
+        .for_each(|s| stmt_idents(program, s, &mut needed));
     let forward = live_nodes(program, &program.body.nodes, &mut needed, &sweep.tapes);
     Reversed {
         forward,
@@ -204,6 +206,13 @@ impl Sweep<'_> {
                 });
                 return;
             }
+        }
+        // A contribution at an index that may alias others (computed, or repeated by a loop)
+        // leaves no element known to be zero.
+        if let Some(index) = &element
+            && (self.loop_depth > 0 || syn::parse2::<syn::LitInt>(index.clone()).is_err())
+        {
+            self.touched.insert((var, "*".to_string()));
         }
         if let Some(index) = &element
             && self.loop_depth == 0
@@ -398,7 +407,8 @@ impl Sweep<'_> {
         // What the reversed body reads: the lines it recomputes, and through them the values
         // an iteration started with, which come back from the tapes.
         let mut needed = HashSet::new();
-        body.iter().for_each(|s| stmt_idents(s, &mut needed));
+        body.iter()
+            .for_each(|s| stmt_idents(program, s, &mut needed));
         let recompute = live_nodes(program, &l.body.nodes, &mut needed, &self.tapes);
         let mut restore = Vec::new();
         for c in &l.carried {
@@ -447,7 +457,7 @@ impl Sweep<'_> {
         }
         let mut needed = HashSet::new();
         for stmt in &reversed {
-            stmt_idents(stmt, &mut needed);
+            stmt_idents(self.program, stmt, &mut needed);
         }
         let mut recomputed: Vec<BackStmt> =
             live_nodes(self.program, &arm.nodes, &mut needed, &self.tapes)
@@ -551,7 +561,7 @@ fn token_idents(tokens: TokenStream, out: &mut HashSet<String>) {
     }
 }
 
-fn stmt_idents(stmt: &BackStmt, out: &mut HashSet<String>) {
+fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
     match stmt {
         BackStmt::Setup(tokens) => token_idents(tokens.clone(), out),
         BackStmt::Init { expr, .. } => token_idents(expr.clone(), out),
@@ -567,7 +577,7 @@ fn stmt_idents(stmt: &BackStmt, out: &mut HashSet<String>) {
             token_idents(cond.clone(), out);
             then.iter()
                 .chain(otherwise)
-                .for_each(|s| stmt_idents(s, out));
+                .for_each(|s| stmt_idents(program, s, out));
         }
         BackStmt::SetElement { index, expr, .. } => {
             token_idents(expr.clone(), out);
@@ -575,11 +585,12 @@ fn stmt_idents(stmt: &BackStmt, out: &mut HashSet<String>) {
         }
         BackStmt::For { range, body, .. } => {
             token_idents(range.clone(), out);
-            body.iter().for_each(|s| stmt_idents(s, out));
+            body.iter().for_each(|s| stmt_idents(program, s, out));
         }
         BackStmt::Raw(tokens) => token_idents(tokens.clone(), out),
         BackStmt::Zero { .. } => {}
-        BackStmt::Forward(_) => {}
+        // A recomputed line reads values the enclosing code must have recomputed first.
+        BackStmt::Forward(node) => node_idents(program, node, out),
     }
 }
 

@@ -4,7 +4,7 @@ fn recurrence_backward(
     d_out: f64,
 ) -> (f64, (::std::vec::Vec<f64>, f64)) {
     let h = h0;
-    let total = 0.0;
+    let total: f64 = 0.0;
     let mut h_1 = h;
     let mut h_1_tape = ::backprop::Tape::new();
     let mut total_1 = total;

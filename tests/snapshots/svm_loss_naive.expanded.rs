@@ -7,7 +7,7 @@ fn svm_loss_naive_backward(
     c: usize,
     d_out: f64,
 ) -> (f64, ::std::vec::Vec<f64>) {
-    let loss = 0.0;
+    let loss: f64 = 0.0;
     let mut loss_1 = loss;
     for i in 0..n {
         let mut loss_2 = loss_1;
@@ -15,7 +15,7 @@ fn svm_loss_naive_backward(
             let loss_5 = if j == y[i] {
                 loss_2
             } else {
-                let margin = 1.0;
+                let margin: f64 = 1.0;
                 let mut margin_1 = margin;
                 for k in 0..d {
                     let margin_sub = w[k * c + j] - w[k * c + y[i]];
@@ -46,7 +46,7 @@ fn svm_loss_naive_backward(
             if j == y[i] {
                 d_loss_2 += d_loss_5;
             } else {
-                let margin = 1.0;
+                let margin: f64 = 1.0;
                 let mut margin_1 = margin;
                 for k in 0..d {
                     let margin_sub = w[k * c + j] - w[k * c + y[i]];
