@@ -530,8 +530,14 @@ impl Lowerer<'_> {
                 }
             },
             Expr::Cast(cast) => float_type(&cast.ty).map(Ty::Float).unwrap_or(Ty::Other),
+            // `w[0]` of a float array is a float.
+            Expr::Index(index) => match self.constant_ty(&index.expr) {
+                Ty::Array { elem, .. } => Ty::Float(elem),
+                _ => Ty::Other,
+            },
             // `f64::sin(y)` is an f64; a runtime gate has its argument's type; any other
-            // function's result type is not visible to the macro.
+            // function's result type is not visible to the macro: one taking a float is taken
+            // to return one (a gate or `#[backprop]` function), as for a differentiated call.
             Expr::Call(call) => match strip_parens(&call.func) {
                 Expr::Path(path) => {
                     let segments: Vec<String> = path
@@ -548,7 +554,12 @@ impl Lowerer<'_> {
                             .first()
                             .map(|a| self.constant_ty(a))
                             .unwrap_or(Ty::Other),
-                        _ => Ty::Other,
+                        _ => call
+                            .args
+                            .iter()
+                            .find_map(|a| self.constant_ty(a).float())
+                            .map(Ty::Float)
+                            .unwrap_or(Ty::Other),
                     }
                 }
                 _ => Ty::Other,
