@@ -73,3 +73,35 @@ fn shadowed_and_reassigned_parameters() {
     assert_eq!(value, 12.0);
     assert_eq!(dx, 7.0);
 }
+
+#[backprop]
+#[allow(clippy::needless_range_loop)]
+fn loop_names(w: &[f64], h_1_tape: f64, trips: f64) -> f64 {
+    let mut h = h_1_tape;
+    let mut t = trips;
+    for i in 0..w.len() {
+        h = (h * w[i]).tanh();
+    }
+    while t > 1.0 {
+        t = (t * 0.5).sin() * 1.5 + h * 0.01;
+    }
+    h + t
+}
+
+#[test]
+fn user_names_equal_to_tape_and_trip_counter_names_still_work() {
+    let source = loop_names_backward_source();
+    // The generated tape and trip counter step around the user's `h_1_tape` and `trips`.
+    assert!(
+        source.contains("let mut h_1_tape_1 = ::backprop::Tape::new();"),
+        "{source}"
+    );
+    assert!(source.contains("let mut trips_1 = 0usize;"), "{source}");
+    let w = [0.5, -1.2, 0.8];
+    let (_, gradient) = loop_names_grad(&w, 0.3, 7.0);
+    backprop::assert_gradient!(
+        |p: &[f64]| loop_names(&p[..3], p[3], p[4]),
+        &[0.5, -1.2, 0.8, 0.3, 7.0],
+        &gradient
+    );
+}
