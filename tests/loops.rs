@@ -327,3 +327,80 @@ fn while_loops_with_a_data_dependent_trip_count() {
     let source = halvings_backward_source();
     assert!(source.contains("trips"), "{source}");
 }
+
+#[backprop]
+fn until_large(w: &[f64], x: f64) -> f64 {
+    let mut s = x;
+    let mut count = 0.0;
+    for i in 0..w.len() {
+        s = (s * w[i]).sin() + s;
+        if s > 1.5 {
+            break;
+        }
+        count += s * 0.1;
+    }
+    s + count
+}
+
+#[backprop]
+fn while_with_break(x: f64, w: f64) -> f64 {
+    let mut y = x;
+    let mut k = 0;
+    while k < 20 {
+        if y < 0.5 {
+            break;
+        }
+        y = (y * w).tanh() + y * 0.5;
+        k += 1;
+    }
+    y * y
+}
+
+#[test]
+fn break_guards_end_loops_early() {
+    let w = [0.9, 1.3, 0.7, 1.1, 0.8, 1.2];
+    let reference = |v: &[Dual64]| {
+        let mut s = v[6];
+        let mut count = c(0.0);
+        for i in 0..6 {
+            s = (s * v[i]).sin() + s;
+            if s.re > 1.5 {
+                break;
+            }
+            count += s * 0.1;
+        }
+        s + count
+    };
+    for x in [0.2, 0.6, -3.0] {
+        let at = [w[0], w[1], w[2], w[3], w[4], w[5], x];
+        assert_gradient_exact(
+            "until_large",
+            &at,
+            until_large_grad(&w, x),
+            dual_gradient(reference, &at),
+            |p| until_large(&p[..6], p[6]),
+            1e-12,
+        );
+    }
+    let reference = |v: &[Dual64]| {
+        let (mut y, mut k) = (v[0], 0);
+        while k < 20 {
+            if y.re < 0.5 {
+                break;
+            }
+            y = (y * v[1]).tanh() + y * 0.5;
+            k += 1;
+        }
+        y * y
+    };
+    for at in [[3.0, 0.4], [0.3, 1.0], [40.0, -0.2]] {
+        assert_gradient_exact(
+            "while_with_break",
+            &at,
+            while_with_break_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| while_with_break(p[0], p[1]),
+            1e-12,
+        );
+    }
+}

@@ -293,7 +293,42 @@ pub fn forward_node(
                 let after_ident = &program.vars[c.after].ident;
                 after.push(quote!(let #after_ident = #inner;));
             }
-            let body = l.body.nodes.iter().map(|n| forward_node(program, n, None));
+            let mut body: Vec<TokenStream> = l
+                .body
+                .nodes
+                .iter()
+                .map(|n| forward_node(program, n, None))
+                .collect();
+            if let Some(exit) = &l.exit {
+                // The breaking iteration leaves the carried variables where its first lines
+                // left them, and tells the reverse pass that it ran.
+                let leave: Vec<TokenStream> = l
+                    .carried
+                    .iter()
+                    .zip(&exit.pre_results)
+                    .filter(|(c, r)| !matches!(r, Operand::Var(v) if *v == c.inner))
+                    .map(|(c, r)| {
+                        let (inner, value) =
+                            (&program.vars[c.inner].ident, rules::render_bare(program, r));
+                        quote!(#inner = #value;)
+                    })
+                    .collect();
+                let (cond, broke, trips) = (&exit.cond, &exit.broke, &exit.trips);
+                let mark = match &l.kind {
+                    LoopKind::For { index, .. } => {
+                        let index = &program.vars[*index].ident;
+                        before.push(quote!(let mut #broke = None;));
+                        before.push(quote!(let mut #trips = 0usize;));
+                        at_end.push(quote!(#trips += 1;));
+                        quote!(#broke = Some(#index);)
+                    }
+                    LoopKind::While { .. } => {
+                        before.push(quote!(let mut #broke = false;));
+                        quote!(#broke = true;)
+                    }
+                };
+                body.insert(exit.pre_len, quote!(if #cond { #(#leave)* #mark break; }));
+            }
             match &l.kind {
                 LoopKind::For { index, range, rev } => {
                     let index = &program.vars[*index].ident;
@@ -452,6 +487,13 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             }
         }
         BackStmt::Raw(tokens) => tokens.clone(),
+        BackStmt::Guarded { head, body } => {
+            let body: Vec<TokenStream> = body
+                .iter()
+                .map(|s| back_stmt(program, reversed, s))
+                .collect();
+            quote!(#head { #(#body)* })
+        }
         BackStmt::For {
             index,
             range,

@@ -142,6 +142,8 @@ pub struct Branch {
 #[derive(Clone, Debug)]
 pub struct Loop {
     pub kind: LoopKind,
+    /// An `if cond { break; }` guard in the body, if there is one.
+    pub exit: Option<LoopExit>,
     /// The outer `let mut` variables the body assigns; the body's results are their values at
     /// the end of an iteration, in this order.
     pub carried: Vec<Carried>,
@@ -161,6 +163,20 @@ pub enum LoopKind {
     /// `while cond`, the condition rendered over the values an iteration starts with; the
     /// forward pass counts the iterations in `trips` for the reverse pass.
     While { cond: TokenStream, trips: Ident },
+}
+
+/// `if cond { break; }` after the body's first `pre_len` lines: the iteration that breaks ran
+/// those lines only, leaving the carried variables at `pre_results`.
+#[derive(Clone, Debug)]
+pub struct LoopExit {
+    pub cond: TokenStream,
+    pub pre_len: usize,
+    pub pre_results: Vec<Operand>,
+    /// Set by the forward pass when the loop broke: the breaking iteration's index (`for`), or
+    /// `true` (`while`).
+    pub broke: Ident,
+    /// The number of complete iterations (a `for` loop's own; a `while` loop uses its kind's).
+    pub trips: Ident,
 }
 
 /// A variable carried from one iteration to the next.

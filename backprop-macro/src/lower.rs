@@ -17,13 +17,21 @@ use syn::{BinOp, Expr, Lit, Pat, Stmt, UnOp};
 
 use crate::errors::Errors;
 use crate::ir::{
-    Assign, Block, Branch, Carried, FloatTy, Loop, LoopKind, Node, Operand, Param, Program, Ty,
-    Var, VarId,
+    Assign, Block, Branch, Carried, FloatTy, Loop, LoopExit, LoopKind, Node, Operand, Param,
+    Program, Ty, Var, VarId,
 };
 use crate::naming::Namer;
 use crate::rules::{self, Prim, TensorOp};
 use crate::signature::{SignatureInfo, float_type};
 use crate::validate;
+
+/// An open loop, for its `break` guard: the loop's scope, its carried names, and the guard
+/// once seen (its condition, the number of lines before it, the carried values at it).
+type LoopGuard = (
+    usize,
+    Vec<String>,
+    Option<(TokenStream, usize, Vec<Operand>)>,
+);
 
 /// A name in scope.
 #[derive(Clone, Copy)]
@@ -63,6 +71,8 @@ pub struct Lowerer<'a> {
     arm_assigned: Vec<Vec<(String, Ident)>>,
     /// How many loops enclose the statement being lowered.
     loop_depth: usize,
+    /// For each open loop: its scope, its carried names, and its `break` guard once seen.
+    loop_guards: Vec<LoopGuard>,
     /// The function's float type (its return type): what an unsuffixed literal means here.
     default_float: FloatTy,
     /// The float `const` items declared in the body, by name.
@@ -89,6 +99,7 @@ pub fn lower(
         arm_starts: Vec::new(),
         arm_assigned: Vec::new(),
         loop_depth: 0,
+        loop_guards: Vec::new(),
         default_float: match &function.sig.output {
             syn::ReturnType::Type(_, ty) => float_type(ty).unwrap_or(FloatTy::F64),
             syn::ReturnType::Default => FloatTy::F64,
@@ -678,9 +689,29 @@ impl Lowerer<'_> {
                     token,
                     "`continue` is supported as a guard at the top of a loop body's statements: `if cond { continue; }`",
                 ),
+                // `if cond { break; }` directly in a loop body: the loop's exit.
+                Stmt::Expr(Expr::If(if_expr), _)
+                    if is_break_guard(if_expr)
+                        && self.loop_guards.last().is_some_and(|(scope, _, exit)| *scope + 1 == self.scopes.len() && exit.is_none()) =>
+                {
+                    let cond = self.rename(&if_expr.cond).to_token_stream();
+                    let pre_len = self.nodes.last().map_or(0, Vec::len);
+                    let (scope, names, _) = self.loop_guards.last().cloned().unwrap_or_default();
+                    let pre_results = names
+                        .iter()
+                        .filter_map(|n| self.scopes.get(scope)?.get(n).map(|b| Operand::Var(b.var)))
+                        .collect();
+                    if let Some(guard) = self.loop_guards.last_mut() {
+                        guard.2 = Some((cond, pre_len, pre_results));
+                    }
+                }
                 Stmt::Expr(Expr::Break(token), _) => self.errors.spanned(
                     token,
-                    "`break` is not supported yet; loop over the range that is needed",
+                    "`break` is supported as one guard directly in a loop body: `if cond { break; }`",
+                ),
+                Stmt::Expr(Expr::If(if_expr), _) if is_break_guard(if_expr) => self.errors.spanned(
+                    if_expr.if_token,
+                    "`break` is supported as one guard directly in a loop body: `if cond { break; }`",
                 ),
                 // An `if` statement: its arms assign outer variables.
                 Stmt::Expr(Expr::If(if_expr), semi) if !(last && needs_value && semi.is_none()) => {
@@ -854,7 +885,13 @@ impl Lowerer<'_> {
             inners.push(inner);
         }
         let kind = header(self, start);
+        self.loop_guards.push((
+            start,
+            carried_names.iter().map(|(n, _, _)| n.clone()).collect(),
+            None,
+        ));
         self.lower_body_value(&body.stmts, body.span(), hint, false);
+        let guard = self.loop_guards.pop().and_then(|(_, _, exit)| exit);
         let exits: Vec<Operand> = carried_names
             .iter()
             .zip(&inners)
@@ -891,8 +928,19 @@ impl Lowerer<'_> {
                 self.rebind(name.clone(), ident, after, depth);
             }
         }
+        let exit = guard.map(|(cond, pre_len, pre_results)| LoopExit {
+            cond,
+            pre_len,
+            pre_results,
+            broke: self.namer.fresh("broke"),
+            trips: match &kind {
+                LoopKind::While { trips, .. } => trips.clone(),
+                LoopKind::For { .. } => self.namer.fresh("trips"),
+            },
+        });
         self.push_node(Node::Loop(Loop {
             kind,
+            exit,
             carried,
             body: Block {
                 nodes,
@@ -1808,6 +1856,12 @@ fn compound_op(op: &BinOp) -> Option<&'static str> {
         BinOp::RemAssign(_) => Some("rem"),
         _ => None,
     }
+}
+
+/// `if cond { break; }`.
+fn is_break_guard(if_expr: &syn::ExprIf) -> bool {
+    if_expr.else_branch.is_none()
+        && matches!(if_expr.then_branch.stmts.as_slice(), [Stmt::Expr(Expr::Break(b), _)] if b.label.is_none() && b.expr.is_none())
 }
 
 /// `if cond { continue; }`.

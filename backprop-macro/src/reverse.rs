@@ -16,6 +16,7 @@ use crate::naming::Namer;
 use crate::rules::{self, Local, Prim};
 
 /// One statement of the backward pass.
+#[derive(Clone)]
 pub enum BackStmt {
     /// A forward line recomputed inside a reversed branch arm (the arm's values are local to
     /// the forward `if`, so the reverse arm computes the ones it needs again).
@@ -42,6 +43,11 @@ pub enum BackStmt {
         var: VarId,
         index: TokenStream,
         expr: TokenStream,
+    },
+    /// `if let Some(i) = broke { .. }`: the reverse of the iteration a `break` ended.
+    Guarded {
+        head: TokenStream,
+        body: Vec<BackStmt>,
     },
     /// `let mut d_v = 0.0;`: a gradient that only a branch arm or single elements add to.
     Zero { var: VarId },
@@ -360,36 +366,16 @@ impl Sweep<'_> {
         });
         self.loop_depth += 1;
 
-        // Seed the end-of-iteration values; a value that is itself carried is copied first,
-        // since its own gradient variable changes during the iteration.
-        let mut body = Vec::new();
-        for &k in &active {
-            self.declared.remove(&l.carried[k].inner);
-        }
-        let mut copied = Vec::new();
-        for &k in &active {
-            let d = self.grad(l.carried[k].inner);
-            match &l.body.results[k] {
-                Operand::Var(v) if l.carried.iter().any(|c| c.inner == *v) => {
-                    let seed = self.namer.fresh(&format!("{d}_end"));
-                    body.push(BackStmt::Raw(quote::quote!(let #seed = #d;)));
-                    copied.push((l.body.results[k].clone(), seed));
-                }
-                exit => self.contribute_to(&exit.clone(), d.to_token_stream(), &mut body),
-            }
-        }
-        for (exit, seed) in copied {
-            self.contribute_to(&exit, seed.to_token_stream(), &mut body);
-        }
-        self.block(&l.body, &mut body);
-        for &k in &active {
-            if !self.declared.contains(&l.carried[k].inner) {
-                body.push(BackStmt::Zero {
-                    var: l.carried[k].inner,
-                });
-            }
-            self.declared.insert(l.carried[k].inner);
-        }
+        let full = self.reverse_iteration(l, &l.body, &active);
+        // The iteration that broke ran only the lines before its `break` guard.
+        let partial = l.exit.as_ref().map(|exit| {
+            let pre = Block {
+                nodes: l.body.nodes[..exit.pre_len].to_vec(),
+                results: exit.pre_results.clone(),
+            };
+            let body = self.reverse_iteration(l, &pre, &active);
+            (pre, body)
+        });
         self.loop_depth -= 1;
         let frame = self.frames.pop().unwrap_or(Frame {
             locals: HashSet::new(),
@@ -404,42 +390,134 @@ impl Sweep<'_> {
         }
         out.extend(zeros);
 
-        // What the reversed body reads: the lines it recomputes, and through them the values
-        // an iteration started with, which come back from the tapes.
-        let mut needed = HashSet::new();
-        body.iter()
-            .for_each(|s| stmt_idents(program, s, &mut needed));
-        let recompute = live_nodes(program, &l.body.nodes, &mut needed, &self.tapes);
+        // What a reversed iteration reads: the lines it recomputes, and through them the values
+        // the iteration started with, which come back from the tapes. Every iteration pushed
+        // the same tapes, so every reversed iteration pops them all.
+        let mut parts = vec![(l.body.clone(), full)];
+        parts.extend(partial);
+        let mut recomputes = Vec::new();
+        let mut needed_any = HashSet::new();
+        for (block, body) in &parts {
+            let mut needed = HashSet::new();
+            body.iter()
+                .for_each(|s| stmt_idents(program, s, &mut needed));
+            recomputes.push(live_nodes(program, &block.nodes, &mut needed, &self.tapes));
+            needed_any.extend(needed);
+        }
         let mut restore = Vec::new();
         for c in &l.carried {
             let inner = &program.vars[c.inner].ident;
-            if needed.contains(&inner.to_string()) {
+            if needed_any.contains(&inner.to_string()) {
                 let tape = self.namer.fresh(&format!("{inner}_tape"));
                 restore.push(BackStmt::Raw(quote::quote!(let #inner = #tape.pop();)));
                 self.tapes.insert(c.inner, tape);
             }
         }
-        restore.extend(recompute.into_iter().map(BackStmt::Forward));
-        restore.extend(body);
-        out.push(match &l.kind {
-            LoopKind::For { index, range, rev } => BackStmt::For {
+        let mut bodies: Vec<Vec<BackStmt>> = parts
+            .into_iter()
+            .zip(recomputes)
+            .map(|((_, body), recompute)| {
+                let mut stmts = restore.clone();
+                stmts.extend(recompute.into_iter().map(BackStmt::Forward));
+                stmts.extend(body);
+                stmts
+            })
+            .collect();
+        let full_body = bodies.remove(0);
+        if let (Some(exit), Some(partial_body)) = (&l.exit, bodies.pop()) {
+            let broke = &exit.broke;
+            let head = match &l.kind {
+                LoopKind::For { index, .. } => {
+                    let index = &program.vars[*index].ident;
+                    quote::quote!(if let Some(#index) = #broke)
+                }
+                LoopKind::While { .. } => quote::quote!(if #broke),
+            };
+            out.push(BackStmt::Guarded {
+                head,
+                body: partial_body,
+            });
+        }
+        out.push(match (&l.kind, &l.exit) {
+            (LoopKind::For { index, range, rev }, None) => BackStmt::For {
                 index: program.vars[*index].ident.clone(),
                 range: range.clone(),
                 rev: !rev,
-                body: restore,
+                body: full_body,
             },
+            // Only the first `trips` values of the range ran completely.
+            (LoopKind::For { index, range, rev }, Some(exit)) => {
+                let trips = &exit.trips;
+                let ran = if *rev {
+                    quote::quote!((#range).rev().take(#trips))
+                } else {
+                    quote::quote!((#range).take(#trips))
+                };
+                BackStmt::For {
+                    index: program.vars[*index].ident.clone(),
+                    range: ran,
+                    rev: true,
+                    body: full_body,
+                }
+            }
             // The tapes give back the iterations in reverse order; only their number matters.
-            LoopKind::While { trips, .. } => BackStmt::For {
+            (LoopKind::While { trips, .. }, _) => BackStmt::For {
                 index: Ident::new("_", proc_macro2::Span::call_site()),
                 range: quote::quote!(0..#trips),
                 rev: false,
-                body: restore,
+                body: full_body,
             },
         });
         for &k in &active {
             let d = self.grad(l.carried[k].inner);
             self.contribute_to(&l.carried[k].entry.clone(), d.to_token_stream(), out);
         }
+    }
+
+    /// One iteration reversed: the gradients of the values `block` ends with are seeded from
+    /// the carried gradient variables, the lines are reversed, and the carried gradient
+    /// variables end as the gradients of the values the iteration started with.
+    fn reverse_iteration(
+        &mut self,
+        l: &crate::ir::Loop,
+        block: &Block,
+        active: &[usize],
+    ) -> Vec<BackStmt> {
+        // A value that is itself carried is copied first, since its own gradient variable
+        // changes during the iteration.
+        let mut body = Vec::new();
+        // The body's own gradients are new in every reversed iteration.
+        let mut locals = HashSet::new();
+        defined_in(&l.body, &mut locals);
+        self.declared.retain(|v| !locals.contains(v));
+        for &k in active {
+            self.declared.remove(&l.carried[k].inner);
+        }
+        let mut copied = Vec::new();
+        for &k in active {
+            let d = self.grad(l.carried[k].inner);
+            match &block.results[k] {
+                Operand::Var(v) if l.carried.iter().any(|c| c.inner == *v) => {
+                    let seed = self.namer.fresh(&format!("{d}_end"));
+                    body.push(BackStmt::Raw(quote::quote!(let #seed = #d;)));
+                    copied.push((block.results[k].clone(), seed));
+                }
+                exit => self.contribute_to(&exit.clone(), d.to_token_stream(), &mut body),
+            }
+        }
+        for (exit, seed) in copied {
+            self.contribute_to(&exit, seed.to_token_stream(), &mut body);
+        }
+        self.block(block, &mut body);
+        for &k in active {
+            if !self.declared.contains(&l.carried[k].inner) {
+                body.push(BackStmt::Zero {
+                    var: l.carried[k].inner,
+                });
+            }
+            self.declared.insert(l.carried[k].inner);
+        }
+        body
     }
 
     /// One arm reversed: the branch's gradient flows into the arm's value, then through its
@@ -543,7 +621,9 @@ fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
                 collect_mutable(then, out);
                 collect_mutable(otherwise, out);
             }
-            BackStmt::For { body, .. } => collect_mutable(body, out),
+            BackStmt::For { body, .. } | BackStmt::Guarded { body, .. } => {
+                collect_mutable(body, out)
+            }
             _ => {}
         }
     }
@@ -588,6 +668,10 @@ fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
             body.iter().for_each(|s| stmt_idents(program, s, out));
         }
         BackStmt::Raw(tokens) => token_idents(tokens.clone(), out),
+        BackStmt::Guarded { head, body } => {
+            token_idents(head.clone(), out);
+            body.iter().for_each(|s| stmt_idents(program, s, out));
+        }
         BackStmt::Zero { .. } => {}
         // A recomputed line reads values the enclosing code must have recomputed first.
         BackStmt::Forward(node) => node_idents(program, node, out),

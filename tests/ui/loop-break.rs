@@ -6,6 +6,7 @@ fn first_large(w: &[f64]) -> f64 {
     for i in 0..w.len() {
         s += w[i];
         if s > 1.0 {
+            s *= 2.0;
             break;
         }
     }
