@@ -484,6 +484,16 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The binding of `expr` when it names an array, slice or `Vec` of floats.
+    fn array_binding(&self, expr: &Expr) -> Option<Binding> {
+        match strip_parens(expr) {
+            Expr::Path(p) => self
+                .lookup_path(p)
+                .filter(|b| matches!(self.vars[b.var].ty, Ty::Array { .. })),
+            _ => None,
+        }
+    }
+
     /// Whether `expr` is an ndarray value, as far as its leading variable tells.
     fn expression_is_tensor(&self, expr: &Expr) -> bool {
         match strip_parens(expr) {
@@ -550,29 +560,20 @@ impl Lowerer<'_> {
             // function's result type is not visible to the macro: one taking a float is taken
             // to return one (a gate or `#[backprop]` function), as for a differentiated call.
             Expr::Call(call) => match strip_parens(&call.func) {
-                Expr::Path(path) => {
-                    let segments: Vec<String> = path
-                        .path
-                        .segments
+                Expr::Path(path) => match float_method_path(&path.path) {
+                    Some((float, _)) => Ty::Float(float),
+                    _ if rules::tensor_gate_rank(&path.to_token_stream()).is_some() => call
+                        .args
+                        .first()
+                        .map(|a| self.constant_ty(a))
+                        .unwrap_or(Ty::Other),
+                    _ => call
+                        .args
                         .iter()
-                        .map(|s| s.ident.to_string())
-                        .collect();
-                    match segments.first().map(String::as_str) {
-                        Some("f64") if segments.len() == 2 => Ty::Float(FloatTy::F64),
-                        Some("f32") if segments.len() == 2 => Ty::Float(FloatTy::F32),
-                        _ if rules::tensor_gate_rank(&path.to_token_stream()).is_some() => call
-                            .args
-                            .first()
-                            .map(|a| self.constant_ty(a))
-                            .unwrap_or(Ty::Other),
-                        _ => call
-                            .args
-                            .iter()
-                            .find_map(|a| self.constant_ty(a).float())
-                            .map(Ty::Float)
-                            .unwrap_or(Ty::Other),
-                    }
-                }
+                        .find_map(|a| self.constant_ty(a).float())
+                        .map(Ty::Float)
+                        .unwrap_or(Ty::Other),
+                },
                 _ => Ty::Other,
             },
             Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => self.constant_ty(&unary.expr),
@@ -1136,7 +1137,7 @@ impl Lowerer<'_> {
                 None => Value::Operand(self.constant_of_type(expr, Ty::Other)),
             },
             Expr::Index(index) => self.index(index),
-            Expr::If(if_expr) => self.branch(if_expr, hint),
+            Expr::If(if_expr) => self.if_branch(if_expr, hint, true),
             Expr::Block(block) if block.label.is_none() => {
                 self.scopes.push(HashMap::new());
                 let result = self.lower_body(&block.block.stmts, block.span(), hint);
@@ -1243,10 +1244,7 @@ impl Lowerer<'_> {
                 return self.tensor_method(receiver, call, hint, None);
             }
         }
-        let receiver_is_array = matches!(
-            strip_parens(&call.receiver),
-            Expr::Path(p) if self.lookup_path(p).is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Array { .. }))
-        );
+        let receiver_is_array = self.array_binding(&call.receiver).is_some();
         if receiver_is_array && call.method == "len" && call.args.is_empty() {
             return Value::Operand(
                 self.constant_of_type(&Expr::MethodCall(call.clone()), Ty::Other),
@@ -1373,20 +1371,14 @@ impl Lowerer<'_> {
                     );
                     return Value::Operand(placeholder());
                 };
-                let segments: Vec<String> = function
-                    .path
-                    .segments
-                    .iter()
-                    .map(|s| s.ident.to_string())
-                    .collect();
-                match segments.as_slice() {
-                    [ty, method] if ty == "f64" || ty == "f32" => {
-                        match rules::method_rule(method) {
+                match float_method_path(&function.path) {
+                    Some((float, method)) => {
+                        match rules::method_rule(&method.to_string()) {
                             Some(rule)
                                 if rule.arity == 1
                                     && !rules::SCALAR_ONLY_METHODS.contains(&rule.name) =>
                             {
-                                let name = function.path.segments[1].ident.clone();
+                                let name = method.clone();
                                 Value::Assign {
                                     prim: Prim::Table { rule, name },
                                     args: vec![receiver],
@@ -1394,7 +1386,7 @@ impl Lowerer<'_> {
                                 }
                             }
                             _ => {
-                                self.errors.spanned(function, format!("`{ty}::{method}` cannot be mapped over an array differentiably"));
+                                self.errors.spanned(function, format!("`{}::{method}` cannot be mapped over an array differentiably", float.name()));
                                 Value::Operand(placeholder())
                             }
                         }
@@ -1470,13 +1462,8 @@ impl Lowerer<'_> {
             );
             return Value::Operand(placeholder());
         }
-        let segments: Vec<&syn::PathSegment> = func.path.segments.iter().collect();
         // `f64::exp(x)` is `x.exp()`.
-        if segments.len() == 2
-            && func.path.leading_colon.is_none()
-            && (segments[0].ident == "f64" || segments[0].ident == "f32")
-        {
-            let method = &segments[1].ident;
+        if let Some((float, method)) = float_method_path(&func.path) {
             let name = method.to_string();
             let Some(rule) = rules::method_rule(&name) else {
                 self.errors.spanned(
@@ -1493,7 +1480,8 @@ impl Lowerer<'_> {
                     call,
                     format!(
                         "`{}::{name}` takes {} argument(s)",
-                        segments[0].ident, rule.arity
+                        float.name(),
+                        rule.arity
                     ),
                 );
                 return Value::Operand(placeholder());
@@ -1519,10 +1507,7 @@ impl Lowerer<'_> {
                 args.push(self.operand(arg, hint));
                 by_ref.push(false);
             } else if let Expr::Reference(reference) = strip_parens(arg) {
-                let is_array = matches!(
-                    strip_parens(&reference.expr),
-                    Expr::Path(p) if self.lookup_path(p).is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Array { .. }))
-                );
+                let is_array = self.array_binding(&reference.expr).is_some();
                 if reference.mutability.is_some() || !is_array {
                     if self.mentions_active(arg) {
                         self.errors.spanned(reference, "only array parameters can be passed by reference (`&w`) to a differentiated call");
@@ -1551,12 +1536,7 @@ impl Lowerer<'_> {
     }
 
     fn index(&mut self, index: &syn::ExprIndex) -> Value {
-        let base = match strip_parens(&index.expr) {
-            Expr::Path(p) => self
-                .lookup_path(p)
-                .filter(|b| matches!(self.vars[b.var].ty, Ty::Array { .. })),
-            _ => None,
-        };
+        let base = self.array_binding(&index.expr);
         let Some(base) = base else {
             self.errors.spanned(
                 &index.expr,
@@ -1576,10 +1556,6 @@ impl Lowerer<'_> {
             var: base.var,
             index,
         })
-    }
-
-    fn branch(&mut self, if_expr: &syn::ExprIf, hint: &str) -> Value {
-        self.if_branch(if_expr, hint, true)
     }
 
     /// An `if` used as a value (`has_value`, which needs an `else`) or as a statement that
@@ -1751,10 +1727,7 @@ fn value_name(value: &Value) -> String {
                 TensorOp::InsertAxis => "insert_axis",
             }
             .into(),
-            Prim::Call { path, .. } => {
-                let text = path.to_string();
-                text.rsplit(':').next().unwrap_or("call").trim().to_string()
-            }
+            Prim::Call { path, .. } => rules::function_name(path),
         },
         Value::Branch { .. } => "if".into(),
     }
@@ -1791,11 +1764,7 @@ fn sigmoid_idiom(div: &syn::ExprBinary) -> Option<&Expr> {
     let negated = match strip_parens(&sum.right) {
         Expr::MethodCall(call) if call.method == "exp" && call.args.is_empty() => &*call.receiver,
         Expr::Call(call) if call.args.len() == 1 => match strip_parens(&call.func) {
-            Expr::Path(p)
-                if p.path.segments.len() == 2
-                    && (p.path.segments[0].ident == "f64" || p.path.segments[0].ident == "f32")
-                    && p.path.segments[1].ident == "exp" =>
-            {
+            Expr::Path(p) if float_method_path(&p.path).is_some_and(|(_, m)| m == "exp") => {
                 &call.args[0]
             }
             _ => return None,
@@ -1856,6 +1825,19 @@ fn compound_op(op: &BinOp) -> Option<&'static str> {
         BinOp::RemAssign(_) => Some("rem"),
         _ => None,
     }
+}
+
+/// `f64::name` or `f32::name`: the float type and the method's name.
+fn float_method_path(path: &syn::Path) -> Option<(FloatTy, &Ident)> {
+    if path.leading_colon.is_some() || path.segments.len() != 2 {
+        return None;
+    }
+    let float = match path.segments[0].ident.to_string().as_str() {
+        "f64" => FloatTy::F64,
+        "f32" => FloatTy::F32,
+        _ => return None,
+    };
+    Some((float, &path.segments[1].ident))
 }
 
 /// `if cond { break; }`.

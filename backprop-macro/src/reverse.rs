@@ -306,16 +306,7 @@ impl Sweep<'_> {
                     let touched_then = std::mem::replace(&mut self.touched, touched_before);
                     let otherwise = self.arm(&branch.otherwise, &seeds);
                     self.touched.extend(touched_then);
-                    let frame = self.frames.pop().unwrap_or(Frame {
-                        locals: HashSet::new(),
-                        hoisted: Vec::new(),
-                    });
-                    for var in frame.hoisted {
-                        match self.frames.last_mut() {
-                            Some(outer) if !outer.locals.contains(&var) => outer.hoisted.push(var),
-                            _ => out.push(BackStmt::Zero { var }),
-                        }
-                    }
+                    self.close_frame(out);
                     if !then.is_empty() || !otherwise.is_empty() {
                         out.push(BackStmt::If {
                             cond: branch.cond.clone(),
@@ -377,18 +368,7 @@ impl Sweep<'_> {
             (pre, body)
         });
         self.loop_depth -= 1;
-        let frame = self.frames.pop().unwrap_or(Frame {
-            locals: HashSet::new(),
-            hoisted: Vec::new(),
-        });
-        let mut zeros = Vec::new();
-        for var in frame.hoisted {
-            match self.frames.last_mut() {
-                Some(outer) if !outer.locals.contains(&var) => outer.hoisted.push(var),
-                _ => zeros.push(BackStmt::Zero { var }),
-            }
-        }
-        out.extend(zeros);
+        self.close_frame(out);
 
         // What a reversed iteration reads: the lines it recomputes, and through them the values
         // the iteration started with, which come back from the tapes. Every iteration pushed
@@ -471,6 +451,21 @@ impl Sweep<'_> {
         for &k in &active {
             let d = self.grad(l.carried[k].inner);
             self.contribute_to(&l.carried[k].entry.clone(), d.to_token_stream(), out);
+        }
+    }
+
+    /// Ends a branch's or loop's frame: the gradients of outer variables first reached inside
+    /// it are declared zero before it (in `out`), or, if they are outer to the enclosing frame
+    /// too, before that one.
+    fn close_frame(&mut self, out: &mut Vec<BackStmt>) {
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
+        for var in frame.hoisted {
+            match self.frames.last_mut() {
+                Some(outer) if !outer.locals.contains(&var) => outer.hoisted.push(var),
+                _ => out.push(BackStmt::Zero { var }),
+            }
         }
     }
 

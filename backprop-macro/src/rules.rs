@@ -50,12 +50,20 @@ pub enum TensorOp {
     InsertAxis,
 }
 
+/// The last segment of a function's path: `sigmoid` for `::backprop::sigmoid`.
+pub fn function_name(path: &TokenStream) -> String {
+    let text = path.to_string();
+    text.rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// How a runtime tensor gate changes the rank of its array argument, by the gate's name
 /// (`None`: not a tensor gate, so the call returns a scalar like any `#[backprop]` function).
 pub fn tensor_gate_rank(path: &TokenStream) -> Option<fn(usize) -> usize> {
-    let text = path.to_string();
-    let name = text.rsplit(':').next().unwrap_or_default().trim();
-    match name {
+    match function_name(path).as_str() {
         "sigmoid" | "relu" | "softplus" | "softmax" | "log_softmax" => Some(|r| r),
         "max_axis" => Some(|r| r.saturating_sub(1)),
         "pick" => Some(|_| 1),
