@@ -9,26 +9,8 @@ mod common;
 
 use backprop::backprop;
 use backprop::ndarray::{Array2, Axis, array};
-use common::{assert_gradient_exact, c, dual_gradient};
+use common::{assert_gradient_exact, c, check_snapshot, dual_gradient};
 use num_dual::{Dual64, DualNum};
-
-fn check_snapshot(name: &str, source: &str) {
-    let path = format!(
-        "{}/tests/snapshots/{name}.expanded.rs",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, source).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("no snapshot {path}; create it with BLESS=1 cargo test --test snapshots")
-    });
-    assert!(
-        expected == source,
-        "generated code of `{name}` changed; if intended, re-bless with BLESS=1 cargo test --test snapshots\n--- expected\n{expected}\n--- generated\n{source}"
-    );
-}
 
 /// The lecture's staged function.
 #[backprop]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 
-use crate::ir::{Block, LoopKind, Node, Operand, Program, Ty};
+use crate::ir::{Block, LoopKind, Node, Operand, Program, StoreOp, Ty};
 use crate::reverse::{BackStmt, Reversed};
 use crate::rules::{self, Prim, Syntax};
 use crate::signature::SignatureInfo;
@@ -154,7 +154,7 @@ pub fn emit(
     let source_doc = format!(" The source of [`{backward}`], as `#[backprop]` generated it.");
     quote! {
         #[doc = #doc]
-        #[allow(clippy::all, clippy::pedantic, unused_parens, unused_variables)]
+        #[allow(clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut)]
         #backward_fn
 
         #[doc = #grad_doc]
@@ -255,8 +255,34 @@ pub fn forward_node(
                 ) if matches!(rule.syntax, Syntax::Copy) => Some(f.ident().to_token_stream()),
                 _ => None,
             };
+            // A buffer is declared with its type, which its writes alone may not settle.
+            if var.buffer {
+                let ty = annotation.unwrap_or_else(|| match &var.ty {
+                    Ty::Array {
+                        elem,
+                        len: Some(len),
+                    } => {
+                        let elem = elem.ident();
+                        quote!([#elem; #len])
+                    }
+                    _ => {
+                        let elem = float.ident();
+                        quote!(::std::vec::Vec<#elem>)
+                    }
+                });
+                return quote_spanned!(assign.span=> let mut #ident: #ty = #expr;);
+            }
             let annotation = annotation.map(|a| quote!(: #a));
             quote_spanned!(assign.span=> let #ident #annotation = #expr;)
+        }
+        Node::Store(store) => {
+            let buffer = &program.vars[store.buffer].ident;
+            let (index, value) = (&store.index, rules::render_bare(program, &store.value));
+            match store.op {
+                StoreOp::Set => quote_spanned!(store.span=> #buffer[#index] = #value;),
+                StoreOp::Add => quote_spanned!(store.span=> #buffer[#index] += #value;),
+                StoreOp::Sub => quote_spanned!(store.span=> #buffer[#index] -= #value;),
+            }
         }
         Node::Branch(branch) => {
             let idents: Vec<&proc_macro2::Ident> = branch
@@ -266,6 +292,8 @@ pub fn forward_node(
                 .collect();
             let value = branch_expr(program, &branch.cond, &branch.then, &branch.otherwise);
             match idents.as_slice() {
+                // An `if` that only writes into buffers.
+                [] => quote_spanned!(branch.span=> #value),
                 [one] => quote_spanned!(branch.span=> let #one = #value;),
                 many => quote_spanned!(branch.span=> let (#(#many),*) = #value;),
             }
@@ -409,6 +437,7 @@ fn block_expr(program: &Program, block: &Block) -> TokenStream {
         .map(|r| rules::render_bare(program, r))
         .collect();
     match results.as_slice() {
+        [] => quote!({ #(#nodes)* }),
         [one] => quote!({ #(#nodes)* #one }),
         many => quote!({ #(#nodes)* (#(#many),*) }),
     }

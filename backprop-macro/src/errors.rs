@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Errors {
     errors: Vec<syn::Error>,
 }
@@ -16,6 +16,11 @@ impl Errors {
     /// An error spanning `node`, with a message that says what to write instead.
     pub fn spanned(&mut self, node: impl ToTokens, message: impl std::fmt::Display) {
         self.errors.push(syn::Error::new_spanned(node, message));
+    }
+
+    /// An error at `span`.
+    pub fn at(&mut self, span: proc_macro2::Span, message: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new(span, message));
     }
 
     pub fn is_empty(&self) -> bool {

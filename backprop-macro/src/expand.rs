@@ -1,5 +1,5 @@
-//! The pipeline: arguments → signature → lowering (with validation) → reverse sweep →
-//! emission, as a function over `proc_macro2` tokens (so tests can drive it without a
+//! The pipeline: arguments → signature → lowering (with validation) → buffer check → reverse
+//! sweep → emission, as a function over `proc_macro2` tokens (so tests can drive it without a
 //! compiler).
 
 use proc_macro2::TokenStream;
@@ -9,7 +9,7 @@ use crate::args::Args;
 use crate::emit::{self, Companions};
 use crate::errors::Errors;
 use crate::naming::Namer;
-use crate::{fallback, lower, reverse, signature};
+use crate::{buffers, fallback, lower, reverse, signature};
 
 /// Expands `#[backprop(args)] item`: the item unchanged, then its companions; or, when the
 /// function cannot be differentiated, its signature, the errors and stub companions.
@@ -40,7 +40,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let signature = signature::analyze(&function.sig, &args, &mut errors);
     let companions = Companions::new(&function, &signature);
     let mut namer = Namer::new(function.to_token_stream());
-    let program = lower::lower(&function, &signature, &mut namer, &mut errors);
+    let mut program = lower::lower(&function, &signature, &mut namer, &mut errors);
+    if errors.is_empty() {
+        buffers::check(&mut program, &mut errors);
+    }
     if !errors.is_empty() {
         let kept = fallback::function_without_body(&function);
         let compile_errors = errors.to_compile_errors();
@@ -50,4 +53,32 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let reversed = reverse::reverse(&program, &mut namer);
     let generated = emit::emit(&function, &companions, &program, &reversed);
     quote!(#function #generated)
+}
+
+/// `BACKPROP_EXPAND=file.rs cargo test -p backprop-macro expand_file -- --ignored --nocapture`
+/// prints what `#[backprop]` makes of the first function in `file.rs` (its attribute
+/// arguments included), without compiling it: for reading generated code that does not
+/// compile yet.
+#[cfg(test)]
+#[test]
+#[ignore]
+fn expand_file() {
+    let path = std::env::var("BACKPROP_EXPAND").unwrap_or_default();
+    let source = std::fs::read_to_string(&path).unwrap_or_default();
+    let Ok(file) = syn::parse_file(&source) else {
+        println!("{path}: not a Rust file");
+        return;
+    };
+    for item in file.items {
+        if let syn::Item::Fn(mut function) = item {
+            let args = match function.attrs.first().map(|a| &a.meta) {
+                Some(syn::Meta::List(list)) => list.tokens.clone(),
+                _ => TokenStream::new(),
+            };
+            function.attrs.clear();
+            let out = expand(args, function.to_token_stream());
+            println!("{}", emit::pretty(&out));
+            return;
+        }
+    }
 }

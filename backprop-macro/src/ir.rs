@@ -4,6 +4,8 @@
 //! (shadowing, reassignment, `+=`) into a new variable, so each variable is assigned exactly
 //! once and its value is still there when the reverse sweep needs it.
 
+use std::collections::HashSet;
+
 use proc_macro2::{Ident, Span, TokenStream};
 
 use crate::rules::Prim;
@@ -89,6 +91,9 @@ pub struct Var {
     /// Whether the variable depends differentiably on a differentiable parameter. Only active
     /// variables get a gradient.
     pub active: bool,
+    /// A local buffer (`let mut h = vec![0.0; n];`): one array written in place by [`Store`]s,
+    /// never re-bound.
+    pub buffer: bool,
 }
 
 /// An operand of an operation.
@@ -190,11 +195,34 @@ pub struct Carried {
     pub after: VarId,
 }
 
+/// `buffer[index] = value` (or `+=`, `-=`): a write into a local buffer.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub buffer: VarId,
+    pub index: TokenStream,
+    pub op: StoreOp,
+    pub value: Operand,
+    /// Whether the reverse of this write resets the element's gradient to zero (`d_h[i] = 0.0`):
+    /// an overwritten value has no gradient, unless no other write can reach the element
+    /// (decided in [`crate::buffers`]).
+    pub reset: bool,
+    pub span: Span,
+}
+
+/// How a [`Store`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    Set,
+    Add,
+    Sub,
+}
+
 #[derive(Clone, Debug)]
 pub enum Node {
     Assign(Assign),
     Branch(Branch),
     Loop(Loop),
+    Store(Store),
 }
 
 impl Node {
@@ -204,6 +232,21 @@ impl Node {
             Node::Assign(a) => vec![a.target],
             Node::Branch(b) => b.targets.clone(),
             Node::Loop(l) => l.carried.iter().map(|c| c.after).collect(),
+            Node::Store(_) => Vec::new(),
+        }
+    }
+
+    /// The buffers this node writes into, nested blocks included.
+    pub fn stores(&self, out: &mut Vec<VarId>) {
+        match self {
+            Node::Assign(_) => {}
+            Node::Store(s) => out.push(s.buffer),
+            Node::Branch(b) => {
+                for node in b.then.nodes.iter().chain(&b.otherwise.nodes) {
+                    node.stores(out);
+                }
+            }
+            Node::Loop(l) => l.body.nodes.iter().for_each(|n| n.stores(out)),
         }
     }
 }
@@ -270,5 +313,37 @@ impl Program {
             Operand::Var(v) | Operand::Element { var: v, .. } => self.vars[*v].active,
             Operand::Const { .. } => false,
         }
+    }
+}
+
+/// Every variable assigned in `block`, nested blocks included.
+pub fn defined_in(block: &Block, out: &mut HashSet<VarId>) {
+    for node in &block.nodes {
+        defined_in_node(node, out);
+    }
+}
+
+/// Every variable `node` assigns, nested blocks included.
+pub fn defined_in_node(node: &Node, out: &mut HashSet<VarId>) {
+    match node {
+        Node::Assign(a) => {
+            out.insert(a.target);
+        }
+        Node::Branch(b) => {
+            out.extend(b.targets.iter().copied());
+            defined_in(&b.then, out);
+            defined_in(&b.otherwise, out);
+        }
+        Node::Loop(l) => {
+            if let LoopKind::For { index, .. } = &l.kind {
+                out.insert(*index);
+            }
+            for c in &l.carried {
+                out.insert(c.inner);
+                out.insert(c.after);
+            }
+            defined_in(&l.body, out);
+        }
+        Node::Store(_) => {}
     }
 }

@@ -7,6 +7,7 @@
 //! (the table of local gradients), `naming`, `emit` and `fallback` (output on error).
 
 mod args;
+mod buffers;
 mod emit;
 mod errors;
 mod expand;

@@ -18,11 +18,11 @@ use syn::{BinOp, Expr, Lit, Pat, Stmt, UnOp};
 use crate::errors::Errors;
 use crate::ir::{
     Assign, Block, Branch, Carried, FloatTy, Loop, LoopExit, LoopKind, Node, Operand, Param,
-    Program, Ty, Var, VarId,
+    Program, Store, StoreOp, Ty, Var, VarId,
 };
 use crate::naming::Namer;
 use crate::rules::{self, Prim, TensorOp};
-use crate::signature::{SignatureInfo, float_type};
+use crate::signature::{SignatureInfo, classify, float_type};
 use crate::validate;
 
 /// An open loop, for its `break` guard: the loop's scope, its carried names, and the guard
@@ -83,6 +83,12 @@ pub struct Lowerer<'a> {
     nodes: Vec<Vec<Node>>,
     items: Vec<TokenStream>,
     output_temp: Option<VarId>,
+    /// Local buffers (numbered in declaration order) that start out active.
+    active_buffers: &'a HashSet<usize>,
+    /// The number of each local buffer's variable.
+    buffer_numbers: HashMap<VarId, usize>,
+    /// Buffers found to receive a differentiated value while lowered as inactive.
+    written_active: HashSet<usize>,
 }
 
 pub fn lower(
@@ -91,6 +97,37 @@ pub fn lower(
     namer: &mut Namer,
     errors: &mut Errors,
 ) -> Program {
+    // A buffer becomes active at the first write of a differentiated value into it; reads
+    // lowered before that write (earlier lines, or the same loop body) took it as a constant,
+    // so the body is lowered again with that buffer active from its declaration. Each pass
+    // adds at least one buffer, so this ends.
+    let mut active_buffers = HashSet::new();
+    loop {
+        let mut pass_namer = namer.clone();
+        let mut pass_errors = errors.clone();
+        let (program, written_active) = lower_pass(
+            function,
+            signature,
+            &mut pass_namer,
+            &mut pass_errors,
+            &active_buffers,
+        );
+        if written_active.is_subset(&active_buffers) || !pass_errors.is_empty() {
+            *namer = pass_namer;
+            *errors = pass_errors;
+            return program;
+        }
+        active_buffers.extend(written_active);
+    }
+}
+
+fn lower_pass(
+    function: &syn::ItemFn,
+    signature: &SignatureInfo,
+    namer: &mut Namer,
+    errors: &mut Errors,
+    active_buffers: &HashSet<usize>,
+) -> (Program, HashSet<usize>) {
     let mut lowerer = Lowerer {
         namer,
         errors,
@@ -109,6 +146,9 @@ pub fn lower(
         nodes: vec![Vec::new()],
         items: Vec::new(),
         output_temp: None,
+        active_buffers,
+        buffer_numbers: HashMap::new(),
+        written_active: HashSet::new(),
     };
     let mut params = Vec::new();
     for p in &signature.params {
@@ -120,7 +160,7 @@ pub fn lower(
     }
     let result = lowerer.lower_body(&function.block.stmts, function.block.span(), "out");
     let nodes = lowerer.nodes.pop().unwrap_or_default();
-    Program {
+    let program = Program {
         vars: lowerer.vars,
         params,
         items: lowerer.items,
@@ -129,7 +169,8 @@ pub fn lower(
             results: vec![result],
         },
         output_temp: lowerer.output_temp,
-    }
+    };
+    (program, lowerer.written_active)
 }
 
 impl Lowerer<'_> {
@@ -148,7 +189,12 @@ impl Lowerer<'_> {
     }
 
     fn new_var(&mut self, ident: Ident, ty: Ty, active: bool) -> VarId {
-        self.vars.push(Var { ident, ty, active });
+        self.vars.push(Var {
+            ident,
+            ty,
+            active,
+            buffer: false,
+        });
         self.vars.len() - 1
     }
 
@@ -425,6 +471,12 @@ impl Lowerer<'_> {
                     self.found |= self.lowerer.vars[b.var].active;
                 }
             }
+            fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+                if let Some((value, len)) = vec_repeat(mac) {
+                    self.visit_expr(&value);
+                    self.visit_expr(&len);
+                }
+            }
         }
         let mut finder = Finder {
             lowerer: self,
@@ -447,6 +499,13 @@ impl Lowerer<'_> {
                     let span = segment.ident.span();
                     segment.ident = self.lowerer.vars[b.var].ident.clone();
                     segment.ident.set_span(span);
+                }
+            }
+            fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+                if let Some((mut value, mut len)) = vec_repeat(mac) {
+                    self.visit_expr_mut(&mut value);
+                    self.visit_expr_mut(&mut len);
+                    mac.tokens = quote!(#value; #len);
                 }
             }
         }
@@ -681,7 +740,7 @@ impl Lowerer<'_> {
                     let value = self.make_branch(cond, if_expr.span(), false, |_| placeholder(), |this| {
                         this.lower_body_value(rest, span, hint, false)
                     });
-                    if matches!(&value, Value::Branch { assigned, .. } if !assigned.is_empty()) {
+                    if has_effect(&value) {
                         self.bind_branch(value, None, None);
                     }
                     break;
@@ -963,7 +1022,7 @@ impl Lowerer<'_> {
             return;
         }
         let value = self.if_branch(if_expr, hint, false);
-        if matches!(&value, Value::Branch { assigned, .. } if !assigned.is_empty()) {
+        if has_effect(&value) {
             self.bind_branch(value, None, None);
         }
     }
@@ -1023,6 +1082,12 @@ impl Lowerer<'_> {
         {
             self.errors.spanned(ty, "a differentiated value must be `f32` or `f64`; remove the annotation or use a float type");
         }
+        if pat_ident.mutability.is_some()
+            && let Some((value, len, is_vec)) = buffer_init(&init.expr)
+        {
+            self.lower_buffer(&pat_ident.ident, annotation, &value, &len, is_vec);
+            return;
+        }
         let name = pat_ident.ident.to_string();
         let value = self.value(&init.expr, &name);
         let first = self.bound.insert(name.clone());
@@ -1039,6 +1104,130 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `let mut h = vec![0.0; n];` or `[0.0; N]`: a local buffer, written by index later.
+    fn lower_buffer(
+        &mut self,
+        ident: &Ident,
+        annotation: Option<&syn::Type>,
+        value: &Expr,
+        len: &Expr,
+        is_vec: bool,
+    ) {
+        if self.mentions_active(value) {
+            self.errors.spanned(
+                value,
+                "a buffer starts from a constant (`vec![0.0; n]`); write the differentiated values into it by index",
+            );
+        }
+        let elem = match annotation.map(classify) {
+            Some(Ok(Ty::Array { elem, .. })) => elem,
+            _ => self
+                .constant_ty(value)
+                .float()
+                .unwrap_or(self.default_float),
+        };
+        let value = self.rename(value);
+        let len = self.rename(len);
+        let (ty, init) = if is_vec {
+            (
+                Ty::Array { elem, len: None },
+                quote!(::std::vec![#value; #len]),
+            )
+        } else {
+            (
+                Ty::Array {
+                    elem,
+                    len: Some(len.to_token_stream()),
+                },
+                quote!([#value; #len]),
+            )
+        };
+        let number = self.buffer_numbers.len();
+        let active = self.active_buffers.contains(&number);
+        let var = self.declare(ident, ty.clone(), active, true);
+        self.vars[var].buffer = true;
+        self.buffer_numbers.insert(var, number);
+        let rule = rules::operator("copy");
+        self.push_node(Node::Assign(Assign {
+            target: var,
+            prim: Prim::Table {
+                rule,
+                name: Ident::new("copy", Span::call_site()),
+            },
+            args: vec![Operand::Const {
+                tokens: init,
+                ty,
+                atomic: true,
+            }],
+            annotation: annotation.map(ToTokens::to_token_stream),
+            span: ident.span(),
+        }));
+    }
+
+    /// `h[i] = value` or `h[i] op= value` into a local buffer: a write in place.
+    fn lower_store(
+        &mut self,
+        target: &syn::ExprIndex,
+        op: Option<&'static str>,
+        right: &Expr,
+        whole: &dyn ToTokens,
+    ) {
+        let Some(binding) = self.array_binding(&target.expr) else {
+            self.errors.spanned(
+                &target.expr,
+                "only a local buffer can be written by index: `let mut h = vec![0.0; n];` then `h[i] = ..`",
+            );
+            return;
+        };
+        let buffer = binding.var;
+        if !self.vars[buffer].buffer {
+            self.errors.spanned(
+                &target.expr,
+                "a `#[backprop]` function does not write into its parameters; write into a local buffer (`let mut h = vec![0.0; n];`)",
+            );
+            return;
+        }
+        if self.mentions_active(&target.index) {
+            self.errors.spanned(
+                &target.index,
+                "an index must not depend on differentiated values; use an integer expression",
+            );
+            return;
+        }
+        let index = self.rename(strip_parens(&target.index)).to_token_stream();
+        let hint = self.vars[buffer].ident.to_string();
+        let (op, value) = match op {
+            None => (StoreOp::Set, self.operand(right, &hint)),
+            Some("add") => (StoreOp::Add, self.operand(right, &hint)),
+            Some("sub") => (StoreOp::Sub, self.operand(right, &hint)),
+            // `h[i] *= v` is `h[i] = h[i] * v`.
+            Some(op) => {
+                let rhs = self.operand(right, &hint);
+                let current = Operand::Element {
+                    var: buffer,
+                    index: index.clone(),
+                };
+                let value = table(op, vec![current, rhs], right.span());
+                let ident = self.namer.fresh(&format!("{hint}_{op}"));
+                (StoreOp::Set, Operand::Var(self.bind(value, ident, None)))
+            }
+        };
+        if self.is_active(&value) && !self.vars[buffer].active {
+            self.vars[buffer].active = true;
+            if let Some(number) = self.buffer_numbers.get(&buffer) {
+                self.written_active.insert(*number);
+            }
+        }
+        self.push_node(Node::Store(Store {
+            buffer,
+            index,
+            op,
+            value,
+            reset: true,
+            span: whole.to_token_stream().span(),
+        }));
+    }
+
     /// `x = value` or `x op= value`: a new version of `x`.
     fn lower_assign(
         &mut self,
@@ -1048,12 +1237,13 @@ impl Lowerer<'_> {
         whole: &dyn ToTokens,
     ) {
         let Expr::Path(path) = strip_parens(left) else {
-            let message = if matches!(strip_parens(left), Expr::Index(_)) {
-                "writing into an array is not supported yet; build the values with `let`"
-            } else {
-                "only local variables can be assigned to in a `#[backprop]` function"
-            };
-            self.errors.spanned(left, message);
+            match strip_parens(left) {
+                Expr::Index(target) => self.lower_store(target, op, right, whole),
+                _ => self.errors.spanned(
+                    left,
+                    "only local variables can be assigned to in a `#[backprop]` function",
+                ),
+            }
             return;
         };
         let Some(ident) = path.path.get_ident().cloned() else {
@@ -1071,6 +1261,13 @@ impl Lowerer<'_> {
             );
             return;
         };
+        if self.vars[binding.var].buffer {
+            self.errors.spanned(
+                whole,
+                format!("`{name}` is a buffer: write its elements (`{name}[i] = ..`); replacing it whole is not supported"),
+            );
+            return;
+        }
         if !binding.mutable {
             self.errors.spanned(
                 whole,
@@ -1155,6 +1352,13 @@ impl Lowerer<'_> {
                 self.errors.spanned(
                     reference,
                     "references to differentiated values are not supported here; use the value itself (arrays may be passed as `&w` to a function call)",
+                );
+                Value::Operand(placeholder())
+            }
+            expr if buffer_init(expr).is_some() => {
+                self.errors.spanned(
+                    expr,
+                    "an array of differentiated values is built as a buffer: `let mut h = vec![0.0; n];`, then `h[i] = ..`",
                 );
                 Value::Operand(placeholder())
             }
@@ -1900,6 +2104,30 @@ fn find_return(block: &syn::Block) -> Option<&syn::ExprReturn> {
     finder.found
 }
 
+/// `vec![value; len]` or `[value; N]`: the start of a local buffer, its value and length, and
+/// whether it is a `Vec`.
+pub fn buffer_init(expr: &Expr) -> Option<(Expr, Expr, bool)> {
+    match strip_parens(expr) {
+        Expr::Repeat(repeat) => Some(((*repeat.expr).clone(), (*repeat.len).clone(), false)),
+        Expr::Macro(mac) => vec_repeat(&mac.mac).map(|(value, len)| (value, len, true)),
+        _ => None,
+    }
+}
+
+/// `vec![value; len]`: its value and length.
+pub fn vec_repeat(mac: &syn::Macro) -> Option<(Expr, Expr)> {
+    if !mac.path.is_ident("vec") {
+        return None;
+    }
+    let parser = |input: syn::parse::ParseStream| {
+        let value: Expr = input.parse()?;
+        input.parse::<syn::Token![;]>()?;
+        let len: Expr = input.parse()?;
+        Ok((value, len))
+    };
+    syn::parse::Parser::parse2(parser, mac.tokens.clone()).ok()
+}
+
 /// Branches and blocks are lowered even when constant, so their statements are checked.
 fn contains_control_flow(expr: &Expr) -> bool {
     matches!(strip_parens(expr), Expr::If(_) | Expr::Block(_))
@@ -1937,6 +2165,24 @@ fn describe(expr: &Expr) -> &'static str {
         Expr::Block(_) => "a labeled block",
         _ => "this expression",
     }
+}
+
+/// Whether an `if` statement does anything: assign outer variables or write into buffers.
+fn has_effect(value: &Value) -> bool {
+    let Value::Branch {
+        assigned,
+        then,
+        otherwise,
+        ..
+    } = value
+    else {
+        return false;
+    };
+    let mut written = Vec::new();
+    for node in then.nodes.iter().chain(&otherwise.nodes) {
+        node.stores(&mut written);
+    }
+    !assigned.is_empty() || !written.is_empty()
 }
 
 /// Stands in for a value whose expression was reported as an error, so lowering goes on and

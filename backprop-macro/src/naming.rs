@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Namer {
     /// Every identifier of the user's function, and every name handed out so far.
     taken: HashSet<String>,

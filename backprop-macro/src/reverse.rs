@@ -11,7 +11,9 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::ToTokens;
 
-use crate::ir::{Block, FloatTy, LoopKind, Node, Operand, Program, VarId};
+use crate::ir::{
+    Block, FloatTy, LoopKind, Node, Operand, Program, StoreOp, VarId, defined_in, defined_in_node,
+};
 use crate::naming::Namer;
 use crate::rules::{self, Local, Prim};
 
@@ -290,7 +292,9 @@ impl Sweep<'_> {
                             seeds.push((k, self.grad(t)));
                         }
                     }
-                    if seeds.is_empty() {
+                    let mut written = Vec::new();
+                    node.stores(&mut written);
+                    if seeds.is_empty() && !written.iter().any(|b| self.declared.contains(b)) {
                         continue;
                     }
                     let mut locals = HashSet::new();
@@ -316,7 +320,43 @@ impl Sweep<'_> {
                     }
                 }
                 Node::Loop(l) => self.reverse_loop(l, out),
+                // The element's gradient flows into the value written; an overwritten value
+                // has no gradient, so the element's is reset for the writes before this one.
+                Node::Store(store) => {
+                    if !self.declared.contains(&store.buffer) {
+                        continue;
+                    }
+                    let d = self.grad(store.buffer);
+                    let index = &store.index;
+                    let upstream = match store.op {
+                        StoreOp::Sub => quote::quote!(-#d[#index]),
+                        StoreOp::Set | StoreOp::Add => quote::quote!(#d[#index]),
+                    };
+                    self.contribute_to(&store.value, upstream, out);
+                    if store.reset && store.op == StoreOp::Set {
+                        out.push(BackStmt::SetElement {
+                            var: store.buffer,
+                            index: index.clone(),
+                            expr: quote::quote!(0.0),
+                        });
+                    }
+                }
             }
+        }
+    }
+
+    /// Declares a zero gradient for `var` before any contribution (hoisted out of the frames
+    /// it is not local to).
+    fn declare_zero(&mut self, var: VarId, out: &mut Vec<BackStmt>) {
+        if self.declared.contains(&var) {
+            return;
+        }
+        self.grad(var);
+        self.declared.insert(var);
+        self.touched.insert((var, "*".to_string()));
+        match self.frames.last_mut() {
+            Some(frame) if !frame.locals.contains(&var) => frame.hoisted.push(var),
+            _ => out.push(BackStmt::Zero { var }),
         }
     }
 
@@ -328,9 +368,14 @@ impl Sweep<'_> {
         let active: Vec<usize> = (0..l.carried.len())
             .filter(|&k| program.vars[l.carried[k].inner].active)
             .collect();
+        // The loop matters to the gradient through its carried values and the buffers it
+        // writes into.
+        let mut written = Vec::new();
+        l.body.nodes.iter().for_each(|n| n.stores(&mut written));
         if !active
             .iter()
             .any(|&k| self.declared.contains(&l.carried[k].after))
+            && !written.iter().any(|b| self.declared.contains(b))
         {
             return;
         }
@@ -345,10 +390,25 @@ impl Sweep<'_> {
             };
             out.push(BackStmt::Raw(quote::quote!(let mut #d = #start;)));
         }
+        // A buffer the body writes and reads: later iterations' reads reach earlier iterations'
+        // writes, so its gradient exists before the reversed body (written once for all).
         let mut locals = HashSet::new();
         defined_in(&l.body, &mut locals);
         if let LoopKind::For { index, .. } = &l.kind {
             locals.insert(*index);
+        }
+        let mut body_reads = HashSet::new();
+        l.body
+            .nodes
+            .iter()
+            .for_each(|n| node_idents(program, n, &mut body_reads));
+        for buffer in written {
+            if program.vars[buffer].active
+                && !locals.contains(&buffer)
+                && body_reads.contains(&program.vars[buffer].ident.to_string())
+            {
+                self.declare_zero(buffer, out);
+            }
         }
         locals.extend(l.carried.iter().map(|c| c.inner));
         self.frames.push(Frame {
@@ -551,6 +611,11 @@ fn live_nodes(
     needed: &mut HashSet<String>,
     tapes: &HashMap<VarId, Ident>,
 ) -> Vec<Node> {
+    // Buffers declared among `nodes`: their writes are part of computing them. Writes into
+    // buffers declared outside are not repeated (those buffers already hold their values).
+    let mut local = HashSet::new();
+    nodes.iter().for_each(|n| defined_in_node(n, &mut local));
+    local.retain(|v| program.vars[*v].buffer);
     let mut live = Vec::new();
     for node in nodes.iter().rev() {
         let mut names: Vec<String> = node
@@ -558,6 +623,14 @@ fn live_nodes(
             .iter()
             .map(|t| program.vars[*t].ident.to_string())
             .collect();
+        let mut written = Vec::new();
+        node.stores(&mut written);
+        names.extend(
+            written
+                .into_iter()
+                .filter(|b| local.contains(b))
+                .map(|b| program.vars[b].ident.to_string()),
+        );
         // A loop also fills the tapes its reverse pass reads.
         if let Node::Loop(l) = node {
             names.extend(
@@ -568,37 +641,39 @@ fn live_nodes(
             );
         }
         if names.iter().any(|n| needed.contains(n)) {
-            node_idents(program, node, needed);
-            live.push(node.clone());
+            let node = without_outer_stores(node, &local);
+            node_idents(program, &node, needed);
+            live.push(node);
         }
     }
     live.reverse();
     live
 }
 
-/// Every variable assigned in `block`, nested branches included.
-fn defined_in(block: &Block, out: &mut HashSet<VarId>) {
-    for node in &block.nodes {
-        match node {
-            Node::Assign(a) => {
-                out.insert(a.target);
-            }
-            Node::Branch(b) => {
-                out.extend(b.targets.iter().copied());
-                defined_in(&b.then, out);
-                defined_in(&b.otherwise, out);
-            }
-            Node::Loop(l) => {
-                if let LoopKind::For { index, .. } = &l.kind {
-                    out.insert(*index);
-                }
-                for c in &l.carried {
-                    out.insert(c.inner);
-                    out.insert(c.after);
-                }
-                defined_in(&l.body, out);
-            }
+/// `node` without its writes into buffers other than `local` ones.
+fn without_outer_stores(node: &Node, local: &HashSet<VarId>) -> Node {
+    let keep = |block: &Block| Block {
+        nodes: block
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n, Node::Store(s) if !local.contains(&s.buffer)))
+            .map(|n| without_outer_stores(n, local))
+            .collect(),
+        results: block.results.clone(),
+    };
+    match node {
+        Node::Branch(b) => {
+            let mut b = b.clone();
+            b.then = keep(&b.then);
+            b.otherwise = keep(&b.otherwise);
+            Node::Branch(b)
         }
+        Node::Loop(l) => {
+            let mut l = l.clone();
+            l.body = keep(&l.body);
+            Node::Loop(l)
+        }
+        other => other.clone(),
     }
 }
 
@@ -676,6 +751,11 @@ fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
 /// Identifiers a forward node reads.
 fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
     match node {
+        Node::Store(store) => {
+            out.insert(program.vars[store.buffer].ident.to_string());
+            token_idents(store.index.clone(), out);
+            token_idents(rules::render(program, &store.value), out);
+        }
         Node::Assign(a) => {
             for arg in &a.args {
                 token_idents(rules::render(program, arg), out);

@@ -154,7 +154,7 @@ pub fn float_type(ty: &Type) -> Option<FloatTy> {
 }
 
 /// The kind of a parameter type, or what to write instead.
-fn classify(ty: &Type) -> Result<Ty, String> {
+pub fn classify(ty: &Type) -> Result<Ty, String> {
     if let Some(float) = float_type(ty) {
         return Ok(Ty::Float(float));
     }

@@ -22,6 +22,12 @@ impl<'ast> Visit<'ast> for Validator<'_> {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        // `vec![0.0; n]` starts a local buffer: the one macro whose expansion is known.
+        if let Some((value, len)) = crate::lower::vec_repeat(mac) {
+            self.visit_expr(&value);
+            self.visit_expr(&len);
+            return;
+        }
         self.errors.spanned(
             mac,
             "macro calls are not supported in a `#[backprop]` function: the macro cannot see what they expand to; write the expression out",

@@ -68,3 +68,23 @@ pub fn assert_gradient_exact<F: Real + Gradient<F>, G: Gradient<F>>(
         "{what} at {at:?}: disagrees with central differences\n{numeric}"
     );
 }
+
+/// Compares generated source with its golden snapshot in `tests/snapshots/` (`BLESS=1`
+/// rewrites it).
+pub fn check_snapshot(name: &str, source: &str) {
+    let path = format!(
+        "{}/tests/snapshots/{name}.expanded.rs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, source).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("no snapshot {path}; create it with BLESS=1 cargo test --test snapshots")
+    });
+    assert!(
+        expected == source,
+        "generated code of `{name}` changed; if intended, re-bless with BLESS=1 cargo test --test snapshots\n--- expected\n{expected}\n--- generated\n{source}"
+    );
+}

@@ -1,0 +1,529 @@
+//! Local buffers (`let mut h = vec![0.0; n];`, written by index): the rule that lets the
+//! reverse pass read them without a tape, and which writes reset their element's gradient.
+//!
+//! The reverse pass (and the lines it recomputes) reads a buffer as the forward pass left it.
+//! That is right when every read of an element sees the element's final value. So, after the
+//! buffer's declaration, in the block that declares it:
+//!
+//! * every write comes before every read of the same element (with literal indices, `h[1] =
+//!   h[0]` is fine; with computed ones, any earlier read counts);
+//! * except in one `for` loop that writes element `base + i` in iteration `i`, and reads that
+//!   element after writing it, or the elements of earlier iterations (`h[i - 1]`): a
+//!   recurrence kept in a buffer.
+//!
+//! Anything else would need the overwritten values on a tape and is a compile error that says
+//! so. A buffer written at exactly one place, once per element, needs no gradient reset.
+
+use std::collections::HashSet;
+
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::Expr;
+
+use crate::errors::Errors;
+use crate::ir::{Block, Loop, LoopKind, Node, Program, Store, VarId, defined_in};
+use crate::rules;
+
+/// Reports the buffers whose reads could see overwritten values, and clears the `reset` of
+/// writes that reach each element once.
+pub fn check(program: &mut Program, errors: &mut Errors) {
+    let mut once = HashSet::new();
+    blocks(&program.body, &mut |nodes| {
+        for (position, node) in nodes.iter().enumerate() {
+            let Node::Assign(declaration) = node else {
+                continue;
+            };
+            let buffer = declaration.target;
+            if !program.vars[buffer].buffer {
+                continue;
+            }
+            let rest = &nodes[position + 1..];
+            let mut walk = Walk {
+                program,
+                buffer,
+                name: program.vars[buffer].ident.to_string(),
+                errors,
+                owner: None,
+                read_literals: HashSet::new(),
+                read_other: false,
+                read_same: false,
+            };
+            rest.iter().for_each(|n| walk.node(n));
+            once.extend(written_once(program, buffer, rest));
+        }
+    });
+    clear_resets(&mut program.body, &once);
+}
+
+/// Calls `f` with the nodes of every block, nested ones included.
+fn blocks(block: &Block, f: &mut dyn FnMut(&[Node])) {
+    f(&block.nodes);
+    for node in &block.nodes {
+        match node {
+            Node::Branch(b) => {
+                blocks(&b.then, f);
+                blocks(&b.otherwise, f);
+            }
+            Node::Loop(l) => blocks(&l.body, f),
+            Node::Assign(_) | Node::Store(_) => {}
+        }
+    }
+}
+
+/// The loop that owns a buffer's elements: iteration `index` writes element `base + index +
+/// offset`.
+struct Owner {
+    index: String,
+    rev: bool,
+    form: (String, i64),
+    /// Names defined in the loop's body (they may change between iterations).
+    locals: HashSet<String>,
+    span: Span,
+}
+
+/// The reads and writes of one buffer, in program order.
+struct Walk<'a> {
+    program: &'a Program,
+    buffer: VarId,
+    name: String,
+    errors: &'a mut Errors,
+    owner: Option<Owner>,
+    /// Elements read so far at literal indices.
+    read_literals: HashSet<String>,
+    /// Whether an element was read at a computed index (or the whole buffer).
+    read_other: bool,
+    /// In an owning loop: whether this iteration's own element was read.
+    read_same: bool,
+}
+
+impl Walk<'_> {
+    fn node(&mut self, node: &Node) {
+        let program = self.program;
+        match node {
+            Node::Assign(a) => a
+                .args
+                .iter()
+                .for_each(|arg| self.reads(rules::render(program, arg))),
+            Node::Store(store) => {
+                self.reads(store.index.clone());
+                self.reads(rules::render(program, &store.value));
+                if store.buffer == self.buffer {
+                    self.write(store);
+                }
+            }
+            Node::Branch(b) => {
+                self.reads(b.cond.clone());
+                // Only one arm runs: each starts from what was read before the branch.
+                let (literals, other, same) =
+                    (self.read_literals.clone(), self.read_other, self.read_same);
+                self.block(&b.then);
+                let then_literals = std::mem::replace(&mut self.read_literals, literals);
+                let (then_other, then_same) = (self.read_other, self.read_same);
+                (self.read_other, self.read_same) = (other, same);
+                self.block(&b.otherwise);
+                self.read_literals.extend(then_literals);
+                self.read_other |= then_other;
+                self.read_same |= then_same;
+            }
+            Node::Loop(l) => self.loop_node(l),
+        }
+    }
+
+    fn block(&mut self, block: &Block) {
+        block.nodes.iter().for_each(|n| self.node(n));
+        let program = self.program;
+        block
+            .results
+            .iter()
+            .for_each(|r| self.reads(rules::render(program, r)));
+    }
+
+    fn loop_node(&mut self, l: &Loop) {
+        let program = self.program;
+        match &l.kind {
+            LoopKind::For { range, .. } => self.reads(range.clone()),
+            LoopKind::While { cond, .. } => self.reads(cond.clone()),
+        }
+        for c in &l.carried {
+            self.reads(rules::render(program, &c.entry));
+        }
+        let mut writes = Vec::new();
+        stores_of(&l.body, self.buffer, &mut writes);
+        let mut mentioned = HashSet::new();
+        let mut probe = TokenStream::new();
+        for node in &l.body.nodes {
+            probe.extend(reads_of(program, node));
+        }
+        if let Some(exit) = &l.exit {
+            probe.extend(exit.cond.clone());
+        }
+        collect_idents(probe, &mut mentioned);
+        let reads_here = mentioned.contains(&self.name);
+        let LoopKind::For { index, rev, .. } = &l.kind else {
+            if !writes.is_empty() && reads_here {
+                self.errors.at(writes[0].span,
+                    format!("`{}` is written and read in the same `while` loop; the reverse pass would need the overwritten values (not supported yet): fill it in a `for` loop, one element per iteration", self.name),
+                );
+                return;
+            }
+            self.body(l);
+            return;
+        };
+        if writes.is_empty() || !reads_here || self.owner.is_some() {
+            // Writes only, or reads only: in order, as any other lines. (In an owning loop,
+            // a nested loop that reads and writes is checked against the owner.)
+            self.body(l);
+            return;
+        }
+        // This loop owns the buffer's elements, one per iteration, if every write has the same
+        // injective form in its index.
+        let index = program.vars[*index].ident.to_string();
+        let mut locals = HashSet::new();
+        let mut defined = HashSet::new();
+        defined_in(&l.body, &mut defined);
+        locals.extend(defined.iter().map(|v| program.vars[*v].ident.to_string()));
+        let forms: Vec<Option<(String, i64)>> = writes
+            .iter()
+            .map(|w| index_form(&w.index, &index, &locals))
+            .collect();
+        let form = match forms.first() {
+            Some(Some(form)) if forms.iter().all(|f| f.as_ref() == Some(form)) => form.clone(),
+            _ => {
+                self.errors.at(writes[0].span,
+                    format!("`{name}` is written and read in the same loop; write one element per iteration, `{name}[{index}]` (or `{name}[base + {index}]`), so the reverse pass needs no overwritten value", name = self.name),
+                );
+                return;
+            }
+        };
+        // Element by element, nothing written before the loop is read after it in this
+        // iteration; what earlier code read stays read.
+        if let Some(first) = writes.first()
+            && (self.read_other || !self.read_literals.is_empty())
+        {
+            self.errors.at(first.span, self.after_read_message());
+            return;
+        }
+        let saved = self.owner.replace(Owner {
+            index,
+            rev: *rev,
+            form,
+            locals,
+            span: l.span,
+        });
+        let read_same = std::mem::replace(&mut self.read_same, false);
+        self.body(l);
+        self.owner = saved;
+        self.read_same = read_same;
+        self.read_other = true;
+    }
+
+    fn body(&mut self, l: &Loop) {
+        self.block(&l.body);
+        if let Some(exit) = &l.exit {
+            self.reads(exit.cond.clone());
+        }
+    }
+
+    /// Records the reads of the buffer in `tokens`.
+    fn reads(&mut self, tokens: TokenStream) {
+        let mut found = Vec::new();
+        element_reads(tokens, &self.name, &mut found);
+        for index in found {
+            match (&self.owner, index) {
+                (Some(owner), Some(index)) => {
+                    match index_form(&index, &owner.index, &owner.locals) {
+                        Some((base, offset)) if base == owner.form.0 => {
+                            let earlier = if owner.rev {
+                                offset > owner.form.1
+                            } else {
+                                offset < owner.form.1
+                            };
+                            if offset == owner.form.1 {
+                                self.read_same = true;
+                            } else if !earlier {
+                                self.owner_error(&index);
+                            }
+                        }
+                        _ => self.owner_error(&index),
+                    }
+                }
+                (Some(_), None) => self.owner_error(&TokenStream::new()),
+                (None, Some(index)) if syn::parse2::<syn::LitInt>(index.clone()).is_ok() => {
+                    self.read_literals.insert(index.to_string());
+                }
+                (None, _) => self.read_other = true,
+            }
+        }
+    }
+
+    fn owner_error(&mut self, index: &TokenStream) {
+        let Some(owner) = &self.owner else { return };
+        let (name, i) = (&self.name, &owner.index);
+        let element = if index.is_empty() {
+            name.clone()
+        } else {
+            format!("{name}[{index}]")
+        };
+        self.errors.at(owner.span,
+            format!("this loop writes `{name}` one element per iteration and reads `{element}`, which a later iteration may still overwrite; read only the element it wrote (`{name}[{i}]`) or those of earlier iterations (`{name}[{i} - 1]`)"),
+        );
+    }
+
+    fn write(&mut self, store: &Store) {
+        let overwrites_read = match &self.owner {
+            Some(_) => self.read_same,
+            None if syn::parse2::<syn::LitInt>(store.index.clone()).is_ok() => {
+                self.read_other || self.read_literals.contains(&store.index.to_string())
+            }
+            None => self.read_other || !self.read_literals.is_empty(),
+        };
+        if overwrites_read {
+            self.errors.at(store.span, self.after_read_message());
+        }
+    }
+
+    fn after_read_message(&self) -> String {
+        format!(
+            "`{name}` is written here after it was read; the reverse pass would need the overwritten value (not supported yet): write every element before reading it, or use a second buffer",
+            name = self.name
+        )
+    }
+}
+
+/// Token streams a node reads (not looking into nested blocks).
+fn reads_of(program: &Program, node: &Node) -> TokenStream {
+    let mut tokens = TokenStream::new();
+    match node {
+        Node::Assign(a) => a
+            .args
+            .iter()
+            .for_each(|arg| tokens.extend(rules::render(program, arg))),
+        Node::Store(s) => {
+            tokens.extend(s.index.clone());
+            tokens.extend(rules::render(program, &s.value));
+        }
+        Node::Branch(b) => {
+            tokens.extend(b.cond.clone());
+            for arm in [&b.then, &b.otherwise] {
+                arm.nodes
+                    .iter()
+                    .for_each(|n| tokens.extend(reads_of(program, n)));
+                arm.results
+                    .iter()
+                    .for_each(|r| tokens.extend(rules::render(program, r)));
+            }
+        }
+        Node::Loop(l) => {
+            match &l.kind {
+                LoopKind::For { range, .. } => tokens.extend(range.clone()),
+                LoopKind::While { cond, .. } => tokens.extend(cond.clone()),
+            }
+            l.carried
+                .iter()
+                .for_each(|c| tokens.extend(rules::render(program, &c.entry)));
+            l.body
+                .nodes
+                .iter()
+                .for_each(|n| tokens.extend(reads_of(program, n)));
+            if let Some(exit) = &l.exit {
+                tokens.extend(exit.cond.clone());
+            }
+        }
+    }
+    tokens
+}
+
+/// The writes into `buffer` in `block`, nested blocks included.
+fn stores_of<'p>(block: &'p Block, buffer: VarId, out: &mut Vec<&'p Store>) {
+    for node in &block.nodes {
+        match node {
+            Node::Store(s) if s.buffer == buffer => out.push(s),
+            Node::Store(_) | Node::Assign(_) => {}
+            Node::Branch(b) => {
+                stores_of(&b.then, buffer, out);
+                stores_of(&b.otherwise, buffer, out);
+            }
+            Node::Loop(l) => stores_of(&l.body, buffer, out),
+        }
+    }
+}
+
+/// The writes `(buffer, index)` into `buffer` that reach each of their elements once, as the
+/// only write that can: `=`, outside loops or in one `for` loop at an index injective in the
+/// loop's index, and every other write at a different literal index (or none).
+fn written_once(program: &Program, buffer: VarId, rest: &[Node]) -> Vec<(VarId, String)> {
+    let block = Block {
+        nodes: rest.to_vec(),
+        results: Vec::new(),
+    };
+    let mut writes = Vec::new();
+    stores_of(&block, buffer, &mut writes);
+    let literal = |s: &Store| syn::parse2::<syn::LitInt>(s.index.clone()).is_ok();
+    let mut once = Vec::new();
+    for (k, store) in writes.iter().enumerate() {
+        let alone = writes.iter().enumerate().all(|(j, other)| {
+            j == k
+                || (literal(store)
+                    && literal(other)
+                    && store.index.to_string() != other.index.to_string())
+        });
+        if alone && store.op == crate::ir::StoreOp::Set && outside_repeats(program, &block, store) {
+            once.push((buffer, store.index.to_string()));
+        }
+    }
+    once
+}
+
+/// Whether `store` runs at most once per element each time `block` runs.
+fn outside_repeats(program: &Program, block: &Block, store: &Store) -> bool {
+    let mut loops = Vec::new();
+    enclosing_loops(block, store, &mut Vec::new(), &mut loops);
+    match loops.as_slice() {
+        [] => true,
+        [l] => match &l.kind {
+            LoopKind::For { index, .. } => {
+                let mut defined = HashSet::new();
+                defined_in(&l.body, &mut defined);
+                let locals = defined
+                    .iter()
+                    .map(|v| program.vars[*v].ident.to_string())
+                    .collect();
+                let index = program.vars[*index].ident.to_string();
+                index_form(&store.index, &index, &locals).is_some()
+            }
+            LoopKind::While { .. } => false,
+        },
+        _ => false,
+    }
+}
+
+/// The loops around `store`, outermost first.
+fn enclosing_loops<'p>(
+    block: &'p Block,
+    store: &Store,
+    stack: &mut Vec<&'p Loop>,
+    found: &mut Vec<&'p Loop>,
+) -> bool {
+    for node in &block.nodes {
+        let hit = match node {
+            Node::Store(s) => std::ptr::eq(s, store),
+            Node::Assign(_) => false,
+            Node::Branch(b) => {
+                enclosing_loops(&b.then, store, stack, found)
+                    || enclosing_loops(&b.otherwise, store, stack, found)
+            }
+            Node::Loop(l) => {
+                stack.push(l);
+                let hit = enclosing_loops(&l.body, store, stack, found);
+                stack.pop();
+                hit
+            }
+        };
+        if hit {
+            if found.is_empty() {
+                found.extend(stack.iter().copied());
+            }
+            return true;
+        }
+    }
+    false
+}
+
+fn clear_resets(block: &mut Block, once: &HashSet<(VarId, String)>) {
+    for node in &mut block.nodes {
+        match node {
+            Node::Store(s) if once.contains(&(s.buffer, s.index.to_string())) => s.reset = false,
+            Node::Store(_) | Node::Assign(_) => {}
+            Node::Branch(b) => {
+                clear_resets(&mut b.then, once);
+                clear_resets(&mut b.otherwise, once);
+            }
+            Node::Loop(l) => clear_resets(&mut l.body, once),
+        }
+    }
+}
+
+/// `index` as `base + i + offset`, when it is one: `i` once with a `+`, integer literals
+/// summed into `offset`, and other terms (the `base`, rendered in a canonical order) that
+/// mention neither `i` nor a name in `locals`.
+fn index_form(index: &TokenStream, i: &str, locals: &HashSet<String>) -> Option<(String, i64)> {
+    fn terms(expr: &Expr, positive: bool, out: &mut Vec<(bool, Expr)>) {
+        match expr {
+            Expr::Paren(inner) => terms(&inner.expr, positive, out),
+            Expr::Group(inner) => terms(&inner.expr, positive, out),
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::Add(_)) => {
+                terms(&b.left, positive, out);
+                terms(&b.right, positive, out);
+            }
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::Sub(_)) => {
+                terms(&b.left, positive, out);
+                terms(&b.right, !positive, out);
+            }
+            other => out.push((positive, other.clone())),
+        }
+    }
+    let expr: Expr = syn::parse2(index.clone()).ok()?;
+    let mut parts = Vec::new();
+    terms(&expr, true, &mut parts);
+    let (mut offset, mut seen_index, mut base) = (0i64, false, Vec::new());
+    for (positive, term) in parts {
+        let sign = if positive { 1 } else { -1 };
+        match &term {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(n),
+                ..
+            }) => offset += sign * n.base10_parse::<i64>().ok()?,
+            Expr::Path(p) if p.path.is_ident(i) => {
+                if seen_index || !positive {
+                    return None;
+                }
+                seen_index = true;
+            }
+            _ => {
+                let mut names = HashSet::new();
+                collect_idents(term.to_token_stream(), &mut names);
+                if names.contains(i) || names.iter().any(|n| locals.contains(n)) {
+                    return None;
+                }
+                let sign = if positive { "+" } else { "-" };
+                base.push(format!("{sign}{}", term.to_token_stream()));
+            }
+        }
+    }
+    base.sort();
+    seen_index.then(|| (base.join(" "), offset))
+}
+
+/// The reads of `name` in `tokens`: `name[index]` gives `Some(index)`, `name` alone (passed
+/// whole) `None`; `name.len()` is no read of the values.
+fn element_reads(tokens: TokenStream, name: &str, out: &mut Vec<Option<TokenStream>>) {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (k, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Ident(ident) if ident == name => {
+                match (trees.get(k + 1), trees.get(k + 2)) {
+                    (Some(TokenTree::Group(g)), _) if g.delimiter() == Delimiter::Bracket => {
+                        out.push(Some(g.stream()));
+                    }
+                    (Some(TokenTree::Punct(p)), Some(TokenTree::Ident(m)))
+                        if p.as_char() == '.' && m == "len" => {}
+                    _ => out.push(None),
+                }
+            }
+            TokenTree::Group(g) => element_reads(g.stream(), name, out),
+            _ => {}
+        }
+    }
+}
+
+fn collect_idents(tokens: TokenStream, out: &mut HashSet<String>) {
+    for tree in tokens {
+        match tree {
+            TokenTree::Ident(i) => {
+                out.insert(i.to_string());
+            }
+            TokenTree::Group(g) => collect_idents(g.stream(), out),
+            _ => {}
+        }
+    }
+}
