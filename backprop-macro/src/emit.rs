@@ -4,13 +4,13 @@
 //! user's function. The backward source is pretty-printed once, here, and shown both in the
 //! rustdoc of `f_backward` and by `f_backward_source()`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 
 use crate::ir::{Block, LoopKind, Node, Operand, Program, StoreOp, Ty};
-use crate::reverse::{BackStmt, Reversed};
+use crate::reverse::{BackStmt, Reversed, stmt_idents};
 use crate::rules::{self, Prim, Syntax};
 use crate::signature::SignatureInfo;
 
@@ -103,16 +103,7 @@ pub fn emit(
     let seed = &reversed.seed;
 
     let items = &program.items;
-    let forward: Vec<TokenStream> = reversed
-        .forward
-        .iter()
-        .map(|n| forward_node(program, n, Some(&reversed.tapes)))
-        .collect();
-    let backward_stmts: Vec<TokenStream> = reversed
-        .stmts
-        .iter()
-        .map(|s| back_stmt(program, reversed, s))
-        .collect();
+    let lines = fused_block(program, reversed, &reversed.forward, &reversed.stmts, false);
     let value = rules::render_bare(program, program.body.value());
     let gradients: Vec<TokenStream> = program
         .params
@@ -131,8 +122,7 @@ pub fn emit(
     let backward_fn = quote! {
         #vis fn #backward(#(#params,)* #seed: #output) -> (#output, #gradient) {
             #(#items)*
-            #(#forward)*
-            #(#backward_stmts)*
+            #(#lines)*
             (#value, #gradients)
         }
     };
@@ -171,6 +161,128 @@ pub fn emit(
         #vis fn #source() -> &'static str {
             #printed
         }
+    }
+}
+
+/// The forward lines `nodes`, then their reverse `stmts`; or, where the reverse of one loop
+/// (or, with `branches`, one `if`) can run with its forward lines, that node fused with its
+/// reverse: the reverse of a loop whose iterations only accumulate (`loss += ..`) runs at the
+/// end of each forward iteration, reading that iteration's values (no tape, no recomputation),
+/// and the reverse of an `if` runs inside the forward arm that ran. Valid when the reverse
+/// statements before the node's (the reverse of the lines after it) read no value computed by
+/// the node or after it: they are moved before it.
+fn fused_block(
+    program: &Program,
+    reversed: &Reversed,
+    nodes: &[Node],
+    stmts: &[BackStmt],
+    branches: bool,
+) -> Vec<TokenStream> {
+    let tapes = Some(&reversed.tapes);
+    for (k, node) in nodes.iter().enumerate() {
+        let origin = match node {
+            Node::Loop(l) => match (&l.kind, &l.exit) {
+                (LoopKind::For { index, .. }, None) => Some(*index),
+                _ => None,
+            },
+            Node::Branch(b) if branches => b.targets.first().copied(),
+            _ => None,
+        };
+        let Some(origin) = origin else { continue };
+        let Some(p) = stmts.iter().position(|s| match s {
+            BackStmt::For {
+                origin: o,
+                fused: Some(_),
+                ..
+            }
+            | BackStmt::If { origin: o, .. } => *o == Some(origin),
+            _ => false,
+        }) else {
+            continue;
+        };
+        let visible: HashSet<String> = nodes[k..]
+            .iter()
+            .flat_map(Node::targets)
+            .map(|t| program.vars[t].ident.to_string())
+            .collect();
+        let mut read = HashSet::new();
+        stmts[..p]
+            .iter()
+            .for_each(|s| stmt_idents(program, s, &mut read));
+        if !read.is_disjoint(&visible) {
+            continue;
+        }
+        let mut lines: Vec<TokenStream> = nodes[..k]
+            .iter()
+            .map(|n| forward_node(program, n, tapes))
+            .collect();
+        lines.extend(stmts[..p].iter().map(|s| back_stmt(program, reversed, s)));
+        lines.push(fused_node(program, reversed, node, &stmts[p]));
+        lines.extend(nodes[k + 1..].iter().map(|n| forward_node(program, n, tapes)));
+        lines.extend(stmts[p + 1..].iter().map(|s| back_stmt(program, reversed, s)));
+        return lines;
+    }
+    nodes
+        .iter()
+        .map(|n| forward_node(program, n, tapes))
+        .chain(stmts.iter().map(|s| back_stmt(program, reversed, s)))
+        .collect()
+}
+
+/// A loop or branch with its reverse `stmt` inside.
+fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackStmt) -> TokenStream {
+    match (node, stmt) {
+        (
+            Node::Loop(l),
+            BackStmt::For {
+                fused: Some(iteration),
+                ..
+            },
+        ) => {
+            let body = fused_block(program, reversed, &l.body.nodes, iteration, true);
+            forward_loop(program, l, None, Some(body))
+        }
+        (
+            Node::Branch(branch),
+            BackStmt::If {
+                then, otherwise, ..
+            },
+        ) => {
+            // The arms' values are in scope: what the reverse arms recomputed is dropped.
+            let arm = |block: &Block, stmts: &[BackStmt]| {
+                let first = stmts
+                    .iter()
+                    .position(|s| !matches!(s, BackStmt::Forward(_)))
+                    .unwrap_or(stmts.len());
+                let lines = fused_block(program, reversed, &block.nodes, &stmts[first..], true);
+                let results: Vec<TokenStream> = block
+                    .results
+                    .iter()
+                    .map(|r| rules::render_bare(program, r))
+                    .collect();
+                match results.as_slice() {
+                    [one] => quote!({ #(#lines)* #one }),
+                    many => quote!({ #(#lines)* (#(#many),*) }),
+                }
+            };
+            let (cond, then, otherwise) = (
+                &branch.cond,
+                arm(&branch.then, then),
+                arm(&branch.otherwise, otherwise),
+            );
+            let idents: Vec<&proc_macro2::Ident> = branch
+                .targets
+                .iter()
+                .map(|t| &program.vars[*t].ident)
+                .collect();
+            match idents.as_slice() {
+                [one] => quote_spanned!(branch.span=> let #one = if #cond #then else #otherwise;),
+                many => {
+                    quote_spanned!(branch.span=> let (#(#many),*) = if #cond #then else #otherwise;)
+                }
+            }
+        }
+        _ => forward_node(program, node, Some(&reversed.tapes)),
     }
 }
 
@@ -298,7 +410,20 @@ pub fn forward_node(
                 many => quote_spanned!(branch.span=> let (#(#many),*) = #value;),
             }
         }
-        Node::Loop(l) => {
+        Node::Loop(l) => forward_loop(program, l, tapes, None),
+    }
+}
+
+/// A forward loop; `fused`: an iteration's reverse, run at the end of each iteration (while
+/// the carried variables still hold the values the iteration started with).
+fn forward_loop(
+    program: &Program,
+    l: &crate::ir::Loop,
+    tapes: Option<&HashMap<usize, proc_macro2::Ident>>,
+    fused: Option<Vec<TokenStream>>,
+) -> TokenStream {
+    {
+        {
             let mut before = Vec::new();
             let mut at_start = Vec::new();
             let mut at_end = Vec::new();
@@ -321,12 +446,15 @@ pub fn forward_node(
                 let after_ident = &program.vars[c.after].ident;
                 after.push(quote!(let #after_ident = #inner;));
             }
-            let mut body: Vec<TokenStream> = l
-                .body
-                .nodes
-                .iter()
-                .map(|n| forward_node(program, n, None))
-                .collect();
+            let mut body: Vec<TokenStream> = match fused {
+                Some(fused) => fused,
+                None => l
+                    .body
+                    .nodes
+                    .iter()
+                    .map(|n| forward_node(program, n, None))
+                    .collect(),
+            };
             if let Some(exit) = &l.exit {
                 // The breaking iteration leaves the carried variables where its first lines
                 // left them, and tells the reverse pass that it ran.
@@ -528,6 +656,7 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             range,
             rev,
             body,
+            ..
         } => {
             let body: Vec<TokenStream> = body
                 .iter()
@@ -544,6 +673,7 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             cond,
             then,
             otherwise,
+            ..
         } => {
             let then: Vec<TokenStream> = then
                 .iter()

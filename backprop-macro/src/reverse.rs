@@ -53,19 +53,26 @@ pub enum BackStmt {
     },
     /// `let mut d_v = 0.0;`: a gradient that only a branch arm or single elements add to.
     Zero { var: VarId },
-    /// The reverse of a branch: the same condition, each arm reversed.
+    /// The reverse of a branch: the same condition, each arm reversed. `origin` is the
+    /// branch's first target (what fusing it with its forward branch looks for).
     If {
         cond: TokenStream,
         then: Vec<BackStmt>,
         otherwise: Vec<BackStmt>,
+        origin: Option<VarId>,
     },
     /// The reverse of a loop: the same range the other way round, each iteration restoring
-    /// what it needs from the tape, recomputing its lines and reversing them.
+    /// what it needs from the tape, recomputing its lines and reversing them. `origin` is the
+    /// loop's index variable; `fused`, for a loop whose iterations can be reversed in any
+    /// order (see [`accumulates`]), one iteration's reverse without restoring or recomputing,
+    /// to run inside the forward loop instead.
     For {
         index: Ident,
         range: TokenStream,
         rev: bool,
         body: Vec<BackStmt>,
+        origin: Option<VarId>,
+        fused: Option<Vec<BackStmt>>,
     },
     /// A statement of the loop bookkeeping (`let mut d_s = d_s_2;`, `let s = s_tape.pop();`).
     Raw(TokenStream),
@@ -316,6 +323,7 @@ impl Sweep<'_> {
                             cond: branch.cond.clone(),
                             then,
                             otherwise,
+                            origin: branch.targets.first().copied(),
                         });
                     }
                 }
@@ -418,6 +426,7 @@ impl Sweep<'_> {
         self.loop_depth += 1;
 
         let full = self.reverse_iteration(l, &l.body, &active);
+        let fused = (l.exit.is_none() && accumulates(program, l)).then(|| full.clone());
         // The iteration that broke ran only the lines before its `break` guard.
         let partial = l.exit.as_ref().map(|exit| {
             let pre = Block {
@@ -484,6 +493,8 @@ impl Sweep<'_> {
                 range: range.clone(),
                 rev: !rev,
                 body: full_body,
+                origin: Some(*index),
+                fused,
             },
             // Only the first `trips` values of the range ran completely.
             (LoopKind::For { index, range, rev }, Some(exit)) => {
@@ -498,6 +509,8 @@ impl Sweep<'_> {
                     range: ran,
                     rev: true,
                     body: full_body,
+                    origin: None,
+                    fused: None,
                 }
             }
             // The tapes give back the iterations in reverse order; only their number matters.
@@ -506,6 +519,8 @@ impl Sweep<'_> {
                 range: quote::quote!(0..#trips),
                 rev: false,
                 body: full_body,
+                origin: None,
+                fused: None,
             },
         });
         for &k in &active {
@@ -691,6 +706,14 @@ fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
                 collect_mutable(then, out);
                 collect_mutable(otherwise, out);
             }
+            BackStmt::For {
+                body,
+                fused: Some(fused),
+                ..
+            } => {
+                collect_mutable(body, out);
+                collect_mutable(fused, out);
+            }
             BackStmt::For { body, .. } | BackStmt::Guarded { body, .. } => {
                 collect_mutable(body, out)
             }
@@ -711,7 +734,7 @@ fn token_idents(tokens: TokenStream, out: &mut HashSet<String>) {
     }
 }
 
-fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
+pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
     match stmt {
         BackStmt::Setup(tokens) => token_idents(tokens.clone(), out),
         BackStmt::Init { expr, .. } => token_idents(expr.clone(), out),
@@ -723,6 +746,7 @@ fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
             cond,
             then,
             otherwise,
+            ..
         } => {
             token_idents(cond.clone(), out);
             then.iter()
@@ -788,4 +812,145 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
             }
         }
     }
+}
+
+/// Whether every differentiated variable a loop carries only accumulates: each iteration adds
+/// to it (`s += e`, `s -= e`, possibly in a branch arm, possibly in a nested loop) and nothing
+/// else reads it. Then each reversed iteration passes the carried gradients through unchanged,
+/// and reads only values of its own iteration, so the iterations can be reversed in any
+/// order: right after their forward lines, in the forward loop.
+pub fn accumulates(program: &Program, l: &crate::ir::Loop) -> bool {
+    let active: Vec<_> = l
+        .carried
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| program.vars[c.inner].active)
+        .collect();
+    if active.is_empty() {
+        return false;
+    }
+    active.iter().all(|(k, c)| {
+        let mut versions = HashSet::from([c.inner]);
+        scan_accumulation(program, &l.body, &mut versions)
+            && matches!(&l.body.results[*k], Operand::Var(v) if versions.contains(v))
+            && l.body
+                .results
+                .iter()
+                .enumerate()
+                .all(|(j, r)| j == *k || !reads_version(program, r, &versions))
+    })
+}
+
+fn reads_version(program: &Program, operand: &Operand, versions: &HashSet<VarId>) -> bool {
+    match operand {
+        Operand::Var(v) => versions.contains(v),
+        Operand::Element { .. } => false,
+        Operand::Const { tokens, .. } => {
+            let mut names = HashSet::new();
+            token_idents(tokens.clone(), &mut names);
+            versions
+                .iter()
+                .any(|v| names.contains(&program.vars[*v].ident.to_string()))
+        }
+    }
+}
+
+/// Follows the versions of an accumulator through `block`, adding the new ones to `versions`;
+/// false when a version is read other than by the next accumulation step.
+fn scan_accumulation(program: &Program, block: &Block, versions: &mut HashSet<VarId>) -> bool {
+    let tokens_read = |tokens: &TokenStream, versions: &HashSet<VarId>| {
+        let mut names = HashSet::new();
+        token_idents(tokens.clone(), &mut names);
+        versions
+            .iter()
+            .any(|v| names.contains(&program.vars[*v].ident.to_string()))
+    };
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) => {
+                let step = matches!(&a.prim, Prim::Table { rule, .. } if ["add", "sub", "copy"].contains(&rule.name));
+                match a.args.as_slice() {
+                    [Operand::Var(v), rest @ ..]
+                        if step
+                            && versions.contains(v)
+                            && !rest.iter().any(|r| reads_version(program, r, versions)) =>
+                    {
+                        versions.insert(a.target);
+                    }
+                    args if args.iter().any(|r| reads_version(program, r, versions)) => {
+                        return false;
+                    }
+                    _ => {}
+                }
+            }
+            Node::Store(store) => {
+                if reads_version(program, &store.value, versions)
+                    || tokens_read(&store.index, versions)
+                {
+                    return false;
+                }
+            }
+            Node::Branch(b) => {
+                if tokens_read(&b.cond, versions) {
+                    return false;
+                }
+                let mut arms = Vec::new();
+                for arm in [&b.then, &b.otherwise] {
+                    let mut arm_versions = versions.clone();
+                    if !scan_accumulation(program, arm, &mut arm_versions) {
+                        return false;
+                    }
+                    arms.push(arm_versions);
+                }
+                for (k, &target) in b.targets.iter().enumerate() {
+                    let from: Vec<bool> = [&b.then, &b.otherwise]
+                        .iter()
+                        .zip(&arms)
+                        .map(|(arm, vs)| reads_version(program, &arm.results[k], vs))
+                        .collect();
+                    let direct = [&b.then, &b.otherwise].iter().zip(&arms).all(
+                        |(arm, vs)| matches!(&arm.results[k], Operand::Var(v) if vs.contains(v)),
+                    );
+                    if direct {
+                        versions.insert(target);
+                    } else if from.iter().any(|&f| f) {
+                        return false;
+                    }
+                }
+            }
+            Node::Loop(inner) => {
+                match &inner.kind {
+                    LoopKind::For { range, .. } if tokens_read(range, versions) => return false,
+                    LoopKind::While { cond, .. } if tokens_read(cond, versions) => return false,
+                    _ => {}
+                }
+                if inner.exit.as_ref().is_some_and(|e| tokens_read(&e.cond, versions)) {
+                    return false;
+                }
+                let mut inner_versions = versions.clone();
+                for c in &inner.carried {
+                    if reads_version(program, &c.entry, versions) {
+                        if !matches!(c.entry, Operand::Var(_)) {
+                            return false;
+                        }
+                        inner_versions.insert(c.inner);
+                    }
+                }
+                if !scan_accumulation(program, &inner.body, &mut inner_versions) {
+                    return false;
+                }
+                for (c, result) in inner.carried.iter().zip(&inner.body.results) {
+                    let carries = reads_version(program, &c.entry, versions);
+                    let accumulated =
+                        matches!(result, Operand::Var(v) if inner_versions.contains(v));
+                    if carries && accumulated {
+                        versions.insert(c.after);
+                    } else if carries || reads_version(program, result, &inner_versions) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+    true
 }

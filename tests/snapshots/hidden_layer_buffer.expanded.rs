@@ -21,24 +21,22 @@ fn hidden_layer_backward(
         h[j] = h_max;
     }
     let out: f64 = 0.0;
-    let mut out_1 = out;
-    for j in 0..n_hidden {
-        let out_mul = w2[j] * h[j];
-        let out_2 = out_1 + out_mul;
-        out_1 = out_2;
-    }
-    let out_3 = out_1;
     let d_out_3 = d_out;
     let mut d_out_1 = d_out_3;
     let mut d_w2 = ::std::vec![0.0; w2.len()];
     let mut d_h = ::std::vec![0.0; h.len()];
-    for j in (0..n_hidden).rev() {
+    let mut out_1 = out;
+    for j in 0..n_hidden {
+        let out_mul = w2[j] * h[j];
+        let out_2 = out_1 + out_mul;
         let d_out_2 = d_out_1;
         d_out_1 = d_out_2;
         let d_out_mul = d_out_2;
         d_w2[j] += h[j] * d_out_mul;
         d_h[j] += w2[j] * d_out_mul;
+        out_1 = out_2;
     }
+    let out_3 = out_1;
     let mut d_w1 = ::std::vec![0.0; w1.len()];
     let mut d_b1 = ::std::vec![0.0; b1.len()];
     for j in (0..n_hidden).rev() {

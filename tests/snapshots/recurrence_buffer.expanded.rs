@@ -8,22 +8,20 @@ fn states_backward(w: f64, x: &[f64], d_out: f64) -> (f64, (f64, ::std::vec::Vec
         hs[t] = hs_tanh;
     }
     let loss: f64 = 0.0;
+    let d_loss_3 = d_out;
+    let mut d_loss_1 = d_loss_3;
+    let mut d_hs = ::std::vec![0.0; hs.len()];
     let mut loss_1 = loss;
     for t in 1..=n {
         let loss_mul = hs[t] * hs[t];
         let loss_2 = loss_1 + loss_mul;
-        loss_1 = loss_2;
-    }
-    let loss_3 = loss_1;
-    let d_loss_3 = d_out;
-    let mut d_loss_1 = d_loss_3;
-    let mut d_hs = ::std::vec![0.0; hs.len()];
-    for t in (1..=n).rev() {
         let d_loss_2 = d_loss_1;
         d_loss_1 = d_loss_2;
         let d_loss_mul = d_loss_2;
         d_hs[t] += 2.0 * hs[t] * d_loss_mul;
+        loss_1 = loss_2;
     }
+    let loss_3 = loss_1;
     let mut d_x = ::std::vec![0.0; x.len()];
     let mut d_w = 0.0;
     for t in (1..=n).rev() {
