@@ -146,7 +146,8 @@ fn tensor_gates(a: &Array2<f64>, y: &[usize]) -> f64 {
     let top = backprop::max_axis(a, Axis(0));
     let picked = backprop::pick(&backprop::log_softmax(a, Axis(0)), y);
     let smooth = backprop::softplus(&a.mapv(backprop::sigmoid));
-    (p * &smooth).sum() + top.sum() * 0.5 + picked.sum()
+    let gated = backprop::sigmoid(a) * backprop::relu(a);
+    (p * &smooth).sum() + top.sum() * 0.5 + picked.sum() + gated.sum()
 }
 
 #[test]

@@ -71,6 +71,45 @@ pub fn tensor_gate_rank(path: &TokenStream) -> Option<fn(usize) -> usize> {
     }
 }
 
+/// A gate's gradient from its value `y`, its arguments as written and the upstream `d`.
+type GateGradient = fn(&TokenStream, &[TokenStream], &TokenStream) -> TokenStream;
+
+/// Runtime tensor gates whose gradient generated code takes from a gradient-only function:
+/// their `_backward` (the composition contract) would compute again the value the forward pass
+/// already holds. Only for calls written `backprop::name(..)` on arrays: a user's own `relu`
+/// keeps its own `relu_backward`.
+const GATE_GRADIENTS: &[(&str, GateGradient)] = &[
+    ("relu", |_, args, d| {
+        let x = &args[0];
+        quote!(::backprop::relu_grad(#x, #d))
+    }),
+    ("sigmoid", |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d))),
+    ("softmax", |y, args, d| {
+        let axis = &args[1];
+        quote!(::backprop::softmax_grad(#y, #axis, #d))
+    }),
+    ("log_softmax", |y, args, d| {
+        let axis = &args[1];
+        quote!(::backprop::log_softmax_grad(#y, #axis, #d))
+    }),
+    ("pick", |_, args, d| {
+        let (a, labels) = (&args[0], &args[1]);
+        quote!(::backprop::pick_grad(#a, #labels, #d))
+    }),
+];
+
+/// The gradient-only rule of a call `backprop::name(..)`, if it has one.
+fn gate_gradient(path: &TokenStream) -> Option<GateGradient> {
+    let text = path.to_string().replace(' ', "");
+    let name = text
+        .strip_prefix("::backprop::")
+        .or_else(|| text.strip_prefix("backprop::"))?;
+    GATE_GRADIENTS
+        .iter()
+        .find(|(gate, _)| *gate == name)
+        .map(|(_, grad)| *grad)
+}
+
 /// Float methods whose rules are not elementwise array code (a branch on the operands, or no
 /// ndarray counterpart): on arrays they are an error.
 pub const SCALAR_ONLY_METHODS: &[&str] =
@@ -726,6 +765,20 @@ pub fn backward(
                 .map(|&i| contribution(i, tensor_grad(op, local, program, args, i)))
                 .collect(),
         },
+        // A runtime gate on an array: its gradient alone, from the value the forward pass has.
+        Prim::Call { path, by_ref, .. } if out.is_tensor() && gate_gradient(path).is_some() => {
+            let rendered = with_references(local.bare.clone(), by_ref);
+            let expr = gate_gradient(path)
+                .map(|grad| grad(&local.y, &rendered, d))
+                .unwrap_or_default();
+            Backward {
+                setup: Vec::new(),
+                contributions: wanted
+                    .iter()
+                    .map(|&i| contribution(i, expr.clone()))
+                    .collect(),
+            }
+        }
         // y = g(args): (y, grads) = g_backward(args, d).
         Prim::Call {
             backward, by_ref, ..

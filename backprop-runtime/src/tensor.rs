@@ -110,7 +110,24 @@ where
     D: RemoveAxis,
 {
     let y = softmax(a, axis);
-    let mut d_a = Array::zeros(a.raw_dim());
+    let d_a = softmax_grad(&y, axis, d_out);
+    (y, d_a)
+}
+
+/// The gradient of [`softmax`] from its value `y` (no forward pass): what generated code calls
+/// for `backprop::softmax`, whose value the forward pass already has.
+pub fn softmax_grad<F, S, S2, D>(
+    y: &ArrayBase<S, D>,
+    axis: Axis,
+    d_out: &ArrayBase<S2, D>,
+) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let mut d_a = Array::zeros(y.raw_dim());
     for ((y, d), mut g) in y
         .lanes(axis)
         .into_iter()
@@ -126,7 +143,7 @@ where
             .and(&d)
             .for_each(|g, &y, &d| *g = y * (d - inner));
     }
-    (y, d_a)
+    d_a
 }
 
 /// `log(softmax(a))` along `axis`, computed as a − max − ln Σ e^(a − max): no overflow, and
@@ -158,7 +175,24 @@ where
     D: RemoveAxis,
 {
     let y = log_softmax(a, axis);
-    let mut d_a = Array::zeros(a.raw_dim());
+    let d_a = log_softmax_grad(&y, axis, d_out);
+    (y, d_a)
+}
+
+/// The gradient of [`log_softmax`] from its value `y` (no forward pass): d_a = d − e^y Σ_axis d,
+/// lane by lane. What generated code calls for `backprop::log_softmax`.
+pub fn log_softmax_grad<F, S, S2, D>(
+    y: &ArrayBase<S, D>,
+    axis: Axis,
+    d_out: &ArrayBase<S2, D>,
+) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let mut d_a = Array::zeros(y.raw_dim());
     for ((y, d), mut g) in y
         .lanes(axis)
         .into_iter()
@@ -171,7 +205,7 @@ where
             .and(&d)
             .for_each(|g, &y, &d| *g = d - y.exp() * total);
     }
-    (y, d_a)
+    d_a
 }
 
 /// The maximum along `axis` (the max gate): one dimension less than `a`.
@@ -235,11 +269,58 @@ where
     F: Float,
     S: Data<Elem = F>,
 {
+    (pick(a, labels), pick_grad(a, labels, d_out))
+}
+
+/// The gradient of [`pick`] alone (it needs only `a`'s shape): what generated code calls.
+pub fn pick_grad<F, S, S2>(
+    a: &ArrayBase<S, ndarray::Ix2>,
+    labels: &[usize],
+    d_out: &ArrayBase<S2, ndarray::Ix1>,
+) -> Array2<F>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+{
     let mut d_a = Array2::zeros(a.raw_dim());
     for (i, &d) in d_out.iter().enumerate() {
         d_a[[i, labels[i]]] = d;
     }
-    (pick(a, labels), d_a)
+    d_a
+}
+
+/// The gradient of [`relu`](crate::relu) on an array, without its value: `d` where `x > 0`,
+/// zero elsewhere, NaN where `x` is NaN (as [`relu_backward`](crate::relu_backward)).
+pub fn relu_grad<F, S, S2, D>(x: &ArrayBase<S, D>, d_out: &ArrayBase<S2, D>) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    D: Dimension,
+{
+    ndarray::Zip::from(x).and(d_out).map_collect(|&x, &d| {
+        if x > F::zero() {
+            d
+        } else if x.is_nan() {
+            x
+        } else {
+            F::zero()
+        }
+    })
+}
+
+/// The gradient of [`sigmoid`](crate::sigmoid) on an array from its value `y`: (1 − y) y d.
+pub fn sigmoid_grad<F, S, S2, D>(y: &ArrayBase<S, D>, d_out: &ArrayBase<S2, D>) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    D: Dimension,
+{
+    ndarray::Zip::from(y)
+        .and(d_out)
+        .map_collect(|&y, &d| (F::one() - y) * y * d)
 }
 
 impl<F: Float + ndarray::ScalarOperand + std::ops::AddAssign, D: Dimension> crate::Accumulate

@@ -24,8 +24,8 @@ fn softmax_loss_backward(
         data_loss_pick.raw_dim(),
         d_data_loss_mean / data_loss_pick.len() as f64,
     );
-    let d_log_probs = ::backprop::pick_backward(&log_probs, y, &d_data_loss_pick).1;
-    let d_scores = ::backprop::log_softmax_backward(&scores, Axis(1), &d_log_probs).1;
+    let d_log_probs = ::backprop::pick_grad(&log_probs, y, &d_data_loss_pick);
+    let d_scores = ::backprop::log_softmax_grad(&log_probs, Axis(1), &d_log_probs);
     d_w += &(x.t().dot(&d_scores));
     (out, d_w)
 }
