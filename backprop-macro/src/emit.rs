@@ -585,10 +585,13 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
         BackStmt::Init { var, expr, sum_to } => {
             let d = grad(var);
             let value = match (&program.vars[*var].ty, sum_to) {
+                // A borrowed gradient is reduced in place, not copied first.
                 (Ty::Tensor { .. }, true) => {
                     let like = rules::render(program, &Operand::Var(*var));
-                    let expr = owned(expr);
-                    quote!(::backprop::sum_to(#expr, #like))
+                    match borrowed_name(expr) {
+                        Some(_) => quote!(::backprop::sum_to_ref(#expr, #like)),
+                        None => quote!(::backprop::sum_to(#expr, #like)),
+                    }
                 }
                 (Ty::Tensor { .. }, false) => owned(expr),
                 _ => expr.clone(),
@@ -606,9 +609,14 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             element: None,
             expr,
             sum_to,
+            product,
         } => {
             let d = grad(var);
             match (&program.vars[*var].ty, sum_to) {
+                (Ty::Tensor { .. }, false) if product.is_some() => {
+                    let (a, b) = product.clone().unwrap_or_default();
+                    quote!(::backprop::ndarray::linalg::general_mat_mul(1.0, &#a, &#b, 1.0, &mut #d);)
+                }
                 (Ty::Array { .. }, _) => quote!(::backprop::accumulate(&mut #d, #expr);),
                 (Ty::Tensor { .. }, true) => {
                     let expr = borrowed(expr);

@@ -38,6 +38,8 @@ pub enum BackStmt {
         element: Option<TokenStream>,
         expr: TokenStream,
         sum_to: bool,
+        /// The factors when `expr` is a matrix product (added in place).
+        product: Option<(TokenStream, TokenStream)>,
     },
     /// `d_w[i] = expr;`: the first contribution to an element at a literal index (the element
     /// is still zero, and `0.0 + v` would cost an addition the optimiser may not remove).
@@ -106,6 +108,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         frames: Vec::new(),
         touched: HashSet::new(),
         sum_to: false,
+        product: None,
         loop_depth: 0,
         storage: HashSet::new(),
         tapes: HashMap::new(),
@@ -122,6 +125,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         _ => {}
     }
     sweep.block(&program.body, &mut stmts);
+    move_last_uses(program, &sweep.grads, &mut stmts);
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();
@@ -138,6 +142,37 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         mutable,
         storage: sweep.storage,
         tapes: sweep.tapes,
+    }
+}
+
+/// An array gradient handed on whole (`let d_a = d_y.clone();`, `sum_to(d_y.clone(), ..)`) by
+/// the last statement that reads it is moved instead: top-level statements only (a loop body
+/// runs again), and never a returned gradient.
+fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut [BackStmt]) {
+    let returned: HashSet<String> = program
+        .params
+        .iter()
+        .filter_map(|p| grads.get(&p.var))
+        .map(ToString::to_string)
+        .collect();
+    for i in 0..stmts.len() {
+        let (head, tail) = stmts.split_at_mut(i + 1);
+        let (BackStmt::Init { expr, .. } | BackStmt::Accumulate { expr, .. }) = &mut head[i]
+        else {
+            continue;
+        };
+        let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
+        let [TokenTree::Punct(amp), TokenTree::Ident(name)] = tokens.as_slice() else {
+            continue;
+        };
+        if amp.as_char() != '&' || returned.contains(&name.to_string()) {
+            continue;
+        }
+        let mut later = HashSet::new();
+        tail.iter().for_each(|s| stmt_idents(program, s, &mut later));
+        if !later.contains(&name.to_string()) {
+            *expr = name.to_token_stream();
+        }
     }
 }
 
@@ -158,6 +193,8 @@ struct Sweep<'a> {
     touched: HashSet<(VarId, String)>,
     /// Whether the contribution being added must be summed to its operand's shape.
     sum_to: bool,
+    /// The factors of the contribution being added, when it is a matrix product.
+    product: Option<(TokenStream, TokenStream)>,
     /// How many loops enclose the line being reversed (an element's first contribution is an
     /// assignment only outside loops: inside, the line runs again).
     loop_depth: usize,
@@ -247,6 +284,7 @@ impl Sweep<'_> {
             element,
             expr,
             sum_to: self.sum_to,
+            product: self.product.take(),
         });
     }
 
@@ -287,8 +325,10 @@ impl Sweep<'_> {
                     out.extend(backward.setup.into_iter().map(BackStmt::Setup));
                     for c in backward.contributions {
                         self.sum_to = c.sum_to;
+                        self.product = c.product;
                         self.contribute_to(&assign.args[c.operand], c.expr, out);
                         self.sum_to = false;
+                        self.product = None;
                     }
                 }
                 Node::Branch(branch) => {

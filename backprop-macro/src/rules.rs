@@ -679,6 +679,9 @@ pub struct Contribution {
     /// from the operand's: it is summed back to the operand's shape (`sum_to`).
     pub sum_to: bool,
     pub expr: TokenStream,
+    /// `expr` is the matrix product `a.dot(&b)` of these factors: a later contribution adds it
+    /// in place (`general_mat_mul`), without a temporary.
+    pub product: Option<(TokenStream, TokenStream)>,
 }
 
 /// What the reverse sweep emits for one line.
@@ -705,6 +708,7 @@ pub fn backward(
         operand,
         sum_to: false,
         expr,
+        product: None,
     };
     match prim {
         // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
@@ -720,9 +724,9 @@ pub fn backward(
         }
         Prim::Table { rule, .. } => Backward {
             setup: Vec::new(),
-            contributions: wanted
-                .iter()
-                .map(|&i| {
+            contributions: by_rank(program, args, wanted)
+                .into_iter()
+                .map(|i| {
                     let expr = (rule.grad)(local, i);
                     match (out.is_tensor(), program.ty_of(&args[i])) {
                         // A scalar operand of an array line met every element: add them up.
@@ -737,6 +741,7 @@ pub fn backward(
                                 operand: i,
                                 sum_to: true,
                                 expr,
+                                product: None,
                             }
                         }
                         _ => contribution(i, expr),
@@ -762,7 +767,10 @@ pub fn backward(
             setup: Vec::new(),
             contributions: wanted
                 .iter()
-                .map(|&i| contribution(i, tensor_grad(op, local, program, args, i)))
+                .map(|&i| Contribution {
+                    product: matrix_factors(op, local, program, args, i),
+                    ..contribution(i, tensor_grad(op, local, program, args, i))
+                })
                 .collect(),
         },
         // A runtime gate on an array: its gradient alone, from the value the forward pass has.
@@ -813,6 +821,15 @@ pub fn backward(
     }
 }
 
+/// The operand positions in `wanted`, lower-rank arrays first: the upstream gradient is then
+/// summed down for a broadcast operand while it is still borrowed, and handed over whole to
+/// the full-shape operand last (moved, when nothing reads it after).
+fn by_rank(program: &Program, args: &[Operand], wanted: &[usize]) -> Vec<usize> {
+    let mut order = wanted.to_vec();
+    order.sort_by_key(|&i| program.ty_of(&args[i]).rank().unwrap_or(0));
+    order
+}
+
 /// Whether an elementwise operation may have broadcast `operand` against `other`: only an
 /// array against a different array.
 fn may_broadcast(program: &Program, operand: &Operand, other: &Operand) -> bool {
@@ -831,6 +848,28 @@ fn same_operand(a: &Operand, b: &Operand) -> bool {
         }
         _ => false,
     }
+}
+
+/// The factors of a matrix product's gradient `dA = dY·Bᵀ`, `dB = Aᵀ·dY` (both operands of
+/// rank 2), as [`tensor_grad`] writes them.
+fn matrix_factors(
+    op: &TensorOp,
+    c: &Local,
+    program: &Program,
+    args: &[Operand],
+    i: usize,
+) -> Option<(TokenStream, TokenStream)> {
+    let (TensorOp::Dot, [a, b]) = (op, args) else {
+        return None;
+    };
+    let (Some(2), Some(2)) = (program.ty_of(a).rank(), program.ty_of(b).rank()) else {
+        return None;
+    };
+    let (d, a, b) = (&c.d_name, c.r(0), c.r(1));
+    Some(match i {
+        0 => (quote!(#d), quote!(#b.t())),
+        _ => (quote!(#a.t()), quote!(#d)),
+    })
 }
 
 /// Local gradients of the ndarray operations: whole-array code that follows the shapes, never

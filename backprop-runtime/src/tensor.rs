@@ -37,13 +37,37 @@ where
     }
 }
 
+/// [`sum_to`] of a borrowed gradient: the first reduction reads `g` in place, so only the
+/// reduced array is allocated (a copy only when the shapes already agree).
+pub fn sum_to_ref<F, S, E, S2, D>(g: &ArrayBase<S, E>, like: &ArrayBase<S2, D>) -> Array<F, D>
+where
+    F: Float,
+    S: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    E: RemoveAxis,
+    D: Dimension,
+{
+    if g.ndim() > like.ndim() {
+        return sum_to(g.sum_axis(Axis(0)), like);
+    }
+    let axis = like
+        .shape()
+        .iter()
+        .zip(g.shape())
+        .position(|(&want, &have)| want == 1 && have != 1);
+    match axis {
+        Some(k) => sum_to(g.sum_axis(Axis(k)).insert_axis(Axis(k)), like),
+        None => sum_to(g.to_owned(), like),
+    }
+}
+
 /// `acc += g` where `g` may have the shape of a broadcast result: summed down to `acc`'s
 /// shape first (see [`sum_to`]); no allocation when the shapes agree.
 pub fn add_to<F, S, E, D>(acc: &mut Array<F, D>, g: &ArrayBase<S, E>)
 where
     F: Float + std::ops::AddAssign,
     S: Data<Elem = F>,
-    E: Dimension,
+    E: RemoveAxis,
     D: Dimension,
 {
     if acc.shape() == g.shape() {
@@ -53,7 +77,7 @@ where
             return;
         }
     }
-    let summed = sum_to(g.to_owned(), &*acc);
+    let summed = sum_to_ref(g, &*acc);
     ndarray::Zip::from(acc)
         .and(&summed)
         .for_each(|a, &b| *a += b);

@@ -26,6 +26,6 @@ fn softmax_loss_backward(
     );
     let d_log_probs = ::backprop::pick_grad(&log_probs, y, &d_data_loss_pick);
     let d_scores = ::backprop::log_softmax_grad(&log_probs, Axis(1), &d_log_probs);
-    d_w += &(x.t().dot(&d_scores));
+    ::backprop::ndarray::linalg::general_mat_mul(1.0, &x.t(), &d_scores, 1.0, &mut d_w);
     (out, d_w)
 }
