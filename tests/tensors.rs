@@ -196,3 +196,44 @@ fn shape_mismatch_panics_where_the_forward_would() {
     let b = array![[1.0, 2.0, 3.0]];
     let _ = elementwise_grad(&a, &b);
 }
+
+/// Sums and means of single-use elementwise lines: the gradient of the summed array is one
+/// value, passed to the line's rule as a scalar where each local gradient still has its
+/// operand's shape (`2 x d` for `x * x`), and materialised where it would not (a product with
+/// a scalar or with another array that may be smaller, a negation, a sum).
+#[backprop]
+fn uniform_sums(a: &Array2<f64>, row: &Array1<f64>, c: f64) -> f64 {
+    let broadcast = (a * row).sum();
+    let scaled = (a * c).mean().unwrap();
+    let negated = (-a).sum() * 0.5;
+    let squares = (row * row).mean().unwrap();
+    broadcast + scaled + negated + squares + (a.mapv(f64::exp) + row).sum()
+}
+
+#[test]
+fn uniform_gradient_of_sums_and_means() {
+    let a = array![[0.5, -1.0, 0.25], [1.5, 0.2, -0.3]];
+    let row = array![0.7, -0.4, 1.1];
+    let (_, (da, drow, dc)) = uniform_sums_grad(&a, &row, 0.8);
+    let at: Vec<f64> = flat2(&a)
+        .into_iter()
+        .chain(row.iter().copied())
+        .chain([0.8])
+        .collect();
+    let analytic: Vec<f64> = flat2(&da)
+        .into_iter()
+        .chain(drow.iter().copied())
+        .chain([dc])
+        .collect();
+    check("uniform sums", &at, &analytic, |p| {
+        uniform_sums(
+            &from_flat((2, 3), &p[..6]),
+            &Array1::from(p[6..9].to_vec()),
+            p[9],
+        )
+    });
+    let source = uniform_sums_backward_source();
+    // Only `row * row` keeps the scalar: the other four lines materialise the gradient.
+    assert_eq!(source.matches("from_elem").count(), 4, "{source}");
+    assert!(source.contains("2.0 * row * (d_squares"), "{source}");
+}

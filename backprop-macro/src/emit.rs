@@ -218,8 +218,16 @@ fn fused_block(
             .collect();
         lines.extend(stmts[..p].iter().map(|s| back_stmt(program, reversed, s)));
         lines.push(fused_node(program, reversed, node, &stmts[p]));
-        lines.extend(nodes[k + 1..].iter().map(|n| forward_node(program, n, tapes)));
-        lines.extend(stmts[p + 1..].iter().map(|s| back_stmt(program, reversed, s)));
+        lines.extend(
+            nodes[k + 1..]
+                .iter()
+                .map(|n| forward_node(program, n, tapes)),
+        );
+        lines.extend(
+            stmts[p + 1..]
+                .iter()
+                .map(|s| back_stmt(program, reversed, s)),
+        );
         return lines;
     }
     nodes

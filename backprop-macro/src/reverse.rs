@@ -15,7 +15,7 @@ use crate::ir::{
     Block, FloatTy, LoopKind, Node, Operand, Program, StoreOp, VarId, defined_in, defined_in_node,
 };
 use crate::naming::Namer;
-use crate::rules::{self, Local, Prim};
+use crate::rules::{self, Local, Prim, TensorOp};
 
 /// One statement of the backward pass.
 #[derive(Clone)]
@@ -112,7 +112,17 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         loop_depth: 0,
         storage: HashSet::new(),
         tapes: HashMap::new(),
+        uses: HashMap::new(),
+        elementwise: HashSet::new(),
+        uniform: HashMap::new(),
     };
+    count_uses(
+        program,
+        &program.body.nodes,
+        &program.body.results,
+        &mut sweep.uses,
+    );
+    elementwise_lines(&program.body.nodes, &mut sweep.elementwise);
     let mut stmts = Vec::new();
     match *program.body.value() {
         Operand::Var(out) if program.output_temp == Some(out) => {
@@ -157,8 +167,7 @@ fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut 
         .collect();
     for i in 0..stmts.len() {
         let (head, tail) = stmts.split_at_mut(i + 1);
-        let (BackStmt::Init { expr, .. } | BackStmt::Accumulate { expr, .. }) = &mut head[i]
-        else {
+        let (BackStmt::Init { expr, .. } | BackStmt::Accumulate { expr, .. }) = &mut head[i] else {
             continue;
         };
         let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
@@ -169,9 +178,116 @@ fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut 
             continue;
         }
         let mut later = HashSet::new();
-        tail.iter().for_each(|s| stmt_idents(program, s, &mut later));
+        tail.iter()
+            .for_each(|s| stmt_idents(program, s, &mut later));
         if !later.contains(&name.to_string()) {
             *expr = name.to_token_stream();
+        }
+    }
+}
+
+/// Whether every contribution to an array operand has that operand's shape (or is summed to
+/// it) with a scalar upstream gradient `upstream`: it mentions the operand itself or the line's
+/// value (other than through `upstream`). `b * d` for `a` in `a * b` does not: `b` may be
+/// smaller than `a` and only the full upstream array broadcast it.
+fn keeps_shapes(
+    program: &Program,
+    assign: &crate::ir::Assign,
+    backward: &rules::Backward,
+    upstream: &TokenStream,
+) -> bool {
+    let mut in_upstream = HashSet::new();
+    token_idents(upstream.clone(), &mut in_upstream);
+    let output = program.vars[assign.target].ident.to_string();
+    backward.setup.is_empty()
+        && backward.contributions.iter().all(|c| {
+            let operand = &assign.args[c.operand];
+            if !program.ty_of(operand).is_tensor() {
+                return true;
+            }
+            let mut names = HashSet::new();
+            token_idents(c.expr.clone(), &mut names);
+            let own = match operand {
+                Operand::Var(v) => program.vars[*v].ident.to_string(),
+                _ => return false,
+            };
+            [own, output.clone()]
+                .iter()
+                .any(|name| names.contains(name) && !in_upstream.contains(name))
+        })
+}
+
+/// How many times each name is read in the forward code.
+fn count_uses(
+    program: &Program,
+    nodes: &[Node],
+    results: &[Operand],
+    out: &mut HashMap<String, usize>,
+) {
+    let mut count = |tokens: TokenStream| {
+        let mut stack = vec![tokens];
+        while let Some(tokens) = stack.pop() {
+            for tree in tokens {
+                match tree {
+                    TokenTree::Ident(i) => *out.entry(i.to_string()).or_default() += 1,
+                    TokenTree::Group(g) => stack.push(g.stream()),
+                    _ => {}
+                }
+            }
+        }
+    };
+    let mut streams = Vec::new();
+    collect_reads(program, nodes, results, &mut streams);
+    streams.into_iter().for_each(&mut count);
+}
+
+fn collect_reads(
+    program: &Program,
+    nodes: &[Node],
+    results: &[Operand],
+    out: &mut Vec<TokenStream>,
+) {
+    out.extend(results.iter().map(|r| rules::render(program, r)));
+    for node in nodes {
+        match node {
+            Node::Assign(a) => out.extend(a.args.iter().map(|r| rules::render(program, r))),
+            Node::Store(s) => {
+                out.push(s.index.clone());
+                out.push(rules::render(program, &s.value));
+            }
+            Node::Branch(b) => {
+                out.push(b.cond.clone());
+                collect_reads(program, &b.then.nodes, &b.then.results, out);
+                collect_reads(program, &b.otherwise.nodes, &b.otherwise.results, out);
+            }
+            Node::Loop(l) => {
+                match &l.kind {
+                    LoopKind::For { range, .. } => out.push(range.clone()),
+                    LoopKind::While { cond, .. } => out.push(cond.clone()),
+                }
+                if let Some(exit) = &l.exit {
+                    out.push(exit.cond.clone());
+                }
+                out.extend(l.carried.iter().map(|c| rules::render(program, &c.entry)));
+                collect_reads(program, &l.body.nodes, &l.body.results, out);
+            }
+        }
+    }
+}
+
+/// The variables made by an elementwise line (a table rule on arrays).
+fn elementwise_lines(nodes: &[Node], out: &mut HashSet<VarId>) {
+    for node in nodes {
+        match node {
+            Node::Assign(a) if matches!(a.prim, Prim::Table { .. }) => {
+                out.insert(a.target);
+            }
+            Node::Branch(b) => {
+                elementwise_lines(&b.then.nodes, out);
+                elementwise_lines(&b.otherwise.nodes, out);
+            }
+            Node::Loop(l) => elementwise_lines(&l.body.nodes, out),
+            _ => {}
         }
     }
 }
@@ -200,6 +316,12 @@ struct Sweep<'a> {
     loop_depth: usize,
     storage: HashSet<VarId>,
     tapes: HashMap<VarId, Ident>,
+    /// How many times each name is read in the forward code.
+    uses: HashMap<String, usize>,
+    /// Variables made by elementwise lines.
+    elementwise: HashSet<VarId>,
+    /// Arrays whose gradient is one value everywhere, that value (see `uniform_sum`).
+    uniform: HashMap<VarId, TokenStream>,
 }
 
 impl Sweep<'_> {
@@ -303,25 +425,50 @@ impl Sweep<'_> {
                     if wanted.is_empty() {
                         continue;
                     }
-                    let target = &self.program.vars[assign.target];
+                    if self.uniform_sum(assign) {
+                        continue;
+                    }
+                    let program = self.program;
+                    let target = &program.vars[assign.target];
                     let float = target.ty.float().unwrap_or(FloatTy::F64);
                     let d = self.grad(assign.target);
-                    let local = Local::new(self.program, &assign.args, target, d, float);
                     let scratch = match assign.prim {
                         Prim::Call { .. } => {
                             self.namer.fresh(&format!("d_{}_inputs", target.ident))
                         }
                         _ => target.ident.clone(),
                     };
-                    let backward = rules::backward(
-                        &assign.prim,
-                        &local,
-                        self.program,
-                        &assign.args,
-                        &target.ty,
-                        &wanted,
-                        &scratch,
-                    );
+                    let rule = |upstream: Option<&TokenStream>| {
+                        let mut local = Local::new(program, &assign.args, target, d.clone(), float);
+                        if let Some(value) = upstream {
+                            local = local.with_upstream(value.clone());
+                        }
+                        rules::backward(
+                            &assign.prim,
+                            &local,
+                            program,
+                            &assign.args,
+                            &target.ty,
+                            &wanted,
+                            &scratch,
+                        )
+                    };
+                    // An array whose gradient is one value everywhere (it was summed): the
+                    // rule's lines take that value where they keep an array's shape; else the
+                    // gradient is materialised.
+                    let uniform = self.uniform.remove(&assign.target);
+                    let mut backward = rule(uniform.as_ref());
+                    if let Some(value) = &uniform
+                        && !keeps_shapes(program, assign, &backward, value)
+                    {
+                        let ident = &target.ident;
+                        out.push(BackStmt::Init {
+                            var: assign.target,
+                            expr: quote::quote!(::backprop::ndarray::Array::from_elem(#ident.raw_dim(), #value)),
+                            sum_to: false,
+                        });
+                        backward = rule(None);
+                    }
                     out.extend(backward.setup.into_iter().map(BackStmt::Setup));
                     for c in backward.contributions {
                         self.sum_to = c.sum_to;
@@ -391,6 +538,37 @@ impl Sweep<'_> {
                 }
             }
         }
+    }
+
+    /// `s = a.sum()` (or `.mean()`) of an array `a` that nothing else reads, made by an
+    /// elementwise line: `a`'s gradient is `d_s` (or `d_s / n`) everywhere, kept as that one
+    /// value for `a`'s own line instead of an array of copies.
+    fn uniform_sum(&mut self, assign: &crate::ir::Assign) -> bool {
+        let program = self.program;
+        let (Prim::Tensor(op @ (TensorOp::Sum | TensorOp::Mean { .. })), [Operand::Var(a)]) =
+            (&assign.prim, assign.args.as_slice())
+        else {
+            return false;
+        };
+        let var = &program.vars[*a];
+        if !var.active
+            || !self.frames.is_empty()
+            || self.uses.get(&var.ident.to_string()) != Some(&1)
+            || !self.elementwise.contains(a)
+        {
+            return false;
+        }
+        let d = self.grad(assign.target);
+        let value = match op {
+            TensorOp::Mean { .. } => {
+                let (ident, f) = (&var.ident, var.ty.float().unwrap_or(FloatTy::F64).ident());
+                quote::quote!((#d / #ident.len() as #f))
+            }
+            _ => d.to_token_stream(),
+        };
+        self.uniform.insert(*a, value);
+        self.declared.insert(*a);
+        true
     }
 
     /// Declares a zero gradient for `var` before any contribution (hoisted out of the frames
@@ -964,7 +1142,11 @@ fn scan_accumulation(program: &Program, block: &Block, versions: &mut HashSet<Va
                     LoopKind::While { cond, .. } if tokens_read(cond, versions) => return false,
                     _ => {}
                 }
-                if inner.exit.as_ref().is_some_and(|e| tokens_read(&e.cond, versions)) {
+                if inner
+                    .exit
+                    .as_ref()
+                    .is_some_and(|e| tokens_read(&e.cond, versions))
+                {
                     return false;
                 }
                 let mut inner_versions = versions.clone();

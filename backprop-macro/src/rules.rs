@@ -83,7 +83,10 @@ const GATE_GRADIENTS: &[(&str, GateGradient)] = &[
         let x = &args[0];
         quote!(::backprop::relu_grad(#x, #d))
     }),
-    ("sigmoid", |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d))),
+    (
+        "sigmoid",
+        |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
+    ),
     ("softmax", |y, args, d| {
         let axis = &args[1];
         quote!(::backprop::softmax_grad(#y, #axis, #d))
@@ -190,6 +193,13 @@ impl Local {
             d_name,
             float,
         }
+    }
+
+    /// The same, with the upstream gradient given as a scalar value for an array line whose
+    /// gradient is that value everywhere.
+    pub fn with_upstream(mut self, d: TokenStream) -> Self {
+        self.d = d;
+        self
     }
 
     /// Operand `i` as a value.

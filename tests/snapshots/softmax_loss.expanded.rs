@@ -17,8 +17,7 @@ fn softmax_loss_backward(
     let d_data_loss = d_out;
     let d_out_mul_1 = d_out;
     let d_out_sum = (0.5 * reg) * d_out_mul_1;
-    let d_out_mul = ::backprop::ndarray::Array::from_elem(out_mul.raw_dim(), d_out_sum);
-    let mut d_w = 2.0 * w * &d_out_mul;
+    let mut d_w = 2.0 * w * d_out_sum;
     let d_data_loss_mean = -d_data_loss;
     let d_data_loss_pick = ::backprop::ndarray::Array::from_elem(
         data_loss_pick.raw_dim(),
