@@ -237,3 +237,28 @@ fn uniform_gradient_of_sums_and_means() {
     assert_eq!(source.matches("from_elem").count(), 4, "{source}");
     assert!(source.contains("2.0 * row * (d_squares"), "{source}");
 }
+
+#[backprop(wrt(w))]
+fn cross_entropy_f32(w: &Array2<f32>, x: &Array2<f32>, y: &[usize]) -> f32 {
+    let log_probs = backprop::log_softmax(&x.dot(w), Axis(1));
+    -backprop::pick(&log_probs, y).mean().unwrap()
+}
+
+#[test]
+fn f32_cross_entropy_with_a_uniform_pick_gradient() {
+    let w = array![[0.5f32, -1.0, 0.2], [0.25, 1.5, -0.3]];
+    let x = array![[1.0f32, 0.3], [-0.4, 0.8], [0.1, 0.2], [0.9, -1.1]];
+    let y = [2, 0, 1, 1];
+    let (_, dw) = cross_entropy_f32_grad(&w, &x, &y);
+    // The notes' closed form: dW = Xᵀ (softmax(XW) − onehot(y)) / N.
+    let mut probs = backprop::softmax(&x.dot(&w), Axis(1));
+    for (i, &label) in y.iter().enumerate() {
+        probs[[i, label]] -= 1.0;
+    }
+    let expected = x.t().dot(&probs) / y.len() as f32;
+    for (a, b) in dw.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-6, "{dw} vs {expected}");
+    }
+    // The mean's gradient reaches `pick_grad` as one value, not as an array of copies.
+    assert!(!cross_entropy_f32_backward_source().contains("from_elem"));
+}

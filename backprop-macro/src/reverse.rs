@@ -155,9 +155,9 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     }
 }
 
-/// An array gradient handed on whole (`let d_a = d_y.clone();`, `sum_to(d_y.clone(), ..)`) by
-/// the last statement that reads it is moved instead: top-level statements only (a loop body
-/// runs again), and never a returned gradient.
+/// An array gradient handed on whole (`let d_a = d_y.clone();`, `sum_to(d_y.clone(), ..)`, the
+/// upstream of `relu_grad(&x, &d_y)`) by the last statement that reads it is moved instead:
+/// top-level statements only (a loop body runs again), and never a returned gradient.
 fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut [BackStmt]) {
     let returned: HashSet<String> = program
         .params
@@ -170,18 +170,14 @@ fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut 
         let (BackStmt::Init { expr, .. } | BackStmt::Accumulate { expr, .. }) = &mut head[i] else {
             continue;
         };
-        let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
-        let [TokenTree::Punct(amp), TokenTree::Ident(name)] = tokens.as_slice() else {
+        let Some((name, moved)) = borrowed_whole(expr) else {
             continue;
         };
-        if amp.as_char() != '&' || returned.contains(&name.to_string()) {
-            continue;
-        }
         let mut later = HashSet::new();
         tail.iter()
             .for_each(|s| stmt_idents(program, s, &mut later));
-        if !later.contains(&name.to_string()) {
-            *expr = name.to_token_stream();
+        if !returned.contains(&name) && !later.contains(&name) {
+            *expr = moved;
         }
     }
 }
@@ -275,11 +271,12 @@ fn collect_reads(
     }
 }
 
-/// The variables made by an elementwise line (a table rule on arrays).
+/// The variables made by a line whose rule can take a scalar for a uniform upstream gradient
+/// (elementwise table rules, `pick`).
 fn elementwise_lines(nodes: &[Node], out: &mut HashSet<VarId>) {
     for node in nodes {
         match node {
-            Node::Assign(a) if matches!(a.prim, Prim::Table { .. }) => {
+            Node::Assign(a) if rules::takes_uniform_upstream(&a.prim) => {
                 out.insert(a.target);
             }
             Node::Branch(b) => {
@@ -290,6 +287,37 @@ fn elementwise_lines(nodes: &[Node], out: &mut HashSet<VarId>) {
             _ => {}
         }
     }
+}
+
+/// The gradient an expression borrows whole, `&name` or the last argument of a gate gradient
+/// call (`::backprop::relu_grad(&x, &name)`), and the expression with it moved instead.
+fn borrowed_whole(expr: &TokenStream) -> Option<(String, TokenStream)> {
+    let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
+    if let [TokenTree::Punct(amp), TokenTree::Ident(name)] = tokens.as_slice()
+        && amp.as_char() == '&'
+    {
+        return Some((name.to_string(), name.to_token_stream()));
+    }
+    if !rules::is_gate_gradient_call(expr) {
+        return None;
+    }
+    let (TokenTree::Group(args), head) = tokens.split_last()? else {
+        return None;
+    };
+    let inner: Vec<TokenTree> = args.stream().into_iter().collect();
+    let [rest @ .., TokenTree::Punct(amp), TokenTree::Ident(name)] = inner.as_slice() else {
+        return None;
+    };
+    if amp.as_char() != '&' {
+        return None;
+    }
+    let mut moved_args: TokenStream = rest.iter().cloned().collect();
+    moved_args.extend([TokenTree::Ident(name.clone())]);
+    let mut group = proc_macro2::Group::new(args.delimiter(), moved_args);
+    group.set_span(args.span());
+    let mut moved: TokenStream = head.iter().cloned().collect();
+    moved.extend([TokenTree::Group(group)]);
+    Some((name.to_string(), moved))
 }
 
 /// The variables defined inside one branch (both arms).

@@ -103,14 +103,38 @@ const GATE_GRADIENTS: &[(&str, GateGradient)] = &[
 
 /// The gradient-only rule of a call `backprop::name(..)`, if it has one.
 fn gate_gradient(path: &TokenStream) -> Option<GateGradient> {
-    let text = path.to_string().replace(' ', "");
-    let name = text
-        .strip_prefix("::backprop::")
-        .or_else(|| text.strip_prefix("backprop::"))?;
+    let name = runtime_gate_name(path)?;
     GATE_GRADIENTS
         .iter()
         .find(|(gate, _)| *gate == name)
         .map(|(_, grad)| *grad)
+}
+
+/// `name` of a call written `backprop::name` (or `::backprop::name`).
+fn runtime_gate_name(path: &TokenStream) -> Option<String> {
+    let text = path.to_string().replace(' ', "");
+    text.strip_prefix("::backprop::")
+        .or_else(|| text.strip_prefix("backprop::"))
+        .map(str::to_string)
+}
+
+/// Whether a call's gradient-only rule takes a single scalar for an upstream gradient that is
+/// the same for every entry (`pick_grad`, after `.mean()` of the picked entries).
+pub fn takes_uniform_upstream(prim: &Prim) -> bool {
+    match prim {
+        Prim::Call { path, .. } => runtime_gate_name(path).as_deref() == Some("pick"),
+        Prim::Table { .. } => true,
+        _ => false,
+    }
+}
+
+/// Whether `expr` is a call of a gradient-only gate function (`::backprop::relu_grad(..)`),
+/// whose last argument, the upstream gradient, may be handed over owned.
+pub fn is_gate_gradient_call(expr: &TokenStream) -> bool {
+    let text = expr.to_string().replace(' ', "");
+    GATE_GRADIENTS
+        .iter()
+        .any(|(name, _)| text.starts_with(&format!("::backprop::{name}_grad(")))
 }
 
 /// Float methods whose rules are not elementwise array code (a branch on the operands, or no

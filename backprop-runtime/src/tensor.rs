@@ -61,6 +61,55 @@ where
     }
 }
 
+/// The upstream gradient handed to a gradient-only gate function: an owned array, whose buffer
+/// then holds the result (generated code hands over a gradient nothing else reads), or a
+/// borrowed one, copied.
+pub trait Upstream<F, D> {
+    fn into_gradient(self) -> Array<F, D>;
+}
+
+impl<F: Clone, D: Dimension> Upstream<F, D> for Array<F, D> {
+    fn into_gradient(self) -> Array<F, D> {
+        self
+    }
+}
+
+impl<F: Clone, S: Data<Elem = F>, D: Dimension> Upstream<F, D> for &ArrayBase<S, D> {
+    fn into_gradient(self) -> Array<F, D> {
+        self.to_owned()
+    }
+}
+
+/// The upstream gradient of [`pick`]: one entry per row, or one value for every row (the
+/// gradient of a `.mean()` or `.sum()` of the picked entries).
+pub trait PickUpstream<F> {
+    fn row(&self, i: usize) -> F;
+}
+
+impl<F: Copy, S: Data<Elem = F>> PickUpstream<F> for &ArrayBase<S, ndarray::Ix1> {
+    fn row(&self, i: usize) -> F {
+        self[i]
+    }
+}
+
+impl<F: Copy, S: Data<Elem = F>> PickUpstream<F> for ArrayBase<S, ndarray::Ix1> {
+    fn row(&self, i: usize) -> F {
+        self[i]
+    }
+}
+
+impl PickUpstream<f64> for f64 {
+    fn row(&self, _: usize) -> f64 {
+        *self
+    }
+}
+
+impl PickUpstream<f32> for f32 {
+    fn row(&self, _: usize) -> f32 {
+        *self
+    }
+}
+
 /// `acc += g` where `g` may have the shape of a broadcast result: summed down to `acc`'s
 /// shape first (see [`sum_to`]); no allocation when the shapes agree.
 pub fn add_to<F, S, E, D>(acc: &mut Array<F, D>, g: &ArrayBase<S, E>)
@@ -140,32 +189,25 @@ where
 
 /// The gradient of [`softmax`] from its value `y` (no forward pass): what generated code calls
 /// for `backprop::softmax`, whose value the forward pass already has.
-pub fn softmax_grad<F, S, S2, D>(
+pub fn softmax_grad<F, S, D>(
     y: &ArrayBase<S, D>,
     axis: Axis,
-    d_out: &ArrayBase<S2, D>,
+    d_out: impl Upstream<F, D>,
 ) -> Array<F, D>
 where
     F: Float,
     S: Data<Elem = F>,
-    S2: Data<Elem = F>,
     D: RemoveAxis,
 {
-    let mut d_a = Array::zeros(y.raw_dim());
-    for ((y, d), mut g) in y
-        .lanes(axis)
-        .into_iter()
-        .zip(d_out.lanes(axis))
-        .zip(d_a.lanes_mut(axis))
-    {
+    let mut d_a = d_out.into_gradient();
+    for (y, mut g) in y.lanes(axis).into_iter().zip(d_a.lanes_mut(axis)) {
         let inner = y
             .iter()
-            .zip(d.iter())
+            .zip(g.iter())
             .fold(F::zero(), |s, (&y, &d)| s + y * d);
         ndarray::Zip::from(&mut g)
             .and(&y)
-            .and(&d)
-            .for_each(|g, &y, &d| *g = y * (d - inner));
+            .for_each(|g, &y| *g = y * (*g - inner));
     }
     d_a
 }
@@ -205,29 +247,22 @@ where
 
 /// The gradient of [`log_softmax`] from its value `y` (no forward pass): d_a = d − e^y Σ_axis d,
 /// lane by lane. What generated code calls for `backprop::log_softmax`.
-pub fn log_softmax_grad<F, S, S2, D>(
+pub fn log_softmax_grad<F, S, D>(
     y: &ArrayBase<S, D>,
     axis: Axis,
-    d_out: &ArrayBase<S2, D>,
+    d_out: impl Upstream<F, D>,
 ) -> Array<F, D>
 where
     F: Float,
     S: Data<Elem = F>,
-    S2: Data<Elem = F>,
     D: RemoveAxis,
 {
-    let mut d_a = Array::zeros(y.raw_dim());
-    for ((y, d), mut g) in y
-        .lanes(axis)
-        .into_iter()
-        .zip(d_out.lanes(axis))
-        .zip(d_a.lanes_mut(axis))
-    {
-        let total = d.fold(F::zero(), |s, &d| s + d);
+    let mut d_a = d_out.into_gradient();
+    for (y, mut g) in y.lanes(axis).into_iter().zip(d_a.lanes_mut(axis)) {
+        let total = g.fold(F::zero(), |s, &d| s + d);
         ndarray::Zip::from(&mut g)
             .and(&y)
-            .and(&d)
-            .for_each(|g, &y, &d| *g = d - y.exp() * total);
+            .for_each(|g, &y| *g = *g - y.exp() * total);
     }
     d_a
 }
@@ -297,54 +332,53 @@ where
 }
 
 /// The gradient of [`pick`] alone (it needs only `a`'s shape): what generated code calls.
-pub fn pick_grad<F, S, S2>(
+pub fn pick_grad<F, S>(
     a: &ArrayBase<S, ndarray::Ix2>,
     labels: &[usize],
-    d_out: &ArrayBase<S2, ndarray::Ix1>,
+    d_out: impl PickUpstream<F>,
 ) -> Array2<F>
 where
     F: Float,
     S: Data<Elem = F>,
-    S2: Data<Elem = F>,
 {
     let mut d_a = Array2::zeros(a.raw_dim());
-    for (i, &d) in d_out.iter().enumerate() {
-        d_a[[i, labels[i]]] = d;
+    for i in 0..a.nrows() {
+        d_a[[i, labels[i]]] = d_out.row(i);
     }
     d_a
 }
 
 /// The gradient of [`relu`](crate::relu) on an array, without its value: `d` where `x > 0`,
 /// zero elsewhere, NaN where `x` is NaN (as [`relu_backward`](crate::relu_backward)).
-pub fn relu_grad<F, S, S2, D>(x: &ArrayBase<S, D>, d_out: &ArrayBase<S2, D>) -> Array<F, D>
+pub fn relu_grad<F, S, D>(x: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
 where
     F: Float,
     S: Data<Elem = F>,
-    S2: Data<Elem = F>,
     D: Dimension,
 {
-    ndarray::Zip::from(x).and(d_out).map_collect(|&x, &d| {
-        if x > F::zero() {
-            d
-        } else if x.is_nan() {
-            x
-        } else {
-            F::zero()
+    let mut d_x = d_out.into_gradient();
+    ndarray::Zip::from(&mut d_x).and(x).for_each(|d, &x| {
+        if x.is_nan() {
+            *d = x;
+        } else if x <= F::zero() {
+            *d = F::zero();
         }
-    })
+    });
+    d_x
 }
 
 /// The gradient of [`sigmoid`](crate::sigmoid) on an array from its value `y`: (1 − y) y d.
-pub fn sigmoid_grad<F, S, S2, D>(y: &ArrayBase<S, D>, d_out: &ArrayBase<S2, D>) -> Array<F, D>
+pub fn sigmoid_grad<F, S, D>(y: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
 where
     F: Float,
     S: Data<Elem = F>,
-    S2: Data<Elem = F>,
     D: Dimension,
 {
-    ndarray::Zip::from(y)
-        .and(d_out)
-        .map_collect(|&y, &d| (F::one() - y) * y * d)
+    let mut d_x = d_out.into_gradient();
+    ndarray::Zip::from(&mut d_x)
+        .and(y)
+        .for_each(|d, &y| *d = (F::one() - y) * y * *d);
+    d_x
 }
 
 impl<F: Float + ndarray::ScalarOperand + std::ops::AddAssign, D: Dimension> crate::Accumulate

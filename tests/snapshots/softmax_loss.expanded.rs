@@ -19,12 +19,12 @@ fn softmax_loss_backward(
     let d_out_sum = (0.5 * reg) * d_out_mul_1;
     let mut d_w = 2.0 * w * d_out_sum;
     let d_data_loss_mean = -d_data_loss;
-    let d_data_loss_pick = ::backprop::ndarray::Array::from_elem(
-        data_loss_pick.raw_dim(),
-        d_data_loss_mean / data_loss_pick.len() as f64,
+    let d_log_probs = ::backprop::pick_grad(
+        &log_probs,
+        y,
+        (d_data_loss_mean / data_loss_pick.len() as f64),
     );
-    let d_log_probs = ::backprop::pick_grad(&log_probs, y, &d_data_loss_pick);
-    let d_scores = ::backprop::log_softmax_grad(&log_probs, Axis(1), &d_log_probs);
+    let d_scores = ::backprop::log_softmax_grad(&log_probs, Axis(1), d_log_probs);
     ::backprop::ndarray::linalg::general_mat_mul(1.0, &x.t(), &d_scores, 1.0, &mut d_w);
     (out, d_w)
 }
