@@ -104,6 +104,7 @@ pub fn emit(
 
     let items = &program.items;
     let lines = fused_block(program, reversed, &reversed.forward, &reversed.stmts, false);
+    let lines = drop_after_last_use(program, lines);
     let value = rules::render_bare(program, program.body.value());
     let gradients: Vec<TokenStream> = program
         .params
@@ -235,6 +236,66 @@ fn fused_block(
         .map(|n| forward_node(program, n, tapes))
         .chain(stmts.iter().map(|s| back_stmt(program, reversed, s)))
         .collect()
+}
+
+/// `drop(a);` after the last line that reads a forward array `a`: its memory goes back to the
+/// allocator while the backward pass still allocates gradients, instead of every array living
+/// until the function returns (a larger peak, and fresh pages on every call).
+fn drop_after_last_use(program: &Program, lines: Vec<TokenStream>) -> Vec<TokenStream> {
+    // An array that a view borrows (`a.t()`, `a.view().insert_axis(..)`) lives as long as
+    // the view.
+    let mut viewed = HashSet::new();
+    for node in &program.body.nodes {
+        if let Node::Assign(a) = node
+            && let Prim::Tensor(rules::TensorOp::T | rules::TensorOp::InsertAxis) = a.prim
+            && let Some(Operand::Var(v)) = a.args.first()
+        {
+            viewed.insert(*v);
+        }
+    }
+    let arrays: Vec<String> = program
+        .body
+        .nodes
+        .iter()
+        .flat_map(crate::ir::Node::targets)
+        .filter(|v| !viewed.contains(v))
+        .filter(|&v| matches!(program.vars[v].ty, Ty::Tensor { by_ref: false, .. }))
+        .map(|v| program.vars[v].ident.to_string())
+        .collect();
+    let mentions: Vec<HashSet<String>> = lines
+        .iter()
+        .map(|line| {
+            let mut names = HashSet::new();
+            idents(line.clone(), &mut names);
+            names
+        })
+        .collect();
+    let mut drops: Vec<Vec<TokenStream>> = vec![Vec::new(); lines.len()];
+    for name in arrays {
+        if let Some(last) = mentions.iter().rposition(|m| m.contains(&name))
+            && last + 1 < lines.len()
+        {
+            let ident = proc_macro2::Ident::new(&name, proc_macro2::Span::call_site());
+            drops[last].push(quote!(drop(#ident);));
+        }
+    }
+    lines
+        .into_iter()
+        .zip(drops)
+        .flat_map(|(line, drops)| std::iter::once(line).chain(drops))
+        .collect()
+}
+
+fn idents(tokens: TokenStream, out: &mut HashSet<String>) {
+    for tree in tokens {
+        match tree {
+            proc_macro2::TokenTree::Ident(i) => {
+                out.insert(i.to_string());
+            }
+            proc_macro2::TokenTree::Group(g) => idents(g.stream(), out),
+            _ => {}
+        }
+    }
 }
 
 /// A loop or branch with its reverse `stmt` inside.
