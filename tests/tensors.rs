@@ -262,3 +262,39 @@ fn f32_cross_entropy_with_a_uniform_pick_gradient() {
     // The mean's gradient reaches `pick_grad` as one value, not as an array of copies.
     assert!(!cross_entropy_f32_backward_source().contains("from_elem"));
 }
+
+/// `mapv` with closures: the body, one elementwise expression, is differentiated as array
+/// operations on the whole array (a float method, a call, a gate, a captured scalar).
+#[backprop]
+fn mapped(a: &Array2<f64>, s: f64) -> f64 {
+    let soft = a.mapv(|v| v / (1.0 + v.abs()));
+    let curve = a.mapv(|v: f64| (v * s).exp() - f64::tanh(v) * 0.5);
+    let gated = (a * 2.0).mapv(|v| backprop::sigmoid(v) * v);
+    (soft * &curve).sum() + gated.mean().unwrap()
+}
+
+#[test]
+fn mapv_closures() {
+    let a = array![[0.5, -1.0, 0.25], [1.5, 0.2, -0.3]];
+    let (_, (da, ds)) = mapped_grad(&a, 0.7);
+    let at: Vec<f64> = flat2(&a).into_iter().chain([0.7]).collect();
+    let analytic: Vec<f64> = flat2(&da).into_iter().chain([ds]).collect();
+    check("mapv closures", &at, &analytic, |p| {
+        mapped(&from_flat((2, 3), &p[..6]), p[6])
+    });
+}
+
+#[backprop]
+fn mapped_f32(a: &Array1<f32>) -> f32 {
+    a.mapv(|v| v * v * 0.5 + v.sin()).sum()
+}
+
+#[test]
+fn mapv_closure_f32() {
+    let a = array![0.5f32, -1.0, 2.0];
+    let (_, da): (f32, Array1<f32>) = mapped_f32_grad(&a);
+    // Closed form: d/dv (v²/2 + sin v) = v + cos v.
+    for (d, v) in da.iter().zip(&a) {
+        assert!((d - (v + v.cos())).abs() < 1e-6, "{da}");
+    }
+}

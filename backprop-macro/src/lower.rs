@@ -1486,6 +1486,53 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `a.mapv(|v| expr)`: the closure's body is one expression of arithmetic and float
+    /// methods, which hold elementwise, so it is lowered with `v` standing for the whole array
+    /// (`a.mapv(|v| v * v + 1.0)` is `&a * &a + 1.0`), every line with its own rule.
+    fn mapv_closure(&mut self, receiver: Operand, closure: &syn::ExprClosure, hint: &str) -> Value {
+        let param = match closure.inputs.iter().collect::<Vec<_>>().as_slice() {
+            [Pat::Ident(p)] if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
+            [Pat::Type(t)] if matches!(&*t.pat, Pat::Ident(_)) => match &*t.pat {
+                Pat::Ident(p) => p.ident.clone(),
+                _ => return Value::Operand(placeholder()),
+            },
+            _ => {
+                self.errors.spanned(
+                    &closure.inputs,
+                    "a `mapv` closure takes one value: `|v| ..`",
+                );
+                return Value::Operand(placeholder());
+            }
+        };
+        if let Some(offender) = not_elementwise(&closure.body) {
+            self.errors.spanned(
+                offender,
+                "a `mapv` closure is differentiated as array operations on the whole array: its body is one expression of arithmetic, float methods and gates (no `if`, blocks or comparisons); for a branch, write a gate `g` with its `g_backward`",
+            );
+            return Value::Operand(placeholder());
+        }
+        let var = match receiver {
+            Operand::Var(v) => v,
+            other => {
+                let ident = self.namer.fresh(&format!("{hint}_array"));
+                self.bind(Value::Operand(other), ident, None)
+            }
+        };
+        self.scopes.push(HashMap::new());
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(
+                param.to_string(),
+                Binding {
+                    var,
+                    mutable: false,
+                },
+            );
+        }
+        let value = self.value(&closure.body, hint);
+        self.scopes.pop();
+        value
+    }
+
     /// A method of an ndarray array: the tensor operations, elementwise math, `mapv`.
     fn tensor_method(
         &mut self,
@@ -1565,9 +1612,8 @@ impl Lowerer<'_> {
             // `a.mapv(f64::exp)` is `a.exp()`; `a.mapv(backprop::sigmoid)` is the gate on `a`.
             "mapv" => {
                 let Expr::Path(function) = strip_parens(&call.args[0]) else {
-                    if matches!(strip_parens(&call.args[0]), Expr::Closure(_)) {
-                        // Reported once, by validation.
-                        return Value::Operand(placeholder());
+                    if let Expr::Closure(closure) = strip_parens(&call.args[0]) {
+                        return self.mapv_closure(receiver, closure, hint);
                     }
                     self.errors.spanned(
                         &call.args[0],
@@ -2102,6 +2148,23 @@ fn find_return(block: &syn::Block) -> Option<&syn::ExprReturn> {
     let mut finder = Finder { found: None };
     finder.visit_block(block);
     finder.found
+}
+
+/// The first part of a `mapv` closure's body that is not elementwise array code: anything
+/// but arithmetic, negation, literals, names, parentheses, method calls and function calls.
+fn not_elementwise(expr: &Expr) -> Option<&Expr> {
+    match strip_parens(expr) {
+        Expr::Binary(b) if is_arithmetic(&b.op) => {
+            not_elementwise(&b.left).or_else(|| not_elementwise(&b.right))
+        }
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => not_elementwise(&u.expr),
+        Expr::Lit(_) | Expr::Path(_) => None,
+        Expr::MethodCall(m) => {
+            not_elementwise(&m.receiver).or_else(|| m.args.iter().find_map(not_elementwise))
+        }
+        Expr::Call(c) => c.args.iter().find_map(not_elementwise),
+        other => Some(other),
+    }
 }
 
 /// `vec![value; len]` or `[value; N]`: the start of a local buffer, its value and length, and

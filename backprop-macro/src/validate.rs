@@ -17,8 +17,20 @@ impl<'ast> Visit<'ast> for Validator<'_> {
     fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
         self.errors.spanned(
             closure,
-            "closures are not supported in a `#[backprop]` function; write a named function `g` with a `g_backward` (or a second `#[backprop]` function) and call it; in `mapv`, pass a float method (`f64::exp`) or a gate (`backprop::sigmoid`)",
+            "closures are supported only as `mapv`'s argument (`a.mapv(|v| v * v)`); elsewhere, write a named function `g` with a `g_backward` (or a second `#[backprop]` function) and call it",
         );
+    }
+
+    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        // `a.mapv(|v| ..)`: the closure's body is checked like any other code.
+        if call.method == "mapv"
+            && let [syn::Expr::Closure(closure)] = call.args.iter().collect::<Vec<_>>().as_slice()
+        {
+            self.visit_expr(&call.receiver);
+            self.visit_expr(&closure.body);
+            return;
+        }
+        visit::visit_expr_method_call(self, call);
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {

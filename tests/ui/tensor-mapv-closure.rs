@@ -2,11 +2,11 @@ use backprop::backprop;
 use backprop::ndarray::Array2;
 
 #[backprop]
-fn squashed(a: &Array2<f64>) -> f64 {
-    let s = a.mapv(|v| v / (1.0 + v.abs()));
+fn leaky(a: &Array2<f64>) -> f64 {
+    let s = a.mapv(|v| if v > 0.0 { v } else { 0.01 * v });
     s.sum()
 }
 
 fn main() {
-    let _ = squashed_grad(&Array2::zeros((2, 2)));
+    let _ = leaky_grad(&Array2::zeros((2, 2)));
 }
