@@ -496,3 +496,21 @@ fn if_statements_assign_outer_variables_in_either_arm() {
         );
     }
 }
+
+/// `let (a, b) = (.., ..);` binds each name in turn.
+#[backprop]
+fn tuple_let(x: f64, y: f64) -> f64 {
+    let (a, mut b) = (x * 2.0, y.sin());
+    b += a;
+    a * b
+}
+
+#[test]
+fn tuple_of_values_in_one_let() {
+    let (x, y) = (1.5, -0.5);
+    let (value, (dx, dy)) = tuple_let_grad(x, y);
+    // f = 2x (y.sin() + 2x): df/dx = 2 sin y + 8x, df/dy = 2x cos y.
+    assert_eq!(value, 2.0 * x * (y.sin() + 2.0 * x));
+    assert!((dx - (2.0 * y.sin() + 8.0 * x)).abs() < 1e-12);
+    assert!((dy - 2.0 * x * y.cos()).abs() < 1e-12);
+}

@@ -185,3 +185,183 @@ fn two_layer_net_gradient() {
         });
     }
 }
+
+// The same three losses written with scalar loops over row-major slices, per-sample scores and
+// hidden units in local buffers, and differentiated by the macro as well: the vectorized rules
+// (matrix products, broadcasting, gates) and the loop rules (buffers, carried sums, branches)
+// are two independent derivations of each gradient, and must agree.
+
+fn flat(a: &Array2<f64>) -> Vec<f64> {
+    a.iter().copied().collect()
+}
+
+fn assert_same(what: &str, vectorized: &[f64], loops: &[f64]) {
+    assert_eq!(vectorized.len(), loops.len(), "{what}");
+    for (k, (a, b)) in vectorized.iter().zip(loops).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-12 * (1.0 + a.abs().max(b.abs())),
+            "{what}: entry {k}: vectorized {a}, loops {b}"
+        );
+    }
+}
+
+#[backprop(wrt(w))]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn svm_loss_loops(
+    w: &[f64],
+    x: &[f64],
+    y: &[usize],
+    n: usize,
+    d: usize,
+    c: usize,
+    reg: f64,
+) -> f64 {
+    let mut loss = 0.0;
+    for i in 0..n {
+        let mut scores = vec![0.0; c];
+        for k in 0..c {
+            for j in 0..d {
+                scores[k] += x[i * d + j] * w[j * c + k];
+            }
+        }
+        for k in 0..c {
+            if k == y[i] {
+                continue;
+            }
+            loss += (scores[k] - scores[y[i]] + 1.0).max(0.0);
+        }
+    }
+    let mut l2 = 0.0;
+    for k in 0..d * c {
+        l2 += w[k] * w[k];
+    }
+    loss / n as f64 + reg * l2
+}
+
+#[backprop(wrt(w))]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn softmax_loss_loops(
+    w: &[f64],
+    x: &[f64],
+    y: &[usize],
+    n: usize,
+    d: usize,
+    c: usize,
+    reg: f64,
+) -> f64 {
+    let mut loss = 0.0;
+    for i in 0..n {
+        let mut scores = vec![0.0; c];
+        for k in 0..c {
+            for j in 0..d {
+                scores[k] += x[i * d + j] * w[j * c + k];
+            }
+        }
+        let mut m = scores[0];
+        for k in 1..c {
+            m = m.max(scores[k]);
+        }
+        let mut total = 0.0;
+        for k in 0..c {
+            total += (scores[k] - m).exp();
+        }
+        loss += total.ln() + m - scores[y[i]];
+    }
+    let mut l2 = 0.0;
+    for k in 0..d * c {
+        l2 += w[k] * w[k];
+    }
+    loss / n as f64 + 0.5 * reg * l2
+}
+
+#[backprop(wrt(w1, b1, w2, b2))]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn two_layer_loss_loops(
+    w1: &[f64],
+    b1: &[f64],
+    w2: &[f64],
+    b2: &[f64],
+    x: &[f64],
+    y: &[usize],
+    n: usize,
+    d: usize,
+    reg: f64,
+) -> f64 {
+    let (h, c) = (b1.len(), b2.len());
+    let mut loss = 0.0;
+    for i in 0..n {
+        let mut hidden = vec![0.0; h];
+        for j in 0..h {
+            let mut s = b1[j];
+            for k in 0..d {
+                s += x[i * d + k] * w1[k * h + j];
+            }
+            hidden[j] = s.max(0.0);
+        }
+        let mut scores = vec![0.0; c];
+        for k in 0..c {
+            let mut s = b2[k];
+            for j in 0..h {
+                s += hidden[j] * w2[j * c + k];
+            }
+            scores[k] = s;
+        }
+        let mut m = scores[0];
+        for k in 1..c {
+            m = m.max(scores[k]);
+        }
+        let mut total = 0.0;
+        for k in 0..c {
+            total += (scores[k] - m).exp();
+        }
+        loss += total.ln() + m - scores[y[i]];
+    }
+    let mut l2 = 0.0;
+    for k in 0..w1.len() {
+        l2 += w1[k] * w1[k];
+    }
+    for k in 0..w2.len() {
+        l2 += w2[k] * w2[k];
+    }
+    loss / n as f64 + 0.5 * reg * l2
+}
+
+#[test]
+fn vectorized_and_loop_gradients_agree() {
+    for (n, d, c) in [(5, 4, 3), (1, 4, 3), (7, 3, 5)] {
+        let (w, x, y) = (data(d, c, 1) * 0.5, data(n, d, 2), labels(n, c));
+        let (loss, dw) = svm_loss_grad(&w, &x, &y, 0.1);
+        let (loss_loops, dw_loops) = svm_loss_loops_grad(&flat(&w), &flat(&x), &y, n, d, c, 0.1);
+        assert_same("svm loss", &[loss], &[loss_loops]);
+        assert_same("svm dW", &flat(&dw), &dw_loops);
+
+        let (loss, dw) = softmax_loss_grad(&w, &x, &y, 0.05);
+        let (loss_loops, dw_loops) =
+            softmax_loss_loops_grad(&flat(&w), &flat(&x), &y, n, d, c, 0.05);
+        assert_same("softmax loss", &[loss], &[loss_loops]);
+        assert_same("softmax dW", &flat(&dw), &dw_loops);
+    }
+    for (n, d, h, c) in [(6, 4, 5, 3), (1, 3, 4, 2)] {
+        let (w1, b1) = (data(d, h, 5), data(1, h, 6).row(0).to_owned());
+        let (w2, b2) = (data(h, c, 7), data(1, c, 8).row(0).to_owned());
+        let (x, y) = (data(n, d, 9), labels(n, c));
+        let (loss, (dw1, db1, dw2, db2)) = two_layer_loss_grad(&w1, &b1, &w2, &b2, &x, &y, 0.01);
+        let (b1s, b2s) = (b1.to_vec(), b2.to_vec());
+        let (loss_loops, (dw1_l, db1_l, dw2_l, db2_l)) = two_layer_loss_loops_grad(
+            &flat(&w1),
+            &b1s,
+            &flat(&w2),
+            &b2s,
+            &flat(&x),
+            &y,
+            n,
+            d,
+            0.01,
+        );
+        assert_same("two-layer loss", &[loss], &[loss_loops]);
+        assert_same("two-layer dW1", &flat(&dw1), &dw1_l);
+        assert_same("two-layer db1", &db1.to_vec(), &db1_l);
+        assert_same("two-layer dW2", &flat(&dw2), &dw2_l);
+        assert_same("two-layer db2", &db2.to_vec(), &db2_l);
+    }
+}

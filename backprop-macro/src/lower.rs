@@ -1048,10 +1048,27 @@ impl Lowerer<'_> {
         if matches!(pat, Pat::Wild(_)) {
             return;
         }
+        // `let (h, c) = (a, b);`: one `let` per name, when no value reads a name it binds.
+        if let (Pat::Tuple(names), None, Some(init)) = (pat, annotation, &local.init)
+            && let Expr::Tuple(values) = strip_parens(&init.expr)
+            && init.diverge.is_none()
+            && names.elems.len() == values.elems.len()
+            && !values.elems.iter().any(|v| reads_any(v, &names.elems))
+        {
+            for (name, value) in names.elems.iter().zip(&values.elems) {
+                let mut single = local.clone();
+                single.pat = name.clone();
+                if let Some(init) = &mut single.init {
+                    init.expr = Box::new(value.clone());
+                }
+                self.lower_let(&single);
+            }
+            return;
+        }
         let Pat::Ident(pat_ident) = pat else {
             self.errors.spanned(
                 pat,
-                "destructuring `let` is not supported; bind one name per `let`",
+                "destructuring `let` is not supported; bind one name per `let` (or a tuple of values: `let (a, b) = (x, y);`)",
             );
             return;
         };
@@ -2147,6 +2164,34 @@ fn find_return(block: &syn::Block) -> Option<&syn::ExprReturn> {
     }
     let mut finder = Finder { found: None };
     finder.visit_block(block);
+    finder.found
+}
+
+/// Whether `expr` reads a name that one of `patterns` binds.
+fn reads_any(expr: &Expr, patterns: &syn::punctuated::Punctuated<Pat, syn::Token![,]>) -> bool {
+    let bound: HashSet<String> = patterns
+        .iter()
+        .map(|p| p.to_token_stream().to_string())
+        .collect();
+    struct Finder<'b> {
+        bound: &'b HashSet<String>,
+        found: bool,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+            if let Some(ident) = path.path.get_ident() {
+                self.found |= self
+                    .bound
+                    .iter()
+                    .any(|b| b.split_whitespace().any(|w| w == ident.to_string()));
+            }
+        }
+    }
+    let mut finder = Finder {
+        bound: &bound,
+        found: false,
+    };
+    finder.visit_expr(expr);
     finder.found
 }
 

@@ -1,8 +1,12 @@
 use backprop::backprop;
 
+fn pair(x: f64) -> (f64, f64) {
+    (x, 2.0 * x)
+}
+
 #[backprop]
 fn product(x: f64, y: f64) -> f64 {
-    let (a, b) = (x * 2.0, y * 3.0);
+    let (a, b) = pair(x * y);
     a * b
 }
 
