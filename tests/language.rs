@@ -514,3 +514,59 @@ fn tuple_of_values_in_one_let() {
     assert!((dx - (2.0 * y.sin() + 8.0 * x)).abs() < 1e-12);
     assert!((dy - 2.0 * x * y.cos()).abs() < 1e-12);
 }
+
+/// Early returns: each `if cond { return v; }` among the function's own statements makes the
+/// rest of the function its `else` arm.
+#[backprop]
+fn clipped(x: f64, y: f64) -> f64 {
+    if x < -1.0 {
+        return -1.0;
+    }
+    let s = x * y;
+    if s > 2.0 {
+        let t = s.ln();
+        return t + y;
+    }
+    let u = s.sin() + x;
+    u * u
+}
+
+#[test]
+fn early_return_guards() {
+    let reference = |v: &[Dual64]| {
+        let (x, y) = (v[0], v[1]);
+        if x.re < -1.0 {
+            return c(-1.0);
+        }
+        let s = x * y;
+        if s.re > 2.0 {
+            return s.ln() + y;
+        }
+        let u = s.sin() + x;
+        u * u
+    };
+    for at in [[-2.0, 0.5], [1.5, 2.0], [0.5, -0.7], [0.9, 1.2]] {
+        assert_gradient_exact(
+            "clipped",
+            &at,
+            clipped_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| clipped(p[0], p[1]),
+            1e-13,
+        );
+    }
+}
+
+#[backprop]
+fn clipped_f32(x: f32) -> f32 {
+    if x > 1.0 {
+        return x.sqrt();
+    }
+    x * x
+}
+
+#[test]
+fn early_return_f32() {
+    assert_eq!(clipped_f32_grad(4.0), (2.0, 0.25));
+    assert_eq!(clipped_f32_grad(0.5), (0.25, 1.0));
+}

@@ -762,6 +762,8 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
                 .collect();
             if otherwise.is_empty() {
                 quote!(if #cond { #(#then)* })
+            } else if then.is_empty() {
+                quote!(if !(#cond) { #(#otherwise)* })
             } else {
                 quote!(if #cond { #(#then)* } else { #(#otherwise)* })
             }

@@ -89,6 +89,9 @@ pub struct Lowerer<'a> {
     buffer_numbers: HashMap<VarId, usize>,
     /// Buffers found to receive a differentiated value while lowered as inactive.
     written_active: HashSet<usize>,
+    /// Whether the block being lowered is the rest of the function after an early-return
+    /// guard (or the guard's own block): a `return` may end it.
+    returns_here: bool,
 }
 
 pub fn lower(
@@ -149,6 +152,7 @@ fn lower_pass(
         active_buffers,
         buffer_numbers: HashMap::new(),
         written_active: HashSet::new(),
+        returns_here: false,
     };
     let mut params = Vec::new();
     for p in &signature.params {
@@ -717,15 +721,45 @@ impl Lowerer<'_> {
                 }
                 // Reported by validation.
                 Stmt::Macro(_) => {}
-                Stmt::Expr(Expr::Return(ret), _) if last && self.nodes.len() == 1 && self.scopes.len() == 1 => {
+                Stmt::Expr(Expr::Return(ret), _) if last && (self.returns_here || (self.nodes.len() == 1 && self.scopes.len() == 1)) => {
                     match &ret.expr {
+                        Some(expr) if self.returns_here => result = Some(self.operand(expr, hint)),
                         Some(expr) => result = Some(self.lower_output(expr)),
                         None => self.errors.spanned(ret, "`return` needs the function's value: `return loss;`"),
                     }
                 }
+                // `if cond { ..; return v; }` in the function's own statements: the rest of the
+                // function is the `else` arm, and the function's value is the branch's.
+                Stmt::Expr(Expr::If(if_expr), _)
+                    if (self.returns_here || (self.nodes.len() == 1 && self.scopes.len() == 1))
+                        && is_return_guard(if_expr) =>
+                {
+                    let cond = self.rename(&if_expr.cond).to_token_stream();
+                    let rest = &stmts[index + 1..];
+                    let guard = &if_expr.then_branch.stmts;
+                    let outer = std::mem::replace(&mut self.returns_here, true);
+                    let value = self.make_branch(
+                        cond,
+                        if_expr.span(),
+                        true,
+                        |this| this.lower_body_value(guard, if_expr.then_branch.span(), hint, true),
+                        |this| this.lower_body_value(rest, span, hint, true),
+                    );
+                    self.returns_here = outer;
+                    result = Some(if self.returns_here {
+                        let ident = self.namer.fresh(&format!("{hint}_value"));
+                        Operand::Var(self.bind(value, ident, None))
+                    } else {
+                        let ident = self.namer.fresh("out");
+                        let var = self.bind(value, ident, None);
+                        self.output_temp = Some(var);
+                        Operand::Var(var)
+                    });
+                    break;
+                }
                 Stmt::Expr(Expr::Return(ret), _) => self.errors.spanned(
                     ret.return_token,
-                    "an early `return` is not supported yet; return once, as the last statement of the function",
+                    "this `return` is not supported: an early return is differentiated as a guard among the function's own statements, `if cond { return v; }` (not inside a loop or another block)",
                 ),
                 Stmt::Expr(Expr::Assign(assign), _) => self.lower_assign(&assign.left, None, &assign.right, assign),
                 Stmt::Expr(Expr::Binary(binary), _) if compound_op(&binary.op).is_some() => {
@@ -950,7 +984,10 @@ impl Lowerer<'_> {
             carried_names.iter().map(|(n, _, _)| n.clone()).collect(),
             None,
         ));
+        // A `return` inside a loop body is not a guard of the function.
+        let returns = std::mem::replace(&mut self.returns_here, false);
         self.lower_body_value(&body.stmts, body.span(), hint, false);
+        self.returns_here = returns;
         let guard = self.loop_guards.pop().and_then(|(_, _, exit)| exit);
         let exits: Vec<Operand> = carried_names
             .iter()
@@ -1017,7 +1054,7 @@ impl Lowerer<'_> {
         {
             self.errors.spanned(
                 ret.return_token,
-                "an early `return` is not supported yet; make the function's value one expression: `if cond { a } else { b }`",
+                "this `return` is not supported: an early return is differentiated as a guard among the function's own statements, `if cond { return v; }` (not inside a loop or another block)",
             );
             return;
         }
@@ -1354,7 +1391,9 @@ impl Lowerer<'_> {
             Expr::If(if_expr) => self.if_branch(if_expr, hint, true),
             Expr::Block(block) if block.label.is_none() => {
                 self.scopes.push(HashMap::new());
+                let returns = std::mem::replace(&mut self.returns_here, false);
                 let result = self.lower_body(&block.block.stmts, block.span(), hint);
+                self.returns_here = returns;
                 self.scopes.pop();
                 Value::Operand(result)
             }
@@ -1828,6 +1867,13 @@ impl Lowerer<'_> {
     /// An `if` used as a value (`has_value`, which needs an `else`) or as a statement that
     /// assigns outer variables.
     fn if_branch(&mut self, if_expr: &syn::ExprIf, hint: &str, has_value: bool) -> Value {
+        let returns = std::mem::replace(&mut self.returns_here, false);
+        let value = self.if_branch_arms(if_expr, hint, has_value);
+        self.returns_here = returns;
+        value
+    }
+
+    fn if_branch_arms(&mut self, if_expr: &syn::ExprIf, hint: &str, has_value: bool) -> Value {
         if matches!(&*if_expr.cond, Expr::Let(_)) {
             self.errors.spanned(
                 &if_expr.cond,
@@ -2114,6 +2160,25 @@ fn is_break_guard(if_expr: &syn::ExprIf) -> bool {
 }
 
 /// `if cond { continue; }`.
+/// `if cond { ..; return v; }`: a block ending with a `return`, with no other `return` in it.
+fn is_return_guard(if_expr: &syn::ExprIf) -> bool {
+    let stmts = &if_expr.then_branch.stmts;
+    if if_expr.else_branch.is_some() || matches!(&*if_expr.cond, Expr::Let(_)) {
+        return false;
+    }
+    let Some((Stmt::Expr(Expr::Return(ret), _), before)) = stmts.split_last() else {
+        return false;
+    };
+    ret.expr.is_some()
+        && !before.iter().any(|s| {
+            find_return(&syn::Block {
+                brace_token: Default::default(),
+                stmts: vec![s.clone()],
+            })
+            .is_some()
+        })
+}
+
 fn is_continue_guard(if_expr: &syn::ExprIf) -> bool {
     if_expr.else_branch.is_none()
         && matches!(if_expr.then_branch.stmts.as_slice(), [Stmt::Expr(Expr::Continue(c), _)] if c.label.is_none())

@@ -1,13 +1,15 @@
 use backprop::backprop;
 
 #[backprop]
-fn relu(x: f64) -> f64 {
-    if x < 0.0 {
-        return 0.0;
+fn first_positive(w: &[f64]) -> f64 {
+    for i in 0..w.len() {
+        if w[i] > 0.0 {
+            return w[i];
+        }
     }
-    x
+    0.0
 }
 
 fn main() {
-    let (_y, _dx) = relu_grad(3.0);
+    let (_y, _dx) = first_positive_grad(&[-1.0, 3.0]);
 }
