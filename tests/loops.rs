@@ -404,3 +404,63 @@ fn break_guards_end_loops_early() {
         );
     }
 }
+
+/// `loop` with its exit as a `break` guard: halve until small.
+#[backprop]
+fn halve_until_small(x: f64) -> f64 {
+    let mut y = x;
+    loop {
+        if y < 1.0 {
+            break;
+        }
+        y = y / 2.0;
+    }
+    y * y
+}
+
+#[backprop]
+fn decay_f32(x: f32, r: f32) -> f32 {
+    let mut y = x;
+    let mut k = 0;
+    loop {
+        y = y * r + 0.1;
+        k += 1;
+        if k >= 3 || y < 0.5 {
+            break;
+        }
+    }
+    y
+}
+
+#[test]
+fn loop_with_a_break_guard() {
+    // 10 → 5 → 2.5 → 1.25 → 0.625: y = x / 16, f = y², df/dx = 2 y / 16.
+    let (value, dx) = halve_until_small_grad(10.0);
+    assert_eq!(value, 0.625 * 0.625);
+    assert_eq!(dx, 2.0 * 0.625 / 16.0);
+    // Already small: no halving, f = x².
+    assert_eq!(halve_until_small_grad(0.5), (0.25, 1.0));
+
+    let reference = |v: &[num_dual::Dual32]| {
+        let mut y = v[0];
+        let mut k = 0;
+        loop {
+            y = y * v[1] + 0.1;
+            k += 1;
+            if k >= 3 || y.re < 0.5 {
+                break;
+            }
+        }
+        y
+    };
+    for at in [[2.0f32, 0.9], [0.4, 0.5], [3.0, 0.3]] {
+        assert_gradient_exact(
+            "decay_f32",
+            &at,
+            decay_f32_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| decay_f32(p[0], p[1]),
+            1e-5,
+        );
+    }
+}

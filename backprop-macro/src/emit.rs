@@ -572,17 +572,25 @@ fn forward_loop(
                         #(#after)*
                     }
                 }
-                LoopKind::While { cond, trips } => quote_spanned! {l.span=>
+                LoopKind::While { cond, trips } => {
+                    // `loop { .. }` is lowered as `while true`, and printed as it was written.
+                    let head = if cond.to_string() == "true" {
+                        quote!(loop)
+                    } else {
+                        quote!(while #cond)
+                    };
+                    quote_spanned! {l.span=>
                     #(#before)*
                     let mut #trips = 0usize;
-                    while #cond {
+                    #head {
                         #(#at_start)*
                         #(#body)*
                         #(#at_end)*
                         #trips += 1;
                     }
                     #(#after)*
-                },
+                    }
+                }
             }
         }
     }

@@ -767,6 +767,7 @@ impl Lowerer<'_> {
                 }
                 Stmt::Expr(Expr::ForLoop(for_loop), _) => self.lower_for(for_loop, hint),
                 Stmt::Expr(Expr::While(while_loop), _) => self.lower_while(while_loop, hint),
+                Stmt::Expr(Expr::Loop(loop_expr), _) => self.lower_loop_expr(loop_expr, hint),
                 // `if cond { continue; }`: the rest of the body is the `else` arm.
                 Stmt::Expr(Expr::If(if_expr), _) if self.loop_depth > 0 && is_continue_guard(if_expr) => {
                     let cond = self.rename(&if_expr.cond).to_token_stream();
@@ -920,6 +921,34 @@ impl Lowerer<'_> {
                 trips: this.namer.fresh("trips"),
             }
         });
+    }
+
+    /// `loop { .. if cond { break; } .. }`: a `while true` loop that ends at its `break` guard.
+    fn lower_loop_expr(&mut self, loop_expr: &syn::ExprLoop, hint: &str) {
+        if let Some(label) = &loop_expr.label {
+            self.errors.spanned(
+                label,
+                "labeled loops are not supported in a `#[backprop]` function",
+            );
+            return;
+        }
+        let before = self.nodes.last().map_or(0, Vec::len);
+        self.lower_loop(&loop_expr.body, loop_expr.span(), hint, |this, _| {
+            LoopKind::While {
+                cond: quote!(true),
+                trips: this.namer.fresh("trips"),
+            }
+        });
+        let has_exit = matches!(
+            self.nodes.last().and_then(|nodes| nodes.get(before)),
+            Some(Node::Loop(l)) if l.exit.is_some()
+        );
+        if !has_exit {
+            self.errors.spanned(
+                loop_expr.loop_token,
+                "a `loop` needs its exit as a guard directly in its body: `if cond { break; }`",
+            );
+        }
     }
 
     /// A loop node whose body is SSA over the outer `let mut` variables it assigns (carried
@@ -2313,7 +2342,6 @@ fn is_reported_by_validation(expr: &Expr) -> bool {
         Expr::Closure(_)
             | Expr::Macro(_)
             | Expr::Unsafe(_)
-            | Expr::Loop(_)
             | Expr::Async(_)
             | Expr::Await(_)
             | Expr::Try(_)

@@ -53,14 +53,6 @@ impl<'ast> Visit<'ast> for Validator<'_> {
         );
     }
 
-    fn visit_expr_loop(&mut self, expr: &'ast syn::ExprLoop) {
-        self.errors.spanned(
-            expr.loop_token,
-            "`loop` is not supported yet; write `while cond { .. }` or a `for` loop over a range",
-        );
-        visit::visit_block(self, &expr.body);
-    }
-
     fn visit_expr_async(&mut self, expr: &'ast syn::ExprAsync) {
         self.errors
             .spanned(expr.async_token, "`async` blocks cannot be differentiated");

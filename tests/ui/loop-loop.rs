@@ -1,17 +1,18 @@
 use backprop::backprop;
 
 #[backprop]
-fn halve_until_small(x: f64) -> f64 {
+fn no_exit_guard(x: f64) -> f64 {
     let mut y = x;
     loop {
+        y = y / 2.0;
         if y < 1.0 {
+            y = y * 3.0;
             break;
         }
-        y = y / 2.0;
     }
     y
 }
 
 fn main() {
-    let (_y, _dx) = halve_until_small_grad(10.0);
+    let (_y, _dx) = no_exit_guard_grad(10.0);
 }
