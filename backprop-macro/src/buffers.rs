@@ -21,7 +21,7 @@ use quote::ToTokens;
 use syn::Expr;
 
 use crate::errors::Errors;
-use crate::ir::{Block, Loop, LoopKind, Node, Program, Store, VarId, defined_in};
+use crate::ir::{Block, Loop, LoopKind, Node, Program, Store, VarId, defined_in, idents_in};
 use crate::rules;
 
 /// Reports the buffers whose reads could see overwritten values, and clears the `reset` of
@@ -157,7 +157,7 @@ impl Walk<'_> {
         if let Some(exit) = &l.exit {
             probe.extend(exit.cond.clone());
         }
-        collect_idents(probe, &mut mentioned);
+        idents_in(probe, &mut mentioned);
         let reads_here = mentioned.contains(&self.name);
         let LoopKind::For { index, rev, .. } = &l.kind else {
             if !writes.is_empty() && reads_here {
@@ -481,7 +481,7 @@ fn index_form(index: &TokenStream, i: &str, locals: &HashSet<String>) -> Option<
             }
             _ => {
                 let mut names = HashSet::new();
-                collect_idents(term.to_token_stream(), &mut names);
+                idents_in(term.to_token_stream(), &mut names);
                 if names.contains(i) || names.iter().any(|n| locals.contains(n)) {
                     return None;
                 }
@@ -511,18 +511,6 @@ fn element_reads(tokens: TokenStream, name: &str, out: &mut Vec<Option<TokenStre
                 }
             }
             TokenTree::Group(g) => element_reads(g.stream(), name, out),
-            _ => {}
-        }
-    }
-}
-
-fn collect_idents(tokens: TokenStream, out: &mut HashSet<String>) {
-    for tree in tokens {
-        match tree {
-            TokenTree::Ident(i) => {
-                out.insert(i.to_string());
-            }
-            TokenTree::Group(g) => collect_idents(g.stream(), out),
             _ => {}
         }
     }

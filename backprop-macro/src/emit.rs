@@ -266,7 +266,7 @@ fn drop_after_last_use(program: &Program, lines: Vec<TokenStream>) -> Vec<TokenS
         .iter()
         .map(|line| {
             let mut names = HashSet::new();
-            idents(line.clone(), &mut names);
+            crate::ir::idents_in(line.clone(), &mut names);
             names
         })
         .collect();
@@ -284,18 +284,6 @@ fn drop_after_last_use(program: &Program, lines: Vec<TokenStream>) -> Vec<TokenS
         .zip(drops)
         .flat_map(|(line, drops)| std::iter::once(line).chain(drops))
         .collect()
-}
-
-fn idents(tokens: TokenStream, out: &mut HashSet<String>) {
-    for tree in tokens {
-        match tree {
-            proc_macro2::TokenTree::Ident(i) => {
-                out.insert(i.to_string());
-            }
-            proc_macro2::TokenTree::Group(g) => idents(g.stream(), out),
-            _ => {}
-        }
-    }
 }
 
 /// A loop or branch with its reverse `stmt` inside.
@@ -339,17 +327,7 @@ fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackSt
                 arm(&branch.then, then),
                 arm(&branch.otherwise, otherwise),
             );
-            let idents: Vec<&proc_macro2::Ident> = branch
-                .targets
-                .iter()
-                .map(|t| &program.vars[*t].ident)
-                .collect();
-            match idents.as_slice() {
-                [one] => quote_spanned!(branch.span=> let #one = if #cond #then else #otherwise;),
-                many => {
-                    quote_spanned!(branch.span=> let (#(#many),*) = if #cond #then else #otherwise;)
-                }
-            }
+            bind_branch(program, branch, quote!(if #cond #then else #otherwise))
         }
         _ => forward_node(program, node, Some(&reversed.tapes)),
     }
@@ -466,18 +444,8 @@ pub fn forward_node(
             }
         }
         Node::Branch(branch) => {
-            let idents: Vec<&proc_macro2::Ident> = branch
-                .targets
-                .iter()
-                .map(|t| &program.vars[*t].ident)
-                .collect();
             let value = branch_expr(program, &branch.cond, &branch.then, &branch.otherwise);
-            match idents.as_slice() {
-                // An `if` that only writes into buffers.
-                [] => quote_spanned!(branch.span=> #value),
-                [one] => quote_spanned!(branch.span=> let #one = #value;),
-                many => quote_spanned!(branch.span=> let (#(#many),*) = #value;),
-            }
+            bind_branch(program, branch, value)
         }
         Node::Loop(l) => forward_loop(program, l, tapes, None),
     }
@@ -593,6 +561,21 @@ fn forward_loop(
                 }
             }
         }
+    }
+}
+
+/// `let target = value;` (or a tuple of targets) for a branch's `if` expression.
+fn bind_branch(program: &Program, branch: &crate::ir::Branch, value: TokenStream) -> TokenStream {
+    let idents: Vec<&proc_macro2::Ident> = branch
+        .targets
+        .iter()
+        .map(|t| &program.vars[*t].ident)
+        .collect();
+    match idents.as_slice() {
+        // An `if` that only writes into buffers.
+        [] => quote_spanned!(branch.span=> #value),
+        [one] => quote_spanned!(branch.span=> let #one = #value;),
+        many => quote_spanned!(branch.span=> let (#(#many),*) = #value;),
     }
 }
 

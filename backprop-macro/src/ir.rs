@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 
 use crate::rules::Prim;
 
@@ -345,5 +345,19 @@ pub fn defined_in_node(node: &Node, out: &mut HashSet<VarId>) {
             defined_in(&l.body, out);
         }
         Node::Store(_) => {}
+    }
+}
+
+/// Every identifier in `tokens` (as written, `r#` kept), nested groups included: what a line
+/// of generated code reads.
+pub fn idents_in(tokens: TokenStream, out: &mut HashSet<String>) {
+    for tree in tokens {
+        match tree {
+            TokenTree::Ident(i) => {
+                out.insert(i.to_string());
+            }
+            TokenTree::Group(g) => idents_in(g.stream(), out),
+            _ => {}
+        }
     }
 }

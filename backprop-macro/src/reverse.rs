@@ -13,6 +13,7 @@ use quote::ToTokens;
 
 use crate::ir::{
     Block, FloatTy, LoopKind, Node, Operand, Program, StoreOp, VarId, defined_in, defined_in_node,
+    idents_in,
 };
 use crate::naming::Namer;
 use crate::rules::{self, Local, Prim, TensorOp};
@@ -139,7 +140,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();
-    token_idents(rules::render(program, program.body.value()), &mut needed);
+    idents_in(rules::render(program, program.body.value()), &mut needed);
     stmts
         .iter()
         .for_each(|s| stmt_idents(program, s, &mut needed));
@@ -193,7 +194,7 @@ fn keeps_shapes(
     upstream: &TokenStream,
 ) -> bool {
     let mut in_upstream = HashSet::new();
-    token_idents(upstream.clone(), &mut in_upstream);
+    idents_in(upstream.clone(), &mut in_upstream);
     let output = program.vars[assign.target].ident.to_string();
     backward.setup.is_empty()
         && backward.contributions.iter().all(|c| {
@@ -202,7 +203,7 @@ fn keeps_shapes(
                 return true;
             }
             let mut names = HashSet::new();
-            token_idents(c.expr.clone(), &mut names);
+            idents_in(c.expr.clone(), &mut names);
             let own = match operand {
                 Operand::Var(v) => program.vars[*v].ident.to_string(),
                 _ => return false,
@@ -968,25 +969,13 @@ fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
     }
 }
 
-fn token_idents(tokens: TokenStream, out: &mut HashSet<String>) {
-    for tree in tokens {
-        match tree {
-            TokenTree::Ident(i) => {
-                out.insert(i.to_string());
-            }
-            TokenTree::Group(g) => token_idents(g.stream(), out),
-            _ => {}
-        }
-    }
-}
-
 pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
     match stmt {
-        BackStmt::Setup(tokens) => token_idents(tokens.clone(), out),
-        BackStmt::Init { expr, .. } => token_idents(expr.clone(), out),
+        BackStmt::Setup(tokens) => idents_in(tokens.clone(), out),
+        BackStmt::Init { expr, .. } => idents_in(expr.clone(), out),
         BackStmt::Accumulate { element, expr, .. } => {
-            token_idents(expr.clone(), out);
-            token_idents(element.to_token_stream(), out);
+            idents_in(expr.clone(), out);
+            idents_in(element.to_token_stream(), out);
         }
         BackStmt::If {
             cond,
@@ -994,22 +983,22 @@ pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>
             otherwise,
             ..
         } => {
-            token_idents(cond.clone(), out);
+            idents_in(cond.clone(), out);
             then.iter()
                 .chain(otherwise)
                 .for_each(|s| stmt_idents(program, s, out));
         }
         BackStmt::SetElement { index, expr, .. } => {
-            token_idents(expr.clone(), out);
-            token_idents(index.clone(), out);
+            idents_in(expr.clone(), out);
+            idents_in(index.clone(), out);
         }
         BackStmt::For { range, body, .. } => {
-            token_idents(range.clone(), out);
+            idents_in(range.clone(), out);
             body.iter().for_each(|s| stmt_idents(program, s, out));
         }
-        BackStmt::Raw(tokens) => token_idents(tokens.clone(), out),
+        BackStmt::Raw(tokens) => idents_in(tokens.clone(), out),
         BackStmt::Guarded { head, body } => {
-            token_idents(head.clone(), out);
+            idents_in(head.clone(), out);
             body.iter().for_each(|s| stmt_idents(program, s, out));
         }
         BackStmt::Zero { .. } => {}
@@ -1023,19 +1012,19 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
     match node {
         Node::Store(store) => {
             out.insert(program.vars[store.buffer].ident.to_string());
-            token_idents(store.index.clone(), out);
-            token_idents(rules::render(program, &store.value), out);
+            idents_in(store.index.clone(), out);
+            idents_in(rules::render(program, &store.value), out);
         }
         Node::Assign(a) => {
             for arg in &a.args {
-                token_idents(rules::render(program, arg), out);
+                idents_in(rules::render(program, arg), out);
             }
         }
         Node::Branch(b) => {
-            token_idents(b.cond.clone(), out);
+            idents_in(b.cond.clone(), out);
             for arm in [&b.then, &b.otherwise] {
                 for result in &arm.results {
-                    token_idents(rules::render(program, result), out);
+                    idents_in(rules::render(program, result), out);
                 }
                 for node in &arm.nodes {
                     node_idents(program, node, out);
@@ -1044,14 +1033,14 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
         }
         Node::Loop(l) => {
             match &l.kind {
-                LoopKind::For { range, .. } => token_idents(range.clone(), out),
-                LoopKind::While { cond, .. } => token_idents(cond.clone(), out),
+                LoopKind::For { range, .. } => idents_in(range.clone(), out),
+                LoopKind::While { cond, .. } => idents_in(cond.clone(), out),
             }
             for c in &l.carried {
-                token_idents(rules::render(program, &c.entry), out);
+                idents_in(rules::render(program, &c.entry), out);
             }
             for result in &l.body.results {
-                token_idents(rules::render(program, result), out);
+                idents_in(rules::render(program, result), out);
             }
             for node in &l.body.nodes {
                 node_idents(program, node, out);
@@ -1093,7 +1082,7 @@ fn reads_version(program: &Program, operand: &Operand, versions: &HashSet<VarId>
         Operand::Element { .. } => false,
         Operand::Const { tokens, .. } => {
             let mut names = HashSet::new();
-            token_idents(tokens.clone(), &mut names);
+            idents_in(tokens.clone(), &mut names);
             versions
                 .iter()
                 .any(|v| names.contains(&program.vars[*v].ident.to_string()))
@@ -1106,7 +1095,7 @@ fn reads_version(program: &Program, operand: &Operand, versions: &HashSet<VarId>
 fn scan_accumulation(program: &Program, block: &Block, versions: &mut HashSet<VarId>) -> bool {
     let tokens_read = |tokens: &TokenStream, versions: &HashSet<VarId>| {
         let mut names = HashSet::new();
-        token_idents(tokens.clone(), &mut names);
+        idents_in(tokens.clone(), &mut names);
         versions
             .iter()
             .any(|v| names.contains(&program.vars[*v].ident.to_string()))
