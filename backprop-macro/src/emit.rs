@@ -201,9 +201,14 @@ fn fused_block(
         }) else {
             continue;
         };
+        // What the node and the lines after it compute: their values, and the buffers they
+        // write into.
+        let mut written = Vec::new();
+        nodes[k..].iter().for_each(|n| n.stores(&mut written));
         let visible: HashSet<String> = nodes[k..]
             .iter()
             .flat_map(Node::targets)
+            .chain(written)
             .map(|t| program.vars[t].ident.to_string())
             .collect();
         let mut read = HashSet::new();
