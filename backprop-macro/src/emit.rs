@@ -143,6 +143,9 @@ pub fn emit(
         " Value and gradient of [`{name}`]: `{backward}(.., 1.0)`, written by `#[backprop]`."
     );
     let source_doc = format!(" The source of [`{backward}`], as `#[backprop]` generated it.");
+    // `f_grad` has `f`'s parameters: what the user allowed on `f` (too many arguments, say)
+    // holds for it too.
+    let user_allows = function.attrs.iter().filter(|a| a.path().is_ident("allow"));
     quote! {
         #[doc = #doc]
         #[allow(clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut)]
@@ -150,6 +153,7 @@ pub fn emit(
 
         #[doc = #grad_doc]
         #[allow(dead_code)]
+        #(#user_allows)*
         #vis fn #grad(#(#params),*) -> (#output, #gradient) {
             // The companions compute `f` themselves; this marks it used, so that a program
             // calling only `f_grad` gets no dead-code warning for the function it annotated.

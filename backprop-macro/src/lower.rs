@@ -1125,7 +1125,7 @@ impl Lowerer<'_> {
                 let mut single = local.clone();
                 single.pat = name.clone();
                 if let Some(init) = &mut single.init {
-                    init.expr = Box::new(value.clone());
+                    *init.expr = value.clone();
                 }
                 self.lower_let(&single);
             }
@@ -2277,7 +2277,7 @@ fn reads_any(expr: &Expr, patterns: &syn::punctuated::Punctuated<Pat, syn::Token
                 self.found |= self
                     .bound
                     .iter()
-                    .any(|b| b.split_whitespace().any(|w| w == ident.to_string()));
+                    .any(|b| b.split_whitespace().any(|w| *ident == w));
             }
         }
     }
