@@ -8,7 +8,8 @@
 //! The file is checked in, so every program can be read, and a failing one pinned as a
 //! regression test. The test evaluates every program at three random points and compares
 //! `f_grad` and `f_backward` (seeded with a random `d_out`) with the reference, to a relative
-//! error of 1e-10 in f64 and 2e-4 in f32, and with central differences as a second opinion.
+//! error of 1e-10 in f64 and 2e-4 in f32 (1e-6 for the f64 programs that compute in f32 on the
+//! way, listed in `NARROWED`), and with central differences as a second opinion.
 //!
 //! The programs use: 1–4 float parameters (`f64`, some programs `f32`; scalars, `[F; N]`,
 //! `&[F; N]`, `&[F]`, `Vec<F>`; `mut` parameters), `usize`/`i32`/`bool` constants, `wrt(..)`;
@@ -18,15 +19,31 @@
 //! casts; `if`/`else if`/`else` as values and as statements (arms with `let` lines, nesting,
 //! assignments to outer variables); `for` loops over ranges (reversed, nested, `continue`
 //! guards, loop-carried variables, indices by the loop variable); calls of earlier programs,
-//! of the hand-written gates below and of the runtime gates. The test
-//! `every_rule_and_construct_is_generated` reads the rule table
+//! of the hand-written gates below and of the runtime gates.
+//!
+//! The programs from `EXTENDED_FROM` on also use: local buffers (`let mut b = vec![0.0; n];`,
+//! `[0.0; N]`, of a literal length or `w.len()`), written by a plan that keeps the macro's rule
+//! (every write of an element before every read of it, but in the loop that owns the elements):
+//! fill loops (reversed, with a write in each arm of an `if`, `+=`/`-=` after the write, reading
+//! loop-carried variables, other buffers and the element just written), recurrences
+//! `b[i] = f(b[i - 1])`, `b[i] = f(b[i + 1])` over a reversed range and `b[i + 1] = f(b[i])`,
+//! accumulation `b[k] += e` in nested loops, straight-line writes at literal indices (reading
+//! the elements written before, an element overwritten before it is read), per-iteration
+//! buffers in loop bodies; then reads of the elements anywhere later, and buffers passed to
+//! calls. `while` loops bounded by a counter, with a data-dependent condition and `break`
+//! guards; `break` guards in `for` loops; the counter and loop variables as floats;
+//! `f64 -> f32 -> f64` casts (`NARROWED`) and casts to the same type. The constants
+//! `BREAK_AFTER_CONTINUE` to `ANNOTATED_LEN_BUFFERS` keep out what the macro does not compile
+//! yet (each has its minimized case, `#[ignore]`d, in `tests/regressions.rs`).
+//!
+//! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
 //! not generated: see CONTRIBUTING.md.
 //!
 //! After changing the generator, re-create the file with `BLESS=1 cargo test --test differential`.
-//! (If the old file no longer compiles, replace it first with the three empty tables
-//! `static CASES_F64: &[Case<f64>] = &[];`, `static CASES_F32: &[Case<f32>] = &[];` and
-//! `static COVERAGE: &[(&str, usize)] = &[];`.)
+//! (If the old file no longer compiles, replace it first with the four empty tables
+//! `static CASES_F64: &[Case<f64>] = &[];`, `static CASES_F32: &[Case<f32>] = &[];`,
+//! `static COVERAGE: &[(&str, usize)] = &[];` and `static NARROWED: &[&str] = &[];`.)
 //!
 //! # Where central differences are meaningful
 //!
@@ -434,7 +451,66 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 1100;
+const PROGRAMS: usize = 1300;
+/// The first program that also uses local buffers, `while` loops, `break` guards and the casts
+/// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
+/// the generator, unchanged).
+const EXTENDED_FROM: usize = 1100;
+/// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
+/// rejects it ("`break` is supported as one guard directly in a loop body"), although the guard
+/// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
+/// (`tests/regressions.rs`, `break_guard_after_a_continue_guard`).
+const BREAK_AFTER_CONTINUE: bool = false;
+/// Whether a loop with a `break` guard may hold other loops. The macro's reverse pass of such a
+/// loop reads what the inner loop recorded (its tape, its `broke` and `trips`) outside the
+/// scope that declares it, so the generated code does not compile (`tests/regressions.rs`,
+/// `inner_loop_in_a_loop_with_a_break_guard`, `breaking_loop_in_a_loop_with_a_break_guard`).
+const BREAK_IN_LOOP_WITH_INNER_LOOPS: bool = false;
+/// A loop that records how it ran: a `while` loop counts its trips, a loop with a `break` guard
+/// records whether and where it broke (`trips`, `broke` in the generated code).
+///
+/// Whether a recording loop may sit in another loop or in an `if` arm (rather than directly in
+/// the function's body). The reverse pass reads the loop's `broke` and `trips` where they are
+/// not declared: after the `if` whose arm declares them; in the reverse of an outer loop that
+/// does not recompute the inner loop (no later line needs a value it computes) or recomputes it
+/// inside an `if` expression; and when it fuses the outer loop's reverse into its forward
+/// iterations (after another inner loop), where the inner loop's reverse comes before the loop
+/// (`tests/regressions.rs`, `recording_loop_*`).
+const NESTED_RECORDING_LOOPS: bool = false;
+/// Whether a per-iteration buffer (declared in a loop body) may be a `Vec`. When the reverse
+/// pass of the loop does not recompute the buffer, it still sizes the buffer's gradient by
+/// `b.len()`, out of scope (`tests/regressions.rs`, `vec_scratch_buffer_in_a_loop`).
+const VEC_SCRATCH_BUFFERS: bool = false;
+/// Whether a `break` guard's condition may be the only reader of a local value. The macro drops
+/// the lines that compute such a value from the backward function, whose copy of the guard then
+/// reads an undeclared name (`tests/regressions.rs`, `value_read_only_by_a_break_guard`).
+const BREAK_CONDITION_ONLY_READER: bool = false;
+/// Whether a loop may assign a variable that an earlier loop assigned. When the earlier loop
+/// only accumulates into it (`h += x`), the macro fuses that loop's reverse into its forward
+/// pass and emits the reverse of the later loop before the later loop: it reads the later
+/// loop's tape, `trips` and `broke` before they exist (`tests/regressions.rs`,
+/// `loop_after_a_fused_accumulation_loop`, `while_loop_after_a_fused_accumulation_loop`).
+/// The first `EXTENDED_FROM` programs, drawn before this was found, do not happen to hit it.
+const LOOP_AFTER_LOOP_ON_A_VARIABLE: bool = false;
+/// Whether a per-iteration buffer may be declared in a loop inside an `if` arm. Inside the
+/// arm of an `if` that is a value, the backward function then recomputes a loop-carried value
+/// it never reads: rustc warns "value assigned to `act_5` is never read" in the generated code
+/// (`tests/regressions.rs`, `scratch_buffer_in_a_loop_in_an_arm`).
+const SCRATCH_BUFFERS_IN_ARMS: bool = false;
+/// Whether a call of an earlier program may get only unsuffixed float literals as its float
+/// arguments (`p0038(1.2, 2)`). The macro does not know that such a call is a float, and when
+/// its value is an argument of another differentiated call, it takes that call's gradient
+/// tuple for a single gradient (`tests/regressions.rs`, `constant_call_as_a_call_argument`).
+const CONSTANT_CALL_ARGUMENTS: bool = false;
+/// Whether a buffer whose length is a differentiated slice's `w.len()` may carry a type
+/// annotation. The macro rejects `let mut h: Vec<f64> = vec![0.0; w.len()];` ("a
+/// differentiated value must be `f32` or `f64`"), which it accepts without the annotation
+/// (`tests/regressions.rs`, `annotated_buffer_of_a_slice_length`).
+const ANNOTATED_LEN_BUFFERS: bool = false;
+/// Names of local buffers, of `while` counters: none is a name `LOCAL_NAMES` or the parameters
+/// use, and some are names the macro generates (`trips`, `d_hs`).
+const BUFFER_NAMES: [&str; 7] = ["hs", "buf", "acts", "cache", "vals", "d_hs", "scores"];
+const COUNTER_NAMES: [&str; 4] = ["steps", "iters", "trips", "t_n"];
 /// The share of programs written in `f32`.
 const F32_SHARE: f64 = 0.15;
 /// Values larger than this (by the generator's bound) are squashed before they are bound.
@@ -561,6 +637,11 @@ enum Kind {
     Bool,
     /// A loop variable, in `0..count`.
     Index(usize),
+    /// A local buffer (`vec![0.0; n]` when the flag is set, else `[0.0; n]`) of this many
+    /// elements. Not an array for the generic array code: its reads are planned (see `Phase`).
+    Buffer(usize, bool),
+    /// The counter of a `while` loop, in `0..=limit`.
+    Counter(usize),
 }
 
 impl Kind {
@@ -625,6 +706,8 @@ enum Index {
     Mod(usize, usize),
     /// `w[i]` with a loop variable `i` (in range), else `w[(i + shift) % N]`.
     Loop(usize, usize, usize),
+    /// `b[i - 1]`, `b[i + 1]` with a loop variable `i` (always in range).
+    Offset(usize, i64),
 }
 
 #[derive(Clone, PartialEq)]
@@ -672,8 +755,12 @@ enum E {
     /// The sigmoid idiom `1.0 / (1.0 + (-x).exp())`; the flag selects `f64::exp(-x)`.
     Sigmoid(Box<E>, bool),
     Call(Callee, Vec<Arg>),
-    /// `(x as f64).m() as f32` in an f32 program.
+    /// `(x as f64).m() as f32` in an f32 program (`x as f64 as f32` without a method).
     Island(Box<E>, &'static str),
+    /// `(x as f32).m() as f64` in an f64 program (`x as f32 as f64` without a method).
+    Narrow(Box<E>, &'static str),
+    /// `x as f64` in an f64 program, `x as f32` in an f32 one: a cast to the same type.
+    Cast(Box<E>),
 }
 
 #[derive(Clone, PartialEq)]
@@ -714,12 +801,60 @@ enum ArmStmt {
     For(Loop),
     /// `if cond { continue; }` in a loop body.
     Continue(Cond),
+    /// `if cond { break; }` directly in a loop body (at most one, never after a `continue`
+    /// guard: see `BREAK_AFTER_CONTINUE`).
+    Break(Cond),
+    /// `let mut b = vec![init; len];` or `let mut b = [init; len];`.
+    Buffer(usize, f64, BufLen, BufTy),
+    /// `b[index] = rhs;`, `b[index] += rhs;` or `b[index] -= rhs;`.
+    Store(usize, Index, Option<Op>, E),
+    /// `let mut steps = 0;`, a `while` loop's counter.
+    Counter(usize),
+    /// `steps += 1;`
+    Incr(usize),
+    While(WhileLoop),
 }
 
-/// `for i in 0..count { body }`, or over `(0..count).rev()`.
+/// How a buffer's declaration says its element type: not at all (rustc infers it from the
+/// first write, which must then come before any method call on an element), by the literal's
+/// suffix (`vec![0.0f64; 3]`) or by an annotation (`let mut b: Vec<f64> = ..`).
+#[derive(Clone, Copy, PartialEq)]
+enum BufTy {
+    Plain,
+    Suffix,
+    Annotated,
+}
+
+/// The length of a local buffer.
+#[derive(Clone, PartialEq)]
+enum BufLen {
+    Lit(usize),
+    /// `w.len() + plus`.
+    Len(usize, usize),
+}
+
+/// `while cond { body }`; the condition compares the counter with its limit, and the body
+/// ends by incrementing it (so the loop surely ends).
+#[derive(Clone, PartialEq)]
+struct WhileLoop {
+    cond: Cond,
+    body: Vec<ArmStmt>,
+}
+
+/// Where a local buffer is in its life: the macro wants every write of an element before
+/// every read of it (but in the loop that owns the elements), so the generator writes a buffer
+/// by a plan, hiding it meanwhile, and only then lets expressions read it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Writing,
+    Readable,
+}
+
+/// `for i in start..count { body }`, or over `(start..count).rev()`.
 #[derive(Clone, PartialEq)]
 struct Loop {
     var: usize,
+    start: usize,
     count: Count,
     rev: bool,
     body: Vec<ArmStmt>,
@@ -751,6 +886,8 @@ enum Stmt {
     Discard(usize),
     If(IfChain),
     For(Loop),
+    /// A statement of the kinds that loop bodies hold (buffers, `while` loops).
+    Arm(ArmStmt),
 }
 
 enum Tail {
@@ -769,11 +906,17 @@ struct Var {
     /// The first version of a mutable variable (itself otherwise).
     root: usize,
     assigned: bool,
+    /// For a buffer: whether expressions may read it yet.
+    phase: Phase,
 }
 
 struct Function {
     name: String,
     has_loop: bool,
+    /// Lints that the generated style trips on purpose (`clippy::useless_vec`, ...).
+    allows: Vec<&'static str>,
+    /// Computes in f32 inside an f64 program: its gradient has f32 precision.
+    narrowed: bool,
     fl: Fl,
     params: Vec<usize>,
     wrt: Option<Vec<usize>>,
@@ -789,6 +932,7 @@ struct Sig {
     kinds: Vec<Kind>,
     wrt: bool,
     bound: f64,
+    narrowed: bool,
 }
 
 struct Gen {
@@ -813,6 +957,29 @@ struct Gen {
     iterations: usize,
     budget: i32,
     arm_depth: usize,
+    /// Programs from `EXTENDED_FROM` on also use local buffers, `while` loops, `break` guards
+    /// and more casts (the earlier programs are drawn exactly as before these existed).
+    extended: bool,
+    /// The function computes in f32 although it is an f64 program (or calls one that does).
+    narrowed: bool,
+    /// An element read that a buffer's plan wants in the expression being generated (`b[i -
+    /// 1]` in a recurrence), and whether `leaf` has used it.
+    extra: Option<(E, f64)>,
+    extra_used: bool,
+    /// Whether the function has a `for` loop, and the lints it trips on purpose.
+    any_loop: bool,
+    allows: Vec<&'static str>,
+    /// While generating the body of a loop with a `break` guard: no nested loops (see
+    /// `BREAK_IN_LOOP_WITH_INNER_LOOPS`).
+    no_nested_loops: usize,
+    /// How many `if` arms are being generated (see `SCRATCH_BUFFERS_IN_ARMS`).
+    open_arms: usize,
+    /// Loops counted as they start, the start numbers of those being generated, and the
+    /// variables (roots) assigned by the finished ones, with the count when they finished
+    /// (see `LOOP_AFTER_LOOP_ON_A_VARIABLE`).
+    loop_serial: usize,
+    open_loops: Vec<usize>,
+    frozen: Vec<(usize, usize)>,
 }
 
 fn boxed(e: E) -> Box<E> {
@@ -845,6 +1012,17 @@ impl Gen {
             iterations: 1,
             budget: 0,
             arm_depth: 0,
+            extended: false,
+            narrowed: false,
+            extra: None,
+            extra_used: false,
+            any_loop: false,
+            allows: Vec::new(),
+            no_nested_loops: 0,
+            open_arms: 0,
+            loop_serial: 0,
+            open_loops: Vec::new(),
+            frozen: Vec::new(),
         }
     }
 
@@ -868,6 +1046,7 @@ impl Gen {
             mutable,
             root: id,
             assigned: false,
+            phase: Phase::Readable,
         });
         self.scopes.last_mut().expect("a scope").push(id);
         id
@@ -922,6 +1101,10 @@ impl Gen {
 
     /// A float variable or array element (the focus, if any, most of the time).
     fn leaf(&mut self) -> (E, f64) {
+        if self.extra.is_some() && self.rng.chance(0.5) {
+            self.extra_used = true;
+            return self.extra.clone().expect("checked");
+        }
         let scalars = self.visible_where(|v| v.kind == Kind::Scalar);
         let arrays = self.visible_where(|v| v.kind.elements().is_some());
         if let Some(f) = self.focus
@@ -931,32 +1114,26 @@ impl Gen {
             let bound = self.vars[f].bound;
             return (self.use_var(f), bound);
         }
+        let buffers = self
+            .visible_where(|v| matches!(v.kind, Kind::Buffer(..)) && v.phase == Phase::Readable);
+        if !buffers.is_empty() && self.rng.chance(0.3) {
+            let b = self.rng.pick(&buffers);
+            let Kind::Buffer(n, _) = self.vars[b].kind else {
+                unreachable!()
+            };
+            let index = self.element_index(n);
+            self.vars[b].uses += 1;
+            self.cov(match index {
+                Index::Lit(_) => "buffer read at a literal index",
+                Index::Loop(..) => "buffer read at a loop index",
+                _ => "buffer read at a computed index",
+            });
+            return (E::Elem(b, index), self.vars[b].bound);
+        }
         if !arrays.is_empty() && (scalars.is_empty() || self.rng.chance(0.25)) {
             let a = self.rng.pick(&arrays);
             let n = self.vars[a].kind.elements().unwrap_or(1);
-            let usizes = self.visible_where(|v| v.kind == Kind::Usize);
-            let loops = self.visible_where(|v| matches!(v.kind, Kind::Index(_)));
-            let index = if !loops.is_empty() && self.rng.chance(0.7) {
-                let i = self.rng.pick(&loops);
-                self.vars[i].uses += 1;
-                self.cov("index by a loop variable");
-                let Kind::Index(count) = self.vars[i].kind else {
-                    unreachable!()
-                };
-                let shift = if count <= n && self.rng.chance(0.7) {
-                    0
-                } else {
-                    self.rng.below(n)
-                };
-                Index::Loop(i, shift, n)
-            } else if !usizes.is_empty() && self.rng.chance(0.2) {
-                let u = self.rng.pick(&usizes);
-                self.vars[u].uses += 1;
-                self.cov("index by a usize parameter");
-                Index::Mod(u, n)
-            } else {
-                Index::Lit(self.rng.below(n))
-            };
+            let index = self.element_index(n);
             self.vars[a].uses += 1;
             self.cov("array element");
             return (E::Elem(a, index), 1.5);
@@ -972,15 +1149,54 @@ impl Gen {
         (self.use_var(v), bound)
     }
 
+    /// An index into `n` elements: by a loop variable, a `usize` parameter or a literal.
+    fn element_index(&mut self, n: usize) -> Index {
+        let usizes = self.visible_where(|v| v.kind == Kind::Usize);
+        let loops = self.visible_where(|v| matches!(v.kind, Kind::Index(_)));
+        if !loops.is_empty() && self.rng.chance(0.7) {
+            let i = self.rng.pick(&loops);
+            self.vars[i].uses += 1;
+            self.cov("index by a loop variable");
+            let Kind::Index(count) = self.vars[i].kind else {
+                unreachable!()
+            };
+            let shift = if count <= n && self.rng.chance(0.7) {
+                0
+            } else {
+                self.rng.below(n)
+            };
+            Index::Loop(i, shift, n)
+        } else if !usizes.is_empty() && self.rng.chance(0.2) {
+            let u = self.rng.pick(&usizes);
+            self.vars[u].uses += 1;
+            self.cov("index by a usize parameter");
+            Index::Mod(u, n)
+        } else {
+            Index::Lit(self.rng.below(n))
+        }
+    }
+
     /// A literal, an integer parameter as a float, or a named constant.
     fn scalar(&mut self) -> (E, f64) {
-        let ints =
-            self.visible_where(|v| matches!(v.kind, Kind::Usize | Kind::I32 | Kind::Index(_)));
+        let ints = self.visible_where(|v| {
+            matches!(
+                v.kind,
+                Kind::Usize | Kind::I32 | Kind::Index(_) | Kind::Counter(_)
+            )
+        });
         let r = self.rng.below(100);
         if r < 12 && !ints.is_empty() {
             let v = self.rng.pick(&ints);
             self.vars[v].uses += 1;
             self.cov("integer parameter as a float");
+            match self.vars[v].kind {
+                Kind::Counter(limit) => {
+                    self.cov("while counter as a float");
+                    return (E::IntF(v), limit as f64);
+                }
+                Kind::Index(_) => self.cov("loop index as a float"),
+                _ => {}
+            }
             return (E::IntF(v), 3.0);
         }
         let slices = self.visible_where(|v| matches!(v.kind, Kind::Slice(_) | Kind::Vec(_)));
@@ -1069,6 +1285,7 @@ impl Gen {
             }
             85..=93 => self.call(d),
             94..=97 if self.fl == Fl::F32 => self.island(d),
+            94..=97 if self.extended => self.narrow(d),
             _ => self.leaf(),
         };
         if b > 50.0 || b.is_nan() {
@@ -1135,7 +1352,7 @@ impl Gen {
             b = (**inner).clone();
             op = if op == Op::Add { Op::Sub } else { Op::Add };
         }
-        if op == Op::Sub && a == b {
+        if op == Op::Sub && uncast(&a) == uncast(&b) {
             op = Op::Add;
         }
         self.cov(op.rule());
@@ -1665,23 +1882,33 @@ impl Gen {
     /// A call of an earlier program of the same float type (without `wrt`, whose array
     /// parameters this function can pass).
     fn call_program(&mut self, d: u32) -> Option<(E, f64)> {
-        let arrays = self.visible_where(|v| v.kind.elements().is_some());
+        // Local buffers once written, too.
+        let arrays = self.visible_where(|v| {
+            v.kind.elements().is_some()
+                || (matches!(v.kind, Kind::Buffer(..)) && v.phase == Phase::Readable)
+        });
         // What can be passed for a parameter of kind `k`: an array of the same length (by
         // value, or as `&w`), an array reference, or for a slice, a slice or `&v` of a `Vec`
         // at least as long (the callee reads the elements it was generated with).
         let fits = |k: Kind, a: Kind| match (k, a) {
-            (Kind::Array(n), Kind::Array(m)) => n == m,
-            (Kind::ArrayRef(n), Kind::Array(m) | Kind::ArrayRef(m)) => n == m,
-            (Kind::Slice(n), Kind::Slice(m) | Kind::Vec(m)) => m >= n,
+            (Kind::Array(n), Kind::Array(m) | Kind::Buffer(m, false)) => n == m,
+            (Kind::ArrayRef(n), Kind::Array(m) | Kind::ArrayRef(m) | Kind::Buffer(m, false)) => {
+                n == m
+            }
+            // An array would be passed as a slice, whose gradient (a `Vec`) is not the array's.
+            (Kind::Slice(n), Kind::Slice(m) | Kind::Vec(m) | Kind::Buffer(m, true)) => m >= n,
             _ => false,
         };
         let has = |k: Kind| arrays.iter().any(|&a| fits(k, self.vars[a].kind));
+        // A program computing in f32 makes its callers f32-precise too: rarely called.
+        let narrowed_ok = !self.extended || self.rng.chance(0.25);
         let candidates: Vec<usize> = (0..self.sigs.len())
             .rev()
             .filter(|&i| {
                 let sig = &self.sigs[i];
                 sig.fl == self.fl
                     && !sig.wrt
+                    && (narrowed_ok || !sig.narrowed)
                     && sig.kinds.iter().all(|&k| k.elements().is_none() || has(k))
             })
             .take(300)
@@ -1723,9 +1950,11 @@ impl Gen {
                     self.vars[a].uses += 1;
                     let by_ref = matches!(
                         (kind, self.vars[a].kind),
-                        (Kind::ArrayRef(_), Kind::Array(_)) | (Kind::Slice(_), Kind::Vec(_))
+                        (Kind::ArrayRef(_), Kind::Array(_) | Kind::Buffer(..))
+                            | (Kind::Slice(_), Kind::Vec(_) | Kind::Buffer(..))
                     );
                     self.cov(match (kind, self.vars[a].kind) {
+                        (_, Kind::Buffer(..)) => "buffer passed to a call",
                         (Kind::Array(_), _) => "array passed to a call",
                         (Kind::ArrayRef(_), Kind::Array(_)) => "array passed as &w to a call",
                         (Kind::ArrayRef(_), _) => "array reference passed to a call",
@@ -1737,11 +1966,27 @@ impl Gen {
                 Kind::Usize => self.const_arg(Kind::Usize, &["0", "1", "2", "3"]),
                 Kind::I32 => self.const_arg(Kind::I32, &["-2", "-1", "0", "1", "2"]),
                 Kind::Bool => self.const_arg(Kind::Bool, &["true", "false"]),
-                Kind::Index(_) => unreachable!("loop variables are not parameters"),
+                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                    unreachable!("loop variables, buffers and counters are not parameters")
+                }
             };
             args.push(arg);
         }
+        // See `CONSTANT_CALL_ARGUMENTS`.
+        let literal = |a: &Arg| matches!(a, Arg::Float(E::Lit(_)));
+        let floats = args.iter().filter(|a| matches!(a, Arg::Float(_))).count();
+        if self.extended
+            && !CONSTANT_CALL_ARGUMENTS
+            && floats > 0
+            && args.iter().filter(|a| literal(a)).count() == floats
+            && let Some(first) = args.iter_mut().find(|a| literal(a))
+        {
+            *first = Arg::Float(self.bounded(d, 1.5).0);
+        }
         self.cov("call of a #[backprop] function");
+        if self.sigs[callee].narrowed {
+            self.narrowed = true;
+        }
         Some((
             E::Call(Callee::Program(callee), args),
             self.sigs[callee].bound,
@@ -1750,6 +1995,15 @@ impl Gen {
 
     /// `(x as f64).m() as f32`: a stretch of f64 inside an f32 program.
     fn island(&mut self, d: u32) -> (E, f64) {
+        if self.extended && self.rng.chance(0.3) {
+            if self.rng.chance(0.3) {
+                return self.same_cast(d);
+            }
+            self.cov("cast f32 -> f64 -> f32");
+            self.cov("cast f32 -> f64 -> f32 without a method");
+            let (e, b) = self.expr(d);
+            return (E::Island(boxed(e), ""), b);
+        }
         let name = self.rng.pick(&["sin", "tanh", "atan", "exp"]);
         self.cov("cast f32 -> f64 -> f32");
         if name == "exp" {
@@ -1761,6 +2015,49 @@ impl Gen {
         }
     }
 
+    /// `(x as f32).m() as f64`: a stretch of f32 inside an f64 program, whose gradient then
+    /// has f32 precision (see `NARROWED_EXACT`).
+    fn narrow(&mut self, d: u32) -> (E, f64) {
+        // Rarely: the program's gradients are then checked to f32 precision only.
+        match self.rng.below(10) {
+            0..=1 => return self.same_cast(d),
+            2..=7 => return self.leaf(),
+            _ => {}
+        }
+        let name = self.rng.pick(&["sin", "tanh", "atan", "exp", ""]);
+        self.narrowed = true;
+        self.cov("cast f64 -> f32 -> f64");
+        match name {
+            "exp" => {
+                let (e, b) = self.bounded(d, 2.0);
+                (E::Narrow(boxed(e), name), b.exp())
+            }
+            "" => {
+                self.cov("cast f64 -> f32 -> f64 without a method");
+                let (e, b) = self.expr(d);
+                (E::Narrow(boxed(e), name), b)
+            }
+            _ => {
+                let (e, _) = self.expr(d);
+                (E::Narrow(boxed(e), name), 1.6)
+            }
+        }
+    }
+
+    /// `x as f64` in an f64 program (`x as f32` in an f32 one).
+    fn same_cast(&mut self, d: u32) -> (E, f64) {
+        let (e, b) = self.expr(d);
+        self.cov("cast to the same float type");
+        self.allow("clippy::unnecessary_cast");
+        (E::Cast(boxed(e)), b)
+    }
+
+    fn allow(&mut self, lint: &'static str) {
+        if !self.allows.contains(&lint) {
+            self.allows.push(lint);
+        }
+    }
+
     // ----- conditions and branches ----------------------------------------------------------
 
     fn int_cond(&mut self, v: usize) -> Cond {
@@ -1769,7 +2066,9 @@ impl Gen {
         let op = self.rng.pick(&[">", "<", "==", "!=", ">=", "<="]);
         let value = match self.vars[v].kind {
             Kind::Usize => 1 + self.rng.below(2) as i64,
-            Kind::Index(count) => 1 + self.rng.below(count.max(2) - 1) as i64,
+            Kind::Index(count) | Kind::Counter(count) => {
+                1 + self.rng.below(count.max(2) - 1) as i64
+            }
             _ => self.rng.below(3) as i64 - 1,
         };
         Cond::Int(v, op, value)
@@ -1785,7 +2084,12 @@ impl Gen {
             self.budget = 3;
             self.expr(2).0
         };
-        let b = if a == b { E::Lit(0.5) } else { b };
+        // The same on both sides, also once the dual reference drops same-type casts.
+        let b = if uncast(&a) == uncast(&b) {
+            E::Lit(0.5)
+        } else {
+            b
+        };
         self.cov("data-dependent condition");
         Cond::Cmp(a, op, b)
     }
@@ -1798,8 +2102,12 @@ impl Gen {
 
     fn cond(&mut self) -> Cond {
         let flags = self.visible_where(|v| v.kind == Kind::Bool);
-        let ints =
-            self.visible_where(|v| matches!(v.kind, Kind::Usize | Kind::I32 | Kind::Index(_)));
+        let ints = self.visible_where(|v| {
+            matches!(
+                v.kind,
+                Kind::Usize | Kind::I32 | Kind::Index(_) | Kind::Counter(_)
+            )
+        });
         let r = self.rng.below(100);
         if r < 12 && !flags.is_empty() {
             let f = self.rng.pick(&flags);
@@ -1881,6 +2189,8 @@ impl Gen {
     fn block(&mut self, value: bool) -> (Block, f64) {
         self.scopes.push(Vec::new());
         self.arm_depth += 1;
+        self.open_arms += 1;
+
         let mut stmts = Vec::new();
         let count = if value {
             self.rng.below(3)
@@ -1891,7 +2201,7 @@ impl Gen {
             let mutables = if self.no_assignments {
                 Vec::new()
             } else {
-                self.visible_where(|v| v.mutable && v.kind == Kind::Scalar)
+                self.assignable()
             };
             let r = self.rng.below(100);
             if !mutables.is_empty() && (r < 15 || (!value && r < 60)) {
@@ -1901,7 +2211,11 @@ impl Gen {
                 self.cov("nested if statement");
                 let (chain, _) = self.if_chain(false);
                 stmts.push(ArmStmt::If(chain));
-            } else if !mutables.is_empty() && (84..90).contains(&r) && self.iterations < 5 {
+            } else if !mutables.is_empty()
+                && (84..90).contains(&r)
+                && self.iterations < 5
+                && self.no_nested_loops == 0
+            {
                 match self.for_loop() {
                     Some(l) => stmts.push(ArmStmt::For(l)),
                     None => stmts.push(self.arm_let()),
@@ -1933,7 +2247,7 @@ impl Gen {
                     Some(E::Lit(_)) => Some(term),
                     Some(t) => Some(bin(Op::Add, t, term)),
                     None => {
-                        let mutables = self.visible_where(|v| v.mutable && v.kind == Kind::Scalar);
+                        let mutables = self.assignable();
                         let target = self.rng.pick(&mutables);
                         self.vars[target].uses += 1;
                         self.arm_assigned.push(target);
@@ -1947,6 +2261,7 @@ impl Gen {
         if !value && !stmts.iter().any(|s| matches!(s, ArmStmt::Assign(..))) {
             stmts.push(self.arm_assign());
         }
+        self.open_arms -= 1;
         self.scopes.pop();
         self.arm_depth -= 1;
         (Block { stmts, tail }, bound)
@@ -1954,8 +2269,10 @@ impl Gen {
 
     /// A `for` loop over a range whose body assigns `mut` variables in scope (loop-carried).
     fn for_loop(&mut self) -> Option<Loop> {
-        let mutables = self.visible_where(|v| v.mutable && v.kind == Kind::Scalar);
+        self.begin_loop();
+        let mutables = self.assignable();
         if mutables.is_empty() || self.no_assignments {
+            self.open_loops.pop();
             return None;
         }
         let arrays = self.visible_where(|v| v.kind.elements().is_some());
@@ -1991,9 +2308,13 @@ impl Gen {
             .iter()
             .map(|&v| self.vars[v].name.clone())
             .collect();
-        let name = ["i", "j", "l"]
+        let Some(name) = ["i", "j", "l"]
             .into_iter()
-            .find(|n| !taken.iter().any(|t| t == n))?;
+            .find(|n| !taken.iter().any(|t| t == n))
+        else {
+            self.open_loops.pop();
+            return None;
+        };
         self.scopes.push(Vec::new());
         self.arm_depth += 1;
         let outer_iterations = self.iterations;
@@ -2005,10 +2326,43 @@ impl Gen {
             false,
         );
         let mut body = Vec::new();
-        for i in 0..1 + self.rng.below(3) {
+        let mut continued = false;
+        let statements = 1 + self.rng.below(3);
+        let breaks = self.extended && self.may_record(true) && self.rng.chance(0.25);
+        let break_at = if breaks {
+            self.rng.below(statements)
+        } else {
+            usize::MAX
+        };
+        self.enter_loop(breaks);
+        for i in 0..statements {
+            if i == break_at && (BREAK_AFTER_CONTINUE || !continued) {
+                body.push(self.break_guard("break guard in a for loop"));
+            }
+            if self.extended {
+                let r = self.rng.below(100);
+                if (14..24).contains(&r)
+                    && self.iterations < 5
+                    && (SCRATCH_BUFFERS_IN_ARMS || self.open_arms == 0)
+                {
+                    self.cov("per-iteration scratch buffer");
+                    body.extend(self.buffer(true));
+                    continue;
+                }
+                if (24..30).contains(&r)
+                    && self.iterations < 5
+                    && self.no_nested_loops == 0
+                    && let Some(stmts) = self.while_loop()
+                {
+                    self.cov("while loop in a for loop");
+                    body.extend(stmts);
+                    continue;
+                }
+            }
             let r = self.rng.below(100);
             if r < 15 {
                 self.cov("continue guard");
+                continued = true;
                 body.push(ArmStmt::Continue(self.cond()));
             } else if r < 65 {
                 body.push(self.arm_assign());
@@ -2016,7 +2370,7 @@ impl Gen {
                 self.cov("nested if statement");
                 let (chain, _) = self.if_chain(false);
                 body.push(ArmStmt::If(chain));
-            } else if r >= 86 && self.iterations < 5 {
+            } else if r >= 86 && self.iterations < 5 && self.no_nested_loops == 0 {
                 match self.for_loop() {
                     Some(l) => body.push(ArmStmt::For(l)),
                     None => body.push(self.arm_assign()),
@@ -2025,17 +2379,12 @@ impl Gen {
                 body.push(self.arm_let());
             }
         }
+        self.leave_loop(breaks);
         // Every `let` and the loop variable are read, and something is assigned.
         let own: Vec<usize> = self.scopes.last().cloned().unwrap_or_default();
         for id in own {
             if self.vars[id].uses == 0 {
-                let l = self.lit();
-                let term = if id == var {
-                    bin(Op::Mul, E::IntF(id), E::Lit(l))
-                } else {
-                    bin(Op::Mul, E::Var(id), E::Lit(l))
-                };
-                self.vars[id].uses += 1;
+                let term = self.read_term(id);
                 let target = self.rng.pick(&mutables);
                 self.vars[target].uses += 1;
                 self.arm_assigned.push(target);
@@ -2052,12 +2401,31 @@ impl Gen {
         if self.arm_depth == 0 {
             self.after_branches();
         }
+        self.end_loop(&body);
         Some(Loop {
             var,
+            start: 0,
             count,
             rev,
             body,
         })
+    }
+
+    /// `v * l` for a variable `v` that is not read yet: a scalar, a loop variable or counter as
+    /// a float, a buffer's first element.
+    fn read_term(&mut self, id: usize) -> E {
+        let l = self.lit();
+        self.vars[id].uses += 1;
+        let v = match self.vars[id].kind {
+            Kind::Index(_) | Kind::Counter(_) | Kind::Usize | Kind::I32 => E::IntF(id),
+            Kind::Buffer(..)
+            | Kind::Array(_)
+            | Kind::ArrayRef(_)
+            | Kind::Slice(_)
+            | Kind::Vec(_) => E::Elem(id, Index::Lit(0)),
+            Kind::Scalar | Kind::Bool => E::Var(id),
+        };
+        bin(Op::Mul, v, E::Lit(l))
     }
 
     fn arm_let(&mut self) -> ArmStmt {
@@ -2093,8 +2461,12 @@ impl Gen {
 
     /// An assignment to an outer `mut` variable inside an arm.
     fn arm_assign(&mut self) -> ArmStmt {
-        let mutables = self.visible_where(|v| v.mutable && v.kind == Kind::Scalar);
+        let mutables = self.assignable();
         let v = self.rng.pick(&mutables);
+        self.arm_assign_to(v)
+    }
+
+    fn arm_assign_to(&mut self, v: usize) -> ArmStmt {
         let (op, rhs, bound) = self.assignment(v, None);
         self.vars[v].uses += 1;
         // In a loop, the assignment runs once per iteration.
@@ -2105,6 +2477,690 @@ impl Gen {
         self.cov("assignment in an arm");
         self.cov_assignment(op);
         ArmStmt::Assign(v, op, rhs)
+    }
+
+    // ----- local buffers, `while` loops, `break` guards -------------------------------------
+
+    /// `if cond { break; }`, its condition often on a loop-carried variable.
+    fn break_guard(&mut self, what: &str) -> ArmStmt {
+        let mutables = self.visible_where(|v| v.mutable && v.kind == Kind::Scalar);
+        if !mutables.is_empty() && self.rng.chance(0.6) {
+            self.focus = Some(self.rng.pick(&mutables));
+        }
+        let cond = self.cond();
+        self.focus = None;
+        self.cov(what);
+        if !BREAK_CONDITION_ONLY_READER {
+            // Read again later (in the loop's or the function's value).
+            let mut read = Vec::new();
+            cond_reads(&cond, &mut read);
+            for v in read {
+                if matches!(self.vars[v].kind, Kind::Scalar | Kind::Buffer(..)) {
+                    self.vars[v].uses = 0;
+                }
+            }
+        }
+        ArmStmt::Break(cond)
+    }
+
+    /// Whether the loop about to be generated may record how it ran (a `while` loop, a
+    /// `break` guard): see `NESTED_RECORDING_LOOPS`. Called before the loop's scope is
+    /// opened, or `inside` it.
+    fn may_record(&self, inside: bool) -> bool {
+        NESTED_RECORDING_LOOPS || self.arm_depth <= usize::from(inside)
+    }
+
+    /// Starts a loop's body; one with a `break` guard holds no loops (see
+    /// `BREAK_IN_LOOP_WITH_INNER_LOOPS`).
+    fn enter_loop(&mut self, breaks: bool) {
+        if breaks && !BREAK_IN_LOOP_WITH_INNER_LOOPS {
+            self.no_nested_loops += 1;
+        }
+    }
+
+    fn leave_loop(&mut self, breaks: bool) {
+        if breaks && !BREAK_IN_LOOP_WITH_INNER_LOOPS {
+            self.no_nested_loops -= 1;
+        }
+    }
+
+    /// The `let mut` scalars the code being generated may assign: in a loop, not those that a
+    /// loop finished before this one started assigned (see `LOOP_AFTER_LOOP_ON_A_VARIABLE`).
+    fn assignable(&self) -> Vec<usize> {
+        let all = self.visible_where(|v| v.mutable && v.kind == Kind::Scalar);
+        let Some(&start) = self.open_loops.last() else {
+            return all;
+        };
+        if LOOP_AFTER_LOOP_ON_A_VARIABLE || !self.extended {
+            return all;
+        }
+        all.into_iter()
+            .filter(|&v| {
+                let root = self.vars[v].root;
+                !self.frozen.iter().any(|&(r, at)| r == root && start > at)
+            })
+            .collect()
+    }
+
+    /// A loop starts (before anything of it is generated).
+    fn begin_loop(&mut self) {
+        self.loop_serial += 1;
+        self.open_loops.push(self.loop_serial);
+    }
+
+    /// It ends: later loops do not assign what its `body` assigned.
+    fn end_loop(&mut self, body: &[ArmStmt]) {
+        self.open_loops.pop();
+        let mut assigned = Vec::new();
+        assigned_in(body, &mut assigned);
+        for v in assigned {
+            let root = self.vars[v].root;
+            self.frozen.push((root, self.loop_serial));
+        }
+    }
+
+    /// The name of a loop variable that is free here.
+    fn loop_name(&self) -> Option<&'static str> {
+        let taken: Vec<&str> = self
+            .visible()
+            .iter()
+            .map(|&v| self.vars[v].name.as_str())
+            .collect();
+        ["i", "j", "l"].into_iter().find(|n| !taken.contains(n))
+    }
+
+    /// Opens the scope of a loop over `iterations` with the variable `name`; returns the
+    /// variable and the iteration count to restore.
+    fn open_loop(&mut self, name: &str, iterations: usize) -> (usize, usize) {
+        self.begin_loop();
+        self.scopes.push(Vec::new());
+        self.arm_depth += 1;
+        self.any_loop = true;
+        let outer = self.iterations;
+        self.iterations *= iterations.max(1);
+        let var = self.declare(
+            name,
+            Kind::Index(iterations.max(1)),
+            iterations as f64,
+            false,
+        );
+        (var, outer)
+    }
+
+    fn close_loop(&mut self, outer: usize, body: &[ArmStmt]) {
+        self.end_loop(body);
+        self.iterations = outer;
+        self.scopes.pop();
+        self.arm_depth -= 1;
+        if self.arm_depth == 0 {
+            self.after_branches();
+        }
+    }
+
+    /// The variables of the innermost scope not read yet, added to `e` (which is bound by
+    /// `b`): a loop body's `let` lines and loop variable end up in its buffer write.
+    fn sink(&mut self, mut e: E, mut b: f64) -> (E, f64) {
+        let own: Vec<usize> = self.scopes.last().cloned().unwrap_or_default();
+        for id in own {
+            if self.vars[id].uses == 0
+                && matches!(self.vars[id].kind, Kind::Scalar | Kind::Index(_))
+            {
+                let term = self.read_term(id);
+                b += self.vars[id].bound.max(1.5) * 2.5;
+                e = bin(Op::Add, e, term);
+            }
+        }
+        (e, b)
+    }
+
+    /// An expression that reads `extra` (an element of the buffer being written: `b[i - 1]`).
+    fn expr_reading(&mut self, depth: u32, extra: Option<(E, f64)>) -> (E, f64) {
+        self.extra = extra.clone();
+        self.extra_used = false;
+        self.budget = 3 + self.rng.below(5) as i32;
+        let (mut e, mut b) = self.expr(depth);
+        self.extra = None;
+        if let (Some((x, xb)), false) = (extra, self.extra_used) {
+            let l = self.lit();
+            b += xb * l;
+            e = bin(Op::Add, e, bin(Op::Mul, x, E::Lit(l)));
+        }
+        (e, b)
+    }
+
+    /// The value written into an element: bounded, never a bare variable (clippy's
+    /// manual_memcpy), reading `extra` if given; squashed when `squash` (a recurrence or an
+    /// accumulation would compound it).
+    fn write_value(&mut self, extra: Option<(E, f64)>, squash: bool, sink: bool) -> (E, f64) {
+        let (e, b) = self.expr_reading(3, extra);
+        let (e, b) = if sink { self.sink(e, b) } else { (e, b) };
+        if squash {
+            self.squash(e)
+        } else {
+            let (e, b) = self.limit(e, b);
+            (self.compound(e), b * 2.5)
+        }
+    }
+
+    /// `let` lines and assignments of loop-carried variables at the top of a buffer's loop.
+    fn loop_prelude(&mut self, body: &mut Vec<ArmStmt>, lets: bool) {
+        let mutables = self.assignable();
+        for _ in 0..self.rng.below(3) {
+            if !mutables.is_empty() && self.rng.chance(0.6) {
+                self.cov("loop-carried variable read by a buffer write");
+                let v = self.rng.pick(&mutables);
+                body.push(self.arm_assign_to(v));
+            } else if lets {
+                body.push(self.arm_let());
+            }
+        }
+    }
+
+    /// After writing element `index` in its loop: `s += f(b[index])`, a read of the element
+    /// in the loop that writes it (the loop then owns the buffer's elements).
+    fn read_back(&mut self, body: &mut Vec<ArmStmt>, buffer: usize, index: Index) {
+        let mutables = self.assignable();
+        if mutables.is_empty() || !self.rng.chance(0.4) {
+            return;
+        }
+        let target = self.rng.pick(&mutables);
+        let extra = (E::Elem(buffer, index), self.vars[buffer].bound);
+        let (e, _) = self.expr_reading(2, Some(extra));
+        let (e, b) = self.squash(e);
+        let op = self.rng.pick(&[Op::Add, Op::Sub]);
+        self.vars[target].uses += 1;
+        self.vars[target].bound = (self.vars[target].bound + b) * self.iterations as f64;
+        let root = self.vars[target].root;
+        self.vars[root].assigned = true;
+        self.arm_assigned.push(target);
+        self.cov("buffer element read in the loop that writes it");
+        self.cov_assignment(Some(op));
+        body.push(ArmStmt::Assign(target, Some(op), e));
+    }
+
+    /// How many times a buffer's loop runs over its `k` elements: `k` (a literal, or `w.len()`
+    /// when the buffer is as long as `w`), or a `usize` parameter (0..=3) when `k >= 3`.
+    fn buffer_count(&mut self, k: usize, len_of: Option<usize>) -> (Count, usize) {
+        if let Some(w) = len_of {
+            self.vars[w].uses += 1;
+            return (Count::Len(w), k);
+        }
+        let usizes = self.visible_where(|v| v.kind == Kind::Usize);
+        if k >= 3 && !usizes.is_empty() && self.rng.chance(0.3) {
+            let n = self.rng.pick(&usizes);
+            self.vars[n].uses += 1;
+            self.cov("buffer loop over a usize parameter");
+            return (Count::Param(n), 3);
+        }
+        (Count::Lit(k), k)
+    }
+
+    /// A local buffer and its plan: the statements that write it, after which expressions may
+    /// read it. In a loop body (`scratch`), a per-iteration buffer written at literal indices
+    /// or by a nested loop. Every plan keeps the macro's rule: every write of an element comes
+    /// before every read of it, but in one loop that writes element `i` in iteration `i` and
+    /// reads only that element after writing it, or those of earlier iterations (`b[i - 1]`
+    /// forwards, `b[i + 1]` reversed). `b[i] *= e` is never generated: it reads the element
+    /// before writing it, which the rule (and the macro) rejects wherever it is.
+    fn buffer(&mut self, scratch: bool) -> Vec<ArmStmt> {
+        let Some(name) = BUFFER_NAMES
+            .into_iter()
+            .find(|n| !self.vars.iter().any(|v| v.name == *n))
+        else {
+            return Vec::new();
+        };
+        let mut plan = if scratch {
+            self.rng.pick(&["literal", "literal", "fill"])
+        } else {
+            self.rng.pick(&[
+                "fill",
+                "fill",
+                "recurrence",
+                "reversed",
+                "offset",
+                "accumulate",
+                "accumulate",
+                "literal",
+                "literal",
+            ])
+        };
+        if plan != "literal" && (self.loop_name().is_none() || self.no_nested_loops > 0) {
+            plan = "literal";
+        }
+        if plan == "accumulate" && self.iterations > 1 {
+            plan = "fill";
+        }
+        let plus = usize::from(matches!(plan, "reversed" | "offset"));
+        let is_vec = self.rng.chance(0.6) && (VEC_SCRATCH_BUFFERS || !scratch);
+        let arrays = self.visible_where(|v| v.kind.elements().is_some());
+        let len_of = if is_vec && !arrays.is_empty() && plan != "literal" && self.rng.chance(0.4) {
+            Some(self.rng.pick(&arrays))
+        } else {
+            None
+        };
+        let (k, len) = match len_of {
+            Some(w) => {
+                self.vars[w].uses += 1;
+                self.cov("buffer of length w.len()");
+                let k = self.vars[w].kind.elements().unwrap_or(1);
+                (k, BufLen::Len(w, plus))
+            }
+            None => {
+                let k = 2 + self.rng.below(3);
+                if is_vec {
+                    self.allow("clippy::useless_vec");
+                }
+                (k, BufLen::Lit(k + plus))
+            }
+        };
+        let init = self.rng.pick(&[0.0, 0.0, 0.5, 1.0]);
+        let buffer = self.declare(name, Kind::Buffer(k + plus, is_vec), init, false);
+        self.vars[buffer].phase = Phase::Writing;
+        self.cov(if is_vec {
+            "local buffer vec![0.0; n]"
+        } else {
+            "local buffer [0.0; N]"
+        });
+        let mut stmts = vec![ArmStmt::Buffer(buffer, init, len, BufTy::Plain)];
+        match plan {
+            "fill" => self.fill(&mut stmts, buffer, k, len_of, true),
+            "recurrence" | "reversed" | "offset" => {
+                self.recurrence(&mut stmts, buffer, k, len_of, plan)
+            }
+            "accumulate" => {
+                if self.rng.chance(0.3) {
+                    self.cov("buffer written by two loops");
+                    self.fill(&mut stmts, buffer, k, len_of, false);
+                }
+                self.accumulate(&mut stmts, buffer, k, len_of);
+            }
+            _ => self.literal_writes(&mut stmts, buffer, k + plus),
+        }
+        self.vars[buffer].phase = Phase::Readable;
+        // The element type, unless the first write (a plain `=` of a value that does not read
+        // the buffer) lets rustc infer it before anything calls a method on an element.
+        let infers = match first_store(&stmts[1..]) {
+            Some(ArmStmt::Store(_, _, None, e)) => !mentions_name(e, &self.vars, name),
+            _ => false,
+        };
+        let by_len = matches!(stmts[0], ArmStmt::Buffer(_, _, BufLen::Len(..), _));
+        let ty = match self.rng.below(3) {
+            0 if infers => BufTy::Plain,
+            2 if ANNOTATED_LEN_BUFFERS || !by_len => BufTy::Annotated,
+            _ => BufTy::Suffix,
+        };
+        self.cov(match ty {
+            BufTy::Plain => "buffer declared without its type",
+            BufTy::Suffix => "buffer declared with a typed literal",
+            BufTy::Annotated => "buffer declared with a type annotation",
+        });
+        if let ArmStmt::Buffer(_, _, _, t) = &mut stmts[0] {
+            *t = ty;
+        }
+        stmts
+    }
+
+    fn grow(&mut self, buffer: usize, bound: f64) {
+        self.vars[buffer].bound = self.vars[buffer].bound.max(bound);
+    }
+
+    /// `for i in 0..k { .. b[i] = e; .. }` (reversed at times), `e` perhaps written in both arms
+    /// of an `if`, perhaps followed by `b[i] += e2;` and a read of `b[i]` (when `reads`).
+    fn fill(
+        &mut self,
+        stmts: &mut Vec<ArmStmt>,
+        buffer: usize,
+        k: usize,
+        len_of: Option<usize>,
+        reads: bool,
+    ) {
+        let name = self.loop_name().expect("a free loop name");
+        let (count, iterations) = self.buffer_count(k, len_of);
+        let rev = self.rng.chance(0.3);
+        let brk = reads && self.may_record(false) && self.rng.chance(0.1);
+        let (i, outer) = self.open_loop(name, iterations);
+        let at = Index::Loop(i, 0, k);
+        self.vars[i].uses += 1;
+        let mut body = Vec::new();
+        if brk && self.rng.chance(0.5) {
+            body.push(self.break_guard("break guard in a buffer's loop"));
+        }
+        self.loop_prelude(&mut body, true);
+        if self.rng.chance(0.3) {
+            // A write in each arm (or in one: the element keeps its start value otherwise).
+            self.cov("buffer written in both arms of an if");
+            let cond = self.cond();
+            let (e1, b1) = self.write_value(None, false, true);
+            let (e2, b2) = self.write_value(None, false, true);
+            self.grow(buffer, b1.max(b2));
+            let store = |e| Block {
+                stmts: vec![ArmStmt::Store(buffer, at.clone(), None, e)],
+                tail: None,
+            };
+            let otherwise = if self.rng.chance(0.8) {
+                Some(store(e2))
+            } else {
+                None
+            };
+            body.push(ArmStmt::If(IfChain {
+                arms: vec![(cond, store(e1))],
+                otherwise,
+            }));
+        } else {
+            let (e, b) = self.write_value(None, false, true);
+            self.grow(buffer, b);
+            body.push(ArmStmt::Store(buffer, at.clone(), None, e));
+        }
+        if self.rng.chance(0.3) {
+            let op = self.rng.pick(&[Op::Add, Op::Sub]);
+            self.cov(if op == Op::Add {
+                "buffer element +="
+            } else {
+                "buffer element -="
+            });
+            let (e, b) = self.expr_reading(3, None);
+            let (e, b) = self.limit(e, b);
+            let grown = self.vars[buffer].bound + b;
+            self.grow(buffer, grown);
+            body.push(ArmStmt::Store(buffer, at.clone(), Some(op), e));
+        }
+        if reads {
+            self.read_back(&mut body, buffer, at);
+        }
+        if brk && !matches!(body.first(), Some(ArmStmt::Break(_))) {
+            body.push(self.break_guard("break guard in a buffer's loop"));
+        }
+        self.close_loop(outer, &body);
+        self.cov("buffer fill loop");
+        if rev {
+            self.cov("buffer fill loop over a reversed range");
+        }
+        stmts.push(ArmStmt::For(Loop {
+            var: i,
+            start: 0,
+            count,
+            rev,
+            body,
+        }));
+    }
+
+    /// A recurrence kept in the buffer: `b[i] = f(b[i - 1])` over `1..k`, `b[i] = f(b[i +
+    /// 1])` over `(0..k).rev()` (the buffer has `k + 1` elements), or `b[i + 1] = f(b[i])`
+    /// over `0..k`; the boundary element is written first at times.
+    fn recurrence(
+        &mut self,
+        stmts: &mut Vec<ArmStmt>,
+        buffer: usize,
+        k: usize,
+        len_of: Option<usize>,
+        plan: &str,
+    ) {
+        let boundary = match plan {
+            "recurrence" | "offset" => Some(0),
+            _ if len_of.is_none() => Some(k),
+            _ => None,
+        };
+        if let Some(at) = boundary
+            && self.rng.chance(0.5)
+        {
+            self.cov("buffer boundary element written before its recurrence");
+            let (e, b) = self.write_value(None, false, false);
+            self.grow(buffer, b);
+            stmts.push(ArmStmt::Store(buffer, Index::Lit(at), None, e));
+        }
+        let name = self.loop_name().expect("a free loop name");
+        let (count, iterations) = self.buffer_count(k, len_of);
+        let (i, outer) = self.open_loop(name, iterations);
+        self.vars[i].uses += 1;
+        let Kind::Buffer(n, _) = self.vars[buffer].kind else {
+            unreachable!("a buffer")
+        };
+        let (at, earlier, start, rev) = match plan {
+            "recurrence" => (Index::Loop(i, 0, n), Index::Offset(i, -1), 1, false),
+            "reversed" => (Index::Loop(i, 0, n), Index::Offset(i, 1), 0, true),
+            _ => (Index::Offset(i, 1), Index::Loop(i, 0, n), 0, false),
+        };
+        self.cov(match plan {
+            "recurrence" => "buffer recurrence b[i] = f(b[i - 1])",
+            "reversed" => "buffer recurrence b[i] = f(b[i + 1]) over a reversed range",
+            _ => "buffer recurrence b[i + 1] = f(b[i])",
+        });
+        let mut body = Vec::new();
+        self.loop_prelude(&mut body, true);
+        let extra = (E::Elem(buffer, earlier), self.vars[buffer].bound.max(1.6));
+        let (e, b) = self.write_value(Some(extra), true, true);
+        self.grow(buffer, b);
+        body.push(ArmStmt::Store(buffer, at.clone(), None, e));
+        self.read_back(&mut body, buffer, at);
+        if self.may_record(true) && self.rng.chance(0.1) {
+            body.push(self.break_guard("break guard in a buffer's loop"));
+        }
+        self.close_loop(outer, &body);
+        stmts.push(ArmStmt::For(Loop {
+            var: i,
+            start,
+            count,
+            rev,
+            body,
+        }));
+    }
+
+    /// `for k in 0..K { for j in 0..J { b[k] += e; } }` (or `-=`), perhaps reading `b[k]`
+    /// after the inner loop.
+    fn accumulate(
+        &mut self,
+        stmts: &mut Vec<ArmStmt>,
+        buffer: usize,
+        k: usize,
+        len_of: Option<usize>,
+    ) {
+        let name = self.loop_name().expect("a free loop name");
+        let (count, iterations) = self.buffer_count(k, len_of);
+        let (outer_var, outer) = self.open_loop(name, iterations);
+        self.vars[outer_var].uses += 1;
+        let mut body = Vec::new();
+        self.loop_prelude(&mut body, false);
+        let Some(inner_name) = self.loop_name() else {
+            unreachable!("three loop names for two loops")
+        };
+        let arrays = self.visible_where(|v| v.kind.elements().is_some());
+        let (inner_count, inner_iterations) = if !arrays.is_empty() && self.rng.chance(0.5) {
+            let w = self.rng.pick(&arrays);
+            self.vars[w].uses += 1;
+            (Count::Len(w), self.vars[w].kind.elements().unwrap_or(1))
+        } else {
+            let c = 2 + self.rng.below(2);
+            (Count::Lit(c), c)
+        };
+        let (inner_var, inner_outer) = self.open_loop(inner_name, inner_iterations);
+        let (e, _) = self.write_value(None, true, true);
+        let op = self.rng.pick(&[Op::Add, Op::Add, Op::Sub]);
+        self.cov(if op == Op::Add {
+            "buffer accumulation += in nested loops"
+        } else {
+            "buffer accumulation -= in nested loops"
+        });
+        let inner_body = vec![ArmStmt::Store(
+            buffer,
+            Index::Loop(outer_var, 0, k),
+            Some(op),
+            e,
+        )];
+        self.close_loop(inner_outer, &inner_body);
+        let grown = self.vars[buffer].bound + 1.6 * inner_iterations as f64;
+        self.grow(buffer, grown);
+        body.push(ArmStmt::For(Loop {
+            var: inner_var,
+            start: 0,
+            count: inner_count,
+            rev: false,
+            body: inner_body,
+        }));
+        self.read_back(&mut body, buffer, Index::Loop(outer_var, 0, k));
+        self.close_loop(outer, &body);
+        stmts.push(ArmStmt::For(Loop {
+            var: outer_var,
+            start: 0,
+            count,
+            rev: false,
+            body,
+        }));
+    }
+
+    /// Straight-line writes at literal indices: `b[0] = e; b[1] = f(b[0]); b[2] += g;`, an
+    /// element perhaps written twice before it is read; never an element read before.
+    fn literal_writes(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize, n: usize) {
+        self.cov("buffer written at literal indices");
+        let mut written: Vec<usize> = Vec::new();
+        let mut read: Vec<usize> = Vec::new();
+        for _ in 0..2 + self.rng.below(3) {
+            let free: Vec<usize> = (0..n).filter(|e| !read.contains(e)).collect();
+            if free.is_empty() {
+                break;
+            }
+            let at = self.rng.pick(&free);
+            let readable: Vec<usize> = written.iter().copied().filter(|&e| e != at).collect();
+            let extra = if !readable.is_empty() && self.rng.chance(0.6) {
+                let e = self.rng.pick(&readable);
+                read.push(e);
+                self.cov("buffer element read before another is written");
+                Some((E::Elem(buffer, Index::Lit(e)), self.vars[buffer].bound))
+            } else {
+                None
+            };
+            let op = if written.contains(&at) || self.rng.chance(0.7) {
+                None
+            } else {
+                Some(self.rng.pick(&[Op::Add, Op::Sub]))
+            };
+            if op.is_none() && written.contains(&at) {
+                self.cov("buffer element overwritten before a read");
+            }
+            let (e, b) = self.write_value(extra, false, false);
+            let b = match op {
+                Some(_) => self.vars[buffer].bound + b,
+                None => b,
+            };
+            self.grow(buffer, b);
+            stmts.push(ArmStmt::Store(buffer, Index::Lit(at), op, e));
+            written.push(at);
+            if op.is_none() && self.rng.chance(0.15) {
+                // Written again before anything reads it: the first value is lost.
+                self.cov("buffer element overwritten before a read");
+                let (e, b) = self.write_value(None, false, false);
+                self.grow(buffer, b);
+                stmts.push(ArmStmt::Store(buffer, Index::Lit(at), None, e));
+            }
+        }
+    }
+
+    /// `let mut steps = 0; while steps < N && cond { ..; steps += 1; }`: a data-dependent trip
+    /// count, at most `N`; the condition and a `break` guard read the loop-carried variables.
+    fn while_loop(&mut self) -> Option<Vec<ArmStmt>> {
+        if self.no_assignments || !self.may_record(false) {
+            return None;
+        }
+        self.begin_loop();
+        let mutables = self.assignable();
+        if mutables.is_empty() {
+            self.open_loops.pop();
+            return None;
+        }
+        let taken: Vec<String> = self
+            .visible()
+            .iter()
+            .map(|&v| self.vars[v].name.clone())
+            .collect();
+        let Some(name) = COUNTER_NAMES
+            .into_iter()
+            .find(|n| !taken.iter().any(|t| t == n))
+        else {
+            self.open_loops.pop();
+            return None;
+        };
+        let limit = 2 + self.rng.below(4);
+        let counter = self.declare(name, Kind::Counter(limit), limit as f64, false);
+        self.vars[counter].uses += 1;
+        let target = self.rng.pick(&mutables);
+        let bound = Cond::Int(counter, "<", limit as i64);
+        let shape = self.rng.below(10);
+        let cond = if shape < 8 {
+            self.focus = Some(target);
+            let data = self.cmp();
+            self.focus = None;
+            self.cov("while loop with a data-dependent condition");
+            if shape < 6 {
+                Cond::And(Box::new(bound), Box::new(data))
+            } else {
+                Cond::And(Box::new(data), Box::new(bound))
+            }
+        } else {
+            bound
+        };
+        self.cov("while loop");
+        let breaks = shape >= 8 || self.rng.chance(0.3);
+        self.scopes.push(Vec::new());
+        self.arm_depth += 1;
+        self.enter_loop(breaks);
+        let outer = self.iterations;
+        self.iterations *= limit;
+        let mut body = Vec::new();
+        let increment_first = self.rng.chance(0.25);
+        if increment_first {
+            body.push(ArmStmt::Incr(counter));
+        }
+        let mut broke = !breaks;
+        if breaks && self.rng.chance(0.5) {
+            broke = true;
+            body.push(self.break_guard("break guard in a while loop"));
+        }
+        body.push(self.arm_assign_to(target));
+        for i in 0..self.rng.below(3) {
+            let r = self.rng.below(100);
+            if r < 20 && !broke {
+                broke = true;
+                body.push(self.break_guard("break guard in a while loop"));
+            } else if r < 65 {
+                body.push(self.arm_assign());
+            } else if r >= 90 && i > 0 {
+                self.cov("nested if statement");
+                let (chain, _) = self.if_chain(false);
+                body.push(ArmStmt::If(chain));
+            } else {
+                body.push(self.arm_let());
+            }
+        }
+        if !broke {
+            body.push(self.break_guard("break guard in a while loop"));
+        }
+        let own: Vec<usize> = self.scopes.last().cloned().unwrap_or_default();
+        for id in own {
+            if self.vars[id].uses == 0 {
+                let term = self.read_term(id);
+                self.vars[target].uses += 1;
+                self.arm_assigned.push(target);
+                body.push(ArmStmt::Assign(target, Some(Op::Add), term));
+            }
+        }
+        if !increment_first {
+            body.push(ArmStmt::Incr(counter));
+        }
+        if self.rng.chance(0.3) {
+            // Read after the loop, as a float.
+            self.vars[counter].uses = 0;
+        }
+        self.leave_loop(breaks);
+        self.end_loop(&body);
+        self.iterations = outer;
+        self.scopes.pop();
+        self.arm_depth -= 1;
+        if self.arm_depth == 0 {
+            self.after_branches();
+        }
+        Some(vec![
+            ArmStmt::Counter(counter),
+            ArmStmt::While(WhileLoop { cond, body }),
+        ])
     }
 
     // ----- statements -----------------------------------------------------------------------
@@ -2421,6 +3477,13 @@ impl Gen {
         self.arm_depth = 0;
         self.arm_assigned.clear();
         self.iterations = 1;
+        self.narrowed = false;
+        self.extra = None;
+        self.any_loop = false;
+        self.allows.clear();
+        self.loop_serial = 0;
+        self.open_loops.clear();
+        self.frozen.clear();
         let loops_before = self.coverage.get("for loop").copied().unwrap_or(0);
         if self.fl == Fl::F32 {
             self.cov("f32 function");
@@ -2477,7 +3540,9 @@ impl Gen {
                     self.cov("bool parameter");
                     ("flag", 0.0, false)
                 }
-                Kind::Index(_) => unreachable!("loop variables are not parameters"),
+                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                    unreachable!("loop variables, buffers and counters are not parameters")
+                }
             };
             params.push(self.declare(name, *kind, bound, mutable));
         }
@@ -2535,6 +3600,30 @@ impl Gen {
         }
 
         for _ in 0..2 + self.rng.below(6) {
+            if self.extended {
+                match self.rng.below(100) {
+                    0..=21 => {
+                        let stmts = self.buffer(false);
+                        body.extend(stmts.into_iter().map(Stmt::Arm));
+                        continue;
+                    }
+                    22..=33 => {
+                        match self.while_loop() {
+                            Some(stmts) => body.extend(stmts.into_iter().map(Stmt::Arm)),
+                            None => self.let_mut(&mut body),
+                        }
+                        continue;
+                    }
+                    34..=41 => {
+                        match self.for_loop() {
+                            Some(l) => body.push(Stmt::For(l)),
+                            None => self.let_mut(&mut body),
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             match self.rng.below(100) {
                 0..=32 => self.let_plain(&mut body),
                 33..=44 => self.let_mut(&mut body),
@@ -2561,14 +3650,26 @@ impl Gen {
         for f in self.visible_where(|v| v.kind == Kind::Bool && v.uses == 0) {
             let cond = self.flag(f);
             let (arm, b1) = self.block(true);
-            let (otherwise, b2) = self.block(true);
+            let (mut otherwise, b2) = self.block(true);
             self.after_branches();
+            // Two constant arms: not the same (clippy's if_same_then_else), and typed (rustc
+            // cannot call a method on a `{float}`).
+            let literals = matches!(
+                (&arm.tail, &otherwise.tail),
+                (Some(E::Lit(_)), Some(E::Lit(_)))
+            );
+            if self.extended
+                && arm == otherwise
+                && let Some(tail) = otherwise.tail.as_mut()
+            {
+                *tail = bin(Op::Add, tail.clone(), E::Lit(0.5));
+            }
             let name = self.fresh_name();
             let var = self.declare(&name, Kind::Scalar, b1.max(b2), false);
             body.push(Stmt::Let {
                 var,
                 mutable: false,
-                annotated: false,
+                annotated: self.extended && literals,
                 rhs: Rhs::If(Box::new(IfChain {
                     arms: vec![(cond, arm)],
                     otherwise: Some(otherwise),
@@ -2608,11 +3709,18 @@ impl Gen {
             let l = self.lit();
             let term = match self.vars[v].kind {
                 Kind::Scalar => bin(Op::Mul, self.use_var(v), E::Lit(l)),
-                Kind::Array(_) | Kind::ArrayRef(_) | Kind::Slice(_) | Kind::Vec(_) => {
+                Kind::Array(_)
+                | Kind::ArrayRef(_)
+                | Kind::Slice(_)
+                | Kind::Vec(_)
+                | Kind::Buffer(..) => {
                     self.vars[v].uses += 1;
                     bin(Op::Mul, E::Elem(v, Index::Lit(0)), E::Lit(l))
                 }
-                Kind::Usize | Kind::I32 => {
+                Kind::Usize | Kind::I32 | Kind::Counter(_) => {
+                    if matches!(self.vars[v].kind, Kind::Counter(_)) {
+                        self.cov("while counter as a float");
+                    }
                     self.vars[v].uses += 1;
                     bin(Op::Mul, E::IntF(v), E::Lit(l))
                 }
@@ -2658,10 +3766,13 @@ impl Gen {
                 }
             };
         }
-        let has_loop = self.coverage.get("for loop").copied().unwrap_or(0) > loops_before;
+        let has_loop =
+            self.coverage.get("for loop").copied().unwrap_or(0) > loops_before || self.any_loop;
         Function {
             name,
             has_loop,
+            allows: self.allows.clone(),
+            narrowed: self.narrowed,
             fl: self.fl,
             params,
             wrt,
@@ -2673,15 +3784,117 @@ impl Gen {
     }
 }
 
+/// `e` without its casts to the same type (the dual reference prints it that way).
+fn uncast(e: &E) -> E {
+    let all = |es: &[E]| es.iter().map(uncast).collect::<Vec<_>>();
+    match e {
+        E::Cast(a) => uncast(a),
+        E::Neg(a) => E::Neg(boxed(uncast(a))),
+        E::Bin(op, a, b) => bin(*op, uncast(a), uncast(b)),
+        E::Method(name, path, args) => E::Method(name, *path, all(args)),
+        E::Powi(a, x, path) => E::Powi(boxed(uncast(a)), x.clone(), *path),
+        E::Sigmoid(a, path) => E::Sigmoid(boxed(uncast(a)), *path),
+        E::Island(a, m) => E::Island(boxed(uncast(a)), m),
+        E::Narrow(a, m) => E::Narrow(boxed(uncast(a)), m),
+        E::Call(callee, args) => E::Call(
+            callee.clone(),
+            args.iter()
+                .map(|a| match a {
+                    Arg::Float(e) => Arg::Float(uncast(e)),
+                    other => other.clone(),
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The variables that `stmts` assign, nested blocks included.
+fn assigned_in(stmts: &[ArmStmt], out: &mut Vec<usize>) {
+    for s in stmts {
+        match s {
+            ArmStmt::Assign(v, _, _) => out.push(*v),
+            ArmStmt::For(l) => assigned_in(&l.body, out),
+            ArmStmt::While(w) => assigned_in(&w.body, out),
+            ArmStmt::If(chain) => {
+                for block in chain.arms.iter().map(|(_, b)| b).chain(&chain.otherwise) {
+                    assigned_in(&block.stmts, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The variables (and buffers) that a condition reads.
+fn cond_reads(c: &Cond, out: &mut Vec<usize>) {
+    fn reads(e: &E, out: &mut Vec<usize>) {
+        match e {
+            E::Var(v) | E::Elem(v, _) => out.push(*v),
+            E::Lit(_) | E::Named(_) | E::IntF(_) | E::Len(_) => {}
+            E::Neg(a)
+            | E::Powi(a, _, _)
+            | E::Sigmoid(a, _)
+            | E::Island(a, _)
+            | E::Narrow(a, _)
+            | E::Cast(a) => reads(a, out),
+            E::Bin(_, a, b) => {
+                reads(a, out);
+                reads(b, out);
+            }
+            E::Method(_, _, args) => args.iter().for_each(|a| reads(a, out)),
+            E::Call(_, args) => {
+                for a in args {
+                    match a {
+                        Arg::Float(e) => reads(e, out),
+                        Arg::Array(v, _) => out.push(*v),
+                        Arg::Const(_) => {}
+                    }
+                }
+            }
+        }
+    }
+    match c {
+        Cond::Cmp(a, _, b) => {
+            reads(a, out);
+            reads(b, out);
+        }
+        Cond::Flag(..) | Cond::Int(..) => {}
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            cond_reads(a, out);
+            cond_reads(b, out);
+        }
+    }
+}
+
+/// The first buffer write in `stmts`, in program order.
+fn first_store(stmts: &[ArmStmt]) -> Option<&ArmStmt> {
+    stmts.iter().find_map(|s| match s {
+        ArmStmt::Store(..) => Some(s),
+        ArmStmt::For(l) => first_store(&l.body),
+        ArmStmt::While(w) => first_store(&w.body),
+        ArmStmt::If(chain) => chain
+            .arms
+            .iter()
+            .map(|(_, b)| b)
+            .chain(chain.otherwise.as_ref())
+            .find_map(|b| first_store(&b.stmts)),
+        _ => None,
+    })
+}
+
 /// Whether `e` reads a variable named `name`.
 fn mentions_name(e: &E, vars: &[Var], name: &str) -> bool {
     let any = |es: &[E]| es.iter().any(|e| mentions_name(e, vars, name));
     match e {
         E::Var(v) | E::Elem(v, _) | E::IntF(v) | E::Len(v) => vars[*v].name == name,
         E::Lit(_) | E::Named(_) => false,
-        E::Neg(a) | E::Powi(a, _, _) | E::Sigmoid(a, _) | E::Island(a, _) => {
-            mentions_name(a, vars, name)
-        }
+        E::Neg(a)
+        | E::Powi(a, _, _)
+        | E::Sigmoid(a, _)
+        | E::Island(a, _)
+        | E::Narrow(a, _)
+        | E::Cast(a) => mentions_name(a, vars, name),
         E::Bin(_, a, b) => mentions_name(a, vars, name) || mentions_name(b, vars, name),
         E::Method(_, _, args) => any(args),
         E::Call(_, args) => args.iter().any(|a| match a {
@@ -2701,6 +3914,7 @@ impl Function {
             kinds: self.params.iter().map(|&p| self.vars[p].kind).collect(),
             wrt: self.wrt.is_some(),
             bound: bound.min(1e6),
+            narrowed: self.narrowed,
         });
         self
     }
@@ -2719,7 +3933,10 @@ fn is_scalar(e: &E) -> bool {
 }
 
 fn is_cast(e: &E) -> bool {
-    matches!(e, E::IntF(_) | E::Len(_) | E::Island(..))
+    matches!(
+        e,
+        E::IntF(_) | E::Len(_) | E::Island(..) | E::Narrow(..) | E::Cast(_)
+    )
 }
 
 struct Printer<'a> {
@@ -2745,6 +3962,8 @@ impl Printer<'_> {
                 _ => format!("{} % {len}", self.name(*i)),
             },
             Index::Loop(i, shift, len) => format!("({} + {shift}) % {len}", self.name(*i)),
+            Index::Offset(i, delta) if *delta < 0 => format!("{} - {}", self.name(*i), -delta),
+            Index::Offset(i, delta) => format!("{} + {delta}", self.name(*i)),
         }
     }
 
@@ -2869,10 +4088,17 @@ impl Printer<'_> {
                     P_POSTFIX,
                 )
             }
+            E::Island(a, "") => (format!("{} as f64 as f32", self.fwd(a, P_UNARY)), P_CAST),
             E::Island(a, m) => (
                 format!("({} as f64).{m}() as f32", self.fwd(a, P_UNARY)),
                 P_CAST,
             ),
+            E::Narrow(a, "") => (format!("{} as f32 as f64", self.fwd(a, P_UNARY)), P_CAST),
+            E::Narrow(a, m) => (
+                format!("({} as f32).{m}() as f64", self.fwd(a, P_UNARY)),
+                P_CAST,
+            ),
+            E::Cast(a) => (format!("{} as {ty}", self.fwd(a, P_UNARY)), P_CAST),
         }
     }
 
@@ -2992,6 +4218,7 @@ impl Printer<'_> {
                 };
                 (format!("{path}({})", args.join(", ")), P_POSTFIX)
             }
+            E::Island(a, "") => (format!("narrow(widen({}))", self.dual(a, 0)), P_POSTFIX),
             E::Island(a, "tanh") => (
                 format!("narrow(pw64::tanh(widen({})))", self.dual(a, 0)),
                 P_POSTFIX,
@@ -3000,6 +4227,16 @@ impl Printer<'_> {
                 format!("narrow(widen({}).{m}())", self.dual(a, 0)),
                 P_POSTFIX,
             ),
+            E::Narrow(a, "") => (format!("widen(narrow({}))", self.dual(a, 0)), P_POSTFIX),
+            E::Narrow(a, "tanh") => (
+                format!("widen(pw32::tanh(narrow({})))", self.dual(a, 0)),
+                P_POSTFIX,
+            ),
+            E::Narrow(a, m) => (
+                format!("widen(narrow({}).{m}())", self.dual(a, 0)),
+                P_POSTFIX,
+            ),
+            E::Cast(a) => self.dual_raw(a),
         }
     }
 
@@ -3095,32 +4332,115 @@ impl Printer<'_> {
     fn block_text(&self, block: &Block, dual: bool, indent: &str) -> String {
         let mut s = String::new();
         for stmt in &block.stmts {
-            let _ = match stmt {
-                ArmStmt::Let(var, rhs) => writeln!(
-                    s,
-                    "{indent}let {} = {};",
-                    self.name(*var),
-                    self.rhs(rhs, dual, indent)
-                ),
-                ArmStmt::Assign(var, op, rhs) => {
-                    writeln!(s, "{indent}{};", self.assignment(*var, *op, rhs, dual))
-                }
-                ArmStmt::If(chain) => writeln!(s, "{indent}{}", self.if_text(chain, dual, indent)),
-                ArmStmt::For(l) => writeln!(s, "{indent}{}", self.loop_text(l, dual, indent)),
-                ArmStmt::Continue(cond) => {
-                    let cond = if dual {
-                        format!("{}::decide({})", self.f.fl.pw(), self.cond_dual(cond))
-                    } else {
-                        self.cond_fwd(cond)
-                    };
-                    writeln!(s, "{indent}if {cond} {{\n{indent}    continue;\n{indent}}}")
-                }
-            };
+            s.push_str(&self.arm_text(stmt, dual, indent));
         }
         if let Some(tail) = &block.tail {
             let _ = writeln!(s, "{indent}{}", self.value(tail, dual));
         }
         s
+    }
+
+    /// A condition, on dual numbers with its decision logged.
+    fn decided(&self, cond: &Cond, dual: bool) -> String {
+        if dual {
+            format!("{}::decide({})", self.f.fl.pw(), self.cond_dual(cond))
+        } else {
+            self.cond_fwd(cond)
+        }
+    }
+
+    /// One statement of a block, on its own lines.
+    fn arm_text(&self, stmt: &ArmStmt, dual: bool, indent: &str) -> String {
+        let mut s = String::new();
+        let _ = match stmt {
+            ArmStmt::Let(var, rhs) => writeln!(
+                s,
+                "{indent}let {} = {};",
+                self.name(*var),
+                self.rhs(rhs, dual, indent)
+            ),
+            ArmStmt::Assign(var, op, rhs) => {
+                let target = self.name(*var).to_string();
+                writeln!(s, "{indent}{};", self.assignment(&target, *op, rhs, dual))
+            }
+            ArmStmt::If(chain) => writeln!(s, "{indent}{}", self.if_text(chain, dual, indent)),
+            ArmStmt::For(l) => writeln!(s, "{indent}{}", self.loop_text(l, dual, indent)),
+            ArmStmt::Continue(cond) => writeln!(
+                s,
+                "{indent}if {} {{\n{indent}    continue;\n{indent}}}",
+                self.decided(cond, dual)
+            ),
+            ArmStmt::Break(cond) => writeln!(
+                s,
+                "{indent}if {} {{\n{indent}    break;\n{indent}}}",
+                self.decided(cond, dual)
+            ),
+            ArmStmt::Buffer(var, init, len, ty) => {
+                let elem = if dual { self.f.fl.dual() } else { self.ty() };
+                let init = match (dual, ty) {
+                    (true, _) => format!("c({}{})", lit(*init), self.ty()),
+                    (false, BufTy::Suffix) => format!("{}{}", lit(*init), self.ty()),
+                    (false, _) => lit(*init),
+                };
+                let length = match len {
+                    BufLen::Lit(n) => n.to_string(),
+                    BufLen::Len(w, 0) => format!("{}.len()", self.name(*w)),
+                    BufLen::Len(w, plus) => format!("{}.len() + {plus}", self.name(*w)),
+                };
+                let (text, annotation) = if self.is_vec(*var) {
+                    (format!("vec![{init}; {length}]"), format!(": Vec<{elem}>"))
+                } else {
+                    (
+                        format!("[{init}; {length}]"),
+                        format!(": [{elem}; {length}]"),
+                    )
+                };
+                let annotation = if *ty == BufTy::Annotated {
+                    annotation
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    s,
+                    "{indent}let mut {}{annotation} = {text};",
+                    self.name(*var)
+                )
+            }
+            ArmStmt::Store(var, index, op, rhs) => {
+                let target = format!("{}[{}]", self.name(*var), self.index(index));
+                match (op, dual) {
+                    // `b[i] += e` on dual numbers borrows `b` mutably, then `e` cannot read it.
+                    (Some(op), true) if mentions_name(rhs, &self.f.vars, self.name(*var)) => {
+                        writeln!(
+                            s,
+                            "{indent}{{\n{indent}    let value = {};\n{indent}    {target} {}= value;\n{indent}}}",
+                            self.darg(rhs),
+                            op.sym(),
+                        )
+                    }
+                    _ => writeln!(s, "{indent}{};", self.assignment(&target, *op, rhs, dual)),
+                }
+            }
+            ArmStmt::Counter(var) => writeln!(s, "{indent}let mut {} = 0;", self.name(*var)),
+            ArmStmt::Incr(var) => writeln!(s, "{indent}{} += 1;", self.name(*var)),
+            ArmStmt::While(w) => {
+                let body = Block {
+                    stmts: w.body.clone(),
+                    tail: None,
+                };
+                writeln!(
+                    s,
+                    "{indent}while {} {{\n{}{indent}}}",
+                    self.decided(&w.cond, dual),
+                    self.block_text(&body, dual, &format!("{indent}    "))
+                )
+            }
+        };
+        s
+    }
+
+    fn is_vec(&self, var: usize) -> bool {
+        matches!(self.f.vars[var].kind, Kind::Buffer(_, true))
     }
 
     fn loop_text(&self, l: &Loop, dual: bool, indent: &str) -> String {
@@ -3130,9 +4450,9 @@ impl Printer<'_> {
             Count::Param(n) => self.name(*n).to_string(),
         };
         let range = if l.rev {
-            format!("(0..{count}).rev()")
+            format!("({}..{count}).rev()", l.start)
         } else {
-            format!("0..{count}")
+            format!("{}..{count}", l.start)
         };
         let body = Block {
             stmts: l.body.clone(),
@@ -3145,9 +4465,10 @@ impl Printer<'_> {
         )
     }
 
-    /// `v op= rhs` or `v = rhs` (on dual numbers, `v = pw64::rem(v, rhs)` for `%=`).
-    fn assignment(&self, var: usize, op: Option<Op>, rhs: &E, dual: bool) -> String {
-        let (name, pw) = (self.name(var), self.f.fl.pw());
+    /// `v op= rhs` or `v = rhs` (on dual numbers, `v = pw64::rem(v, rhs)` for `%=`); `v` is
+    /// a variable or an element `b[i]`.
+    fn assignment(&self, name: &str, op: Option<Op>, rhs: &E, dual: bool) -> String {
+        let pw = self.f.fl.pw();
         match (op, dual) {
             (Some(Op::Rem), true) => format!("{name} = {pw}::rem({name}, {})", self.darg(rhs)),
             (Some(op), true) if is_scalar(rhs) => {
@@ -3186,8 +4507,10 @@ impl Printer<'_> {
                     );
                 }
                 Stmt::Assign { var, op, rhs } => {
-                    let _ = writeln!(s, "    {};", self.assignment(*var, *op, rhs, dual));
+                    let target = self.name(*var).to_string();
+                    let _ = writeln!(s, "    {};", self.assignment(&target, *op, rhs, dual));
                 }
+                Stmt::Arm(stmt) => s.push_str(&self.arm_text(stmt, dual, "    ")),
                 Stmt::Discard(var) => {
                     let _ = writeln!(s, "    let _ = {};", self.name(*var));
                 }
@@ -3230,7 +4553,9 @@ impl Printer<'_> {
                     Kind::Usize => "usize".to_string(),
                     Kind::I32 => "i32".to_string(),
                     Kind::Bool => "bool".to_string(),
-                    Kind::Index(_) => unreachable!("loop variables are not parameters"),
+                    Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                        unreachable!("loop variables, buffers and counters are not parameters")
+                    }
                 };
                 format!("{}{}: {ty}", if v.mutable { "mut " } else { "" }, v.name)
             })
@@ -3250,6 +4575,13 @@ impl Printer<'_> {
             allow.push_str(
                 "#[allow(clippy::needless_range_loop)] // index loops are the supported form\n",
             );
+        }
+        for lint in &self.f.allows {
+            let why = match *lint {
+                "clippy::useless_vec" => "buffers of a literal length are `vec!`s on purpose",
+                _ => "casts to the same type are generated on purpose",
+            };
+            let _ = writeln!(allow, "#[allow({lint})] // {why}");
         }
         allow
     }
@@ -3309,7 +4641,9 @@ impl Printer<'_> {
                 Kind::Usize => format!("k[{k}] as usize"),
                 Kind::I32 => format!("k[{k}] as i32"),
                 Kind::Bool => format!("k[{k}] != 0"),
-                Kind::Index(_) => unreachable!("loop variables are not parameters"),
+                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                    unreachable!("loop variables, buffers and counters are not parameters")
+                }
             });
             match v.kind {
                 Kind::Usize => consts.push("Usize"),
@@ -3335,8 +4669,13 @@ impl Printer<'_> {
 fn generated_source() -> String {
     let mut generator = Gen::new(SEED);
     let (mut items, mut f64_cases, mut f32_cases) = (String::new(), String::new(), String::new());
+    let mut narrowed = String::new();
     for i in 0..PROGRAMS {
+        generator.extended = i >= EXTENDED_FROM;
         let f = generator.function(format!("p{i:04}"));
+        if f.narrowed {
+            let _ = writeln!(narrowed, "    {:?},", f.name);
+        }
         let printer = Printer {
             f: &f,
             sigs: &generator.sigs,
@@ -3365,7 +4704,10 @@ fn generated_source() -> String {
          static CASES_F64: &[Case<f64>] = &[\n{f64_cases}];\n\n\
          static CASES_F32: &[Case<f32>] = &[\n{f32_cases}];\n\n\
          /// How often the generator produced each construct and primitive.\n\
-         static COVERAGE: &[(&str, usize)] = &[\n{coverage}];\n"
+         static COVERAGE: &[(&str, usize)] = &[\n{coverage}];\n\n\
+         /// The f64 programs that compute in f32 on the way (`(x as f32).sin() as f64`): their\n\
+         /// gradients have f32 precision.\n\
+         static NARROWED: &[&str] = &[\n{narrowed}];\n"
     )
 }
 
@@ -3443,6 +4785,46 @@ const CONSTRUCTS: &[&str] = &[
     "wrt out of signature order",
     "f32 function",
     "cast f32 -> f64 -> f32",
+    "cast f32 -> f64 -> f32 without a method",
+    "cast f64 -> f32 -> f64",
+    "cast f64 -> f32 -> f64 without a method",
+    "cast to the same float type",
+    "loop index as a float",
+    "local buffer vec![0.0; n]",
+    "local buffer [0.0; N]",
+    "buffer of length w.len()",
+    "buffer declared without its type",
+    "buffer declared with a typed literal",
+    "buffer declared with a type annotation",
+    "buffer fill loop",
+    "buffer fill loop over a reversed range",
+    "buffer loop over a usize parameter",
+    "buffer written in both arms of an if",
+    "buffer element +=",
+    "buffer element -=",
+    "buffer element read in the loop that writes it",
+    "loop-carried variable read by a buffer write",
+    "buffer recurrence b[i] = f(b[i - 1])",
+    "buffer recurrence b[i] = f(b[i + 1]) over a reversed range",
+    "buffer recurrence b[i + 1] = f(b[i])",
+    "buffer boundary element written before its recurrence",
+    "buffer accumulation += in nested loops",
+    "buffer accumulation -= in nested loops",
+    "buffer written by two loops",
+    "buffer written at literal indices",
+    "buffer element read before another is written",
+    "buffer element overwritten before a read",
+    "buffer read at a literal index",
+    "buffer read at a loop index",
+    "buffer read at a computed index",
+    "buffer passed to a call",
+    "per-iteration scratch buffer",
+    "while loop",
+    "while loop with a data-dependent condition",
+    "while counter as a float",
+    "break guard in a for loop",
+    "break guard in a while loop",
+    "break guard in a buffer's loop",
     "array parameter",
     "array reference parameter",
     "slice parameter",
@@ -3519,6 +4901,9 @@ struct Report {
     numeric_checked: usize,
     skipped_kink: usize,
     skipped_curvature: usize,
+    /// Components of the programs in `NARROWED`, whose values carry f32 rounding: central
+    /// differences with an f64 step cannot check them.
+    skipped_narrowed: usize,
     failures: Vec<Failure>,
 }
 
@@ -3532,12 +4917,24 @@ struct Failure {
 
 /// Points per program.
 const POINTS: usize = 3;
+/// The relative tolerance of the f64 programs listed in `NARROWED`, against dual numbers
+/// that take the same f32 roundings (forward mode rounds other intermediate values to f32 than
+/// the reverse pass does).
+const NARROWED_EXACT: f64 = 1e-6;
 
 macro_rules! checker {
     ($check:ident, $F:ty, $exact:expr) => {
         /// Checks one program at `POINTS` random points.
         fn $check(case: &Case<$F>, index: usize, report: &mut Report) {
-            let exact: f64 = $exact;
+            // An f64 program that computes in f32 on the way is exact to f32 precision only.
+            let narrowed = NARROWED.contains(&case.name);
+            let exact: f64 = if narrowed { NARROWED_EXACT } else { $exact };
+            // The rounding error of the values, for the central differences.
+            let epsilon = if narrowed {
+                f64::from(f32::EPSILON)
+            } else {
+                f64::from(<$F>::EPSILON)
+            };
             let close = |a: $F, b: $F| {
                 let (a, b) = (f64::from(a), f64::from(b));
                 (a - b).abs() <= exact * a.abs().max(b.abs()).max(1.0)
@@ -3642,13 +5039,17 @@ macro_rules! checker {
                     // The central difference's own errors: truncation, estimated from the
                     // reference's derivatives at the three points, and rounding of the values.
                     let truncation = ((up - 2.0 * g0 + down) / 6.0).abs();
-                    let rounding = 4.0 * f64::from(<$F>::EPSILON)
+                    let rounding = 4.0 * epsilon
                         * f64::from(expected_value).abs().max(1.0)
                         / f64::from(h);
                     let tolerance = f64::from(<$F as Real>::DEFAULT_ABSOLUTE)
                         + f64::from(<$F as Real>::DEFAULT_MAX_RELATIVE) * g0.abs();
                     if truncation.is_nan() || truncation + rounding > 0.25 * tolerance {
-                        report.skipped_curvature += 1;
+                        if narrowed {
+                            report.skipped_narrowed += 1;
+                        } else {
+                            report.skipped_curvature += 1;
+                        }
                         continue;
                     }
                     report.numeric_checked += 1;
@@ -3688,7 +5089,8 @@ fn random_programs_match_dual_numbers_and_central_differences() {
     println!(
         "differential: {} programs ({} f64, {} f32), {} points, {} gradient components checked \
          against dual numbers; central differences on {} of them ({} skipped near a kink or \
-         jump, {} where the step's truncation or rounding error is too large)",
+         jump, {} where the step's truncation or rounding error is too large, {} of the {} \
+         f64 programs that compute in f32)",
         report.programs,
         CASES_F64.len(),
         CASES_F32.len(),
@@ -3697,6 +5099,8 @@ fn random_programs_match_dual_numbers_and_central_differences() {
         report.numeric_checked,
         report.skipped_kink,
         report.skipped_curvature,
+        report.skipped_narrowed,
+        NARROWED.len(),
     );
     if !report.failures.is_empty() {
         let mut shown = Vec::new();
