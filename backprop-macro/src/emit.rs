@@ -148,7 +148,7 @@ pub fn emit(
     let user_allows = function.attrs.iter().filter(|a| a.path().is_ident("allow"));
     quote! {
         #[doc = #doc]
-        #[allow(clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut)]
+        #[allow(clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
         #backward_fn
 
         #[doc = #grad_doc]
@@ -209,12 +209,16 @@ fn fused_block(
         // write into.
         let mut written = Vec::new();
         nodes[k..].iter().for_each(|n| n.stores(&mut written));
-        let visible: HashSet<String> = nodes[k..]
+        let mut visible: HashSet<String> = nodes[k..]
             .iter()
             .flat_map(Node::targets)
             .chain(written)
             .map(|t| program.vars[t].ident.to_string())
             .collect();
+        // And what their loops record for the reverse pass (tapes, trip counts, `broke`).
+        nodes[k..]
+            .iter()
+            .for_each(|n| recorded_names(n, reversed, &mut visible));
         let mut read = HashSet::new();
         stmts[..p]
             .iter()
@@ -293,6 +297,37 @@ fn drop_after_last_use(program: &Program, lines: Vec<TokenStream>) -> Vec<TokenS
         .zip(drops)
         .flat_map(|(line, drops)| std::iter::once(line).chain(drops))
         .collect()
+}
+
+/// The names of the records the loops in `node` keep for the reverse pass.
+fn recorded_names(node: &Node, reversed: &Reversed, out: &mut HashSet<String>) {
+    match node {
+        Node::Loop(l) => {
+            for c in &l.carried {
+                if let Some(tape) = reversed.tapes.get(&c.inner) {
+                    out.insert(tape.to_string());
+                }
+            }
+            if let LoopKind::While { trips, .. } = &l.kind {
+                out.insert(trips.to_string());
+            }
+            if let Some(exit) = &l.exit {
+                out.insert(exit.broke.to_string());
+                out.insert(exit.trips.to_string());
+            }
+            l.body
+                .nodes
+                .iter()
+                .for_each(|n| recorded_names(n, reversed, out));
+        }
+        Node::Branch(b) => b
+            .then
+            .nodes
+            .iter()
+            .chain(&b.otherwise.nodes)
+            .for_each(|n| recorded_names(n, reversed, out)),
+        Node::Assign(_) | Node::Store(_) => {}
+    }
 }
 
 /// A loop or branch with its reverse `stmt` inside.

@@ -633,8 +633,10 @@ impl Lowerer<'_> {
                     _ => call
                         .args
                         .iter()
-                        .find_map(|a| self.constant_ty(a).float())
-                        .map(Ty::Float)
+                        .find_map(|a| match self.constant_ty(a) {
+                            Ty::FloatLit => Some(Ty::FloatLit),
+                            ty => ty.float().map(Ty::Float),
+                        })
                         .unwrap_or(Ty::Other),
                 },
                 _ => Ty::Other,
@@ -1159,17 +1161,17 @@ impl Lowerer<'_> {
             );
             return;
         }
-        if let Some(ty) = annotation
-            && float_type(ty).is_none()
-            && self.mentions_active(&init.expr)
-        {
-            self.errors.spanned(ty, "a differentiated value must be `f32` or `f64`; remove the annotation or use a float type");
-        }
         if pat_ident.mutability.is_some()
             && let Some((value, len, is_vec)) = buffer_init(&init.expr)
         {
             self.lower_buffer(&pat_ident.ident, annotation, &value, &len, is_vec);
             return;
+        }
+        if let Some(ty) = annotation
+            && float_type(ty).is_none()
+            && self.mentions_active(&init.expr)
+        {
+            self.errors.spanned(ty, "a differentiated value must be `f32` or `f64`; remove the annotation or use a float type");
         }
         let name = pat_ident.ident.to_string();
         let value = self.value(&init.expr, &name);

@@ -1001,7 +1001,15 @@ pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>
             idents_in(head.clone(), out);
             body.iter().for_each(|s| stmt_idents(program, s, out));
         }
-        BackStmt::Zero { .. } => {}
+        // A zero gradient of a `Vec` or an array takes its variable's length or shape.
+        BackStmt::Zero { var } => {
+            if matches!(
+                program.vars[*var].ty,
+                crate::ir::Ty::Array { len: None, .. } | crate::ir::Ty::Tensor { .. }
+            ) {
+                out.insert(program.vars[*var].ident.to_string());
+            }
+        }
         // A recomputed line reads values the enclosing code must have recomputed first.
         BackStmt::Forward(node) => node_idents(program, node, out),
     }
@@ -1038,6 +1046,9 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
             }
             for c in &l.carried {
                 idents_in(rules::render(program, &c.entry), out);
+            }
+            if let Some(exit) = &l.exit {
+                idents_in(exit.cond.clone(), out);
             }
             for result in &l.body.results {
                 idents_in(rules::render(program, result), out);
