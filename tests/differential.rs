@@ -473,7 +473,9 @@ const BREAK_AFTER_CONTINUE: bool = false;
 /// loop reads what the inner loop recorded (its tape, its `broke` and `trips`) outside the
 /// scope that declares it, so the generated code does not compile (`tests/regressions.rs`,
 /// `inner_loop_in_a_loop_with_a_break_guard`, `breaking_loop_in_a_loop_with_a_break_guard`).
-const BREAK_IN_LOOP_WITH_INNER_LOOPS: bool = false;
+///
+/// On: the bug described is fixed, and its repro in `tests/regressions.rs` runs.
+const BREAK_IN_LOOP_WITH_INNER_LOOPS: bool = true;
 /// A loop that records how it ran: a `while` loop counts its trips, a loop with a `break` guard
 /// records whether and where it broke (`trips`, `broke` in the generated code).
 ///
@@ -484,7 +486,9 @@ const BREAK_IN_LOOP_WITH_INNER_LOOPS: bool = false;
 /// inside an `if` expression; and when it fuses the outer loop's reverse into its forward
 /// iterations (after another inner loop), where the inner loop's reverse comes before the loop
 /// (`tests/regressions.rs`, `recording_loop_*`).
-const NESTED_RECORDING_LOOPS: bool = false;
+///
+/// On: the bug described is fixed, and its repro in `tests/regressions.rs` runs.
+const NESTED_RECORDING_LOOPS: bool = true;
 /// Whether a per-iteration buffer (declared in a loop body) may be a `Vec`. When the reverse
 /// pass of the loop does not recompute the buffer, it still sizes the buffer's gradient by
 /// `b.len()`, out of scope (`tests/regressions.rs`, `vec_scratch_buffer_in_a_loop`).

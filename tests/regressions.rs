@@ -249,7 +249,6 @@ fn check() {
     /// inner loop's tape (`h_2_tape`) outside the forward loop that declares it. Generator:
     /// `BREAK_IN_LOOP_WITH_INNER_LOOPS`.
     #[test]
-    #[ignore = "macro bug: generated code reads an undeclared tape"]
     fn inner_loop_in_a_loop_with_a_break_guard() {
         passes(
             "inner_loop_in_a_loop_with_a_break_guard",
@@ -278,7 +277,6 @@ fn check() {
     /// The same with a `break` guard in the inner loop too: its `broke` and `trips` are read
     /// outside the forward loop. Generator: `BREAK_IN_LOOP_WITH_INNER_LOOPS`.
     #[test]
-    #[ignore = "macro bug: generated code reads undeclared `broke` and `trips`"]
     fn breaking_loop_in_a_loop_with_a_break_guard() {
         passes(
             "breaking_loop_in_a_loop_with_a_break_guard",
@@ -311,7 +309,6 @@ fn check() {
     /// function: `broke` and `trips` are declared inside the forward `if` and read by the
     /// reverse of the arm after it. Generator: `NESTED_RECORDING_LOOPS`.
     #[test]
-    #[ignore = "macro bug: generated code reads undeclared `broke` and `trips`"]
     fn recording_loop_in_an_if_arm() {
         passes(
             "recording_loop_in_an_if_arm",
@@ -341,7 +338,6 @@ fn check() {
     /// far as it needs values: the inner loop (no value of it needed) is not recomputed, but
     /// the reverse reads its `broke` and `trips`. Generator: `NESTED_RECORDING_LOOPS`.
     #[test]
-    #[ignore = "macro bug: generated code reads undeclared `broke` and `trips`"]
     fn recording_loop_not_recomputed_in_a_loop() {
         passes(
             "recording_loop_not_recomputed_in_a_loop",
@@ -372,7 +368,6 @@ fn check() {
     /// expression, which declares `trips` inside it, and reads `trips` outside. Generator:
     /// `NESTED_RECORDING_LOOPS`.
     #[test]
-    #[ignore = "macro bug: generated code reads an undeclared `trips`"]
     fn recording_loop_in_an_if_arm_in_a_loop() {
         passes(
             "recording_loop_in_an_if_arm_in_a_loop",
@@ -404,7 +399,6 @@ fn check() {
     /// guard after another loop: the breaking loop's reverse is emitted before the loop, and
     /// reads `broke` and `trips` before they exist. Generator: `NESTED_RECORDING_LOOPS`.
     #[test]
-    #[ignore = "macro bug: generated code reads `broke` and `trips` before they exist"]
     fn recording_loop_after_a_loop_in_a_fused_loop() {
         passes(
             "recording_loop_after_a_loop_in_a_fused_loop",

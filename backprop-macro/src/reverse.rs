@@ -704,7 +704,12 @@ impl Sweep<'_> {
         for c in &l.carried {
             let inner = &program.vars[c.inner].ident;
             if needed_any.contains(&inner.to_string()) {
-                let tape = self.namer.fresh(&format!("{inner}_tape"));
+                // A loop reversed twice (in a breaking iteration and in the complete ones)
+                // keeps one tape name: each reversal recomputes the loop that fills it.
+                let tape = match self.tapes.get(&c.inner) {
+                    Some(tape) => tape.clone(),
+                    None => self.namer.fresh(&format!("{inner}_tape")),
+                };
                 restore.push(BackStmt::Raw(quote::quote!(let #inner = #tape.pop();)));
                 self.tapes.insert(c.inner, tape);
             }
@@ -893,7 +898,7 @@ fn live_nodes(
                 .filter(|b| local.contains(b))
                 .map(|b| program.vars[b].ident.to_string()),
         );
-        // A loop also fills the tapes its reverse pass reads.
+        // A loop also fills the tapes its reverse pass reads, and counts its trips.
         if let Node::Loop(l) = node {
             names.extend(
                 l.carried
@@ -901,6 +906,13 @@ fn live_nodes(
                     .filter_map(|c| tapes.get(&c.inner))
                     .map(ToString::to_string),
             );
+            if let LoopKind::While { trips, .. } = &l.kind {
+                names.push(trips.to_string());
+            }
+            if let Some(exit) = &l.exit {
+                names.push(exit.broke.to_string());
+                names.push(exit.trips.to_string());
+            }
         }
         if names.iter().any(|n| needed.contains(n)) {
             let node = without_outer_stores(node, &local);
