@@ -22,6 +22,7 @@ use syn::Expr;
 
 use crate::errors::Errors;
 use crate::ir::{Block, Loop, LoopKind, Node, Program, Store, VarId, defined_in, idents_in};
+use crate::reverse::block_reads;
 use crate::rules;
 
 /// Reports the buffers whose reads could see overwritten values, and clears the `reset` of
@@ -148,16 +149,16 @@ impl Walk<'_> {
             self.reads(rules::render(program, &c.entry));
         }
         let mut writes = Vec::new();
-        stores_of(&l.body, self.buffer, &mut writes);
+        stores_of(&l.body.nodes, self.buffer, &mut writes);
         let mut mentioned = HashSet::new();
-        let mut probe = TokenStream::new();
-        for node in &l.body.nodes {
-            probe.extend(reads_of(program, node));
-        }
+        let mut probe = Vec::new();
+        block_reads(program, &l.body.nodes, &[], &mut probe);
         if let Some(exit) = &l.exit {
-            probe.extend(exit.cond.clone());
+            probe.push(exit.cond.clone());
         }
-        idents_in(probe, &mut mentioned);
+        probe
+            .into_iter()
+            .for_each(|tokens| idents_in(tokens, &mut mentioned));
         let reads_here = mentioned.contains(&self.name);
         let LoopKind::For { index, rev, .. } = &l.kind else {
             if !writes.is_empty() && reads_here {
@@ -290,60 +291,17 @@ impl Walk<'_> {
     }
 }
 
-/// Token streams a node reads (not looking into nested blocks).
-fn reads_of(program: &Program, node: &Node) -> TokenStream {
-    let mut tokens = TokenStream::new();
-    match node {
-        Node::Assign(a) => a
-            .args
-            .iter()
-            .for_each(|arg| tokens.extend(rules::render(program, arg))),
-        Node::Store(s) => {
-            tokens.extend(s.index.clone());
-            tokens.extend(rules::render(program, &s.value));
-        }
-        Node::Branch(b) => {
-            tokens.extend(b.cond.clone());
-            for arm in [&b.then, &b.otherwise] {
-                arm.nodes
-                    .iter()
-                    .for_each(|n| tokens.extend(reads_of(program, n)));
-                arm.results
-                    .iter()
-                    .for_each(|r| tokens.extend(rules::render(program, r)));
-            }
-        }
-        Node::Loop(l) => {
-            match &l.kind {
-                LoopKind::For { range, .. } => tokens.extend(range.clone()),
-                LoopKind::While { cond, .. } => tokens.extend(cond.clone()),
-            }
-            l.carried
-                .iter()
-                .for_each(|c| tokens.extend(rules::render(program, &c.entry)));
-            l.body
-                .nodes
-                .iter()
-                .for_each(|n| tokens.extend(reads_of(program, n)));
-            if let Some(exit) = &l.exit {
-                tokens.extend(exit.cond.clone());
-            }
-        }
-    }
-    tokens
-}
-
 /// The writes into `buffer` in `block`, nested blocks included.
-fn stores_of<'p>(block: &'p Block, buffer: VarId, out: &mut Vec<&'p Store>) {
-    for node in &block.nodes {
+fn stores_of<'p>(nodes: &'p [Node], buffer: VarId, out: &mut Vec<&'p Store>) {
+    for node in nodes {
         match node {
             Node::Store(s) if s.buffer == buffer => out.push(s),
             Node::Store(_) | Node::Assign(_) => {}
             Node::Branch(b) => {
-                stores_of(&b.then, buffer, out);
-                stores_of(&b.otherwise, buffer, out);
+                stores_of(&b.then.nodes, buffer, out);
+                stores_of(&b.otherwise.nodes, buffer, out);
             }
-            Node::Loop(l) => stores_of(&l.body, buffer, out),
+            Node::Loop(l) => stores_of(&l.body.nodes, buffer, out),
         }
     }
 }
@@ -352,12 +310,8 @@ fn stores_of<'p>(block: &'p Block, buffer: VarId, out: &mut Vec<&'p Store>) {
 /// only write that can: `=`, outside loops or in one `for` loop at an index injective in the
 /// loop's index, and every other write at a different literal index (or none).
 fn written_once(program: &Program, buffer: VarId, rest: &[Node]) -> Vec<(VarId, String)> {
-    let block = Block {
-        nodes: rest.to_vec(),
-        results: Vec::new(),
-    };
     let mut writes = Vec::new();
-    stores_of(&block, buffer, &mut writes);
+    stores_of(rest, buffer, &mut writes);
     let literal = |s: &Store| syn::parse2::<syn::LitInt>(s.index.clone()).is_ok();
     let mut once = Vec::new();
     for (k, store) in writes.iter().enumerate() {
@@ -367,7 +321,7 @@ fn written_once(program: &Program, buffer: VarId, rest: &[Node]) -> Vec<(VarId, 
                     && literal(other)
                     && store.index.to_string() != other.index.to_string())
         });
-        if alone && store.op == crate::ir::StoreOp::Set && outside_repeats(program, &block, store) {
+        if alone && store.op == crate::ir::StoreOp::Set && outside_repeats(program, rest, store) {
             once.push((buffer, store.index.to_string()));
         }
     }
@@ -375,9 +329,9 @@ fn written_once(program: &Program, buffer: VarId, rest: &[Node]) -> Vec<(VarId, 
 }
 
 /// Whether `store` runs at most once per element each time `block` runs.
-fn outside_repeats(program: &Program, block: &Block, store: &Store) -> bool {
+fn outside_repeats(program: &Program, nodes: &[Node], store: &Store) -> bool {
     let mut loops = Vec::new();
-    enclosing_loops(block, store, &mut Vec::new(), &mut loops);
+    enclosing_loops(nodes, store, &mut Vec::new(), &mut loops);
     match loops.as_slice() {
         [] => true,
         [l] => match &l.kind {
@@ -399,22 +353,22 @@ fn outside_repeats(program: &Program, block: &Block, store: &Store) -> bool {
 
 /// The loops around `store`, outermost first.
 fn enclosing_loops<'p>(
-    block: &'p Block,
+    nodes: &'p [Node],
     store: &Store,
     stack: &mut Vec<&'p Loop>,
     found: &mut Vec<&'p Loop>,
 ) -> bool {
-    for node in &block.nodes {
+    for node in nodes {
         let hit = match node {
             Node::Store(s) => std::ptr::eq(s, store),
             Node::Assign(_) => false,
             Node::Branch(b) => {
-                enclosing_loops(&b.then, store, stack, found)
-                    || enclosing_loops(&b.otherwise, store, stack, found)
+                enclosing_loops(&b.then.nodes, store, stack, found)
+                    || enclosing_loops(&b.otherwise.nodes, store, stack, found)
             }
             Node::Loop(l) => {
                 stack.push(l);
-                let hit = enclosing_loops(&l.body, store, stack, found);
+                let hit = enclosing_loops(&l.body.nodes, store, stack, found);
                 stack.pop();
                 hit
             }

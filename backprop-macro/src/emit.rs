@@ -676,6 +676,12 @@ fn block_expr(program: &Program, block: &Block) -> TokenStream {
 }
 
 fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenStream {
+    let lines = |stmts: &[BackStmt]| -> Vec<TokenStream> {
+        stmts
+            .iter()
+            .map(|s| back_stmt(program, reversed, s))
+            .collect()
+    };
     let grad = |var: &usize| {
         reversed
             .grads
@@ -757,10 +763,7 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
         }
         BackStmt::Raw(tokens) => tokens.clone(),
         BackStmt::Guarded { head, body } => {
-            let body: Vec<TokenStream> = body
-                .iter()
-                .map(|s| back_stmt(program, reversed, s))
-                .collect();
+            let body = lines(body);
             quote!(#head { #(#body)* })
         }
         BackStmt::For {
@@ -770,10 +773,7 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             body,
             ..
         } => {
-            let body: Vec<TokenStream> = body
-                .iter()
-                .map(|s| back_stmt(program, reversed, s))
-                .collect();
+            let body = lines(body);
             let range = if *rev {
                 quote!((#range).rev())
             } else {
@@ -787,14 +787,8 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             otherwise,
             ..
         } => {
-            let then: Vec<TokenStream> = then
-                .iter()
-                .map(|s| back_stmt(program, reversed, s))
-                .collect();
-            let otherwise: Vec<TokenStream> = otherwise
-                .iter()
-                .map(|s| back_stmt(program, reversed, s))
-                .collect();
+            let then = lines(then);
+            let otherwise = lines(otherwise);
             if otherwise.is_empty() {
                 quote!(if #cond { #(#then)* })
             } else if then.is_empty() {

@@ -290,14 +290,7 @@ pub struct Program {
 impl Program {
     /// What the macro knows of an operand's type.
     pub fn ty_of(&self, operand: &Operand) -> Ty {
-        match operand {
-            Operand::Var(v) => self.vars[*v].ty.clone(),
-            Operand::Element { var, .. } => match &self.vars[*var].ty {
-                Ty::Array { elem, .. } => Ty::Float(*elem),
-                other => other.clone(),
-            },
-            Operand::Const { ty, .. } => ty.clone(),
-        }
+        operand_ty(&self.vars, operand)
     }
 
     /// The float type of an operand's value, when it has one.
@@ -309,10 +302,27 @@ impl Program {
     }
 
     pub fn is_active(&self, operand: &Operand) -> bool {
-        match operand {
-            Operand::Var(v) | Operand::Element { var: v, .. } => self.vars[*v].active,
-            Operand::Const { .. } => false,
-        }
+        operand_active(&self.vars, operand)
+    }
+}
+
+/// What the macro knows of an operand's type, given the variables (also while lowering).
+pub fn operand_ty(vars: &[Var], operand: &Operand) -> Ty {
+    match operand {
+        Operand::Var(v) => vars[*v].ty.clone(),
+        Operand::Element { var, .. } => match &vars[*var].ty {
+            Ty::Array { elem, .. } => Ty::Float(*elem),
+            other => other.clone(),
+        },
+        Operand::Const { ty, .. } => ty.clone(),
+    }
+}
+
+/// Whether an operand has a gradient, given the variables.
+pub fn operand_active(vars: &[Var], operand: &Operand) -> bool {
+    match operand {
+        Operand::Var(v) | Operand::Element { var: v, .. } => vars[*v].active,
+        Operand::Const { .. } => false,
     }
 }
 

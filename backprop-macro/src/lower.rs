@@ -379,21 +379,11 @@ impl Lowerer<'_> {
     // ----- types and activity ---------------------------------------------------------------
 
     fn is_active(&self, operand: &Operand) -> bool {
-        match operand {
-            Operand::Var(v) | Operand::Element { var: v, .. } => self.vars[*v].active,
-            Operand::Const { .. } => false,
-        }
+        crate::ir::operand_active(&self.vars, operand)
     }
 
     fn operand_ty(&self, operand: &Operand) -> Ty {
-        match operand {
-            Operand::Var(v) => self.vars[*v].ty.clone(),
-            Operand::Element { var, .. } => match &self.vars[*var].ty {
-                Ty::Array { elem, .. } => Ty::Float(*elem),
-                other => other.clone(),
-            },
-            Operand::Const { ty, .. } => ty.clone(),
-        }
+        crate::ir::operand_ty(&self.vars, operand)
     }
 
     /// The float type of a line: that of its first typed operand, else `f64` (what an
@@ -839,11 +829,7 @@ impl Lowerer<'_> {
     /// `for i in a..b { .. }` (or `(a..b).rev()`): a loop node whose body is SSA over the outer
     /// `let mut` variables it assigns (carried from one iteration to the next).
     fn lower_for(&mut self, for_loop: &syn::ExprForLoop, hint: &str) {
-        if let Some(label) = &for_loop.label {
-            self.errors.spanned(
-                label,
-                "labeled loops are not supported in a `#[backprop]` function",
-            );
+        if self.rejects_label(&for_loop.label) {
             return;
         }
         let (range_expr, rev) = match strip_parens(&for_loop.expr) {
@@ -901,11 +887,7 @@ impl Lowerer<'_> {
     /// `while cond { .. }`: the number of iterations depends on the data, so the forward pass
     /// counts them.
     fn lower_while(&mut self, while_loop: &syn::ExprWhile, hint: &str) {
-        if let Some(label) = &while_loop.label {
-            self.errors.spanned(
-                label,
-                "labeled loops are not supported in a `#[backprop]` function",
-            );
+        if self.rejects_label(&while_loop.label) {
             return;
         }
         if matches!(&*while_loop.cond, Expr::Let(_)) {
@@ -925,13 +907,20 @@ impl Lowerer<'_> {
         });
     }
 
-    /// `loop { .. if cond { break; } .. }`: a `while true` loop that ends at its `break` guard.
-    fn lower_loop_expr(&mut self, loop_expr: &syn::ExprLoop, hint: &str) {
-        if let Some(label) = &loop_expr.label {
+    /// Reports a loop label (`'outer: for ..`), which only labeled `break`s would use.
+    fn rejects_label(&mut self, label: &Option<syn::Label>) -> bool {
+        if let Some(label) = label {
             self.errors.spanned(
                 label,
                 "labeled loops are not supported in a `#[backprop]` function",
             );
+        }
+        label.is_some()
+    }
+
+    /// `loop { .. if cond { break; } .. }`: a `while true` loop that ends at its `break` guard.
+    fn lower_loop_expr(&mut self, loop_expr: &syn::ExprLoop, hint: &str) {
+        if self.rejects_label(&loop_expr.label) {
             return;
         }
         let before = self.nodes.last().map_or(0, Vec::len);

@@ -234,40 +234,45 @@ fn count_uses(
         }
     };
     let mut streams = Vec::new();
-    collect_reads(program, nodes, results, &mut streams);
+    block_reads(program, nodes, results, &mut streams);
     streams.into_iter().for_each(&mut count);
 }
 
-fn collect_reads(
+/// The token streams `nodes` and `results` read: operands, conditions, ranges, the values
+/// of nested blocks (not the buffers a store writes into).
+pub fn block_reads(
     program: &Program,
     nodes: &[Node],
     results: &[Operand],
     out: &mut Vec<TokenStream>,
 ) {
     out.extend(results.iter().map(|r| rules::render(program, r)));
-    for node in nodes {
-        match node {
-            Node::Assign(a) => out.extend(a.args.iter().map(|r| rules::render(program, r))),
-            Node::Store(s) => {
-                out.push(s.index.clone());
-                out.push(rules::render(program, &s.value));
+    nodes.iter().for_each(|n| node_reads(program, n, out));
+}
+
+/// The token streams one forward node reads, nested blocks included.
+pub fn node_reads(program: &Program, node: &Node, out: &mut Vec<TokenStream>) {
+    match node {
+        Node::Assign(a) => out.extend(a.args.iter().map(|r| rules::render(program, r))),
+        Node::Store(s) => {
+            out.push(s.index.clone());
+            out.push(rules::render(program, &s.value));
+        }
+        Node::Branch(b) => {
+            out.push(b.cond.clone());
+            block_reads(program, &b.then.nodes, &b.then.results, out);
+            block_reads(program, &b.otherwise.nodes, &b.otherwise.results, out);
+        }
+        Node::Loop(l) => {
+            match &l.kind {
+                LoopKind::For { range, .. } => out.push(range.clone()),
+                LoopKind::While { cond, .. } => out.push(cond.clone()),
             }
-            Node::Branch(b) => {
-                out.push(b.cond.clone());
-                collect_reads(program, &b.then.nodes, &b.then.results, out);
-                collect_reads(program, &b.otherwise.nodes, &b.otherwise.results, out);
+            if let Some(exit) = &l.exit {
+                out.push(exit.cond.clone());
             }
-            Node::Loop(l) => {
-                match &l.kind {
-                    LoopKind::For { range, .. } => out.push(range.clone()),
-                    LoopKind::While { cond, .. } => out.push(cond.clone()),
-                }
-                if let Some(exit) = &l.exit {
-                    out.push(exit.cond.clone());
-                }
-                out.extend(l.carried.iter().map(|c| rules::render(program, &c.entry)));
-                collect_reads(program, &l.body.nodes, &l.body.results, out);
-            }
+            out.extend(l.carried.iter().map(|c| rules::render(program, &c.entry)));
+            block_reads(program, &l.body.nodes, &l.body.results, out);
         }
     }
 }
@@ -1027,49 +1032,16 @@ pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>
     }
 }
 
-/// Identifiers a forward node reads.
+/// Identifiers a forward node reads, and the buffers it writes into (which must exist).
 fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
-    match node {
-        Node::Store(store) => {
-            out.insert(program.vars[store.buffer].ident.to_string());
-            idents_in(store.index.clone(), out);
-            idents_in(rules::render(program, &store.value), out);
-        }
-        Node::Assign(a) => {
-            for arg in &a.args {
-                idents_in(rules::render(program, arg), out);
-            }
-        }
-        Node::Branch(b) => {
-            idents_in(b.cond.clone(), out);
-            for arm in [&b.then, &b.otherwise] {
-                for result in &arm.results {
-                    idents_in(rules::render(program, result), out);
-                }
-                for node in &arm.nodes {
-                    node_idents(program, node, out);
-                }
-            }
-        }
-        Node::Loop(l) => {
-            match &l.kind {
-                LoopKind::For { range, .. } => idents_in(range.clone(), out),
-                LoopKind::While { cond, .. } => idents_in(cond.clone(), out),
-            }
-            for c in &l.carried {
-                idents_in(rules::render(program, &c.entry), out);
-            }
-            if let Some(exit) = &l.exit {
-                idents_in(exit.cond.clone(), out);
-            }
-            for result in &l.body.results {
-                idents_in(rules::render(program, result), out);
-            }
-            for node in &l.body.nodes {
-                node_idents(program, node, out);
-            }
-        }
-    }
+    let mut streams = Vec::new();
+    node_reads(program, node, &mut streams);
+    streams
+        .into_iter()
+        .for_each(|tokens| idents_in(tokens, out));
+    let mut written = Vec::new();
+    node.stores(&mut written);
+    out.extend(written.iter().map(|b| program.vars[*b].ident.to_string()));
 }
 
 /// Whether every differentiated variable a loop carries only accumulates: each iteration adds
