@@ -692,7 +692,9 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
     match stmt {
         BackStmt::Forward(node) => forward_node(program, node, Some(&reversed.tapes)),
         BackStmt::Setup(tokens) => tokens.clone(),
-        BackStmt::Init { var, expr, sum_to } => {
+        BackStmt::Init {
+            var, expr, sum_to, ..
+        } => {
             let d = grad(var);
             let value = match (&program.vars[*var].ty, sum_to) {
                 // A borrowed gradient is reduced in place, not copied first.
@@ -720,6 +722,7 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             expr,
             sum_to,
             product,
+            ..
         } => {
             let d = grad(var);
             match (&program.vars[*var].ty, sum_to) {

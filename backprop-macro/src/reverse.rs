@@ -32,6 +32,8 @@ pub enum BackStmt {
         var: VarId,
         expr: TokenStream,
         sum_to: bool,
+        /// The upstream gradient `expr` borrows, and `expr` taking it by value instead.
+        moved: Option<(Ident, TokenStream)>,
     },
     /// A later contribution: `d_v += expr;` (or `d_v[i] += expr;`).
     Accumulate {
@@ -41,6 +43,8 @@ pub enum BackStmt {
         sum_to: bool,
         /// The factors when `expr` is a matrix product (added in place).
         product: Option<(TokenStream, TokenStream)>,
+        /// As for `Init`.
+        moved: Option<(Ident, TokenStream)>,
     },
     /// `d_w[i] = expr;`: the first contribution to an element at a literal index (the element
     /// is still zero, and `0.0 + v` would cost an addition the optimiser may not remove).
@@ -108,8 +112,6 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         declared: HashSet::new(),
         frames: Vec::new(),
         touched: HashSet::new(),
-        sum_to: false,
-        product: None,
         loop_depth: 0,
         storage: HashSet::new(),
         tapes: HashMap::new(),
@@ -168,10 +170,17 @@ fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut 
         .collect();
     for i in 0..stmts.len() {
         let (head, tail) = stmts.split_at_mut(i + 1);
-        let (BackStmt::Init { expr, .. } | BackStmt::Accumulate { expr, .. }) = &mut head[i] else {
+        let (BackStmt::Init { expr, moved, .. } | BackStmt::Accumulate { expr, moved, .. }) =
+            &mut head[i]
+        else {
             continue;
         };
-        let Some((name, moved)) = borrowed_whole(expr) else {
+        // What a rule offered to take by value, or a gradient handed on whole (`&d_y`).
+        let Some((name, moved)) = moved
+            .take()
+            .map(|(name, moved)| (name.to_string(), moved))
+            .or_else(|| borrowed_whole(expr))
+        else {
             continue;
         };
         let mut later = HashSet::new();
@@ -295,35 +304,26 @@ fn elementwise_lines(nodes: &[Node], out: &mut HashSet<VarId>) {
     }
 }
 
-/// The gradient an expression borrows whole, `&name` or the last argument of a gate gradient
-/// call (`::backprop::relu_grad(&x, &name)`), and the expression with it moved instead.
+/// The gradient an expression borrows whole (`&name`), and the expression moving it instead.
 fn borrowed_whole(expr: &TokenStream) -> Option<(String, TokenStream)> {
     let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
-    if let [TokenTree::Punct(amp), TokenTree::Ident(name)] = tokens.as_slice()
-        && amp.as_char() == '&'
-    {
-        return Some((name.to_string(), name.to_token_stream()));
+    match tokens.as_slice() {
+        [TokenTree::Punct(amp), TokenTree::Ident(name)] if amp.as_char() == '&' => {
+            Some((name.to_string(), name.to_token_stream()))
+        }
+        _ => None,
     }
-    if !rules::is_gate_gradient_call(expr) {
-        return None;
-    }
-    let (TokenTree::Group(args), head) = tokens.split_last()? else {
-        return None;
-    };
-    let inner: Vec<TokenTree> = args.stream().into_iter().collect();
-    let [rest @ .., TokenTree::Punct(amp), TokenTree::Ident(name)] = inner.as_slice() else {
-        return None;
-    };
-    if amp.as_char() != '&' {
-        return None;
-    }
-    let mut moved_args: TokenStream = rest.iter().cloned().collect();
-    moved_args.extend([TokenTree::Ident(name.clone())]);
-    let mut group = proc_macro2::Group::new(args.delimiter(), moved_args);
-    group.set_span(args.span());
-    let mut moved: TokenStream = head.iter().cloned().collect();
-    moved.extend([TokenTree::Group(group)]);
-    Some((name.to_string(), moved))
+}
+
+/// How a rule's contribution meets its operand.
+#[derive(Default)]
+struct Shaping {
+    /// It has the shape of a broadcast result: summed to the operand's shape.
+    sum_to: bool,
+    /// It is the matrix product of these factors: added in place to an existing gradient.
+    product: Option<(TokenStream, TokenStream)>,
+    /// The upstream gradient it borrows, and the contribution taking it by value instead.
+    moved: Option<(Ident, TokenStream)>,
 }
 
 /// The variables defined inside one branch (both arms).
@@ -341,10 +341,6 @@ struct Sweep<'a> {
     frames: Vec<Frame>,
     /// Elements at literal indices that already have a contribution on some path.
     touched: HashSet<(VarId, String)>,
-    /// Whether the contribution being added must be summed to its operand's shape.
-    sum_to: bool,
-    /// The factors of the contribution being added, when it is a matrix product.
-    product: Option<(TokenStream, TokenStream)>,
     /// How many loops enclose the line being reversed (an element's first contribution is an
     /// assignment only outside loops: inside, the line runs again).
     loop_depth: usize,
@@ -372,13 +368,25 @@ impl Sweep<'_> {
 
     /// Adds `expr` to the gradient of an operand (nothing for a constant).
     fn contribute_to(&mut self, operand: &Operand, expr: TokenStream, out: &mut Vec<BackStmt>) {
+        self.contribute_shaped(operand, expr, Shaping::default(), out);
+    }
+
+    /// The same, for a contribution a rule marked (summed to the operand's shape, or a matrix
+    /// product).
+    fn contribute_shaped(
+        &mut self,
+        operand: &Operand,
+        expr: TokenStream,
+        shaping: Shaping,
+        out: &mut Vec<BackStmt>,
+    ) {
         if !self.program.is_active(operand) {
             return;
         }
         match operand {
-            Operand::Var(v) => self.contribute(*v, None, expr, out),
+            Operand::Var(v) => self.contribute(*v, None, expr, shaping, out),
             Operand::Element { var, index } => {
-                self.contribute(*var, Some(index.clone()), expr, out)
+                self.contribute(*var, Some(index.clone()), expr, shaping, out)
             }
             Operand::Const { .. } => {}
         }
@@ -390,6 +398,7 @@ impl Sweep<'_> {
         var: VarId,
         element: Option<TokenStream>,
         expr: TokenStream,
+        shaping: Shaping,
         out: &mut Vec<BackStmt>,
     ) {
         self.grad(var);
@@ -410,7 +419,8 @@ impl Sweep<'_> {
                 out.push(BackStmt::Init {
                     var,
                     expr,
-                    sum_to: self.sum_to,
+                    sum_to: shaping.sum_to,
+                    moved: shaping.moved,
                 });
                 return;
             }
@@ -439,8 +449,9 @@ impl Sweep<'_> {
             var,
             element,
             expr,
-            sum_to: self.sum_to,
-            product: self.product.take(),
+            sum_to: shaping.sum_to,
+            product: shaping.product,
+            moved: shaping.moved,
         });
     }
 
@@ -500,16 +511,18 @@ impl Sweep<'_> {
                             var: assign.target,
                             expr: quote::quote!(::backprop::ndarray::Array::from_elem(#ident.raw_dim(), #value)),
                             sum_to: false,
+                            moved: None,
                         });
                         backward = rule(None);
                     }
                     out.extend(backward.setup.into_iter().map(BackStmt::Setup));
                     for c in backward.contributions {
-                        self.sum_to = c.sum_to;
-                        self.product = c.product;
-                        self.contribute_to(&assign.args[c.operand], c.expr, out);
-                        self.sum_to = false;
-                        self.product = None;
+                        let shaping = Shaping {
+                            sum_to: c.sum_to,
+                            product: c.product,
+                            moved: c.moved.map(|m| (d.clone(), m)),
+                        };
+                        self.contribute_shaped(&assign.args[c.operand], c.expr, shaping, out);
                     }
                 }
                 Node::Branch(branch) => {

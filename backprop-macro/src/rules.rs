@@ -128,15 +128,6 @@ pub fn takes_uniform_upstream(prim: &Prim) -> bool {
     }
 }
 
-/// Whether `expr` is a call of a gradient-only gate function (`::backprop::relu_grad(..)`),
-/// whose last argument, the upstream gradient, may be handed over owned.
-pub fn is_gate_gradient_call(expr: &TokenStream) -> bool {
-    let text = expr.to_string().replace(' ', "");
-    GATE_GRADIENTS
-        .iter()
-        .any(|(name, _)| text.starts_with(&format!("::backprop::{name}_grad(")))
-}
-
 /// Float methods whose rules are not elementwise array code (a branch on the operands, or no
 /// ndarray counterpart): on arrays they are an error.
 pub const SCALAR_ONLY_METHODS: &[&str] =
@@ -224,6 +215,13 @@ impl Local {
     pub fn with_upstream(mut self, d: TokenStream) -> Self {
         self.d = d;
         self
+    }
+
+    /// The upstream gradient by value, when it is a borrowed array (`&d_y` → `d_y`); not a
+    /// scalar given for a uniform gradient.
+    fn upstream_by_value(&self) -> Option<TokenStream> {
+        let d_name = &self.d_name;
+        (self.d.to_string() == quote!(&#d_name).to_string()).then(|| d_name.to_token_stream())
     }
 
     /// Operand `i` as a value.
@@ -716,6 +714,9 @@ pub struct Contribution {
     /// `expr` is the matrix product `a.dot(&b)` of these factors: a later contribution adds it
     /// in place (`general_mat_mul`), without a temporary.
     pub product: Option<(TokenStream, TokenStream)>,
+    /// `expr` with the upstream gradient handed over by value instead of borrowed (a
+    /// gradient-only gate computes in its buffer), for when nothing reads it afterwards.
+    pub moved: Option<TokenStream>,
 }
 
 /// What the reverse sweep emits for one line.
@@ -743,6 +744,7 @@ pub fn backward(
         sum_to: false,
         expr,
         product: None,
+        moved: None,
     };
     match prim {
         // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
@@ -776,6 +778,7 @@ pub fn backward(
                                 sum_to: true,
                                 expr,
                                 product: None,
+                                moved: None,
                             }
                         }
                         _ => contribution(i, expr),
@@ -810,14 +813,24 @@ pub fn backward(
         // A runtime gate on an array: its gradient alone, from the value the forward pass has.
         Prim::Call { path, by_ref, .. } if out.is_tensor() && gate_gradient(path).is_some() => {
             let rendered = with_references(local.bare.clone(), by_ref);
-            let expr = gate_gradient(path)
-                .map(|grad| grad(&local.y, &rendered, d))
-                .unwrap_or_default();
+            let Some(grad) = gate_gradient(path) else {
+                return Backward {
+                    setup: Vec::new(),
+                    contributions: Vec::new(),
+                };
+            };
+            let expr = grad(&local.y, &rendered, d);
+            let moved = local
+                .upstream_by_value()
+                .map(|d| grad(&local.y, &rendered, &d));
             Backward {
                 setup: Vec::new(),
                 contributions: wanted
                     .iter()
-                    .map(|&i| contribution(i, expr.clone()))
+                    .map(|&i| Contribution {
+                        moved: moved.clone(),
+                        ..contribution(i, expr.clone())
+                    })
                     .collect(),
             }
         }
