@@ -2254,30 +2254,13 @@ fn find_return(block: &syn::Block) -> Option<&syn::ExprReturn> {
 
 /// Whether `expr` reads a name that one of `patterns` binds.
 fn reads_any(expr: &Expr, patterns: &syn::punctuated::Punctuated<Pat, syn::Token![,]>) -> bool {
-    let bound: HashSet<String> = patterns
+    // By names (a method named like a binding only makes this more careful).
+    let (mut bound, mut read) = (HashSet::new(), HashSet::new());
+    patterns
         .iter()
-        .map(|p| p.to_token_stream().to_string())
-        .collect();
-    struct Finder<'b> {
-        bound: &'b HashSet<String>,
-        found: bool,
-    }
-    impl<'ast> Visit<'ast> for Finder<'_> {
-        fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
-            if let Some(ident) = path.path.get_ident() {
-                self.found |= self
-                    .bound
-                    .iter()
-                    .any(|b| b.split_whitespace().any(|w| *ident == w));
-            }
-        }
-    }
-    let mut finder = Finder {
-        bound: &bound,
-        found: false,
-    };
-    finder.visit_expr(expr);
-    finder.found
+        .for_each(|p| crate::ir::idents_in(p.to_token_stream(), &mut bound));
+    crate::ir::idents_in(expr.to_token_stream(), &mut read);
+    !bound.is_disjoint(&read)
 }
 
 /// The first part of a `mapv` closure's body that is not elementwise array code: anything
