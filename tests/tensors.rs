@@ -160,6 +160,48 @@ fn runtime_tensor_gates_compose() {
     });
 }
 
+/// Arrays handed to the gates at their last use (computed in their buffers), a `pick` gradient
+/// left unwritten into `log_softmax`'s gradient along either axis, and one written out where
+/// the log-probabilities are read twice.
+#[backprop]
+fn handed_over(a: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
+    let z = a * 2.0 + b;
+    let h = backprop::relu(&z);
+    let s = backprop::sigmoid(&(h * 3.0 - 1.0));
+    let by_column = backprop::log_softmax(&(&s + a), Axis(0));
+    let p = backprop::softmax(&(a - 0.5), Axis(1));
+    let by_row = backprop::log_softmax(&p, Axis(1));
+    let twice = backprop::log_softmax(a, Axis(1));
+    let picked = -backprop::pick(&by_column, y).mean().unwrap() + backprop::pick(&by_row, y).sum();
+    picked + (&by_row * &p).sum() + backprop::pick(&twice, y).sum() + (twice * 0.5).sum()
+}
+
+#[test]
+fn arrays_handed_over_at_their_last_use() {
+    let a = array![[0.5, -1.0, 0.25], [1.5, 0.2, -0.3], [-0.1, 0.9, 0.4]];
+    let b = array![0.1, 0.3, -0.2];
+    let y = [2, 0, 2];
+    let (_, (da, db)) = handed_over_grad(&a, &b, &y);
+    let at: Vec<f64> = flat2(&a).into_iter().chain(b.iter().copied()).collect();
+    let analytic: Vec<f64> = flat2(&da).into_iter().chain(db.iter().copied()).collect();
+    check("handed over", &at, &analytic, |p| {
+        handed_over(
+            &from_flat((3, 3), &p[..9]),
+            &Array1::from(p[9..].to_vec()),
+            &y,
+        )
+    });
+    let source: String = handed_over_backward_source().split_whitespace().collect();
+    for form in [
+        "::backprop::relu(z)",
+        "::backprop::log_softmax_grad(by_column,Axis(0),d_by_column)",
+        "=::backprop::one_hot(&by_column",
+        "::backprop::pick_grad(&twice",
+    ] {
+        assert!(source.contains(form), "{form} in {source}");
+    }
+}
+
 #[backprop(wrt(w))]
 fn in_f32(w: &Array2<f32>, x: &Array2<f32>) -> f32 {
     let h = x.dot(w).tanh();

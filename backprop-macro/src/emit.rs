@@ -253,8 +253,10 @@ fn fused_block(
 
 /// `drop(a);` after the last line that reads a forward array `a`: its memory goes back to the
 /// allocator while the backward pass still allocates gradients, instead of every array living
-/// until the function returns (a larger peak, and fresh pages on every call).
-fn drop_after_last_use(program: &Program, lines: Vec<TokenStream>) -> Vec<TokenStream> {
+/// until the function returns (a larger peak, and fresh pages on every call). When that line
+/// hands `a` to a runtime function that computes in its argument's buffer
+/// ([`rules::REUSE_BUFFER`]: `log_softmax(&scores, ..)`), `a` is handed over by value instead.
+fn drop_after_last_use(program: &Program, mut lines: Vec<TokenStream>) -> Vec<TokenStream> {
     // An array that a view borrows (`a.t()`, `a.view().insert_axis(..)`) lives as long as
     // the view.
     let mut viewed = HashSet::new();
@@ -285,9 +287,12 @@ fn drop_after_last_use(program: &Program, lines: Vec<TokenStream>) -> Vec<TokenS
         .collect();
     let mut drops: Vec<Vec<TokenStream>> = vec![Vec::new(); lines.len()];
     for name in arrays {
-        if let Some(last) = mentions.iter().rposition(|m| m.contains(&name))
-            && last + 1 < lines.len()
-        {
+        let Some(last) = mentions.iter().rposition(|m| m.contains(&name)) else {
+            continue;
+        };
+        if let Some(line) = hand_over(&lines[last], &name) {
+            lines[last] = line;
+        } else if last + 1 < lines.len() {
             let ident = proc_macro2::Ident::new(&name, proc_macro2::Span::call_site());
             drops[last].push(quote!(drop(#ident);));
         }
@@ -297,6 +302,65 @@ fn drop_after_last_use(program: &Program, lines: Vec<TokenStream>) -> Vec<TokenS
         .zip(drops)
         .flat_map(|(line, drops)| std::iter::once(line).chain(drops))
         .collect()
+}
+
+/// `line` with `&name` passed by value, when `line` mentions `name` once, as the argument of a
+/// top-level call `::backprop::f(..)` that [`rules::REUSE_BUFFER`] lists at that position.
+fn hand_over(line: &TokenStream, name: &str) -> Option<TokenStream> {
+    use proc_macro2::{Group, TokenTree};
+    let mut count = 0;
+    let mut stack = vec![line.clone()];
+    while let Some(tokens) = stack.pop() {
+        for tree in tokens {
+            match tree {
+                TokenTree::Ident(i) if i == name => count += 1,
+                TokenTree::Group(g) => stack.push(g.stream()),
+                _ => {}
+            }
+        }
+    }
+    if count != 1 {
+        return None;
+    }
+    let mut trees: Vec<TokenTree> = line.clone().into_iter().collect();
+    let call = (3..trees.len().saturating_sub(1)).find_map(|k| {
+        let (TokenTree::Ident(path), TokenTree::Ident(f), TokenTree::Group(args)) =
+            (&trees[k - 3], &trees[k], &trees[k + 1])
+        else {
+            return None;
+        };
+        let position = rules::REUSE_BUFFER
+            .iter()
+            .find(|(reuses, _)| f == reuses)
+            .map(|&(_, position)| position)?;
+        (path == "backprop" && args.delimiter() == proc_macro2::Delimiter::Parenthesis)
+            .then_some((k + 1, position))
+    })?;
+    let (at, position) = call;
+    let TokenTree::Group(args) = &trees[at] else {
+        return None;
+    };
+    let mut split: Vec<Vec<TokenTree>> = vec![Vec::new()];
+    for tree in args.stream() {
+        match &tree {
+            TokenTree::Punct(p) if p.as_char() == ',' => split.push(Vec::new()),
+            _ => split.last_mut()?.push(tree),
+        }
+    }
+    match split.get(position)?.as_slice() {
+        [TokenTree::Punct(amp), TokenTree::Ident(arg)] if amp.as_char() == '&' && arg == name => {
+            split[position].remove(0);
+        }
+        _ => return None,
+    }
+    let stream = split
+        .into_iter()
+        .map(|arg| arg.into_iter().collect::<TokenStream>())
+        .collect::<Vec<_>>();
+    let mut group = Group::new(args.delimiter(), quote!(#(#stream),*));
+    group.set_span(args.span());
+    trees[at] = TokenTree::Group(group);
+    Some(trees.into_iter().collect())
 }
 
 /// The names of the records the loops in `node` keep for the reverse pass.

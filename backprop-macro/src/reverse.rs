@@ -34,6 +34,8 @@ pub enum BackStmt {
         sum_to: bool,
         /// The upstream gradient `expr` borrows, and `expr` taking it by value instead.
         moved: Option<(Ident, TokenStream)>,
+        /// `expr` not written out, for when the only reader is a gate's upstream.
+        unwritten: Option<TokenStream>,
     },
     /// A later contribution: `d_v += expr;` (or `d_v[i] += expr;`).
     Accumulate {
@@ -138,7 +140,8 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         _ => {}
     }
     sweep.block(&program.body, &mut stmts);
-    move_last_uses(program, &sweep.grads, &mut stmts);
+    let handed = move_last_uses(program, &sweep.grads, &mut stmts);
+    leave_unwritten(program, &sweep.grads, &handed, &mut stmts);
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();
@@ -161,7 +164,15 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
 /// An array gradient handed on whole (`let d_a = d_y.clone();`, `sum_to(d_y.clone(), ..)`, the
 /// upstream of `relu_grad(&x, &d_y)`) by the last statement that reads it is moved instead:
 /// top-level statements only (a loop body runs again), and never a returned gradient.
-fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut [BackStmt]) {
+///
+/// Returns the statements that now hand a gradient to a gate's gradient-only function as its
+/// upstream, with the gradient's name.
+fn move_last_uses(
+    program: &Program,
+    grads: &HashMap<VarId, Ident>,
+    stmts: &mut [BackStmt],
+) -> Vec<(usize, String)> {
+    let mut handed = Vec::new();
     let returned: HashSet<String> = program
         .params
         .iter()
@@ -176,8 +187,9 @@ fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut 
             continue;
         };
         // What a rule offered to take by value, or a gradient handed on whole (`&d_y`).
-        let Some((name, moved)) = moved
-            .take()
+        let offered = moved.take();
+        let to_gate = offered.is_some();
+        let Some((name, moved)) = offered
             .map(|(name, moved)| (name.to_string(), moved))
             .or_else(|| borrowed_whole(expr))
         else {
@@ -188,6 +200,55 @@ fn move_last_uses(program: &Program, grads: &HashMap<VarId, Ident>, stmts: &mut 
             .for_each(|s| stmt_idents(program, s, &mut later));
         if !returned.contains(&name) && !later.contains(&name) {
             *expr = moved;
+            if to_gate {
+                handed.push((i, name));
+            }
+        }
+    }
+    handed
+}
+
+/// A gradient that its rule can leave unwritten (`one_hot` for `pick`) and that is read once,
+/// by a gate's gradient-only function taking it as its upstream by value, is left unwritten:
+/// that function folds it into its own buffer (see `handed` of [`move_last_uses`]).
+fn leave_unwritten(
+    program: &Program,
+    grads: &HashMap<VarId, Ident>,
+    handed: &[(usize, String)],
+    stmts: &mut [BackStmt],
+) {
+    for i in 0..stmts.len() {
+        let (head, tail) = stmts.split_at_mut(i + 1);
+        let BackStmt::Init {
+            var,
+            expr,
+            unwritten,
+            ..
+        } = &mut head[i]
+        else {
+            continue;
+        };
+        let (Some(unwritten), Some(name)) = (unwritten.take(), grads.get(var)) else {
+            continue;
+        };
+        let name = name.to_string();
+        let mut added_to = HashSet::new();
+        collect_mutable(tail, &mut added_to);
+        let readers: Vec<usize> = tail
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                let mut names = HashSet::new();
+                stmt_idents(program, s, &mut names);
+                names.contains(&name)
+            })
+            .map(|(k, _)| i + 1 + k)
+            .collect();
+        if let [reader] = readers[..]
+            && !added_to.contains(var)
+            && handed.contains(&(reader, name))
+        {
+            *expr = unwritten;
         }
     }
 }
@@ -324,6 +385,8 @@ struct Shaping {
     product: Option<(TokenStream, TokenStream)>,
     /// The upstream gradient it borrows, and the contribution taking it by value instead.
     moved: Option<(Ident, TokenStream)>,
+    /// The contribution not written out (a gate's upstream only).
+    unwritten: Option<TokenStream>,
 }
 
 /// The variables defined inside one branch (both arms).
@@ -421,6 +484,7 @@ impl Sweep<'_> {
                     expr,
                     sum_to: shaping.sum_to,
                     moved: shaping.moved,
+                    unwritten: shaping.unwritten,
                 });
                 return;
             }
@@ -512,6 +576,7 @@ impl Sweep<'_> {
                             expr: quote::quote!(::backprop::ndarray::Array::from_elem(#ident.raw_dim(), #value)),
                             sum_to: false,
                             moved: None,
+                            unwritten: None,
                         });
                         backward = rule(None);
                     }
@@ -521,6 +586,7 @@ impl Sweep<'_> {
                             sum_to: c.sum_to,
                             product: c.product,
                             moved: c.moved.map(|m| (d.clone(), m)),
+                            unwritten: c.unwritten,
                         };
                         self.contribute_shaped(&assign.args[c.operand], c.expr, shaping, out);
                     }

@@ -74,40 +74,77 @@ pub fn tensor_gate_rank(path: &TokenStream) -> Option<fn(usize) -> usize> {
 /// A gate's gradient from its value `y`, its arguments as written and the upstream `d`.
 type GateGradient = fn(&TokenStream, &[TokenStream], &TokenStream) -> TokenStream;
 
-/// Runtime tensor gates whose gradient generated code takes from a gradient-only function:
-/// their `_backward` (the composition contract) would compute again the value the forward pass
-/// already holds. Only for calls written `backprop::name(..)` on arrays: a user's own `relu`
-/// keeps its own `relu_backward`.
-const GATE_GRADIENTS: &[(&str, GateGradient)] = &[
-    ("relu", |_, args, d| {
-        let x = &args[0];
-        quote!(::backprop::relu_grad(#x, #d))
-    }),
-    (
-        "sigmoid",
-        |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
-    ),
-    ("softmax", |y, args, d| {
-        let axis = &args[1];
-        quote!(::backprop::softmax_grad(#y, #axis, #d))
-    }),
-    ("log_softmax", |y, args, d| {
-        let axis = &args[1];
-        quote!(::backprop::log_softmax_grad(#y, #axis, #d))
-    }),
-    ("pick", |_, args, d| {
-        let (a, labels) = (&args[0], &args[1]);
-        quote!(::backprop::pick_grad(#a, #labels, #d))
-    }),
+/// A runtime tensor gate whose gradient generated code takes from a gradient-only function:
+/// its `_backward` (the composition contract) would compute again the value the forward pass
+/// already holds.
+struct GateRule {
+    name: &'static str,
+    grad: GateGradient,
+    /// The gradient not written out (`one_hot`), for when its only reader is another gate's
+    /// gradient-only function, which takes it as its upstream.
+    unwritten: Option<GateGradient>,
+}
+
+/// The gates of [`GateRule`]. Only for calls written `backprop::name(..)` on arrays: a user's own
+/// `relu` keeps its own `relu_backward`.
+const GATE_GRADIENTS: &[GateRule] = &[
+    // relu's value is positive (or NaN) exactly where its argument is: its argument need not
+    // be kept, and the forward pass can compute relu in the argument's buffer.
+    GateRule {
+        name: "relu",
+        grad: |y, _, d| quote!(::backprop::relu_grad(#y, #d)),
+        unwritten: None,
+    },
+    GateRule {
+        name: "sigmoid",
+        grad: |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
+        unwritten: None,
+    },
+    GateRule {
+        name: "softmax",
+        grad: |y, args, d| {
+            let axis = &args[1];
+            quote!(::backprop::softmax_grad(#y, #axis, #d))
+        },
+        unwritten: None,
+    },
+    GateRule {
+        name: "log_softmax",
+        grad: |y, args, d| {
+            let axis = &args[1];
+            quote!(::backprop::log_softmax_grad(#y, #axis, #d))
+        },
+        unwritten: None,
+    },
+    GateRule {
+        name: "pick",
+        grad: |_, args, d| {
+            let (a, labels) = (&args[0], &args[1]);
+            quote!(::backprop::pick_grad(#a, #labels, #d))
+        },
+        unwritten: Some(|_, args, d| {
+            let (a, labels) = (&args[0], &args[1]);
+            quote!(::backprop::one_hot(#a, #labels, #d))
+        }),
+    },
+];
+
+/// Runtime functions that take an array argument (at this position) by value as well as by
+/// reference and then compute in its buffer: generated code hands over a forward array at its
+/// last use instead of dropping it after.
+pub const REUSE_BUFFER: &[(&str, usize)] = &[
+    ("relu", 0),
+    ("sigmoid", 0),
+    ("softplus", 0),
+    ("softmax", 0),
+    ("log_softmax", 0),
+    ("log_softmax_grad", 0),
 ];
 
 /// The gradient-only rule of a call `backprop::name(..)`, if it has one.
-fn gate_gradient(path: &TokenStream) -> Option<GateGradient> {
+fn gate_gradient(path: &TokenStream) -> Option<&'static GateRule> {
     let name = runtime_gate_name(path)?;
-    GATE_GRADIENTS
-        .iter()
-        .find(|(gate, _)| *gate == name)
-        .map(|(_, grad)| *grad)
+    GATE_GRADIENTS.iter().find(|rule| rule.name == name)
 }
 
 /// `name` of a call written `backprop::name` (or `::backprop::name`).
@@ -717,6 +754,8 @@ pub struct Contribution {
     /// `expr` with the upstream gradient handed over by value instead of borrowed (a
     /// gradient-only gate computes in its buffer), for when nothing reads it afterwards.
     pub moved: Option<TokenStream>,
+    /// The gradient not written out (see [`GateRule::unwritten`]).
+    pub unwritten: Option<TokenStream>,
 }
 
 /// What the reverse sweep emits for one line.
@@ -745,6 +784,7 @@ pub fn backward(
         expr,
         product: None,
         moved: None,
+        unwritten: None,
     };
     match prim {
         // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
@@ -779,6 +819,7 @@ pub fn backward(
                                 expr,
                                 product: None,
                                 moved: None,
+                                unwritten: None,
                             }
                         }
                         _ => contribution(i, expr),
@@ -813,22 +854,24 @@ pub fn backward(
         // A runtime gate on an array: its gradient alone, from the value the forward pass has.
         Prim::Call { path, by_ref, .. } if out.is_tensor() && gate_gradient(path).is_some() => {
             let rendered = with_references(local.bare.clone(), by_ref);
-            let Some(grad) = gate_gradient(path) else {
+            let Some(rule) = gate_gradient(path) else {
                 return Backward {
                     setup: Vec::new(),
                     contributions: Vec::new(),
                 };
             };
-            let expr = grad(&local.y, &rendered, d);
+            let expr = (rule.grad)(&local.y, &rendered, d);
             let moved = local
                 .upstream_by_value()
-                .map(|d| grad(&local.y, &rendered, &d));
+                .map(|d| (rule.grad)(&local.y, &rendered, &d));
+            let unwritten = rule.unwritten.map(|grad| grad(&local.y, &rendered, d));
             Backward {
                 setup: Vec::new(),
                 contributions: wanted
                     .iter()
                     .map(|&i| Contribution {
                         moved: moved.clone(),
+                        unwritten: unwritten.clone(),
                         ..contribution(i, expr.clone())
                     })
                     .collect(),

@@ -7,12 +7,15 @@
 //! `backprop::sigmoid_backward(x, d)`.
 //!
 //! The elementwise gates take a scalar (`f32`, `f64`) or, with the `ndarray` feature, a
-//! reference to an array or view (returning an owned array, and taking the upstream gradient
-//! by reference): see [`Elementwise`].
+//! reference to an array or view (returning a new array) or an owned array (computed in its
+//! buffer), taking the upstream gradient by reference: see [`Elementwise`].
 
 use num_traits::{Float, One, Zero};
 
-/// A scalar, or a reference to an array: what an elementwise gate applies to.
+/// A scalar, a reference to an array, or an owned array: what an elementwise gate applies to.
+///
+/// An owned array lends its buffer to the result, as the notes' in-place `np.maximum(0, h,
+/// out=h)`: generated code hands over an array that nothing reads afterwards.
 pub trait Elementwise: Sized {
     /// The element type.
     type Elem: Float;
@@ -90,6 +93,40 @@ where
     }
 }
 
+#[cfg(feature = "ndarray")]
+impl<F, D> Elementwise for ndarray::Array<F, D>
+where
+    F: Float,
+    D: ndarray::Dimension,
+{
+    type Elem = F;
+    type Output = ndarray::Array<F, D>;
+    type Upstream<'d>
+        = &'d ndarray::Array<F, D>
+    where
+        Self: 'd;
+
+    fn map_elements(self, f: impl Fn(F) -> F) -> Self::Output {
+        self.mapv_into(f)
+    }
+
+    fn map_backward(
+        self,
+        d_out: &ndarray::Array<F, D>,
+        f: impl Fn(F, F) -> (F, F),
+    ) -> (Self::Output, Self::Output) {
+        let mut value = self;
+        let mut grad = ndarray::Array::zeros(value.raw_dim());
+        ndarray::Zip::from(&mut value)
+            .and(&mut grad)
+            .and(d_out)
+            .for_each(|v, g, &d| {
+                (*v, *g) = f(*v, d);
+            });
+        (value, grad)
+    }
+}
+
 fn sigmoid_scalar<F: Float>(x: F) -> F {
     if x >= F::zero() {
         F::one() / (F::one() + (-x).exp())
@@ -118,10 +155,11 @@ pub fn sigmoid_backward<X: Elementwise>(x: X, d_out: X::Upstream<'_>) -> (X::Out
     })
 }
 
-/// The rectified linear unit max(0, x).
+/// The rectified linear unit max(0, x); NaN stays NaN (as numpy's `np.maximum(0, x)`), so
+/// its value alone tells where the gradient flows.
 pub fn relu<X: Elementwise>(x: X) -> X::Output {
     x.map_elements(|x| {
-        if x > X::Elem::zero() {
+        if x > X::Elem::zero() || x.is_nan() {
             x
         } else {
             X::Elem::zero()
@@ -219,5 +257,34 @@ mod tests {
         }
         let (_, g) = relu_backward(&x, &d);
         assert_eq!(g, ndarray::array![[0.0, 2.0], [3.0, 0.0]]);
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn owned_arrays_are_computed_in_their_own_buffer() {
+        use ndarray::Array2;
+        type ByValue = fn(Array2<f64>) -> Array2<f64>;
+        type ByRef = fn(&Array2<f64>) -> Array2<f64>;
+        let x = ndarray::array![[-1.0, 0.5], [2.0, f64::NAN]];
+        let same_bits = |a: &Array2<f64>, b: &Array2<f64>| {
+            a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+        };
+        let gates: [(ByValue, ByRef); 3] = [
+            (relu, |x| relu(x)),
+            (sigmoid, |x| sigmoid(x)),
+            (softplus, |x| softplus(x)),
+        ];
+        for (by_value, by_ref) in gates {
+            let owned = x.clone();
+            let buffer = owned.as_ptr();
+            let y = by_value(owned);
+            assert_eq!(y.as_ptr(), buffer, "computed in the argument's buffer");
+            assert!(same_bits(&y, &by_ref(&x)));
+        }
+        let d = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
+        let (y, g) = relu_backward(x.clone(), &d);
+        let (y_ref, g_ref) = relu_backward(&x, &d);
+        assert!(same_bits(&y, &y_ref) && same_bits(&g, &g_ref));
+        assert!(relu(f64::NAN).is_nan() && y[[1, 1]].is_nan());
     }
 }

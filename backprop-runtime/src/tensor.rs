@@ -4,7 +4,9 @@
 //! `(g(a, ..), d_a)`, the upstream gradient taken by reference. Backward passes are written
 //! with whole-array operations; no Jacobian is ever formed.
 
-use ndarray::{Array, Array1, Array2, ArrayBase, Axis, Data, Dimension, IxDyn, RemoveAxis};
+use ndarray::{
+    Array, Array1, Array2, ArrayBase, ArrayView, Axis, Data, Dimension, IxDyn, RemoveAxis,
+};
 use num_traits::Float;
 
 /// `g` summed down to the shape of `like`: the backward of a broadcast.
@@ -61,22 +63,150 @@ where
     }
 }
 
-/// The upstream gradient handed to a gradient-only gate function: an owned array, whose buffer
-/// then holds the result (generated code hands over a gradient nothing else reads), or a
-/// borrowed one, copied.
-pub trait Upstream<F, D> {
-    fn into_gradient(self) -> Array<F, D>;
+/// An array a gate reads, by value or by reference: an owned array lends its buffer to the
+/// result (the notes compute softmax in the scores' buffer; generated code hands over an array
+/// that nothing reads afterwards), a reference or view is copied.
+pub trait ArrayInput<F, D> {
+    /// The array, owned: moved, or copied from the reference.
+    fn into_array(self) -> Array<F, D>;
+    /// The array, borrowed.
+    fn array_view(&self) -> ArrayView<'_, F, D>;
+    /// Whether [`into_array`](ArrayInput::into_array) hands over a buffer (no allocation).
+    fn is_owned(&self) -> bool;
 }
 
-impl<F: Clone, D: Dimension> Upstream<F, D> for Array<F, D> {
-    fn into_gradient(self) -> Array<F, D> {
+impl<F: Clone, D: Dimension> ArrayInput<F, D> for Array<F, D> {
+    fn into_array(self) -> Array<F, D> {
         self
+    }
+
+    fn array_view(&self) -> ArrayView<'_, F, D> {
+        self.view()
+    }
+
+    fn is_owned(&self) -> bool {
+        true
     }
 }
 
-impl<F: Clone, S: Data<Elem = F>, D: Dimension> Upstream<F, D> for &ArrayBase<S, D> {
-    fn into_gradient(self) -> Array<F, D> {
+impl<F: Clone, S: Data<Elem = F>, D: Dimension> ArrayInput<F, D> for &ArrayBase<S, D> {
+    fn into_array(self) -> Array<F, D> {
         self.to_owned()
+    }
+
+    fn array_view(&self) -> ArrayView<'_, F, D> {
+        self.view()
+    }
+
+    fn is_owned(&self) -> bool {
+        false
+    }
+}
+
+/// The upstream gradient handed to a gradient-only gate function: an owned array, whose buffer
+/// then holds the result (generated code hands over a gradient nothing else reads), a borrowed
+/// one, copied, or a gradient not written out yet ([`OneHot`]), which a gate may fold into its
+/// own buffer.
+pub trait Upstream<F, D: Dimension> {
+    /// The gradient as an owned array.
+    fn into_gradient(self) -> Array<F, D>;
+    /// Whether [`into_gradient`](Upstream::into_gradient) hands over a buffer.
+    fn is_owned(&self) -> bool;
+    /// The sum of every lane along `axis`, in the order of `lanes(axis)`, without writing
+    /// anything out.
+    fn lane_sums(&self, axis: Axis) -> impl Iterator<Item = F> + '_;
+    /// `out += self`.
+    fn add_into(self, out: &mut Array<F, D>);
+}
+
+/// An owned or borrowed array upstream (the gradient as any other gate takes it).
+macro_rules! array_upstream {
+    ($($ty:ty => [$($bounds:tt)*]),*) => {$(
+        impl<$($bounds)*> Upstream<F, D> for $ty {
+            fn into_gradient(self) -> Array<F, D> {
+                self.into_array()
+            }
+
+            fn is_owned(&self) -> bool {
+                ArrayInput::is_owned(self)
+            }
+
+            fn lane_sums(&self, axis: Axis) -> impl Iterator<Item = F> + '_ {
+                self.lanes(axis)
+                    .into_iter()
+                    .map(|lane| lane.fold(F::zero(), |s, &d| s + d))
+            }
+
+            fn add_into(self, out: &mut Array<F, D>) {
+                ndarray::Zip::from(out)
+                    .and(&self.array_view())
+                    .for_each(|o, &g| *o = *o + g);
+            }
+        }
+    )*};
+}
+array_upstream!(
+    Array<F, D> => [F: Float, D: Dimension],
+    &ArrayBase<S, D> => [F: Float, S: Data<Elem = F>, D: Dimension]
+);
+
+/// The gradient of [`pick`] before it is written out: row `i` holds the upstream's entry `i`
+/// at column `labels[i]`, and zeros elsewhere. [`log_softmax_grad`] folds it into the
+/// log-probabilities' buffer, as the notes' `dscores[range(N), y] -= 1`; any other use writes
+/// it out.
+pub struct OneHot<'a, U> {
+    labels: &'a [usize],
+    upstream: U,
+    dim: ndarray::Ix2,
+}
+
+/// The gradient of [`pick`] on `a`, not written out (see [`OneHot`]); `a` gives its shape.
+pub fn one_hot<'a, F, S, U>(
+    a: &ArrayBase<S, ndarray::Ix2>,
+    labels: &'a [usize],
+    d_out: U,
+) -> OneHot<'a, U>
+where
+    S: Data<Elem = F>,
+    U: PickUpstream<F>,
+{
+    OneHot {
+        labels,
+        upstream: d_out,
+        dim: a.raw_dim(),
+    }
+}
+
+impl<F: Float, U: PickUpstream<F>> Upstream<F, ndarray::Ix2> for OneHot<'_, U> {
+    fn into_gradient(self) -> Array2<F> {
+        let mut d_a = Array2::zeros(self.dim);
+        self.add_into(&mut d_a);
+        d_a
+    }
+
+    fn is_owned(&self) -> bool {
+        false
+    }
+
+    fn lane_sums(&self, axis: Axis) -> impl Iterator<Item = F> + '_ {
+        let (rows, columns) = (self.dim[0], self.dim[1]);
+        // A row holds one entry; a column, the entries of the rows labelled with it.
+        let lanes = if axis == Axis(1) { rows } else { columns };
+        (0..lanes).map(move |k| {
+            if axis == Axis(1) {
+                return self.upstream.row(k);
+            }
+            (0..rows)
+                .filter(|&i| self.labels[i] == k)
+                .fold(F::zero(), |s, i| s + self.upstream.row(i))
+        })
+    }
+
+    fn add_into(self, out: &mut Array2<F>) {
+        for i in 0..self.dim[0] {
+            let at = [i, self.labels[i]];
+            out[at] = out[at] + self.upstream.row(i);
+        }
     }
 }
 
@@ -154,14 +284,14 @@ where
     out
 }
 
-/// `softmax(a)` along `axis`: e^(a − max) / Σ e^(a − max), stable for large inputs.
-pub fn softmax<F, S, D>(a: &ArrayBase<S, D>, axis: Axis) -> Array<F, D>
+/// `softmax(a)` along `axis`: e^(a − max) / Σ e^(a − max), stable for large inputs. An owned
+/// `a` is computed in its own buffer.
+pub fn softmax<F, D>(a: impl ArrayInput<F, D>, axis: Axis) -> Array<F, D>
 where
     F: Float,
-    S: Data<Elem = F>,
     D: RemoveAxis,
 {
-    let mut y = a.to_owned();
+    let mut y = a.into_array();
     for mut lane in y.lanes_mut(axis) {
         let max = lane.fold(F::neg_infinity(), |m, &x| m.max(x));
         lane.mapv_inplace(|x| (x - max).exp());
@@ -213,14 +343,13 @@ where
 }
 
 /// `log(softmax(a))` along `axis`, computed as a − max − ln Σ e^(a − max): no overflow, and
-/// no `ln(0)` for very negative entries.
-pub fn log_softmax<F, S, D>(a: &ArrayBase<S, D>, axis: Axis) -> Array<F, D>
+/// no `ln(0)` for very negative entries. An owned `a` is computed in its own buffer.
+pub fn log_softmax<F, D>(a: impl ArrayInput<F, D>, axis: Axis) -> Array<F, D>
 where
     F: Float,
-    S: Data<Elem = F>,
     D: RemoveAxis,
 {
-    let mut y = a.to_owned();
+    let mut y = a.into_array();
     for mut lane in y.lanes_mut(axis) {
         let max = lane.fold(F::neg_infinity(), |m, &x| m.max(x));
         let log_total = lane.fold(F::zero(), |s, &x| s + (x - max).exp()).ln();
@@ -247,23 +376,36 @@ where
 
 /// The gradient of [`log_softmax`] from its value `y` (no forward pass): d_a = d − e^y Σ_axis d,
 /// lane by lane. What generated code calls for `backprop::log_softmax`.
-pub fn log_softmax_grad<F, S, D>(
-    y: &ArrayBase<S, D>,
+///
+/// The result takes the upstream's buffer when it is owned; otherwise, when `y` is owned, the
+/// result is computed in `y`'s buffer and the upstream, a borrowed array or a [`OneHot`], is
+/// added in place (the notes' `dscores = probs; dscores[range(N), y] -= 1`): no allocation
+/// either way.
+pub fn log_softmax_grad<F, D>(
+    y: impl ArrayInput<F, D>,
     axis: Axis,
     d_out: impl Upstream<F, D>,
 ) -> Array<F, D>
 where
     F: Float,
-    S: Data<Elem = F>,
     D: RemoveAxis,
 {
-    let mut d_a = d_out.into_gradient();
-    for (y, mut g) in y.lanes(axis).into_iter().zip(d_a.lanes_mut(axis)) {
-        let total = g.fold(F::zero(), |s, &d| s + d);
-        ndarray::Zip::from(&mut g)
-            .and(&y)
-            .for_each(|g, &y| *g = *g - y.exp() * total);
+    if d_out.is_owned() || !y.is_owned() {
+        let y = y.array_view();
+        let mut d_a = d_out.into_gradient();
+        for (y, mut g) in y.lanes(axis).into_iter().zip(d_a.lanes_mut(axis)) {
+            let total = g.fold(F::zero(), |s, &d| s + d);
+            ndarray::Zip::from(&mut g)
+                .and(&y)
+                .for_each(|g, &y| *g = *g - y.exp() * total);
+        }
+        return d_a;
     }
+    let mut d_a = y.into_array();
+    for (mut lane, total) in d_a.lanes_mut(axis).into_iter().zip(d_out.lane_sums(axis)) {
+        lane.mapv_inplace(|y| -(y.exp() * total));
+    }
+    d_out.add_into(&mut d_a);
     d_a
 }
 
@@ -331,7 +473,8 @@ where
     (pick(a, labels), pick_grad(a, labels, d_out))
 }
 
-/// The gradient of [`pick`] alone (it needs only `a`'s shape): what generated code calls.
+/// The gradient of [`pick`] alone (it needs only `a`'s shape), written out; generated code
+/// calls [`one_hot`] where the gradient's only reader can take it unwritten.
 pub fn pick_grad<F, S>(
     a: &ArrayBase<S, ndarray::Ix2>,
     labels: &[usize],
@@ -341,15 +484,12 @@ where
     F: Float,
     S: Data<Elem = F>,
 {
-    let mut d_a = Array2::zeros(a.raw_dim());
-    for i in 0..a.nrows() {
-        d_a[[i, labels[i]]] = d_out.row(i);
-    }
-    d_a
+    one_hot(a, labels, d_out).into_gradient()
 }
 
 /// The gradient of [`relu`](crate::relu) on an array, without its value: `d` where `x > 0`,
-/// zero elsewhere, NaN where `x` is NaN (as [`relu_backward`](crate::relu_backward)).
+/// zero elsewhere, NaN where `x` is NaN (as [`relu_backward`](crate::relu_backward)). `x` may
+/// also be relu's value: it is positive, or NaN, exactly where `x` is.
 pub fn relu_grad<F, S, D>(x: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
 where
     F: Float,
@@ -460,6 +600,60 @@ mod tests {
         let (picked, g) = pick_backward(&a, &labels, &d1);
         assert_eq!(picked, array![0.5, 3.0]);
         check(&a, &d1, |x| pick(x, &labels).into_dyn(), &g);
+    }
+
+    #[test]
+    fn owned_arguments_lend_their_buffers() {
+        let a = array![[1.0, -2.0, 0.5], [3.0, 0.1, -1.0]];
+        for axis in [Axis(0), Axis(1)] {
+            let owned = a.clone();
+            let buffer = owned.as_ptr();
+            let y = log_softmax(owned, axis);
+            assert_eq!(y.as_ptr(), buffer);
+            assert_eq!(y, log_softmax(&a, axis));
+            let owned = a.clone();
+            let buffer = owned.as_ptr();
+            let p = softmax(owned, axis);
+            assert_eq!(p.as_ptr(), buffer);
+            assert_eq!(p, softmax(&a.view(), axis));
+        }
+    }
+
+    #[test]
+    fn one_hot_gradients_agree_with_written_out_ones() {
+        let a = array![[1.0, -2.0, 0.5], [3.0, 0.1, -1.0], [0.2, 0.2, 4.0]];
+        let labels = [2, 0, 2];
+        let rows = array![1.5, -2.0, 0.25];
+        let dense = pick_grad(&a, &labels, &rows);
+        assert_eq!(
+            dense,
+            array![[0.0, 0.0, 1.5], [-2.0, 0.0, 0.0], [0.0, 0.0, 0.25]]
+        );
+        for axis in [Axis(0), Axis(1)] {
+            let sums: Vec<f64> = one_hot(&a, &labels, &rows).lane_sums(axis).collect();
+            assert_eq!(sums, dense.sum_axis(axis).to_vec());
+            let sums: Vec<f64> = Upstream::lane_sums(&&dense, axis).collect();
+            assert_eq!(sums, dense.sum_axis(axis).to_vec());
+            let y = log_softmax(&a, axis);
+            // The written-out upstream's buffer, and the log-probabilities' buffer.
+            let expected = log_softmax_grad(&y, axis, dense.clone());
+            let buffer = y.as_ptr();
+            let folded = log_softmax_grad(y.clone(), axis, one_hot(&a, &labels, &rows));
+            assert_ne!(folded.as_ptr(), buffer, "a clone: another buffer");
+            for (e, f) in expected.iter().zip(&folded) {
+                assert!((e - f).abs() <= 1e-15, "{expected} vs {folded}");
+            }
+            let in_place = log_softmax_grad(y, axis, one_hot(&a, &labels, 0.5));
+            assert_eq!(in_place.as_ptr(), buffer, "computed in y's buffer");
+            let uniform =
+                log_softmax_grad(&log_softmax(&a, axis), axis, pick_grad(&a, &labels, 0.5));
+            for (e, f) in uniform.iter().zip(&in_place) {
+                assert!((e - f).abs() <= 1e-15);
+            }
+        }
+        // Every other gate takes it written out.
+        let g = relu_grad(&a, one_hot(&a, &labels, &rows));
+        assert_eq!(g, &dense * &a.mapv(|x| f64::from(x > 0.0)));
     }
 
     #[test]
