@@ -459,11 +459,14 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 1300;
+const PROGRAMS: usize = 1400;
 /// The first program that also uses local buffers, `while` loops, `break` guards and the casts
 /// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
 /// the generator, unchanged).
 const EXTENDED_FROM: usize = 1100;
+/// The first program whose `break` guards may run lines before the `break`
+/// (`if cond { s *= 2.0; break; }`).
+const BREAK_LINES_FROM: usize = 1300;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejects it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
@@ -825,9 +828,9 @@ enum ArmStmt {
     For(Loop),
     /// `if cond { continue; }` in a loop body.
     Continue(Cond),
-    /// `if cond { break; }` directly in a loop body (at most one, never after a `continue`
-    /// guard: see `BREAK_AFTER_CONTINUE`).
-    Break(Cond),
+    /// `if cond { ..; break; }` directly in a loop body (at most one, never after a
+    /// `continue` guard: see `BREAK_AFTER_CONTINUE`), with the assignments before the `break`.
+    Break(Cond, Vec<ArmStmt>),
     /// `let mut b = vec![init; len];` or `let mut b = [init; len];`.
     Buffer(usize, f64, BufLen, BufTy),
     /// `b[index] = rhs;`, `b[index] += rhs;` or `b[index] -= rhs;`.
@@ -984,6 +987,8 @@ struct Gen {
     /// Programs from `EXTENDED_FROM` on also use local buffers, `while` loops, `break` guards
     /// and more casts (the earlier programs are drawn exactly as before these existed).
     extended: bool,
+    /// Programs from `BREAK_LINES_FROM` on also put assignments before a guard's `break`.
+    break_lines: bool,
     /// The function computes in f32 although it is an f64 program (or calls one that does).
     narrowed: bool,
     /// An element read that a buffer's plan wants in the expression being generated (`b[i -
@@ -1037,6 +1042,7 @@ impl Gen {
             budget: 0,
             arm_depth: 0,
             extended: false,
+            break_lines: false,
             narrowed: false,
             extra: None,
             extra_used: false,
@@ -2524,7 +2530,15 @@ impl Gen {
                 }
             }
         }
-        ArmStmt::Break(cond)
+        // The lines the breaking iteration runs before it ends (from `BREAK_LINES_FROM` on).
+        let mut before = Vec::new();
+        if self.break_lines && !self.assignable().is_empty() && self.rng.chance(0.6) {
+            self.cov("lines before a break");
+            for _ in 0..1 + self.rng.below(2) {
+                before.push(self.arm_assign());
+            }
+        }
+        ArmStmt::Break(cond, before)
     }
 
     /// Whether the loop about to be generated may record how it ran (a `while` loop, a
@@ -2891,7 +2905,7 @@ impl Gen {
         if reads {
             self.read_back(&mut body, buffer, at);
         }
-        if brk && !matches!(body.first(), Some(ArmStmt::Break(_))) {
+        if brk && !matches!(body.first(), Some(ArmStmt::Break(..))) {
             body.push(self.break_guard("break guard in a buffer's loop"));
         }
         self.close_loop(outer, &body);
@@ -4394,11 +4408,18 @@ impl Printer<'_> {
                 "{indent}if {} {{\n{indent}    continue;\n{indent}}}",
                 self.decided(cond, dual)
             ),
-            ArmStmt::Break(cond) => writeln!(
-                s,
-                "{indent}if {} {{\n{indent}    break;\n{indent}}}",
-                self.decided(cond, dual)
-            ),
+            ArmStmt::Break(cond, before) => {
+                let inner = format!("{indent}    ");
+                let lines: String = before
+                    .iter()
+                    .map(|stmt| self.arm_text(stmt, dual, &inner))
+                    .collect();
+                writeln!(
+                    s,
+                    "{indent}if {} {{\n{lines}{inner}break;\n{indent}}}",
+                    self.decided(cond, dual)
+                )
+            }
             ArmStmt::Buffer(var, init, len, ty) => {
                 let elem = if dual { self.f.fl.dual() } else { self.ty() };
                 let init = match (dual, ty) {
@@ -4696,6 +4717,7 @@ fn generated_source() -> String {
     let mut narrowed = String::new();
     for i in 0..PROGRAMS {
         generator.extended = i >= EXTENDED_FROM;
+        generator.break_lines = i >= BREAK_LINES_FROM;
         let f = generator.function(format!("p{i:04}"));
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
@@ -4849,6 +4871,7 @@ const CONSTRUCTS: &[&str] = &[
     "break guard in a for loop",
     "break guard in a while loop",
     "break guard in a buffer's loop",
+    "lines before a break",
     "array parameter",
     "array reference parameter",
     "slice parameter",

@@ -405,6 +405,125 @@ fn break_guards_end_loops_early() {
     }
 }
 
+/// A `break` guard with lines before the `break`: they run in the breaking iteration only, and
+/// the condition reads the values from before them.
+#[backprop]
+fn first_large(w: &[f64], x: f64) -> f64 {
+    let mut s = x;
+    let mut extra = 0.0;
+    for i in 0..w.len() {
+        s += w[i] * s.sin();
+        if s > 1.0 {
+            let boost = s * w[i];
+            s *= 2.0;
+            extra = boost.tanh();
+            break;
+        }
+    }
+    s + extra
+}
+
+#[backprop]
+fn settle_f32(x: f32, r: f32) -> f32 {
+    let mut y = x;
+    let mut k = 0;
+    while k < 10 {
+        y = y * r + 0.2;
+        k += 1;
+        if y < 0.5 {
+            y = y * y;
+            break;
+        }
+    }
+    y
+}
+
+#[backprop]
+fn grow(x: f64, rate: f64) -> f64 {
+    let mut y = x;
+    loop {
+        y = y * rate + 0.1;
+        if y > 4.0 {
+            y -= 4.0 * rate;
+            break;
+        }
+    }
+    y
+}
+
+#[test]
+fn break_guards_with_lines_before_the_break() {
+    let w = [0.5, 0.9, 1.3, 0.7];
+    let reference = |v: &[Dual64]| {
+        let (mut s, mut extra) = (v[4], c(0.0));
+        for i in 0..4 {
+            s += v[i] * s.sin();
+            if s.re > 1.0 {
+                let boost = s * v[i];
+                s *= 2.0;
+                extra = boost.tanh();
+                break;
+            }
+        }
+        s + extra
+    };
+    // Breaks at the first, a later, or no iteration.
+    for x in [1.2, 0.1, -2.0] {
+        let at = [w[0], w[1], w[2], w[3], x];
+        assert_gradient_exact(
+            "first_large",
+            &at,
+            first_large_grad(&w, x),
+            dual_gradient(reference, &at),
+            |p| first_large(&p[..4], p[4]),
+            1e-12,
+        );
+    }
+    let reference = |v: &[num_dual::Dual32]| {
+        let (mut y, mut k) = (v[0], 0);
+        while k < 10 {
+            y = y * v[1] + 0.2;
+            k += 1;
+            if y.re < 0.5 {
+                y = y * y;
+                break;
+            }
+        }
+        y
+    };
+    for at in [[1.0f32, 0.25], [4.0, 0.2], [3.0, 1.1]] {
+        assert_gradient_exact(
+            "settle_f32",
+            &at,
+            settle_f32_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| settle_f32(p[0], p[1]),
+            1e-4,
+        );
+    }
+    let reference = |v: &[Dual64]| {
+        let mut y = v[0];
+        loop {
+            y = y * v[1] + 0.1;
+            if y.re > 4.0 {
+                y -= v[1] * 4.0;
+                break;
+            }
+        }
+        y
+    };
+    for at in [[0.5, 1.5], [5.0, 2.0], [1.0, 3.3]] {
+        assert_gradient_exact(
+            "grow",
+            &at,
+            grow_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| grow(p[0], p[1]),
+            1e-12,
+        );
+    }
+}
+
 /// `loop` with its exit as a `break` guard: halve until small.
 #[backprop]
 fn halve_until_small(x: f64) -> f64 {

@@ -776,12 +776,19 @@ impl Lowerer<'_> {
                     token,
                     "`continue` is supported as a guard at the top of a loop body's statements: `if cond { continue; }`",
                 ),
-                // `if cond { break; }` directly in a loop body: the loop's exit.
+                // `if cond { ..; break; }` directly in a loop body: the loop's exit. The lines
+                // before the `break` run in the breaking iteration only: an `if` statement
+                // (whose condition reads the values from before it, as the exit's does).
                 Stmt::Expr(Expr::If(if_expr), _)
-                    if is_break_guard(if_expr)
+                    if break_guard_body(if_expr).is_some()
                         && self.loop_guards.last().is_some_and(|(scope, _, exit)| *scope + 1 == self.scopes.len() && exit.is_none()) =>
                 {
                     let cond = self.rename(&if_expr.cond).to_token_stream();
+                    if let Some(before) = break_guard_body(if_expr).filter(|b| !b.is_empty()) {
+                        let mut arm = if_expr.clone();
+                        arm.then_branch.stmts = before.to_vec();
+                        self.lower_if_statement(&arm, hint);
+                    }
                     let pre_len = self.nodes.last().map_or(0, Vec::len);
                     let (scope, names, _) = self.loop_guards.last().cloned().unwrap_or_default();
                     let pre_results = names
@@ -794,11 +801,11 @@ impl Lowerer<'_> {
                 }
                 Stmt::Expr(Expr::Break(token), _) => self.errors.spanned(
                     token,
-                    "`break` is supported as one guard directly in a loop body: `if cond { break; }`",
+                    "`break` is supported as one guard directly in a loop body: `if cond { ..; break; }`",
                 ),
-                Stmt::Expr(Expr::If(if_expr), _) if is_break_guard(if_expr) => self.errors.spanned(
+                Stmt::Expr(Expr::If(if_expr), _) if break_guard_body(if_expr).is_some() => self.errors.spanned(
                     if_expr.if_token,
-                    "`break` is supported as one guard directly in a loop body: `if cond { break; }`",
+                    "`break` is supported as one guard directly in a loop body: `if cond { ..; break; }`",
                 ),
                 // An `if` statement: its arms assign outer variables.
                 Stmt::Expr(Expr::If(if_expr), semi) if !(last && needs_value && semi.is_none()) => {
@@ -937,7 +944,7 @@ impl Lowerer<'_> {
         if !has_exit {
             self.errors.spanned(
                 loop_expr.loop_token,
-                "a `loop` needs its exit as a guard directly in its body: `if cond { break; }`",
+                "a `loop` needs its exit as a guard directly in its body: `if cond { ..; break; }`",
             );
         }
     }
@@ -2173,13 +2180,25 @@ fn float_method_path(path: &syn::Path) -> Option<(FloatTy, &Ident)> {
     Some((float, &path.segments[1].ident))
 }
 
-/// `if cond { break; }`.
-fn is_break_guard(if_expr: &syn::ExprIf) -> bool {
-    if_expr.else_branch.is_none()
-        && matches!(if_expr.then_branch.stmts.as_slice(), [Stmt::Expr(Expr::Break(b), _)] if b.label.is_none() && b.expr.is_none())
+/// The statements before the `break` of `if cond { ..; break; }` (no other `break`,
+/// `continue` or `return` among them).
+fn break_guard_body(if_expr: &syn::ExprIf) -> Option<&[Stmt]> {
+    if if_expr.else_branch.is_some() || matches!(&*if_expr.cond, Expr::Let(_)) {
+        return None;
+    }
+    let (Stmt::Expr(Expr::Break(b), _), before) = if_expr.then_branch.stmts.split_last()? else {
+        return None;
+    };
+    let jumps = before.iter().any(|s| {
+        let block = syn::Block {
+            brace_token: Default::default(),
+            stmts: vec![s.clone()],
+        };
+        find_return(&block).is_some() || find_loop_jump(&block)
+    });
+    (b.label.is_none() && b.expr.is_none() && !jumps).then_some(before)
 }
 
-/// `if cond { continue; }`.
 /// `if cond { ..; return v; }`: a block ending with a `return`, with no other `return` in it.
 fn is_return_guard(if_expr: &syn::ExprIf) -> bool {
     let stmts = &if_expr.then_branch.stmts;
@@ -2199,6 +2218,7 @@ fn is_return_guard(if_expr: &syn::ExprIf) -> bool {
         })
 }
 
+/// `if cond { continue; }`.
 fn is_continue_guard(if_expr: &syn::ExprIf) -> bool {
     if_expr.else_branch.is_none()
         && matches!(if_expr.then_branch.stmts.as_slice(), [Stmt::Expr(Expr::Continue(c), _)] if c.label.is_none())
@@ -2236,6 +2256,29 @@ fn assigned_names(block: &syn::Block) -> Vec<Ident> {
 }
 
 /// The first `return` inside `block`, not looking into nested functions.
+/// Whether `block` has a `break` or `continue` of the enclosing loop (not of a loop inside it).
+fn find_loop_jump(block: &syn::Block) -> bool {
+    struct Finder {
+        found: bool,
+    }
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_expr_break(&mut self, _: &'ast syn::ExprBreak) {
+            self.found = true;
+        }
+        fn visit_expr_continue(&mut self, _: &'ast syn::ExprContinue) {
+            self.found = true;
+        }
+        fn visit_expr_for_loop(&mut self, _: &'ast syn::ExprForLoop) {}
+        fn visit_expr_while(&mut self, _: &'ast syn::ExprWhile) {}
+        fn visit_expr_loop(&mut self, _: &'ast syn::ExprLoop) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    }
+    let mut finder = Finder { found: false };
+    finder.visit_block(block);
+    finder.found
+}
+
 fn find_return(block: &syn::Block) -> Option<&syn::ExprReturn> {
     struct Finder<'ast> {
         found: Option<&'ast syn::ExprReturn>,

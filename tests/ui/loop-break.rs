@@ -7,7 +7,9 @@ fn first_large(w: &[f64]) -> f64 {
         s += w[i];
         if s > 1.0 {
             s *= 2.0;
-            break;
+            if w[i] > 0.5 {
+                break;
+            }
         }
     }
     s

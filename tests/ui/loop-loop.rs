@@ -6,8 +6,10 @@ fn no_exit_guard(x: f64) -> f64 {
     loop {
         y = y / 2.0;
         if y < 1.0 {
+            if x > 0.0 {
+                break;
+            }
             y = y * 3.0;
-            break;
         }
     }
     y
