@@ -459,7 +459,7 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 1400;
+const PROGRAMS: usize = 1500;
 /// The first program that also uses local buffers, `while` loops, `break` guards and the casts
 /// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
 /// the generator, unchanged).
@@ -467,6 +467,8 @@ const EXTENDED_FROM: usize = 1100;
 /// The first program whose `break` guards may run lines before the `break`
 /// (`if cond { s *= 2.0; break; }`).
 const BREAK_LINES_FROM: usize = 1300;
+/// The first program that may return from inside a loop.
+const RETURN_FROM: usize = 1400;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejects it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
@@ -831,6 +833,9 @@ enum ArmStmt {
     /// `if cond { ..; break; }` directly in a loop body (at most one, never after a
     /// `continue` guard: see `BREAK_AFTER_CONTINUE`), with the assignments before the `break`.
     Break(Cond, Vec<ArmStmt>),
+    /// `if cond { ..; return value; }` directly in the body of a loop among the function's own
+    /// statements (not with a `break` guard, never after a `continue` guard).
+    Return(Cond, Vec<ArmStmt>, E),
     /// `let mut b = vec![init; len];` or `let mut b = [init; len];`.
     Buffer(usize, f64, BufLen, BufTy),
     /// `b[index] = rhs;`, `b[index] += rhs;` or `b[index] -= rhs;`.
@@ -989,6 +994,8 @@ struct Gen {
     extended: bool,
     /// Programs from `BREAK_LINES_FROM` on also put assignments before a guard's `break`.
     break_lines: bool,
+    /// Programs from `RETURN_FROM` on also return from inside loops.
+    loop_returns: bool,
     /// The function computes in f32 although it is an f64 program (or calls one that does).
     narrowed: bool,
     /// An element read that a buffer's plan wants in the expression being generated (`b[i -
@@ -1043,6 +1050,7 @@ impl Gen {
             arm_depth: 0,
             extended: false,
             break_lines: false,
+            loop_returns: false,
             narrowed: false,
             extra: None,
             extra_used: false,
@@ -2364,10 +2372,20 @@ impl Gen {
         } else {
             usize::MAX
         };
+        // A loop among the function's own statements may return instead of breaking.
+        let return_at =
+            if self.loop_returns && !breaks && self.arm_depth == 1 && self.rng.chance(0.7) {
+                self.rng.below(statements)
+            } else {
+                usize::MAX
+            };
         self.enter_loop(breaks);
         for i in 0..statements {
             if i == break_at && (BREAK_AFTER_CONTINUE || !continued) {
                 body.push(self.break_guard("break guard in a for loop"));
+            }
+            if i == return_at && !continued {
+                body.push(self.return_guard());
             }
             if self.extended {
                 let r = self.rng.below(100);
@@ -2539,6 +2557,37 @@ impl Gen {
             }
         }
         ArmStmt::Break(cond, before)
+    }
+
+    /// A `while` loop's exit: a `break` guard, or a `return` guard.
+    fn while_exit(&mut self, returns: bool) -> ArmStmt {
+        if returns {
+            self.return_guard()
+        } else {
+            self.break_guard("break guard in a while loop")
+        }
+    }
+
+    /// `if cond { ..; return value; }` in a loop body, the assignments before the `return`
+    /// being those the returning iteration runs.
+    fn return_guard(&mut self) -> ArmStmt {
+        let cond = self.cond();
+        let mut before = Vec::new();
+        if !self.assignable().is_empty() && self.rng.chance(0.4) {
+            before.push(self.arm_assign());
+        }
+        self.budget = 5;
+        let (e, b) = self.expr(3);
+        let (mut e, _) = self.limit(e, b);
+        // The returned value reads what was assigned just before (else it is never read).
+        for stmt in &before {
+            if let ArmStmt::Assign(v, ..) = stmt {
+                let term = self.read_term(*v);
+                e = bin(Op::Add, e, term);
+            }
+        }
+        self.cov("return in a loop");
+        ArmStmt::Return(cond, before, e)
     }
 
     /// Whether the loop about to be generated may record how it ran (a `while` loop, a
@@ -3139,6 +3188,8 @@ impl Gen {
         let breaks = shape >= 8 || self.rng.chance(0.3);
         self.scopes.push(Vec::new());
         self.arm_depth += 1;
+        // A loop among the function's own statements may return instead of breaking.
+        let returns = breaks && self.loop_returns && self.arm_depth == 1 && self.rng.chance(0.5);
         self.enter_loop(breaks);
         let outer = self.iterations;
         self.iterations *= limit;
@@ -3150,14 +3201,14 @@ impl Gen {
         let mut broke = !breaks;
         if breaks && self.rng.chance(0.5) {
             broke = true;
-            body.push(self.break_guard("break guard in a while loop"));
+            body.push(self.while_exit(returns));
         }
         body.push(self.arm_assign_to(target));
         for i in 0..self.rng.below(3) {
             let r = self.rng.below(100);
             if r < 20 && !broke {
                 broke = true;
-                body.push(self.break_guard("break guard in a while loop"));
+                body.push(self.while_exit(returns));
             } else if r < 65 {
                 body.push(self.arm_assign());
             } else if r >= 90 && i > 0 {
@@ -3169,7 +3220,7 @@ impl Gen {
             }
         }
         if !broke {
-            body.push(self.break_guard("break guard in a while loop"));
+            body.push(self.while_exit(returns));
         }
         let own: Vec<usize> = self.scopes.last().cloned().unwrap_or_default();
         for id in own {
@@ -4408,6 +4459,19 @@ impl Printer<'_> {
                 "{indent}if {} {{\n{indent}    continue;\n{indent}}}",
                 self.decided(cond, dual)
             ),
+            ArmStmt::Return(cond, before, e) => {
+                let inner = format!("{indent}    ");
+                let lines: String = before
+                    .iter()
+                    .map(|stmt| self.arm_text(stmt, dual, &inner))
+                    .collect();
+                writeln!(
+                    s,
+                    "{indent}if {} {{\n{lines}{inner}return {};\n{indent}}}",
+                    self.decided(cond, dual),
+                    self.value(e, dual)
+                )
+            }
             ArmStmt::Break(cond, before) => {
                 let inner = format!("{indent}    ");
                 let lines: String = before
@@ -4718,6 +4782,7 @@ fn generated_source() -> String {
     for i in 0..PROGRAMS {
         generator.extended = i >= EXTENDED_FROM;
         generator.break_lines = i >= BREAK_LINES_FROM;
+        generator.loop_returns = i >= RETURN_FROM;
         let f = generator.function(format!("p{i:04}"));
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
@@ -4872,6 +4937,7 @@ const CONSTRUCTS: &[&str] = &[
     "break guard in a while loop",
     "break guard in a buffer's loop",
     "lines before a break",
+    "return in a loop",
     "array parameter",
     "array reference parameter",
     "slice parameter",

@@ -524,6 +524,120 @@ fn break_guards_with_lines_before_the_break() {
     }
 }
 
+/// `return` from inside a loop: the guard keeps the value and ends the loop, and the rest of
+/// the function runs only when the loop ended otherwise.
+#[backprop]
+fn first_large_return(w: &[f64], x: f64) -> f64 {
+    let mut s = x;
+    for i in 0..w.len() {
+        s = s * 0.5 + w[i];
+        if s > 1.0 {
+            let bonus = s * w[i];
+            return bonus.tanh() + s;
+        }
+    }
+    s * s
+}
+
+#[backprop]
+fn settle_or_give_up_f32(x: f32, r: f32) -> f32 {
+    if x < 0.0 {
+        return -x * r;
+    }
+    let mut y = x;
+    let mut k = 0;
+    while k < 6 {
+        y = (y * r).sin() + 0.3;
+        k += 1;
+        if y < 0.5 {
+            return y * y;
+        }
+    }
+    y + r
+}
+
+#[backprop]
+fn shrink_return(x: f64, rate: f64) -> f64 {
+    let mut y = x;
+    loop {
+        y = y * rate;
+        if y < 1.0 {
+            return y.exp();
+        }
+    }
+}
+
+#[test]
+fn return_from_inside_a_loop() {
+    let w = [0.3, 0.9, 0.8, 0.2];
+    let reference = |v: &[Dual64]| {
+        let mut s = v[4];
+        for i in 0..4 {
+            s = s * 0.5 + v[i];
+            if s.re > 1.0 {
+                let bonus = s * v[i];
+                return bonus.tanh() + s;
+            }
+        }
+        s * s
+    };
+    // Returns at the second or third iteration, or runs to the end.
+    for x in [0.2, 1.5, -3.0] {
+        let at = [w[0], w[1], w[2], w[3], x];
+        assert_gradient_exact(
+            "first_large_return",
+            &at,
+            first_large_return_grad(&w, x),
+            dual_gradient(reference, &at),
+            |p| first_large_return(&p[..4], p[4]),
+            1e-12,
+        );
+    }
+    let reference = |v: &[num_dual::Dual32]| {
+        if v[0].re < 0.0 {
+            return -v[0] * v[1];
+        }
+        let (mut y, mut k) = (v[0], 0);
+        while k < 6 {
+            y = (y * v[1]).sin() + 0.3;
+            k += 1;
+            if y.re < 0.5 {
+                return y * y;
+            }
+        }
+        y + v[1]
+    };
+    for at in [[-1.0f32, 0.7], [2.0, -0.4], [1.0, 1.3]] {
+        assert_gradient_exact(
+            "settle_or_give_up_f32",
+            &at,
+            settle_or_give_up_f32_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| settle_or_give_up_f32(p[0], p[1]),
+            1e-4,
+        );
+    }
+    let reference = |v: &[Dual64]| {
+        let mut y = v[0];
+        loop {
+            y = y * v[1];
+            if y.re < 1.0 {
+                return y.exp();
+            }
+        }
+    };
+    for at in [[10.0, 0.5], [0.5, 0.9], [7.0, 0.3]] {
+        assert_gradient_exact(
+            "shrink_return",
+            &at,
+            shrink_return_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| shrink_return(p[0], p[1]),
+            1e-12,
+        );
+    }
+}
+
 /// `loop` with its exit as a `break` guard: halve until small.
 #[backprop]
 fn halve_until_small(x: f64) -> f64 {

@@ -25,6 +25,9 @@ use crate::rules::{self, Prim, TensorOp};
 use crate::signature::{SignatureInfo, classify, float_type};
 use crate::validate;
 
+/// Where an early `return` can be differentiated, for the error at one that cannot.
+const RETURN_NOT_A_GUARD: &str = "this `return` is not supported: an early return is a guard `if cond { ..; return v; }` among the function's own statements, or directly in the body of a loop among them (a loop without a `break` guard, before any `continue` guard; not in a nested loop or another block)";
+
 /// An open loop, for its `break` guard: the loop's scope, its carried names, and the guard
 /// once seen (its condition, the number of lines before it, the carried values at it).
 type LoopGuard = (
@@ -75,6 +78,9 @@ pub struct Lowerer<'a> {
     loop_guards: Vec<LoopGuard>,
     /// The function's float type (its return type): what an unsuffixed literal means here.
     default_float: FloatTy,
+    /// Whether the function returns a float scalar (a `return` in a loop keeps its value in
+    /// one).
+    scalar_output: bool,
     /// The float `const` items declared in the body, by name.
     const_types: HashMap<String, FloatTy>,
     /// Names bound at least once (a later binding of the same name gets a version suffix).
@@ -144,6 +150,7 @@ fn lower_pass(
             syn::ReturnType::Type(_, ty) => float_type(ty).unwrap_or(FloatTy::F64),
             syn::ReturnType::Default => FloatTy::F64,
         },
+        scalar_output: matches!(&function.sig.output, syn::ReturnType::Type(_, ty) if float_type(ty).is_some()),
         const_types: HashMap::new(),
         bound: HashSet::new(),
         nodes: vec![Vec::new()],
@@ -727,31 +734,30 @@ impl Lowerer<'_> {
                         && is_return_guard(if_expr) =>
                 {
                     let cond = self.rename(&if_expr.cond).to_token_stream();
-                    let rest = &stmts[index + 1..];
                     let guard = &if_expr.then_branch.stmts;
-                    let outer = std::mem::replace(&mut self.returns_here, true);
-                    let value = self.make_branch(
+                    result = Some(self.guarded_rest(
                         cond,
                         if_expr.span(),
-                        true,
                         |this| this.lower_body_value(guard, if_expr.then_branch.span(), hint, true),
-                        |this| this.lower_body_value(rest, span, hint, true),
-                    );
-                    self.returns_here = outer;
-                    result = Some(if self.returns_here {
-                        let ident = self.namer.fresh(&format!("{hint}_value"));
-                        Operand::Var(self.bind(value, ident, None))
-                    } else {
-                        let ident = self.namer.fresh("out");
-                        let var = self.bind(value, ident, None);
-                        self.output_temp = Some(var);
-                        Operand::Var(var)
-                    });
+                        (&stmts[index + 1..], span),
+                        hint,
+                    ));
+                    break;
+                }
+                // A loop among the function's own statements with `if cond { ..; return v; }`
+                // directly in its body: the guard keeps `v` and breaks, and the rest of the
+                // function is the `else` arm of "the loop broke".
+                Stmt::Expr(looped, _)
+                    if (self.returns_here || (self.nodes.len() == 1 && self.scopes.len() == 1))
+                        && self.scalar_output
+                        && loop_return_guard(looped).is_some() =>
+                {
+                    result = Some(self.loop_with_return(looped, (&stmts[index + 1..], span), hint));
                     break;
                 }
                 Stmt::Expr(Expr::Return(ret), _) => self.errors.spanned(
                     ret.return_token,
-                    "this `return` is not supported: an early return is differentiated as a guard among the function's own statements, `if cond { return v; }` (not inside a loop or another block)",
+                    RETURN_NOT_A_GUARD,
                 ),
                 Stmt::Expr(Expr::Assign(assign), _) => self.lower_assign(&assign.left, None, &assign.right, assign),
                 Stmt::Expr(Expr::Binary(binary), _) if compound_op(&binary.op).is_some() => {
@@ -1074,15 +1080,104 @@ impl Lowerer<'_> {
         }));
     }
 
+    /// The function's value after an early-return guard: `if cond { then } else { rest }`.
+    fn guarded_rest(
+        &mut self,
+        cond: TokenStream,
+        cond_span: Span,
+        then: impl FnOnce(&mut Self) -> Operand,
+        (rest, span): (&[Stmt], Span),
+        hint: &str,
+    ) -> Operand {
+        let outer = std::mem::replace(&mut self.returns_here, true);
+        let value = self.make_branch(cond, cond_span, true, then, |this| {
+            this.lower_body_value(rest, span, hint, true)
+        });
+        self.returns_here = outer;
+        if self.returns_here {
+            let ident = self.namer.fresh(&format!("{hint}_value"));
+            Operand::Var(self.bind(value, ident, None))
+        } else {
+            let ident = self.namer.fresh("out");
+            let var = self.bind(value, ident, None);
+            self.output_temp = Some(var);
+            Operand::Var(var)
+        }
+    }
+
+    /// A loop with a `return` guard (see [`loop_return_guard`]), then the rest of the function:
+    /// `let mut returned = 0.0;`, the guard `if cond { ..; returned = v; break; }`, and the
+    /// function's value `if broke.is_some() { returned } else { rest }` (`broke`: where the
+    /// loop broke, which the loop records for its reverse pass anyway).
+    fn loop_with_return(&mut self, looped: &Expr, rest: (&[Stmt], Span), hint: &str) -> Operand {
+        let Some((at, guard)) = loop_return_guard(looped) else {
+            return placeholder();
+        };
+        let Some(Stmt::Expr(Expr::Return(ret), _)) = guard.then_branch.stmts.last() else {
+            return placeholder();
+        };
+        let (value, at_return) = (&ret.expr, ret.span());
+        let name = self.namer.fresh("returned");
+        let float = self.default_float.ident();
+        let declare: Stmt = syn::parse_quote_spanned!(at_return=> let mut #name: #float = 0.0;);
+        let mut exit = guard.clone();
+        exit.then_branch.stmts.pop();
+        exit.then_branch
+            .stmts
+            .push(syn::parse_quote_spanned!(at_return=> #name = #value;));
+        exit.then_branch
+            .stmts
+            .push(syn::parse_quote_spanned!(at_return=> break;));
+        let mut looped = looped.clone();
+        if let Some(stmt) = loop_body_mut(&mut looped).and_then(|body| body.stmts.get_mut(at)) {
+            *stmt = Stmt::Expr(Expr::If(exit), None);
+        }
+        if let Stmt::Local(declare) = &declare {
+            self.lower_let(declare);
+        }
+        let before = self.nodes.last().map_or(0, Vec::len);
+        match &looped {
+            Expr::ForLoop(for_loop) => self.lower_for(for_loop, hint),
+            Expr::While(while_loop) => self.lower_while(while_loop, hint),
+            Expr::Loop(loop_expr) => self.lower_loop_expr(loop_expr, hint),
+            _ => {}
+        }
+        // What the loop records: where it broke (`for`), or whether (`while`, `loop`).
+        let broke = match self.nodes.last().and_then(|nodes| nodes.get(before)) {
+            Some(Node::Loop(l)) => l.exit.as_ref().map(|exit| {
+                let broke = &exit.broke;
+                match l.kind {
+                    LoopKind::For { .. } => quote!(#broke.is_some()),
+                    LoopKind::While { .. } => quote!(#broke),
+                }
+            }),
+            _ => None,
+        };
+        // No exit: the loop reported an error.
+        let Some(broke) = broke else {
+            return placeholder();
+        };
+        let returned: Expr = syn::parse_quote_spanned!(at_return=> #name);
+        let returned = [Stmt::Expr(returned, None)];
+        // A `loop` ends only by returning.
+        if let Expr::Loop(_) = looped {
+            return self.lower_body_value(&returned, at_return, hint, true);
+        }
+        self.guarded_rest(
+            broke,
+            guard.span(),
+            |this| this.lower_body_value(&returned, at_return, hint, true),
+            rest,
+            hint,
+        )
+    }
+
     /// `if cond { .. } [else { .. }]` as a statement: new versions of what its arms assign.
     fn lower_if_statement(&mut self, if_expr: &syn::ExprIf, hint: &str) {
         if if_expr.else_branch.is_none()
             && let Some(ret) = find_return(&if_expr.then_branch)
         {
-            self.errors.spanned(
-                ret.return_token,
-                "this `return` is not supported: an early return is differentiated as a guard among the function's own statements, `if cond { return v; }` (not inside a loop or another block)",
-            );
+            self.errors.spanned(ret.return_token, RETURN_NOT_A_GUARD);
             return;
         }
         let value = self.if_branch(if_expr, hint, false);
@@ -2178,6 +2273,43 @@ fn float_method_path(path: &syn::Path) -> Option<(FloatTy, &Ident)> {
         _ => return None,
     };
     Some((float, &path.segments[1].ident))
+}
+
+/// A loop whose body has a `return` guard `if cond { ..; return v; }` among its own
+/// statements, not after a `continue` guard and in a loop without a `break` guard (the guard
+/// becomes the loop's one exit): the guard's position in the body, and the guard.
+fn loop_return_guard(looped: &Expr) -> Option<(usize, &syn::ExprIf)> {
+    let body = match looped {
+        Expr::ForLoop(l) => &l.body,
+        Expr::While(l) => &l.body,
+        Expr::Loop(l) => &l.body,
+        _ => return None,
+    };
+    let guard_at = |found: fn(&syn::ExprIf) -> bool| {
+        body.stmts
+            .iter()
+            .position(|s| matches!(s, Stmt::Expr(Expr::If(e), _) if found(e)))
+    };
+    let at = guard_at(is_return_guard)?;
+    if guard_at(|e| break_guard_body(e).is_some()).is_some()
+        || guard_at(is_continue_guard).is_some_and(|c| c < at)
+    {
+        return None;
+    }
+    match &body.stmts[at] {
+        Stmt::Expr(Expr::If(guard), _) => Some((at, guard)),
+        _ => None,
+    }
+}
+
+/// The body of a `for`, `while` or `loop`.
+fn loop_body_mut(looped: &mut Expr) -> Option<&mut syn::Block> {
+    match looped {
+        Expr::ForLoop(l) => Some(&mut l.body),
+        Expr::While(l) => Some(&mut l.body),
+        Expr::Loop(l) => Some(&mut l.body),
+        _ => None,
+    }
 }
 
 /// The statements before the `break` of `if cond { ..; break; }` (no other `break`,
