@@ -567,6 +567,60 @@ fn shrink_return(x: f64, rate: f64) -> f64 {
     }
 }
 
+/// `return` from a loop inside a loop: each loop on the way out breaks.
+#[backprop]
+fn first_large_entry(w: &[f64], n: usize, x: f64) -> f64 {
+    let mut s = x;
+    let mut k = 0;
+    while k < n {
+        s = s * 0.9;
+        for j in 0..n {
+            s += w[k * n + j] * s.sin();
+            if s > 2.0 {
+                return s * w[k * n + j];
+            }
+        }
+        s = s.tanh() + 0.5;
+        k += 1;
+    }
+    s
+}
+
+#[test]
+fn return_from_a_nested_loop() {
+    let reference = |v: &[Dual64]| {
+        let mut s = v[4];
+        let mut k = 0;
+        while k < 2 {
+            s = s * 0.9;
+            for j in 0..2 {
+                s += v[k * 2 + j] * s.sin();
+                if s.re > 2.0 {
+                    return s * v[k * 2 + j];
+                }
+            }
+            s = s.tanh() + 0.5;
+            k += 1;
+        }
+        s
+    };
+    // Returns in the first row, in the second, or not at all.
+    for at in [
+        [0.9, 1.2, 0.3, 0.4, 1.5],
+        [0.2, 0.1, 1.6, 1.9, 0.8],
+        [0.1, -0.2, 0.3, 0.1, 0.5],
+    ] {
+        assert_gradient_exact(
+            "first_large_entry",
+            &at,
+            first_large_entry_grad(&at[..4], 2, at[4]),
+            dual_gradient(reference, &at),
+            |p| first_large_entry(&p[..4], 2, p[4]),
+            1e-12,
+        );
+    }
+}
+
 #[test]
 fn return_from_inside_a_loop() {
     let w = [0.3, 0.9, 0.8, 0.2];

@@ -26,7 +26,7 @@ use crate::signature::{SignatureInfo, classify, float_type};
 use crate::validate;
 
 /// Where an early `return` can be differentiated, for the error at one that cannot.
-const RETURN_NOT_A_GUARD: &str = "this `return` is not supported: an early return is a guard `if cond { ..; return v; }` among the function's own statements, or directly in the body of a loop among them (a loop without a `break` guard, before any `continue` guard; not in a nested loop or another block)";
+const RETURN_NOT_A_GUARD: &str = "this `return` is not supported: an early return is a guard `if cond { ..; return v; }` among the function's own statements, or directly in the body of a loop among them or of a loop directly in such a body (a loop without a `break` guard, before any `continue` guard; not in a branch arm or another block)";
 
 /// An open loop, for its `break` guard: the loop's scope, its carried names, and the guard
 /// once seen (its condition, the number of lines before it, the carried values at it).
@@ -98,6 +98,8 @@ pub struct Lowerer<'a> {
     /// Whether the block being lowered is the rest of the function after an early-return
     /// guard (or the guard's own block): a `return` may end it.
     returns_here: bool,
+    /// While lowering a loop with a `return` guard in it: the variable that keeps the value.
+    returned: Option<Ident>,
 }
 
 pub fn lower(
@@ -160,6 +162,7 @@ fn lower_pass(
         buffer_numbers: HashMap::new(),
         written_active: HashSet::new(),
         returns_here: false,
+        returned: None,
     };
     let mut params = Vec::new();
     for p in &signature.params {
@@ -708,6 +711,10 @@ impl Lowerer<'_> {
                 // Statement by statement, so that all errors come out in source order.
                 validate::validate_stmt(stmt, self.errors);
             }
+            // In a loop that returns: the `return` guard, or a loop on the way to it.
+            if self.return_from_loop(stmt, hint) {
+                continue;
+            }
             match stmt {
                 Stmt::Local(local) => self.lower_let(local),
                 Stmt::Item(item) => {
@@ -750,7 +757,7 @@ impl Lowerer<'_> {
                 Stmt::Expr(looped, _)
                     if (self.returns_here || (self.nodes.len() == 1 && self.scopes.len() == 1))
                         && self.scalar_output
-                        && loop_return_guard(looped).is_some() =>
+                        && returns_from_loop(looped) =>
                 {
                     result = Some(self.loop_with_return(looped, (&stmts[index + 1..], span), hint));
                     break;
@@ -967,7 +974,14 @@ impl Lowerer<'_> {
     ) {
         // The outer `let mut` variables the body assigns, in the order they were declared.
         let mut carried_names: Vec<(String, Ident, VarId)> = Vec::new();
-        for ident in assigned_names(body) {
+        let mut assigned = assigned_names(body);
+        // A loop on the way to a `return` assigns the returned value (see `return_from_loop`).
+        if let Some(returned) = &self.returned
+            && returns_from_body(body)
+        {
+            assigned.push(returned.clone());
+        }
+        for ident in assigned {
             let name = ident.to_string();
             if let Some((_, binding)) = self.lookup(&name)
                 && binding.mutable
@@ -1105,45 +1119,52 @@ impl Lowerer<'_> {
         }
     }
 
-    /// A loop with a `return` guard (see [`loop_return_guard`]), then the rest of the function:
-    /// `let mut returned = 0.0;`, the guard `if cond { ..; returned = v; break; }`, and the
-    /// function's value `if broke.is_some() { returned } else { rest }` (`broke`: where the
-    /// loop broke, which the loop records for its reverse pass anyway).
+    /// A loop with a `return` guard in it (see [`returns_from_loop`]), then the rest of the
+    /// function: `let mut returned = 0.0;`, the loop, whose guard becomes
+    /// `if cond { ..; returned = v; break; }` (see [`Self::return_from_loop`]), and the function's
+    /// value `if broke.is_some() { returned } else { rest }` (`broke`: where the loop broke,
+    /// which the loop records for its reverse pass anyway).
     fn loop_with_return(&mut self, looped: &Expr, rest: (&[Stmt], Span), hint: &str) -> Operand {
-        let Some((at, guard)) = loop_return_guard(looped) else {
-            return placeholder();
-        };
-        let Some(Stmt::Expr(Expr::Return(ret), _)) = guard.then_branch.stmts.last() else {
-            return placeholder();
-        };
-        let (value, at_return) = (&ret.expr, ret.span());
+        let at = looped.span();
         let name = self.namer.fresh("returned");
         let float = self.default_float.ident();
-        let declare: Stmt = syn::parse_quote_spanned!(at_return=> let mut #name: #float = 0.0;);
-        let mut exit = guard.clone();
-        exit.then_branch.stmts.pop();
-        exit.then_branch
-            .stmts
-            .push(syn::parse_quote_spanned!(at_return=> #name = #value;));
-        exit.then_branch
-            .stmts
-            .push(syn::parse_quote_spanned!(at_return=> break;));
-        let mut looped = looped.clone();
-        if let Some(stmt) = loop_body_mut(&mut looped).and_then(|body| body.stmts.get_mut(at)) {
-            *stmt = Stmt::Expr(Expr::If(exit), None);
-        }
+        let declare: Stmt = syn::parse_quote_spanned!(at=> let mut #name: #float = 0.0;);
         if let Stmt::Local(declare) = &declare {
             self.lower_let(declare);
         }
+        let outer = self.returned.replace(name.clone());
+        let broke = self.loop_recording_exit(looped, hint);
+        self.returned = outer;
+        // No exit: the loop reported an error.
+        let Some(broke) = broke else {
+            return placeholder();
+        };
+        let returned: Expr = syn::parse_quote_spanned!(at=> #name);
+        let returned = [Stmt::Expr(returned, None)];
+        // A `loop` ends only by returning.
+        if let Expr::Loop(_) = looped {
+            return self.lower_body_value(&returned, at, hint, true);
+        }
+        self.guarded_rest(
+            broke,
+            at,
+            |this| this.lower_body_value(&returned, at, hint, true),
+            rest,
+            hint,
+        )
+    }
+
+    /// Lowers a loop and returns the condition "it ended at its `break` guard", from what it
+    /// records: where it broke (`for`), or whether (`while`, `loop`); `None` if it has no guard.
+    fn loop_recording_exit(&mut self, looped: &Expr, hint: &str) -> Option<TokenStream> {
         let before = self.nodes.last().map_or(0, Vec::len);
-        match &looped {
+        match looped {
             Expr::ForLoop(for_loop) => self.lower_for(for_loop, hint),
             Expr::While(while_loop) => self.lower_while(while_loop, hint),
             Expr::Loop(loop_expr) => self.lower_loop_expr(loop_expr, hint),
             _ => {}
         }
-        // What the loop records: where it broke (`for`), or whether (`while`, `loop`).
-        let broke = match self.nodes.last().and_then(|nodes| nodes.get(before)) {
+        match self.nodes.last().and_then(|nodes| nodes.get(before)) {
             Some(Node::Loop(l)) => l.exit.as_ref().map(|exit| {
                 let broke = &exit.broke;
                 match l.kind {
@@ -1152,24 +1173,55 @@ impl Lowerer<'_> {
                 }
             }),
             _ => None,
-        };
-        // No exit: the loop reported an error.
-        let Some(broke) = broke else {
-            return placeholder();
-        };
-        let returned: Expr = syn::parse_quote_spanned!(at_return=> #name);
-        let returned = [Stmt::Expr(returned, None)];
-        // A `loop` ends only by returning.
-        if let Expr::Loop(_) = looped {
-            return self.lower_body_value(&returned, at_return, hint, true);
         }
-        self.guarded_rest(
-            broke,
-            guard.span(),
-            |this| this.lower_body_value(&returned, at_return, hint, true),
-            rest,
-            hint,
-        )
+    }
+
+    /// Inside a loop that [`Self::loop_with_return`] lowers, a statement of a loop body on the
+    /// way to the `return`: the guard `if cond { ..; return v; }` becomes the loop's exit
+    /// `if cond { ..; returned = v; break; }`, and a loop holding it, lowered, makes its own
+    /// record the exit of the loop around it. `false` for any other statement.
+    fn return_from_loop(&mut self, stmt: &Stmt, hint: &str) -> bool {
+        let Some(returned) = self.returned.clone() else {
+            return false;
+        };
+        let in_loop_body = self
+            .loop_guards
+            .last()
+            .is_some_and(|(scope, _, exit)| *scope + 1 == self.scopes.len() && exit.is_none());
+        match stmt {
+            Stmt::Expr(Expr::If(guard), _) if in_loop_body && is_return_guard(guard) => {
+                let Some(Stmt::Expr(Expr::Return(ret), _)) = guard.then_branch.stmts.last() else {
+                    return false;
+                };
+                let (value, at) = (&ret.expr, ret.span());
+                let mut exit = guard.clone();
+                exit.then_branch.stmts.pop();
+                exit.then_branch
+                    .stmts
+                    .push(syn::parse_quote_spanned!(at=> #returned = #value;));
+                exit.then_branch
+                    .stmts
+                    .push(syn::parse_quote_spanned!(at=> break;));
+                self.lower_body_value(&[Stmt::Expr(Expr::If(exit), None)], at, hint, false);
+                true
+            }
+            Stmt::Expr(looped, _) if in_loop_body && returns_from_loop(looped) => {
+                let Some(cond) = self.loop_recording_exit(looped, hint) else {
+                    return true;
+                };
+                let pre_len = self.nodes.last().map_or(0, Vec::len);
+                let (scope, names, _) = self.loop_guards.last().cloned().unwrap_or_default();
+                let pre_results = names
+                    .iter()
+                    .filter_map(|n| self.scopes.get(scope)?.get(n).map(|b| Operand::Var(b.var)))
+                    .collect();
+                if let Some(guard) = self.loop_guards.last_mut() {
+                    guard.2 = Some((cond, pre_len, pre_results));
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     /// `if cond { .. } [else { .. }]` as a statement: new versions of what its arms assign.
@@ -2275,41 +2327,33 @@ fn float_method_path(path: &syn::Path) -> Option<(FloatTy, &Ident)> {
     Some((float, &path.segments[1].ident))
 }
 
-/// A loop whose body has a `return` guard `if cond { ..; return v; }` among its own
-/// statements, not after a `continue` guard and in a loop without a `break` guard (the guard
-/// becomes the loop's one exit): the guard's position in the body, and the guard.
-fn loop_return_guard(looped: &Expr) -> Option<(usize, &syn::ExprIf)> {
-    let body = match looped {
-        Expr::ForLoop(l) => &l.body,
-        Expr::While(l) => &l.body,
-        Expr::Loop(l) => &l.body,
-        _ => return None,
-    };
-    let guard_at = |found: fn(&syn::ExprIf) -> bool| {
-        body.stmts
-            .iter()
-            .position(|s| matches!(s, Stmt::Expr(Expr::If(e), _) if found(e)))
-    };
-    let at = guard_at(is_return_guard)?;
-    if guard_at(|e| break_guard_body(e).is_some()).is_some()
-        || guard_at(is_continue_guard).is_some_and(|c| c < at)
-    {
-        return None;
-    }
-    match &body.stmts[at] {
-        Stmt::Expr(Expr::If(guard), _) => Some((at, guard)),
-        _ => None,
+/// A loop whose body has, among its own statements, a `return` guard
+/// `if cond { ..; return v; }` or a loop of which this holds, and no `break` guard: that is its
+/// one exit (not after a `continue` guard, which makes the rest of the body a branch arm).
+fn returns_from_loop(looped: &Expr) -> bool {
+    match looped {
+        Expr::ForLoop(l) => returns_from_body(&l.body),
+        Expr::While(l) => returns_from_body(&l.body),
+        Expr::Loop(l) => returns_from_body(&l.body),
+        _ => false,
     }
 }
 
-/// The body of a `for`, `while` or `loop`.
-fn loop_body_mut(looped: &mut Expr) -> Option<&mut syn::Block> {
-    match looped {
-        Expr::ForLoop(l) => Some(&mut l.body),
-        Expr::While(l) => Some(&mut l.body),
-        Expr::Loop(l) => Some(&mut l.body),
-        _ => None,
-    }
+/// [`returns_from_loop`] of a loop with this body.
+fn returns_from_body(body: &syn::Block) -> bool {
+    let mut exits = body.stmts.iter().enumerate().filter(|(_, s)| match s {
+        Stmt::Expr(Expr::If(e), _) => is_return_guard(e) || break_guard_body(e).is_some(),
+        Stmt::Expr(inner, _) => returns_from_loop(inner),
+        _ => false,
+    });
+    let (Some((at, exit)), None) = (exits.next(), exits.next()) else {
+        return false;
+    };
+    let continued = body.stmts[..at]
+        .iter()
+        .any(|s| matches!(s, Stmt::Expr(Expr::If(e), _) if is_continue_guard(e)));
+    let breaks = matches!(exit, Stmt::Expr(Expr::If(e), _) if break_guard_body(e).is_some());
+    !continued && !breaks
 }
 
 /// The statements before the `break` of `if cond { ..; break; }` (no other `break`,

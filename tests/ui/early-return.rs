@@ -1,11 +1,12 @@
 use backprop::backprop;
 
 #[backprop]
-fn first_positive_row(w: &[f64], n: usize) -> f64 {
-    for i in 0..n {
-        for j in 0..n {
-            if w[i * n + j] > 0.0 {
-                return w[i * n + j];
+fn first_large(w: &[f64]) -> f64 {
+    for i in 0..w.len() {
+        if w[i] > 0.0 {
+            let v = w[i] * 2.0;
+            if v > 1.0 {
+                return v;
             }
         }
     }
@@ -13,5 +14,5 @@ fn first_positive_row(w: &[f64], n: usize) -> f64 {
 }
 
 fn main() {
-    let (_y, _dx) = first_positive_row_grad(&[-1.0, 3.0, 0.5, 2.0], 2);
+    let (_y, _dx) = first_large_grad(&[-1.0, 3.0]);
 }
