@@ -4438,6 +4438,26 @@ impl Printer<'_> {
         }
     }
 
+    /// `if cond { before; exit; }`, on its own lines.
+    fn guard_text(
+        &self,
+        cond: &Cond,
+        before: &[ArmStmt],
+        exit: &str,
+        dual: bool,
+        indent: &str,
+    ) -> String {
+        let inner = format!("{indent}    ");
+        let lines: String = before
+            .iter()
+            .map(|stmt| self.arm_text(stmt, dual, &inner))
+            .collect();
+        format!(
+            "{indent}if {} {{\n{lines}{inner}{exit};\n{indent}}}\n",
+            self.decided(cond, dual)
+        )
+    }
+
     /// One statement of a block, on its own lines.
     fn arm_text(&self, stmt: &ArmStmt, dual: bool, indent: &str) -> String {
         let mut s = String::new();
@@ -4460,29 +4480,13 @@ impl Printer<'_> {
                 self.decided(cond, dual)
             ),
             ArmStmt::Return(cond, before, e) => {
-                let inner = format!("{indent}    ");
-                let lines: String = before
-                    .iter()
-                    .map(|stmt| self.arm_text(stmt, dual, &inner))
-                    .collect();
-                writeln!(
-                    s,
-                    "{indent}if {} {{\n{lines}{inner}return {};\n{indent}}}",
-                    self.decided(cond, dual),
-                    self.value(e, dual)
-                )
+                let exit = format!("return {}", self.value(e, dual));
+                s.push_str(&self.guard_text(cond, before, &exit, dual, indent));
+                Ok(())
             }
             ArmStmt::Break(cond, before) => {
-                let inner = format!("{indent}    ");
-                let lines: String = before
-                    .iter()
-                    .map(|stmt| self.arm_text(stmt, dual, &inner))
-                    .collect();
-                writeln!(
-                    s,
-                    "{indent}if {} {{\n{lines}{inner}break;\n{indent}}}",
-                    self.decided(cond, dual)
-                )
+                s.push_str(&self.guard_text(cond, before, "break", dual, indent));
+                Ok(())
             }
             ArmStmt::Buffer(var, init, len, ty) => {
                 let elem = if dual { self.f.fl.dual() } else { self.ty() };

@@ -802,15 +802,7 @@ impl Lowerer<'_> {
                         arm.then_branch.stmts = before.to_vec();
                         self.lower_if_statement(&arm, hint);
                     }
-                    let pre_len = self.nodes.last().map_or(0, Vec::len);
-                    let (scope, names, _) = self.loop_guards.last().cloned().unwrap_or_default();
-                    let pre_results = names
-                        .iter()
-                        .filter_map(|n| self.scopes.get(scope)?.get(n).map(|b| Operand::Var(b.var)))
-                        .collect();
-                    if let Some(guard) = self.loop_guards.last_mut() {
-                        guard.2 = Some((cond, pre_len, pre_results));
-                    }
+                    self.set_loop_exit(cond);
                 }
                 Stmt::Expr(Expr::Break(token), _) => self.errors.spanned(
                     token,
@@ -1176,6 +1168,20 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The innermost open loop ends here when `cond` holds: its exit, after the lines lowered
+    /// so far, with the carried values as they are now.
+    fn set_loop_exit(&mut self, cond: TokenStream) {
+        let pre_len = self.nodes.last().map_or(0, Vec::len);
+        let (scope, names, _) = self.loop_guards.last().cloned().unwrap_or_default();
+        let pre_results = names
+            .iter()
+            .filter_map(|n| self.scopes.get(scope)?.get(n).map(|b| Operand::Var(b.var)))
+            .collect();
+        if let Some(guard) = self.loop_guards.last_mut() {
+            guard.2 = Some((cond, pre_len, pre_results));
+        }
+    }
+
     /// Inside a loop that [`Self::loop_with_return`] lowers, a statement of a loop body on the
     /// way to the `return`: the guard `if cond { ..; return v; }` becomes the loop's exit
     /// `if cond { ..; returned = v; break; }`, and a loop holding it, lowered, makes its own
@@ -1206,17 +1212,8 @@ impl Lowerer<'_> {
                 true
             }
             Stmt::Expr(looped, _) if in_loop_body && returns_from_loop(looped) => {
-                let Some(cond) = self.loop_recording_exit(looped, hint) else {
-                    return true;
-                };
-                let pre_len = self.nodes.last().map_or(0, Vec::len);
-                let (scope, names, _) = self.loop_guards.last().cloned().unwrap_or_default();
-                let pre_results = names
-                    .iter()
-                    .filter_map(|n| self.scopes.get(scope)?.get(n).map(|b| Operand::Var(b.var)))
-                    .collect();
-                if let Some(guard) = self.loop_guards.last_mut() {
-                    guard.2 = Some((cond, pre_len, pre_results));
+                if let Some(cond) = self.loop_recording_exit(looped, hint) {
+                    self.set_loop_exit(cond);
                 }
                 true
             }

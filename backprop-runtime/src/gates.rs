@@ -80,16 +80,8 @@ where
         d_out: &ndarray::Array<F, D>,
         f: impl Fn(F, F) -> (F, F),
     ) -> (Self::Output, Self::Output) {
-        let mut value = ndarray::Array::zeros(self.raw_dim());
-        let mut grad = ndarray::Array::zeros(self.raw_dim());
-        ndarray::Zip::from(&mut value)
-            .and(&mut grad)
-            .and(self)
-            .and(d_out)
-            .for_each(|v, g, &x, &d| {
-                (*v, *g) = f(x, d);
-            });
-        (value, grad)
+        // The values overwrite a copy of `x`, as they overwrite an owned `x`.
+        self.to_owned().map_backward(d_out, f)
     }
 }
 
