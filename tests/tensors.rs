@@ -202,6 +202,25 @@ fn arrays_handed_over_at_their_last_use() {
     }
 }
 
+/// Gates on transposed views: a view has no buffer to hand over.
+#[backprop]
+fn gates_on_views(x: &Array2<f64>) -> f64 {
+    let xt = x.t();
+    let h = backprop::sigmoid(&xt);
+    let p = backprop::softmax(&x.t(), Axis(0));
+    let q = backprop::log_softmax(&x.t(), Axis(1));
+    (h * p).sum() + (q * 0.5).sum()
+}
+
+#[test]
+fn gates_on_transposed_views() {
+    let x = array![[1.0, 2.0, -0.5], [0.5, -1.0, 0.3]];
+    let (_, dx) = gates_on_views_grad(&x);
+    check("gates on views", &flat2(&x), &flat2(&dx), |p| {
+        gates_on_views(&from_flat((2, 3), p))
+    });
+}
+
 #[backprop(wrt(w))]
 fn in_f32(w: &Array2<f32>, x: &Array2<f32>) -> f32 {
     let h = x.dot(w).tanh();

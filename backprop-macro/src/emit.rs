@@ -258,7 +258,7 @@ fn fused_block(
 /// ([`rules::REUSE_BUFFER`]: `log_softmax(&scores, ..)`), `a` is handed over by value instead.
 fn drop_after_last_use(program: &Program, mut lines: Vec<TokenStream>) -> Vec<TokenStream> {
     // An array that a view borrows (`a.t()`, `a.view().insert_axis(..)`) lives as long as
-    // the view.
+    // the view; the view has no buffer to hand over.
     let mut viewed = HashSet::new();
     for node in &program.body.nodes {
         if let Node::Assign(a) = node
@@ -266,6 +266,7 @@ fn drop_after_last_use(program: &Program, mut lines: Vec<TokenStream>) -> Vec<To
             && let Some(Operand::Var(v)) = a.args.first()
         {
             viewed.insert(*v);
+            viewed.insert(a.target);
         }
     }
     let arrays: Vec<String> = program

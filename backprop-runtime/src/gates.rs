@@ -119,6 +119,33 @@ where
     }
 }
 
+/// A view taken by value (what `a.t()` gives): as a reference.
+#[cfg(feature = "ndarray")]
+impl<F, D> Elementwise for ndarray::ArrayView<'_, F, D>
+where
+    F: Float,
+    D: ndarray::Dimension,
+{
+    type Elem = F;
+    type Output = ndarray::Array<F, D>;
+    type Upstream<'d>
+        = &'d ndarray::Array<F, D>
+    where
+        Self: 'd;
+
+    fn map_elements(self, f: impl Fn(F) -> F) -> Self::Output {
+        self.mapv(f)
+    }
+
+    fn map_backward(
+        self,
+        d_out: &ndarray::Array<F, D>,
+        f: impl Fn(F, F) -> (F, F),
+    ) -> (Self::Output, Self::Output) {
+        self.to_owned().map_backward(d_out, f)
+    }
+}
+
 fn sigmoid_scalar<F: Float>(x: F) -> F {
     if x >= F::zero() {
         F::one() / (F::one() + (-x).exp())
@@ -278,5 +305,6 @@ mod tests {
         let (y_ref, g_ref) = relu_backward(&x, &d);
         assert!(same_bits(&y, &y_ref) && same_bits(&g, &g_ref));
         assert!(relu(f64::NAN).is_nan() && y[[1, 1]].is_nan());
+        assert!(same_bits(&relu(x.t()), &relu(&x.t())));
     }
 }

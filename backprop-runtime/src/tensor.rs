@@ -103,6 +103,21 @@ impl<F: Clone, S: Data<Elem = F>, D: Dimension> ArrayInput<F, D> for &ArrayBase<
     }
 }
 
+/// A view taken by value (what `a.t()` gives): copied, as a reference is.
+impl<F: Clone, D: Dimension> ArrayInput<F, D> for ArrayView<'_, F, D> {
+    fn into_array(self) -> Array<F, D> {
+        self.to_owned()
+    }
+
+    fn array_view(&self) -> ArrayView<'_, F, D> {
+        self.view()
+    }
+
+    fn is_owned(&self) -> bool {
+        false
+    }
+}
+
 /// The upstream gradient handed to a gradient-only gate function: an owned array, whose buffer
 /// then holds the result (generated code hands over a gradient nothing else reads), a borrowed
 /// one, copied, or a gradient not written out yet ([`OneHot`]), which a gate may fold into its
@@ -616,6 +631,7 @@ mod tests {
             let p = softmax(owned, axis);
             assert_eq!(p.as_ptr(), buffer);
             assert_eq!(p, softmax(&a.view(), axis));
+            assert_eq!(p, softmax(a.view(), axis));
         }
     }
 
