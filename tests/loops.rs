@@ -405,6 +405,27 @@ fn break_guards_end_loops_early() {
     }
 }
 
+/// Indices computed from a slice's length: the length does not depend on the values.
+#[backprop]
+fn ends(x: &[f64]) -> f64 {
+    let middle = x[x.len() / 2];
+    x[x.len() - 1] * 2.0 + x[0] * middle.sin()
+}
+
+#[test]
+fn indices_from_the_length() {
+    let at = [0.5, -1.2, 0.8, 2.0];
+    let reference = |v: &[Dual64]| v[3] * 2.0 + v[0] * v[2].sin();
+    assert_gradient_exact(
+        "ends",
+        &at,
+        ends_grad(&at),
+        dual_gradient(reference, &at),
+        ends,
+        1e-13,
+    );
+}
+
 /// A `break` guard with lines before the `break`: they run in the breaking iteration only, and
 /// the condition reads the values from before them.
 #[backprop]

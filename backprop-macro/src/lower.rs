@@ -481,6 +481,14 @@ impl Lowerer<'_> {
                     self.visit_expr(&len);
                 }
             }
+            // An array's length or shape does not depend on its values (`x[x.len() - 1]`).
+            fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+                let shape = ["len", "nrows", "ncols", "dim", "shape", "is_empty"];
+                if call.args.is_empty() && shape.iter().any(|m| call.method == m) {
+                    return;
+                }
+                syn::visit::visit_expr_method_call(self, call);
+            }
         }
         let mut finder = Finder {
             lowerer: self,
