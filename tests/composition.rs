@@ -4,6 +4,7 @@
 mod common;
 
 use backprop::backprop;
+use backprop::ndarray::{Array1, Array2, array};
 use backprop::prelude::*;
 use common::{assert_gradient_exact, c, dual_gradient};
 use num_dual::{Dual64, DualNum};
@@ -151,4 +152,33 @@ fn an_element_contribution_after_a_whole_array_contribution_adds_to_it() {
     let (_, (dw, dx)) = element_then_call_grad([0.5, -1.0, 0.25], [1.5, 2.0, -0.5]);
     assert_eq!(dw, [1.5 + 2.0, 2.0, -0.5]);
     assert_eq!(dx, [0.5, -1.0, 0.25]);
+}
+
+/// A loss reused on arrays, called with a constant array (the caller differentiates only `w`):
+/// the constant still takes its slot in the callee's gradient.
+#[backprop]
+fn mse(a: &Array1<f64>, b: &Array1<f64>) -> f64 {
+    let d = a - b;
+    (&d * &d).mean().unwrap()
+}
+
+#[backprop(wrt(w))]
+fn model_loss(w: &Array1<f64>, x: &Array2<f64>, y: &Array1<f64>) -> f64 {
+    let pred = x.dot(w);
+    mse(&pred, y)
+}
+
+#[test]
+fn constant_arrays_passed_to_a_composed_function_take_their_gradient_slot() {
+    let w = array![0.2, -0.3, 0.7];
+    let x = array![[0.5, -1.0, 2.0], [0.1, 0.3, -0.7]];
+    let y = array![1.0, 2.0];
+    let (loss, dw) = model_loss_grad(&w, &x, &y);
+    // Closed form: L = |Xw − y|² / n, dL/dw = 2 Xᵀ (Xw − y) / n.
+    let residual = x.dot(&w) - &y;
+    assert!((loss - residual.dot(&residual) / 2.0).abs() < 1e-15);
+    let expected = x.t().dot(&residual) * (2.0 / 2.0);
+    for (a, b) in dw.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-15, "{dw} vs {expected}");
+    }
 }

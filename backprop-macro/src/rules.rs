@@ -737,7 +737,10 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
 fn is_float_argument(arg: &Operand, _all: &[Operand]) -> bool {
     match arg {
         Operand::Var(_) | Operand::Element { .. } => true,
-        Operand::Const { ty, .. } => matches!(ty, Ty::Float(_) | Ty::FloatLit | Ty::Array { .. }),
+        Operand::Const { ty, .. } => matches!(
+            ty,
+            Ty::Float(_) | Ty::FloatLit | Ty::Array { .. } | Ty::Tensor { .. }
+        ),
     }
 }
 
@@ -883,7 +886,13 @@ pub fn backward(
         } => {
             let float_args = differentiable_positions(prim, args);
             let rendered = with_references(local.bare.clone(), by_ref);
-            let call = quote!(#backward(#(#rendered,)* #d));
+            // At the user's call, where rustc reports a `g_backward` that does not fit.
+            let span = backward
+                .clone()
+                .into_iter()
+                .last()
+                .map_or_else(proc_macro2::Span::call_site, |t| t.span());
+            let call = quote::quote_spanned!(span=> #backward(#(#rendered,)* #d));
             if float_args.len() == 1 {
                 let expr = quote!(#call.1);
                 return Backward {
@@ -894,7 +903,9 @@ pub fn backward(
                         .collect(),
                 };
             }
-            let setup = vec![quote!(let (_, #scratch) = #call;)];
+            // Checked to be a tuple of gradients.
+            let checked = quote::quote_spanned!(span=> ::backprop::args(#call));
+            let setup = vec![quote!(let (_, #scratch) = #checked;)];
             let contributions = wanted
                 .iter()
                 .map(|&i| {

@@ -36,6 +36,42 @@ pub mod prelude {
     };
 }
 
+/// `g_backward(.., d)` for a call `g(..)` with several float arguments, in generated code:
+/// passed through, checked to hold one gradient per argument (a tuple), so that a callee
+/// declared with `wrt(..)` of one parameter fails to compile with a message that says so, at
+/// the call.
+pub fn args<R, G: CallGradients>(value_and_gradients: (R, G)) -> (R, G) {
+    value_and_gradients
+}
+
+/// The gradients of a call with several float arguments: a tuple, one per argument (see
+/// [`args`]).
+#[diagnostic::on_unimplemented(
+    message = "this call's `_backward` returns one gradient, `{Self}`, where the call passes several float arguments",
+    label = "the function called here does not return a gradient for each float argument",
+    note = "a function called from a `#[backprop]` function must differentiate every float argument it is passed: drop its `#[backprop(wrt(..))]` (the caller ignores the gradients it does not need), or give a hand-written `g_backward` one gradient per float argument"
+)]
+pub trait CallGradients {}
+
+macro_rules! call_gradients {
+    ($(($($t:ident),*))*) => {$(
+        impl<$($t),*> CallGradients for ($($t,)*) {}
+    )*};
+}
+call_gradients! {
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
+    (A, B, C, D, E)
+    (A, B, C, D, E, F)
+    (A, B, C, D, E, F, G)
+    (A, B, C, D, E, F, G, H)
+    (A, B, C, D, E, F, G, H, I)
+    (A, B, C, D, E, F, G, H, I, J)
+    (A, B, C, D, E, F, G, H, I, J, K)
+    (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
 /// Adds a gradient into an accumulator of the same shape: `*acc += g`, elementwise for arrays.
 ///
 /// Generated code uses it where a whole array's gradient arrives more than once (an array

@@ -9,7 +9,7 @@ fn composed_backward(x: f64, y: f64, d_out: f64) -> (f64, (f64, f64)) {
     let mut d_x = b * d_out;
     let d_b_sigmoid = d_b;
     let d_b_staged = d_b;
-    let (_, d_b_staged_inputs) = staged_backward(a, y, d_b_staged);
+    let (_, d_b_staged_inputs) = ::backprop::args(staged_backward(a, y, d_b_staged));
     let mut d_a = d_b_staged_inputs.0;
     let mut d_y = d_b_staged_inputs.1;
     d_a += ::backprop::sigmoid_backward(a, d_b_sigmoid).1;
