@@ -189,6 +189,18 @@ impl Walk<'_> {
             .collect();
         let form = match forms.first() {
             Some(Some(form)) if forms.iter().all(|f| f.as_ref() == Some(form)) => form.clone(),
+            // Every iteration writes the same elements again: scratch space per iteration.
+            _ if writes.iter().all(|w| {
+                let mut names = HashSet::new();
+                crate::ir::idents_in(w.index.clone(), &mut names);
+                !names.contains(&index)
+            }) =>
+            {
+                self.errors.at(writes[0].span,
+                    format!("`{name}` is written anew and read in every iteration of this loop; declare it at the top of the loop's body (`let mut {name} = vec![0.0; ..];`), so that each iteration has its own and the reverse pass needs no overwritten value", name = self.name),
+                );
+                return;
+            }
             _ => {
                 self.errors.at(writes[0].span,
                     format!("`{name}` is written and read in the same loop; write one element per iteration, `{name}[{index}]` (or `{name}[base + {index}]`), so the reverse pass needs no overwritten value", name = self.name),
