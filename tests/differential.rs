@@ -459,7 +459,7 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 1500;
+const PROGRAMS: usize = 1600;
 /// The first program that also uses local buffers, `while` loops, `break` guards and the casts
 /// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
 /// the generator, unchanged).
@@ -469,6 +469,8 @@ const EXTENDED_FROM: usize = 1100;
 const BREAK_LINES_FROM: usize = 1300;
 /// The first program that may return from inside a loop.
 const RETURN_FROM: usize = 1400;
+/// The first program that may declare a value with `let v;` and assign it in each arm.
+const LATE_LET_FROM: usize = 1500;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejects it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
@@ -917,6 +919,8 @@ enum Stmt {
     },
     Discard(usize),
     If(IfChain),
+    /// `let v;` then an `if` whose every arm ends with `v = ..;` (a value `if`, written late).
+    LateLet(usize, IfChain),
     For(Loop),
     /// A statement of the kinds that loop bodies hold (buffers, `while` loops).
     Arm(ArmStmt),
@@ -996,6 +1000,9 @@ struct Gen {
     break_lines: bool,
     /// Programs from `RETURN_FROM` on also return from inside loops.
     loop_returns: bool,
+    /// Programs from `LATE_LET_FROM` on also write some value `if`s as `let v;` and `v = ..;`
+    /// in each arm.
+    late_lets: bool,
     /// The function computes in f32 although it is an f64 program (or calls one that does).
     narrowed: bool,
     /// An element read that a buffer's plan wants in the expression being generated (`b[i -
@@ -1051,6 +1058,7 @@ impl Gen {
             extended: false,
             break_lines: false,
             loop_returns: false,
+            late_lets: false,
             narrowed: false,
             extra: None,
             extra_used: false,
@@ -3491,6 +3499,12 @@ impl Gen {
         let (chain, b) = self.if_chain(true);
         let name = self.fresh_name();
         let var = self.declare(&name, Kind::Scalar, b, false);
+        if self.late_lets && self.rng.chance(0.5) {
+            self.cov("let without a value");
+            self.allow("clippy::needless_late_init");
+            body.push(Stmt::LateLet(var, chain));
+            return;
+        }
         self.cov("let");
         body.push(Stmt::Let {
             var,
@@ -4395,6 +4409,17 @@ impl Printer<'_> {
     }
 
     fn if_text(&self, chain: &IfChain, dual: bool, indent: &str) -> String {
+        self.if_text_into(chain, None, dual, indent)
+    }
+
+    /// `if_text`, each arm's value assigned to `target` (`target = value;`) when there is one.
+    fn if_text_into(
+        &self,
+        chain: &IfChain,
+        target: Option<&str>,
+        dual: bool,
+        indent: &str,
+    ) -> String {
         let inner = format!("{indent}    ");
         let mut s = String::new();
         for (i, (cond, block)) in chain.arms.iter().enumerate() {
@@ -4408,23 +4433,27 @@ impl Printer<'_> {
             } else {
                 let _ = writeln!(s, "{indent}}} else if {cond} {{");
             }
-            s.push_str(&self.block_text(block, dual, &inner));
+            s.push_str(&self.block_text(block, target, dual, &inner));
         }
         if let Some(otherwise) = &chain.otherwise {
             let _ = writeln!(s, "{indent}}} else {{");
-            s.push_str(&self.block_text(otherwise, dual, &inner));
+            s.push_str(&self.block_text(otherwise, target, dual, &inner));
         }
         let _ = write!(s, "{indent}}}");
         s
     }
 
-    fn block_text(&self, block: &Block, dual: bool, indent: &str) -> String {
+    fn block_text(&self, block: &Block, target: Option<&str>, dual: bool, indent: &str) -> String {
         let mut s = String::new();
         for stmt in &block.stmts {
             s.push_str(&self.arm_text(stmt, dual, indent));
         }
         if let Some(tail) = &block.tail {
-            let _ = writeln!(s, "{indent}{}", self.value(tail, dual));
+            let value = self.value(tail, dual);
+            let _ = match target {
+                Some(target) => writeln!(s, "{indent}{target} = {value};"),
+                None => writeln!(s, "{indent}{value}"),
+            };
         }
         s
     }
@@ -4545,7 +4574,7 @@ impl Printer<'_> {
                     s,
                     "{indent}while {} {{\n{}{indent}}}",
                     self.decided(&w.cond, dual),
-                    self.block_text(&body, dual, &format!("{indent}    "))
+                    self.block_text(&body, None, dual, &format!("{indent}    "))
                 )
             }
         };
@@ -4574,7 +4603,7 @@ impl Printer<'_> {
         format!(
             "for {} in {range} {{\n{}{indent}}}",
             self.name(l.var),
-            self.block_text(&body, dual, &format!("{indent}    "))
+            self.block_text(&body, None, dual, &format!("{indent}    "))
         )
     }
 
@@ -4622,6 +4651,11 @@ impl Printer<'_> {
                 Stmt::Assign { var, op, rhs } => {
                     let target = self.name(*var).to_string();
                     let _ = writeln!(s, "    {};", self.assignment(&target, *op, rhs, dual));
+                }
+                Stmt::LateLet(var, chain) => {
+                    let name = self.name(*var);
+                    let chain = self.if_text_into(chain, Some(name), dual, "    ");
+                    let _ = writeln!(s, "    let {name};\n    {chain}");
                 }
                 Stmt::Arm(stmt) => s.push_str(&self.arm_text(stmt, dual, "    ")),
                 Stmt::Discard(var) => {
@@ -4692,6 +4726,7 @@ impl Printer<'_> {
         for lint in &self.f.allows {
             let why = match *lint {
                 "clippy::useless_vec" => "buffers of a literal length are `vec!`s on purpose",
+                "clippy::needless_late_init" => "`let v;` assigned in each arm on purpose",
                 _ => "casts to the same type are generated on purpose",
             };
             let _ = writeln!(allow, "#[allow({lint})] // {why}");
@@ -4787,6 +4822,7 @@ fn generated_source() -> String {
         generator.extended = i >= EXTENDED_FROM;
         generator.break_lines = i >= BREAK_LINES_FROM;
         generator.loop_returns = i >= RETURN_FROM;
+        generator.late_lets = i >= LATE_LET_FROM;
         let f = generator.function(format!("p{i:04}"));
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
@@ -4942,6 +4978,7 @@ const CONSTRUCTS: &[&str] = &[
     "break guard in a buffer's loop",
     "lines before a break",
     "return in a loop",
+    "let without a value",
     "array parameter",
     "array reference parameter",
     "slice parameter",

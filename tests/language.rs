@@ -570,3 +570,84 @@ fn early_return_f32() {
     assert_eq!(clipped_f32_grad(4.0), (2.0, 0.25));
     assert_eq!(clipped_f32_grad(0.5), (0.25, 1.0));
 }
+
+/// `let l;` assigned later, in each arm of an `if` (the Huber loss as often written).
+#[backprop(wrt(pred))]
+#[allow(clippy::needless_late_init)] // the late form is what is tested
+fn huber_deferred(pred: &[f64], target: &[f64], delta: f64) -> f64 {
+    let mut total = 0.0;
+    for i in 0..pred.len() {
+        let r = (pred[i] - target[i]).abs();
+        let l;
+        if r < delta {
+            l = 0.5 * r * r;
+        } else {
+            l = delta * (r - 0.5 * delta);
+        }
+        total += l;
+    }
+    total / pred.len() as f64
+}
+
+#[backprop]
+#[allow(clippy::needless_late_init)] // the late form is what is tested
+fn deferred_f32(x: f32) -> f32 {
+    let y: f32;
+    if x > 1.0 {
+        y = x.ln();
+    } else if x > 0.0 {
+        y = x - 1.0;
+    } else {
+        y = -x * x;
+    }
+    y * 3.0
+}
+
+#[test]
+fn let_without_a_value_assigned_in_each_arm() {
+    let target = [0.5, -1.0, 2.0];
+    let reference = |v: &[Dual64]| {
+        let mut total = c(0.0);
+        for i in 0..3 {
+            let d = v[i] - target[i];
+            let r = if d.re < 0.0 { -d } else { d };
+            total += if r.re < 1.0 {
+                r * r * 0.5
+            } else {
+                (r - 0.5) * 1.0
+            };
+        }
+        total / 3.0
+    };
+    for at in [[0.3, 1.2, 2.1], [-2.0, -1.1, 0.0]] {
+        assert_gradient_exact(
+            "huber_deferred",
+            &at,
+            huber_deferred_grad(&at, &target, 1.0),
+            dual_gradient(reference, &at),
+            |p| huber_deferred(p, &target, 1.0),
+            1e-13,
+        );
+    }
+    let reference = |v: &[Dual32]| {
+        let x = v[0];
+        let y = if x.re > 1.0 {
+            x.ln()
+        } else if x.re > 0.0 {
+            x - 1.0
+        } else {
+            -x * x
+        };
+        y * 3.0
+    };
+    for x in [2.5f32, 0.5, -0.7] {
+        assert_gradient_exact(
+            "deferred_f32",
+            &[x],
+            deferred_f32_grad(x),
+            dual_gradient(reference, &[x]),
+            |p| deferred_f32(p[0]),
+            1e-5,
+        );
+    }
+}

@@ -100,6 +100,8 @@ pub struct Lowerer<'a> {
     returns_here: bool,
     /// While lowering a loop with a `return` guard in it: the variable that keeps the value.
     returned: Option<Ident>,
+    /// Names whose `let` was reported as an error (their assignments are not reported again).
+    unlowered: HashSet<String>,
 }
 
 pub fn lower(
@@ -163,6 +165,7 @@ fn lower_pass(
         written_active: HashSet::new(),
         returns_here: false,
         returned: None,
+        unlowered: HashSet::new(),
     };
     let mut params = Vec::new();
     for p in &signature.params {
@@ -1296,10 +1299,23 @@ impl Lowerer<'_> {
             return;
         }
         let Some(init) = &local.init else {
+            // `let l;` then `l = ..` in each arm of an `if`: a float variable that starts from
+            // zero, which rustc checks every path overwrites before it is read.
+            if annotation.is_none_or(|ty| float_type(ty).is_some()) {
+                let ident = &pat_ident.ident;
+                let ty = annotation.map(|ty| quote!(: #ty));
+                let declared: Stmt =
+                    syn::parse_quote_spanned!(local.span()=> let mut #ident #ty = 0.0;);
+                if let Stmt::Local(declared) = &declared {
+                    self.lower_let(declared);
+                }
+                return;
+            }
             self.errors.spanned(
                 local,
-                "a `let` without a value is not supported; give the value at the `let`",
+                "a `let` without a value is supported for a float assigned later; give the value at the `let`",
             );
+            self.unlowered.insert(pat_ident.ident.to_string());
             return;
         };
         if let Some((else_token, _)) = &init.diverge {
@@ -1488,10 +1504,13 @@ impl Lowerer<'_> {
         };
         let name = ident.to_string();
         let Some((depth, binding)) = self.lookup(&name) else {
-            self.errors.spanned(
-                left,
-                format!("cannot find a local variable `{name}` to assign to"),
-            );
+            // A `let` reported already: one error, not one per assignment.
+            if !self.unlowered.contains(&name) {
+                self.errors.spanned(
+                    left,
+                    format!("cannot find a local variable `{name}` to assign to"),
+                );
+            }
             return;
         };
         if self.vars[binding.var].buffer {
