@@ -221,6 +221,33 @@ fn gates_on_transposed_views() {
     });
 }
 
+/// `.view()`, `.clone()` and `.to_owned()` carry the same values: a borrowed vector made a
+/// column (`u[:, None] - v`), copies of a borrowed matrix.
+#[backprop]
+fn views_and_copies(u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64>) -> f64 {
+    let d = &u.view().insert_axis(Axis(1)) - v;
+    let c = m.clone();
+    let e = c.to_owned() * 2.0 + &d;
+    (&e * &d).sum() + (&m.view() * 3.0).sum()
+}
+
+#[test]
+fn views_and_copies_of_parameters() {
+    let u = array![0.1, -0.2];
+    let v = array![0.3, 0.0, -0.1];
+    let m = array![[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]];
+    let (_, (du, dv, dm)) = views_and_copies_grad(&u, &v, &m);
+    let at: Vec<f64> = u.iter().chain(&v).chain(&m).copied().collect();
+    let analytic: Vec<f64> = du.iter().chain(&dv).chain(&dm).copied().collect();
+    check("views and copies", &at, &analytic, |p| {
+        views_and_copies(
+            &Array1::from(p[..2].to_vec()),
+            &Array1::from(p[2..5].to_vec()),
+            &from_flat((2, 3), &p[5..]),
+        )
+    });
+}
+
 #[backprop(wrt(w))]
 fn in_f32(w: &Array2<f32>, x: &Array2<f32>) -> f32 {
     let h = x.dot(w).tanh();

@@ -1840,6 +1840,8 @@ impl Lowerer<'_> {
                 }
             }
             "t" => tensor(TensorOp::T, vec![receiver]),
+            // The same values: `u.view().insert_axis(Axis(1))` of a borrowed `u`.
+            "view" | "clone" | "to_owned" if call.args.is_empty() => Value::Operand(receiver),
             "sum" => tensor(TensorOp::Sum, vec![receiver]),
             "mean" => match needs_unwrap(self) {
                 Some(unwrap) => tensor(TensorOp::Mean { unwrap }, vec![receiver]),
@@ -1941,7 +1943,7 @@ impl Lowerer<'_> {
                     self.errors.spanned(
                         &call.method,
                         format!(
-                            "`{method}` is not differentiated on arrays; supported: `dot`, `t`, `sum`, `mean`, `sum_axis`, `mean_axis`, `insert_axis`, `mapv`, elementwise float methods, and the gates `backprop::{{relu, sigmoid, softplus, softmax, log_softmax, max_axis, pick}}`"
+                            "`{method}` is not differentiated on arrays; supported: `dot`, `t`, `view`, `clone`, `sum`, `mean`, `sum_axis`, `mean_axis`, `insert_axis`, `mapv`, elementwise float methods, and the gates `backprop::{{relu, sigmoid, softplus, softmax, log_softmax, max_axis, pick}}`"
                         ),
                     );
                     Value::Operand(placeholder())
