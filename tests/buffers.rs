@@ -387,3 +387,42 @@ fn fused_loops_with_buffers_and_tapes() {
     assert!(source.contains("Tape"), "{source}");
     assert_eq!(source.matches("for i in").count(), 1, "{source}");
 }
+
+/// A recurrence through a buffer in a loop that also accumulates (`out -= ..`): the gradient
+/// of `buf[i]` arrives from the next iteration, so the loop's reverse cannot be fused into its
+/// forward iterations (found by the differential test, program p1252 of one draw).
+#[backprop]
+fn recurrence_and_accumulation(w: &[f64], x: f64) -> f64 {
+    let mut out = 0.0;
+    let mut buf: [f64; 5] = [0.0; 5];
+    buf[4] = x;
+    for i in (0..4).rev() {
+        buf[i] = (w[1] + buf[i + 1] * 1.25).tanh();
+        out -= buf[i] * w[0];
+    }
+    buf[0] * 0.5 + out * 2.5
+}
+
+#[test]
+fn a_recurrence_keeps_its_reverse_order_in_an_accumulating_loop() {
+    let reference = |v: &[Dual64]| {
+        let mut out = c(0.0);
+        let mut buf = [c(0.0); 5];
+        buf[4] = v[2];
+        for i in (0..4).rev() {
+            buf[i] = (v[1] + buf[i + 1] * 1.25).tanh();
+            out -= buf[i] * v[0];
+        }
+        buf[0] * 0.5 + out * 2.5
+    };
+    for at in [[1.18, 0.98, -1.03], [-0.4, 0.2, 0.7]] {
+        assert_gradient_exact(
+            "recurrence_and_accumulation",
+            &at,
+            recurrence_and_accumulation_grad(&at[..2], at[2]),
+            dual_gradient(reference, &at),
+            |p| recurrence_and_accumulation(&p[..2], p[2]),
+            1e-12,
+        );
+    }
+}

@@ -472,10 +472,12 @@ const RETURN_FROM: usize = 1400;
 /// The first program that may declare a value with `let v;` and assign it in each arm.
 const LATE_LET_FROM: usize = 1500;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
-/// rejects it ("`break` is supported as one guard directly in a loop body"), although the guard
+/// rejected it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
 /// (`tests/regressions.rs`, `break_guard_after_a_continue_guard`).
-const BREAK_AFTER_CONTINUE: bool = false;
+///
+/// On: the limitation is lifted, and its repro in `tests/regressions.rs` runs.
+const BREAK_AFTER_CONTINUE: bool = true;
 /// Whether a loop with a `break` guard may hold other loops. The macro's reverse pass of such a
 /// loop reads what the inner loop recorded (its tape, its `broke` and `trips`) outside the
 /// scope that declares it, so the generated code does not compile (`tests/regressions.rs`,
@@ -2935,6 +2937,12 @@ impl Gen {
             let otherwise = if self.rng.chance(0.8) {
                 Some(store(e2))
             } else {
+                // What `e2` read is not read after all.
+                let mut read = Vec::new();
+                expr_reads(&e2, &mut read);
+                for v in read {
+                    self.vars[v].uses = self.vars[v].uses.saturating_sub(1);
+                }
                 None
             };
             body.push(ArmStmt::If(IfChain {
@@ -3499,7 +3507,8 @@ impl Gen {
         let (chain, b) = self.if_chain(true);
         let name = self.fresh_name();
         let var = self.declare(&name, Kind::Scalar, b, false);
-        if self.late_lets && self.rng.chance(0.5) {
+        // Not when an arm declares its own variable of that name (the arm would assign that).
+        if self.late_lets && self.rng.chance(0.5) && !self.declared_in(&chain, &name) {
             self.cov("let without a value");
             self.allow("clippy::needless_late_init");
             body.push(Stmt::LateLet(var, chain));
@@ -3512,6 +3521,24 @@ impl Gen {
             annotated: false,
             rhs: Rhs::If(Box::new(chain)),
         });
+    }
+
+    /// Whether an arm of `chain` (or of an `if` in it) declares a variable called `name`.
+    fn declared_in(&self, chain: &IfChain, name: &str) -> bool {
+        chain
+            .arms
+            .iter()
+            .map(|(_, block)| block)
+            .chain(&chain.otherwise)
+            .flat_map(|block| &block.stmts)
+            .any(|stmt| match stmt {
+                ArmStmt::Let(var, rhs) => {
+                    self.vars[*var].name == name
+                        || matches!(rhs, Rhs::If(inner) if self.declared_in(inner, name))
+                }
+                ArmStmt::If(inner) => self.declared_in(inner, name),
+                _ => false,
+            })
     }
 
     fn let_fan_out(&mut self, body: &mut Vec<Stmt>) {
@@ -3931,7 +3958,22 @@ fn assigned_in(stmts: &[ArmStmt], out: &mut Vec<usize>) {
 
 /// The variables (and buffers) that a condition reads.
 fn cond_reads(c: &Cond, out: &mut Vec<usize>) {
-    fn reads(e: &E, out: &mut Vec<usize>) {
+    match c {
+        Cond::Cmp(a, _, b) => {
+            expr_reads(a, out);
+            expr_reads(b, out);
+        }
+        Cond::Flag(..) | Cond::Int(..) => {}
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            cond_reads(a, out);
+            cond_reads(b, out);
+        }
+    }
+}
+
+/// The variables (and buffers) that an expression reads.
+fn expr_reads(e: &E, out: &mut Vec<usize>) {
+    {
         match e {
             E::Var(v) | E::Elem(v, _) => out.push(*v),
             E::Lit(_) | E::Named(_) | E::IntF(_) | E::Len(_) => {}
@@ -3940,32 +3982,21 @@ fn cond_reads(c: &Cond, out: &mut Vec<usize>) {
             | E::Sigmoid(a, _)
             | E::Island(a, _)
             | E::Narrow(a, _)
-            | E::Cast(a) => reads(a, out),
+            | E::Cast(a) => expr_reads(a, out),
             E::Bin(_, a, b) => {
-                reads(a, out);
-                reads(b, out);
+                expr_reads(a, out);
+                expr_reads(b, out);
             }
-            E::Method(_, _, args) => args.iter().for_each(|a| reads(a, out)),
+            E::Method(_, _, args) => args.iter().for_each(|a| expr_reads(a, out)),
             E::Call(_, args) => {
                 for a in args {
                     match a {
-                        Arg::Float(e) => reads(e, out),
+                        Arg::Float(e) => expr_reads(e, out),
                         Arg::Array(v, _) => out.push(*v),
                         Arg::Const(_) => {}
                     }
                 }
             }
-        }
-    }
-    match c {
-        Cond::Cmp(a, _, b) => {
-            reads(a, out);
-            reads(b, out);
-        }
-        Cond::Flag(..) | Cond::Int(..) => {}
-        Cond::And(a, b) | Cond::Or(a, b) => {
-            cond_reads(a, out);
-            cond_reads(b, out);
         }
     }
 }

@@ -545,6 +545,101 @@ fn break_guards_with_lines_before_the_break() {
     }
 }
 
+/// A `break` guard after a `continue` guard: skip the negative weights, stop at a budget.
+#[backprop]
+fn skip_then_stop(w: &[f64], x: f64) -> f64 {
+    let mut s = x;
+    let mut spent = 0.0;
+    for i in 0..w.len() {
+        if w[i] < 0.0 {
+            continue;
+        }
+        let step = w[i] * s.sin();
+        if spent + step > 1.0 {
+            s *= 1.5;
+            break;
+        }
+        spent += step;
+        s += step;
+    }
+    s + spent * 0.5
+}
+
+#[backprop]
+fn skip_then_stop_f32(x: f32, r: f32) -> f32 {
+    let mut y = x;
+    let mut k = 0;
+    while k < 8 {
+        k += 1;
+        if k % 3 == 0 {
+            continue;
+        }
+        y = y * r + 0.1;
+        if y > 2.0 {
+            break;
+        }
+    }
+    y
+}
+
+#[test]
+fn break_guards_after_continue_guards() {
+    let w = [0.4, -1.0, 0.7, 0.9, -0.2, 0.6];
+    let reference = |v: &[Dual64]| {
+        let (mut s, mut spent) = (v[6], c(0.0));
+        for i in 0..6 {
+            if v[i].re < 0.0 {
+                continue;
+            }
+            let step = v[i] * s.sin();
+            if (spent + step).re > 1.0 {
+                s *= 1.5;
+                break;
+            }
+            spent += step;
+            s += step;
+        }
+        s + spent * 0.5
+    };
+    // Stops early, late, or runs to the end.
+    for x in [1.4, 0.3, -0.05] {
+        let mut at = w.to_vec();
+        at.push(x);
+        assert_gradient_exact(
+            "skip_then_stop",
+            &at,
+            skip_then_stop_grad(&w, x),
+            dual_gradient(reference, &at),
+            |p| skip_then_stop(&p[..6], p[6]),
+            1e-12,
+        );
+    }
+    let reference = |v: &[num_dual::Dual32]| {
+        let (mut y, mut k) = (v[0], 0);
+        while k < 8 {
+            k += 1;
+            if k % 3 == 0 {
+                continue;
+            }
+            y = y * v[1] + 0.1;
+            if y.re > 2.0 {
+                break;
+            }
+        }
+        y
+    };
+    for at in [[1.5f32, 1.2], [0.5, 0.8], [1.0, 1.6]] {
+        assert_gradient_exact(
+            "skip_then_stop_f32",
+            &at,
+            skip_then_stop_f32_grad(at[0], at[1]),
+            dual_gradient(reference, &at),
+            |p| skip_then_stop_f32(p[0], p[1]),
+            1e-4,
+        );
+    }
+}
+
 /// `return` from inside a loop: the guard keeps the value and ends the loop, and the rest of
 /// the function runs only when the loop ended otherwise.
 #[backprop]

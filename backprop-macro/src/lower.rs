@@ -975,6 +975,8 @@ impl Lowerer<'_> {
         hint: &str,
         header: impl FnOnce(&mut Self, usize) -> LoopKind,
     ) {
+        let deferred = self.defer_break(body);
+        let body = deferred.as_ref().unwrap_or(body);
         // The outer `let mut` variables the body assigns, in the order they were declared.
         let mut carried_names: Vec<(String, Ident, VarId)> = Vec::new();
         let mut assigned = assigned_names(body);
@@ -1177,6 +1179,45 @@ impl Lowerer<'_> {
             }),
             _ => None,
         }
+    }
+
+    /// A loop body with a `break` guard after a `continue` guard (which makes the rest of the
+    /// body a branch arm, where no exit can be): the guard records `stopped = true` instead,
+    /// the lines after it run `if !stopped`, and the next iteration breaks first thing,
+    /// `if stopped { break; }`. Lowers `let mut stopped = false;` before the loop.
+    fn defer_break(&mut self, body: &syn::Block) -> Option<syn::Block> {
+        let position = |found: &dyn Fn(&syn::ExprIf) -> bool| {
+            body.stmts
+                .iter()
+                .position(|s| matches!(s, Stmt::Expr(Expr::If(e), _) if found(e)))
+        };
+        let continued = position(&is_continue_guard)?;
+        let at = position(&|e| break_guard_body(e).is_some()).filter(|&at| at > continued)?;
+        let Stmt::Expr(Expr::If(guard), _) = &body.stmts[at] else {
+            return None;
+        };
+        let span = guard.span();
+        let stopped = self.namer.fresh("stopped");
+        let declare: Stmt = syn::parse_quote_spanned!(span=> let mut #stopped = false;);
+        if let Stmt::Local(declare) = &declare {
+            self.lower_let(declare);
+        }
+        let mut stop = guard.clone();
+        stop.then_branch.stmts.pop();
+        stop.then_branch
+            .stmts
+            .push(syn::parse_quote_spanned!(span=> #stopped = true;));
+        let after = &body.stmts[at + 1..];
+        let mut stmts: Vec<Stmt> = vec![syn::parse_quote_spanned!(span=> if #stopped { break; })];
+        stmts.extend_from_slice(&body.stmts[..at]);
+        stmts.push(Stmt::Expr(Expr::If(stop), None));
+        if !after.is_empty() {
+            stmts.push(syn::parse_quote_spanned!(span=> if !#stopped { #(#after)* }));
+        }
+        Some(syn::Block {
+            brace_token: body.brace_token,
+            stmts,
+        })
     }
 
     /// The innermost open loop ends here when `cond` holds: its exit, after the lines lowered

@@ -1135,7 +1135,7 @@ pub fn accumulates(program: &Program, l: &crate::ir::Loop) -> bool {
         .enumerate()
         .filter(|(_, c)| program.vars[c.inner].active)
         .collect();
-    if active.is_empty() {
+    if active.is_empty() || recurrence_through_buffer(program, l) {
         return false;
     }
     active.iter().all(|(k, c)| {
@@ -1148,6 +1148,46 @@ pub fn accumulates(program: &Program, l: &crate::ir::Loop) -> bool {
                 .enumerate()
                 .all(|(j, r)| j == *k || !reads_version(program, r, &versions))
     })
+}
+
+/// Whether an iteration of `l` may read an element of a differentiated buffer that another
+/// iteration wrote (`h[i] = f(h[i - 1])`, a buffer declared before the loop): the gradient
+/// then flows from one iteration to another, and the iterations' reverses must run in reverse
+/// order.
+fn recurrence_through_buffer(program: &Program, l: &crate::ir::Loop) -> bool {
+    let mut written = Vec::new();
+    l.body.nodes.iter().for_each(|n| n.stores(&mut written));
+    let mut own = HashSet::new();
+    defined_in(&l.body, &mut own);
+    let mut read = HashSet::new();
+    element_reads(&l.body, &mut read);
+    written
+        .iter()
+        .any(|b| !own.contains(b) && program.vars[*b].active && read.contains(b))
+}
+
+/// The buffers and arrays whose elements `block` reads as operands, nested blocks included.
+fn element_reads(block: &Block, out: &mut HashSet<VarId>) {
+    let operand = |o: &Operand, out: &mut HashSet<VarId>| {
+        if let Operand::Element { var, .. } = o {
+            out.insert(*var);
+        }
+    };
+    block.results.iter().for_each(|r| operand(r, out));
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) => a.args.iter().for_each(|o| operand(o, out)),
+            Node::Store(s) => operand(&s.value, out),
+            Node::Branch(b) => {
+                element_reads(&b.then, out);
+                element_reads(&b.otherwise, out);
+            }
+            Node::Loop(inner) => {
+                inner.carried.iter().for_each(|c| operand(&c.entry, out));
+                element_reads(&inner.body, out);
+            }
+        }
+    }
 }
 
 fn reads_version(program: &Program, operand: &Operand, versions: &HashSet<VarId>) -> bool {
