@@ -248,6 +248,61 @@ fn views_and_copies_of_parameters() {
     });
 }
 
+/// Copies of local arrays, which hold references (`let v = &h;`): a `.view()` line, a
+/// `.clone()` line while the original goes on to a gate, a plain copy, and (with `wrt`) a line
+/// of constants (found by `tests/tensor_differential.rs`).
+#[backprop]
+fn copies_of_locals(a: &Array2<f64>) -> f64 {
+    let h = a.tanh();
+    let v = h.view();
+    let g = a * 2.0;
+    let c = g.clone();
+    let r = backprop::relu(&g);
+    let b = r;
+    (&v * 2.0).sum() + (&c * &b).sum()
+}
+
+#[backprop(wrt(w))]
+fn constant_line(w: &Array1<f64>, x: &Array1<f64>) -> f64 {
+    let h = x.tanh();
+    (&h * w).sum()
+}
+
+#[test]
+fn copies_of_local_arrays() {
+    let a = array![[0.5, -1.0], [0.3, 0.2]];
+    let (_, da) = copies_of_locals_grad(&a);
+    check("copies of locals", &flat2(&a), &flat2(&da), |p| {
+        copies_of_locals(&from_flat((2, 2), p))
+    });
+    let (w, x) = (array![0.5, -1.0], array![0.3, 0.2]);
+    let (_, dw) = constant_line_grad(&w, &x);
+    assert_eq!(dw, x.tanh());
+}
+
+/// Found by `tests/tensor_differential.rs`: a scalar added to every element of a summed array
+/// (its gradient is the upstream times the number of elements), a constant `max_axis` line (one
+/// rank less), and a view of a constant array that outlives it.
+#[backprop(wrt(s, m))]
+fn constants_and_scalars(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
+    let shifted = a + s;
+    let top = backprop::max_axis(a, Axis(0));
+    let dot = top.dot(&top);
+    let gate = backprop::sigmoid(a);
+    let view = gate.view();
+    shifted.sum() + dot * s + (&view * m).sum()
+}
+
+#[test]
+fn constant_lines_and_a_scalar_summed_over_an_array() {
+    let a = array![[0.5, -1.0, 0.2], [0.3, 0.2, -0.4]];
+    let m = array![[1.0, 2.0, -0.5], [0.1, 0.3, 0.7]];
+    let (_, (dm, ds)) = constants_and_scalars_grad(&a, &m, 0.7);
+    let top = a.fold_axis(Axis(0), f64::NEG_INFINITY, |&x, &y| x.max(y));
+    assert!((ds - (6.0 + top.dot(&top))).abs() < 1e-12, "{ds}");
+    assert_eq!(dm, backprop::sigmoid(&a));
+}
+
 #[backprop(wrt(w))]
 fn in_f32(w: &Array2<f32>, x: &Array2<f32>) -> f32 {
     let h = x.dot(w).tanh();

@@ -260,13 +260,21 @@ fn drop_after_last_use(program: &Program, mut lines: Vec<TokenStream>) -> Vec<To
     // An array that a view borrows (`a.t()`, `a.view().insert_axis(..)`) lives as long as
     // the view; the view has no buffer to hand over.
     let mut viewed = HashSet::new();
+    let mut borrowed_by_constants = HashSet::new();
     for node in &program.body.nodes {
-        if let Node::Assign(a) = node
-            && let Prim::Tensor(rules::TensorOp::T | rules::TensorOp::InsertAxis) = a.prim
+        let Node::Assign(a) = node else { continue };
+        if let Prim::Tensor(rules::TensorOp::T | rules::TensorOp::InsertAxis) = a.prim
             && let Some(Operand::Var(v)) = a.args.first()
         {
             viewed.insert(*v);
             viewed.insert(a.target);
+        }
+        // A line of constants may hold a view of an array (`let v = a.view();`): the arrays it
+        // names stay.
+        if let [Operand::Const { tokens, ty, .. }] = a.args.as_slice()
+            && ty.is_tensor()
+        {
+            crate::ir::idents_in(tokens.clone(), &mut borrowed_by_constants);
         }
     }
     let arrays: Vec<String> = program
@@ -277,6 +285,7 @@ fn drop_after_last_use(program: &Program, mut lines: Vec<TokenStream>) -> Vec<To
         .filter(|v| !viewed.contains(v))
         .filter(|&v| matches!(program.vars[v].ty, Ty::Tensor { by_ref: false, .. }))
         .map(|v| program.vars[v].ident.to_string())
+        .filter(|name| !borrowed_by_constants.contains(name))
         .collect();
     let mentions: Vec<HashSet<String>> = lines
         .iter()

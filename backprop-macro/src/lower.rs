@@ -636,11 +636,18 @@ impl Lowerer<'_> {
             Expr::Call(call) => match strip_parens(&call.func) {
                 Expr::Path(path) => match float_method_path(&path.path) {
                     Some((float, _)) => Ty::Float(float),
-                    _ if rules::tensor_gate_rank(&path.to_token_stream()).is_some() => call
-                        .args
-                        .first()
-                        .map(|a| self.constant_ty(a))
-                        .unwrap_or(Ty::Other),
+                    // A runtime gate's result: its argument's rank, changed as the gate does.
+                    _ if let Some(to_rank) = rules::tensor_gate_rank(&path.to_token_stream()) => {
+                        match call.args.first().map(|a| self.constant_ty(a)) {
+                            Some(Ty::Tensor { elem, rank, .. }) => Ty::Tensor {
+                                elem,
+                                rank: rank.map(to_rank),
+                                by_ref: false,
+                            },
+                            Some(ty) => ty,
+                            None => Ty::Other,
+                        }
+                    }
                     _ => call
                         .args
                         .iter()
@@ -680,7 +687,9 @@ impl Lowerer<'_> {
                 };
                 match call.method.to_string().as_str() {
                     "sum" | "mean" => Ty::Float(elem),
-                    "unwrap" | "expect" | "t" | "mapv" | "view" | "to_owned" => tensor(rank),
+                    "unwrap" | "expect" | "t" | "mapv" | "view" | "to_owned" | "clone" => {
+                        tensor(rank)
+                    }
                     "sum_axis" | "mean_axis" => tensor(rank.map(|r| r.saturating_sub(1))),
                     "insert_axis" => tensor(rank.map(|r| r + 1)),
                     "dot" => match (
@@ -1381,8 +1390,15 @@ impl Lowerer<'_> {
         let name = pat_ident.ident.to_string();
         let value = self.value(&init.expr, &name);
         let first = self.bound.insert(name.clone());
-        let ident = self.namer.user_binding(&pat_ident.ident, first);
-        let var = self.bind(value, ident, annotation);
+        let var = match value {
+            // `let v = h;` (or `h.view()`, `h.clone()`) of an array: another name for `h`, whose
+            // lines read it through references anyway; a copy line would borrow or move it.
+            Value::Operand(Operand::Var(v)) if self.vars[v].ty.is_tensor() => v,
+            value => {
+                let ident = self.namer.user_binding(&pat_ident.ident, first);
+                self.bind(value, ident, annotation)
+            }
+        };
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(
                 name,

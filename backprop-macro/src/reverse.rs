@@ -269,11 +269,22 @@ fn keeps_shapes(
     backward.setup.is_empty()
         && backward.contributions.iter().all(|c| {
             let operand = &assign.args[c.operand];
-            if !program.ty_of(operand).is_tensor() {
-                return true;
-            }
             let mut names = HashSet::new();
             idents_in(c.expr.clone(), &mut names);
+            if !program.ty_of(operand).is_tensor() {
+                // A scalar operand's contribution is summed over the line's elements: it needs
+                // an array in it (`(a * d).sum()`), not the scalar upstream alone (`d` of
+                // `a + s`, whose sum is `d` times the number of elements).
+                return assign
+                    .args
+                    .iter()
+                    .chain([&Operand::Var(assign.target)])
+                    .any(|a| {
+                        matches!(a, Operand::Var(v) if program.vars[*v].ty.is_tensor()
+                        && names.contains(&program.vars[*v].ident.to_string())
+                        && !in_upstream.contains(&program.vars[*v].ident.to_string()))
+                    });
+            }
             let own = match operand {
                 Operand::Var(v) => program.vars[*v].ident.to_string(),
                 _ => return false,

@@ -412,7 +412,15 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
             let a = &x[0];
             quote!(-#a)
         }
-        Syntax::Copy => render_bare(program, &args[0]),
+        // An array expression of constants is computed into the new variable, not borrowed.
+        Syntax::Copy => match &args[0] {
+            Operand::Const {
+                tokens,
+                ty: Ty::Tensor { .. },
+                ..
+            } => tokens.clone(),
+            arg => render_bare(program, arg),
+        },
         Syntax::Method => {
             let receiver = render_receiver(program, &args[0], float);
             let rest = &x[1..];

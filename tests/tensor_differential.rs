@@ -1,0 +1,1372 @@
+//! Differential testing of vectorized code: a few hundred random ndarray programs.
+//!
+//! The scalar programs have `tests/differential.rs`; this is its smaller twin for the tensor
+//! language of the README ("Vectorized code on ndarray"). A generator (a fixed-seed SplitMix64,
+//! written out below: no dependency) draws random `#[backprop]` functions and writes them to
+//! `tests/generated/tensor_programs.rs`, checked in so that every program can be read and a
+//! failing one pinned as a regression test.
+//!
+//! Each program has fixed small shapes (dimensions `N`, `D`, `C` in 1..=4, size 1 included),
+//! parameters among `&Array2<f64>`, `Array2<f64>`, `ArrayView2<f64>`, `&Array1<f64>`, `f64` and
+//! labels `y: &[usize]` (sometimes `#[backprop(wrt(..))]`), and a straight-line body of `let`
+//! lines mixing elementwise arithmetic (same shapes, a broadcast row or column, scalars),
+//! elementwise methods, `mapv` (paths and closures), matrix products of every rank combination,
+//! transposes, reductions, `insert_axis`, views and clones, and the tensor gates; values are
+//! reused (fan-out) and the last line reduces them all to a scalar. The generator keeps a bound
+//! on every value's entries so that nothing overflows, `exp` sees only small arguments, and
+//! nothing is divided by a value near zero.
+//!
+//! The test evaluates every program at `POINTS` random points and compares `f_grad` with central
+//! differences of the function itself (`backprop::numeric_gradient`), component by component:
+//! relative error at most 1e-6 or absolute error at most 1e-8. A component whose central
+//! difference changes when the step is divided by ten (a `relu` argument or a `max_axis` tie
+//! within a step) is near a kink, and is skipped and counted. `f_grad`'s value must equal the
+//! function's value exactly, and `f_backward` seeded with a random `d_out` must give `d_out`
+//! times the gradient (once per program).
+//!
+//! Constructs the macro does not handle yet are kept out of the generator by the `const` flags
+//! below, each with its minimal case in `tests/tensors.rs` once fixed.
+//!
+//! After changing the generator, re-create the file with
+//! `BLESS=1 cargo test --test tensor_differential`. (If the old file no longer compiles, replace
+//! it first with the two empty tables `static CASES: &[Case] = &[];` and
+//! `static COVERAGE: &[(&str, usize)] = &[];`.)
+
+// The programs are random: they write `&a - &a` and `&a + &a` (fan-out of one value into both
+// operands) as a user might, and `.clone()` of a view (a copy line the macro must handle,
+// whatever the array's kind).
+#![allow(dead_code, clippy::eq_op, clippy::clone_on_copy)]
+
+use std::fmt::Write as _;
+
+use backprop::backprop;
+use backprop::ndarray::{Array1, Array2, ArrayView2, Axis};
+
+// ---------------------------------------------------------------------------------------------
+// What the generated file needs.
+
+/// `f_grad` of a program, called from the flat floats and the labels: the value and the
+/// flattened gradient.
+type Grad = fn(&[f64], &[usize]) -> (f64, Vec<f64>);
+/// `f_backward` of a program, called from the flat floats, the labels and `d_out`.
+type Backward = fn(&[f64], &[usize], f64) -> (f64, Vec<f64>);
+
+/// One generated program: how to call it from a flat vector of floats and the labels.
+struct Case {
+    name: &'static str,
+    /// The number of floats of all parameters, in signature order.
+    floats: usize,
+    /// The differentiable floats, as `(start, len)` ranges of the flat vector, in the order of
+    /// the gradient.
+    active: &'static [(usize, usize)],
+    /// The labels' length (`N`) and bound (`C`); `(0, 0)` without labels.
+    labels: (usize, usize),
+    value: fn(&[f64], &[usize]) -> f64,
+    grad: Grad,
+    backward: Backward,
+    backward_source: fn() -> &'static str,
+    source: &'static str,
+}
+
+/// An `r × c` matrix from `p[at..at + r * c]`, row-major.
+fn mat(p: &[f64], at: usize, r: usize, c: usize) -> Array2<f64> {
+    Array2::from_shape_vec((r, c), p[at..at + r * c].to_vec()).unwrap()
+}
+
+/// A vector from `p[at..at + n]`.
+fn vector(p: &[f64], at: usize, n: usize) -> Array1<f64> {
+    Array1::from(p[at..at + n].to_vec())
+}
+
+/// A gradient's components, in order.
+fn flat<G: backprop::Gradient<f64>>(g: &G) -> Vec<f64> {
+    g.flatten()
+}
+
+include!("generated/tensor_programs.rs");
+
+// ---------------------------------------------------------------------------------------------
+// The generator.
+
+const SEED: u64 = 0x7E45_0D1F_F000_2025;
+const PROGRAMS: usize = 250;
+/// Entries of every value stay within this bound (estimated from the parameters' 1.5).
+const LIMIT: f64 = 40.0;
+/// `exp` only of values within this bound.
+const EXP_LIMIT: f64 = 2.5;
+
+/// `a.t().dot(&b)` and `a.dot(&b.t())`: a transpose inline, as a method receiver or argument.
+const INLINE_TRANSPOSE: bool = true;
+/// `v.view().insert_axis(Axis(k))` of a vector (a parameter or a local).
+const VIEW_INSERT_AXIS: bool = true;
+/// `-&a`: negation of a borrowed local array.
+const NEGATED_BORROW: bool = true;
+/// `let v = h.view();` and `let c = h.clone();` as lines of their own. The macro bound the
+/// copy as a borrow of the original (`let v = &h;`) but typed it as an owned array, so `&v` in
+/// a later line was a `&&Array` that ndarray's operators reject, and the original handed to a
+/// gate by value while the "copy" still borrowed it did not compile.
+///
+/// On: fixed; the minimal cases are in `tests/tensors.rs` (`copies_of_local_arrays`).
+const VIEW_AND_CLONE_LINES: bool = true;
+/// Lines that do not depend on a differentiated parameter (with `wrt`). The macro bound such a
+/// constant line as a borrow (`let h = &x.tanh();`), so `&h` in a later line was a `&&Array`.
+///
+/// On: fixed; the minimal case is in `tests/tensors.rs` (`copies_of_local_arrays`).
+const CONSTANT_LINES: bool = true;
+
+/// SplitMix64: a small, fixed, portable pseudo-random generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+/// A value's type: a scalar, a vector of a length, a matrix of a shape.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ty {
+    S,
+    V(usize),
+    M(usize, usize),
+}
+
+impl Ty {
+    fn len(self) -> usize {
+        match self {
+            Ty::S => 1,
+            Ty::V(n) => n,
+            Ty::M(r, c) => r * c,
+        }
+    }
+
+    fn is_array(self) -> bool {
+        self != Ty::S
+    }
+}
+
+/// How a value is held, which decides how it is borrowed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Held {
+    /// `&Array2<f64>` or `&Array1<f64>` parameter: already a reference.
+    Ref,
+    /// `Array2<f64>` parameter, `ArrayView2<f64>` parameter or a local: borrowed as `&name`.
+    Place,
+    /// `f64` parameter or local.
+    Scalar,
+}
+
+struct Var {
+    name: String,
+    ty: Ty,
+    bound: f64,
+    held: Held,
+    uses: usize,
+    /// Depends on a differentiated parameter.
+    active: bool,
+}
+
+/// A parameter as the case table calls it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Param {
+    MatRef,
+    MatOwned,
+    MatView,
+    VecRef,
+    Scalar,
+}
+
+const LITERALS: [&str; 8] = ["0.5", "2.0", "0.25", "1.5", "0.3", "3.0", "0.1", "0.75"];
+const LOCAL_NAMES: [&str; 12] = [
+    "z",
+    "h",
+    "scores",
+    "act",
+    "probs",
+    "log_probs",
+    "gate",
+    "norm",
+    "hidden",
+    "col",
+    "row",
+    "mixed",
+];
+
+struct Gen {
+    rng: Rng,
+    coverage: std::collections::BTreeMap<String, usize>,
+}
+
+/// One program being generated.
+struct Program {
+    vars: Vec<Var>,
+    lines: Vec<String>,
+    /// The labels' rows and classes, when the program has labels.
+    labels: Option<(usize, usize)>,
+    locals: usize,
+}
+
+impl Program {
+    fn borrow(&mut self, i: usize) -> String {
+        self.vars[i].uses += 1;
+        let v = &self.vars[i];
+        match v.held {
+            Held::Ref | Held::Scalar => v.name.clone(),
+            Held::Place => format!("&{}", v.name),
+        }
+    }
+
+    /// The name, as a method receiver.
+    fn recv(&mut self, i: usize) -> String {
+        self.vars[i].uses += 1;
+        self.vars[i].name.clone()
+    }
+
+    fn of(&self, pred: impl Fn(&Var) -> bool) -> Vec<usize> {
+        (0..self.vars.len())
+            .filter(|&i| pred(&self.vars[i]))
+            .collect()
+    }
+}
+
+/// A generated line's right-hand side.
+struct Rhs {
+    code: String,
+    ty: Ty,
+    bound: f64,
+}
+
+fn rhs(code: String, ty: Ty, bound: f64) -> Option<Rhs> {
+    (bound <= LIMIT).then_some(Rhs { code, ty, bound })
+}
+
+impl Gen {
+    fn new(seed: u64) -> Self {
+        Gen {
+            rng: Rng(seed),
+            coverage: Default::default(),
+        }
+    }
+
+    fn cov(&mut self, key: &str) {
+        *self.coverage.entry(key.to_string()).or_default() += 1;
+    }
+
+    /// A variable among `candidates`, preferring the ones not used yet.
+    fn choose(&mut self, p: &Program, candidates: &[usize]) -> Option<usize> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let unused: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| p.vars[i].uses == 0)
+            .collect();
+        if !unused.is_empty() && self.rng.chance(0.6) {
+            Some(self.rng.pick(&unused))
+        } else {
+            Some(self.rng.pick(candidates))
+        }
+    }
+
+    fn array(&mut self, p: &Program, pred: impl Fn(&Var) -> bool) -> Option<usize> {
+        let c = p.of(|v| v.ty.is_array() && pred(v));
+        self.choose(p, &c)
+    }
+
+    fn scalar_var(&mut self, p: &Program) -> Option<usize> {
+        let c = p.of(|v| v.ty == Ty::S && v.bound <= 10.0);
+        self.choose(p, &c)
+    }
+
+    fn lit(&mut self) -> &'static str {
+        self.rng.pick(&LITERALS)
+    }
+
+    /// `a op b` between arrays of one shape (possibly the same array: fan-out).
+    fn elementwise(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |v| v.bound <= 6.0)?;
+        let ty = p.vars[a].ty;
+        let same = p.of(|v| v.ty == ty && v.bound <= 6.0);
+        let b = self.choose(p, &same)?;
+        let op = self.rng.pick(&["+", "-", "*"]);
+        self.cov(&format!("elementwise {op}"));
+        let (ba, bb) = (p.vars[a].bound, p.vars[b].bound);
+        let bound = if op == "*" { ba * bb } else { ba + bb };
+        let code = format!("{} {op} {}", p.borrow(a), p.borrow(b));
+        self.maybe_scaled(code, ty, bound)
+    }
+
+    /// Sometimes `(a op b) * lit`: a nested expression with an owned left operand.
+    fn maybe_scaled(&mut self, code: String, ty: Ty, bound: f64) -> Option<Rhs> {
+        if self.rng.chance(0.2) {
+            self.cov("nested expression");
+            let l = self.lit();
+            let f: f64 = l.parse().unwrap();
+            rhs(format!("({code}) * {l}"), ty, bound * f)
+        } else {
+            rhs(code, ty, bound)
+        }
+    }
+
+    /// A matrix with a row vector (`Array1` of the column count) broadcast down its rows.
+    fn row_broadcast(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |v| matches!(v.ty, Ty::M(..)) && v.bound <= 6.0)?;
+        let Ty::M(r, c) = p.vars[a].ty else {
+            unreachable!()
+        };
+        let b = self.array(p, |v| v.ty == Ty::V(c) && v.bound <= 6.0)?;
+        let op = self.rng.pick(&["+", "-", "*"]);
+        self.cov("row broadcast");
+        let (ba, bb) = (p.vars[a].bound, p.vars[b].bound);
+        let bound = if op == "*" { ba * bb } else { ba + bb };
+        let code = if self.rng.chance(0.25) && op != "-" {
+            self.cov("broadcast operand on the left");
+            format!("{} {op} {}", p.borrow(b), p.borrow(a))
+        } else {
+            format!("{} {op} {}", p.borrow(a), p.borrow(b))
+        };
+        self.maybe_scaled(code, Ty::M(r, c), bound)
+    }
+
+    /// A matrix with a column (`r × 1`) broadcast along its rows: a column variable, or
+    /// `m.sum_axis(Axis(1)).insert_axis(Axis(1))` inline.
+    fn column_broadcast(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |v| matches!(v.ty, Ty::M(..)) && v.bound <= 6.0)?;
+        let Ty::M(r, c) = p.vars[a].ty else {
+            unreachable!()
+        };
+        let op = self.rng.pick(&["+", "-", "*"]);
+        let ba = p.vars[a].bound;
+        let cols = p.of(|v| v.ty == Ty::M(r, 1) && v.bound <= 6.0);
+        let (col, bb) = if !cols.is_empty() && self.rng.chance(0.5) {
+            let b = self.choose(p, &cols)?;
+            self.cov("column broadcast (a variable)");
+            (p.borrow(b), p.vars[b].bound)
+        } else {
+            let m = self.array(p, |v| {
+                matches!(v.ty, Ty::M(rr, _) if rr == r) && v.bound <= 6.0
+            })?;
+            let Ty::M(_, k) = p.vars[m].ty else {
+                unreachable!()
+            };
+            let bm = p.vars[m].bound;
+            let name = p.recv(m);
+            if self.rng.chance(0.5) {
+                self.cov("column broadcast (sum_axis inline)");
+                self.cov("sum_axis(1)");
+                self.cov("insert_axis(1)");
+                (
+                    format!("&{name}.sum_axis(Axis(1)).insert_axis(Axis(1))"),
+                    bm * k as f64,
+                )
+            } else {
+                self.cov("column broadcast (mean_axis inline)");
+                self.cov("mean_axis(1)");
+                self.cov("insert_axis(1)");
+                (
+                    format!("&{name}.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))"),
+                    bm,
+                )
+            }
+        };
+        let bound = if op == "*" { ba * bb } else { ba + bb };
+        let code = format!("{} {op} {col}", p.borrow(a));
+        self.maybe_scaled(code, Ty::M(r, c), bound)
+    }
+
+    /// An array with a scalar: a literal or a scalar variable, on either side.
+    fn with_scalar(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |v| v.bound <= 10.0)?;
+        let (ty, ba) = (p.vars[a].ty, p.vars[a].bound);
+        let form = self.rng.below(5);
+        match form {
+            0 => {
+                let l = self.lit();
+                self.cov("literal * array");
+                let f: f64 = l.parse().unwrap();
+                rhs(format!("{l} * {}", p.borrow(a)), ty, ba * f)
+            }
+            1 => {
+                let l = self.lit();
+                self.cov("array * literal");
+                let f: f64 = l.parse().unwrap();
+                rhs(format!("{} * {l}", p.borrow(a)), ty, ba * f)
+            }
+            2 => {
+                let l = self.lit();
+                let op = self.rng.pick(&["+", "-"]);
+                self.cov("array +- literal");
+                let f: f64 = l.parse().unwrap();
+                rhs(format!("{} {op} {l}", p.borrow(a)), ty, ba + f)
+            }
+            _ => {
+                let s = self.scalar_var(p)?;
+                let bs = p.vars[s].bound;
+                let op = self.rng.pick(&["*", "+", "-"]);
+                let bound = if op == "*" { ba * bs } else { ba + bs };
+                if form == 3 && op == "*" {
+                    self.cov("scalar variable * array");
+                    rhs(format!("{} * {}", p.borrow(s), p.borrow(a)), ty, bound)
+                } else {
+                    self.cov("array op scalar variable");
+                    rhs(format!("{} {op} {}", p.borrow(a), p.borrow(s)), ty, bound)
+                }
+            }
+        }
+    }
+
+    fn negate(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |v| v.held == Held::Ref || NEGATED_BORROW)?;
+        self.cov("unary -");
+        let (ty, b) = (p.vars[a].ty, p.vars[a].bound);
+        rhs(format!("-{}", p.borrow(a)), ty, b)
+    }
+
+    /// Elementwise methods and `mapv`.
+    fn method(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |_| true)?;
+        let (ty, b) = (p.vars[a].ty, p.vars[a].bound);
+        let scalars = p.of(|v| v.ty == Ty::S && v.bound <= 3.0);
+        let choice = self.rng.below(9);
+        let name = p.recv(a);
+        let (code, bound, key) = match choice {
+            0 => (format!("{name}.tanh()"), 1.0, "tanh"),
+            1 => (format!("{name}.sin()"), 1.0, "sin"),
+            2 if b <= 6.0 => (format!("{name}.powi(2)"), b * b, "powi"),
+            3 if b <= EXP_LIMIT => (format!("{name}.exp()"), b.exp(), "exp"),
+            4 => (format!("{name}.mapv(f64::tanh)"), 1.0, "mapv(f64::tanh)"),
+            5 => (
+                format!("{name}.mapv(backprop::sigmoid)"),
+                1.0,
+                "mapv(backprop::sigmoid)",
+            ),
+            6 => (
+                format!("{name}.mapv(|v| v / (1.0 + v * v))"),
+                0.5,
+                "mapv closure",
+            ),
+            7 if b <= 6.0 => (
+                format!("{name}.mapv(|v| v * v * 0.5 + v.sin())"),
+                b * b * 0.5 + 1.0,
+                "mapv closure with a method",
+            ),
+            8 if !scalars.is_empty() => {
+                let s = self.rng.pick(&scalars);
+                let s = p.recv(s);
+                (
+                    format!("{name}.mapv(|v| (v * {s}).tanh())"),
+                    1.0,
+                    "mapv closure capturing a scalar",
+                )
+            }
+            _ => {
+                // The receiver was counted as used; undo that for the failed draw.
+                p.vars[a].uses -= 1;
+                return None;
+            }
+        };
+        self.cov(key);
+        rhs(code, ty, bound)
+    }
+
+    /// The runtime gates.
+    fn gate(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |_| true)?;
+        let (ty, b) = (p.vars[a].ty, p.vars[a].bound);
+        let axis = match ty {
+            Ty::M(..) => self.rng.below(2),
+            _ => 0,
+        };
+        let arg = p.borrow(a);
+        let (code, bound, key) = match self.rng.below(5) {
+            0 => (format!("backprop::relu({arg})"), b, "relu".to_string()),
+            1 => (
+                format!("backprop::sigmoid({arg})"),
+                1.0,
+                "sigmoid".to_string(),
+            ),
+            2 => (
+                format!("backprop::softplus({arg})"),
+                b + 0.7,
+                "softplus".to_string(),
+            ),
+            3 => (
+                format!("backprop::softmax({arg}, Axis({axis}))"),
+                1.0,
+                format!("softmax Axis({axis}) of a {}", rank(ty)),
+            ),
+            _ => (
+                format!("backprop::log_softmax({arg}, Axis({axis}))"),
+                2.0 * b + 1.5,
+                format!("log_softmax Axis({axis}) of a {}", rank(ty)),
+            ),
+        };
+        self.cov(&key);
+        rhs(code, ty, bound)
+    }
+
+    /// Matrix products of every rank combination.
+    fn dot(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |v| v.bound <= 6.0)?;
+        let ta = p.vars[a].ty;
+        let transpose_lhs = INLINE_TRANSPOSE && matches!(ta, Ty::M(..)) && self.rng.chance(0.2);
+        let left = match (ta, transpose_lhs) {
+            (Ty::M(r, c), true) => Ty::M(c, r),
+            _ => ta,
+        };
+        // The right operand's leading dimension.
+        let k = match left {
+            Ty::M(_, c) => c,
+            Ty::V(n) => n,
+            Ty::S => unreachable!(),
+        };
+        let transpose_rhs = INLINE_TRANSPOSE && !transpose_lhs && self.rng.chance(0.15);
+        let b = if transpose_rhs {
+            self.array(p, |v| {
+                matches!(v.ty, Ty::M(_, c) if c == k) && v.bound <= 6.0
+            })?
+        } else {
+            self.array(p, |v| match v.ty {
+                Ty::M(r, _) => r == k && v.bound <= 6.0,
+                Ty::V(n) => n == k && v.bound <= 6.0,
+                Ty::S => false,
+            })?
+        };
+        let right = match (p.vars[b].ty, transpose_rhs) {
+            (Ty::M(r, c), true) => Ty::M(c, r),
+            (t, _) => t,
+        };
+        let ty = match (left, right) {
+            (Ty::M(r, _), Ty::M(_, c)) => {
+                self.cov("dot matrix · matrix");
+                Ty::M(r, c)
+            }
+            (Ty::M(r, _), Ty::V(_)) => {
+                self.cov("dot matrix · vector");
+                Ty::V(r)
+            }
+            (Ty::V(_), Ty::M(_, c)) => {
+                self.cov("dot vector · matrix");
+                Ty::V(c)
+            }
+            _ => {
+                self.cov("dot vector · vector");
+                Ty::S
+            }
+        };
+        let bound = p.vars[a].bound * p.vars[b].bound * k as f64;
+        let lhs = p.recv(a);
+        let lhs = if transpose_lhs {
+            self.cov("inline transpose (receiver)");
+            format!("{lhs}.t()")
+        } else {
+            lhs
+        };
+        let arg = if transpose_rhs {
+            self.cov("inline transpose (argument)");
+            format!("&{}.t()", p.recv(b))
+        } else {
+            p.borrow(b)
+        };
+        rhs(format!("{lhs}.dot({arg})"), ty, bound)
+    }
+
+    /// `a.t()`, `a.view()`, `a.clone()`.
+    fn reshape(&mut self, p: &mut Program) -> Option<Rhs> {
+        let a = self.array(p, |_| true)?;
+        let (ty, b) = (p.vars[a].ty, p.vars[a].bound);
+        let name = p.recv(a);
+        let draw = if VIEW_AND_CLONE_LINES {
+            self.rng.below(3)
+        } else {
+            0
+        };
+        match (draw, ty) {
+            (0, Ty::M(r, c)) => {
+                self.cov("t()");
+                rhs(format!("{name}.t()"), Ty::M(c, r), b)
+            }
+            (0, _) => {
+                p.vars[a].uses -= 1;
+                None
+            }
+            (1, _) => {
+                self.cov("view()");
+                rhs(format!("{name}.view()"), ty, b)
+            }
+            _ => {
+                self.cov("clone()");
+                rhs(format!("{name}.clone()"), ty, b)
+            }
+        }
+    }
+
+    /// Axis reductions of a matrix, and vectors made matrices by `insert_axis`.
+    fn axis(&mut self, p: &mut Program) -> Option<Rhs> {
+        if VIEW_INSERT_AXIS && self.rng.chance(0.25) {
+            let v = self.array(p, |v| matches!(v.ty, Ty::V(_)))?;
+            let (Ty::V(n), b) = (p.vars[v].ty, p.vars[v].bound) else {
+                unreachable!()
+            };
+            let k = self.rng.below(2);
+            self.cov(&format!("insert_axis({k})"));
+            self.cov("view().insert_axis of a vector");
+            let ty = if k == 0 { Ty::M(1, n) } else { Ty::M(n, 1) };
+            return rhs(
+                format!("{}.view().insert_axis(Axis({k}))", p.recv(v)),
+                ty,
+                b,
+            );
+        }
+        let a = self.array(p, |v| matches!(v.ty, Ty::M(..)))?;
+        let (Ty::M(r, c), b) = (p.vars[a].ty, p.vars[a].bound) else {
+            unreachable!()
+        };
+        let k = self.rng.below(2);
+        let (kept, summed) = if k == 0 { (c, r) } else { (r, c) };
+        let name = p.recv(a);
+        let (code, bound) = match self.rng.below(3) {
+            0 => {
+                self.cov(&format!("sum_axis({k})"));
+                (format!("{name}.sum_axis(Axis({k}))"), b * summed as f64)
+            }
+            1 => {
+                self.cov(&format!("mean_axis({k})"));
+                (format!("{name}.mean_axis(Axis({k})).unwrap()"), b)
+            }
+            _ => {
+                self.cov(&format!("max_axis Axis({k})"));
+                (
+                    format!("backprop::max_axis({}, Axis({k}))", borrow_name(p, a)),
+                    b,
+                )
+            }
+        };
+        if self.rng.chance(0.3) {
+            // Back to a matrix, with the reduced axis of length 1.
+            self.cov(&format!("insert_axis({k})"));
+            self.cov("insert_axis of a reduction");
+            let ty = if k == 0 { Ty::M(1, c) } else { Ty::M(r, 1) };
+            rhs(format!("{code}.insert_axis(Axis({k}))"), ty, bound)
+        } else {
+            rhs(code, Ty::V(kept), bound)
+        }
+    }
+
+    /// `pick(&a, y)` of an `N × C` matrix.
+    fn pick(&mut self, p: &mut Program) -> Option<Rhs> {
+        let (n, c) = p.labels?;
+        let a = self.array(p, |v| v.ty == Ty::M(n, c))?;
+        self.cov("pick");
+        let b = p.vars[a].bound;
+        rhs(format!("backprop::pick({}, y)", p.borrow(a)), Ty::V(n), b)
+    }
+
+    /// A scalar line: a reduction, possibly scaled.
+    fn scalar_line(&mut self, p: &mut Program) -> Option<Rhs> {
+        let (code, bound) = self.reduction(p)?;
+        if self.rng.chance(0.4) {
+            let l = self.lit();
+            let f: f64 = l.parse().unwrap();
+            rhs(format!("{code} * {l}"), Ty::S, bound * f)
+        } else {
+            rhs(code, Ty::S, bound)
+        }
+    }
+
+    /// An array reduced to a scalar: `.sum()`, `.mean().unwrap()`, `(&a * &a).sum()`, ...
+    fn reduction(&mut self, p: &mut Program) -> Option<(String, f64)> {
+        let a = self.array(p, |_| true)?;
+        Some(self.reduce(p, a))
+    }
+
+    fn reduce(&mut self, p: &mut Program, a: usize) -> (String, f64) {
+        let (ty, b) = (p.vars[a].ty, p.vars[a].bound);
+        let n = ty.len() as f64;
+        match self.rng.below(4) {
+            0 => {
+                self.cov("sum()");
+                (format!("{}.sum()", p.recv(a)), b * n)
+            }
+            1 if b <= 6.0 => {
+                self.cov("sum of squares");
+                let x = p.borrow(a);
+                (format!("({x} * {x}).sum()"), b * b * n)
+            }
+            2 if p.labels.is_some_and(|(n, c)| ty == Ty::M(n, c)) => {
+                self.cov("pick(..).mean()");
+                (
+                    format!("backprop::pick({}, y).mean().unwrap()", p.borrow(a)),
+                    b,
+                )
+            }
+            _ => {
+                self.cov("mean()");
+                (format!("{}.mean().unwrap()", p.recv(a)), b)
+            }
+        }
+    }
+
+    fn line(&mut self, p: &mut Program) -> Option<Rhs> {
+        match self.rng.below(24) {
+            0..=3 => self.elementwise(p),
+            4 | 5 => self.row_broadcast(p),
+            6 => self.column_broadcast(p),
+            7 | 8 => self.with_scalar(p),
+            9 => self.negate(p),
+            10..=12 => self.method(p),
+            13..=15 => self.gate(p),
+            16..=18 => self.dot(p),
+            19 => self.reshape(p),
+            20 | 21 => self.axis(p),
+            22 => self.pick(p),
+            _ => self.scalar_line(p),
+        }
+    }
+
+    fn add_local(&mut self, p: &mut Program, r: Rhs, active: bool) {
+        let base = LOCAL_NAMES[self.rng.below(LOCAL_NAMES.len())];
+        let name = format!("{base}{}", p.locals);
+        p.locals += 1;
+        p.lines.push(format!("    let {name} = {};", r.code));
+        p.vars.push(Var {
+            name,
+            ty: r.ty,
+            bound: r.bound,
+            held: if r.ty == Ty::S {
+                Held::Scalar
+            } else {
+                Held::Place
+            },
+            uses: 0,
+            active,
+        });
+    }
+
+    /// One program: its source and its case-table entry.
+    fn function(&mut self, name: &str) -> (String, String) {
+        let dim = |g: &mut Gen| {
+            if g.rng.chance(0.2) {
+                1
+            } else {
+                1 + g.rng.below(4)
+            }
+        };
+        let (n, d, c) = (dim(self), dim(self), dim(self));
+        if n == 1 || d == 1 || c == 1 {
+            self.cov("size-1 dimension");
+        }
+        let mut p = Program {
+            vars: Vec::new(),
+            lines: Vec::new(),
+            labels: None,
+            locals: 0,
+        };
+        // Parameters: (name, ty, kind).
+        let mut params: Vec<(String, Ty, Param)> = Vec::new();
+        let has_labels = self.rng.chance(0.35);
+        let mat_kind = |g: &mut Gen| match g.rng.below(4) {
+            0 => Param::MatOwned,
+            1 => Param::MatView,
+            _ => Param::MatRef,
+        };
+        if has_labels {
+            p.labels = Some((n, c));
+            params.push(("x".into(), Ty::M(n, d), mat_kind(self)));
+            params.push(("w".into(), Ty::M(d, c), mat_kind(self)));
+            if self.rng.chance(0.6) {
+                params.push(("b".into(), Ty::V(c), Param::VecRef));
+            }
+        } else {
+            let shapes = [Ty::M(n, d), Ty::M(d, c), Ty::M(n, c), Ty::M(c, d)];
+            let names = ["a", "m", "k"];
+            for name in names.iter().take(1 + self.rng.below(3)) {
+                let shape = self.rng.pick(&shapes);
+                params.push((name.to_string(), shape, mat_kind(self)));
+            }
+            let lens = [n, d, c];
+            for name in ["u", "v"].iter().take(self.rng.below(3)) {
+                let len = self.rng.pick(&lens);
+                params.push((name.to_string(), Ty::V(len), Param::VecRef));
+            }
+        }
+        for name in ["s", "reg"].iter().take(self.rng.below(3)) {
+            params.push((name.to_string(), Ty::S, Param::Scalar));
+        }
+        // Shuffle the parameters a little: swap two of them.
+        if params.len() > 1 && self.rng.chance(0.5) {
+            let i = self.rng.below(params.len());
+            let j = self.rng.below(params.len());
+            params.swap(i, j);
+        }
+        for (name, ty, kind) in &params {
+            self.cov(match kind {
+                Param::MatRef => "parameter &Array2<f64>",
+                Param::MatOwned => "parameter Array2<f64>",
+                Param::MatView => "parameter ArrayView2<f64>",
+                Param::VecRef => "parameter &Array1<f64>",
+                Param::Scalar => "parameter f64",
+            });
+            p.vars.push(Var {
+                name: name.clone(),
+                ty: *ty,
+                bound: 1.5,
+                held: match kind {
+                    Param::MatRef | Param::VecRef => Held::Ref,
+                    Param::Scalar => Held::Scalar,
+                    _ => Held::Place,
+                },
+                uses: 0,
+                active: true,
+            });
+        }
+        // wrt: a nonempty subset of the floats, in signature order.
+        let wrt: Option<Vec<usize>> = if self.rng.chance(0.3) && params.len() > 1 {
+            let mut subset: Vec<usize> =
+                (0..params.len()).filter(|_| self.rng.chance(0.5)).collect();
+            if subset.is_empty() {
+                subset.push(self.rng.below(params.len()));
+            }
+            if has_labels {
+                let w = params.iter().position(|p| p.0 == "w").unwrap();
+                if !subset.contains(&w) {
+                    subset.push(w);
+                    subset.sort();
+                }
+            }
+            self.cov("wrt");
+            for (i, v) in p.vars.iter_mut().enumerate() {
+                v.active = subset.contains(&i);
+            }
+            Some(subset)
+        } else {
+            None
+        };
+
+        if has_labels {
+            self.cov("parameter labels &[usize]");
+            // Scores, as in the course's losses.
+            let xi = p.vars.iter().position(|v| v.name == "x").unwrap();
+            let wi = p.vars.iter().position(|v| v.name == "w").unwrap();
+            let x = p.recv(xi);
+            let w = p.borrow(wi);
+            let mut code = format!("{x}.dot({w})");
+            if let Some(bi) = p.vars.iter().position(|v| v.name == "b") {
+                code = format!("{code} + {}", p.borrow(bi));
+                self.cov("row broadcast");
+            }
+            self.cov("dot matrix · matrix");
+            self.add_local(
+                &mut p,
+                Rhs {
+                    code,
+                    ty: Ty::M(n, c),
+                    bound: 1.5 * 1.5 * d as f64 + 1.5,
+                },
+                true,
+            );
+        }
+        let lines = 3 + self.rng.below(8);
+        let mut attempts = 0;
+        while p.lines.len() < lines && attempts < 200 {
+            attempts += 1;
+            // Undo the use counts of a failed draw.
+            let uses: Vec<usize> = p.vars.iter().map(|v| v.uses).collect();
+            match self.line(&mut p) {
+                Some(r) => {
+                    let active = p
+                        .vars
+                        .iter()
+                        .zip(&uses)
+                        .any(|(v, &u)| v.uses > u && v.active);
+                    if active || CONSTANT_LINES {
+                        self.add_local(&mut p, r, active);
+                    } else {
+                        for (v, u) in p.vars.iter_mut().zip(uses) {
+                            v.uses = u;
+                        }
+                    }
+                }
+                None => {
+                    for (v, u) in p.vars.iter_mut().zip(uses) {
+                        v.uses = u;
+                    }
+                }
+            }
+        }
+        if has_labels && !p.lines.iter().any(|l| l.contains("pick(")) {
+            // The loss of the course: log-probabilities of the scores, picked at the labels.
+            let s = self
+                .array(&p, |v| v.ty == Ty::M(n, c) && v.bound <= 10.0)
+                .unwrap_or_else(|| p.vars.iter().position(|v| v.ty == Ty::M(n, c)).unwrap());
+            let arg = p.borrow(s);
+            self.cov("log_softmax Axis(1) of a matrix");
+            let bound = 2.0 * p.vars[s].bound + 1.5;
+            self.add_local(
+                &mut p,
+                Rhs {
+                    code: format!("backprop::log_softmax({arg}, Axis(1))"),
+                    ty: Ty::M(n, c),
+                    bound,
+                },
+                true,
+            );
+        }
+        // The value: a negated pick, a regularizer, and every value not read yet.
+        let mut terms: Vec<String> = Vec::new();
+        if has_labels {
+            let lp = p.vars.len() - 1;
+            if p.vars[lp].ty == Ty::M(n, c) && p.vars[lp].uses == 0 {
+                self.cov("-pick(..).mean() + regularizer");
+                terms.push(format!(
+                    "-backprop::pick({}, y).mean().unwrap()",
+                    p.borrow(lp)
+                ));
+                let reg = p.of(|v| v.ty == Ty::S && v.held == Held::Scalar && v.bound <= 3.0);
+                let wi = p.vars.iter().position(|v| v.name == "w").unwrap();
+                if !reg.is_empty() {
+                    let r = self.rng.pick(&reg);
+                    let r = p.recv(r);
+                    let w = p.borrow(wi);
+                    terms.push(format!("0.5 * {r} * ({w} * {w}).sum()"));
+                }
+            }
+        }
+        for i in 0..p.vars.len() {
+            if p.vars[i].uses > 0 {
+                continue;
+            }
+            let term = match p.vars[i].ty {
+                Ty::S => p.recv(i),
+                _ => self.reduce(&mut p, i).0,
+            };
+            terms.push(term);
+        }
+        if terms.len() < 2 {
+            let (t, _) = self.reduction(&mut p).unwrap();
+            terms.push(t);
+        }
+        let mut value = String::new();
+        for (j, t) in terms.iter().enumerate() {
+            if j == 0 {
+                value.push_str(t);
+            } else {
+                let op = self.rng.pick(&["+", "-", "+"]);
+                if self.rng.chance(0.3) {
+                    let l = self.lit();
+                    let _ = write!(value, " {op} {l} * {t}");
+                } else {
+                    let _ = write!(value, " {op} {t}");
+                }
+            }
+        }
+        if p.vars.iter().any(|v| v.uses > 1) {
+            self.cov("fan-out");
+        }
+
+        // The source.
+        let signature: Vec<String> = params
+            .iter()
+            .map(|(name, ty, kind)| {
+                let t = match (kind, ty) {
+                    (Param::MatRef, _) => "&Array2<f64>",
+                    (Param::MatOwned, _) => "Array2<f64>",
+                    (Param::MatView, _) => "ArrayView2<f64>",
+                    (Param::VecRef, _) => "&Array1<f64>",
+                    (Param::Scalar, _) => "f64",
+                };
+                format!("{name}: {t}")
+            })
+            .chain(has_labels.then(|| "y: &[usize]".to_string()))
+            .collect();
+        let attribute = match &wrt {
+            Some(subset) => format!(
+                "#[backprop(wrt({}))]",
+                subset
+                    .iter()
+                    .map(|&i| params[i].0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "#[backprop]".to_string(),
+        };
+        let mut source = format!(
+            "{attribute}\nfn {name}({}) -> f64 {{\n",
+            signature.join(", ")
+        );
+        for line in &p.lines {
+            source.push_str(line);
+            source.push('\n');
+        }
+        let _ = writeln!(source, "    {value}\n}}");
+
+        // The case-table entry.
+        let (mut at, mut args, mut active) = (0, Vec::new(), Vec::new());
+        for (i, (_, ty, kind)) in params.iter().enumerate() {
+            let len = ty.len();
+            args.push(match (kind, ty) {
+                (Param::MatRef, Ty::M(r, c)) => format!("&mat(p, {at}, {r}, {c})"),
+                (Param::MatOwned, Ty::M(r, c)) => format!("mat(p, {at}, {r}, {c})"),
+                (Param::MatView, Ty::M(r, c)) => format!("mat(p, {at}, {r}, {c}).view()"),
+                (Param::VecRef, Ty::V(n)) => format!("&vector(p, {at}, {n})"),
+                (Param::Scalar, _) => format!("p[{at}]"),
+                _ => unreachable!(),
+            });
+            if wrt.as_ref().is_none_or(|s| s.contains(&i)) {
+                active.push(format!("({at}, {len})"));
+            }
+            at += len;
+        }
+        if has_labels {
+            args.push("y".into());
+        }
+        let y = if has_labels { "y" } else { "_y" };
+        let args = args.join(", ");
+        let (rows, classes) = p.labels.unwrap_or((0, 0));
+        let case = format!(
+            "    Case {{\n        name: {name:?},\n        floats: {at},\n        active: &[{}],\n        \
+             labels: ({rows}, {classes}),\n        value: |p, {y}| {name}({args}),\n        \
+             grad: |p, {y}| {{\n            let (value, g) = {name}_grad({args});\n            (value, flat(&g))\n        }},\n        \
+             backward: |p, {y}, d| {{\n            let (value, g) = {name}_backward({args}, d);\n            (value, flat(&g))\n        }},\n        \
+             backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n    }},\n",
+            active.join(", "),
+        );
+        (source, case)
+    }
+}
+
+fn rank(ty: Ty) -> &'static str {
+    match ty {
+        Ty::M(..) => "matrix",
+        _ => "vector",
+    }
+}
+
+fn borrow_name(p: &mut Program, i: usize) -> String {
+    p.borrow(i)
+}
+
+/// The whole generated file.
+fn generated_source() -> String {
+    let mut generator = Gen::new(SEED);
+    let (mut items, mut cases) = (String::new(), String::new());
+    for i in 0..PROGRAMS {
+        let (source, case) = generator.function(&format!("t{i:03}"));
+        items.push_str(&source);
+        items.push('\n');
+        cases.push_str(&case);
+    }
+    let coverage: String = generator
+        .coverage
+        .iter()
+        .map(|(k, n)| format!("    ({k:?}, {n}),\n"))
+        .collect();
+    format!(
+        "// Generated by `generated_source` in tests/tensor_differential.rs (seed {SEED:#x}); re-create\n\
+         // with `BLESS=1 cargo test --test tensor_differential`. {PROGRAMS} random ndarray programs;\n\
+         // the tables at the end list them with their sources.\n\n\
+         {items}\
+         static CASES: &[Case] = &[\n{cases}];\n\n\
+         /// How often the generator produced each construct.\n\
+         static COVERAGE: &[(&str, usize)] = &[\n{coverage}];\n"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+#[test]
+fn generated_file_is_up_to_date() {
+    let path = format!(
+        "{}/tests/generated/tensor_programs.rs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let source = generated_source();
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &source).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == source,
+        "{path} is stale; re-create it with BLESS=1 cargo test --test tensor_differential"
+    );
+}
+
+/// Constructs the generator must keep producing.
+const CONSTRUCTS: &[&str] = &[
+    "parameter &Array2<f64>",
+    "parameter Array2<f64>",
+    "parameter ArrayView2<f64>",
+    "parameter &Array1<f64>",
+    "parameter f64",
+    "parameter labels &[usize]",
+    "size-1 dimension",
+    "wrt",
+    "fan-out",
+    "nested expression",
+    "elementwise +",
+    "elementwise -",
+    "elementwise *",
+    "row broadcast",
+    "broadcast operand on the left",
+    "column broadcast (a variable)",
+    "column broadcast (sum_axis inline)",
+    "column broadcast (mean_axis inline)",
+    "literal * array",
+    "array * literal",
+    "array +- literal",
+    "scalar variable * array",
+    "array op scalar variable",
+    "unary -",
+    "tanh",
+    "sin",
+    "powi",
+    "exp",
+    "mapv(f64::tanh)",
+    "mapv(backprop::sigmoid)",
+    "mapv closure",
+    "mapv closure with a method",
+    "mapv closure capturing a scalar",
+    "relu",
+    "sigmoid",
+    "softplus",
+    "softmax Axis(0) of a matrix",
+    "softmax Axis(1) of a matrix",
+    "softmax Axis(0) of a vector",
+    "log_softmax Axis(0) of a matrix",
+    "log_softmax Axis(1) of a matrix",
+    "log_softmax Axis(0) of a vector",
+    "max_axis Axis(0)",
+    "max_axis Axis(1)",
+    "pick",
+    "pick(..).mean()",
+    "-pick(..).mean() + regularizer",
+    "dot matrix · matrix",
+    "dot matrix · vector",
+    "dot vector · matrix",
+    "dot vector · vector",
+    "t()",
+    "sum_axis(0)",
+    "sum_axis(1)",
+    "mean_axis(0)",
+    "mean_axis(1)",
+    "insert_axis(0)",
+    "insert_axis(1)",
+    "insert_axis of a reduction",
+    "sum()",
+    "mean()",
+    "sum of squares",
+];
+
+/// Constructs behind a flag: listed in `CONSTRUCTS` only while the flag is on.
+fn flagged_constructs() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if INLINE_TRANSPOSE {
+        v.extend(["inline transpose (receiver)", "inline transpose (argument)"]);
+    }
+    if VIEW_AND_CLONE_LINES {
+        v.extend(["view()", "clone()"]);
+    }
+    if VIEW_INSERT_AXIS {
+        v.push("view().insert_axis of a vector");
+    }
+    v
+}
+
+#[test]
+fn every_construct_is_generated() {
+    let count = |key: &str| {
+        COVERAGE
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, n)| *n)
+    };
+    let missing: Vec<&str> = CONSTRUCTS
+        .iter()
+        .copied()
+        .chain(flagged_constructs())
+        .filter(|k| count(k) == 0)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the generator of tests/tensor_differential.rs does not produce: {missing:?}"
+    );
+}
+
+/// Points per program.
+const POINTS: usize = 2;
+
+/// Central differences with the step `h = scale · ε^(1/3) · max(1, |x|)`.
+fn central(f: impl Fn(&[f64]) -> f64, at: &[f64], scale: f64) -> Vec<f64> {
+    let mut q = at.to_vec();
+    (0..at.len())
+        .map(|i| {
+            let h = scale * f64::EPSILON.cbrt() * at[i].abs().max(1.0);
+            q[i] = at[i] + h;
+            let up = f(&q);
+            q[i] = at[i] - h;
+            let down = f(&q);
+            q[i] = at[i];
+            (up - down) / (h + h)
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Report {
+    programs: usize,
+    points: usize,
+    components: usize,
+    checked: usize,
+    skipped_kink: usize,
+    backward_checked: usize,
+    failures: Vec<String>,
+}
+
+fn check(case: &Case, index: usize, report: &mut Report) {
+    let mut rng = Rng(0x7E45_0000 + index as u64 * 7919);
+    report.programs += 1;
+    let active: Vec<usize> = case
+        .active
+        .iter()
+        .flat_map(|&(start, len)| start..start + len)
+        .collect();
+    for point in 0..POINTS {
+        let p: Vec<f64> = (0..case.floats).map(|_| rng.range(-1.5, 1.5)).collect();
+        let (rows, classes) = case.labels;
+        let y: Vec<usize> = (0..rows).map(|_| rng.below(classes)).collect();
+        report.points += 1;
+        let mut fail = |what: String| {
+            report
+                .failures
+                .push(format!("{} at p = {p:?}, y = {y:?}: {what}", case.name));
+        };
+        let value = (case.value)(&p, &y);
+        let (grad_value, grad) = (case.grad)(&p, &y);
+        if grad_value.to_bits() != value.to_bits() {
+            fail(format!(
+                "f_grad's value {grad_value:?} is not the function's {value:?}"
+            ));
+        }
+        if grad.len() != active.len() {
+            fail(format!(
+                "{} gradient components for {} differentiable floats",
+                grad.len(),
+                active.len()
+            ));
+            continue;
+        }
+        if point == 0 {
+            let sign = if rng.chance(0.5) { -1.0 } else { 1.0 };
+            let d_out = sign * rng.range(0.5, 2.0);
+            let (backward_value, backward) = (case.backward)(&p, &y, d_out);
+            report.backward_checked += 1;
+            if backward_value.to_bits() != value.to_bits() {
+                fail(format!(
+                    "f_backward's value {backward_value:?} is not the function's {value:?}"
+                ));
+            }
+            for (j, (b, g)) in backward.iter().zip(&grad).enumerate() {
+                let expected = d_out * g;
+                if (b - expected).abs() > 1e-12 * expected.abs().max(1.0) {
+                    fail(format!(
+                        "f_backward component {j} with d_out = {d_out} is {b:?}, not d_out × {g:?}"
+                    ));
+                }
+            }
+        }
+        let at: Vec<f64> = active.iter().map(|&i| p[i]).collect();
+        let f = |q: &[f64]| {
+            let mut full = p.clone();
+            for (j, &i) in active.iter().enumerate() {
+                full[i] = q[j];
+            }
+            (case.value)(&full, &y)
+        };
+        let numeric = backprop::numeric_gradient(f, &at);
+        let fine = central(f, &at, 0.1);
+        for (j, ((&a, &n), &n_fine)) in grad.iter().zip(&numeric).zip(&fine).enumerate() {
+            report.components += 1;
+            if backprop::relative_error(n, n_fine) > 1e-4 && (n - n_fine).abs() > 1e-9 {
+                report.skipped_kink += 1;
+                continue;
+            }
+            report.checked += 1;
+            let error = backprop::relative_error(a, n);
+            if error > 1e-6 && (a - n).abs() > 1e-8 {
+                fail(format!(
+                    "component {j} (flat index {}) is {a:?} but central differences say {n:?} \
+                     (relative error {error:e})",
+                    active[j]
+                ));
+            }
+        }
+    }
+}
+
+#[test]
+fn random_tensor_programs_match_central_differences() {
+    let mut report = Report::default();
+    for (i, case) in CASES.iter().enumerate() {
+        let before = report.failures.len();
+        check(case, i, &mut report);
+        if report.failures.len() > before {
+            println!("--- {}, as generated:\n{}", case.name, case.source);
+            println!(
+                "--- its generated backward:\n{}\n",
+                (case.backward_source)()
+            );
+        }
+    }
+    println!(
+        "tensor differential: {} programs, {} points, {} gradient components: {} checked against \
+         central differences, {} skipped near a kink; f_backward checked at {} points",
+        report.programs,
+        report.points,
+        report.components,
+        report.checked,
+        report.skipped_kink,
+        report.backward_checked,
+    );
+    for failure in &report.failures {
+        println!("MISMATCH {failure}");
+    }
+    assert!(
+        report.failures.is_empty(),
+        "{} mismatches (listed above with their programs)",
+        report.failures.len()
+    );
+    assert!(report.programs >= 200, "only {} programs", report.programs);
+    // Kinks are rare: most components must be checked.
+    assert!(
+        report.checked * 10 >= report.components * 9,
+        "{} of {} components skipped",
+        report.skipped_kink,
+        report.components
+    );
+}
