@@ -78,7 +78,7 @@ use std::fmt::Write as _;
 
 use backprop::prelude::*;
 use backprop::{Real, backprop};
-use common::{c, dual_gradient};
+use common::{Rng, c, dual_gradient};
 use num_dual::{Dual, Dual32, Dual64, DualNum};
 
 // ---------------------------------------------------------------------------------------------
@@ -593,39 +593,6 @@ const UNARY: [&str; 32] = [
 const BINARY: [&str; 8] = [
     "atan2", "hypot", "max", "min", "clamp", "mul_add", "powf", "log",
 ];
-
-/// SplitMix64: a small, fixed, portable pseudo-random generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fl {

@@ -37,7 +37,11 @@
 // whatever the array's kind).
 #![allow(dead_code, clippy::eq_op, clippy::clone_on_copy)]
 
+mod common;
+
 use std::fmt::Write as _;
+
+use common::Rng;
 
 use backprop::backprop;
 use backprop::ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -113,39 +117,6 @@ const VIEW_AND_CLONE_LINES: bool = true;
 ///
 /// On: fixed; the minimal case is in `tests/tensors.rs` (`copies_of_local_arrays`).
 const CONSTANT_LINES: bool = true;
-
-/// SplitMix64: a small, fixed, portable pseudo-random generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 /// A value's type: a scalar, a vector of a length, a matrix of a shape.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
