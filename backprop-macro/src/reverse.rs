@@ -1136,9 +1136,10 @@ fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
 
 /// Whether every differentiated variable a loop carries only accumulates: each iteration adds
 /// to it (`s += e`, `s -= e`, possibly in a branch arm, possibly in a nested loop) and nothing
-/// else reads it. Then each reversed iteration passes the carried gradients through unchanged,
-/// and reads only values of its own iteration, so the iterations can be reversed in any
-/// order: right after their forward lines, in the forward loop.
+/// else reads it, and no iteration reads a buffer element another one writes. Then each
+/// reversed iteration passes the carried gradients through unchanged, and reads only values of
+/// its own iteration, so the iterations can be reversed in any order: right after their
+/// forward lines, in the forward loop.
 pub fn accumulates(program: &Program, l: &crate::ir::Loop) -> bool {
     let active: Vec<_> = l
         .carried
