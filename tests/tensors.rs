@@ -303,6 +303,24 @@ fn constant_lines_and_a_scalar_summed_over_an_array() {
     assert_eq!(dm, backprop::sigmoid(&a));
 }
 
+/// An axis reduction of a vector is a 0-dimensional array (`Array0`), summed or scaled like any.
+#[backprop]
+fn zero_dimensional(a: &Array2<f64>) -> f64 {
+    let col = a.sum_axis(Axis(0));
+    let all = col.mean_axis(Axis(0)).unwrap();
+    let scaled = &all * 3.0 + col.sum_axis(Axis(0));
+    all.sum() + (scaled * &all).sum()
+}
+
+#[test]
+fn axis_reductions_of_vectors() {
+    let a = array![[0.5, -1.0, 0.2], [0.3, 0.2, -0.4]];
+    let (_, da) = zero_dimensional_grad(&a);
+    check("zero-dimensional", &flat2(&a), &flat2(&da), |p| {
+        zero_dimensional(&from_flat((2, 3), p))
+    });
+}
+
 #[backprop(wrt(w))]
 fn in_f32(w: &Array2<f32>, x: &Array2<f32>) -> f32 {
     let h = x.dot(w).tanh();

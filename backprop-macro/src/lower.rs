@@ -409,13 +409,11 @@ impl Lowerer<'_> {
 
     fn result_ty(&self, prim: &Prim, args: &[Operand]) -> Ty {
         let elem = self.line_float(args);
-        let tensor = |rank: Option<usize>| match rank {
-            Some(0) => Ty::Float(elem),
-            rank => Ty::Tensor {
-                elem,
-                rank,
-                by_ref: false,
-            },
+        // Rank 0 stays an array (ndarray's `Array0`, from an axis reduction of a vector).
+        let tensor = |rank: Option<usize>| Ty::Tensor {
+            elem,
+            rank,
+            by_ref: false,
         };
         let rank_of = |i: usize| args.get(i).and_then(|a| self.operand_ty(a).rank());
         match prim {

@@ -46,11 +46,11 @@ where
     F: Float,
     S: Data<Elem = F>,
     S2: Data<Elem = F>,
-    E: RemoveAxis,
+    E: SumAxis,
     D: Dimension,
 {
     if g.ndim() > like.ndim() {
-        return sum_to(g.sum_axis(Axis(0)), like);
+        return sum_to(E::sum_axis_of(g, Axis(0)), like);
     }
     let axis = like
         .shape()
@@ -58,10 +58,52 @@ where
         .zip(g.shape())
         .position(|(&want, &have)| want == 1 && have != 1);
     match axis {
-        Some(k) => sum_to(g.sum_axis(Axis(k)).insert_axis(Axis(k)), like),
+        Some(k) => sum_to(E::sum_axis_of(g, Axis(k)).insert_axis(Axis(k)), like),
         None => sum_to(g.to_owned(), like),
     }
 }
+
+/// The dimensions of the gradients [`sum_to_ref`] reduces: every ndarray dimension, a
+/// 0-dimensional array (an axis reduction of a vector) included, which has no axis to remove
+/// and is never reduced.
+pub trait SumAxis: Dimension {
+    /// `g.sum_axis(axis)`, of any dimension.
+    fn sum_axis_of<F: Float, S: Data<Elem = F>>(
+        g: &ArrayBase<S, Self>,
+        axis: Axis,
+    ) -> Array<F, IxDyn>;
+}
+
+impl SumAxis for ndarray::Ix0 {
+    fn sum_axis_of<F: Float, S: Data<Elem = F>>(
+        g: &ArrayBase<S, Self>,
+        axis: Axis,
+    ) -> Array<F, IxDyn> {
+        g.view().into_dyn().sum_axis(axis)
+    }
+}
+
+macro_rules! sum_axis {
+    ($($dim:ty),*) => {$(
+        impl SumAxis for $dim {
+            fn sum_axis_of<F: Float, S: Data<Elem = F>>(
+                g: &ArrayBase<S, Self>,
+                axis: Axis,
+            ) -> Array<F, IxDyn> {
+                g.sum_axis(axis).into_dyn()
+            }
+        }
+    )*};
+}
+sum_axis!(
+    ndarray::Ix1,
+    ndarray::Ix2,
+    ndarray::Ix3,
+    ndarray::Ix4,
+    ndarray::Ix5,
+    ndarray::Ix6,
+    IxDyn
+);
 
 /// An array a gate reads, by value or by reference: an owned array lends its buffer to the
 /// result (the notes compute softmax in the scores' buffer; generated code hands over an array
@@ -261,7 +303,7 @@ pub fn add_to<F, S, E, D>(acc: &mut Array<F, D>, g: &ArrayBase<S, E>)
 where
     F: Float + std::ops::AddAssign,
     S: Data<Elem = F>,
-    E: RemoveAxis,
+    E: SumAxis,
     D: Dimension,
 {
     if acc.shape() == g.shape() {
