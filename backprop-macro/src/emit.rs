@@ -156,7 +156,9 @@ pub fn emit(
         #(#user_allows)*
         #vis fn #grad(#(#params),*) -> (#output, #gradient) {
             // The companions compute `f` themselves; this marks it used, so that a program
-            // calling only `f_grad` gets no dead-code warning for the function it annotated.
+            // calling only `f_grad` gets no dead-code warning for the function it annotated
+            // (nor a deprecation warning, if it is deprecated).
+            #[allow(deprecated)]
             let _ = #name;
             #backward(#(#param_names,)* 1.0)
         }

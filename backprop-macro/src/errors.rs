@@ -27,6 +27,11 @@ impl Errors {
         self.errors.is_empty()
     }
 
+    /// How many errors there are (to tell whether lowering a part reported one).
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
     /// One `compile_error!` per error, each at its own span.
     pub fn to_compile_errors(&self) -> TokenStream {
         self.errors

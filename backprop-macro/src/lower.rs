@@ -688,6 +688,7 @@ impl Lowerer<'_> {
                     "unwrap" | "expect" | "t" | "mapv" | "view" | "to_owned" | "clone" => {
                         tensor(rank)
                     }
+                    "row" | "column" => tensor(rank.map(|r| r.saturating_sub(1))),
                     "sum_axis" | "mean_axis" => tensor(rank.map(|r| r.saturating_sub(1))),
                     "insert_axis" => tensor(rank.map(|r| r + 1)),
                     "dot" => match (
@@ -1752,7 +1753,12 @@ impl Lowerer<'_> {
             return self.tensor_method(receiver, inner, hint, Some(unwrap));
         }
         if self.expression_is_tensor(&call.receiver) {
+            let before = self.errors.len();
             let receiver = self.operand(&call.receiver, hint);
+            // The receiver was reported: no second error for what is called on it.
+            if self.errors.len() > before {
+                return Value::Operand(placeholder());
+            }
             if self.operand_ty(&receiver).is_tensor() {
                 return self.tensor_method(receiver, call, hint, None);
             }
@@ -2099,10 +2105,13 @@ impl Lowerer<'_> {
     fn index(&mut self, index: &syn::ExprIndex) -> Value {
         let base = self.array_binding(&index.expr);
         let Some(base) = base else {
-            self.errors.spanned(
-                &index.expr,
-                "only array parameters can be indexed in a `#[backprop]` function",
-            );
+            let message = match &*index.expr {
+                Expr::Path(path) if self.lookup_path(path).is_some_and(|b| self.vars[b.var].ty.is_tensor()) => {
+                    "an ndarray array is not differentiated element by element; write whole-array operations (`a.sum()`, `a.dot(&b)`, `backprop::pick(&a, labels)`), or take the values as a slice `&[f64]`"
+                }
+                _ => "only slices, arrays (`[F; N]`, `&[F]`, `Vec<F>`) and local buffers can be indexed in a `#[backprop]` function",
+            };
+            self.errors.spanned(&index.expr, message);
             return Value::Operand(placeholder());
         };
         if self.mentions_active(&index.index) {

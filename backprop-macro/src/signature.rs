@@ -92,7 +92,7 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
                 Some(param) if param.ty.float().is_some() => param.differentiable = true,
                 Some(_) => errors.spanned(
                     name,
-                    format!("`{name}` is not a float parameter and cannot be differentiated; `wrt` takes parameters of type `f32`, `f64`, `[F; N]`, `&[F; N]` or an ndarray array of floats"),
+                    format!("`{name}` is not a float parameter and cannot be differentiated; `wrt` takes parameters of type `f32`, `f64`, `[F; N]`, `&[F; N]`, `&[F]`, `Vec<F>` or an ndarray array of floats (flatten nested arrays: `[f64; 6]`)"),
                 ),
                 None => {
                     let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.ident)).collect();

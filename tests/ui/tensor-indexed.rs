@@ -1,0 +1,11 @@
+use backprop::backprop;
+use backprop::ndarray::Array2;
+
+#[backprop(wrt(w))]
+fn corner(w: &Array2<f64>) -> f64 {
+    w[[0, 1]] * 2.0 + w.sum()
+}
+
+fn main() {
+    let _ = corner_grad(&Array2::zeros((2, 2)));
+}
