@@ -2106,10 +2106,16 @@ impl Lowerer<'_> {
         let base = self.array_binding(&index.expr);
         let Some(base) = base else {
             let message = match &*index.expr {
-                Expr::Path(path) if self.lookup_path(path).is_some_and(|b| self.vars[b.var].ty.is_tensor()) => {
+                Expr::Path(path)
+                    if self
+                        .lookup_path(path)
+                        .is_some_and(|b| self.vars[b.var].ty.is_tensor()) =>
+                {
                     "an ndarray array is not differentiated element by element; write whole-array operations (`a.sum()`, `a.dot(&b)`, `backprop::pick(&a, labels)`), or take the values as a slice `&[f64]`"
                 }
-                _ => "only slices, arrays (`[F; N]`, `&[F]`, `Vec<F>`) and local buffers can be indexed in a `#[backprop]` function",
+                _ => {
+                    "only slices, arrays (`[F; N]`, `&[F]`, `Vec<F>`) and local buffers can be indexed in a `#[backprop]` function"
+                }
             };
             self.errors.spanned(&index.expr, message);
             return Value::Operand(placeholder());
