@@ -182,3 +182,41 @@ fn constant_arrays_passed_to_a_composed_function_take_their_gradient_slot() {
         assert!((a - b).abs() < 1e-15, "{dw} vs {expected}");
     }
 }
+
+/// A hand-written gate on arrays (leaky ReLU with a learned slope): the `let` says it returns
+/// an array; its backward takes the upstream gradient by reference, as the runtime's gates do.
+fn leaky(x: &Array1<f64>, alpha: f64) -> Array1<f64> {
+    x.mapv(|v| if v > 0.0 { v } else { alpha * v })
+}
+
+fn leaky_backward(
+    x: &Array1<f64>,
+    alpha: f64,
+    d: &Array1<f64>,
+) -> (Array1<f64>, (Array1<f64>, f64)) {
+    let dx = d * &x.mapv(|v| if v > 0.0 { 1.0 } else { alpha });
+    let dalpha = (d * &x.mapv(|v| if v > 0.0 { 0.0 } else { v })).sum();
+    (leaky(x, alpha), (dx, dalpha))
+}
+
+#[backprop]
+fn leaky_net(x: &Array1<f64>, alpha: f64) -> f64 {
+    let h: Array1<f64> = leaky(&x.tanh(), alpha);
+    (&h * &h).sum()
+}
+
+#[test]
+fn a_hand_written_gate_on_arrays() {
+    let x = array![0.5, -1.3, 0.2];
+    let (_, (dx, dalpha)) = leaky_net_grad(&x, 0.1);
+    // Closed form: h = leaky(tanh x), L = Σ h², dL/dx = 2 h leaky'(tanh x) (1 − tanh² x).
+    let t = x.tanh();
+    let h = leaky(&t, 0.1);
+    let slope = t.mapv(|v| if v > 0.0 { 1.0 } else { 0.1 });
+    let expected = 2.0 * &h * &slope * &(1.0 - &t * &t);
+    for (a, b) in dx.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-15, "{dx} vs {expected}");
+    }
+    let expected_alpha: f64 = (2.0 * &h * &t.mapv(|v| if v > 0.0 { 0.0 } else { v })).sum();
+    assert!((dalpha - expected_alpha).abs() < 1e-15);
+}

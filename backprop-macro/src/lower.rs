@@ -1380,14 +1380,54 @@ impl Lowerer<'_> {
             self.lower_buffer(&pat_ident.ident, annotation, &value, &len, is_vec);
             return;
         }
+        // `let h: Array1<f64> = g(..);` says what a call of the user's own gate returns.
+        let annotated_array = annotation
+            .and_then(|ty| classify(ty).ok())
+            .filter(Ty::is_tensor);
         if let Some(ty) = annotation
             && float_type(ty).is_none()
+            && annotated_array.is_none()
             && self.mentions_active(&init.expr)
         {
-            self.errors.spanned(ty, "a differentiated value must be `f32` or `f64`; remove the annotation or use a float type");
+            self.errors.spanned(ty, "a differentiated value must be `f32`, `f64` or an ndarray array of floats; remove the annotation or use one of these types");
         }
         let name = pat_ident.ident.to_string();
-        let value = self.value(&init.expr, &name);
+        let value = match (self.value(&init.expr, &name), annotated_array) {
+            (
+                Value::Assign {
+                    prim: prim @ Prim::Call { .. },
+                    args,
+                    span,
+                },
+                Some(ty),
+            ) => {
+                let ident = self
+                    .namer
+                    .user_binding(&pat_ident.ident, self.bound.insert(name.clone()));
+                let active = rules::differentiable_positions(&prim, &args)
+                    .iter()
+                    .any(|&i| self.is_active(&args[i]));
+                let var = self.new_var(ident, ty, active);
+                self.push_node(Node::Assign(Assign {
+                    target: var,
+                    prim,
+                    args,
+                    annotation: None,
+                    span,
+                }));
+                if let Some(scope) = self.scopes.last_mut() {
+                    scope.insert(
+                        name,
+                        Binding {
+                            var,
+                            mutable: pat_ident.mutability.is_some(),
+                        },
+                    );
+                }
+                return;
+            }
+            (value, _) => value,
+        };
         let first = self.bound.insert(name.clone());
         let var = match value {
             // `let v = h;` (or `h.view()`, `h.clone()`) of an array: another name for `h`, whose
@@ -1771,13 +1811,27 @@ impl Lowerer<'_> {
         }
         let name = call.method.to_string();
         let Some(rule) = rules::method_rule(&name) else {
-            self.errors.spanned(
-                &call.method,
+            let array_method = [
+                "sum",
+                "mean",
+                "dot",
+                "t",
+                "sum_axis",
+                "mean_axis",
+                "insert_axis",
+                "mapv",
+            ];
+            let message = if array_method.contains(&name.as_str()) {
+                format!(
+                    "`{name}` is an array method, but its receiver is taken to be a float; if it is an array returned by your own function, say so at its `let`: `let h: Array1<f64> = g(..);`"
+                )
+            } else {
                 format!(
                     "`{name}` is not a differentiable float method; supported methods are {}; for your own function, call it as `{name}(x)` and write a `{name}_backward` next to it",
                     rules::method_names()
-                ),
-            );
+                )
+            };
+            self.errors.spanned(&call.method, message);
             return Value::Operand(placeholder());
         };
         if call.args.len() + 1 != rule.arity {
