@@ -239,12 +239,15 @@ impl Lowerer<'_> {
 
     /// Binds a value to a new variable named `ident` (a temporary when `user` is false).
     fn bind(&mut self, value: Value, ident: Ident, annotation: Option<&syn::Type>) -> VarId {
-        let annotated = annotation.and_then(float_type);
+        // A float, or an array (`let h: Array1<f64> = g(..);`: what the user's own gate returns).
+        let annotated = annotation
+            .and_then(|ty| classify(ty).ok())
+            .filter(|ty| matches!(ty, Ty::Float(_) | Ty::Tensor { .. }));
         match value {
             Value::Operand(operand) => {
                 // `let mut s = 0.0;` is a float of the function's type unless it says otherwise.
                 let ty = match annotated
-                    .map(Ty::Float)
+                    .clone()
                     .unwrap_or_else(|| self.operand_ty(&operand))
                 {
                     Ty::FloatLit => Ty::Float(self.default_float),
@@ -267,9 +270,7 @@ impl Lowerer<'_> {
                 let active = rules::differentiable_positions(&prim, &args)
                     .iter()
                     .any(|&i| self.is_active(&args[i]));
-                let ty = annotated
-                    .map(Ty::Float)
-                    .unwrap_or_else(|| self.result_ty(&prim, &args));
+                let ty = annotated.unwrap_or_else(|| self.result_ty(&prim, &args));
                 self.settle_literal_types(&args, &ty);
                 let var = self.new_var(ident, ty, active);
                 self.push_node(Node::Assign(Assign {
@@ -1380,54 +1381,16 @@ impl Lowerer<'_> {
             self.lower_buffer(&pat_ident.ident, annotation, &value, &len, is_vec);
             return;
         }
-        // `let h: Array1<f64> = g(..);` says what a call of the user's own gate returns.
-        let annotated_array = annotation
-            .and_then(|ty| classify(ty).ok())
-            .filter(Ty::is_tensor);
+        // An array annotation says what a call of the user's own gate returns (see `bind`).
         if let Some(ty) = annotation
             && float_type(ty).is_none()
-            && annotated_array.is_none()
+            && !classify(ty).is_ok_and(|ty| ty.is_tensor())
             && self.mentions_active(&init.expr)
         {
             self.errors.spanned(ty, "a differentiated value must be `f32`, `f64` or an ndarray array of floats; remove the annotation or use one of these types");
         }
         let name = pat_ident.ident.to_string();
-        let value = match (self.value(&init.expr, &name), annotated_array) {
-            (
-                Value::Assign {
-                    prim: prim @ Prim::Call { .. },
-                    args,
-                    span,
-                },
-                Some(ty),
-            ) => {
-                let ident = self
-                    .namer
-                    .user_binding(&pat_ident.ident, self.bound.insert(name.clone()));
-                let active = rules::differentiable_positions(&prim, &args)
-                    .iter()
-                    .any(|&i| self.is_active(&args[i]));
-                let var = self.new_var(ident, ty, active);
-                self.push_node(Node::Assign(Assign {
-                    target: var,
-                    prim,
-                    args,
-                    annotation: None,
-                    span,
-                }));
-                if let Some(scope) = self.scopes.last_mut() {
-                    scope.insert(
-                        name,
-                        Binding {
-                            var,
-                            mutable: pat_ident.mutability.is_some(),
-                        },
-                    );
-                }
-                return;
-            }
-            (value, _) => value,
-        };
+        let value = self.value(&init.expr, &name);
         let first = self.bound.insert(name.clone());
         let var = match value {
             // `let v = h;` (or `h.view()`, `h.clone()`) of an array: another name for `h`, whose
