@@ -45,16 +45,7 @@ fn generated_source() -> String {
 
 #[test]
 fn generated_file_is_up_to_date() {
-    let path = format!("{}/tests/generated/chain200.rs", env!("CARGO_MANIFEST_DIR"));
-    let source = generated_source();
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, &source).unwrap();
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == source,
-        "{path} is stale; re-create it with BLESS=1 cargo test --test chain"
-    );
+    common::check_generated("chain200.rs", &generated_source(), "chain");
 }
 
 #[test]

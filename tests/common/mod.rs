@@ -89,6 +89,20 @@ pub fn check_snapshot(name: &str, source: &str) {
     );
 }
 
+/// Compares a checked-in generated file `tests/generated/{file}` with what its generator writes
+/// now (`BLESS=1` rewrites it); `test` names the test target that regenerates it.
+pub fn check_generated(file: &str, source: &str, test: &str) {
+    let path = format!("{}/tests/generated/{file}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, source).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == source,
+        "{path} is stale; re-create it with BLESS=1 cargo test --test {test}"
+    );
+}
+
 /// SplitMix64: a small, fixed, portable pseudo-random generator (the random-program tests'
 /// generators draw from it, so their programs repeat exactly).
 pub struct Rng(pub u64);
