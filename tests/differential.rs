@@ -4865,7 +4865,11 @@ fn generated_source() -> String {
 
 #[test]
 fn generated_file_is_up_to_date() {
-    common::check_generated("differential_programs.rs", &generated_source(), "differential");
+    common::check_generated(
+        "differential_programs.rs",
+        &generated_source(),
+        "differential",
+    );
 }
 
 fn coverage(key: &str) -> usize {

@@ -1073,7 +1073,11 @@ fn generated_source() -> String {
 
 #[test]
 fn generated_file_is_up_to_date() {
-    common::check_generated("tensor_programs.rs", &generated_source(), "tensor_differential");
+    common::check_generated(
+        "tensor_programs.rs",
+        &generated_source(),
+        "tensor_differential",
+    );
 }
 
 /// Constructs the generator must keep producing.

@@ -57,93 +57,53 @@ macro_rules! elementwise_scalar {
 }
 elementwise_scalar!(f32, f64);
 
+/// The arrays: a reference or a view (the values go into a new array), and an owned array (the
+/// values go into its own buffer). `map_elements` is the one pass that makes the new array, or
+/// the in-place pass; the backward pass writes the values over the array
+/// [`ArrayInput::into_array`](crate::tensor::ArrayInput) gives (a copy, or the buffer itself).
 #[cfg(feature = "ndarray")]
-impl<F, S, D> Elementwise for &ndarray::ArrayBase<S, D>
-where
-    F: Float,
-    S: ndarray::Data<Elem = F>,
-    D: ndarray::Dimension,
-{
-    type Elem = F;
-    type Output = ndarray::Array<F, D>;
-    type Upstream<'d>
-        = &'d ndarray::Array<F, D>
-    where
-        Self: 'd;
+macro_rules! elementwise_array {
+    ($([$($generics:tt)*] $array:ty => $map:ident;)*) => {$(
+        impl<$($generics)*> Elementwise for $array
+        where
+            F: Float,
+            D: ndarray::Dimension,
+        {
+            type Elem = F;
+            type Output = ndarray::Array<F, D>;
+            type Upstream<'d>
+                = &'d ndarray::Array<F, D>
+            where
+                Self: 'd;
 
-    fn map_elements(self, f: impl Fn(F) -> F) -> Self::Output {
-        self.mapv(f)
-    }
+            fn map_elements(self, f: impl Fn(F) -> F) -> Self::Output {
+                self.$map(f)
+            }
 
-    fn map_backward(
-        self,
-        d_out: &ndarray::Array<F, D>,
-        f: impl Fn(F, F) -> (F, F),
-    ) -> (Self::Output, Self::Output) {
-        // The values overwrite a copy of `x`, as they overwrite an owned `x`.
-        self.to_owned().map_backward(d_out, f)
-    }
+            fn map_backward(
+                self,
+                d_out: &ndarray::Array<F, D>,
+                f: impl Fn(F, F) -> (F, F),
+            ) -> (Self::Output, Self::Output) {
+                let mut value = crate::tensor::ArrayInput::into_array(self);
+                let mut grad = ndarray::Array::zeros(value.raw_dim());
+                ndarray::Zip::from(&mut value)
+                    .and(&mut grad)
+                    .and(d_out)
+                    .for_each(|v, g, &d| {
+                        (*v, *g) = f(*v, d);
+                    });
+                (value, grad)
+            }
+        }
+    )*};
 }
 
 #[cfg(feature = "ndarray")]
-impl<F, D> Elementwise for ndarray::Array<F, D>
-where
-    F: Float,
-    D: ndarray::Dimension,
-{
-    type Elem = F;
-    type Output = ndarray::Array<F, D>;
-    type Upstream<'d>
-        = &'d ndarray::Array<F, D>
-    where
-        Self: 'd;
-
-    fn map_elements(self, f: impl Fn(F) -> F) -> Self::Output {
-        self.mapv_into(f)
-    }
-
-    fn map_backward(
-        self,
-        d_out: &ndarray::Array<F, D>,
-        f: impl Fn(F, F) -> (F, F),
-    ) -> (Self::Output, Self::Output) {
-        let mut value = self;
-        let mut grad = ndarray::Array::zeros(value.raw_dim());
-        ndarray::Zip::from(&mut value)
-            .and(&mut grad)
-            .and(d_out)
-            .for_each(|v, g, &d| {
-                (*v, *g) = f(*v, d);
-            });
-        (value, grad)
-    }
-}
-
-/// A view taken by value (what `a.t()` gives): as a reference.
-#[cfg(feature = "ndarray")]
-impl<F, D> Elementwise for ndarray::ArrayView<'_, F, D>
-where
-    F: Float,
-    D: ndarray::Dimension,
-{
-    type Elem = F;
-    type Output = ndarray::Array<F, D>;
-    type Upstream<'d>
-        = &'d ndarray::Array<F, D>
-    where
-        Self: 'd;
-
-    fn map_elements(self, f: impl Fn(F) -> F) -> Self::Output {
-        self.mapv(f)
-    }
-
-    fn map_backward(
-        self,
-        d_out: &ndarray::Array<F, D>,
-        f: impl Fn(F, F) -> (F, F),
-    ) -> (Self::Output, Self::Output) {
-        self.to_owned().map_backward(d_out, f)
-    }
+elementwise_array! {
+    [F, S: ndarray::Data<Elem = F>, D] &ndarray::ArrayBase<S, D> => mapv;
+    [F, D] ndarray::ArrayView<'_, F, D> => mapv;
+    [F, D] ndarray::Array<F, D> => mapv_into;
 }
 
 fn sigmoid_scalar<F: Float>(x: F) -> F {
