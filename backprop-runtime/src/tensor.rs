@@ -114,7 +114,9 @@ pub trait ArrayInput<F, D> {
     /// The array, borrowed.
     fn array_view(&self) -> ArrayView<'_, F, D>;
     /// Whether [`into_array`](ArrayInput::into_array) hands over a buffer (no allocation).
-    fn is_owned(&self) -> bool;
+    fn is_owned(&self) -> bool {
+        false
+    }
 }
 
 impl<F: Clone, D: Dimension> ArrayInput<F, D> for Array<F, D> {
@@ -131,33 +133,23 @@ impl<F: Clone, D: Dimension> ArrayInput<F, D> for Array<F, D> {
     }
 }
 
-impl<F: Clone, S: Data<Elem = F>, D: Dimension> ArrayInput<F, D> for &ArrayBase<S, D> {
-    fn into_array(self) -> Array<F, D> {
-        self.to_owned()
-    }
+/// A reference, or a view taken by value (what `a.t()` gives): copied.
+macro_rules! copied_input {
+    ($([$($generics:tt)*] $array:ty;)*) => {$(
+        impl<$($generics)*> ArrayInput<F, D> for $array {
+            fn into_array(self) -> Array<F, D> {
+                self.to_owned()
+            }
 
-    fn array_view(&self) -> ArrayView<'_, F, D> {
-        self.view()
-    }
-
-    fn is_owned(&self) -> bool {
-        false
-    }
+            fn array_view(&self) -> ArrayView<'_, F, D> {
+                self.view()
+            }
+        }
+    )*};
 }
-
-/// A view taken by value (what `a.t()` gives): copied, as a reference is.
-impl<F: Clone, D: Dimension> ArrayInput<F, D> for ArrayView<'_, F, D> {
-    fn into_array(self) -> Array<F, D> {
-        self.to_owned()
-    }
-
-    fn array_view(&self) -> ArrayView<'_, F, D> {
-        self.view()
-    }
-
-    fn is_owned(&self) -> bool {
-        false
-    }
+copied_input! {
+    [F: Clone, S: Data<Elem = F>, D: Dimension] &ArrayBase<S, D>;
+    [F: Clone, D: Dimension] ArrayView<'_, F, D>;
 }
 
 /// The upstream gradient handed to a gradient-only gate function: an owned array, whose buffer
