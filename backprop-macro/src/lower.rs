@@ -25,6 +25,23 @@ use crate::rules::{self, Prim, TensorOp};
 use crate::signature::{SignatureInfo, classify, float_type};
 use crate::validate;
 
+/// The ndarray methods with rules of their own (`rules::TensorOp`), and their arities.
+const ARRAY_METHODS: &[(&str, usize)] = &[
+    ("t", 0),
+    ("sum", 0),
+    ("mean", 0),
+    ("dot", 1),
+    ("sum_axis", 1),
+    ("mean_axis", 1),
+    ("insert_axis", 1),
+    ("mapv", 1),
+];
+
+/// Methods that read an array's length or shape, never its values: constants.
+const SHAPE_METHODS: &[&str] = &[
+    "len", "nrows", "ncols", "len_of", "shape", "dim", "raw_dim", "is_empty",
+];
+
 /// Where an early `return` can be differentiated, for the error at one that cannot.
 const RETURN_NOT_A_GUARD: &str = "this `return` is not supported: an early return is a guard `if cond { ..; return v; }` among the function's own statements, or directly in the body of a loop among them or of a loop directly in such a body (a loop without a `break` guard, before any `continue` guard; not in a branch arm or another block)";
 
@@ -485,8 +502,7 @@ impl Lowerer<'_> {
             }
             // An array's length or shape does not depend on its values (`x[x.len() - 1]`).
             fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
-                let shape = ["len", "nrows", "ncols", "dim", "shape", "is_empty"];
-                if call.args.is_empty() && shape.iter().any(|m| call.method == m) {
+                if SHAPE_METHODS.iter().any(|m| call.method == m) {
                     return;
                 }
                 syn::visit::visit_expr_method_call(self, call);
@@ -1133,6 +1149,13 @@ impl Lowerer<'_> {
         }
     }
 
+    /// A `let` the lowering writes itself (`let mut returned = 0.0;`), at the user's span.
+    fn lower_declaration(&mut self, declaration: Stmt) {
+        if let Stmt::Local(local) = &declaration {
+            self.lower_let(local);
+        }
+    }
+
     /// A loop with a `return` guard in it (see [`returns_from_loop`]), then the rest of the
     /// function: `let mut returned = 0.0;`, the loop, whose guard becomes
     /// `if cond { ..; returned = v; break; }` (see [`Self::return_from_loop`]), and the function's
@@ -1142,10 +1165,7 @@ impl Lowerer<'_> {
         let at = looped.span();
         let name = self.namer.fresh("returned");
         let float = self.default_float.ident();
-        let declare: Stmt = syn::parse_quote_spanned!(at=> let mut #name: #float = 0.0;);
-        if let Stmt::Local(declare) = &declare {
-            self.lower_let(declare);
-        }
+        self.lower_declaration(syn::parse_quote_spanned!(at=> let mut #name: #float = 0.0;));
         let outer = self.returned.replace(name.clone());
         let broke = self.loop_recording_exit(looped, hint);
         self.returned = outer;
@@ -1207,10 +1227,7 @@ impl Lowerer<'_> {
         };
         let span = guard.span();
         let stopped = self.namer.fresh("stopped");
-        let declare: Stmt = syn::parse_quote_spanned!(span=> let mut #stopped = false;);
-        if let Stmt::Local(declare) = &declare {
-            self.lower_let(declare);
-        }
+        self.lower_declaration(syn::parse_quote_spanned!(span=> let mut #stopped = false;));
         let mut stop = guard.clone();
         stop.then_branch.stmts.pop();
         stop.then_branch
@@ -1354,11 +1371,9 @@ impl Lowerer<'_> {
             if annotation.is_none_or(|ty| float_type(ty).is_some()) {
                 let ident = &pat_ident.ident;
                 let ty = annotation.map(|ty| quote!(: #ty));
-                let declared: Stmt =
-                    syn::parse_quote_spanned!(local.span()=> let mut #ident #ty = 0.0;);
-                if let Stmt::Local(declared) = &declared {
-                    self.lower_let(declared);
-                }
+                self.lower_declaration(
+                    syn::parse_quote_spanned!(local.span()=> let mut #ident #ty = 0.0;),
+                );
                 return;
             }
             self.errors.spanned(
@@ -1774,17 +1789,7 @@ impl Lowerer<'_> {
         }
         let name = call.method.to_string();
         let Some(rule) = rules::method_rule(&name) else {
-            let array_method = [
-                "sum",
-                "mean",
-                "dot",
-                "t",
-                "sum_axis",
-                "mean_axis",
-                "insert_axis",
-                "mapv",
-            ];
-            let message = if array_method.contains(&name.as_str()) {
+            let message = if ARRAY_METHODS.iter().any(|(method, _)| *method == name) {
                 format!(
                     "`{name}` is an array method, but its receiver is taken to be a float; if it is an array returned by your own function, say so at its `let`: `let h: Array1<f64> = g(..);`"
                 )
@@ -1880,11 +1885,10 @@ impl Lowerer<'_> {
             args,
             span,
         };
-        let arity = match name.as_str() {
-            "t" | "sum" | "mean" => 0,
-            "dot" | "sum_axis" | "mean_axis" | "insert_axis" | "mapv" => 1,
-            _ => usize::MAX,
-        };
+        let arity = ARRAY_METHODS
+            .iter()
+            .find(|(method, _)| *method == name)
+            .map_or(usize::MAX, |&(_, arity)| arity);
         if arity != usize::MAX && call.args.len() != arity {
             self.errors
                 .spanned(call, format!("`{name}` takes {arity} argument(s)"));
@@ -1989,7 +1993,7 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            "len" | "nrows" | "ncols" | "len_of" | "shape" | "dim" | "raw_dim" | "is_empty" => {
+            method if SHAPE_METHODS.contains(&method) => {
                 Value::Operand(self.constant_of_type(&Expr::MethodCall(call.clone()), Ty::Other))
             }
             method => match rules::method_rule(method) {
