@@ -1,0 +1,629 @@
+//! Expressions: operands and the temporaries they bind, binary operators, method and function
+//! calls, indexing, constants (inactive expressions kept whole, renamed), and the syntax
+//! helpers these share.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
+use syn::{BinOp, Expr, Lit, UnOp};
+
+use crate::ir::{FloatTy, Operand, Ty};
+use crate::rules::{self, Prim, TensorOp};
+use crate::signature::float_type;
+
+use super::statements::{buffer_init, vec_repeat};
+use super::tensors::{ARRAY_METHODS, SHAPE_METHODS};
+use super::{Lowerer, Value, placeholder};
+
+impl Lowerer<'_> {
+    // ----- expressions ----------------------------------------------------------------------
+
+    /// Lowers `expr` to an operand, binding a compound value to a temporary named after
+    /// `hint` and the operation.
+    pub(super) fn operand(&mut self, expr: &Expr, hint: &str) -> Operand {
+        match self.value(expr, hint) {
+            Value::Operand(operand) => operand,
+            value => {
+                let base = format!("{hint}_{}", value_name(&value));
+                let ident = self.namer.fresh(&base);
+                Operand::Var(self.bind(value, ident, None))
+            }
+        }
+    }
+
+    /// Whether `expr` reads a variable that has a gradient.
+    pub(super) fn mentions_active(&self, expr: &Expr) -> bool {
+        struct Finder<'l, 'a> {
+            lowerer: &'l Lowerer<'a>,
+            found: bool,
+        }
+        impl<'ast> Visit<'ast> for Finder<'_, '_> {
+            fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+                if let Some(b) = self.lowerer.lookup_path(path) {
+                    self.found |= self.lowerer.vars[b.var].active;
+                }
+            }
+            fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+                if let Some((value, len)) = vec_repeat(mac) {
+                    self.visit_expr(&value);
+                    self.visit_expr(&len);
+                }
+            }
+            // An array's length or shape does not depend on its values (`x[x.len() - 1]`).
+            fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+                if SHAPE_METHODS.iter().any(|m| call.method == m) {
+                    return;
+                }
+                syn::visit::visit_expr_method_call(self, call);
+            }
+        }
+        let mut finder = Finder {
+            lowerer: self,
+            found: false,
+        };
+        finder.visit_expr(expr);
+        finder.found
+    }
+
+    /// `expr` with every local name replaced by the name of its current variable.
+    pub(super) fn rename(&self, expr: &Expr) -> Expr {
+        struct Renamer<'l, 'a> {
+            lowerer: &'l Lowerer<'a>,
+        }
+        impl VisitMut for Renamer<'_, '_> {
+            fn visit_expr_path_mut(&mut self, path: &mut syn::ExprPath) {
+                if let Some(b) = self.lowerer.lookup_path(path)
+                    && let Some(segment) = path.path.segments.first_mut()
+                {
+                    let span = segment.ident.span();
+                    segment.ident = self.lowerer.vars[b.var].ident.clone();
+                    segment.ident.set_span(span);
+                }
+            }
+            fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+                if let Some((mut value, mut len)) = vec_repeat(mac) {
+                    self.visit_expr_mut(&mut value);
+                    self.visit_expr_mut(&mut len);
+                    mac.tokens = quote!(#value; #len);
+                }
+            }
+        }
+        let mut renamed = expr.clone();
+        Renamer { lowerer: self }.visit_expr_mut(&mut renamed);
+        renamed
+    }
+
+    /// An inactive expression as a constant operand.
+    pub(super) fn constant(&self, expr: &Expr) -> Operand {
+        let expr = strip_parens(expr);
+        // `&x` of an array: arrays are borrowed where they are used anyway.
+        if let Expr::Reference(reference) = expr
+            && reference.mutability.is_none()
+            && self.constant_ty(&reference.expr).is_tensor()
+        {
+            return self.constant(&reference.expr);
+        }
+        let renamed = self.rename(expr);
+        let atomic = is_atomic(expr);
+        Operand::Const {
+            tokens: renamed.to_token_stream(),
+            ty: self.constant_ty(expr),
+            atomic,
+        }
+    }
+
+    /// An expression that reads differentiated values but is itself not differentiable (a
+    /// comparison, `x as i32`), as a constant of type `ty`.
+    pub(super) fn constant_of_type(&self, expr: &Expr, ty: Ty) -> Operand {
+        Operand::Const {
+            tokens: self.rename(expr).to_token_stream(),
+            ty,
+            atomic: is_atomic(expr),
+        }
+    }
+
+    pub(super) fn value(&mut self, expr: &Expr, hint: &str) -> Value {
+        if !self.mentions_active(expr) && !contains_control_flow(expr) {
+            return Value::Operand(self.constant(expr));
+        }
+        let span = expr.span();
+        match expr {
+            Expr::Paren(inner) => self.value(&inner.expr, hint),
+            Expr::Group(inner) => self.value(&inner.expr, hint),
+            Expr::Path(path) => match self.lookup_path(path) {
+                Some(b) => Value::Operand(Operand::Var(b.var)),
+                None => Value::Operand(self.constant(expr)),
+            },
+            Expr::Unary(unary) => match unary.op {
+                UnOp::Neg(_) => {
+                    let a = self.operand(&unary.expr, hint);
+                    table("neg", vec![a], span)
+                }
+                _ => {
+                    self.errors.spanned(unary, "only unary `-` can be differentiated; `!` and `*` are not supported on differentiated values");
+                    Value::Operand(placeholder())
+                }
+            },
+            Expr::Binary(binary) => self.binary(binary, hint),
+            Expr::MethodCall(call) => self.method_call(call, hint),
+            Expr::Call(call) => self.call(call, hint),
+            Expr::Cast(cast) => match float_type(&cast.ty) {
+                Some(to) => {
+                    let a = self.operand(&cast.expr, hint);
+                    Value::Assign {
+                        prim: Prim::Cast(to),
+                        args: vec![a],
+                        span,
+                    }
+                }
+                // `x as i32` of a differentiated `x` is piecewise constant: a constant.
+                None => Value::Operand(self.constant_of_type(expr, Ty::Other)),
+            },
+            Expr::Index(index) => self.index(index),
+            Expr::If(if_expr) => self.if_branch(if_expr, hint, true),
+            Expr::Block(block) if block.label.is_none() => {
+                self.scopes.push(HashMap::new());
+                let returns = std::mem::replace(&mut self.returns_here, false);
+                let result = self.lower_body(&block.block.stmts, block.span(), hint);
+                self.returns_here = returns;
+                self.scopes.pop();
+                Value::Operand(result)
+            }
+            Expr::Lit(_) => Value::Operand(self.constant(expr)),
+            // `&b` of an array, as in `x.dot(&w) + &b`: the array itself.
+            Expr::Reference(reference)
+                if reference.mutability.is_none() && self.expression_is_tensor(&reference.expr) =>
+            {
+                self.value(&reference.expr, hint)
+            }
+            Expr::Reference(reference) => {
+                self.errors.spanned(
+                    reference,
+                    "references to differentiated values are not supported here; use the value itself (arrays may be passed as `&w` to a function call)",
+                );
+                Value::Operand(placeholder())
+            }
+            expr if buffer_init(expr).is_some() => {
+                self.errors.spanned(
+                    expr,
+                    "an array of differentiated values is built as a buffer: `let mut h = vec![0.0; n];`, then `h[i] = ..`",
+                );
+                Value::Operand(placeholder())
+            }
+            expr if is_reported_by_validation(expr) => Value::Operand(placeholder()),
+            Expr::Return(ret) => {
+                self.errors.spanned(ret.return_token, "an early `return` is not supported yet; return once, as the last statement of the function");
+                Value::Operand(placeholder())
+            }
+            other => {
+                self.errors.spanned(
+                    other,
+                    format!(
+                        "{} cannot be differentiated by `#[backprop]`; use `let` bindings, arithmetic, float methods, `if`/`else` and function calls",
+                        describe(other)
+                    ),
+                );
+                Value::Operand(placeholder())
+            }
+        }
+    }
+
+    fn binary(&mut self, binary: &syn::ExprBinary, hint: &str) -> Value {
+        let span = binary.span();
+        let name = match binary.op {
+            BinOp::Add(_) => "add",
+            BinOp::Sub(_) => "sub",
+            BinOp::Mul(_) => "mul",
+            BinOp::Div(_) => "div",
+            BinOp::Rem(_) => "rem",
+            BinOp::Eq(_)
+            | BinOp::Ne(_)
+            | BinOp::Lt(_)
+            | BinOp::Le(_)
+            | BinOp::Gt(_)
+            | BinOp::Ge(_)
+            | BinOp::And(_)
+            | BinOp::Or(_) => {
+                // A comparison is a constant (a `bool`) even when it reads differentiated values.
+                return Value::Operand(
+                    self.constant_of_type(&Expr::Binary(binary.clone()), Ty::Other),
+                );
+            }
+            _ => {
+                let message = if compound_op(&binary.op).is_some() {
+                    "a compound assignment is a statement here: write `x += v;` on its own line"
+                } else {
+                    "bitwise and shift operators cannot be differentiated"
+                };
+                self.errors.spanned(binary.op, message);
+                return Value::Operand(placeholder());
+            }
+        };
+        if name == "div"
+            && let Some(x) = sigmoid_idiom(binary)
+        {
+            let a = self.operand(x, hint);
+            return table("sigmoid", vec![a], span);
+        }
+        let a = self.operand(&binary.left, hint);
+        let b = self.operand(&binary.right, hint);
+        table(name, vec![a, b], span)
+    }
+
+    fn method_call(&mut self, call: &syn::ExprMethodCall, hint: &str) -> Value {
+        let span = call.span();
+        if let Some(turbofish) = &call.turbofish {
+            self.errors.spanned(
+                turbofish,
+                "turbofish arguments are not supported on differentiated values",
+            );
+            return Value::Operand(placeholder());
+        }
+        // `a.mean().unwrap()`: ndarray's mean is an `Option`, unwrapped as the user wrote it.
+        if (call.method == "unwrap" || call.method == "expect")
+            && let Expr::MethodCall(inner) = strip_parens(&call.receiver)
+            && (inner.method == "mean" || inner.method == "mean_axis")
+            && self.expression_is_tensor(&inner.receiver)
+        {
+            let (method, args) = (&call.method, &call.args);
+            let unwrap = quote!(.#method(#args));
+            let receiver = self.operand(&inner.receiver, hint);
+            return self.tensor_method(receiver, inner, hint, Some(unwrap));
+        }
+        if self.expression_is_tensor(&call.receiver) {
+            let before = self.errors.len();
+            let receiver = self.operand(&call.receiver, hint);
+            // The receiver was reported: no second error for what is called on it.
+            if self.errors.len() > before {
+                return Value::Operand(placeholder());
+            }
+            if self.operand_ty(&receiver).is_tensor() {
+                return self.tensor_method(receiver, call, hint, None);
+            }
+        }
+        let receiver_is_array = self.array_binding(&call.receiver).is_some();
+        if receiver_is_array && call.method == "len" && call.args.is_empty() {
+            return Value::Operand(
+                self.constant_of_type(&Expr::MethodCall(call.clone()), Ty::Other),
+            );
+        }
+        let name = call.method.to_string();
+        let Some(rule) = rules::method_rule(&name) else {
+            let message = if ARRAY_METHODS.iter().any(|(method, _)| *method == name) {
+                format!(
+                    "`{name}` is an array method, but its receiver is taken to be a float; if it is an array returned by your own function, say so at its `let`: `let h: Array1<f64> = g(..);`"
+                )
+            } else {
+                format!(
+                    "`{name}` is not a differentiable float method; supported methods are {}; for your own function, call it as `{name}(x)` and write a `{name}_backward` next to it",
+                    rules::method_names()
+                )
+            };
+            self.errors.spanned(&call.method, message);
+            return Value::Operand(placeholder());
+        };
+        if call.args.len() + 1 != rule.arity {
+            self.errors.spanned(
+                call,
+                format!("`{name}` takes {} argument(s)", rule.arity - 1),
+            );
+            return Value::Operand(placeholder());
+        }
+        let mut args = vec![self.operand(&call.receiver, hint)];
+        for arg in &call.args {
+            args.push(self.operand(arg, hint));
+        }
+        Value::Assign {
+            prim: Prim::Table {
+                rule,
+                name: call.method.clone(),
+            },
+            args,
+            span,
+        }
+    }
+
+    fn call(&mut self, call: &syn::ExprCall, hint: &str) -> Value {
+        let span = call.span();
+        let Expr::Path(func) = strip_parens(&call.func) else {
+            self.errors.spanned(
+                &call.func,
+                "only calls of named functions can be differentiated",
+            );
+            return Value::Operand(placeholder());
+        };
+        if func.qself.is_some() || func.path.segments.iter().any(|s| !s.arguments.is_none()) {
+            self.errors.spanned(
+                func,
+                "generic or qualified calls are not supported; call the function by its plain path",
+            );
+            return Value::Operand(placeholder());
+        }
+        // `f64::exp(x)` is `x.exp()`.
+        if let Some((float, method)) = float_method_path(&func.path) {
+            let name = method.to_string();
+            let Some(rule) = rules::method_rule(&name) else {
+                self.errors.spanned(
+                    method,
+                    format!(
+                        "`{name}` is not a differentiable float method; supported methods are {}",
+                        rules::method_names()
+                    ),
+                );
+                return Value::Operand(placeholder());
+            };
+            if call.args.len() != rule.arity {
+                self.errors.spanned(
+                    call,
+                    format!(
+                        "`{}::{name}` takes {} argument(s)",
+                        float.name(),
+                        rule.arity
+                    ),
+                );
+                return Value::Operand(placeholder());
+            }
+            let args = call.args.iter().map(|a| self.operand(a, hint)).collect();
+            return Value::Assign {
+                prim: Prim::Table {
+                    rule,
+                    name: method.clone(),
+                },
+                args,
+                span,
+            };
+        }
+        let mut args = Vec::new();
+        let mut by_ref = Vec::new();
+        for arg in &call.args {
+            if let Expr::Reference(reference) = strip_parens(arg)
+                && reference.mutability.is_none()
+                && self.expression_is_tensor(&reference.expr)
+            {
+                // Arrays are passed by reference anyway: `softmax(&scores, Axis(1))`.
+                args.push(self.operand(arg, hint));
+                by_ref.push(false);
+            } else if let Expr::Reference(reference) = strip_parens(arg) {
+                let is_array = self.array_binding(&reference.expr).is_some();
+                if reference.mutability.is_some() || !is_array {
+                    if self.mentions_active(arg) {
+                        self.errors.spanned(reference, "only array parameters can be passed by reference (`&w`) to a differentiated call");
+                    }
+                    args.push(self.constant(arg));
+                    by_ref.push(false);
+                } else {
+                    args.push(self.operand(&reference.expr, hint));
+                    by_ref.push(true);
+                }
+            } else {
+                args.push(self.operand(arg, hint));
+                by_ref.push(false);
+            }
+        }
+        let (path, backward) = backward_path(&func.path);
+        Value::Assign {
+            prim: Prim::Call {
+                path,
+                backward,
+                by_ref,
+            },
+            args,
+            span,
+        }
+    }
+
+    fn index(&mut self, index: &syn::ExprIndex) -> Value {
+        let base = self.array_binding(&index.expr);
+        let Some(base) = base else {
+            let message = match &*index.expr {
+                Expr::Path(path)
+                    if self
+                        .lookup_path(path)
+                        .is_some_and(|b| self.vars[b.var].ty.is_tensor()) =>
+                {
+                    "an ndarray array is not differentiated element by element; write whole-array operations (`a.sum()`, `a.dot(&b)`, `backprop::pick(&a, labels)`), or take the values as a slice `&[f64]`"
+                }
+                _ => {
+                    "only slices, arrays (`[F; N]`, `&[F]`, `Vec<F>`) and local buffers can be indexed in a `#[backprop]` function"
+                }
+            };
+            self.errors.spanned(&index.expr, message);
+            return Value::Operand(placeholder());
+        };
+        if self.mentions_active(&index.index) {
+            self.errors.spanned(
+                &index.index,
+                "an index must not depend on differentiated values; use an integer expression",
+            );
+            return Value::Operand(placeholder());
+        }
+        let index = self.rename(strip_parens(&index.index)).to_token_stream();
+        Value::Operand(Operand::Element {
+            var: base.var,
+            index,
+        })
+    }
+}
+
+pub(super) fn table(name: &'static str, args: Vec<Operand>, span: Span) -> Value {
+    Value::Assign {
+        prim: Prim::Table {
+            rule: rules::operator(name),
+            name: Ident::new(name, Span::call_site()),
+        },
+        args,
+        span,
+    }
+}
+
+/// What a temporary holding `value` is named after.
+fn value_name(value: &Value) -> String {
+    match value {
+        Value::Operand(_) => "value".into(),
+        Value::Assign { prim, .. } => match prim {
+            Prim::Table { rule, .. } => rule.name.into(),
+            Prim::Cast(to) => format!("as_{}", to.name()),
+            Prim::Tensor(op) => match op {
+                TensorOp::Dot => "dot",
+                TensorOp::T => "t",
+                TensorOp::Sum => "sum",
+                TensorOp::Mean { .. } => "mean",
+                TensorOp::SumAxis => "sum_axis",
+                TensorOp::MeanAxis { .. } => "mean_axis",
+                TensorOp::InsertAxis => "insert_axis",
+            }
+            .into(),
+            Prim::Call { path, .. } => rules::function_name(path),
+        },
+        Value::Branch { .. } => "if".into(),
+    }
+}
+
+/// `g` → (`g`, `g_backward`); a path into the runtime crate is made absolute.
+pub(super) fn backward_path(path: &syn::Path) -> (TokenStream, TokenStream) {
+    let mut forward = path.clone();
+    if forward.leading_colon.is_none()
+        && forward.segments.len() > 1
+        && forward.segments[0].ident == "backprop"
+    {
+        forward.leading_colon = Some(Default::default());
+    }
+    let mut backward = forward.clone();
+    if let Some(last) = backward.segments.last_mut() {
+        // `format_ident!` drops the `r#` of a raw name: `r#type` → `type_backward`.
+        last.ident = quote::format_ident!("{}_backward", last.ident, span = last.ident.span());
+    }
+    (forward.to_token_stream(), backward.to_token_stream())
+}
+
+/// `1.0 / (1.0 + (-x).exp())` (or with `f64::exp(-x)`): the lecture's sigmoid, returns `x`.
+fn sigmoid_idiom(div: &syn::ExprBinary) -> Option<&Expr> {
+    if !is_one(&div.left) {
+        return None;
+    }
+    let Expr::Binary(sum) = strip_parens(&div.right) else {
+        return None;
+    };
+    if !matches!(sum.op, BinOp::Add(_)) || !is_one(&sum.left) {
+        return None;
+    }
+    let negated = match strip_parens(&sum.right) {
+        Expr::MethodCall(call) if call.method == "exp" && call.args.is_empty() => &*call.receiver,
+        Expr::Call(call) if call.args.len() == 1 => match strip_parens(&call.func) {
+            Expr::Path(p) if float_method_path(&p.path).is_some_and(|(_, m)| m == "exp") => {
+                &call.args[0]
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    match strip_parens(negated) {
+        Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => Some(&unary.expr),
+        _ => None,
+    }
+}
+
+fn is_one(expr: &Expr) -> bool {
+    match strip_parens(expr) {
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Float(f) => f.base10_parse::<f64>().is_ok_and(|v| v == 1.0),
+            Lit::Int(i) => i.base10_digits() == "1",
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether `expr` needs no parentheses next to an operator.
+fn is_atomic(expr: &Expr) -> bool {
+    matches!(
+        strip_parens(expr),
+        Expr::Path(_)
+            | Expr::Lit(_)
+            | Expr::MethodCall(_)
+            | Expr::Call(_)
+            | Expr::Index(_)
+            | Expr::Field(_)
+    ) && !matches!(strip_parens(expr), Expr::Lit(syn::ExprLit { lit: Lit::Int(_) | Lit::Float(_), .. }) if expr.to_token_stream().to_string().starts_with('-'))
+}
+
+pub(super) fn strip_parens(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(inner) => strip_parens(&inner.expr),
+        Expr::Group(inner) => strip_parens(&inner.expr),
+        other => other,
+    }
+}
+
+pub(super) fn is_arithmetic(op: &BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Add(_) | BinOp::Sub(_) | BinOp::Mul(_) | BinOp::Div(_) | BinOp::Rem(_)
+    )
+}
+
+pub(super) fn compound_op(op: &BinOp) -> Option<&'static str> {
+    match op {
+        BinOp::AddAssign(_) => Some("add"),
+        BinOp::SubAssign(_) => Some("sub"),
+        BinOp::MulAssign(_) => Some("mul"),
+        BinOp::DivAssign(_) => Some("div"),
+        BinOp::RemAssign(_) => Some("rem"),
+        _ => None,
+    }
+}
+
+/// `f64::name` or `f32::name`: the float type and the method's name.
+pub(super) fn float_method_path(path: &syn::Path) -> Option<(FloatTy, &Ident)> {
+    if path.leading_colon.is_some() || path.segments.len() != 2 {
+        return None;
+    }
+    let float = match path.segments[0].ident.to_string().as_str() {
+        "f64" => FloatTy::F64,
+        "f32" => FloatTy::F32,
+        _ => return None,
+    };
+    Some((float, &path.segments[1].ident))
+}
+
+/// Branches and blocks are lowered even when constant, so their statements are checked.
+fn contains_control_flow(expr: &Expr) -> bool {
+    matches!(strip_parens(expr), Expr::If(_) | Expr::Block(_))
+}
+
+/// Constructs that `validate` reports once, wherever they are.
+pub(super) fn is_reported_by_validation(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::Closure(_)
+            | Expr::Macro(_)
+            | Expr::Unsafe(_)
+            | Expr::Async(_)
+            | Expr::Await(_)
+            | Expr::Try(_)
+            | Expr::TryBlock(_)
+            | Expr::Yield(_)
+    )
+}
+
+fn describe(expr: &Expr) -> &'static str {
+    match expr {
+        Expr::Array(_) => "an array literal",
+        Expr::Assign(_) => "an assignment inside an expression",
+        Expr::Break(_) => "`break`",
+        Expr::Continue(_) => "`continue`",
+        Expr::Field(_) => "a field access",
+        Expr::Match(_) => "a `match`",
+        Expr::Range(_) => "a range",
+        Expr::Repeat(_) => "an array repeat expression",
+        Expr::Struct(_) => "a struct literal",
+        Expr::Tuple(_) => "a tuple",
+        Expr::Let(_) => "a `let` expression",
+        Expr::Block(_) => "a labeled block",
+        _ => "this expression",
+    }
+}

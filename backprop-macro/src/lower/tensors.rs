@@ -1,0 +1,494 @@
+//! Types and activity: the float type of a line, the type of a result, literal types settled
+//! by use, the type of a constant; and ndarray arrays: which expressions are arrays, the
+//! methods with rules of their own, `mapv` closures.
+
+use std::collections::HashMap;
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{Expr, Lit, Pat, UnOp};
+
+use crate::ir::{FloatTy, Operand, Ty};
+use crate::rules::{self, Prim, TensorOp};
+use crate::signature::float_type;
+
+use super::expressions::{backward_path, float_method_path, is_arithmetic, strip_parens};
+use super::{Binding, Lowerer, Value, placeholder};
+
+/// The ndarray methods with rules of their own (`rules::TensorOp`), and their arities.
+pub(super) const ARRAY_METHODS: &[(&str, usize)] = &[
+    ("t", 0),
+    ("sum", 0),
+    ("mean", 0),
+    ("dot", 1),
+    ("sum_axis", 1),
+    ("mean_axis", 1),
+    ("insert_axis", 1),
+    ("mapv", 1),
+];
+
+/// Methods that read an array's length or shape, never its values: constants.
+pub(super) const SHAPE_METHODS: &[&str] = &[
+    "len", "nrows", "ncols", "len_of", "shape", "dim", "raw_dim", "is_empty",
+];
+
+impl Lowerer<'_> {
+    // ----- types and activity ---------------------------------------------------------------
+
+    pub(super) fn is_active(&self, operand: &Operand) -> bool {
+        crate::ir::operand_active(&self.vars, operand)
+    }
+
+    pub(super) fn operand_ty(&self, operand: &Operand) -> Ty {
+        crate::ir::operand_ty(&self.vars, operand)
+    }
+
+    /// The float type of a line: that of its first typed operand, else `f64` (what an
+    /// unsuffixed literal defaults to).
+    fn line_float(&self, args: &[Operand]) -> FloatTy {
+        args.iter()
+            .find_map(|a| self.operand_ty(a).float())
+            .unwrap_or(self.default_float)
+    }
+
+    pub(super) fn result_ty(&self, prim: &Prim, args: &[Operand]) -> Ty {
+        let elem = self.line_float(args);
+        // Rank 0 stays an array (ndarray's `Array0`, from an axis reduction of a vector).
+        let tensor = |rank: Option<usize>| Ty::Tensor {
+            elem,
+            rank,
+            by_ref: false,
+        };
+        let rank_of = |i: usize| args.get(i).and_then(|a| self.operand_ty(a).rank());
+        match prim {
+            Prim::Cast(to) => Ty::Float(*to),
+            Prim::Tensor(op) => match op {
+                TensorOp::Dot => match (rank_of(0), rank_of(1)) {
+                    (Some(2), Some(2)) => tensor(Some(2)),
+                    (Some(1), Some(1)) => Ty::Float(elem),
+                    _ => tensor(Some(1)),
+                },
+                TensorOp::T => tensor(rank_of(0)),
+                TensorOp::Sum | TensorOp::Mean { .. } => Ty::Float(elem),
+                TensorOp::SumAxis | TensorOp::MeanAxis { .. } => {
+                    tensor(rank_of(0).map(|r| r.saturating_sub(1)))
+                }
+                TensorOp::InsertAxis => tensor(rank_of(0).map(|r| r + 1)),
+            },
+            Prim::Call { path, .. } => {
+                let first_tensor = args.iter().map(|a| self.operand_ty(a)).find(Ty::is_tensor);
+                match (rules::tensor_gate_rank(path), first_tensor) {
+                    (Some(change), Some(t)) => tensor(t.rank().map(change)),
+                    _ => Ty::Float(elem),
+                }
+            }
+            Prim::Table { .. } => match args
+                .iter()
+                .map(|a| self.operand_ty(a))
+                .filter(Ty::is_tensor)
+                .map(|t| t.rank())
+                .max()
+            {
+                Some(rank) => tensor(rank),
+                None => Ty::Float(elem),
+            },
+        }
+    }
+
+    /// A `let mut s = 0.0;` variable takes the type of the typed values it is combined with,
+    /// so that its forward line can be annotated (rustc cannot call `s.exp()` on `{float}`).
+    pub(super) fn settle_literal_types(&mut self, args: &[Operand], ty: &Ty) {
+        let Some(float) = ty.float() else { return };
+        for arg in args {
+            if let Operand::Var(v) = arg
+                && matches!(self.vars[*v].ty, Ty::FloatLit)
+            {
+                self.vars[*v].ty = Ty::Float(float);
+            }
+        }
+    }
+
+    /// The binding of `expr` when it names an array, slice or `Vec` of floats.
+    pub(super) fn array_binding(&self, expr: &Expr) -> Option<Binding> {
+        match strip_parens(expr) {
+            Expr::Path(p) => self
+                .lookup_path(p)
+                .filter(|b| matches!(self.vars[b.var].ty, Ty::Array { .. })),
+            _ => None,
+        }
+    }
+
+    /// Whether `expr` is an ndarray value, as far as its leading variable tells.
+    pub(super) fn expression_is_tensor(&self, expr: &Expr) -> bool {
+        match strip_parens(expr) {
+            Expr::Path(path) => self
+                .lookup_path(path)
+                .is_some_and(|b| self.vars[b.var].ty.is_tensor()),
+            Expr::MethodCall(call) => self.expression_is_tensor(&call.receiver),
+            Expr::Binary(binary) => {
+                self.expression_is_tensor(&binary.left) || self.expression_is_tensor(&binary.right)
+            }
+            Expr::Reference(reference) => self.expression_is_tensor(&reference.expr),
+            Expr::Unary(unary) => self.expression_is_tensor(&unary.expr),
+            Expr::Call(call) => match strip_parens(&call.func) {
+                Expr::Path(path) => {
+                    rules::tensor_gate_rank(&path.to_token_stream()).is_some()
+                        && call.args.iter().any(|a| self.expression_is_tensor(a))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    pub(super) fn constant_ty(&self, expr: &Expr) -> Ty {
+        match strip_parens(expr) {
+            Expr::Reference(reference) => self.constant_ty(&reference.expr),
+            Expr::Lit(lit) => match &lit.lit {
+                Lit::Float(f) => match f.suffix() {
+                    "f32" => Ty::Float(FloatTy::F32),
+                    "f64" => Ty::Float(FloatTy::F64),
+                    _ => Ty::FloatLit,
+                },
+                _ => Ty::Other,
+            },
+            Expr::Path(path) => match self.lookup_path(path) {
+                Some(b) => self.vars[b.var].ty.clone(),
+                None => {
+                    let segments: Vec<String> = path
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect();
+                    if segments.len() > 1 && segments.iter().any(|s| s == "f64") {
+                        Ty::Float(FloatTy::F64)
+                    } else if segments.len() > 1 && segments.iter().any(|s| s == "f32") {
+                        Ty::Float(FloatTy::F32)
+                    } else if let [name] = segments.as_slice()
+                        && let Some(float) = self.const_types.get(name)
+                    {
+                        Ty::Float(*float)
+                    } else {
+                        Ty::Other
+                    }
+                }
+            },
+            Expr::Cast(cast) => float_type(&cast.ty).map(Ty::Float).unwrap_or(Ty::Other),
+            // `w[0]` of a float array is a float.
+            Expr::Index(index) => match self.constant_ty(&index.expr) {
+                Ty::Array { elem, .. } => Ty::Float(elem),
+                _ => Ty::Other,
+            },
+            // `f64::sin(y)` is an f64; a runtime gate has its argument's type; any other
+            // function's result type is not visible to the macro: one taking a float is taken
+            // to return one (a gate or `#[backprop]` function), as for a differentiated call.
+            Expr::Call(call) => match strip_parens(&call.func) {
+                Expr::Path(path) => match float_method_path(&path.path) {
+                    Some((float, _)) => Ty::Float(float),
+                    // A runtime gate's result: its argument's rank, changed as the gate does.
+                    _ if let Some(to_rank) = rules::tensor_gate_rank(&path.to_token_stream()) => {
+                        match call.args.first().map(|a| self.constant_ty(a)) {
+                            Some(Ty::Tensor { elem, rank, .. }) => Ty::Tensor {
+                                elem,
+                                rank: rank.map(to_rank),
+                                by_ref: false,
+                            },
+                            Some(ty) => ty,
+                            None => Ty::Other,
+                        }
+                    }
+                    _ => call
+                        .args
+                        .iter()
+                        .find_map(|a| match self.constant_ty(a) {
+                            Ty::FloatLit => Some(Ty::FloatLit),
+                            ty => ty.float().map(Ty::Float),
+                        })
+                        .unwrap_or(Ty::Other),
+                },
+                _ => Ty::Other,
+            },
+            Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => self.constant_ty(&unary.expr),
+            Expr::Binary(binary) if is_arithmetic(&binary.op) => {
+                let (l, r) = (
+                    self.constant_ty(&binary.left),
+                    self.constant_ty(&binary.right),
+                );
+                if l.float().is_some() {
+                    l
+                } else if r.float().is_some() {
+                    r
+                } else if matches!(l, Ty::FloatLit) {
+                    l
+                } else {
+                    r
+                }
+            }
+            Expr::MethodCall(call) => {
+                let receiver = self.constant_ty(&call.receiver);
+                let Ty::Tensor { elem, rank, .. } = receiver else {
+                    return receiver;
+                };
+                let tensor = |rank: Option<usize>| Ty::Tensor {
+                    elem,
+                    rank,
+                    by_ref: false,
+                };
+                match call.method.to_string().as_str() {
+                    "sum" | "mean" => Ty::Float(elem),
+                    "unwrap" | "expect" | "t" | "mapv" | "view" | "to_owned" | "clone" => {
+                        tensor(rank)
+                    }
+                    "row" | "column" => tensor(rank.map(|r| r.saturating_sub(1))),
+                    "sum_axis" | "mean_axis" => tensor(rank.map(|r| r.saturating_sub(1))),
+                    "insert_axis" => tensor(rank.map(|r| r + 1)),
+                    "dot" => match (
+                        rank,
+                        call.args.first().and_then(|a| self.constant_ty(a).rank()),
+                    ) {
+                        (Some(1), Some(1)) => Ty::Float(elem),
+                        (Some(2), Some(2)) => tensor(Some(2)),
+                        _ => tensor(Some(1)),
+                    },
+                    name if rules::method_rule(name).is_some() => tensor(rank),
+                    _ => Ty::Other,
+                }
+            }
+            _ => Ty::Other,
+        }
+    }
+}
+
+impl Lowerer<'_> {
+    // ----- ndarray methods ------------------------------------------------------------------
+
+    /// `a.mapv(|v| expr)`: the closure's body is one expression of arithmetic and float
+    /// methods, which hold elementwise, so it is lowered with `v` standing for the whole array
+    /// (`a.mapv(|v| v * v + 1.0)` is `&a * &a + 1.0`), every line with its own rule.
+    fn mapv_closure(&mut self, receiver: Operand, closure: &syn::ExprClosure, hint: &str) -> Value {
+        let param = match closure.inputs.iter().collect::<Vec<_>>().as_slice() {
+            [Pat::Ident(p)] if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
+            [Pat::Type(t)] if matches!(&*t.pat, Pat::Ident(_)) => match &*t.pat {
+                Pat::Ident(p) => p.ident.clone(),
+                _ => return Value::Operand(placeholder()),
+            },
+            _ => {
+                self.errors.spanned(
+                    &closure.inputs,
+                    "a `mapv` closure takes one value: `|v| ..`",
+                );
+                return Value::Operand(placeholder());
+            }
+        };
+        if let Some(offender) = not_elementwise(&closure.body) {
+            self.errors.spanned(
+                offender,
+                "a `mapv` closure is differentiated as array operations on the whole array: its body is one expression of arithmetic, float methods and gates (no `if`, blocks or comparisons); for a branch, write a gate `g` with its `g_backward`",
+            );
+            return Value::Operand(placeholder());
+        }
+        let var = match receiver {
+            Operand::Var(v) => v,
+            other => {
+                let ident = self.namer.fresh(&format!("{hint}_array"));
+                self.bind(Value::Operand(other), ident, None)
+            }
+        };
+        self.scopes.push(HashMap::new());
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(
+                param.to_string(),
+                Binding {
+                    var,
+                    mutable: false,
+                },
+            );
+        }
+        let value = self.value(&closure.body, hint);
+        self.scopes.pop();
+        value
+    }
+
+    /// A method of an ndarray array: the tensor operations, elementwise math, `mapv`.
+    pub(super) fn tensor_method(
+        &mut self,
+        receiver: Operand,
+        call: &syn::ExprMethodCall,
+        hint: &str,
+        unwrap: Option<TokenStream>,
+    ) -> Value {
+        let span = call.span();
+        let name = call.method.to_string();
+        let tensor = |op: TensorOp, args: Vec<Operand>| Value::Assign {
+            prim: Prim::Tensor(op),
+            args,
+            span,
+        };
+        let arity = ARRAY_METHODS
+            .iter()
+            .find(|(method, _)| *method == name)
+            .map_or(usize::MAX, |&(_, arity)| arity);
+        if arity != usize::MAX && call.args.len() != arity {
+            self.errors
+                .spanned(call, format!("`{name}` takes {arity} argument(s)"));
+            return Value::Operand(placeholder());
+        }
+        let needs_unwrap = |this: &mut Self| -> Option<TokenStream> {
+            if unwrap.is_none() {
+                this.errors.spanned(
+                    &call.method,
+                    format!("ndarray's `{name}` returns an `Option` (`None` only for an empty array); unwrap it where you call it: `.{name}(..).expect(\"not empty\")`"),
+                );
+            }
+            unwrap.clone()
+        };
+        match name.as_str() {
+            "dot" => {
+                let other = self.operand(&call.args[0], hint);
+                let ranks = (
+                    self.operand_ty(&receiver).rank(),
+                    self.operand_ty(&other).rank(),
+                );
+                match ranks {
+                    (Some(1 | 2), Some(1 | 2)) => tensor(TensorOp::Dot, vec![receiver, other]),
+                    _ => {
+                        self.errors.spanned(
+                            call,
+                            "`dot` is differentiated for arrays of rank 1 and 2 whose rank the macro can see; bind the operands to `Array1`/`Array2` parameters or `let`s",
+                        );
+                        Value::Operand(placeholder())
+                    }
+                }
+            }
+            "t" => tensor(TensorOp::T, vec![receiver]),
+            // The same values: `u.view().insert_axis(Axis(1))` of a borrowed `u`.
+            "view" | "clone" | "to_owned" if call.args.is_empty() => Value::Operand(receiver),
+            "sum" => tensor(TensorOp::Sum, vec![receiver]),
+            "mean" => match needs_unwrap(self) {
+                Some(unwrap) => tensor(TensorOp::Mean { unwrap }, vec![receiver]),
+                None => Value::Operand(placeholder()),
+            },
+            "sum_axis" | "insert_axis" | "mean_axis" => {
+                if self.mentions_active(&call.args[0]) {
+                    self.errors.spanned(
+                        &call.args[0],
+                        "an axis must not depend on differentiated values",
+                    );
+                    return Value::Operand(placeholder());
+                }
+                let axis = self.constant(&call.args[0]);
+                match name.as_str() {
+                    "sum_axis" => tensor(TensorOp::SumAxis, vec![receiver, axis]),
+                    "insert_axis" => tensor(TensorOp::InsertAxis, vec![receiver, axis]),
+                    _ => match needs_unwrap(self) {
+                        Some(unwrap) => tensor(TensorOp::MeanAxis { unwrap }, vec![receiver, axis]),
+                        None => Value::Operand(placeholder()),
+                    },
+                }
+            }
+            // `a.mapv(f64::exp)` is `a.exp()`; `a.mapv(backprop::sigmoid)` is the gate on `a`.
+            "mapv" => {
+                let Expr::Path(function) = strip_parens(&call.args[0]) else {
+                    if let Expr::Closure(closure) = strip_parens(&call.args[0]) {
+                        return self.mapv_closure(receiver, closure, hint);
+                    }
+                    self.errors.spanned(
+                        &call.args[0],
+                        "`mapv` is differentiated for a float method (`f64::exp`) or a gate (`backprop::sigmoid`); write the elementwise expression with array operations instead of a closure",
+                    );
+                    return Value::Operand(placeholder());
+                };
+                match float_method_path(&function.path) {
+                    Some((float, method)) => {
+                        match rules::method_rule(&method.to_string()) {
+                            Some(rule)
+                                if rule.arity == 1
+                                    && !rules::SCALAR_ONLY_METHODS.contains(&rule.name) =>
+                            {
+                                let name = method.clone();
+                                Value::Assign {
+                                    prim: Prim::Table { rule, name },
+                                    args: vec![receiver],
+                                    span,
+                                }
+                            }
+                            _ => {
+                                self.errors.spanned(function, format!("`{}::{method}` cannot be mapped over an array differentiably", float.name()));
+                                Value::Operand(placeholder())
+                            }
+                        }
+                    }
+                    _ => {
+                        let (path, backward) = backward_path(&function.path);
+                        Value::Assign {
+                            prim: Prim::Call {
+                                path,
+                                backward,
+                                by_ref: vec![false],
+                            },
+                            args: vec![receiver],
+                            span,
+                        }
+                    }
+                }
+            }
+            method if SHAPE_METHODS.contains(&method) => {
+                Value::Operand(self.constant_of_type(&Expr::MethodCall(call.clone()), Ty::Other))
+            }
+            method => match rules::method_rule(method) {
+                Some(rule)
+                    if !rules::SCALAR_ONLY_METHODS.contains(&method)
+                        && call.args.len() + 1 == rule.arity =>
+                {
+                    let mut args = vec![receiver];
+                    for arg in &call.args {
+                        args.push(self.operand(arg, hint));
+                    }
+                    if args[1..].iter().any(|a| self.operand_ty(a).is_tensor()) {
+                        self.errors.spanned(
+                            call,
+                            format!("`{method}` on arrays takes a scalar argument"),
+                        );
+                        return Value::Operand(placeholder());
+                    }
+                    Value::Assign {
+                        prim: Prim::Table {
+                            rule,
+                            name: call.method.clone(),
+                        },
+                        args,
+                        span,
+                    }
+                }
+                _ => {
+                    self.errors.spanned(
+                        &call.method,
+                        format!(
+                            "`{method}` is not differentiated on arrays; supported: `dot`, `t`, `view`, `clone`, `sum`, `mean`, `sum_axis`, `mean_axis`, `insert_axis`, `mapv`, elementwise float methods, and the gates `backprop::{{relu, sigmoid, softplus, softmax, log_softmax, max_axis, pick}}`"
+                        ),
+                    );
+                    Value::Operand(placeholder())
+                }
+            },
+        }
+    }
+}
+
+/// The first part of a `mapv` closure's body that is not elementwise array code: anything
+/// but arithmetic, negation, literals, names, parentheses, method calls and function calls.
+fn not_elementwise(expr: &Expr) -> Option<&Expr> {
+    match strip_parens(expr) {
+        Expr::Binary(b) if is_arithmetic(&b.op) => {
+            not_elementwise(&b.left).or_else(|| not_elementwise(&b.right))
+        }
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => not_elementwise(&u.expr),
+        Expr::Lit(_) | Expr::Path(_) => None,
+        Expr::MethodCall(m) => {
+            not_elementwise(&m.receiver).or_else(|| m.args.iter().find_map(not_elementwise))
+        }
+        Expr::Call(c) => c.args.iter().find_map(not_elementwise),
+        other => Some(other),
+    }
+}
