@@ -18,6 +18,7 @@
 use backprop::{backprop, numeric_gradient, relative_error};
 use num_dual::{Dual64, DualNum};
 
+pub mod gmm;
 pub mod loops;
 pub mod tensor;
 
