@@ -4,13 +4,13 @@
 //! user's function. The backward source is pretty-printed once, here, and shown both in the
 //! rustdoc of `f_backward` and by `f_backward_source()`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 
 use crate::ir::{Block, LoopKind, Node, Operand, Program, StoreOp, Ty};
-use crate::reverse::{BackStmt, Reversed, stmt_idents};
+use crate::reverse::{BackStmt, Reversed, recorded_names, stmt_idents};
 use crate::rules::{self, Prim, Syntax};
 use crate::signature::SignatureInfo;
 
@@ -105,6 +105,7 @@ pub fn emit(
     let items = &program.items;
     let lines = fused_block(program, reversed, &reversed.forward, &reversed.stmts, false);
     let lines = drop_after_last_use(program, lines);
+    let lines = declare_tapes(reversed, lines);
     let value = rules::render_bare(program, program.body.value());
     let gradients: Vec<TokenStream> = program
         .params
@@ -185,7 +186,7 @@ fn fused_block(
     stmts: &[BackStmt],
     branches: bool,
 ) -> Vec<TokenStream> {
-    let tapes = Some(&reversed.tapes);
+    let tapes = Some(reversed);
     for (k, node) in nodes.iter().enumerate() {
         let origin = match node {
             Node::Loop(l) => match (&l.kind, &l.exit) {
@@ -375,34 +376,51 @@ fn hand_over(line: &TokenStream, name: &str) -> Option<TokenStream> {
     Some(trees.into_iter().collect())
 }
 
-/// The names of the records the loops in `node` keep for the reverse pass.
-fn recorded_names(node: &Node, reversed: &Reversed, out: &mut HashSet<String>) {
-    match node {
-        Node::Loop(l) => {
-            for c in &l.carried {
-                if let Some(tape) = reversed.tapes.get(&c.inner) {
-                    out.insert(tape.to_string());
+/// `let mut t = Tape::new();` before the first line that pushes on `t`. (A tape that nothing
+/// pushes on, that of a loop whose reverse runs inside it, is not declared.)
+fn declare_tapes(reversed: &Reversed, lines: Vec<TokenStream>) -> Vec<TokenStream> {
+    let tapes: HashSet<String> = reversed
+        .tapes
+        .values()
+        .chain(reversed.records.values())
+        .chain(reversed.counts.values())
+        .map(ToString::to_string)
+        .collect();
+    let mut declared = HashSet::new();
+    let mut out = Vec::new();
+    for line in lines {
+        let mut pushed = Vec::new();
+        pushed_on(line.clone(), &mut pushed);
+        for tape in pushed {
+            if tapes.contains(&tape.to_string()) && declared.insert(tape.to_string()) {
+                out.push(quote!(let mut #tape = ::backprop::Tape::new();));
+            }
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// The receivers of `.push(..)` calls in `tokens`, in order.
+fn pushed_on(tokens: TokenStream, out: &mut Vec<Ident>) {
+    let trees: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+    for (k, tree) in trees.iter().enumerate() {
+        match tree {
+            proc_macro2::TokenTree::Ident(ident) => {
+                if let (
+                    Some(proc_macro2::TokenTree::Punct(dot)),
+                    Some(proc_macro2::TokenTree::Ident(method)),
+                ) = (trees.get(k + 1), trees.get(k + 2))
+                    && dot.as_char() == '.'
+                    && method == "push"
+                    && !out.contains(ident)
+                {
+                    out.push(ident.clone());
                 }
             }
-            if let LoopKind::While { trips, .. } = &l.kind {
-                out.insert(trips.to_string());
-            }
-            if let Some(exit) = &l.exit {
-                out.insert(exit.broke.to_string());
-                out.insert(exit.trips.to_string());
-            }
-            l.body
-                .nodes
-                .iter()
-                .for_each(|n| recorded_names(n, reversed, out));
+            proc_macro2::TokenTree::Group(g) => pushed_on(g.stream(), out),
+            _ => {}
         }
-        Node::Branch(b) => b
-            .then
-            .nodes
-            .iter()
-            .chain(&b.otherwise.nodes)
-            .for_each(|n| recorded_names(n, reversed, out)),
-        Node::Assign(_) | Node::Store(_) => {}
     }
 }
 
@@ -425,11 +443,12 @@ fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackSt
                 then, otherwise, ..
             },
         ) => {
-            // The arms' values are in scope: what the reverse arms recomputed is dropped.
+            // The arms' values are in scope: what the reverse arms recomputed or popped is
+            // dropped.
             let arm = |block: &Block, stmts: &[BackStmt]| {
                 let first = stmts
                     .iter()
-                    .position(|s| !matches!(s, BackStmt::Forward(_)))
+                    .position(|s| !matches!(s, BackStmt::Forward(_) | BackStmt::Pop { .. }))
                     .unwrap_or(stmts.len());
                 let lines = fused_block(program, reversed, &block.nodes, &stmts[first..], true);
                 let results: Vec<TokenStream> = block
@@ -449,7 +468,7 @@ fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackSt
             );
             bind_branch(program, branch, quote!(if #cond #then else #otherwise))
         }
-        _ => forward_node(program, node, Some(&reversed.tapes)),
+        _ => forward_node(program, node, Some(reversed)),
     }
 }
 
@@ -505,13 +524,9 @@ fn borrowed_name(expr: &TokenStream) -> Option<proc_macro2::Ident> {
     }
 }
 
-/// One forward line: `let v = expr;` (or a branch, or a loop). `tapes`: record the values the
-/// reverse pass restores, for a loop whose reverse pass follows this code.
-pub fn forward_node(
-    program: &Program,
-    node: &Node,
-    tapes: Option<&HashMap<usize, proc_macro2::Ident>>,
-) -> TokenStream {
+/// One forward line: `let v = expr;` (or a branch, or a loop). `tapes`: push on the tapes what
+/// the reverse pass gets back from them (the forward pass; not a line recomputed by the reverse).
+pub fn forward_node(program: &Program, node: &Node, tapes: Option<&Reversed>) -> TokenStream {
     match node {
         Node::Assign(assign) => {
             let var = &program.vars[assign.target];
@@ -564,7 +579,13 @@ pub fn forward_node(
             }
         }
         Node::Branch(branch) => {
-            let value = branch_expr(program, &branch.cond, &branch.then, &branch.otherwise);
+            let value = branch_expr(
+                program,
+                &branch.cond,
+                &branch.then,
+                &branch.otherwise,
+                tapes,
+            );
             bind_branch(program, branch, value)
         }
         Node::Loop(l) => forward_loop(program, l, tapes, None),
@@ -576,7 +597,7 @@ pub fn forward_node(
 fn forward_loop(
     program: &Program,
     l: &crate::ir::Loop,
-    tapes: Option<&HashMap<usize, proc_macro2::Ident>>,
+    tapes: Option<&Reversed>,
     fused: Option<Vec<TokenStream>>,
 ) -> TokenStream {
     {
@@ -596,8 +617,7 @@ fn forward_loop(
                 } else {
                     before.push(quote!(let #inner = #entry;));
                 }
-                if let Some(tape) = tapes.and_then(|t| t.get(&c.inner)) {
-                    before.push(quote!(let mut #tape = ::backprop::Tape::new();));
+                if let Some(tape) = tapes.and_then(|t| t.tapes.get(&c.inner)) {
                     at_start.push(quote!(#tape.push(#inner);));
                 }
                 let after_ident = &program.vars[c.after].ident;
@@ -609,7 +629,8 @@ fn forward_loop(
                     .body
                     .nodes
                     .iter()
-                    .map(|n| forward_node(program, n, None))
+                    .map(|n| forward_node(program, n, tapes))
+                    .chain(pushes(program, tapes, &l.body.nodes, &l.body.results))
                     .collect(),
             };
             if let Some(exit) = &l.exit {
@@ -640,7 +661,16 @@ fn forward_loop(
                         quote!(#broke = true;)
                     }
                 };
-                body.insert(exit.pre_len, quote!(if #cond { #(#leave)* #mark break; }));
+                let kept = pushes(
+                    program,
+                    tapes,
+                    &l.body.nodes[..exit.pre_len],
+                    &exit.pre_results,
+                );
+                body.insert(
+                    exit.pre_len,
+                    quote!(if #cond { #(#kept)* #(#leave)* #mark break; }),
+                );
             }
             match &l.kind {
                 LoopKind::For { index, range, rev } => {
@@ -684,6 +714,50 @@ fn forward_loop(
     }
 }
 
+/// The pushes at the end of a forward block (a loop body, an arm) of what the reverse of the
+/// block gets back from tapes: the values the lines `nodes` made, and the trip counts and
+/// break records of their loops. A buffer or an array is handed to its tape, unless the
+/// block's `results` still read it.
+fn pushes(
+    program: &Program,
+    tapes: Option<&Reversed>,
+    nodes: &[Node],
+    results: &[Operand],
+) -> Vec<TokenStream> {
+    let Some(tapes) = tapes else {
+        return Vec::new();
+    };
+    let mut read = HashSet::new();
+    results
+        .iter()
+        .for_each(|r| crate::ir::idents_in(rules::render(program, r), &mut read));
+    let mut out = Vec::new();
+    for node in nodes {
+        for t in node.targets() {
+            if let Some(tape) = tapes.records.get(&t) {
+                let var = &program.vars[t];
+                let ident = &var.ident;
+                let copied = matches!(var.ty, Ty::Float(_) | Ty::FloatLit | Ty::Other)
+                    || matches!(var.ty, Ty::Array { len: Some(_), .. });
+                if copied || !read.contains(&ident.to_string()) {
+                    out.push(quote!(#tape.push(#ident);));
+                } else {
+                    out.push(quote!(#tape.push(#ident.clone());));
+                }
+            }
+        }
+        if let Node::Loop(l) = node {
+            for c in crate::record::counters(l) {
+                if let Some(tape) = tapes.counts.get(&c) {
+                    let ident = proc_macro2::Ident::new(&c, proc_macro2::Span::call_site());
+                    out.push(quote!(#tape.push(#ident);));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `let target = value;` (or a tuple of targets) for a branch's `if` expression.
 fn bind_branch(program: &Program, branch: &crate::ir::Branch, value: TokenStream) -> TokenStream {
     let idents: Vec<&proc_macro2::Ident> = branch
@@ -704,8 +778,9 @@ fn branch_expr(
     cond: &TokenStream,
     then: &Block,
     otherwise: &Block,
+    tapes: Option<&Reversed>,
 ) -> TokenStream {
-    let then = block_expr(program, then);
+    let then = block_expr(program, then, tapes);
     // `else { let v = if .. ; v }` reads better as `else if ..`.
     let results_are = |targets: &[usize]| {
         otherwise.results.len() == targets.len()
@@ -716,21 +791,29 @@ fn branch_expr(
                 .all(|(r, t)| matches!(r, Operand::Var(v) if v == t))
     };
     let otherwise = match &otherwise.nodes[..] {
-        [Node::Branch(inner)] if results_are(&inner.targets) => {
-            branch_expr(program, &inner.cond, &inner.then, &inner.otherwise)
+        [Node::Branch(inner)]
+            if results_are(&inner.targets)
+                && tapes.is_none_or(|t| {
+                    pushes(program, Some(t), &otherwise.nodes, &otherwise.results).is_empty()
+                }) =>
+        {
+            branch_expr(program, &inner.cond, &inner.then, &inner.otherwise, tapes)
         }
-        _ => block_expr(program, otherwise),
+        _ => block_expr(program, otherwise, tapes),
     };
     quote!(if #cond #then else #otherwise)
 }
 
-fn block_expr(program: &Program, block: &Block) -> TokenStream {
+fn block_expr(program: &Program, block: &Block, tapes: Option<&Reversed>) -> TokenStream {
+    let kept = pushes(program, tapes, &block.nodes, &block.results);
     // `{ let r_mul = a * b; r_mul }` reads better as `{ a * b }`.
-    if let (Some((Node::Assign(last), rest)), [Operand::Var(result)]) =
-        (block.nodes.split_last(), &block.results[..])
-        && last.target == *result
+    if let (Some((Node::Assign(last), rest)), [Operand::Var(result)], true) = (
+        block.nodes.split_last(),
+        &block.results[..],
+        kept.is_empty(),
+    ) && last.target == *result
     {
-        let nodes = rest.iter().map(|n| forward_node(program, n, None));
+        let nodes = rest.iter().map(|n| forward_node(program, n, tapes));
         let float = program.vars[*result]
             .ty
             .float()
@@ -738,7 +821,11 @@ fn block_expr(program: &Program, block: &Block) -> TokenStream {
         let value = rules::forward(&last.prim, program, &last.args, float);
         return quote!({ #(#nodes)* #value });
     }
-    let nodes = block.nodes.iter().map(|n| forward_node(program, n, None));
+    let nodes = block
+        .nodes
+        .iter()
+        .map(|n| forward_node(program, n, tapes))
+        .chain(kept);
     let results: Vec<TokenStream> = block
         .results
         .iter()
@@ -766,7 +853,8 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             .unwrap_or_else(|| program.vars[*var].ident.clone())
     };
     match stmt {
-        BackStmt::Forward(node) => forward_node(program, node, Some(&reversed.tapes)),
+        BackStmt::Forward(node) => forward_node(program, node, None),
+        BackStmt::Pop { name, tape } => quote!(let #name = #tape.pop();),
         BackStmt::Setup(tokens) => tokens.clone(),
         BackStmt::Init {
             var, expr, sum_to, ..

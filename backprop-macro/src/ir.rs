@@ -94,6 +94,10 @@ pub struct Var {
     /// A local buffer (`let mut h = vec![0.0; n];`): one array written in place by [`Store`]s,
     /// never re-bound.
     pub buffer: bool,
+    /// A buffer some of whose reads see a value that a later write overwrites: each write
+    /// pushes the element's old value on the buffer's tape, and the reverse pass restores it
+    /// where it reverses that write (decided in [`crate::buffers`]).
+    pub taped: bool,
 }
 
 /// An operand of an operation.

@@ -15,6 +15,7 @@ mod fallback;
 mod ir;
 mod lower;
 mod naming;
+mod record;
 mod reverse;
 mod rules;
 mod signature;

@@ -16,6 +16,7 @@ use crate::ir::{
     idents_in,
 };
 use crate::naming::Namer;
+use crate::record;
 use crate::rules::{self, Local, Prim, TensorOp};
 
 /// One statement of the backward pass.
@@ -83,8 +84,11 @@ pub enum BackStmt {
         origin: Option<VarId>,
         fused: Option<Vec<BackStmt>>,
     },
-    /// A statement of the loop bookkeeping (`let mut d_s = d_s_2;`, `let s = s_tape.pop();`).
+    /// A statement of the loop bookkeeping (`let mut d_s = d_s_2;`).
     Raw(TokenStream),
+    /// `let v = v_tape.pop();`: a forward value the reverse of a loop iteration or an arm gets
+    /// back from the tape its forward block pushed it on (see [`crate::record`]).
+    Pop { name: Ident, tape: Ident },
 }
 
 /// The backward pass of a program.
@@ -101,8 +105,15 @@ pub struct Reversed {
     /// Loop-carried variables whose gradient lives in one variable across the reverse loop:
     /// their first contribution in an iteration is an assignment, not a `let`.
     pub storage: HashSet<VarId>,
-    /// The tapes of the loop-carried variables that the reverse pass restores.
+    /// The tapes of the loop-carried variables that the reverse pass restores: pushed at the
+    /// start of each forward iteration.
     pub tapes: HashMap<VarId, Ident>,
+    /// The tapes of the values of loop bodies and arms that their reverse reads: pushed at the
+    /// end of the forward block that made them (see [`crate::record`]).
+    pub records: HashMap<VarId, Ident>,
+    /// The tapes of the trip counts and break records of loops nested in loops or arms, by
+    /// name: pushed at the end of the enclosing forward block.
+    pub counts: HashMap<String, Ident>,
 }
 
 pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
@@ -117,6 +128,8 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         loop_depth: 0,
         storage: HashSet::new(),
         tapes: HashMap::new(),
+        records: HashMap::new(),
+        counts: HashMap::new(),
         uses: HashMap::new(),
         elementwise: HashSet::new(),
         uniform: HashMap::new(),
@@ -149,16 +162,19 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     stmts
         .iter()
         .for_each(|s| stmt_idents(program, s, &mut needed));
-    let forward = live_nodes(program, &program.body.nodes, &mut needed, &sweep.tapes);
-    Reversed {
-        forward,
+    let mut reversed = Reversed {
+        forward: Vec::new(),
         stmts,
         seed,
         grads: sweep.grads,
         mutable,
         storage: sweep.storage,
         tapes: sweep.tapes,
-    }
+        records: sweep.records,
+        counts: sweep.counts,
+    };
+    reversed.forward = live_nodes(program, &program.body.nodes, &mut needed, &reversed);
+    reversed
 }
 
 /// An array gradient handed on whole (`let d_a = d_y.clone();`, `sum_to(d_y.clone(), ..)`, the
@@ -420,6 +436,8 @@ struct Sweep<'a> {
     loop_depth: usize,
     storage: HashSet<VarId>,
     tapes: HashMap<VarId, Ident>,
+    records: HashMap<VarId, Ident>,
+    counts: HashMap<String, Ident>,
     /// How many times each name is read in the forward code.
     uses: HashMap<String, usize>,
     /// Variables made by elementwise lines.
@@ -781,45 +799,76 @@ impl Sweep<'_> {
         self.loop_depth -= 1;
         self.close_frame(out);
 
-        // What a reversed iteration reads: the lines it recomputes, and through them the values
-        // the iteration started with, which come back from the tapes. Every iteration pushed
-        // the same tapes, so every reversed iteration pops them all.
+        // What a reversed iteration reads: the values the iteration started with, from the
+        // tapes of the carried variables, and the iteration's own values, recorded or recomputed
+        // (see `record`). Every iteration pushed the same tapes, so every reversed iteration pops
+        // them all; the iteration that broke pushed only those of the lines before the break.
         let mut parts = vec![(l.body.clone(), full)];
         parts.extend(partial);
         let mut recomputes = Vec::new();
         let mut needed_any = HashSet::new();
-        for (block, body) in &parts {
+        // A carried variable's value at the end of an iteration is its value at the start of
+        // the next one: the reverse pass keeps the one it popped last instead of a second tape
+        // (`h_2 = h_1;` at the end of a reversed iteration, starting from the loop's result).
+        let mut next_values = Vec::new();
+        for (part, (block, body)) in parts.iter().enumerate() {
             let mut needed = HashSet::new();
             body.iter()
                 .for_each(|s| stmt_idents(program, s, &mut needed));
-            recomputes.push(live_nodes(program, &block.nodes, &mut needed, &self.tapes));
+            let mut plan = record::plan(program, &block.nodes, &mut needed, false);
+            if part == 0 && l.exit.is_none() {
+                for (c, result) in l.carried.iter().zip(&l.body.results) {
+                    if let Operand::Var(v) = result
+                        && let Some(at) = plan.values.iter().position(|x| x == v)
+                        && !self.records.contains_key(v)
+                    {
+                        plan.values.remove(at);
+                        needed.insert(program.vars[c.inner].ident.to_string());
+                        next_values.push((*v, c.inner, c.after));
+                    }
+                }
+            }
+            self.register(&plan);
+            recomputes.push(plan.recompute);
             needed_any.extend(needed);
+        }
+        for &(value, _, after) in &next_values {
+            let (value, after) = (&program.vars[value].ident, &program.vars[after].ident);
+            out.push(BackStmt::Raw(quote::quote!(let mut #value = #after;)));
         }
         let mut restore = Vec::new();
         for c in &l.carried {
             let inner = &program.vars[c.inner].ident;
             if needed_any.contains(&inner.to_string()) {
                 // A loop reversed twice (in a breaking iteration and in the complete ones)
-                // keeps one tape name: each reversal recomputes the loop that fills it.
+                // keeps one tape name.
                 let tape = match self.tapes.get(&c.inner) {
                     Some(tape) => tape.clone(),
                     None => self.namer.fresh(&format!("{inner}_tape")),
                 };
-                restore.push(BackStmt::Raw(quote::quote!(let #inner = #tape.pop();)));
+                restore.push(BackStmt::Pop {
+                    name: inner.clone(),
+                    tape: tape.clone(),
+                });
                 self.tapes.insert(c.inner, tape);
             }
         }
         let mut bodies: Vec<Vec<BackStmt>> = parts
             .into_iter()
             .zip(recomputes)
-            .map(|((_, body), recompute)| {
+            .map(|((block, body), recompute)| {
                 let mut stmts = restore.clone();
+                stmts.extend(self.pops(&block.nodes));
                 stmts.extend(recompute.into_iter().map(BackStmt::Forward));
                 stmts.extend(body);
                 stmts
             })
             .collect();
-        let full_body = bodies.remove(0);
+        let mut full_body = bodies.remove(0);
+        for &(value, inner, _) in &next_values {
+            let (value, inner) = (&program.vars[value].ident, &program.vars[inner].ident);
+            full_body.push(BackStmt::Raw(quote::quote!(#value = #inner;)));
+        }
         if let (Some(exit), Some(partial_body)) = (&l.exit, bodies.pop()) {
             let broke = &exit.broke;
             let head = match &l.kind {
@@ -954,13 +1003,58 @@ impl Sweep<'_> {
         for stmt in &reversed {
             stmt_idents(self.program, stmt, &mut needed);
         }
-        let mut recomputed: Vec<BackStmt> =
-            live_nodes(self.program, &arm.nodes, &mut needed, &self.tapes)
-                .into_iter()
-                .map(BackStmt::Forward)
-                .collect();
+        let plan = record::plan(self.program, &arm.nodes, &mut needed, self.loop_depth == 0);
+        self.register(&plan);
+        let mut recomputed = self.pops(&arm.nodes);
+        recomputed.extend(plan.recompute.into_iter().map(BackStmt::Forward));
         recomputed.extend(reversed);
         recomputed
+    }
+
+    /// Names the tapes of what a plan records.
+    fn register(&mut self, plan: &record::Plan) {
+        for &v in &plan.values {
+            if !self.records.contains_key(&v) {
+                let tape = self
+                    .namer
+                    .fresh(&format!("{}_tape", self.program.vars[v].ident));
+                self.records.insert(v, tape);
+            }
+        }
+        for c in &plan.counts {
+            if !self.counts.contains_key(c) {
+                let tape = self.namer.fresh(&format!("{c}_tape"));
+                self.counts.insert(c.clone(), tape);
+            }
+        }
+    }
+
+    /// The pops of everything recorded of the lines `nodes` (directly, not in nested blocks):
+    /// the reverse of a block pops all that its forward block pushed.
+    fn pops(&self, nodes: &[Node]) -> Vec<BackStmt> {
+        let program = self.program;
+        let mut pops = Vec::new();
+        for node in nodes {
+            for t in node.targets() {
+                if let Some(tape) = self.records.get(&t) {
+                    pops.push(BackStmt::Pop {
+                        name: program.vars[t].ident.clone(),
+                        tape: tape.clone(),
+                    });
+                }
+            }
+            if let Node::Loop(l) = node {
+                for c in record::counters(l) {
+                    if let Some(tape) = self.counts.get(&c) {
+                        pops.push(BackStmt::Pop {
+                            name: Ident::new(&c, proc_macro2::Span::call_site()),
+                            tape: tape.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        pops
     }
 }
 
@@ -971,7 +1065,7 @@ fn live_nodes(
     program: &Program,
     nodes: &[Node],
     needed: &mut HashSet<String>,
-    tapes: &HashMap<VarId, Ident>,
+    reversed: &Reversed,
 ) -> Vec<Node> {
     // Buffers declared among `nodes`: their writes are part of computing them. Writes into
     // buffers declared outside are not repeated (those buffers already hold their values).
@@ -993,22 +1087,10 @@ fn live_nodes(
                 .filter(|b| local.contains(b))
                 .map(|b| program.vars[b].ident.to_string()),
         );
-        // A loop also fills the tapes its reverse pass reads, and counts its trips.
-        if let Node::Loop(l) = node {
-            names.extend(
-                l.carried
-                    .iter()
-                    .filter_map(|c| tapes.get(&c.inner))
-                    .map(ToString::to_string),
-            );
-            if let LoopKind::While { trips, .. } = &l.kind {
-                names.push(trips.to_string());
-            }
-            if let Some(exit) = &l.exit {
-                names.push(exit.broke.to_string());
-                names.push(exit.trips.to_string());
-            }
-        }
+        // A loop or branch also fills the tapes its reverse pass reads, and counts trips.
+        let mut recorded = HashSet::new();
+        recorded_names(node, reversed, &mut recorded);
+        names.extend(recorded);
         if names.iter().any(|n| needed.contains(n)) {
             let node = without_outer_stores(node, &local);
             node_idents(program, &node, needed);
@@ -1019,8 +1101,47 @@ fn live_nodes(
     live
 }
 
+/// The names of what the forward code of `node` records for the reverse pass: tapes, trip
+/// counts and break records.
+pub fn recorded_names(node: &Node, reversed: &Reversed, out: &mut HashSet<String>) {
+    let mut defined = HashSet::new();
+    defined_in_node(node, &mut defined);
+    for v in defined {
+        for tapes in [&reversed.tapes, &reversed.records] {
+            if let Some(tape) = tapes.get(&v) {
+                out.insert(tape.to_string());
+            }
+        }
+    }
+    loops_in(node, &mut |l| {
+        for c in record::counters(l) {
+            if let Some(tape) = reversed.counts.get(&c) {
+                out.insert(tape.to_string());
+            }
+            out.insert(c);
+        }
+    });
+}
+
+/// Calls `f` with every loop in `node`, itself included.
+fn loops_in(node: &Node, f: &mut dyn FnMut(&crate::ir::Loop)) {
+    match node {
+        Node::Loop(l) => {
+            f(l);
+            l.body.nodes.iter().for_each(|n| loops_in(n, f));
+        }
+        Node::Branch(b) => b
+            .then
+            .nodes
+            .iter()
+            .chain(&b.otherwise.nodes)
+            .for_each(|n| loops_in(n, f)),
+        Node::Assign(_) | Node::Store(_) => {}
+    }
+}
+
 /// `node` without its writes into buffers other than `local` ones.
-fn without_outer_stores(node: &Node, local: &HashSet<VarId>) -> Node {
+pub fn without_outer_stores(node: &Node, local: &HashSet<VarId>) -> Node {
     let keep = |block: &Block| Block {
         nodes: block
             .nodes
@@ -1104,6 +1225,10 @@ pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>
             body.iter().for_each(|s| stmt_idents(program, s, out));
         }
         BackStmt::Raw(tokens) => idents_in(tokens.clone(), out),
+        BackStmt::Pop { name, tape } => {
+            out.insert(name.to_string());
+            out.insert(tape.to_string());
+        }
         BackStmt::Guarded { head, body } => {
             idents_in(head.clone(), out);
             body.iter().for_each(|s| stmt_idents(program, s, out));
@@ -1123,7 +1248,7 @@ pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>
 }
 
 /// Identifiers a forward node reads, and the buffers it writes into (which must exist).
-fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
+pub fn node_idents(program: &Program, node: &Node, out: &mut HashSet<String>) {
     let mut streams = Vec::new();
     node_reads(program, node, &mut streams);
     streams

@@ -25,9 +25,7 @@ fn states_backward(w: f64, x: &[f64], d_out: f64) -> (f64, (f64, ::std::vec::Vec
     let mut d_x = ::std::vec![0.0; x.len()];
     let mut d_w = 0.0;
     for t in (1..=n).rev() {
-        let hs_mul = hs[t - 1] * w;
-        let hs_add = hs_mul + x[t - 1];
-        let hs_tanh = hs_add.tanh();
+        let hs_tanh = hs[t];
         let d_hs_tanh = d_hs[t];
         let d_hs_add = (1.0 - hs_tanh * hs_tanh) * d_hs_tanh;
         let d_hs_mul = d_hs_add;

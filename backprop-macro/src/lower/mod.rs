@@ -215,6 +215,7 @@ impl Lowerer<'_> {
             ty,
             active,
             buffer: false,
+            taped: false,
         });
         self.vars.len() - 1
     }

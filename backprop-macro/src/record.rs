@@ -1,0 +1,179 @@
+//! What the reverse of a loop iteration or a branch arm reads of that block's forward values,
+//! and how it gets each one back: from a tape the forward pass pushed it on, or by computing it
+//! again.
+//!
+//! The forward pass of a loop leaves only its last iteration's values in scope (and a branch
+//! arm none of its own), so a reversed iteration must get back the values its local gradients
+//! read. The cost model is the one a hand-written backward follows: it keeps its activations
+//! (`tanh`, `exp`, a callee's value, an array) and recomputes what costs less than reading it
+//! back (a sum, a product, a copy). So a value is recomputed when its line is cheap arithmetic
+//! on values the reverse block already has, and recorded otherwise: pushed on a tape at the end
+//! of the forward block that made it, popped at the start of its reverse. Nested loops are
+//! never run again; what the reverse of the block reads of them (their results, trip counts and
+//! break records) is recorded too. Local buffers whose reverse reads them are recorded whole:
+//! the forward block hands its buffer to the tape, the reverse gets the same buffer back.
+//!
+//! Outside loops, a branch arm runs once, so recomputing its lines costs what storing them
+//! would: every line of such an arm that can be computed again is (its reverse has no tape).
+
+use std::collections::HashSet;
+
+use crate::ir::{LoopKind, Node, Operand, Program, StoreOp, VarId, defined_in_node};
+use crate::reverse::{node_idents, without_outer_stores};
+use crate::rules::Prim;
+
+/// How the reverse of one block gets back the forward values it reads.
+pub struct Plan {
+    /// The block's lines computed again at the start of its reverse, in forward order.
+    pub recompute: Vec<Node>,
+    /// The block's values pushed on a tape by the forward pass.
+    pub values: Vec<VarId>,
+    /// The trip counts and break records of loops directly in the block, pushed on a tape.
+    pub counts: Vec<String>,
+}
+
+/// The plan for the lines `nodes` of one block whose reverse reads the names in `needed`
+/// (which grows by what the recomputed lines read). `once`: the block runs at most once per
+/// call (an arm outside loops).
+pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, once: bool) -> Plan {
+    let mut plan = Plan {
+        recompute: Vec::new(),
+        values: Vec::new(),
+        counts: Vec::new(),
+    };
+    let name = |v: VarId| program.vars[v].ident.to_string();
+    for node in nodes.iter().rev() {
+        match node {
+            Node::Assign(a) => {
+                if !needed.contains(&name(a.target)) {
+                    continue;
+                }
+                if !program.vars[a.target].buffer && (once || cheap(program, a)) {
+                    node_idents(program, node, needed);
+                    plan.recompute.push(node.clone());
+                } else if let Some(read) = stored_once(program, nodes, a) {
+                    node_idents(program, &read, needed);
+                    plan.recompute.push(read);
+                } else {
+                    plan.values.push(a.target);
+                }
+            }
+            Node::Branch(b) => {
+                if !b.targets.iter().any(|t| needed.contains(&name(*t))) {
+                    continue;
+                }
+                if once && !has_loop(node) {
+                    let mut local = HashSet::new();
+                    defined_in_node(node, &mut local);
+                    local.retain(|v| program.vars[*v].buffer);
+                    let node = without_outer_stores(node, &local);
+                    node_idents(program, &node, needed);
+                    plan.recompute.push(node);
+                } else {
+                    plan.values
+                        .extend(b.targets.iter().filter(|t| needed.contains(&name(**t))));
+                }
+            }
+            Node::Loop(l) => {
+                plan.values.extend(
+                    l.carried
+                        .iter()
+                        .map(|c| c.after)
+                        .filter(|a| needed.contains(&name(*a))),
+                );
+                plan.counts
+                    .extend(counters(l).into_iter().filter(|c| needed.contains(c)));
+            }
+            Node::Store(_) => {}
+        }
+    }
+    plan.recompute.reverse();
+    plan
+}
+
+/// `v = h[i]` for a value `v` that its block writes into a buffer `h` declared outside it,
+/// `h[i] = v`, as the only write that reaches that element: the buffer still holds it when the
+/// reverse pass runs (the recurrence `hs[t] = (..).tanh()` reads `hs[t]` back, as a
+/// hand-written backward does).
+fn stored_once(program: &Program, nodes: &[Node], a: &crate::ir::Assign) -> Option<Node> {
+    let mut local = HashSet::new();
+    nodes.iter().for_each(|n| defined_in_node(n, &mut local));
+    nodes.iter().find_map(|node| match node {
+        Node::Store(s)
+            if s.op == StoreOp::Set
+                && !s.reset
+                && matches!(s.value, Operand::Var(v) if v == a.target)
+                && !program.vars[s.buffer].taped
+                && !local.contains(&s.buffer) =>
+        {
+            let mut read = a.clone();
+            read.prim = Prim::Table {
+                rule: crate::rules::operator("copy"),
+                name: proc_macro2::Ident::new("copy", proc_macro2::Span::call_site()),
+            };
+            read.args = vec![Operand::Element {
+                var: s.buffer,
+                index: s.index.clone(),
+            }];
+            read.annotation = None;
+            Some(Node::Assign(read))
+        }
+        _ => None,
+    })
+}
+
+/// The names a loop's forward pass keeps for its reverse: the number of complete iterations
+/// of a `while` loop, and where a loop broke.
+pub fn counters(l: &crate::ir::Loop) -> Vec<String> {
+    let mut names = Vec::new();
+    if let LoopKind::While { trips, .. } = &l.kind {
+        names.push(trips.to_string());
+    }
+    if let Some(exit) = &l.exit {
+        names.push(exit.broke.to_string());
+        names.push(exit.trips.to_string());
+    }
+    names
+}
+
+/// Whether a line costs less to compute again than to push and pop: scalar arithmetic, a copy,
+/// a cast, a comparison-like method (`max`, `abs`).
+fn cheap(program: &Program, a: &crate::ir::Assign) -> bool {
+    if program.vars[a.target].ty.is_tensor() {
+        return false;
+    }
+    match &a.prim {
+        Prim::Cast(_) => true,
+        Prim::Table { rule, .. } => matches!(
+            rule.name,
+            "add"
+                | "sub"
+                | "mul"
+                | "neg"
+                | "copy"
+                | "abs"
+                | "max"
+                | "min"
+                | "clamp"
+                | "mul_add"
+                | "to_degrees"
+                | "to_radians"
+                | "floor"
+                | "ceil"
+                | "round"
+                | "round_ties_even"
+                | "trunc"
+                | "signum"
+                | "fract"
+        ),
+        Prim::Tensor(_) | Prim::Call { .. } => false,
+    }
+}
+
+fn has_loop(node: &Node) -> bool {
+    match node {
+        Node::Loop(_) => true,
+        Node::Branch(b) => b.then.nodes.iter().chain(&b.otherwise.nodes).any(has_loop),
+        Node::Assign(_) | Node::Store(_) => false,
+    }
+}
