@@ -1,9 +1,9 @@
-//! Local buffers (`let mut h = vec![0.0; n];`, written by index): the rule that lets the
-//! reverse pass read them without a tape, and which writes reset their element's gradient.
+//! Local buffers (`let mut h = vec![0.0; n];`, written by index): which ones the reverse pass
+//! can read without a tape, and which writes reset their element's gradient.
 //!
-//! The reverse pass (and the lines it recomputes) reads a buffer as the forward pass left it.
-//! That is right when every read of an element sees the element's final value. So, after the
-//! buffer's declaration, in the block that declares it:
+//! The reverse pass reads a buffer as the forward pass left it. That is right when every read
+//! of an element sees the element's final value. So, after the buffer's declaration, in the
+//! block that declares it:
 //!
 //! * every write comes before every read of the same element (with literal indices, `h[1] =
 //!   h[0]` is fine; with computed ones, any earlier read counts);
@@ -11,24 +11,30 @@
 //!   element after writing it, or the elements of earlier iterations (`h[i - 1]`): a
 //!   recurrence kept in a buffer.
 //!
-//! Anything else would need the overwritten values on a tape and is a compile error that says
-//! so. A buffer written at exactly one place, once per element, needs no gradient reset.
+//! Any other buffer is *taped* ([`crate::ir::Var::taped`]): each write pushes the element's old
+//! value, and the reverse pass puts it back where it reverses that write, so that every read
+//! the reverse pass makes sees the value the forward pass read at that point (Tapenade's
+//! push/pop of overwritten values). A condition that reads a taped buffer that its own branch
+//! writes is computed before the branch (`let cond = h[i] > 0.0;`), since the reverse pass
+//! evaluates it after the branch's writes. A buffer written at exactly one place, once per
+//! element, needs no gradient reset.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::Expr;
 
-use crate::errors::Errors;
 use crate::ir::{Block, Loop, LoopKind, Node, Program, Store, VarId, defined_in, idents_in};
+use crate::naming::Namer;
 use crate::reverse::block_reads;
 use crate::rules;
 
-/// Reports the buffers whose reads could see overwritten values, and clears the `reset` of
+/// Tapes the buffers whose reads could see overwritten values, and clears the `reset` of
 /// writes that reach each element once.
-pub fn check(program: &mut Program, errors: &mut Errors) {
+pub fn check(program: &mut Program, namer: &mut Namer) {
     let mut once = HashSet::new();
+    let mut taped = Vec::new();
     blocks(&program.body, &mut |nodes| {
         for (position, node) in nodes.iter().enumerate() {
             let Node::Assign(declaration) = node else {
@@ -43,17 +49,286 @@ pub fn check(program: &mut Program, errors: &mut Errors) {
                 program,
                 buffer,
                 name: program.vars[buffer].ident.to_string(),
-                errors,
+                overwritten: false,
                 owner: None,
                 read_literals: HashSet::new(),
                 read_other: false,
                 read_same: false,
             };
             rest.iter().for_each(|n| walk.node(n));
+            if walk.overwritten {
+                taped.push(buffer);
+            }
             once.extend(written_once(program, buffer, rest));
         }
     });
+    for buffer in taped {
+        program.vars[buffer].taped = true;
+    }
     clear_resets(&mut program.body, &once);
+    let mut events = Vec::new();
+    let mut stack = Vec::new();
+    let mut loops = 0;
+    walk_events(program, &program.body, &mut stack, &mut loops, &mut events);
+    let saved = saved_writes(&events);
+    let mut count = 0;
+    mark_saved(&mut program.body, &saved, &mut count);
+    let mut body = std::mem::replace(
+        &mut program.body,
+        Block {
+            nodes: Vec::new(),
+            results: Vec::new(),
+        },
+    );
+    capture_conditions(program, &mut body, namer);
+    keep_output(program, &mut body, namer);
+    program.body = body;
+}
+
+/// `let out = h[0];` as the last forward line when the function's value reads a taped buffer:
+/// the value is returned after the reverse pass, which puts the buffer's old values back.
+fn keep_output(program: &mut Program, body: &mut Block, namer: &mut Namer) {
+    let Some(value) = body.results.first().cloned() else {
+        return;
+    };
+    let mut names = HashSet::new();
+    idents_in(rules::render(program, &value), &mut names);
+    let reads_taped = program
+        .vars
+        .iter()
+        .any(|v| v.taped && names.contains(&v.ident.to_string()));
+    if matches!(value, crate::ir::Operand::Var(_)) || !reads_taped {
+        return;
+    }
+    let var = program.vars.len();
+    program.vars.push(crate::ir::Var {
+        ident: namer.fresh("out"),
+        ty: crate::ir::operand_ty(&program.vars, &value),
+        active: program.is_active(&value),
+        buffer: false,
+        taped: false,
+    });
+    body.nodes.push(Node::Assign(crate::ir::Assign {
+        target: var,
+        prim: rules::Prim::Table {
+            rule: rules::operator("copy"),
+            name: proc_macro2::Ident::new("copy", Span::call_site()),
+        },
+        args: vec![value],
+        annotation: None,
+        span: Span::call_site(),
+    }));
+    body.results[0] = crate::ir::Operand::Var(var);
+}
+
+/// What happens to a taped buffer at one point of the forward code, in program order, with
+/// the loops around it (outermost first).
+struct Event {
+    buffer: VarId,
+    kind: EventKind,
+    loops: Vec<usize>,
+}
+
+enum EventKind {
+    Declared,
+    Read,
+    /// The `n`-th write of the program, in program order.
+    Written(usize),
+}
+
+/// The declarations, reads and writes of taped buffers in `block`, in program order. A read is
+/// any mention outside a write's value (which the write's reverse does not read).
+fn walk_events(
+    program: &Program,
+    block: &Block,
+    stack: &mut Vec<usize>,
+    loops: &mut usize,
+    out: &mut Vec<Event>,
+) {
+    let taped: Vec<(VarId, String)> = program
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.taped)
+        .map(|(k, v)| (k, v.ident.to_string()))
+        .collect();
+    let reads = |tokens: TokenStream, stack: &Vec<usize>, out: &mut Vec<Event>| {
+        let mut names = HashSet::new();
+        idents_in(tokens, &mut names);
+        for (buffer, name) in &taped {
+            if names.contains(name) {
+                out.push(Event {
+                    buffer: *buffer,
+                    kind: EventKind::Read,
+                    loops: stack.clone(),
+                });
+            }
+        }
+    };
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) => {
+                a.args
+                    .iter()
+                    .for_each(|arg| reads(rules::render(program, arg), stack, out));
+                if program.vars[a.target].taped {
+                    out.push(Event {
+                        buffer: a.target,
+                        kind: EventKind::Declared,
+                        loops: stack.clone(),
+                    });
+                }
+            }
+            Node::Store(s) => {
+                // Every write counts, so that the numbering matches `mark_saved`'s.
+                let n = out
+                    .iter()
+                    .filter(|e| matches!(e.kind, EventKind::Written(_)))
+                    .count();
+                out.push(Event {
+                    buffer: s.buffer,
+                    kind: EventKind::Written(n),
+                    loops: stack.clone(),
+                });
+            }
+            Node::Branch(b) => {
+                reads(b.cond.clone(), stack, out);
+                for arm in [&b.then, &b.otherwise] {
+                    walk_events(program, arm, stack, loops, out);
+                    arm.results
+                        .iter()
+                        .for_each(|r| reads(rules::render(program, r), stack, out));
+                }
+            }
+            Node::Loop(l) => {
+                match &l.kind {
+                    LoopKind::For { range, .. } => reads(range.clone(), stack, out),
+                    LoopKind::While { cond, .. } => reads(cond.clone(), stack, out),
+                }
+                l.carried
+                    .iter()
+                    .for_each(|c| reads(rules::render(program, &c.entry), stack, out));
+                *loops += 1;
+                stack.push(*loops);
+                walk_events(program, &l.body, stack, loops, out);
+                l.body
+                    .results
+                    .iter()
+                    .for_each(|r| reads(rules::render(program, r), stack, out));
+                if let Some(exit) = &l.exit {
+                    reads(exit.cond.clone(), stack, out);
+                }
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// The numbers of the writes into taped buffers whose overwritten value a read may need: a
+/// read of the buffer comes before the write, or in the same loop (a later iteration's write
+/// overwrites what an earlier one read), counting only loops inside the buffer's declaration
+/// (an iteration of a loop around it has a buffer of its own).
+fn saved_writes(events: &[Event]) -> HashSet<usize> {
+    let mut saved = HashSet::new();
+    let mut depth: HashMap<VarId, usize> = HashMap::new();
+    for (k, event) in events.iter().enumerate() {
+        match event.kind {
+            EventKind::Declared => {
+                depth.insert(event.buffer, event.loops.len());
+            }
+            EventKind::Written(n) => {
+                let Some(&d) = depth.get(&event.buffer) else {
+                    continue;
+                };
+                let outer = event.loops.get(d);
+                let needed = events.iter().enumerate().any(|(j, e)| {
+                    e.buffer == event.buffer
+                        && matches!(e.kind, EventKind::Read)
+                        && (j < k || (outer.is_some() && e.loops.get(d) == outer))
+                });
+                if needed {
+                    saved.insert(n);
+                }
+            }
+            EventKind::Read => {}
+        }
+    }
+    saved
+}
+
+/// Sets `saved` on the writes `saved_writes` chose, numbered in program order.
+fn mark_saved(block: &mut Block, saved: &HashSet<usize>, count: &mut usize) {
+    for node in &mut block.nodes {
+        match node {
+            Node::Store(s) => {
+                s.saved = saved.contains(count);
+                *count += 1;
+            }
+            Node::Assign(_) => {}
+            Node::Branch(b) => {
+                mark_saved(&mut b.then, saved, count);
+                mark_saved(&mut b.otherwise, saved, count);
+            }
+            Node::Loop(l) => mark_saved(&mut l.body, saved, count),
+        }
+    }
+}
+
+/// `let cond = ..;` before a branch whose condition reads a taped buffer that the branch
+/// writes, and `if cond`: the value the forward pass decided on, for the reverse pass.
+fn capture_conditions(program: &mut Program, block: &mut Block, namer: &mut Namer) {
+    let mut k = 0;
+    while k < block.nodes.len() {
+        match &mut block.nodes[k] {
+            Node::Branch(b) => {
+                capture_conditions(program, &mut b.then, namer);
+                capture_conditions(program, &mut b.otherwise, namer);
+                let mut written = Vec::new();
+                block.nodes[k].stores(&mut written);
+                let Node::Branch(b) = &mut block.nodes[k] else {
+                    continue;
+                };
+                let mut read = HashSet::new();
+                idents_in(b.cond.clone(), &mut read);
+                if written.iter().any(|w| {
+                    program.vars[*w].taped && read.contains(&program.vars[*w].ident.to_string())
+                }) {
+                    let ident = namer.fresh("cond");
+                    let var = program.vars.len();
+                    program.vars.push(crate::ir::Var {
+                        ident: ident.clone(),
+                        ty: crate::ir::Ty::Other,
+                        active: false,
+                        buffer: false,
+                        taped: false,
+                    });
+                    let cond = std::mem::replace(&mut b.cond, ident.to_token_stream());
+                    let span = b.span;
+                    block.nodes.insert(
+                        k,
+                        Node::Assign(crate::ir::Assign {
+                            target: var,
+                            prim: rules::Prim::Table {
+                                rule: rules::operator("copy"),
+                                name: proc_macro2::Ident::new("copy", Span::call_site()),
+                            },
+                            args: vec![crate::ir::Operand::Const {
+                                tokens: cond,
+                                ty: crate::ir::Ty::Other,
+                                atomic: false,
+                            }],
+                            annotation: None,
+                            span,
+                        }),
+                    );
+                    k += 1;
+                }
+            }
+            Node::Loop(l) => capture_conditions(program, &mut l.body, namer),
+            Node::Assign(_) | Node::Store(_) => {}
+        }
+        k += 1;
+    }
 }
 
 /// Calls `f` with the nodes of every block, nested ones included.
@@ -79,7 +354,6 @@ struct Owner {
     form: (String, i64),
     /// Names defined in the loop's body (they may change between iterations).
     locals: HashSet<String>,
-    span: Span,
 }
 
 /// The reads and writes of one buffer, in program order.
@@ -87,7 +361,8 @@ struct Walk<'a> {
     program: &'a Program,
     buffer: VarId,
     name: String,
-    errors: &'a mut Errors,
+    /// Whether a read may see a value that a later write overwrites.
+    overwritten: bool,
     owner: Option<Owner>,
     /// Elements read so far at literal indices.
     read_literals: HashSet<String>,
@@ -162,9 +437,7 @@ impl Walk<'_> {
         let reads_here = mentioned.contains(&self.name);
         let LoopKind::For { index, rev, .. } = &l.kind else {
             if !writes.is_empty() && reads_here {
-                self.errors.at(writes[0].span,
-                    format!("`{}` is written and read in the same `while` loop; the reverse pass would need the overwritten values (not supported yet): fill it in a `for` loop, one element per iteration", self.name),
-                );
+                self.overwritten = true;
                 return;
             }
             self.body(l);
@@ -196,24 +469,18 @@ impl Walk<'_> {
                 !names.contains(&index)
             }) =>
             {
-                self.errors.at(writes[0].span,
-                    format!("`{name}` is written anew and read in every iteration of this loop; declare it at the top of the loop's body (`let mut {name} = vec![0.0; ..];`), so that each iteration has its own and the reverse pass needs no overwritten value", name = self.name),
-                );
+                self.overwritten = true;
                 return;
             }
             _ => {
-                self.errors.at(writes[0].span,
-                    format!("`{name}` is written and read in the same loop; write one element per iteration, `{name}[{index}]` (or `{name}[base + {index}]`), so the reverse pass needs no overwritten value", name = self.name),
-                );
+                self.overwritten = true;
                 return;
             }
         };
         // Element by element, nothing written before the loop is read after it in this
         // iteration; what earlier code read stays read.
-        if let Some(first) = writes.first()
-            && (self.read_other || !self.read_literals.is_empty())
-        {
-            self.errors.at(first.span, self.after_read_message());
+        if !writes.is_empty() && (self.read_other || !self.read_literals.is_empty()) {
+            self.overwritten = true;
             return;
         }
         let saved = self.owner.replace(Owner {
@@ -221,7 +488,6 @@ impl Walk<'_> {
             rev: *rev,
             form,
             locals,
-            span: l.span,
         });
         let read_same = std::mem::replace(&mut self.read_same, false);
         self.body(l);
@@ -269,17 +535,11 @@ impl Walk<'_> {
         }
     }
 
-    fn owner_error(&mut self, index: &TokenStream) {
-        let Some(owner) = &self.owner else { return };
-        let (name, i) = (&self.name, &owner.index);
-        let element = if index.is_empty() {
-            name.clone()
-        } else {
-            format!("{name}[{index}]")
-        };
-        self.errors.at(owner.span,
-            format!("this loop writes `{name}` one element per iteration and reads `{element}`, which a later iteration may still overwrite; read only the element it wrote (`{name}[{i}]`) or those of earlier iterations (`{name}[{i} - 1]`)"),
-        );
+    /// A read in an owning loop of an element that a later iteration may still overwrite.
+    fn owner_error(&mut self, _index: &TokenStream) {
+        if self.owner.is_some() {
+            self.overwritten = true;
+        }
     }
 
     fn write(&mut self, store: &Store) {
@@ -291,15 +551,8 @@ impl Walk<'_> {
             None => self.read_other || !self.read_literals.is_empty(),
         };
         if overwrites_read {
-            self.errors.at(store.span, self.after_read_message());
+            self.overwritten = true;
         }
-    }
-
-    fn after_read_message(&self) -> String {
-        format!(
-            "`{name}` is written here after it was read; the reverse pass would need the overwritten value (not supported yet): write every element before reading it, or use a second buffer",
-            name = self.name
-        )
     }
 }
 

@@ -197,6 +197,12 @@ fn fused_block(
             _ => None,
         };
         let Some(origin) = origin else { continue };
+        // A taped buffer's writes are undone by the reverse pass, not inside the forward node.
+        let mut own = Vec::new();
+        node.stores(&mut own);
+        if own.iter().any(|b| program.vars[*b].taped) {
+            continue;
+        }
         let Some(p) = stmts.iter().position(|s| match s {
             BackStmt::For {
                 origin: o,
@@ -384,6 +390,7 @@ fn declare_tapes(reversed: &Reversed, lines: Vec<TokenStream>) -> Vec<TokenStrea
         .values()
         .chain(reversed.records.values())
         .chain(reversed.counts.values())
+        .chain(reversed.restores.values())
         .map(ToString::to_string)
         .collect();
     let mut declared = HashSet::new();
@@ -572,11 +579,17 @@ pub fn forward_node(program: &Program, node: &Node, tapes: Option<&Reversed>) ->
         Node::Store(store) => {
             let buffer = &program.vars[store.buffer].ident;
             let (index, value) = (&store.index, rules::render_bare(program, &store.value));
-            match store.op {
+            // A taped buffer keeps the value it overwrites, for the reverse pass.
+            let keep = tapes
+                .and_then(|t| t.restores.get(&store.buffer))
+                .filter(|_| store.saved)
+                .map(|tape| quote!(#tape.push(#buffer[#index]);));
+            let write = match store.op {
                 StoreOp::Set => quote_spanned!(store.span=> #buffer[#index] = #value;),
                 StoreOp::Add => quote_spanned!(store.span=> #buffer[#index] += #value;),
                 StoreOp::Sub => quote_spanned!(store.span=> #buffer[#index] -= #value;),
-            }
+            };
+            quote!(#keep #write)
         }
         Node::Branch(branch) => {
             let value = branch_expr(
@@ -854,7 +867,16 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
     };
     match stmt {
         BackStmt::Forward(node) => forward_node(program, node, None),
-        BackStmt::Pop { name, tape } => quote!(let #name = #tape.pop();),
+        BackStmt::Pop {
+            name,
+            tape,
+            mutable: false,
+        } => quote!(let #name = #tape.pop();),
+        BackStmt::Pop {
+            name,
+            tape,
+            mutable: true,
+        } => quote!(let mut #name = #tape.pop();),
         BackStmt::Setup(tokens) => tokens.clone(),
         BackStmt::Init {
             var, expr, sum_to, ..

@@ -18,11 +18,6 @@ impl Errors {
         self.errors.push(syn::Error::new_spanned(node, message));
     }
 
-    /// An error at `span`.
-    pub fn at(&mut self, span: proc_macro2::Span, message: impl std::fmt::Display) {
-        self.errors.push(syn::Error::new(span, message));
-    }
-
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }

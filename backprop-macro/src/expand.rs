@@ -42,7 +42,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut namer = Namer::new(function.to_token_stream());
     let mut program = lower::lower(&function, &signature, &mut namer, &mut errors);
     if errors.is_empty() {
-        buffers::check(&mut program, &mut errors);
+        buffers::check(&mut program, &mut namer);
     }
     if !errors.is_empty() {
         let kept = fallback::function_without_body(&function);

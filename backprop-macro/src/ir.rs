@@ -210,6 +210,10 @@ pub struct Store {
     /// an overwritten value has no gradient, unless no other write can reach the element
     /// (decided in [`crate::buffers`]).
     pub reset: bool,
+    /// Whether the write pushes the value it overwrites on its buffer's tape, and its reverse
+    /// puts it back: a write into a taped buffer that a read before it (in the reverse pass's
+    /// order) may need (decided in [`crate::buffers`]).
+    pub saved: bool,
     pub span: Span,
 }
 

@@ -48,7 +48,10 @@ pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, onc
                 if !needed.contains(&name(a.target)) {
                     continue;
                 }
-                if !program.vars[a.target].buffer && (once || cheap(program, a)) {
+                if !program.vars[a.target].buffer
+                    && (once || cheap(program, a))
+                    && !touches_taped(program, node)
+                {
                     node_idents(program, node, needed);
                     plan.recompute.push(node.clone());
                 } else if let Some(read) = stored_once(program, nodes, a) {
@@ -62,7 +65,7 @@ pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, onc
                 if !b.targets.iter().any(|t| needed.contains(&name(*t))) {
                     continue;
                 }
-                if once && !has_loop(node) {
+                if once && !has_loop(node) && !touches_taped(program, node) {
                     let mut local = HashSet::new();
                     defined_in_node(node, &mut local);
                     local.retain(|v| program.vars[*v].buffer);
@@ -168,6 +171,17 @@ fn cheap(program: &Program, a: &crate::ir::Assign) -> bool {
         ),
         Prim::Tensor(_) | Prim::Call { .. } => false,
     }
+}
+
+/// Whether `node` reads or writes a taped buffer: computed again at the start of its block's
+/// reverse, it would read the buffer as the block left it, not as the line did.
+fn touches_taped(program: &Program, node: &Node) -> bool {
+    let mut names = HashSet::new();
+    node_idents(program, node, &mut names);
+    program
+        .vars
+        .iter()
+        .any(|v| v.taped && names.contains(&v.ident.to_string()))
 }
 
 fn has_loop(node: &Node) -> bool {

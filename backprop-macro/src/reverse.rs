@@ -88,7 +88,12 @@ pub enum BackStmt {
     Raw(TokenStream),
     /// `let v = v_tape.pop();`: a forward value the reverse of a loop iteration or an arm gets
     /// back from the tape its forward block pushed it on (see [`crate::record`]).
-    Pop { name: Ident, tape: Ident },
+    Pop {
+        name: Ident,
+        tape: Ident,
+        /// A buffer, which the reverse pass writes into (restoring a taped buffer).
+        mutable: bool,
+    },
 }
 
 /// The backward pass of a program.
@@ -114,10 +119,20 @@ pub struct Reversed {
     /// The tapes of the trip counts and break records of loops nested in loops or arms, by
     /// name: pushed at the end of the enclosing forward block.
     pub counts: HashMap<String, Ident>,
+    /// The tapes of the taped buffers: every write pushes the element's old value, and the
+    /// reverse of that write puts it back.
+    pub restores: HashMap<VarId, Ident>,
 }
 
 pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     let seed = namer.fresh("d_out");
+    let restores = program
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.taped)
+        .map(|(k, v)| (k, namer.fresh(&format!("{}_tape", v.ident))))
+        .collect();
     let mut sweep = Sweep {
         program,
         namer,
@@ -130,6 +145,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         tapes: HashMap::new(),
         records: HashMap::new(),
         counts: HashMap::new(),
+        restores,
         uses: HashMap::new(),
         elementwise: HashSet::new(),
         uniform: HashMap::new(),
@@ -172,6 +188,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         tapes: sweep.tapes,
         records: sweep.records,
         counts: sweep.counts,
+        restores: sweep.restores,
     };
     reversed.forward = live_nodes(program, &program.body.nodes, &mut needed, &reversed);
     reversed
@@ -438,6 +455,7 @@ struct Sweep<'a> {
     tapes: HashMap<VarId, Ident>,
     records: HashMap<VarId, Ident>,
     counts: HashMap<String, Ident>,
+    restores: HashMap<VarId, Ident>,
     /// How many times each name is read in the forward code.
     uses: HashMap<String, usize>,
     /// Variables made by elementwise lines.
@@ -630,7 +648,11 @@ impl Sweep<'_> {
                     }
                     let mut written = Vec::new();
                     node.stores(&mut written);
-                    if seeds.is_empty() && !written.iter().any(|b| self.declared.contains(b)) {
+                    if seeds.is_empty()
+                        && !written
+                            .iter()
+                            .any(|b| self.declared.contains(b) || saves(node, *b))
+                    {
                         continue;
                     }
                     let mut locals = HashSet::new();
@@ -660,7 +682,19 @@ impl Sweep<'_> {
                 // The element's gradient flows into the value written; an overwritten value
                 // has no gradient, so the element's is reset for the writes before this one.
                 Node::Store(store) => {
+                    // A taped buffer gets its element's old value back, for the reverse of the
+                    // lines before this write.
+                    let restore = self
+                        .restores
+                        .get(&store.buffer)
+                        .filter(|_| store.saved)
+                        .map(|tape| {
+                            let (buffer, index) =
+                                (&self.program.vars[store.buffer].ident, &store.index);
+                            BackStmt::Raw(quote::quote!(#buffer[#index] = #tape.pop();))
+                        });
                     if !self.declared.contains(&store.buffer) {
+                        out.extend(restore);
                         continue;
                     }
                     let d = self.grad(store.buffer);
@@ -677,6 +711,7 @@ impl Sweep<'_> {
                             expr: quote::quote!(0.0),
                         });
                     }
+                    out.extend(restore);
                 }
             }
         }
@@ -743,7 +778,9 @@ impl Sweep<'_> {
         if !active
             .iter()
             .any(|&k| self.declared.contains(&l.carried[k].after))
-            && !written.iter().any(|b| self.declared.contains(b))
+            && !written
+                .iter()
+                .any(|b| self.declared.contains(b) || l.body.nodes.iter().any(|n| saves(n, *b)))
         {
             return;
         }
@@ -849,6 +886,7 @@ impl Sweep<'_> {
                 restore.push(BackStmt::Pop {
                     name: inner.clone(),
                     tape: tape.clone(),
+                    mutable: false,
                 });
                 self.tapes.insert(c.inner, tape);
             }
@@ -1040,6 +1078,7 @@ impl Sweep<'_> {
                     pops.push(BackStmt::Pop {
                         name: program.vars[t].ident.clone(),
                         tape: tape.clone(),
+                        mutable: program.vars[t].taped,
                     });
                 }
             }
@@ -1049,6 +1088,7 @@ impl Sweep<'_> {
                         pops.push(BackStmt::Pop {
                             name: Ident::new(&c, proc_macro2::Span::call_site()),
                             tape: tape.clone(),
+                            mutable: false,
                         });
                     }
                 }
@@ -1101,6 +1141,21 @@ fn live_nodes(
     live
 }
 
+/// Whether `node` has a write into `buffer` that saves the value it overwrites.
+fn saves(node: &Node, buffer: VarId) -> bool {
+    match node {
+        Node::Store(s) => s.saved && s.buffer == buffer,
+        Node::Assign(_) => false,
+        Node::Branch(b) => b
+            .then
+            .nodes
+            .iter()
+            .chain(&b.otherwise.nodes)
+            .any(|n| saves(n, buffer)),
+        Node::Loop(l) => l.body.nodes.iter().any(|n| saves(n, buffer)),
+    }
+}
+
 /// The names of what the forward code of `node` records for the reverse pass: tapes, trip
 /// counts and break records.
 pub fn recorded_names(node: &Node, reversed: &Reversed, out: &mut HashSet<String>) {
@@ -1113,6 +1168,14 @@ pub fn recorded_names(node: &Node, reversed: &Reversed, out: &mut HashSet<String
             }
         }
     }
+    let mut written = Vec::new();
+    node.stores(&mut written);
+    out.extend(
+        written
+            .iter()
+            .filter_map(|b| reversed.restores.get(b))
+            .map(ToString::to_string),
+    );
     loops_in(node, &mut |l| {
         for c in record::counters(l) {
             if let Some(tape) = reversed.counts.get(&c) {
@@ -1225,7 +1288,7 @@ pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>
             body.iter().for_each(|s| stmt_idents(program, s, out));
         }
         BackStmt::Raw(tokens) => idents_in(tokens.clone(), out),
-        BackStmt::Pop { name, tape } => {
+        BackStmt::Pop { name, tape, .. } => {
             out.insert(name.to_string());
             out.insert(tape.to_string());
         }
@@ -1272,7 +1335,13 @@ pub fn accumulates(program: &Program, l: &crate::ir::Loop) -> bool {
         .enumerate()
         .filter(|(_, c)| program.vars[c.inner].active)
         .collect();
-    if active.is_empty() || recurrence_through_buffer(program, l) {
+    // A taped buffer's writes are undone by the reverse pass: never inside the forward loop.
+    let mut written = Vec::new();
+    l.body.nodes.iter().for_each(|n| n.stores(&mut written));
+    if active.is_empty()
+        || recurrence_through_buffer(program, l)
+        || written.iter().any(|b| program.vars[*b].taped)
+    {
         return false;
     }
     active.iter().all(|(k, c)| {

@@ -429,6 +429,7 @@ impl Lowerer<'_> {
             op,
             value,
             reset: true,
+            saved: false,
             span: whole.to_token_stream().span(),
         }));
     }
