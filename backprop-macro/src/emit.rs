@@ -503,6 +503,29 @@ fn zero(program: &Program, var: usize) -> TokenStream {
     }
 }
 
+/// An array operand as an owned value: an owned variable itself (`copy`: a copy of it, which
+/// leaves it usable), anything else `.to_owned()`.
+fn owned_value(program: &Program, operand: &Operand, copy: bool) -> TokenStream {
+    match operand {
+        Operand::Var(v) if matches!(program.vars[*v].ty, Ty::Tensor { by_ref: false, .. }) => {
+            let ident = &program.vars[*v].ident;
+            if copy {
+                quote!(#ident.clone())
+            } else {
+                quote!(#ident)
+            }
+        }
+        Operand::Var(v) => {
+            let ident = &program.vars[*v].ident;
+            quote!(#ident.to_owned())
+        }
+        other => {
+            let value = rules::render_bare(program, other);
+            quote!((#value).to_owned())
+        }
+    }
+}
+
 /// `&d_y` as an owned array (`d_y.clone()`); any other expression is already owned.
 fn owned(expr: &TokenStream) -> TokenStream {
     match borrowed_name(expr) {
@@ -621,17 +644,45 @@ fn forward_loop(
             let mut after = Vec::new();
             for (c, exit) in l.carried.iter().zip(&l.body.results) {
                 let inner = &program.vars[c.inner].ident;
-                let entry = rules::render_bare(program, &c.entry);
                 let updated = !matches!(exit, Operand::Var(v) if *v == c.inner);
+                // An array is owned by the loop that carries it.
+                let array = program.vars[c.inner].ty.is_tensor();
+                let (entry, exit) = if array {
+                    (
+                        owned_value(program, &c.entry, true),
+                        owned_value(program, exit, false),
+                    )
+                } else {
+                    (
+                        rules::render_bare(program, &c.entry),
+                        rules::render_bare(program, exit),
+                    )
+                };
+                let tape = tapes.and_then(|t| t.tapes.get(&c.inner));
                 if updated {
-                    let exit = rules::render_bare(program, exit);
                     before.push(quote!(let mut #inner = #entry;));
-                    at_end.push(quote!(#inner = #exit;));
                 } else {
                     before.push(quote!(let #inner = #entry;));
                 }
-                if let Some(tape) = tapes.and_then(|t| t.tapes.get(&c.inner)) {
-                    at_start.push(quote!(#tape.push(#inner);));
+                match tape {
+                    // The array an iteration started from goes to the tape as the next one
+                    // replaces it: no copy.
+                    Some(tape) if array && updated && l.exit.is_none() => {
+                        at_end.push(quote!(#tape.push(::std::mem::replace(&mut #inner, #exit));));
+                    }
+                    Some(tape) => {
+                        let value = if array {
+                            quote!(#inner.clone())
+                        } else {
+                            quote!(#inner)
+                        };
+                        at_start.push(quote!(#tape.push(#value);));
+                        if updated {
+                            at_end.push(quote!(#inner = #exit;));
+                        }
+                    }
+                    None if updated => at_end.push(quote!(#inner = #exit;)),
+                    None => {}
                 }
                 let after_ident = &program.vars[c.after].ident;
                 after.push(quote!(let #after_ident = #inner;));

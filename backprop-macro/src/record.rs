@@ -143,7 +143,7 @@ pub fn counters(l: &crate::ir::Loop) -> Vec<String> {
 /// a cast, a comparison-like method (`max`, `abs`).
 fn cheap(program: &Program, a: &crate::ir::Assign) -> bool {
     if program.vars[a.target].ty.is_tensor() {
-        return false;
+        return view_of_constant(a);
     }
     match &a.prim {
         Prim::Cast(_) => true,
@@ -182,6 +182,28 @@ fn touches_taped(program: &Program, node: &Node) -> bool {
         .vars
         .iter()
         .any(|v| v.taped && names.contains(&v.ident.to_string()))
+}
+
+/// A view of a constant array (`xs.row(t)`): no copy of the data.
+fn view_of_constant(a: &crate::ir::Assign) -> bool {
+    let [Operand::Const { tokens, .. }] = a.args.as_slice() else {
+        return false;
+    };
+    let Ok(syn::Expr::MethodCall(call)) = syn::parse2::<syn::Expr>(tokens.clone()) else {
+        return false;
+    };
+    matches!(&a.prim, Prim::Table { rule, .. } if rule.name == "copy")
+        && [
+            "row",
+            "column",
+            "view",
+            "t",
+            "index_axis",
+            "reversed_axes",
+            "slice",
+        ]
+        .contains(&call.method.to_string().as_str())
+        && matches!(*call.receiver, syn::Expr::Path(_))
 }
 
 fn has_loop(node: &Node) -> bool {

@@ -789,7 +789,15 @@ impl Sweep<'_> {
             let d = self.grad(c.inner);
             self.storage.insert(c.inner);
             let start = if self.declared.contains(&c.after) {
-                self.grad(c.after).to_token_stream()
+                let d_after = self.grad(c.after);
+                if program.vars[c.after].ty.is_tensor() {
+                    quote::quote!(#d_after.clone())
+                } else {
+                    d_after.to_token_stream()
+                }
+            } else if program.vars[c.after].ty.is_tensor() {
+                let after = &program.vars[c.after].ident;
+                quote::quote!(::backprop::ndarray::Array::zeros(#after.raw_dim()))
             } else {
                 quote::quote!(0.0)
             };
@@ -870,8 +878,13 @@ impl Sweep<'_> {
             needed_any.extend(needed);
         }
         for &(value, _, after) in &next_values {
+            let copy = if program.vars[after].ty.is_tensor() {
+                quote::quote!(.clone())
+            } else {
+                TokenStream::new()
+            };
             let (value, after) = (&program.vars[value].ident, &program.vars[after].ident);
-            out.push(BackStmt::Raw(quote::quote!(let mut #value = #after;)));
+            out.push(BackStmt::Raw(quote::quote!(let mut #value = #after #copy;)));
         }
         let mut restore = Vec::new();
         for c in &l.carried {
@@ -1263,7 +1276,15 @@ fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
 pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>) {
     match stmt {
         BackStmt::Setup(tokens) => idents_in(tokens.clone(), out),
-        BackStmt::Init { expr, .. } => idents_in(expr.clone(), out),
+        BackStmt::Init {
+            var, expr, sum_to, ..
+        } => {
+            idents_in(expr.clone(), out);
+            // Summed back to the shape of `var`.
+            if *sum_to {
+                out.insert(program.vars[*var].ident.to_string());
+            }
+        }
         BackStmt::Accumulate { element, expr, .. } => {
             idents_in(expr.clone(), out);
             idents_in(element.to_token_stream(), out);

@@ -180,12 +180,18 @@ impl Lowerer<'_> {
         self.loop_depth += 1;
         let mut inners = Vec::new();
         for (name, ident, entry) in &carried_names {
-            let ty = self.vars[*entry].ty.clone();
-            if matches!(ty, Ty::Array { .. } | Ty::Tensor { .. }) {
+            let mut ty = self.vars[*entry].ty.clone();
+            if matches!(ty, Ty::Array { .. }) {
                 self.errors.spanned(ident, format!("`{name}` is an array assigned in a loop; loop-carried arrays are not supported yet"));
             }
+            // An ndarray array carried by the loop is owned by it: each iteration's value
+            // replaces the last one.
+            if let Ty::Tensor { by_ref, .. } = &mut ty {
+                *by_ref = false;
+            }
             let active = self.vars[*entry].active
-                || (body_is_active && matches!(ty, Ty::Float(_) | Ty::FloatLit));
+                || (body_is_active
+                    && matches!(ty, Ty::Float(_) | Ty::FloatLit | Ty::Tensor { .. }));
             let version = self.namer.user_binding(ident, false);
             let inner = self.new_var(version, ty, active);
             if let Some(scope) = self.scopes.get_mut(start) {

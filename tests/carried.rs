@@ -1,0 +1,172 @@
+//! Arrays carried by loops: an ndarray hidden state replaced in every iteration
+//! (`h = (x_t.dot(&wx) + h.dot(&wh) + &b).mapv(f64::tanh)`), checked against central
+//! differences and against the same recurrence on dual numbers.
+
+mod common;
+
+use backprop::backprop;
+use backprop::ndarray::{Array1, Array2, array};
+use common::{assert_gradient_exact, c, dual_gradient};
+use num_dual::{Dual64, DualNum};
+
+/// An Elman RNN over the rows of `xs`, its hidden state carried by the loop; the loss is the
+/// last state's sum.
+#[backprop(wrt(wx, wh, b))]
+fn rnn_loss(
+    wx: &Array2<f64>,
+    wh: &Array2<f64>,
+    b: &Array1<f64>,
+    xs: &Array2<f64>,
+    h0: &Array1<f64>,
+) -> f64 {
+    let steps = xs.nrows();
+    let mut h = h0.clone();
+    for t in 0..steps {
+        let x_t = xs.row(t);
+        h = (x_t.dot(wx) + h.dot(wh) + b).mapv(f64::tanh);
+    }
+    h.sum()
+}
+
+#[test]
+fn hidden_state_carried_by_the_loop() {
+    let wx = array![[0.5, -0.3, 0.8], [0.1, 0.7, -0.6]];
+    let wh = array![[0.2, -0.5, 0.1], [0.4, 0.3, -0.2], [-0.6, 0.1, 0.5]];
+    let b = array![0.1, -0.2, 0.05];
+    let xs = array![[1.0, -0.5], [0.3, 0.8], [-1.2, 0.4], [0.6, 0.6]];
+    let h0 = array![0.0, 0.1, -0.1];
+    let at: Vec<f64> = wx.iter().chain(&wh).chain(&b).copied().collect();
+    let unflat = |p: &[f64]| {
+        (
+            Array2::from_shape_vec((2, 3), p[..6].to_vec()).unwrap(),
+            Array2::from_shape_vec((3, 3), p[6..15].to_vec()).unwrap(),
+            Array1::from(p[15..].to_vec()),
+        )
+    };
+    let reference = |v: &[Dual64]| {
+        let mut h: Vec<Dual64> = h0.iter().map(|&x| c(x)).collect();
+        for t in 0..4 {
+            h = (0..3)
+                .map(|j| {
+                    let mut a = v[15 + j];
+                    for i in 0..2 {
+                        a += v[i * 3 + j] * xs[[t, i]];
+                    }
+                    for k in 0..3 {
+                        a += h[k] * v[6 + k * 3 + j];
+                    }
+                    a.tanh()
+                })
+                .collect();
+        }
+        h.iter().fold(c(0.0), |s, &x| s + x)
+    };
+    let (value, (dwx, dwh, db)) = rnn_loss_grad(&wx, &wh, &b, &xs, &h0);
+    let flat: Vec<f64> = dwx.iter().chain(&dwh).chain(&db).copied().collect();
+    assert_gradient_exact(
+        "rnn_loss",
+        &at,
+        (value, flat),
+        dual_gradient(reference, &at),
+        |p| {
+            let (wx, wh, b) = unflat(p);
+            rnn_loss(&wx, &wh, &b, &xs, &h0)
+        },
+        1e-12,
+    );
+}
+
+/// Power iteration in f32, in a `while` loop: the vector normalised in every step.
+#[backprop(wrt(m))]
+fn power_steps(m: &Array2<f32>, v0: &Array1<f32>, steps: usize) -> f32 {
+    let mut v = v0.to_owned();
+    let mut k = 0;
+    while k < steps {
+        let w = m.dot(&v);
+        let norm = (&w * &w).sum().sqrt();
+        v = w / norm;
+        k += 1;
+    }
+    v.sum()
+}
+
+#[test]
+fn vector_carried_by_a_while_loop_f32() {
+    let m = array![[2.0f32, 0.5, -0.3], [0.1, 1.5, 0.4], [-0.2, 0.3, 1.0]];
+    let v0 = array![1.0f32, 0.5, -0.5];
+    let at: Vec<f32> = m.iter().copied().collect();
+    let reference = |p: &[num_dual::Dual32]| {
+        let mut v: Vec<num_dual::Dual32> = v0.iter().map(|&x| c(x)).collect();
+        for _ in 0..3 {
+            let w: Vec<num_dual::Dual32> = (0..3)
+                .map(|i| (0..3).fold(c(0.0), |s, j| s + p[i * 3 + j] * v[j]))
+                .collect();
+            let norm = w.iter().fold(c(0.0), |s, &x| s + x * x).sqrt();
+            v = w.iter().map(|&x| x / norm).collect();
+        }
+        v.iter().fold(c(0.0), |s, &x| s + x)
+    };
+    let (value, dm) = power_steps_grad(&m, &v0, 3);
+    assert_gradient_exact(
+        "power_steps",
+        &at,
+        (value, dm.iter().copied().collect::<Vec<f32>>()),
+        dual_gradient(reference, &at),
+        |p| power_steps(&Array2::from_shape_vec((3, 3), p.to_vec()).unwrap(), &v0, 3),
+        1e-5,
+    );
+}
+
+/// A carried array and a carried scalar together, with a `break` guard: gradient descent on
+/// a quadratic until the step is small.
+#[backprop(wrt(a, x0))]
+fn descend(a: &Array2<f64>, x0: &Array1<f64>, rate: f64) -> f64 {
+    let mut x = x0.to_owned();
+    let mut travelled = 0.0;
+    for _step in 0..20 {
+        let g = a.dot(&x);
+        let step = (&g * &g).sum();
+        if step < 1e-3 {
+            break;
+        }
+        x = &x - &(g * rate);
+        travelled += step.sqrt();
+    }
+    (&x * &x).sum() + travelled
+}
+
+#[test]
+fn array_and_scalar_carried_with_a_break() {
+    let a = array![[0.9, 0.2], [0.2, 0.6]];
+    let x0 = array![1.0, -0.7];
+    let at: Vec<f64> = a.iter().chain(&x0).copied().collect();
+    let reference = |p: &[Dual64]| {
+        let mut x = vec![p[4], p[5]];
+        let mut travelled = c(0.0);
+        for _ in 0..20 {
+            let g: Vec<Dual64> = (0..2)
+                .map(|i| p[i * 2] * x[0] + p[i * 2 + 1] * x[1])
+                .collect();
+            let step = g[0] * g[0] + g[1] * g[1];
+            if step.re < 1e-3 {
+                break;
+            }
+            x = vec![x[0] - g[0] * 0.3, x[1] - g[1] * 0.3];
+            travelled += step.sqrt();
+        }
+        x[0] * x[0] + x[1] * x[1] + travelled
+    };
+    let (value, (da, dx0)) = descend_grad(&a, &x0, 0.3);
+    let flat: Vec<f64> = da.iter().chain(&dx0).copied().collect();
+    assert_gradient_exact(
+        "descend",
+        &at,
+        (value, flat),
+        dual_gradient(reference, &at),
+        |p| {
+            let a = Array2::from_shape_vec((2, 2), p[..4].to_vec()).unwrap();
+            descend(&a, &Array1::from(p[4..].to_vec()), 0.3)
+        },
+        1e-11,
+    );
+}
