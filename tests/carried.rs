@@ -170,3 +170,87 @@ fn array_and_scalar_carried_with_a_break() {
         1e-11,
     );
 }
+
+/// Explicit Euler steps of a chain of states, as GradBench's `ode` eval describes them: the
+/// state starts as a copy of the input (`x.to_vec()`), each step fills a new vector, and the
+/// state is replaced by it (`y = next;`).
+#[backprop(wrt(x))]
+#[allow(clippy::needless_range_loop)]
+fn ode_euler(x: &[f64], s: usize) -> f64 {
+    let n = x.len();
+    let h = 1.0 / s as f64;
+    let mut y = x.to_vec();
+    for _step in 0..s {
+        let mut next = vec![0.0; n];
+        next[0] = y[0] + h * x[0];
+        for i in 1..n {
+            next[i] = y[i] + h * x[i] * y[i - 1];
+        }
+        y = next;
+    }
+    y[n - 1]
+}
+
+#[test]
+fn state_vector_replaced_in_every_step() {
+    let x = [0.8, -0.4, 1.2, 0.5];
+    let reference = |v: &[Dual64]| {
+        let h = 1.0 / 5.0;
+        let mut y: Vec<Dual64> = v.to_vec();
+        for _ in 0..5 {
+            let mut next = vec![y[0] + v[0] * h];
+            for i in 1..4 {
+                next.push(y[i] + v[i] * h * y[i - 1]);
+            }
+            y = next;
+        }
+        y[3]
+    };
+    assert_gradient_exact(
+        "ode_euler",
+        &x,
+        ode_euler_grad(&x, 5),
+        dual_gradient(reference, &x),
+        |p| ode_euler(p, 5),
+        1e-12,
+    );
+}
+
+/// A fixed-size state copied from a parameter (`let mut st = w;` of `[f32; 3]`), rotated in
+/// place.
+#[backprop]
+fn rotate_state(w: [f32; 3], a: f32) -> f32 {
+    let mut st = w;
+    for _ in 0..4 {
+        let first = st[0];
+        st[0] = st[1] * a;
+        st[1] = st[2] + first.sin();
+        st[2] = first * st[0];
+    }
+    st[0] + st[1] * st[2]
+}
+
+#[test]
+fn array_state_copied_from_a_parameter_f32() {
+    let reference = |v: &[num_dual::Dual32]| {
+        let mut st = [v[0], v[1], v[2]];
+        for _ in 0..4 {
+            let first = st[0];
+            st[0] = st[1] * v[3];
+            st[1] = st[2] + first.sin();
+            st[2] = first * st[0];
+        }
+        st[0] + st[1] * st[2]
+    };
+    let at = [0.3f32, -0.6, 0.9, 0.8];
+    let (value, (dw, da)) = rotate_state_grad([at[0], at[1], at[2]], at[3]);
+    let flat = vec![dw[0], dw[1], dw[2], da];
+    assert_gradient_exact(
+        "rotate_state",
+        &at,
+        (value, flat),
+        dual_gradient(reference, &at),
+        |p| rotate_state([p[0], p[1], p[2]], p[3]),
+        1e-5,
+    );
+}

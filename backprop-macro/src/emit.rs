@@ -562,7 +562,17 @@ pub fn forward_node(program: &Program, node: &Node, tapes: Option<&Reversed>) ->
             let var = &program.vars[assign.target];
             let ident = &var.ident;
             let float = var.ty.float().unwrap_or(crate::ir::FloatTy::F64);
-            let expr = rules::forward(&assign.prim, program, &assign.args, float);
+            let expr = match (&assign.args[..], &var.ty) {
+                // A buffer that starts as a copy of an array.
+                ([Operand::Var(source)], Ty::Array { len, .. }) if var.buffer => {
+                    let source = &program.vars[*source].ident;
+                    match len {
+                        Some(_) => quote!(#source.clone()),
+                        None => quote!(#source.to_vec()),
+                    }
+                }
+                _ => rules::forward(&assign.prim, program, &assign.args, float),
+            };
             // `let s = 0.0;` later combined with f64 values: say so, or `s.exp()` would not
             // compile on the ambiguous `{float}`.
             let annotation = match (&assign.annotation, &assign.prim, &assign.args[..], &var.ty) {

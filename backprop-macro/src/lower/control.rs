@@ -157,8 +157,10 @@ impl Lowerer<'_> {
         }
         for ident in assigned {
             let name = ident.to_string();
+            // A buffer is written in place (`h = next;` copies into it): not carried.
             if let Some((_, binding)) = self.lookup(&name)
                 && binding.mutable
+                && !self.vars[binding.var].buffer
                 && !carried_names.iter().any(|(n, _, _)| *n == name)
             {
                 carried_names.push((name, ident, binding.var));

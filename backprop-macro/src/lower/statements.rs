@@ -278,6 +278,12 @@ impl Lowerer<'_> {
             self.lower_buffer(&pat_ident.ident, annotation, &value, &len, is_vec);
             return;
         }
+        if pat_ident.mutability.is_some()
+            && let Some(source) = self.copied_array(&init.expr)
+        {
+            self.lower_buffer_copy(&pat_ident.ident, annotation, source);
+            return;
+        }
         // An array annotation says what a call of the user's own gate returns (see `bind`).
         if let Some(ty) = annotation
             && float_type(ty).is_none()
@@ -367,6 +373,84 @@ impl Lowerer<'_> {
             annotation: annotation.map(ToTokens::to_token_stream),
             span: ident.span(),
         }));
+    }
+
+    /// The array that `x.to_vec()`, `x.clone()`, `x.to_owned()` or `x` copies, when `x` is a
+    /// slice, a `Vec`, an `[F; N]` or a buffer.
+    fn copied_array(&self, expr: &Expr) -> Option<crate::ir::VarId> {
+        // `let mut st = w;` of an array parameter.
+        if let Expr::Path(_) = strip_parens(expr) {
+            let binding = self.array_binding(expr)?;
+            return matches!(self.vars[binding.var].ty, Ty::Array { .. }).then_some(binding.var);
+        }
+        let Expr::MethodCall(call) = strip_parens(expr) else {
+            return None;
+        };
+        if !call.args.is_empty()
+            || !["to_vec", "clone", "to_owned"].contains(&call.method.to_string().as_str())
+        {
+            return None;
+        }
+        let binding = self.array_binding(&call.receiver)?;
+        matches!(self.vars[binding.var].ty, Ty::Array { .. }).then_some(binding.var)
+    }
+
+    /// `let mut st = state.to_vec();`: a local buffer that starts as a copy of an array (a slice
+    /// parameter, another buffer); its gradient flows back into the array's.
+    fn lower_buffer_copy(
+        &mut self,
+        ident: &Ident,
+        annotation: Option<&syn::Type>,
+        source: crate::ir::VarId,
+    ) {
+        let ty = match self.vars[source].ty.clone() {
+            Ty::Array {
+                elem,
+                len: Some(len),
+            } => Ty::Array {
+                elem,
+                len: Some(len),
+            },
+            other => Ty::Array {
+                elem: other.float().unwrap_or(self.default_float),
+                len: None,
+            },
+        };
+        let number = self.buffer_numbers.len();
+        let active = self.vars[source].active || self.active_buffers.contains(&number);
+        let var = self.declare(ident, ty, active, true);
+        self.vars[var].buffer = true;
+        self.buffer_numbers.insert(var, number);
+        self.push_node(Node::Assign(Assign {
+            target: var,
+            prim: Prim::Table {
+                rule: rules::operator("copy"),
+                name: Ident::new("copy", Span::call_site()),
+            },
+            args: vec![Operand::Var(source)],
+            annotation: annotation.map(ToTokens::to_token_stream),
+            span: ident.span(),
+        }));
+    }
+
+    /// `h = next;` of a buffer: the new values are copied in, element by element, so that `h`
+    /// stays one buffer (of the same length) written in place.
+    fn lower_buffer_replace(&mut self, name: &Ident, right: &Expr, whole: &dyn ToTokens) -> bool {
+        let Some(source) = self.array_binding(right) else {
+            return false;
+        };
+        if !matches!(self.vars[source.var].ty, Ty::Array { .. }) {
+            return false;
+        }
+        let k = self.namer.fresh("k");
+        let span = whole.to_token_stream().span();
+        let copy: syn::ExprForLoop = syn::parse_quote_spanned! {span=>
+            for #k in 0..#name.len() {
+                #name[#k] = #right[#k];
+            }
+        };
+        self.lower_for(&copy, &name.to_string());
+        true
     }
 
     /// `h[i] = value` or `h[i] op= value` into a local buffer: a write in place.
@@ -470,6 +554,12 @@ impl Lowerer<'_> {
             }
             return;
         };
+        if self.vars[binding.var].buffer
+            && op.is_none()
+            && self.lower_buffer_replace(&ident, right, whole)
+        {
+            return;
+        }
         if self.vars[binding.var].buffer {
             self.errors.spanned(
                 whole,
