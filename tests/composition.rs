@@ -220,3 +220,47 @@ fn a_hand_written_gate_on_arrays() {
     let expected_alpha: f64 = (2.0 * &h * &t.mapv(|v| if v > 0.0 { 0.0 } else { v })).sum();
     assert!((dalpha - expected_alpha).abs() < 1e-15);
 }
+
+/// The squared norm of a slice, a helper called on sub-slices.
+#[backprop]
+#[allow(clippy::needless_range_loop)]
+fn sqnorm(v: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..v.len() {
+        s += v[i] * v[i];
+    }
+    s
+}
+
+/// A differentiated helper called on the rows of a flat matrix, `&q[j * d..(j + 1) * d]`, as
+/// C++ code passes `&q[j * d]`: the gradient of each call lands in its range of `d_q`.
+#[backprop(wrt(q))]
+fn weighted_row_norms(q: &[f64], d: usize) -> f64 {
+    let k = q.len() / d;
+    let mut total = 0.0;
+    for j in 0..k {
+        total += sqnorm(&q[j * d..(j + 1) * d]) * (j as f64 + 1.0);
+    }
+    total + sqnorm(&q[..d]).sqrt() + sqnorm(&q[d..])
+}
+
+#[test]
+fn sub_slices_passed_to_a_differentiated_helper() {
+    let q = [0.5, -1.0, 0.3, 1.2, -0.4, 0.8];
+    let reference = |v: &[Dual64]| {
+        let norm = |r: &[Dual64]| r.iter().fold(c(0.0), |s, &x| s + x * x);
+        let mut total = c(0.0);
+        for j in 0..3 {
+            total += norm(&v[j * 2..(j + 1) * 2]) * (j as f64 + 1.0);
+        }
+        total + norm(&v[..2]).sqrt() + norm(&v[2..])
+    };
+    assert_gradient_exact(
+        "weighted_row_norms",
+        &q,
+        weighted_row_norms_grad(&q, 2),
+        dual_gradient(reference, &q),
+        |p| weighted_row_norms(p, 2),
+        1e-12,
+    );
+}

@@ -996,7 +996,11 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
             ..
         } => {
             let d = grad(var);
-            quote!(#d[#index] += #expr;)
+            if crate::ir::is_range(index) {
+                quote!(::backprop::accumulate_slice(&mut #d[#index], #expr);)
+            } else {
+                quote!(#d[#index] += #expr;)
+            }
         }
         BackStmt::SetElement { var, index, expr } => {
             let d = grad(var);

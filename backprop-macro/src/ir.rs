@@ -105,7 +105,8 @@ pub struct Var {
 pub enum Operand {
     Var(VarId),
     /// `w[i]`: one element of an array variable, at an index that is not differentiated.
-    /// Its gradient lands in `d_w[i]`.
+    /// Its gradient lands in `d_w[i]`. With a range for an index (`&q[a..b]`, passed to a
+    /// call), a sub-slice, whose gradient lands in `d_q[a..b]` (see [`is_range`]).
     Element {
         var: VarId,
         index: TokenStream,
@@ -318,7 +319,11 @@ impl Program {
 pub fn operand_ty(vars: &[Var], operand: &Operand) -> Ty {
     match operand {
         Operand::Var(v) => vars[*v].ty.clone(),
-        Operand::Element { var, .. } => match &vars[*var].ty {
+        Operand::Element { var, index } => match &vars[*var].ty {
+            Ty::Array { elem, .. } if is_range(index) => Ty::Array {
+                elem: *elem,
+                len: None,
+            },
             Ty::Array { elem, .. } => Ty::Float(*elem),
             other => other.clone(),
         },
@@ -332,6 +337,14 @@ pub fn operand_active(vars: &[Var], operand: &Operand) -> bool {
         Operand::Var(v) | Operand::Element { var: v, .. } => vars[*v].active,
         Operand::Const { .. } => false,
     }
+}
+
+/// Whether an index is a range (`a..b`, `a..`, `..b`): the element it selects is a sub-slice.
+pub fn is_range(index: &TokenStream) -> bool {
+    matches!(
+        syn::parse2::<syn::Expr>(index.clone()),
+        Ok(syn::Expr::Range(_))
+    )
 }
 
 /// Every variable assigned in `block`, nested blocks included.

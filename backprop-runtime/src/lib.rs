@@ -80,6 +80,15 @@ pub fn accumulate<T: Accumulate>(acc: &mut T, g: T) {
     acc.accumulate(g);
 }
 
+/// Adds the gradient of a sub-slice (`&q[a..b]` passed to a call) into that range of the
+/// array's gradient: `acc[k] += g[k]`. Both have the sub-slice's length.
+pub fn accumulate_slice<T: Accumulate>(acc: &mut [T], g: Vec<T>) {
+    assert_eq!(acc.len(), g.len(), "a sub-slice's gradient has its length");
+    for (a, b) in acc.iter_mut().zip(g) {
+        a.accumulate(b);
+    }
+}
+
 /// Types whose gradients can be added in place; see [`accumulate`].
 pub trait Accumulate {
     fn accumulate(&mut self, g: Self);

@@ -387,6 +387,26 @@ impl Lowerer<'_> {
                 // Arrays are passed by reference anyway: `softmax(&scores, Axis(1))`.
                 args.push(self.operand(arg, hint));
                 by_ref.push(false);
+            } else if let Expr::Reference(reference) = strip_parens(arg)
+                && reference.mutability.is_none()
+                && let Expr::Index(index) = strip_parens(&reference.expr)
+                && let Expr::Range(range) = strip_parens(&index.index)
+                && let Some(base) = self.array_binding(&index.expr)
+                && matches!(self.vars[base.var].ty, Ty::Array { .. })
+            {
+                // `&q[a..b]`: a sub-slice, whose gradient lands in `d_q[a..b]`.
+                if self.mentions_active(&index.index) {
+                    self.errors.spanned(
+                        &index.index,
+                        "an index must not depend on differentiated values; use an integer expression",
+                    );
+                }
+                let range = self.rename(&Expr::Range(range.clone()));
+                args.push(Operand::Element {
+                    var: base.var,
+                    index: range.to_token_stream(),
+                });
+                by_ref.push(true);
             } else if let Expr::Reference(reference) = strip_parens(arg) {
                 let is_array = self.array_binding(&reference.expr).is_some();
                 if reference.mutability.is_some() || !is_array {
