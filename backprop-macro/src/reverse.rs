@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::ToTokens;
 
+use crate::copies;
 use crate::ir::{
     Block, FloatTy, LoopKind, Node, Operand, Program, StoreOp, VarId, defined_in, defined_in_node,
     idents_in,
@@ -171,6 +172,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     sweep.block(&program.body, &mut stmts);
     let handed = move_last_uses(program, &sweep.grads, &mut stmts);
     leave_unwritten(program, &sweep.grads, &handed, &mut stmts);
+    copies::propagate(program, &sweep.grads, &sweep.storage, &mut stmts);
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();

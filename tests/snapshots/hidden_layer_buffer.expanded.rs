@@ -31,11 +31,8 @@ fn hidden_layer_backward(
     for j in 0..n_hidden {
         let out_mul = w2[j] * h[j];
         let out_2 = out_1 + out_mul;
-        let d_out_2 = d_out_1;
-        d_out_1 = d_out_2;
-        let d_out_mul = d_out_2;
-        d_w2[j] += h[j] * d_out_mul;
-        d_h[j] += w2[j] * d_out_mul;
+        d_w2[j] += h[j] * d_out_1;
+        d_h[j] += w2[j] * d_out_1;
         out_1 = out_2;
     }
     let out_3 = out_1;
@@ -47,13 +44,9 @@ fn hidden_layer_backward(
         let d_s_3 = if s_3 >= 0.0 { d_h_max } else { 0.0 };
         let mut d_s_1 = d_s_3;
         for i in (0..d).rev() {
-            let d_s_2 = d_s_1;
-            d_s_1 = d_s_2;
-            let d_s_mul = d_s_2;
-            d_w1[j * d + i] += x[i] * d_s_mul;
+            d_w1[j * d + i] += x[i] * d_s_1;
         }
-        let d_s = d_s_1;
-        d_b1[j] += d_s;
+        d_b1[j] += d_s_1;
     }
     (out_3, (d_w1, d_b1, d_w2))
 }

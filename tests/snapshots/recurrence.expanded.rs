@@ -26,9 +26,7 @@ fn recurrence_backward(
     for i in (0..w.len()).rev() {
         let h_1 = h_1_tape.pop();
         let mut d_h_2 = d_h_1;
-        let d_total_2 = d_total_1;
-        d_total_1 = d_total_2;
-        d_h_2 += d_total_2;
+        d_h_2 += d_total_1;
         let d_h_mul = (1.0 - h_2 * h_2) * d_h_2;
         d_h_1 = w[i] * d_h_mul;
         d_w[i] += h_1 * d_h_mul;

@@ -15,10 +15,7 @@ fn states_backward(w: f64, x: &[f64], d_out: f64) -> (f64, (f64, ::std::vec::Vec
     for t in 1..=n {
         let loss_mul = hs[t] * hs[t];
         let loss_2 = loss_1 + loss_mul;
-        let d_loss_2 = d_loss_1;
-        d_loss_1 = d_loss_2;
-        let d_loss_mul = d_loss_2;
-        d_hs[t] += 2.0 * hs[t] * d_loss_mul;
+        d_hs[t] += 2.0 * hs[t] * d_loss_1;
         loss_1 = loss_2;
     }
     let loss_3 = loss_1;
@@ -28,10 +25,9 @@ fn states_backward(w: f64, x: &[f64], d_out: f64) -> (f64, (f64, ::std::vec::Vec
         let hs_tanh = hs[t];
         let d_hs_tanh = d_hs[t];
         let d_hs_add = (1.0 - hs_tanh * hs_tanh) * d_hs_tanh;
-        let d_hs_mul = d_hs_add;
         d_x[t - 1] += d_hs_add;
-        d_hs[t - 1] += w * d_hs_mul;
-        d_w += hs[t - 1] * d_hs_mul;
+        d_hs[t - 1] += w * d_hs_add;
+        d_w += hs[t - 1] * d_hs_add;
     }
     (loss_3, (d_w, d_x))
 }

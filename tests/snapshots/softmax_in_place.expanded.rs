@@ -46,10 +46,7 @@ fn softmax_row_loss_backward(
     let mut d_sum_1 = d_sum_3;
     for j in (0..classes).rev() {
         let sum_exp = sum_exp_tape.pop();
-        let d_sum_2 = d_sum_1;
-        d_sum_1 = d_sum_2;
-        let d_sum_exp = d_sum_2;
-        d_scores[j] += sum_exp * d_sum_exp;
+        d_scores[j] += sum_exp * d_sum_1;
     }
     let mut d_max_3 = 0.0;
     for j in (0..classes).rev() {

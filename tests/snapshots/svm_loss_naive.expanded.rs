@@ -13,8 +13,7 @@ fn svm_loss_naive_backward(
     let mut d_w = ::std::vec![0.0; w.len()];
     let mut loss_1 = loss;
     for i in 0..n {
-        let d_loss_6 = d_loss_1;
-        let mut d_loss_2 = d_loss_6;
+        let mut d_loss_2 = d_loss_1;
         let mut loss_2 = loss_1;
         for j in 0..c {
             let d_loss_5 = d_loss_2;
@@ -32,24 +31,19 @@ fn svm_loss_naive_backward(
                     margin_1 = margin_2;
                 }
                 let margin_3 = margin_1;
-                let d_loss_4 = d_loss_5;
                 let mut d_margin_3 = 0.0;
                 let loss_4 = if margin_3 > 0.0 {
                     let loss_3 = loss_2 + margin_3;
-                    let d_loss_3 = d_loss_4;
-                    d_loss_2 += d_loss_3;
-                    d_margin_3 += d_loss_3;
+                    d_loss_2 += d_loss_5;
+                    d_margin_3 += d_loss_5;
                     loss_3
                 } else {
-                    d_loss_2 += d_loss_4;
+                    d_loss_2 += d_loss_5;
                     loss_2
                 };
                 let mut d_margin_1 = d_margin_3;
                 for k in (0..d).rev() {
-                    let d_margin_2 = d_margin_1;
-                    d_margin_1 = d_margin_2;
-                    let d_margin_mul = d_margin_2;
-                    let d_margin_sub = x[i * d + k] * d_margin_mul;
+                    let d_margin_sub = x[i * d + k] * d_margin_1;
                     d_w[k * c + j] += d_margin_sub;
                     d_w[k * c + y[i]] += -d_margin_sub;
                 }
