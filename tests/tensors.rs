@@ -459,3 +459,61 @@ fn mapv_closure_f32() {
         assert!((d - (v + v.cos())).abs() < 1e-6, "{da}");
     }
 }
+
+/// Margins with the correct class's entries set to zero in place, as the vectorized SVM loss
+/// does with `margins[np.arange(N), y] = 0`: written `m[[i, y[i]]] = 0.0` in a loop.
+#[backprop(wrt(w))]
+fn margins_zeroed(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
+    let scores = x.dot(w);
+    let mut margins = backprop::relu(&(scores + 1.0));
+    for i in 0..y.len() {
+        margins[[i, y[i]]] = 0.0;
+    }
+    margins.sum() / y.len() as f64
+}
+
+/// A copy of a parameter written in place: the parameter is unchanged.
+#[backprop(wrt(a))]
+fn copy_written(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    let mut m = a.clone();
+    m[[0, 1]] = 0.0;
+    m[[1, 0]] = 2.0;
+    (&m * b).sum() + (a * a).sum()
+}
+
+#[test]
+fn elements_of_local_arrays_written_in_place() {
+    let w = array![[0.2, -0.4, 0.5], [0.3, 0.1, -0.6]];
+    let x = array![[1.0, -0.5], [0.3, 0.8], [-0.7, 0.2]];
+    let y = [2usize, 0, 1];
+    let (_, dw) = margins_zeroed_grad(&w, &x, &y);
+    let flat: Vec<f64> = dw.iter().copied().collect();
+    let at: Vec<f64> = w.iter().copied().collect();
+    backprop::assert_gradient!(
+        |p: &[f64]| margins_zeroed(&Array2::from_shape_vec((2, 3), p.to_vec()).unwrap(), &x, &y),
+        &at,
+        &flat,
+    );
+    // The zeroed entries pass no gradient: the reference by hand.
+    let mut expected = Array2::<f64>::zeros((2, 3));
+    for i in 0..3 {
+        for j in 0..3 {
+            let s: f64 = (0..2).map(|k| x[[i, k]] * w[[k, j]]).sum::<f64>() + 1.0;
+            if j != y[i] && s > 0.0 {
+                for k in 0..2 {
+                    expected[[k, j]] += x[[i, k]] / 3.0;
+                }
+            }
+        }
+    }
+    for (g, e) in dw.iter().zip(&expected) {
+        assert!((g - e).abs() < 1e-12, "{dw} vs {expected}");
+    }
+    let a = array![[0.5, -1.0], [2.0, 0.3]];
+    let b = array![[1.5, 0.7], [-0.2, 0.9]];
+    let (value, da) = copy_written_grad(&a, &b);
+    assert!((value - copy_written(&a, &b)).abs() < 1e-15);
+    // d/da of (m * b).sum() is b where m copies a, zero where it was overwritten; plus 2a.
+    let expected = array![[1.5 + 1.0, 0.0 - 2.0], [0.0 + 4.0, 0.9 + 0.6]];
+    assert!((&da - &expected).iter().all(|d| d.abs() < 1e-15), "{da}");
+}

@@ -571,6 +571,10 @@ pub fn forward_node(program: &Program, node: &Node, tapes: Option<&Reversed>) ->
                         None => quote!(#source.to_vec()),
                     }
                 }
+                ([Operand::Var(source)], Ty::Tensor { .. }) if var.buffer => {
+                    let source = &program.vars[*source].ident;
+                    quote!(#source.to_owned())
+                }
                 _ => rules::forward(&assign.prim, program, &assign.args, float),
             };
             // `let s = 0.0;` later combined with f64 values: say so, or `s.exp()` would not
@@ -590,6 +594,9 @@ pub fn forward_node(program: &Program, node: &Node, tapes: Option<&Reversed>) ->
                 _ => None,
             };
             // A buffer is declared with its type, which its writes alone may not settle.
+            if var.buffer && var.ty.is_tensor() {
+                return quote_spanned!(assign.span=> let mut #ident = #expr;);
+            }
             if var.buffer {
                 let ty = annotation.unwrap_or_else(|| match &var.ty {
                     Ty::Array {

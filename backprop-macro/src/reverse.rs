@@ -731,6 +731,7 @@ impl Sweep<'_> {
         };
         let var = &program.vars[*a];
         if !var.active
+            || var.buffer
             || !self.frames.is_empty()
             || self.uses.get(&var.ident.to_string()) != Some(&1)
             || !self.elementwise.contains(a)

@@ -106,6 +106,9 @@ pub struct Lowerer<'a> {
     returned: Option<Ident>,
     /// Names whose `let` was reported as an error (their assignments are not reported again).
     unlowered: HashSet<String>,
+    /// Names the body writes by index (`m[[i, j]] = ..`): a `let mut` of an ndarray array
+    /// by such a name is an array of its own, written in place.
+    indexed: HashSet<String>,
 }
 
 pub fn lower(
@@ -170,6 +173,7 @@ fn lower_pass(
         returns_here: false,
         returned: None,
         unlowered: HashSet::new(),
+        indexed: statements::indexed_names(&function.block),
     };
     let mut params = Vec::new();
     for p in &signature.params {

@@ -295,7 +295,29 @@ impl Lowerer<'_> {
         let name = pat_ident.ident.to_string();
         let value = self.value(&init.expr, &name);
         let first = self.bound.insert(name.clone());
+        let written = pat_ident.mutability.is_some() && self.indexed.contains(&name);
         let var = match value {
+            // An ndarray array written in place (`m[[i, y[i]]] = 0.0`) is one of its own, even
+            // when it starts as a copy of another (`let mut m = a.clone();`).
+            Value::Operand(Operand::Var(v)) if self.vars[v].ty.is_tensor() && written => {
+                let ident = self.namer.user_binding(&pat_ident.ident, first);
+                let mut ty = self.vars[v].ty.clone();
+                if let Ty::Tensor { by_ref, .. } = &mut ty {
+                    *by_ref = false;
+                }
+                let var = self.new_var(ident, ty, self.vars[v].active);
+                self.push_node(Node::Assign(Assign {
+                    target: var,
+                    prim: Prim::Table {
+                        rule: rules::operator("copy"),
+                        name: Ident::new("copy", Span::call_site()),
+                    },
+                    args: vec![Operand::Var(v)],
+                    annotation: annotation.map(ToTokens::to_token_stream),
+                    span: pat_ident.ident.span(),
+                }));
+                var
+            }
             // `let v = h;` (or `h.view()`, `h.clone()`) of an array: another name for `h`, whose
             // lines read it through references anyway; a copy line would borrow or move it.
             Value::Operand(Operand::Var(v)) if self.vars[v].ty.is_tensor() => v,
@@ -304,6 +326,9 @@ impl Lowerer<'_> {
                 self.bind(value, ident, annotation)
             }
         };
+        if written && self.vars[var].ty.is_tensor() {
+            self.vars[var].buffer = true;
+        }
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(
                 name,
@@ -461,10 +486,16 @@ impl Lowerer<'_> {
         right: &Expr,
         whole: &dyn ToTokens,
     ) {
-        let Some(binding) = self.array_binding(&target.expr) else {
+        let tensor = match strip_parens(&target.expr) {
+            Expr::Path(p) => self
+                .lookup_path(p)
+                .filter(|b| self.vars[b.var].ty.is_tensor() && self.vars[b.var].buffer),
+            _ => None,
+        };
+        let Some(binding) = tensor.or_else(|| self.array_binding(&target.expr)) else {
             self.errors.spanned(
                 &target.expr,
-                "only a local buffer can be written by index: `let mut h = vec![0.0; n];` then `h[i] = ..`",
+                "only a local buffer or a local ndarray array can be written by index: `let mut h = vec![0.0; n];` or `let mut m = a.clone();`, then `h[i] = ..`, `m[[i, j]] = ..`",
             );
             return;
         };
@@ -501,6 +532,13 @@ impl Lowerer<'_> {
                 (StoreOp::Set, Operand::Var(self.bind(value, ident, None)))
             }
         };
+        if self.is_active(&value) && !self.vars[buffer].active && self.vars[buffer].ty.is_tensor() {
+            self.errors.spanned(
+                right,
+                "this array is not differentiated, and writing a differentiated value into it is not supported yet; build it from differentiated values (`let mut m = &a * 1.0;`)",
+            );
+            return;
+        }
         if self.is_active(&value) && !self.vars[buffer].active {
             self.vars[buffer].active = true;
             if let Some(number) = self.buffer_numbers.get(&buffer) {
@@ -613,6 +651,36 @@ pub fn buffer_init(expr: &Expr) -> Option<(Expr, Expr, bool)> {
         Expr::Macro(mac) => vec_repeat(&mac.mac).map(|(value, len)| (value, len, true)),
         _ => None,
     }
+}
+
+/// The names that `block` writes by index: `m[..] = ..` or `m[..] op= ..`.
+pub(super) fn indexed_names(block: &syn::Block) -> HashSet<String> {
+    struct Find(HashSet<String>);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_assign(&mut self, assign: &'ast syn::ExprAssign) {
+            self.target(&assign.left);
+            syn::visit::visit_expr_assign(self, assign);
+        }
+        fn visit_expr_binary(&mut self, binary: &'ast syn::ExprBinary) {
+            if compound_op(&binary.op).is_some() {
+                self.target(&binary.left);
+            }
+            syn::visit::visit_expr_binary(self, binary);
+        }
+    }
+    impl Find {
+        fn target(&mut self, left: &Expr) {
+            if let Expr::Index(index) = strip_parens(left)
+                && let Expr::Path(path) = strip_parens(&index.expr)
+                && let Some(ident) = path.path.get_ident()
+            {
+                self.0.insert(ident.to_string());
+            }
+        }
+    }
+    let mut find = Find(HashSet::new());
+    syn::visit::Visit::visit_block(&mut find, block);
+    find.0
 }
 
 /// `vec![value; len]`: its value and length.
