@@ -10,7 +10,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 
 use crate::ir::{Block, LoopKind, Node, Operand, Program, StoreOp, Ty};
-use crate::reverse::{BackStmt, Reversed, recorded_names, stmt_idents};
+use crate::reverse::{BackStmt, Popped, Reversed, recorded_names, shape_name, stmt_idents};
 use crate::rules::{self, Prim, Syntax};
 use crate::signature::SignatureInfo;
 
@@ -232,7 +232,10 @@ fn fused_block(
         stmts[..p]
             .iter()
             .for_each(|s| stmt_idents(program, s, &mut read));
-        if !read.is_disjoint(&visible) {
+        if visible
+            .iter()
+            .any(|v| read.contains(v) || read.contains(&shape_name(v)))
+        {
             continue;
         }
         let mut lines: Vec<TokenStream> = nodes[..k]
@@ -391,6 +394,7 @@ fn declare_tapes(reversed: &Reversed, lines: Vec<TokenStream>) -> Vec<TokenStrea
         .chain(reversed.records.values())
         .chain(reversed.counts.values())
         .chain(reversed.restores.values())
+        .chain(reversed.shapes.values())
         .map(ToString::to_string)
         .collect();
     let mut declared = HashSet::new();
@@ -815,6 +819,10 @@ fn pushes(
     let mut out = Vec::new();
     for node in nodes {
         for t in node.targets() {
+            if let Some(tape) = tapes.shapes.get(&t) {
+                let ident = &program.vars[t].ident;
+                out.push(quote!(#tape.push(#ident.raw_dim());));
+            }
             if let Some(tape) = tapes.records.get(&t) {
                 let var = &program.vars[t];
                 let ident = &var.ident;
@@ -935,16 +943,11 @@ fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt) -> TokenSt
     };
     match stmt {
         BackStmt::Forward(node) => forward_node(program, node, None),
-        BackStmt::Pop {
-            name,
-            tape,
-            mutable: false,
-        } => quote!(let #name = #tape.pop();),
-        BackStmt::Pop {
-            name,
-            tape,
-            mutable: true,
-        } => quote!(let mut #name = #tape.pop();),
+        BackStmt::Pop { name, tape, popped } => match popped {
+            Popped::Value => quote!(let #name = #tape.pop();),
+            Popped::Buffer => quote!(let mut #name = #tape.pop();),
+            Popped::Shape => quote!(let #name = ::backprop::Shape(#tape.pop());),
+        },
         BackStmt::Setup(tokens) => tokens.clone(),
         BackStmt::Init {
             var, expr, sum_to, ..

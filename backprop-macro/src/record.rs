@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 
 use crate::ir::{LoopKind, Node, Operand, Program, StoreOp, VarId, defined_in_node};
-use crate::reverse::{node_idents, without_outer_stores};
+use crate::reverse::{node_idents, shape_name, without_outer_stores};
 use crate::rules::Prim;
 
 /// How the reverse of one block gets back the forward values it reads.
@@ -30,6 +30,9 @@ pub struct Plan {
     pub values: Vec<VarId>,
     /// The trip counts and break records of loops directly in the block, pushed on a tape.
     pub counts: Vec<String>,
+    /// The block's arrays whose reverse needs only their shape (a gradient summed back to it):
+    /// their `raw_dim()` pushed on a tape.
+    pub shapes: Vec<VarId>,
 }
 
 /// The plan for the lines `nodes` of one block whose reverse reads the names in `needed`
@@ -40,12 +43,19 @@ pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, onc
         recompute: Vec::new(),
         values: Vec::new(),
         counts: Vec::new(),
+        shapes: Vec::new(),
+    };
+    let wanted = |needed: &HashSet<String>, n: String| {
+        needed.contains(&n) || needed.contains(&shape_name(&n))
     };
     let name = |v: VarId| program.vars[v].ident.to_string();
     for node in nodes.iter().rev() {
         match node {
             Node::Assign(a) => {
                 if !needed.contains(&name(a.target)) {
+                    if needed.contains(&shape_name(&name(a.target))) {
+                        plan.shapes.push(a.target);
+                    }
                     continue;
                 }
                 if !program.vars[a.target].buffer
@@ -62,7 +72,7 @@ pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, onc
                 }
             }
             Node::Branch(b) => {
-                if !b.targets.iter().any(|t| needed.contains(&name(*t))) {
+                if !b.targets.iter().any(|t| wanted(needed, name(*t))) {
                     continue;
                 }
                 if once && !has_loop(node) && !touches_taped(program, node) {
@@ -74,7 +84,7 @@ pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, onc
                     plan.recompute.push(node);
                 } else {
                     plan.values
-                        .extend(b.targets.iter().filter(|t| needed.contains(&name(**t))));
+                        .extend(b.targets.iter().filter(|t| wanted(needed, name(**t))));
                 }
             }
             Node::Loop(l) => {
@@ -82,7 +92,7 @@ pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, onc
                     l.carried
                         .iter()
                         .map(|c| c.after)
-                        .filter(|a| needed.contains(&name(*a))),
+                        .filter(|a| wanted(needed, name(*a))),
                 );
                 plan.counts
                     .extend(counters(l).into_iter().filter(|c| needed.contains(c)));
@@ -184,26 +194,37 @@ fn touches_taped(program: &Program, node: &Node) -> bool {
         .any(|v| v.taped && names.contains(&v.ident.to_string()))
 }
 
-/// A view of a constant array (`xs.row(t)`): no copy of the data.
+/// A view of a constant array (`xs.row(t)`, `xs.column(t).insert_axis(Axis(1))`): no copy of
+/// the data.
 fn view_of_constant(a: &crate::ir::Assign) -> bool {
+    fn view(expr: &syn::Expr) -> bool {
+        match expr {
+            syn::Expr::Path(_) => true,
+            syn::Expr::MethodCall(call) => {
+                [
+                    "row",
+                    "column",
+                    "view",
+                    "t",
+                    "index_axis",
+                    "reversed_axes",
+                    "slice",
+                    "insert_axis",
+                ]
+                .contains(&call.method.to_string().as_str())
+                    && view(&call.receiver)
+            }
+            _ => false,
+        }
+    }
     let [Operand::Const { tokens, .. }] = a.args.as_slice() else {
         return false;
     };
-    let Ok(syn::Expr::MethodCall(call)) = syn::parse2::<syn::Expr>(tokens.clone()) else {
-        return false;
-    };
     matches!(&a.prim, Prim::Table { rule, .. } if rule.name == "copy")
-        && [
-            "row",
-            "column",
-            "view",
-            "t",
-            "index_axis",
-            "reversed_axes",
-            "slice",
-        ]
-        .contains(&call.method.to_string().as_str())
-        && matches!(*call.receiver, syn::Expr::Path(_))
+        && matches!(
+            syn::parse2::<syn::Expr>(tokens.clone()),
+            Ok(expr @ syn::Expr::MethodCall(_)) if view(&expr)
+        )
 }
 
 fn has_loop(node: &Node) -> bool {

@@ -92,9 +92,24 @@ pub enum BackStmt {
     Pop {
         name: Ident,
         tape: Ident,
-        /// A buffer, which the reverse pass writes into (restoring a taped buffer).
-        mutable: bool,
+        popped: Popped,
     },
+}
+
+/// What a [`BackStmt::Pop`] gets back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Popped {
+    Value,
+    /// A taped buffer, which the reverse pass writes into (restoring overwritten values).
+    Buffer,
+    /// Only the shape of an array (`backprop::Shape`), for a gradient summed back to it.
+    Shape,
+}
+
+/// The name standing for the shape of `name` among the names a statement reads (see
+/// [`stmt_idents`]): a gradient summed back to an array's shape needs the shape only.
+pub fn shape_name(name: &str) -> String {
+    format!("{name}#shape")
 }
 
 /// The backward pass of a program.
@@ -123,6 +138,8 @@ pub struct Reversed {
     /// The tapes of the taped buffers: every write pushes the element's old value, and the
     /// reverse of that write puts it back.
     pub restores: HashMap<VarId, Ident>,
+    /// The tapes of the shapes of arrays whose reverse needs only their shape.
+    pub shapes: HashMap<VarId, Ident>,
 }
 
 pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
@@ -147,6 +164,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         records: HashMap::new(),
         counts: HashMap::new(),
         restores,
+        shapes: HashMap::new(),
         uses: HashMap::new(),
         elementwise: HashSet::new(),
         uniform: HashMap::new(),
@@ -191,6 +209,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         records: sweep.records,
         counts: sweep.counts,
         restores: sweep.restores,
+        shapes: sweep.shapes,
     };
     reversed.forward = live_nodes(program, &program.body.nodes, &mut needed, &reversed);
     reversed
@@ -458,6 +477,7 @@ struct Sweep<'a> {
     records: HashMap<VarId, Ident>,
     counts: HashMap<String, Ident>,
     restores: HashMap<VarId, Ident>,
+    shapes: HashMap<VarId, Ident>,
     /// How many times each name is read in the forward code.
     uses: HashMap<String, usize>,
     /// Variables made by elementwise lines.
@@ -902,7 +922,7 @@ impl Sweep<'_> {
                 restore.push(BackStmt::Pop {
                     name: inner.clone(),
                     tape: tape.clone(),
-                    mutable: false,
+                    popped: Popped::Value,
                 });
                 self.tapes.insert(c.inner, tape);
             }
@@ -1075,6 +1095,14 @@ impl Sweep<'_> {
                 self.records.insert(v, tape);
             }
         }
+        for &v in &plan.shapes {
+            if !self.shapes.contains_key(&v) {
+                let tape = self
+                    .namer
+                    .fresh(&format!("{}_shape_tape", self.program.vars[v].ident));
+                self.shapes.insert(v, tape);
+            }
+        }
         for c in &plan.counts {
             if !self.counts.contains_key(c) {
                 let tape = self.namer.fresh(&format!("{c}_tape"));
@@ -1094,7 +1122,18 @@ impl Sweep<'_> {
                     pops.push(BackStmt::Pop {
                         name: program.vars[t].ident.clone(),
                         tape: tape.clone(),
-                        mutable: program.vars[t].taped,
+                        popped: if program.vars[t].taped {
+                            Popped::Buffer
+                        } else {
+                            Popped::Value
+                        },
+                    });
+                }
+                if let Some(tape) = self.shapes.get(&t) {
+                    pops.push(BackStmt::Pop {
+                        name: program.vars[t].ident.clone(),
+                        tape: tape.clone(),
+                        popped: Popped::Shape,
                     });
                 }
             }
@@ -1104,7 +1143,7 @@ impl Sweep<'_> {
                         pops.push(BackStmt::Pop {
                             name: Ident::new(&c, proc_macro2::Span::call_site()),
                             tape: tape.clone(),
-                            mutable: false,
+                            popped: Popped::Value,
                         });
                     }
                 }
@@ -1147,7 +1186,10 @@ fn live_nodes(
         let mut recorded = HashSet::new();
         recorded_names(node, reversed, &mut recorded);
         names.extend(recorded);
-        if names.iter().any(|n| needed.contains(n)) {
+        if names
+            .iter()
+            .any(|n| needed.contains(n) || needed.contains(&shape_name(n)))
+        {
             let node = without_outer_stores(node, &local);
             node_idents(program, &node, needed);
             live.push(node);
@@ -1178,7 +1220,7 @@ pub fn recorded_names(node: &Node, reversed: &Reversed, out: &mut HashSet<String
     let mut defined = HashSet::new();
     defined_in_node(node, &mut defined);
     for v in defined {
-        for tapes in [&reversed.tapes, &reversed.records] {
+        for tapes in [&reversed.tapes, &reversed.records, &reversed.shapes] {
             if let Some(tape) = tapes.get(&v) {
                 out.insert(tape.to_string());
             }
@@ -1285,7 +1327,7 @@ pub fn stmt_idents(program: &Program, stmt: &BackStmt, out: &mut HashSet<String>
             idents_in(expr.clone(), out);
             // Summed back to the shape of `var`.
             if *sum_to {
-                out.insert(program.vars[*var].ident.to_string());
+                out.insert(shape_name(&program.vars[*var].ident.to_string()));
             }
         }
         BackStmt::Accumulate { element, expr, .. } => {

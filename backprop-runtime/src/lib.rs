@@ -19,10 +19,10 @@ pub use gates::{
 };
 #[cfg(feature = "ndarray")]
 pub use tensor::{
-    ArrayInput, OneHot, PickUpstream, SumAxis, Upstream, add_to, expand_axis, log_softmax,
-    log_softmax_backward, log_softmax_grad, max_axis, max_axis_backward, one_hot, pick,
-    pick_backward, pick_grad, relu_grad, sigmoid_grad, softmax, softmax_backward, softmax_grad,
-    sum_to, sum_to_ref,
+    ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, expand_axis,
+    log_softmax, log_softmax_backward, log_softmax_grad, max_axis, max_axis_backward, one_hot,
+    pick, pick_backward, pick_grad, relu_grad, sigmoid_grad, softmax, softmax_backward,
+    softmax_grad, sum_to, sum_to_ref,
 };
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.

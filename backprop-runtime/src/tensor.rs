@@ -14,14 +14,13 @@ use num_traits::Float;
 /// ndarray broadcasts a lower-rank operand along the leading axes and an axis of length 1
 /// along any axis; the gradient of such an operand is the upstream gradient summed over those
 /// axes (numpy's `sum_to`). When the shapes already agree, `g` is returned as it is.
-pub fn sum_to<F, E, S2, D>(g: Array<F, E>, like: &ArrayBase<S2, D>) -> Array<F, D>
+pub fn sum_to<F, E, L>(g: Array<F, E>, like: &L) -> Array<F, L::Dim>
 where
     F: Float,
-    S2: Data<Elem = F>,
     E: Dimension,
-    D: Dimension,
+    L: ShapeOf + ?Sized,
 {
-    let target = like.raw_dim();
+    let target = like.shape_dim();
     let mut summed: Array<F, IxDyn> = g.into_dyn();
     while summed.ndim() > target.ndim() {
         summed = summed.sum_axis(Axis(0));
@@ -32,28 +31,53 @@ where
         }
     }
     // The shapes now agree axis by axis: only the dimension type changes, never the layout.
-    match summed.into_dimensionality::<D>() {
+    match summed.into_dimensionality::<L::Dim>() {
         Ok(fitted) if fitted.raw_dim() == target => fitted,
         // Shapes that do not broadcast to each other would have failed in the forward pass.
-        _ => panic!("a gradient cannot be summed to shape {:?}", like.shape()),
+        _ => panic!("a gradient cannot be summed to shape {:?}", target.slice()),
+    }
+}
+
+/// What a gradient is summed back to ([`sum_to`]): an array, or only the shape of one, which
+/// is what a loop's tape keeps of an array whose values its reverse pass does not read.
+pub trait ShapeOf {
+    type Dim: Dimension;
+    fn shape_dim(&self) -> Self::Dim;
+}
+
+impl<S: ndarray::RawData, D: Dimension> ShapeOf for ArrayBase<S, D> {
+    type Dim = D;
+    fn shape_dim(&self) -> D {
+        self.raw_dim()
+    }
+}
+
+/// The shape of an array (its `raw_dim()`), standing in for the array in [`sum_to`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape<D>(pub D);
+
+impl<D: Dimension> ShapeOf for Shape<D> {
+    type Dim = D;
+    fn shape_dim(&self) -> D {
+        self.0.clone()
     }
 }
 
 /// [`sum_to`] of a borrowed gradient: the first reduction reads `g` in place, so only the
 /// reduced array is allocated (a copy only when the shapes already agree).
-pub fn sum_to_ref<F, S, E, S2, D>(g: &ArrayBase<S, E>, like: &ArrayBase<S2, D>) -> Array<F, D>
+pub fn sum_to_ref<F, S, E, L>(g: &ArrayBase<S, E>, like: &L) -> Array<F, L::Dim>
 where
     F: Float,
     S: Data<Elem = F>,
-    S2: Data<Elem = F>,
     E: SumAxis,
-    D: Dimension,
+    L: ShapeOf + ?Sized,
 {
-    if g.ndim() > like.ndim() {
+    let target = like.shape_dim();
+    if g.ndim() > target.ndim() {
         return sum_to(E::sum_axis_of(g, Axis(0)), like);
     }
-    let axis = like
-        .shape()
+    let axis = target
+        .slice()
         .iter()
         .zip(g.shape())
         .position(|(&want, &have)| want == 1 && have != 1);
