@@ -533,9 +533,10 @@ impl Lowerer<'_> {
             }
         };
         if self.is_active(&value) && !self.vars[buffer].active && self.vars[buffer].ty.is_tensor() {
+            let name = self.vars[buffer].ident.to_string();
             self.errors.spanned(
                 right,
-                "this array is not differentiated, and writing a differentiated value into it is not supported yet; build it from differentiated values (`let mut m = &a * 1.0;`)",
+                format!("`{name}` does not depend on the differentiated parameters, and writing a differentiated value into one of its elements is not supported yet; keep the differentiated values in an array of their own and combine it with `{name}` by whole-array operations"),
             );
             return;
         }
