@@ -2,8 +2,10 @@
 # Instruction counts of every benchmark variant, under valgrind's callgrind: unlike wall-clock
 # times on a shared, noisy machine, these repeat exactly from run to run.
 #
-# Usage: benches/callgrind.sh [N [T [L]]]   (N calls per scalar variant, default 1000; T calls
-# per tensor variant, default 1; L calls per loop-program variant, default 100)
+# Usage: benches/callgrind.sh [--only PROGRAMS] [N [T [L]]]   (N calls per scalar variant,
+# default 1000; T calls per tensor or GMM variant, default 1; L calls per loop-program variant,
+# default 100; PROGRAMS a comma-separated list such as `recurrence,dot,gmm`: only those
+# programs, default all)
 #
 # Builds the `count` binary (release profile, as `cargo bench` uses), then for each program and
 # variant runs `count PROGRAM VARIANT N` under callgrind with collection switched on only inside
@@ -13,6 +15,11 @@
 # tensor part still takes about 30 s (mostly the agreement check `count` runs first).
 set -euo pipefail
 
+only=""
+if [[ "${1:-}" == "--only" ]]; then
+    only=",${2:?callgrind.sh: --only needs a list of programs},"
+    shift 2
+fi
 n="${1:-1000}"
 tensor_n="${2:-1}"
 loop_n="${3:-100}"
@@ -31,6 +38,16 @@ count="$target_dir/release/count"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
+# The programs of a table that --only selects (all without --only).
+selected() {
+    local program
+    for program in "$@"; do
+        if [[ -z "$only" || "$only" == *",$program,"* ]]; then
+            echo "$program"
+        fi
+    done
+}
+
 # Instructions per call of one variant (N calls, or $3 if given).
 per_call() {
     local program="$1" variant="$2" n="${3:-$n}" file="$out/$1.$2.out"
@@ -45,39 +62,54 @@ per_call() {
     echo $(((total + n / 2) / n))
 }
 
-echo "instructions per call (callgrind, $n calls per variant)"
-echo
-echo "| program | generated | hand | generated / hand | numeric | dual |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-for program in staged neuron chain200; do
-    generated="$(per_call "$program" generated)"
-    hand="$(per_call "$program" hand)"
-    numeric="$(per_call "$program" numeric)"
-    dual="$(per_call "$program" dual)"
-    ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
-    echo "| $program | $generated | $hand | $ratio | $numeric | $dual |"
-done
+# The table of generated vs hand for the programs given, `calls` calls per variant.
+pair_table() {
+    local title="$1" calls="$2" programs program generated hand ratio
+    shift 2
+    programs="$(selected "$@")"
+    [[ -n "$programs" ]] || return 0
+    echo "$title programs (instructions per call, $calls call(s) per variant)"
+    echo
+    echo "| $title program | generated | hand | generated / hand |"
+    echo "| --- | ---: | ---: | ---: |"
+    for program in $programs; do
+        generated="$(per_call "$program" generated "$calls")"
+        hand="$(per_call "$program" hand "$calls")"
+        ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
+        echo "| $program | $generated | $hand | $ratio |"
+    done
+    echo
+}
 
-echo
-echo "loop program (instructions per call, $loop_n calls per variant)"
-echo
-echo "| loop program | generated | hand | generated / hand |"
-echo "| --- | ---: | ---: | ---: |"
-for program in svm_naive; do
-    generated="$(per_call "$program" generated "$loop_n")"
-    hand="$(per_call "$program" hand "$loop_n")"
-    ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
-    echo "| $program | $generated | $hand | $ratio |"
-done
+programs="$(selected staged neuron chain200)"
+if [[ -n "$programs" ]]; then
+    echo "instructions per call (callgrind, $n calls per variant)"
+    echo
+    echo "| program | generated | hand | generated / hand | numeric | dual |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    for program in $programs; do
+        generated="$(per_call "$program" generated)"
+        hand="$(per_call "$program" hand)"
+        numeric="$(per_call "$program" numeric)"
+        dual="$(per_call "$program" dual)"
+        ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
+        echo "| $program | $generated | $hand | $ratio | $numeric | $dual |"
+    done
+    echo
+fi
 
-echo
-echo "tensor programs (instructions per call, $tensor_n call(s) per variant)"
-echo
-echo "| tensor program | generated | hand | generated / hand |"
-echo "| --- | ---: | ---: | ---: |"
-for program in softmax two_layer; do
-    generated="$(per_call "$program" generated "$tensor_n")"
-    hand="$(per_call "$program" hand "$tensor_n")"
-    ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
-    echo "| $program | $generated | $hand | $ratio |"
-done
+pair_table loop "$loop_n" svm_naive recurrence dot
+pair_table tensor "$tensor_n" softmax two_layer
+
+if [[ -n "$(selected gmm)" ]]; then
+    echo "GMM, d = 10, K = 25, n = 1000 (instructions per call, $tensor_n call(s) per variant)"
+    echo
+    echo "| program | generated | hand | objective | generated / hand | generated / objective | hand / objective |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    generated="$(per_call gmm generated "$tensor_n")"
+    hand="$(per_call gmm hand "$tensor_n")"
+    objective="$(per_call gmm objective "$tensor_n")"
+    ratios="$(awk -v g="$generated" -v h="$hand" -v o="$objective" \
+        'BEGIN { printf "%.3f | %.2f | %.2f", g / h, g / o, h / o }')"
+    echo "| gmm | $generated | $hand | $objective | $ratios |"
+fi

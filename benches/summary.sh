@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Summarises the last `cargo bench -p backprop-bench` run: the median time of every variant
 # (from criterion's target/criterion/*/*/new/estimates.json) and the ratio generated / hand,
-# for the scalar programs and for the loop and tensor programs (generated and hand only).
+# for the scalar programs, for the loop and tensor programs (generated and hand only), and for
+# the GMM program (generated, hand and the objective alone, with ADBench's gradient / objective
+# ratios).
 # A program whose group has not been run (e.g. after `cargo bench -p backprop-bench -- svm_naive`)
 # is left out of its table.
 #
@@ -48,10 +50,22 @@ done
 echo
 echo "| loop or tensor program | generated | hand | generated / hand |"
 echo "| --- | ---: | ---: | ---: |"
-for program in svm_naive softmax two_layer; do
+for program in svm_naive recurrence dot softmax two_layer; do
     [[ -f "$criterion/$program/generated/new/estimates.json" ]] || continue
     generated="$(median "$program" generated)"
     hand="$(median "$program" hand)"
     ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
     echo "| $program | $(human "$generated") | $(human "$hand") | $ratio |"
 done
+
+if [[ -f "$criterion/gmm/generated/new/estimates.json" ]]; then
+    generated="$(median gmm generated)"
+    hand="$(median gmm hand)"
+    objective="$(median gmm objective)"
+    ratios="$(awk -v g="$generated" -v h="$hand" -v o="$objective" \
+        'BEGIN { printf "%.3f | %.2f | %.2f", g / h, g / o, h / o }')"
+    echo
+    echo "| GMM program | generated | hand | objective | generated / hand | generated / objective | hand / objective |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| gmm | $(human "$generated") | $(human "$hand") | $(human "$objective") | $ratios |"
+fi

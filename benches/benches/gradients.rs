@@ -2,16 +2,18 @@
 //! forward-mode dual numbers, on the lecture's staged function, its sigmoid neuron and a
 //! 200-line chain; and generated vs hand-written on two tensor programs (softmax cross-entropy,
 //! a two-layer net) on ndarray; and generated vs hand-written on a loop program (the naive SVM
-//! loss over flat slices). All variants are checked for agreement before anything is
-//! measured.
+//! loss over flat slices, a taped scalar recurrence, a dot product); and generated vs
+//! hand-written vs the objective alone on ADBench's GMM objective. All variants are checked for
+//! agreement before anything is measured.
 //!
 //! Run with `cargo bench -p backprop-bench`; see benches/README.md.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use backprop_bench::loops::{dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
-use backprop_bench::{chain, check, loops, neuron, staged};
+use backprop_bench::{chain, check, gmm, loops, neuron, staged};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
@@ -111,6 +113,41 @@ fn bench_svm_naive(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_recurrence(c: &mut Criterion) {
+    let at = recurrence::inputs();
+    let mut group = c.benchmark_group("recurrence");
+    group.bench_function("generated", |b| {
+        b.iter(|| recurrence::generated(black_box(&at.w), &at.x, black_box(at.h0)))
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| recurrence::hand(black_box(&at.w), &at.x, black_box(at.h0)))
+    });
+    group.finish();
+}
+
+fn bench_dot(c: &mut Criterion) {
+    let at = dot::inputs();
+    let mut group = c.benchmark_group("dot");
+    group.bench_function("generated", |b| {
+        b.iter(|| dot::generated(black_box(&at.w), black_box(&at.x)))
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| dot::hand(black_box(&at.w), black_box(&at.x)))
+    });
+    group.finish();
+}
+
+/// ADBench's GMM at d = 10, K = 25, n = 1000: milliseconds per call, so the tensor programs'
+/// settings.
+fn bench_gmm(c: &mut Criterion) {
+    let at = gmm::bench();
+    let mut group = tensor_group(c, "gmm");
+    group.bench_function("generated", |b| b.iter(|| gmm::generated(black_box(&at))));
+    group.bench_function("hand", |b| b.iter(|| gmm::hand(black_box(&at))));
+    group.bench_function("objective", |b| b.iter(|| gmm::objective(black_box(&at))));
+    group.finish();
+}
+
 /// A tensor program's group: its calls take milliseconds, so fewer samples (criterion's
 /// minimum, 10) over a short measurement keep the tensor part of `cargo bench` near a minute.
 fn tensor_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
@@ -174,6 +211,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_staged, bench_neuron, bench_chain200, bench_svm_naive, bench_softmax, bench_two_layer
+    targets = bench_staged, bench_neuron, bench_chain200, bench_svm_naive, bench_recurrence,
+        bench_dot, bench_softmax, bench_two_layer, bench_gmm
 }
 criterion_main!(benches);

@@ -37,6 +37,8 @@
 
 use std::f64::consts::PI;
 
+use backprop::backprop;
+
 /// The Wishart prior's parameters (ADBench's `Wishart`): the scale `gamma` and the extra
 /// degrees of freedom `m` (ADBench's data: γ = 1, m = 0).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -165,6 +167,10 @@ pub fn log_gamma_distrib(a: f64, p: usize) -> f64 {
 }
 
 /// The GMM objective: a port of ADBench's C++ `gmm_objective`, its helpers written out.
+///
+/// `#[backprop(wrt(alphas, means, icf))]` writes its gradient, `gmm_objective_grad`, from this
+/// body as it is.
+#[backprop(wrt(alphas, means, icf))]
 #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 pub fn gmm_objective(
     d: usize,
@@ -431,6 +437,82 @@ pub fn gmm_gradient_hand(
     (err, d_alphas, d_means, d_icf)
 }
 
+/// The gradient [`gmm_objective_grad`] returns: `(d_alphas, d_means, d_icf)`.
+pub type Gradient = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// The benchmark's `generated` variant: `gmm_objective_grad`, written by `#[backprop]`.
+#[inline(never)]
+pub fn generated(at: &GmmInput) -> (f64, Gradient) {
+    let GmmInput {
+        d,
+        k,
+        n,
+        alphas,
+        means,
+        icf,
+        x,
+        wishart,
+    } = at;
+    gmm_objective_grad(*d, *k, *n, alphas, means, icf, x, *wishart)
+}
+
+/// The benchmark's `hand` variant: [`gmm_gradient_hand`].
+#[inline(never)]
+pub fn hand(at: &GmmInput) -> (f64, Gradient) {
+    let GmmInput {
+        d,
+        k,
+        n,
+        alphas,
+        means,
+        icf,
+        x,
+        wishart,
+    } = at;
+    let (f, d_alphas, d_means, d_icf) =
+        gmm_gradient_hand(*d, *k, *n, alphas, means, icf, x, *wishart);
+    (f, (d_alphas, d_means, d_icf))
+}
+
+/// The objective alone, [`gmm_objective`] (the denominator of ADBench's gradient / objective
+/// ratios).
+#[inline(never)]
+pub fn objective(at: &GmmInput) -> f64 {
+    let GmmInput {
+        d,
+        k,
+        n,
+        alphas,
+        means,
+        icf,
+        x,
+        wishart,
+    } = at;
+    gmm_objective(*d, *k, *n, alphas, means, icf, x, *wishart)
+}
+
+/// Asserts that `generated` and `hand` agree to [`EXACT`](crate::EXACT) relative error on the
+/// objective and on every gradient entry, that the objective is `objective`'s, and that the
+/// gradient is finite and has the parameters' shapes.
+pub fn check(at: &GmmInput) {
+    let (f_g, (da_g, dm_g, di_g)) = generated(at);
+    let (f_h, (da_h, dm_h, di_h)) = hand(at);
+    assert_eq!(
+        (da_g.len(), dm_g.len(), di_g.len()),
+        (at.alphas.len(), at.means.len(), at.icf.len())
+    );
+    crate::assert_close("gmm value", &[f_g], &[f_h], crate::EXACT);
+    crate::assert_close(
+        "gmm value (objective)",
+        &[f_g],
+        &[objective(at)],
+        crate::EXACT,
+    );
+    crate::assert_close("gmm d_alphas", &da_g, &da_h, crate::EXACT);
+    crate::assert_close("gmm d_means", &dm_g, &dm_h, crate::EXACT);
+    crate::assert_close("gmm d_icf", &di_g, &di_h, crate::EXACT);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,6 +635,15 @@ mod tests {
         } = input;
         let (f, da, dm, di) = gmm_gradient_hand(*d, *k, *n, alphas, means, icf, x, *wishart);
         assert_eq!((da.len(), dm.len(), di.len()), (*k, k * d, icf.len()));
+        (f, [da, dm, di].concat())
+    }
+
+    fn generated_flat(input: &GmmInput) -> (f64, Vec<f64>) {
+        let (f, (da, dm, di)) = generated(input);
+        assert_eq!(
+            (da.len(), dm.len(), di.len()),
+            (input.k, input.k * input.d, input.icf.len())
+        );
         (f, [da, dm, di].concat())
     }
 
@@ -690,6 +781,44 @@ mod tests {
         let (f_dual, g_dual) = dual_gradient(&input);
         assert_close("gmm value (4, 5, 20)", &[f], &[f_dual], EXACT);
         assert_close("gmm gradient (4, 5, 20)", &g, &g_dual, EXACT);
+    }
+
+    #[test]
+    fn generated_gradient_matches_hand_and_dual_numbers() {
+        for seed in 0..6 {
+            for input in small_cases(seed) {
+                let (f, g) = generated_flat(&input);
+                let (f_hand, g_hand) = hand(&input);
+                let (f_dual, g_dual) = dual_gradient(&input);
+                assert_close("gmm value (generated, hand)", &[f], &[f_hand], EXACT);
+                assert_close("gmm value (generated, dual)", &[f], &[f_dual], EXACT);
+                assert_close("gmm gradient (generated, hand)", &g, &g_hand, EXACT);
+                assert_close("gmm gradient (generated, dual)", &g, &g_dual, EXACT);
+            }
+        }
+        // a larger shape: every loop of the triangle runs several times
+        let mut input = generate(4, 5, 20, 77);
+        input.wishart = Wishart { gamma: 1.3, m: 1 };
+        let (f, g) = generated_flat(&input);
+        let (f_hand, g_hand) = hand(&input);
+        let (f_dual, g_dual) = dual_gradient(&input);
+        assert_close("gmm value (4, 5, 20)", &[f], &[f_hand], EXACT);
+        assert_close("gmm value (4, 5, 20, dual)", &[f], &[f_dual], EXACT);
+        assert_close("gmm gradient (4, 5, 20, hand)", &g, &g_hand, EXACT);
+        assert_close("gmm gradient (4, 5, 20, dual)", &g, &g_dual, EXACT);
+    }
+
+    /// The benchmark's check, at the benchmark's size: `generated` and `hand` agree on all
+    /// 1650 gradient entries.
+    #[test]
+    fn generated_gradient_matches_hand_at_the_bench_size() {
+        check(&bench());
+    }
+
+    #[test]
+    #[ignore]
+    fn print_gmm_source() {
+        println!("{}", gmm_objective_backward_source());
     }
 
     /// The floor under which a central difference's error is rounding noise: about

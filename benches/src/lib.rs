@@ -12,8 +12,10 @@
 //! another is not. [`check`] asserts that all variants agree before anything is measured.
 //!
 //! The tensor programs (softmax cross-entropy, a two-layer net on ndarray) are in [`tensor`],
-//! in the variants `generated` and `hand` only; the loop program (the naive SVM loss over flat
-//! slices) is in [`loops`], in the same two variants.
+//! in the variants `generated` and `hand` only; the loop programs (the naive SVM loss over flat
+//! slices, a taped scalar recurrence, a dot product) are in [`loops`], in the same two
+//! variants; the ADBench GMM objective is in [`gmm`], in those two and `objective` (the
+//! function alone).
 
 use backprop::{backprop, numeric_gradient, relative_error};
 use num_dual::{Dual64, DualNum};
@@ -288,12 +290,20 @@ pub mod chain {
     }
 }
 
-/// Asserts that all variants of all programs, scalar, loop and tensor, agree at their
+/// Asserts that all variants of all programs, scalar, loop, tensor and GMM, agree at their
 /// benchmark points.
 pub fn check() {
     check_scalar();
-    loops::check(&loops::inputs(), loops::REG);
+    check_loops();
     tensor::check();
+    gmm::check(&gmm::bench());
+}
+
+/// Asserts that both variants of the loop programs agree at their benchmark points.
+pub fn check_loops() {
+    loops::check(&loops::inputs(), loops::REG);
+    loops::recurrence::check(&loops::recurrence::inputs());
+    loops::dot::check(&loops::dot::inputs());
 }
 
 /// Asserts that all variants of the scalar programs agree at their benchmark points.
@@ -361,6 +371,18 @@ mod tests {
     }
 
     #[test]
+    fn recurrence_and_dot_agree_elsewhere() {
+        // One step, a few, and other data at the benchmark's length.
+        for (n, seed) in [(1, 31), (2, 32), (17, 33), (1000, 34)] {
+            loops::recurrence::check(&loops::recurrence::inputs_of(n, seed));
+            loops::dot::check(&loops::dot::inputs_of(n, seed));
+        }
+        let mut at = loops::recurrence::inputs_of(50, 35);
+        at.h0 = -0.8;
+        loops::recurrence::check(&at);
+    }
+
+    #[test]
     fn loop_benchmark_takes_both_branches() {
         // Both `margin > 0.0` and its negation occur at the benchmark point.
         let positive = loops::positive_margins(&loops::inputs());
@@ -371,6 +393,8 @@ mod tests {
     #[ignore]
     fn print_loop_source() {
         println!("{}", loops::svm_loss_backward_source());
+        println!("{}", loops::recurrence::recurrence_backward_source());
+        println!("{}", loops::dot::dot_backward_source());
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //!
 //! Both are `#[inline(never)]`, as in the other programs. [`check`] asserts that they agree to
 //! [`EXACT`](crate::EXACT) relative error on the loss and on every entry of dW.
+//!
+//! Two smaller loop programs over n = 1000 entries, in the same two variants, are in
+//! [`recurrence`] (a scalar recurrence `h = tanh(h w_i + x_i)` summed over the steps, whose
+//! reverse needs every `h`: the generated code keeps them on a tape) and [`dot`] (a dot product
+//! accumulated in a loop, then `tanh`: nothing to keep).
 
 use backprop::backprop;
 
@@ -189,5 +194,196 @@ pub fn check(at: &Inputs, reg: f64) {
             dw_g.iter().all(|&g| g != 0.0),
             "svm_naive: a zero entry in dW"
         );
+    }
+}
+
+/// The length of the [`recurrence`] and [`dot`] programs' inputs.
+pub const LEN: usize = 1000;
+
+/// A taped scalar recurrence: h_i = tanh(h_{i−1} w_i + x_i) from h_0, the output Σᵢ h_i,
+/// differentiated with respect to `w` and `x`.
+///
+/// * `generated`: `recurrence_grad`, written by `#[backprop(wrt(w, x))]`; its reverse loop
+///   reads `h` from a `backprop::Tape` the forward loop pushed it on (one push per step);
+/// * `hand`: what a person writes: the forward loop storing every `h` in a `Vec` allocated once
+///   with capacity n + 1, then the reverse loop reading `hs[i + 1]` (for `tanh`'s derivative)
+///   and `hs[i]` (for `w`'s), `dh` carried from step to step.
+pub mod recurrence {
+    use backprop::backprop;
+
+    use crate::{EXACT, assert_close};
+
+    /// The gradient: `(d_w, d_x)`.
+    pub type Grad = (Vec<f64>, Vec<f64>);
+
+    #[backprop(wrt(w, x))]
+    #[allow(clippy::needless_range_loop)]
+    pub fn recurrence(w: &[f64], x: &[f64], h0: f64) -> f64 {
+        let mut h = h0;
+        let mut total = 0.0;
+        for i in 0..w.len() {
+            h = (h * w[i] + x[i]).tanh();
+            total += h;
+        }
+        total
+    }
+
+    /// The benchmark's inputs: `w` and `x` of length n, and h₀.
+    pub struct Inputs {
+        pub w: Vec<f64>,
+        pub x: Vec<f64>,
+        pub h0: f64,
+    }
+
+    /// Inputs of length `n` from `seed`: `w` and `x` in [−1, 1), h₀ = 0.3 (the states stay
+    /// inside (−1, 1), away from `tanh`'s flat ends: no gradient entry vanishes).
+    pub fn inputs_of(n: usize, seed: u64) -> Inputs {
+        Inputs {
+            w: super::data(n, seed),
+            x: super::data(n, seed + 1),
+            h0: 0.3,
+        }
+    }
+
+    /// The benchmark's inputs: n = [`LEN`](super::LEN).
+    pub fn inputs() -> Inputs {
+        inputs_of(super::LEN, 7)
+    }
+
+    #[inline(never)]
+    pub fn generated(w: &[f64], x: &[f64], h0: f64) -> (f64, Grad) {
+        recurrence_grad(w, x, h0)
+    }
+
+    /// The forward loop keeping every state, the reverse loop reading them.
+    #[inline(never)]
+    #[allow(clippy::needless_range_loop)]
+    pub fn hand(w: &[f64], x: &[f64], h0: f64) -> (f64, Grad) {
+        let n = w.len();
+        // forward: hs[i] is the state before step i, hs[n] the last
+        let mut hs = Vec::with_capacity(n + 1);
+        hs.push(h0);
+        let mut h = h0;
+        let mut total = 0.0;
+        for i in 0..n {
+            h = (h * w[i] + x[i]).tanh();
+            total += h;
+            hs.push(h);
+        }
+        // backward: d total / d h_i = 1 at every step, plus what step i + 1 passes back
+        let mut dw = vec![0.0; n];
+        let mut dx = vec![0.0; n];
+        let mut dh = 0.0;
+        for i in (0..n).rev() {
+            dh += 1.0;
+            let h_next = hs[i + 1];
+            let da = (1.0 - h_next * h_next) * dh;
+            dw[i] = hs[i] * da;
+            dx[i] = da;
+            dh = w[i] * da;
+        }
+        (total, (dw, dx))
+    }
+
+    /// Asserts that `generated` and `hand` agree on the value and on every entry of both
+    /// gradients, and that no entry vanishes.
+    pub fn check(at: &Inputs) {
+        let (f_g, (dw_g, dx_g)) = generated(&at.w, &at.x, at.h0);
+        let (f_h, (dw_h, dx_h)) = hand(&at.w, &at.x, at.h0);
+        assert_close("recurrence value", &[f_g], &[f_h], EXACT);
+        assert_close("recurrence d_w", &dw_g, &dw_h, EXACT);
+        assert_close("recurrence d_x", &dx_g, &dx_h, EXACT);
+        assert_eq!((dw_g.len(), dx_g.len()), (at.w.len(), at.x.len()));
+        assert!(
+            dw_g.iter().chain(&dx_g).all(|&g| g != 0.0),
+            "recurrence: a zero gradient entry"
+        );
+    }
+}
+
+/// A dot product accumulated in a loop, then a nonlinearity: tanh(Σᵢ wᵢ xᵢ), differentiated
+/// with respect to `w` and `x`.
+///
+/// * `generated`: `dot_grad`, written by `#[backprop(wrt(w, x))]`;
+/// * `hand`: the forward loop, `ds = 1 − tanh²(s)`, then one loop writing `dw[i] = x[i] ds`
+///   and `dx[i] = w[i] ds`.
+pub mod dot {
+    use backprop::backprop;
+
+    use crate::{EXACT, assert_close};
+
+    /// The gradient: `(d_w, d_x)`.
+    pub type Grad = (Vec<f64>, Vec<f64>);
+
+    /// The scale of `w`: Σᵢ wᵢ xᵢ over 1000 entries in [−1, 1) would be ±10, where `tanh` is
+    /// flat to 1e-8; scaled, the sum is about ±0.5.
+    pub const W_SCALE: f64 = 0.05;
+
+    #[backprop(wrt(w, x))]
+    #[allow(clippy::needless_range_loop)]
+    pub fn dot(w: &[f64], x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..w.len() {
+            s += w[i] * x[i];
+        }
+        s.tanh()
+    }
+
+    /// The benchmark's inputs: `w` and `x` of length n.
+    pub struct Inputs {
+        pub w: Vec<f64>,
+        pub x: Vec<f64>,
+    }
+
+    /// Inputs of length `n` from `seed`: `x` in [−1, 1), `w` in [−W_SCALE, W_SCALE).
+    pub fn inputs_of(n: usize, seed: u64) -> Inputs {
+        Inputs {
+            w: super::data(n, seed)
+                .into_iter()
+                .map(|v| v * W_SCALE)
+                .collect(),
+            x: super::data(n, seed + 1),
+        }
+    }
+
+    /// The benchmark's inputs: n = [`LEN`](super::LEN).
+    pub fn inputs() -> Inputs {
+        inputs_of(super::LEN, 9)
+    }
+
+    #[inline(never)]
+    pub fn generated(w: &[f64], x: &[f64]) -> (f64, Grad) {
+        dot_grad(w, x)
+    }
+
+    #[inline(never)]
+    #[allow(clippy::needless_range_loop)]
+    pub fn hand(w: &[f64], x: &[f64]) -> (f64, Grad) {
+        let n = w.len();
+        let mut s = 0.0;
+        for i in 0..n {
+            s += w[i] * x[i];
+        }
+        let t = s.tanh();
+        let ds = 1.0 - t * t;
+        let mut dw = vec![0.0; n];
+        let mut dx = vec![0.0; n];
+        for i in 0..n {
+            dw[i] = x[i] * ds;
+            dx[i] = w[i] * ds;
+        }
+        (t, (dw, dx))
+    }
+
+    /// Asserts that `generated` and `hand` agree on the value and on every entry of both
+    /// gradients, and that the sum is not where `tanh` is flat.
+    pub fn check(at: &Inputs) {
+        let (f_g, (dw_g, dx_g)) = generated(&at.w, &at.x);
+        let (f_h, (dw_h, dx_h)) = hand(&at.w, &at.x);
+        assert_close("dot value", &[f_g], &[f_h], EXACT);
+        assert_close("dot d_w", &dw_g, &dw_h, EXACT);
+        assert_close("dot d_x", &dx_g, &dx_h, EXACT);
+        assert_eq!((dw_g.len(), dx_g.len()), (at.w.len(), at.x.len()));
+        assert!(f_g.abs() < 0.99, "dot: tanh saturated ({f_g})");
     }
 }

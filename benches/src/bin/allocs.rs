@@ -1,6 +1,6 @@
-//! Heap allocations per call of the loop program's (`svm_naive`) and the tensor programs'
-//! variants, counted by a global allocator
-//! that wraps the system allocator.
+//! Heap allocations per call of the loop programs' (`svm_naive`, `recurrence`, `dot`), the
+//! tensor programs' and the GMM program's variants, counted by a global allocator that wraps
+//! the system allocator.
 //!
 //! Usage: `allocs [N]` (N calls per variant, default 10) prints a markdown table: allocations
 //! per call (`alloc` and `alloc_zeroed`; `realloc` counted apart), bytes allocated per call,
@@ -20,8 +20,9 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use backprop_bench::loops;
+use backprop_bench::loops::{dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
+use backprop_bench::{gmm, loops};
 
 /// The system allocator, counting.
 struct Counting;
@@ -147,6 +148,35 @@ fn call(program: &str, variant: &str) -> Option<Box<dyn FnMut() -> f64>> {
                 f(w, x, y, at.n, at.d, at.c, loops::REG).0
             }))
         }
+        ("recurrence", "generated" | "hand") => {
+            let at = recurrence::inputs();
+            recurrence::check(&at);
+            let f = if variant == "generated" {
+                recurrence::generated
+            } else {
+                recurrence::hand
+            };
+            Some(Box::new(move || f(black_box(&at.w), &at.x, at.h0).0))
+        }
+        ("dot", "generated" | "hand") => {
+            let at = dot::inputs();
+            dot::check(&at);
+            let f = if variant == "generated" {
+                dot::generated
+            } else {
+                dot::hand
+            };
+            Some(Box::new(move || f(black_box(&at.w), &at.x).0))
+        }
+        ("gmm", "generated" | "hand" | "objective") => {
+            let at = gmm::bench();
+            gmm::check(&at);
+            Some(match variant {
+                "generated" => Box::new(move || gmm::generated(black_box(&at)).0),
+                "hand" => Box::new(move || gmm::hand(black_box(&at)).0),
+                _ => Box::new(move || gmm::objective(black_box(&at))),
+            })
+        }
         ("softmax", "generated" | "hand") => {
             let at = softmax::inputs();
             softmax::check(&at, REG);
@@ -184,8 +214,16 @@ fn table(n: usize) {
         "| program | variant | allocations | reallocations | bytes allocated | peak live | page faults |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    for program in ["svm_naive", "softmax", "two_layer"] {
-        for variant in ["generated", "hand"] {
+    let programs: [(&str, &[&str]); 6] = [
+        ("svm_naive", &["generated", "hand"]),
+        ("recurrence", &["generated", "hand"]),
+        ("dot", &["generated", "hand"]),
+        ("softmax", &["generated", "hand"]),
+        ("two_layer", &["generated", "hand"]),
+        ("gmm", &["generated", "hand", "objective"]),
+    ];
+    for (program, variants) in programs {
+        for &variant in variants {
             let call = call(program, variant).expect("known program");
             let c = count(n, call);
             let faults = c.faults.map_or("n/a".to_string(), |f| format!("{f:.1}"));

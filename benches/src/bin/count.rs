@@ -4,20 +4,22 @@
 //!
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
-//! `svm_naive` (the loop program) or one of the tensor programs `softmax`, `two_layer`, VARIANT
-//! `generated` or `hand`.
+//! one of the loop programs `svm_naive`, `recurrence`, `dot` or the tensor programs `softmax`,
+//! `two_layer`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT `generated`, `hand` or
+//! `objective` (the objective alone).
 //!
 //! Each (program, variant) runs inside its own `#[inline(never)]` function named
 //! `measure_PROGRAM_VARIANT`, so callgrind's `--toggle-collect` can count exactly the work of
 //! the `N` calls (and everything they call: `exp`, `sin`, allocation), nothing of the start-up.
-//! The loop and tensor programs' inputs are built, and the two variants checked, before the
+//! The loop, tensor and GMM programs' inputs are built, and the variants checked, before the
 //! measuring function is called.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
+use backprop_bench::loops::{dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
-use backprop_bench::{chain, loops, neuron, staged};
+use backprop_bench::{chain, gmm, loops, neuron, staged};
 
 macro_rules! measures {
     ($($name:ident => $program:ident :: $variant:ident ($($arg:expr),*);)*) => {
@@ -163,7 +165,82 @@ fn measure_two_layer_hand(at: &two_layer::Inputs, n: usize) -> f64 {
     sink
 }
 
-/// A loop or tensor program's variant, run `n` times after its inputs are built and checked;
+#[inline(never)]
+fn measure_recurrence_generated(at: &recurrence::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = recurrence::generated(black_box(&at.w), &at.x, black_box(at.h0));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_recurrence_hand(at: &recurrence::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = recurrence::hand(black_box(&at.w), &at.x, black_box(at.h0));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_dot_generated(at: &dot::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = dot::generated(black_box(&at.w), black_box(&at.x));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_dot_hand(at: &dot::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = dot::hand(black_box(&at.w), black_box(&at.x));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_gmm_generated(at: &gmm::GmmInput, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = gmm::generated(black_box(at));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_gmm_hand(at: &gmm::GmmInput, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = gmm::hand(black_box(at));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_gmm_objective(at: &gmm::GmmInput, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        sink += gmm::objective(black_box(at));
+    }
+    sink
+}
+
+/// A loop, tensor or GMM program's variant, run `n` times after its inputs are built and checked;
 /// `None` for an unknown name.
 fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
     match program {
@@ -175,6 +252,37 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             };
             let at = loops::inputs();
             loops::check(&at, loops::REG);
+            Some(measure(&at, n))
+        }
+        "recurrence" => {
+            let measure = match variant {
+                "generated" => measure_recurrence_generated,
+                "hand" => measure_recurrence_hand,
+                _ => return None,
+            };
+            let at = recurrence::inputs();
+            recurrence::check(&at);
+            Some(measure(&at, n))
+        }
+        "dot" => {
+            let measure = match variant {
+                "generated" => measure_dot_generated,
+                "hand" => measure_dot_hand,
+                _ => return None,
+            };
+            let at = dot::inputs();
+            dot::check(&at);
+            Some(measure(&at, n))
+        }
+        "gmm" => {
+            let measure = match variant {
+                "generated" => measure_gmm_generated,
+                "hand" => measure_gmm_hand,
+                "objective" => measure_gmm_objective,
+                _ => return None,
+            };
+            let at = gmm::bench();
+            gmm::check(&at);
             Some(measure(&at, n))
         }
         "softmax" => {
