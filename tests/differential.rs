@@ -22,8 +22,9 @@
 //! of the hand-written gates below and of the runtime gates.
 //!
 //! The programs from `EXTENDED_FROM` on also use: local buffers (`let mut b = vec![0.0; n];`,
-//! `[0.0; N]`, of a literal length or `w.len()`), written by a plan that keeps the macro's rule
-//! (every write of an element before every read of it, but in the loop that owns the elements):
+//! `[0.0; N]`, of a literal length or `w.len()`), written by a plan that keeps the rule the
+//! macro had before it learned mutation (every write of an element before every read of it, but
+//! in the loop that owns the elements):
 //! fill loops (reversed, with a write in each arm of an `if`, `+=`/`-=` after the write, reading
 //! loop-carried variables, other buffers and the element just written), recurrences
 //! `b[i] = f(b[i - 1])`, `b[i] = f(b[i + 1])` over a reversed range and `b[i + 1] = f(b[i])`,
@@ -35,6 +36,19 @@
 //! `f64 -> f32 -> f64` casts (`NARROWED`) and casts to the same type. The constants
 //! `BREAK_AFTER_CONTINUE` to `ANNOTATED_LEN_BUFFERS` keep out what the macro does not compile
 //! yet (each has its minimized case, `#[ignore]`d, in `tests/regressions.rs`).
+//!
+//! The programs from `MUTATION_FROM` on also write buffers after their elements were read
+//! (`Gen::mutation`; the macro tapes the overwritten values): in-place updates `b[j] += -= *=
+//! /= e` of elements read before (`/=` by a denominator kept away from zero), at literal and
+//! computed indices or of every element in a loop; overwrites after reads (`b[0] =
+//! b[0].sin() * x`, `b[(j + 1) % n] = ..`); loops whose iterations read an element that a
+//! later iteration overwrites (`b[i] = f(b[i + 1])`); a buffer declared before a `for` loop and
+//! rewritten, then read, in each iteration; recurrences through a buffer indexed by two loop
+//! variables (`hs[t * H + j]` from `hs[(t - 1) * H + k]` in an innermost loop, through a local
+//! `let mut` accumulator or in place); `while` loops that rewrite a buffer, their condition
+//! perhaps reading it; and branches whose condition reads the element they rewrite
+//! (`if b[j] > 0.5 { b[j] = 0.5; }`). Their buffer plans also update elements in place
+//! (`b[i] *= e`, `/=`) and overwrite elements read before.
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
@@ -60,12 +74,14 @@
 //! (`--nocapture`).
 
 // The programs are random: they write what a user might, including `a *= a * b`; and their
-// dual-number twins drop casts to the same type (`m = m as f64` is `m = m` on duals), which
-// rustc and clippy report as a self-assignment; and nested `min`/`max` of constants may bound
-// a value to a constant on purpose.
+// dual-number twins drop casts to the same type (`m = m as f64` is `m = m` on duals, and an
+// arm `let v = ..; v as f64` ends `let v = ..; v`), which rustc and clippy report as a
+// self-assignment (a `let` and return); and nested `min`/`max` of constants may bound a value
+// to a constant on purpose.
 #![allow(
     clippy::misrefactored_assign_op,
     clippy::self_assignment,
+    clippy::let_and_return,
     clippy::min_max,
     dead_code
 )]
@@ -459,7 +475,7 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 1600;
+const PROGRAMS: usize = 1800;
 /// The first program that also uses local buffers, `while` loops, `break` guards and the casts
 /// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
 /// the generator, unchanged).
@@ -471,6 +487,14 @@ const BREAK_LINES_FROM: usize = 1300;
 const RETURN_FROM: usize = 1400;
 /// The first program that may declare a value with `let v;` and assign it in each arm.
 const LATE_LET_FROM: usize = 1500;
+/// The first program whose buffers are also written after their elements were read (the
+/// macro tapes such buffers): in-place updates `b[j] += -= *= /= e` of elements read before,
+/// overwrites after reads at literal and computed indices, reads of elements that a later
+/// iteration overwrites, a buffer declared before a loop and rewritten in each iteration,
+/// recurrences through a buffer indexed by two loop variables, `while` loops rewriting a
+/// buffer and branches whose condition reads the element they rewrite. Every program from here
+/// on has at least one of these.
+const MUTATION_FROM: usize = 1600;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejected it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
@@ -540,10 +564,21 @@ const CONSTANT_CALL_ARGUMENTS: bool = true;
 ///
 /// On: the bug described is fixed, and its repro in `tests/regressions.rs` runs.
 const ANNOTATED_LEN_BUFFERS: bool = true;
+/// Whether a loop body with a `return` guard, or a `break` guard (which may run lines before
+/// its `break`), may also hold an `if` whose condition reads a buffer element that its branch
+/// rewrites (the macro computes such a condition before the branch: `let cond = b[0] <= x;`).
+/// The breaking iteration's code then copies the guard's values (`returned_1 = returned_3;`,
+/// `s_1 = s_3;`) before the lines that compute them: rustc says "cannot find value
+/// `returned_3`" (`tests/mutation.rs`, `guard_after_a_condition_on_a_rewritten_element`).
+///
+/// Off until the bug described is fixed; then its repro in `tests/mutation.rs` runs.
+const GUARD_AFTER_CAPTURED_CONDITION: bool = false;
 /// Names of local buffers, of `while` counters: none is a name `LOCAL_NAMES` or the parameters
 /// use, and some are names the macro generates (`trips`, `d_hs`).
 const BUFFER_NAMES: [&str; 7] = ["hs", "buf", "acts", "cache", "vals", "d_hs", "scores"];
 const COUNTER_NAMES: [&str; 4] = ["steps", "iters", "trips", "t_n"];
+/// Loop variables of the mutation patterns, which nest up to three loops inside others.
+const MUTATION_LOOP_NAMES: [&str; 5] = ["i", "j", "l", "ii", "jj"];
 /// The share of programs written in `f32`.
 const F32_SHARE: f64 = 0.15;
 /// Values larger than this (by the generator's bound) are squashed before they are bound.
@@ -708,6 +743,9 @@ enum Index {
     Loop(usize, usize, usize),
     /// `b[i - 1]`, `b[i + 1]` with a loop variable `i` (always in range).
     Offset(usize, i64),
+    /// `b[t * stride + j]`, or `b[(t - back) * stride + j]`: row `t` (or an earlier one) of a
+    /// buffer indexed by two loop variables `t` and `j`.
+    Grid(usize, usize, usize, usize),
 }
 
 #[derive(Clone, PartialEq)]
@@ -809,8 +847,10 @@ enum ArmStmt {
     Return(Cond, Vec<ArmStmt>, E),
     /// `let mut b = vec![init; len];` or `let mut b = [init; len];`.
     Buffer(usize, f64, BufLen, BufTy),
-    /// `b[index] = rhs;`, `b[index] += rhs;` or `b[index] -= rhs;`.
+    /// `b[index] = rhs;` or `b[index] op= rhs;` (`+=`, `-=`, `*=`, `/=`).
     Store(usize, Index, Option<Op>, E),
+    /// `let mut a = init;` in a block (a literal `init` with its type's suffix).
+    LetMut(usize, E),
     /// `let mut steps = 0;`, a `while` loop's counter.
     Counter(usize),
     /// `steps += 1;`
@@ -844,9 +884,11 @@ struct WhileLoop {
     body: Vec<ArmStmt>,
 }
 
-/// Where a local buffer is in its life: the macro wants every write of an element before
-/// every read of it (but in the loop that owns the elements), so the generator writes a buffer
-/// by a plan, hiding it meanwhile, and only then lets expressions read it.
+/// Where a local buffer is in its life: the generator writes a buffer by a plan, hiding it
+/// meanwhile, and only then lets expressions read it. Before `MUTATION_FROM`, the macro wanted
+/// every write of an element before every read of it (but in the loop that owns the elements),
+/// and a readable buffer was never written again; from `MUTATION_FROM` on, the mutation
+/// patterns (`Gen::mutation`) write readable buffers again, after their elements were read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Writing,
@@ -972,6 +1014,13 @@ struct Gen {
     /// Programs from `LATE_LET_FROM` on also write some value `if`s as `let v;` and `v = ..;`
     /// in each arm.
     late_lets: bool,
+    /// Programs from `MUTATION_FROM` on also write buffers after their elements were read.
+    mutation: bool,
+    /// The next loop body starts with a mutation pattern (`Gen::mutation`).
+    force_mutation: bool,
+    /// How many loops with a `break` or `return` guard are being generated (see
+    /// `GUARD_AFTER_CAPTURED_CONDITION`).
+    guarded: usize,
     /// The function computes in f32 although it is an f64 program (or calls one that does).
     narrowed: bool,
     /// An element read that a buffer's plan wants in the expression being generated (`b[i -
@@ -1028,6 +1077,9 @@ impl Gen {
             break_lines: false,
             loop_returns: false,
             late_lets: false,
+            mutation: false,
+            force_mutation: false,
+            guarded: 0,
             narrowed: false,
             extra: None,
             extra_used: false,
@@ -2219,7 +2271,14 @@ impl Gen {
                 self.assignable()
             };
             let r = self.rng.below(100);
-            if !mutables.is_empty() && (r < 15 || (!value && r < 60)) {
+            let store = if self.mutation && !value && (60..80).contains(&r) && self.may_capture() {
+                self.arm_store("buffer element written in an if arm")
+            } else {
+                None
+            };
+            if let Some(store) = store {
+                stmts.push(store);
+            } else if !mutables.is_empty() && (r < 15 || (!value && r < 60)) {
                 stmts.push(self.arm_assign());
             } else if !mutables.is_empty() && r >= 90 && i > 0 && self.arm_depth < 3 {
                 // Never an arm's only statement: clippy's collapsible_if.
@@ -2357,6 +2416,8 @@ impl Gen {
                 usize::MAX
             };
         self.enter_loop(breaks);
+        let guarded = breaks || return_at != usize::MAX;
+        self.guarded += usize::from(guarded);
         for i in 0..statements {
             if i == break_at && (BREAK_AFTER_CONTINUE || !continued) {
                 body.push(self.break_guard("break guard in a for loop"));
@@ -2366,6 +2427,14 @@ impl Gen {
             }
             if self.extended {
                 let r = self.rng.below(100);
+                let forced = std::mem::take(&mut self.force_mutation);
+                if self.mutation && (forced || (30..48).contains(&r)) && self.iterations < 5 {
+                    let stmts = self.mutation();
+                    if !stmts.is_empty() {
+                        body.extend(stmts);
+                        continue;
+                    }
+                }
                 if (14..24).contains(&r)
                     && self.iterations < 5
                     && (SCRATCH_BUFFERS_IN_ARMS || self.open_arms == 0)
@@ -2405,6 +2474,7 @@ impl Gen {
             }
         }
         self.leave_loop(breaks);
+        self.guarded -= usize::from(guarded);
         // Every `let` and the loop variable are read, and something is assigned.
         let own: Vec<usize> = self.scopes.last().cloned().unwrap_or_default();
         for id in own {
@@ -2761,11 +2831,12 @@ impl Gen {
 
     /// A local buffer and its plan: the statements that write it, after which expressions may
     /// read it. In a loop body (`scratch`), a per-iteration buffer written at literal indices
-    /// or by a nested loop. Every plan keeps the macro's rule: every write of an element comes
-    /// before every read of it, but in one loop that writes element `i` in iteration `i` and
-    /// reads only that element after writing it, or those of earlier iterations (`b[i - 1]`
-    /// forwards, `b[i + 1]` reversed). `b[i] *= e` is never generated: it reads the element
-    /// before writing it, which the rule (and the macro) rejects wherever it is.
+    /// or by a nested loop. Before `MUTATION_FROM`, every plan keeps the macro's former rule:
+    /// every write of an element comes before every read of it, but in one loop that writes
+    /// element `i` in iteration `i` and reads only that element after writing it, or those of
+    /// earlier iterations (`b[i - 1]` forwards, `b[i + 1]` reversed). From `MUTATION_FROM` on,
+    /// the plans also update elements in place (`b[i] *= e`, `/=`) and overwrite elements read
+    /// before, and `Gen::mutation` writes the buffer again once it is readable.
     fn buffer(&mut self, scratch: bool) -> Vec<ArmStmt> {
         let Some(name) = BUFFER_NAMES
             .into_iter()
@@ -2847,7 +2918,15 @@ impl Gen {
             Some(ArmStmt::Store(_, _, None, e)) => !mentions_name(e, &self.vars, name),
             _ => false,
         };
-        let by_len = matches!(stmts[0], ArmStmt::Buffer(_, _, BufLen::Len(..), _));
+        self.buffer_ty(&mut stmts[0], infers);
+        stmts
+    }
+
+    /// How the declaration `decl` says the element type: not at all when `infers` (the first
+    /// write fixes it before anything calls a method on an element) and the dice say so, else
+    /// by the literal's suffix or an annotation.
+    fn buffer_ty(&mut self, decl: &mut ArmStmt, infers: bool) {
+        let by_len = matches!(decl, ArmStmt::Buffer(_, _, BufLen::Len(..), _));
         let ty = match self.rng.below(3) {
             0 if infers => BufTy::Plain,
             2 if ANNOTATED_LEN_BUFFERS || !by_len => BufTy::Annotated,
@@ -2858,10 +2937,9 @@ impl Gen {
             BufTy::Suffix => "buffer declared with a typed literal",
             BufTy::Annotated => "buffer declared with a type annotation",
         });
-        if let ArmStmt::Buffer(_, _, _, t) = &mut stmts[0] {
+        if let ArmStmt::Buffer(_, _, _, t) = decl {
             *t = ty;
         }
-        stmts
     }
 
     fn grow(&mut self, buffer: usize, bound: f64) {
@@ -2922,15 +3000,22 @@ impl Gen {
             body.push(ArmStmt::Store(buffer, at.clone(), None, e));
         }
         if self.rng.chance(0.3) {
-            let op = self.rng.pick(&[Op::Add, Op::Sub]);
-            self.cov(if op == Op::Add {
-                "buffer element +="
+            // In place, once per element: `b[i] *= e` and `/=` from `MUTATION_FROM` on.
+            let op = if self.mutation {
+                self.rng.pick(&[Op::Add, Op::Sub, Op::Mul, Op::Div])
             } else {
-                "buffer element -="
-            });
-            let (e, b) = self.expr_reading(3, None);
-            let (e, b) = self.limit(e, b);
-            let grown = self.vars[buffer].bound + b;
+                self.rng.pick(&[Op::Add, Op::Sub])
+            };
+            self.cov_in_place(op);
+            let old = self.vars[buffer].bound;
+            let (e, grown) = match op {
+                Op::Add | Op::Sub => {
+                    let (e, b) = self.expr_reading(3, None);
+                    let (e, b) = self.limit(e, b);
+                    (e, old + b)
+                }
+                _ => self.update_rhs(Some(op), None, old, false),
+            };
             self.grow(buffer, grown);
             body.push(ArmStmt::Store(buffer, at.clone(), Some(op), e));
         }
@@ -3078,18 +3163,26 @@ impl Gen {
     }
 
     /// Straight-line writes at literal indices: `b[0] = e; b[1] = f(b[0]); b[2] += g;`, an
-    /// element perhaps written twice before it is read; never an element read before.
+    /// element perhaps written twice before it is read. Before `MUTATION_FROM`, never an element
+    /// read before; from then on, also `b[0] = f(b[0])`, `b[1] *= f(b[0])` after `b[1]` was read.
     fn literal_writes(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize, n: usize) {
         self.cov("buffer written at literal indices");
         let mut written: Vec<usize> = Vec::new();
         let mut read: Vec<usize> = Vec::new();
         for _ in 0..2 + self.rng.below(3) {
-            let free: Vec<usize> = (0..n).filter(|e| !read.contains(e)).collect();
+            let free: Vec<usize> = (0..n)
+                .filter(|e| self.mutation || !read.contains(e))
+                .collect();
             if free.is_empty() {
                 break;
             }
             let at = self.rng.pick(&free);
-            let readable: Vec<usize> = written.iter().copied().filter(|&e| e != at).collect();
+            let was_read = read.contains(&at);
+            let readable: Vec<usize> = written
+                .iter()
+                .copied()
+                .filter(|&e| self.mutation || e != at)
+                .collect();
             let extra = if !readable.is_empty() && self.rng.chance(0.6) {
                 let e = self.rng.pick(&readable);
                 read.push(e);
@@ -3098,21 +3191,46 @@ impl Gen {
             } else {
                 None
             };
-            let op = if written.contains(&at) || self.rng.chance(0.7) {
+            let reads_itself = matches!(&extra, Some((E::Elem(_, Index::Lit(e)), _)) if *e == at);
+            let op = if self.mutation && written.contains(&at) {
+                // In place, or overwritten: after a read of the element, at times.
+                self.rng.pick(&[
+                    None,
+                    None,
+                    Some(Op::Add),
+                    Some(Op::Sub),
+                    Some(Op::Mul),
+                    Some(Op::Div),
+                ])
+            } else if written.contains(&at) || self.rng.chance(0.7) {
                 None
             } else {
                 Some(self.rng.pick(&[Op::Add, Op::Sub]))
             };
-            if op.is_none() && written.contains(&at) {
+            if op.is_none() && written.contains(&at) && !was_read && !reads_itself {
                 self.cov("buffer element overwritten before a read");
             }
-            let (e, b) = self.write_value(extra, false, false);
-            let b = match op {
-                Some(_) => self.vars[buffer].bound + b,
-                None => b,
+            if self.mutation && (was_read || reads_itself) {
+                self.cov_update(op, &Index::Lit(at));
+            } else if let (true, true, Some(op)) = (self.mutation, written.contains(&at), op) {
+                self.cov_in_place(op);
+            }
+            let old = self.vars[buffer].bound;
+            let (e, b) = match op {
+                Some(Op::Mul | Op::Div) => self.update_rhs(op, extra, old, false),
+                Some(_) => {
+                    let (e, b) = self.write_value(extra, false, false);
+                    (e, old + b)
+                }
+                None => self.write_value(extra, false, false),
             };
             self.grow(buffer, b);
-            stmts.push(ArmStmt::Store(buffer, Index::Lit(at), op, e));
+            if self.mutation {
+                let store = self.store(buffer, Index::Lit(at), op, e);
+                stmts.push(store);
+            } else {
+                stmts.push(ArmStmt::Store(buffer, Index::Lit(at), op, e));
+            }
             written.push(at);
             if op.is_none() && self.rng.chance(0.15) {
                 // Written again before anything reads it: the first value is lost.
@@ -3174,6 +3292,7 @@ impl Gen {
         // A loop among the function's own statements may return instead of breaking.
         let returns = breaks && self.loop_returns && self.arm_depth == 1 && self.rng.chance(0.5);
         self.enter_loop(breaks);
+        self.guarded += usize::from(breaks);
         let outer = self.iterations;
         self.iterations *= limit;
         let mut body = Vec::new();
@@ -3189,7 +3308,14 @@ impl Gen {
         body.push(self.arm_assign_to(target));
         for i in 0..self.rng.below(3) {
             let r = self.rng.below(100);
-            if r < 20 && !broke {
+            let store = if self.mutation && (65..80).contains(&r) {
+                self.arm_store("buffer element written in a while loop")
+            } else {
+                None
+            };
+            if let Some(store) = store {
+                body.push(store);
+            } else if r < 20 && !broke {
                 broke = true;
                 body.push(self.while_exit(returns));
             } else if r < 65 {
@@ -3222,6 +3348,7 @@ impl Gen {
             self.vars[counter].uses = 0;
         }
         self.leave_loop(breaks);
+        self.guarded -= usize::from(breaks);
         self.end_loop(&body);
         self.iterations = outer;
         self.scopes.pop();
@@ -3233,6 +3360,919 @@ impl Gen {
             ArmStmt::Counter(counter),
             ArmStmt::While(WhileLoop { cond, body }),
         ])
+    }
+
+    // ----- mutation: buffers written after their elements were read -------------------------
+
+    /// Counts a write of an element that was read before it (by another line, or by the
+    /// written value itself).
+    fn cov_update(&mut self, op: Option<Op>, at: &Index) {
+        self.cov(match (op, at) {
+            (Some(Op::Add), _) => "buffer element += after a read",
+            (Some(Op::Sub), _) => "buffer element -= after a read",
+            (Some(Op::Mul), _) => "buffer element *= after a read",
+            (Some(_), _) => "buffer element /= after a read",
+            (None, Index::Lit(_)) => "buffer element overwritten after a read at a literal index",
+            (None, _) => "buffer element overwritten after a read at a computed index",
+        });
+    }
+
+    /// Counts an in-place update `b[i] op= e` of an element written before.
+    fn cov_in_place(&mut self, op: Op) {
+        self.cov(match op {
+            Op::Add => "buffer element +=",
+            Op::Sub => "buffer element -=",
+            Op::Mul => "buffer element *=",
+            _ => "buffer element /=",
+        });
+    }
+
+    /// The buffers that expressions may read, innermost first.
+    fn readable_buffers(&self) -> Vec<usize> {
+        self.visible_where(|v| matches!(v.kind, Kind::Buffer(..)) && v.phase == Phase::Readable)
+    }
+
+    fn buffer_len(&self, buffer: usize) -> usize {
+        match self.vars[buffer].kind {
+            Kind::Buffer(n, _) => n,
+            _ => unreachable!("a buffer"),
+        }
+    }
+
+    /// A free loop variable for the mutation patterns.
+    fn mutation_loop_name(&self) -> Option<&'static str> {
+        self.mutation_loop_names(1).map(|names| names[0])
+    }
+
+    /// `count` free loop variables for the mutation patterns.
+    fn mutation_loop_names(&self, count: usize) -> Option<Vec<&'static str>> {
+        let taken: Vec<&str> = self
+            .visible()
+            .iter()
+            .map(|&v| self.vars[v].name.as_str())
+            .collect();
+        let free: Vec<&'static str> = MUTATION_LOOP_NAMES
+            .into_iter()
+            .filter(|n| !taken.contains(n))
+            .take(count)
+            .collect();
+        (free.len() == count).then_some(free)
+    }
+
+    /// Whether an `if` here may have a condition that reads a buffer its branch rewrites (see
+    /// `GUARD_AFTER_CAPTURED_CONDITION`).
+    fn may_capture(&self) -> bool {
+        GUARD_AFTER_CAPTURED_CONDITION || self.guarded == 0
+    }
+
+    /// Whether a mutation pattern may open a loop here.
+    fn may_loop(&self) -> bool {
+        self.iterations < 5 && self.no_nested_loops == 0 && self.mutation_loop_name().is_some()
+    }
+
+    /// `b[at] op= rhs` (`b[at] = rhs` for `None`) the way clippy wants it written:
+    /// `b[at] = b[at] * e` is `b[at] *= e` (assign_op_pattern), `b[at] -= b[at]` is
+    /// `b[at] -= b[at] * l`.
+    fn store(&mut self, buffer: usize, at: Index, op: Option<Op>, rhs: E) -> ArmStmt {
+        let target = E::Elem(buffer, at.clone());
+        let (mut op, mut rhs) = (op, rhs);
+        if op.is_none() {
+            let rewritten = match &rhs {
+                E::Bin(o, a, b) if uncast(a) == target => Some((*o, (**b).clone())),
+                E::Bin(o @ (Op::Add | Op::Mul), a, b) if uncast(b) == target => {
+                    Some((*o, (**a).clone()))
+                }
+                _ => None,
+            };
+            match rewritten {
+                // `%=` is not a buffer update the macro knows: `b[at] = b[at] % e * l`.
+                Some((Op::Rem, _)) => {
+                    let l = self.lit();
+                    rhs = bin(Op::Mul, rhs, E::Lit(l));
+                }
+                Some((o, r)) => {
+                    op = Some(o);
+                    rhs = r;
+                }
+                None => {}
+            }
+        }
+        if op.is_some() && uncast(&rhs) == target {
+            let l = self.lit();
+            rhs = bin(Op::Mul, rhs, E::Lit(l));
+        }
+        ArmStmt::Store(buffer, at, op, rhs)
+    }
+
+    /// The right-hand side of a write `b[at] op= rhs` (`b[at] = rhs` for `None`) that reads
+    /// `extra` when given, and the element's bound after the write, from its bound `old`
+    /// before. When the write repeats (`repeats`: a loop runs it again on the same element),
+    /// nothing compounds: `=`, `+=` and `-=` write squashed values, `*=` a tanh, `/=` a
+    /// denominator of magnitude at least 1.
+    fn update_rhs(
+        &mut self,
+        op: Option<Op>,
+        extra: Option<(E, f64)>,
+        old: f64,
+        repeats: bool,
+    ) -> (E, f64) {
+        match op {
+            None if repeats => {
+                let (e, _) = self.expr_reading(3, extra);
+                self.squash(e)
+            }
+            None => {
+                let (e, b) = self.expr_reading(3, extra);
+                let (e, b) = self.limit(e, b);
+                (self.compound(e), b * 2.5)
+            }
+            Some(Op::Mul) => {
+                let (e, b) = self.expr_reading(3, extra);
+                if repeats || b > 1.5 {
+                    (self.m("tanh", vec![e]), old)
+                } else {
+                    (e, old * b.max(1.0))
+                }
+            }
+            Some(Op::Div) => {
+                self.extra = extra;
+                self.extra_used = false;
+                self.budget = 3 + self.rng.below(4) as i32;
+                let (e, min) = if repeats {
+                    self.den_at_least_one(2)
+                } else {
+                    let (e, _, min) = self.den(2);
+                    (e, min)
+                };
+                self.extra = None;
+                self.cov("div");
+                (e, old / min)
+            }
+            Some(_) => {
+                let (e, b) = self.expr_reading(3, extra);
+                let (e, b) = if repeats {
+                    self.squash(e)
+                } else {
+                    self.limit(e, b)
+                };
+                (e, old + b * self.iterations as f64)
+            }
+        }
+    }
+
+    /// A denominator of magnitude at least 1, so that `b[j] /= e` in a loop does not grow
+    /// `b[j]`: (it, 1).
+    fn den_at_least_one(&mut self, d: u32) -> (E, f64) {
+        self.cov("add");
+        let e = match self.rng.below(4) {
+            0 => {
+                let (e, _) = self.bounded(d, 2.0);
+                self.m("cosh", vec![e])
+            }
+            1 => {
+                let (e, _) = self.bounded(d, 3.0);
+                let c = self.rng.pick(&[1.2, 1.5, 2.0]);
+                let square = self.square(e);
+                bin(Op::Add, square, E::Lit(c))
+            }
+            2 => {
+                let (e, _) = self.expr(d);
+                let t = self.m("tanh", vec![e]);
+                bin(Op::Add, t, E::Lit(2.0))
+            }
+            _ => {
+                let (e, _) = self.expr(d);
+                let a = self.m("abs", vec![e]);
+                bin(Op::Add, a, E::Lit(1.25))
+            }
+        };
+        if self.rng.chance(0.2) {
+            self.cov("neg");
+            (E::Neg(boxed(e)), 1.0)
+        } else {
+            (e, 1.0)
+        }
+    }
+
+    /// `target op= f(extra)` (`+=` or `-=`, squashed): a `mut` variable reads a buffer element.
+    fn assign_reading(&mut self, target: usize, extra: (E, f64)) -> ArmStmt {
+        let (e, _) = self.expr_reading(2, Some(extra));
+        let (e, b) = self.squash(e);
+        let op = self.rng.pick(&[Op::Add, Op::Sub]);
+        self.vars[target].uses += 1;
+        self.vars[target].bound = (self.vars[target].bound + b) * self.iterations as f64;
+        let root = self.vars[target].root;
+        self.vars[root].assigned = true;
+        self.arm_assigned.push(target);
+        if self.arm_depth == 0 {
+            // Read again later (rustc's unused_assignments).
+            self.after_branches();
+        }
+        self.cov("assignment in an arm");
+        self.cov_assignment(Some(op));
+        ArmStmt::Assign(target, Some(op), e)
+    }
+
+    /// A read of `elem` (bounded by `bound`): `s += f(elem);` into a `mut` variable in scope,
+    /// or (when `lets`) `let r = f(elem);`, whose variable is returned for a later write to
+    /// read (else it is read later, by the function's value or the loop's last line). `None`
+    /// reads nothing when `lets` is off and no variable can take the value.
+    fn read_elem(
+        &mut self,
+        stmts: &mut Vec<ArmStmt>,
+        elem: E,
+        bound: f64,
+        lets: bool,
+    ) -> Option<(E, f64)> {
+        let mutables = if self.no_assignments {
+            Vec::new()
+        } else {
+            self.assignable()
+        };
+        if !mutables.is_empty() && (!lets || self.rng.chance(0.4)) {
+            let target = self.rng.pick(&mutables);
+            stmts.push(self.assign_reading(target, (elem, bound)));
+            return None;
+        }
+        if !lets {
+            return None;
+        }
+        let (e, b) = self.expr_reading(2, Some((elem, bound)));
+        let (e, b) = self.limit(e, b);
+        let e = self.compound(e);
+        let name = self.fresh_name();
+        let id = self.declare(&name, Kind::Scalar, b * 2.5, false);
+        self.cov("let in an arm");
+        stmts.push(ArmStmt::Let(id, Rhs::Expr(e)));
+        Some((E::Var(id), b * 2.5))
+    }
+
+    /// `b[at] op= e` of a readable buffer in scope, as a line of an `if` arm or a loop body
+    /// (programs from `MUTATION_FROM` on): the element was perhaps read before, and is read
+    /// again later. `None` without a readable buffer.
+    fn arm_store(&mut self, what: &str) -> Option<ArmStmt> {
+        let buffers = self.readable_buffers();
+        if buffers.is_empty() {
+            return None;
+        }
+        let buffer = self.rng.pick(&buffers);
+        let n = self.buffer_len(buffer);
+        let at = self.element_index(n);
+        let op = self.rng.pick(&[
+            None,
+            Some(Op::Add),
+            Some(Op::Sub),
+            Some(Op::Mul),
+            Some(Op::Div),
+        ]);
+        let old = self.vars[buffer].bound;
+        let extra = (E::Elem(buffer, at.clone()), old);
+        let (e, bound) = self.update_rhs(op, Some(extra), old, self.iterations > 1);
+        self.grow(buffer, bound);
+        // Read again later, at least by the function's value or the loop's last line.
+        self.vars[buffer].uses = 0;
+        self.cov(what);
+        self.cov_update(op, &at);
+        Some(self.store(buffer, at, op, e))
+    }
+
+    /// Statements that write a buffer after its elements were read (programs from
+    /// `MUTATION_FROM` on), among the function's statements or in a loop body: an in-place
+    /// update, an overwrite, a loop reading elements a later iteration overwrites, a `while`
+    /// loop or a branch rewriting the buffer (of a buffer in scope, or of a new one); among the
+    /// function's statements also a buffer rewritten in each iteration of a loop, a
+    /// recurrence through a buffer indexed by two loop variables, or a `for` loop (over
+    /// anything) whose body starts with one of the former.
+    fn mutation(&mut self) -> Vec<ArmStmt> {
+        if !self.may_capture() && self.open_arms > 0 {
+            // The `if` around may read the buffer (see `GUARD_AFTER_CAPTURED_CONDITION`).
+            return Vec::new();
+        }
+        let top = self.arm_depth == 0;
+        let r = self.rng.below(100);
+        if top
+            && r < 14
+            && let Some(stmts) = self.reused_scratch()
+        {
+            return stmts;
+        }
+        if top
+            && (14..28).contains(&r)
+            && let Some(stmts) = self.grid_recurrence()
+        {
+            return stmts;
+        }
+        let buffers = self.readable_buffers();
+        if top && (28..40).contains(&r) && !buffers.is_empty() {
+            // A loop over something else whose body writes the buffer after reads.
+            self.force_mutation = true;
+            let l = self.for_loop();
+            self.force_mutation = false;
+            if let Some(l) = l {
+                return vec![ArmStmt::For(l)];
+            }
+        }
+        let (mut stmts, buffer) = if buffers.is_empty() || self.rng.chance(0.25) {
+            let stmts = self.buffer(!top);
+            let Some(&ArmStmt::Buffer(buffer, ..)) = stmts.first() else {
+                return stmts;
+            };
+            (stmts, buffer)
+        } else {
+            (Vec::new(), self.rng.pick(&buffers))
+        };
+        if !top {
+            self.cov("buffer written after a read in a loop body");
+        }
+        match self.rng.below(100) {
+            0..=34 => self.in_place(&mut stmts, buffer),
+            35..=54 => self.overwrite(&mut stmts, buffer),
+            55..=67 => self.read_ahead(&mut stmts, buffer),
+            68..=81 => self.while_rewrite(&mut stmts, buffer),
+            _ => self.branch_rewrite(&mut stmts, buffer),
+        }
+        // Read again later, at least by the function's value or the loop's last line.
+        self.vars[buffer].uses = 0;
+        stmts
+    }
+
+    /// `b[at] op= e` (`+=`, `-=`, `*=`, `/=`) of an element read before: at a literal or
+    /// computed index (`let r = f(b[1]); b[1] *= g(r);`), or of every element in a loop after
+    /// a read of one of them (`let m = f(b[0]); for j in 0..n { b[j] -= m; }`, the in-place
+    /// softmax's shape); then a read of the element.
+    fn in_place(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize) {
+        let n = self.buffer_len(buffer);
+        let op = self.rng.pick(&[Op::Add, Op::Sub, Op::Mul, Op::Div]);
+        let old = self.vars[buffer].bound;
+        let looped = self.may_loop() && self.rng.chance(0.4);
+        let at = if looped {
+            Index::Lit(self.rng.below(n))
+        } else {
+            self.element_index(n)
+        };
+        self.vars[buffer].uses += 1;
+        self.cov_update(Some(op), &at);
+        let read = self.read_elem(stmts, E::Elem(buffer, at.clone()), old, true);
+        if !looped {
+            let extra = match read {
+                Some(r) if self.rng.chance(0.7) => Some(r),
+                _ => Some((E::Elem(buffer, at.clone()), old)),
+            };
+            let repeats = self.iterations > 1;
+            let (e, bound) = self.update_rhs(Some(op), extra, old, repeats);
+            self.grow(buffer, bound);
+            stmts.push(self.store(buffer, at.clone(), Some(op), e));
+            let bound = self.vars[buffer].bound;
+            self.read_elem(stmts, E::Elem(buffer, at), bound, true);
+            return;
+        }
+        self.cov("every element of a buffer updated in place in a loop");
+        let name = self.mutation_loop_name().expect("checked by may_loop");
+        let repeats = self.iterations > 1;
+        let (j, outer) = self.open_loop(name, n);
+        self.vars[j].uses += 1;
+        let at = Index::Loop(j, 0, n);
+        let extra = match read {
+            Some(r) => Some(r),
+            None => Some((E::Elem(buffer, at.clone()), old)),
+        };
+        let (e, bound) = self.update_rhs(Some(op), extra, old, repeats);
+        let mut body = vec![self.store(buffer, at.clone(), Some(op), e)];
+        self.grow(buffer, bound);
+        self.read_back(&mut body, buffer, at);
+        self.close_loop(outer, &body);
+        let rev = self.rng.chance(0.3);
+        stmts.push(ArmStmt::For(Loop {
+            var: j,
+            start: 0,
+            count: Count::Lit(n),
+            rev,
+            body,
+        }));
+    }
+
+    /// `b[at] = f(..)` of an element read before, at a literal or computed index, the new
+    /// value often reading the old one (`b[0] = b[0].sin() * x`); or, in a loop over the
+    /// elements, `b[(j + s) % n] = f(b[(j + s) % n], ..)`.
+    fn overwrite(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize) {
+        let n = self.buffer_len(buffer);
+        let old = self.vars[buffer].bound;
+        self.vars[buffer].uses += 1;
+        if !(self.may_loop() && self.rng.chance(0.35)) {
+            let at = self.element_index(n);
+            self.cov_update(None, &at);
+            let read = self.read_elem(stmts, E::Elem(buffer, at.clone()), old, true);
+            let extra = match read {
+                Some(r) if self.rng.chance(0.5) => Some(r),
+                _ => Some((E::Elem(buffer, at.clone()), old)),
+            };
+            let repeats = self.iterations > 1;
+            let (e, bound) = self.update_rhs(None, extra, old, repeats);
+            self.grow(buffer, bound);
+            stmts.push(self.store(buffer, at.clone(), None, e));
+            let bound = self.vars[buffer].bound;
+            self.read_elem(stmts, E::Elem(buffer, at), bound, true);
+            return;
+        }
+        let name = self.mutation_loop_name().expect("checked by may_loop");
+        let repeats = self.iterations > 1;
+        let (j, outer) = self.open_loop(name, n);
+        self.vars[j].uses += 1;
+        let shift = if self.rng.chance(0.5) {
+            0
+        } else {
+            1 + self.rng.below(n - 1)
+        };
+        let at = Index::Loop(j, shift, n);
+        self.cov_update(None, &at);
+        let (e, bound) =
+            self.update_rhs(None, Some((E::Elem(buffer, at.clone()), old)), old, repeats);
+        let mut body = vec![self.store(buffer, at.clone(), None, e)];
+        self.grow(buffer, bound);
+        self.read_back(&mut body, buffer, at);
+        self.close_loop(outer, &body);
+        stmts.push(ArmStmt::For(Loop {
+            var: j,
+            start: 0,
+            count: Count::Lit(n),
+            rev: false,
+            body,
+        }));
+        let bound = self.vars[buffer].bound;
+        let last = Index::Lit(self.rng.below(n));
+        self.read_elem(stmts, E::Elem(buffer, last), bound, true);
+    }
+
+    /// A loop whose iterations read an element that a later iteration overwrites:
+    /// `for i in 0..n - 1 { b[i] = f(b[i + 1]); }` or `for i in (1..n).rev() { b[i] = f(b[i -
+    /// 1]); }` (or `+=`, `*=`), the iteration reading the old value.
+    fn read_ahead(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize) {
+        let n = self.buffer_len(buffer);
+        if n < 3 || !self.may_loop() {
+            return self.overwrite(stmts, buffer);
+        }
+        self.cov("buffer element read before a later iteration overwrites it");
+        let old = self.vars[buffer].bound;
+        self.vars[buffer].uses += 1;
+        let rev = self.rng.chance(0.4);
+        let name = self.mutation_loop_name().expect("checked by may_loop");
+        let repeats = self.iterations > 1;
+        let (i, outer) = self.open_loop(name, if rev { n } else { n - 1 });
+        self.vars[i].uses += 1;
+        let (ahead, start, count) = if rev {
+            (Index::Offset(i, -1), 1, n)
+        } else {
+            (Index::Offset(i, 1), 0, n - 1)
+        };
+        let at = Index::Loop(i, 0, n);
+        let op = self.rng.pick(&[None, None, Some(Op::Add), Some(Op::Mul)]);
+        self.cov_update(op, &at);
+        let extra = Some((E::Elem(buffer, ahead), old));
+        let (e, bound) = self.update_rhs(op, extra, old, repeats);
+        let mut body = vec![self.store(buffer, at.clone(), op, e)];
+        self.grow(buffer, bound);
+        self.read_back(&mut body, buffer, at);
+        self.close_loop(outer, &body);
+        stmts.push(ArmStmt::For(Loop {
+            var: i,
+            start,
+            count: Count::Lit(count),
+            rev,
+            body,
+        }));
+    }
+
+    /// `let mut steps = 0; while steps < N && b[k] > c { b[k] = f(b[k], ..); ..; steps += 1; }`:
+    /// a loop that rewrites and reads a buffer, its trip count perhaps decided by the buffer.
+    fn while_rewrite(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize) {
+        if self.no_assignments || !self.may_record(false) || self.iterations >= 5 {
+            return self.overwrite(stmts, buffer);
+        }
+        let taken: Vec<String> = self
+            .visible()
+            .iter()
+            .map(|&v| self.vars[v].name.clone())
+            .collect();
+        let Some(name) = COUNTER_NAMES
+            .into_iter()
+            .find(|n| !taken.iter().any(|t| t == n))
+        else {
+            return self.overwrite(stmts, buffer);
+        };
+        self.begin_loop();
+        let n = self.buffer_len(buffer);
+        let limit = 2 + self.rng.below(3);
+        let counter = self.declare(name, Kind::Counter(limit), limit as f64, false);
+        self.vars[counter].uses += 1;
+        self.vars[buffer].uses += 1;
+        let bound = Cond::Int(counter, "<", limit as i64);
+        let k = self.rng.below(n);
+        let data = Cond::Cmp(
+            E::Elem(buffer, Index::Lit(k)),
+            self.rng.pick(&[">", "<", ">=", "<="]),
+            E::Lit(self.rng.pick(&[-0.5, -0.2, 0.0, 0.2, 0.5])),
+        );
+        let cond = match self.rng.below(4) {
+            0 => bound,
+            1 => Cond::And(Box::new(data), Box::new(bound)),
+            _ => Cond::And(Box::new(bound), Box::new(data)),
+        };
+        if matches!(cond, Cond::And(..)) {
+            self.cov("while condition on the buffer its loop rewrites");
+        }
+        self.cov("while loop rewriting a buffer");
+        self.scopes.push(Vec::new());
+        self.arm_depth += 1;
+        let outer = self.iterations;
+        self.iterations *= limit;
+        let mut body = Vec::new();
+        let increment_first = self.rng.chance(0.25);
+        if increment_first {
+            body.push(ArmStmt::Incr(counter));
+        }
+        let mut first = Some(k);
+        for _ in 0..1 + self.rng.below(2) {
+            let at = first.take().unwrap_or_else(|| self.rng.below(n));
+            let op = self.rng.pick(&[None, None, Some(Op::Mul), Some(Op::Add)]);
+            let from = Index::Lit(self.rng.below(n));
+            let old = self.vars[buffer].bound;
+            let (e, b) = self.update_rhs(op, Some((E::Elem(buffer, from), old)), old, true);
+            self.grow(buffer, b);
+            body.push(self.store(buffer, Index::Lit(at), op, e));
+        }
+        if !increment_first {
+            body.push(ArmStmt::Incr(counter));
+        }
+        if self.rng.chance(0.3) {
+            // Read after the loop, as a float.
+            self.vars[counter].uses = 0;
+        }
+        self.end_loop(&body);
+        self.iterations = outer;
+        self.scopes.pop();
+        self.arm_depth -= 1;
+        if self.arm_depth == 0 {
+            self.after_branches();
+        }
+        stmts.push(ArmStmt::Counter(counter));
+        stmts.push(ArmStmt::While(WhileLoop { cond, body }));
+        let bound = self.vars[buffer].bound;
+        self.read_elem(stmts, E::Elem(buffer, Index::Lit(k)), bound, true);
+    }
+
+    /// `if b[at] > c { b[at] = c; } else { b[at] *= e; }`: a branch whose condition reads the
+    /// element it rewrites (gradient clipping), at one index or for every element in a loop.
+    fn branch_rewrite(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize) {
+        if !self.may_capture() {
+            return self.overwrite(stmts, buffer);
+        }
+        let n = self.buffer_len(buffer);
+        self.vars[buffer].uses += 1;
+        self.cov("condition on a buffer element its branch rewrites");
+        let looped = self.may_loop() && self.rng.chance(0.5);
+        let repeats = self.iterations > 1;
+        let opened = if looped {
+            let name = self.mutation_loop_name().expect("checked by may_loop");
+            let (j, outer) = self.open_loop(name, n);
+            self.vars[j].uses += 1;
+            Some((j, outer))
+        } else {
+            None
+        };
+        let at = match opened {
+            Some((j, _)) => Index::Loop(j, 0, n),
+            None => self.element_index(n),
+        };
+        let elem = E::Elem(buffer, at.clone());
+        let old = self.vars[buffer].bound;
+        let op = self.rng.pick(&[">", "<", ">=", "<="]);
+        let limit = self.rng.pick(&[-0.5, -0.2, 0.0, 0.2, 0.5, 1.0]);
+        let other = if self.rng.chance(0.6) {
+            E::Lit(limit)
+        } else {
+            self.budget = 3;
+            let (e, _) = self.expr(2);
+            if uncast(&e) == elem { E::Lit(limit) } else { e }
+        };
+        let cond = Cond::Cmp(elem.clone(), op, other);
+        // The arm clips to a literal, or writes a new value (perhaps in place).
+        let (first, b1) = if self.rng.chance(0.5) {
+            (
+                self.store(buffer, at.clone(), None, E::Lit(limit)),
+                limit.abs(),
+            )
+        } else {
+            let op = self.rng.pick(&[None, Some(Op::Mul), Some(Op::Sub)]);
+            let (e, b) = self.update_rhs(op, Some((elem.clone(), old)), old, repeats);
+            (self.store(buffer, at.clone(), op, e), b)
+        };
+        let otherwise = if self.rng.chance(0.4) {
+            let op = self.rng.pick(&[None, Some(Op::Mul), Some(Op::Add)]);
+            let (e, b) = self.update_rhs(op, Some((elem.clone(), old)), old, repeats);
+            self.grow(buffer, b);
+            Some(Block {
+                stmts: vec![self.store(buffer, at.clone(), op, e)],
+                tail: None,
+            })
+        } else {
+            None
+        };
+        self.grow(buffer, b1);
+        let chain = ArmStmt::If(IfChain {
+            arms: vec![(
+                cond,
+                Block {
+                    stmts: vec![first],
+                    tail: None,
+                },
+            )],
+            otherwise,
+        });
+        match opened {
+            Some((j, outer)) => {
+                let mut body = vec![chain];
+                self.read_back(&mut body, buffer, at);
+                self.close_loop(outer, &body);
+                stmts.push(ArmStmt::For(Loop {
+                    var: j,
+                    start: 0,
+                    count: Count::Lit(n),
+                    rev: false,
+                    body,
+                }));
+                let bound = self.vars[buffer].bound;
+                let last = Index::Lit(self.rng.below(n));
+                self.read_elem(stmts, E::Elem(buffer, last), bound, true);
+            }
+            None => {
+                stmts.push(chain);
+                let bound = self.vars[buffer].bound;
+                self.read_elem(stmts, E::Elem(buffer, at), bound, true);
+            }
+        }
+    }
+
+    /// Declares a buffer of `n` elements, hidden until its plan has written it; `None` when
+    /// every buffer name is taken.
+    fn new_buffer(&mut self, n: usize, len: BufLen, is_vec: bool) -> Option<(usize, ArmStmt)> {
+        let name = BUFFER_NAMES
+            .into_iter()
+            .find(|name| !self.vars.iter().any(|v| v.name == *name))?;
+        if is_vec && matches!(len, BufLen::Lit(_)) {
+            self.allow("clippy::useless_vec");
+        }
+        let init = self.rng.pick(&[0.0, 0.0, 0.5, 1.0]);
+        let buffer = self.declare(name, Kind::Buffer(n, is_vec), init, false);
+        self.vars[buffer].phase = Phase::Writing;
+        self.cov(if is_vec {
+            "local buffer vec![0.0; n]"
+        } else {
+            "local buffer [0.0; N]"
+        });
+        Some((buffer, ArmStmt::Buffer(buffer, init, len, BufTy::Plain)))
+    }
+
+    /// A buffer declared before a loop and rewritten in each iteration, then read (scratch
+    /// reused across samples): `let mut b = vec![0.0; d]; for i in 0..m { for j in 0..d { b[j]
+    /// = f(w[i], j); } s += g(b[..]); }`.
+    fn reused_scratch(&mut self) -> Option<Vec<ArmStmt>> {
+        if !self.may_loop() || self.no_assignments {
+            return None;
+        }
+        let names = self.mutation_loop_names(2)?;
+        let arrays = self.visible_where(|v| v.kind.elements().is_some());
+        let is_vec = self.rng.chance(0.6);
+        let len_of = if is_vec && !arrays.is_empty() && self.rng.chance(0.4) {
+            Some(self.rng.pick(&arrays))
+        } else {
+            None
+        };
+        let (k, len) = match len_of {
+            Some(w) => {
+                self.vars[w].uses += 1;
+                self.cov("buffer of length w.len()");
+                (self.vars[w].kind.elements().unwrap_or(1), BufLen::Len(w, 0))
+            }
+            None => {
+                let k = 2 + self.rng.below(3);
+                (k, BufLen::Lit(k))
+            }
+        };
+        let (buffer, decl) = self.new_buffer(k, len, is_vec)?;
+        let mut stmts = vec![decl];
+        // The accumulator the iterations add to.
+        let mutables = self.assignable();
+        let target = if mutables.is_empty() || self.rng.chance(0.3) {
+            let name = self.fresh_name();
+            let id = self.declare(&name, Kind::Scalar, 0.0, true);
+            self.cov("let mut");
+            stmts.insert(0, ArmStmt::LetMut(id, E::Lit(0.0)));
+            id
+        } else {
+            self.rng.pick(&mutables)
+        };
+        // The samples: `for i in 0..m`, each rewriting the buffer from its own inputs.
+        let usizes = self.visible_where(|v| v.kind == Kind::Usize);
+        let (count, samples) = match self.rng.below(4) {
+            0 if !arrays.is_empty() => {
+                let w = self.rng.pick(&arrays);
+                self.vars[w].uses += 1;
+                (Count::Len(w), self.vars[w].kind.elements().unwrap_or(1))
+            }
+            1 if !usizes.is_empty() => {
+                let u = self.rng.pick(&usizes);
+                self.vars[u].uses += 1;
+                (Count::Param(u), 3)
+            }
+            _ => {
+                let c = 2 + self.rng.below(2);
+                (Count::Lit(c), c)
+            }
+        };
+        let (i, outer) = self.open_loop(names[0], samples);
+        self.vars[i].uses += 1;
+        let sample = if !arrays.is_empty() && self.rng.chance(0.7) {
+            let w = self.rng.pick(&arrays);
+            self.vars[w].uses += 1;
+            let n = self.vars[w].kind.elements().unwrap_or(1);
+            let shift = self.rng.below(n);
+            (E::Elem(w, Index::Loop(i, shift, n)), 1.5)
+        } else {
+            (E::IntF(i), samples as f64)
+        };
+        let mut body = Vec::new();
+        // Every element rewritten.
+        let (j, inner) = self.open_loop(names[1], k);
+        self.vars[j].uses += 1;
+        let at = Index::Loop(j, 0, k);
+        let (e, b) = self.write_value(Some(sample), false, true);
+        self.grow(buffer, b);
+        let mut fill = vec![ArmStmt::Store(buffer, at.clone(), None, e)];
+        if self.rng.chance(0.3) {
+            let op = self.rng.pick(&[Op::Add, Op::Sub, Op::Mul, Op::Div]);
+            self.cov_in_place(op);
+            let old = self.vars[buffer].bound;
+            let (e, b) = self.update_rhs(Some(op), None, old, false);
+            self.grow(buffer, b);
+            fill.push(self.store(buffer, at.clone(), Some(op), e));
+        }
+        self.close_loop(inner, &fill);
+        body.push(ArmStmt::For(Loop {
+            var: j,
+            start: 0,
+            count: match len_of {
+                Some(w) => Count::Len(w),
+                None => Count::Lit(k),
+            },
+            rev: self.rng.chance(0.3),
+            body: fill,
+        }));
+        self.vars[buffer].phase = Phase::Readable;
+        // Then read, element by element or at a literal index.
+        let bound = self.vars[buffer].bound;
+        if let Some(name) = self.mutation_loop_name()
+            && self.rng.chance(0.6)
+        {
+            let (j, inner) = self.open_loop(name, k);
+            self.vars[j].uses += 1;
+            let reads =
+                vec![self.assign_reading(target, (E::Elem(buffer, Index::Loop(j, 0, k)), bound))];
+            self.close_loop(inner, &reads);
+            body.push(ArmStmt::For(Loop {
+                var: j,
+                start: 0,
+                count: Count::Lit(k),
+                rev: false,
+                body: reads,
+            }));
+        } else {
+            let at = Index::Lit(self.rng.below(k));
+            body.push(self.assign_reading(target, (E::Elem(buffer, at), bound)));
+        }
+        self.close_loop(outer, &body);
+        stmts.push(ArmStmt::For(Loop {
+            var: i,
+            start: 0,
+            count,
+            rev: false,
+            body,
+        }));
+        self.vars[buffer].uses = 0;
+        let at = stmts
+            .iter()
+            .position(|s| matches!(s, ArmStmt::Buffer(..)))
+            .expect("declared");
+        self.buffer_ty(&mut stmts[at], true);
+        self.cov("buffer declared before a loop and rewritten in each iteration");
+        Some(stmts)
+    }
+
+    /// A recurrence through a buffer indexed by two loop variables, an Elman RNN over scalar
+    /// loops: `for t in 1..T + 1 { for j in 0..H { let mut a = f(..); for k in 0..H { a +=
+    /// g(hs[(t - 1) * H + k]); } hs[t * H + j] = a.tanh(); } }`, or the sum accumulated in
+    /// `hs[t * H + j]` itself and squashed in place; row 0 perhaps written first.
+    fn grid_recurrence(&mut self) -> Option<Vec<ArmStmt>> {
+        if !self.may_loop() || self.iterations > 1 {
+            return None;
+        }
+        let names = self.mutation_loop_names(3)?;
+        let steps = 2 + self.rng.below(2);
+        let h = 2 + self.rng.below(2);
+        let n = (steps + 1) * h;
+        let is_vec = self.rng.chance(0.6);
+        let (buffer, decl) = self.new_buffer(n, BufLen::Lit(n), is_vec)?;
+        let mut stmts = vec![decl];
+        let first_row = self.rng.chance(0.5);
+        if first_row {
+            let (j, outer) = self.open_loop(names[1], h);
+            self.vars[j].uses += 1;
+            let (e, b) = self.write_value(None, false, true);
+            self.grow(buffer, b);
+            let body = vec![ArmStmt::Store(buffer, Index::Loop(j, 0, n), None, e)];
+            self.close_loop(outer, &body);
+            stmts.push(ArmStmt::For(Loop {
+                var: j,
+                start: 0,
+                count: Count::Lit(h),
+                rev: false,
+                body,
+            }));
+        }
+        let (t, outer_t) = self.open_loop(names[0], steps + 1);
+        self.vars[t].uses += 1;
+        let (j, outer_j) = self.open_loop(names[1], h);
+        self.vars[j].uses += 1;
+        let at = Index::Grid(t, 0, h, j);
+        let mut row = Vec::new();
+        let (e0, b0) = self.write_value(None, false, false);
+        let previous = |k| (E::Elem(buffer, Index::Grid(t, 1, h, k)), 1.6);
+        if self.rng.chance(0.5) {
+            self.cov("two-index recurrence through a local accumulator");
+            let name = self.fresh_name();
+            let a = self.declare(&name, Kind::Scalar, b0 + 1.6 * h as f64, true);
+            self.vars[a].assigned = true;
+            row.push(ArmStmt::LetMut(a, e0));
+            let (k, outer_k) = self.open_loop(names[2], h);
+            self.vars[k].uses += 1;
+            let (g, _) = self.expr_reading(2, Some(previous(k)));
+            let (g, _) = self.squash(g);
+            self.cov_assignment(Some(Op::Add));
+            let sum = vec![ArmStmt::Assign(a, Some(Op::Add), g)];
+            self.close_loop(outer_k, &sum);
+            row.push(ArmStmt::For(Loop {
+                var: k,
+                start: 0,
+                count: Count::Lit(h),
+                rev: false,
+                body: sum,
+            }));
+            self.vars[a].uses += 1;
+            let (s, _) = self.squash(E::Var(a));
+            row.push(ArmStmt::Store(buffer, at.clone(), None, s));
+        } else {
+            self.cov("two-index recurrence accumulated in the buffer");
+            row.push(ArmStmt::Store(buffer, at.clone(), None, e0));
+            let (k, outer_k) = self.open_loop(names[2], h);
+            self.vars[k].uses += 1;
+            let (g, _) = self.expr_reading(2, Some(previous(k)));
+            let (g, _) = self.squash(g);
+            let sum = vec![ArmStmt::Store(buffer, at.clone(), Some(Op::Add), g)];
+            self.close_loop(outer_k, &sum);
+            row.push(ArmStmt::For(Loop {
+                var: k,
+                start: 0,
+                count: Count::Lit(h),
+                rev: false,
+                body: sum,
+            }));
+            let (s, _) = self.squash(E::Elem(buffer, at.clone()));
+            row.push(ArmStmt::Store(buffer, at, None, s));
+        }
+        self.close_loop(outer_j, &row);
+        let body = vec![ArmStmt::For(Loop {
+            var: j,
+            start: 0,
+            count: Count::Lit(h),
+            rev: false,
+            body: row,
+        })];
+        self.close_loop(outer_t, &body);
+        stmts.push(ArmStmt::For(Loop {
+            var: t,
+            start: 1,
+            count: Count::Lit(steps + 1),
+            rev: false,
+            body,
+        }));
+        self.grow(buffer, 1.6);
+        self.vars[buffer].phase = Phase::Readable;
+        self.vars[buffer].uses = 0;
+        self.cov("two-index buffer recurrence hs[t * n + j] from hs[(t - 1) * n + k]");
+        // The last row, read.
+        let last = Index::Lit(steps * h + self.rng.below(h));
+        self.read_elem(&mut stmts, E::Elem(buffer, last), 1.6, true);
+        self.buffer_ty(&mut stmts[0], first_row);
+        Some(stmts)
     }
 
     // ----- statements -----------------------------------------------------------------------
@@ -3696,7 +4736,21 @@ impl Gen {
                 .push((format!("std::{}::consts::{name}", self.fl.ty()), value));
         }
 
-        for _ in 0..2 + self.rng.below(6) {
+        let statements = 2 + self.rng.below(6);
+        // From `MUTATION_FROM` on, at least one statement writes a buffer after a read.
+        let forced = if self.mutation {
+            self.rng.below(statements)
+        } else {
+            usize::MAX
+        };
+        for s in 0..statements {
+            if self.mutation && (s == forced || self.rng.chance(0.2)) {
+                let stmts = self.mutation();
+                if !stmts.is_empty() {
+                    body.extend(stmts.into_iter().map(Stmt::Arm));
+                    continue;
+                }
+            }
             if self.extended {
                 match self.rng.below(100) {
                     0..=21 => {
@@ -4065,6 +5119,16 @@ impl Printer<'_> {
             Index::Loop(i, shift, len) => format!("({} + {shift}) % {len}", self.name(*i)),
             Index::Offset(i, delta) if *delta < 0 => format!("{} - {}", self.name(*i), -delta),
             Index::Offset(i, delta) => format!("{} + {delta}", self.name(*i)),
+            Index::Grid(t, 0, stride, j) => {
+                format!("{} * {stride} + {}", self.name(*t), self.name(*j))
+            }
+            Index::Grid(t, back, stride, j) => {
+                format!(
+                    "({} - {back}) * {stride} + {}",
+                    self.name(*t),
+                    self.name(*j)
+                )
+            }
         }
     }
 
@@ -4561,6 +5625,13 @@ impl Printer<'_> {
                     _ => writeln!(s, "{indent}{};", self.assignment(&target, *op, rhs, dual)),
                 }
             }
+            ArmStmt::LetMut(var, init) => {
+                let value = match (init, dual) {
+                    (E::Lit(v), false) => format!("{}{}", lit(*v), self.ty()),
+                    _ => self.value(init, dual),
+                };
+                writeln!(s, "{indent}let mut {} = {value};", self.name(*var))
+            }
             ArmStmt::Counter(var) => writeln!(s, "{indent}let mut {} = 0;", self.name(*var)),
             ArmStmt::Incr(var) => writeln!(s, "{indent}{} += 1;", self.name(*var)),
             ArmStmt::While(w) => {
@@ -4821,6 +5892,7 @@ fn generated_source() -> String {
         generator.break_lines = i >= BREAK_LINES_FROM;
         generator.loop_returns = i >= RETURN_FROM;
         generator.late_lets = i >= LATE_LET_FROM;
+        generator.mutation = i >= MUTATION_FROM;
         let f = generator.function(format!("p{i:04}"));
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
@@ -4960,6 +6032,26 @@ const CONSTRUCTS: &[&str] = &[
     "buffer read at a computed index",
     "buffer passed to a call",
     "per-iteration scratch buffer",
+    "buffer element *=",
+    "buffer element /=",
+    "buffer element += after a read",
+    "buffer element -= after a read",
+    "buffer element *= after a read",
+    "buffer element /= after a read",
+    "buffer element overwritten after a read at a literal index",
+    "buffer element overwritten after a read at a computed index",
+    "every element of a buffer updated in place in a loop",
+    "buffer element read before a later iteration overwrites it",
+    "buffer declared before a loop and rewritten in each iteration",
+    "two-index buffer recurrence hs[t * n + j] from hs[(t - 1) * n + k]",
+    "two-index recurrence through a local accumulator",
+    "two-index recurrence accumulated in the buffer",
+    "while loop rewriting a buffer",
+    "while condition on the buffer its loop rewrites",
+    "condition on a buffer element its branch rewrites",
+    "buffer written after a read in a loop body",
+    "buffer element written in an if arm",
+    "buffer element written in a while loop",
     "while loop",
     "while loop with a data-dependent condition",
     "while counter as a float",
