@@ -18,7 +18,9 @@
 
 use std::collections::HashSet;
 
-use crate::ir::{LoopKind, Node, Operand, Program, StoreOp, VarId, defined_in_node};
+use proc_macro2::TokenStream;
+
+use crate::ir::{LoopKind, Node, Operand, Program, StoreOp, Ty, VarId, defined_in_node};
 use crate::reverse::{node_idents, shape_name, without_outer_stores};
 use crate::rules::Prim;
 
@@ -133,6 +135,49 @@ fn stored_once(program: &Program, nodes: &[Node], a: &crate::ir::Assign) -> Opti
         }
         _ => None,
     })
+}
+
+/// `i -= step;` for an integer variable carried by `l` (its `k`-th) that every iteration steps
+/// by the same amount (`i += step`, `i -= step`, `step` not changing in the loop): the reverse
+/// pass counts it back down from its value after the loop, instead of keeping one value per
+/// iteration on a tape.
+pub fn induction(program: &Program, l: &crate::ir::Loop, k: usize) -> Option<TokenStream> {
+    let c = &l.carried[k];
+    if !matches!(program.vars[c.inner].ty, Ty::Other) {
+        return None;
+    }
+    let Operand::Var(exit) = l.body.results.get(k)? else {
+        return None;
+    };
+    let step = l.body.nodes.iter().find_map(|node| match node {
+        Node::Assign(a) if a.target == *exit => Some(a),
+        _ => None,
+    })?;
+    let Prim::Table { rule, .. } = &step.prim else {
+        return None;
+    };
+    let (Operand::Var(from), Operand::Const { tokens, .. }) =
+        (step.args.first()?, step.args.get(1)?)
+    else {
+        return None;
+    };
+    let mut local = HashSet::new();
+    crate::ir::defined_in(&l.body, &mut local);
+    let mut read = HashSet::new();
+    crate::ir::idents_in(tokens.clone(), &mut read);
+    if *from != c.inner
+        || local
+            .iter()
+            .any(|v| read.contains(&program.vars[*v].ident.to_string()))
+    {
+        return None;
+    }
+    let inner = &program.vars[c.inner].ident;
+    match rule.name {
+        "add" => Some(quote::quote!(#inner -= #tokens;)),
+        "sub" => Some(quote::quote!(#inner += #tokens;)),
+        _ => None,
+    }
 }
 
 /// The names a loop's forward pass keeps for its reverse: the number of complete iterations

@@ -910,8 +910,18 @@ impl Sweep<'_> {
             out.push(BackStmt::Raw(quote::quote!(let mut #value = #after #copy;)));
         }
         let mut restore = Vec::new();
-        for c in &l.carried {
+        for (k, c) in l.carried.iter().enumerate() {
             let inner = &program.vars[c.inner].ident;
+            // An integer counter (`idx += 1`) is counted back down instead of taped.
+            if needed_any.contains(&inner.to_string())
+                && l.exit.is_none()
+                && let Some(undo) = record::induction(program, l, k)
+            {
+                let after = &program.vars[c.after].ident;
+                out.push(BackStmt::Raw(quote::quote!(let mut #inner = #after;)));
+                restore.push(BackStmt::Raw(undo));
+                continue;
+            }
             if needed_any.contains(&inner.to_string()) {
                 // A loop reversed twice (in a breaking iteration and in the complete ones)
                 // keeps one tape name.
