@@ -93,7 +93,7 @@ fn user_names_equal_to_tape_and_trip_counter_names_still_work() {
     let source = loop_names_backward_source();
     // The generated tape and trip counter step around the user's `h_1_tape` and `trips`.
     assert!(
-        source.contains("let mut h_1_tape_1 = ::backprop::Tape::new();"),
+        source.contains("let mut h_1_tape_1 = ::backprop::ScalarTape::new();"),
         "{source}"
     );
     assert!(source.contains("let mut trips_1 = 0usize;"), "{source}");

@@ -105,7 +105,7 @@ pub fn emit(
     let items = &program.items;
     let lines = fused_block(program, reversed, &reversed.forward, &reversed.stmts, false);
     let lines = drop_after_last_use(program, lines);
-    let lines = declare_tapes(reversed, lines);
+    let lines = declare_tapes(program, reversed, lines);
     let value = rules::render_bare(program, program.body.value());
     let gradients: Vec<TokenStream> = program
         .params
@@ -386,16 +386,36 @@ fn hand_over(line: &TokenStream, name: &str) -> Option<TokenStream> {
 }
 
 /// `let mut t = Tape::new();` before the first line that pushes on `t`. (A tape that nothing
-/// pushes on, that of a loop whose reverse runs inside it, is not declared.)
-fn declare_tapes(reversed: &Reversed, lines: Vec<TokenStream>) -> Vec<TokenStream> {
+/// pushes on, that of a loop whose reverse runs inside it, is not declared.) A tape of plain
+/// values (floats, counters, shapes) is a `ScalarTape`, whose storage is reused from call to
+/// call.
+fn declare_tapes(
+    program: &Program,
+    reversed: &Reversed,
+    lines: Vec<TokenStream>,
+) -> Vec<TokenStream> {
+    let float = |v: &usize| matches!(program.vars[*v].ty, Ty::Float(_) | Ty::FloatLit);
+    let mut scalar: HashSet<String> = reversed
+        .counts
+        .values()
+        .chain(reversed.restores.values())
+        .chain(reversed.shapes.values())
+        .map(ToString::to_string)
+        .collect();
+    for tapes in [&reversed.tapes, &reversed.records] {
+        scalar.extend(
+            tapes
+                .iter()
+                .filter(|(v, _)| float(v))
+                .map(|(_, t)| t.to_string()),
+        );
+    }
     let tapes: HashSet<String> = reversed
         .tapes
         .values()
         .chain(reversed.records.values())
-        .chain(reversed.counts.values())
-        .chain(reversed.restores.values())
-        .chain(reversed.shapes.values())
         .map(ToString::to_string)
+        .chain(scalar.iter().cloned())
         .collect();
     let mut declared = HashSet::new();
     let mut out = Vec::new();
@@ -403,8 +423,13 @@ fn declare_tapes(reversed: &Reversed, lines: Vec<TokenStream>) -> Vec<TokenStrea
         let mut pushed = Vec::new();
         pushed_on(line.clone(), &mut pushed);
         for tape in pushed {
-            if tapes.contains(&tape.to_string()) && declared.insert(tape.to_string()) {
-                out.push(quote!(let mut #tape = ::backprop::Tape::new();));
+            let name = tape.to_string();
+            if tapes.contains(&name) && declared.insert(name.clone()) {
+                if scalar.contains(&name) {
+                    out.push(quote!(let mut #tape = ::backprop::ScalarTape::new();));
+                } else {
+                    out.push(quote!(let mut #tape = ::backprop::Tape::new();));
+                }
             }
         }
         out.push(line);

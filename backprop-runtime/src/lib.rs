@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod gates;
+pub mod tape;
 #[cfg(feature = "ndarray")]
 pub mod tensor;
 
@@ -17,6 +18,7 @@ pub use check::{Gradient, GradientCheck, Real, check_gradient, numeric_gradient,
 pub use gates::{
     Elementwise, relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward,
 };
+pub use tape::{ScalarTape, Tape};
 #[cfg(feature = "ndarray")]
 pub use tensor::{
     ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, expand_axis,
@@ -120,44 +122,5 @@ impl<T: Accumulate> Accumulate for Vec<T> {
         for (a, b) in self.iter_mut().zip(g) {
             a.accumulate(b);
         }
-    }
-}
-
-/// The values a loop overwrites and its reverse pass needs again: pushed by the forward
-/// pass at the start of each iteration, popped by the reverse pass in reverse order.
-///
-/// Generated code tapes only loop-carried variables whose old value the reverse pass reads
-/// (`s = (s * w[i]).tanh()` needs the old `s`; `s += w[i] * x[i]` needs nothing), so a loop
-/// of `n` iterations holds at most `n` values per such variable.
-#[derive(Debug, Default)]
-pub struct Tape<T>(Vec<T>);
-
-impl<T> Tape<T> {
-    pub fn new() -> Self {
-        Tape(Vec::new())
-    }
-
-    pub fn push(&mut self, value: T) {
-        self.0.push(value);
-    }
-
-    /// The last value pushed.
-    ///
-    /// The reverse pass pops exactly what the forward pass pushed, so this never runs out.
-    pub fn pop(&mut self) -> T {
-        match self.0.pop() {
-            Some(value) => value,
-            None => {
-                panic!("a #[backprop] loop's tape ran out: a bug in the macro, please report it")
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }

@@ -8,7 +8,7 @@ fn hidden_layer_backward(
 ) -> (f64, (::std::vec::Vec<f64>, ::std::vec::Vec<f64>, ::std::vec::Vec<f64>)) {
     let d = x.len();
     let mut h: ::std::vec::Vec<f64> = ::std::vec![0.0; n_hidden];
-    let mut s_3_tape = ::backprop::Tape::new();
+    let mut s_3_tape = ::backprop::ScalarTape::new();
     for j in 0..n_hidden {
         let s = b1[j];
         let mut s_1 = s;

@@ -5,7 +5,7 @@ fn recurrence_backward(
 ) -> (f64, (::std::vec::Vec<f64>, f64)) {
     let h = h0;
     let total: f64 = 0.0;
-    let mut h_1_tape = ::backprop::Tape::new();
+    let mut h_1_tape = ::backprop::ScalarTape::new();
     let mut h_1 = h;
     let mut total_1 = total;
     for i in 0..w.len() {

@@ -14,7 +14,7 @@ fn softmax_row_loss_backward(
         }
     }
     let max = scores[0];
-    let mut max_1_tape = ::backprop::Tape::new();
+    let mut max_1_tape = ::backprop::ScalarTape::new();
     let mut max_1 = max;
     for j in 1..classes {
         max_1_tape.push(max_1);
@@ -22,13 +22,13 @@ fn softmax_row_loss_backward(
         max_1 = max_2;
     }
     let max_3 = max_1;
-    let mut scores_tape = ::backprop::Tape::new();
+    let mut scores_tape = ::backprop::ScalarTape::new();
     for j in 0..classes {
         scores_tape.push(scores[j]);
         scores[j] -= max_3;
     }
     let sum: f64 = 0.0;
-    let mut sum_exp_tape = ::backprop::Tape::new();
+    let mut sum_exp_tape = ::backprop::ScalarTape::new();
     let mut sum_1 = sum;
     for j in 0..classes {
         let sum_exp = scores[j].exp();

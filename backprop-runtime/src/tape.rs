@@ -1,0 +1,143 @@
+//! Tapes: the values a loop's forward pass keeps for its reverse pass, popped in reverse
+//! order.
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The values a loop's forward pass keeps and its reverse pass needs again: pushed by the
+/// forward pass, popped by the reverse pass in reverse order. Generated code keeps only what
+/// its reverse pass reads and cannot compute again for less (see the README, "How loops are
+/// reversed").
+///
+/// Arrays and other values go on a `Tape`; floats, counters and shapes on a [`ScalarTape`],
+/// whose storage is reused from call to call.
+#[derive(Debug, Default)]
+pub struct Tape<T>(Vec<T>);
+
+impl<T> Tape<T> {
+    pub fn new() -> Self {
+        Tape(Vec::new())
+    }
+
+    pub fn push(&mut self, value: T) {
+        self.0.push(value);
+    }
+
+    /// The last value pushed.
+    ///
+    /// The reverse pass pops exactly what the forward pass pushed, so this never runs out.
+    pub fn pop(&mut self) -> T {
+        match self.0.pop() {
+            Some(value) => value,
+            None => {
+                panic!("a #[backprop] loop's tape ran out: a bug in the macro, please report it")
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A [`Tape`] of plain values (floats, counters, shapes) whose storage goes back to a
+/// per-thread pool when it is dropped, and is taken from it by the next call's tape: a
+/// gradient called in a training loop allocates its tapes once, not on every call, and does
+/// not hand its pages back to the kernel between calls.
+#[derive(Debug)]
+pub struct ScalarTape<T: Copy + 'static>(Vec<T>);
+
+thread_local! {
+    /// Free tape storage, by element type, the most recently freed last.
+    static FREE: RefCell<HashMap<TypeId, Vec<Box<dyn Any>>>> = RefCell::new(HashMap::new());
+}
+
+/// How many free buffers of one element type the pool keeps.
+const POOLED: usize = 64;
+
+impl<T: Copy + 'static> ScalarTape<T> {
+    pub fn new() -> Self {
+        let reused = FREE.with(|free| {
+            free.borrow_mut()
+                .get_mut(&TypeId::of::<T>())
+                .and_then(Vec::pop)
+                .and_then(|storage| storage.downcast::<Vec<T>>().ok())
+        });
+        ScalarTape(reused.map(|storage| *storage).unwrap_or_default())
+    }
+
+    pub fn push(&mut self, value: T) {
+        self.0.push(value);
+    }
+
+    /// The last value pushed (see [`Tape::pop`]).
+    pub fn pop(&mut self) -> T {
+        match self.0.pop() {
+            Some(value) => value,
+            None => {
+                panic!("a #[backprop] loop's tape ran out: a bug in the macro, please report it")
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T: Copy + 'static> Default for ScalarTape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Copy + 'static> Drop for ScalarTape<T> {
+    fn drop(&mut self) {
+        let mut storage = std::mem::take(&mut self.0);
+        if storage.capacity() == 0 {
+            return;
+        }
+        storage.clear();
+        // During thread teardown the pool may be gone: the storage is then simply freed.
+        let _ = FREE.try_with(|free| {
+            let mut free = free.borrow_mut();
+            let kept = free.entry(TypeId::of::<T>()).or_default();
+            if kept.len() < POOLED {
+                kept.push(Box::new(storage));
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_tapes_reuse_their_storage() {
+        let mut tape = ScalarTape::new();
+        for k in 0..1000 {
+            tape.push(k as f64);
+        }
+        for k in (0..1000).rev() {
+            assert_eq!(tape.pop(), k as f64);
+        }
+        let capacity = tape.0.capacity();
+        drop(tape);
+        let again: ScalarTape<f64> = ScalarTape::new();
+        assert!(again.is_empty());
+        assert_eq!(again.0.capacity(), capacity);
+        // Another element type does not take it.
+        let other: ScalarTape<usize> = ScalarTape::new();
+        assert_eq!(other.0.capacity(), 0);
+    }
+}
