@@ -69,7 +69,14 @@ pub fn check(program: &mut Program, namer: &mut Namer) {
     let mut events = Vec::new();
     let mut stack = Vec::new();
     let mut loops = 0;
-    walk_events(program, &program.body, &mut stack, &mut loops, &mut events);
+    walk_events(
+        program,
+        &program.body,
+        &mut stack,
+        &mut loops,
+        false,
+        &mut events,
+    );
     let saved = saved_writes(&events);
     let mut count = 0;
     mark_saved(&mut program.body, &saved, &mut count);
@@ -134,6 +141,9 @@ enum EventKind {
     Read,
     /// The `n`-th write of the program, in program order.
     Written(usize),
+    /// The end of a `for` loop that sets every element (`for i in 0..n { h[i] = .. }` of an
+    /// `n`-element buffer): what was read before it is not what a later write overwrites.
+    Filled,
 }
 
 /// The declarations, reads and writes of taped buffers in `block`, in program order. A read is
@@ -143,6 +153,7 @@ fn walk_events(
     block: &Block,
     stack: &mut Vec<usize>,
     loops: &mut usize,
+    in_arm: bool,
     out: &mut Vec<Event>,
 ) {
     let taped: Vec<(VarId, String)> = program
@@ -194,7 +205,7 @@ fn walk_events(
             Node::Branch(b) => {
                 reads(b.cond.clone(), stack, out);
                 for arm in [&b.then, &b.otherwise] {
-                    walk_events(program, arm, stack, loops, out);
+                    walk_events(program, arm, stack, loops, true, out);
                     arm.results
                         .iter()
                         .for_each(|r| reads(rules::render(program, r), stack, out));
@@ -210,7 +221,7 @@ fn walk_events(
                     .for_each(|c| reads(rules::render(program, &c.entry), stack, out));
                 *loops += 1;
                 stack.push(*loops);
-                walk_events(program, &l.body, stack, loops, out);
+                walk_events(program, &l.body, stack, loops, in_arm, out);
                 l.body
                     .results
                     .iter()
@@ -219,6 +230,13 @@ fn walk_events(
                     reads(exit.cond.clone(), stack, out);
                 }
                 stack.pop();
+                if !in_arm && let Some(buffer) = fills(program, l) {
+                    out.push(Event {
+                        buffer,
+                        kind: EventKind::Filled,
+                        loops: stack.clone(),
+                    });
+                }
             }
         }
     }
@@ -241,19 +259,117 @@ fn saved_writes(events: &[Event]) -> HashSet<usize> {
                     continue;
                 };
                 let outer = event.loops.get(d);
+                // A fill between the read and the write, in the loops around both.
+                let filled_between = |j: usize, read: &Event| {
+                    let common = read
+                        .loops
+                        .iter()
+                        .zip(&event.loops)
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    events.iter().enumerate().any(|(f, e)| {
+                        e.buffer == event.buffer
+                            && matches!(e.kind, EventKind::Filled)
+                            && e.loops.len() >= common
+                            && e.loops[..common] == event.loops[..common]
+                            && if j < k {
+                                j < f && f < k
+                            } else {
+                                f > j || f < k
+                            }
+                    })
+                };
                 let needed = events.iter().enumerate().any(|(j, e)| {
                     e.buffer == event.buffer
                         && matches!(e.kind, EventKind::Read)
                         && (j < k || (outer.is_some() && e.loops.get(d) == outer))
+                        && !filled_between(j, e)
                 });
                 if needed {
                     saved.insert(n);
                 }
             }
-            EventKind::Read => {}
+            EventKind::Read | EventKind::Filled => {}
         }
     }
     saved
+}
+
+/// The buffer a `for` loop sets every element of: `for i in 0..n { .. h[i] = ..; .. }` with
+/// the write directly in the body, `n` the buffer's length (`h.len()`, or the length it was
+/// declared with), no `break`.
+fn fills(program: &Program, l: &Loop) -> Option<VarId> {
+    let LoopKind::For { index, range, .. } = &l.kind else {
+        return None;
+    };
+    if l.exit.is_some() {
+        return None;
+    }
+    let index = program.vars[*index].ident.to_string();
+    let syn::Expr::Range(range) = syn::parse2::<syn::Expr>(range.clone()).ok()? else {
+        return None;
+    };
+    let starts_at_zero = matches!(range.start.as_deref(), Some(syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(n),
+        ..
+    })) if n.base10_digits() == "0");
+    if !starts_at_zero || !matches!(range.limits, syn::RangeLimits::HalfOpen(_)) {
+        return None;
+    }
+    let end = range.end.as_ref()?.to_token_stream().to_string();
+    l.body.nodes.iter().find_map(|node| match node {
+        Node::Store(s)
+            if s.op == crate::ir::StoreOp::Set
+                && s.index.to_string() == index
+                && (end == format!("{} . len ()", program.vars[s.buffer].ident)
+                    || declared_len(program, s.buffer).as_deref() == Some(end.as_str())) =>
+        {
+            Some(s.buffer)
+        }
+        _ => None,
+    })
+}
+
+/// The length a buffer was declared with (`n` of `vec![0.0; n]` or `[0.0; n]`), as tokens.
+fn declared_len(program: &Program, buffer: VarId) -> Option<String> {
+    match &program.vars[buffer].ty {
+        crate::ir::Ty::Array { len: Some(len), .. } => Some(len.to_string()),
+        _ => {
+            let mut found = None;
+            find_declaration(&program.body, buffer, &mut found);
+            found
+        }
+    }
+}
+
+fn find_declaration(block: &Block, buffer: VarId, found: &mut Option<String>) {
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) if a.target == buffer => {
+                // `::std::vec![value; len]`, as lowering wrote it.
+                if let [crate::ir::Operand::Const { tokens, .. }] = a.args.as_slice()
+                    && let Ok(Expr::Macro(mut mac)) = syn::parse2::<Expr>(tokens.clone())
+                    && mac
+                        .mac
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "vec")
+                {
+                    mac.mac.path = syn::parse_quote!(vec);
+                    if let Some((_, len)) = crate::lower::vec_repeat(&mac.mac) {
+                        *found = Some(len.to_token_stream().to_string());
+                    }
+                }
+            }
+            Node::Assign(_) | Node::Store(_) => {}
+            Node::Branch(b) => {
+                find_declaration(&b.then, buffer, found);
+                find_declaration(&b.otherwise, buffer, found);
+            }
+            Node::Loop(l) => find_declaration(&l.body, buffer, found),
+        }
+    }
 }
 
 /// Sets `saved` on the writes `saved_writes` chose, numbered in program order.

@@ -394,7 +394,8 @@ fn declare_tapes(
     reversed: &Reversed,
     lines: Vec<TokenStream>,
 ) -> Vec<TokenStream> {
-    let float = |v: &usize| matches!(program.vars[*v].ty, Ty::Float(_) | Ty::FloatLit);
+    // Floats, and the integers, flags and other plain values a loop carries.
+    let float = |v: &usize| matches!(program.vars[*v].ty, Ty::Float(_) | Ty::FloatLit | Ty::Other);
     let mut scalar: HashSet<String> = reversed
         .counts
         .values()
