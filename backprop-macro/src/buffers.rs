@@ -87,7 +87,7 @@ pub fn check(program: &mut Program, namer: &mut Namer) {
             results: Vec::new(),
         },
     );
-    capture_conditions(program, &mut body, namer);
+    let _ = capture_conditions(program, &mut body, namer);
     keep_output(program, &mut body, namer);
     program.body = body;
 }
@@ -391,8 +391,11 @@ fn mark_saved(block: &mut Block, saved: &HashSet<usize>, count: &mut usize) {
 }
 
 /// `let cond = ..;` before a branch whose condition reads a taped buffer that the branch
-/// writes, and `if cond`: the value the forward pass decided on, for the reverse pass.
-fn capture_conditions(program: &mut Program, block: &mut Block, namer: &mut Namer) {
+/// writes, and `if cond`: the value the forward pass decided on, for the reverse pass. Returns
+/// where lines were inserted (positions in the block as it was), so that a loop's `break`
+/// guard, which counts the lines before it, still follows the same ones.
+fn capture_conditions(program: &mut Program, block: &mut Block, namer: &mut Namer) -> Vec<usize> {
+    let mut inserted = Vec::new();
     let mut k = 0;
     while k < block.nodes.len() {
         match &mut block.nodes[k] {
@@ -437,14 +440,21 @@ fn capture_conditions(program: &mut Program, block: &mut Block, namer: &mut Name
                             span,
                         }),
                     );
+                    inserted.push(k - inserted.len());
                     k += 1;
                 }
             }
-            Node::Loop(l) => capture_conditions(program, &mut l.body, namer),
+            Node::Loop(l) => {
+                let before = capture_conditions(program, &mut l.body, namer);
+                if let Some(exit) = &mut l.exit {
+                    exit.pre_len += before.iter().filter(|&&p| p < exit.pre_len).count();
+                }
+            }
             Node::Assign(_) | Node::Store(_) => {}
         }
         k += 1;
     }
+    inserted
 }
 
 /// Calls `f` with the nodes of every block, nested ones included.
