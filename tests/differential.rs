@@ -564,15 +564,16 @@ const CONSTANT_CALL_ARGUMENTS: bool = true;
 ///
 /// On: the bug described is fixed, and its repro in `tests/regressions.rs` runs.
 const ANNOTATED_LEN_BUFFERS: bool = true;
-/// Whether a loop body with a `return` guard, or a `break` guard (which may run lines before
-/// its `break`), may also hold an `if` whose condition reads a buffer element that its branch
-/// rewrites (the macro computes such a condition before the branch: `let cond = b[0] <= x;`).
-/// The breaking iteration's code then copies the guard's values (`returned_1 = returned_3;`,
-/// `s_1 = s_3;`) before the lines that compute them: rustc says "cannot find value
-/// `returned_3`" (`tests/mutation.rs`, `guard_after_a_condition_on_a_rewritten_element`).
+/// Whether a loop body with a `return` or `break` guard may also hold an `if` whose condition
+/// reads a buffer element that its branch rewrites (the macro computes such a condition before
+/// the branch: `let cond = b[0] <= x;`). The generated forward loop put the guard right after
+/// that `if`, before the lines between them, and read or copied values before they existed
+/// (`returned_1 = returned_3;` before `let returned_3 = ..`, a guard `if d > 1.0` before
+/// `let d = ..`): rustc said "cannot find value `returned_3`" (`tests/mutation.rs`,
+/// `guard_after_a_condition_on_a_rewritten_element`).
 ///
-/// Off until the bug described is fixed; then its repro in `tests/mutation.rs` runs.
-const GUARD_AFTER_CAPTURED_CONDITION: bool = false;
+/// On: the bug described is fixed, and its repro in `tests/mutation.rs` runs.
+const GUARD_AFTER_CAPTURED_CONDITION: bool = true;
 /// Names of local buffers, of `while` counters: none is a name `LOCAL_NAMES` or the parameters
 /// use, and some are names the macro generates (`trips`, `d_hs`).
 const BUFFER_NAMES: [&str; 7] = ["hs", "buf", "acts", "cache", "vals", "d_hs", "scores"];
@@ -1956,14 +1957,20 @@ impl Gen {
         });
         // What can be passed for a parameter of kind `k`: an array of the same length (by
         // value, or as `&w`), an array reference, or for a slice, a slice or `&v` of a `Vec`
-        // at least as long (the callee reads the elements it was generated with).
+        // at least as long (the callee reads the elements it was generated with). From
+        // `MUTATION_FROM` on, exactly as long: a callee's loop over `w.len()` may read a
+        // buffer of `w`'s generated length at the loop index (`hs[i]`), and the long buffers
+        // of the two-index recurrences would run it out of bounds.
+        let exact = self.mutation;
         let fits = |k: Kind, a: Kind| match (k, a) {
             (Kind::Array(n), Kind::Array(m) | Kind::Buffer(m, false)) => n == m,
             (Kind::ArrayRef(n), Kind::Array(m) | Kind::ArrayRef(m) | Kind::Buffer(m, false)) => {
                 n == m
             }
             // An array would be passed as a slice, whose gradient (a `Vec`) is not the array's.
-            (Kind::Slice(n), Kind::Slice(m) | Kind::Vec(m) | Kind::Buffer(m, true)) => m >= n,
+            (Kind::Slice(n), Kind::Slice(m) | Kind::Vec(m) | Kind::Buffer(m, true)) => {
+                m == n || (m > n && !exact)
+            }
             _ => false,
         };
         let has = |k: Kind| arrays.iter().any(|&a| fits(k, self.vars[a].kind));

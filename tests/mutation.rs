@@ -558,19 +558,14 @@ fn formerly_rejected_buffers() {
 // Found by the mutation programs of the differential test (tests/differential.rs,
 // `MUTATION_FROM`).
 
-/// A loop body with an `if` whose condition reads a buffer element its branch rewrites (the
+/// Loop bodies with an `if` whose condition reads a buffer element its branch rewrites (the
 /// macro computes the condition first, `let cond = b[0] <= x;`), followed by a `return` guard,
-/// or by a `break` guard that runs `s *= 2.0;` first: in the breaking iteration the generated
-/// code copies the guard's values (`returned_1 = returned_3;`, `s_1 = s_3;`) before the lines
-/// that compute them, and rustc says "cannot find value `returned_3`" (`s_3`). With the guard
-/// before the `if`, with a `continue` guard, or with the `if` in an inner loop, it compiles.
-/// The program does not compile yet, so the test builds and runs it with trybuild; its `main`
-/// checks both functions against dual numbers and central differences. Generator:
-/// `GUARD_AFTER_CAPTURED_CONDITION` in tests/differential.rs.
-#[test]
-#[ignore = "macro bug: a return guard (or break guard with lines) after a condition on a buffer its branch rewrites reads values before they are computed"]
-fn guard_after_a_condition_on_a_rewritten_element() {
-    let program = r#"
+/// by a `break` guard that runs `s *= 2.0;` first, or by a `break` guard whose condition reads
+/// a value computed after the `if`. The generated forward loop used to put the guard right
+/// after the `if`, before the lines between them, and read or copy values before they existed
+/// (`returned_1 = returned_3;` before `let returned_3 = ..`, `s_3`, `if d > 1.0 { .. }` before
+/// `let d = ..`): rustc said "cannot find value". Generator: `GUARD_AFTER_CAPTURED_CONDITION`
+/// in tests/differential.rs.
 #[backprop]
 fn clip_then_return(x: f64, y: f64) -> f64 {
     let mut b = [0.0; 2];
@@ -584,20 +579,6 @@ fn clip_then_return(x: f64, y: f64) -> f64 {
         }
     }
     b[0] + x
-}
-
-fn clip_then_return_reference(v: &[Dual64]) -> Dual64 {
-    let (x, y) = (v[0], v[1]);
-    let mut b0 = y;
-    for _ in 0..3 {
-        if b0.re <= x.re {
-            b0 = b0 * x;
-        }
-        if b0.re > 1.0 {
-            return b0 * y;
-        }
-    }
-    b0 + x
 }
 
 #[backprop]
@@ -618,31 +599,53 @@ fn clip_then_break(x: f64, y: f64) -> f64 {
     b[0] + s
 }
 
-fn clip_then_break_reference(v: &[Dual64]) -> Dual64 {
-    let (x, y) = (v[0], v[1]);
-    let mut b0 = y;
-    let mut s = x;
-    for _ in 0..3 {
-        if b0.re <= x.re {
-            b0 = b0 * x;
+#[backprop]
+fn clip_then_break_on_a_later_value(x: f64, y: f64) -> f64 {
+    let mut b = [0.0; 2];
+    b[0] = y;
+    for _i in 0..3 {
+        if b[0] <= x {
+            b[0] = b[0] * x;
         }
-        if b0.re > 1.0 {
-            s = s * 2.0;
+        let d = b[0] * y;
+        if d > 1.0 {
             break;
         }
-        s += b0;
     }
-    b0 + s
+    b[0] + x
 }
 
-fn main() {
-    // Both paths: the guard taken (2.0, 0.7) and not ((0.8, 0.5), (-0.5, 0.3)).
+#[test]
+fn guard_after_a_condition_on_a_rewritten_element() {
+    // The three functions on dual numbers; `exit` picks the guard.
+    fn reference(v: &[Dual64], exit: u8) -> Dual64 {
+        let (x, y) = (v[0], v[1]);
+        let mut b0 = y;
+        let mut s = x;
+        for _ in 0..3 {
+            if b0.re <= x.re {
+                b0 = b0 * x;
+            }
+            match exit {
+                0 if b0.re > 1.0 => return b0 * y,
+                1 if b0.re > 1.0 => {
+                    s = s * 2.0;
+                    break;
+                }
+                1 => s += b0,
+                2 if (b0 * y).re > 1.0 => break,
+                _ => {}
+            }
+        }
+        if exit == 1 { b0 + s } else { b0 + x }
+    }
+    // Both paths: the guard taken at (2.0, 0.7), not at (0.8, 0.5) and (-0.5, 0.3).
     for at in [[0.8, 0.5], [2.0, 0.7], [-0.5, 0.3]] {
         assert_gradient_exact(
             "clip_then_return",
             &at,
             clip_then_return_grad(at[0], at[1]),
-            dual_gradient(clip_then_return_reference, &at),
+            dual_gradient(|v: &[Dual64]| reference(v, 0), &at),
             |p| clip_then_return(p[0], p[1]),
             1e-12,
         );
@@ -650,23 +653,17 @@ fn main() {
             "clip_then_break",
             &at,
             clip_then_break_grad(at[0], at[1]),
-            dual_gradient(clip_then_break_reference, &at),
+            dual_gradient(|v: &[Dual64]| reference(v, 1), &at),
             |p| clip_then_break(p[0], p[1]),
             1e-12,
         );
+        assert_gradient_exact(
+            "clip_then_break_on_a_later_value",
+            &at,
+            clip_then_break_on_a_later_value_grad(at[0], at[1]),
+            dual_gradient(|v: &[Dual64]| reference(v, 2), &at),
+            |p| clip_then_break_on_a_later_value(p[0], p[1]),
+            1e-12,
+        );
     }
-}
-"#;
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutation");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("guard_after_a_condition_on_a_rewritten_element.rs");
-    let source = format!(
-        "#![deny(warnings)]\n#![allow(clippy::all)]\n\n\
-         #[path = \"{}/tests/common/mod.rs\"]\nmod common;\n\n\
-         use backprop::backprop;\nuse common::{{assert_gradient_exact, dual_gradient}};\n\
-         use num_dual::Dual64;\n{program}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::write(&path, source).unwrap();
-    trybuild::TestCases::new().pass(&path);
 }
