@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::{Group, Ident, TokenStream, TokenTree};
 
 use crate::ir::{Program, Ty, VarId};
-use crate::reverse::BackStmt;
+use crate::reverse::{BackStmt, stmt_idents};
 
 /// Takes the plain copies out of the bodies of the reversed loops in `stmts`.
 pub fn propagate(
@@ -124,7 +124,7 @@ impl Copies<'_> {
     /// Whether every read of `from` in `rest` may read `to` instead: `to` is not written
     /// before the last of them (other than `d_b = d_a;`, which the replacement makes a no-op).
     fn can_replace(&self, rest: &[BackStmt], from: &str, to: &Ident, source: VarId) -> bool {
-        let Some(last) = rest.iter().rposition(|s| mentions(s, from)) else {
+        let Some(last) = rest.iter().rposition(|s| mentions(self.program, s, from)) else {
             return true;
         };
         rest[..=last].iter().all(|s| {
@@ -206,80 +206,10 @@ fn writes(stmt: &BackStmt, var: VarId, name: &Ident) -> bool {
 }
 
 /// Whether `stmt` reads `name`.
-fn mentions(stmt: &BackStmt, name: &str) -> bool {
-    let mut found = false;
-    visit(stmt, &mut |tokens: &TokenStream| {
-        let mut names = HashSet::new();
-        crate::ir::idents_in(tokens.clone(), &mut names);
-        found |= names.contains(name);
-    });
-    found
-}
-
-/// Calls `f` with every token stream of `stmt` that generated code reads.
-fn visit(stmt: &BackStmt, f: &mut dyn FnMut(&TokenStream)) {
-    match stmt {
-        BackStmt::Setup(t) | BackStmt::Raw(t) => f(t),
-        BackStmt::Init {
-            expr,
-            moved,
-            unwritten,
-            ..
-        } => {
-            f(expr);
-            if let Some((_, m)) = moved {
-                f(m);
-            }
-            if let Some(u) = unwritten {
-                f(u);
-            }
-        }
-        BackStmt::Accumulate {
-            element,
-            expr,
-            product,
-            moved,
-            ..
-        } => {
-            f(expr);
-            if let Some(e) = element {
-                f(e);
-            }
-            if let Some((a, b)) = product {
-                f(a);
-                f(b);
-            }
-            if let Some((_, m)) = moved {
-                f(m);
-            }
-        }
-        BackStmt::SetElement { index, expr, .. } => {
-            f(index);
-            f(expr);
-        }
-        BackStmt::Guarded { head, body } => {
-            f(head);
-            body.iter().for_each(|s| visit(s, f));
-        }
-        BackStmt::If {
-            cond,
-            then,
-            otherwise,
-            ..
-        } => {
-            f(cond);
-            then.iter().chain(otherwise).for_each(|s| visit(s, f));
-        }
-        BackStmt::For {
-            range, body, fused, ..
-        } => {
-            f(range);
-            body.iter()
-                .chain(fused.iter().flatten())
-                .for_each(|s| visit(s, f));
-        }
-        BackStmt::Zero { .. } | BackStmt::Forward(_) | BackStmt::Pop { .. } => {}
-    }
+fn mentions(program: &Program, stmt: &BackStmt, name: &str) -> bool {
+    let mut names = HashSet::new();
+    stmt_idents(program, stmt, &mut names);
+    names.contains(name)
 }
 
 /// `stmt` with every read of `from` reading `to` instead.

@@ -50,7 +50,7 @@ impl<T> Tape<T> {
 /// gradient called in a training loop allocates its tapes once, not on every call, and does
 /// not hand its pages back to the kernel between calls.
 #[derive(Debug)]
-pub struct ScalarTape<T: Copy + 'static>(Vec<T>);
+pub struct ScalarTape<T: Copy + 'static>(Tape<T>);
 
 thread_local! {
     /// Free tape storage, by element type, the most recently freed last.
@@ -68,29 +68,21 @@ impl<T: Copy + 'static> ScalarTape<T> {
                 .and_then(Vec::pop)
                 .and_then(|storage| storage.downcast::<Vec<T>>().ok())
         });
-        ScalarTape(reused.map(|storage| *storage).unwrap_or_default())
+        ScalarTape(Tape(reused.map(|storage| *storage).unwrap_or_default()))
     }
+}
 
-    pub fn push(&mut self, value: T) {
-        self.0.push(value);
+/// `push`, `pop` and `len` are [`Tape`]'s.
+impl<T: Copy + 'static> std::ops::Deref for ScalarTape<T> {
+    type Target = Tape<T>;
+    fn deref(&self) -> &Tape<T> {
+        &self.0
     }
+}
 
-    /// The last value pushed (see [`Tape::pop`]).
-    pub fn pop(&mut self) -> T {
-        match self.0.pop() {
-            Some(value) => value,
-            None => {
-                panic!("a #[backprop] loop's tape ran out: a bug in the macro, please report it")
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+impl<T: Copy + 'static> std::ops::DerefMut for ScalarTape<T> {
+    fn deref_mut(&mut self) -> &mut Tape<T> {
+        &mut self.0
     }
 }
 
@@ -102,7 +94,7 @@ impl<T: Copy + 'static> Default for ScalarTape<T> {
 
 impl<T: Copy + 'static> Drop for ScalarTape<T> {
     fn drop(&mut self) {
-        let mut storage = std::mem::take(&mut self.0);
+        let mut storage = std::mem::take(&mut self.0.0);
         if storage.capacity() == 0 {
             return;
         }
@@ -131,13 +123,13 @@ mod tests {
         for k in (0..1000).rev() {
             assert_eq!(tape.pop(), k as f64);
         }
-        let capacity = tape.0.capacity();
+        let capacity = tape.0.0.capacity();
         drop(tape);
         let again: ScalarTape<f64> = ScalarTape::new();
         assert!(again.is_empty());
-        assert_eq!(again.0.capacity(), capacity);
+        assert_eq!(again.0.0.capacity(), capacity);
         // Another element type does not take it.
         let other: ScalarTape<usize> = ScalarTape::new();
-        assert_eq!(other.0.capacity(), 0);
+        assert_eq!(other.0.0.capacity(), 0);
     }
 }
