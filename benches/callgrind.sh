@@ -3,8 +3,8 @@
 # times on a shared, noisy machine, these repeat exactly from run to run.
 #
 # Usage: benches/callgrind.sh [--only PROGRAMS] [N [T [L]]]   (N calls per scalar variant,
-# default 1000; T calls per tensor or GMM variant, default 1; L calls per loop-program variant,
-# default 100; PROGRAMS a comma-separated list such as `recurrence,dot,gmm`: only those
+# default 1000; T calls per tensor, RNN or GMM variant, default 1; L calls per loop-program
+# variant, default 100; PROGRAMS a comma-separated list such as `recurrence,dot,gmm`: only those
 # programs, default all)
 #
 # Builds the `count` binary (release profile, as `cargo bench` uses), then for each program and
@@ -99,7 +99,7 @@ if [[ -n "$programs" ]]; then
 fi
 
 pair_table loop "$loop_n" svm_naive recurrence dot
-pair_table tensor "$tensor_n" softmax two_layer
+pair_table tensor "$tensor_n" rnn softmax two_layer
 
 if [[ -n "$(selected gmm)" ]]; then
     echo "GMM, d = 10, K = 25, n = 1000 (instructions per call, $tensor_n call(s) per variant)"

@@ -3,6 +3,7 @@
 //! 200-line chain; and generated vs hand-written on two tensor programs (softmax cross-entropy,
 //! a two-layer net) on ndarray; and generated vs hand-written on a loop program (the naive SVM
 //! loss over flat slices, a taped scalar recurrence, a dot product); and generated vs
+//! hand-written on an Elman RNN on ndarray whose state a loop carries; and generated vs
 //! hand-written vs the objective alone on ADBench's GMM objective. All variants are checked for
 //! agreement before anything is measured.
 //!
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use backprop_bench::loops::{dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
-use backprop_bench::{chain, check, gmm, loops, neuron, staged};
+use backprop_bench::{chain, check, gmm, loops, neuron, rnn, staged};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
@@ -137,6 +138,37 @@ fn bench_dot(c: &mut Criterion) {
     group.finish();
 }
 
+/// The Elman RNN at N = 64, T = 16, H = 64: about a millisecond per call, so the tensor
+/// programs' settings.
+fn bench_rnn(c: &mut Criterion) {
+    let at = rnn::inputs();
+    let args = || {
+        (
+            black_box(&at.wx),
+            &at.wh,
+            &at.b,
+            &at.v,
+            &at.xs,
+            &at.h0,
+            &at.targets,
+        )
+    };
+    let mut group = tensor_group(c, "rnn");
+    group.bench_function("generated", |b| {
+        b.iter(|| {
+            let (wx, wh, bias, v, xs, h0, targets) = args();
+            rnn::generated(wx, wh, bias, v, xs, h0, targets)
+        })
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| {
+            let (wx, wh, bias, v, xs, h0, targets) = args();
+            rnn::hand(wx, wh, bias, v, xs, h0, targets)
+        })
+    });
+    group.finish();
+}
+
 /// ADBench's GMM at d = 10, K = 25, n = 1000: milliseconds per call, so the tensor programs'
 /// settings.
 fn bench_gmm(c: &mut Criterion) {
@@ -212,6 +244,6 @@ criterion_group! {
     name = benches;
     config = config();
     targets = bench_staged, bench_neuron, bench_chain200, bench_svm_naive, bench_recurrence,
-        bench_dot, bench_softmax, bench_two_layer, bench_gmm
+        bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_gmm
 }
 criterion_main!(benches);

@@ -14,14 +14,16 @@
 //! The tensor programs (softmax cross-entropy, a two-layer net on ndarray) are in [`tensor`],
 //! in the variants `generated` and `hand` only; the loop programs (the naive SVM loss over flat
 //! slices, a taped scalar recurrence, a dot product) are in [`loops`], in the same two
-//! variants; the ADBench GMM objective is in [`gmm`], in those two and `objective` (the
-//! function alone).
+//! variants; an Elman RNN on ndarray, its state carried by a loop over the time steps, is in
+//! [`rnn`], in the same two; the ADBench GMM objective is in [`gmm`], in those two and
+//! `objective` (the function alone).
 
 use backprop::{backprop, numeric_gradient, relative_error};
 use num_dual::{Dual64, DualNum};
 
 pub mod gmm;
 pub mod loops;
+pub mod rnn;
 pub mod tensor;
 
 /// Largest relative error accepted between two exact gradients (generated, hand, dual).
@@ -296,6 +298,7 @@ pub fn check() {
     check_scalar();
     check_loops();
     tensor::check();
+    rnn::check(&rnn::inputs());
     gmm::check(&gmm::bench());
 }
 
@@ -395,6 +398,31 @@ mod tests {
         println!("{}", loops::svm_loss_backward_source());
         println!("{}", loops::recurrence::recurrence_backward_source());
         println!("{}", loops::dot::dot_backward_source());
+    }
+
+    #[test]
+    fn rnn_variants_agree_elsewhere() {
+        // One sequence, one step, one hidden unit; other shapes and data.
+        for (n, steps, hidden, seed) in [
+            (1, 1, 1, 51),
+            (3, 2, 5, 52),
+            (8, 5, 7, 53),
+            (64, 16, 64, 54),
+        ] {
+            rnn::check(&rnn::inputs_of(n, steps, hidden, seed));
+        }
+    }
+
+    #[test]
+    fn rnn_states_are_neither_saturated_nor_vanishing() {
+        let mean = rnn::mean_abs_state(&rnn::inputs());
+        assert!(mean > 0.1 && mean < 0.8, "{mean}");
+    }
+
+    #[test]
+    #[ignore]
+    fn print_rnn_source() {
+        println!("{}", rnn::rnn_loss_backward_source());
     }
 
     #[test]

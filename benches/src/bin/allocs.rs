@@ -1,4 +1,4 @@
-//! Heap allocations per call of the loop programs' (`svm_naive`, `recurrence`, `dot`), the
+//! Heap allocations per call of the loop programs' (`svm_naive`, `recurrence`, `dot`, `rnn`), the
 //! tensor programs' and the GMM program's variants, counted by a global allocator that wraps
 //! the system allocator.
 //!
@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use backprop_bench::loops::{dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
-use backprop_bench::{gmm, loops};
+use backprop_bench::{gmm, loops, rnn};
 
 /// The system allocator, counting.
 struct Counting;
@@ -168,6 +168,27 @@ fn call(program: &str, variant: &str) -> Option<Box<dyn FnMut() -> f64>> {
             };
             Some(Box::new(move || f(black_box(&at.w), &at.x).0))
         }
+        ("rnn", "generated" | "hand") => {
+            let at = rnn::inputs();
+            rnn::check(&at);
+            let f = if variant == "generated" {
+                rnn::generated
+            } else {
+                rnn::hand
+            };
+            Some(Box::new(move || {
+                f(
+                    black_box(&at.wx),
+                    &at.wh,
+                    &at.b,
+                    &at.v,
+                    &at.xs,
+                    &at.h0,
+                    &at.targets,
+                )
+                .0
+            }))
+        }
         ("gmm", "generated" | "hand" | "objective") => {
             let at = gmm::bench();
             gmm::check(&at);
@@ -214,10 +235,11 @@ fn table(n: usize) {
         "| program | variant | allocations | reallocations | bytes allocated | peak live | page faults |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    let programs: [(&str, &[&str]); 6] = [
+    let programs: [(&str, &[&str]); 7] = [
         ("svm_naive", &["generated", "hand"]),
         ("recurrence", &["generated", "hand"]),
         ("dot", &["generated", "hand"]),
+        ("rnn", &["generated", "hand"]),
         ("softmax", &["generated", "hand"]),
         ("two_layer", &["generated", "hand"]),
         ("gmm", &["generated", "hand", "objective"]),

@@ -4,8 +4,8 @@
 //!
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
-//! one of the loop programs `svm_naive`, `recurrence`, `dot` or the tensor programs `softmax`,
-//! `two_layer`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT `generated`, `hand` or
+//! one of the loop programs `svm_naive`, `recurrence`, `dot`, `rnn` or the tensor programs
+//! `softmax`, `two_layer`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT `generated`, `hand` or
 //! `objective` (the objective alone).
 //!
 //! Each (program, variant) runs inside its own `#[inline(never)]` function named
@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use backprop_bench::loops::{dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
-use backprop_bench::{chain, gmm, loops, neuron, staged};
+use backprop_bench::{chain, gmm, loops, neuron, rnn, staged};
 
 macro_rules! measures {
     ($($name:ident => $program:ident :: $variant:ident ($($arg:expr),*);)*) => {
@@ -210,6 +210,44 @@ fn measure_dot_hand(at: &dot::Inputs, n: usize) -> f64 {
 }
 
 #[inline(never)]
+fn measure_rnn_generated(at: &rnn::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = rnn::generated(
+            black_box(&at.wx),
+            &at.wh,
+            &at.b,
+            &at.v,
+            &at.xs,
+            &at.h0,
+            &at.targets,
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_rnn_hand(at: &rnn::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = rnn::hand(
+            black_box(&at.wx),
+            &at.wh,
+            &at.b,
+            &at.v,
+            &at.xs,
+            &at.h0,
+            &at.targets,
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
 fn measure_gmm_generated(at: &gmm::GmmInput, n: usize) -> f64 {
     let mut sink = 0.0;
     for _ in 0..n {
@@ -272,6 +310,16 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             };
             let at = dot::inputs();
             dot::check(&at);
+            Some(measure(&at, n))
+        }
+        "rnn" => {
+            let measure = match variant {
+                "generated" => measure_rnn_generated,
+                "hand" => measure_rnn_hand,
+                _ => return None,
+            };
+            let at = rnn::inputs();
+            rnn::check(&at);
             Some(measure(&at, n))
         }
         "gmm" => {
