@@ -15,7 +15,8 @@ use super::reads::{collect_mutable, stmt_idents};
 
 /// An array gradient handed on whole (`let d_a = d_y.clone();`, `sum_to(d_y.clone(), ..)`, the
 /// upstream of `relu_grad(&x, &d_y)`) by the last statement that reads it is moved instead:
-/// top-level statements only (a loop body runs again), and never a returned gradient.
+/// never a returned gradient; inside a reversed loop or arm, only a gradient declared there (a
+/// loop body runs again).
 ///
 /// Returns the statements that now hand a gradient to a gate's gradient-only function as its
 /// upstream, with the gradient's name.
@@ -57,7 +58,57 @@ pub(super) fn move_last_uses(
             }
         }
     }
+    for stmt in stmts.iter_mut() {
+        move_in_blocks(program, grads, stmt);
+    }
     handed
+}
+
+/// The same inside the reversed loops and arms of `stmt`: a gradient declared in a block (one
+/// iteration's, one arm's) and handed on whole by its last reader in that block is moved.
+fn move_in_blocks(program: &Program, grads: &HashMap<VarId, Ident>, stmt: &mut BackStmt) {
+    let block = |stmts: &mut Vec<BackStmt>| {
+        let local: HashSet<String> = stmts
+            .iter()
+            .filter_map(|s| match s {
+                BackStmt::Init { var, .. } => grads.get(var).map(ToString::to_string),
+                _ => None,
+            })
+            .collect();
+        for i in 0..stmts.len() {
+            let (head, tail) = stmts.split_at_mut(i + 1);
+            if let BackStmt::Init { expr, .. } | BackStmt::Accumulate { expr, .. } = &mut head[i]
+                && let Some((name, moved)) = borrowed_whole(expr)
+                && local.contains(&name)
+            {
+                let mut later = HashSet::new();
+                tail.iter()
+                    .for_each(|s| stmt_idents(program, s, &mut later));
+                if !later.contains(&name) {
+                    *expr = moved;
+                }
+            }
+        }
+        for stmt in stmts.iter_mut() {
+            move_in_blocks(program, grads, stmt);
+        }
+    };
+    match stmt {
+        BackStmt::For { body, fused, .. } => {
+            block(body);
+            if let Some(fused) = fused {
+                block(fused);
+            }
+        }
+        BackStmt::If {
+            then, otherwise, ..
+        } => {
+            block(then);
+            block(otherwise);
+        }
+        BackStmt::Guarded { body, .. } => block(body),
+        _ => {}
+    }
 }
 
 /// A gradient that its rule can leave unwritten (`one_hot` for `pick`) and that is read once,
