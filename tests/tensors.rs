@@ -517,3 +517,52 @@ fn elements_of_local_arrays_written_in_place() {
     let expected = array![[1.5 + 1.0, 0.0 - 2.0], [0.0 + 4.0, 0.9 + 0.6]];
     assert!((&da - &expected).iter().all(|d| d.abs() < 1e-15), "{da}");
 }
+
+/// Found by the random ndarray programs: an array computed by an operation (not a copy) and
+/// then written in place kept its operation (it was emitted as a copy of the operand), and an
+/// element overwritten once passed its old value's gradient on.
+#[backprop(wrt(a))]
+fn computed_then_written(a: &Array2<f64>) -> f64 {
+    let mut m = a.tanh();
+    m[[0, 0]] = 1.5;
+    m[[1, 0]] = 3.0;
+    (&m * &m).sum()
+}
+
+/// The same for a buffer copied from a slice: the overwritten element's gradient is gone.
+#[backprop]
+#[allow(clippy::needless_range_loop)]
+fn copied_then_written(x: &[f64]) -> f64 {
+    let mut y = x.to_vec();
+    y[0] = 5.0;
+    let mut s = 0.0;
+    for i in 0..y.len() {
+        s += y[i] * y[i] * x[i];
+    }
+    s
+}
+
+#[test]
+fn overwritten_elements_of_computed_arrays_pass_no_gradient() {
+    let a = array![[0.3, -0.8], [1.2, 0.5]];
+    let (value, da) = computed_then_written_grad(&a);
+    assert!((value - computed_then_written(&a)).abs() < 1e-12);
+    // d/da of tanh(a)² is 2 tanh(a)(1 - tanh(a)²), zero where the element was overwritten.
+    for ((i, j), &g) in da.indexed_iter() {
+        let expected = if j == 0 {
+            0.0
+        } else {
+            let t = a[[i, j]].tanh();
+            2.0 * t * (1.0 - t * t)
+        };
+        assert!((g - expected).abs() < 1e-12, "{da}");
+    }
+    let x = [0.7, -1.1, 0.4];
+    let (value, dx) = copied_then_written_grad(&x);
+    assert!((value - copied_then_written(&x)).abs() < 1e-12);
+    // s = 25 x0 + x1³ + x2³.
+    let expected = [25.0, 3.0 * x[1] * x[1], 3.0 * x[2] * x[2]];
+    for (g, e) in dx.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-12, "{dx:?}");
+    }
+}

@@ -59,7 +59,15 @@ pub fn check(program: &mut Program, namer: &mut Namer) {
             if walk.overwritten {
                 taped.push(buffer);
             }
-            once.extend(written_once(program, buffer, rest));
+            // A write that reaches its element once needs no gradient reset only when what it
+            // overwrites is a constant: a buffer copied from a differentiated array
+            // (`x.to_vec()`, an ndarray expression) passes the overwritten value's gradient on.
+            if matches!(
+                declaration.args.as_slice(),
+                [crate::ir::Operand::Const { .. }]
+            ) {
+                once.extend(written_once(program, buffer, rest));
+            }
         }
     });
     for buffer in taped {

@@ -45,16 +45,17 @@ pub(super) fn forward_node(
             let var = &program.vars[assign.target];
             let ident = &var.ident;
             let float = var.ty.float().unwrap_or(crate::ir::FloatTy::F64);
+            let copy = matches!(&assign.prim, Prim::Table { rule, .. } if rule.name == "copy");
             let expr = match (&assign.args[..], &var.ty) {
                 // A buffer that starts as a copy of an array.
-                ([Operand::Var(source)], Ty::Array { len, .. }) if var.buffer => {
+                ([Operand::Var(source)], Ty::Array { len, .. }) if var.buffer && copy => {
                     let source = &program.vars[*source].ident;
                     match len {
                         Some(_) => quote!(#source.clone()),
                         None => quote!(#source.to_vec()),
                     }
                 }
-                ([Operand::Var(source)], Ty::Tensor { .. }) if var.buffer => {
+                ([Operand::Var(source)], Ty::Tensor { .. }) if var.buffer && copy => {
                     let source = &program.vars[*source].ident;
                     quote!(#source.to_owned())
                 }
