@@ -10,17 +10,18 @@ use crate::ir::{Block, LoopKind, Node, Operand, Program, StoreOp, Ty};
 use crate::reverse::Reversed;
 use crate::rules::{self, Prim, Syntax};
 
-/// An array operand as an owned value: an owned variable itself (`copy`: a copy of it, which
-/// leaves it usable), anything else `.to_owned()`.
+/// An array operand as an owned value: an array variable the function computed itself (unless
+/// `copy`: a copy of it, which leaves it usable), anything else `.to_owned()`.
 fn owned_value(program: &Program, operand: &Operand, copy: bool) -> TokenStream {
     match operand {
-        Operand::Var(v) if matches!(program.vars[*v].ty, Ty::Tensor { by_ref: false, .. }) => {
-            let ident = &program.vars[*v].ident;
-            if copy {
-                quote!(#ident.clone())
-            } else {
-                quote!(#ident)
-            }
+        // An array the function computed is moved; a parameter may be a view, and a copy of
+        // a view (`.clone()`) would be a view too: both get `.to_owned()`.
+        Operand::Var(v)
+            if !copy
+                && matches!(program.vars[*v].ty, Ty::Tensor { by_ref: false, .. })
+                && !program.params.iter().any(|p| p.var == *v) =>
+        {
+            program.vars[*v].ident.to_token_stream()
         }
         Operand::Var(v) => {
             let ident = &program.vars[*v].ident;
@@ -207,8 +208,15 @@ pub(super) fn forward_loop(
                     .zip(&exit.pre_results)
                     .filter(|(c, r)| !matches!(r, Operand::Var(v) if *v == c.inner))
                     .map(|(c, r)| {
-                        let (inner, value) =
-                            (&program.vars[c.inner].ident, rules::render_bare(program, r));
+                        let inner = &program.vars[c.inner].ident;
+                        // An array is handed over (copied if it is another carried array).
+                        let value = if program.vars[c.inner].ty.is_tensor() {
+                            let carried = matches!(r, Operand::Var(v)
+                                if l.carried.iter().any(|c| c.inner == *v));
+                            owned_value(program, r, carried)
+                        } else {
+                            rules::render_bare(program, r)
+                        };
                         quote!(#inner = #value;)
                     })
                     .collect();
