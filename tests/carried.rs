@@ -254,3 +254,85 @@ fn array_state_copied_from_a_parameter_f32() {
         1e-5,
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found by the loop programs of `tests/tensor_differential.rs` (fixed in bc1a301; the
+// generator's `BREAK_AFTER_ARRAY_UPDATE` and `CARRIED_COPY_OF_VIEW` kept them out until then).
+// Both generated code that did not compile.
+
+use backprop::ndarray::ArrayView1;
+
+/// A `break` guard after the carried array's update in the same iteration. The breaking
+/// iteration handed the new array on by reference, `h_1 = &h_2;` into the owned `h_1` (the
+/// complete iterations move it, `h_1 = h_2;`): E0308, expected `ArrayBase`, found `&ArrayBase`.
+#[backprop]
+fn break_after_update(h0: &Array1<f64>) -> f64 {
+    let mut h = h0.clone();
+    for _step in 0..5 {
+        h = (&h * 1.5).tanh();
+        if h.sum() > 1.0 {
+            break;
+        }
+    }
+    h.sum()
+}
+
+#[test]
+fn break_guard_after_the_carried_array_update() {
+    // It breaks in the third step at the first point, never at the second.
+    for at in [[0.3, 0.2], [0.05, -0.1]] {
+        let reference = |v: &[Dual64]| {
+            let mut h = v.to_vec();
+            for _ in 0..5 {
+                h = h.iter().map(|&x| (x * 1.5).tanh()).collect();
+                if h.iter().map(|x| x.re).sum::<f64>() > 1.0 {
+                    break;
+                }
+            }
+            h.iter().fold(c(0.0), |s, &x| s + x)
+        };
+        assert_gradient_exact(
+            "break_after_update",
+            &at,
+            break_after_update_grad(&Array1::from(at.to_vec())),
+            dual_gradient(reference, &at),
+            |p| break_after_update(&Array1::from(p.to_vec())),
+            1e-12,
+        );
+    }
+}
+
+/// A carried array that starts as a copy of a view parameter, `let mut h = h0.to_owned();`.
+/// The macro took the copy for another name of `h0` and started the loop from
+/// `let mut h_1 = h0.clone();`, a view, which the owned arrays of the iterations cannot
+/// replace (`std::mem::replace(&mut h_1, h_2)`): E0308, expected
+/// `ArrayBase<ViewRepr<&f64>, ..>`, found `ArrayBase<OwnedRepr<f64>, ..>`.
+#[backprop]
+fn copy_of_view_carried(h0: ArrayView1<f64>) -> f64 {
+    let mut h = h0.to_owned();
+    for _step in 0..3 {
+        h = (&h * 1.5).tanh();
+    }
+    h.sum()
+}
+
+#[test]
+fn carried_array_copied_from_a_view() {
+    let at = [0.4, -0.3, 0.8];
+    let reference = |v: &[Dual64]| {
+        let mut h = v.to_vec();
+        for _ in 0..3 {
+            h = h.iter().map(|&x| (x * 1.5).tanh()).collect();
+        }
+        h.iter().fold(c(0.0), |s, &x| s + x)
+    };
+    let h0 = Array1::from(at.to_vec());
+    assert_gradient_exact(
+        "copy_of_view_carried",
+        &at,
+        copy_of_view_carried_grad(h0.view()),
+        dual_gradient(reference, &at),
+        |p| copy_of_view_carried(Array1::from(p.to_vec()).view()),
+        1e-12,
+    );
+}

@@ -16,6 +16,18 @@
 //! on every value's entries so that nothing overflows, `exp` sees only small arguments, and
 //! nothing is divided by a value near zero.
 //!
+//! The last `LOOP_PROGRAMS` programs have a loop (`for` over a small range, sometimes reversed,
+//! or `while` with a counter; sometimes with a `break` guard on a scalar, before or after the
+//! update) carrying an array replaced in every iteration — elementwise with a gate,
+//! `h.dot(wh)` with a parameter matrix, a bias, a gated blend `&z * &h + (1.0 - &z) * &cand`,
+//! or a cell and its state carried together — often with a carried scalar accumulating a sum
+//! of the array, and reading a row or a column of a constant data matrix `xs` in the body
+//! (`xs.row(t)`, `xs.column(t).insert_axis(Axis(1))`, excluded from `wrt`). Straight-line lines
+//! come before and after the loop, and about half of them then bind a local array with
+//! `let mut` and write constants into its elements, at literal indices and at computed indices
+//! in a loop, before it is reduced. The bound of each value is followed through the
+//! iterations.
+//!
 //! The test evaluates every program at `POINTS` random points and compares `f_grad` with central
 //! differences of the function itself (`backprop::numeric_gradient`), component by component:
 //! relative error at most 1e-6 or absolute error at most 1e-8. A component whose central
@@ -25,7 +37,8 @@
 //! times the gradient (once per program).
 //!
 //! Constructs the macro does not handle yet are kept out of the generator by the `const` flags
-//! below, each with its minimal case in `tests/tensors.rs` once fixed.
+//! below, each with its minimal case in `tests/tensors.rs` (or `tests/carried.rs`, for the loop
+//! programs) once fixed.
 //!
 //! After changing the generator, re-create the file with
 //! `BLESS=1 cargo test --test tensor_differential`. (If the old file no longer compiles, replace
@@ -33,9 +46,10 @@
 //! `static COVERAGE: &[(&str, usize)] = &[];`.)
 
 // The programs are random: they write `&a - &a` and `&a + &a` (fan-out of one value into both
-// operands) as a user might, and `.clone()` of a view (a copy line the macro must handle,
-// whatever the array's kind).
-#![allow(dead_code, clippy::eq_op, clippy::clone_on_copy)]
+// operands) as a user might, `.clone()` of a view (a copy line the macro must handle,
+// whatever the array's kind), and a borrowed view as an operand (`h.dot(wh) + &x_t` of
+// `let x_t = xs.column(t).insert_axis(Axis(1));`).
+#![allow(dead_code, clippy::eq_op, clippy::clone_on_copy, clippy::op_ref)]
 
 mod common;
 
@@ -118,6 +132,21 @@ const VIEW_AND_CLONE_LINES: bool = true;
 /// On: fixed; the minimal case is in `tests/tensors.rs` (`copies_of_local_arrays`).
 const CONSTANT_LINES: bool = true;
 
+/// Loop programs, after the straight-line ones.
+const LOOP_PROGRAMS: usize = 50;
+/// A `break` guard after the carried array's update in the same iteration. The breaking
+/// iteration handed the new array on by reference (`h_1 = &h_2;` into the owned `h_1`), which
+/// did not compile.
+///
+/// On: fixed in bc1a301; the minimal case is in `tests/carried.rs` (`break_after_update`).
+const BREAK_AFTER_ARRAY_UPDATE: bool = true;
+/// A carried array starting as a copy of a view, `let mut h = v.to_owned();`. The loop started
+/// from `v.clone()`, a view that the iterations' owned arrays could not replace: it did not
+/// compile.
+///
+/// On: fixed in bc1a301; the minimal case is in `tests/carried.rs` (`copy_of_view_carried`).
+const CARRIED_COPY_OF_VIEW: bool = true;
+
 /// A value's type: a scalar, a vector of a length, a matrix of a shape.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ty {
@@ -159,6 +188,9 @@ struct Var {
     uses: usize,
     /// Depends on a differentiated parameter.
     active: bool,
+    /// An `ArrayView` (a view parameter, `t()`, `view()`, or a clone of a view): copied with
+    /// `.to_owned()` where an owned array is needed.
+    view: bool,
 }
 
 /// A parameter as the case table calls it.
@@ -725,6 +757,12 @@ impl Gen {
         let name = format!("{base}{}", p.locals);
         p.locals += 1;
         p.lines.push(format!("    let {name} = {};", r.code));
+        let view = r.code.ends_with(".t()")
+            || r.code.ends_with(".view()")
+            || r.code.contains(".view().insert_axis(")
+            || r.code
+                .strip_suffix(".clone()")
+                .is_some_and(|source| p.vars.iter().any(|v| v.name == source && v.view));
         p.vars.push(Var {
             name,
             ty: r.ty,
@@ -736,6 +774,7 @@ impl Gen {
             },
             uses: 0,
             active,
+            view,
         });
     }
 
@@ -814,6 +853,7 @@ impl Gen {
                 },
                 uses: 0,
                 active: true,
+                view: *kind == Param::MatView,
             });
         }
         // wrt: a nonempty subset of the floats, in signature order.
@@ -890,6 +930,20 @@ impl Gen {
                 }
             }
         }
+        self.finish(name, p, &params, wrt.as_deref())
+    }
+
+    /// The end of a program: the course's loss when it has labels, the last line reducing every
+    /// value not read yet, the source and the case-table entry.
+    fn finish(
+        &mut self,
+        name: &str,
+        mut p: Program,
+        params: &[(String, Ty, Param)],
+        wrt: Option<&[usize]>,
+    ) -> (String, String) {
+        let has_labels = p.labels.is_some();
+        let (n, c) = p.labels.unwrap_or((0, 0));
         if has_labels && !p.lines.iter().any(|l| l.contains("pick(")) {
             // The loss of the course: log-probabilities of the scores, picked at the labels.
             let s = self
@@ -919,7 +973,13 @@ impl Gen {
                     p.borrow(lp)
                 ));
                 let reg = p.of(|v| v.ty == Ty::S && v.held == Held::Scalar && v.bound <= 3.0);
-                let wi = p.vars.iter().position(|v| v.name == "w").unwrap();
+                // The weights: `w`, or the loop programs' `wh`.
+                let wi = p
+                    .vars
+                    .iter()
+                    .position(|v| v.name == "w")
+                    .or_else(|| p.vars.iter().position(|v| v.name == "wh"))
+                    .unwrap();
                 if !reg.is_empty() {
                     let r = self.rng.pick(&reg);
                     let r = p.recv(r);
@@ -1031,6 +1091,831 @@ impl Gen {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The loop programs: an array carried by a loop, rows and columns of a constant data matrix
+// read in its body, and elements of a local array written in place.
+
+/// How a loop body reads the constant data matrix `xs`, one row or column per iteration.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Data {
+    /// The body reads no data (`for _step in 0..k`).
+    None,
+    /// `xs.row(t)` of a `steps × d` matrix, times `wx` (`d × h`).
+    Rows,
+    /// `xs.column(t)` of a `d × steps` matrix, times `wx` (`d × h`).
+    Columns,
+    /// `xs.column(t).insert_axis(Axis(1))` of an `r × steps` matrix: an `r × 1` column,
+    /// broadcast against the `r × h` state or times `wx` (`1 × h`).
+    ColumnMatrix,
+}
+
+/// A pre-activation: a sum of terms, its bound `coefficient · B + constant` for a state whose
+/// entries are within `B`.
+struct Pre {
+    code: String,
+    /// One term, which needs no parentheses as a method receiver.
+    single: bool,
+    coefficient: f64,
+    constant: f64,
+}
+
+impl Pre {
+    /// As a method receiver: `h.dot(wh).tanh()`, `(h.dot(wh) + b).tanh()`.
+    fn receiver(&self) -> String {
+        if self.single {
+            self.code.clone()
+        } else {
+            format!("({})", self.code)
+        }
+    }
+
+    /// Borrowed, as a gate's argument: `&(h.dot(wh) + b)`.
+    fn borrowed(&self) -> String {
+        format!("&{}", self.receiver())
+    }
+}
+
+/// How the state is replaced in each iteration, for the bound's simulation.
+#[derive(Clone, Copy)]
+enum Update {
+    /// A bounded gate of the pre-activation (`tanh`, `sigmoid`, `softmax`, ...).
+    Bounded(f64),
+    /// `relu` of it.
+    Relu,
+    /// The pre-activation times a literal.
+    Linear(f64),
+    /// `z * h + (1 - z) * cand`: within the larger of the two bounds.
+    Convex,
+    /// `h * z + cand * l`: grows by `l` in each step.
+    Leaky(f64),
+    /// A cell `c = c * gate + cand * 0.5` and `h = c.tanh() * gate`.
+    Cell,
+}
+
+impl Gen {
+    /// A loop program: a few straight-line lines, a loop carrying an array (sometimes two, and
+    /// sometimes a scalar), a few more lines, sometimes a local array written by element, and
+    /// the last line reducing every value.
+    fn loop_function(&mut self, name: &str) -> (String, String) {
+        let dim = |g: &mut Gen| {
+            if g.rng.chance(0.2) {
+                1
+            } else {
+                1 + g.rng.below(4)
+            }
+        };
+        let steps = 1 + self.rng.below(4);
+        let (d, hd, r) = (dim(self), dim(self), 1 + self.rng.below(3));
+        let matrix_state = self.rng.chance(0.4);
+        let state = if matrix_state {
+            Ty::M(r, hd)
+        } else {
+            Ty::V(hd)
+        };
+        let data = match self.rng.below(5) {
+            0 => Data::None,
+            1 | 2 => Data::Rows,
+            _ if matrix_state && self.rng.chance(0.6) => Data::ColumnMatrix,
+            _ => Data::Columns,
+        };
+        let mat_kind = |g: &mut Gen| match g.rng.below(4) {
+            0 => Param::MatOwned,
+            1 => Param::MatView,
+            _ => Param::MatRef,
+        };
+        let mut params: Vec<(String, Ty, Param)> = Vec::new();
+        let xs = match data {
+            Data::None => None,
+            Data::Rows => Some(Ty::M(steps, d)),
+            Data::Columns => Some(Ty::M(d, steps)),
+            Data::ColumnMatrix => Some(Ty::M(r, steps)),
+        };
+        if let Some(ty) = xs {
+            params.push(("xs".into(), ty, mat_kind(self)));
+        }
+        params.push(("wh".into(), Ty::M(hd, hd), mat_kind(self)));
+        match data {
+            Data::Rows | Data::Columns => params.push(("wx".into(), Ty::M(d, hd), mat_kind(self))),
+            Data::ColumnMatrix if self.rng.chance(0.6) => {
+                params.push(("wx".into(), Ty::M(1, hd), mat_kind(self)))
+            }
+            _ => {}
+        }
+        if self.rng.chance(0.7) {
+            params.push(("b".into(), Ty::V(hd), Param::VecRef));
+        }
+        if matrix_state || self.rng.chance(0.75) {
+            let kind = if matrix_state {
+                mat_kind(self)
+            } else {
+                Param::VecRef
+            };
+            params.push(("state".into(), state, kind));
+        }
+        if self.rng.chance(0.4) {
+            params.push(("s".into(), Ty::S, Param::Scalar));
+        }
+        let mut p = Program {
+            vars: Vec::new(),
+            lines: Vec::new(),
+            labels: None,
+            locals: 0,
+        };
+        if matrix_state && self.rng.chance(0.3) {
+            p.labels = Some((r, hd));
+            self.cov("parameter labels &[usize]");
+        }
+        if steps == 1 || d == 1 || hd == 1 || r == 1 {
+            self.cov("size-1 dimension");
+        }
+        // wrt: every float but the data (its rows are views of a constant), `wh` always.
+        let mut subset: Vec<usize> = Vec::new();
+        for (i, (name, _, _)) in params.iter().enumerate() {
+            if name != "xs" && (name == "wh" || self.rng.chance(0.8)) {
+                subset.push(i);
+            }
+        }
+        self.cov("wrt");
+        for (i, (name, ty, kind)) in params.iter().enumerate() {
+            self.cov(match kind {
+                Param::MatRef => "parameter &Array2<f64>",
+                Param::MatOwned => "parameter Array2<f64>",
+                Param::MatView => "parameter ArrayView2<f64>",
+                Param::VecRef => "parameter &Array1<f64>",
+                Param::Scalar => "parameter f64",
+            });
+            p.vars.push(Var {
+                name: name.clone(),
+                ty: *ty,
+                bound: 1.5,
+                held: match kind {
+                    Param::MatRef | Param::VecRef => Held::Ref,
+                    Param::Scalar => Held::Scalar,
+                    _ => Held::Place,
+                },
+                uses: 0,
+                active: subset.contains(&i),
+                view: *kind == Param::MatView,
+            });
+        }
+        let prelude = self.rng.below(3);
+        self.straight_lines(&mut p, prelude);
+        let uses: Vec<usize> = p.vars.iter().map(|v| v.uses).collect();
+        let mut tries = 0;
+        while !self.carried_loop(&mut p, state, data, steps) {
+            for (v, &u) in p.vars.iter_mut().zip(&uses) {
+                v.uses = u;
+            }
+            tries += 1;
+            assert!(tries < 100, "no loop within the bounds for {name}");
+        }
+        let after = self.rng.below(3);
+        self.straight_lines(&mut p, after);
+        if self.rng.chance(0.55) {
+            self.element_writes(&mut p);
+            if self.rng.chance(0.4) {
+                self.straight_lines(&mut p, 1);
+            }
+        }
+        self.finish(name, p, &params, Some(&subset))
+    }
+
+    /// `count` more straight-line lines (fewer if the draws keep failing).
+    fn straight_lines(&mut self, p: &mut Program, count: usize) {
+        let target = p.lines.len() + count;
+        let mut attempts = 0;
+        while p.lines.len() < target && attempts < 50 {
+            attempts += 1;
+            let uses: Vec<usize> = p.vars.iter().map(|v| v.uses).collect();
+            match self.line(p) {
+                Some(r) => {
+                    let active = p
+                        .vars
+                        .iter()
+                        .zip(&uses)
+                        .any(|(v, &u)| v.uses > u && v.active);
+                    self.add_local(p, r, active);
+                }
+                None => {
+                    for (v, u) in p.vars.iter_mut().zip(uses) {
+                        v.uses = u;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A term of the state: `h.dot(wh)` or `&h * l`; `(code, coefficient)`.
+    fn state_term(&mut self, p: &mut Program, wh: usize, hd: usize) -> (String, f64) {
+        if self.rng.chance(0.75) {
+            self.cov("carried array times a parameter matrix (h.dot(wh))");
+            (format!("h.dot({})", p.borrow(wh)), 1.5 * hd as f64)
+        } else {
+            let scalars = p.of(|v| v.name == "s");
+            if !scalars.is_empty() && self.rng.chance(0.5) {
+                p.vars[scalars[0]].uses += 1;
+                self.cov("carried array times a scalar parameter");
+                ("&h * s".into(), 1.5)
+            } else {
+                let l = self.lit();
+                self.cov("carried array times a literal");
+                (format!("&h * {l}"), l.parse().unwrap())
+            }
+        }
+    }
+
+    /// A pre-activation of the state's shape: a sum of a state term, the data term, the bias
+    /// and a local of the program, in a random order.
+    fn pre(
+        &mut self,
+        p: &mut Program,
+        (state, wh, hd): (Ty, usize, usize),
+        with_state: bool,
+        data: Option<&(String, f64)>,
+    ) -> Pre {
+        // (code, coefficient, constant)
+        let mut terms: Vec<(String, f64, f64)> = Vec::new();
+        if with_state {
+            let (code, k) = self.state_term(p, wh, hd);
+            terms.push((code, k, 0.0));
+        }
+        if let Some((code, bound)) = data {
+            terms.push((code.clone(), 0.0, *bound));
+        }
+        if let Some(b) = p.vars.iter().position(|v| v.name == "b")
+            && (terms.len() < 2 || self.rng.chance(0.5))
+        {
+            self.cov("bias in a loop body");
+            terms.push((p.borrow(b), 0.0, 1.5));
+        }
+        let locals = p.of(|v| {
+            v.ty.is_array()
+                && v.bound <= 6.0
+                && v.name.chars().last().is_some_and(|c| c.is_ascii_digit())
+                && (v.ty == state || v.ty == Ty::V(hd))
+        });
+        if !locals.is_empty() && (terms.is_empty() || self.rng.chance(0.35)) {
+            let l = self.rng.pick(&locals);
+            self.cov("local of the program in a loop body");
+            let bound = p.vars[l].bound;
+            terms.push((p.borrow(l), 0.0, bound));
+        }
+        if terms.is_empty() {
+            let (code, k) = self.state_term(p, wh, hd);
+            terms.push((code, k, 0.0));
+        }
+        // A random order: a borrowed operand first (`b + h.dot(wh)`) as often as an owned one.
+        for i in (1..terms.len()).rev() {
+            let j = self.rng.below(i + 1);
+            terms.swap(i, j);
+        }
+        let mut code = String::new();
+        for (i, (t, _, _)) in terms.iter().enumerate() {
+            if i == 0 {
+                code.push_str(t);
+            } else if self.rng.chance(0.2) {
+                let _ = write!(code, " - {t}");
+            } else {
+                let _ = write!(code, " + {t}");
+            }
+        }
+        // A lone borrowed term (`b`, `&z1`) is a reference, and `&b` a `&&Array`: scaled, it is
+        // an array of its own.
+        let lone_reference = terms.len() == 1
+            && terms[0]
+                .0
+                .trim_start_matches('&')
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let code = if lone_reference {
+            format!("{code} * 1.0")
+        } else {
+            code
+        };
+        Pre {
+            single: !code.contains(' '),
+            coefficient: terms.iter().map(|t| t.1).sum(),
+            constant: terms.iter().map(|t| t.2).sum(),
+            code,
+        }
+    }
+
+    /// The loop, its carried variables declared before it; `false` if a value could exceed the
+    /// bound (the caller draws again).
+    fn carried_loop(&mut self, p: &mut Program, state: Ty, data: Data, steps: usize) -> bool {
+        let find = |p: &Program, name: &str| p.vars.iter().position(|v| v.name == name);
+        let wh = find(p, "wh").unwrap();
+        let hd = match state {
+            Ty::V(n) | Ty::M(_, n) => n,
+            Ty::S => unreachable!(),
+        };
+        let mut lines: Vec<String> = Vec::new();
+        // The state's first value.
+        let start = find(p, "state");
+        let same_shape = p.of(|v| {
+            v.ty == state && v.name != "state" && v.name != "xs" && v.name != "wh" && v.bound <= 6.0
+        });
+        let source = match start {
+            Some(i) if same_shape.is_empty() || self.rng.chance(0.7) => Some(i),
+            _ if !same_shape.is_empty() => Some(self.rng.pick(&same_shape)),
+            _ => None,
+        };
+        let (init, init_bound) = match source {
+            Some(i) if !p.vars[i].view || CARRIED_COPY_OF_VIEW => {
+                let view = p.vars[i].view;
+                let method = if view || self.rng.chance(0.3) {
+                    "to_owned"
+                } else {
+                    "clone"
+                };
+                self.cov(if view {
+                    "carried array starts as a copy of a view"
+                } else {
+                    "carried array starts as a copy of an array"
+                });
+                let bound = p.vars[i].bound;
+                (format!("{}.{method}()", p.recv(i)), bound)
+            }
+            Some(i) => {
+                self.cov("carried array starts as a computed array");
+                (format!("{}.mapv(f64::tanh)", p.recv(i)), 1.0)
+            }
+            None => {
+                let b = find(p, "b").filter(|_| self.rng.chance(0.6));
+                self.cov("carried array starts as a computed array");
+                match b {
+                    Some(b) => (format!("{}.mapv(f64::tanh)", p.recv(b)), 1.0),
+                    None => (
+                        format!("{}.sum_axis(Axis(0)).mapv(f64::tanh)", p.recv(wh)),
+                        1.0,
+                    ),
+                }
+            }
+        };
+        lines.push(format!("    let mut h = {init};"));
+
+        // The header.
+        let form = self.rng.below(10);
+        let while_loop = form >= 7;
+        let reversed = form == 6;
+        let index = if while_loop {
+            "k"
+        } else if data == Data::None {
+            "_step"
+        } else {
+            "t"
+        };
+        let trips = if data == Data::None {
+            1 + self.rng.below(4)
+        } else {
+            steps
+        };
+        let count = if data != Data::None && self.rng.chance(0.5) {
+            self.cov("trip count from the data's shape");
+            match data {
+                Data::Rows => "xs.nrows()".to_string(),
+                _ => "xs.ncols()".to_string(),
+            }
+        } else {
+            trips.to_string()
+        };
+        let header = if while_loop {
+            self.cov("while loop with a counter carrying an array");
+            format!("    while k < {count} {{")
+        } else if reversed {
+            self.cov("reversed for loop carrying an array");
+            format!("    for {index} in (0..{count}).rev() {{")
+        } else {
+            self.cov("for loop carrying an array");
+            format!("    for {index} in 0..{count} {{")
+        };
+
+        // The data term, and its `let` line.
+        let mut body: Vec<String> = Vec::new();
+        let wx = find(p, "wx");
+        let data_term: Option<(String, f64)> = match data {
+            Data::None => None,
+            Data::Rows | Data::Columns => {
+                let view = if data == Data::Rows {
+                    self.cov("row of a constant matrix in a loop body");
+                    format!("xs.row({index})")
+                } else {
+                    self.cov("column of a constant matrix in a loop body");
+                    format!("xs.column({index})")
+                };
+                let wx = wx.unwrap();
+                let d = match p.vars[wx].ty {
+                    Ty::M(d, _) => d,
+                    _ => unreachable!(),
+                };
+                let w = p.borrow(wx);
+                let x = if self.rng.chance(0.5) {
+                    body.push(format!("        let x_t = {view};"));
+                    "x_t".to_string()
+                } else {
+                    self.cov("data view inline");
+                    view
+                };
+                Some((format!("{x}.dot({w})"), 2.25 * d as f64))
+            }
+            Data::ColumnMatrix => {
+                self.cov("column of a constant matrix, insert_axis(1), in a loop body");
+                let view = format!("xs.column({index}).insert_axis(Axis(1))");
+                let inline = self.rng.chance(0.4);
+                let x = if inline {
+                    self.cov("data view inline");
+                    view
+                } else {
+                    body.push(format!("        let x_t = {view};"));
+                    "x_t".to_string()
+                };
+                match wx {
+                    Some(wx) if self.rng.chance(0.6) => {
+                        let w = p.borrow(wx);
+                        Some((format!("{x}.dot({w})"), 2.25))
+                    }
+                    _ => {
+                        self.cov("data column broadcast against the state");
+                        Some((format!("&{x}"), 1.5))
+                    }
+                }
+            }
+        };
+        let shapes = (state, wh, hd);
+
+        // The carried scalar.
+        let scalar = self.rng.chance(0.5);
+        let mut acc_line = String::new();
+        // Its growth in a step, for a state within `B`: `(per B, per B²)`, and whether it
+        // halves first.
+        let mut acc_growth = (0.0, 0.0, false);
+        if scalar {
+            let s = find(p, "s").filter(|_| self.rng.chance(0.4));
+            let init = match s {
+                Some(s) => p.recv(s),
+                None => "0.0".to_string(),
+            };
+            lines.push(format!("    let mut acc = {init};"));
+            let len = state.len() as f64;
+            let form = self
+                .rng
+                .below(if matches!(state, Ty::V(_)) { 5 } else { 4 });
+            self.cov("carried scalar accumulating a sum of the array");
+            (acc_line, acc_growth) = match form {
+                0 => ("acc += h.sum();".into(), (len, 0.0, false)),
+                1 => (
+                    "acc += (&h * &h).sum() * 0.5;".into(),
+                    (0.0, 0.5 * len, false),
+                ),
+                2 => (
+                    "acc = acc * 0.5 + h.mean().unwrap();".into(),
+                    (1.0, 0.0, true),
+                ),
+                3 => ("acc -= h.sum() * 0.25;".into(), (0.25 * len, 0.0, false)),
+                _ => ("acc += h.dot(&h);".into(), (0.0, len, false)),
+            };
+        }
+        let acc_first = scalar && self.rng.chance(0.3);
+
+        // The update.
+        let kind = self.rng.below(10);
+        let mut update_lines: Vec<String> = Vec::new();
+        let (update, coefficient, constant) = if kind < 6 {
+            let pre = self.pre(p, shapes, true, data_term.as_ref());
+            let pre = if self.rng.chance(0.3) {
+                self.cov("pre-activation as a line of the loop body");
+                update_lines.push(format!("        let pre = {};", pre.code));
+                Pre {
+                    code: "pre".into(),
+                    single: true,
+                    ..pre
+                }
+            } else {
+                pre
+            };
+            let (code, update) = match self.rng.below(9) {
+                0 => {
+                    self.cov("carried array: tanh");
+                    (format!("{}.tanh()", pre.receiver()), Update::Bounded(1.0))
+                }
+                1 => {
+                    self.cov("carried array: mapv(f64::tanh)");
+                    (
+                        format!("{}.mapv(f64::tanh)", pre.receiver()),
+                        Update::Bounded(1.0),
+                    )
+                }
+                2 => {
+                    self.cov("carried array: sigmoid");
+                    (
+                        format!("backprop::sigmoid({})", pre.borrowed()),
+                        Update::Bounded(1.0),
+                    )
+                }
+                3 => {
+                    self.cov("carried array: softmax");
+                    let axis = if matches!(state, Ty::M(..)) {
+                        self.rng.below(2)
+                    } else {
+                        0
+                    };
+                    (
+                        format!("backprop::softmax({}, Axis({axis}))", pre.borrowed()),
+                        Update::Bounded(1.0),
+                    )
+                }
+                4 => {
+                    self.cov("carried array: sin");
+                    (format!("{}.sin()", pre.receiver()), Update::Bounded(1.0))
+                }
+                5 => {
+                    self.cov("carried array: mapv closure");
+                    (
+                        format!("{}.mapv(|v| v / (1.0 + v * v))", pre.receiver()),
+                        Update::Bounded(0.5),
+                    )
+                }
+                6 | 7 => {
+                    self.cov("carried array: relu");
+                    (format!("backprop::relu({})", pre.borrowed()), Update::Relu)
+                }
+                _ => {
+                    self.cov("carried array: elementwise (times a literal)");
+                    let l = self.lit();
+                    (
+                        format!("{} * {l}", pre.receiver()),
+                        Update::Linear(l.parse().unwrap()),
+                    )
+                }
+            };
+            update_lines.push(format!("        h = {code};"));
+            (update, pre.coefficient, pre.constant)
+        } else if kind < 9 {
+            // A gate and a candidate; the data (if any) in the candidate.
+            let gate = self.pre(p, shapes, true, None);
+            let cand = self.pre(p, shapes, data_term.is_none(), data_term.as_ref());
+            update_lines.push(format!(
+                "        let z = backprop::sigmoid({});",
+                gate.borrowed()
+            ));
+            update_lines.push(format!("        let cand = {}.tanh();", cand.receiver()));
+            if self.rng.chance(0.6) {
+                self.cov("carried array: gated update (convex blend)");
+                update_lines.push("        h = &z * &h + (1.0 - &z) * &cand;".into());
+                (Update::Convex, 0.0, 0.0)
+            } else {
+                self.cov("carried array: gated update (leaky)");
+                let l = self.lit();
+                update_lines.push(format!("        h = &h * &z + &cand * {l};"));
+                (Update::Leaky(l.parse().unwrap()), 0.0, 0.0)
+            }
+        } else {
+            // Two carried arrays: a cell and the state.
+            self.cov("two carried arrays (a cell and its state)");
+            lines.push("    let mut c = h.clone();".into());
+            let gate = self.pre(p, shapes, true, None);
+            let cand = self.pre(p, shapes, data_term.is_none(), data_term.as_ref());
+            update_lines.push(format!(
+                "        let gate = backprop::sigmoid({});",
+                gate.borrowed()
+            ));
+            update_lines.push(format!(
+                "        c = &c * &gate + {}.tanh() * 0.5;",
+                cand.receiver()
+            ));
+            update_lines.push("        h = c.tanh() * &gate;".into());
+            (Update::Cell, 0.0, 0.0)
+        };
+
+        // The break guard, on a scalar: the carried one or a reduction of the state.
+        let guard = self.rng.chance(0.35);
+        let mut guard_lines: Vec<String> = Vec::new();
+        let guard_first = guard && (!BREAK_AFTER_ARRAY_UPDATE || self.rng.chance(0.5));
+        if guard {
+            let th = self.rng.pick(&["0.5", "1.0", "2.0", "3.0"]);
+            let cond = if scalar && self.rng.chance(0.6) {
+                self.cov("break guard on the carried scalar");
+                format!("acc > {th}")
+            } else {
+                self.cov("break guard on a reduction of the carried array");
+                match self.rng.below(3) {
+                    0 => format!("h.sum() > {th}"),
+                    1 => format!("(&h * &h).sum() > {th}"),
+                    _ => format!("h.mean().unwrap() < -{th}"),
+                }
+            };
+            self.cov(if guard_first {
+                "break guard before the array's update"
+            } else {
+                "break guard after the array's update"
+            });
+            guard_lines.push(format!("        if {cond} {{"));
+            if scalar && self.rng.chance(0.3) {
+                self.cov("break guard with a line");
+                guard_lines.push("            acc += 1.0;".into());
+            }
+            guard_lines.push("            break;".into());
+            guard_lines.push("        }".into());
+        }
+
+        // The body, in order.
+        if guard_first {
+            body.splice(0..0, guard_lines.drain(..));
+        }
+        if acc_first {
+            body.push(format!("        {acc_line}"));
+        }
+        body.extend(update_lines);
+        if scalar && !acc_first {
+            body.push(format!("        {acc_line}"));
+        }
+        body.extend(guard_lines);
+        if while_loop {
+            body.push("        k += 1;".into());
+            lines.push("    let mut k = 0;".into());
+        }
+
+        // The bounds, iteration by iteration.
+        let mut h_bound: f64 = init_bound;
+        let mut c_bound: f64 = init_bound;
+        let mut acc_bound: f64 = if scalar { 1.5 } else { 0.0 };
+        let mut worst: f64 = h_bound;
+        for _ in 0..trips {
+            let grow = |acc: f64, h: f64| {
+                let (per, per_sq, halves) = acc_growth;
+                let acc = if halves { acc * 0.5 } else { acc };
+                acc + per * h + per_sq * h * h + 1.0
+            };
+            if acc_first {
+                acc_bound = grow(acc_bound, h_bound);
+            }
+            let pre = coefficient * h_bound + constant;
+            worst = worst.max(pre);
+            h_bound = match update {
+                Update::Bounded(b) => b,
+                Update::Relu => pre,
+                Update::Linear(l) => pre * l,
+                Update::Convex => h_bound.max(1.0),
+                Update::Leaky(l) => h_bound + l,
+                Update::Cell => {
+                    c_bound += 0.5;
+                    1.0
+                }
+            };
+            if scalar && !acc_first {
+                acc_bound = grow(acc_bound, h_bound);
+            }
+            worst = worst.max(h_bound).max(c_bound).max(acc_bound);
+        }
+        // (The gates' pre-activations only enter `sigmoid` and `tanh`.)
+        if worst > LIMIT {
+            return false;
+        }
+
+        p.lines.extend(lines);
+        p.lines.push(header);
+        p.lines.extend(body);
+        p.lines.push("    }".into());
+        let mut carried = vec![("h", state, h_bound)];
+        if matches!(update, Update::Cell) {
+            carried.push(("c", state, c_bound));
+        }
+        if scalar {
+            carried.push(("acc", Ty::S, acc_bound));
+        }
+        for (name, ty, bound) in carried {
+            p.vars.push(Var {
+                name: name.into(),
+                ty,
+                bound,
+                held: if ty == Ty::S {
+                    Held::Scalar
+                } else {
+                    Held::Place
+                },
+                uses: 0,
+                active: true,
+                view: false,
+            });
+        }
+        true
+    }
+
+    /// A local array bound with `let mut` and written by element (constants, at literal
+    /// indices and at computed indices in a loop) before it is read.
+    fn element_writes(&mut self, p: &mut Program) {
+        let Some(a) = self.array(p, |v| v.bound <= 10.0) else {
+            return;
+        };
+        let (ty, b, active) = (p.vars[a].ty, p.vars[a].bound, p.vars[a].active);
+        let (init, bound) = match self.rng.below(4) {
+            0 => {
+                self.cov("element writes into a copy");
+                let method = if p.vars[a].view || self.rng.chance(0.4) {
+                    "to_owned"
+                } else {
+                    "clone"
+                };
+                (format!("{}.{method}()", p.recv(a)), b)
+            }
+            1 => {
+                self.cov("element writes into a gate's result");
+                (format!("backprop::relu(&({} + 1.0))", p.borrow(a)), b + 1.0)
+            }
+            2 => {
+                self.cov("element writes into an elementwise method's result");
+                let name = p.recv(a);
+                match self.rng.below(3) {
+                    0 => (format!("{name}.tanh()"), 1.0),
+                    1 => (format!("{name}.mapv(f64::tanh)"), 1.0),
+                    _ => (format!("backprop::sigmoid({})", borrow_name(p, a)), 1.0),
+                }
+            }
+            _ => {
+                self.cov("element writes into an arithmetic result");
+                let l = self.lit();
+                let f: f64 = l.parse().unwrap();
+                (format!("{} * {l}", p.borrow(a)), b * f)
+            }
+        };
+        let name = format!("masked{}", p.locals);
+        p.locals += 1;
+        p.lines.push(format!("    let mut {name} = {init};"));
+        let mut written = 0.0f64;
+        let literal = self.rng.chance(0.6);
+        if literal {
+            self.cov("element write at a literal index");
+            for _ in 0..1 + self.rng.below(2) {
+                let l = self.lit();
+                written = written.max(l.parse().unwrap());
+                let at = match ty {
+                    Ty::M(r, c) => format!("[{}, {}]", self.rng.below(r), self.rng.below(c)),
+                    Ty::V(n) => format!("{}", self.rng.below(n)),
+                    Ty::S => unreachable!(),
+                };
+                p.lines.push(format!("    {name}[{at}] = {l};"));
+            }
+        }
+        if !literal || self.rng.chance(0.5) {
+            let l = self.rng.pick(&["0.0", "0.5", "1.5"]);
+            written = written.max(l.parse().unwrap());
+            match ty {
+                Ty::M(n, c) if p.labels == Some((n, c)) && self.rng.chance(0.6) => {
+                    self.cov("element writes at the labels in a loop");
+                    p.lines.push("    for i in 0..y.len() {".into());
+                    p.lines.push(format!("        {name}[[i, y[i]]] = {l};"));
+                }
+                Ty::M(r, c) => {
+                    self.cov("element writes at computed indices in a loop");
+                    if self.rng.chance(0.5) {
+                        let column = if c == 1 {
+                            "0".to_string()
+                        } else {
+                            match self.rng.below(c) {
+                                0 => format!("i % {c}"),
+                                o => format!("(i + {o}) % {c}"),
+                            }
+                        };
+                        p.lines.push(format!("    for i in 0..{r} {{"));
+                        p.lines
+                            .push(format!("        {name}[[i, {column}]] = {l};"));
+                    } else {
+                        let row = self.rng.below(r);
+                        p.lines.push(format!("    for j in 0..{name}.ncols() {{"));
+                        p.lines.push(format!("        {name}[[{row}, j]] = {l};"));
+                    }
+                }
+                Ty::V(n) => {
+                    if self.rng.chance(0.5) {
+                        self.cov("element writes at computed indices in a loop");
+                        let start = self.rng.below(n);
+                        p.lines.push(format!("    for i in {start}..{n} {{"));
+                        p.lines.push(format!("        {name}[i] = {l};"));
+                    } else {
+                        self.cov("element writes under a condition in a loop");
+                        let parity = self.rng.below(2);
+                        p.lines.push(format!("    for i in 0..{name}.len() {{"));
+                        p.lines.push(format!("        if i % 2 == {parity} {{"));
+                        p.lines.push(format!("            {name}[i] = {l};"));
+                        p.lines.push("        }".into());
+                    }
+                }
+                Ty::S => unreachable!(),
+            }
+            p.lines.push("    }".into());
+        }
+        p.vars.push(Var {
+            name,
+            ty,
+            bound: bound.max(written),
+            held: Held::Place,
+            uses: 0,
+            active,
+            view: false,
+        });
+    }
+}
+
 fn rank(ty: Ty) -> &'static str {
     match ty {
         Ty::M(..) => "matrix",
@@ -1052,6 +1937,12 @@ fn generated_source() -> String {
         items.push('\n');
         cases.push_str(&case);
     }
+    for i in PROGRAMS..PROGRAMS + LOOP_PROGRAMS {
+        let (source, case) = generator.loop_function(&format!("t{i:03}"));
+        items.push_str(&source);
+        items.push('\n');
+        cases.push_str(&case);
+    }
     let coverage: String = generator
         .coverage
         .iter()
@@ -1059,8 +1950,9 @@ fn generated_source() -> String {
         .collect();
     format!(
         "// Generated by `generated_source` in tests/tensor_differential.rs (seed {SEED:#x}); re-create\n\
-         // with `BLESS=1 cargo test --test tensor_differential`. {PROGRAMS} random ndarray programs;\n\
-         // the tables at the end list them with their sources.\n\n\
+         // with `BLESS=1 cargo test --test tensor_differential`. {PROGRAMS} random ndarray\n\
+         // programs and {LOOP_PROGRAMS} with loops; the tables at the end list them with their\n\
+         // sources.\n\n\
          {items}\
          static CASES: &[Case] = &[\n{cases}];\n\n\
          /// How often the generator produced each construct.\n\
@@ -1144,6 +2036,48 @@ const CONSTRUCTS: &[&str] = &[
     "sum()",
     "mean()",
     "sum of squares",
+    // The loop programs.
+    "for loop carrying an array",
+    "reversed for loop carrying an array",
+    "while loop with a counter carrying an array",
+    "trip count from the data's shape",
+    "carried array starts as a copy of an array",
+    "carried array starts as a computed array",
+    "carried array times a parameter matrix (h.dot(wh))",
+    "carried array times a scalar parameter",
+    "carried array times a literal",
+    "bias in a loop body",
+    "local of the program in a loop body",
+    "pre-activation as a line of the loop body",
+    "carried array: tanh",
+    "carried array: mapv(f64::tanh)",
+    "carried array: sigmoid",
+    "carried array: softmax",
+    "carried array: sin",
+    "carried array: mapv closure",
+    "carried array: relu",
+    "carried array: elementwise (times a literal)",
+    "carried array: gated update (convex blend)",
+    "carried array: gated update (leaky)",
+    "two carried arrays (a cell and its state)",
+    "carried scalar accumulating a sum of the array",
+    "break guard before the array's update",
+    "break guard on the carried scalar",
+    "break guard on a reduction of the carried array",
+    "break guard with a line",
+    "row of a constant matrix in a loop body",
+    "column of a constant matrix in a loop body",
+    "column of a constant matrix, insert_axis(1), in a loop body",
+    "data column broadcast against the state",
+    "data view inline",
+    "element writes into a copy",
+    "element writes into a gate's result",
+    "element writes into an elementwise method's result",
+    "element writes into an arithmetic result",
+    "element write at a literal index",
+    "element writes at computed indices in a loop",
+    "element writes at the labels in a loop",
+    "element writes under a condition in a loop",
 ];
 
 /// Constructs behind a flag: listed in `CONSTRUCTS` only while the flag is on.
@@ -1157,6 +2091,12 @@ fn flagged_constructs() -> Vec<&'static str> {
     }
     if VIEW_INSERT_AXIS {
         v.push("view().insert_axis of a vector");
+    }
+    if BREAK_AFTER_ARRAY_UPDATE {
+        v.push("break guard after the array's update");
+    }
+    if CARRIED_COPY_OF_VIEW {
+        v.push("carried array starts as a copy of a view");
     }
     v
 }
