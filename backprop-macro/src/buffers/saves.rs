@@ -1,0 +1,278 @@
+//! Which writes into a taped buffer keep the value they overwrite: the to-be-recorded analysis.
+//!
+//! A write's old value is needed when a read of the buffer may come after the element's
+//! previous write and before this one, in the reverse pass's order: a read earlier in program
+//! order, or in the same loop (a later iteration's write overwrites what an earlier one read).
+//! A loop that sets every element of the buffer in between (`for i in 0..n { h[i] = .. }`)
+//! means the read saw an older value than the one this write overwrites.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::Expr;
+
+use crate::ir::{Block, Loop, LoopKind, Node, Program, VarId, idents_in};
+use crate::rules;
+
+/// What happens to a taped buffer at one point of the forward code, in program order, with
+/// the loops around it (outermost first).
+pub(super) struct Event {
+    buffer: VarId,
+    kind: EventKind,
+    loops: Vec<usize>,
+}
+
+enum EventKind {
+    Declared,
+    Read,
+    /// The `n`-th write of the program, in program order.
+    Written(usize),
+    /// The end of a `for` loop that sets every element (`for i in 0..n { h[i] = .. }` of an
+    /// `n`-element buffer): what was read before it is not what a later write overwrites.
+    Filled,
+}
+
+/// The declarations, reads and writes of taped buffers in `block`, in program order. A read is
+/// any mention outside a write's value (which the write's reverse does not read).
+pub(super) fn walk_events(
+    program: &Program,
+    block: &Block,
+    stack: &mut Vec<usize>,
+    loops: &mut usize,
+    in_arm: bool,
+    out: &mut Vec<Event>,
+) {
+    let taped: Vec<(VarId, String)> = program
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.taped)
+        .map(|(k, v)| (k, v.ident.to_string()))
+        .collect();
+    let reads = |tokens: TokenStream, stack: &Vec<usize>, out: &mut Vec<Event>| {
+        let mut names = HashSet::new();
+        idents_in(tokens, &mut names);
+        for (buffer, name) in &taped {
+            if names.contains(name) {
+                out.push(Event {
+                    buffer: *buffer,
+                    kind: EventKind::Read,
+                    loops: stack.clone(),
+                });
+            }
+        }
+    };
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) => {
+                a.args
+                    .iter()
+                    .for_each(|arg| reads(rules::render(program, arg), stack, out));
+                if program.vars[a.target].taped {
+                    out.push(Event {
+                        buffer: a.target,
+                        kind: EventKind::Declared,
+                        loops: stack.clone(),
+                    });
+                }
+            }
+            Node::Store(s) => {
+                // Every write counts, so that the numbering matches `mark_saved`'s.
+                let n = out
+                    .iter()
+                    .filter(|e| matches!(e.kind, EventKind::Written(_)))
+                    .count();
+                out.push(Event {
+                    buffer: s.buffer,
+                    kind: EventKind::Written(n),
+                    loops: stack.clone(),
+                });
+            }
+            Node::Branch(b) => {
+                reads(b.cond.clone(), stack, out);
+                for arm in [&b.then, &b.otherwise] {
+                    walk_events(program, arm, stack, loops, true, out);
+                    arm.results
+                        .iter()
+                        .for_each(|r| reads(rules::render(program, r), stack, out));
+                }
+            }
+            Node::Loop(l) => {
+                match &l.kind {
+                    LoopKind::For { range, .. } => reads(range.clone(), stack, out),
+                    LoopKind::While { cond, .. } => reads(cond.clone(), stack, out),
+                }
+                l.carried
+                    .iter()
+                    .for_each(|c| reads(rules::render(program, &c.entry), stack, out));
+                *loops += 1;
+                stack.push(*loops);
+                walk_events(program, &l.body, stack, loops, in_arm, out);
+                l.body
+                    .results
+                    .iter()
+                    .for_each(|r| reads(rules::render(program, r), stack, out));
+                if let Some(exit) = &l.exit {
+                    reads(exit.cond.clone(), stack, out);
+                }
+                stack.pop();
+                if !in_arm && let Some(buffer) = fills(program, l) {
+                    out.push(Event {
+                        buffer,
+                        kind: EventKind::Filled,
+                        loops: stack.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The numbers of the writes into taped buffers whose overwritten value a read may need: a
+/// read of the buffer comes before the write, or in the same loop (a later iteration's write
+/// overwrites what an earlier one read), counting only loops inside the buffer's declaration
+/// (an iteration of a loop around it has a buffer of its own).
+pub(super) fn saved_writes(events: &[Event]) -> HashSet<usize> {
+    let mut saved = HashSet::new();
+    let mut depth: HashMap<VarId, usize> = HashMap::new();
+    for (k, event) in events.iter().enumerate() {
+        match event.kind {
+            EventKind::Declared => {
+                depth.insert(event.buffer, event.loops.len());
+            }
+            EventKind::Written(n) => {
+                let Some(&d) = depth.get(&event.buffer) else {
+                    continue;
+                };
+                let outer = event.loops.get(d);
+                // A fill between the read and the write, in the loops around both.
+                let filled_between = |j: usize, read: &Event| {
+                    let common = read
+                        .loops
+                        .iter()
+                        .zip(&event.loops)
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    events.iter().enumerate().any(|(f, e)| {
+                        e.buffer == event.buffer
+                            && matches!(e.kind, EventKind::Filled)
+                            && e.loops.len() >= common
+                            && e.loops[..common] == event.loops[..common]
+                            && if j < k {
+                                j < f && f < k
+                            } else {
+                                f > j || f < k
+                            }
+                    })
+                };
+                let needed = events.iter().enumerate().any(|(j, e)| {
+                    e.buffer == event.buffer
+                        && matches!(e.kind, EventKind::Read)
+                        && (j < k || (outer.is_some() && e.loops.get(d) == outer))
+                        && !filled_between(j, e)
+                });
+                if needed {
+                    saved.insert(n);
+                }
+            }
+            EventKind::Read | EventKind::Filled => {}
+        }
+    }
+    saved
+}
+
+/// The buffer a `for` loop sets every element of: `for i in 0..n { .. h[i] = ..; .. }` with
+/// the write directly in the body, `n` the buffer's length (`h.len()`, or the length it was
+/// declared with), no `break`.
+fn fills(program: &Program, l: &Loop) -> Option<VarId> {
+    let LoopKind::For { index, range, .. } = &l.kind else {
+        return None;
+    };
+    if l.exit.is_some() {
+        return None;
+    }
+    let index = program.vars[*index].ident.to_string();
+    let syn::Expr::Range(range) = syn::parse2::<syn::Expr>(range.clone()).ok()? else {
+        return None;
+    };
+    let starts_at_zero = matches!(range.start.as_deref(), Some(syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(n),
+        ..
+    })) if n.base10_digits() == "0");
+    if !starts_at_zero || !matches!(range.limits, syn::RangeLimits::HalfOpen(_)) {
+        return None;
+    }
+    let end = range.end.as_ref()?.to_token_stream().to_string();
+    l.body.nodes.iter().find_map(|node| match node {
+        Node::Store(s)
+            if s.op == crate::ir::StoreOp::Set
+                && s.index.to_string() == index
+                && (end == format!("{} . len ()", program.vars[s.buffer].ident)
+                    || declared_len(program, s.buffer).as_deref() == Some(end.as_str())) =>
+        {
+            Some(s.buffer)
+        }
+        _ => None,
+    })
+}
+
+/// The length a buffer was declared with (`n` of `vec![0.0; n]` or `[0.0; n]`), as tokens.
+fn declared_len(program: &Program, buffer: VarId) -> Option<String> {
+    match &program.vars[buffer].ty {
+        crate::ir::Ty::Array { len: Some(len), .. } => Some(len.to_string()),
+        _ => {
+            let mut found = None;
+            find_declaration(&program.body, buffer, &mut found);
+            found
+        }
+    }
+}
+
+fn find_declaration(block: &Block, buffer: VarId, found: &mut Option<String>) {
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) if a.target == buffer => {
+                // `::std::vec![value; len]`, as lowering wrote it.
+                if let [crate::ir::Operand::Const { tokens, .. }] = a.args.as_slice()
+                    && let Ok(Expr::Macro(mut mac)) = syn::parse2::<Expr>(tokens.clone())
+                    && mac
+                        .mac
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "vec")
+                {
+                    mac.mac.path = syn::parse_quote!(vec);
+                    if let Some((_, len)) = crate::lower::vec_repeat(&mac.mac) {
+                        *found = Some(len.to_token_stream().to_string());
+                    }
+                }
+            }
+            Node::Assign(_) | Node::Store(_) => {}
+            Node::Branch(b) => {
+                find_declaration(&b.then, buffer, found);
+                find_declaration(&b.otherwise, buffer, found);
+            }
+            Node::Loop(l) => find_declaration(&l.body, buffer, found),
+        }
+    }
+}
+
+/// Sets `saved` on the writes `saved_writes` chose, numbered in program order.
+pub(super) fn mark_saved(block: &mut Block, saved: &HashSet<usize>, count: &mut usize) {
+    for node in &mut block.nodes {
+        match node {
+            Node::Store(s) => {
+                s.saved = saved.contains(count);
+                *count += 1;
+            }
+            Node::Assign(_) => {}
+            Node::Branch(b) => {
+                mark_saved(&mut b.then, saved, count);
+                mark_saved(&mut b.otherwise, saved, count);
+            }
+            Node::Loop(l) => mark_saved(&mut l.body, saved, count),
+        }
+    }
+}
