@@ -36,17 +36,17 @@ fn svm_loss_naive_backward(
                     let loss_3 = loss_2 + margin_3;
                     d_loss_2 += d_loss_5;
                     d_margin_3 += d_loss_5;
+                    let mut d_margin_1 = d_margin_3;
+                    for k in (0..d).rev() {
+                        let d_margin_sub = x[i * d + k] * d_margin_1;
+                        d_w[k * c + j] += d_margin_sub;
+                        d_w[k * c + y[i]] += -d_margin_sub;
+                    }
                     loss_3
                 } else {
                     d_loss_2 += d_loss_5;
                     loss_2
                 };
-                let mut d_margin_1 = d_margin_3;
-                for k in (0..d).rev() {
-                    let d_margin_sub = x[i * d + k] * d_margin_1;
-                    d_w[k * c + j] += d_margin_sub;
-                    d_w[k * c + y[i]] += -d_margin_sub;
-                }
                 loss_4
             };
             loss_2 = loss_5;

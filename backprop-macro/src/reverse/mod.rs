@@ -16,6 +16,7 @@
 mod loops;
 mod ownership;
 mod reads;
+mod sink;
 
 use std::collections::{HashMap, HashSet};
 
@@ -204,6 +205,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     let handed = move_last_uses(program, &sweep.grads, &mut stmts);
     leave_unwritten(program, &sweep.grads, &handed, &mut stmts);
     copies::propagate(program, &sweep.grads, &sweep.storage, &mut stmts);
+    sink::sink(program, &sweep.grads, &sweep.storage, &mut stmts);
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();
