@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::{Group, Ident, TokenStream, TokenTree};
 
 use crate::ir::{Program, Ty, VarId};
-use crate::reverse::{BackStmt, stmt_idents};
+use crate::reverse::{BackStmt, collect_mutable, stmt_idents};
 
 /// Takes the plain copies out of the bodies of the reversed loops in `stmts`.
 pub fn propagate(
@@ -21,7 +21,8 @@ pub fn propagate(
     stmts: &mut [BackStmt],
 ) {
     let mut added = HashSet::new();
-    added_to(stmts, &mut added);
+    // Gradients added to or overwritten after their first contribution.
+    collect_mutable(stmts, &mut added);
     let copies = Copies {
         program,
         grads,
@@ -144,33 +145,6 @@ impl Copies<'_> {
 
 fn is_ident(expr: &TokenStream, name: &str) -> bool {
     matches!(&expr.clone().into_iter().collect::<Vec<_>>()[..], [TokenTree::Ident(i)] if i == name)
-}
-
-/// The gradients that something adds to or overwrites after their first contribution.
-fn added_to(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
-    for stmt in stmts {
-        match stmt {
-            BackStmt::Accumulate { var, .. }
-            | BackStmt::SetElement { var, .. }
-            | BackStmt::Zero { var } => {
-                out.insert(*var);
-            }
-            BackStmt::If {
-                then, otherwise, ..
-            } => {
-                added_to(then, out);
-                added_to(otherwise, out);
-            }
-            BackStmt::For { body, fused, .. } => {
-                added_to(body, out);
-                if let Some(fused) = fused {
-                    added_to(fused, out);
-                }
-            }
-            BackStmt::Guarded { body, .. } => added_to(body, out),
-            _ => {}
-        }
-    }
 }
 
 /// Whether `stmt` writes the gradient `var` (named `name`).

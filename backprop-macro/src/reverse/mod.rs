@@ -29,10 +29,12 @@ use crate::naming::Namer;
 use crate::record;
 use crate::rules::{self, Local, Prim, TensorOp};
 
-pub use reads::{block_reads, node_idents, recorded_names, stmt_idents, without_outer_stores};
+pub use reads::{
+    block_reads, collect_mutable, node_idents, recorded_names, stmt_idents, without_outer_stores,
+};
 
 use ownership::{keeps_shapes, leave_unwritten, move_last_uses};
-use reads::{collect_mutable, count_uses, elementwise_lines, live_nodes, saves};
+use reads::{count_uses, elementwise_lines, live_nodes, saves};
 
 /// One statement of the backward pass.
 #[derive(Clone)]

@@ -230,7 +230,8 @@ pub fn without_outer_stores(node: &Node, local: &HashSet<VarId>) -> Node {
     }
 }
 
-pub(super) fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
+/// The gradients added to or overwritten after their first contribution (declared `let mut`).
+pub fn collect_mutable(stmts: &[BackStmt], out: &mut HashSet<VarId>) {
     for stmt in stmts {
         match stmt {
             BackStmt::Accumulate { var, .. }

@@ -76,7 +76,7 @@ fn block(cx: &Context, stmts: &mut Vec<BackStmt>) {
                 }
                 index += 1;
             }
-            let (var, _) = zeroed(&stmts[z]).unwrap_or_default();
+            let var = zeroed(&stmts[z]).unwrap_or_default();
             if let BackStmt::If {
                 then, otherwise, ..
             } = &mut stmts[z + 1]
@@ -107,10 +107,10 @@ fn block(cx: &Context, stmts: &mut Vec<BackStmt>) {
     }
 }
 
-/// `Zero` of a gradient: its variable and name.
-fn zeroed(stmt: &BackStmt) -> Option<(VarId, ())> {
+/// The gradient a `let mut d_m = 0.0;` declares.
+fn zeroed(stmt: &BackStmt) -> Option<VarId> {
     match stmt {
-        BackStmt::Zero { var } => Some((*var, ())),
+        BackStmt::Zero { var } => Some(*var),
         _ => None,
     }
 }
@@ -120,7 +120,7 @@ fn zeroed(stmt: &BackStmt) -> Option<(VarId, ())> {
 /// derived from `d_m`, when nothing after them reads what they declare.
 fn movable(cx: &Context, stmts: &[BackStmt], z: usize) -> Option<HashSet<usize>> {
     let (program, grads, names) = (cx.program, cx.grads, cx.names);
-    let (var, ()) = zeroed(&stmts[z])?;
+    let var = zeroed(&stmts[z])?;
     let BackStmt::If {
         then, otherwise, ..
     } = &stmts[z + 1]
