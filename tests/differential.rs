@@ -51,7 +51,7 @@
 //! (`b[i] *= e`, `/=`) and overwrite elements read before.
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
-//! (`backprop-macro/src/rules.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
+//! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
 //! not generated: see CONTRIBUTING.md.
 //!
 //! After changing the generator, re-create the file with `BLESS=1 cargo test --test differential`.
@@ -6106,7 +6106,7 @@ const CONSTRUCTS: &[&str] = &[
 #[test]
 fn every_rule_and_construct_is_generated() {
     let rules = std::fs::read_to_string(format!(
-        "{}/backprop-macro/src/rules.rs",
+        "{}/backprop-macro/src/rules/mod.rs",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();

@@ -1,0 +1,419 @@
+//! A line's contributions to its operands' gradients, from its rule: the shapes they meet
+//! (broadcast sums, matrix products), the gradient-only functions of the runtime's tensor gates,
+//! and calls of `g_backward`.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+use super::render::with_references;
+use super::{Local, Prim, TensorOp};
+use crate::ir::{Operand, Program, Ty};
+
+/// A gate's gradient from its value `y`, its arguments as written and the upstream `d`.
+type GateGradient = fn(&TokenStream, &[TokenStream], &TokenStream) -> TokenStream;
+
+/// A runtime tensor gate whose gradient generated code takes from a gradient-only function:
+/// its `_backward` (the composition contract) would compute again the value the forward pass
+/// already holds.
+struct GateRule {
+    name: &'static str,
+    grad: GateGradient,
+    /// The gradient not written out (`one_hot`), for when its only reader is another gate's
+    /// gradient-only function, which takes it as its upstream.
+    unwritten: Option<GateGradient>,
+}
+
+/// The gates of [`GateRule`]. Only for calls written `backprop::name(..)` on arrays: a user's own
+/// `relu` keeps its own `relu_backward`.
+const GATE_GRADIENTS: &[GateRule] = &[
+    // relu's value is positive (or NaN) exactly where its argument is: its argument need not
+    // be kept, and the forward pass can compute relu in the argument's buffer.
+    GateRule {
+        name: "relu",
+        grad: |y, _, d| quote!(::backprop::relu_grad(#y, #d)),
+        unwritten: None,
+    },
+    GateRule {
+        name: "sigmoid",
+        grad: |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
+        unwritten: None,
+    },
+    GateRule {
+        name: "softmax",
+        grad: |y, args, d| {
+            let axis = &args[1];
+            quote!(::backprop::softmax_grad(#y, #axis, #d))
+        },
+        unwritten: None,
+    },
+    GateRule {
+        name: "log_softmax",
+        grad: |y, args, d| {
+            let axis = &args[1];
+            quote!(::backprop::log_softmax_grad(#y, #axis, #d))
+        },
+        unwritten: None,
+    },
+    GateRule {
+        name: "pick",
+        grad: |_, args, d| {
+            let (a, labels) = (&args[0], &args[1]);
+            quote!(::backprop::pick_grad(#a, #labels, #d))
+        },
+        unwritten: Some(|_, args, d| {
+            let (a, labels) = (&args[0], &args[1]);
+            quote!(::backprop::one_hot(#a, #labels, #d))
+        }),
+    },
+];
+
+/// Runtime functions that take an array argument (at this position) by value as well as by
+/// reference and then compute in its buffer: generated code hands over a forward array at its
+/// last use instead of dropping it after.
+pub const REUSE_BUFFER: &[(&str, usize)] = &[
+    ("relu", 0),
+    ("sigmoid", 0),
+    ("softplus", 0),
+    ("softmax", 0),
+    ("log_softmax", 0),
+    ("log_softmax_grad", 0),
+];
+
+/// The gradient-only rule of a call `backprop::name(..)`, if it has one.
+fn gate_gradient(path: &TokenStream) -> Option<&'static GateRule> {
+    let name = runtime_gate_name(path)?;
+    GATE_GRADIENTS.iter().find(|rule| rule.name == name)
+}
+
+/// `name` of a call written `backprop::name` (or `::backprop::name`).
+fn runtime_gate_name(path: &TokenStream) -> Option<String> {
+    let text = path.to_string().replace(' ', "");
+    text.strip_prefix("::backprop::")
+        .or_else(|| text.strip_prefix("backprop::"))
+        .map(str::to_string)
+}
+
+/// Whether a call's gradient-only rule takes a single scalar for an upstream gradient that is
+/// the same for every entry (`pick_grad`, after `.mean()` of the picked entries).
+pub fn takes_uniform_upstream(prim: &Prim) -> bool {
+    match prim {
+        Prim::Call { path, .. } => runtime_gate_name(path).as_deref() == Some("pick"),
+        Prim::Table { .. } => true,
+        _ => false,
+    }
+}
+
+/// Operand positions of `prim` whose gradient can be non-zero.
+pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
+    match prim {
+        Prim::Table { rule, .. } => rule.differentiable.to_vec(),
+        Prim::Cast(_) => vec![0],
+        Prim::Tensor(TensorOp::Dot) => vec![0, 1],
+        Prim::Tensor(_) => vec![0],
+        Prim::Call { .. } => (0..args.len())
+            .filter(|&i| is_float_argument(&args[i], args))
+            .collect(),
+    }
+}
+
+/// A call's float arguments are the callee's differentiable parameters (its default, without
+/// `wrt`), so they are the components of the gradient its `_backward` returns.
+fn is_float_argument(arg: &Operand, _all: &[Operand]) -> bool {
+    match arg {
+        Operand::Var(_) | Operand::Element { .. } => true,
+        Operand::Const { ty, .. } => matches!(
+            ty,
+            Ty::Float(_) | Ty::FloatLit | Ty::Array { .. } | Ty::Tensor { .. }
+        ),
+    }
+}
+
+/// A contribution `d_operand += expr`.
+pub struct Contribution {
+    pub operand: usize,
+    /// The contribution has the shape of the line's output, which ndarray may have broadcast
+    /// from the operand's: it is summed back to the operand's shape (`sum_to`).
+    pub sum_to: bool,
+    pub expr: TokenStream,
+    /// `expr` is the matrix product `a.dot(&b)` of these factors: a later contribution adds it
+    /// in place (`general_mat_mul`), without a temporary.
+    pub product: Option<(TokenStream, TokenStream)>,
+    /// `expr` with the upstream gradient handed over by value instead of borrowed (a
+    /// gradient-only gate computes in its buffer), for when nothing reads it afterwards.
+    pub moved: Option<TokenStream>,
+    /// The gradient not written out (see [`GateRule::unwritten`]).
+    pub unwritten: Option<TokenStream>,
+}
+
+/// What the reverse sweep emits for one line.
+pub struct Backward {
+    /// Statements that must run before the contributions (a call to `g_backward`).
+    pub setup: Vec<TokenStream>,
+    pub contributions: Vec<Contribution>,
+}
+
+/// The local gradients of one line, for the operand positions in `wanted`.
+///
+/// `scratch` is a fresh name a rule may bind (the gradients returned by `g_backward`).
+pub fn backward(
+    prim: &Prim,
+    local: &Local,
+    program: &Program,
+    args: &[Operand],
+    out: &Ty,
+    wanted: &[usize],
+    scratch: &Ident,
+) -> Backward {
+    let d = &local.d;
+    let contribution = |operand, expr| Contribution {
+        operand,
+        sum_to: false,
+        expr,
+        product: None,
+        moved: None,
+        unwritten: None,
+    };
+    match prim {
+        // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
+        // one allocation instead of three).
+        Prim::Table { rule, .. }
+            if rule.name == "mul" && wanted == [0, 1] && same_operand(&args[0], &args[1]) =>
+        {
+            let x = local.x(0);
+            Backward {
+                setup: Vec::new(),
+                contributions: vec![contribution(0, quote!(2.0 * #x * #d))],
+            }
+        }
+        Prim::Table { rule, .. } => Backward {
+            setup: Vec::new(),
+            contributions: by_rank(program, args, wanted)
+                .into_iter()
+                .map(|i| {
+                    let expr = (rule.grad)(local, i);
+                    match (out.is_tensor(), program.ty_of(&args[i])) {
+                        // A scalar operand of an array line met every element: add them up.
+                        (true, ty) if !ty.is_tensor() => contribution(i, quote!((#expr).sum())),
+                        // ndarray may have broadcast the operand against another array (a bias
+                        // row added to every row); not against a scalar or against itself.
+                        (true, _)
+                            if rule.arity == 2
+                                && may_broadcast(program, &args[i], &args[1 - i]) =>
+                        {
+                            Contribution {
+                                operand: i,
+                                sum_to: true,
+                                expr,
+                                product: None,
+                                moved: None,
+                                unwritten: None,
+                            }
+                        }
+                        _ => contribution(i, expr),
+                    }
+                })
+                .collect(),
+        },
+        // y = x as T: the gradient flows back converted to x's type.
+        Prim::Cast(to) => {
+            let expr = match program.float_of(&args[0]) {
+                Some(from) if from != *to => {
+                    let from = from.ident();
+                    quote!(#d as #from)
+                }
+                _ => quote!(#d),
+            };
+            Backward {
+                setup: Vec::new(),
+                contributions: vec![contribution(0, expr)],
+            }
+        }
+        Prim::Tensor(op) => Backward {
+            setup: Vec::new(),
+            contributions: wanted
+                .iter()
+                .map(|&i| Contribution {
+                    product: matrix_factors(op, local, program, args, i),
+                    ..contribution(i, tensor_grad(op, local, program, args, i))
+                })
+                .collect(),
+        },
+        // A runtime gate on an array: its gradient alone, from the value the forward pass has.
+        Prim::Call { path, by_ref, .. } if out.is_tensor() && gate_gradient(path).is_some() => {
+            let rendered = with_references(local.bare.clone(), by_ref);
+            let Some(rule) = gate_gradient(path) else {
+                return Backward {
+                    setup: Vec::new(),
+                    contributions: Vec::new(),
+                };
+            };
+            let expr = (rule.grad)(&local.y, &rendered, d);
+            let moved = local
+                .upstream_by_value()
+                .map(|d| (rule.grad)(&local.y, &rendered, &d));
+            let unwritten = rule.unwritten.map(|grad| grad(&local.y, &rendered, d));
+            Backward {
+                setup: Vec::new(),
+                contributions: wanted
+                    .iter()
+                    .map(|&i| Contribution {
+                        moved: moved.clone(),
+                        unwritten: unwritten.clone(),
+                        ..contribution(i, expr.clone())
+                    })
+                    .collect(),
+            }
+        }
+        // y = g(args): (y, grads) = g_backward(args, d).
+        Prim::Call {
+            backward, by_ref, ..
+        } => {
+            let float_args = differentiable_positions(prim, args);
+            let rendered = with_references(local.bare.clone(), by_ref);
+            // At the user's call, where rustc reports a `g_backward` that does not fit.
+            let span = backward
+                .clone()
+                .into_iter()
+                .last()
+                .map_or_else(proc_macro2::Span::call_site, |t| t.span());
+            let call = quote::quote_spanned!(span=> #backward(#(#rendered,)* #d));
+            if float_args.len() == 1 {
+                let expr = quote!(#call.1);
+                return Backward {
+                    setup: Vec::new(),
+                    contributions: wanted
+                        .iter()
+                        .map(|&i| contribution(i, expr.clone()))
+                        .collect(),
+                };
+            }
+            // Checked to be a tuple of gradients.
+            let checked = quote::quote_spanned!(span=> ::backprop::args(#call));
+            let setup = vec![quote!(let (_, #scratch) = #checked;)];
+            let contributions = wanted
+                .iter()
+                .map(|&i| {
+                    let k = float_args.iter().position(|&p| p == i).unwrap_or(0);
+                    let k = syn::Index::from(k);
+                    contribution(i, quote!(#scratch.#k))
+                })
+                .collect();
+            Backward {
+                setup,
+                contributions,
+            }
+        }
+    }
+}
+
+/// The operand positions in `wanted`, lower-rank arrays first: the upstream gradient is then
+/// summed down for a broadcast operand while it is still borrowed, and handed over whole to
+/// the full-shape operand last (moved, when nothing reads it after).
+fn by_rank(program: &Program, args: &[Operand], wanted: &[usize]) -> Vec<usize> {
+    let mut order = wanted.to_vec();
+    order.sort_by_key(|&i| program.ty_of(&args[i]).rank().unwrap_or(0));
+    order
+}
+
+/// Whether an elementwise operation may have broadcast `operand` against `other`: only an
+/// array against a different array.
+fn may_broadcast(program: &Program, operand: &Operand, other: &Operand) -> bool {
+    program.ty_of(other).is_tensor() && !same_operand(operand, other)
+}
+
+/// Whether two operands are the same value.
+fn same_operand(a: &Operand, b: &Operand) -> bool {
+    match (a, b) {
+        (Operand::Var(a), Operand::Var(b)) => a == b,
+        (Operand::Element { var: a, index: i }, Operand::Element { var: b, index: j }) => {
+            a == b && i.to_string() == j.to_string()
+        }
+        (Operand::Const { tokens: a, .. }, Operand::Const { tokens: b, .. }) => {
+            a.to_string() == b.to_string()
+        }
+        _ => false,
+    }
+}
+
+/// The factors of a matrix product's gradient `dA = dY·Bᵀ`, `dB = Aᵀ·dY` (both operands of
+/// rank 2), as [`tensor_grad`] writes them.
+fn matrix_factors(
+    op: &TensorOp,
+    c: &Local,
+    program: &Program,
+    args: &[Operand],
+    i: usize,
+) -> Option<(TokenStream, TokenStream)> {
+    let (TensorOp::Dot, [a, b]) = (op, args) else {
+        return None;
+    };
+    let (Some(2), Some(2)) = (program.ty_of(a).rank(), program.ty_of(b).rank()) else {
+        return None;
+    };
+    let (d, a, b) = (&c.d_name, c.r(0), c.r(1));
+    Some(match i {
+        0 => (quote!(#d), quote!(#b.t())),
+        _ => (quote!(#a.t()), quote!(#d)),
+    })
+}
+
+/// Local gradients of the ndarray operations: whole-array code that follows the shapes, never
+/// a Jacobian.
+fn tensor_grad(
+    op: &TensorOp,
+    c: &Local,
+    program: &Program,
+    args: &[Operand],
+    i: usize,
+) -> TokenStream {
+    let (d, d_name, f) = (&c.d, &c.d_name, c.float.ident());
+    let a = c.r(0);
+    let axis_of = |k: usize| quote!(::backprop::ndarray::Axis(#k));
+    match op {
+        TensorOp::Dot => {
+            let (xa, xb, rb) = (c.x(0), c.x(1), c.r(1));
+            let ranks = (
+                program.ty_of(&args[0]).rank(),
+                program.ty_of(&args[1]).rank(),
+            );
+            let (rows, cols) = (axis_of(1), axis_of(0));
+            match (ranks, i) {
+                // Y = A B: dA = dY Bᵀ, dB = Aᵀ dY.
+                ((Some(2), Some(2)), 0) => quote!(#d_name.dot(&#rb.t())),
+                ((Some(2), Some(2)), _) => quote!(#a.t().dot(#d)),
+                // y = A x: dA = dy xᵀ (an outer product), dx = Aᵀ dy.
+                ((Some(2), Some(1)), 0) => {
+                    quote!(#d_name.view().insert_axis(#rows).dot(&#rb.view().insert_axis(#cols)))
+                }
+                ((Some(2), Some(1)), _) => quote!(#a.t().dot(#d)),
+                // y = x A: dx = A dy, dA = x dyᵀ.
+                ((Some(1), Some(2)), 0) => quote!(#rb.dot(#d)),
+                ((Some(1), Some(2)), _) => {
+                    quote!(#a.view().insert_axis(#rows).dot(&#d_name.view().insert_axis(#cols)))
+                }
+                // s = a · b: da = b ds, db = a ds.
+                (_, 0) => quote!(#xb * #d),
+                _ => quote!(#xa * #d),
+            }
+        }
+        TensorOp::T => quote!(#d_name.t().to_owned()),
+        // s = Σ a: every element gets ds.
+        TensorOp::Sum => quote!(::backprop::ndarray::Array::from_elem(#a.raw_dim(), #d)),
+        TensorOp::Mean { .. } => {
+            quote!(::backprop::ndarray::Array::from_elem(#a.raw_dim(), #d / #a.len() as #f))
+        }
+        // y = Σ_axis a: dy spread back along the summed axis.
+        TensorOp::SumAxis => {
+            let (axis, xa) = (c.bare[1].clone(), c.x(0));
+            quote!(::backprop::expand_axis(#d, #axis, #xa))
+        }
+        TensorOp::MeanAxis { .. } => {
+            let (axis, xa) = (c.bare[1].clone(), c.x(0));
+            quote!(::backprop::expand_axis(#d, #axis, #xa) / #a.len_of(#axis) as #f)
+        }
+        TensorOp::InsertAxis => {
+            let axis = c.bare[1].clone();
+            quote!(#d_name.index_axis(#axis, 0).to_owned())
+        }
+    }
+}

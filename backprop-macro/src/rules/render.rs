@@ -1,0 +1,169 @@
+//! Operands and forward lines as generated code.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+
+use super::{Prim, Syntax, TensorOp};
+use crate::ir::{FloatTy, Operand, Program, Ty};
+
+/// An operand as a value in generated code, parenthesised if it is a compound constant.
+pub fn render(program: &Program, operand: &Operand) -> TokenStream {
+    match operand {
+        Operand::Var(v) => {
+            let var = &program.vars[*v];
+            let ident = &var.ident;
+            match var.ty {
+                // Arrays are read through references: `&a + &b` leaves both usable.
+                Ty::Tensor { by_ref: false, .. } => quote!(&#ident),
+                _ => quote!(#ident),
+            }
+        }
+        Operand::Element { var, index } => {
+            let ident = &program.vars[*var].ident;
+            quote!(#ident[#index])
+        }
+        Operand::Const {
+            tokens,
+            ty: Ty::Tensor { by_ref: false, .. },
+            atomic,
+        } => {
+            if *atomic {
+                quote!(&#tokens)
+            } else {
+                quote!(&(#tokens))
+            }
+        }
+        Operand::Const {
+            tokens,
+            atomic: true,
+            ..
+        } => tokens.clone(),
+        Operand::Const {
+            tokens,
+            atomic: false,
+            ..
+        } => quote!((#tokens)),
+    }
+}
+
+/// An operand where no operator meets it (a whole right-hand side, a call argument).
+pub fn render_bare(program: &Program, operand: &Operand) -> TokenStream {
+    match operand {
+        Operand::Const {
+            ty: Ty::Tensor { by_ref: false, .. },
+            ..
+        } => render(program, operand),
+        Operand::Const { tokens, .. } => tokens.clone(),
+        var => render(program, var),
+    }
+}
+
+/// An operand as a method receiver: an unsuffixed float constant gets the line's type, since
+/// `2.0.ln()` does not compile (the literal's type would be ambiguous).
+pub fn render_receiver(program: &Program, operand: &Operand, float: FloatTy) -> TokenStream {
+    match operand {
+        Operand::Const {
+            tokens,
+            ty: Ty::FloatLit,
+            ..
+        } => {
+            let f = float.ident();
+            match syn::parse2::<syn::LitFloat>(tokens.clone()) {
+                Ok(lit) if lit.suffix().is_empty() => {
+                    let typed =
+                        syn::LitFloat::new(&format!("{}{}", lit.base10_digits(), f), lit.span());
+                    typed.to_token_stream()
+                }
+                _ => quote!((#tokens as #f)),
+            }
+        }
+        // `x.exp()` borrows by itself.
+        Operand::Var(v) if program.vars[*v].ty.is_tensor() => {
+            program.vars[*v].ident.to_token_stream()
+        }
+        Operand::Const {
+            tokens,
+            ty: Ty::Tensor { .. },
+            atomic,
+        } => {
+            if *atomic {
+                tokens.clone()
+            } else {
+                quote!((#tokens))
+            }
+        }
+        _ => render(program, operand),
+    }
+}
+
+/// Forward code of one line.
+pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy) -> TokenStream {
+    let x: Vec<TokenStream> = args.iter().map(|a| render(program, a)).collect();
+    let (rule, name) = match prim {
+        Prim::Table { rule, name } => (rule, name),
+        Prim::Cast(to) => {
+            let (a, to) = (&x[0], to.ident());
+            return quote!(#a as #to);
+        }
+        Prim::Tensor(op) => {
+            let a = render_receiver(program, &args[0], float);
+            let axis = args.get(1).map(|a| render_bare(program, a));
+            return match op {
+                TensorOp::Dot => {
+                    let b = &x[1];
+                    quote!(#a.dot(#b))
+                }
+                TensorOp::T => quote!(#a.t()),
+                TensorOp::Sum => quote!(#a.sum()),
+                TensorOp::Mean { unwrap } => quote!(#a.mean()#unwrap),
+                TensorOp::SumAxis => quote!(#a.sum_axis(#axis)),
+                TensorOp::MeanAxis { unwrap } => quote!(#a.mean_axis(#axis)#unwrap),
+                TensorOp::InsertAxis => quote!(#a.view().insert_axis(#axis)),
+            };
+        }
+        Prim::Call { path, by_ref, .. } => {
+            let x = with_references(
+                args.iter().map(|a| render_bare(program, a)).collect(),
+                by_ref,
+            );
+            return quote!(#path(#(#x),*));
+        }
+    };
+    match rule.syntax {
+        Syntax::Infix(op) => {
+            let op: TokenStream = op.parse().unwrap_or_default();
+            let (a, b) = (&x[0], &x[1]);
+            quote!(#a #op #b)
+        }
+        Syntax::Negate => {
+            let a = &x[0];
+            quote!(-#a)
+        }
+        // An array expression of constants is computed into the new variable, not borrowed.
+        Syntax::Copy => match &args[0] {
+            Operand::Const {
+                tokens,
+                ty: Ty::Tensor { .. },
+                ..
+            } => tokens.clone(),
+            arg => render_bare(program, arg),
+        },
+        Syntax::Method => {
+            let receiver = render_receiver(program, &args[0], float);
+            let rest = &x[1..];
+            quote!(#receiver.#name(#(#rest),*))
+        }
+        Syntax::SigmoidIdiom => {
+            let a = &x[0];
+            quote!(1.0 / (1.0 + (-#a).exp()))
+        }
+    }
+}
+
+/// Arguments of a call, arrays passed by reference where the user's call did.
+pub(super) fn with_references(args: Vec<TokenStream>, by_ref: &[bool]) -> Vec<TokenStream> {
+    args.into_iter()
+        .zip(by_ref)
+        .map(|(a, &r)| if r { quote!(&#a) } else { a })
+        .collect()
+}
