@@ -158,6 +158,11 @@ pub struct Loop {
     /// the end of an iteration, in this order.
     pub carried: Vec<Carried>,
     pub body: Block,
+    /// Taped buffers the loop sets every element of, once each, without reading them: the
+    /// forward pass keeps the whole old contents before the loop (one `push_slice`), the reverse
+    /// pass puts them back after the reversed loop, instead of a push and a pop per write
+    /// (decided in [`crate::buffers`]).
+    pub saved_whole: Vec<VarId>,
     pub span: Span,
 }
 

@@ -45,6 +45,23 @@ impl<T> Tape<T> {
     }
 }
 
+impl<T: Copy> Tape<T> {
+    /// Keeps every element of `values` (a buffer's contents before a loop sets them all).
+    pub fn push_slice(&mut self, values: &[T]) {
+        self.0.extend_from_slice(values);
+    }
+
+    /// Puts back into `into` the last `into.len()` values pushed, in the order
+    /// [`push_slice`](Self::push_slice) kept them.
+    pub fn pop_slice(&mut self, into: &mut [T]) {
+        let Some(at) = self.0.len().checked_sub(into.len()) else {
+            panic!("a #[backprop] loop's tape ran out: a bug in the macro, please report it")
+        };
+        into.copy_from_slice(&self.0[at..]);
+        self.0.truncate(at);
+    }
+}
+
 /// A [`Tape`] of plain values (floats, counters, shapes) whose storage goes back to a
 /// per-thread pool when it is dropped, and is taken from it by the next call's tape: a
 /// gradient called in a training loop allocates its tapes once, not on every call, and does

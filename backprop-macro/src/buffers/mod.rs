@@ -32,7 +32,7 @@ use crate::rules;
 
 mod saves;
 
-use saves::{mark_saved, saved_writes, walk_events};
+use saves::{mark_saved, save_whole, saved_writes, walk_events};
 
 /// Tapes the buffers whose reads could see overwritten values, and clears the `reset` of
 /// writes that reach each element once.
@@ -92,6 +92,7 @@ pub fn check(program: &mut Program, namer: &mut Namer) {
     let saved = saved_writes(&events);
     let mut count = 0;
     mark_saved(&mut program.body, &saved, &mut count);
+    save_whole(program);
     let mut body = std::mem::replace(
         &mut program.body,
         Block {

@@ -276,3 +276,81 @@ pub(super) fn mark_saved(block: &mut Block, saved: &HashSet<usize>, count: &mut 
         }
     }
 }
+
+/// Moves the saves of a loop that sets every element of a taped buffer (`for i in 0..n {
+/// h[i] = ..; }`, its one write into `h`, saved) to the loop: one `push_slice` of the whole
+/// buffer before it instead of a push per element, and one `pop_slice` after its reverse.
+/// Only where the body does not read the buffer: its reverse then needs none of the old values
+/// that the element-wise restores would have put back along the way.
+pub(super) fn save_whole(program: &mut Program) {
+    let mut whole = Vec::new();
+    wholly_saved(program, &program.body.nodes, &mut whole);
+    let mut body = std::mem::take(&mut program.body.nodes);
+    let mut count = 0;
+    move_saves(&mut body, &whole, &mut count);
+    program.body.nodes = body;
+}
+
+/// For every loop in `nodes`, in program order (outer loops first), the buffer whose saves
+/// move to it.
+fn wholly_saved(program: &Program, nodes: &[Node], out: &mut Vec<Option<VarId>>) {
+    for node in nodes {
+        match node {
+            Node::Assign(_) | Node::Store(_) => {}
+            Node::Branch(b) => {
+                wholly_saved(program, &b.then.nodes, out);
+                wholly_saved(program, &b.otherwise.nodes, out);
+            }
+            Node::Loop(l) => {
+                out.push(fills(program, l).filter(|b| moves_saves(program, l, *b)));
+                wholly_saved(program, &l.body.nodes, out);
+            }
+        }
+    }
+}
+
+/// Whether the saves of `buffer`, which loop `l` fills, can move to the loop: the fill is the
+/// body's one write into the buffer, it is saved, and nothing in the body reads the buffer.
+fn moves_saves(program: &Program, l: &Loop, buffer: VarId) -> bool {
+    if !program.vars[buffer].taped {
+        return false;
+    }
+    let mut written = Vec::new();
+    l.body.nodes.iter().for_each(|n| n.stores(&mut written));
+    let mut reads = Vec::new();
+    crate::reverse::block_reads(program, &l.body.nodes, &l.body.results, &mut reads);
+    let mut names = HashSet::new();
+    reads.into_iter().for_each(|r| idents_in(r, &mut names));
+    written.iter().filter(|b| **b == buffer).count() == 1
+        && l.body
+            .nodes
+            .iter()
+            .any(|n| matches!(n, Node::Store(s) if s.buffer == buffer && s.saved))
+        && !names.contains(&program.vars[buffer].ident.to_string())
+}
+
+fn move_saves(nodes: &mut [Node], whole: &[Option<VarId>], count: &mut usize) {
+    for node in nodes {
+        match node {
+            Node::Assign(_) | Node::Store(_) => {}
+            Node::Branch(b) => {
+                move_saves(&mut b.then.nodes, whole, count);
+                move_saves(&mut b.otherwise.nodes, whole, count);
+            }
+            Node::Loop(l) => {
+                if let Some(buffer) = whole[*count] {
+                    for n in &mut l.body.nodes {
+                        if let Node::Store(s) = n
+                            && s.buffer == buffer
+                        {
+                            s.saved = false;
+                        }
+                    }
+                    l.saved_whole.push(buffer);
+                }
+                *count += 1;
+                move_saves(&mut l.body.nodes, whole, count);
+            }
+        }
+    }
+}

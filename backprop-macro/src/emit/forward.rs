@@ -189,6 +189,13 @@ pub(super) fn forward_loop(
                 let after_ident = &program.vars[c.after].ident;
                 after.push(quote!(let #after_ident = #inner;));
             }
+            // A buffer the loop sets every element of keeps its old contents whole.
+            for buffer in &l.saved_whole {
+                if let Some(tape) = tapes.and_then(|t| t.restores.get(buffer)) {
+                    let buffer = &program.vars[*buffer].ident;
+                    before.push(quote!(#tape.push_slice(&#buffer);));
+                }
+            }
             let mut body: Vec<TokenStream> = match fused {
                 Some(fused) => fused,
                 None => l

@@ -295,7 +295,7 @@ fn pushed_on(tokens: TokenStream, out: &mut Vec<Ident>) {
                     Some(proc_macro2::TokenTree::Ident(method)),
                 ) = (trees.get(k + 1), trees.get(k + 2))
                     && dot.as_char() == '.'
-                    && method == "push"
+                    && (method == "push" || method == "push_slice")
                     && !out.contains(ident)
                 {
                     out.push(ident.clone());

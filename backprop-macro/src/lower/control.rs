@@ -272,6 +272,7 @@ impl Lowerer<'_> {
                 nodes,
                 results: exits,
             },
+            saved_whole: Vec::new(),
             span,
         }));
     }

@@ -12,7 +12,7 @@ use crate::ir::{Block, LoopKind, Node, Operand, Program, VarId, defined_in, iden
 use crate::record;
 use crate::rules::Prim;
 
-use super::reads::{node_idents, saves, stmt_idents};
+use super::reads::{loop_saves, node_idents, stmt_idents};
 use super::{BackStmt, Frame, Popped, Sweep};
 
 impl Sweep<'_> {
@@ -33,7 +33,7 @@ impl Sweep<'_> {
             .any(|&k| self.declared.contains(&l.carried[k].after))
             && !written
                 .iter()
-                .any(|b| self.declared.contains(b) || l.body.nodes.iter().any(|n| saves(n, *b)))
+                .any(|b| self.declared.contains(b) || loop_saves(l, *b))
         {
             return;
         }
@@ -115,14 +115,28 @@ impl Sweep<'_> {
                 .for_each(|s| stmt_idents(program, s, &mut needed));
             let mut plan = record::plan(program, &block.nodes, &mut needed, false);
             if part == 0 && l.exit.is_none() {
+                let read = needed.clone();
                 for (c, result) in l.carried.iter().zip(&l.body.results) {
                     if let Operand::Var(v) = result
                         && let Some(at) = plan.values.iter().position(|x| x == v)
                         && !self.records.contains_key(v)
                     {
                         plan.values.remove(at);
-                        needed.insert(program.vars[c.inner].ident.to_string());
-                        next_values.push((*v, c.inner, c.after));
+                        // A counter that only a nested loop steps (`idx` of `for i { for j {
+                        // .. idx += 1; } }`) is back at the iteration's start value when the
+                        // nested reversed loop has counted it down: no tape.
+                        let start = match self.counted_back_by_nested(l, c.inner, *v) {
+                            Some(start)
+                                if !read.contains(&program.vars[c.inner].ident.to_string()) =>
+                            {
+                                start
+                            }
+                            _ => {
+                                needed.insert(program.vars[c.inner].ident.to_string());
+                                c.inner
+                            }
+                        };
+                        next_values.push((*v, start, c.after));
                     }
                 }
             }
@@ -131,6 +145,9 @@ impl Sweep<'_> {
             needed_any.extend(needed);
         }
         for &(value, _, after) in &next_values {
+            if fused.is_none() {
+                self.counted_back.insert(after, value);
+            }
             let copy = if program.vars[after].ty.is_tensor() {
                 quote::quote!(.clone())
             } else {
@@ -150,6 +167,10 @@ impl Sweep<'_> {
                 let after = &program.vars[c.after].ident;
                 out.push(BackStmt::Raw(quote::quote!(let mut #inner = #after;)));
                 restore.push(BackStmt::Raw(undo));
+                // (A loop reversed inside its forward loop counts nothing back.)
+                if fused.is_none() {
+                    self.counted_back.insert(c.after, c.inner);
+                }
                 continue;
             }
             if needed_any.contains(&inner.to_string()) {
@@ -233,10 +254,36 @@ impl Sweep<'_> {
                 fused: None,
             },
         });
+        // The buffers the loop set every element of get their old contents back.
+        for buffer in &l.saved_whole {
+            if let Some(tape) = self.restores.get(buffer) {
+                let buffer = &program.vars[*buffer].ident;
+                out.push(BackStmt::Raw(quote::quote!(#tape.pop_slice(&mut #buffer);)));
+            }
+        }
         for &k in &active {
             let d = self.grad(l.carried[k].inner);
             self.contribute_to(&l.carried[k].entry.clone(), d.to_token_stream(), out);
         }
+    }
+
+    /// The variable that holds `inner`'s value again once the reverse of a loop nested
+    /// directly in `l`'s body has run: that loop starts a counter from `inner`, ends it at
+    /// `value` (the body's result) and counts it back down in its reverse.
+    fn counted_back_by_nested(
+        &self,
+        l: &crate::ir::Loop,
+        inner: VarId,
+        value: VarId,
+    ) -> Option<VarId> {
+        l.body.nodes.iter().find_map(|n| match n {
+            Node::Loop(m) if m.exit.is_none() => m
+                .carried
+                .iter()
+                .find(|c| matches!(c.entry, Operand::Var(e) if e == inner) && c.after == value)
+                .and_then(|c| self.counted_back.get(&c.after).copied()),
+            _ => None,
+        })
     }
 
     /// One iteration reversed: the gradients of the values `block` ends with are seeded from

@@ -184,6 +184,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         uses: HashMap::new(),
         elementwise: HashSet::new(),
         uniform: HashMap::new(),
+        counted_back: HashMap::new(),
     };
     count_uses(
         program,
@@ -275,6 +276,10 @@ struct Sweep<'a> {
     elementwise: HashSet<VarId>,
     /// Arrays whose gradient is one value everywhere, that value (see `uniform_sum`).
     uniform: HashMap<VarId, TokenStream>,
+    /// Integer counters a reversed loop counts back to their value before the loop: the value
+    /// after the forward loop, and the variable holding the value before it once the reversed
+    /// loop has run (see `reverse_loop`).
+    counted_back: HashMap<VarId, VarId>,
 }
 
 impl Sweep<'_> {

@@ -152,8 +152,13 @@ pub(super) fn saves(node: &Node, buffer: VarId) -> bool {
             .iter()
             .chain(&b.otherwise.nodes)
             .any(|n| saves(n, buffer)),
-        Node::Loop(l) => l.body.nodes.iter().any(|n| saves(n, buffer)),
+        Node::Loop(l) => loop_saves(l, buffer),
     }
+}
+
+/// Whether loop `l` saves values of `buffer` that it overwrites, whole or element by element.
+pub(super) fn loop_saves(l: &crate::ir::Loop, buffer: VarId) -> bool {
+    l.saved_whole.contains(&buffer) || l.body.nodes.iter().any(|n| saves(n, buffer))
 }
 
 /// The names of what the forward code of `node` records for the reverse pass: tapes, trip
