@@ -1,4 +1,4 @@
-//! The attribute's arguments: `#[backprop]` or `#[backprop(wrt(a, b))]`.
+//! The attribute's arguments: `#[backprop]`, `#[backprop(wrt(a, b))]`, `#[backprop(split(g))]`.
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -6,12 +6,16 @@ use syn::{Ident, Token, parenthesized};
 
 mod kw {
     syn::custom_keyword!(wrt);
+    syn::custom_keyword!(split);
 }
 
 #[derive(Default)]
 pub struct Args {
     /// `wrt(a, b)`: exactly these parameters are differentiable.
     pub wrt: Option<Vec<Ident>>,
+    /// `split(g, h)`: calls of these functions are differentiated in split mode, with
+    /// `g_forward` and the closure it returns instead of `g_backward`.
+    pub split: Vec<Ident>,
 }
 
 impl Parse for Args {
@@ -37,10 +41,22 @@ impl Parse for Args {
                     ));
                 }
                 args.wrt = Some(names.into_iter().collect());
+            } else if lookahead.peek(kw::split) {
+                let keyword: kw::split = input.parse()?;
+                let content;
+                parenthesized!(content in input);
+                let names = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
+                if names.is_empty() {
+                    return Err(syn::Error::new(
+                        keyword.span,
+                        "`split()` names no function; name the `#[backprop]` functions whose calls keep their forward pass, e.g. `split(neuron)`",
+                    ));
+                }
+                args.split.extend(names);
             } else {
                 return Err(syn::Error::new(
                     input.span(),
-                    "unknown argument; the only argument of `#[backprop]` is `wrt(param, ...)`, e.g. `#[backprop(wrt(x, w))]`",
+                    "unknown argument; `#[backprop]` takes `wrt(param, ...)` and `split(function, ...)`, e.g. `#[backprop(wrt(x, w))]`",
                 ));
             }
             if !input.is_empty() {

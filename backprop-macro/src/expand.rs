@@ -9,7 +9,7 @@ use crate::args::Args;
 use crate::emit::{self, Companions};
 use crate::errors::Errors;
 use crate::naming::Namer;
-use crate::{buffers, fallback, lower, reverse, signature};
+use crate::{buffers, fallback, lower, reverse, signature, split};
 
 /// Expands `#[backprop(args)] item`: the item unchanged, then its companions; or, when the
 /// function cannot be differentiated, its signature, the errors and stub companions.
@@ -41,6 +41,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let companions = Companions::new(&function, &signature);
     let mut namer = Namer::new(function.to_token_stream());
     let mut program = lower::lower(&function, &signature, &mut namer, &mut errors);
+    split::mark(&mut program, &args.split, &mut namer, &mut errors);
     if errors.is_empty() {
         buffers::check(&mut program, &mut namer);
     }

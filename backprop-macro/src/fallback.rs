@@ -34,6 +34,8 @@ pub fn stubs(function: &syn::ItemFn, companions: &Companions) -> TokenStream {
         ..
     } = companions;
     let vis = &function.vis;
+    let name = &function.sig.ident;
+    let forward = format_ident!("{}_forward", name, span = name.span());
     let generics = &function.sig.generics;
     let where_clause = &generics.where_clause;
     // Every parameter, even one the macro could not read, so that the user's calls match.
@@ -66,6 +68,10 @@ pub fn stubs(function: &syn::ItemFn, companions: &Companions) -> TokenStream {
         #[allow(dead_code)]
         #vis fn #source() -> &'static str {
             ""
+        }
+        #[allow(unused_variables, dead_code, clippy::all)]
+        #vis fn #forward #generics(#(#params),*) -> (#output, fn(#output) -> #gradient) #where_clause {
+            ::core::unreachable!("`#[backprop]` reported a compile error for this function")
         }
     }
 }

@@ -56,6 +56,9 @@ pub enum Ty {
     },
     /// Integers, `bool`, and anything else: never differentiated.
     Other,
+    /// The reverse of a call in split mode (`let (y, y_reverse) = g_forward(..);`): a closure
+    /// that takes the call's upstream gradient and returns its gradients, called once.
+    Reverse,
 }
 
 impl Ty {
@@ -243,7 +246,7 @@ impl Node {
     /// The variables this node defines (outside its own body).
     pub fn targets(&self) -> Vec<VarId> {
         match self {
-            Node::Assign(a) => vec![a.target],
+            Node::Assign(a) => std::iter::once(a.target).chain(a.prim.reverse()).collect(),
             Node::Branch(b) => b.targets.clone(),
             Node::Loop(l) => l.carried.iter().map(|c| c.after).collect(),
             Node::Store(_) => Vec::new(),
@@ -364,6 +367,7 @@ pub fn defined_in_node(node: &Node, out: &mut HashSet<VarId>) {
     match node {
         Node::Assign(a) => {
             out.insert(a.target);
+            out.extend(a.prim.reverse());
         }
         Node::Branch(b) => {
             out.extend(b.targets.iter().copied());

@@ -20,6 +20,7 @@ mod record;
 mod reverse;
 mod rules;
 mod signature;
+mod split;
 mod validate;
 
 /// Writes the backward pass of a staged function: `f_backward`, `f_grad` and

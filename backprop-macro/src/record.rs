@@ -53,6 +53,15 @@ pub fn plan(program: &Program, nodes: &[Node], needed: &mut HashSet<String>, onc
     let name = |v: VarId| program.vars[v].ident.to_string();
     for node in nodes.iter().rev() {
         match node {
+            // A call in split mode never runs again: its value and the closure of its reverse
+            // are kept.
+            Node::Assign(a) if let Some(reverse) = a.prim.reverse() => {
+                for v in [reverse, a.target] {
+                    if needed.contains(&name(v)) {
+                        plan.values.push(v);
+                    }
+                }
+            }
             Node::Assign(a) => {
                 if !needed.contains(&name(a.target)) {
                     if needed.contains(&shape_name(&name(a.target))) {

@@ -42,6 +42,34 @@ pub(super) fn forward_node(
     tapes: Option<&Reversed>,
 ) -> TokenStream {
     match node {
+        // A call in split mode: its value, and the closure of its reverse.
+        Node::Assign(assign)
+            if let Prim::Call {
+                path,
+                backward,
+                by_ref,
+                reverse: Some(reverse),
+            } = &assign.prim =>
+        {
+            let forward = Prim::Call {
+                path: crate::split::forward_path(path),
+                backward: backward.clone(),
+                by_ref: by_ref.clone(),
+                reverse: None,
+            };
+            let float = program.vars[assign.target].ty.float();
+            let call = rules::forward(
+                &forward,
+                program,
+                &assign.args,
+                float.unwrap_or(crate::ir::FloatTy::F64),
+            );
+            let (ident, reverse) = (
+                &program.vars[assign.target].ident,
+                &program.vars[*reverse].ident,
+            );
+            quote_spanned!(assign.span=> let (#ident, #reverse) = #call;)
+        }
         Node::Assign(assign) => {
             let var = &program.vars[assign.target];
             let ident = &var.ident;

@@ -118,19 +118,7 @@ pub fn emit(
     let lines = drop_after_last_use(program, lines);
     let lines = declare_tapes(program, reversed, lines);
     let value = rules::render_bare(program, program.body.value());
-    let gradients: Vec<TokenStream> = program
-        .params
-        .iter()
-        .filter(|p| p.differentiable)
-        .map(|p| match reversed.grads.get(&p.var) {
-            Some(d) => d.to_token_stream(),
-            None => zero(program, p.var),
-        })
-        .collect();
-    let gradients = match gradients.as_slice() {
-        [one] => one.clone(),
-        many => quote!((#(#many),*)),
-    };
+    let gradients = gradients(program, reversed);
 
     let backward_fn = quote! {
         #vis fn #backward(#(#params,)* #seed: #output) -> (#output, #gradient) {
@@ -155,6 +143,7 @@ pub fn emit(
         " Value and gradient of [`{name}`]: `{backward}(.., 1.0)`, written by `#[backprop]`."
     );
     let source_doc = format!(" The source of [`{backward}`], as `#[backprop]` generated it.");
+    let forward_fn = forward_companion(function, companions, program, reversed);
     // `f_grad` has `f`'s parameters: what the user allowed on `f` (too many arguments, say)
     // holds for it too.
     let user_allows = function.attrs.iter().filter(|a| a.path().is_ident("allow"));
@@ -180,6 +169,174 @@ pub fn emit(
         #vis fn #source() -> &'static str {
             #printed
         }
+
+        #forward_fn
+    }
+}
+
+/// `f_forward(p..) -> (R, impl FnOnce(R) -> G)`: the forward lines, then the backward
+/// statements in a closure that owns what they read (the split mode of [`crate::split`]). No
+/// loop or branch is fused with its reverse here: the upstream gradient comes later.
+fn forward_companion(
+    function: &syn::ItemFn,
+    companions: &Companions,
+    program: &Program,
+    reversed: &Reversed,
+) -> TokenStream {
+    let Companions {
+        backward,
+        output,
+        gradient,
+        ..
+    } = companions;
+    let vis = &function.vis;
+    let name = &function.sig.ident;
+    let forward = format_ident!("{}_forward", name, span = name.span());
+    let seed = &reversed.seed;
+    let items = &program.items;
+    // Every borrowed parameter gets the lifetime `'a`, which the closure may capture.
+    let mut borrows = false;
+    let params: Vec<TokenStream> = function
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(pat_type) => {
+                let mut ty = (*pat_type.ty).clone();
+                let mut named = NameLifetimes(false);
+                syn::visit_mut::VisitMut::visit_type_mut(&mut named, &mut ty);
+                borrows |= named.0;
+                let ident = match &*pat_type.pat {
+                    syn::Pat::Ident(p) => p.ident.clone(),
+                    _ => return None,
+                };
+                Some(quote!(#ident: #ty))
+            }
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let (generics, bound) = if borrows {
+        (quote!(<'a>), quote!(+ 'a))
+    } else {
+        (TokenStream::new(), TokenStream::new())
+    };
+    let mut lines: Vec<TokenStream> = reversed
+        .forward
+        .iter()
+        .map(|n| forward::forward_node(program, n, Some(reversed)))
+        .collect();
+    let stmts: Vec<TokenStream> = reversed
+        .stmts
+        .iter()
+        .map(|s| backward::back_stmt(program, reversed, s))
+        .collect();
+    let gradients = gradients(program, reversed);
+    let views = views_again(program, &reversed.forward, &stmts);
+    let reverse = format_ident!("{}_reverse", name);
+    lines.push(quote! {
+        let #reverse = move |#seed: #output| -> #gradient {
+            #(#views)*
+            #(#stmts)*
+            #gradients
+        };
+    });
+    let lines = drop_after_last_use(program, lines);
+    let lines = declare_tapes(program, reversed, lines);
+    let value = rules::render_bare(program, program.body.value());
+    let doc = format!(
+        " Value of [`{name}`] and the closure of its reverse pass, written by `#[backprop]`: \
+         `let (y, reverse) = {forward}(..); let gradients = reverse(d_y);` computes what \
+         [`{backward}`]`(.., d_y)` does, the forward pass now and the reverse pass when the \
+         closure is called. A `#[backprop(split({name}))]` caller differentiates its calls of \
+         `{name}` this way, so that `{name}`'s forward pass runs once."
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #vis fn #forward #generics(#(#params),*) -> (#output, impl FnOnce(#output) -> #gradient #bound) {
+            #(#items)*
+            #(#lines)*
+            (#value, #reverse)
+        }
+    }
+}
+
+/// The view lines (`a.t()`, `a.view().insert_axis(..)`, a constant view) whose views the
+/// reverse statements `stmts` read, to run again inside the closure: a view of a local array
+/// cannot leave the function, the array can (the closure owns it).
+fn views_again(
+    program: &Program,
+    nodes: &[crate::ir::Node],
+    stmts: &[TokenStream],
+) -> Vec<TokenStream> {
+    let mut read = std::collections::HashSet::new();
+    stmts
+        .iter()
+        .for_each(|s| crate::ir::idents_in(s.clone(), &mut read));
+    let mut again = Vec::new();
+    for node in nodes.iter().rev() {
+        let crate::ir::Node::Assign(a) = node else {
+            continue;
+        };
+        let view = matches!(
+            a.prim,
+            rules::Prim::Tensor(rules::TensorOp::T | rules::TensorOp::InsertAxis)
+        ) || matches!(a.args.as_slice(), [crate::ir::Operand::Const { ty, .. }] if ty.is_tensor());
+        if view
+            && program.vars[a.target].ty.is_tensor()
+            && read.contains(&program.vars[a.target].ident.to_string())
+        {
+            let line = forward::forward_node(program, node, None);
+            crate::ir::idents_in(line.clone(), &mut read);
+            again.push(line);
+        }
+    }
+    again.reverse();
+    again
+}
+
+/// Names the elided lifetimes of a parameter's type `'a`: `&[f64]` → `&'a [f64]`,
+/// `ArrayView1<f64>` → `ArrayView1<'a, f64>`; records whether there was one.
+struct NameLifetimes(bool);
+
+impl syn::visit_mut::VisitMut for NameLifetimes {
+    fn visit_type_reference_mut(&mut self, reference: &mut syn::TypeReference) {
+        if reference.lifetime.is_none() {
+            reference.lifetime = Some(syn::parse_quote!('a));
+            self.0 = true;
+        }
+        syn::visit_mut::visit_type_reference_mut(self, reference);
+    }
+
+    fn visit_path_segment_mut(&mut self, segment: &mut syn::PathSegment) {
+        if segment.ident.to_string().starts_with("ArrayView")
+            && let syn::PathArguments::AngleBracketed(args) = &mut segment.arguments
+            && !args
+                .args
+                .iter()
+                .any(|a| matches!(a, syn::GenericArgument::Lifetime(_)))
+        {
+            args.args.insert(0, syn::parse_quote!('a));
+            self.0 = true;
+        }
+        syn::visit_mut::visit_path_segment_mut(self, segment);
+    }
+}
+
+/// The gradients `f_backward` returns: one per differentiable parameter, in signature order.
+fn gradients(program: &Program, reversed: &Reversed) -> TokenStream {
+    let gradients: Vec<TokenStream> = program
+        .params
+        .iter()
+        .filter(|p| p.differentiable)
+        .map(|p| match reversed.grads.get(&p.var) {
+            Some(d) => d.to_token_stream(),
+            None => zero(program, p.var),
+        })
+        .collect();
+    match gradients.as_slice() {
+        [one] => one.clone(),
+        many => quote!((#(#many),*)),
     }
 }
 

@@ -430,6 +430,7 @@ impl Lowerer<'_> {
                 path,
                 backward,
                 by_ref,
+                reverse: None,
             },
             args,
             span,

@@ -427,6 +427,7 @@ impl Lowerer<'_> {
                                 path,
                                 backward,
                                 by_ref: vec![false],
+                                reverse: None,
                             },
                             args: vec![receiver],
                             span,

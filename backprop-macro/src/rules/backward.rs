@@ -264,6 +264,43 @@ pub fn backward(
                     .collect(),
             }
         }
+        // y = g(args) in split mode: grads = y_reverse(d), the closure `g_forward` returned.
+        Prim::Call {
+            backward,
+            reverse: Some(reverse),
+            ..
+        } => {
+            let float_args = differentiable_positions(prim, args);
+            let span = backward
+                .clone()
+                .into_iter()
+                .last()
+                .map_or_else(proc_macro2::Span::call_site, |t| t.span());
+            let reverse = &program.vars[*reverse].ident;
+            let call = quote::quote_spanned!(span=> #reverse(#d));
+            if float_args.len() == 1 {
+                return Backward {
+                    setup: Vec::new(),
+                    contributions: wanted
+                        .iter()
+                        .map(|&i| contribution(i, call.clone()))
+                        .collect(),
+                };
+            }
+            let setup = vec![quote!(let #scratch = #call;)];
+            let contributions = wanted
+                .iter()
+                .map(|&i| {
+                    let k = float_args.iter().position(|&p| p == i).unwrap_or(0);
+                    let k = syn::Index::from(k);
+                    contribution(i, quote!(#scratch.#k))
+                })
+                .collect();
+            Backward {
+                setup,
+                contributions,
+            }
+        }
         // y = g(args): (y, grads) = g_backward(args, d).
         Prim::Call {
             backward, by_ref, ..

@@ -34,12 +34,25 @@ pub enum Prim {
     Cast(FloatTy),
     /// An ndarray operation; the axis, when there is one, is operand 1 (a constant).
     Tensor(TensorOp),
-    /// A call to a function `g` that is not a primitive: differentiated by `g_backward`.
+    /// A call to a function `g` that is not a primitive: differentiated by `g_backward`; or,
+    /// in split mode (`#[backprop(split(g))]`), computed by `g_forward`, which also gives the
+    /// closure `reverse` of its reverse pass (see [`crate::split`]).
     Call {
         path: TokenStream,
         backward: TokenStream,
         by_ref: Vec<bool>,
+        reverse: Option<crate::ir::VarId>,
     },
+}
+
+impl Prim {
+    /// The closure of a split-mode call's reverse.
+    pub fn reverse(&self) -> Option<crate::ir::VarId> {
+        match self {
+            Prim::Call { reverse, .. } => *reverse,
+            _ => None,
+        }
+    }
 }
 
 /// The ndarray operations with rules of their own (elementwise math reuses the float

@@ -1,0 +1,108 @@
+//! Calls in split mode: `#[backprop(split(g))]` differentiates each call `y = g(..)` with
+//! `let (y, y_reverse) = g_forward(..);` in the forward pass and `y_reverse(d_y)` in the
+//! reverse pass, where the default (joint) mode calls `g_backward(.., d_y)`, which runs `g`'s
+//! forward pass a second time. The names of Tapenade's two ways of reversing a call: a callee
+//! reversed in split mode keeps what its reverse needs from the caller's forward pass (here,
+//! in the closure `g_forward` returns; in a loop, the closure goes on a tape like any value
+//! the reverse reads). Hand-written gates have no `g_forward`, so the mode is the caller's
+//! choice, per callee.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
+use quote::format_ident;
+
+use crate::errors::Errors;
+use crate::ir::{Block, Node, Program, Ty, Var};
+use crate::naming::Namer;
+use crate::rules::{self, Prim};
+
+/// Gives every call of a function named in `split` the variable of its reverse closure, and
+/// reports a name that no call of the body uses.
+pub fn mark(program: &mut Program, split: &[Ident], namer: &mut Namer, errors: &mut Errors) {
+    if split.is_empty() {
+        return;
+    }
+    let names: HashMap<String, Span> = split.iter().map(|n| (n.to_string(), n.span())).collect();
+    let mut found = HashSet::new();
+    let mut body = std::mem::replace(
+        &mut program.body,
+        Block {
+            nodes: Vec::new(),
+            results: Vec::new(),
+        },
+    );
+    mark_block(program, &mut body, &names, namer, &mut found);
+    program.body = body;
+    for name in split {
+        if !found.contains(&name.to_string()) {
+            errors.spanned(
+                name,
+                format!(
+                    "`split({name})`: this function calls no `#[backprop]` function `{name}`; `split(..)` names the functions whose calls keep their forward pass (`{name}_forward`) for the reverse"
+                ),
+            );
+        }
+    }
+}
+
+fn mark_block(
+    program: &mut Program,
+    block: &mut Block,
+    names: &HashMap<String, Span>,
+    namer: &mut Namer,
+    found: &mut HashSet<String>,
+) {
+    for node in &mut block.nodes {
+        match node {
+            Node::Assign(a) => {
+                let Prim::Call { path, reverse, .. } = &mut a.prim else {
+                    continue;
+                };
+                let name = rules::function_name(path);
+                // A runtime gate has its own rule, not a `_forward`.
+                let runtime = path.to_string().replace(' ', "").contains("backprop::");
+                let Some(&span) = names.get(&name).filter(|_| !runtime) else {
+                    continue;
+                };
+                // `g_forward` is spanned at `split(g)`: a `g` without one (a hand-written
+                // gate) is reported where the mode was chosen.
+                *path = respanned(path, span);
+                found.insert(name);
+                let ident = namer.fresh(&format!("{}_reverse", program.vars[a.target].ident));
+                program.vars.push(Var {
+                    ident,
+                    ty: Ty::Reverse,
+                    active: false,
+                    buffer: false,
+                    taped: false,
+                });
+                *reverse = Some(program.vars.len() - 1);
+            }
+            Node::Branch(b) => {
+                mark_block(program, &mut b.then, names, namer, found);
+                mark_block(program, &mut b.otherwise, names, namer, found);
+            }
+            Node::Loop(l) => mark_block(program, &mut l.body, names, namer, found),
+            Node::Store(_) => {}
+        }
+    }
+}
+
+/// `path` with its last identifier spanned at `span`.
+fn respanned(path: &TokenStream, span: Span) -> TokenStream {
+    let mut trees: Vec<TokenTree> = path.clone().into_iter().collect();
+    if let Some(TokenTree::Ident(last)) = trees.last_mut() {
+        last.set_span(span);
+    }
+    trees.into_iter().collect()
+}
+
+/// `g_forward` for the call path `g` (`m::g` → `m::g_forward`), spanned at the user's `g`.
+pub fn forward_path(path: &TokenStream) -> TokenStream {
+    let mut trees: Vec<TokenTree> = path.clone().into_iter().collect();
+    if let Some(TokenTree::Ident(last)) = trees.last_mut() {
+        *last = format_ident!("{}_forward", last, span = last.span());
+    }
+    trees.into_iter().collect()
+}
