@@ -98,7 +98,7 @@ if [[ -n "$programs" ]]; then
     echo
 fi
 
-pair_table loop "$loop_n" svm_naive recurrence dot
+pair_table loop "$loop_n" svm_naive recurrence call call_joint dot
 pair_table tensor "$tensor_n" rnn softmax two_layer
 
 if [[ -n "$(selected gmm)" ]]; then

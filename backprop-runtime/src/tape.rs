@@ -20,6 +20,12 @@ impl<T> Tape<T> {
         Tape(Vec::new())
     }
 
+    /// A tape with room for one value per iteration of a loop over `trips` (its range): the
+    /// forward loop that pushes one per iteration never grows it.
+    pub fn for_trips(trips: impl Iterator) -> Self {
+        Tape(Vec::with_capacity(trips.size_hint().0))
+    }
+
     pub fn push(&mut self, value: T) {
         self.0.push(value);
     }

@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use backprop_bench::loops::{dot, recurrence};
+use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
 use backprop_bench::{chain, check, gmm, loops, neuron, rnn, staged};
 use criterion::measurement::WallTime;
@@ -119,6 +119,21 @@ fn bench_recurrence(c: &mut Criterion) {
     let mut group = c.benchmark_group("recurrence");
     group.bench_function("generated", |b| {
         b.iter(|| recurrence::generated(black_box(&at.w), &at.x, black_box(at.h0)))
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| recurrence::hand(black_box(&at.w), &at.x, black_box(at.h0)))
+    });
+    group.finish();
+}
+
+fn bench_call(c: &mut Criterion) {
+    let at = recurrence::inputs();
+    let mut group = c.benchmark_group("call");
+    group.bench_function("generated", |b| {
+        b.iter(|| call::generated(black_box(&at.w), &at.x, black_box(at.h0)))
+    });
+    group.bench_function("joint", |b| {
+        b.iter(|| call::joint(black_box(&at.w), &at.x, black_box(at.h0)))
     });
     group.bench_function("hand", |b| {
         b.iter(|| recurrence::hand(black_box(&at.w), &at.x, black_box(at.h0)))
@@ -243,7 +258,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_staged, bench_neuron, bench_chain200, bench_svm_naive, bench_recurrence,
+    targets = bench_staged, bench_neuron, bench_chain200, bench_svm_naive, bench_recurrence, bench_call,
         bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_gmm
 }
 criterion_main!(benches);

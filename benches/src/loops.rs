@@ -16,7 +16,8 @@
 //! Two smaller loop programs over n = 1000 entries, in the same two variants, are in
 //! [`recurrence`] (a scalar recurrence `h = tanh(h w_i + x_i)` summed over the steps, whose
 //! reverse needs every `h`: the generated code keeps them on a tape) and [`dot`] (a dot product
-//! accumulated in a loop, then `tanh`: nothing to keep).
+//! accumulated in a loop, then `tanh`: nothing to keep); [`call`] is the recurrence with its
+//! step a `#[backprop]` function called in split mode and in the default (joint) mode.
 
 use backprop::backprop;
 
@@ -298,6 +299,74 @@ pub mod recurrence {
             dw_g.iter().chain(&dx_g).all(|&g| g != 0.0),
             "recurrence: a zero gradient entry"
         );
+    }
+}
+
+/// The [`recurrence`] with its step written as a `#[backprop]` function `step` that the loop
+/// calls, `h = step(h, w[i], x[i])`: the composition of the lecture's modular API inside a loop.
+///
+/// * `generated`: `#[backprop(wrt(w, x), split(step))]`: the forward loop calls `step_forward`
+///   and keeps the closure of its reverse on a tape; the reverse loop calls it (`step`'s
+///   forward pass runs once);
+/// * `joint`: the same function with `#[backprop(wrt(w, x))]`: the forward loop keeps `step`'s
+///   value, the reverse loop calls `step_backward`, which runs `step`'s `tanh` again;
+/// * `hand`: [`recurrence::hand`], the same computation written by hand.
+pub mod call {
+    use backprop::backprop;
+
+    use crate::{EXACT, assert_close};
+
+    /// One step: h' = tanh(h w + x).
+    #[backprop]
+    pub fn step(h: f64, w: f64, x: f64) -> f64 {
+        (h * w + x).tanh()
+    }
+
+    #[backprop(wrt(w, x), split(step))]
+    #[allow(clippy::needless_range_loop)]
+    pub fn recurrence_split(w: &[f64], x: &[f64], h0: f64) -> f64 {
+        let mut h = h0;
+        let mut total = 0.0;
+        for i in 0..w.len() {
+            h = step(h, w[i], x[i]);
+            total += h;
+        }
+        total
+    }
+
+    #[backprop(wrt(w, x))]
+    #[allow(clippy::needless_range_loop)]
+    pub fn recurrence_joint(w: &[f64], x: &[f64], h0: f64) -> f64 {
+        let mut h = h0;
+        let mut total = 0.0;
+        for i in 0..w.len() {
+            h = step(h, w[i], x[i]);
+            total += h;
+        }
+        total
+    }
+
+    #[inline(never)]
+    pub fn generated(w: &[f64], x: &[f64], h0: f64) -> (f64, super::recurrence::Grad) {
+        recurrence_split_grad(w, x, h0)
+    }
+
+    #[inline(never)]
+    pub fn joint(w: &[f64], x: &[f64], h0: f64) -> (f64, super::recurrence::Grad) {
+        recurrence_joint_grad(w, x, h0)
+    }
+
+    /// Asserts that both generated variants agree with the hand-written gradient.
+    pub fn check(at: &super::recurrence::Inputs) {
+        let (f_h, (dw_h, dx_h)) = super::recurrence::hand(&at.w, &at.x, at.h0);
+        for (name, (f, (dw, dx))) in [
+            ("call", generated(&at.w, &at.x, at.h0)),
+            ("call_joint", joint(&at.w, &at.x, at.h0)),
+        ] {
+            assert_close(name, &[f], &[f_h], EXACT);
+            assert_close(name, &dw, &dw_h, EXACT);
+            assert_close(name, &dx, &dx_h, EXACT);
+        }
     }
 }
 

@@ -4,7 +4,7 @@ fn unrolled_backward(
     d_out: f64,
 ) -> (f64, (::std::vec::Vec<f64>, ::std::vec::Vec<f64>)) {
     let h: f64 = 0.0;
-    let mut h_2_reverse_tape = ::backprop::Tape::new();
+    let mut h_2_reverse_tape = ::backprop::Tape::for_trips(0..w.len());
     let mut h_1 = h;
     for i in 0..w.len() {
         let (h_2, h_2_reverse) = cell_forward(h_1, w[i], x[i]);

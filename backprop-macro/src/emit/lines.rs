@@ -274,6 +274,9 @@ pub(super) fn declare_tapes(
             if tapes.contains(&name) && declared.insert(name.clone()) {
                 if scalar.contains(&name) {
                     out.push(quote!(let mut #tape = ::backprop::ScalarTape::new();));
+                } else if let Some(range) = loop_range_pushing(&line, &tape) {
+                    // Arrays and closures are not pooled: sized once for the loop instead.
+                    out.push(quote!(let mut #tape = ::backprop::Tape::for_trips(#range);));
                 } else {
                     out.push(quote!(let mut #tape = ::backprop::Tape::new();));
                 }
@@ -282,6 +285,31 @@ pub(super) fn declare_tapes(
         out.push(line);
     }
     out
+}
+
+/// The range of the `for` loop at the top level of `line` whose body pushes on `tape`.
+fn loop_range_pushing(line: &TokenStream, tape: &Ident) -> Option<TokenStream> {
+    use proc_macro2::{Delimiter, TokenTree};
+    let trees: Vec<TokenTree> = line.clone().into_iter().collect();
+    let start = trees
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i == "for"))?;
+    let at_in = start
+        + trees[start..]
+            .iter()
+            .position(|t| matches!(t, TokenTree::Ident(i) if i == "in"))?;
+    let body = at_in
+        + trees[at_in..]
+            .iter()
+            .position(|t| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace))?;
+    let TokenTree::Group(group) = &trees[body] else {
+        return None;
+    };
+    let mut pushed = Vec::new();
+    pushed_on(group.stream(), &mut pushed);
+    pushed
+        .contains(tape)
+        .then(|| trees[at_in + 1..body].iter().cloned().collect())
 }
 
 /// The receivers of `.push(..)` calls in `tokens`, in order.

@@ -4,7 +4,7 @@
 //!
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
-//! one of the loop programs `svm_naive`, `recurrence`, `dot`, `rnn` or the tensor programs
+//! one of the loop programs `svm_naive`, `recurrence`, `call`, `call_joint`, `dot`, `rnn` or the tensor programs
 //! `softmax`, `two_layer`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT `generated`, `hand` or
 //! `objective` (the objective alone).
 //!
@@ -17,7 +17,7 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use backprop_bench::loops::{dot, recurrence};
+use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, softmax, two_layer};
 use backprop_bench::{chain, gmm, loops, neuron, rnn, staged};
 
@@ -188,6 +188,40 @@ fn measure_recurrence_hand(at: &recurrence::Inputs, n: usize) -> f64 {
 }
 
 #[inline(never)]
+fn measure_call_generated(at: &recurrence::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = call::generated(black_box(&at.w), &at.x, black_box(at.h0));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+// Named per program, for callgrind's `--toggle-collect`: the hand-written recurrence.
+#[inline(never)]
+fn measure_call_hand(at: &recurrence::Inputs, n: usize) -> f64 {
+    measure_recurrence_hand(at, n)
+}
+
+#[inline(never)]
+fn measure_call_joint_hand(at: &recurrence::Inputs, n: usize) -> f64 {
+    // Not folded into `measure_call_hand` by the linker: a different body.
+    measure_recurrence_hand(at, black_box(n))
+}
+
+#[inline(never)]
+fn measure_call_joint_generated(at: &recurrence::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = call::joint(black_box(&at.w), &at.x, black_box(at.h0));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
 fn measure_dot_generated(at: &dot::Inputs, n: usize) -> f64 {
     let mut sink = 0.0;
     for _ in 0..n {
@@ -300,6 +334,20 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             };
             let at = recurrence::inputs();
             recurrence::check(&at);
+            Some(measure(&at, n))
+        }
+        // The recurrence with its step called as a function: split mode and the default (joint)
+        // mode, each against the same hand-written recurrence.
+        "call" | "call_joint" => {
+            let measure = match (program, variant) {
+                ("call", "generated") => measure_call_generated,
+                ("call_joint", "generated") => measure_call_joint_generated,
+                ("call", "hand") => measure_call_hand,
+                ("call_joint", "hand") => measure_call_joint_hand,
+                _ => return None,
+            };
+            let at = recurrence::inputs();
+            call::check(&at);
             Some(measure(&at, n))
         }
         "dot" => {
