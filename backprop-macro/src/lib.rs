@@ -8,6 +8,7 @@
 
 mod args;
 mod buffers;
+mod contributions;
 mod copies;
 mod emit;
 mod errors;

@@ -61,7 +61,7 @@ fn mark_block(
                 };
                 let name = rules::function_name(path);
                 // A runtime gate has its own rule, not a `_forward`.
-                let runtime = path.to_string().replace(' ', "").contains("backprop::");
+                let runtime = rules::gates::runtime_gate_name(path).is_some();
                 let Some(&span) = names.get(&name).filter(|_| !runtime) else {
                     continue;
                 };

@@ -276,7 +276,7 @@ impl Lowerer<'_> {
                 var
             }
             Value::Assign { prim, args, span } => {
-                let active = rules::differentiable_positions(&prim, &args)
+                let active = crate::contributions::differentiable_positions(&prim, &args)
                     .iter()
                     .any(|&i| self.is_active(&args[i]));
                 let ty = annotated.unwrap_or_else(|| self.result_ty(&prim, &args));

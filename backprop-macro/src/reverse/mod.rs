@@ -392,7 +392,7 @@ impl Sweep<'_> {
                         continue;
                     }
                     let wanted: Vec<usize> =
-                        rules::differentiable_positions(&assign.prim, &assign.args)
+                        crate::contributions::differentiable_positions(&assign.prim, &assign.args)
                             .into_iter()
                             .filter(|&i| self.program.is_active(&assign.args[i]))
                             .collect();
@@ -417,7 +417,7 @@ impl Sweep<'_> {
                         if let Some(value) = upstream {
                             local = local.with_upstream(value.clone());
                         }
-                        rules::backward(
+                        crate::contributions::backward(
                             &assign.prim,
                             &local,
                             program,

@@ -8,7 +8,6 @@ use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::ToTokens;
 
 use crate::ir::{Operand, Program, VarId, idents_in};
-use crate::rules;
 
 use super::BackStmt;
 use super::reads::{collect_mutable, stmt_idents};
@@ -163,7 +162,7 @@ pub(super) fn leave_unwritten(
 pub(super) fn keeps_shapes(
     program: &Program,
     assign: &crate::ir::Assign,
-    backward: &rules::Backward,
+    backward: &crate::contributions::Backward,
     upstream: &TokenStream,
 ) -> bool {
     let mut in_upstream = HashSet::new();

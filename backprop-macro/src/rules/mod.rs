@@ -7,21 +7,21 @@
 //! syntax of a primitive (`x.exp()`, `f64::exp(x)`) is mapped to the same entry by
 //! [`method_rule`] before lowering, so a rule is written once. Adding `tanh` is one entry.
 //!
-//! `render.rs` writes operands and forward lines; `backward.rs` assembles a line's
-//! contributions from its rule (broadcast sums, matrix products, the gradient-only functions of
-//! the runtime's gates, calls of `g_backward`).
+//! `tensors.rs` holds the ndarray operations' local gradients, `gates.rs` the runtime gates
+//! that have rules of their own; `render.rs` writes operands and forward lines. How a line's
+//! contributions are assembled from its rule (broadcast sums, calls) is the stage
+//! [`crate::contributions`].
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, quote};
 
 use crate::ir::{FloatTy, Operand, Program};
 
-mod backward;
-mod render;
+pub(crate) mod gates;
+pub(crate) mod render;
+pub(crate) mod tensors;
 
-pub use backward::{
-    Backward, REUSE_BUFFER, backward, differentiable_positions, takes_uniform_upstream,
-};
+pub use gates::{REUSE_BUFFER, takes_uniform_upstream};
 pub use render::{forward, render, render_bare, render_receiver};
 
 /// A primitive operation of the staged IR.
@@ -134,7 +134,7 @@ pub struct Local {
     /// Operands, rendered for use as a value (`x`, `2.0`, `(n as f64)`).
     args: Vec<TokenStream>,
     /// Operands where no operator meets them (call arguments, indices).
-    bare: Vec<TokenStream>,
+    pub(crate) bare: Vec<TokenStream>,
     /// Operands, rendered for use as a method receiver (`2.0f64`, not `2.0`).
     receivers: Vec<TokenStream>,
     /// The line's own output (a reference `&y` for a tensor).
@@ -187,7 +187,7 @@ impl Local {
 
     /// The upstream gradient by value, when it is a borrowed array (`&d_y` → `d_y`); not a
     /// scalar given for a uniform gradient.
-    fn upstream_by_value(&self) -> Option<TokenStream> {
+    pub(crate) fn upstream_by_value(&self) -> Option<TokenStream> {
         let d_name = &self.d_name;
         (self.d.to_string() == quote!(&#d_name).to_string()).then(|| d_name.to_token_stream())
     }

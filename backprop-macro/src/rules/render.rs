@@ -161,7 +161,7 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
 }
 
 /// Arguments of a call, arrays passed by reference where the user's call did.
-pub(super) fn with_references(args: Vec<TokenStream>, by_ref: &[bool]) -> Vec<TokenStream> {
+pub(crate) fn with_references(args: Vec<TokenStream>, by_ref: &[bool]) -> Vec<TokenStream> {
     args.into_iter()
         .zip(by_ref)
         .map(|(a, &r)| if r { quote!(&#a) } else { a })

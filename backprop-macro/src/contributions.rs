@@ -1,107 +1,19 @@
-//! A line's contributions to its operands' gradients, from its rule: the shapes they meet
-//! (broadcast sums, matrix products), the gradient-only functions of the runtime's tensor gates,
-//! and calls of `g_backward`.
+//! A line's contributions to its operands' gradients, assembled from its rule in the table:
+//! the shapes they meet (a broadcast operand's gradient summed back to its shape, a scalar's
+//! summed over the array, a matrix product added in place), the gradient-only functions of the
+//! runtime's tensor gates, and the composition contract (a call of `g_backward`, or of the
+//! closure `g_forward` returned, in split mode). The ownership alternatives (the upstream
+//! handed over by value, a gradient left unwritten) are offered here and chosen by the sweep
+//! (`reverse/ownership.rs`). No local gradient is written here: those are the table's.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
-use super::render::with_references;
-use super::{Local, Prim, TensorOp};
 use crate::ir::{Operand, Program, Ty};
-
-/// A gate's gradient from its value `y`, its arguments as written and the upstream `d`.
-type GateGradient = fn(&TokenStream, &[TokenStream], &TokenStream) -> TokenStream;
-
-/// A runtime tensor gate whose gradient generated code takes from a gradient-only function:
-/// its `_backward` (the composition contract) would compute again the value the forward pass
-/// already holds.
-struct GateRule {
-    name: &'static str,
-    grad: GateGradient,
-    /// The gradient not written out (`one_hot`), for when its only reader is another gate's
-    /// gradient-only function, which takes it as its upstream.
-    unwritten: Option<GateGradient>,
-}
-
-/// The gates of [`GateRule`]. Only for calls written `backprop::name(..)` on arrays: a user's own
-/// `relu` keeps its own `relu_backward`.
-const GATE_GRADIENTS: &[GateRule] = &[
-    // relu's value is positive (or NaN) exactly where its argument is: its argument need not
-    // be kept, and the forward pass can compute relu in the argument's buffer.
-    GateRule {
-        name: "relu",
-        grad: |y, _, d| quote!(::backprop::relu_grad(#y, #d)),
-        unwritten: None,
-    },
-    GateRule {
-        name: "sigmoid",
-        grad: |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
-        unwritten: None,
-    },
-    GateRule {
-        name: "softmax",
-        grad: |y, args, d| {
-            let axis = &args[1];
-            quote!(::backprop::softmax_grad(#y, #axis, #d))
-        },
-        unwritten: None,
-    },
-    GateRule {
-        name: "log_softmax",
-        grad: |y, args, d| {
-            let axis = &args[1];
-            quote!(::backprop::log_softmax_grad(#y, #axis, #d))
-        },
-        unwritten: None,
-    },
-    GateRule {
-        name: "pick",
-        grad: |_, args, d| {
-            let (a, labels) = (&args[0], &args[1]);
-            quote!(::backprop::pick_grad(#a, #labels, #d))
-        },
-        unwritten: Some(|_, args, d| {
-            let (a, labels) = (&args[0], &args[1]);
-            quote!(::backprop::one_hot(#a, #labels, #d))
-        }),
-    },
-];
-
-/// Runtime functions that take an array argument (at this position) by value as well as by
-/// reference and then compute in its buffer: generated code hands over a forward array at its
-/// last use instead of dropping it after.
-pub const REUSE_BUFFER: &[(&str, usize)] = &[
-    ("relu", 0),
-    ("sigmoid", 0),
-    ("softplus", 0),
-    ("softmax", 0),
-    ("log_softmax", 0),
-    ("log_softmax_grad", 0),
-];
-
-/// The gradient-only rule of a call `backprop::name(..)`, if it has one.
-fn gate_gradient(path: &TokenStream) -> Option<&'static GateRule> {
-    let name = runtime_gate_name(path)?;
-    GATE_GRADIENTS.iter().find(|rule| rule.name == name)
-}
-
-/// `name` of a call written `backprop::name` (or `::backprop::name`).
-fn runtime_gate_name(path: &TokenStream) -> Option<String> {
-    let text = path.to_string().replace(' ', "");
-    text.strip_prefix("::backprop::")
-        .or_else(|| text.strip_prefix("backprop::"))
-        .map(str::to_string)
-}
-
-/// Whether a call's gradient-only rule takes a single scalar for an upstream gradient that is
-/// the same for every entry (`pick_grad`, after `.mean()` of the picked entries).
-pub fn takes_uniform_upstream(prim: &Prim) -> bool {
-    match prim {
-        Prim::Call { path, .. } => runtime_gate_name(path).as_deref() == Some("pick"),
-        Prim::Table { .. } => true,
-        _ => false,
-    }
-}
+use crate::rules::gates::gate_gradient;
+use crate::rules::render::with_references;
+use crate::rules::tensors::{matrix_factors, tensor_grad};
+use crate::rules::{Local, Prim, TensorOp};
 
 /// Operand positions of `prim` whose gradient can be non-zero.
 pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
@@ -369,88 +281,5 @@ fn same_operand(a: &Operand, b: &Operand) -> bool {
             a.to_string() == b.to_string()
         }
         _ => false,
-    }
-}
-
-/// The factors of a matrix product's gradient `dA = dY·Bᵀ`, `dB = Aᵀ·dY` (both operands of
-/// rank 2), as [`tensor_grad`] writes them.
-fn matrix_factors(
-    op: &TensorOp,
-    c: &Local,
-    program: &Program,
-    args: &[Operand],
-    i: usize,
-) -> Option<(TokenStream, TokenStream)> {
-    let (TensorOp::Dot, [a, b]) = (op, args) else {
-        return None;
-    };
-    let (Some(2), Some(2)) = (program.ty_of(a).rank(), program.ty_of(b).rank()) else {
-        return None;
-    };
-    let (d, a, b) = (&c.d_name, c.r(0), c.r(1));
-    Some(match i {
-        0 => (quote!(#d), quote!(#b.t())),
-        _ => (quote!(#a.t()), quote!(#d)),
-    })
-}
-
-/// Local gradients of the ndarray operations: whole-array code that follows the shapes, never
-/// a Jacobian.
-fn tensor_grad(
-    op: &TensorOp,
-    c: &Local,
-    program: &Program,
-    args: &[Operand],
-    i: usize,
-) -> TokenStream {
-    let (d, d_name, f) = (&c.d, &c.d_name, c.float.ident());
-    let a = c.r(0);
-    let axis_of = |k: usize| quote!(::backprop::ndarray::Axis(#k));
-    match op {
-        TensorOp::Dot => {
-            let (xa, xb, rb) = (c.x(0), c.x(1), c.r(1));
-            let ranks = (
-                program.ty_of(&args[0]).rank(),
-                program.ty_of(&args[1]).rank(),
-            );
-            let (rows, cols) = (axis_of(1), axis_of(0));
-            match (ranks, i) {
-                // Y = A B: dA = dY Bᵀ, dB = Aᵀ dY.
-                ((Some(2), Some(2)), 0) => quote!(#d_name.dot(&#rb.t())),
-                ((Some(2), Some(2)), _) => quote!(#a.t().dot(#d)),
-                // y = A x: dA = dy xᵀ (an outer product), dx = Aᵀ dy.
-                ((Some(2), Some(1)), 0) => {
-                    quote!(#d_name.view().insert_axis(#rows).dot(&#rb.view().insert_axis(#cols)))
-                }
-                ((Some(2), Some(1)), _) => quote!(#a.t().dot(#d)),
-                // y = x A: dx = A dy, dA = x dyᵀ.
-                ((Some(1), Some(2)), 0) => quote!(#rb.dot(#d)),
-                ((Some(1), Some(2)), _) => {
-                    quote!(#a.view().insert_axis(#rows).dot(&#d_name.view().insert_axis(#cols)))
-                }
-                // s = a · b: da = b ds, db = a ds.
-                (_, 0) => quote!(#xb * #d),
-                _ => quote!(#xa * #d),
-            }
-        }
-        TensorOp::T => quote!(#d_name.t().to_owned()),
-        // s = Σ a: every element gets ds.
-        TensorOp::Sum => quote!(::backprop::ndarray::Array::from_elem(#a.raw_dim(), #d)),
-        TensorOp::Mean { .. } => {
-            quote!(::backprop::ndarray::Array::from_elem(#a.raw_dim(), #d / #a.len() as #f))
-        }
-        // y = Σ_axis a: dy spread back along the summed axis.
-        TensorOp::SumAxis => {
-            let (axis, xa) = (c.bare[1].clone(), c.x(0));
-            quote!(::backprop::expand_axis(#d, #axis, #xa))
-        }
-        TensorOp::MeanAxis { .. } => {
-            let (axis, xa) = (c.bare[1].clone(), c.x(0));
-            quote!(::backprop::expand_axis(#d, #axis, #xa) / #a.len_of(#axis) as #f)
-        }
-        TensorOp::InsertAxis => {
-            let axis = c.bare[1].clone();
-            quote!(#d_name.index_axis(#axis, 0).to_owned())
-        }
     }
 }

@@ -1,0 +1,102 @@
+//! The runtime's gates that have rules here rather than a `_backward` call: the tensor gates
+//! whose gradient generated code takes from a gradient-only function (`relu_grad`, ...), and
+//! the runtime functions that compute in an argument's buffer.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::Prim;
+
+/// A gate's gradient from its value `y`, its arguments as written and the upstream `d`.
+pub(crate) type GateGradient = fn(&TokenStream, &[TokenStream], &TokenStream) -> TokenStream;
+
+/// A runtime tensor gate whose gradient generated code takes from a gradient-only function:
+/// its `_backward` (the composition contract) would compute again the value the forward pass
+/// already holds.
+pub(crate) struct GateRule {
+    pub(crate) name: &'static str,
+    pub(crate) grad: GateGradient,
+    /// The gradient not written out (`one_hot`), for when its only reader is another gate's
+    /// gradient-only function, which takes it as its upstream.
+    pub(crate) unwritten: Option<GateGradient>,
+}
+
+/// The gates of [`GateRule`]. Only for calls written `backprop::name(..)` on arrays: a user's own
+/// `relu` keeps its own `relu_backward`.
+const GATE_GRADIENTS: &[GateRule] = &[
+    // relu's value is positive (or NaN) exactly where its argument is: its argument need not
+    // be kept, and the forward pass can compute relu in the argument's buffer.
+    GateRule {
+        name: "relu",
+        grad: |y, _, d| quote!(::backprop::relu_grad(#y, #d)),
+        unwritten: None,
+    },
+    GateRule {
+        name: "sigmoid",
+        grad: |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
+        unwritten: None,
+    },
+    GateRule {
+        name: "softmax",
+        grad: |y, args, d| {
+            let axis = &args[1];
+            quote!(::backprop::softmax_grad(#y, #axis, #d))
+        },
+        unwritten: None,
+    },
+    GateRule {
+        name: "log_softmax",
+        grad: |y, args, d| {
+            let axis = &args[1];
+            quote!(::backprop::log_softmax_grad(#y, #axis, #d))
+        },
+        unwritten: None,
+    },
+    GateRule {
+        name: "pick",
+        grad: |_, args, d| {
+            let (a, labels) = (&args[0], &args[1]);
+            quote!(::backprop::pick_grad(#a, #labels, #d))
+        },
+        unwritten: Some(|_, args, d| {
+            let (a, labels) = (&args[0], &args[1]);
+            quote!(::backprop::one_hot(#a, #labels, #d))
+        }),
+    },
+];
+
+/// Runtime functions that take an array argument (at this position) by value as well as by
+/// reference and then compute in its buffer: generated code hands over a forward array at its
+/// last use instead of dropping it after.
+pub const REUSE_BUFFER: &[(&str, usize)] = &[
+    ("relu", 0),
+    ("sigmoid", 0),
+    ("softplus", 0),
+    ("softmax", 0),
+    ("log_softmax", 0),
+    ("log_softmax_grad", 0),
+];
+
+/// The gradient-only rule of a call `backprop::name(..)`, if it has one.
+pub(crate) fn gate_gradient(path: &TokenStream) -> Option<&'static GateRule> {
+    let name = runtime_gate_name(path)?;
+    GATE_GRADIENTS.iter().find(|rule| rule.name == name)
+}
+
+/// `name` of a call written `backprop::name` (or `::backprop::name`).
+pub(crate) fn runtime_gate_name(path: &TokenStream) -> Option<String> {
+    let text = path.to_string().replace(' ', "");
+    text.strip_prefix("::backprop::")
+        .or_else(|| text.strip_prefix("backprop::"))
+        .map(str::to_string)
+}
+
+/// Whether a call's gradient-only rule takes a single scalar for an upstream gradient that is
+/// the same for every entry (`pick_grad`, after `.mean()` of the picked entries).
+pub fn takes_uniform_upstream(prim: &Prim) -> bool {
+    match prim {
+        Prim::Call { path, .. } => runtime_gate_name(path).as_deref() == Some("pick"),
+        Prim::Table { .. } => true,
+        _ => false,
+    }
+}
