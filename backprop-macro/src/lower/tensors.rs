@@ -40,6 +40,23 @@ impl Lowerer<'_> {
         crate::ir::operand_active(&self.vars, operand)
     }
 
+    /// A stand-in for an array operation that was reported as an error: of `like`'s array type,
+    /// so that the lines reading it (`h.dot(..)`) report nothing more.
+    fn array_placeholder(&self, like: &Operand) -> Operand {
+        match self.operand_ty(like) {
+            Ty::Tensor { elem, rank, .. } => Operand::Const {
+                tokens: quote::quote!(0.0),
+                ty: Ty::Tensor {
+                    elem,
+                    rank,
+                    by_ref: false,
+                },
+                atomic: true,
+            },
+            _ => placeholder(),
+        }
+    }
+
     pub(super) fn operand_ty(&self, operand: &Operand) -> Ty {
         crate::ir::operand_ty(&self.vars, operand)
     }
@@ -272,14 +289,14 @@ impl Lowerer<'_> {
             [Pat::Ident(p)] if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
             [Pat::Type(t)] if matches!(&*t.pat, Pat::Ident(_)) => match &*t.pat {
                 Pat::Ident(p) => p.ident.clone(),
-                _ => return Value::Operand(placeholder()),
+                _ => return Value::Operand(self.array_placeholder(&receiver)),
             },
             _ => {
                 self.errors.spanned(
                     &closure.inputs,
                     "a `mapv` closure takes one value: `|v| ..`",
                 );
-                return Value::Operand(placeholder());
+                return Value::Operand(self.array_placeholder(&receiver));
             }
         };
         if let Some(offender) = not_elementwise(&closure.body) {
@@ -287,7 +304,7 @@ impl Lowerer<'_> {
                 offender,
                 "a `mapv` closure is differentiated as array operations on the whole array: its body is one expression of arithmetic, float methods and gates (no `if`, blocks or comparisons); for a branch, write a gate `g` with its `g_backward`",
             );
-            return Value::Operand(placeholder());
+            return Value::Operand(self.array_placeholder(&receiver));
         }
         let var = match receiver {
             Operand::Var(v) => v,
@@ -452,7 +469,7 @@ impl Lowerer<'_> {
                             call,
                             format!("`{method}` on arrays takes a scalar argument"),
                         );
-                        return Value::Operand(placeholder());
+                        return Value::Operand(self.array_placeholder(&args[0]));
                     }
                     Value::Assign {
                         prim: Prim::Table {
@@ -463,6 +480,26 @@ impl Lowerer<'_> {
                         span,
                     }
                 }
+                // `z.max(0.0)`, or `v.max(0.0)` in `z.mapv(|v| ..)`: say what to write.
+                _ if matches!(method, "max" | "min" | "clamp") => {
+                    let relu = method == "max"
+                        && matches!(call.args.iter().collect::<Vec<_>>().as_slice(), [arg]
+                            if is_zero_literal(arg));
+                    let message = if relu {
+                        "elementwise `max(0.0)` of an array is ReLU: write `backprop::relu(&z)` for the array `z` (`np.maximum(0, z)`)".to_string()
+                    } else {
+                        let relu = if method == "max" {
+                            " (`max(0.0)` is `backprop::relu(&z)`)"
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "elementwise `{method}` of an array with a number is not differentiated yet; write a gate `g` with its `g_backward` that applies it to the array{relu}"
+                        )
+                    };
+                    self.errors.spanned(call, message);
+                    Value::Operand(self.array_placeholder(&receiver))
+                }
                 _ => {
                     self.errors.spanned(
                         &call.method,
@@ -470,11 +507,17 @@ impl Lowerer<'_> {
                             "`{method}` is not differentiated on arrays; supported: `dot`, `t`, `view`, `clone`, `sum`, `mean`, `sum_axis`, `mean_axis`, `insert_axis`, `mapv`, elementwise float methods, and the gates `backprop::{{relu, sigmoid, softplus, softmax, log_softmax, max_axis, pick}}`"
                         ),
                     );
-                    Value::Operand(placeholder())
+                    Value::Operand(self.array_placeholder(&receiver))
                 }
             },
         }
     }
+}
+
+/// Whether `expr` is the literal `0.0` (or `0.`, `0f64`, ...).
+fn is_zero_literal(expr: &Expr) -> bool {
+    matches!(strip_parens(expr), Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. })
+        if f.base10_parse::<f64>().is_ok_and(|v| v == 0.0))
 }
 
 /// The first part of a `mapv` closure's body that is not elementwise array code: anything
