@@ -11,9 +11,9 @@ use quote::quote;
 
 use crate::ir::{Operand, Program, Ty};
 use crate::rules::gates::gate_gradient;
-use crate::rules::render::with_references;
+use crate::rules::render::{element_name, with_references};
 use crate::rules::tensors::{matrix_factors, tensor_grad};
-use crate::rules::{Local, Prim, TensorOp};
+use crate::rules::{self, Local, Prim, TensorOp};
 
 /// Operand positions of `prim` whose gradient can be non-zero.
 pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
@@ -95,6 +95,53 @@ pub fn backward(
             Backward {
                 setup: Vec::new(),
                 contributions: vec![contribution(0, quote!(2.0 * #x * #d))],
+            }
+        }
+        // A comparison on every element of an array with scalar bounds (`v.max(c)` in
+        // `z.mapv(|v| ..)`): the rule's scalar template, applied to each element with its
+        // upstream gradient; a bound's gradient is the sum over the elements.
+        Prim::Table { rule, .. }
+            if out.is_tensor() && rules::ELEMENTWISE_SCALAR_METHODS.contains(&rule.name) =>
+        {
+            let array = local.r(0);
+            let others: Vec<TokenStream> = (0..args.len())
+                .map(|k| local.x(k).clone())
+                .chain(std::iter::once(d.clone()))
+                .collect();
+            let e = element_name(&others);
+            let d_e = ["d_e", "d_element", "d_elem_"]
+                .iter()
+                .map(|n| Ident::new(n, proc_macro2::Span::call_site()))
+                .find(|n| {
+                    let mut names = std::collections::HashSet::new();
+                    others
+                        .iter()
+                        .for_each(|t| crate::ir::idents_in(t.clone(), &mut names));
+                    !names.contains(&n.to_string()) && *n != e
+                })
+                .unwrap_or_else(|| Ident::new("d_elem_", proc_macro2::Span::call_site()));
+            let element_args: Vec<TokenStream> = std::iter::once(quote!(#e))
+                .chain((1..args.len()).map(|k| local.x(k).clone()))
+                .collect();
+            // The upstream is an array, or one value for every element (before a `.sum()`).
+            let zipped = local.upstream_by_value().is_some();
+            let d_element = if zipped { quote!(#d_e) } else { d.clone() };
+            let element = Local::element(element_args, d_element, local.float);
+            Backward {
+                setup: Vec::new(),
+                contributions: wanted
+                    .iter()
+                    .map(|&i| {
+                        let template = (rule.grad)(&element, i);
+                        let each = if zipped {
+                            quote!(::backprop::ndarray::Zip::from(#array.view()).and(#d).map_collect(|&#e, &#d_e| #template))
+                        } else {
+                            quote!(#array.mapv(|#e| #template))
+                        };
+                        let expr = if i == 0 { each } else { quote!((#each).sum()) };
+                        contribution(i, expr)
+                    })
+                    .collect(),
             }
         }
         Prim::Table { rule, .. } => Backward {

@@ -480,6 +480,31 @@ impl Lowerer<'_> {
                         span,
                     }
                 }
+                // `v.max(c)` in `z.mapv(|v| ..)`: the rule on every element, with scalar bounds.
+                Some(rule)
+                    if rules::ELEMENTWISE_SCALAR_METHODS.contains(&method)
+                        && call.args.len() + 1 == rule.arity =>
+                {
+                    let mut args = vec![receiver];
+                    for arg in &call.args {
+                        args.push(self.operand(arg, hint));
+                    }
+                    if args[1..].iter().any(|a| self.operand_ty(a).is_tensor()) {
+                        self.errors.spanned(
+                            call,
+                            format!("elementwise `{method}` of an array takes numbers as its bounds, not arrays; write a gate `g` with its `g_backward` for two arrays"),
+                        );
+                        return Value::Operand(self.array_placeholder(&args[0]));
+                    }
+                    Value::Assign {
+                        prim: Prim::Table {
+                            rule,
+                            name: call.method.clone(),
+                        },
+                        args,
+                        span,
+                    }
+                }
                 // `z.max(0.0)`, or `v.max(0.0)` in `z.mapv(|v| ..)`: say what to write.
                 _ if matches!(method, "max" | "min" | "clamp") => {
                     let relu = method == "max"

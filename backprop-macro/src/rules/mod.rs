@@ -101,6 +101,11 @@ pub fn tensor_gate_rank(path: &TokenStream) -> Option<fn(usize) -> usize> {
 pub const SCALAR_ONLY_METHODS: &[&str] =
     &["max", "min", "clamp", "atan2", "mul_add", "round_ties_even"];
 
+/// The comparison methods applied to every element of an array with scalar bounds
+/// (`z.mapv(|v| v.max(0.0))`, `v.clamp(lo, hi)`): the forward line is the `mapv`, and the
+/// rule's scalar template is applied to every element (see `crate::contributions`).
+pub const ELEMENTWISE_SCALAR_METHODS: &[&str] = &["max", "min", "clamp"];
+
 /// How a table primitive is written in forward code.
 #[derive(Clone, Copy, Debug)]
 pub enum Syntax {
@@ -174,6 +179,20 @@ impl Local {
             y,
             d,
             d_name,
+            float,
+        }
+    }
+
+    /// The operands and upstream gradient of one element of an array line: a rule's scalar
+    /// template applied elementwise reads them.
+    pub fn element(args: Vec<TokenStream>, d: TokenStream, float: FloatTy) -> Self {
+        Local {
+            args: args.clone(),
+            bare: args.clone(),
+            receivers: args,
+            y: TokenStream::new(),
+            d,
+            d_name: Ident::new("d_element", proc_macro2::Span::call_site()),
             float,
         }
     }

@@ -1,6 +1,6 @@
 //! Operands and forward lines as generated code.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, quote};
 
 use super::{Prim, Syntax, TensorOp};
@@ -148,6 +148,16 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
             } => tokens.clone(),
             arg => render_bare(program, arg),
         },
+        // `z.mapv(|e| e.max(c))`: ndarray has no elementwise `max` with a scalar.
+        Syntax::Method
+            if super::ELEMENTWISE_SCALAR_METHODS.contains(&rule.name)
+                && program.ty_of(&args[0]).is_tensor() =>
+        {
+            let receiver = render_receiver(program, &args[0], float);
+            let rest = &x[1..];
+            let e = element_name(rest);
+            quote!(#receiver.mapv(|#e| #e.#name(#(#rest),*)))
+        }
         Syntax::Method => {
             let receiver = render_receiver(program, &args[0], float);
             let rest = &x[1..];
@@ -158,6 +168,21 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
             quote!(1.0 / (1.0 + (-#a).exp()))
         }
     }
+}
+
+/// A closure parameter for one element that none of `others` mentions.
+pub(crate) fn element_name(others: &[TokenStream]) -> Ident {
+    let mut names = std::collections::HashSet::new();
+    others
+        .iter()
+        .for_each(|t| crate::ir::idents_in(t.clone(), &mut names));
+    ["e", "v", "x", "elem"]
+        .iter()
+        .find(|n| !names.contains(**n))
+        .map_or_else(
+            || Ident::new("element_", proc_macro2::Span::call_site()),
+            |n| Ident::new(n, proc_macro2::Span::call_site()),
+        )
 }
 
 /// Arguments of a call, arrays passed by reference where the user's call did.

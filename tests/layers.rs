@@ -1,0 +1,124 @@
+//! The course's layers, written as their numpy originals are, ported to ndarray; each gradient
+//! against the closed-form backward the course writes by hand, and against central differences.
+//! (The issue on layers grows this file.)
+
+use backprop::backprop;
+use backprop::ndarray::{Array1, Array2, Axis, array};
+
+/// Central differences of `f` agree with `analytic` (flattened).
+fn agrees_with_central_differences(
+    what: &str,
+    at: &[f64],
+    analytic: &[f64],
+    f: impl FnMut(&[f64]) -> f64,
+) {
+    let report = backprop::check_gradient(f, at, analytic);
+    assert!(
+        report.passed(),
+        "{what}: disagrees with central differences\n{report}"
+    );
+}
+
+fn close(what: &str, a: &Array2<f64>, b: &Array2<f64>) {
+    assert_eq!(a.dim(), b.dim(), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+            "{what}: {a} vs {b}"
+        );
+    }
+}
+
+/// `out = np.maximum(0, x.dot(w) + b)`, then a fixed linear read-out: the affine + ReLU layer.
+#[backprop(wrt(x, w, b))]
+fn affine_relu(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, r: &Array2<f64>) -> f64 {
+    let z = x.dot(w) + b;
+    let h = z.mapv(|v| v.max(0.0));
+    (&h * r).sum()
+}
+
+#[test]
+fn affine_relu_layer_with_max_in_a_closure() {
+    let x = array![[0.5, -1.2, 0.3], [1.1, 0.4, -0.7]];
+    let w = array![[0.2, -0.5], [0.8, 0.1], [-0.3, 0.6]];
+    let b = array![0.05, -0.1];
+    let r = array![[1.0, -2.0], [0.5, 3.0]];
+    let (_, (dx, dw, db)) = affine_relu_grad(&x, &w, &b, &r);
+    // The course's backward: dz = dout * (z > 0), dx = dz wᵀ, dw = xᵀ dz, db = Σ dz.
+    let z = x.dot(&w) + &b;
+    let dz = &r * &z.mapv(|v| if v > 0.0 { 1.0 } else { 0.0 });
+    close("dx", &dx, &dz.dot(&w.t()));
+    close("dw", &dw, &x.t().dot(&dz));
+    let db_expected = dz.sum_axis(Axis(0));
+    for (a, e) in db.iter().zip(&db_expected) {
+        assert!((a - e).abs() < 1e-12);
+    }
+    let flat: Vec<f64> = x.iter().chain(&w).chain(&b).copied().collect();
+    let analytic: Vec<f64> = dx.iter().chain(&dw).chain(&db).copied().collect();
+    agrees_with_central_differences("affine_relu", &flat, &analytic, |p| {
+        let x = Array2::from_shape_vec((2, 3), p[..6].to_vec()).unwrap();
+        let w = Array2::from_shape_vec((3, 2), p[6..12].to_vec()).unwrap();
+        let b = Array1::from(p[12..].to_vec());
+        affine_relu(&x, &w, &b, &r)
+    });
+}
+
+/// Clipping with learned bounds, and a floor: `np.clip(z, lo, hi)`, `np.minimum(z, cap)`.
+#[backprop]
+fn clipped(z: &Array2<f64>, lo: f64, hi: f64, cap: f64) -> f64 {
+    let c = z.mapv(|v| v.clamp(lo, hi));
+    let m = z.mapv(|v| v.min(cap));
+    (&c * &c).sum() + (m * 0.5).sum()
+}
+
+#[test]
+fn clamp_and_min_with_differentiated_bounds() {
+    let z = array![[0.9, -1.4, 0.2], [-0.3, 2.1, -0.05]];
+    let (lo, hi, cap) = (-0.5, 0.8, 0.1);
+    let (_, (dz, dlo, dhi, dcap)) = clipped_grad(&z, lo, hi, cap);
+    // By hand: d(c²)/dz = 2c inside [lo, hi]; the clipped entries' 2c go to the bound they hit;
+    // min: ½ where z ≤ cap, else to cap.
+    let c = z.mapv(|v| v.clamp(lo, hi));
+    let inside = z.mapv(|v| if v >= lo && v <= hi { 1.0 } else { 0.0 });
+    let below = z.mapv(|v| if v <= cap { 0.5 } else { 0.0 });
+    close("dz", &dz, &(2.0 * &c * &inside + &below));
+    let dlo_expected: f64 = z.iter().filter(|&&v| v < lo).map(|_| 2.0 * lo).sum();
+    let dhi_expected: f64 = z.iter().filter(|&&v| v > hi).map(|_| 2.0 * hi).sum();
+    let dcap_expected: f64 = z.iter().filter(|&&v| v > cap).map(|_| 0.5).sum();
+    assert!(
+        (dlo - dlo_expected).abs() < 1e-12,
+        "{dlo} vs {dlo_expected}"
+    );
+    assert!(
+        (dhi - dhi_expected).abs() < 1e-12,
+        "{dhi} vs {dhi_expected}"
+    );
+    assert!(
+        (dcap - dcap_expected).abs() < 1e-12,
+        "{dcap} vs {dcap_expected}"
+    );
+    let flat: Vec<f64> = z.iter().copied().chain([lo, hi, cap]).collect();
+    let analytic: Vec<f64> = dz.iter().copied().chain([dlo, dhi, dcap]).collect();
+    agrees_with_central_differences("clipped", &flat, &analytic, |p| {
+        let z = Array2::from_shape_vec((2, 3), p[..6].to_vec()).unwrap();
+        clipped(&z, p[6], p[7], p[8])
+    });
+}
+
+/// f32: ReLU of a vector, read out by a sum (the upstream one value everywhere).
+#[backprop]
+fn relu_sum32(z: &Array1<f32>, s: f32) -> f32 {
+    z.mapv(|v| (v * s).max(0.0)).sum()
+}
+
+#[test]
+fn relu_in_f32() {
+    let z = Array1::from(vec![0.5f32, -1.0, 2.0, -0.1]);
+    let (value, (dz, ds)) = relu_sum32_grad(&z, 1.5);
+    assert!((value - 3.75).abs() < 1e-6);
+    let expected = [1.5f32, 0.0, 1.5, 0.0];
+    for (a, e) in dz.iter().zip(expected) {
+        assert!((a - e).abs() < 1e-6, "{dz}");
+    }
+    assert!((ds - 2.5).abs() < 1e-6, "{ds}");
+}
