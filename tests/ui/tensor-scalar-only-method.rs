@@ -2,11 +2,11 @@ use backprop::backprop;
 use backprop::ndarray::Array2;
 
 #[backprop]
-fn clipped(a: &Array2<f64>) -> f64 {
-    let c = a.clamp(-1.0, 1.0);
+fn fused(a: &Array2<f64>) -> f64 {
+    let c = a.mapv(|v| v.mul_add(2.0, 1.0));
     c.sum()
 }
 
 fn main() {
-    let _ = clipped_grad(&Array2::zeros((2, 2)));
+    let _ = fused_grad(&Array2::zeros((2, 2)));
 }

@@ -505,31 +505,11 @@ impl Lowerer<'_> {
                         span,
                     }
                 }
-                // `z.max(0.0)`, or `v.max(0.0)` in `z.mapv(|v| ..)`: say what to write.
-                _ if matches!(method, "max" | "min" | "clamp") => {
-                    let relu = method == "max"
-                        && matches!(call.args.iter().collect::<Vec<_>>().as_slice(), [arg]
-                            if is_zero_literal(arg));
-                    let message = if relu {
-                        "elementwise `max(0.0)` of an array is ReLU: write `backprop::relu(&z)` for the array `z` (`np.maximum(0, z)`)".to_string()
-                    } else {
-                        let relu = if method == "max" {
-                            " (`max(0.0)` is `backprop::relu(&z)`)"
-                        } else {
-                            ""
-                        };
-                        format!(
-                            "elementwise `{method}` of an array with a number is not differentiated yet; write a gate `g` with its `g_backward` that applies it to the array{relu}"
-                        )
-                    };
-                    self.errors.spanned(call, message);
-                    Value::Operand(self.array_placeholder(&receiver))
-                }
                 _ => {
                     self.errors.spanned(
                         &call.method,
                         format!(
-                            "`{method}` is not differentiated on arrays; supported: `dot`, `t`, `view`, `clone`, `sum`, `mean`, `sum_axis`, `mean_axis`, `insert_axis`, `mapv`, elementwise float methods, and the gates `backprop::{{relu, sigmoid, softplus, softmax, log_softmax, max_axis, pick}}`"
+                            "`{method}` is not differentiated on arrays; supported: `dot`, `t`, `view`, `clone`, `sum`, `mean`, `sum_axis`, `mean_axis`, `insert_axis`, `mapv`, elementwise float methods and `max`/`min`/`clamp` with numbers, and the gates `backprop::{{relu, sigmoid, softplus, softmax, log_softmax, max_axis, pick}}`"
                         ),
                     );
                     Value::Operand(self.array_placeholder(&receiver))
@@ -537,12 +517,6 @@ impl Lowerer<'_> {
             },
         }
     }
-}
-
-/// Whether `expr` is the literal `0.0` (or `0.`, `0f64`, ...).
-fn is_zero_literal(expr: &Expr) -> bool {
-    matches!(strip_parens(expr), Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. })
-        if f.base10_parse::<f64>().is_ok_and(|v| v == 0.0))
 }
 
 /// The first part of a `mapv` closure's body that is not elementwise array code: anything
