@@ -235,7 +235,9 @@ pub fn backward(
                 .into_iter()
                 .last()
                 .map_or_else(proc_macro2::Span::call_site, |t| t.span());
-            let reverse = &program.vars[*reverse].ident;
+            // At the user's call, where rustc reports gradients that do not fit.
+            let mut reverse = program.vars[*reverse].ident.clone();
+            reverse.set_span(span);
             let call = quote::quote_spanned!(span=> #reverse(#d));
             if float_args.len() == 1 {
                 return Backward {
@@ -246,7 +248,9 @@ pub fn backward(
                         .collect(),
                 };
             }
-            let setup = vec![quote!(let #scratch = #call;)];
+            // Checked to be a tuple of gradients.
+            let checked = quote::quote_spanned!(span=> ::backprop::split_args(#call));
+            let setup = vec![quote!(let #scratch = #checked;)];
             let contributions = wanted
                 .iter()
                 .map(|&i| {

@@ -46,6 +46,12 @@ pub fn args<R, G: CallGradients>(value_and_gradients: (R, G)) -> (R, G) {
     value_and_gradients
 }
 
+/// The gradients a split-mode call's reverse closure returns (`y_reverse(d)` for `let (y,
+/// y_reverse) = g_forward(..)`), checked as [`args`] checks `g_backward`'s.
+pub fn split_args<G: CallGradients>(gradients: G) -> G {
+    gradients
+}
+
 /// The gradients of a call with several float arguments: a tuple, one per argument (see
 /// [`args`]).
 #[diagnostic::on_unimplemented(

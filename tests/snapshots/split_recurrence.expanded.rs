@@ -19,7 +19,7 @@ fn unrolled_backward(
     let mut d_x = ::std::vec![0.0; x.len()];
     for i in (0..w.len()).rev() {
         let h_2_reverse = h_2_reverse_tape.pop();
-        let d_h_2_inputs = h_2_reverse(d_h_1);
+        let d_h_2_inputs = ::backprop::split_args(h_2_reverse(d_h_1));
         d_h_1 = d_h_2_inputs.0;
         d_w[i] += d_h_2_inputs.1;
         d_x[i] += d_h_2_inputs.2;
