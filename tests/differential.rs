@@ -48,7 +48,20 @@
 //! `let mut` accumulator or in place); `while` loops that rewrite a buffer, their condition
 //! perhaps reading it; and branches whose condition reads the element they rewrite
 //! (`if b[j] > 0.5 { b[j] = 0.5; }`). Their buffer plans also update elements in place
-//! (`b[i] *= e`, `/=`) and overwrite elements read before.
+//! (`b[i] *= e`, `/=`) and overwrite elements read before. They also step integer counters by
+//! hand and read them as indices, the way C++ ports write ADBench's GMM (`Qtimesx`;
+//! `Gen::counter_walk`), among the function's statements or in a loop body (reset in each
+//! iteration): an integer counter stepped in a loop, used as an index (`let mut idx = 0; for i
+//! in 0..n { acc += w[idx] * f(i); idx += 1; }`, starting at 0, a literal or a `usize`
+//! parameter, stepped by 1, 2 or a `usize` parameter, perhaps before the read, reading
+//! `w[idx]` and `w[idx + 1]`); and a counter stepped only by a nested loop, the triangular walk
+//! (`for i in 0..d { for j in i + 1..d { b[j] += w[idx] * x[i]; idx += 1; } }`, the inner range
+//! `i + 1..d`, `i..d`, `0..i` or `0..i + 1`, the body writing a buffer element `b[j] += ..` or
+//! accumulating into a `let mut`, the outer loop perhaps reading the counter). The counter
+//! indexes float parameters, buffers in scope or filled first, or writes a new buffer
+//! (`b[idx] = ..`); a `continue` guard may skip its step; it may be read after the loop, as an
+//! index (`w[idx - 1]`) or as a float. The plan knows how far it gets, so every index stays in
+//! range.
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
@@ -493,7 +506,9 @@ const LATE_LET_FROM: usize = 1500;
 /// iteration overwrites, a buffer declared before a loop and rewritten in each iteration,
 /// recurrences through a buffer indexed by two loop variables, `while` loops rewriting a
 /// buffer and branches whose condition reads the element they rewrite. Every program from here
-/// on has at least one of these.
+/// on has at least one of these. Some also step integer counters by hand and read them as
+/// indices (`Gen::counter_walk`): in a loop (`w[idx]; idx += 1;`), or only in a nested loop
+/// (the triangular walk of GMM's `Qtimesx`).
 const MUTATION_FROM: usize = 1600;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejected it ("`break` is supported as one guard directly in a loop body"), although the guard
@@ -580,6 +595,8 @@ const BUFFER_NAMES: [&str; 7] = ["hs", "buf", "acts", "cache", "vals", "d_hs", "
 const COUNTER_NAMES: [&str; 4] = ["steps", "iters", "trips", "t_n"];
 /// Loop variables of the mutation patterns, which nest up to three loops inside others.
 const MUTATION_LOOP_NAMES: [&str; 5] = ["i", "j", "l", "ii", "jj"];
+/// Names of the counters stepped by hand (`Gen::counter_walk`).
+const CURSOR_NAMES: [&str; 4] = ["idx", "pos", "lparamsidx", "off"];
 /// The share of programs written in `f32`.
 const F32_SHARE: f64 = 0.15;
 /// Values larger than this (by the generator's bound) are squashed before they are bound.
@@ -678,6 +695,9 @@ enum Kind {
     Buffer(usize, bool),
     /// The counter of a `while` loop, in `0..=limit`.
     Counter(usize),
+    /// A counter stepped by hand in a loop and read as an index (`let mut idx = 0; for i in
+    /// .. { .. w[idx] ..; idx += 1; }`), in `0..=limit`.
+    Cursor(usize),
 }
 
 impl Kind {
@@ -747,6 +767,9 @@ enum Index {
     /// `b[t * stride + j]`, or `b[(t - back) * stride + j]`: row `t` (or an earlier one) of a
     /// buffer indexed by two loop variables `t` and `j`.
     Grid(usize, usize, usize, usize),
+    /// `w[idx]`, `w[idx + 1]` or `w[idx - 2]`, of a counter stepped by hand (`Kind::Cursor`),
+    /// planned to stay in range.
+    Cursor(usize, i64),
 }
 
 #[derive(Clone, PartialEq)]
@@ -857,6 +880,28 @@ enum ArmStmt {
     /// `steps += 1;`
     Incr(usize),
     While(WhileLoop),
+    /// `let mut idx = start;`, a counter stepped by hand (`Kind::Cursor`).
+    Cursor(usize, Stride),
+    /// `idx += step;`
+    Step(usize, Stride),
+}
+
+/// The start or the step of a counter stepped by hand: a literal, or a `usize` parameter
+/// (in `0..=3`).
+#[derive(Clone, Copy, PartialEq)]
+enum Stride {
+    Lit(usize),
+    Param(usize),
+}
+
+impl Stride {
+    /// The largest value it can take.
+    fn max(self) -> usize {
+        match self {
+            Stride::Lit(k) => k,
+            Stride::Param(_) => 3,
+        }
+    }
 }
 
 /// How a buffer's declaration says its element type: not at all (rustc infers it from the
@@ -896,10 +941,12 @@ enum Phase {
     Readable,
 }
 
-/// `for i in start..count { body }`, or over `(start..count).rev()`.
+/// `for i in start..count { body }`, or over `(start..count).rev()`; `for j in i +
+/// start..count` when `from` is the outer loop variable `i`.
 #[derive(Clone, PartialEq)]
 struct Loop {
     var: usize,
+    from: Option<usize>,
     start: usize,
     count: Count,
     rev: bool,
@@ -913,6 +960,8 @@ enum Count {
     Len(usize),
     /// A `usize` parameter.
     Param(usize),
+    /// An outer loop variable, plus this much: `0..i`, `0..i + 1`.
+    Var(usize, usize),
 }
 
 enum Stmt {
@@ -1249,7 +1298,7 @@ impl Gen {
         let ints = self.visible_where(|v| {
             matches!(
                 v.kind,
-                Kind::Usize | Kind::I32 | Kind::Index(_) | Kind::Counter(_)
+                Kind::Usize | Kind::I32 | Kind::Index(_) | Kind::Counter(_) | Kind::Cursor(_)
             )
         });
         let r = self.rng.below(100);
@@ -1260,6 +1309,10 @@ impl Gen {
             match self.vars[v].kind {
                 Kind::Counter(limit) => {
                     self.cov("while counter as a float");
+                    return (E::IntF(v), limit as f64);
+                }
+                Kind::Cursor(limit) => {
+                    self.cov("stepped counter as a float");
                     return (E::IntF(v), limit as f64);
                 }
                 Kind::Index(_) => self.cov("loop index as a float"),
@@ -2040,7 +2093,7 @@ impl Gen {
                 Kind::Usize => self.const_arg(Kind::Usize, &["0", "1", "2", "3"]),
                 Kind::I32 => self.const_arg(Kind::I32, &["-2", "-1", "0", "1", "2"]),
                 Kind::Bool => self.const_arg(Kind::Bool, &["true", "false"]),
-                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
                     unreachable!("loop variables, buffers and counters are not parameters")
                 }
             };
@@ -2140,7 +2193,7 @@ impl Gen {
         let op = self.rng.pick(&[">", "<", "==", "!=", ">=", "<="]);
         let value = match self.vars[v].kind {
             Kind::Usize => 1 + self.rng.below(2) as i64,
-            Kind::Index(count) | Kind::Counter(count) => {
+            Kind::Index(count) | Kind::Counter(count) | Kind::Cursor(count) => {
                 1 + self.rng.below(count.max(2) - 1) as i64
             }
             _ => self.rng.below(3) as i64 - 1,
@@ -2179,7 +2232,7 @@ impl Gen {
         let ints = self.visible_where(|v| {
             matches!(
                 v.kind,
-                Kind::Usize | Kind::I32 | Kind::Index(_) | Kind::Counter(_)
+                Kind::Usize | Kind::I32 | Kind::Index(_) | Kind::Counter(_) | Kind::Cursor(_)
             )
         });
         let r = self.rng.below(100);
@@ -2436,6 +2489,15 @@ impl Gen {
                 let r = self.rng.below(100);
                 let forced = std::mem::take(&mut self.force_mutation);
                 if self.mutation && (forced || (30..48).contains(&r)) && self.iterations < 5 {
+                    // A counter stepped by hand, declared in the loop body (`lparamsidx` of
+                    // GMM, reset for every point).
+                    if !forced
+                        && (30..37).contains(&r)
+                        && let Some(stmts) = self.counter_walk()
+                    {
+                        body.extend(stmts);
+                        continue;
+                    }
                     let stmts = self.mutation();
                     if !stmts.is_empty() {
                         body.extend(stmts);
@@ -2487,6 +2549,7 @@ impl Gen {
         for id in own {
             if self.vars[id].uses == 0 {
                 let term = self.read_term(id);
+                let term = self.carried_term(id, term);
                 let target = self.rng.pick(&mutables);
                 self.vars[target].uses += 1;
                 self.arm_assigned.push(target);
@@ -2506,6 +2569,7 @@ impl Gen {
         self.end_loop(&body);
         Some(Loop {
             var,
+            from: None,
             start: 0,
             count,
             rev,
@@ -2519,7 +2583,9 @@ impl Gen {
         let l = self.lit();
         self.vars[id].uses += 1;
         let v = match self.vars[id].kind {
-            Kind::Index(_) | Kind::Counter(_) | Kind::Usize | Kind::I32 => E::IntF(id),
+            Kind::Index(_) | Kind::Counter(_) | Kind::Cursor(_) | Kind::Usize | Kind::I32 => {
+                E::IntF(id)
+            }
             Kind::Buffer(..)
             | Kind::Array(_)
             | Kind::ArrayRef(_)
@@ -2528,6 +2594,18 @@ impl Gen {
             Kind::Scalar | Kind::Bool => E::Var(id),
         };
         bin(Op::Mul, v, E::Lit(l))
+    }
+
+    /// The term `read_term` made of a loop body's unread `let` `id`, to be added to a
+    /// loop-carried variable: from `MUTATION_FROM` on, squashed, since the `let` may read that
+    /// variable and grow with it (`let h = x.exp_m1(); .. x += h * 0.9;` compounds over the
+    /// iterations and overflows).
+    fn carried_term(&mut self, id: usize, term: E) -> E {
+        if self.mutation && self.vars[id].kind == Kind::Scalar {
+            self.squash(term).0
+        } else {
+            term
+        }
     }
 
     fn arm_let(&mut self) -> ArmStmt {
@@ -3039,6 +3117,7 @@ impl Gen {
         }
         stmts.push(ArmStmt::For(Loop {
             var: i,
+            from: None,
             start: 0,
             count,
             rev,
@@ -3100,6 +3179,7 @@ impl Gen {
         self.close_loop(outer, &body);
         stmts.push(ArmStmt::For(Loop {
             var: i,
+            from: None,
             start,
             count,
             rev,
@@ -3153,6 +3233,7 @@ impl Gen {
         self.grow(buffer, grown);
         body.push(ArmStmt::For(Loop {
             var: inner_var,
+            from: None,
             start: 0,
             count: inner_count,
             rev: false,
@@ -3162,6 +3243,7 @@ impl Gen {
         self.close_loop(outer, &body);
         stmts.push(ArmStmt::For(Loop {
             var: outer_var,
+            from: None,
             start: 0,
             count,
             rev: false,
@@ -3342,6 +3424,7 @@ impl Gen {
         for id in own {
             if self.vars[id].uses == 0 {
                 let term = self.read_term(id);
+                let term = self.carried_term(id, term);
                 self.vars[target].uses += 1;
                 self.arm_assigned.push(target);
                 body.push(ArmStmt::Assign(target, Some(Op::Add), term));
@@ -3636,8 +3719,10 @@ impl Gen {
         let extra = (E::Elem(buffer, at.clone()), old);
         let (e, bound) = self.update_rhs(op, Some(extra), old, self.iterations > 1);
         self.grow(buffer, bound);
-        // Read again later, at least by the function's value or the loop's last line.
+        // Read again later, at least by the function's value or the loop's last line; also
+        // when a later condition of the `if` reads it (it runs before this arm, not after).
         self.vars[buffer].uses = 0;
+        self.arm_assigned.push(buffer);
         self.cov(what);
         self.cov_update(op, &at);
         Some(self.store(buffer, at, op, e))
@@ -3751,6 +3836,7 @@ impl Gen {
         let rev = self.rng.chance(0.3);
         stmts.push(ArmStmt::For(Loop {
             var: j,
+            from: None,
             start: 0,
             count: Count::Lit(n),
             rev,
@@ -3800,6 +3886,7 @@ impl Gen {
         self.close_loop(outer, &body);
         stmts.push(ArmStmt::For(Loop {
             var: j,
+            from: None,
             start: 0,
             count: Count::Lit(n),
             rev: false,
@@ -3842,6 +3929,7 @@ impl Gen {
         self.close_loop(outer, &body);
         stmts.push(ArmStmt::For(Loop {
             var: i,
+            from: None,
             start,
             count: Count::Lit(count),
             rev,
@@ -4002,6 +4090,7 @@ impl Gen {
                 self.close_loop(outer, &body);
                 stmts.push(ArmStmt::For(Loop {
                     var: j,
+                    from: None,
                     start: 0,
                     count: Count::Lit(n),
                     rev: false,
@@ -4126,6 +4215,7 @@ impl Gen {
         self.close_loop(inner, &fill);
         body.push(ArmStmt::For(Loop {
             var: j,
+            from: None,
             start: 0,
             count: match len_of {
                 Some(w) => Count::Len(w),
@@ -4147,6 +4237,7 @@ impl Gen {
             self.close_loop(inner, &reads);
             body.push(ArmStmt::For(Loop {
                 var: j,
+                from: None,
                 start: 0,
                 count: Count::Lit(k),
                 rev: false,
@@ -4159,6 +4250,7 @@ impl Gen {
         self.close_loop(outer, &body);
         stmts.push(ArmStmt::For(Loop {
             var: i,
+            from: None,
             start: 0,
             count,
             rev: false,
@@ -4199,6 +4291,7 @@ impl Gen {
             self.close_loop(outer, &body);
             stmts.push(ArmStmt::For(Loop {
                 var: j,
+                from: None,
                 start: 0,
                 count: Count::Lit(h),
                 rev: false,
@@ -4228,6 +4321,7 @@ impl Gen {
             self.close_loop(outer_k, &sum);
             row.push(ArmStmt::For(Loop {
                 var: k,
+                from: None,
                 start: 0,
                 count: Count::Lit(h),
                 rev: false,
@@ -4247,6 +4341,7 @@ impl Gen {
             self.close_loop(outer_k, &sum);
             row.push(ArmStmt::For(Loop {
                 var: k,
+                from: None,
                 start: 0,
                 count: Count::Lit(h),
                 rev: false,
@@ -4258,6 +4353,7 @@ impl Gen {
         self.close_loop(outer_j, &row);
         let body = vec![ArmStmt::For(Loop {
             var: j,
+            from: None,
             start: 0,
             count: Count::Lit(h),
             rev: false,
@@ -4266,6 +4362,7 @@ impl Gen {
         self.close_loop(outer_t, &body);
         stmts.push(ArmStmt::For(Loop {
             var: t,
+            from: None,
             start: 1,
             count: Count::Lit(steps + 1),
             rev: false,
@@ -4280,6 +4377,480 @@ impl Gen {
         self.read_elem(&mut stmts, E::Elem(buffer, last), 1.6, true);
         self.buffer_ty(&mut stmts[0], first_row);
         Some(stmts)
+    }
+
+    // ----- counters stepped by hand ---------------------------------------------------------
+
+    /// A counter stepped by hand and read as an index, the way C++ ports write ADBench's GMM
+    /// (`Qtimesx`) (programs from `MUTATION_FROM` on): `let mut idx = s; for i in 0..m { acc
+    /// += f(w[idx], i); idx += k; }` (the start and the step literals or a `usize` parameter,
+    /// the step perhaps before the read), or a counter stepped only by a nested loop, the
+    /// triangular walk `for i in 0..d { for j in i + 1..d { b[j] += w[idx] * g(i); idx += 1; }
+    /// }` (the inner range `i + 1..d`, `i..d`, `0..i` or `0..i + 1`). The counter reads a float
+    /// parameter, a buffer in scope or one filled first, or writes a new buffer (`b[idx] =
+    /// ..`); it is perhaps read after the loop, as an index (`w[idx - 1]`) or as a float. The
+    /// plan knows the largest value the counter reaches, so every index stays in range. `None`
+    /// (before anything is declared) where no loop may open.
+    fn counter_walk(&mut self) -> Option<Vec<ArmStmt>> {
+        if !self.may_loop() || self.no_assignments {
+            return None;
+        }
+        let nested = self.rng.chance(0.5);
+        let names = self.mutation_loop_names(1 + usize::from(nested))?;
+        let name = CURSOR_NAMES
+            .into_iter()
+            .find(|n| !self.vars.iter().any(|v| v.name == *n))?;
+        let buffer_name_free = BUFFER_NAMES
+            .into_iter()
+            .any(|n| !self.vars.iter().any(|v| v.name == n));
+        let usizes = self.visible_where(|v| v.kind == Kind::Usize);
+        let param = (!usizes.is_empty()).then(|| self.rng.pick(&usizes));
+        // The plan: where the counter starts, its step, the iterations, how far it gets.
+        let mut start = match self.rng.below(10) {
+            0..=3 => Stride::Lit(0),
+            4..=6 => Stride::Lit(1 + self.rng.below(2)),
+            _ => param.map_or(Stride::Lit(0), Stride::Param),
+        };
+        let mut step = match self.rng.below(10) {
+            0..=4 => Stride::Lit(1),
+            5..=7 => Stride::Lit(2),
+            _ if nested => Stride::Lit(1),
+            _ => param.map_or(Stride::Lit(1), Stride::Param),
+        };
+        let mut step_first = !nested && self.rng.chance(0.2);
+        // Two elements read per step of 2: `acc += w[idx] * x + w[idx + 1]; idx += 2;`.
+        let mut pair = !nested && self.rng.chance(0.6);
+        // The inner range: `i + 1..n`, `0..i`, `i..n`, `0..i + 1`.
+        let mut inner_range = self.rng.below(4);
+        let mut n = if nested {
+            self.rng.pick(&[2, 3, 3, 4])
+        } else {
+            2 + self.rng.below(3)
+        };
+        // How often the counter steps, and how many elements it reads (or writes) at most.
+        let span = |n: usize, inner_range: usize| match (nested, inner_range) {
+            (false, _) => n,
+            (true, 0 | 1) => n * (n - 1) / 2,
+            (true, _) => n * (n + 1) / 2,
+        };
+        let reach = |start: Stride, step: Stride, step_first: bool, pair: bool, n, inner_range| {
+            let pair = pair && step == Stride::Lit(2);
+            start.max()
+                + (span(n, inner_range) - 1 + usize::from(step_first)) * step.max()
+                + 1
+                + usize::from(pair)
+        };
+        if reach(start, step, step_first, pair, n, inner_range) > 12 {
+            start = Stride::Lit(0);
+            step = Stride::Lit(1);
+        }
+        // Often a float parameter, the plan shrunk to its length (`icf[idx]` of GMM's C++).
+        let arrays = self.visible_where(|v| v.kind.elements().is_some());
+        let mut fitted = None;
+        if !arrays.is_empty() && self.rng.chance(0.5) {
+            let w = self.rng.pick(&arrays);
+            let len = self.vars[w].kind.elements().unwrap_or(1);
+            while reach(start, step, step_first, pair, n, inner_range) > len {
+                let strides = (start, step, step_first) != (Stride::Lit(0), Stride::Lit(1), false);
+                if strides && (n == 2 || self.rng.chance(0.5)) {
+                    if step_first {
+                        step_first = false;
+                    } else if pair && step == Stride::Lit(2) {
+                        pair = false;
+                    } else if step != Stride::Lit(1) {
+                        step = Stride::Lit(1);
+                    } else {
+                        start = Stride::Lit(0);
+                    }
+                } else if n > 2 {
+                    n -= 1;
+                } else if inner_range >= 2 {
+                    inner_range -= 2;
+                } else {
+                    break;
+                }
+            }
+            if reach(start, step, step_first, pair, n, inner_range) <= len {
+                fitted = Some(w);
+            }
+        }
+        let need = reach(start, step, step_first, pair, n, inner_range);
+        let pair = pair && step == Stride::Lit(2);
+        let span = span(n, inner_range);
+        // The counter's largest value.
+        let limit = start.max() + span * step.max();
+        // What it indexes: a float parameter or a buffer in scope long enough, a buffer filled
+        // first, or a new buffer it writes.
+        let fits = self.visible_where(|v| {
+            let len = match v.kind {
+                Kind::Buffer(len, _) if v.phase == Phase::Readable => len,
+                kind => kind.elements().unwrap_or(0),
+            };
+            len >= need
+        });
+        let mode = self.rng.below(10);
+        let packed = need.max(3);
+        let mode = match mode {
+            _ if fitted.is_some() => "read",
+            0..=5 if !fits.is_empty() => "read",
+            8..=9 if buffer_name_free => "write",
+            _ if buffer_name_free && self.loop_name().is_some() => "packed",
+            _ if !fits.is_empty() => "read",
+            _ => return None,
+        };
+        let mut stmts = Vec::new();
+        let walked = match mode {
+            "read" => Some(fitted.unwrap_or_else(|| self.rng.pick(&fits))),
+            "packed" => {
+                let is_vec = self.rng.chance(0.6);
+                let (buffer, decl) = self.new_buffer(packed, BufLen::Lit(packed), is_vec)?;
+                stmts.push(decl);
+                self.fill(&mut stmts, buffer, packed, None, true);
+                self.vars[buffer].phase = Phase::Readable;
+                let infers = match first_store(&stmts[1..]) {
+                    Some(ArmStmt::Store(_, _, None, e)) => {
+                        !mentions_name(e, &self.vars, &self.vars[buffer].name)
+                    }
+                    _ => false,
+                };
+                self.buffer_ty(&mut stmts[0], infers);
+                self.cov("counter reading a buffer filled first");
+                Some(buffer)
+            }
+            _ => None,
+        };
+        let written = match walked {
+            Some(_) => None,
+            None => {
+                let is_vec = self.rng.chance(0.6);
+                let (buffer, mut decl) = self.new_buffer(need, BufLen::Lit(need), is_vec)?;
+                self.buffer_ty(&mut decl, true);
+                stmts.push(decl);
+                self.cov("buffer written at a counter index");
+                Some(buffer)
+            }
+        };
+        // At times a second one long enough at the same index (`w[idx] * hs[idx]`).
+        let second = match walked {
+            Some(w) => {
+                let others: Vec<usize> = fits.iter().copied().filter(|&v| v != w).collect();
+                (!others.is_empty() && self.rng.chance(0.35)).then(|| self.rng.pick(&others))
+            }
+            None => None,
+        };
+        for w in walked.into_iter().chain(second) {
+            self.vars[w].uses += 1;
+            self.cov(if matches!(self.vars[w].kind, Kind::Buffer(..)) {
+                "counter indexing a buffer"
+            } else {
+                "counter indexing a float parameter"
+            });
+        }
+        if second.is_some() {
+            self.cov("counter indexing two arrays");
+        }
+        // The outer loop's count.
+        let same_len: Vec<usize> = arrays
+            .iter()
+            .copied()
+            .filter(|&a| self.vars[a].kind.elements() == Some(n))
+            .collect();
+        let count = match (self.rng.below(10), param) {
+            (0..=1, _) if !same_len.is_empty() => {
+                let a = self.rng.pick(&same_len);
+                self.vars[a].uses += 1;
+                Count::Len(a)
+            }
+            (2..=5, Some(p)) if n == 3 => {
+                self.vars[p].uses += 1;
+                self.cov("counter loop over a usize parameter");
+                Count::Param(p)
+            }
+            _ => Count::Lit(n),
+        };
+        let runs_fully = !matches!(count, Count::Param(_));
+        // The reads of the body other than the counter's: an accumulator, or a buffer in scope
+        // (not the walked one) written at the loop index.
+        let targets: Vec<usize> = self
+            .readable_buffers()
+            .into_iter()
+            .filter(|&b| Some(b) != walked)
+            .collect();
+        let into_buffer = walked.is_some() && !targets.is_empty() && self.rng.chance(0.4);
+        let acc = if walked.is_some() && !into_buffer {
+            let mutables = self.assignable();
+            // In a loop body, a new accumulator would be assigned by the body's later lines
+            // and not read after the last of them.
+            Some(
+                if mutables.is_empty() || self.arm_depth == 0 && self.rng.chance(0.4) {
+                    let name = self.fresh_name();
+                    let id = self.declare(&name, Kind::Scalar, 0.0, true);
+                    self.cov("let mut");
+                    stmts.push(ArmStmt::LetMut(id, E::Lit(0.0)));
+                    id
+                } else {
+                    self.rng.pick(&mutables)
+                },
+            )
+        } else {
+            None
+        };
+        let target = into_buffer.then(|| self.rng.pick(&targets));
+        for stride in [start, step] {
+            if let Stride::Param(p) = stride {
+                self.vars[p].uses += 1;
+            }
+        }
+        if matches!(start, Stride::Param(_)) {
+            self.cov("counter starting at a usize parameter");
+        }
+        self.cov(match step {
+            Stride::Lit(1) => "counter stepped by 1",
+            Stride::Lit(_) => "counter stepped by 2",
+            Stride::Param(_) => "counter stepped by a usize parameter",
+        });
+        // Not `mutable`: that is for float variables (`Gen::assignable`).
+        let cursor = self.declare(name, Kind::Cursor(limit), limit as f64, false);
+        if step == Stride::Lit(1) {
+            self.allow("clippy::explicit_counter_loop");
+        }
+        self.vars[cursor].uses += 1;
+        stmts.push(ArmStmt::Cursor(cursor, start));
+        let at = Index::Cursor(cursor, 0);
+        let (i, outer) = self.open_loop(names[0], n);
+        let rev = self.rng.chance(0.2);
+        let mut body = Vec::new();
+        if !nested {
+            self.cov("integer counter stepped in a loop, used as an index");
+            if step_first {
+                self.cov("counter stepped before its read");
+                body.push(ArmStmt::Step(cursor, step));
+            }
+            let line = match (walked, written) {
+                (Some(w), _) => {
+                    let elem = self.walked_elem(w, second, &at);
+                    if let Some(b) = target {
+                        self.vars[i].uses += 1;
+                        let (e, bound) = self.expr_reading(2, Some(elem));
+                        let (e, bound) = self.limit(e, bound);
+                        self.counter_store(b, Index::Loop(i, 0, self.buffer_len(b)), e, bound)
+                    } else {
+                        let (mut e, mut bound) = self.expr_reading(2, Some(elem));
+                        if pair {
+                            self.cov("counter reading w[idx] and w[idx + 1]");
+                            self.cov("add");
+                            e = bin(Op::Add, e, E::Elem(w, Index::Cursor(cursor, 1)));
+                            bound += self.walked_bound(w);
+                        }
+                        let (e, bound) = self.sink(e, bound);
+                        let (e, bound) = self.limit(e, bound);
+                        self.accumulate_into(acc.expect("an accumulator"), e, bound)
+                    }
+                }
+                (None, Some(b)) => {
+                    let (e, bound) = self.write_value(None, false, true);
+                    self.grow(b, bound);
+                    ArmStmt::Store(b, at.clone(), None, e)
+                }
+                (None, None) => unreachable!("the counter reads or writes"),
+            };
+            body.push(line);
+            if !step_first {
+                body.push(ArmStmt::Step(cursor, step));
+            }
+            self.counter_guard(&mut body);
+        } else {
+            self.cov("counter stepped only by a nested loop");
+            self.vars[i].uses += 1;
+            // `j` is read by the buffer's index, or else by the value (`sink`).
+            let (j, inner) = self.open_loop(names[1], n);
+            let (from, inner_start, inner_count) = match inner_range {
+                0 => (Some(i), 1, count.clone()),
+                1 => (None, 0, Count::Var(i, 0)),
+                2 => (Some(i), 0, count.clone()),
+                _ => (None, 0, Count::Var(i, 1)),
+            };
+            self.cov(match inner_range {
+                0 => "triangular walk over i + 1..n",
+                1 => "triangular walk over 0..i",
+                2 => "triangular walk over i..n",
+                _ => "triangular walk over 0..i + 1",
+            });
+            // Something of the outer iteration: `i` as a float, `u[i]`, `b[i]`.
+            let of_i = match self.rng.below(3) {
+                0 if !arrays.is_empty() => {
+                    let u = self.rng.pick(&arrays);
+                    self.vars[u].uses += 1;
+                    let len = self.vars[u].kind.elements().unwrap_or(1);
+                    (E::Elem(u, Index::Loop(i, 0, len)), 1.5)
+                }
+                1 if !targets.is_empty() => {
+                    let b = target.unwrap_or_else(|| self.rng.pick(&targets));
+                    self.vars[b].uses += 1;
+                    let len = self.buffer_len(b);
+                    (E::Elem(b, Index::Loop(i, 0, len)), self.vars[b].bound)
+                }
+                _ => (E::IntF(i), n as f64),
+            };
+            let (g, gb) = self.expr_reading(2, Some(of_i));
+            let inner_body = match (walked, written) {
+                (Some(w), _) => {
+                    let (g, gb) = self.squash(g);
+                    let (elem, eb) = self.walked_elem(w, second, &at);
+                    let (e, bound) = if self.rng.chance(0.7) {
+                        (bin(Op::Mul, elem, g), eb * gb)
+                    } else {
+                        (bin(Op::Mul, g, elem), eb * gb)
+                    };
+                    self.cov("mul");
+                    let (e, bound) = self.limit(e, bound);
+                    let line = match target {
+                        Some(b) => {
+                            let len = self.buffer_len(b);
+                            self.vars[j].uses += 1;
+                            self.counter_store(b, Index::Loop(j, 0, len), e, bound)
+                        }
+                        None => {
+                            let (e, bound) = self.sink(e, bound);
+                            self.accumulate_into(acc.expect("an accumulator"), e, bound)
+                        }
+                    };
+                    vec![line, ArmStmt::Step(cursor, step)]
+                }
+                (None, Some(b)) => {
+                    let (e, bound) = self.sink(g, gb);
+                    let (e, bound) = self.limit(e, bound);
+                    let e = self.compound(e);
+                    self.grow(b, bound);
+                    vec![
+                        ArmStmt::Store(b, at.clone(), None, e),
+                        ArmStmt::Step(cursor, step),
+                    ]
+                }
+                (None, None) => unreachable!("the counter reads or writes"),
+            };
+            let mut inner_body = inner_body;
+            self.counter_guard(&mut inner_body);
+            self.close_loop(inner, &inner_body);
+            body.push(ArmStmt::For(Loop {
+                var: j,
+                from,
+                start: inner_start,
+                count: inner_count,
+                rev: self.rng.chance(0.15),
+                body: inner_body,
+            }));
+            // The buffer the walk writes, read in the outer iteration (`qx` of `Qtimesx`).
+            if let Some(b) = target {
+                let len = self.buffer_len(b);
+                self.read_back(&mut body, b, Index::Loop(i, 0, len));
+            }
+            // The counter, read in the outer iteration after the inner loop stepped it.
+            if self.rng.chance(0.3) {
+                let mutables = self.assignable();
+                let into = acc.or_else(|| (!mutables.is_empty()).then(|| self.rng.pick(&mutables)));
+                if let Some(into) = into {
+                    self.vars[cursor].uses += 1;
+                    let l = self.lit();
+                    let term = bin(Op::Mul, E::IntF(cursor), E::Lit(l));
+                    self.cov("counter read in the outer loop");
+                    let line = self.accumulate_into(into, term, limit as f64 * l);
+                    body.push(line);
+                }
+            }
+        }
+        self.close_loop(outer, &body);
+        stmts.push(ArmStmt::For(Loop {
+            var: i,
+            from: None,
+            start: 0,
+            count,
+            rev,
+            body,
+        }));
+        // After the loop: the counter perhaps read, as a float or as an index (the element
+        // read last), and the buffers written read again later.
+        if let Some(b) = written.or(target) {
+            self.vars[b].phase = Phase::Readable;
+            self.vars[b].uses = 0;
+            let len = self.buffer_len(b);
+            let at = Index::Lit(self.rng.below(len));
+            let bound = self.vars[b].bound;
+            self.read_elem(&mut stmts, E::Elem(b, at), bound, true);
+        }
+        match (self.rng.below(10), walked, step) {
+            (0..=2, ..) => self.vars[cursor].uses = 0,
+            (3..=5, Some(w), Stride::Lit(s)) if runs_fully && s > 0 => {
+                self.cov("counter read as an index after its loop");
+                let back = if step_first { 0 } else { s as i64 };
+                let bound = self.walked_bound(w);
+                self.read_elem(
+                    &mut stmts,
+                    E::Elem(w, Index::Cursor(cursor, -back)),
+                    bound,
+                    true,
+                );
+            }
+            _ => {}
+        }
+        Some(stmts)
+    }
+
+    /// At times `if cond { continue; }` first in the body of a counter's loop: the iterations
+    /// that skip do not step the counter (a data-dependent count).
+    fn counter_guard(&mut self, body: &mut Vec<ArmStmt>) {
+        if self.rng.chance(0.15) {
+            self.cov("counter step skipped by a continue guard");
+            self.cov("continue guard");
+            let cond = self.cond();
+            body.insert(0, ArmStmt::Continue(cond));
+        }
+    }
+
+    /// `w[at]`, or `w[at] * v[at]` with a `second` array, and its bound.
+    fn walked_elem(&mut self, w: usize, second: Option<usize>, at: &Index) -> (E, f64) {
+        let elem = E::Elem(w, at.clone());
+        match second {
+            Some(v) => {
+                self.cov("mul");
+                (
+                    bin(Op::Mul, elem, E::Elem(v, at.clone())),
+                    self.walked_bound(w) * self.walked_bound(v),
+                )
+            }
+            None => (elem, self.walked_bound(w)),
+        }
+    }
+
+    /// The bound of an element of a walked parameter or buffer.
+    fn walked_bound(&self, w: usize) -> f64 {
+        match self.vars[w].kind {
+            Kind::Buffer(..) => self.vars[w].bound,
+            _ => 1.5,
+        }
+    }
+
+    /// `s += e` (or `-=`) into the accumulator of a counter's walk.
+    fn accumulate_into(&mut self, target: usize, e: E, bound: f64) -> ArmStmt {
+        let op = self.rng.pick(&[Op::Add, Op::Add, Op::Sub]);
+        self.vars[target].uses += 1;
+        self.vars[target].bound = (self.vars[target].bound + bound) * self.iterations as f64;
+        let root = self.vars[target].root;
+        self.vars[root].assigned = true;
+        self.arm_assigned.push(target);
+        self.cov("assignment in an arm");
+        self.cov_assignment(Some(op));
+        ArmStmt::Assign(target, Some(op), e)
+    }
+
+    /// `b[at] += e` (or `-=`) of a buffer in scope, in a counter's walk.
+    fn counter_store(&mut self, buffer: usize, at: Index, e: E, bound: f64) -> ArmStmt {
+        let op = self.rng.pick(&[Op::Add, Op::Add, Op::Sub]);
+        let grown = self.vars[buffer].bound + bound * self.iterations as f64;
+        self.grow(buffer, grown);
+        self.vars[buffer].uses = 0;
+        self.cov_update(Some(op), &at);
+        self.store(buffer, at, Some(op), e)
     }
 
     // ----- statements -----------------------------------------------------------------------
@@ -4684,7 +5255,7 @@ impl Gen {
                     self.cov("bool parameter");
                     ("flag", 0.0, false)
                 }
-                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
                     unreachable!("loop variables, buffers and counters are not parameters")
                 }
             };
@@ -4752,6 +5323,14 @@ impl Gen {
         };
         for s in 0..statements {
             if self.mutation && (s == forced || self.rng.chance(0.2)) {
+                // A counter stepped by hand, not in place of the forced buffer mutation.
+                if s != forced
+                    && self.rng.chance(0.45)
+                    && let Some(stmts) = self.counter_walk()
+                {
+                    body.extend(stmts.into_iter().map(Stmt::Arm));
+                    continue;
+                }
                 let stmts = self.mutation();
                 if !stmts.is_empty() {
                     body.extend(stmts.into_iter().map(Stmt::Arm));
@@ -4875,9 +5454,11 @@ impl Gen {
                     self.vars[v].uses += 1;
                     bin(Op::Mul, E::Elem(v, Index::Lit(0)), E::Lit(l))
                 }
-                Kind::Usize | Kind::I32 | Kind::Counter(_) => {
-                    if matches!(self.vars[v].kind, Kind::Counter(_)) {
-                        self.cov("while counter as a float");
+                Kind::Usize | Kind::I32 | Kind::Counter(_) | Kind::Cursor(_) => {
+                    match self.vars[v].kind {
+                        Kind::Counter(_) => self.cov("while counter as a float"),
+                        Kind::Cursor(_) => self.cov("stepped counter read after its loop"),
+                        _ => {}
                     }
                     self.vars[v].uses += 1;
                     bin(Op::Mul, E::IntF(v), E::Lit(l))
@@ -5136,6 +5717,9 @@ impl Printer<'_> {
                     self.name(*j)
                 )
             }
+            Index::Cursor(c, 0) => self.name(*c).to_string(),
+            Index::Cursor(c, delta) if *delta < 0 => format!("{} - {}", self.name(*c), -delta),
+            Index::Cursor(c, delta) => format!("{} + {delta}", self.name(*c)),
         }
     }
 
@@ -5641,6 +6225,15 @@ impl Printer<'_> {
             }
             ArmStmt::Counter(var) => writeln!(s, "{indent}let mut {} = 0;", self.name(*var)),
             ArmStmt::Incr(var) => writeln!(s, "{indent}{} += 1;", self.name(*var)),
+            ArmStmt::Cursor(var, start) => writeln!(
+                s,
+                "{indent}let mut {} = {};",
+                self.name(*var),
+                self.stride(*start)
+            ),
+            ArmStmt::Step(var, step) => {
+                writeln!(s, "{indent}{} += {};", self.name(*var), self.stride(*step))
+            }
             ArmStmt::While(w) => {
                 let body = Block {
                     stmts: w.body.clone(),
@@ -5657,6 +6250,13 @@ impl Printer<'_> {
         s
     }
 
+    fn stride(&self, stride: Stride) -> String {
+        match stride {
+            Stride::Lit(k) => k.to_string(),
+            Stride::Param(n) => self.name(n).to_string(),
+        }
+    }
+
     fn is_vec(&self, var: usize) -> bool {
         matches!(self.f.vars[var].kind, Kind::Buffer(_, true))
     }
@@ -5666,11 +6266,18 @@ impl Printer<'_> {
             Count::Lit(c) => c.to_string(),
             Count::Len(w) => format!("{}.len()", self.name(*w)),
             Count::Param(n) => self.name(*n).to_string(),
+            Count::Var(i, 0) => self.name(*i).to_string(),
+            Count::Var(i, plus) => format!("{} + {plus}", self.name(*i)),
+        };
+        let start = match l.from {
+            Some(i) if l.start == 0 => self.name(i).to_string(),
+            Some(i) => format!("{} + {}", self.name(i), l.start),
+            None => l.start.to_string(),
         };
         let range = if l.rev {
-            format!("({}..{count}).rev()", l.start)
+            format!("({start}..{count}).rev()")
         } else {
-            format!("{}..{count}", l.start)
+            format!("{start}..{count}")
         };
         let body = Block {
             stmts: l.body.clone(),
@@ -5776,7 +6383,7 @@ impl Printer<'_> {
                     Kind::Usize => "usize".to_string(),
                     Kind::I32 => "i32".to_string(),
                     Kind::Bool => "bool".to_string(),
-                    Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                    Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
                         unreachable!("loop variables, buffers and counters are not parameters")
                     }
                 };
@@ -5803,6 +6410,7 @@ impl Printer<'_> {
             let why = match *lint {
                 "clippy::useless_vec" => "buffers of a literal length are `vec!`s on purpose",
                 "clippy::needless_late_init" => "`let v;` assigned in each arm on purpose",
+                "clippy::explicit_counter_loop" => "counters stepped by hand on purpose",
                 _ => "casts to the same type are generated on purpose",
             };
             let _ = writeln!(allow, "#[allow({lint})] // {why}");
@@ -5865,7 +6473,7 @@ impl Printer<'_> {
                 Kind::Usize => format!("k[{k}] as usize"),
                 Kind::I32 => format!("k[{k}] as i32"),
                 Kind::Bool => format!("k[{k}] != 0"),
-                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) => {
+                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
                     unreachable!("loop variables, buffers and counters are not parameters")
                 }
             });
@@ -6056,6 +6664,15 @@ const CONSTRUCTS: &[&str] = &[
     "while loop rewriting a buffer",
     "while condition on the buffer its loop rewrites",
     "condition on a buffer element its branch rewrites",
+    "integer counter stepped in a loop, used as an index",
+    "counter stepped only by a nested loop",
+    "counter stepped by 2",
+    "counter stepped by a usize parameter",
+    "counter indexing a float parameter",
+    "counter indexing a buffer",
+    "buffer written at a counter index",
+    "triangular walk over i + 1..n",
+    "triangular walk over 0..i",
     "buffer written after a read in a loop body",
     "buffer element written in an if arm",
     "buffer element written in a while loop",
