@@ -7,9 +7,10 @@
 //! `pw32` below) for the piecewise operations — to `tests/generated/differential_programs.rs`.
 //! The file is checked in, so every program can be read, and a failing one pinned as a
 //! regression test. The test evaluates every program at three random points and compares
-//! `f_grad` and `f_backward` (seeded with a random `d_out`) with the reference, to a relative
-//! error of 1e-10 in f64 and 2e-4 in f32 (1e-6 for the f64 programs that compute in f32 on the
-//! way, listed in `NARROWED`), and with central differences as a second opinion.
+//! `f_grad` and `f_backward` (seeded with a random `d_out`; and `f_forward` and its closure for
+//! the programs with `split(..)`) with the reference, to a relative error of 1e-10 in f64 and
+//! 2e-4 in f32 (1e-6 for the f64 programs that compute in f32 on the way, listed in
+//! `NARROWED`), and with central differences as a second opinion.
 //!
 //! The programs use: 1–4 float parameters (`f64`, some programs `f32`; scalars, `[F; N]`,
 //! `&[F; N]`, `&[F]`, `Vec<F>`; `mut` parameters), `usize`/`i32`/`bool` constants, `wrt(..)`;
@@ -62,6 +63,24 @@
 //! (`b[idx] = ..`); a `continue` guard may skip its step; it may be read after the loop, as an
 //! index (`w[idx - 1]`) or as a float. The plan knows how far it gets, so every index stays in
 //! range.
+//!
+//! The programs from `SPLIT_FROM` on also list some of the earlier programs they call in
+//! `split(..)` (`Gen::split`): those calls are differentiated in split mode, by `g_forward` and
+//! the closure it returns (on a tape in a loop), instead of `g_backward` (joint mode). The
+//! choice is drawn from a stream of its own after the program is drawn, so the programs are
+//! the ones drawn before split mode entered the generator but for their attribute. Split calls
+//! sit at top level, in `for` and `while` loops, in nested loops, in `if` arms (in loops too),
+//! in another call's arguments, and call callees with loops and local buffers; `split(..)`
+//! names one or more callees, in any order, before or after `wrt(..)`, and some programs keep
+//! another callee in joint mode (the programs before `SPLIT_FROM` are all in joint mode). The
+//! reference does not change: split mode computes the same gradient. These programs also run
+//! through their own `f_forward`, whose closure holds their split calls' closures, and the
+//! test `split_calls_go_through_the_callees_forward` checks that their backward calls
+//! `g_forward` and never `g_backward`. `split(..)` names only callees that a call
+//! differentiates (`Calls` follows the macro's activity: not only in conditions, not only
+//! with constant arguments; `SPLIT_UNDIFFERENTIATED_CALLEES`) and that never get a reference
+//! to an array the caller owns (`SPLIT_OWNED_ARRAY_ARGUMENTS`); both shapes, which the macro
+//! does not compile yet, have their minimized cases, `#[ignore]`d, in `tests/regressions.rs`.
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
@@ -436,12 +455,19 @@ struct Case<F: 'static> {
     run: fn(&[F], &[i64], F) -> Run<F>,
     reference: fn(&[Dual<F>], &[i64]) -> Dual<F>,
     backward_source: fn() -> &'static str,
+    /// For a program with `split(..)`: its own `f_forward`, the value and `reverse(d_out)`
+    /// flattened (the closures of its split calls inside its closure).
+    forward: Option<Forward<F>>,
 }
+
+/// A program's `f_forward` called through flat inputs: `(p, k, d_out)` to the value and the
+/// gradient its closure gives for `d_out`, flattened.
+type Forward<F> = fn(&[F], &[i64], F) -> (F, Vec<F>);
 
 macro_rules! case {
     ($F:ty, $name:ident, $grad:ident, $backward:ident, $backward_source:ident, $reference:ident,
      floats: $floats:literal, active: [$($active:literal),*], consts: [$($c:ident),*],
-     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(,)?) => {
+     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(, forward: $forward:ident)? $(,)?) => {
         Case {
             name: stringify!($name),
             source: $source,
@@ -477,8 +503,23 @@ macro_rules! case {
                 reference
             },
             backward_source: $backward_source,
+            forward: case!(@forward $F, [$($forward)?], |$p, $k| ($($arg),+)),
         }
     };
+    (@forward $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
+        None
+    };
+    (@forward $F:ty, [$forward:ident], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn forward($p: &[$F], $k: &[i64], d_out: $F) -> ($F, Vec<$F>) {
+            let _ = $k;
+            // The arguments (`&[p[0], p[1]]`) live to the end of the `match`, which the
+            // closure borrowing them needs.
+            match $forward($($arg),+) {
+                (value, reverse) => (value, Gradient::<$F>::flatten(&reverse(d_out))),
+            }
+        }
+        Some(forward)
+    }};
 }
 
 include!("generated/differential_programs.rs");
@@ -510,6 +551,27 @@ const LATE_LET_FROM: usize = 1500;
 /// indices (`Gen::counter_walk`): in a loop (`w[idx]; idx += 1;`), or only in a nested loop
 /// (the triangular walk of GMM's `Qtimesx`).
 const MUTATION_FROM: usize = 1600;
+/// The first program that may list callees in `split(..)` (`Gen::split`): its calls of them
+/// are differentiated by `g_forward` and the closure it returns (on a tape in a loop) instead
+/// of `g_backward`. The choice is drawn from a stream of its own (`SPLIT_SEED`), after the
+/// program is drawn: the programs are the ones drawn before split mode entered the generator,
+/// but for their attribute.
+const SPLIT_FROM: usize = MUTATION_FROM;
+/// Whether `split(..)` may name a callee whose calls the macro does not differentiate: every
+/// call in a condition, or reading no value with a gradient (constant arguments, values
+/// outside `wrt(..)`, `x.floor()`). The macro lowers such calls as constants and says "this
+/// function calls no `#[backprop]` function `g`", although it does (`tests/regressions.rs`,
+/// `split_callee_called_only_where_nothing_is_differentiated`).
+const SPLIT_UNDIFFERENTIATED_CALLEES: bool = false;
+/// Whether a callee named in `split(..)` may get a reference to an array the caller owns
+/// (`g(&b, x)` of a local buffer, `g(&w, x)` of an array or `Vec` parameter taken by value).
+/// The closure `g_forward` returns borrows it: the caller's own `f_forward` cannot return a
+/// closure holding it ("`b` does not live long enough ... borrowed for `'static`"), and a
+/// write of the buffer after the call conflicts with the borrow (`tests/regressions.rs`,
+/// `split_callee_given_a_reference_to_an_owned_array`).
+const SPLIT_OWNED_ARRAY_ARGUMENTS: bool = false;
+/// Mixed into `SEED` for the stream that draws the `split(..)` lists.
+const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejected it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
@@ -1017,6 +1079,10 @@ struct Function {
     fl: Fl,
     params: Vec<usize>,
     wrt: Option<Vec<usize>>,
+    /// The callees (earlier programs) listed in `split(..)`, in the attribute's order, and
+    /// whether `split(..)` comes before `wrt(..)`.
+    split: Vec<usize>,
+    split_first: bool,
     vars: Vec<Var>,
     body: Vec<Stmt>,
     tail: Tail,
@@ -1030,10 +1096,16 @@ struct Sig {
     wrt: bool,
     bound: f64,
     narrowed: bool,
+    /// Whether its body has a loop, and local buffers (what a split call's closure keeps).
+    has_loop: bool,
+    buffers: bool,
 }
 
 struct Gen {
     rng: Rng,
+    /// Draws which callees a program lists in `split(..)` (`Gen::split`): a stream of its own,
+    /// so that the programs' bodies are the ones drawn before split mode entered the generator.
+    split_rng: Rng,
     sigs: Vec<Sig>,
     coverage: BTreeMap<String, usize>,
     // The function being generated.
@@ -1109,6 +1181,7 @@ impl Gen {
     fn new(seed: u64) -> Self {
         Gen {
             rng: Rng(seed),
+            split_rng: Rng(seed ^ SPLIT_SEED),
             sigs: Vec::new(),
             coverage: BTreeMap::new(),
             fl: Fl::F64,
@@ -2118,6 +2191,112 @@ impl Gen {
             E::Call(Callee::Program(callee), args),
             self.sigs[callee].bound,
         ))
+    }
+
+    /// Split mode (programs from `SPLIT_FROM` on): lists some of the earlier programs that `f`
+    /// calls in `split(..)`, drawn from `split_rng` (the program itself is drawn already). Its
+    /// calls of them are then differentiated by `g_forward` and the closure it returns, kept
+    /// on a tape in a loop; the calls of the others stay in joint mode (`g_backward`), and
+    /// so do those of programs that list none. The gradient is the same: the reference does
+    /// not change.
+    fn split(&mut self, f: &mut Function) {
+        let calls = Calls::of(f);
+        // The callees `split(..)` may name: called where the macro differentiates the call
+        // (see `SPLIT_UNDIFFERENTIATED_CALLEES`), and never given a reference to an array
+        // the caller owns (see `SPLIT_OWNED_ARRAY_ARGUMENTS`).
+        let mut callees: Vec<usize> = Vec::new();
+        for call in &calls {
+            if (call.differentiated || SPLIT_UNDIFFERENTIATED_CALLEES)
+                && !callees.contains(&call.callee)
+            {
+                callees.push(call.callee);
+            }
+        }
+        if !SPLIT_OWNED_ARRAY_ARGUMENTS {
+            callees.retain(|&c| {
+                !calls
+                    .iter()
+                    .any(|k| k.callee == c && k.differentiated && k.owned_reference)
+            });
+        }
+        if callees.is_empty() || !self.split_rng.chance(0.8) {
+            return;
+        }
+        let mut split: Vec<usize> = callees
+            .iter()
+            .copied()
+            .filter(|_| self.split_rng.chance(0.75))
+            .collect();
+        if split.is_empty() {
+            split.push(callees[self.split_rng.below(callees.len())]);
+        }
+        // Some programs keep one of their callees in joint mode.
+        if split.len() == callees.len() && split.len() > 1 && self.split_rng.chance(0.4) {
+            split.remove(self.split_rng.below(split.len()));
+        }
+        // The attribute lists them in any order.
+        if split.len() > 1 && self.split_rng.chance(0.5) {
+            split.reverse();
+        }
+        f.split_first = f.wrt.is_some() && self.split_rng.chance(0.5);
+        self.cov("split(..)");
+        if split.len() > 1 {
+            self.cov("split(..) of several callees");
+        }
+        if f.wrt.is_some() {
+            self.cov("split(..) with wrt(..)");
+            if f.split_first {
+                self.cov("split(..) before wrt(..)");
+            }
+        }
+        if calls
+            .iter()
+            .any(|k| k.differentiated && !split.contains(&k.callee))
+        {
+            self.cov("split and joint calls in one function");
+        }
+        for call in &calls {
+            let (callee, site) = (call.callee, call.site);
+            if !call.differentiated {
+                continue;
+            }
+            if !split.contains(&callee) {
+                self.cov("call in joint mode beside split(..)");
+                continue;
+            }
+            self.cov("call in split mode");
+            if f.fl == Fl::F32 {
+                self.cov("call in split mode in an f32 function");
+            }
+            if site.fors > 0 {
+                self.cov("call in split mode in a loop");
+            }
+            if site.whiles > 0 {
+                self.cov("call in split mode in a while loop");
+            }
+            if site.fors + site.whiles > 1 {
+                self.cov("call in split mode in nested loops");
+            }
+            if site.arms > 0 {
+                self.cov("call in split mode in an arm");
+                if site.fors + site.whiles > 0 {
+                    self.cov("call in split mode in an arm in a loop");
+                }
+            }
+            if site.argument {
+                self.cov("call in split mode as a call's argument");
+            }
+            if site.fors + site.whiles + site.arms == 0 {
+                self.cov("call in split mode at top level");
+            }
+            if self.sigs[callee].has_loop {
+                self.cov("call in split mode of a callee with loops");
+            }
+            if self.sigs[callee].buffers {
+                self.cov("call in split mode of a callee with local buffers");
+            }
+        }
+        f.split = split;
     }
 
     /// `(x as f64).m() as f32`: a stretch of f64 inside an f32 program.
@@ -5515,6 +5694,8 @@ impl Gen {
             fl: self.fl,
             params,
             wrt,
+            split: Vec::new(),
+            split_first: false,
             vars: std::mem::take(&mut self.vars),
             body,
             tail,
@@ -5648,6 +5829,360 @@ fn mentions_name(e: &E, vars: &[Var], name: &str) -> bool {
     }
 }
 
+/// Where a call of an earlier program sits: in how many `for` and `while` loops, in how many
+/// `if` arms (guards' lines too), and as an argument of another call.
+#[derive(Clone, Copy, Default)]
+struct Site {
+    fors: usize,
+    whiles: usize,
+    arms: usize,
+    argument: bool,
+}
+
+/// A call of an earlier program, where it sits, and whether the macro differentiates it (see
+/// `Calls`).
+struct ProgramCall {
+    callee: usize,
+    site: Site,
+    differentiated: bool,
+    /// Whether it gets a reference to an array the caller owns: `&b` of a local buffer, `&w`
+    /// of an array or `Vec` parameter taken by value.
+    owned_reference: bool,
+}
+
+/// The calls of earlier programs in a function, and which of them the macro differentiates:
+/// a call is lowered as a call (which `split(..)` can name) when it reads a value with a
+/// gradient, not in a condition; otherwise it is a constant of the function, which
+/// `split(..)` cannot name (see `SPLIT_UNDIFFERENTIATED_CALLEES`). The activity follows the
+/// macro's: forward in program order, a variable taking the activity of its last assignment
+/// (the arms of an `if` joined, a loop body run until nothing changes); the values of `floor`,
+/// `ceil`, `round`, `round_ties_even`, `trunc` and `signum` have no gradient; a buffer has one
+/// from its declaration on once any write gives it one.
+struct Calls<'a> {
+    vars: &'a [Var],
+    active: Vec<bool>,
+    /// The buffers active from their declaration, and those written an active value.
+    active_buffers: Vec<usize>,
+    written_active: Vec<usize>,
+    /// The states at the `break`s of the loops being walked.
+    breaks: Vec<Vec<bool>>,
+    site: Site,
+    found: Vec<ProgramCall>,
+}
+
+impl Calls<'_> {
+    fn of(f: &Function) -> Vec<ProgramCall> {
+        let mut active_buffers = Vec::new();
+        loop {
+            let mut walk = Calls {
+                vars: &f.vars,
+                active: vec![false; f.vars.len()],
+                active_buffers: active_buffers.clone(),
+                written_active: Vec::new(),
+                breaks: Vec::new(),
+                site: Site::default(),
+                found: Vec::new(),
+            };
+            for &p in &f.params {
+                let float = f.vars[p].kind == Kind::Scalar || f.vars[p].kind.elements().is_some();
+                walk.active[p] = float && f.wrt.as_ref().is_none_or(|wrt| wrt.contains(&p));
+            }
+            walk.function(f);
+            if walk
+                .written_active
+                .iter()
+                .all(|b| active_buffers.contains(b))
+            {
+                return walk.found;
+            }
+            active_buffers = walk.written_active;
+        }
+    }
+
+    fn root(&self, v: usize) -> usize {
+        self.vars[v].root
+    }
+
+    fn is_active(&self, v: usize) -> bool {
+        self.active[self.root(v)]
+    }
+
+    fn set(&mut self, v: usize, active: bool) {
+        let r = self.root(v);
+        self.active[r] = active;
+    }
+
+    /// Whether `e` reads a variable with a gradient (the macro's test for lowering it).
+    fn mentions(&self, e: &E) -> bool {
+        match e {
+            E::Lit(_) | E::Named(_) | E::IntF(_) | E::Len(_) => false,
+            E::Var(v) | E::Elem(v, _) => self.is_active(*v),
+            E::Neg(a)
+            | E::Powi(a, _, _)
+            | E::Sigmoid(a, _)
+            | E::Island(a, _)
+            | E::Narrow(a, _)
+            | E::Cast(a) => self.mentions(a),
+            E::Bin(_, a, b) => self.mentions(a) || self.mentions(b),
+            E::Method(_, _, args) => args.iter().any(|a| self.mentions(a)),
+            E::Call(_, args) => args.iter().any(|a| self.arg_mentions(a)),
+        }
+    }
+
+    fn arg_mentions(&self, a: &Arg) -> bool {
+        match a {
+            Arg::Float(e) => self.mentions(e),
+            Arg::Array(v, _) => self.is_active(*v),
+            Arg::Const(_) => false,
+        }
+    }
+
+    /// Walks `e`, recording its calls of earlier programs; whether its value has a gradient.
+    fn expr(&mut self, e: &E, cond: bool) -> bool {
+        match e {
+            E::Lit(_) | E::Named(_) | E::IntF(_) | E::Len(_) => false,
+            E::Var(v) | E::Elem(v, _) => self.is_active(*v),
+            E::Neg(a)
+            | E::Powi(a, _, _)
+            | E::Sigmoid(a, _)
+            | E::Island(a, _)
+            | E::Narrow(a, _)
+            | E::Cast(a) => self.expr(a, cond),
+            E::Bin(_, a, b) => {
+                let a = self.expr(a, cond);
+                self.expr(b, cond) || a
+            }
+            E::Method(name, _, args) => {
+                let mut active = false;
+                for a in args {
+                    active |= self.expr(a, cond);
+                }
+                active
+                    && !matches!(
+                        *name,
+                        "floor" | "ceil" | "round" | "round_ties_even" | "trunc" | "signum"
+                    )
+            }
+            E::Call(callee, args) => {
+                if let Callee::Program(i) = callee {
+                    let differentiated = !cond && args.iter().any(|a| self.arg_mentions(a));
+                    let owned_reference = args.iter().any(|a| {
+                        matches!(a, Arg::Array(v, true) if matches!(
+                            self.vars[*v].kind,
+                            Kind::Array(_) | Kind::Vec(_) | Kind::Buffer(..)
+                        ))
+                    });
+                    self.found.push(ProgramCall {
+                        callee: *i,
+                        site: self.site,
+                        differentiated,
+                        owned_reference,
+                    });
+                }
+                let outer = self.site;
+                self.site.argument = true;
+                let mut active = false;
+                for a in args {
+                    active |= match a {
+                        Arg::Float(e) => self.expr(e, cond),
+                        Arg::Array(v, _) => self.is_active(*v),
+                        Arg::Const(_) => false,
+                    };
+                }
+                self.site = outer;
+                active
+            }
+        }
+    }
+
+    fn cond(&mut self, c: &Cond) {
+        match c {
+            Cond::Cmp(a, _, b) => {
+                self.expr(a, true);
+                self.expr(b, true);
+            }
+            Cond::Flag(..) | Cond::Int(..) => {}
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                self.cond(a);
+                self.cond(b);
+            }
+        }
+    }
+
+    fn rhs(&mut self, rhs: &Rhs) -> bool {
+        match rhs {
+            Rhs::Expr(e) => self.expr(e, false),
+            Rhs::If(chain) => self.chain(chain),
+        }
+    }
+
+    /// An `if` chain: each arm from the state before it, the states after the arms joined
+    /// (with the state before, without an `else`); whether a value it ends with is active.
+    fn chain(&mut self, chain: &IfChain) -> bool {
+        let before = self.active.clone();
+        let mut after = if chain.otherwise.is_some() {
+            vec![false; before.len()]
+        } else {
+            before.clone()
+        };
+        let mut value = false;
+        let blocks = chain
+            .arms
+            .iter()
+            .map(|(cond, block)| (Some(cond), block))
+            .chain(chain.otherwise.iter().map(|block| (None, block)));
+        for (cond, block) in blocks {
+            self.active.clone_from(&before);
+            if let Some(cond) = cond {
+                self.cond(cond);
+            }
+            self.site.arms += 1;
+            self.arm_stmts(&block.stmts);
+            if let Some(tail) = &block.tail {
+                value |= self.expr(tail, false);
+            }
+            self.site.arms -= 1;
+            Self::join(&mut after, &self.active);
+        }
+        self.active = after;
+        value
+    }
+
+    fn join(into: &mut [bool], from: &[bool]) {
+        for (a, &b) in into.iter_mut().zip(from) {
+            *a |= b;
+        }
+    }
+
+    /// A loop: its body (and condition) from the state at its head, the states at the head
+    /// joined with those at the end of the body until nothing changes, then with those at
+    /// its `break`s.
+    fn looped(&mut self, cond: Option<&Cond>, body: &[ArmStmt], fors: usize, whiles: usize) {
+        let outer = self.site;
+        self.site.fors += fors;
+        self.site.whiles += whiles;
+        self.breaks.push(vec![false; self.active.len()]);
+        let recorded = self.found.len();
+        loop {
+            // The calls as the last walk, from the joined state, finds them.
+            self.found.truncate(recorded);
+            let head = self.active.clone();
+            if let Some(cond) = cond {
+                self.cond(cond);
+            }
+            self.arm_stmts(body);
+            let mut next = head.clone();
+            Self::join(&mut next, &self.active);
+            self.active = next;
+            if self.active == head {
+                break;
+            }
+        }
+        let breaks = self.breaks.pop().expect("the loop's breaks");
+        Self::join(&mut self.active, &breaks);
+        self.site = outer;
+    }
+
+    /// Lines run before leaving (a `break` or `return` guard's), from the current state.
+    fn lines(&mut self, lines: &[ArmStmt]) -> Vec<bool> {
+        let before = self.active.clone();
+        self.site.arms += 1;
+        self.arm_stmts(lines);
+        self.site.arms -= 1;
+        std::mem::replace(&mut self.active, before)
+    }
+
+    fn arm_stmts(&mut self, stmts: &[ArmStmt]) {
+        for s in stmts {
+            match s {
+                ArmStmt::Let(v, rhs) => {
+                    let active = self.rhs(rhs);
+                    self.set(*v, active);
+                }
+                ArmStmt::LetMut(v, e) => {
+                    let active = self.expr(e, false);
+                    self.set(*v, active);
+                }
+                ArmStmt::Assign(v, op, e) => {
+                    let active = self.expr(e, false) || (op.is_some() && self.is_active(*v));
+                    self.set(*v, active);
+                }
+                ArmStmt::Store(b, _, _, e) => {
+                    if self.expr(e, false) {
+                        self.active[*b] = true;
+                        if !self.written_active.contains(b) {
+                            self.written_active.push(*b);
+                        }
+                    }
+                }
+                ArmStmt::Buffer(b, ..) => {
+                    self.active[*b] = self.active_buffers.contains(b);
+                }
+                ArmStmt::If(chain) => {
+                    self.chain(chain);
+                }
+                ArmStmt::For(l) => self.looped(None, &l.body, 1, 0),
+                ArmStmt::While(w) => self.looped(Some(&w.cond), &w.body, 0, 1),
+                ArmStmt::Continue(cond) => self.cond(cond),
+                ArmStmt::Break(cond, lines) => {
+                    self.cond(cond);
+                    let state = self.lines(lines);
+                    if let Some(breaks) = self.breaks.last_mut() {
+                        Self::join(breaks, &state);
+                    }
+                }
+                ArmStmt::Return(cond, lines, value) => {
+                    self.cond(cond);
+                    // Nothing after a `return` runs: the state goes on from before its lines.
+                    let before = self.active.clone();
+                    self.site.arms += 1;
+                    self.arm_stmts(lines);
+                    self.expr(value, false);
+                    self.site.arms -= 1;
+                    self.active = before;
+                }
+                ArmStmt::Counter(_)
+                | ArmStmt::Incr(_)
+                | ArmStmt::Cursor(..)
+                | ArmStmt::Step(..) => {}
+            }
+        }
+    }
+
+    fn function(&mut self, f: &Function) {
+        for s in &f.body {
+            match s {
+                Stmt::Const(..) | Stmt::Discard(_) => {}
+                Stmt::Let { var, rhs, .. } => {
+                    let active = self.rhs(rhs);
+                    self.set(*var, active);
+                }
+                Stmt::Assign { var, op, rhs } => {
+                    let active = self.expr(rhs, false) || (op.is_some() && self.is_active(*var));
+                    self.set(*var, active);
+                }
+                Stmt::If(chain) => {
+                    self.chain(chain);
+                }
+                Stmt::LateLet(var, chain) => {
+                    let active = self.chain(chain);
+                    self.set(*var, active);
+                }
+                Stmt::For(l) => self.looped(None, &l.body, 1, 0),
+                Stmt::Arm(a) => self.arm_stmts(std::slice::from_ref(a)),
+            }
+        }
+        match &f.tail {
+            Tail::Expr(e) | Tail::Return(e) => {
+                self.expr(e, false);
+            }
+            Tail::If(chain) => {
+                self.chain(chain);
+            }
+        }
+    }
+}
+
 impl Function {
     /// Records this function's signature for later callers.
     fn with_bound(self, bound: f64, sigs: &mut Vec<Sig>) -> Function {
@@ -5658,6 +6193,8 @@ impl Function {
             wrt: self.wrt.is_some(),
             bound: bound.min(1e6),
             narrowed: self.narrowed,
+            has_loop: self.has_loop,
+            buffers: self.vars.iter().any(|v| matches!(v.kind, Kind::Buffer(..))),
         });
         self
     }
@@ -6419,12 +6956,29 @@ impl Printer<'_> {
     }
 
     fn forward(&self) -> String {
-        let attribute = match &self.f.wrt {
-            None => "#[backprop]".to_string(),
-            Some(wrt) => {
-                let names: Vec<&str> = wrt.iter().map(|&v| self.name(v)).collect();
-                format!("#[backprop(wrt({}))]", names.join(", "))
+        let mut options = Vec::new();
+        if let Some(wrt) = &self.f.wrt {
+            let names: Vec<&str> = wrt.iter().map(|&v| self.name(v)).collect();
+            options.push(format!("wrt({})", names.join(", ")));
+        }
+        if !self.f.split.is_empty() {
+            let names: Vec<&str> = self
+                .f
+                .split
+                .iter()
+                .map(|&i| self.sigs[i].name.as_str())
+                .collect();
+            let split = format!("split({})", names.join(", "));
+            if self.f.split_first {
+                options.insert(0, split);
+            } else {
+                options.push(split);
             }
+        }
+        let attribute = if options.is_empty() {
+            "#[backprop]".to_string()
+        } else {
+            format!("#[backprop({})]", options.join(", "))
         };
         format!(
             "{attribute}\n{}fn {}({}) -> {} {{\n{}}}\n",
@@ -6486,9 +7040,15 @@ impl Printer<'_> {
             flat += width;
         }
         let name = &self.f.name;
+        // A program with `split(..)` is also run through its own `f_forward`.
+        let forward = if self.f.split.is_empty() {
+            String::new()
+        } else {
+            format!(", forward: {name}_forward")
+        };
         format!(
             "    case!({ty}, {name}, {name}_grad, {name}_backward, {name}_backward_source, {name}_reference,\n        \
-             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#),\n",
+             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{forward}),\n",
             active.join(", "),
             consts.join(", "),
             args.join(", "),
@@ -6508,7 +7068,10 @@ fn generated_source() -> String {
         generator.loop_returns = i >= RETURN_FROM;
         generator.late_lets = i >= LATE_LET_FROM;
         generator.mutation = i >= MUTATION_FROM;
-        let f = generator.function(format!("p{i:04}"));
+        let mut f = generator.function(format!("p{i:04}"));
+        if i >= SPLIT_FROM {
+            generator.split(&mut f);
+        }
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
         }
@@ -6703,6 +7266,23 @@ const CONSTRUCTS: &[&str] = &[
     "literal receiver",
     "sigmoid idiom with f64::exp",
     "call of a #[backprop] function",
+    "split(..)",
+    "split(..) of several callees",
+    "split(..) with wrt(..)",
+    "split(..) before wrt(..)",
+    "split and joint calls in one function",
+    "call in joint mode beside split(..)",
+    "call in split mode",
+    "call in split mode at top level",
+    "call in split mode in a loop",
+    "call in split mode in a while loop",
+    "call in split mode in nested loops",
+    "call in split mode in an arm",
+    "call in split mode in an arm in a loop",
+    "call in split mode as a call's argument",
+    "call in split mode in an f32 function",
+    "call in split mode of a callee with loops",
+    "call in split mode of a callee with local buffers",
     "float literal passed to a call",
     "named constant passed to a call",
     "array passed to a call",
@@ -6753,6 +7333,49 @@ fn every_rule_and_construct_is_generated() {
     );
 }
 
+/// The names a program's attribute lists in `split(..)`.
+fn split_names(source: &str) -> Vec<&str> {
+    let attribute = source.lines().next().unwrap_or_default();
+    match attribute.split_once("split(") {
+        Some((_, rest)) => rest
+            .split(')')
+            .next()
+            .unwrap_or_default()
+            .split(", ")
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+#[test]
+fn split_calls_go_through_the_callees_forward() {
+    let cases = CASES_F64
+        .iter()
+        .map(|c| (c.name, c.source, c.backward_source))
+        .chain(
+            CASES_F32
+                .iter()
+                .map(|c| (c.name, c.source, c.backward_source)),
+        );
+    let mut split = 0;
+    for (name, source, backward_source) in cases {
+        let backward = backward_source();
+        for callee in split_names(source) {
+            split += 1;
+            assert!(
+                backward.contains(&format!("{callee}_forward(")),
+                "{name} lists {callee} in split(..), but its backward does not call \
+                 {callee}_forward:\n{backward}"
+            );
+            assert!(
+                !backward.contains(&format!("{callee}_backward(")),
+                "{name} lists {callee} in split(..), but its backward calls {callee}_backward:\n{backward}"
+            );
+        }
+    }
+    assert!(split >= 50, "only {split} callees in split(..)");
+}
+
 #[derive(Default)]
 struct Report {
     programs: usize,
@@ -6764,6 +7387,8 @@ struct Report {
     /// Components of the programs in `NARROWED`, whose values carry f32 rounding: central
     /// differences with an f64 step cannot check them.
     skipped_narrowed: usize,
+    /// Points at which a program with `split(..)` also ran through its own `f_forward`.
+    forward_runs: usize,
     failures: Vec<Failure>,
 }
 
@@ -6869,6 +7494,33 @@ macro_rules! checker {
                         ));
                     }
                 }
+                // A program with `split(..)`: its own `f_forward` and closure, which holds the
+                // closures of its split calls.
+                if let Some(forward) = case.forward {
+                    report.forward_runs += 1;
+                    let (value, grad) = forward(&p, &k, d_out);
+                    if !close(value, expected_value) {
+                        fail(format!(
+                            "f_forward's value is {value:?} but the reference says {expected_value:?}"
+                        ));
+                    }
+                    if grad.len() != expected.len() {
+                        fail(format!(
+                            "f_forward's closure gives {} gradient components but there are {} differentiable inputs",
+                            grad.len(),
+                            expected.len()
+                        ));
+                    } else {
+                        for (j, (&g, &e)) in grad.iter().zip(&expected).enumerate() {
+                            if !close(g, e * d_out) {
+                                fail(format!(
+                                    "f_forward's closure component {j} is {g:?} but the reference says {:?}",
+                                    e * d_out
+                                ));
+                            }
+                        }
+                    }
+                }
 
                 // Central differences, where they are meaningful (see the module docs).
                 let at: Vec<$F> = case.active.iter().map(|&i| p[i]).collect();
@@ -6950,7 +7602,8 @@ fn random_programs_match_dual_numbers_and_central_differences() {
         "differential: {} programs ({} f64, {} f32), {} points, {} gradient components checked \
          against dual numbers; central differences on {} of them ({} skipped near a kink or \
          jump, {} where the step's truncation or rounding error is too large, {} of the {} \
-         f64 programs that compute in f32)",
+         f64 programs that compute in f32); {} points also through the f_forward of a program \
+         with split(..)",
         report.programs,
         CASES_F64.len(),
         CASES_F32.len(),
@@ -6961,6 +7614,7 @@ fn random_programs_match_dual_numbers_and_central_differences() {
         report.skipped_curvature,
         report.skipped_narrowed,
         NARROWED.len(),
+        report.forward_runs,
     );
     if !report.failures.is_empty() {
         let mut shown = Vec::new();
