@@ -41,7 +41,24 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let companions = Companions::new(&function, &signature);
     let mut namer = Namer::new(function.to_token_stream());
     let mut program = lower::lower(&function, &signature, &mut namer, &mut errors);
-    split::mark(&mut program, &args.split, &mut namer, &mut errors);
+    let borrowed: std::collections::HashSet<String> = signature
+        .params
+        .iter()
+        .filter(|p| {
+            let ty = p.ty_tokens.to_string();
+            ty.starts_with('&') || ty.contains("ArrayView")
+        })
+        .map(|p| p.ident.to_string())
+        .collect();
+    let body = function.block.to_token_stream();
+    split::mark(
+        &mut program,
+        &args.split,
+        &borrowed,
+        &body,
+        &mut namer,
+        &mut errors,
+    );
     if errors.is_empty() {
         buffers::check(&mut program, &mut namer);
     }

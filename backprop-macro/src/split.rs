@@ -17,14 +17,34 @@ use crate::ir::{Block, Node, Program, Ty, Var};
 use crate::naming::Namer;
 use crate::rules::{self, Prim};
 
-/// Gives every call of a function named in `split` the variable of its reverse closure, and
-/// reports a name that no call of the body uses.
-pub fn mark(program: &mut Program, split: &[Ident], namer: &mut Namer, errors: &mut Errors) {
+/// Gives every differentiated call of a function named in `split` the variable of its reverse
+/// closure, and reports a name that the body never calls. `borrowed`: the parameters that are
+/// references (`&[f64]`, `&Array2<f64>`, views).
+///
+/// A call that passes an array the function owns (a local buffer, a `Vec` parameter) stays in
+/// joint mode: the closure would borrow the array beyond the function (from `f_forward`) or
+/// across a later write into it.
+pub fn mark(
+    program: &mut Program,
+    split: &[Ident],
+    borrowed: &HashSet<String>,
+    body: &TokenStream,
+    namer: &mut Namer,
+    errors: &mut Errors,
+) {
     if split.is_empty() {
         return;
     }
     let names: HashMap<String, Span> = split.iter().map(|n| (n.to_string(), n.span())).collect();
+    let borrowed: HashSet<crate::ir::VarId> = program
+        .params
+        .iter()
+        .map(|p| p.var)
+        .filter(|v| borrowed.contains(&program.vars[*v].ident.to_string()))
+        .collect();
+    // A call the body makes, differentiated or not (a call on constants is no error).
     let mut found = HashSet::new();
+    calls_in(body.clone(), &mut found);
     let mut body = std::mem::replace(
         &mut program.body,
         Block {
@@ -32,7 +52,7 @@ pub fn mark(program: &mut Program, split: &[Ident], namer: &mut Namer, errors: &
             results: Vec::new(),
         },
     );
-    mark_block(program, &mut body, &names, namer, &mut found);
+    mark_block(program, &mut body, &names, &borrowed, namer);
     program.body = body;
     for name in split {
         if !found.contains(&name.to_string()) {
@@ -50,15 +70,28 @@ fn mark_block(
     program: &mut Program,
     block: &mut Block,
     names: &HashMap<String, Span>,
+    borrowed: &HashSet<crate::ir::VarId>,
     namer: &mut Namer,
-    found: &mut HashSet<String>,
 ) {
     for node in &mut block.nodes {
         match node {
             Node::Assign(a) => {
+                // An array the function owns, passed by reference: joint mode (see `mark`).
+                let owned_array = a.args.iter().any(|arg| match arg {
+                    crate::ir::Operand::Var(v) | crate::ir::Operand::Element { var: v, .. } => {
+                        matches!(program.vars[*v].ty, Ty::Array { .. } | Ty::Tensor { .. })
+                            && !borrowed.contains(v)
+                    }
+                    crate::ir::Operand::Const { ty, .. } => {
+                        matches!(ty, Ty::Array { .. } | Ty::Tensor { .. })
+                    }
+                });
                 let Prim::Call { path, reverse, .. } = &mut a.prim else {
                     continue;
                 };
+                if owned_array {
+                    continue;
+                }
                 let name = rules::function_name(path);
                 // A runtime gate has its own rule, not a `_forward`.
                 let runtime = rules::gates::runtime_gate_name(path).is_some();
@@ -68,7 +101,6 @@ fn mark_block(
                 // `g_forward` is spanned at `split(g)`: a `g` without one (a hand-written
                 // gate) is reported where the mode was chosen.
                 *path = respanned(path, span);
-                found.insert(name);
                 let ident = namer.fresh(&format!("{}_reverse", program.vars[a.target].ident));
                 program.vars.push(Var {
                     ident,
@@ -80,11 +112,29 @@ fn mark_block(
                 *reverse = Some(program.vars.len() - 1);
             }
             Node::Branch(b) => {
-                mark_block(program, &mut b.then, names, namer, found);
-                mark_block(program, &mut b.otherwise, names, namer, found);
+                mark_block(program, &mut b.then, names, borrowed, namer);
+                mark_block(program, &mut b.otherwise, names, borrowed, namer);
             }
-            Node::Loop(l) => mark_block(program, &mut l.body, names, namer, found),
+            Node::Loop(l) => mark_block(program, &mut l.body, names, borrowed, namer),
             Node::Store(_) => {}
+        }
+    }
+}
+
+/// The names of the functions `tokens` calls (`g` of `g(..)` and of `m::g(..)`).
+fn calls_in(tokens: TokenStream, out: &mut HashSet<String>) {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (k, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Ident(name) => {
+                if matches!(trees.get(k + 1), Some(TokenTree::Group(g))
+                    if g.delimiter() == proc_macro2::Delimiter::Parenthesis)
+                {
+                    out.insert(name.to_string());
+                }
+            }
+            TokenTree::Group(g) => calls_in(g.stream(), out),
+            _ => {}
         }
     }
 }
