@@ -40,12 +40,33 @@ impl Lowerer<'_> {
         struct Finder<'l, 'a> {
             lowerer: &'l Lowerer<'a>,
             found: bool,
+            /// The parameters of the closures around the current expression (`|v| ..` of a
+            /// `mapv`), which shadow the function's own names.
+            shadowed: Vec<String>,
         }
         impl<'ast> Visit<'ast> for Finder<'_, '_> {
             fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
-                if let Some(b) = self.lowerer.lookup_path(path) {
+                let shadowed = path
+                    .path
+                    .get_ident()
+                    .is_some_and(|i| self.shadowed.contains(&i.to_string()));
+                if !shadowed && let Some(b) = self.lowerer.lookup_path(path) {
                     self.found |= self.lowerer.vars[b.var].active;
                 }
+            }
+            fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
+                let before = self.shadowed.len();
+                for input in &closure.inputs {
+                    let pat = match input {
+                        syn::Pat::Type(t) => &*t.pat,
+                        other => other,
+                    };
+                    if let syn::Pat::Ident(p) = pat {
+                        self.shadowed.push(p.ident.to_string());
+                    }
+                }
+                self.visit_expr(&closure.body);
+                self.shadowed.truncate(before);
             }
             fn visit_macro(&mut self, mac: &'ast syn::Macro) {
                 if let Some((value, len)) = vec_repeat(mac) {
@@ -64,6 +85,7 @@ impl Lowerer<'_> {
         let mut finder = Finder {
             lowerer: self,
             found: false,
+            shadowed: Vec::new(),
         };
         finder.visit_expr(expr);
         finder.found
