@@ -76,19 +76,32 @@ fn mark_block(
     for node in &mut block.nodes {
         match node {
             Node::Assign(a) => {
-                // An array the function owns, passed by reference: joint mode (see `mark`).
-                let owned_array = a.args.iter().any(|arg| match arg {
-                    crate::ir::Operand::Var(v) | crate::ir::Operand::Element { var: v, .. } => {
-                        matches!(program.vars[*v].ty, Ty::Array { .. } | Ty::Tensor { .. })
-                            && !borrowed.contains(v)
-                    }
-                    crate::ir::Operand::Const { ty, .. } => {
-                        matches!(ty, Ty::Array { .. } | Ty::Tensor { .. })
-                    }
-                });
-                let Prim::Call { path, reverse, .. } = &mut a.prim else {
+                let Prim::Call {
+                    path,
+                    reverse,
+                    by_ref,
+                    ..
+                } = &mut a.prim
+                else {
                     continue;
                 };
+                // An array the function owns, passed by reference: joint mode (see `mark`). An
+                // array passed by value (`[f64; 2]`) is the callee's own copy.
+                let owned_array = a.args.iter().zip(by_ref.iter()).any(|(arg, &by_ref)| {
+                    let (crate::ir::Operand::Var(v) | crate::ir::Operand::Element { var: v, .. }) =
+                        arg
+                    else {
+                        // A constant array (`&[1.0, 2.0]`) is a temporary of this function.
+                        return matches!(arg, crate::ir::Operand::Const { ty, .. }
+                            if matches!(ty, Ty::Array { .. } | Ty::Tensor { .. }));
+                    };
+                    let passed_by_reference = match program.vars[*v].ty {
+                        Ty::Array { .. } => by_ref,
+                        Ty::Tensor { .. } => true,
+                        _ => false,
+                    };
+                    passed_by_reference && !borrowed.contains(v)
+                });
                 if owned_array {
                     continue;
                 }
