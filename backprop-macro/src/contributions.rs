@@ -223,73 +223,47 @@ pub fn backward(
                     .collect(),
             }
         }
-        // y = g(args) in split mode: grads = y_reverse(d), the closure `g_forward` returned.
+        // y = g(args): (y, grads) = g_backward(args, d); in split mode grads = y_reverse(d),
+        // the closure `g_forward` returned.
         Prim::Call {
             backward,
-            reverse: Some(reverse),
+            by_ref,
+            reverse,
             ..
         } => {
             let float_args = differentiable_positions(prim, args);
-            let span = backward
-                .clone()
-                .into_iter()
-                .last()
-                .map_or_else(proc_macro2::Span::call_site, |t| t.span());
             // At the user's call, where rustc reports gradients that do not fit.
-            let mut reverse = program.vars[*reverse].ident.clone();
-            reverse.set_span(span);
-            let call = quote::quote_spanned!(span=> #reverse(#d));
-            if float_args.len() == 1 {
-                return Backward {
-                    setup: Vec::new(),
-                    contributions: wanted
-                        .iter()
-                        .map(|&i| contribution(i, call.clone()))
-                        .collect(),
-                };
-            }
-            // Checked to be a tuple of gradients.
-            let checked = quote::quote_spanned!(span=> ::backprop::split_args(#call));
-            let setup = vec![quote!(let #scratch = #checked;)];
-            let contributions = wanted
-                .iter()
-                .map(|&i| {
-                    let k = float_args.iter().position(|&p| p == i).unwrap_or(0);
-                    let k = syn::Index::from(k);
-                    contribution(i, quote!(#scratch.#k))
-                })
-                .collect();
-            Backward {
-                setup,
-                contributions,
-            }
-        }
-        // y = g(args): (y, grads) = g_backward(args, d).
-        Prim::Call {
-            backward, by_ref, ..
-        } => {
-            let float_args = differentiable_positions(prim, args);
-            let rendered = with_references(local.bare.clone(), by_ref);
-            // At the user's call, where rustc reports a `g_backward` that does not fit.
             let span = backward
                 .clone()
                 .into_iter()
                 .last()
                 .map_or_else(proc_macro2::Span::call_site, |t| t.span());
-            let call = quote::quote_spanned!(span=> #backward(#(#rendered,)* #d));
+            // The call, how one gradient is taken out of it, and the check that it returns
+            // one gradient per float argument.
+            let (one, checked) = match reverse {
+                Some(reverse) => {
+                    let mut reverse = program.vars[*reverse].ident.clone();
+                    reverse.set_span(span);
+                    let call = quote::quote_spanned!(span=> #reverse(#d));
+                    let checked = quote::quote_spanned!(span=> ::backprop::split_args(#call));
+                    (call, quote!(let #scratch = #checked;))
+                }
+                None => {
+                    let rendered = with_references(local.bare.clone(), by_ref);
+                    let call = quote::quote_spanned!(span=> #backward(#(#rendered,)* #d));
+                    let checked = quote::quote_spanned!(span=> ::backprop::args(#call));
+                    (quote!(#call.1), quote!(let (_, #scratch) = #checked;))
+                }
+            };
             if float_args.len() == 1 {
-                let expr = quote!(#call.1);
                 return Backward {
                     setup: Vec::new(),
                     contributions: wanted
                         .iter()
-                        .map(|&i| contribution(i, expr.clone()))
+                        .map(|&i| contribution(i, one.clone()))
                         .collect(),
                 };
             }
-            // Checked to be a tuple of gradients.
-            let checked = quote::quote_spanned!(span=> ::backprop::args(#call));
-            let setup = vec![quote!(let (_, #scratch) = #checked;)];
             let contributions = wanted
                 .iter()
                 .map(|&i| {
@@ -299,7 +273,7 @@ pub fn backward(
                 })
                 .collect();
             Backward {
-                setup,
+                setup: vec![checked],
                 contributions,
             }
         }

@@ -456,8 +456,11 @@ impl Lowerer<'_> {
                 Value::Operand(self.constant_of_type(&Expr::MethodCall(call.clone()), Ty::Other))
             }
             method => match rules::method_rule(method) {
+                // An elementwise float method; or `v.max(c)` in `z.mapv(|v| ..)`, a comparison
+                // with number bounds, the rule applied to every element.
                 Some(rule)
-                    if !rules::SCALAR_ONLY_METHODS.contains(&method)
+                    if (!rules::SCALAR_ONLY_METHODS.contains(&method)
+                        || rules::ELEMENTWISE_SCALAR_METHODS.contains(&method))
                         && call.args.len() + 1 == rule.arity =>
                 {
                     let mut args = vec![receiver];
@@ -465,35 +468,14 @@ impl Lowerer<'_> {
                         args.push(self.operand(arg, hint));
                     }
                     if args[1..].iter().any(|a| self.operand_ty(a).is_tensor()) {
-                        self.errors.spanned(
-                            call,
-                            format!("`{method}` on arrays takes a scalar argument"),
-                        );
-                        return Value::Operand(self.array_placeholder(&args[0]));
-                    }
-                    Value::Assign {
-                        prim: Prim::Table {
-                            rule,
-                            name: call.method.clone(),
-                        },
-                        args,
-                        span,
-                    }
-                }
-                // `v.max(c)` in `z.mapv(|v| ..)`: the rule on every element, with scalar bounds.
-                Some(rule)
-                    if rules::ELEMENTWISE_SCALAR_METHODS.contains(&method)
-                        && call.args.len() + 1 == rule.arity =>
-                {
-                    let mut args = vec![receiver];
-                    for arg in &call.args {
-                        args.push(self.operand(arg, hint));
-                    }
-                    if args[1..].iter().any(|a| self.operand_ty(a).is_tensor()) {
-                        self.errors.spanned(
-                            call,
-                            format!("elementwise `{method}` of an array takes numbers as its bounds, not arrays; write a gate `g` with its `g_backward` for two arrays"),
-                        );
+                        let message = if rules::ELEMENTWISE_SCALAR_METHODS.contains(&method) {
+                            format!(
+                                "elementwise `{method}` of an array takes numbers as its bounds, not arrays; write a gate `g` with its `g_backward` for two arrays"
+                            )
+                        } else {
+                            format!("`{method}` on arrays takes a scalar argument")
+                        };
+                        self.errors.spanned(call, message);
                         return Value::Operand(self.array_placeholder(&args[0]));
                     }
                     Value::Assign {
