@@ -184,7 +184,7 @@ fn constant_arrays_passed_to_a_composed_function_take_their_gradient_slot() {
 }
 
 /// A hand-written gate on arrays (leaky ReLU with a learned slope): the `let` says it returns
-/// an array; its backward takes the upstream gradient by reference, as the runtime's gates do.
+/// an array; its backward takes the upstream gradient by value, as the contract says.
 fn leaky(x: &Array1<f64>, alpha: f64) -> Array1<f64> {
     x.mapv(|v| if v > 0.0 { v } else { alpha * v })
 }
@@ -192,10 +192,10 @@ fn leaky(x: &Array1<f64>, alpha: f64) -> Array1<f64> {
 fn leaky_backward(
     x: &Array1<f64>,
     alpha: f64,
-    d: &Array1<f64>,
+    d: Array1<f64>,
 ) -> (Array1<f64>, (Array1<f64>, f64)) {
+    let dalpha = (&d * &x.mapv(|v| if v > 0.0 { 0.0 } else { v })).sum();
     let dx = d * &x.mapv(|v| if v > 0.0 { 1.0 } else { alpha });
-    let dalpha = (d * &x.mapv(|v| if v > 0.0 { 0.0 } else { v })).sum();
     (leaky(x, alpha), (dx, dalpha))
 }
 

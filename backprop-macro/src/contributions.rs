@@ -232,6 +232,22 @@ pub fn backward(
             ..
         } => {
             let float_args = differentiable_positions(prim, args);
+            // An array-valued callee takes its upstream gradient by value (the contract's
+            // `d_out: R`): a copy here, handed over instead when the call is its last reader
+            // (`reverse/ownership.rs`).
+            let owned;
+            let d = if out.is_tensor() {
+                owned = match local.upstream_by_value() {
+                    Some(d) => quote!(#d.clone()),
+                    None => quote!((#d).to_owned()),
+                };
+                &owned
+            } else if let Ty::Array { .. } = out {
+                owned = quote!(#d.clone());
+                &owned
+            } else {
+                d
+            };
             // At the user's call, where rustc reports gradients that do not fit.
             let span = backward
                 .clone()

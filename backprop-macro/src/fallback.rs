@@ -31,6 +31,7 @@ pub fn stubs(function: &syn::ItemFn, companions: &Companions) -> TokenStream {
         source,
         output,
         gradient,
+        scalar,
         ..
     } = companions;
     let vis = &function.vis;
@@ -56,15 +57,18 @@ pub fn stubs(function: &syn::ItemFn, companions: &Companions) -> TokenStream {
             }
         })
         .collect();
+    let grad_stub = scalar.then(|| quote! {
+        #[allow(unused_variables, dead_code, clippy::all)]
+        #vis fn #grad #generics(#(#params),*) -> (#output, #gradient) #where_clause {
+            ::core::unreachable!("`#[backprop]` reported a compile error for this function")
+        }
+    });
     quote! {
         #[allow(unused_variables, dead_code, clippy::all)]
         #vis fn #backward #generics(#(#params,)* d_out: #output) -> (#output, #gradient) #where_clause {
             ::core::unreachable!("`#[backprop]` reported a compile error for this function")
         }
-        #[allow(unused_variables, dead_code, clippy::all)]
-        #vis fn #grad #generics(#(#params),*) -> (#output, #gradient) #where_clause {
-            ::core::unreachable!("`#[backprop]` reported a compile error for this function")
-        }
+        #grad_stub
         #[allow(dead_code)]
         #vis fn #source() -> &'static str {
             ""

@@ -20,6 +20,9 @@ pub struct SignatureInfo {
     pub params: Vec<ParamInfo>,
     /// The return type as written (`()` when there is none).
     pub output_tokens: TokenStream,
+    /// Its kind: a float, `[F; M]`, `Vec<F>` or an owned ndarray array (`Ty::Other` when it
+    /// is none of them, which is reported).
+    pub output: Ty,
 }
 
 /// Reads the signature, reporting everything `#[backprop]` cannot handle. Parameters it
@@ -108,29 +111,44 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
     }
 
     let generic = !sig.generics.params.is_empty();
-    let output_tokens = match &sig.output {
+    let (output_tokens, output) = match &sig.output {
         // A generic function is reported above; its return type is usually the type parameter.
-        ReturnType::Type(_, ty) if generic => ty.to_token_stream(),
+        ReturnType::Type(_, ty) if generic => (ty.to_token_stream(), Ty::Other),
         ReturnType::Default => {
             errors.spanned(
                 &sig.ident,
-                "a `#[backprop]` function must return `f32` or `f64`; add `-> f64`",
+                "a `#[backprop]` function must return what it differentiates: add `-> f64` (a loss), or return an array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>`, `Array2<f64>`)",
             );
-            quote::quote!(())
+            (quote::quote!(()), Ty::Other)
         }
         ReturnType::Type(_, ty) => {
-            if float_type(ty).is_none() {
+            let output = output_kind(ty);
+            if matches!(output, Ty::Other) {
+                let written = ty.to_token_stream().to_string().replace(" ", "");
                 errors.spanned(
                     ty,
-                    "a `#[backprop]` function must return `f32` or `f64`; return the scalar loss",
+                    format!("a `#[backprop]` function returns a float (the loss: `-> f64`) or an owned array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>`, `Array2<f64>`), not `{written}`"),
                 );
             }
-            ty.to_token_stream()
+            (ty.to_token_stream(), output)
         }
     };
     SignatureInfo {
         params,
         output_tokens,
+        output,
+    }
+}
+
+/// What a function may return: a float, `[F; M]`, `Vec<F>`, or an owned ndarray array
+/// (`Ty::Other` otherwise). A reference or a view would borrow from the function.
+fn output_kind(ty: &Type) -> Ty {
+    let view = matches!(ty, Type::Path(path)
+        if path.path.segments.last().is_some_and(|s| s.ident.to_string().starts_with("ArrayView")));
+    match classify(ty) {
+        _ if view || matches!(ty, Type::Reference(_)) => Ty::Other,
+        Ok(ty @ (Ty::Float(_) | Ty::Array { .. } | Ty::Tensor { .. })) => ty,
+        _ => Ty::Other,
     }
 }
 

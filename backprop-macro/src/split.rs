@@ -36,6 +36,7 @@ pub fn mark(
         return;
     }
     let names: HashMap<String, Span> = split.iter().map(|n| (n.to_string(), n.span())).collect();
+    let borrowed_names = borrowed;
     let borrowed: HashSet<crate::ir::VarId> = program
         .params
         .iter()
@@ -52,7 +53,7 @@ pub fn mark(
             results: Vec::new(),
         },
     );
-    mark_block(program, &mut body, &names, &borrowed, namer);
+    mark_block(program, &mut body, &names, (&borrowed, borrowed_names), namer);
     program.body = body;
     for name in split {
         if !found.contains(&name.to_string()) {
@@ -70,7 +71,7 @@ fn mark_block(
     program: &mut Program,
     block: &mut Block,
     names: &HashMap<String, Span>,
-    borrowed: &HashSet<crate::ir::VarId>,
+    (borrowed, borrowed_names): (&HashSet<crate::ir::VarId>, &HashSet<String>),
     namer: &mut Namer,
 ) {
     for node in &mut block.nodes {
@@ -92,8 +93,11 @@ fn mark_block(
                         arg
                     else {
                         // A constant array (`&[1.0, 2.0]`) is a temporary of this function.
-                        return matches!(arg, crate::ir::Operand::Const { ty, .. }
-                            if matches!(ty, Ty::Array { .. } | Ty::Tensor { .. }));
+                        // A constant array: owned by the function, unless it is a borrowed
+                        // parameter itself (`x` of `x: &Array2<f64>` outside `wrt`).
+                        return matches!(arg, crate::ir::Operand::Const { ty, tokens, .. }
+                            if matches!(ty, Ty::Array { .. } | Ty::Tensor { .. })
+                                && !borrowed_names.contains(&tokens.to_string()));
                     };
                     let passed_by_reference = match program.vars[*v].ty {
                         Ty::Array { .. } => by_ref,
@@ -125,10 +129,10 @@ fn mark_block(
                 *reverse = Some(program.vars.len() - 1);
             }
             Node::Branch(b) => {
-                mark_block(program, &mut b.then, names, borrowed, namer);
-                mark_block(program, &mut b.otherwise, names, borrowed, namer);
+                mark_block(program, &mut b.then, names, (borrowed, borrowed_names), namer);
+                mark_block(program, &mut b.otherwise, names, (borrowed, borrowed_names), namer);
             }
-            Node::Loop(l) => mark_block(program, &mut l.body, names, borrowed, namer),
+            Node::Loop(l) => mark_block(program, &mut l.body, names, (borrowed, borrowed_names), namer),
             Node::Store(_) => {}
         }
     }

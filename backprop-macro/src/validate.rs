@@ -40,6 +40,16 @@ impl<'ast> Visit<'ast> for Validator<'_> {
             self.visit_expr(&len);
             return;
         }
+        // `vec![a, b, c]`: a buffer filled by index.
+        if let Some((elements, _)) =
+            crate::lower::array_literal(&syn::Expr::Macro(syn::ExprMacro {
+                attrs: Vec::new(),
+                mac: mac.clone(),
+            }))
+        {
+            elements.iter().for_each(|e| self.visit_expr(e));
+            return;
+        }
         self.errors.spanned(
             mac,
             "macro calls are not supported in a `#[backprop]` function: the macro cannot see what they expand to; write the expression out",

@@ -8,7 +8,8 @@
 //!
 //! The elementwise gates take a scalar (`f32`, `f64`) or, with the `ndarray` feature, a
 //! reference to an array or view (returning a new array) or an owned array (computed in its
-//! buffer), taking the upstream gradient by reference: see [`Elementwise`].
+//! buffer), taking the upstream gradient by value (an owned array of the output's shape, the
+//! contract of every `_backward` with an array output): see [`Elementwise`].
 
 use num_traits::{Float, One, Zero};
 
@@ -21,7 +22,8 @@ pub trait Elementwise: Sized {
     type Elem: Float;
     /// The gate's value: the same scalar, or an owned array of the same shape.
     type Output;
-    /// The upstream gradient the backward takes: the scalar, or a reference to an array.
+    /// The upstream gradient the backward takes: the scalar, or an owned array (whose buffer
+    /// then holds the downstream gradient).
     type Upstream<'d>
     where
         Self: 'd;
@@ -72,7 +74,7 @@ macro_rules! elementwise_array {
             type Elem = F;
             type Output = ndarray::Array<F, D>;
             type Upstream<'d>
-                = &'d ndarray::Array<F, D>
+                = ndarray::Array<F, D>
             where
                 Self: 'd;
 
@@ -82,16 +84,15 @@ macro_rules! elementwise_array {
 
             fn map_backward(
                 self,
-                d_out: &ndarray::Array<F, D>,
+                d_out: ndarray::Array<F, D>,
                 f: impl Fn(F, F) -> (F, F),
             ) -> (Self::Output, Self::Output) {
                 let mut value = crate::tensor::ArrayInput::into_array(self);
-                let mut grad = ndarray::Array::zeros(value.raw_dim());
+                let mut grad = d_out;
                 ndarray::Zip::from(&mut value)
                     .and(&mut grad)
-                    .and(d_out)
-                    .for_each(|v, g, &d| {
-                        (*v, *g) = f(*v, d);
+                    .for_each(|v, g| {
+                        (*v, *g) = f(*v, *g);
                     });
                 (value, grad)
             }
@@ -229,12 +230,12 @@ mod tests {
     fn elementwise_gates_apply_to_arrays_and_views() {
         let x = ndarray::array![[-1.0, 0.5], [2.0, -3.0]];
         let d = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
-        let (y, g) = sigmoid_backward(&x.view(), &d);
+        let (y, g) = sigmoid_backward(&x.view(), d.clone());
         assert_eq!(y, sigmoid(&x));
         for ((&xi, &di), &gi) in x.iter().zip(&d).zip(&g) {
             assert_eq!(gi, sigmoid_backward(xi, di).1);
         }
-        let (_, g) = relu_backward(&x, &d);
+        let (_, g) = relu_backward(&x, d.clone());
         assert_eq!(g, ndarray::array![[0.0, 2.0], [3.0, 0.0]]);
     }
 
@@ -261,8 +262,8 @@ mod tests {
             assert!(same_bits(&y, &by_ref(&x)));
         }
         let d = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
-        let (y, g) = relu_backward(x.clone(), &d);
-        let (y_ref, g_ref) = relu_backward(&x, &d);
+        let (y, g) = relu_backward(x.clone(), d.clone());
+        let (y_ref, g_ref) = relu_backward(&x, d);
         assert!(same_bits(&y, &y_ref) && same_bits(&g, &g_ref));
         assert!(relu(f64::NAN).is_nan() && y[[1, 1]].is_nan());
         assert!(same_bits(&relu(x.t()), &relu(&x.t())));

@@ -378,7 +378,7 @@ where
 pub fn softmax_backward<F, S, D>(
     a: &ArrayBase<S, D>,
     axis: Axis,
-    d_out: &Array<F, D>,
+    d_out: impl Upstream<F, D>,
 ) -> (Array<F, D>, Array<F, D>)
 where
     F: Float,
@@ -435,7 +435,7 @@ where
 pub fn log_softmax_backward<F, S, D>(
     a: &ArrayBase<S, D>,
     axis: Axis,
-    d_out: &Array<F, D>,
+    d_out: impl Upstream<F, D>,
 ) -> (Array<F, D>, Array<F, D>)
 where
     F: Float,
@@ -497,7 +497,7 @@ where
 pub fn max_axis_backward<F, S, D>(
     a: &ArrayBase<S, D>,
     axis: Axis,
-    d_out: &Array<F, D::Smaller>,
+    d_out: impl ArrayInput<F, D::Smaller>,
 ) -> (Array<F, D::Smaller>, Array<F, D>)
 where
     F: Float,
@@ -510,7 +510,7 @@ where
         .lanes(axis)
         .into_iter()
         .zip(d_a.lanes_mut(axis))
-        .zip(max.iter().zip(d_out.iter()))
+        .zip(max.iter().zip(d_out.array_view().iter()))
     {
         if let Some(k) = lane.iter().position(|&x| x == m) {
             d_lane[k] = d;
@@ -537,7 +537,7 @@ where
 pub fn pick_backward<F, S>(
     a: &ArrayBase<S, ndarray::Ix2>,
     labels: &[usize],
-    d_out: &Array1<F>,
+    d_out: impl PickUpstream<F>,
 ) -> (Array1<F>, Array2<F>)
 where
     F: Float,
@@ -659,7 +659,7 @@ mod tests {
         let a = array![[1.0, -2.0, 0.5], [3.0, 0.1, -1.0]];
         let d = array![[0.3, -1.0, 2.0], [1.5, 0.2, -0.7]];
         for axis in [Axis(0), Axis(1)] {
-            let (y, g) = softmax_backward(&a, axis, &d);
+            let (y, g) = softmax_backward(&a, axis, d.clone());
             assert_eq!(y, softmax(&a, axis));
             check(&a, &d, |x| softmax(x, axis).into_dyn(), &g);
             let (_, g) = log_softmax_backward(&a, axis, &d);

@@ -28,6 +28,7 @@ pub(super) fn fused_block(
     nodes: &[Node],
     stmts: &[BackStmt],
     branches: bool,
+    end_of_forward: Option<TokenStream>,
 ) -> Vec<TokenStream> {
     let tapes = Some(reversed);
     for (k, node) in nodes.iter().enumerate() {
@@ -92,6 +93,7 @@ pub(super) fn fused_block(
                 .iter()
                 .map(|n| forward_node(program, n, tapes)),
         );
+        lines.extend(end_of_forward);
         lines.extend(
             stmts[p + 1..]
                 .iter()
@@ -102,6 +104,7 @@ pub(super) fn fused_block(
     nodes
         .iter()
         .map(|n| forward_node(program, n, tapes))
+        .chain(end_of_forward)
         .chain(stmts.iter().map(|s| back_stmt(program, reversed, s)))
         .collect()
 }
@@ -141,6 +144,8 @@ pub(super) fn drop_after_last_use(
         .iter()
         .flat_map(crate::ir::Node::targets)
         .filter(|v| !viewed.contains(v))
+        // An array output lives until it is returned.
+        .filter(|&v| !matches!(program.body.value(), Operand::Var(out) if *out == v))
         .filter(|&v| matches!(program.vars[v].ty, Ty::Tensor { by_ref: false, .. }))
         .map(|v| program.vars[v].ident.to_string())
         .filter(|name| !borrowed_by_constants.contains(name))
@@ -345,7 +350,7 @@ fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackSt
                 ..
             },
         ) => {
-            let body = fused_block(program, reversed, &l.body.nodes, iteration, true);
+            let body = fused_block(program, reversed, &l.body.nodes, iteration, true, None);
             forward_loop(program, l, None, Some(body))
         }
         (
@@ -361,7 +366,7 @@ fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackSt
                     .iter()
                     .position(|s| !matches!(s, BackStmt::Forward(_) | BackStmt::Pop { .. }))
                     .unwrap_or(stmts.len());
-                let lines = fused_block(program, reversed, &block.nodes, &stmts[first..], true);
+                let lines = fused_block(program, reversed, &block.nodes, &stmts[first..], true, None);
                 let results: Vec<TokenStream> = block
                     .results
                     .iter()

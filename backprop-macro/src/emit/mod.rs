@@ -17,7 +17,7 @@ mod lines;
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};
 
-use crate::ir::{Program, Ty};
+use crate::ir::{Operand, Program, Ty};
 use crate::reverse::Reversed;
 use crate::rules;
 use crate::signature::SignatureInfo;
@@ -37,6 +37,8 @@ pub struct Companions {
     pub output: TokenStream,
     /// The gradient type `G`.
     pub gradient: TokenStream,
+    /// The output is a float: `f_grad` exists.
+    pub scalar: bool,
 }
 
 impl Companions {
@@ -90,6 +92,7 @@ impl Companions {
             param_names: signature.params.iter().map(|p| p.ident.clone()).collect(),
             output: signature.output_tokens.clone(),
             gradient,
+            scalar: matches!(signature.output, Ty::Float(_) | Ty::Other),
         }
     }
 }
@@ -108,20 +111,34 @@ pub fn emit(
         param_names,
         output,
         gradient,
+        scalar,
     } = companions;
     let vis = &function.vis;
     let name = &function.sig.ident;
     let seed = &reversed.seed;
 
     let items = &program.items;
-    let lines = fused_block(program, reversed, &reversed.forward, &reversed.stmts, false);
+    // A returned buffer that the reverse pass restores (it was written over) is returned as it
+    // was at the end of the forward pass.
+    let (copy, value) = match (&reversed.output_copy, program.body.value()) {
+        (Some(copy), Operand::Var(out)) => {
+            let buffer = &program.vars[*out].ident;
+            let line = match program.vars[*out].ty {
+                Ty::Array { len: Some(_), .. } => quote!(let #copy = #buffer;),
+                _ => quote!(let #copy = #buffer.clone();),
+            };
+            (Some(line), copy.to_token_stream())
+        }
+        _ => (None, output_value(program)),
+    };
+    let lines = fused_block(program, reversed, &reversed.forward, &reversed.stmts, false, copy);
     let lines = drop_after_last_use(program, lines);
     let lines = declare_tapes(program, reversed, lines);
-    let value = rules::render_bare(program, program.body.value());
     let gradients = gradients(program, reversed);
 
+    let seed_param = upstream_param(seed, &lines);
     let backward_fn = quote! {
-        #vis fn #backward(#(#params,)* #seed: #output) -> (#output, #gradient) {
+        #vis fn #backward(#(#params,)* #seed_param: #output) -> (#output, #gradient) {
             #(#items)*
             #(#lines)*
             (#value, #gradients)
@@ -147,30 +164,82 @@ pub fn emit(
     // `f_grad` has `f`'s parameters: what the user allowed on `f` (too many arguments, say)
     // holds for it too.
     let user_allows = function.attrs.iter().filter(|a| a.path().is_ident("allow"));
+    // `f_grad` is `f_backward(.., 1.0)`: it exists for a float output only.
+    let grad_fn = scalar.then(|| quote! {
+        #[doc = #grad_doc]
+        #[allow(dead_code)]
+        #(#user_allows)*
+        #vis fn #grad(#(#params),*) -> (#output, #gradient) {
+            #backward(#(#param_names,)* 1.0)
+        }
+    });
     quote! {
         #[doc = #doc]
         #[allow(clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
         #backward_fn
 
-        #[doc = #grad_doc]
-        #[allow(dead_code)]
-        #(#user_allows)*
-        #vis fn #grad(#(#params),*) -> (#output, #gradient) {
-            // The companions compute `f` themselves; this marks it used, so that a program
-            // calling only `f_grad` gets no dead-code warning for the function it annotated
-            // (nor a deprecation warning, if it is deprecated).
-            #[allow(deprecated)]
-            let _ = #name;
-            #backward(#(#param_names,)* 1.0)
-        }
+        #grad_fn
 
         #[doc = #source_doc]
         #[allow(dead_code)]
         #vis fn #source() -> &'static str {
+            // The companions compute `f` themselves; this marks it used (an item allowed to be
+            // dead is a root of rustc's liveness), so that a program calling only `f_grad` or
+            // `f_backward` gets no dead-code warning for the function it annotated (nor a
+            // deprecation warning, if it is deprecated).
+            #[allow(deprecated)]
+            let _ = #name;
             #printed
         }
 
         #forward_fn
+    }
+}
+
+/// The upstream gradient parameter, `mut` when `lines` write into it: the gradient of a
+/// returned buffer is the upstream itself, and an element the forward pass wrote over has its
+/// gradient reset (`d_out[i] = 0.0;`).
+fn upstream_param(seed: &Ident, lines: &[TokenStream]) -> TokenStream {
+    fn writes(tokens: TokenStream, seed: &Ident) -> bool {
+        use proc_macro2::TokenTree;
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        trees.iter().enumerate().any(|(k, tree)| match tree {
+            TokenTree::Group(group) => writes(group.stream(), seed),
+            TokenTree::Ident(ident) if ident == seed => {
+                matches!(trees.get(k + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Bracket)
+                    && match (trees.get(k + 2), trees.get(k + 3)) {
+                        (Some(TokenTree::Punct(p)), next) if p.as_char() == '=' => {
+                            !matches!(next, Some(TokenTree::Punct(q)) if q.as_char() == '=')
+                        }
+                        (Some(TokenTree::Punct(p)), Some(TokenTree::Punct(q))) => {
+                            "+-*/%".contains(p.as_char()) && q.as_char() == '='
+                        }
+                        _ => false,
+                    }
+            }
+            _ => false,
+        })
+    }
+    if lines.iter().any(|line| writes(line.clone(), seed)) {
+        quote!(mut #seed)
+    } else {
+        seed.to_token_stream()
+    }
+}
+
+/// The function's value as returned: an array output by value (it is read through `&out`
+/// everywhere else).
+fn output_value(program: &Program) -> TokenStream {
+    match program.body.value() {
+        Operand::Var(v) if matches!(program.vars[*v].ty, Ty::Tensor { by_ref: false, .. }) => {
+            program.vars[*v].ident.to_token_stream()
+        }
+        Operand::Const {
+            tokens,
+            ty: Ty::Tensor { by_ref: false, .. },
+            ..
+        } => tokens.clone(),
+        value => rules::render_bare(program, value),
     }
 }
 
@@ -233,16 +302,37 @@ fn forward_companion(
     let gradients = gradients(program, reversed);
     let views = views_again(program, &reversed.forward, &stmts);
     let reverse = format_ident!("{}_reverse", name);
-    lines.push(quote! {
-        let #reverse = move |#seed: #output| -> #gradient {
+    let seed_param = upstream_param(seed, &stmts);
+    let closure = quote! {
+        move |#seed_param: #output| -> #gradient {
             #(#views)*
             #(#stmts)*
             #gradients
-        };
-    });
+        }
+    };
+    // An array output that the reverse pass reads (`1 - out²` of a tanh layer) or restores
+    // (a buffer) is returned and owned by the closure: the closure gets a copy.
+    let mut read = std::collections::HashSet::new();
+    crate::ir::idents_in(closure.clone(), &mut read);
+    let closure = match program.body.value() {
+        Operand::Var(v)
+            if matches!(
+                program.vars[*v].ty,
+                Ty::Tensor { by_ref: false, .. } | Ty::Array { len: None, .. }
+            ) && read.contains(&program.vars[*v].ident.to_string()) =>
+        {
+            let out = &program.vars[*v].ident;
+            quote!({
+                let #out = #out.clone();
+                #closure
+            })
+        }
+        _ => closure,
+    };
+    lines.push(quote!(let #reverse = #closure;));
     let lines = drop_after_last_use(program, lines);
     let lines = declare_tapes(program, reversed, lines);
-    let value = rules::render_bare(program, program.body.value());
+    let value = output_value(program);
     let doc = format!(
         " Value of [`{name}`] and the closure of its reverse pass, written by `#[backprop]`: \
          `let (y, reverse) = {forward}(..); let gradients = reverse(d_y);` computes what \

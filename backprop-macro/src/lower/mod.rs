@@ -30,7 +30,7 @@ use crate::naming::Namer;
 use crate::rules::{self, Prim};
 use crate::signature::{SignatureInfo, classify, float_type};
 
-pub use statements::vec_repeat;
+pub use statements::{array_literal, vec_repeat};
 
 /// An open loop, for its `break` guard: the loop's scope, its carried names, and the guard
 /// once seen (its condition, the number of lines before it, the carried values at it).
@@ -157,11 +157,8 @@ fn lower_pass(
         arm_assigned: Vec::new(),
         loop_depth: 0,
         loop_guards: Vec::new(),
-        default_float: match &function.sig.output {
-            syn::ReturnType::Type(_, ty) => float_type(ty).unwrap_or(FloatTy::F64),
-            syn::ReturnType::Default => FloatTy::F64,
-        },
-        scalar_output: matches!(&function.sig.output, syn::ReturnType::Type(_, ty) if float_type(ty).is_some()),
+        default_float: signature.output.float().unwrap_or(FloatTy::F64),
+        scalar_output: matches!(signature.output, Ty::Float(_)),
         const_types: HashMap::new(),
         bound: HashSet::new(),
         nodes: vec![Vec::new()],
@@ -248,10 +245,11 @@ impl Lowerer<'_> {
 
     /// Binds a value to a new variable named `ident` (a temporary when `user` is false).
     fn bind(&mut self, value: Value, ident: Ident, annotation: Option<&syn::Type>) -> VarId {
-        // A float, or an array (`let h: Array1<f64> = g(..);`: what the user's own gate returns).
+        // A float, or an array (`let h: Array1<f64> = g(..);`, `let r: [f64; 2] = g(..);`:
+        // what the user's own function returns).
         let annotated = annotation
             .and_then(|ty| classify(ty).ok())
-            .filter(|ty| matches!(ty, Ty::Float(_) | Ty::Tensor { .. }));
+            .filter(|ty| matches!(ty, Ty::Float(_) | Ty::Tensor { .. } | Ty::Array { .. }));
         match value {
             Value::Operand(operand) => {
                 // `let mut s = 0.0;` is a float of the function's type unless it says otherwise.

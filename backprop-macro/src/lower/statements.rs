@@ -196,6 +196,18 @@ impl Lowerer<'_> {
     }
 
     fn lower_output(&mut self, expr: &Expr) -> Operand {
+        // A function returning `[f64; M]` or `Vec<f64>` as a literal of differentiated values.
+        if !self.scalar_output
+            && let Some((elements, is_vec)) = array_literal(expr)
+            && elements.iter().any(|e| self.mentions_active(e))
+        {
+            let ident = self.namer.fresh("out");
+            self.lower_array_literal(&ident, None, &elements, is_vec);
+            return match self.lookup(&ident.to_string()) {
+                Some((_, binding)) => Operand::Var(binding.var),
+                None => placeholder(),
+            };
+        }
         match self.value(expr, "out") {
             Value::Operand(operand) => operand,
             value => {
@@ -278,6 +290,13 @@ impl Lowerer<'_> {
             self.lower_buffer(&pat_ident.ident, annotation, &value, &len, is_vec);
             return;
         }
+        // `let r = [a * b, a + b];` of differentiated values: a buffer filled by index.
+        if let Some((elements, is_vec)) = array_literal(&init.expr)
+            && elements.iter().any(|e| self.mentions_active(e))
+        {
+            self.lower_array_literal(&pat_ident.ident, annotation, &elements, is_vec);
+            return;
+        }
         if pat_ident.mutability.is_some()
             && let Some(source) = self.copied_array(&init.expr)
         {
@@ -285,12 +304,16 @@ impl Lowerer<'_> {
             return;
         }
         // An array annotation says what a call of the user's own gate returns (see `bind`).
+        // `let r: [f64; 2] = g(..);` / `Vec<f64>`: a function returning an array of floats.
+        let array_call = matches!(strip_parens(&init.expr), Expr::Call(_))
+            && annotation.is_some_and(|ty| matches!(classify(ty), Ok(Ty::Array { .. })));
         if let Some(ty) = annotation
             && float_type(ty).is_none()
             && !classify(ty).is_ok_and(|ty| ty.is_tensor())
+            && !array_call
             && self.mentions_active(&init.expr)
         {
-            self.errors.spanned(ty, "a differentiated value must be `f32`, `f64` or an ndarray array of floats; remove the annotation or use one of these types");
+            self.errors.spanned(ty, "a differentiated value must be `f32`, `f64` or an ndarray array of floats, or an array of floats (`[f64; M]`, `Vec<f64>`) that a function call returns; remove the annotation or use one of these types");
         }
         let name = pat_ident.ident.to_string();
         let value = self.value(&init.expr, &name);
@@ -398,6 +421,26 @@ impl Lowerer<'_> {
             annotation: annotation.map(ToTokens::to_token_stream),
             span: ident.span(),
         }));
+    }
+
+    /// `[a, b, c]` or `vec![a, b, c]` of differentiated values: a buffer of zeros written by
+    /// index (`r[0] = a;` ..), whose reverse reads the gradient element by element.
+    pub(super) fn lower_array_literal(
+        &mut self,
+        ident: &Ident,
+        annotation: Option<&syn::Type>,
+        elements: &[Expr],
+        is_vec: bool,
+    ) {
+        let len = syn::Index::from(elements.len());
+        let zero: Expr = syn::parse_quote!(0.0);
+        let len_expr: Expr = syn::parse_quote!(#len);
+        self.lower_buffer(ident, annotation, &zero, &len_expr, is_vec);
+        for (k, element) in elements.iter().enumerate() {
+            let k = syn::Index::from(k);
+            let target: Expr = syn::parse_quote_spanned!(element.span()=> #ident[#k]);
+            self.lower_assign(&target, None, element, element);
+        }
     }
 
     /// The array that `x.to_vec()`, `x.clone()`, `x.to_owned()` or `x` copies, when `x` is a
@@ -650,6 +693,19 @@ pub fn buffer_init(expr: &Expr) -> Option<(Expr, Expr, bool)> {
     match strip_parens(expr) {
         Expr::Repeat(repeat) => Some(((*repeat.expr).clone(), (*repeat.len).clone(), false)),
         Expr::Macro(mac) => vec_repeat(&mac.mac).map(|(value, len)| (value, len, true)),
+        _ => None,
+    }
+}
+
+/// The elements of `[a, b, c]` or `vec![a, b, c]`, and whether it is a `Vec`.
+pub fn array_literal(expr: &Expr) -> Option<(Vec<Expr>, bool)> {
+    match strip_parens(expr) {
+        Expr::Array(array) => Some((array.elems.iter().cloned().collect(), false)),
+        Expr::Macro(mac) if mac.mac.path.is_ident("vec") && vec_repeat(&mac.mac).is_none() => {
+            let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+            let elements = syn::parse::Parser::parse2(parser, mac.mac.tokens.clone()).ok()?;
+            Some((elements.into_iter().collect(), true))
+        }
         _ => None,
     }
 }

@@ -156,6 +156,9 @@ pub struct Reversed {
     pub restores: HashMap<VarId, Ident>,
     /// The tapes of the shapes of arrays whose reverse needs only their shape.
     pub shapes: HashMap<VarId, Ident>,
+    /// The copy of a returned buffer taken at the end of the forward pass, when the reverse
+    /// pass restores the buffer's overwritten values (`out_value`).
+    pub output_copy: Option<Ident>,
 }
 
 pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
@@ -195,7 +198,9 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     elementwise_lines(&program.body.nodes, &mut sweep.elementwise);
     let mut stmts = Vec::new();
     match *program.body.value() {
-        Operand::Var(out) if program.output_temp == Some(out) => {
+        // The function's own output variable, or the buffer it returns (`[f64; M]`, `Vec<f64>`):
+        // its gradient is the upstream gradient itself.
+        Operand::Var(out) if program.output_temp == Some(out) || program.vars[out].buffer => {
             sweep.grads.insert(out, seed.clone());
             sweep.declared.insert(out);
         }
@@ -228,6 +233,12 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         counts: sweep.counts,
         restores: sweep.restores,
         shapes: sweep.shapes,
+        output_copy: match *program.body.value() {
+            Operand::Var(out) if program.vars[out].buffer && program.vars[out].taped => {
+                Some(namer.fresh(&format!("{}_value", program.vars[out].ident)))
+            }
+            _ => None,
+        },
     };
     reversed.forward = live_nodes(program, &program.body.nodes, &mut needed, &reversed);
     reversed

@@ -31,8 +31,11 @@ pub(super) fn move_last_uses(
         .filter_map(|p| grads.get(&p.var))
         .map(ToString::to_string)
         .collect();
+    let gradients: HashSet<String> = grads.values().map(ToString::to_string).collect();
+    let movable = |name: &str| gradients.contains(name) && !returned.contains(name);
     for i in 0..stmts.len() {
         let (head, tail) = stmts.split_at_mut(i + 1);
+        clones_moved(program, &mut head[i], tail, &movable);
         let (BackStmt::Init { expr, moved, .. } | BackStmt::Accumulate { expr, moved, .. }) =
             &mut head[i]
         else {
@@ -76,6 +79,7 @@ fn move_in_blocks(program: &Program, grads: &HashMap<VarId, Ident>, stmt: &mut B
             .collect();
         for i in 0..stmts.len() {
             let (head, tail) = stmts.split_at_mut(i + 1);
+            clones_moved(program, &mut head[i], tail, &|name| local.contains(name));
             if let BackStmt::Init { expr, .. } | BackStmt::Accumulate { expr, .. } = &mut head[i]
                 && let Some((name, moved)) = borrowed_whole(expr)
                 && local.contains(&name)
@@ -195,6 +199,85 @@ pub(super) fn keeps_shapes(
                 .iter()
                 .any(|name| names.contains(name) && !in_upstream.contains(name))
         })
+}
+
+/// `name.clone()` in `stmt`, of a gradient that `movable` allows and that no statement of
+/// `tail` reads, becomes `name`: the upstream gradient an array-valued call takes by value
+/// (`g_backward(.., d_h.clone())`) is handed over when the call is its last reader.
+fn clones_moved(
+    program: &Program,
+    stmt: &mut BackStmt,
+    tail: &[BackStmt],
+    movable: &dyn Fn(&str) -> bool,
+) {
+    let (BackStmt::Setup(tokens)
+    | BackStmt::Init { expr: tokens, .. }
+    | BackStmt::Accumulate { expr: tokens, .. }) = stmt
+    else {
+        return;
+    };
+    let mut cloned = Vec::new();
+    cloned_names(tokens.clone(), &mut cloned);
+    cloned.retain(|name| movable(name));
+    if cloned.is_empty() {
+        return;
+    }
+    let mut later = HashSet::new();
+    tail.iter()
+        .for_each(|s| stmt_idents(program, s, &mut later));
+    for name in cloned.iter().filter(|name| !later.contains(*name)) {
+        *tokens = clone_as_move(tokens.clone(), name);
+    }
+}
+
+/// The names `x` of the `x.clone()` in `tokens`, at any depth.
+fn cloned_names(tokens: TokenStream, out: &mut Vec<String>) {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (k, tree) in trees.iter().enumerate() {
+        if let TokenTree::Group(group) = tree {
+            cloned_names(group.stream(), out);
+        }
+        if let [TokenTree::Ident(name), TokenTree::Punct(dot), TokenTree::Ident(clone), TokenTree::Group(args)] =
+            &trees[k..(k + 4).min(trees.len())]
+            && dot.as_char() == '.'
+            && clone == "clone"
+            && args.stream().is_empty()
+            && (k == 0 || !matches!(&trees[k - 1], TokenTree::Punct(p) if p.as_char() == '.'))
+        {
+            out.push(name.to_string());
+        }
+    }
+}
+
+/// `tokens` with `name.clone()` written `name`.
+fn clone_as_move(tokens: TokenStream, name: &str) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < trees.len() {
+        match &trees[k..(k + 4).min(trees.len())] {
+            [TokenTree::Ident(ident), TokenTree::Punct(dot), TokenTree::Ident(clone), TokenTree::Group(args)]
+                if ident == name
+                    && dot.as_char() == '.'
+                    && clone == "clone"
+                    && args.stream().is_empty() =>
+            {
+                out.push(trees[k].clone());
+                k += 4;
+            }
+            [TokenTree::Group(group), ..] => {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), clone_as_move(group.stream(), name));
+                inner.set_span(group.span());
+                out.push(TokenTree::Group(inner));
+                k += 1;
+            }
+            _ => {
+                out.push(trees[k].clone());
+                k += 1;
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// The gradient an expression borrows whole (`&name`), and the expression moving it instead.
