@@ -5,6 +5,8 @@
 //! closed-form backward for the layers) and against central differences of `<d_out, f(p)>`;
 //! composition calls them from losses, in joint and in split mode.
 
+#![allow(clippy::needless_range_loop)] // the functions are written as their numpy originals, by index
+
 mod common;
 
 use backprop::backprop;
@@ -333,14 +335,20 @@ fn affine32(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
 fn close2(what: &str, a: &Array2<f64>, b: &Array2<f64>, tol: f64) {
     assert_eq!(a.dim(), b.dim(), "{what}");
     for (x, y) in a.iter().zip(b) {
-        assert!((x - y).abs() <= tol * x.abs().max(1.0), "{what}: {a} vs {b}");
+        assert!(
+            (x - y).abs() <= tol * x.abs().max(1.0),
+            "{what}: {a} vs {b}"
+        );
     }
 }
 
 fn close1(what: &str, a: &Array1<f64>, b: &Array1<f64>, tol: f64) {
     assert_eq!(a.dim(), b.dim(), "{what}");
     for (x, y) in a.iter().zip(b) {
-        assert!((x - y).abs() <= tol * x.abs().max(1.0), "{what}: {a} vs {b}");
+        assert!(
+            (x - y).abs() <= tol * x.abs().max(1.0),
+            "{what}: {a} vs {b}"
+        );
     }
 }
 
@@ -362,11 +370,19 @@ fn vjp_agrees_with_central_differences(
         arrays
     };
     let report = backprop::check_gradient(|p| f(&unflatten(p)), at, analytic);
-    assert!(report.passed(), "{what}: disagrees with central differences\n{report}");
+    assert!(
+        report.passed(),
+        "{what}: disagrees with central differences\n{report}"
+    );
 }
 
 fn data() -> (Array2<f64>, Array2<f64>, Array1<f64>, Array2<f64>) {
-    let x = array![[0.5, -1.2, 0.3], [1.1, 0.4, -0.7], [-0.2, 0.9, 1.4], [0.05, -0.6, 0.8]];
+    let x = array![
+        [0.5, -1.2, 0.3],
+        [1.1, 0.4, -0.7],
+        [-0.2, 0.9, 1.4],
+        [0.05, -0.6, 0.8]
+    ];
     let w = array![[0.2, -0.5], [0.8, 0.1], [-0.3, 0.6]];
     let b = array![0.05, -0.1];
     let dout = array![[1.0, -2.0], [0.5, 3.0], [-1.5, 0.25], [2.0, 1.0]];
@@ -420,9 +436,22 @@ fn relu_and_tanh_layers_backward_are_the_courses() {
     close2("dWx", &dwx, &x.t().dot(&dtanh), 1e-14);
     close2("dWh", &dwh, &prev_h.t().dot(&dtanh), 1e-14);
     close1("db", &db, &dtanh.sum_axis(Axis(0)), 1e-14);
-    let at: Vec<f64> = x.iter().chain(&prev_h).chain(&w).chain(&wh).chain(&b).copied().collect();
-    let analytic: Vec<f64> =
-        dx.iter().chain(&dprev).chain(&dwx).chain(&dwh).chain(&db).copied().collect();
+    let at: Vec<f64> = x
+        .iter()
+        .chain(&prev_h)
+        .chain(&w)
+        .chain(&wh)
+        .chain(&b)
+        .copied()
+        .collect();
+    let analytic: Vec<f64> = dx
+        .iter()
+        .chain(&dprev)
+        .chain(&dwx)
+        .chain(&dwh)
+        .chain(&db)
+        .copied()
+        .collect();
     vjp_agrees_with_central_differences(
         "rnn_step",
         &[(4, 3), (4, 2), (3, 2), (2, 2), (1, 2)],
@@ -476,7 +505,12 @@ fn a_two_layer_net_from_array_valued_layers() {
     let (x, w1, b1, _) = data();
     let w2 = array![[0.4, -0.7, 0.1], [-0.6, 0.3, 0.9]];
     let b2 = array![0.1, 0.0, -0.2];
-    let target = array![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]];
+    let target = array![
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [1.0, 0.0, 0.0]
+    ];
     let (loss, (dw1, db1, dw2, db2)) = two_layer_grad(&x, &w1, &b1, &w2, &b2, &target);
     // The course's backward, by hand.
     let z = x.dot(&w1) + &b1;
@@ -490,8 +524,7 @@ fn a_two_layer_net_from_array_valued_layers() {
     close1("db2", &db2, &dscores.sum_axis(Axis(0)), 1e-14);
     close2("dw1", &dw1, &x.t().dot(&dz), 1e-14);
     close1("db1", &db1, &dz.sum_axis(Axis(0)), 1e-14);
-    let (loss_split, (sw1, sb1, sw2, sb2)) =
-        two_layer_split_grad(&x, &w1, &b1, &w2, &b2, &target);
+    let (loss_split, (sw1, sb1, sw2, sb2)) = two_layer_split_grad(&x, &w1, &b1, &w2, &b2, &target);
     assert_eq!(loss_split, loss);
     close2("split dw1", &sw1, &dw1, 1e-15);
     close1("split db1", &sb1, &db1, 1e-15);
@@ -500,7 +533,10 @@ fn a_two_layer_net_from_array_valued_layers() {
     // The first layer is split; the second reads `&hidden`, an array the function owns, and
     // stays in joint mode (a closure borrowing it could not leave the function).
     let source = two_layer_split_backward_source();
-    assert!(source.contains("affine_relu_forward(x, w1, b1)"), "{source}");
+    assert!(
+        source.contains("affine_relu_forward(x, w1, b1)"),
+        "{source}"
+    );
     assert!(!source.contains("affine_relu_backward"), "{source}");
     assert!(source.contains("affine_backward(&hidden"), "{source}");
 }

@@ -57,10 +57,12 @@ pub fn stubs(function: &syn::ItemFn, companions: &Companions) -> TokenStream {
             }
         })
         .collect();
-    let grad_stub = scalar.then(|| quote! {
-        #[allow(unused_variables, dead_code, clippy::all)]
-        #vis fn #grad #generics(#(#params),*) -> (#output, #gradient) #where_clause {
-            ::core::unreachable!("`#[backprop]` reported a compile error for this function")
+    let grad_stub = scalar.then(|| {
+        quote! {
+            #[allow(unused_variables, dead_code, clippy::all)]
+            #vis fn #grad #generics(#(#params),*) -> (#output, #gradient) #where_clause {
+                ::core::unreachable!("`#[backprop]` reported a compile error for this function")
+            }
         }
     });
     quote! {

@@ -53,7 +53,13 @@ pub fn mark(
             results: Vec::new(),
         },
     );
-    mark_block(program, &mut body, &names, (&borrowed, borrowed_names), namer);
+    mark_block(
+        program,
+        &mut body,
+        &names,
+        (&borrowed, borrowed_names),
+        namer,
+    );
     program.body = body;
     for name in split {
         if !found.contains(&name.to_string()) {
@@ -129,10 +135,28 @@ fn mark_block(
                 *reverse = Some(program.vars.len() - 1);
             }
             Node::Branch(b) => {
-                mark_block(program, &mut b.then, names, (borrowed, borrowed_names), namer);
-                mark_block(program, &mut b.otherwise, names, (borrowed, borrowed_names), namer);
+                mark_block(
+                    program,
+                    &mut b.then,
+                    names,
+                    (borrowed, borrowed_names),
+                    namer,
+                );
+                mark_block(
+                    program,
+                    &mut b.otherwise,
+                    names,
+                    (borrowed, borrowed_names),
+                    namer,
+                );
             }
-            Node::Loop(l) => mark_block(program, &mut l.body, names, (borrowed, borrowed_names), namer),
+            Node::Loop(l) => mark_block(
+                program,
+                &mut l.body,
+                names,
+                (borrowed, borrowed_names),
+                namer,
+            ),
             Node::Store(_) => {}
         }
     }

@@ -366,7 +366,8 @@ fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackSt
                     .iter()
                     .position(|s| !matches!(s, BackStmt::Forward(_) | BackStmt::Pop { .. }))
                     .unwrap_or(stmts.len());
-                let lines = fused_block(program, reversed, &block.nodes, &stmts[first..], true, None);
+                let lines =
+                    fused_block(program, reversed, &block.nodes, &stmts[first..], true, None);
                 let results: Vec<TokenStream> = block
                     .results
                     .iter()

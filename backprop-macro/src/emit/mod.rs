@@ -131,7 +131,14 @@ pub fn emit(
         }
         _ => (None, output_value(program)),
     };
-    let lines = fused_block(program, reversed, &reversed.forward, &reversed.stmts, false, copy);
+    let lines = fused_block(
+        program,
+        reversed,
+        &reversed.forward,
+        &reversed.stmts,
+        false,
+        copy,
+    );
     let lines = drop_after_last_use(program, lines);
     let lines = declare_tapes(program, reversed, lines);
     let gradients = gradients(program, reversed);
@@ -165,12 +172,14 @@ pub fn emit(
     // holds for it too.
     let user_allows = function.attrs.iter().filter(|a| a.path().is_ident("allow"));
     // `f_grad` is `f_backward(.., 1.0)`: it exists for a float output only.
-    let grad_fn = scalar.then(|| quote! {
-        #[doc = #grad_doc]
-        #[allow(dead_code)]
-        #(#user_allows)*
-        #vis fn #grad(#(#params),*) -> (#output, #gradient) {
-            #backward(#(#param_names,)* 1.0)
+    let grad_fn = scalar.then(|| {
+        quote! {
+            #[doc = #grad_doc]
+            #[allow(dead_code)]
+            #(#user_allows)*
+            #vis fn #grad(#(#params),*) -> (#output, #gradient) {
+                #backward(#(#param_names,)* 1.0)
+            }
         }
     });
     quote! {

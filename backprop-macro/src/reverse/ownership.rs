@@ -237,8 +237,12 @@ fn cloned_names(tokens: TokenStream, out: &mut Vec<String>) {
         if let TokenTree::Group(group) = tree {
             cloned_names(group.stream(), out);
         }
-        if let [TokenTree::Ident(name), TokenTree::Punct(dot), TokenTree::Ident(clone), TokenTree::Group(args)] =
-            &trees[k..(k + 4).min(trees.len())]
+        if let [
+            TokenTree::Ident(name),
+            TokenTree::Punct(dot),
+            TokenTree::Ident(clone),
+            TokenTree::Group(args),
+        ] = &trees[k..(k + 4).min(trees.len())]
             && dot.as_char() == '.'
             && clone == "clone"
             && args.stream().is_empty()
@@ -256,17 +260,22 @@ fn clone_as_move(tokens: TokenStream, name: &str) -> TokenStream {
     let mut k = 0;
     while k < trees.len() {
         match &trees[k..(k + 4).min(trees.len())] {
-            [TokenTree::Ident(ident), TokenTree::Punct(dot), TokenTree::Ident(clone), TokenTree::Group(args)]
-                if ident == name
-                    && dot.as_char() == '.'
-                    && clone == "clone"
-                    && args.stream().is_empty() =>
+            [
+                TokenTree::Ident(ident),
+                TokenTree::Punct(dot),
+                TokenTree::Ident(clone),
+                TokenTree::Group(args),
+            ] if ident == name
+                && dot.as_char() == '.'
+                && clone == "clone"
+                && args.stream().is_empty() =>
             {
                 out.push(trees[k].clone());
                 k += 4;
             }
             [TokenTree::Group(group), ..] => {
-                let mut inner = proc_macro2::Group::new(group.delimiter(), clone_as_move(group.stream(), name));
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), clone_as_move(group.stream(), name));
                 inner.set_span(group.span());
                 out.push(TokenTree::Group(inner));
                 k += 1;
