@@ -11,7 +11,7 @@ mod common;
 
 use backprop::backprop;
 use backprop::ndarray::{Array1, Array2, Axis, array};
-use common::{assert_gradient_exact, c, dual_gradient};
+use common::{assert_gradient_exact, c, check_snapshot, dual_gradient};
 use num_dual::{Dual32, Dual64, DualNum};
 
 // ---------------------------------------------------------------------------------------------
@@ -539,4 +539,14 @@ fn a_two_layer_net_from_array_valued_layers() {
     );
     assert!(!source.contains("affine_relu_backward"), "{source}");
     assert!(source.contains("affine_backward(&hidden"), "{source}");
+}
+
+/// The generated code's shape: the layer's backward reads its output (`1 - out²`) and returns
+/// it; the literal's gradient is the upstream, read by element; a buffer written over is
+/// returned as the forward pass left it (`r_value`), its overwritten elements restored.
+#[test]
+fn array_output_snapshots() {
+    check_snapshot("rnn_step", rnn_step_backward_source());
+    check_snapshot("polar", polar_backward_source());
+    check_snapshot("squashed", squashed_backward_source());
 }

@@ -27,6 +27,11 @@ impl Errors {
         self.errors.len()
     }
 
+    /// Forgets the errors reported after the first `len` (follow-ons of an earlier one).
+    pub fn truncate(&mut self, len: usize) {
+        self.errors.truncate(len);
+    }
+
     /// One `compile_error!` per error, each at its own span.
     pub fn to_compile_errors(&self) -> TokenStream {
         self.errors

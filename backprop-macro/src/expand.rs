@@ -40,7 +40,15 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let signature = signature::analyze(&function.sig, &args, &mut errors);
     let companions = Companions::new(&function, &signature);
     let mut namer = Namer::new(function.to_token_stream());
+    // A return type the macro cannot differentiate is reported once: the body, written for
+    // that type, would only repeat it.
+    let unreadable_output =
+        matches!(signature.output, crate::ir::Ty::Other) && function.sig.generics.params.is_empty();
+    let reported = errors.len();
     let mut program = lower::lower(&function, &signature, &mut namer, &mut errors);
+    if unreadable_output {
+        errors.truncate(reported);
+    }
     let borrowed: std::collections::HashSet<String> = signature
         .params
         .iter()
@@ -65,7 +73,13 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     if !errors.is_empty() {
         let kept = fallback::function_without_body(&function);
         let compile_errors = errors.to_compile_errors();
-        let stubs = fallback::stubs(&function, &companions);
+        // Companions whose signature repeats an unreadable return type (a view's elided
+        // lifetime, say) would only add rustc's errors about it.
+        let stubs = if unreadable_output {
+            quote!()
+        } else {
+            fallback::stubs(&function, &companions)
+        };
         return quote!(#kept #compile_errors #stubs);
     }
     let reversed = reverse::reverse(&program, &mut namer);

@@ -124,7 +124,11 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
         ReturnType::Type(_, ty) => {
             let output = output_kind(ty);
             if matches!(output, Ty::Other) {
-                let written = ty.to_token_stream().to_string().replace(" ", "");
+                let written = ty
+                    .to_token_stream()
+                    .to_string()
+                    .replace(' ', "")
+                    .replace(',', ", ");
                 errors.spanned(
                     ty,
                     format!("a `#[backprop]` function returns a float (the loss: `-> f64`) or an owned array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>`, `Array2<f64>`), not `{written}`"),
