@@ -2,8 +2,10 @@
 //! against the closed-form backward the course writes by hand, and against central differences.
 //! (The issue on layers grows this file.)
 
+mod common;
+
 use backprop::backprop;
-use backprop::ndarray::{Array1, Array2, Axis, array};
+use backprop::ndarray::{self, Array1, Array2, Axis, array};
 
 /// Central differences of `f` agree with `analytic` (flattened).
 fn agrees_with_central_differences(
@@ -121,4 +123,122 @@ fn relu_in_f32() {
         assert!((a - e).abs() < 1e-6, "{dz}");
     }
     assert!((ds - 2.5).abs() < 1e-6, "{ds}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// `mapv` closures with branches: the closure is a scalar function whose backward the macro
+// writes, applied to every element.
+
+/// Leaky ReLU with a learned slope, as numpy writes it (`np.where(z > 0, z, alpha * z)`).
+#[backprop]
+fn leaky_relu_layer(z: &Array2<f64>, alpha: f64) -> Array2<f64> {
+    z.mapv(|v| if v > 0.0 { v } else { alpha * v })
+}
+
+/// ELU, with a block and a `let` in the closure, then a read-out.
+#[backprop]
+fn elu_loss(x: &Array2<f64>, w: &Array2<f64>, alpha: f64, r: &Array2<f64>) -> f64 {
+    let z = x.dot(w);
+    let h = z.mapv(|v| {
+        let negative = alpha * (v.exp() - 1.0);
+        if v > 0.0 { v } else { negative }
+    });
+    (&h * r).sum()
+}
+
+/// A smooth-L1 (Huber) loss on residuals, with comparisons on the element's magnitude.
+#[backprop]
+fn huber(pred: &Array1<f32>, target: &Array1<f32>, delta: f32) -> f32 {
+    let r = pred - target;
+    let l = r.mapv(|v| {
+        if v.abs() <= delta {
+            0.5 * v * v
+        } else {
+            delta * (v.abs() - 0.5 * delta)
+        }
+    });
+    l.sum()
+}
+
+#[test]
+fn mapv_closures_with_branches() {
+    let z = array![[0.5, -1.2, 0.3], [-0.4, 0.9, -2.0]];
+    let alpha = 0.1;
+    let d = array![[1.0, -2.0, 0.5], [3.0, 0.25, -1.5]];
+    let (out, (dz, dalpha)) = leaky_relu_layer_backward(&z, alpha, d.clone());
+    close(
+        "out",
+        &out,
+        &z.mapv(|v| if v > 0.0 { v } else { alpha * v }),
+    );
+    // Closed form: dz = d where z > 0, alpha d elsewhere; dalpha = Σ d z over z ≤ 0.
+    let dz_ref = ndarray::Zip::from(&z)
+        .and(&d)
+        .map_collect(|&v, &d| if v > 0.0 { d } else { alpha * d });
+    close("dz", &dz, &dz_ref);
+    let dalpha_ref: f64 = z
+        .iter()
+        .zip(&d)
+        .filter(|(v, _)| **v <= 0.0)
+        .map(|(v, d)| v * d)
+        .sum();
+    assert!(
+        (dalpha - dalpha_ref).abs() < 1e-14,
+        "{dalpha} vs {dalpha_ref}"
+    );
+
+    let x = array![[0.5, -1.2], [1.1, 0.4], [-0.3, -0.8]];
+    let w = array![[0.2, -0.5, 0.9], [0.8, 0.1, -0.4]];
+    let r = array![[1.0, -2.0, 0.5], [0.5, 3.0, -1.0], [2.0, 0.1, 0.7]];
+    let (_, (dx, dw, dalpha, _)) = elu_loss_grad(&x, &w, 0.7, &r);
+    let zz = x.dot(&w);
+    let dzz = ndarray::Zip::from(&zz)
+        .and(&r)
+        .map_collect(|&v, &r| if v > 0.0 { r } else { 0.7 * v.exp() * r });
+    close("elu dx", &dx, &dzz.dot(&w.t()));
+    close("elu dw", &dw, &x.t().dot(&dzz));
+    let dalpha_ref: f64 = zz
+        .iter()
+        .zip(&r)
+        .filter(|(v, _)| **v <= 0.0)
+        .map(|(v, r)| (v.exp() - 1.0) * r)
+        .sum();
+    assert!((dalpha - dalpha_ref).abs() < 1e-14);
+    let flat: Vec<f64> = x.iter().chain(&w).copied().chain([0.7]).collect();
+    let analytic: Vec<f64> = dx.iter().chain(&dw).copied().chain([dalpha]).collect();
+    agrees_with_central_differences("elu_loss", &flat, &analytic, |p| {
+        let x = Array2::from_shape_vec((3, 2), p[..6].to_vec()).unwrap();
+        let w = Array2::from_shape_vec((2, 3), p[6..12].to_vec()).unwrap();
+        elu_loss(&x, &w, p[12], &r)
+    });
+
+    let pred = array![0.5f32, -1.0, 2.5, 0.1];
+    let target = array![0.4f32, 1.0, 0.0, 0.1];
+    let (_, (dpred, dtarget, ddelta)) = huber_grad(&pred, &target, 1.0);
+    // Closed form: d/dr = r inside the band, delta·sign(r) outside; d/ddelta = |r| − delta outside.
+    for i in 0..4 {
+        let v = pred[i] - target[i];
+        let expected = if v.abs() <= 1.0 { v } else { v.signum() };
+        assert!(
+            (dpred[i] - expected).abs() < 1e-6,
+            "{i}: {} vs {expected}",
+            dpred[i]
+        );
+        assert!((dtarget[i] + expected).abs() < 1e-6);
+    }
+    let ddelta_ref: f32 = pred
+        .iter()
+        .zip(&target)
+        .map(|(p, t)| (p - t).abs())
+        .filter(|a| *a > 1.0)
+        .map(|a| a - 1.0)
+        .sum();
+    assert!((ddelta - ddelta_ref).abs() < 1e-6);
+}
+
+/// The closure's scalar function and its backward sit in the generated code as items: the
+/// forward line maps the one, the reverse applies the other to every element.
+#[test]
+fn leaky_relu_layer_snapshot() {
+    common::check_snapshot("leaky_relu_layer", leaky_relu_layer_backward_source());
 }

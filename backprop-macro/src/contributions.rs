@@ -7,7 +7,7 @@
 //! (`reverse/ownership.rs`). No local gradient is written here: those are the table's.
 
 use proc_macro2::{Ident, TokenStream};
-use quote::quote;
+use quote::{ToTokens, quote};
 
 use crate::ir::{Operand, Program, Ty};
 use crate::rules::gates::gate_gradient;
@@ -15,12 +15,30 @@ use crate::rules::render::{element_name, with_references};
 use crate::rules::tensors::{matrix_factors, tensor_grad};
 use crate::rules::{self, Local, Prim, TensorOp};
 
+/// The first of `candidates` that none of `others` mentions and that is not `taken` (the last
+/// one otherwise): a closure parameter that shadows nothing the closure reads.
+fn fresh_among(others: &[TokenStream], candidates: &[&str], taken: &[&Ident]) -> Ident {
+    let mut names = std::collections::HashSet::new();
+    others
+        .iter()
+        .for_each(|t| crate::ir::idents_in(t.clone(), &mut names));
+    let last = candidates.last().copied().unwrap_or("elem_");
+    candidates
+        .iter()
+        .map(|n| Ident::new(n, proc_macro2::Span::call_site()))
+        .find(|n| !names.contains(&n.to_string()) && !taken.contains(&n))
+        .unwrap_or_else(|| Ident::new(last, proc_macro2::Span::call_site()))
+}
+
 /// Operand positions of `prim` whose gradient can be non-zero.
 pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
     match prim {
         Prim::Table { rule, .. } => rule.differentiable.to_vec(),
         Prim::Cast(_) => vec![0],
         Prim::Tensor(TensorOp::Dot) => vec![0, 1],
+        Prim::Tensor(TensorOp::Map { wrt, .. }) => std::iter::once(0)
+            .chain((0..wrt.len()).filter(|&k| wrt[k]).map(|k| k + 1))
+            .collect(),
         Prim::Tensor(_) => vec![0],
         Prim::Call { .. } => (0..args.len())
             .filter(|&i| is_float_argument(&args[i], args))
@@ -109,17 +127,7 @@ pub fn backward(
                 .chain(std::iter::once(d.clone()))
                 .collect();
             let e = element_name(&others);
-            let d_e = ["d_e", "d_element", "d_elem_"]
-                .iter()
-                .map(|n| Ident::new(n, proc_macro2::Span::call_site()))
-                .find(|n| {
-                    let mut names = std::collections::HashSet::new();
-                    others
-                        .iter()
-                        .for_each(|t| crate::ir::idents_in(t.clone(), &mut names));
-                    !names.contains(&n.to_string()) && *n != e
-                })
-                .unwrap_or_else(|| Ident::new("d_elem_", proc_macro2::Span::call_site()));
+            let d_e = fresh_among(&others, &["d_e", "d_element", "d_elem_"], &[&e]);
             let element_args: Vec<TokenStream> = std::iter::once(quote!(#e))
                 .chain((1..args.len()).map(|k| local.x(k).clone()))
                 .collect();
@@ -185,6 +193,75 @@ pub fn backward(
             Backward {
                 setup: Vec::new(),
                 contributions: vec![contribution(0, expr)],
+            }
+        }
+        // `a.mapv(closure)` of a scalar function `g(v, captures..)`: its backward applied to
+        // every element with its upstream gradient; a capture's gradient is summed.
+        Prim::Tensor(TensorOp::Map { backward, wrt, .. }) => {
+            let array = local.r(0);
+            let captures: Vec<TokenStream> =
+                (1..args.len()).map(|k| local.bare[k].clone()).collect();
+            let others: Vec<TokenStream> = captures
+                .iter()
+                .cloned()
+                .chain([array.clone(), d.clone(), backward.to_token_stream()])
+                .collect();
+            let e = element_name(&others);
+            let d_e = fresh_among(&others, &["d_e", "d_element", "d_elem_"], &[&e]);
+            let zipped = local.upstream_by_value().is_some();
+            let d_element = if zipped { quote!(#d_e) } else { d.clone() };
+            let call = quote!(#backward(#e, #(#captures,)* #d_element).1);
+            let summed: Vec<usize> = (0..wrt.len()).filter(|&k| wrt[k]).collect();
+            if summed.is_empty() {
+                let each = if zipped {
+                    quote!(::backprop::ndarray::Zip::from(#array.view()).and(#d).map_collect(|&#e, &#d_e| #call))
+                } else {
+                    quote!(#array.mapv(|#e| #call))
+                };
+                return Backward {
+                    setup: Vec::new(),
+                    contributions: vec![contribution(0, each)],
+                };
+            }
+            // `scratch` holds the elements' gradients and the sums: (d_v, d_c1, ..).
+            let g = fresh_among(&others, &["g", "d_g", "grad_"], &[&e, &d_e]);
+            let grads = fresh_among(
+                &others,
+                &["grads", "element_grads", "grads_"],
+                &[&e, &d_e, &g],
+            );
+            let zeros = summed.iter().map(|_| quote!(0.0));
+            let upstream = if zipped {
+                d.clone()
+            } else {
+                quote!(&::backprop::ndarray::Array::from_elem(#array.raw_dim(), #d))
+            };
+            let sums = (1..=summed.len()).map(|k| {
+                let k = syn::Index::from(k);
+                quote!(#scratch.#k += #grads.#k;)
+            });
+            let setup = vec![
+                quote!(let mut #scratch = (::backprop::ndarray::Array::zeros(#array.raw_dim()), #(#zeros),*);),
+                quote!(::backprop::ndarray::Zip::from(&mut #scratch.0).and(#array.view()).and(#upstream).for_each(|#g, &#e, &#d_e| {
+                    let #grads = #call;
+                    *#g = #grads.0;
+                    #(#sums)*
+                });),
+            ];
+            Backward {
+                setup,
+                contributions: wanted
+                    .iter()
+                    .map(|&i| {
+                        let k = if i == 0 {
+                            0
+                        } else {
+                            1 + summed.iter().position(|&c| c + 1 == i).unwrap_or(0)
+                        };
+                        let k = syn::Index::from(k);
+                        contribution(i, quote!(#scratch.#k))
+                    })
+                    .collect(),
             }
         }
         Prim::Tensor(op) => Backward {

@@ -87,6 +87,33 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     quote!(#function #generated)
 }
 
+/// `g_backward` of a scalar function `g` the macro writes itself (a `mapv` closure with a
+/// branch, `lower/tensors.rs`): the whole pipeline on `function`, its errors reported with the
+/// caller's; `None` when it reported one.
+pub fn backward_of(function: &syn::ItemFn, args: Args, errors: &mut Errors) -> Option<syn::ItemFn> {
+    let reported = errors.len();
+    let signature = signature::analyze(&function.sig, &args, errors);
+    let companions = Companions::new(function, &signature);
+    let mut namer = Namer::new(function.to_token_stream());
+    let mut program = lower::lower(function, &signature, &mut namer, errors);
+    if errors.len() > reported {
+        return None;
+    }
+    buffers::check(&mut program, &mut namer);
+    let reversed = reverse::reverse(&program, &mut namer);
+    let generated = emit::emit(function, &companions, &program, &reversed);
+    // The companions as items; `f_backward` alone, without its documentation (it is shown
+    // inside the caller's) or its lint levels (the caller's hold inside it).
+    let file: syn::File = syn::parse2(generated).ok()?;
+    file.items.into_iter().find_map(|item| match item {
+        syn::Item::Fn(mut f) if f.sig.ident == companions.backward => {
+            f.attrs.clear();
+            Some(f)
+        }
+        _ => None,
+    })
+}
+
 /// `BACKPROP_EXPAND=file.rs cargo test -p backprop-macro expand_file -- --ignored --nocapture`
 /// prints what `#[backprop]` makes of the first function in `file.rs` (its attribute
 /// arguments included), without compiling it: for reading generated code that does not

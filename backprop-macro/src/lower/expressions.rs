@@ -518,6 +518,7 @@ fn value_name(value: &Value) -> String {
                 TensorOp::SumAxis => "sum_axis",
                 TensorOp::MeanAxis { .. } => "mean_axis",
                 TensorOp::InsertAxis => "insert_axis",
+                TensorOp::Map { .. } => "map",
             }
             .into(),
             Prim::Call { path, .. } => rules::function_name(path),

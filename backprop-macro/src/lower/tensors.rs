@@ -86,7 +86,7 @@ impl Lowerer<'_> {
                     (Some(1), Some(1)) => Ty::Float(elem),
                     _ => tensor(Some(1)),
                 },
-                TensorOp::T => tensor(rank_of(0)),
+                TensorOp::T | TensorOp::Map { .. } => tensor(rank_of(0)),
                 TensorOp::Sum | TensorOp::Mean { .. } => Ty::Float(elem),
                 TensorOp::SumAxis | TensorOp::MeanAxis { .. } => {
                     tensor(rank_of(0).map(|r| r.saturating_sub(1)))
@@ -299,12 +299,8 @@ impl Lowerer<'_> {
                 return Value::Operand(self.array_placeholder(&receiver));
             }
         };
-        if let Some(offender) = not_elementwise(&closure.body) {
-            self.errors.spanned(
-                offender,
-                "a `mapv` closure is differentiated as array operations on the whole array: its body is one expression of arithmetic, float methods and gates (no `if`, blocks or comparisons); for a branch, write a gate `g` with its `g_backward`",
-            );
-            return Value::Operand(self.array_placeholder(&receiver));
+        if not_elementwise(&closure.body).is_some() {
+            return self.mapv_function(receiver, closure, &param, hint);
         }
         let var = match receiver {
             Operand::Var(v) => v,
@@ -326,6 +322,108 @@ impl Lowerer<'_> {
         let value = self.value(&closure.body, hint);
         self.scopes.pop();
         value
+    }
+
+    /// `a.mapv(|v| body)` whose body is not elementwise array code (`if v > 0.0 { v } else
+    /// { alpha * v }`, a block, a comparison): the body becomes a scalar function of the
+    /// element and the float values it reads, `fn h_map(v: f64, alpha: f64) -> f64 { body }`,
+    /// whose backward the macro writes too; the forward line maps the function over the
+    /// array, and the reverse applies its backward to every element (see `TensorOp::Map`).
+    fn mapv_function(
+        &mut self,
+        receiver: Operand,
+        closure: &syn::ExprClosure,
+        param: &proc_macro2::Ident,
+        hint: &str,
+    ) -> Value {
+        let elem = self
+            .operand_ty(&receiver)
+            .float()
+            .unwrap_or(self.default_float);
+        // The names the body reads from the function, in order of appearance.
+        struct Reads(Vec<syn::Ident>);
+        impl<'ast> syn::visit::Visit<'ast> for Reads {
+            fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+                if let Some(ident) = path.path.get_ident()
+                    && !self.0.contains(ident)
+                {
+                    self.0.push(ident.clone());
+                }
+            }
+        }
+        let mut reads = Reads(Vec::new());
+        syn::visit::Visit::visit_expr(&mut reads, &closure.body);
+        let mut captures = Vec::new();
+        let mut failed = false;
+        for name in reads.0.iter().filter(|n| *n != param) {
+            let Some((_, binding)) = self.lookup(&name.to_string()) else {
+                continue;
+            };
+            match self.vars[binding.var].ty {
+                Ty::Float(_) | Ty::FloatLit => captures.push((name.clone(), binding.var)),
+                _ => {
+                    self.errors.spanned(
+                        name,
+                        format!("a `mapv` closure with a branch is a function of the element and of float values; `{name}` is not a float: compute what the closure needs from it before the `mapv` (`let k = {name} as f64;`)"),
+                    );
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            return Value::Operand(self.array_placeholder(&receiver));
+        }
+        let f = elem.ident();
+        let name = self.namer.fresh(&format!("{hint}_map"));
+        let names: Vec<&syn::Ident> = captures.iter().map(|(n, _)| n).collect();
+        let body = &closure.body;
+        let function: syn::ItemFn = syn::parse_quote_spanned!(closure.span()=>
+            fn #name(#param: #f, #(#names: #f),*) -> #f {
+                #body
+            }
+        );
+        let active: Vec<bool> = captures.iter().map(|(_, v)| self.vars[*v].active).collect();
+        let wrt = std::iter::once(param.clone()).chain(
+            captures
+                .iter()
+                .zip(&active)
+                .filter(|(_, a)| **a)
+                .map(|((n, _), _)| n.clone()),
+        );
+        let args = crate::args::Args {
+            wrt: Some(wrt.collect()),
+            split: Vec::new(),
+        };
+        let Some(backward) = crate::expand::backward_of(&function, args, self.errors) else {
+            return Value::Operand(self.array_placeholder(&receiver));
+        };
+        let backward_name = backward.sig.ident.clone();
+        self.items.push(function.to_token_stream());
+        self.items.push(backward.to_token_stream());
+        let e = crate::rules::render::element_name(
+            &captures
+                .iter()
+                .map(|(_, v)| self.vars[*v].ident.to_token_stream())
+                .chain([name.to_token_stream()])
+                .collect::<Vec<_>>(),
+        );
+        let current: Vec<proc_macro2::Ident> = captures
+            .iter()
+            .map(|(_, v)| self.vars[*v].ident.clone())
+            .collect();
+        let forward = quote::quote!(|#e| #name(#e, #(#current),*));
+        let args = std::iter::once(receiver)
+            .chain(captures.iter().map(|(_, v)| Operand::Var(*v)))
+            .collect();
+        Value::Assign {
+            prim: Prim::Tensor(TensorOp::Map {
+                closure: forward,
+                backward: backward_name,
+                wrt: active,
+            }),
+            args,
+            span: closure.span(),
+        }
     }
 
     /// A method of an ndarray array: the tensor operations, elementwise math, `mapv`.

@@ -418,7 +418,7 @@ impl Sweep<'_> {
                     let float = target.ty.float().unwrap_or(FloatTy::F64);
                     let d = self.grad(assign.target);
                     let scratch = match assign.prim {
-                        Prim::Call { .. } => {
+                        Prim::Call { .. } | Prim::Tensor(crate::rules::TensorOp::Map { .. }) => {
                             self.namer.fresh(&format!("d_{}_inputs", target.ident))
                         }
                         _ => target.ident.clone(),

@@ -73,6 +73,16 @@ pub enum TensorOp {
     MeanAxis { unwrap: TokenStream },
     /// `a.insert_axis(axis)` (on a view, so that `a` stays usable).
     InsertAxis,
+    /// `a.mapv(closure)` of a closure that is not elementwise array code (a branch, a
+    /// comparison: `|v| if v > 0.0 { v } else { alpha * v }`), reading the float values
+    /// `args[1..]`: the closure is a scalar function `g(v, captures..)` whose backward
+    /// `backward` (written by `#[backprop]` itself) is applied to every element. `wrt[k]`:
+    /// capture `k` is differentiated (its gradient is summed over the elements).
+    Map {
+        closure: TokenStream,
+        backward: Ident,
+        wrt: Vec<bool>,
+    },
 }
 
 /// The last segment of a function's path: `sigmoid` for `::backprop::sigmoid`.

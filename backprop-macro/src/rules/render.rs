@@ -119,6 +119,7 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
                 TensorOp::SumAxis => quote!(#a.sum_axis(#axis)),
                 TensorOp::MeanAxis { unwrap } => quote!(#a.mean_axis(#axis)#unwrap),
                 TensorOp::InsertAxis => quote!(#a.view().insert_axis(#axis)),
+                TensorOp::Map { closure, .. } => quote!(#a.mapv(#closure)),
             };
         }
         Prim::Call { path, by_ref, .. } => {

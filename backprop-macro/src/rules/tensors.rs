@@ -87,5 +87,7 @@ pub(crate) fn tensor_grad(
             let axis = c.bare[1].clone();
             quote!(#d_name.index_axis(#axis, 0).to_owned())
         }
+        // Its backward is the closure's own (`contributions.rs`), never this table's.
+        TensorOp::Map { .. } => quote!(::core::unreachable!()),
     }
 }
