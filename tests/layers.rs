@@ -5,7 +5,7 @@
 mod common;
 
 use backprop::backprop;
-use backprop::ndarray::{self, Array1, Array2, Axis, array};
+use backprop::ndarray::{self, Array1, Array2, Axis, array, s};
 
 /// Central differences of `f` agree with `analytic` (flattened).
 fn agrees_with_central_differences(
@@ -241,4 +241,135 @@ fn mapv_closures_with_branches() {
 #[test]
 fn leaky_relu_layer_snapshot() {
     common::check_snapshot("leaky_relu_layer", leaky_relu_layer_backward_source());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts of arrays: `slice(s![..])`, `row`, `column`, `index_axis`, `slice_axis`. A part's
+// gradient is added into the same part of the array's gradient (`d_a.slice_mut(s![..])`).
+
+/// One LSTM step as the course writes it: the (N, 4H) activations split into the four gates
+/// by slicing, then a read-out of both `next_h` and `next_c` (the upstream gradients
+/// `dnext_h`, `dnext_c` of the course's gradient check).
+#[allow(clippy::too_many_arguments)]
+#[backprop(wrt(x, prev_h, prev_c, wx, wh, b))]
+fn lstm_step(
+    x: &Array2<f64>,
+    prev_h: &Array2<f64>,
+    prev_c: &Array2<f64>,
+    wx: &Array2<f64>,
+    wh: &Array2<f64>,
+    b: &Array1<f64>,
+    dnext_h: &Array2<f64>,
+    dnext_c: &Array2<f64>,
+) -> f64 {
+    let h = prev_h.ncols();
+    let a = x.dot(wx) + prev_h.dot(wh) + b;
+    let i = backprop::sigmoid(&a.slice(s![.., 0..h]));
+    let f = backprop::sigmoid(&a.slice(s![.., h..2 * h]));
+    let o = backprop::sigmoid(&a.slice(s![.., 2 * h..3 * h]));
+    let g = a.slice(s![.., 3 * h..4 * h]).tanh();
+    let next_c = &f * prev_c + &i * &g;
+    let next_h = &o * &next_c.tanh();
+    (&next_h * dnext_h).sum() + (&next_c * dnext_c).sum()
+}
+
+#[test]
+fn lstm_step_with_sliced_gates_is_the_courses() {
+    let x = array![[0.5, -1.2, 0.3], [1.1, 0.4, -0.7]];
+    let prev_h = array![[0.1, -0.3], [0.7, 0.2]];
+    let prev_c = array![[-0.5, 0.4], [0.9, -0.1]];
+    let wx = Array2::from_shape_fn((3, 8), |(i, j)| ((i * 8 + j) as f64 * 0.37).sin() * 0.5);
+    let wh = Array2::from_shape_fn((2, 8), |(i, j)| ((i * 8 + j) as f64 * 0.53).cos() * 0.5);
+    let b = Array1::from_shape_fn(8, |j| 0.1 * j as f64 - 0.3);
+    let dnext_h = array![[1.0, -2.0], [0.5, 3.0]];
+    let dnext_c = array![[-0.3, 0.8], [1.2, -0.4]];
+    let (_, (dx, dprev_h, dprev_c, dwx, dwh, db)) =
+        lstm_step_grad(&x, &prev_h, &prev_c, &wx, &wh, &b, &dnext_h, &dnext_c);
+    // The course's lstm_step_backward.
+    let a = x.dot(&wx) + prev_h.dot(&wh) + &b;
+    let sig = |m: ndarray::ArrayView2<f64>| m.mapv(|v| 1.0 / (1.0 + (-v).exp()));
+    let (i, f, o) = (
+        sig(a.slice(ndarray::s![.., 0..2])),
+        sig(a.slice(ndarray::s![.., 2..4])),
+        sig(a.slice(ndarray::s![.., 4..6])),
+    );
+    let g = a.slice(ndarray::s![.., 6..8]).tanh();
+    let next_c = &f * &prev_c + &i * &g;
+    let tc = next_c.tanh();
+    let dc = &dnext_c + &(&dnext_h * &o * (1.0 - &tc * &tc));
+    let mut da = Array2::zeros((2, 8));
+    da.slice_mut(ndarray::s![.., 0..2])
+        .assign(&(&dc * &g * &i * (1.0 - &i)));
+    da.slice_mut(ndarray::s![.., 2..4])
+        .assign(&(&dc * &prev_c * &f * (1.0 - &f)));
+    da.slice_mut(ndarray::s![.., 4..6])
+        .assign(&(&dnext_h * &tc * &o * (1.0 - &o)));
+    da.slice_mut(ndarray::s![.., 6..8])
+        .assign(&(&dc * &i * (1.0 - &g * &g)));
+    close("dx", &dx, &da.dot(&wx.t()));
+    close("dprev_h", &dprev_h, &da.dot(&wh.t()));
+    close("dprev_c", &dprev_c, &(&dc * &f));
+    close("dWx", &dwx, &x.t().dot(&da));
+    close("dWh", &dwh, &prev_h.t().dot(&da));
+    for (a, e) in db.iter().zip(&da.sum_axis(Axis(0))) {
+        assert!((a - e).abs() < 1e-12);
+    }
+    let flat: Vec<f64> = x
+        .iter()
+        .chain(&prev_h)
+        .chain(&prev_c)
+        .chain(&wx)
+        .copied()
+        .collect();
+    let analytic: Vec<f64> = dx
+        .iter()
+        .chain(&dprev_h)
+        .chain(&dprev_c)
+        .chain(&dwx)
+        .copied()
+        .collect();
+    agrees_with_central_differences("lstm_step", &flat, &analytic, |p| {
+        let x = Array2::from_shape_vec((2, 3), p[..6].to_vec()).unwrap();
+        let ph = Array2::from_shape_vec((2, 2), p[6..10].to_vec()).unwrap();
+        let pc = Array2::from_shape_vec((2, 2), p[10..14].to_vec()).unwrap();
+        let wx = Array2::from_shape_vec((3, 8), p[14..38].to_vec()).unwrap();
+        lstm_step(&x, &ph, &pc, &wx, &wh, &b, &dnext_h, &dnext_c)
+    });
+}
+
+/// Rows, columns, an axis index and an axis slice, each read where the course reads them.
+#[backprop]
+fn parts(w: &Array2<f32>, v: &Array1<f32>) -> f32 {
+    let first = w.row(0);
+    let last = w.column(w.ncols() - 1);
+    let middle = w.index_axis(Axis(0), 1);
+    let band = w.slice_axis(Axis(1), ndarray::Slice::from(0..2));
+    (&first * v).sum() + last.mapv(|t| t * t).sum() + middle.dot(v) * band.sum()
+}
+
+#[test]
+fn rows_columns_and_axis_parts_in_f32() {
+    let w = array![[0.5f32, -1.0, 2.0], [1.5, 0.25, -0.5], [-2.0, 1.0, 0.75]];
+    let v = array![0.3f32, -0.6, 1.2];
+    let (_, (dw, dv)) = parts_grad(&w, &v);
+    let middle_dot = w.row(1).dot(&v);
+    let band_sum = w.slice(ndarray::s![.., 0..2]).sum();
+    let mut dw_ref = Array2::<f32>::zeros((3, 3));
+    for j in 0..3 {
+        dw_ref[[0, j]] += v[j];
+        dw_ref[[1, j]] += v[j] * band_sum;
+    }
+    for i in 0..3 {
+        dw_ref[[i, 2]] += 2.0 * w[[i, 2]];
+        for j in 0..2 {
+            dw_ref[[i, j]] += middle_dot;
+        }
+    }
+    let dv_ref = &w.row(0) + &(&w.row(1) * band_sum);
+    for (a, e) in dw.iter().zip(&dw_ref) {
+        assert!((a - e).abs() < 1e-5, "{dw} vs {dw_ref}");
+    }
+    for (a, e) in dv.iter().zip(&dv_ref) {
+        assert!((a - e).abs() < 1e-5, "{dv} vs {dv_ref}");
+    }
 }

@@ -73,6 +73,9 @@ pub struct Contribution {
     pub moved: Option<TokenStream>,
     /// The gradient not written out (see [`GateRule::unwritten`]).
     pub unwritten: Option<TokenStream>,
+    /// `expr` is the gradient of a part of the operand (`row_mut(i)`, `slice_mut(s![..])`):
+    /// added into that part of its gradient.
+    pub region: Option<TokenStream>,
 }
 
 /// What the reverse sweep emits for one line.
@@ -102,6 +105,7 @@ pub fn backward(
         product: None,
         moved: None,
         unwritten: None,
+        region: None,
     };
     match prim {
         // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
@@ -174,6 +178,7 @@ pub fn backward(
                                 product: None,
                                 moved: None,
                                 unwritten: None,
+                                region: None,
                             }
                         }
                         _ => contribution(i, expr),
@@ -262,6 +267,19 @@ pub fn backward(
                         contribution(i, quote!(#scratch.#k))
                     })
                     .collect(),
+            }
+        }
+        // A part of an array: its gradient goes into the same part of the array's.
+        Prim::Tensor(TensorOp::Part {
+            method, args: part, ..
+        }) => {
+            let method_mut = quote::format_ident!("{}_mut", method);
+            Backward {
+                setup: Vec::new(),
+                contributions: vec![Contribution {
+                    region: Some(quote!(#method_mut(#part))),
+                    ..contribution(0, d.clone())
+                }],
             }
         }
         Prim::Tensor(op) => Backward {

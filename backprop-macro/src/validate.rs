@@ -30,6 +30,14 @@ impl<'ast> Visit<'ast> for Validator<'_> {
             self.visit_expr(&closure.body);
             return;
         }
+        // `a.slice(s![.., 0..h])`: ndarray's `s!`, which lowering reads.
+        if call.method == "slice"
+            && let [syn::Expr::Macro(mac)] = call.args.iter().collect::<Vec<_>>().as_slice()
+            && mac.mac.path.segments.last().is_some_and(|s| s.ident == "s")
+        {
+            self.visit_expr(&call.receiver);
+            return;
+        }
         visit::visit_expr_method_call(self, call);
     }
 
@@ -48,6 +56,13 @@ impl<'ast> Visit<'ast> for Validator<'_> {
             }))
         {
             elements.iter().for_each(|e| self.visit_expr(e));
+            return;
+        }
+        if mac.path.segments.last().is_some_and(|s| s.ident == "s") {
+            self.errors.spanned(
+                mac,
+                "ndarray's `s![..]` is read by `#[backprop]` where it is the argument of `slice`: write it in the call, `a.slice(s![.., 0..n])`",
+            );
             return;
         }
         self.errors.spanned(

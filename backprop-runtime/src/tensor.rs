@@ -313,6 +313,19 @@ impl PickUpstream<f32> for f32 {
     }
 }
 
+/// `part += g`: the gradient of a part of an array (`a.slice(s![.., 0..h])`, `a.row(i)`)
+/// added into the same part of the array's gradient, `d_a.slice_mut(s![.., 0..h])`.
+pub fn add_to_part<F, S, D>(mut part: ndarray::ArrayViewMut<'_, F, D>, g: &ArrayBase<S, D>)
+where
+    F: Float + std::ops::AddAssign,
+    S: Data<Elem = F>,
+    D: Dimension,
+{
+    ndarray::Zip::from(&mut part)
+        .and(g)
+        .for_each(|a, &b| *a += b);
+}
+
 /// `acc += g` where `g` may have the shape of a broadcast result: summed down to `acc`'s
 /// shape first (see [`sum_to`]); no allocation when the shapes agree.
 pub fn add_to<F, S, E, D>(acc: &mut Array<F, D>, g: &ArrayBase<S, E>)

@@ -37,10 +37,18 @@ fn owned(expr: &TokenStream) -> TokenStream {
 
 /// An expression as a reference: `&d_y` stays, anything else is borrowed.
 fn borrowed(expr: &TokenStream) -> TokenStream {
-    match borrowed_name(expr) {
-        Some(_) => expr.clone(),
-        None => quote!(&(#expr)),
+    let tokens: Vec<proc_macro2::TokenTree> = expr.clone().into_iter().collect();
+    match (borrowed_name(expr), tokens.as_slice()) {
+        (Some(_), _) => expr.clone(),
+        (None, [proc_macro2::TokenTree::Ident(name)]) => quote!(&#name),
+        (None, _) => quote!(&(#expr)),
     }
+}
+
+/// Whether an element of a tensor's gradient is an index `[i, j]` (not a part of it, a
+/// method like `row_mut(i)`).
+fn is_index(index: &TokenStream) -> bool {
+    matches!(index.clone().into_iter().next(), Some(proc_macro2::TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Bracket)
 }
 
 /// `name` when `expr` is exactly `&name`.
@@ -134,7 +142,11 @@ pub(super) fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt)
             ..
         } => {
             let d = grad(var);
-            if crate::ir::is_range(index) {
+            if program.vars[*var].ty.is_tensor() && !is_index(index) {
+                // A part of an array (`slice_mut(s![.., 0..h])`, `row_mut(i)`).
+                let expr = borrowed(expr);
+                quote!(::backprop::add_to_part(#d.#index, #expr);)
+            } else if crate::ir::is_range(index) {
                 quote!(::backprop::accumulate_slice(&mut #d[#index], #expr);)
             } else {
                 quote!(#d[#index] += #expr;)

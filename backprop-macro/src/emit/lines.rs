@@ -124,7 +124,9 @@ pub(super) fn drop_after_last_use(
     let mut borrowed_by_constants = HashSet::new();
     for node in &program.body.nodes {
         let Node::Assign(a) = node else { continue };
-        if let Prim::Tensor(rules::TensorOp::T | rules::TensorOp::InsertAxis) = a.prim
+        if let Prim::Tensor(
+            rules::TensorOp::T | rules::TensorOp::InsertAxis | rules::TensorOp::Part { .. },
+        ) = a.prim
             && let Some(Operand::Var(v)) = a.args.first()
         {
             viewed.insert(*v);

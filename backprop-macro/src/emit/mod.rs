@@ -379,7 +379,9 @@ fn views_again(
         };
         let view = matches!(
             a.prim,
-            rules::Prim::Tensor(rules::TensorOp::T | rules::TensorOp::InsertAxis)
+            rules::Prim::Tensor(
+                rules::TensorOp::T | rules::TensorOp::InsertAxis | rules::TensorOp::Part { .. }
+            )
         ) || matches!(a.args.as_slice(), [crate::ir::Operand::Const { ty, .. }] if ty.is_tensor());
         if view
             && program.vars[a.target].ty.is_tensor()

@@ -519,6 +519,7 @@ fn value_name(value: &Value) -> String {
                 TensorOp::MeanAxis { .. } => "mean_axis",
                 TensorOp::InsertAxis => "insert_axis",
                 TensorOp::Map { .. } => "map",
+                TensorOp::Part { method, .. } => return method.to_string(),
             }
             .into(),
             Prim::Call { path, .. } => rules::function_name(path),

@@ -316,6 +316,11 @@ impl Lowerer<'_> {
             self.errors.spanned(ty, "a differentiated value must be `f32`, `f64` or an ndarray array of floats, or an array of floats (`[f64; M]`, `Vec<f64>`) that a function call returns; remove the annotation or use one of these types");
         }
         let name = pat_ident.ident.to_string();
+        // A macro the validation reported (`let info = s![..];`): later reads of the name are
+        // not reported again.
+        if is_reported_by_validation(strip_parens(&init.expr)) {
+            self.unlowered.insert(name.clone());
+        }
         let value = self.value(&init.expr, &name);
         let first = self.bound.insert(name.clone());
         let written = pat_ident.mutability.is_some() && self.indexed.contains(&name);

@@ -26,6 +26,11 @@ pub(super) const ARRAY_METHODS: &[(&str, usize)] = &[
     ("mean_axis", 1),
     ("insert_axis", 1),
     ("mapv", 1),
+    ("slice", 1),
+    ("row", 1),
+    ("column", 1),
+    ("index_axis", 2),
+    ("slice_axis", 2),
 ];
 
 /// Methods that read an array's length or shape, never its values: constants.
@@ -87,6 +92,7 @@ impl Lowerer<'_> {
                     _ => tensor(Some(1)),
                 },
                 TensorOp::T | TensorOp::Map { .. } => tensor(rank_of(0)),
+                TensorOp::Part { rank, .. } => tensor(*rank),
                 TensorOp::Sum | TensorOp::Mean { .. } => Ty::Float(elem),
                 TensorOp::SumAxis | TensorOp::MeanAxis { .. } => {
                     tensor(rank_of(0).map(|r| r.saturating_sub(1)))
@@ -426,6 +432,89 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `a.slice(s![..])`, `a.row(i)`, `a.column(j)`, `a.index_axis(Axis(k), i)`,
+    /// `a.slice_axis(Axis(k), Slice::from(..))`: the part's operation, its arguments renamed,
+    /// or `None` after an error (an index that depends on differentiated values).
+    fn part(&mut self, receiver: &Operand, call: &syn::ExprMethodCall) -> Option<TensorOp> {
+        let rank = self.operand_ty(receiver).rank();
+        let method = call.method.to_string();
+        if let Some(active) = call.args.iter().find(|a| self.mentions_active(a)) {
+            self.errors.spanned(
+                active,
+                format!("the indices of `{method}` must not depend on differentiated values"),
+            );
+            return None;
+        }
+        let (args, rank) = match method.as_str() {
+            "slice" => {
+                let Some((info, kept, dropped)) = self.slice_info(&call.args[0]) else {
+                    if let Expr::Path(p) = strip_parens(&call.args[0])
+                        && p.path
+                            .get_ident()
+                            .is_some_and(|n| self.unlowered.contains(&n.to_string()))
+                    {
+                        return None;
+                    }
+                    self.errors.spanned(
+                        &call.args[0],
+                        "`slice` is differentiated with ndarray's `s![..]` macro written in the call: `a.slice(s![.., 0..h])`",
+                    );
+                    return None;
+                };
+                let rank = rank.map(|r| (r + kept).saturating_sub(dropped));
+                (info, rank)
+            }
+            "slice_axis" => {
+                let args: Vec<Expr> = call.args.iter().map(|a| self.rename(a)).collect();
+                (quote::quote!(#(#args),*), rank)
+            }
+            _ => {
+                let args: Vec<Expr> = call.args.iter().map(|a| self.rename(a)).collect();
+                (quote::quote!(#(#args),*), rank.map(|r| r.saturating_sub(1)))
+            }
+        };
+        Some(TensorOp::Part {
+            method: call.method.clone(),
+            args,
+            rank,
+        })
+    }
+
+    /// The `s![..]` of a `slice` call with its names renamed, how many axes it adds
+    /// (`NewAxis`) and how many it indexes away (an index, not a range).
+    fn slice_info(&self, arg: &Expr) -> Option<(TokenStream, usize, usize)> {
+        let Expr::Macro(mac) = strip_parens(arg) else {
+            return None;
+        };
+        if mac.mac.path.segments.last().is_none_or(|s| s.ident != "s") {
+            return None;
+        }
+        // `s![a, b;2, ..]`: elements separated by `,`, each perhaps with a `;step`.
+        let parser = syn::punctuated::Punctuated::<SliceElement, syn::Token![,]>::parse_terminated;
+        let elements = syn::parse::Parser::parse2(parser, mac.mac.tokens.clone()).ok()?;
+        let (mut added, mut dropped) = (0, 0);
+        let mut renamed = Vec::new();
+        for element in elements {
+            match strip_parens(&element.index) {
+                Expr::Range(_) => {}
+                Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "NewAxis") => {
+                    added += 1
+                }
+                _ => dropped += 1,
+            }
+            let index = self.rename(&element.index);
+            renamed.push(match element.step {
+                Some(step) => {
+                    let step = self.rename(&step);
+                    quote::quote!(#index; #step)
+                }
+                None => index.to_token_stream(),
+            });
+        }
+        let path = &mac.mac.path;
+        Some((quote::quote!(#path![#(#renamed),*]), added, dropped))
+    }
+
     /// A method of an ndarray array: the tensor operations, elementwise math, `mapv`.
     pub(super) fn tensor_method(
         &mut self,
@@ -478,6 +567,12 @@ impl Lowerer<'_> {
                 }
             }
             "t" => tensor(TensorOp::T, vec![receiver]),
+            "slice" | "row" | "column" | "index_axis" | "slice_axis" => {
+                match self.part(&receiver, call) {
+                    Some(op) => tensor(op, vec![receiver]),
+                    None => Value::Operand(self.array_placeholder(&receiver)),
+                }
+            }
             // The same values: `u.view().insert_axis(Axis(1))` of a borrowed `u`.
             "view" | "clone" | "to_owned" if call.args.is_empty() => Value::Operand(receiver),
             "sum" => tensor(TensorOp::Sum, vec![receiver]),
@@ -613,5 +708,24 @@ fn not_elementwise(expr: &Expr) -> Option<&Expr> {
         }
         Expr::Call(c) => c.args.iter().find_map(not_elementwise),
         other => Some(other),
+    }
+}
+
+/// One element of `s![..]`: an index or range, perhaps with a `;step`.
+struct SliceElement {
+    index: Expr,
+    step: Option<Expr>,
+}
+
+impl syn::parse::Parse for SliceElement {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let index = input.parse()?;
+        let step = if input.peek(syn::Token![;]) {
+            input.parse::<syn::Token![;]>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(SliceElement { index, step })
     }
 }

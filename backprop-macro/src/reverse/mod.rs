@@ -464,7 +464,15 @@ impl Sweep<'_> {
                             moved: c.moved.map(|m| (d.clone(), m)),
                             unwritten: c.unwritten,
                         };
-                        self.contribute_shaped(&assign.args[c.operand], c.expr, shaping, out);
+                        match (&assign.args[c.operand], c.region) {
+                            // The gradient of a part of an array: into that part of its own.
+                            (Operand::Var(v), Some(region))
+                                if self.program.is_active(&assign.args[c.operand]) =>
+                            {
+                                self.contribute(*v, Some(region), c.expr, shaping, out)
+                            }
+                            (operand, _) => self.contribute_shaped(operand, c.expr, shaping, out),
+                        }
                     }
                 }
                 Node::Branch(branch) => {

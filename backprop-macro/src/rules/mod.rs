@@ -73,6 +73,15 @@ pub enum TensorOp {
     MeanAxis { unwrap: TokenStream },
     /// `a.insert_axis(axis)` (on a view, so that `a` stays usable).
     InsertAxis,
+    /// A part of an array, as a view: `a.slice(s![.., 0..h])`, `a.row(i)`, `a.column(j)`,
+    /// `a.index_axis(Axis(k), i)`, `a.slice_axis(Axis(k), ..)`; `args` are the method's
+    /// (renamed) arguments, `rank` the part's. Its gradient is added into the same part of
+    /// the array's (`method_mut(args)`: `d_a.slice_mut(s![.., 0..h])`).
+    Part {
+        method: Ident,
+        args: TokenStream,
+        rank: Option<usize>,
+    },
     /// `a.mapv(closure)` of a closure that is not elementwise array code (a branch, a
     /// comparison: `|v| if v > 0.0 { v } else { alpha * v }`), reading the float values
     /// `args[1..]`: the closure is a scalar function `g(v, captures..)` whose backward

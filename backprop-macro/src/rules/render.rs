@@ -120,6 +120,7 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
                 TensorOp::MeanAxis { unwrap } => quote!(#a.mean_axis(#axis)#unwrap),
                 TensorOp::InsertAxis => quote!(#a.view().insert_axis(#axis)),
                 TensorOp::Map { closure, .. } => quote!(#a.mapv(#closure)),
+                TensorOp::Part { method, args, .. } => quote!(#a.#method(#args)),
             };
         }
         Prim::Call { path, by_ref, .. } => {

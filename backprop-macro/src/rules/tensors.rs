@@ -87,7 +87,7 @@ pub(crate) fn tensor_grad(
             let axis = c.bare[1].clone();
             quote!(#d_name.index_axis(#axis, 0).to_owned())
         }
-        // Its backward is the closure's own (`contributions.rs`), never this table's.
-        TensorOp::Map { .. } => quote!(::core::unreachable!()),
+        // Their backwards are not this table's (`contributions.rs`).
+        TensorOp::Map { .. } | TensorOp::Part { .. } => quote!(::core::unreachable!()),
     }
 }
