@@ -5,7 +5,7 @@
 mod common;
 
 use backprop::backprop;
-use backprop::ndarray::{self, Array1, Array2, Axis, array, s};
+use backprop::ndarray::{self, Array1, Array2, Array4, Axis, array, s};
 
 /// Central differences of `f` agree with `analytic` (flattened).
 fn agrees_with_central_differences(
@@ -372,4 +372,151 @@ fn rows_columns_and_axis_parts_in_f32() {
     for (a, e) in dv.iter().zip(&dv_ref) {
         assert!((a - e).abs() < 1e-5, "{dv} vs {dv_ref}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Naive convolution and max-pooling on `Array4`, element by element, as the course's
+// `conv_forward_naive` / `max_pool_forward_naive` loops are written.
+
+/// `out[n, f, i, j] = Σ_{c, a, q} x[n, c, i·s + a, j·s + q] · w[f, c, a, q] + b[f]`.
+#[backprop(wrt(x, w, b))]
+fn conv_naive(x: &Array4<f64>, w: &Array4<f64>, b: &Array1<f64>, stride: usize) -> Array4<f64> {
+    let (n, c, h, wd) = x.dim();
+    let (f, _, hh, ww) = w.dim();
+    let ho = 1 + (h - hh) / stride;
+    let wo = 1 + (wd - ww) / stride;
+    let mut out = Array4::zeros((n, f, ho, wo));
+    for i_n in 0..n {
+        for i_f in 0..f {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let mut acc = b[i_f];
+                    for k in 0..c {
+                        for a in 0..hh {
+                            for q in 0..ww {
+                                acc +=
+                                    x[[i_n, k, i * stride + a, j * stride + q]] * w[[i_f, k, a, q]];
+                            }
+                        }
+                    }
+                    out[[i_n, i_f, i, j]] = acc;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The max over each `ph × pw` window.
+#[backprop(wrt(x))]
+fn max_pool_naive(x: &Array4<f64>, ph: usize, pw: usize, stride: usize) -> Array4<f64> {
+    let (n, c, h, w) = x.dim();
+    let ho = 1 + (h - ph) / stride;
+    let wo = 1 + (w - pw) / stride;
+    let mut out = Array4::zeros((n, c, ho, wo));
+    for i_n in 0..n {
+        for k in 0..c {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let mut m = x[[i_n, k, i * stride, j * stride]];
+                    for a in 0..ph {
+                        for q in 0..pw {
+                            m = m.max(x[[i_n, k, i * stride + a, j * stride + q]]);
+                        }
+                    }
+                    out[[i_n, k, i, j]] = m;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn close4(what: &str, a: &Array4<f64>, b: &Array4<f64>) {
+    assert_eq!(a.dim(), b.dim(), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+            "{what}: {a} vs {b}"
+        );
+    }
+}
+
+#[test]
+fn naive_convolution_and_max_pool_on_array4() {
+    let x = Array4::from_shape_fn((2, 2, 5, 5), |(n, c, i, j)| {
+        ((n * 50 + c * 25 + i * 5 + j) as f64 * 0.731).sin()
+    });
+    let w = Array4::from_shape_fn((3, 2, 3, 3), |(f, c, a, q)| {
+        ((f * 18 + c * 9 + a * 3 + q) as f64 * 0.417).cos() * 0.5
+    });
+    let b = array![0.1, -0.2, 0.05];
+    let stride = 2;
+    let dout = Array4::from_shape_fn((2, 3, 2, 2), |(n, f, i, j)| {
+        ((n * 12 + f * 4 + i * 2 + j) as f64 * 1.3).sin()
+    });
+    let (out, (dx, dw, db)) = conv_naive_backward(&x, &w, &b, stride, dout.clone());
+    close4("out", &out, &conv_naive(&x, &w, &b, stride));
+    // The course's conv_backward_naive.
+    let mut dx_ref = Array4::zeros(x.raw_dim());
+    let mut dw_ref = Array4::zeros(w.raw_dim());
+    let mut db_ref = Array1::<f64>::zeros(3);
+    for n in 0..2 {
+        for f in 0..3 {
+            for i in 0..2 {
+                for j in 0..2 {
+                    let d = dout[[n, f, i, j]];
+                    db_ref[f] += d;
+                    for c in 0..2 {
+                        for a in 0..3 {
+                            for q in 0..3 {
+                                dx_ref[[n, c, i * 2 + a, j * 2 + q]] += w[[f, c, a, q]] * d;
+                                dw_ref[[f, c, a, q]] += x[[n, c, i * 2 + a, j * 2 + q]] * d;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    close4("dx", &dx, &dx_ref);
+    close4("dw", &dw, &dw_ref);
+    for (a, e) in db.iter().zip(&db_ref) {
+        assert!((a - e).abs() < 1e-12);
+    }
+    let flat: Vec<f64> = x.iter().chain(&w).chain(&b).copied().collect();
+    let analytic: Vec<f64> = dx.iter().chain(&dw).chain(&db).copied().collect();
+    agrees_with_central_differences("conv_naive", &flat, &analytic, |p| {
+        let x = Array4::from_shape_vec((2, 2, 5, 5), p[..100].to_vec()).unwrap();
+        let w = Array4::from_shape_vec((3, 2, 3, 3), p[100..154].to_vec()).unwrap();
+        let b = Array1::from_vec(p[154..].to_vec());
+        (conv_naive(&x, &w, &b, stride) * &dout).sum()
+    });
+
+    let dpool = Array4::from_shape_fn((2, 2, 2, 2), |(n, c, i, j)| {
+        1.0 + (n * 8 + c * 4 + i * 2 + j) as f64
+    });
+    let (pooled, dxp) = max_pool_naive_backward(&x, 2, 2, 2, dpool.clone());
+    close4("pooled", &pooled, &max_pool_naive(&x, 2, 2, 2));
+    // The course's max_pool_backward_naive: the upstream goes to each window's arg-max.
+    let mut dxp_ref = Array4::zeros(x.raw_dim());
+    for n in 0..2 {
+        for c in 0..2 {
+            for i in 0..2 {
+                for j in 0..2 {
+                    let (mut best, mut at) = (f64::NEG_INFINITY, (0, 0));
+                    for a in 0..2 {
+                        for q in 0..2 {
+                            if x[[n, c, 2 * i + a, 2 * j + q]] > best {
+                                best = x[[n, c, 2 * i + a, 2 * j + q]];
+                                at = (2 * i + a, 2 * j + q);
+                            }
+                        }
+                    }
+                    dxp_ref[[n, c, at.0, at.1]] += dpool[[n, c, i, j]];
+                }
+            }
+        }
+    }
+    close4("max-pool dx", &dxp, &dxp_ref);
 }

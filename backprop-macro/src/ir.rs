@@ -333,6 +333,8 @@ pub fn operand_ty(vars: &[Var], operand: &Operand) -> Ty {
                 len: None,
             },
             Ty::Array { elem, .. } => Ty::Float(*elem),
+            // `x[[n, c, i, j]]`: one element of an ndarray array.
+            Ty::Tensor { elem, .. } => Ty::Float(*elem),
             other => other.clone(),
         },
         Operand::Const { ty, .. } => ty.clone(),

@@ -117,7 +117,7 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
         ReturnType::Default => {
             errors.spanned(
                 &sig.ident,
-                "a `#[backprop]` function must return what it differentiates: add `-> f64` (a loss), or return an array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>`, `Array2<f64>`)",
+                "a `#[backprop]` function must return what it differentiates: add `-> f64` (a loss), or return an array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>` .. `Array4<f64>`, `ArrayD<f64>`)",
             );
             (quote::quote!(()), Ty::Other)
         }
@@ -131,7 +131,7 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
                     .replace(',', ", ");
                 errors.spanned(
                     ty,
-                    format!("a `#[backprop]` function returns a float (the loss: `-> f64`) or an owned array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>`, `Array2<f64>`), not `{written}`"),
+                    format!("a `#[backprop]` function returns a float (the loss: `-> f64`) or an owned array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>` .. `Array4<f64>`, `ArrayD<f64>`), not `{written}`"),
                 );
             }
             (ty.to_token_stream(), output)
@@ -221,8 +221,9 @@ pub fn classify(ty: &Type) -> Result<Ty, String> {
     }
 }
 
-/// `Array1<F>`, `Array2<F>`, `ArrayView1<'_, F>`, `ArrayView2<F>`, `Array<F, Ix1>` (any path
-/// prefix): an ndarray tensor of floats.
+/// `Array1<F>` .. `Array4<F>`, `ArrayD<F>`, their views `ArrayView1<'_, F>` .., and
+/// `Array<F, Ix1>` .. `Array<F, IxDyn>` (any path prefix): an ndarray tensor of floats, of a
+/// rank the macro knows (`None` for `ArrayD`).
 fn tensor_type(path: &syn::TypePath) -> Option<Ty> {
     let last = path.path.segments.last()?;
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
@@ -240,6 +241,9 @@ fn tensor_type(path: &syn::TypePath) -> Option<Ty> {
     let rank = match last.ident.to_string().as_str() {
         "Array1" | "ArrayView1" => Some(1),
         "Array2" | "ArrayView2" => Some(2),
+        "Array3" | "ArrayView3" => Some(3),
+        "Array4" | "ArrayView4" => Some(4),
+        "ArrayD" | "ArrayViewD" => None,
         "Array" | "ArrayView" => match types
             .get(1)
             .map(|t| t.to_token_stream().to_string())
@@ -247,6 +251,9 @@ fn tensor_type(path: &syn::TypePath) -> Option<Ty> {
         {
             Some("Ix1") => Some(1),
             Some("Ix2") => Some(2),
+            Some("Ix3") => Some(3),
+            Some("Ix4") => Some(4),
+            Some("IxDyn") => None,
             _ => return None,
         },
         _ => return None,

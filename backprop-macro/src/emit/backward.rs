@@ -45,10 +45,12 @@ fn borrowed(expr: &TokenStream) -> TokenStream {
     }
 }
 
-/// Whether an element of a tensor's gradient is an index `[i, j]` (not a part of it, a
-/// method like `row_mut(i)`).
-fn is_index(index: &TokenStream) -> bool {
-    matches!(index.clone().into_iter().next(), Some(proc_macro2::TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Bracket)
+/// Whether an "element" of a tensor's gradient is a part of it, the view a method like
+/// `row_mut(i)` or `slice_mut(s![..])` gives (not an index `[i, j]` or `i`).
+fn is_part(index: &TokenStream) -> bool {
+    let tokens: Vec<proc_macro2::TokenTree> = index.clone().into_iter().collect();
+    matches!(tokens.as_slice(), [proc_macro2::TokenTree::Ident(method), proc_macro2::TokenTree::Group(g)]
+        if g.delimiter() == proc_macro2::Delimiter::Parenthesis && method.to_string().ends_with("_mut"))
 }
 
 /// `name` when `expr` is exactly `&name`.
@@ -142,7 +144,7 @@ pub(super) fn back_stmt(program: &Program, reversed: &Reversed, stmt: &BackStmt)
             ..
         } => {
             let d = grad(var);
-            if program.vars[*var].ty.is_tensor() && !is_index(index) {
+            if program.vars[*var].ty.is_tensor() && is_part(index) {
                 // A part of an array (`slice_mut(s![.., 0..h])`, `row_mut(i)`).
                 let expr = borrowed(expr);
                 quote!(::backprop::add_to_part(#d.#index, #expr);)

@@ -67,7 +67,10 @@ impl Companions {
                     let elem = elem.ident();
                     match rank {
                         Some(1) => quote!(::backprop::ndarray::Array1<#elem>),
-                        _ => quote!(::backprop::ndarray::Array2<#elem>),
+                        Some(2) => quote!(::backprop::ndarray::Array2<#elem>),
+                        Some(3) => quote!(::backprop::ndarray::Array3<#elem>),
+                        Some(4) => quote!(::backprop::ndarray::Array4<#elem>),
+                        _ => quote!(::backprop::ndarray::ArrayD<#elem>),
                     }
                 }
                 _ => p.ty_tokens.clone(),

@@ -460,7 +460,18 @@ impl Lowerer<'_> {
     }
 
     fn index(&mut self, index: &syn::ExprIndex) -> Value {
-        let base = self.array_binding(&index.expr);
+        // `x[[n, c, i, j]]` (or `x[(i, j)]`): an element of an ndarray array, at integer indices.
+        let element_of_tensor = match (strip_parens(&index.expr), strip_parens(&index.index)) {
+            (Expr::Path(path), Expr::Array(_) | Expr::Tuple(_)) => self
+                .lookup_path(path)
+                .filter(|b| self.vars[b.var].ty.is_tensor()),
+            // `b[i]` of a vector.
+            (Expr::Path(path), _) => self.lookup_path(path).filter(|b| {
+                self.vars[b.var].ty.is_tensor() && self.vars[b.var].ty.rank() == Some(1)
+            }),
+            _ => None,
+        };
+        let base = self.array_binding(&index.expr).or(element_of_tensor);
         let Some(base) = base else {
             let message = match &*index.expr {
                 Expr::Path(path)
@@ -468,7 +479,7 @@ impl Lowerer<'_> {
                         .lookup_path(path)
                         .is_some_and(|b| self.vars[b.var].ty.is_tensor()) =>
                 {
-                    "an ndarray array is not differentiated element by element; write whole-array operations (`a.sum()`, `a.dot(&b)`, `backprop::pick(&a, labels)`), or take the values as a slice `&[f64]`"
+                    "an element of an ndarray array is read at integer indices, one per axis: `x[[i, j]]`"
                 }
                 _ => {
                     "only slices, arrays (`[F; N]`, `&[F]`, `Vec<F>`) and local buffers can be indexed in a `#[backprop]` function"

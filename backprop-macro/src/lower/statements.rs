@@ -245,6 +245,42 @@ impl Lowerer<'_> {
             }
             return;
         }
+        // `let (n, c, h, w) = x.dim();` of constants: the tuple bound once, then one `let` per
+        // name (`let n = x_dim.0;`).
+        if let (Pat::Tuple(names), Some(init)) = (pat, &local.init)
+            && init.diverge.is_none()
+            && !self.mentions_active(&init.expr)
+            && names.elems.iter().all(|n| {
+                matches!(n, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
+                    || matches!(n, Pat::Wild(_))
+            })
+        {
+            let hint = match strip_parens(&init.expr) {
+                Expr::MethodCall(call) => match strip_parens(&call.receiver) {
+                    Expr::Path(p) if p.path.get_ident().is_some() => {
+                        format!("{}_{}", p.path.segments[0].ident, call.method)
+                    }
+                    _ => call.method.to_string(),
+                },
+                _ => "tuple".to_string(),
+            };
+            let tuple = self.namer.fresh(&hint);
+            let value = &init.expr;
+            let ty = annotation.map(|ty| quote!(: #ty));
+            self.lower_declaration(
+                syn::parse_quote_spanned!(local.span()=> let #tuple #ty = #value;),
+            );
+            for (k, name) in names.elems.iter().enumerate() {
+                if let Pat::Ident(name) = name {
+                    let k = syn::Index::from(k);
+                    let ident = &name.ident;
+                    self.lower_declaration(
+                        syn::parse_quote_spanned!(ident.span()=> let #ident = #tuple.#k;),
+                    );
+                }
+            }
+            return;
+        }
         let Pat::Ident(pat_ident) = pat else {
             self.errors.spanned(
                 pat,
@@ -288,6 +324,13 @@ impl Lowerer<'_> {
             && let Some((value, len, is_vec)) = buffer_init(&init.expr)
         {
             self.lower_buffer(&pat_ident.ident, annotation, &value, &len, is_vec);
+            return;
+        }
+        // `let mut out = Array4::zeros((n, f, ho, wo));`: an ndarray buffer written by index.
+        if pat_ident.mutability.is_some()
+            && let Some(ty) = self.tensor_zeros(&init.expr, annotation)
+        {
+            self.lower_tensor_buffer(&pat_ident.ident, annotation, &init.expr, ty);
             return;
         }
         // `let r = [a * b, a + b];` of differentiated values: a buffer filled by index.
@@ -420,6 +463,97 @@ impl Lowerer<'_> {
             },
             args: vec![Operand::Const {
                 tokens: init,
+                ty,
+                atomic: true,
+            }],
+            annotation: annotation.map(ToTokens::to_token_stream),
+            span: ident.span(),
+        }));
+    }
+
+    /// The array type of `Array4::zeros(shape)` (`Array`, `Array1` .. `Array4`, `ArrayD`, with
+    /// or without a turbofish): its rank from the name, the annotation or the shape (a tuple,
+    /// or the `dim()`/`raw_dim()` of an array the macro knows).
+    fn tensor_zeros(&self, expr: &Expr, annotation: Option<&syn::Type>) -> Option<Ty> {
+        let Expr::Call(call) = strip_parens(expr) else {
+            return None;
+        };
+        let Expr::Path(path) = strip_parens(&call.func) else {
+            return None;
+        };
+        let segments: Vec<&syn::PathSegment> = path.path.segments.iter().collect();
+        let [.., array, zeros] = segments.as_slice() else {
+            return None;
+        };
+        let name = array.ident.to_string();
+        if zeros.ident != "zeros" || !name.starts_with("Array") || call.args.len() != 1 {
+            return None;
+        }
+        let annotated = annotation
+            .and_then(|ty| classify(ty).ok())
+            .filter(Ty::is_tensor);
+        let turbofish = match &array.arguments {
+            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                syn::GenericArgument::Type(t) => float_type(t),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let rank = match name.as_str() {
+            "Array1" => Some(1),
+            "Array2" => Some(2),
+            "Array3" => Some(3),
+            "Array4" => Some(4),
+            _ => annotated.as_ref().and_then(Ty::rank).or_else(|| {
+                match strip_parens(&call.args[0]) {
+                    Expr::Tuple(t) => Some(t.elems.len()),
+                    Expr::Array(a) => Some(a.elems.len()),
+                    Expr::MethodCall(m) if m.method == "dim" || m.method == "raw_dim" => {
+                        match strip_parens(&m.receiver) {
+                            Expr::Path(p) => {
+                                self.lookup_path(p).and_then(|b| self.vars[b.var].ty.rank())
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                }
+            }),
+        };
+        let elem = annotated
+            .and_then(|t| t.float())
+            .or(turbofish)
+            .unwrap_or(self.default_float);
+        Some(Ty::Tensor {
+            elem,
+            rank,
+            by_ref: false,
+        })
+    }
+
+    /// `let mut out = Array4::zeros(shape);`: a local ndarray buffer, written by index later
+    /// (`out[[n, f, i, j]] = acc;`), differentiated when a differentiated value is written.
+    fn lower_tensor_buffer(
+        &mut self,
+        ident: &Ident,
+        annotation: Option<&syn::Type>,
+        init: &Expr,
+        ty: Ty,
+    ) {
+        let number = self.buffer_numbers.len();
+        let active = self.active_buffers.contains(&number);
+        let var = self.declare(ident, ty.clone(), active, true);
+        self.vars[var].buffer = true;
+        self.buffer_numbers.insert(var, number);
+        let init = self.rename(init);
+        self.push_node(Node::Assign(Assign {
+            target: var,
+            prim: Prim::Table {
+                rule: rules::operator("copy"),
+                name: Ident::new("copy", Span::call_site()),
+            },
+            args: vec![Operand::Const {
+                tokens: init.to_token_stream(),
                 ty,
                 atomic: true,
             }],
@@ -580,7 +714,11 @@ impl Lowerer<'_> {
                 (StoreOp::Set, Operand::Var(self.bind(value, ident, None)))
             }
         };
-        if self.is_active(&value) && !self.vars[buffer].active && self.vars[buffer].ty.is_tensor() {
+        if self.is_active(&value)
+            && !self.vars[buffer].active
+            && self.vars[buffer].ty.is_tensor()
+            && !self.buffer_numbers.contains_key(&buffer)
+        {
             let name = self.vars[buffer].ident.to_string();
             self.errors.spanned(
                 right,
