@@ -36,6 +36,7 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
         Prim::Table { rule, .. } => rule.differentiable.to_vec(),
         Prim::Cast(_) => vec![0],
         Prim::Tensor(TensorOp::Dot) => vec![0, 1],
+        Prim::Tensor(TensorOp::Concat { .. }) => (0..args.len()).collect(),
         Prim::Tensor(TensorOp::Map { wrt, .. }) => std::iter::once(0)
             .chain((0..wrt.len()).filter(|&k| wrt[k]).map(|k| k + 1))
             .collect(),

@@ -10,6 +10,8 @@
 
 pub mod check;
 pub mod gates;
+#[cfg(feature = "ndarray")]
+pub mod parts;
 pub mod tape;
 #[cfg(feature = "ndarray")]
 pub mod tensor;
@@ -18,6 +20,8 @@ pub use check::{Gradient, GradientCheck, Real, check_gradient, numeric_gradient,
 pub use gates::{
     Elementwise, relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward,
 };
+#[cfg(feature = "ndarray")]
+pub use parts::{concat_part, reshape_grad, select_grad, std_axis_grad, var_axis_grad};
 pub use tape::{ScalarTape, Tape};
 #[cfg(feature = "ndarray")]
 pub use tensor::{

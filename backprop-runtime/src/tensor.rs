@@ -1,8 +1,8 @@
 //! Tensor gates and the array helpers generated code calls (feature `ndarray`).
 //!
 //! Every gate follows the crate's contract: `g(a, ..)` and `g_backward(a, .., d_out)` returning
-//! `(g(a, ..), d_a)`, the upstream gradient taken by reference. Backward passes are written
-//! with whole-array operations; no Jacobian is ever formed.
+//! `(g(a, ..), d_a)`, the upstream gradient taken by value (a reference is accepted too).
+//! Backward passes are written with whole-array operations; no Jacobian is ever formed.
 
 use ndarray::{
     Array, Array1, Array2, ArrayBase, ArrayView, Axis, Data, Dimension, IxDyn, RemoveAxis,

@@ -285,10 +285,28 @@ impl Lowerer<'_> {
             );
             return Value::Operand(placeholder());
         }
-        // `a.mean().unwrap()`: ndarray's mean is an `Option`, unwrapped as the user wrote it.
+        // `concatenate(Axis(1), &[a.view(), b.view()]).unwrap()`.
+        if (call.method == "unwrap" || call.method == "expect")
+            && let Expr::Call(inner) = strip_parens(&call.receiver)
+            && super::tensors::concat_call(inner).is_some()
+        {
+            let (method, args) = (&call.method, &call.args);
+            if let Some(value) = self.concat(inner, quote!(.#method(#args)), hint) {
+                return value;
+            }
+        }
+        // `a.mean().unwrap()`: ndarray's mean is an `Option`, unwrapped as the user wrote it;
+        // so is a reshape's `Result`.
         if (call.method == "unwrap" || call.method == "expect")
             && let Expr::MethodCall(inner) = strip_parens(&call.receiver)
-            && (inner.method == "mean" || inner.method == "mean_axis")
+            && [
+                "mean",
+                "mean_axis",
+                "to_shape",
+                "into_shape_with_order",
+                "into_shape",
+            ]
+            .contains(&inner.method.to_string().as_str())
             && self.expression_is_tensor(&inner.receiver)
         {
             let (method, args) = (&call.method, &call.args);
@@ -531,6 +549,12 @@ fn value_name(value: &Value) -> String {
                 TensorOp::InsertAxis => "insert_axis",
                 TensorOp::Map { .. } => "map",
                 TensorOp::Part { method, .. } => return method.to_string(),
+                TensorOp::Select => "select",
+                TensorOp::VarAxis => "var",
+                TensorOp::StdAxis => "std",
+                TensorOp::Reshape { .. } => "reshaped",
+                TensorOp::Concat { stack: false, .. } => "concat",
+                TensorOp::Concat { stack: true, .. } => "stacked",
             }
             .into(),
             Prim::Call { path, .. } => rules::function_name(path),

@@ -27,6 +27,12 @@ pub(super) const ARRAY_METHODS: &[(&str, usize)] = &[
     ("insert_axis", 1),
     ("mapv", 1),
     ("slice", 1),
+    ("select", 2),
+    ("var_axis", 2),
+    ("std_axis", 2),
+    ("to_shape", 1),
+    ("into_shape_with_order", 1),
+    ("into_shape", 1),
     ("row", 1),
     ("column", 1),
     ("index_axis", 2),
@@ -92,7 +98,14 @@ impl Lowerer<'_> {
                     _ => tensor(Some(1)),
                 },
                 TensorOp::T | TensorOp::Map { .. } => tensor(rank_of(0)),
-                TensorOp::Part { rank, .. } => tensor(*rank),
+                TensorOp::Part { rank, .. } | TensorOp::Reshape { rank, .. } => tensor(*rank),
+                TensorOp::Select => tensor(rank_of(0)),
+                TensorOp::VarAxis | TensorOp::StdAxis => {
+                    tensor(rank_of(0).map(|r| r.saturating_sub(1)))
+                }
+                TensorOp::Concat { stack, .. } => {
+                    tensor(rank_of(0).map(|r| if *stack { r + 1 } else { r }))
+                }
                 TensorOp::Sum | TensorOp::Mean { .. } => Ty::Float(elem),
                 TensorOp::SumAxis | TensorOp::MeanAxis { .. } => {
                     tensor(rank_of(0).map(|r| r.saturating_sub(1)))
@@ -154,6 +167,7 @@ impl Lowerer<'_> {
             }
             Expr::Reference(reference) => self.expression_is_tensor(&reference.expr),
             Expr::Unary(unary) => self.expression_is_tensor(&unary.expr),
+            Expr::Call(call) if concat_call(call).is_some() => true,
             Expr::Call(call) => match strip_parens(&call.func) {
                 Expr::Path(path) => {
                     rules::tensor_gate_rank(&path.to_token_stream()).is_some()
@@ -432,6 +446,53 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `concatenate(axis, &[a.view(), b.view()])` / `stack(..)`, unwrapped as the user wrote
+    /// it (`None`: not such a call).
+    pub(super) fn concat(
+        &mut self,
+        call: &syn::ExprCall,
+        unwrap: TokenStream,
+        hint: &str,
+    ) -> Option<Value> {
+        let (path, stack) = concat_call(call)?;
+        let Expr::Reference(parts) = strip_parens(&call.args[1]) else {
+            return None;
+        };
+        let Expr::Array(parts) = strip_parens(&parts.expr) else {
+            return None;
+        };
+        if self.mentions_active(&call.args[0]) {
+            self.errors.spanned(
+                &call.args[0],
+                "an axis must not depend on differentiated values",
+            );
+            return Some(Value::Operand(placeholder()));
+        }
+        let axis = self.rename(&call.args[0]).to_token_stream();
+        let args = parts
+            .elems
+            .iter()
+            .map(|part| {
+                // `a.view()`: the part is `a`.
+                let part = match strip_parens(part) {
+                    Expr::MethodCall(m) if m.method == "view" && m.args.is_empty() => &*m.receiver,
+                    other => other,
+                };
+                self.operand(part, hint)
+            })
+            .collect();
+        Some(Value::Assign {
+            prim: Prim::Tensor(TensorOp::Concat {
+                path,
+                axis,
+                stack,
+                unwrap,
+            }),
+            args,
+            span: call.span(),
+        })
+    }
+
     /// `a.slice(s![..])`, `a.row(i)`, `a.column(j)`, `a.index_axis(Axis(k), i)`,
     /// `a.slice_axis(Axis(k), Slice::from(..))`: the part's operation, its arguments renamed,
     /// or `None` after an error (an index that depends on differentiated values).
@@ -567,6 +628,47 @@ impl Lowerer<'_> {
                 }
             }
             "t" => tensor(TensorOp::T, vec![receiver]),
+            "select" | "var_axis" | "std_axis" => {
+                if let Some(active) = call.args.iter().find(|a| self.mentions_active(a)) {
+                    self.errors.spanned(
+                        active,
+                        format!(
+                            "the arguments of `{name}` must not depend on differentiated values"
+                        ),
+                    );
+                    return Value::Operand(self.array_placeholder(&receiver));
+                }
+                let axis = self.constant(&call.args[0]);
+                let other = self.constant(&call.args[1]);
+                let op = match name.as_str() {
+                    "select" => TensorOp::Select,
+                    "var_axis" => TensorOp::VarAxis,
+                    _ => TensorOp::StdAxis,
+                };
+                tensor(op, vec![receiver, axis, other])
+            }
+            "to_shape" | "into_shape_with_order" | "into_shape" => {
+                if self.mentions_active(&call.args[0]) {
+                    self.errors.spanned(
+                        &call.args[0],
+                        "a shape must not depend on differentiated values",
+                    );
+                    return Value::Operand(self.array_placeholder(&receiver));
+                }
+                let rank = match strip_parens(&call.args[0]) {
+                    Expr::Tuple(t) => Some(t.elems.len()),
+                    Expr::Array(a) => Some(a.elems.len()),
+                    Expr::Lit(_) | Expr::Path(_) | Expr::Binary(_) => Some(1),
+                    _ => None,
+                };
+                let shape = self.constant(&call.args[0]);
+                match needs_unwrap(self) {
+                    Some(unwrap) => {
+                        tensor(TensorOp::Reshape { unwrap, rank }, vec![receiver, shape])
+                    }
+                    None => Value::Operand(self.array_placeholder(&receiver)),
+                }
+            }
             "slice" | "row" | "column" | "index_axis" | "slice_axis" => {
                 match self.part(&receiver, call) {
                     Some(op) => tensor(op, vec![receiver]),
@@ -728,4 +830,21 @@ impl syn::parse::Parse for SliceElement {
         };
         Ok(SliceElement { index, step })
     }
+}
+
+/// ndarray's `concatenate(axis, &[..])` or `stack(axis, &[..])` (the path as written), and
+/// whether it stacks.
+pub(super) fn concat_call(call: &syn::ExprCall) -> Option<(TokenStream, bool)> {
+    let Expr::Path(path) = strip_parens(&call.func) else {
+        return None;
+    };
+    let last = path.path.segments.last()?.ident.to_string();
+    let stack = match last.as_str() {
+        "concatenate" => false,
+        "stack" => true,
+        _ => return None,
+    };
+    let parts_given = matches!(strip_parens(call.args.iter().nth(1)?), Expr::Reference(r)
+        if matches!(strip_parens(&r.expr), Expr::Array(_)));
+    (call.args.len() == 2 && parts_given).then(|| (path.to_token_stream(), stack))
 }

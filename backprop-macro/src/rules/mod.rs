@@ -66,13 +66,39 @@ pub enum TensorOp {
     /// `a.sum()`.
     Sum,
     /// `a.mean()`, with the user's `.unwrap()` / `.expect(..)`.
-    Mean { unwrap: TokenStream },
+    Mean {
+        unwrap: TokenStream,
+    },
     /// `a.sum_axis(axis)`.
     SumAxis,
     /// `a.mean_axis(axis)`, with the user's `.unwrap()` / `.expect(..)`.
-    MeanAxis { unwrap: TokenStream },
+    MeanAxis {
+        unwrap: TokenStream,
+    },
     /// `a.insert_axis(axis)` (on a view, so that `a` stays usable).
     InsertAxis,
+    /// `a.select(axis, indices)` (an embedding lookup); operands: the array, the axis, the
+    /// indices.
+    Select,
+    /// `a.var_axis(axis, ddof)` / `a.std_axis(axis, ddof)`; operands: the array, the axis,
+    /// `ddof`.
+    VarAxis,
+    StdAxis,
+    /// `a.to_shape(shape)` / `a.into_shape_with_order(shape)` with the user's `.unwrap()`,
+    /// computed into an owned array of rank `rank`; operands: the array, the shape.
+    Reshape {
+        unwrap: TokenStream,
+        rank: Option<usize>,
+    },
+    /// `concatenate(axis, &[a.view(), b.view()])` or `stack(..)` (`path`, as written), with
+    /// the user's `.unwrap()`: every operand is a part; its gradient is its part of the
+    /// upstream.
+    Concat {
+        path: TokenStream,
+        axis: TokenStream,
+        stack: bool,
+        unwrap: TokenStream,
+    },
     /// A part of an array, as a view: `a.slice(s![.., 0..h])`, `a.row(i)`, `a.column(j)`,
     /// `a.index_axis(Axis(k), i)`, `a.slice_axis(Axis(k), ..)`; `args` are the method's
     /// (renamed) arguments, `rank` the part's. Its gradient is added into the same part of

@@ -121,6 +121,29 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
                 TensorOp::InsertAxis => quote!(#a.view().insert_axis(#axis)),
                 TensorOp::Map { closure, .. } => quote!(#a.mapv(#closure)),
                 TensorOp::Part { method, args, .. } => quote!(#a.#method(#args)),
+                TensorOp::Select => {
+                    let indices = render_bare(program, &args[2]);
+                    quote!(#a.select(#axis, #indices))
+                }
+                TensorOp::VarAxis | TensorOp::StdAxis => {
+                    let ddof = render_bare(program, &args[2]);
+                    let method = if matches!(op, TensorOp::VarAxis) {
+                        quote!(var_axis)
+                    } else {
+                        quote!(std_axis)
+                    };
+                    quote!(#a.#method(#axis, #ddof))
+                }
+                TensorOp::Reshape { unwrap, .. } => {
+                    let shape = render_bare(program, &args[1]);
+                    quote!(#a.to_shape(#shape)#unwrap.into_owned())
+                }
+                TensorOp::Concat {
+                    path, axis, unwrap, ..
+                } => {
+                    let parts = args.iter().map(|p| render_receiver(program, p, float));
+                    quote!(#path(#axis, &[#(#parts.view()),*])#unwrap)
+                }
             };
         }
         Prim::Call { path, by_ref, .. } => {

@@ -87,6 +87,48 @@ pub(crate) fn tensor_grad(
             let axis = c.bare[1].clone();
             quote!(#d_name.index_axis(#axis, 0).to_owned())
         }
+        // y = a.select(axis, idx): each row of dy back where it was picked from, added.
+        TensorOp::Select => {
+            let (axis, indices) = (c.bare[1].clone(), c.bare[2].clone());
+            quote!(::backprop::select_grad(#d, #axis, &#indices, #a.raw_dim()))
+        }
+        // y = var(a) along axis: da = dy · 2 (a − mean) / (n − ddof).
+        TensorOp::VarAxis => {
+            let (axis, ddof, xa) = (c.bare[1].clone(), c.bare[2].clone(), c.x(0));
+            quote!(::backprop::var_axis_grad(#xa, #axis, #ddof, #d))
+        }
+        // y = std(a) along axis: da = dy · (a − mean) / ((n − ddof) y).
+        TensorOp::StdAxis => {
+            let (axis, ddof, xa, y) = (c.bare[1].clone(), c.bare[2].clone(), c.x(0), &c.y);
+            quote!(::backprop::std_axis_grad(#xa, #y, #axis, #ddof, #d))
+        }
+        // A reshape: dy in a's shape.
+        TensorOp::Reshape { .. } => quote!(::backprop::reshape_grad(#d, #a.raw_dim())),
+        // A concatenation: operand i's part of dy, after the lengths of those before it; a
+        // stack: dy's i-th sub-view along the new axis.
+        TensorOp::Concat {
+            axis, stack: false, ..
+        } => {
+            let before: Vec<TokenStream> = (0..i)
+                .map(|j| {
+                    let r = c.r(j);
+                    quote!(#r.len_of(#axis))
+                })
+                .collect();
+            let start = if before.is_empty() {
+                quote!(0)
+            } else {
+                quote!(#(#before)+*)
+            };
+            let r = c.r(i);
+            quote!(::backprop::concat_part(#d, #axis, #start, #r.len_of(#axis)))
+        }
+        TensorOp::Concat {
+            axis, stack: true, ..
+        } => {
+            let i = proc_macro2::Literal::usize_unsuffixed(i);
+            quote!(#d_name.index_axis(#axis, #i).to_owned())
+        }
         // Their backwards are not this table's (`contributions.rs`).
         TensorOp::Map { .. } | TensorOp::Part { .. } => quote!(::core::unreachable!()),
     }
