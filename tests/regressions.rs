@@ -776,10 +776,10 @@ fn check() {
     /// (`let c = b * 2.0;`, `b` outside `wrt`) and read by borrow is moved by the generated
     /// code: `w.dot(&c)` is "mismatched types: expected `&_`, found `ArrayBase`", a second read
     /// (`w - &c` after `w + &c`) and a read in a loop body are "use of moved value: `c`". (A
-    /// constant `b.tanh()` compiles.) Generator: `CONSTANT_ARITHMETIC_LINES` of
-    /// tests/tensor_differential.rs.
+    /// constant `b.tanh()` compiled.) The type of a constant's arithmetic was its borrowed
+    /// operand's (`&Array1`), not a new array's; fixed. Generator: `CONSTANT_ARITHMETIC_LINES`
+    /// of tests/tensor_differential.rs.
     #[test]
-    #[ignore = "macro bug: a constant array computed by arithmetic is moved where it is borrowed"]
     fn constant_arithmetic_array_read_by_borrow() {
         passes(
             "constant_arithmetic_array_read_by_borrow",

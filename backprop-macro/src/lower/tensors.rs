@@ -247,12 +247,35 @@ impl Lowerer<'_> {
                 },
                 _ => Ty::Other,
             },
-            Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => self.constant_ty(&unary.expr),
+            // Arithmetic on arrays makes a new array (owned, even of borrowed operands), of the
+            // larger rank when ndarray broadcasts.
+            Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => {
+                match self.constant_ty(&unary.expr) {
+                    Ty::Tensor { elem, rank, .. } => Ty::Tensor {
+                        elem,
+                        rank,
+                        by_ref: false,
+                    },
+                    ty => ty,
+                }
+            }
             Expr::Binary(binary) if is_arithmetic(&binary.op) => {
                 let (l, r) = (
                     self.constant_ty(&binary.left),
                     self.constant_ty(&binary.right),
                 );
+                if let (Ty::Tensor { elem, .. }, _) | (_, Ty::Tensor { elem, .. }) = (&l, &r) {
+                    let rank = match (l.rank(), r.rank(), l.is_tensor() && r.is_tensor()) {
+                        (Some(a), Some(b), true) => Some(a.max(b)),
+                        (_, _, true) => None,
+                        (a, b, false) => a.or(b),
+                    };
+                    return Ty::Tensor {
+                        elem: *elem,
+                        rank,
+                        by_ref: false,
+                    };
+                }
                 if l.float().is_some() {
                     l
                 } else if r.float().is_some() {
