@@ -300,3 +300,69 @@ fn temporal_softmax_with_a_mask_is_the_courses() {
 fn flat_of3(a: &Array3<f64>) -> Vec<f64> {
     a.iter().copied().collect()
 }
+
+/// A vanilla RNN over per-step inputs given as a slice of matrices, read as `xs[t]`.
+#[backprop(wrt(wx, wh, b))]
+fn rnn_over_steps(
+    xs: &[Array2<f64>],
+    h0: &Array2<f64>,
+    wx: &Array2<f64>,
+    wh: &Array2<f64>,
+    b: &Array1<f64>,
+) -> f64 {
+    let mut h = h0.clone();
+    for t in 0..xs.len() {
+        h = (xs[t].dot(wx) + h.dot(wh) + b).tanh();
+    }
+    (&h * &h).sum()
+}
+
+#[test]
+fn an_rnn_over_a_slice_of_step_inputs() {
+    let xs: Vec<Array2<f64>> = (0..4)
+        .map(|t| pseudo((3, 2), 0.3 + t as f64 * 0.2))
+        .collect();
+    let h0 = pseudo((3, 4), 0.8) * 0.5;
+    let wx = pseudo((2, 4), 1.1) * 0.7;
+    let wh = pseudo((4, 4), 0.45) * 0.5;
+    let b = array![0.1, -0.1, 0.05, 0.0];
+    let (_, (dwx, dwh, db)) = rnn_over_steps_grad(&xs, &h0, &wx, &wh, &b);
+    // The course's rnn_backward: forward, keeping every state, then back through time.
+    let mut hs = vec![h0.clone()];
+    for x in &xs {
+        let next = (x.dot(&wx) + hs.last().unwrap().dot(&wh) + &b).tanh();
+        hs.push(next);
+    }
+    let mut dh = 2.0 * hs.last().unwrap();
+    let (mut dwx_ref, mut dwh_ref, mut db_ref) = (
+        Array2::zeros((2, 4)),
+        Array2::zeros((4, 4)),
+        Array1::zeros(4),
+    );
+    for t in (0..4).rev() {
+        let dz = &dh * &(1.0 - &hs[t + 1] * &hs[t + 1]);
+        dwx_ref = dwx_ref + xs[t].t().dot(&dz);
+        dwh_ref = dwh_ref + hs[t].t().dot(&dz);
+        db_ref = db_ref + dz.sum_axis(Axis(0));
+        dh = dz.dot(&wh.t());
+    }
+    close_slices("dWx", &flat(&dwx), &flat(&dwx_ref), 1e-12);
+    close_slices("dWh", &flat(&dwh), &flat(&dwh_ref), 1e-12);
+    close_slices("db", &flat(&db), &flat(&db_ref), 1e-12);
+    // `Vec<Array2<f64>>` is read the same way: d/dw Σ_t Σ (x_t · w) = Σ_t x_tᵀ · 1.
+    let (_, dw) = steps_read_out_grad(xs.clone(), &wx);
+    let ones = Array2::<f64>::ones((3, 4));
+    let expected = xs
+        .iter()
+        .fold(Array2::zeros((2, 4)), |acc, x| acc + x.t().dot(&ones));
+    close_slices("from a Vec", &flat(&dw), &flat(&expected), 1e-14);
+}
+
+#[backprop(wrt(w))]
+fn steps_read_out(xs: Vec<Array2<f64>>, w: &Array2<f64>) -> f64 {
+    let mut total = 0.0;
+    for t in 0..xs.len() {
+        total += xs[t].dot(w).sum();
+    }
+    total
+}

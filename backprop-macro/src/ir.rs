@@ -56,6 +56,9 @@ pub enum Ty {
     },
     /// Integers, `bool`, and anything else: never differentiated.
     Other,
+    /// `&[Array2<F>]` or `Vec<Array2<F>>`: arrays of one rank, one per time step, read as
+    /// `xs[t]`; a constant (its elements are read as constant arrays).
+    Tensors { elem: FloatTy, rank: Option<usize> },
     /// The reverse of a call in split mode (`let (y, y_reverse) = g_forward(..);`): a closure
     /// that takes the call's upstream gradient and returns its gradients, called once.
     Reverse,

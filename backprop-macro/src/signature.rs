@@ -204,7 +204,7 @@ pub fn classify(ty: &Type) -> Result<Ty, String> {
         }
         Type::Slice(slice) => match float_type(&slice.elem) {
             Some(elem) => Ok(Ty::Array { elem, len: None }),
-            None => Ok(Ty::Other),
+            None => Ok(tensors(&slice.elem)),
         },
         Type::Path(path) if tensor_type(path).is_some() => {
             Ok(tensor_type(path).unwrap_or(Ty::Other))
@@ -213,6 +213,15 @@ pub fn classify(ty: &Type) -> Result<Ty, String> {
             elem: float_vec(path).unwrap_or(FloatTy::F64),
             len: None,
         }),
+        // `Vec<Array2<F>>`.
+        Type::Path(path)
+            if path.path.segments.last().is_some_and(|s| s.ident == "Vec")
+                && let syn::PathArguments::AngleBracketed(args) =
+                    &path.path.segments[path.path.segments.len() - 1].arguments
+                && let Some(syn::GenericArgument::Type(elem)) = args.args.first() =>
+        {
+            Ok(tensors(elem))
+        }
         Type::ImplTrait(_) => Err(
             "`impl Trait` parameters are not supported by `#[backprop]`; use a concrete type"
                 .into(),
@@ -263,6 +272,17 @@ fn tensor_type(path: &syn::TypePath) -> Option<Ty> {
         rank,
         by_ref: false,
     })
+}
+
+/// `[Array2<F>]`'s element: `Ty::Tensors` of an owned ndarray array, `Ty::Other` otherwise.
+fn tensors(elem: &Type) -> Ty {
+    match elem {
+        Type::Path(path) => match tensor_type(path) {
+            Some(Ty::Tensor { elem, rank, .. }) => Ty::Tensors { elem, rank },
+            _ => Ty::Other,
+        },
+        _ => Ty::Other,
+    }
 }
 
 /// `Vec<F>` of a float `F`.

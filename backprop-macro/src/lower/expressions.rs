@@ -489,6 +489,29 @@ impl Lowerer<'_> {
             }),
             _ => None,
         };
+        // `xs[t]` of a slice of arrays: a constant array.
+        if let Expr::Path(path) = strip_parens(&index.expr)
+            && let Some(b) = self.lookup_path(path)
+            && let Ty::Tensors { elem, rank } = self.vars[b.var].ty
+        {
+            if self.mentions_active(&index.index) {
+                self.errors.spanned(
+                    &index.index,
+                    "an index must not depend on differentiated values; use an integer expression",
+                );
+                return Value::Operand(placeholder());
+            }
+            let renamed = self.rename(&Expr::Index(index.clone()));
+            return Value::Operand(Operand::Const {
+                tokens: renamed.to_token_stream(),
+                ty: Ty::Tensor {
+                    elem,
+                    rank,
+                    by_ref: false,
+                },
+                atomic: true,
+            });
+        }
         let base = self.array_binding(&index.expr).or(element_of_tensor);
         let Some(base) = base else {
             let message = match &*index.expr {

@@ -168,6 +168,7 @@ impl Lowerer<'_> {
             Expr::Reference(reference) => self.expression_is_tensor(&reference.expr),
             Expr::Unary(unary) => self.expression_is_tensor(&unary.expr),
             Expr::Call(call) if concat_call(call).is_some() => true,
+            Expr::Index(index) => matches!(self.constant_ty(&index.expr), Ty::Tensors { .. }),
             Expr::Call(call) => match strip_parens(&call.func) {
                 Expr::Path(path) => {
                     rules::tensor_gate_rank(&path.to_token_stream()).is_some()
@@ -216,6 +217,12 @@ impl Lowerer<'_> {
             // `w[0]` of a float array is a float.
             Expr::Index(index) => match self.constant_ty(&index.expr) {
                 Ty::Array { elem, .. } => Ty::Float(elem),
+                // `xs[t]` of a slice of arrays.
+                Ty::Tensors { elem, rank } => Ty::Tensor {
+                    elem,
+                    rank,
+                    by_ref: false,
+                },
                 _ => Ty::Other,
             },
             // `f64::sin(y)` is an f64; a runtime gate has its argument's type; any other
