@@ -6,6 +6,8 @@
 //! course's gradient checks do: against the course's hand-written backward and against
 //! central differences of `<dout, f(p)>`.
 
+#![allow(clippy::needless_range_loop)] // written as the numpy originals, by index
+
 use backprop::backprop;
 use backprop::ndarray::{self, Array1, Array2, Array3, Axis, array, concatenate};
 
