@@ -46,14 +46,19 @@ pub mod prelude {
 /// passed through, checked to hold one gradient per argument (a tuple), so that a callee
 /// declared with `wrt(..)` of one parameter fails to compile with a message that says so, at
 /// the call.
-pub fn args<R, G: CallGradients>(value_and_gradients: (R, G)) -> (R, G) {
-    value_and_gradients
+///
+/// The result's type goes through [`CallGradients::Tuple`] (the tuple itself): when the check
+/// fails, rustc knows no type for it and reports nothing more about the generated code that
+/// takes the gradients out of it, only the one error at the call.
+pub fn args<R, G: CallGradients>(value_and_gradients: (R, G)) -> (R, G::Tuple) {
+    let (value, gradients) = value_and_gradients;
+    (value, gradients.tuple())
 }
 
 /// The gradients a split-mode call's reverse closure returns (`y_reverse(d)` for `let (y,
 /// y_reverse) = g_forward(..)`), checked as [`args`] checks `g_backward`'s.
-pub fn split_args<G: CallGradients>(gradients: G) -> G {
-    gradients
+pub fn split_args<G: CallGradients>(gradients: G) -> G::Tuple {
+    gradients.tuple()
 }
 
 /// The gradients of a call with several float arguments: a tuple, one per argument (see
@@ -63,11 +68,21 @@ pub fn split_args<G: CallGradients>(gradients: G) -> G {
     label = "the function called here does not return a gradient for each float argument",
     note = "a function called from a `#[backprop]` function must differentiate every float argument it is passed: drop its `#[backprop(wrt(..))]` (the caller ignores the gradients it does not need), or give a hand-written `g_backward` one gradient per float argument"
 )]
-pub trait CallGradients {}
+pub trait CallGradients {
+    /// The same tuple.
+    type Tuple;
+    /// Itself.
+    fn tuple(self) -> Self::Tuple;
+}
 
 macro_rules! call_gradients {
     ($(($($t:ident),*))*) => {$(
-        impl<$($t),*> CallGradients for ($($t,)*) {}
+        impl<$($t),*> CallGradients for ($($t,)*) {
+            type Tuple = Self;
+            fn tuple(self) -> Self {
+                self
+            }
+        }
     )*};
 }
 call_gradients! {
