@@ -520,3 +520,28 @@ fn naive_convolution_and_max_pool_on_array4() {
     }
     close4("max-pool dx", &dxp, &dxp_ref);
 }
+
+/// Differentiated values written into a copy of the data (a mask or a padded input filled in
+/// place): the copy becomes differentiated.
+#[backprop(wrt(w))]
+fn write_into_a_copy(w: f64, x: &Array2<f64>) -> f64 {
+    let mut m = x * 2.0;
+    m[[0, 0]] = w * 3.0;
+    m[[1, 1]] += w * w;
+    (&m * &m).sum()
+}
+
+#[test]
+fn writes_into_a_copy_of_constant_data() {
+    let x = array![[0.5, -1.0], [0.25, 2.0]];
+    let w = 0.7;
+    let (value, dw) = write_into_a_copy_grad(w, &x);
+    let (m00, m11) = (3.0 * w, 2.0 * x[[1, 1]] + w * w);
+    let expected = m00 * m00 + 4.0 * (x[[0, 1]] * x[[0, 1]] + x[[1, 0]] * x[[1, 0]]) + m11 * m11;
+    assert!((value - expected).abs() < 1e-12);
+    let dw_ref = 2.0 * m00 * 3.0 + 2.0 * m11 * 2.0 * w;
+    assert!((dw - dw_ref).abs() < 1e-12, "{dw} vs {dw_ref}");
+    agrees_with_central_differences("write_into_a_copy", &[w], &[dw], |p| {
+        write_into_a_copy(p[0], &x)
+    });
+}

@@ -399,6 +399,15 @@ impl Lowerer<'_> {
         };
         if written && self.vars[var].ty.is_tensor() {
             self.vars[var].buffer = true;
+            // A copy of a constant array becomes differentiated when a differentiated value
+            // is written into it (found in the first pass, as for `vec![0.0; n]`).
+            if !self.buffer_numbers.contains_key(&var) {
+                let number = self.buffer_numbers.len();
+                self.buffer_numbers.insert(var, number);
+                if self.active_buffers.contains(&number) {
+                    self.vars[var].active = true;
+                }
+            }
         }
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(
