@@ -99,7 +99,7 @@ if [[ -n "$programs" ]]; then
 fi
 
 pair_table loop "$loop_n" svm_naive recurrence call call_joint dot
-pair_table tensor "$tensor_n" rnn softmax two_layer
+pair_table tensor "$tensor_n" rnn softmax two_layer affine_relu conv
 
 if [[ -n "$(selected gmm)" ]]; then
     echo "GMM, d = 10, K = 25, n = 1000 (instructions per call, $tensor_n call(s) per variant)"

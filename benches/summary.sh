@@ -50,7 +50,7 @@ done
 echo
 echo "| loop or tensor program | generated | hand | generated / hand |"
 echo "| --- | ---: | ---: | ---: |"
-for program in svm_naive recurrence dot rnn softmax two_layer; do
+for program in svm_naive recurrence dot rnn softmax two_layer affine_relu conv; do
     [[ -f "$criterion/$program/generated/new/estimates.json" ]] || continue
     generated="$(median "$program" generated)"
     hand="$(median "$program" hand)"

@@ -11,8 +11,9 @@
 //! the tests all call the same machine code, and no variant is inlined into its caller where
 //! another is not. [`check`] asserts that all variants agree before anything is measured.
 //!
-//! The tensor programs (softmax cross-entropy, a two-layer net on ndarray) are in [`tensor`],
-//! in the variants `generated` and `hand` only; the loop programs (the naive SVM loss over flat
+//! The tensor programs (softmax cross-entropy, a two-layer net on ndarray, and two layers that
+//! return arrays: affine + ReLU, the naive convolution on `Array4`) are in [`tensor`], in the
+//! variants `generated` and `hand` only; the loop programs (the naive SVM loss over flat
 //! slices, a taped scalar recurrence, a dot product) are in [`loops`], in the same two
 //! variants; an Elman RNN on ndarray, its state carried by a loop over the time steps, is in
 //! [`rnn`], in the same two; the ADBench GMM objective is in [`gmm`], in those two and
@@ -360,6 +361,24 @@ mod tests {
     }
 
     #[test]
+    fn layer_variants_agree_elsewhere() {
+        use tensor::{affine_relu, conv};
+        // Other shapes (a batch of one among them), other data.
+        for (n, d, h, seed) in [(7, 5, 6, 61), (1, 4, 3, 62), (32, 20, 16, 63)] {
+            affine_relu::check(&affine_relu::inputs_of(n, d, h, seed));
+        }
+        // One image and one channel, stride 2, a non-square image, a 1×1 filter.
+        for (x, filters, stride, seed) in [
+            ((1, 1, 5, 5), (2, 3), 1, 64),
+            ((2, 3, 7, 7), (4, 3), 2, 65),
+            ((3, 2, 6, 9), (5, 3), 1, 66),
+            ((2, 4, 5, 5), (3, 1), 1, 67),
+        ] {
+            conv::check(&conv::inputs_of(x, filters, stride, seed));
+        }
+    }
+
+    #[test]
     fn loop_variants_agree_elsewhere() {
         // Other shapes (a single sample, a single feature, two classes), other data, other
         // regularisation (none among them).
@@ -430,6 +449,8 @@ mod tests {
     fn print_tensor_sources() {
         println!("{}", tensor::softmax::softmax_loss_backward_source());
         println!("{}", tensor::two_layer::two_layer_loss_backward_source());
+        println!("{}", tensor::affine_relu::affine_relu_backward_source());
+        println!("{}", tensor::conv::conv_naive_backward_source());
     }
 
     #[test]

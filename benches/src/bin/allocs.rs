@@ -1,6 +1,6 @@
 //! Heap allocations per call of the loop programs' (`svm_naive`, `recurrence`, `dot`, `rnn`), the
-//! tensor programs' and the GMM program's variants, counted by a global allocator that wraps
-//! the system allocator.
+//! tensor programs' (`softmax`, `two_layer`, and the layers `affine_relu`, `conv`) and the GMM
+//! program's variants, counted by a global allocator that wraps the system allocator.
 //!
 //! Usage: `allocs [N]` (N calls per variant, default 10) prints a markdown table: allocations
 //! per call (`alloc` and `alloc_zeroed`; `realloc` counted apart), bytes allocated per call,
@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use backprop_bench::loops::{dot, recurrence};
-use backprop_bench::tensor::{REG, softmax, two_layer};
+use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
 use backprop_bench::{gmm, loops, rnn};
 
 /// The system allocator, counting.
@@ -220,6 +220,32 @@ fn call(program: &str, variant: &str) -> Option<Box<dyn FnMut() -> f64>> {
                 f(black_box(&at.w1), &at.b1, &at.w2, &at.b2, &at.x, &at.y, REG).0
             }))
         }
+        // The layers: the clone of the upstream gradient each call is given is counted too (one
+        // allocation, in both variants); returns an output entry.
+        ("affine_relu", "generated" | "hand") => {
+            let at = affine_relu::inputs();
+            affine_relu::check(&at);
+            let f = if variant == "generated" {
+                affine_relu::generated
+            } else {
+                affine_relu::hand
+            };
+            Some(Box::new(move || {
+                f(black_box(&at.x), &at.w, &at.b, at.dout.clone()).0[[0, 0]]
+            }))
+        }
+        ("conv", "generated" | "hand") => {
+            let at = conv::inputs();
+            conv::check(&at);
+            let f = if variant == "generated" {
+                conv::generated
+            } else {
+                conv::hand
+            };
+            Some(Box::new(move || {
+                f(black_box(&at.x), &at.w, &at.b, at.stride, at.dout.clone()).0[[0, 0, 0, 0]]
+            }))
+        }
         _ => None,
     }
 }
@@ -235,13 +261,15 @@ fn table(n: usize) {
         "| program | variant | allocations | reallocations | bytes allocated | peak live | page faults |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    let programs: [(&str, &[&str]); 7] = [
+    let programs: [(&str, &[&str]); 9] = [
         ("svm_naive", &["generated", "hand"]),
         ("recurrence", &["generated", "hand"]),
         ("dot", &["generated", "hand"]),
         ("rnn", &["generated", "hand"]),
         ("softmax", &["generated", "hand"]),
         ("two_layer", &["generated", "hand"]),
+        ("affine_relu", &["generated", "hand"]),
+        ("conv", &["generated", "hand"]),
         ("gmm", &["generated", "hand", "objective"]),
     ];
     for (program, variants) in programs {

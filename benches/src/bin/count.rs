@@ -5,8 +5,9 @@
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
 //! one of the loop programs `svm_naive`, `recurrence`, `call`, `call_joint`, `dot`, `rnn` or the tensor programs
-//! `softmax`, `two_layer`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT `generated`, `hand` or
-//! `objective` (the objective alone).
+//! `softmax`, `two_layer`, `affine_relu`, `conv`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT
+//! `generated`, `hand` or `objective` (the objective alone). The layers `affine_relu` and `conv`
+//! are given a clone of the upstream gradient on every call, in both variants.
 //!
 //! Each (program, variant) runs inside its own `#[inline(never)]` function named
 //! `measure_PROGRAM_VARIANT`, so callgrind's `--toggle-collect` can count exactly the work of
@@ -18,7 +19,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use backprop_bench::loops::{call, dot, recurrence};
-use backprop_bench::tensor::{REG, softmax, two_layer};
+use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
 use backprop_bench::{chain, gmm, loops, neuron, rnn, staged};
 
 macro_rules! measures {
@@ -161,6 +162,62 @@ fn measure_two_layer_hand(at: &two_layer::Inputs, n: usize) -> f64 {
         );
         black_box(grad);
         sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_affine_relu_generated(at: &affine_relu::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (out, grad) = affine_relu::generated(black_box(&at.x), &at.w, &at.b, at.dout.clone());
+        black_box(grad);
+        sink += out[[0, 0]];
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_affine_relu_hand(at: &affine_relu::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (out, grad) = affine_relu::hand(black_box(&at.x), &at.w, &at.b, at.dout.clone());
+        black_box(grad);
+        sink += out[[0, 0]];
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_conv_generated(at: &conv::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (out, grad) = conv::generated(
+            black_box(&at.x),
+            &at.w,
+            &at.b,
+            black_box(at.stride),
+            at.dout.clone(),
+        );
+        black_box(grad);
+        sink += out[[0, 0, 0, 0]];
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_conv_hand(at: &conv::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (out, grad) = conv::hand(
+            black_box(&at.x),
+            &at.w,
+            &at.b,
+            black_box(at.stride),
+            at.dout.clone(),
+        );
+        black_box(grad);
+        sink += out[[0, 0, 0, 0]];
     }
     sink
 }
@@ -399,6 +456,26 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             };
             let at = two_layer::inputs();
             two_layer::check(&at, REG);
+            Some(measure(&at, n))
+        }
+        "affine_relu" => {
+            let measure = match variant {
+                "generated" => measure_affine_relu_generated,
+                "hand" => measure_affine_relu_hand,
+                _ => return None,
+            };
+            let at = affine_relu::inputs();
+            affine_relu::check(&at);
+            Some(measure(&at, n))
+        }
+        "conv" => {
+            let measure = match variant {
+                "generated" => measure_conv_generated,
+                "hand" => measure_conv_hand,
+                _ => return None,
+            };
+            let at = conv::inputs();
+            conv::check(&at);
             Some(measure(&at, n))
         }
         _ => None,
