@@ -152,7 +152,16 @@ pub fn backward(
                             quote!(#array.mapv(|#e| #template))
                         };
                         let expr = if i == 0 { each } else { quote!((#each).sum()) };
-                        contribution(i, expr)
+                        // The array's gradient in the upstream's buffer when nothing else
+                        // reads the upstream (a ReLU's mask applied in place).
+                        let moved = (i == 0 && zipped).then(|| {
+                            let d_name = &local.d_name;
+                            quote!(::backprop::map_upstream(#d_name, &#array.view(), |#e, #d_e| #template))
+                        });
+                        Contribution {
+                            moved,
+                            ..contribution(i, expr)
+                        }
                     })
                     .collect(),
             }
@@ -224,9 +233,16 @@ pub fn backward(
                 } else {
                     quote!(#array.mapv(|#e| #call))
                 };
+                let d_name = &local.d_name;
+                let moved = zipped.then(|| {
+                    quote!(::backprop::map_upstream(#d_name, &#array.view(), |#e, #d_e| #call))
+                });
                 return Backward {
                     setup: Vec::new(),
-                    contributions: vec![contribution(0, each)],
+                    contributions: vec![Contribution {
+                        moved,
+                        ..contribution(0, each)
+                    }],
                 };
             }
             // `scratch` holds the elements' gradients and the sums: (d_v, d_c1, ..).

@@ -313,6 +313,25 @@ impl PickUpstream<f32> for f32 {
     }
 }
 
+/// `f(x, d)` for every element of the values `x` and of the upstream gradient `d`, computed in
+/// `d`'s buffer: the gradient of an elementwise line (a ReLU's mask) when nothing else reads
+/// the upstream.
+pub fn map_upstream<F, S, D>(
+    mut d: Array<F, D>,
+    x: &ArrayBase<S, D>,
+    f: impl Fn(F, F) -> F,
+) -> Array<F, D>
+where
+    F: Copy,
+    S: Data<Elem = F>,
+    D: Dimension,
+{
+    ndarray::Zip::from(&mut d)
+        .and(x)
+        .for_each(|d, &x| *d = f(x, *d));
+    d
+}
+
 /// `part += g`: the gradient of a part of an array (`a.slice(s![.., 0..h])`, `a.row(i)`)
 /// added into the same part of the array's gradient, `d_a.slice_mut(s![.., 0..h])`.
 pub fn add_to_part<F, S, D>(mut part: ndarray::ArrayViewMut<'_, F, D>, g: &ArrayBase<S, D>)
