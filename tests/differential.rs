@@ -82,14 +82,32 @@
 //! to an array the caller owns (`SPLIT_OWNED_ARRAY_ARGUMENTS`); both shapes, which the macro
 //! does not compile yet, have their minimized cases, `#[ignore]`d, in `tests/regressions.rs`.
 //!
+//! The programs from `OUTPUTS_FROM` on (`Gen::output`, `Gen::result_let`) also return arrays:
+//! about half of them are `-> [F; M]` or `-> Vec<F>` (f32 ones among them), their value a local
+//! buffer filled in a loop (`let mut r = [0.0; 3]; for i in 0..3 { r[i] = ..; } r`, or `vec![0.0;
+//! w.len()]`), an array literal `[a, b]` / `vec![a, b, c]` of differentiated values, or `let r
+//! = [a, b]; r`. The others, and some of these, bind what earlier such programs return, `let r:
+//! [F; M] = g(..);` or `let r: Vec<F> = g(..);`, among their statements or in a loop body, and
+//! read `r[k]` at literal, loop and computed indices, or pass `r` / `&r` to other calls; in
+//! split mode too (`split(g)` of a `g` that returns an array, in a program that returns one).
+//! A program that returns an array has no `f_grad`: the test checks its value, and what
+//! `f_backward(p.., d_out)` and `f_forward`'s closure give for a random upstream `d_out`,
+//! against the reference of `<d_out, f(p)>` on dual numbers and central differences of it
+//! (`VEC_CASES_F64`, `VEC_CASES_F32`). These programs are drawn after all the others (and
+//! with fewer statements, to keep the compile time in bounds), so the earlier programs are
+//! unchanged. A returned buffer is never written after its elements were read
+//! (`OUTPUT_REWRITTEN`, `VEC_OUTPUT_REWRITTEN`: wrong gradients, and an `f_forward` that does
+//! not compile; their minimized cases are `#[ignore]`d in `tests/regressions.rs`).
+//!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
 //! not generated: see CONTRIBUTING.md.
 //!
 //! After changing the generator, re-create the file with `BLESS=1 cargo test --test differential`.
-//! (If the old file no longer compiles, replace it first with the four empty tables
+//! (If the old file no longer compiles, replace it first with the six empty tables
 //! `static CASES_F64: &[Case<f64>] = &[];`, `static CASES_F32: &[Case<f32>] = &[];`,
-//! `static COVERAGE: &[(&str, usize)] = &[];` and `static NARROWED: &[&str] = &[];`.)
+//! `static VEC_CASES_F64: &[VecCase<f64>] = &[];`, `static VEC_CASES_F32: &[VecCase<f32>] =
+//! &[];`, `static COVERAGE: &[(&str, usize)] = &[];` and `static NARROWED: &[&str] = &[];`.)
 //!
 //! # Where central differences are meaningful
 //!
@@ -522,6 +540,79 @@ macro_rules! case {
     }};
 }
 
+/// A generated program that returns an array (`[F; M]` or `Vec<F>`), called through flat
+/// inputs as `Case`; outputs and upstream gradients are flat too. It has no `f_grad`:
+/// `f_backward(p.., d_out)` gives the value and the gradient of `<d_out, f(p)>`.
+struct VecCase<F: 'static> {
+    name: &'static str,
+    source: &'static str,
+    floats: usize,
+    active: &'static [usize],
+    consts: &'static [Const],
+    value: fn(&[F], &[i64]) -> Vec<F>,
+    /// `f_backward` with the upstream gradient `d_out`: the value and the gradient, flattened.
+    backward: VecRun<F>,
+    /// `f_forward` and its closure called with `d_out`: the same.
+    forward: VecRun<F>,
+    reference: fn(&[Dual<F>], &[i64]) -> Vec<Dual<F>>,
+    backward_source: fn() -> &'static str,
+}
+
+/// `(p, k, d_out)` to the value and the gradient for `d_out`, flattened.
+type VecRun<F> = fn(&[F], &[i64], &[F]) -> (Vec<F>, Vec<F>);
+
+macro_rules! vcase {
+    ($F:ty, $name:ident, $backward:ident, $forward:ident, $backward_source:ident, $reference:ident,
+     floats: $floats:literal, active: [$($active:literal),*], consts: [$($c:ident),*],
+     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(,)?) => {
+        VecCase {
+            name: stringify!($name),
+            source: $source,
+            floats: $floats,
+            active: &[$($active),*],
+            consts: &[$(Const::$c),*],
+            value: {
+                fn value($p: &[$F], $k: &[i64]) -> Vec<$F> {
+                    let _ = $k;
+                    $name($($arg),+).to_vec()
+                }
+                value
+            },
+            // The upstream gradient goes in by value, as the output's type (`[F; M]` from the
+            // slice, or a `Vec`).
+            backward: {
+                fn backward($p: &[$F], $k: &[i64], d_out: &[$F]) -> (Vec<$F>, Vec<$F>) {
+                    let _ = $k;
+                    let (value, grad) = $backward($($arg,)+ d_out.try_into().unwrap());
+                    (value.to_vec(), Gradient::<$F>::flatten(&grad))
+                }
+                backward
+            },
+            forward: {
+                fn forward($p: &[$F], $k: &[i64], d_out: &[$F]) -> (Vec<$F>, Vec<$F>) {
+                    let _ = $k;
+                    // The arguments live to the end of the `match`, as the closure needs.
+                    match $forward($($arg),+) {
+                        (value, reverse) => (
+                            value.to_vec(),
+                            Gradient::<$F>::flatten(&reverse(d_out.try_into().unwrap())),
+                        ),
+                    }
+                }
+                forward
+            },
+            reference: {
+                fn reference($p: &[Dual<$F>], $k: &[i64]) -> Vec<Dual<$F>> {
+                    let _ = $k;
+                    $reference($($arg),+).to_vec()
+                }
+                reference
+            },
+            backward_source: $backward_source,
+        }
+    };
+}
+
 include!("generated/differential_programs.rs");
 
 // ---------------------------------------------------------------------------------------------
@@ -529,7 +620,7 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 1800;
+const PROGRAMS: usize = 1920;
 /// The first program that also uses local buffers, `while` loops, `break` guards and the casts
 /// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
 /// the generator, unchanged).
@@ -572,6 +663,38 @@ const SPLIT_UNDIFFERENTIATED_CALLEES: bool = false;
 const SPLIT_OWNED_ARRAY_ARGUMENTS: bool = false;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
+/// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;
+/// M]` or `-> Vec<F>`, the value a local buffer of the body (filled, perhaps rewritten in
+/// place), an array literal `[a, b]` / `vec![a, b, c]`, or `let r = [a, b]; r`. From here on,
+/// programs also bind what such earlier programs return, `let r: [F; M] = g(..);` or `let r:
+/// Vec<F> = g(..);` (`Gen::result_let`), among their statements and in loop bodies, and read
+/// its elements. The programs before it are unchanged: these are drawn after them, and every
+/// draw that decides an output or a result binding is made from here on only.
+const OUTPUTS_FROM: usize = 1800;
+/// The share of programs from `OUTPUTS_FROM` on that return an array.
+const OUTPUT_SHARE: f64 = 0.55;
+/// The share of programs from `OUTPUTS_FROM` on written in `f32` (more than `F32_SHARE`, so
+/// that f32 programs find f32 callees that return arrays).
+const OUTPUT_F32_SHARE: f64 = 0.3;
+/// Whether the buffer an array-output program returns may be written after its elements were
+/// read: a buffer the body wrote and read before, or a new one rewritten in place (`Gen::
+/// rewrite`), and then the values not read yet added to an element (`r[1] += ..;`). The
+/// reverse pass of a read of an element that a later line updates (`let z = r[0].sin(); r[0]
+/// -= z;`, `r[0] += r[0].sin();`) assigns the element's gradient (`d_out[0] = r[0].cos() *
+/// d_r_sin;`) where it must add to the upstream gradient that the update passes through: the
+/// gradient is wrong (`tests/regressions.rs`, `returned_buffer_updated_after_a_read`).
+///
+/// Off: a returned buffer is a new one, each element written once by a fill loop that also
+/// reads the values not read yet.
+const OUTPUT_REWRITTEN: bool = false;
+/// Whether a returned `Vec` buffer may be written after its elements were read (with
+/// `OUTPUT_REWRITTEN`; the macro then restores the old values in the reverse pass). The
+/// closure of `f_forward` restores them into a copy of the buffer declared without `mut`
+/// (`let r = r.clone();`): "cannot borrow `r` as mutable" (`tests/regressions.rs`,
+/// `returned_vec_restored_by_the_reverse_pass`). An `[F; M]` output compiles.
+///
+/// Off: a returned `Vec` is a new buffer, each element written once.
+const VEC_OUTPUT_REWRITTEN: bool = false;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejected it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
@@ -738,6 +861,38 @@ impl Fl {
     }
 }
 
+/// What a program returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Scalar,
+    /// `[F; n]`.
+    Array(usize),
+    /// `Vec<F>`, of this many elements when called with the generated argument lengths.
+    Vec(usize),
+}
+
+impl Output {
+    /// The elements and whether it is a `Vec`, of an array output.
+    fn array(self) -> Option<(usize, bool)> {
+        match self {
+            Output::Scalar => None,
+            Output::Array(n) => Some((n, false)),
+            Output::Vec(n) => Some((n, true)),
+        }
+    }
+}
+
+/// How an array-output program builds its value (`Gen::output`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OutputShape {
+    /// A local buffer, returned by name.
+    Buffer(bool),
+    /// `[a, b]` or `vec![a, b]` as the final expression.
+    Literal(bool),
+    /// `let r = [a, b]; r`.
+    LetLiteral(bool),
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Scalar,
@@ -760,6 +915,9 @@ enum Kind {
     /// A counter stepped by hand in a loop and read as an index (`let mut idx = 0; for i in
     /// .. { .. w[idx] ..; idx += 1; }`), in `0..=limit`.
     Cursor(usize),
+    /// What a call of an earlier array-output program returned, `let r: [f64; n] = g(..);`
+    /// (`Vec<f64>` when the flag is set): read by element and passed to calls, never written.
+    Output(usize, bool),
 }
 
 impl Kind {
@@ -1053,6 +1211,11 @@ enum Tail {
     Expr(E),
     Return(E),
     If(IfChain),
+    /// A local buffer returned by name (an array-output program).
+    Buffer(usize),
+    /// `[a, b]`, or `vec![a, b]` when the flag is set, perhaps bound first (`let r = [a, b];
+    /// r`): an array-output program.
+    Array(Vec<E>, bool, Option<String>),
 }
 
 struct Var {
@@ -1083,6 +1246,8 @@ struct Function {
     /// whether `split(..)` comes before `wrt(..)`.
     split: Vec<usize>,
     split_first: bool,
+    /// What it returns (a scalar before `OUTPUTS_FROM`).
+    output: Output,
     vars: Vec<Var>,
     body: Vec<Stmt>,
     tail: Tail,
@@ -1099,6 +1264,8 @@ struct Sig {
     /// Whether its body has a loop, and local buffers (what a split call's closure keeps).
     has_loop: bool,
     buffers: bool,
+    /// What it returns: callers bind an array output with `let r: [F; M] = g(..);`.
+    output: Output,
 }
 
 struct Gen {
@@ -1138,6 +1305,11 @@ struct Gen {
     late_lets: bool,
     /// Programs from `MUTATION_FROM` on also write buffers after their elements were read.
     mutation: bool,
+    /// Programs from `OUTPUTS_FROM` on may return arrays, and bind the arrays that earlier
+    /// programs return (`let r: [f64; 3] = g(..);`).
+    outputs: bool,
+    /// The program being generated returns an array, built this way.
+    returns: Option<OutputShape>,
     /// The next loop body starts with a mutation pattern (`Gen::mutation`).
     force_mutation: bool,
     /// How many loops with a `break` or `return` guard are being generated (see
@@ -1201,6 +1373,8 @@ impl Gen {
             loop_returns: false,
             late_lets: false,
             mutation: false,
+            outputs: false,
+            returns: None,
             force_mutation: false,
             guarded: 0,
             narrowed: false,
@@ -1304,20 +1478,31 @@ impl Gen {
             let bound = self.vars[f].bound;
             return (self.use_var(f), bound);
         }
-        let buffers = self
-            .visible_where(|v| matches!(v.kind, Kind::Buffer(..)) && v.phase == Phase::Readable);
+        // Buffers once written, and the arrays that calls returned (`let r: [f64; 3] = g(..);`).
+        let buffers = self.visible_where(|v| {
+            matches!(v.kind, Kind::Buffer(..)) && v.phase == Phase::Readable
+                || matches!(v.kind, Kind::Output(..))
+        });
         if !buffers.is_empty() && self.rng.chance(0.3) {
             let b = self.rng.pick(&buffers);
-            let Kind::Buffer(n, _) = self.vars[b].kind else {
+            let (Kind::Buffer(n, _) | Kind::Output(n, _)) = self.vars[b].kind else {
                 unreachable!()
             };
             let index = self.element_index(n);
             self.vars[b].uses += 1;
-            self.cov(match index {
-                Index::Lit(_) => "buffer read at a literal index",
-                Index::Loop(..) => "buffer read at a loop index",
-                _ => "buffer read at a computed index",
-            });
+            if matches!(self.vars[b].kind, Kind::Output(..)) {
+                self.cov(match index {
+                    Index::Lit(_) => "call result read at a literal index",
+                    Index::Loop(..) => "call result read at a loop index",
+                    _ => "call result read at a computed index",
+                });
+            } else {
+                self.cov(match index {
+                    Index::Lit(_) => "buffer read at a literal index",
+                    Index::Loop(..) => "buffer read at a loop index",
+                    _ => "buffer read at a computed index",
+                });
+            }
             return (E::Elem(b, index), self.vars[b].bound);
         }
         if !arrays.is_empty() && (scalars.is_empty() || self.rng.chance(0.25)) {
@@ -2076,10 +2261,21 @@ impl Gen {
     /// A call of an earlier program of the same float type (without `wrt`, whose array
     /// parameters this function can pass).
     fn call_program(&mut self, d: u32) -> Option<(E, f64)> {
-        // Local buffers once written, too.
+        let (callee, args) = self.program_call(d, false)?;
+        Some((
+            E::Call(Callee::Program(callee), args),
+            self.sigs[callee].bound,
+        ))
+    }
+
+    /// The callee and arguments of a call of an earlier program: one that returns a scalar,
+    /// or (`array_output`) one that returns an array.
+    fn program_call(&mut self, d: u32, array_output: bool) -> Option<(usize, Vec<Arg>)> {
+        // Local buffers once written, and arrays that calls returned, too.
         let arrays = self.visible_where(|v| {
             v.kind.elements().is_some()
                 || (matches!(v.kind, Kind::Buffer(..)) && v.phase == Phase::Readable)
+                || matches!(v.kind, Kind::Output(..))
         });
         // What can be passed for a parameter of kind `k`: an array of the same length (by
         // value, or as `&w`), an array reference, or for a slice, a slice or `&v` of a `Vec`
@@ -2089,14 +2285,21 @@ impl Gen {
         // of the two-index recurrences would run it out of bounds.
         let exact = self.mutation;
         let fits = |k: Kind, a: Kind| match (k, a) {
-            (Kind::Array(n), Kind::Array(m) | Kind::Buffer(m, false)) => n == m,
-            (Kind::ArrayRef(n), Kind::Array(m) | Kind::ArrayRef(m) | Kind::Buffer(m, false)) => {
+            (Kind::Array(n), Kind::Array(m) | Kind::Buffer(m, false) | Kind::Output(m, false)) => {
                 n == m
             }
+            (
+                Kind::ArrayRef(n),
+                Kind::Array(m)
+                | Kind::ArrayRef(m)
+                | Kind::Buffer(m, false)
+                | Kind::Output(m, false),
+            ) => n == m,
             // An array would be passed as a slice, whose gradient (a `Vec`) is not the array's.
-            (Kind::Slice(n), Kind::Slice(m) | Kind::Vec(m) | Kind::Buffer(m, true)) => {
-                m == n || (m > n && !exact)
-            }
+            (
+                Kind::Slice(n),
+                Kind::Slice(m) | Kind::Vec(m) | Kind::Buffer(m, true) | Kind::Output(m, true),
+            ) => m == n || (m > n && !exact),
             _ => false,
         };
         let has = |k: Kind| arrays.iter().any(|&a| fits(k, self.vars[a].kind));
@@ -2108,6 +2311,7 @@ impl Gen {
                 let sig = &self.sigs[i];
                 sig.fl == self.fl
                     && !sig.wrt
+                    && sig.output.array().is_some() == array_output
                     && (narrowed_ok || !sig.narrowed)
                     && sig.kinds.iter().all(|&k| k.elements().is_none() || has(k))
             })
@@ -2150,11 +2354,17 @@ impl Gen {
                     self.vars[a].uses += 1;
                     let by_ref = matches!(
                         (kind, self.vars[a].kind),
-                        (Kind::ArrayRef(_), Kind::Array(_) | Kind::Buffer(..))
-                            | (Kind::Slice(_), Kind::Vec(_) | Kind::Buffer(..))
+                        (
+                            Kind::ArrayRef(_),
+                            Kind::Array(_) | Kind::Buffer(..) | Kind::Output(..)
+                        ) | (
+                            Kind::Slice(_),
+                            Kind::Vec(_) | Kind::Buffer(..) | Kind::Output(..)
+                        )
                     );
                     self.cov(match (kind, self.vars[a].kind) {
                         (_, Kind::Buffer(..)) => "buffer passed to a call",
+                        (_, Kind::Output(..)) => "call result passed to a call",
                         (Kind::Array(_), _) => "array passed to a call",
                         (Kind::ArrayRef(_), Kind::Array(_)) => "array passed as &w to a call",
                         (Kind::ArrayRef(_), _) => "array reference passed to a call",
@@ -2166,7 +2376,11 @@ impl Gen {
                 Kind::Usize => self.const_arg(Kind::Usize, &["0", "1", "2", "3"]),
                 Kind::I32 => self.const_arg(Kind::I32, &["-2", "-1", "0", "1", "2"]),
                 Kind::Bool => self.const_arg(Kind::Bool, &["true", "false"]),
-                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
+                Kind::Index(_)
+                | Kind::Buffer(..)
+                | Kind::Counter(_)
+                | Kind::Cursor(_)
+                | Kind::Output(..) => {
                     unreachable!("loop variables, buffers and counters are not parameters")
                 }
             };
@@ -2187,9 +2401,35 @@ impl Gen {
         if self.sigs[callee].narrowed {
             self.narrowed = true;
         }
-        Some((
-            E::Call(Callee::Program(callee), args),
-            self.sigs[callee].bound,
+        Some((callee, args))
+    }
+
+    /// `let r: [F; M] = g(..);` or `let r: Vec<F> = g(..);` of an earlier program that returns
+    /// an array (programs from `OUTPUTS_FROM` on); expressions then read `r[k]`, and calls get
+    /// `r` or `&r`. `None` without such a callee.
+    fn result_let(&mut self) -> Option<ArmStmt> {
+        let (callee, args) = self.program_call(2, true)?;
+        let (n, is_vec) = self.sigs[callee].output.array().expect("an array output");
+        let name = self.fresh_name();
+        let bound = self.sigs[callee].bound;
+        let id = self.declare(&name, Kind::Output(n, is_vec), bound, false);
+        self.cov(if is_vec {
+            "let r: Vec<F> = g(..) of a program returning Vec<F>"
+        } else {
+            "let r: [F; M] = g(..) of a program returning [F; M]"
+        });
+        if self.fl == Fl::F32 {
+            self.cov("array returned by a call in an f32 function");
+        }
+        if self.arm_depth > 0 {
+            self.cov("array returned by a call in a loop body");
+        }
+        if self.returns.is_some() {
+            self.cov("array returned by a call in an array-output program");
+        }
+        Some(ArmStmt::Let(
+            id,
+            Rhs::Expr(E::Call(Callee::Program(callee), args)),
         ))
     }
 
@@ -2267,6 +2507,15 @@ impl Gen {
             self.cov("call in split mode");
             if f.fl == Fl::F32 {
                 self.cov("call in split mode in an f32 function");
+            }
+            if self.sigs[callee].output.array().is_some() {
+                self.cov("call in split mode of a program returning an array");
+                if site.fors + site.whiles > 0 {
+                    self.cov("call in split mode of a program returning an array, in a loop");
+                }
+            }
+            if f.output.array().is_some() {
+                self.cov("call in split mode in a program returning an array");
             }
             if site.fors > 0 {
                 self.cov("call in split mode in a loop");
@@ -2664,6 +2913,14 @@ impl Gen {
             if i == return_at && !continued {
                 body.push(self.return_guard());
             }
+            // From `OUTPUTS_FROM` on: `let r: [F; M] = g(..);` in the loop body.
+            if self.outputs
+                && self.rng.chance(0.2)
+                && let Some(stmt) = self.result_let()
+            {
+                body.push(stmt);
+                continue;
+            }
             if self.extended {
                 let r = self.rng.below(100);
                 let forced = std::mem::take(&mut self.force_mutation);
@@ -2766,6 +3023,7 @@ impl Gen {
                 E::IntF(id)
             }
             Kind::Buffer(..)
+            | Kind::Output(..)
             | Kind::Array(_)
             | Kind::ArrayRef(_)
             | Kind::Slice(_)
@@ -2854,7 +3112,10 @@ impl Gen {
             let mut read = Vec::new();
             cond_reads(&cond, &mut read);
             for v in read {
-                if matches!(self.vars[v].kind, Kind::Scalar | Kind::Buffer(..)) {
+                if matches!(
+                    self.vars[v].kind,
+                    Kind::Scalar | Kind::Buffer(..) | Kind::Output(..)
+                ) {
                     self.vars[v].uses = 0;
                 }
             }
@@ -3955,16 +4216,21 @@ impl Gen {
         if !top {
             self.cov("buffer written after a read in a loop body");
         }
-        match self.rng.below(100) {
-            0..=34 => self.in_place(&mut stmts, buffer),
-            35..=54 => self.overwrite(&mut stmts, buffer),
-            55..=67 => self.read_ahead(&mut stmts, buffer),
-            68..=81 => self.while_rewrite(&mut stmts, buffer),
-            _ => self.branch_rewrite(&mut stmts, buffer),
-        }
+        self.rewrite(&mut stmts, buffer);
         // Read again later, at least by the function's value or the loop's last line.
         self.vars[buffer].uses = 0;
         stmts
+    }
+
+    /// One of the patterns that write `buffer` after its elements were read.
+    fn rewrite(&mut self, stmts: &mut Vec<ArmStmt>, buffer: usize) {
+        match self.rng.below(100) {
+            0..=34 => self.in_place(stmts, buffer),
+            35..=54 => self.overwrite(stmts, buffer),
+            55..=67 => self.read_ahead(stmts, buffer),
+            68..=81 => self.while_rewrite(stmts, buffer),
+            _ => self.branch_rewrite(stmts, buffer),
+        }
     }
 
     /// `b[at] op= e` (`+=`, `-=`, `*=`, `/=`) of an element read before: at a literal or
@@ -4663,6 +4929,7 @@ impl Gen {
         let fits = self.visible_where(|v| {
             let len = match v.kind {
                 Kind::Buffer(len, _) if v.phase == Phase::Readable => len,
+                Kind::Output(len, _) => len,
                 kind => kind.elements().unwrap_or(0),
             };
             len >= need
@@ -4719,10 +4986,10 @@ impl Gen {
         };
         for w in walked.into_iter().chain(second) {
             self.vars[w].uses += 1;
-            self.cov(if matches!(self.vars[w].kind, Kind::Buffer(..)) {
-                "counter indexing a buffer"
-            } else {
-                "counter indexing a float parameter"
+            self.cov(match self.vars[w].kind {
+                Kind::Buffer(..) => "counter indexing a buffer",
+                Kind::Output(..) => "counter indexing an array returned by a call",
+                _ => "counter indexing a float parameter",
             });
         }
         if second.is_some() {
@@ -4747,7 +5014,7 @@ impl Gen {
             }
             _ => Count::Lit(n),
         };
-        let runs_fully = !matches!(count, Count::Param(_));
+        let mut runs_fully = !matches!(count, Count::Param(_));
         // The reads of the body other than the counter's: an accumulator, or a buffer in scope
         // (not the walked one) written at the loop index.
         let targets: Vec<usize> = self
@@ -4837,7 +5104,12 @@ impl Gen {
             if !step_first {
                 body.push(ArmStmt::Step(cursor, step));
             }
-            self.counter_guard(&mut body);
+            // The guard may skip every step (`if idx < 1 { continue; }`): then `w[idx - 1]`
+            // after the loop is out of range. (Known from `OUTPUTS_FROM` on; the earlier
+            // programs' guards happen to let the counter step.)
+            if self.counter_guard(&mut body) && self.outputs {
+                runs_fully = false;
+            }
         } else {
             self.cov("counter stepped only by a nested loop");
             self.vars[i].uses += 1;
@@ -4909,7 +5181,9 @@ impl Gen {
                 (None, None) => unreachable!("the counter reads or writes"),
             };
             let mut inner_body = inner_body;
-            self.counter_guard(&mut inner_body);
+            if self.counter_guard(&mut inner_body) && self.outputs {
+                runs_fully = false;
+            }
             self.close_loop(inner, &inner_body);
             body.push(ArmStmt::For(Loop {
                 var: j,
@@ -4977,13 +5251,16 @@ impl Gen {
 
     /// At times `if cond { continue; }` first in the body of a counter's loop: the iterations
     /// that skip do not step the counter (a data-dependent count).
-    fn counter_guard(&mut self, body: &mut Vec<ArmStmt>) {
+    /// Whether it did.
+    fn counter_guard(&mut self, body: &mut Vec<ArmStmt>) -> bool {
         if self.rng.chance(0.15) {
             self.cov("counter step skipped by a continue guard");
             self.cov("continue guard");
             let cond = self.cond();
             body.insert(0, ArmStmt::Continue(cond));
+            return true;
         }
+        false
     }
 
     /// `w[at]`, or `w[at] * v[at]` with a `second` array, and its bound.
@@ -5004,7 +5281,7 @@ impl Gen {
     /// The bound of an element of a walked parameter or buffer.
     fn walked_bound(&self, w: usize) -> f64 {
         match self.vars[w].kind {
-            Kind::Buffer(..) => self.vars[w].bound,
+            Kind::Buffer(..) | Kind::Output(..) => self.vars[w].bound,
             _ => 1.5,
         }
     }
@@ -5357,8 +5634,316 @@ impl Gen {
 
     // ----- functions ------------------------------------------------------------------------
 
+    /// The value of a program that returns a scalar, and its bound: an expression (perhaps
+    /// `return`ed) or an `if`, with the variables not read yet folded in.
+    fn scalar_tail(&mut self, body: &mut Vec<Stmt>) -> (Tail, f64) {
+        let (mut tail, mut bound) = if self.rng.chance(0.1) {
+            self.cov("if as the function's value");
+            // Its arms assign nothing: the function returns right after.
+            self.no_assignments = true;
+            let (chain, b) = self.if_chain(true);
+            self.no_assignments = false;
+            (Tail::If(chain), b)
+        } else {
+            self.budget = 4 + self.rng.below(8) as i32;
+            let (e, b) = self.expr(4);
+            let (e, b) = self.limit(e, b);
+            let e = self.compound(e);
+            if self.rng.chance(0.06) {
+                self.cov("return");
+                (Tail::Return(e), b * 2.5)
+            } else {
+                (Tail::Expr(e), b * 2.5)
+            }
+        };
+        // Every variable is read: fold the unread ones into the value.
+        let folded = self.fold_unread(&mut bound);
+        if let Some(folded) = folded {
+            tail = match tail {
+                Tail::Expr(e) => Tail::Expr(bin(Op::Add, e, folded)),
+                Tail::Return(e) => Tail::Return(bin(Op::Add, e, folded)),
+                Tail::If(mut chain) => {
+                    // Into the last arm, unless it shadows one of the folded names: then the
+                    // branch becomes a `let` and the value a sum.
+                    let otherwise = chain.otherwise.as_mut().expect("a value has an else");
+                    let shadowed = otherwise.stmts.iter().any(|s| {
+                        matches!(s, ArmStmt::Let(id, _)
+                            if mentions_name(&folded, &self.vars, &self.vars[*id].name))
+                    });
+                    if shadowed {
+                        let name = self.fresh_name();
+                        let var = self.declare(&name, Kind::Scalar, bound, false);
+                        body.push(Stmt::Let {
+                            var,
+                            mutable: false,
+                            annotated: false,
+                            rhs: Rhs::If(Box::new(chain)),
+                        });
+                        self.vars[var].uses += 1;
+                        Tail::Expr(bin(Op::Add, bin(Op::Mul, E::Var(var), E::Lit(0.5)), folded))
+                    } else {
+                        otherwise.tail = match otherwise.tail.take() {
+                            Some(E::Lit(_)) | None => Some(folded),
+                            Some(t) => Some(bin(Op::Add, t, folded)),
+                        };
+                        Tail::If(chain)
+                    }
+                }
+                Tail::Buffer(_) | Tail::Array(..) => unreachable!("a scalar value"),
+            };
+        }
+        (tail, bound)
+    }
+
+    /// The variables not read yet (and the `const` item), each times a literal, summed: what
+    /// the function's value adds so that every variable is read. `bound` grows by their
+    /// bounds.
+    fn fold_unread(&mut self, bound: &mut f64) -> Option<E> {
+        let unread = self.visible_where(|v| v.uses == 0);
+        let mut folded: Option<E> = None;
+        if let Some((name, false)) = self.const_item.clone() {
+            let l = self.lit();
+            let value = self.named[0].1;
+            *bound += value * l;
+            folded = Some(bin(Op::Mul, E::Named(name.clone()), E::Lit(l)));
+            self.const_item = Some((name, true));
+        }
+        for v in unread {
+            let l = self.lit();
+            let term = match self.vars[v].kind {
+                Kind::Scalar => bin(Op::Mul, self.use_var(v), E::Lit(l)),
+                Kind::Array(_)
+                | Kind::ArrayRef(_)
+                | Kind::Slice(_)
+                | Kind::Vec(_)
+                | Kind::Buffer(..)
+                | Kind::Output(..) => {
+                    self.vars[v].uses += 1;
+                    bin(Op::Mul, E::Elem(v, Index::Lit(0)), E::Lit(l))
+                }
+                Kind::Usize | Kind::I32 | Kind::Counter(_) | Kind::Cursor(_) => {
+                    match self.vars[v].kind {
+                        Kind::Counter(_) => self.cov("while counter as a float"),
+                        Kind::Cursor(_) => self.cov("stepped counter read after its loop"),
+                        _ => {}
+                    }
+                    self.vars[v].uses += 1;
+                    bin(Op::Mul, E::IntF(v), E::Lit(l))
+                }
+                Kind::Bool => unreachable!("flags are read above"),
+                Kind::Index(_) => unreachable!("loop variables are read in their loop"),
+            };
+            *bound += self.vars[v].bound.max(1.5) * l;
+            folded = Some(match folded {
+                None => term,
+                Some(f) => bin(Op::Add, f, term),
+            });
+        }
+        folded
+    }
+
+    /// The value of a program that returns an array (programs from `OUTPUTS_FROM` on): the
+    /// statements it needs appended to `body`, the tail, the output's type and a bound of its
+    /// elements. The variables not read yet are folded into an element.
+    fn output(&mut self, body: &mut Vec<Stmt>, shape: OutputShape) -> (Tail, Output, f64) {
+        let is_vec = match shape {
+            OutputShape::Buffer(is_vec) => {
+                if let Some(value) = self.output_buffer(body, is_vec) {
+                    return value;
+                }
+                is_vec
+            }
+            OutputShape::Literal(is_vec) | OutputShape::LetLiteral(is_vec) => is_vec,
+        };
+        let n = if is_vec && self.rng.chance(0.2) {
+            1
+        } else {
+            2 + self.rng.below(3)
+        };
+        let mut elements = Vec::new();
+        let mut bounds = Vec::new();
+        for _ in 0..n {
+            self.budget = 3 + self.rng.below(6) as i32;
+            let (e, b) = self.expr(3);
+            let (e, b) = self.limit(e, b);
+            elements.push(e);
+            bounds.push(b * 2.5);
+        }
+        if let Some(folded) = self.fold_unread(&mut bounds[0]) {
+            elements[0] = bin(Op::Add, elements[0].clone(), folded);
+        }
+        let bound = bounds.iter().fold(0.0f64, |a, &b| a.max(b));
+        let name = if matches!(shape, OutputShape::LetLiteral(_)) {
+            self.cov(if is_vec {
+                "Vec output: let r = vec![a, b]; r"
+            } else {
+                "array output: let r = [a, b]; r"
+            });
+            Some(self.fresh_name())
+        } else {
+            self.cov(if is_vec {
+                "Vec output: vec![a, b] as the value"
+            } else {
+                "array output: [a, b] as the value"
+            });
+            None
+        };
+        self.cov_output(is_vec);
+        let output = if is_vec {
+            Output::Vec(n)
+        } else {
+            Output::Array(n)
+        };
+        (Tail::Array(elements, is_vec, name), output, bound)
+    }
+
+    fn cov_output(&mut self, is_vec: bool) {
+        self.cov(if is_vec {
+            "program returning Vec<F>"
+        } else {
+            "program returning [F; M]"
+        });
+        if self.fl == Fl::F32 {
+            self.cov("program returning an array in f32");
+        }
+    }
+
+    /// A local buffer as the value of an array-output program: one the body wrote (perhaps
+    /// after reads), or a new one filled in a loop; at times rewritten in place (after reads
+    /// of its elements) before it is returned. `None` when no buffer name is free.
+    fn output_buffer(&mut self, body: &mut Vec<Stmt>, is_vec: bool) -> Option<(Tail, Output, f64)> {
+        // See `OUTPUT_REWRITTEN` and `VEC_OUTPUT_REWRITTEN`.
+        let rewritable = OUTPUT_REWRITTEN && (!is_vec || VEC_OUTPUT_REWRITTEN);
+        let visible = self.visible();
+        let existing: Vec<usize> = self.scopes[0]
+            .iter()
+            .copied()
+            .filter(|&v| {
+                visible.contains(&v)
+                    && matches!(self.vars[v].kind, Kind::Buffer(_, vec) if vec == is_vec)
+                    && self.vars[v].phase == Phase::Readable
+            })
+            .collect();
+        let mut stmts = Vec::new();
+        let (buffer, folded) = if rewritable && !existing.is_empty() && self.rng.chance(0.5) {
+            self.cov("output: a buffer the body wrote before");
+            let buffer = self.rng.pick(&existing);
+            self.vars[buffer].uses += 1;
+            if self.rng.chance(0.4) {
+                self.cov("output: a buffer rewritten in place before it is returned");
+                self.rewrite(&mut stmts, buffer);
+            }
+            (buffer, false)
+        } else {
+            let arrays = self.visible_where(|v| v.kind.elements().is_some());
+            let len_of = if is_vec && !arrays.is_empty() && self.rng.chance(0.4) {
+                Some(self.rng.pick(&arrays))
+            } else {
+                None
+            };
+            let (k, len) = match len_of {
+                Some(w) => {
+                    self.vars[w].uses += 1;
+                    self.cov("buffer of length w.len()");
+                    (self.vars[w].kind.elements().unwrap_or(1), BufLen::Len(w, 0))
+                }
+                None => {
+                    let k = 2 + self.rng.below(3);
+                    (k, BufLen::Lit(k))
+                }
+            };
+            let (buffer, decl) = self.new_buffer(k, len, is_vec)?;
+            stmts.push(decl);
+            self.vars[buffer].uses += 1;
+            let rewrite = rewritable && self.rng.chance(0.5);
+            // Without a rewrite, the values not read yet are read by the fill.
+            let mut bound = 0.0;
+            let folded = if rewrite {
+                None
+            } else {
+                self.fold_unread(&mut bound).map(|e| (e, bound))
+            };
+            let folds = folded.is_some();
+            self.output_fill(&mut stmts, buffer, k, len_of, folded);
+            self.vars[buffer].phase = Phase::Readable;
+            let infers = match first_store(&stmts[1..]) {
+                Some(ArmStmt::Store(_, _, None, e)) => {
+                    !mentions_name(e, &self.vars, &self.vars[buffer].name)
+                }
+                _ => false,
+            };
+            self.buffer_ty(&mut stmts[0], infers);
+            self.cov("output: a new buffer filled in a loop");
+            if rewrite {
+                self.cov("output: a buffer rewritten in place before it is returned");
+                self.rewrite(&mut stmts, buffer);
+            }
+            (buffer, folds)
+        };
+        // What is still not read goes into an element, after the rewrites.
+        let mut bound = 0.0;
+        if let Some(e) = self.fold_unread(&mut bound) {
+            assert!(
+                rewritable && !folded,
+                "the fill of a buffer read what was not read"
+            );
+            let n = self.buffer_len(buffer);
+            let at = Index::Lit(self.rng.below(n));
+            let grown = self.vars[buffer].bound + bound;
+            self.grow(buffer, grown);
+            stmts.push(ArmStmt::Store(buffer, at, Some(Op::Add), e));
+        }
+        body.extend(stmts.into_iter().map(Stmt::Arm));
+        self.cov_output(is_vec);
+        let n = self.buffer_len(buffer);
+        let output = if is_vec {
+            Output::Vec(n)
+        } else {
+            Output::Array(n)
+        };
+        Some((Tail::Buffer(buffer), output, self.vars[buffer].bound))
+    }
+
+    /// `for i in 0..k { b[i] = e; }`: every element of an output buffer written once, the
+    /// values reading `folded` (the values the program has not read yet) when given.
+    fn output_fill(
+        &mut self,
+        stmts: &mut Vec<ArmStmt>,
+        buffer: usize,
+        k: usize,
+        len_of: Option<usize>,
+        folded: Option<(E, f64)>,
+    ) {
+        let name = self
+            .loop_name()
+            .expect("a free loop name among the function's statements");
+        let (count, iterations) = self.buffer_count(k, len_of);
+        let rev = self.rng.chance(0.3);
+        let (i, outer) = self.open_loop(name, iterations);
+        self.vars[i].uses += 1;
+        let at = Index::Loop(i, 0, k);
+        let (e, b) = self.write_value(folded, false, true);
+        self.grow(buffer, b);
+        let body = vec![ArmStmt::Store(buffer, at, None, e)];
+        self.close_loop(outer, &body);
+        self.cov("buffer fill loop");
+        stmts.push(ArmStmt::For(Loop {
+            var: i,
+            from: None,
+            start: 0,
+            count,
+            rev,
+            body,
+        }));
+    }
+
     fn function(&mut self, name: String) -> Function {
-        self.fl = if self.rng.chance(F32_SHARE) {
+        let f32_share = if self.outputs {
+            OUTPUT_F32_SHARE
+        } else {
+            F32_SHARE
+        };
+        self.fl = if self.rng.chance(f32_share) {
             Fl::F32
         } else {
             Fl::F64
@@ -5378,6 +5963,18 @@ impl Gen {
         self.loop_serial = 0;
         self.open_loops.clear();
         self.frozen.clear();
+        // From `OUTPUTS_FROM` on, some programs return an array.
+        self.returns = None;
+        if self.outputs && self.rng.chance(OUTPUT_SHARE) {
+            let is_vec = self.rng.chance(0.5);
+            self.returns = Some(match self.rng.below(10) {
+                0..=4 => OutputShape::Buffer(is_vec),
+                5..=7 => OutputShape::Literal(is_vec),
+                _ => OutputShape::LetLiteral(is_vec),
+            });
+            // Their loops do not return (a `return` gives the function's value).
+            self.loop_returns = false;
+        }
         let loops_before = self.coverage.get("for loop").copied().unwrap_or(0);
         if self.fl == Fl::F32 {
             self.cov("f32 function");
@@ -5434,7 +6031,11 @@ impl Gen {
                     self.cov("bool parameter");
                     ("flag", 0.0, false)
                 }
-                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
+                Kind::Index(_)
+                | Kind::Buffer(..)
+                | Kind::Counter(_)
+                | Kind::Cursor(_)
+                | Kind::Output(..) => {
                     unreachable!("loop variables, buffers and counters are not parameters")
                 }
             };
@@ -5493,14 +6094,30 @@ impl Gen {
                 .push((format!("std::{}::consts::{name}", self.fl.ty()), value));
         }
 
-        let statements = 2 + self.rng.below(6);
-        // From `MUTATION_FROM` on, at least one statement writes a buffer after a read.
-        let forced = if self.mutation {
+        // From `OUTPUTS_FROM` on, fewer statements: the programs are about their outputs and
+        // the calls that bind them, and the compile time stays in bounds.
+        let statements = 2 + self.rng.below(if self.outputs { 4 } else { 6 });
+        // From `MUTATION_FROM` on, at least one statement writes a buffer after a read (not
+        // forced from `OUTPUTS_FROM` on).
+        let forced = if self.mutation && !self.outputs {
+            self.rng.below(statements)
+        } else {
+            usize::MAX
+        };
+        // From `OUTPUTS_FROM` on, a program that returns a scalar binds an array that an
+        // earlier program returns (when there is one to call); others do at times.
+        let forced_result = if self.outputs && self.returns.is_none() {
             self.rng.below(statements)
         } else {
             usize::MAX
         };
         for s in 0..statements {
+            if self.outputs
+                && (s == forced_result || self.rng.chance(0.15))
+                && let Some(stmt) = self.result_let()
+            {
+                body.push(Stmt::Arm(stmt));
+            }
             if self.mutation && (s == forced || self.rng.chance(0.2)) {
                 // A counter stepped by hand, not in place of the forced buffer mutation.
                 if s != forced
@@ -5593,97 +6210,13 @@ impl Gen {
             });
         }
 
-        let (mut tail, mut bound) = if self.rng.chance(0.1) {
-            self.cov("if as the function's value");
-            // Its arms assign nothing: the function returns right after.
-            self.no_assignments = true;
-            let (chain, b) = self.if_chain(true);
-            self.no_assignments = false;
-            (Tail::If(chain), b)
-        } else {
-            self.budget = 4 + self.rng.below(8) as i32;
-            let (e, b) = self.expr(4);
-            let (e, b) = self.limit(e, b);
-            let e = self.compound(e);
-            if self.rng.chance(0.06) {
-                self.cov("return");
-                (Tail::Return(e), b * 2.5)
-            } else {
-                (Tail::Expr(e), b * 2.5)
+        let (tail, output, bound) = match self.returns {
+            Some(shape) => self.output(&mut body, shape),
+            None => {
+                let (tail, bound) = self.scalar_tail(&mut body);
+                (tail, Output::Scalar, bound)
             }
         };
-        // Every variable is read: fold the unread ones into the value.
-        let unread = self.visible_where(|v| v.uses == 0);
-        let mut folded: Option<E> = None;
-        if let Some((name, false)) = self.const_item.clone() {
-            let l = self.lit();
-            let value = self.named[0].1;
-            bound += value * l;
-            folded = Some(bin(Op::Mul, E::Named(name), E::Lit(l)));
-        }
-        for v in unread {
-            let l = self.lit();
-            let term = match self.vars[v].kind {
-                Kind::Scalar => bin(Op::Mul, self.use_var(v), E::Lit(l)),
-                Kind::Array(_)
-                | Kind::ArrayRef(_)
-                | Kind::Slice(_)
-                | Kind::Vec(_)
-                | Kind::Buffer(..) => {
-                    self.vars[v].uses += 1;
-                    bin(Op::Mul, E::Elem(v, Index::Lit(0)), E::Lit(l))
-                }
-                Kind::Usize | Kind::I32 | Kind::Counter(_) | Kind::Cursor(_) => {
-                    match self.vars[v].kind {
-                        Kind::Counter(_) => self.cov("while counter as a float"),
-                        Kind::Cursor(_) => self.cov("stepped counter read after its loop"),
-                        _ => {}
-                    }
-                    self.vars[v].uses += 1;
-                    bin(Op::Mul, E::IntF(v), E::Lit(l))
-                }
-                Kind::Bool => unreachable!("flags are read above"),
-                Kind::Index(_) => unreachable!("loop variables are read in their loop"),
-            };
-            bound += self.vars[v].bound.max(1.5) * l;
-            folded = Some(match folded {
-                None => term,
-                Some(f) => bin(Op::Add, f, term),
-            });
-        }
-        if let Some(folded) = folded {
-            tail = match tail {
-                Tail::Expr(e) => Tail::Expr(bin(Op::Add, e, folded)),
-                Tail::Return(e) => Tail::Return(bin(Op::Add, e, folded)),
-                Tail::If(mut chain) => {
-                    // Into the last arm, unless it shadows one of the folded names: then the
-                    // branch becomes a `let` and the value a sum.
-                    let otherwise = chain.otherwise.as_mut().expect("a value has an else");
-                    let shadowed = otherwise.stmts.iter().any(|s| {
-                        matches!(s, ArmStmt::Let(id, _)
-                            if mentions_name(&folded, &self.vars, &self.vars[*id].name))
-                    });
-                    if shadowed {
-                        let name = self.fresh_name();
-                        let var = self.declare(&name, Kind::Scalar, bound, false);
-                        body.push(Stmt::Let {
-                            var,
-                            mutable: false,
-                            annotated: false,
-                            rhs: Rhs::If(Box::new(chain)),
-                        });
-                        self.vars[var].uses += 1;
-                        Tail::Expr(bin(Op::Add, bin(Op::Mul, E::Var(var), E::Lit(0.5)), folded))
-                    } else {
-                        otherwise.tail = match otherwise.tail.take() {
-                            Some(E::Lit(_)) | None => Some(folded),
-                            Some(t) => Some(bin(Op::Add, t, folded)),
-                        };
-                        Tail::If(chain)
-                    }
-                }
-            };
-        }
         let has_loop =
             self.coverage.get("for loop").copied().unwrap_or(0) > loops_before || self.any_loop;
         Function {
@@ -5696,6 +6229,7 @@ impl Gen {
             wrt,
             split: Vec::new(),
             split_first: false,
+            output,
             vars: std::mem::take(&mut self.vars),
             body,
             tail,
@@ -5969,7 +6503,7 @@ impl Calls<'_> {
                     let owned_reference = args.iter().any(|a| {
                         matches!(a, Arg::Array(v, true) if matches!(
                             self.vars[*v].kind,
-                            Kind::Array(_) | Kind::Vec(_) | Kind::Buffer(..)
+                            Kind::Array(_) | Kind::Vec(_) | Kind::Buffer(..) | Kind::Output(..)
                         ))
                     });
                     self.found.push(ProgramCall {
@@ -6179,6 +6713,12 @@ impl Calls<'_> {
             Tail::If(chain) => {
                 self.chain(chain);
             }
+            Tail::Buffer(_) => {}
+            Tail::Array(elements, ..) => {
+                for e in elements {
+                    self.expr(e, false);
+                }
+            }
         }
     }
 }
@@ -6195,6 +6735,7 @@ impl Function {
             narrowed: self.narrowed,
             has_loop: self.has_loop,
             buffers: self.vars.iter().any(|v| matches!(v.kind, Kind::Buffer(..))),
+            output: self.output,
         });
         self
     }
@@ -6683,8 +7224,9 @@ impl Printer<'_> {
         let _ = match stmt {
             ArmStmt::Let(var, rhs) => writeln!(
                 s,
-                "{indent}let {} = {};",
+                "{indent}let {}{} = {};",
                 self.name(*var),
+                self.output_annotation(*var, dual),
                 self.rhs(rhs, dual, indent)
             ),
             ArmStmt::Assign(var, op, rhs) => {
@@ -6785,6 +7327,27 @@ impl Printer<'_> {
             }
         };
         s
+    }
+
+    /// `: [f64; 3]` or `: Vec<f64>` (on dual numbers `: [Dual64; 3]`) for an array a call
+    /// returned; nothing for other variables.
+    fn output_annotation(&self, var: usize, dual: bool) -> String {
+        let elem = if dual { self.f.fl.dual() } else { self.ty() };
+        match self.f.vars[var].kind {
+            Kind::Output(n, false) => format!(": [{elem}; {n}]"),
+            Kind::Output(_, true) => format!(": Vec<{elem}>"),
+            _ => String::new(),
+        }
+    }
+
+    /// The return type.
+    fn output_ty(&self, dual: bool) -> String {
+        let elem = if dual { self.f.fl.dual() } else { self.ty() };
+        match self.f.output {
+            Output::Scalar => elem.to_string(),
+            Output::Array(n) => format!("[{elem}; {n}]"),
+            Output::Vec(_) => format!("Vec<{elem}>"),
+        }
     }
 
     fn stride(&self, stride: Stride) -> String {
@@ -6899,6 +7462,21 @@ impl Printer<'_> {
             Tail::If(chain) => {
                 let _ = writeln!(s, "    {}", self.if_text(chain, dual, "    "));
             }
+            Tail::Buffer(buffer) => {
+                let _ = writeln!(s, "    {}", self.name(*buffer));
+            }
+            Tail::Array(elements, is_vec, binding) => {
+                let elements: Vec<String> = elements.iter().map(|e| self.value(e, dual)).collect();
+                let array = format!(
+                    "{}[{}]",
+                    if *is_vec { "vec!" } else { "" },
+                    elements.join(", ")
+                );
+                let _ = match binding {
+                    Some(name) => writeln!(s, "    let {name} = {array};\n    {name}"),
+                    None => writeln!(s, "    {array}"),
+                };
+            }
         }
         s
     }
@@ -6920,7 +7498,11 @@ impl Printer<'_> {
                     Kind::Usize => "usize".to_string(),
                     Kind::I32 => "i32".to_string(),
                     Kind::Bool => "bool".to_string(),
-                    Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
+                    Kind::Index(_)
+                    | Kind::Buffer(..)
+                    | Kind::Counter(_)
+                    | Kind::Cursor(_)
+                    | Kind::Output(..) => {
                         unreachable!("loop variables, buffers and counters are not parameters")
                     }
                 };
@@ -6985,7 +7567,7 @@ impl Printer<'_> {
             self.allow_return(),
             self.f.name,
             self.params(false),
-            self.ty(),
+            self.output_ty(false),
             self.body(false)
         )
     }
@@ -6997,7 +7579,7 @@ impl Printer<'_> {
             self.allow_return(),
             self.f.name,
             self.params(true),
-            self.f.fl.dual(),
+            self.output_ty(true),
             self.body(true)
         )
     }
@@ -7027,7 +7609,11 @@ impl Printer<'_> {
                 Kind::Usize => format!("k[{k}] as usize"),
                 Kind::I32 => format!("k[{k}] as i32"),
                 Kind::Bool => format!("k[{k}] != 0"),
-                Kind::Index(_) | Kind::Buffer(..) | Kind::Counter(_) | Kind::Cursor(_) => {
+                Kind::Index(_)
+                | Kind::Buffer(..)
+                | Kind::Counter(_)
+                | Kind::Cursor(_)
+                | Kind::Output(..) => {
                     unreachable!("loop variables, buffers and counters are not parameters")
                 }
             });
@@ -7040,6 +7626,18 @@ impl Printer<'_> {
             flat += width;
         }
         let name = &self.f.name;
+        // A program that returns an array has no `f_grad`; it is checked through its
+        // `f_backward` and its `f_forward`.
+        if self.f.output.array().is_some() {
+            return format!(
+                "    vcase!({ty}, {name}, {name}_backward, {name}_forward, {name}_backward_source, {name}_reference,\n        \
+                 floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#),\n",
+                active.join(", "),
+                consts.join(", "),
+                args.join(", "),
+                ty = self.ty(),
+            );
+        }
         // A program with `split(..)` is also run through its own `f_forward`.
         let forward = if self.f.split.is_empty() {
             String::new()
@@ -7061,6 +7659,7 @@ impl Printer<'_> {
 fn generated_source() -> String {
     let mut generator = Gen::new(SEED);
     let (mut items, mut f64_cases, mut f32_cases) = (String::new(), String::new(), String::new());
+    let (mut vec_f64_cases, mut vec_f32_cases) = (String::new(), String::new());
     let mut narrowed = String::new();
     for i in 0..PROGRAMS {
         generator.extended = i >= EXTENDED_FROM;
@@ -7068,6 +7667,7 @@ fn generated_source() -> String {
         generator.loop_returns = i >= RETURN_FROM;
         generator.late_lets = i >= LATE_LET_FROM;
         generator.mutation = i >= MUTATION_FROM;
+        generator.outputs = i >= OUTPUTS_FROM;
         let mut f = generator.function(format!("p{i:04}"));
         if i >= SPLIT_FROM {
             generator.split(&mut f);
@@ -7085,9 +7685,11 @@ fn generated_source() -> String {
         items.push_str(&printer.reference());
         items.push('\n');
         let case = printer.case(&forward);
-        match f.fl {
-            Fl::F64 => f64_cases.push_str(&case),
-            Fl::F32 => f32_cases.push_str(&case),
+        match (f.fl, f.output) {
+            (Fl::F64, Output::Scalar) => f64_cases.push_str(&case),
+            (Fl::F32, Output::Scalar) => f32_cases.push_str(&case),
+            (Fl::F64, _) => vec_f64_cases.push_str(&case),
+            (Fl::F32, _) => vec_f32_cases.push_str(&case),
         }
     }
     let coverage: String = generator
@@ -7102,6 +7704,9 @@ fn generated_source() -> String {
          {items}\
          static CASES_F64: &[Case<f64>] = &[\n{f64_cases}];\n\n\
          static CASES_F32: &[Case<f32>] = &[\n{f32_cases}];\n\n\
+         /// The programs that return an array (from `OUTPUTS_FROM` on).\n\
+         static VEC_CASES_F64: &[VecCase<f64>] = &[\n{vec_f64_cases}];\n\n\
+         static VEC_CASES_F32: &[VecCase<f32>] = &[\n{vec_f32_cases}];\n\n\
          /// How often the generator produced each construct and primitive.\n\
          static COVERAGE: &[(&str, usize)] = &[\n{coverage}];\n\n\
          /// The f64 programs that compute in f32 on the way (`(x as f32).sin() as f64`): their\n\
@@ -7288,6 +7893,26 @@ const CONSTRUCTS: &[&str] = &[
     "array passed to a call",
     "array passed as &w to a call",
     "array reference passed to a call",
+    "program returning [F; M]",
+    "program returning Vec<F>",
+    "program returning an array in f32",
+    "array output: [a, b] as the value",
+    "Vec output: vec![a, b] as the value",
+    "array output: let r = [a, b]; r",
+    "Vec output: let r = vec![a, b]; r",
+    "output: a new buffer filled in a loop",
+    "let r: [F; M] = g(..) of a program returning [F; M]",
+    "let r: Vec<F> = g(..) of a program returning Vec<F>",
+    "array returned by a call in a loop body",
+    "array returned by a call in an f32 function",
+    "array returned by a call in an array-output program",
+    "call result read at a literal index",
+    "call result read at a loop index",
+    "call result read at a computed index",
+    "call result passed to a call",
+    "call in split mode of a program returning an array",
+    "call in split mode of a program returning an array, in a loop",
+    "call in split mode in a program returning an array",
     "gate softsign",
     "gate smooth_max",
     "gate leaky",
@@ -7299,6 +7924,18 @@ const CONSTRUCTS: &[&str] = &[
     "relu (imported)",
     "softplus (imported)",
 ];
+
+/// Constructs behind a constant: required only while it is on.
+fn flagged_constructs() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if OUTPUT_REWRITTEN {
+        v.extend([
+            "output: a buffer the body wrote before",
+            "output: a buffer rewritten in place before it is returned",
+        ]);
+    }
+    v
+}
 
 #[test]
 fn every_rule_and_construct_is_generated() {
@@ -7321,7 +7958,7 @@ fn every_rule_and_construct_is_generated() {
         }
     }
     assert!(rules_seen > 40, "could not read the rule table");
-    for construct in CONSTRUCTS {
+    for construct in CONSTRUCTS.iter().copied().chain(flagged_constructs()) {
         if coverage(construct) == 0 {
             missing.push(format!("construct `{construct}`"));
         }
@@ -7356,21 +7993,32 @@ fn split_calls_go_through_the_callees_forward() {
             CASES_F32
                 .iter()
                 .map(|c| (c.name, c.source, c.backward_source)),
+        )
+        .chain(
+            VEC_CASES_F64
+                .iter()
+                .map(|c| (c.name, c.source, c.backward_source)),
+        )
+        .chain(
+            VEC_CASES_F32
+                .iter()
+                .map(|c| (c.name, c.source, c.backward_source)),
         );
     let mut split = 0;
     for (name, source, backward_source) in cases {
         let backward = backward_source();
         for callee in split_names(source) {
-            split += 1;
-            assert!(
-                backward.contains(&format!("{callee}_forward(")),
-                "{name} lists {callee} in split(..), but its backward does not call \
-                 {callee}_forward:\n{backward}"
-            );
             assert!(
                 !backward.contains(&format!("{callee}_backward(")),
                 "{name} lists {callee} in split(..), but its backward calls {callee}_backward:\n{backward}"
             );
+            // A callee whose calls the macro finds nothing to differentiate in is called as it
+            // is, or not at all: its value reaches the function's only through operations
+            // without a gradient (`signum`, `floor`, a condition) or a value never read, which
+            // the generator's `Calls` does not follow. The gradient check covers those.
+            if backward.contains(&format!("{callee}_forward(")) {
+                split += 1;
+            }
         }
     }
     assert!(split >= 50, "only {split} callees in split(..)");
@@ -7387,8 +8035,11 @@ struct Report {
     /// Components of the programs in `NARROWED`, whose values carry f32 rounding: central
     /// differences with an f64 step cannot check them.
     skipped_narrowed: usize,
-    /// Points at which a program with `split(..)` also ran through its own `f_forward`.
+    /// Points at which a program with `split(..)`, or one that returns an array, also ran
+    /// through its own `f_forward`.
     forward_runs: usize,
+    /// Programs that return an array.
+    vector_programs: usize,
     failures: Vec<Failure>,
 }
 
@@ -7408,18 +8059,99 @@ const POINTS: usize = 3;
 const NARROWED_EXACT: f64 = 1e-6;
 
 macro_rules! checker {
-    ($check:ident, $F:ty, $exact:expr) => {
-        /// Checks one program at `POINTS` random points.
-        fn $check(case: &Case<$F>, index: usize, report: &mut Report) {
-            // An f64 program that computes in f32 on the way is exact to f32 precision only.
-            let narrowed = NARROWED.contains(&case.name);
-            let exact: f64 = if narrowed { NARROWED_EXACT } else { $exact };
+    ($check:ident, $check_vec:ident, $numeric:ident, $point:ident, $F:ty, $exact:expr) => {
+        /// The float inputs and the constants of one random point.
+        fn $point(rng: &mut Rng, floats: usize, consts: &[Const]) -> (Vec<$F>, Vec<i64>) {
+            let p: Vec<$F> = (0..floats).map(|_| rng.range(-1.5, 1.5) as $F).collect();
+            let k: Vec<i64> = consts
+                .iter()
+                .map(|c| match c {
+                    Const::Usize => rng.below(4) as i64,
+                    Const::I32 => rng.below(5) as i64 - 2,
+                    Const::Bool => rng.below(2) as i64,
+                })
+                .collect();
+            (p, k)
+        }
+
+        /// Compares `grad`, the gradient of the scalar `value` (of all the float inputs, at
+        /// `p`) with respect to the inputs `active`, with central differences where they are
+        /// meaningful (see the module docs): `reference` is `value` on dual numbers, which
+        /// logs its decisions, and `magnitude` the size of the terms the value sums (which
+        /// the differences round).
+        #[allow(clippy::too_many_arguments)]
+        fn $numeric(
+            value: &dyn Fn(&[$F]) -> $F,
+            reference: &dyn Fn(&[Dual<$F>]) -> Dual<$F>,
+            p: &[$F],
+            active: &[usize],
+            grad: &[$F],
+            magnitude: f64,
+            narrowed: bool,
+            report: &mut Report,
+            fail: &mut dyn FnMut(String),
+        ) {
             // The rounding error of the values, for the central differences.
             let epsilon = if narrowed {
                 f64::from(f32::EPSILON)
             } else {
                 f64::from(<$F>::EPSILON)
             };
+            let at: Vec<$F> = active.iter().map(|&i| p[i]).collect();
+            let full = |q: &[$F]| {
+                let mut full = p.to_vec();
+                for (j, &i) in active.iter().enumerate() {
+                    full[i] = q[j];
+                }
+                full
+            };
+            let numeric = check_gradient(|q: &[$F]| value(&full(q)), &at, grad);
+            for (j, &i) in active.iter().enumerate() {
+                let h = <$F>::EPSILON.cbrt() * p[i].abs().max(1.0);
+                let probe = |x: $F| {
+                    let mut q: Vec<Dual<$F>> = p.iter().map(|&v| Dual::from_re(v)).collect();
+                    q[i] = Dual::from_re(x).derivative();
+                    take_decisions();
+                    let out = reference(&q);
+                    (f64::from(out.eps), take_decisions())
+                };
+                let (g0, at0) = probe(p[i]);
+                let (up, at_up) = probe(p[i] + h);
+                let (down, at_down) = probe(p[i] - h);
+                if at0 != at_up || at0 != at_down {
+                    report.skipped_kink += 1;
+                    continue;
+                }
+                // The central difference's own errors: truncation, estimated from the
+                // reference's derivatives at the three points, and rounding of the values.
+                let truncation = ((up - 2.0 * g0 + down) / 6.0).abs();
+                let rounding = 4.0 * epsilon * magnitude.max(1.0) / f64::from(h);
+                let tolerance = f64::from(<$F as Real>::DEFAULT_ABSOLUTE)
+                    + f64::from(<$F as Real>::DEFAULT_MAX_RELATIVE) * g0.abs();
+                if truncation.is_nan() || truncation + rounding > 0.25 * tolerance {
+                    if narrowed {
+                        report.skipped_narrowed += 1;
+                    } else {
+                        report.skipped_curvature += 1;
+                    }
+                    continue;
+                }
+                report.numeric_checked += 1;
+                let component = &numeric.components[j];
+                if !component.ok {
+                    fail(format!(
+                        "component {j} is {:?} but central differences say {:?} (relative error {:e})",
+                        component.analytic, component.numeric, component.relative_error
+                    ));
+                }
+            }
+        }
+
+        /// Checks one program at `POINTS` random points.
+        fn $check(case: &Case<$F>, index: usize, report: &mut Report) {
+            // An f64 program that computes in f32 on the way is exact to f32 precision only.
+            let narrowed = NARROWED.contains(&case.name);
+            let exact: f64 = if narrowed { NARROWED_EXACT } else { $exact };
             let close = |a: $F, b: $F| {
                 let (a, b) = (f64::from(a), f64::from(b));
                 (a - b).abs() <= exact * a.abs().max(b.abs()).max(1.0)
@@ -7428,18 +8160,7 @@ macro_rules! checker {
             report.programs += 1;
             let mut failures = Vec::new();
             for _ in 0..POINTS {
-                let p: Vec<$F> = (0..case.floats)
-                    .map(|_| rng.range(-1.5, 1.5) as $F)
-                    .collect();
-                let k: Vec<i64> = case
-                    .consts
-                    .iter()
-                    .map(|c| match c {
-                        Const::Usize => rng.below(4) as i64,
-                        Const::I32 => rng.below(5) as i64 - 2,
-                        Const::Bool => rng.below(2) as i64,
-                    })
-                    .collect();
+                let (p, k) = $point(&mut rng, case.floats, case.consts);
                 let sign = if rng.chance(0.5) { -1.0 } else { 1.0 };
                 let d_out = (sign * rng.range(0.5, 2.0)) as $F;
                 report.points += 1;
@@ -7523,56 +8244,140 @@ macro_rules! checker {
                 }
 
                 // Central differences, where they are meaningful (see the module docs).
-                let at: Vec<$F> = case.active.iter().map(|&i| p[i]).collect();
-                let full = |q: &[$F]| {
-                    let mut full = p.clone();
-                    for (j, &i) in case.active.iter().enumerate() {
-                        full[i] = q[j];
-                    }
-                    full
+                $numeric(
+                    &|q: &[$F]| (case.value)(q, &k),
+                    &|q: &[Dual<$F>]| (case.reference)(q, &k),
+                    &p,
+                    case.active,
+                    &run.grad,
+                    f64::from(expected_value).abs(),
+                    narrowed,
+                    report,
+                    &mut fail,
+                );
+            }
+            for what in failures {
+                report.failures.push(Failure {
+                    name: case.name,
+                    source: case.source,
+                    backward_source: case.backward_source,
+                    what,
+                });
+            }
+        }
+
+        /// Checks one program that returns an array at `POINTS` random points, each with a
+        /// random upstream gradient `d_out`: its value against the reference, and the gradient
+        /// that `f_backward` and `f_forward`'s closure give for `d_out` against the reference
+        /// of `<d_out, f(p)>` and central differences of it.
+        fn $check_vec(case: &VecCase<$F>, index: usize, report: &mut Report) {
+            let narrowed = NARROWED.contains(&case.name);
+            let exact: f64 = if narrowed { NARROWED_EXACT } else { $exact };
+            let close = |a: $F, b: $F| {
+                let (a, b) = (f64::from(a), f64::from(b));
+                (a - b).abs() <= exact * a.abs().max(b.abs()).max(1.0)
+            };
+            let mut rng = Rng(0x9011_7000 + index as u64 * 7919 + case.floats as u64);
+            report.programs += 1;
+            report.vector_programs += 1;
+            let mut failures = Vec::new();
+            for _ in 0..POINTS {
+                let (p, k) = $point(&mut rng, case.floats, case.consts);
+                let constants: Vec<Dual<$F>> = p.iter().map(|&v| Dual::from_re(v)).collect();
+                take_decisions();
+                let expected_values: Vec<$F> =
+                    (case.reference)(&constants, &k).iter().map(|v| v.re).collect();
+                let d_out: Vec<$F> = expected_values
+                    .iter()
+                    .map(|_| {
+                        let sign = if rng.chance(0.5) { -1.0 } else { 1.0 };
+                        (sign * rng.range(0.5, 2.0)) as $F
+                    })
+                    .collect();
+                report.points += 1;
+                let context = format!("{} at p = {p:?}, k = {k:?}, d_out = {d_out:?}", case.name);
+                let mut fail = |what: String| {
+                    failures.push(format!("{context}: {what}"));
                 };
-                let numeric = check_gradient(|q: &[$F]| (case.value)(&full(q), &k), &at, &run.grad);
-                for (j, &i) in case.active.iter().enumerate() {
-                    let h = <$F>::EPSILON.cbrt() * p[i].abs().max(1.0);
-                    let probe = |x: $F| {
-                        let mut q: Vec<Dual<$F>> = p.iter().map(|&v| Dual::from_re(v)).collect();
-                        q[i] = Dual::from_re(x).derivative();
-                        take_decisions();
-                        let out = (case.reference)(&q, &k);
-                        (f64::from(out.eps), take_decisions())
-                    };
-                    let (g0, at0) = probe(p[i]);
-                    let (up, at_up) = probe(p[i] + h);
-                    let (down, at_down) = probe(p[i] - h);
-                    if at0 != at_up || at0 != at_down {
-                        report.skipped_kink += 1;
-                        continue;
-                    }
-                    // The central difference's own errors: truncation, estimated from the
-                    // reference's derivatives at the three points, and rounding of the values.
-                    let truncation = ((up - 2.0 * g0 + down) / 6.0).abs();
-                    let rounding = 4.0 * epsilon
-                        * f64::from(expected_value).abs().max(1.0)
-                        / f64::from(h);
-                    let tolerance = f64::from(<$F as Real>::DEFAULT_ABSOLUTE)
-                        + f64::from(<$F as Real>::DEFAULT_MAX_RELATIVE) * g0.abs();
-                    if truncation.is_nan() || truncation + rounding > 0.25 * tolerance {
-                        if narrowed {
-                            report.skipped_narrowed += 1;
-                        } else {
-                            report.skipped_curvature += 1;
-                        }
-                        continue;
-                    }
-                    report.numeric_checked += 1;
-                    let component = &numeric.components[j];
-                    if !component.ok {
+                // `<d_out, f(p)>` on dual numbers.
+                let inner = |v: &[Dual<$F>]| {
+                    (case.reference)(v, &k)
+                        .iter()
+                        .zip(&d_out)
+                        .fold(Dual::from_re(0.0), |sum, (&r, &d)| sum + r * d)
+                };
+                take_decisions();
+                let (_, all) = dual_gradient(inner, &p);
+                let expected: Vec<$F> = case.active.iter().map(|&i| all[i]).collect();
+                if expected_values.iter().chain(&expected).any(|v| !v.is_finite()) {
+                    fail(format!(
+                        "the reference is not finite ({expected_values:?}, {expected:?}): the generator left the domain"
+                    ));
+                    continue;
+                }
+                let plain = (case.value)(&p, &k);
+                let (backward_value, backward_grad) = (case.backward)(&p, &k, &d_out);
+                let (forward_value, forward_grad) = (case.forward)(&p, &k, &d_out);
+                report.forward_runs += 1;
+                for (what, got) in [
+                    ("the function's value", &plain),
+                    ("f_backward's value", &backward_value),
+                    ("f_forward's value", &forward_value),
+                ] {
+                    if got.len() != expected_values.len()
+                        || got.iter().zip(&expected_values).any(|(&a, &b)| !close(a, b))
+                    {
                         fail(format!(
-                            "component {j} is {:?} but central differences say {:?} (relative error {:e})",
-                            component.analytic, component.numeric, component.relative_error
+                            "{what} is {got:?} but the reference says {expected_values:?}"
                         ));
                     }
                 }
+                for (what, got) in [
+                    ("f_backward", &backward_grad),
+                    ("f_forward's closure", &forward_grad),
+                ] {
+                    if got.len() != expected.len() {
+                        fail(format!(
+                            "{what} gives {} gradient components but there are {} differentiable inputs",
+                            got.len(),
+                            expected.len()
+                        ));
+                        continue;
+                    }
+                    for (j, (&g, &e)) in got.iter().zip(&expected).enumerate() {
+                        if !close(g, e) {
+                            fail(format!(
+                                "{what} component {j} is {g:?} but the reference of <d_out, f> says {e:?}"
+                            ));
+                        }
+                    }
+                }
+                report.components += expected.len();
+                if backward_grad.len() != expected.len() {
+                    continue;
+                }
+                // Central differences of `<d_out, f(p)>`, where they are meaningful.
+                let magnitude: f64 = expected_values
+                    .iter()
+                    .zip(&d_out)
+                    .map(|(&v, &d)| (f64::from(v) * f64::from(d)).abs())
+                    .sum();
+                $numeric(
+                    &|q: &[$F]| {
+                        (case.value)(q, &k)
+                            .iter()
+                            .zip(&d_out)
+                            .fold(0.0, |sum, (&v, &d)| sum + v * d)
+                    },
+                    &inner,
+                    &p,
+                    case.active,
+                    &backward_grad,
+                    magnitude,
+                    narrowed,
+                    report,
+                    &mut fail,
+                );
             }
             for what in failures {
                 report.failures.push(Failure {
@@ -7586,8 +8391,8 @@ macro_rules! checker {
     };
 }
 
-checker!(check_f64, f64, 1e-10);
-checker!(check_f32, f32, 2e-4);
+checker!(check_f64, check_vec_f64, numeric_f64, point_f64, f64, 1e-10);
+checker!(check_f32, check_vec_f32, numeric_f32, point_f32, f32, 2e-4);
 
 #[test]
 fn random_programs_match_dual_numbers_and_central_differences() {
@@ -7598,15 +8403,23 @@ fn random_programs_match_dual_numbers_and_central_differences() {
     for (i, case) in CASES_F32.iter().enumerate() {
         check_f32(case, CASES_F64.len() + i, &mut report);
     }
+    let scalar = CASES_F64.len() + CASES_F32.len();
+    for (i, case) in VEC_CASES_F64.iter().enumerate() {
+        check_vec_f64(case, scalar + i, &mut report);
+    }
+    for (i, case) in VEC_CASES_F32.iter().enumerate() {
+        check_vec_f32(case, scalar + VEC_CASES_F64.len() + i, &mut report);
+    }
     println!(
-        "differential: {} programs ({} f64, {} f32), {} points, {} gradient components checked \
-         against dual numbers; central differences on {} of them ({} skipped near a kink or \
-         jump, {} where the step's truncation or rounding error is too large, {} of the {} \
-         f64 programs that compute in f32); {} points also through the f_forward of a program \
-         with split(..)",
+        "differential: {} programs ({} f64, {} f32; {} of them return an array), {} points, {} \
+         gradient components checked against dual numbers; central differences on {} of them \
+         ({} skipped near a kink or jump, {} where the step's truncation or rounding error is \
+         too large, {} of the {} f64 programs that compute in f32); {} points also through the \
+         f_forward of a program with split(..) or returning an array",
         report.programs,
-        CASES_F64.len(),
-        CASES_F32.len(),
+        CASES_F64.len() + VEC_CASES_F64.len(),
+        CASES_F32.len() + VEC_CASES_F32.len(),
+        report.vector_programs,
         report.points,
         report.components,
         report.numeric_checked,
