@@ -335,7 +335,7 @@ fn forward_companion(
         {
             let out = &program.vars[*v].ident;
             quote!({
-                let #out = #out.clone();
+                let mut #out = #out.clone();
                 #closure
             })
         }

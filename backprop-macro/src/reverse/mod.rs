@@ -203,6 +203,9 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
         Operand::Var(out) if program.output_temp == Some(out) || program.vars[out].buffer => {
             sweep.grads.insert(out, seed.clone());
             sweep.declared.insert(out);
+            // A returned buffer's gradient holds the upstream: no element of it is known to be
+            // zero (a first contribution adds, never assigns).
+            sweep.touched.insert((out, "*".to_string()));
         }
         ref result if program.is_active(result) => {
             sweep.contribute_to(result, seed.to_token_stream(), &mut stmts);
