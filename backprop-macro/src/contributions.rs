@@ -234,9 +234,9 @@ pub fn backward(
                     quote!(#array.mapv(|#e| #call))
                 };
                 let d_name = &local.d_name;
-                let moved = zipped.then(|| {
-                    quote!(::backprop::map_upstream(#d_name, &#array.view(), |#e, #d_e| #call))
-                });
+                let moved = zipped.then(
+                    || quote!(::backprop::map_upstream(#d_name, &#array.view(), |#e, #d_e| #call)),
+                );
                 return Backward {
                     setup: Vec::new(),
                     contributions: vec![Contribution {

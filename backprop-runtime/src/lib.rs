@@ -26,10 +26,9 @@ pub use tape::{ScalarTape, Tape};
 #[cfg(feature = "ndarray")]
 pub use tensor::{
     ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, add_to_part,
-    map_upstream,
-    expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, max_axis, max_axis_backward,
-    one_hot, pick, pick_backward, pick_grad, relu_grad, sigmoid_grad, softmax, softmax_backward,
-    softmax_grad, sum_to, sum_to_ref,
+    expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, map_upstream, max_axis,
+    max_axis_backward, one_hot, pick, pick_backward, pick_grad, relu_grad, sigmoid_grad, softmax,
+    softmax_backward, softmax_grad, sum_to, sum_to_ref,
 };
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.
