@@ -31,6 +31,22 @@
 //! in a loop, before it is reduced. The bound of each value is followed through the
 //! iterations.
 //!
+//! The last `OUTPUT_PROGRAMS` programs (`Gen::composed`) return arrays or call programs that
+//! do. About half of them are `-> Array2<f64>` or `-> Array1<f64>`: a few straight-line lines,
+//! then an array line that reads a differentiated value, returned as it is (the expression
+//! itself, or the local it is bound to), with the values not read yet reduced and added to it
+//! (`&out + z1.sum() - s`). The others, and some of those, call an earlier such program (one
+//! without `wrt`) with `let h: Array2<f64> = g(..);` (or `Array1<f64>`), passing it
+//! parameters and locals of its parameters' shapes, scalars and literals, and go on with
+//! tensor operations on `h` before they reduce it; half of them list the callee in
+//! `split(..)` (a call that passes a reference to an array the caller owns stays in joint
+//! mode: `split_calls_go_through_the_callees_forward`). A program that returns an array has no
+//! `f_grad`: it is checked through `f_backward(p.., d_out)` and `f_forward`'s closure with a
+//! random upstream `d_out` of the output's shape (`OUT_CASES`), against central differences of
+//! `<d_out, f(p)>`. These programs are drawn after all the others, which are unchanged; the
+//! constants `ARRAY_ARGUMENTS_BY_VALUE` to `DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY` keep out
+//! what the macro does not compile yet (each `#[ignore]`d in `tests/regressions.rs`).
+//!
 //! The test evaluates every program at `POINTS` random points and compares `f_grad` with central
 //! differences of the function itself (`backprop::numeric_gradient`), component by component:
 //! relative error at most 1e-6 or absolute error at most 1e-8. A component whose central
@@ -46,8 +62,8 @@
 //!
 //! After changing the generator, re-create the file with
 //! `BLESS=1 cargo test --test tensor_differential`. (If the old file no longer compiles, replace
-//! it first with the two empty tables `static CASES: &[Case] = &[];` and
-//! `static COVERAGE: &[(&str, usize)] = &[];`.)
+//! it first with the three empty tables `static CASES: &[Case] = &[];`,
+//! `static OUT_CASES: &[OutCase] = &[];` and `static COVERAGE: &[(&str, usize)] = &[];`.)
 
 // The programs are random: they write `&a - &a` and `&a + &a` (fan-out of one value into both
 // operands) as a user might, `.clone()` of a view (a copy line the macro must handle,
@@ -103,6 +119,28 @@ fn vector(p: &[f64], at: usize, n: usize) -> Array1<f64> {
 /// A gradient's components, in order.
 fn flat<G: backprop::Gradient<f64>>(g: &G) -> Vec<f64> {
     g.flatten()
+}
+
+/// A program that returns an array (`Array1<f64>` or `Array2<f64>`): its value, and what
+/// `f_backward(p.., d_out)` and `f_forward`'s closure give for an upstream gradient `d_out` of
+/// the output's shape, all flattened (row-major). It has no `f_grad`.
+struct OutCase {
+    name: &'static str,
+    floats: usize,
+    active: &'static [(usize, usize)],
+    value: fn(&[f64]) -> Vec<f64>,
+    /// `(p, d_out)` to the value and the gradient of `<d_out, f(p)>`.
+    backward: OutRun,
+    forward: OutRun,
+    backward_source: fn() -> &'static str,
+    source: &'static str,
+}
+
+type OutRun = fn(&[f64], &[f64]) -> (Vec<f64>, Vec<f64>);
+
+/// An array's elements in row-major order.
+fn elements<D: backprop::ndarray::Dimension>(a: &backprop::ndarray::Array<f64, D>) -> Vec<f64> {
+    a.iter().copied().collect()
 }
 
 include!("generated/tensor_programs.rs");
@@ -169,6 +207,49 @@ const BREAK_AFTER_ARRAY_UPDATE: bool = true;
 ///
 /// On: fixed in bc1a301; the minimal case is in `tests/carried.rs` (`copy_of_view_carried`).
 const CARRIED_COPY_OF_VIEW: bool = true;
+
+/// Programs that return an array (`-> Array1<f64>`, `-> Array2<f64>`), and programs that call
+/// them (`let h: Array2<f64> = g(..);`), after the loop programs (`Gen::composed`).
+const OUTPUT_PROGRAMS: usize = 60;
+/// Whether a call may pass an array by value, to a callee's `Array2<f64>` or `ArrayView2<f64>`
+/// parameter (`g(h.clone())`, `g(a.to_owned())`, `g(a.view())`, `g(m)` of a view parameter,
+/// `g(z)` of a local), or a copy made in the argument by reference (`g(&m.to_owned())` of a
+/// view). The macro passes every array argument as a reference to the variable (`go(&z)` for
+/// `go(z.clone())`, `go_backward(a, d_h)` for `go(a.to_owned())`): "expected
+/// `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<OwnedRepr<f64>, ..>`"
+/// (`tests/regressions.rs`, `does_not_compile::array_argument_by_value`).
+///
+/// Off: callers call only programs whose array parameters are references, and pass them arrays
+/// that are no views (`&h` of a local, `a` of a reference parameter, `&a` of an owned one).
+const ARRAY_ARGUMENTS_BY_VALUE: bool = false;
+/// Whether the value of a program that returns an array may be an `insert_axis` of an owned
+/// array (`x.sum_axis(Axis(0)).insert_axis(Axis(0))`, or a local bound to it). The macro
+/// computes it as a view (`z_sum_axis.view().insert_axis(Axis(0))`), which the function then
+/// returns where the signature says `Array2<f64>`: "expected `ArrayBase<OwnedRepr<f64>, ..>`,
+/// found `ArrayBase<ViewRepr<&f64>, ..>`" (`tests/regressions.rs`,
+/// `does_not_compile::insert_axis_as_the_output`).
+///
+/// Off: such a line is not the output (it may be a line before it).
+const INSERT_AXIS_OUTPUT: bool = false;
+/// Whether the value of a program that returns an array may be a copy or a view of an array
+/// (`h.t()`, `h.view()` or `h.clone()` as the output's line, returned made owned: `h.t().
+/// to_owned()`, `m.to_owned()` of a view parameter, `a.clone()` of a reference parameter). The
+/// macro drops the copy and returns the view or the reference (`let out_t = z.t(); .. (out_t,
+/// d_a)`): "expected `ArrayBase<OwnedRepr<f64>, ..>`, found `ArrayBase<ViewRepr<&f64>, ..>`"
+/// (`tests/regressions.rs`, `does_not_compile::copy_as_the_output`).
+///
+/// Off: such a line is not the output.
+const COPY_AS_THE_OUTPUT: bool = false;
+/// Whether `max`, `min` or `clamp` in a `mapv` closure may have a differentiated bound when
+/// the array is a constant (`h.mapv(|v| v.max(s))` with `h = a.tanh()` outside `wrt`): the
+/// macro moves the array into the line (`let m_array = h;`) to keep it for the bound's
+/// gradient, and a later read of it is "borrow of moved value: `h`" (`tests/regressions.rs`,
+/// `does_not_compile::differentiated_bound_of_a_constant_array`). Found by the programs that
+/// call programs returning arrays (a call's result outside `wrt` is such a constant).
+///
+/// Off: in the programs from `Gen::composed` on, the bound of such an array is a literal or
+/// a constant (the earlier programs have such lines, and do not read the array again).
+const DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY: bool = false;
 
 /// A value's type: a scalar, a vector of a length, a matrix of a shape.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -245,6 +326,10 @@ const LOCAL_NAMES: [&str; 12] = [
 struct Gen {
     rng: Rng,
     coverage: std::collections::BTreeMap<String, usize>,
+    /// The programs that return an array, for later programs to call.
+    outputs: Vec<OutSig>,
+    /// Generating the programs of `Gen::composed`.
+    composing: bool,
     /// The loop programs' updates, taken in turn (not drawn) so that each of them is
     /// generated among the few loop programs: the kind (one array, gated, a cell) and the
     /// one array's update.
@@ -284,6 +369,16 @@ impl Program {
     }
 }
 
+/// What a caller needs to know of a program that returns an array.
+struct OutSig {
+    name: String,
+    params: Vec<(String, Ty, Param)>,
+    output: Ty,
+    bound: f64,
+    /// With `wrt(..)`: not called (a caller takes one gradient per float argument).
+    wrt: bool,
+}
+
 /// A generated line's right-hand side.
 struct Rhs {
     code: String,
@@ -295,11 +390,23 @@ fn rhs(code: String, ty: Ty, bound: f64) -> Option<Rhs> {
     (bound <= LIMIT).then_some(Rhs { code, ty, bound })
 }
 
+/// How a program ends (`Gen::finish_with`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// A scalar, every value not read yet reduced into it.
+    Scalar,
+    /// An array: the local `out`, plus the values not read yet (reduced) when there are any;
+    /// otherwise the local, or (`inline`) its line's expression itself.
+    Array { out: usize, inline: bool },
+}
+
 impl Gen {
     fn new(seed: u64) -> Self {
         Gen {
             rng: Rng(seed),
             coverage: Default::default(),
+            outputs: Vec::new(),
+            composing: false,
             kind_turn: 0,
             update_turn: 0,
         }
@@ -591,6 +698,15 @@ impl Gen {
                 } else {
                     self.rng.pick(&scalars)
                 };
+                // See `DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY` (the programs before the ones
+                // that return arrays have such lines, and read their arrays no more).
+                if !DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY
+                    && self.composing
+                    && p.vars[s].active
+                    && !p.vars[a].active
+                {
+                    return None;
+                }
                 let bs = p.vars[s].bound;
                 let parameter = matches!(p.vars[s].name.as_str(), "s" | "reg");
                 self.cov(match (parameter, p.vars[s].active) {
@@ -1172,9 +1288,23 @@ impl Gen {
     fn finish(
         &mut self,
         name: &str,
+        p: Program,
+        params: &[(String, Ty, Param)],
+        wrt: Option<&[usize]>,
+    ) -> (String, String) {
+        self.finish_with(name, p, params, wrt, None, Ending::Scalar)
+    }
+
+    /// `finish`, with `split(..)` in the attribute, and for a program that returns an array
+    /// (`Ending::Array`), the value that array.
+    fn finish_with(
+        &mut self,
+        name: &str,
         mut p: Program,
         params: &[(String, Ty, Param)],
         wrt: Option<&[usize]>,
+        split: Option<&str>,
+        ending: Ending,
     ) -> (String, String) {
         let has_labels = p.labels.is_some();
         let (n, c) = p.labels.unwrap_or((0, 0));
@@ -1222,17 +1352,30 @@ impl Gen {
                 }
             }
         }
+        // An array output: the local returned, first (`&out + terms`).
+        let mut bound = 0.0;
+        if let Ending::Array { out, .. } = ending {
+            bound = p.vars[out].bound;
+            terms.push(format!("&{}", p.vars[out].name));
+        }
         for i in 0..p.vars.len() {
             if p.vars[i].uses > 0 {
                 continue;
             }
             let term = match p.vars[i].ty {
-                Ty::S => p.recv(i),
-                _ => self.reduce(&mut p, i).0,
+                Ty::S => {
+                    bound += p.vars[i].bound;
+                    p.recv(i)
+                }
+                _ => {
+                    let (term, b) = self.reduce(&mut p, i);
+                    bound += b;
+                    term
+                }
             };
             terms.push(term);
         }
-        if terms.len() < 2 {
+        if terms.len() < 2 && ending == Ending::Scalar {
             let (t, _) = self.reduction(&mut p).unwrap();
             terms.push(t);
         }
@@ -1253,6 +1396,51 @@ impl Gen {
         if p.vars.iter().any(|v| v.uses > 1) {
             self.cov("fan-out");
         }
+        let returned = match ending {
+            Ending::Scalar => "f64",
+            Ending::Array { out, inline } => {
+                let view = p.vars[out].view;
+                // The expression itself: the last line, `let out = <expression>;`.
+                let mut expression = || {
+                    let line = p.lines.pop().expect("the output's line");
+                    line.split_once(" = ")
+                        .and_then(|(_, code)| code.strip_suffix(';'))
+                        .expect("a let line")
+                        .to_string()
+                };
+                if terms.len() > 1 && inline {
+                    let rest = value
+                        .strip_prefix(&format!("&{}", p.vars[out].name))
+                        .expect("the output first")
+                        .to_string();
+                    value = format!("({}){rest}", expression());
+                    self.cov("output: an array expression plus the values not read yet");
+                } else if terms.len() > 1 {
+                    self.cov("output: a local plus the values not read yet");
+                } else if inline {
+                    value = expression();
+                    self.cov("output: an array expression");
+                } else {
+                    value = p.vars[out].name.clone();
+                    self.cov("output: a local");
+                }
+                if view && terms.len() == 1 {
+                    // A view is not the owned array the signature says.
+                    self.cov("output: a view made owned");
+                    value = format!("{value}.to_owned()");
+                }
+                match p.vars[out].ty {
+                    Ty::M(..) => {
+                        self.cov("program returning Array2<f64>");
+                        "Array2<f64>"
+                    }
+                    _ => {
+                        self.cov("program returning Array1<f64>");
+                        "Array1<f64>"
+                    }
+                }
+            }
+        };
 
         // The source.
         let signature: Vec<String> = params
@@ -1269,19 +1457,27 @@ impl Gen {
             })
             .chain(has_labels.then(|| "y: &[usize]".to_string()))
             .collect();
-        let attribute = match &wrt {
-            Some(subset) => format!(
-                "#[backprop(wrt({}))]",
+        let mut options = Vec::new();
+        if let Some(subset) = &wrt {
+            options.push(format!(
+                "wrt({})",
                 subset
                     .iter()
                     .map(|&i| params[i].0.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ),
-            None => "#[backprop]".to_string(),
+            ));
+        }
+        if let Some(callee) = split {
+            options.push(format!("split({callee})"));
+        }
+        let attribute = if options.is_empty() {
+            "#[backprop]".to_string()
+        } else {
+            format!("#[backprop({})]", options.join(", "))
         };
         let mut source = format!(
-            "{attribute}\nfn {name}({}) -> f64 {{\n",
+            "{attribute}\nfn {name}({}) -> {returned} {{\n",
             signature.join(", ")
         );
         for line in &p.lines {
@@ -1312,6 +1508,31 @@ impl Gen {
         }
         let y = if has_labels { "y" } else { "_y" };
         let args = args.join(", ");
+        if let Ending::Array { out, .. } = ending {
+            // The upstream gradient, of the output's shape, from the flat `d`.
+            let (d_out, ty) = match p.vars[out].ty {
+                Ty::M(r, c) => (format!("mat(d, 0, {r}, {c})"), Ty::M(r, c)),
+                Ty::V(n) => (format!("vector(d, 0, {n})"), Ty::V(n)),
+                Ty::S => unreachable!("an array output"),
+            };
+            self.outputs.push(OutSig {
+                name: name.to_string(),
+                params: params.to_vec(),
+                output: ty,
+                bound,
+                wrt: wrt.is_some(),
+            });
+            let case = format!(
+                "    OutCase {{\n        name: {name:?},\n        floats: {at},\n        active: &[{}],\n        \
+                 value: |p| elements(&{name}({args})),\n        \
+                 backward: |p, d| {{\n            let (value, g) = {name}_backward({args}, {d_out});\n            (elements(&value), flat(&g))\n        }},\n        \
+                 // The arguments live to the end of the `match`, as the closure needs.\n        \
+                 forward: |p, d| match {name}_forward({args}) {{\n            (value, reverse) => (elements(&value), flat(&reverse({d_out}))),\n        }},\n        \
+                 backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n    }},\n",
+                active.join(", "),
+            );
+            return (source, case);
+        }
         let (rows, classes) = p.labels.unwrap_or((0, 0));
         let case = format!(
             "    Case {{\n        name: {name:?},\n        floats: {at},\n        active: &[{}],\n        \
@@ -2178,6 +2399,324 @@ impl Gen {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Programs that return an array, and programs that call them.
+
+impl Gen {
+    /// A program after the loop programs: it returns an array (`output`), or a scalar; it
+    /// perhaps calls an earlier program that returns an array, `let h: Array2<f64> = g(..);`
+    /// (a scalar program always does when there is one), in split mode at times, and goes on
+    /// with tensor operations on `h`. Returns the source, the case-table entry and whether the
+    /// program returns an array.
+    fn composed(&mut self, name: &str, output: bool) -> (String, String) {
+        self.composing = true;
+        // A callee takes one gradient per float argument: no `wrt`. (See also
+        // `ARRAY_ARGUMENTS_BY_VALUE`.)
+        let callees: Vec<usize> = (0..self.outputs.len())
+            .filter(|&i| {
+                let sig = &self.outputs[i];
+                !sig.wrt
+                    && (ARRAY_ARGUMENTS_BY_VALUE
+                        || sig.params.iter().all(|(_, _, k)| {
+                            matches!(k, Param::MatRef | Param::VecRef | Param::Scalar)
+                        }))
+            })
+            .collect();
+        let callee = if !callees.is_empty() && (!output || self.rng.chance(0.4)) {
+            Some(self.rng.pick(&callees))
+        } else {
+            None
+        };
+        let mat_kind = |g: &mut Gen| match g.rng.below(4) {
+            0 => Param::MatOwned,
+            1 => Param::MatView,
+            _ => Param::MatRef,
+        };
+        let mut params: Vec<(String, Ty, Param)> = Vec::new();
+        match callee {
+            // The callee's parameters (each perhaps of another kind), a scalar at times.
+            Some(c) => {
+                let shapes: Vec<(String, Ty)> = self.outputs[c]
+                    .params
+                    .iter()
+                    .map(|(n, t, _)| (n.clone(), *t))
+                    .collect();
+                for (n, ty) in shapes {
+                    let kind = match ty {
+                        Ty::S => Param::Scalar,
+                        Ty::V(_) => Param::VecRef,
+                        Ty::M(..) if ARRAY_ARGUMENTS_BY_VALUE => mat_kind(self),
+                        // Not a view: it can be passed on by reference.
+                        Ty::M(..) if self.rng.chance(0.3) => Param::MatOwned,
+                        Ty::M(..) => Param::MatRef,
+                    };
+                    params.push((n, ty, kind));
+                }
+                if !params.iter().any(|(n, _, _)| n == "s") && self.rng.chance(0.4) {
+                    params.push(("s".into(), Ty::S, Param::Scalar));
+                }
+            }
+            None => {
+                let dim = |g: &mut Gen| {
+                    if g.rng.chance(0.2) {
+                        1
+                    } else {
+                        1 + g.rng.below(4)
+                    }
+                };
+                let (n, d, c) = (dim(self), dim(self), dim(self));
+                if n == 1 || d == 1 || c == 1 {
+                    self.cov("size-1 dimension");
+                }
+                // Fewer than `function` draws: an array output adds every value it does not
+                // read to its array.
+                let shapes = [Ty::M(n, d), Ty::M(d, c), Ty::M(n, c), Ty::M(c, d)];
+                for name in ["a", "m", "k"].iter().take(1 + self.rng.below(2)) {
+                    let shape = self.rng.pick(&shapes);
+                    params.push((name.to_string(), shape, mat_kind(self)));
+                }
+                let lens = [n, d, c];
+                for name in ["u", "v"].iter().take(self.rng.below(2)) {
+                    let len = self.rng.pick(&lens);
+                    params.push((name.to_string(), Ty::V(len), Param::VecRef));
+                }
+                for name in ["s", "reg"].iter().take(self.rng.below(2)) {
+                    params.push((name.to_string(), Ty::S, Param::Scalar));
+                }
+            }
+        }
+        let mut p = Program {
+            vars: Vec::new(),
+            lines: Vec::new(),
+            labels: None,
+            locals: 0,
+        };
+        for (n, ty, kind) in &params {
+            self.cov(match kind {
+                Param::MatRef => "parameter &Array2<f64>",
+                Param::MatOwned => "parameter Array2<f64>",
+                Param::MatView => "parameter ArrayView2<f64>",
+                Param::VecRef => "parameter &Array1<f64>",
+                Param::Scalar => "parameter f64",
+            });
+            p.vars.push(Var {
+                name: n.clone(),
+                ty: *ty,
+                bound: 1.5,
+                held: match kind {
+                    Param::MatRef | Param::VecRef => Held::Ref,
+                    Param::Scalar => Held::Scalar,
+                    _ => Held::Place,
+                },
+                uses: 0,
+                active: true,
+                view: *kind == Param::MatView,
+            });
+        }
+        // wrt: at times, a nonempty subset of the floats, in signature order.
+        let wrt: Option<Vec<usize>> = if params.len() > 1 && self.rng.chance(0.2) {
+            let mut subset: Vec<usize> =
+                (0..params.len()).filter(|_| self.rng.chance(0.5)).collect();
+            if subset.is_empty() {
+                subset.push(self.rng.below(params.len()));
+            }
+            self.cov("wrt");
+            for (i, v) in p.vars.iter_mut().enumerate() {
+                v.active = subset.contains(&i);
+            }
+            Some(subset)
+        } else {
+            None
+        };
+        // Few lines in a program that returns an array: the values not read are added to it.
+        let before = self.rng.below(if output { 2 } else { 3 });
+        self.straight_lines(&mut p, before);
+        let mut split = None;
+        if let Some(c) = callee {
+            let owned_reference = self.call_line(&mut p, c);
+            if self.rng.chance(0.5) {
+                self.cov("call in split mode");
+                if owned_reference {
+                    // The call stays in joint mode (its closure would borrow the array).
+                    self.cov("call in split mode passing an array the caller owns by reference");
+                }
+                if output {
+                    self.cov("call in split mode in a program returning an array");
+                }
+                split = Some(self.outputs[c].name.clone());
+            }
+            if output {
+                self.cov("call of a program returning an array in a program returning one");
+            }
+        }
+        let after = if output {
+            self.rng.below(2)
+        } else {
+            1 + self.rng.below(3)
+        };
+        self.straight_lines(&mut p, after);
+        if !output {
+            return self.finish_with(
+                name,
+                p,
+                &params,
+                wrt.as_deref(),
+                split.as_deref(),
+                Ending::Scalar,
+            );
+        }
+        // The value: an array line that reads a differentiated value (a vector at times:
+        // most lines are matrices).
+        let vector = self.rng.chance(0.4);
+        let mut attempts = 0;
+        let out = loop {
+            attempts += 1;
+            assert!(attempts < 500, "no array value for {name}");
+            let uses: Vec<usize> = p.vars.iter().map(|v| v.uses).collect();
+            let drawn = self.line(&mut p);
+            let active = p
+                .vars
+                .iter()
+                .zip(&uses)
+                .any(|(v, &u)| v.uses > u && v.active);
+            // See `INSERT_AXIS_OUTPUT` and `COPY_AS_THE_OUTPUT`.
+            let insert_axis = |r: &Rhs| {
+                r.code.ends_with(".insert_axis(Axis(0))")
+                    || r.code.ends_with(".insert_axis(Axis(1))")
+            };
+            let copy = |r: &Rhs| {
+                [".t()", ".view()", ".clone()"]
+                    .iter()
+                    .any(|end| r.code.ends_with(end))
+            };
+            match drawn {
+                Some(r)
+                    if r.ty.is_array()
+                        && active
+                        && (INSERT_AXIS_OUTPUT || !insert_axis(&r))
+                        && (COPY_AS_THE_OUTPUT || !copy(&r))
+                        && (!vector || matches!(r.ty, Ty::V(_)) || attempts > 100) =>
+                {
+                    self.add_local(&mut p, r, true);
+                    let out = p.vars.len() - 1;
+                    p.vars[out].uses += 1;
+                    break out;
+                }
+                _ => {
+                    for (v, u) in p.vars.iter_mut().zip(uses) {
+                        v.uses = u;
+                    }
+                }
+            }
+        };
+        let inline = self.rng.chance(0.5);
+        self.finish_with(
+            name,
+            p,
+            &params,
+            wrt.as_deref(),
+            split.as_deref(),
+            Ending::Array { out, inline },
+        )
+    }
+
+    /// `let h: Array2<f64> = g(..);` of the earlier program `callee`: each argument a value
+    /// of the parameter's shape (a local or a parameter; a scalar or a literal), passed as
+    /// the parameter's kind wants it (`&h`, `h.view()`, `h.to_owned()`). Whether an argument
+    /// is a reference to a local array (split mode keeps such a call joint).
+    fn call_line(&mut self, p: &mut Program, callee: usize) -> bool {
+        let sig_params = self.outputs[callee].params.clone();
+        let mut args = Vec::new();
+        let mut active = false;
+        let mut owned_reference = false;
+        for (_, ty, kind) in &sig_params {
+            let candidates = p.of(|v| {
+                v.ty == *ty
+                    && (*ty != Ty::S || v.bound <= 3.0)
+                    && (ARRAY_ARGUMENTS_BY_VALUE || !v.view)
+            });
+            let Some(v) = self.choose(p, &candidates) else {
+                // A scalar without a variable in bounds: a literal.
+                args.push(self.lit().to_string());
+                self.cov("argument: a literal");
+                continue;
+            };
+            if *ty == Ty::S && self.rng.chance(0.2) {
+                args.push(self.lit().to_string());
+                self.cov("argument: a literal");
+                continue;
+            }
+            active |= p.vars[v].active;
+            // Locals are numbered (`z3`), parameters are not.
+            let local = p.vars[v].name.ends_with(|c: char| c.is_ascii_digit());
+            self.cov(if local {
+                "argument: a local"
+            } else {
+                "argument: a parameter"
+            });
+            let arg = match kind {
+                Param::Scalar => p.recv(v),
+                Param::MatRef | Param::VecRef if p.vars[v].view => {
+                    // `&view` is no `&Array2<f64>`.
+                    self.cov("argument: &v.to_owned() of a view");
+                    owned_reference = true;
+                    format!("&{}.to_owned()", p.recv(v))
+                }
+                Param::MatRef | Param::VecRef => {
+                    if p.vars[v].held == Held::Place {
+                        self.cov("argument: a borrowed array");
+                        owned_reference = true;
+                    }
+                    p.borrow(v)
+                }
+                Param::MatView => {
+                    self.cov("argument: .view()");
+                    format!("{}.view()", p.recv(v))
+                }
+                Param::MatOwned => {
+                    if !p.vars[v].view && p.vars[v].held == Held::Place && self.rng.chance(0.5) {
+                        self.cov("argument: .clone()");
+                        format!("{}.clone()", p.recv(v))
+                    } else {
+                        self.cov("argument: .to_owned()");
+                        format!("{}.to_owned()", p.recv(v))
+                    }
+                }
+            };
+            args.push(arg);
+        }
+        let sig = &self.outputs[callee];
+        let (ty, bound, callee_name) = (sig.output, sig.bound, sig.name.clone());
+        let base = LOCAL_NAMES[self.rng.below(LOCAL_NAMES.len())];
+        let name = format!("{base}{}", p.locals);
+        p.locals += 1;
+        let annotation = match ty {
+            Ty::M(..) => {
+                self.cov("let h: Array2<f64> = g(..)");
+                "Array2<f64>"
+            }
+            _ => {
+                self.cov("let h: Array1<f64> = g(..)");
+                "Array1<f64>"
+            }
+        };
+        p.lines.push(format!(
+            "    let {name}: {annotation} = {callee_name}({});",
+            args.join(", ")
+        ));
+        p.vars.push(Var {
+            name,
+            ty,
+            bound: bound.min(LIMIT),
+            held: Held::Place,
+            uses: 0,
+            active,
+            view: false,
+        });
+        owned_reference
+    }
+}
+
 fn rank(ty: Ty) -> &'static str {
     match ty {
         Ty::M(..) => "matrix",
@@ -2251,6 +2790,19 @@ fn generated_source() -> String {
         items.push('\n');
         cases.push_str(&case);
     }
+    let mut out_cases = String::new();
+    for i in PROGRAMS + LOOP_PROGRAMS..PROGRAMS + LOOP_PROGRAMS + OUTPUT_PROGRAMS {
+        // The first ones return arrays, for the later ones to call.
+        let output = i < PROGRAMS + LOOP_PROGRAMS + 4 || generator.rng.chance(0.6);
+        let (source, case) = generator.composed(&format!("t{i:03}"), output);
+        items.push_str(&source);
+        items.push('\n');
+        if output {
+            out_cases.push_str(&case);
+        } else {
+            cases.push_str(&case);
+        }
+    }
     let coverage: String = generator
         .coverage
         .iter()
@@ -2259,10 +2811,12 @@ fn generated_source() -> String {
     format!(
         "// Generated by `generated_source` in tests/tensor_differential.rs (seed {SEED:#x}); re-create\n\
          // with `BLESS=1 cargo test --test tensor_differential`. {PROGRAMS} random ndarray\n\
-         // programs and {LOOP_PROGRAMS} with loops; the tables at the end list them with their\n\
-         // sources.\n\n\
+         // programs, {LOOP_PROGRAMS} with loops and {OUTPUT_PROGRAMS} that return arrays or call\n\
+         // programs that do; the tables at the end list them with their sources.\n\n\
          {items}\
          static CASES: &[Case] = &[\n{cases}];\n\n\
+         /// The programs that return an array.\n\
+         static OUT_CASES: &[OutCase] = &[\n{out_cases}];\n\n\
          /// How often the generator produced each construct.\n\
          static COVERAGE: &[(&str, usize)] = &[\n{coverage}];\n"
     )
@@ -2401,6 +2955,23 @@ const CONSTRUCTS: &[&str] = &[
     "element writes at computed indices in a loop",
     "element writes at the labels in a loop",
     "element writes under a condition in a loop",
+    // The programs that return an array, and their callers.
+    "program returning Array2<f64>",
+    "program returning Array1<f64>",
+    "output: an array expression",
+    "output: a local",
+    "output: a local plus the values not read yet",
+    "output: an array expression plus the values not read yet",
+    "let h: Array2<f64> = g(..)",
+    "let h: Array1<f64> = g(..)",
+    "call in split mode",
+    "call in split mode passing an array the caller owns by reference",
+    "call in split mode in a program returning an array",
+    "call of a program returning an array in a program returning one",
+    "argument: a local",
+    "argument: a parameter",
+    "argument: a borrowed array",
+    "argument: a literal",
 ];
 
 /// Constructs behind a flag: listed in `CONSTRUCTS` only while the flag is on.
@@ -2420,6 +2991,14 @@ fn flagged_constructs() -> Vec<&'static str> {
     }
     if CARRIED_COPY_OF_VIEW {
         v.push("carried array starts as a copy of a view");
+    }
+    if ARRAY_ARGUMENTS_BY_VALUE {
+        v.extend([
+            "argument: .view()",
+            "argument: .clone()",
+            "argument: .to_owned()",
+            "argument: &v.to_owned() of a view",
+        ]);
     }
     v
 }
@@ -2442,6 +3021,50 @@ fn every_construct_is_generated() {
         missing.is_empty(),
         "the generator of tests/tensor_differential.rs does not produce: {missing:?}"
     );
+}
+
+/// A program with `split(g)` differentiates its call of `g` with `g_forward` and its closure,
+/// never `g_backward`, unless the call passes an array the program owns by reference (`&h` of
+/// a local, `&a` of an owned parameter): such a call stays in joint mode, never `g_forward`.
+#[test]
+fn split_calls_go_through_the_callees_forward() {
+    let sources = CASES
+        .iter()
+        .map(|c| (c.name, c.source, c.backward_source))
+        .chain(
+            OUT_CASES
+                .iter()
+                .map(|c| (c.name, c.source, c.backward_source)),
+        );
+    let mut split = 0;
+    for (name, source, backward_source) in sources {
+        let attribute = source.lines().next().unwrap_or_default();
+        let Some((_, rest)) = attribute.split_once("split(") else {
+            continue;
+        };
+        let callee = rest.split(')').next().unwrap_or_default();
+        let call = source
+            .lines()
+            .find(|l| l.contains(&format!("= {callee}(")))
+            .unwrap_or_else(|| panic!("{name}: no call of {callee}"));
+        // (A call whose arguments are all outside `wrt` is not differentiated at all.)
+        let backward = backward_source();
+        let forward = backward.contains(&format!("{callee}_forward("));
+        if call.contains('&') {
+            assert!(
+                !forward,
+                "{name} passes {callee} a reference to its own array, but its backward calls \
+                 {callee}_forward:\n{backward}"
+            );
+        } else {
+            assert!(
+                !backward.contains(&format!("{callee}_backward(")),
+                "{name} lists {callee} in split(..), but its backward calls {callee}_backward:\n{backward}"
+            );
+        }
+        split += usize::from(forward);
+    }
+    assert!(split >= 3, "only {split} calls in split mode");
 }
 
 /// Points per program.
@@ -2471,6 +3094,8 @@ struct Report {
     checked: usize,
     skipped_kink: usize,
     backward_checked: usize,
+    /// Programs that return an array.
+    output_programs: usize,
     failures: Vec<String>,
 }
 
@@ -2487,11 +3112,8 @@ fn check(case: &Case, index: usize, report: &mut Report) {
         let (rows, classes) = case.labels;
         let y: Vec<usize> = (0..rows).map(|_| rng.below(classes)).collect();
         report.points += 1;
-        let mut fail = |what: String| {
-            report
-                .failures
-                .push(format!("{} at p = {p:?}, y = {y:?}: {what}", case.name));
-        };
+        let mut failures = Vec::new();
+        let mut fail = |what: String| failures.push(what);
         let value = (case.value)(&p, &y);
         let (grad_value, grad) = (case.grad)(&p, &y);
         if grad_value.to_bits() != value.to_bits() {
@@ -2505,52 +3127,143 @@ fn check(case: &Case, index: usize, report: &mut Report) {
                 grad.len(),
                 active.len()
             ));
+        } else {
+            if point == 0 {
+                let sign = if rng.chance(0.5) { -1.0 } else { 1.0 };
+                let d_out = sign * rng.range(0.5, 2.0);
+                let (backward_value, backward) = (case.backward)(&p, &y, d_out);
+                report.backward_checked += 1;
+                if backward_value.to_bits() != value.to_bits() {
+                    fail(format!(
+                        "f_backward's value {backward_value:?} is not the function's {value:?}"
+                    ));
+                }
+                for (j, (b, g)) in backward.iter().zip(&grad).enumerate() {
+                    let expected = d_out * g;
+                    if (b - expected).abs() > 1e-12 * expected.abs().max(1.0) {
+                        fail(format!(
+                            "f_backward component {j} with d_out = {d_out} is {b:?}, not d_out × {g:?}"
+                        ));
+                    }
+                }
+            }
+            let f = |full: &[f64]| (case.value)(full, &y);
+            against_central(&f, &p, &active, &grad, report, &mut fail);
+        }
+        for what in failures {
+            report
+                .failures
+                .push(format!("{} at p = {p:?}, y = {y:?}: {what}", case.name));
+        }
+    }
+}
+
+/// Compares `grad`, the gradient of `f` (of all the floats, at `p`) with respect to the
+/// floats `active`, with central differences, component by component; a component whose
+/// central difference changes when the step is divided by ten is near a kink, and skipped.
+fn against_central(
+    f: &dyn Fn(&[f64]) -> f64,
+    p: &[f64],
+    active: &[usize],
+    grad: &[f64],
+    report: &mut Report,
+    fail: &mut dyn FnMut(String),
+) {
+    let at: Vec<f64> = active.iter().map(|&i| p[i]).collect();
+    let f = |q: &[f64]| {
+        let mut full = p.to_vec();
+        for (j, &i) in active.iter().enumerate() {
+            full[i] = q[j];
+        }
+        f(&full)
+    };
+    let numeric = backprop::numeric_gradient(f, &at);
+    let fine = central(f, &at, 0.1);
+    for (j, ((&a, &n), &n_fine)) in grad.iter().zip(&numeric).zip(&fine).enumerate() {
+        report.components += 1;
+        if backprop::relative_error(n, n_fine) > 1e-4 && (n - n_fine).abs() > 1e-9 {
+            report.skipped_kink += 1;
             continue;
         }
-        if point == 0 {
-            let sign = if rng.chance(0.5) { -1.0 } else { 1.0 };
-            let d_out = sign * rng.range(0.5, 2.0);
-            let (backward_value, backward) = (case.backward)(&p, &y, d_out);
-            report.backward_checked += 1;
-            if backward_value.to_bits() != value.to_bits() {
-                fail(format!(
-                    "f_backward's value {backward_value:?} is not the function's {value:?}"
-                ));
+        report.checked += 1;
+        let error = backprop::relative_error(a, n);
+        if error > 1e-6 && (a - n).abs() > 1e-8 {
+            fail(format!(
+                "component {j} (flat index {}) is {a:?} but central differences say {n:?} \
+                 (relative error {error:e})",
+                active[j]
+            ));
+        }
+    }
+}
+
+/// Checks a program that returns an array at `POINTS` random points, each with a random
+/// upstream gradient `d_out` of the output's shape: `f_backward`'s and `f_forward`'s values
+/// are the function's, their gradients agree, and agree with central differences of
+/// `<d_out, f(p)>`.
+fn check_output(case: &OutCase, index: usize, report: &mut Report) {
+    let mut rng = Rng(0x7E45_0000 + index as u64 * 7919);
+    report.programs += 1;
+    report.output_programs += 1;
+    let active: Vec<usize> = case
+        .active
+        .iter()
+        .flat_map(|&(start, len)| start..start + len)
+        .collect();
+    for _ in 0..POINTS {
+        let p: Vec<f64> = (0..case.floats).map(|_| rng.range(-1.5, 1.5)).collect();
+        report.points += 1;
+        let value = (case.value)(&p);
+        let d_out: Vec<f64> = value
+            .iter()
+            .map(|_| {
+                let sign = if rng.chance(0.5) { -1.0 } else { 1.0 };
+                sign * rng.range(0.5, 2.0)
+            })
+            .collect();
+        let mut failures = Vec::new();
+        let mut fail = |what: String| failures.push(what);
+        let (backward_value, backward) = (case.backward)(&p, &d_out);
+        let (forward_value, forward) = (case.forward)(&p, &d_out);
+        report.backward_checked += 1;
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (what, got) in [
+            ("f_backward's value", &backward_value),
+            ("f_forward's value", &forward_value),
+        ] {
+            if bits(got) != bits(&value) {
+                fail(format!("{what} {got:?} is not the function's {value:?}"));
             }
-            for (j, (b, g)) in backward.iter().zip(&grad).enumerate() {
-                let expected = d_out * g;
-                if (b - expected).abs() > 1e-12 * expected.abs().max(1.0) {
+        }
+        if backward.len() != active.len() || forward.len() != active.len() {
+            fail(format!(
+                "{} / {} gradient components for {} differentiable floats",
+                backward.len(),
+                forward.len(),
+                active.len()
+            ));
+        } else {
+            for (j, (f, b)) in forward.iter().zip(&backward).enumerate() {
+                if (f - b).abs() > 1e-12 * b.abs().max(1.0) {
                     fail(format!(
-                        "f_backward component {j} with d_out = {d_out} is {b:?}, not d_out × {g:?}"
+                        "f_forward's closure gives {f:?} for component {j}, f_backward {b:?}"
                     ));
                 }
             }
+            let inner = |full: &[f64]| {
+                (case.value)(full)
+                    .iter()
+                    .zip(&d_out)
+                    .map(|(v, d)| v * d)
+                    .sum::<f64>()
+            };
+            against_central(&inner, &p, &active, &backward, report, &mut fail);
         }
-        let at: Vec<f64> = active.iter().map(|&i| p[i]).collect();
-        let f = |q: &[f64]| {
-            let mut full = p.clone();
-            for (j, &i) in active.iter().enumerate() {
-                full[i] = q[j];
-            }
-            (case.value)(&full, &y)
-        };
-        let numeric = backprop::numeric_gradient(f, &at);
-        let fine = central(f, &at, 0.1);
-        for (j, ((&a, &n), &n_fine)) in grad.iter().zip(&numeric).zip(&fine).enumerate() {
-            report.components += 1;
-            if backprop::relative_error(n, n_fine) > 1e-4 && (n - n_fine).abs() > 1e-9 {
-                report.skipped_kink += 1;
-                continue;
-            }
-            report.checked += 1;
-            let error = backprop::relative_error(a, n);
-            if error > 1e-6 && (a - n).abs() > 1e-8 {
-                fail(format!(
-                    "component {j} (flat index {}) is {a:?} but central differences say {n:?} \
-                     (relative error {error:e})",
-                    active[j]
-                ));
-            }
+        for what in failures {
+            report.failures.push(format!(
+                "{} at p = {p:?}, d_out = {d_out:?}: {what}",
+                case.name
+            ));
         }
     }
 }
@@ -2569,10 +3282,23 @@ fn random_tensor_programs_match_central_differences() {
             );
         }
     }
+    for (i, case) in OUT_CASES.iter().enumerate() {
+        let before = report.failures.len();
+        check_output(case, CASES.len() + i, &mut report);
+        if report.failures.len() > before {
+            println!("--- {}, as generated:\n{}", case.name, case.source);
+            println!(
+                "--- its generated backward:\n{}\n",
+                (case.backward_source)()
+            );
+        }
+    }
     println!(
-        "tensor differential: {} programs, {} points, {} gradient components: {} checked against \
-         central differences, {} skipped near a kink; f_backward checked at {} points",
+        "tensor differential: {} programs ({} of them return an array), {} points, {} gradient \
+         components: {} checked against central differences, {} skipped near a kink; f_backward \
+         checked at {} points",
         report.programs,
+        report.output_programs,
         report.points,
         report.components,
         report.checked,
