@@ -95,9 +95,11 @@
 //! against the reference of `<d_out, f(p)>` on dual numbers and central differences of it
 //! (`VEC_CASES_F64`, `VEC_CASES_F32`). These programs are drawn after all the others (and
 //! with fewer statements, to keep the compile time in bounds), so the earlier programs are
-//! unchanged. A returned buffer is never written after its elements were read
-//! (`OUTPUT_REWRITTEN`, `VEC_OUTPUT_REWRITTEN`: wrong gradients, and an `f_forward` that does
-//! not compile; their minimized cases are `#[ignore]`d in `tests/regressions.rs`).
+//! unchanged. A returned buffer may also be one the body wrote and read before, or be
+//! rewritten in place after its elements were read (`Gen::rewrite`), before the values not
+//! read yet are added to an element (`OUTPUT_REWRITTEN`, `VEC_OUTPUT_REWRITTEN`: the wrong
+//! gradients and the `f_forward` that did not compile, which the generator found, are fixed;
+//! their minimized cases run in `tests/regressions.rs`).
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
@@ -127,12 +129,16 @@
 // dual-number twins drop casts to the same type (`m = m as f64` is `m = m` on duals, and an
 // arm `let v = ..; v as f64` ends `let v = ..; v`), which rustc and clippy report as a
 // self-assignment (a `let` and return); and nested `min`/`max` of constants may bound a value
-// to a constant on purpose.
+// to a constant on purpose. The programs that return an array index their buffers
+// `(j + 1) % M` for any length `M`, 1 included; their cases' tables have function-pointer
+// fields.
 #![allow(
     clippy::misrefactored_assign_op,
     clippy::self_assignment,
     clippy::let_and_return,
     clippy::min_max,
+    clippy::modulo_one,
+    clippy::type_complexity,
     dead_code
 )]
 
@@ -661,6 +667,15 @@ const SPLIT_UNDIFFERENTIATED_CALLEES: bool = false;
 /// write of the buffer after the call conflicts with the borrow (`tests/regressions.rs`,
 /// `split_callee_given_a_reference_to_an_owned_array`).
 const SPLIT_OWNED_ARRAY_ARGUMENTS: bool = false;
+/// Whether a callee named in `split(..)` may get, by value, an array the caller owns that has
+/// no gradient (`g(x, h)` of `let h: [f64; 2] = arr(0.5, 0.25);`, of a buffer written with
+/// constants, or of an `[F; N]` parameter outside `wrt(..)`). The macro keeps such a call in
+/// joint mode (`g_backward`), although only a reference to an owned array does so by the
+/// README (an array by value is the callee's own copy, and split when it has a gradient): the
+/// gradient is right, but `g`'s forward pass runs twice (`tests/regressions.rs`,
+/// `split_call_given_a_constant_array_by_value`). Found from `OUTPUTS_FROM` on (the arrays that
+/// calls return).
+const SPLIT_CONSTANT_ARRAY_ARGUMENTS: bool = false;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;
@@ -682,19 +697,21 @@ const OUTPUT_F32_SHARE: f64 = 0.3;
 /// reverse pass of a read of an element that a later line updates (`let z = r[0].sin(); r[0]
 /// -= z;`, `r[0] += r[0].sin();`) assigns the element's gradient (`d_out[0] = r[0].cos() *
 /// d_r_sin;`) where it must add to the upstream gradient that the update passes through: the
-/// gradient is wrong (`tests/regressions.rs`, `returned_buffer_updated_after_a_read`).
+/// gradient was wrong (`tests/regressions.rs`, `returned_buffer_updated_after_a_read`).
 ///
-/// Off: a returned buffer is a new one, each element written once by a fill loop that also
-/// reads the values not read yet.
-const OUTPUT_REWRITTEN: bool = false;
+/// On: fixed in 64c7515, and its repro in `tests/regressions.rs` runs. (Off, a returned
+/// buffer is a new one, each element written once by a fill loop that also reads the values
+/// not read yet.)
+const OUTPUT_REWRITTEN: bool = true;
 /// Whether a returned `Vec` buffer may be written after its elements were read (with
 /// `OUTPUT_REWRITTEN`; the macro then restores the old values in the reverse pass). The
 /// closure of `f_forward` restores them into a copy of the buffer declared without `mut`
 /// (`let r = r.clone();`): "cannot borrow `r` as mutable" (`tests/regressions.rs`,
-/// `returned_vec_restored_by_the_reverse_pass`). An `[F; M]` output compiles.
+/// `returned_vec_restored_by_the_reverse_pass`). An `[F; M]` output compiled.
 ///
-/// Off: a returned `Vec` is a new buffer, each element written once.
-const VEC_OUTPUT_REWRITTEN: bool = false;
+/// On: fixed in 64c7515, and its repro in `tests/regressions.rs` runs. (Off, a returned `Vec`
+/// is a new buffer, each element written once.)
+const VEC_OUTPUT_REWRITTEN: bool = true;
 /// Whether a `break` guard may follow a `continue` guard in the same loop body. The macro
 /// rejected it ("`break` is supported as one guard directly in a loop body"), although the guard
 /// is directly in the body: the `continue` guard lowers the rest of the body as a branch arm
@@ -2457,6 +2474,14 @@ impl Gen {
                 !calls
                     .iter()
                     .any(|k| k.callee == c && k.differentiated && k.owned_reference)
+            });
+        }
+        // (Known from `OUTPUTS_FROM` on: the earlier programs are drawn as before.)
+        if !SPLIT_CONSTANT_ARRAY_ARGUMENTS && self.outputs {
+            callees.retain(|&c| {
+                !calls
+                    .iter()
+                    .any(|k| k.callee == c && k.differentiated && k.constant_array)
             });
         }
         if callees.is_empty() || !self.split_rng.chance(0.8) {
@@ -6382,6 +6407,9 @@ struct ProgramCall {
     /// Whether it gets a reference to an array the caller owns: `&b` of a local buffer, `&w`
     /// of an array or `Vec` parameter taken by value.
     owned_reference: bool,
+    /// Whether it gets, by value, an array the caller owns that has no gradient (see
+    /// `SPLIT_CONSTANT_ARRAY_ARGUMENTS`).
+    constant_array: bool,
 }
 
 /// The calls of earlier programs in a function, and which of them the macro differentiates:
@@ -6506,11 +6534,18 @@ impl Calls<'_> {
                             Kind::Array(_) | Kind::Vec(_) | Kind::Buffer(..) | Kind::Output(..)
                         ))
                     });
+                    let constant_array = args.iter().any(|a| {
+                        matches!(a, Arg::Array(v, false) if matches!(
+                            self.vars[*v].kind,
+                            Kind::Array(_) | Kind::Buffer(..) | Kind::Output(..)
+                        ) && !self.is_active(*v))
+                    });
                     self.found.push(ProgramCall {
                         callee: *i,
                         site: self.site,
                         differentiated,
                         owned_reference,
+                        constant_array,
                     });
                 }
                 let outer = self.site;
