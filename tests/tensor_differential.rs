@@ -69,7 +69,16 @@
 // operands) as a user might, `.clone()` of a view (a copy line the macro must handle,
 // whatever the array's kind), and a borrowed view as an operand (`h.dot(wh) + &x_t` of
 // `let x_t = xs.column(t).insert_axis(Axis(1));`).
-#![allow(dead_code, clippy::eq_op, clippy::clone_on_copy, clippy::op_ref)]
+// The programs that return arrays end `let z1 = ..; z1` as generated, and their cases take
+// `f_forward`'s pair apart with a `match`.
+#![allow(
+    dead_code,
+    clippy::eq_op,
+    clippy::clone_on_copy,
+    clippy::op_ref,
+    clippy::let_and_return,
+    clippy::match_single_binding
+)]
 
 mod common;
 
