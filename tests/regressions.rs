@@ -997,9 +997,9 @@ fn check() {
     /// (`z_sum_axis.view().insert_axis(Axis(0))`) and returns it where the signature says
     /// `Array2<f64>`: "expected `ArrayBase<OwnedRepr<f64>, ..>`, found
     /// `ArrayBase<ViewRepr<&f64>, ..>`". (`&z * 2.0` of the same local compiles.) Generator:
-    /// `INSERT_AXIS_OUTPUT` of tests/tensor_differential.rs.
+    /// `INSERT_AXIS_OUTPUT` of tests/tensor_differential.rs. Fixed: a view output is copied
+    /// out (`out.to_owned()`).
     #[test]
-    #[ignore = "macro bug: an insert_axis output is returned as a view"]
     fn insert_axis_as_the_output() {
         passes(
             "insert_axis_as_the_output",
@@ -1036,9 +1036,9 @@ fn check() {
     /// of a reference parameter). The generated code drops the copy and returns the view or
     /// the reference (`let out_t = z.t(); .. (out_t, d_a)`): "expected
     /// `ArrayBase<OwnedRepr<f64>, ..>`, found `ArrayBase<ViewRepr<&f64>, ..>`". Generator:
-    /// `COPY_AS_THE_OUTPUT` of tests/tensor_differential.rs.
+    /// `COPY_AS_THE_OUTPUT` of tests/tensor_differential.rs. Fixed: a view or a parameter as
+    /// the output is copied out.
     #[test]
-    #[ignore = "macro bug: a copy returned as the output is the original view or reference"]
     fn copy_as_the_output() {
         passes(
             "copy_as_the_output",

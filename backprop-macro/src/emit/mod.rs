@@ -243,6 +243,15 @@ fn upstream_param(seed: &Ident, lines: &[TokenStream]) -> TokenStream {
 /// everywhere else).
 fn output_value(program: &Program) -> TokenStream {
     match program.body.value() {
+        // A view (`x.t()`, `x.insert_axis(..)`, a part) or a parameter itself (`a.clone()`,
+        // `m.to_owned()` of a view: the copy is not made in the lines) is copied out.
+        Operand::Var(v)
+            if program.vars[*v].ty.is_tensor()
+                && (program.params.iter().any(|p| p.var == *v) || is_view(program, *v)) =>
+        {
+            let ident = &program.vars[*v].ident;
+            quote!(#ident.to_owned())
+        }
         Operand::Var(v) if matches!(program.vars[*v].ty, Ty::Tensor { by_ref: false, .. }) => {
             program.vars[*v].ident.to_token_stream()
         }
@@ -253,6 +262,18 @@ fn output_value(program: &Program) -> TokenStream {
         } => tokens.clone(),
         value => rules::render_bare(program, value),
     }
+}
+
+/// Whether a top-level line makes `var` a view of another array.
+fn is_view(program: &Program, var: crate::ir::VarId) -> bool {
+    program.body.nodes.iter().any(|node| {
+        matches!(node, crate::ir::Node::Assign(a) if a.target == var && matches!(
+            a.prim,
+            rules::Prim::Tensor(
+                rules::TensorOp::T | rules::TensorOp::InsertAxis | rules::TensorOp::Part { .. }
+            )
+        ))
+    })
 }
 
 /// `f_forward(p..) -> (R, impl FnOnce(R) -> G)`: the forward lines, then the backward
