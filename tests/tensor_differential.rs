@@ -45,7 +45,9 @@
 //! random upstream `d_out` of the output's shape (`OUT_CASES`), against central differences of
 //! `<d_out, f(p)>`. These programs are drawn after all the others, which are unchanged; the
 //! constants `ARRAY_ARGUMENTS_BY_VALUE` to `DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY` keep out
-//! what the macro does not compile yet (each `#[ignore]`d in `tests/regressions.rs`).
+//! what the macro does not compile yet (each `#[ignore]`d in `tests/regressions.rs`), or let
+//! in what it compiles since (an `insert_axis`, a view or a copy as the output, returned made
+//! owned: `h.t().to_owned()`).
 //!
 //! The test evaluates every program at `POINTS` random points and compares `f_grad` with central
 //! differences of the function itself (`backprop::numeric_gradient`), component by component:
@@ -233,22 +235,24 @@ const OUTPUT_PROGRAMS: usize = 60;
 const ARRAY_ARGUMENTS_BY_VALUE: bool = false;
 /// Whether the value of a program that returns an array may be an `insert_axis` of an owned
 /// array (`x.sum_axis(Axis(0)).insert_axis(Axis(0))`, or a local bound to it). The macro
-/// computes it as a view (`z_sum_axis.view().insert_axis(Axis(0))`), which the function then
-/// returns where the signature says `Array2<f64>`: "expected `ArrayBase<OwnedRepr<f64>, ..>`,
+/// computed it as a view (`z_sum_axis.view().insert_axis(Axis(0))`), which the function then
+/// returned where the signature says `Array2<f64>`: "expected `ArrayBase<OwnedRepr<f64>, ..>`,
 /// found `ArrayBase<ViewRepr<&f64>, ..>`" (`tests/regressions.rs`,
 /// `does_not_compile::insert_axis_as_the_output`).
 ///
-/// Off: such a line is not the output (it may be a line before it).
-const INSERT_AXIS_OUTPUT: bool = false;
+/// On: fixed in 9221d5a, and its repro in `tests/regressions.rs` runs. (Off, such a line is
+/// not the output; it may be a line before it.)
+const INSERT_AXIS_OUTPUT: bool = true;
 /// Whether the value of a program that returns an array may be a copy or a view of an array
 /// (`h.t()`, `h.view()` or `h.clone()` as the output's line, returned made owned: `h.t().
 /// to_owned()`, `m.to_owned()` of a view parameter, `a.clone()` of a reference parameter). The
-/// macro drops the copy and returns the view or the reference (`let out_t = z.t(); .. (out_t,
+/// macro dropped the copy and returned the view or the reference (`let out_t = z.t(); .. (out_t,
 /// d_a)`): "expected `ArrayBase<OwnedRepr<f64>, ..>`, found `ArrayBase<ViewRepr<&f64>, ..>`"
 /// (`tests/regressions.rs`, `does_not_compile::copy_as_the_output`).
 ///
-/// Off: such a line is not the output.
-const COPY_AS_THE_OUTPUT: bool = false;
+/// On: fixed in 9221d5a, and its repro in `tests/regressions.rs` runs. (Off, such a line is
+/// not the output.)
+const COPY_AS_THE_OUTPUT: bool = true;
 /// Whether `max`, `min` or `clamp` in a `mapv` closure may have a differentiated bound when
 /// the array is a constant (`h.mapv(|v| v.max(s))` with `h = a.tanh()` outside `wrt`): the
 /// macro moves the array into the line (`let m_array = h;`) to keep it for the bound's
@@ -1417,7 +1421,8 @@ impl Gen {
                         .expect("a let line")
                         .to_string()
                 };
-                if terms.len() > 1 && inline {
+                // (A view plus a scalar is no array: a view is added to as `&out`.)
+                if terms.len() > 1 && inline && !view {
                     let rest = value
                         .strip_prefix(&format!("&{}", p.vars[out].name))
                         .expect("the output first")
@@ -3000,6 +3005,9 @@ fn flagged_constructs() -> Vec<&'static str> {
     }
     if CARRIED_COPY_OF_VIEW {
         v.push("carried array starts as a copy of a view");
+    }
+    if COPY_AS_THE_OUTPUT {
+        v.push("output: a view made owned");
     }
     if ARRAY_ARGUMENTS_BY_VALUE {
         v.extend([
