@@ -669,13 +669,12 @@ const SPLIT_UNDIFFERENTIATED_CALLEES: bool = false;
 const SPLIT_OWNED_ARRAY_ARGUMENTS: bool = false;
 /// Whether a callee named in `split(..)` may get, by value, an array the caller owns that has
 /// no gradient (`g(x, h)` of `let h: [f64; 2] = arr(0.5, 0.25);`, of a buffer written with
-/// constants, or of an `[F; N]` parameter outside `wrt(..)`). The macro keeps such a call in
+/// constants, or of an `[F; N]` parameter outside `wrt(..)`). The macro kept such a call in
 /// joint mode (`g_backward`), although only a reference to an owned array does so by the
-/// README (an array by value is the callee's own copy, and split when it has a gradient): the
-/// gradient is right, but `g`'s forward pass runs twice (`tests/regressions.rs`,
-/// `split_call_given_a_constant_array_by_value`). Found from `OUTPUTS_FROM` on (the arrays that
-/// calls return).
-const SPLIT_CONSTANT_ARRAY_ARGUMENTS: bool = false;
+/// README (an array by value is the callee's own copy): the gradient was right, but `g`'s
+/// forward pass ran twice (`tests/regressions.rs`, `split_call_given_a_constant_array_by_value`;
+/// fixed). Found from `OUTPUTS_FROM` on (the arrays that calls return).
+const SPLIT_CONSTANT_ARRAY_ARGUMENTS: bool = true;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;

@@ -856,9 +856,9 @@ fn check() {
     /// `wrt(..)`). By the README only a reference to an owned array keeps a call joint (an
     /// array by value is the callee's own copy, and such a call is split when the array has a
     /// gradient): the gradient is right, but `g`'s forward pass runs twice. Generator:
-    /// `SPLIT_CONSTANT_ARRAY_ARGUMENTS` of tests/differential.rs.
+    /// `SPLIT_CONSTANT_ARRAY_ARGUMENTS` of tests/differential.rs. Fixed: a constant array keeps
+    /// a call joint only when it is passed by reference (`&h`, a temporary `&[1.0, 2.0]`).
     #[test]
-    #[ignore = "macro bug: a constant array by value keeps a call out of split mode"]
     fn split_call_given_a_constant_array_by_value() {
         passes(
             "split_call_given_a_constant_array_by_value",
@@ -916,9 +916,10 @@ fn check() {
     /// variable instead (`go(&z)`, `go_backward(a, d_h)`, `gr(&m)`): "expected
     /// `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<OwnedRepr<f64>, ..>`". A reference
     /// parameter given `&z` or a reference compiles. Generator: `ARRAY_ARGUMENTS_BY_VALUE` of
-    /// tests/tensor_differential.rs.
+    /// tests/tensor_differential.rs. Fixed: a call keeps how the user passed each array
+    /// (`rules::Pass`): by value as a copy (`go(z.to_owned())`, moved at its last reader in the
+    /// reverse pass), a view as itself, `a.view()` as written, `&m.to_owned()` of a view.
     #[test]
-    #[ignore = "macro bug: an array argument by value is passed as a reference"]
     fn array_argument_by_value() {
         passes(
             "array_argument_by_value",
@@ -1080,9 +1081,9 @@ fn check() {
     /// `mapv` closure with a differentiated bound, of a constant array read again later. The
     /// generated code moves the array into the line to keep it for the bound's gradient (`let
     /// m_array = h;`): "borrow of moved value: `h`" at the later read. Generator:
-    /// `DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY` of tests/tensor_differential.rs.
+    /// `DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY` of tests/tensor_differential.rs. Fixed: the
+    /// line borrows it (`let m_array = &h;`).
     #[test]
-    #[ignore = "macro bug: a constant array clipped by a differentiated bound is moved"]
     fn differentiated_bound_of_a_constant_array() {
         passes(
             "differentiated_bound_of_a_constant_array",

@@ -310,8 +310,8 @@ pub fn backward(
                 .collect(),
         },
         // A runtime gate on an array: its gradient alone, from the value the forward pass has.
-        Prim::Call { path, by_ref, .. } if out.is_tensor() && gate_gradient(path).is_some() => {
-            let rendered = with_references(local.bare.clone(), by_ref);
+        Prim::Call { path, pass, .. } if out.is_tensor() && gate_gradient(path).is_some() => {
+            let rendered = with_references(local.bare.clone(), &local.receivers, pass);
             let Some(rule) = gate_gradient(path) else {
                 return Backward {
                     setup: Vec::new(),
@@ -339,7 +339,7 @@ pub fn backward(
         // the closure `g_forward` returned.
         Prim::Call {
             backward,
-            by_ref,
+            pass,
             reverse,
             ..
         } => {
@@ -377,7 +377,7 @@ pub fn backward(
                     (call, quote!(let #scratch = #checked;))
                 }
                 None => {
-                    let rendered = with_references(local.bare.clone(), by_ref);
+                    let rendered = with_references(local.bare.clone(), &local.receivers, pass);
                     let call = quote::quote_spanned!(span=> #backward(#(#rendered,)* #d));
                     let checked = quote::quote_spanned!(span=> ::backprop::args(#call));
                     (quote!(#call.1), quote!(let (_, #scratch) = #checked;))

@@ -15,7 +15,7 @@ use quote::format_ident;
 use crate::errors::Errors;
 use crate::ir::{Block, Node, Program, Ty, Var};
 use crate::naming::Namer;
-use crate::rules::{self, Prim};
+use crate::rules::{self, Pass, Prim};
 
 /// Gives every differentiated call of a function named in `split` the variable of its reverse
 /// closure, and reports a name that the body never calls. `borrowed`: the parameters that are
@@ -86,31 +86,31 @@ fn mark_block(
                 let Prim::Call {
                     path,
                     reverse,
-                    by_ref,
+                    pass,
                     ..
                 } = &mut a.prim
                 else {
                     continue;
                 };
                 // An array the function owns, passed by reference: joint mode (see `mark`). An
-                // array passed by value (`[f64; 2]`) is the callee's own copy.
-                let owned_array = a.args.iter().zip(by_ref.iter()).any(|(arg, &by_ref)| {
+                // array passed by value (`[f64; 2]`, `z.to_owned()`) is the callee's own copy.
+                let owned_array = a.args.iter().zip(pass.iter()).any(|(arg, pass)| {
+                    let by_reference = |ty: &Ty| match ty {
+                        Ty::Array { .. } => *pass == Pass::Ref,
+                        Ty::Tensor { .. } => !matches!(pass, Pass::Method(m) if m != "view"),
+                        _ => false,
+                    };
                     let (crate::ir::Operand::Var(v) | crate::ir::Operand::Element { var: v, .. }) =
                         arg
                     else {
-                        // A constant array (`&[1.0, 2.0]`) is a temporary of this function.
-                        // A constant array: owned by the function, unless it is a borrowed
-                        // parameter itself (`x` of `x: &Array2<f64>` outside `wrt`).
+                        // A constant array (`&[1.0, 2.0]`, `&h`) is a temporary or a local of
+                        // this function, unless it is a borrowed parameter itself (`x` of `x:
+                        // &Array2<f64>` outside `wrt`).
                         return matches!(arg, crate::ir::Operand::Const { ty, tokens, .. }
-                            if matches!(ty, Ty::Array { .. } | Ty::Tensor { .. })
+                            if (by_reference(ty) || tokens.to_string().starts_with('&'))
                                 && !borrowed_names.contains(&tokens.to_string()));
                     };
-                    let passed_by_reference = match program.vars[*v].ty {
-                        Ty::Array { .. } => by_ref,
-                        Ty::Tensor { .. } => true,
-                        _ => false,
-                    };
-                    passed_by_reference && !borrowed.contains(v)
+                    by_reference(&program.vars[*v].ty) && !borrowed.contains(v)
                 });
                 if owned_array {
                     continue;

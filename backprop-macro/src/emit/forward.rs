@@ -47,14 +47,14 @@ pub(super) fn forward_node(
             if let Prim::Call {
                 path,
                 backward,
-                by_ref,
+                pass,
                 reverse: Some(reverse),
             } = &assign.prim =>
         {
             let forward = Prim::Call {
                 path: crate::split::forward_path(path),
                 backward: backward.clone(),
-                by_ref: by_ref.clone(),
+                pass: pass.clone(),
                 reverse: None,
             };
             let float = program.vars[assign.target].ty.float();

@@ -197,6 +197,11 @@ fn hand_over(line: &TokenStream, name: &str) -> Option<TokenStream> {
     if count != 1 {
         return None;
     }
+    // `go(z.to_owned())` (an array the user passed by value, `go(z)`) at its last reader: `z`
+    // itself.
+    if let Some(moved) = copy_as_move(line.clone(), name) {
+        return Some(moved);
+    }
     let mut trees: Vec<TokenTree> = line.clone().into_iter().collect();
     let call = (3..trees.len().saturating_sub(1)).find_map(|k| {
         let (TokenTree::Ident(path), TokenTree::Ident(f), TokenTree::Group(args)) =
@@ -236,6 +241,41 @@ fn hand_over(line: &TokenStream, name: &str) -> Option<TokenStream> {
     group.set_span(args.span());
     trees[at] = TokenTree::Group(group);
     Some(trees.into_iter().collect())
+}
+
+/// `tokens` with `name.to_owned()` or `name.clone()` (outside blocks) as `name`, if it has one.
+fn copy_as_move(tokens: TokenStream, name: &str) -> Option<TokenStream> {
+    use proc_macro2::{Group, TokenTree};
+    let mut trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for k in 0..trees.len() {
+        if let [
+            TokenTree::Ident(x),
+            TokenTree::Punct(dot),
+            TokenTree::Ident(method),
+            TokenTree::Group(args),
+            ..,
+        ] = &trees[k..]
+            && x == name
+            && dot.as_char() == '.'
+            && (method == "to_owned" || method == "clone")
+            && args.delimiter() == proc_macro2::Delimiter::Parenthesis
+            && args.stream().is_empty()
+        {
+            trees.drain(k + 1..k + 4);
+            return Some(trees.into_iter().collect());
+        }
+        // Not into a block: a loop's body runs more than once.
+        if let TokenTree::Group(group) = &trees[k]
+            && group.delimiter() != proc_macro2::Delimiter::Brace
+            && let Some(inner) = copy_as_move(group.stream(), name)
+        {
+            let mut moved = Group::new(group.delimiter(), inner);
+            moved.set_span(group.span());
+            trees[k] = TokenTree::Group(moved);
+            return Some(trees.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// `let mut t = Tape::new();` before the first line that pushes on `t`. (A tape that nothing

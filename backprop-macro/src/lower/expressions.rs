@@ -12,7 +12,7 @@ use syn::visit_mut::VisitMut;
 use syn::{BinOp, Expr, Lit, UnOp};
 
 use crate::ir::{FloatTy, Operand, Ty};
-use crate::rules::{self, Prim, TensorOp};
+use crate::rules::{self, Pass, Prim, TensorOp};
 use crate::signature::float_type;
 
 use super::statements::{buffer_init, vec_repeat};
@@ -418,15 +418,24 @@ impl Lowerer<'_> {
             };
         }
         let mut args = Vec::new();
-        let mut by_ref = Vec::new();
+        let mut pass = Vec::new();
         for arg in &call.args {
             if let Expr::Reference(reference) = strip_parens(arg)
                 && reference.mutability.is_none()
                 && self.expression_is_tensor(&reference.expr)
             {
-                // Arrays are passed by reference anyway: `softmax(&scores, Axis(1))`.
+                // Arrays are passed by reference anyway: `softmax(&scores, Axis(1))`; a copy
+                // of a view stays one (`gr(&m.to_owned())`).
+                let copy_of_view = matches!(strip_parens(&reference.expr), Expr::MethodCall(m)
+                    if m.args.is_empty()
+                        && ["to_owned", "into_owned", "clone"].contains(&m.method.to_string().as_str())
+                        && self.is_view_expression(&m.receiver));
                 args.push(self.operand(arg, hint));
-                by_ref.push(false);
+                pass.push(if copy_of_view {
+                    Pass::RefOwned
+                } else {
+                    Pass::Plain
+                });
             } else if let Expr::Reference(reference) = strip_parens(arg)
                 && reference.mutability.is_none()
                 && let Expr::Index(index) = strip_parens(&reference.expr)
@@ -446,7 +455,7 @@ impl Lowerer<'_> {
                     var: base.var,
                     index: range.to_token_stream(),
                 });
-                by_ref.push(true);
+                pass.push(Pass::Ref);
             } else if let Expr::Reference(reference) = strip_parens(arg) {
                 let is_array = self.array_binding(&reference.expr).is_some();
                 if reference.mutability.is_some() || !is_array {
@@ -454,14 +463,22 @@ impl Lowerer<'_> {
                         self.errors.spanned(reference, "only array parameters can be passed by reference (`&w`) to a differentiated call");
                     }
                     args.push(self.constant(arg));
-                    by_ref.push(false);
+                    pass.push(Pass::Plain);
                 } else {
                     args.push(self.operand(&reference.expr, hint));
-                    by_ref.push(true);
+                    pass.push(Pass::Ref);
                 }
             } else {
-                args.push(self.operand(arg, hint));
-                by_ref.push(false);
+                let operand = self.operand(arg, hint);
+                // A name that holds a reference (`y` of `y: &Array1<f64>`) passes it.
+                let reference = matches!(strip_parens(arg), Expr::Path(_))
+                    && matches!(self.operand_ty(&operand), Ty::Tensor { by_ref: true, .. });
+                pass.push(if reference {
+                    Pass::Plain
+                } else {
+                    self.passed_by_value(arg)
+                });
+                args.push(operand);
             }
         }
         let (path, backward) = backward_path(&func.path);
@@ -469,11 +486,53 @@ impl Lowerer<'_> {
             prim: Prim::Call {
                 path,
                 backward,
-                by_ref,
+                pass,
                 reverse: None,
             },
             args,
             span,
+        }
+    }
+
+    /// How an argument written without `&` is passed. An ndarray array by value is the
+    /// callee's own: the generated code reads the variable again (in the reverse pass), so it
+    /// passes a copy (`go(z)` is `go(z.to_owned())`), a view as itself, or what the user's own
+    /// method makes (`a.view()`, `z.clone()`).
+    pub(super) fn passed_by_value(&self, arg: &Expr) -> Pass {
+        if !self.expression_is_tensor(arg) {
+            return Pass::Plain;
+        }
+        match strip_parens(arg) {
+            Expr::MethodCall(m)
+                if m.args.is_empty() && (m.method == "view" || m.method == "clone") =>
+            {
+                Pass::Method(m.method.clone())
+            }
+            Expr::Path(p)
+                if p.path
+                    .get_ident()
+                    .is_some_and(|i| self.views.contains(&i.to_string())) =>
+            {
+                Pass::View
+            }
+            _ => Pass::Method(Ident::new("to_owned", arg.span())),
+        }
+    }
+
+    /// Whether a `let`'s value is an ndarray view: a view-making method (`a.t()`, `a.view()`,
+    /// `a.row(i)`, `a.slice(s![..])`), or another name of a view.
+    pub(super) fn is_view_expression(&self, expr: &Expr) -> bool {
+        match strip_parens(expr) {
+            Expr::MethodCall(m) => match m.method.to_string().as_str() {
+                "view" | "t" | "row" | "column" | "slice" | "slice_axis" | "index_axis" => true,
+                "clone" => self.is_view_expression(&m.receiver),
+                _ => false,
+            },
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .is_some_and(|i| self.views.contains(&i.to_string())),
+            _ => false,
         }
     }
 

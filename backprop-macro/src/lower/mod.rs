@@ -109,6 +109,9 @@ pub struct Lowerer<'a> {
     /// Names the body writes by index (`m[[i, j]] = ..`): a `let mut` of an ndarray array
     /// by such a name is an array of its own, written in place.
     indexed: HashSet<String>,
+    /// Names bound to ndarray views (`m: ArrayView2<f64>`, `let v = a.t();`): passed by value
+    /// to a call as themselves, where an owned array is passed as a copy (see `Pass`).
+    views: HashSet<String>,
 }
 
 pub fn lower(
@@ -171,10 +174,14 @@ fn lower_pass(
         returned: None,
         unlowered: HashSet::new(),
         indexed: statements::indexed_names(&function.block),
+        views: HashSet::new(),
     };
     let mut params = Vec::new();
     for p in &signature.params {
         let var = lowerer.declare(&p.ident, p.ty.clone(), p.differentiable, p.mutable);
+        if p.ty.is_tensor() && p.ty_tokens.to_string().contains("ArrayView") {
+            lowerer.views.insert(p.ident.to_string());
+        }
         params.push(Param {
             var,
             differentiable: p.differentiable,

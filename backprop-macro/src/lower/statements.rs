@@ -364,6 +364,11 @@ impl Lowerer<'_> {
         if is_reported_by_validation(strip_parens(&init.expr)) {
             self.unlowered.insert(name.clone());
         }
+        if self.is_view_expression(&init.expr) {
+            self.views.insert(name.clone());
+        } else {
+            self.views.remove(&name);
+        }
         let value = self.value(&init.expr, &name);
         let first = self.bound.insert(name.clone());
         let written = pat_ident.mutability.is_some() && self.indexed.contains(&name);

@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Lit, Pat, UnOp};
 
 use crate::ir::{FloatTy, Operand, Ty};
-use crate::rules::{self, Prim, TensorOp};
+use crate::rules::{self, Pass, Prim, TensorOp};
 use crate::signature::float_type;
 
 use super::expressions::{backward_path, float_method_path, is_arithmetic, strip_parens};
@@ -354,6 +354,30 @@ impl Lowerer<'_> {
         }
         let var = match receiver {
             Operand::Var(v) => v,
+            // A constant owned array read again later is borrowed, not moved into the copy
+            // (`let m_array = &h;`).
+            Operand::Const {
+                tokens,
+                ty:
+                    Ty::Tensor {
+                        elem,
+                        rank,
+                        by_ref: false,
+                    },
+                atomic: true,
+            } => {
+                let ident = self.namer.fresh(&format!("{hint}_array"));
+                let borrowed = Operand::Const {
+                    tokens: quote::quote!(&#tokens),
+                    ty: Ty::Tensor {
+                        elem,
+                        rank,
+                        by_ref: true,
+                    },
+                    atomic: true,
+                };
+                self.bind(Value::Operand(borrowed), ident, None)
+            }
             other => {
                 let ident = self.namer.fresh(&format!("{hint}_array"));
                 self.bind(Value::Operand(other), ident, None)
@@ -768,7 +792,7 @@ impl Lowerer<'_> {
                             prim: Prim::Call {
                                 path,
                                 backward,
-                                by_ref: vec![false],
+                                pass: vec![Pass::Plain],
                                 reverse: None,
                             },
                             args: vec![receiver],

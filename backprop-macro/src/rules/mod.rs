@@ -40,9 +40,29 @@ pub enum Prim {
     Call {
         path: TokenStream,
         backward: TokenStream,
-        by_ref: Vec<bool>,
+        /// How each argument is passed, as the user wrote it.
+        pass: Vec<Pass>,
         reverse: Option<crate::ir::VarId>,
     },
+}
+
+/// How a call passes one argument: the callee's parameter type is not known here, so the
+/// generated calls keep the user's way of passing it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pass {
+    /// As the operand renders: a float, an `[F; N]` by value, an ndarray array by reference.
+    Plain,
+    /// `&q` or `&q[a..b]` of a `[F]` array.
+    Ref,
+    /// An ndarray view by value, itself (`gv(m)` of a view `m`; views are `Copy`).
+    View,
+    /// An ndarray array by value, made by a method of no arguments: `z.to_owned()` (the
+    /// callee's own copy, also of `go(z)`, which the generated code reads again later),
+    /// `a.view()`, `z.clone()`.
+    Method(Ident),
+    /// A reference to a copy of a view, where the callee takes `&Array2<F>`:
+    /// `gr(&m.to_owned())`.
+    RefOwned,
 }
 
 impl Prim {
@@ -186,7 +206,7 @@ pub struct Local {
     /// Operands where no operator meets them (call arguments, indices).
     pub(crate) bare: Vec<TokenStream>,
     /// Operands, rendered for use as a method receiver (`2.0f64`, not `2.0`).
-    receivers: Vec<TokenStream>,
+    pub(crate) receivers: Vec<TokenStream>,
     /// The line's own output (a reference `&y` for a tensor).
     pub y: TokenStream,
     /// The upstream gradient (a reference `&d_y` for a tensor).

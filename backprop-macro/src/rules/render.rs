@@ -3,7 +3,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, quote};
 
-use super::{Prim, Syntax, TensorOp};
+use super::{Pass, Prim, Syntax, TensorOp};
 use crate::ir::{FloatTy, Operand, Program, Ty};
 
 /// An operand as a value in generated code, parenthesised if it is a compound constant.
@@ -146,10 +146,15 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
                 }
             };
         }
-        Prim::Call { path, by_ref, .. } => {
+        Prim::Call { path, pass, .. } => {
+            let receivers: Vec<_> = args
+                .iter()
+                .map(|a| render_receiver(program, a, float))
+                .collect();
             let x = with_references(
                 args.iter().map(|a| render_bare(program, a)).collect(),
-                by_ref,
+                &receivers,
+                pass,
             );
             return quote!(#path(#(#x),*));
         }
@@ -211,9 +216,20 @@ pub(crate) fn element_name(others: &[TokenStream]) -> Ident {
 }
 
 /// Arguments of a call, arrays passed by reference where the user's call did.
-pub(crate) fn with_references(args: Vec<TokenStream>, by_ref: &[bool]) -> Vec<TokenStream> {
+pub(crate) fn with_references(
+    args: Vec<TokenStream>,
+    receivers: &[TokenStream],
+    pass: &[Pass],
+) -> Vec<TokenStream> {
     args.into_iter()
-        .zip(by_ref)
-        .map(|(a, &r)| if r { quote!(&#a) } else { a })
+        .zip(receivers)
+        .zip(pass)
+        .map(|((a, receiver), pass)| match pass {
+            Pass::Plain => a,
+            Pass::Ref => quote!(&#a),
+            Pass::View => receiver.clone(),
+            Pass::Method(method) => quote!(#receiver.#method()),
+            Pass::RefOwned => quote!(&#receiver.to_owned()),
+        })
         .collect()
 }
