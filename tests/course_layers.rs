@@ -319,6 +319,22 @@ fn rnn_over_steps(
     (&h * &h).sum()
 }
 
+/// The same RNN written over the steps themselves, `for x in xs`, as the numpy loop is.
+#[backprop(wrt(wx, wh, b))]
+fn rnn_over_step_values(
+    xs: &[Array2<f64>],
+    h0: &Array2<f64>,
+    wx: &Array2<f64>,
+    wh: &Array2<f64>,
+    b: &Array1<f64>,
+) -> f64 {
+    let mut h = h0.clone();
+    for x in xs {
+        h = (x.dot(wx) + h.dot(wh) + b).tanh();
+    }
+    (&h * &h).sum()
+}
+
 #[test]
 fn an_rnn_over_a_slice_of_step_inputs() {
     let xs: Vec<Array2<f64>> = (0..4)
@@ -351,6 +367,10 @@ fn an_rnn_over_a_slice_of_step_inputs() {
     close_slices("dWx", &flat(&dwx), &flat(&dwx_ref), 1e-12);
     close_slices("dWh", &flat(&dwh), &flat(&dwh_ref), 1e-12);
     close_slices("db", &flat(&db), &flat(&db_ref), 1e-12);
+    let (_, (dwx, dwh, db)) = rnn_over_step_values_grad(&xs, &h0, &wx, &wh, &b);
+    close_slices("dWx, for x in xs", &flat(&dwx), &flat(&dwx_ref), 1e-12);
+    close_slices("dWh, for x in xs", &flat(&dwh), &flat(&dwh_ref), 1e-12);
+    close_slices("db, for x in xs", &flat(&db), &flat(&db_ref), 1e-12);
     // `Vec<Array2<f64>>` is read the same way: d/dw Σ_t Σ (x_t · w) = Σ_t x_tᵀ · 1.
     let (_, dw) = steps_read_out_grad(xs.clone(), &wx);
     let ones = Array2::<f64>::ones((3, 4));

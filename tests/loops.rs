@@ -1,7 +1,8 @@
 //! Loops: `for` over ranges, loop-carried variables, branches and `continue` inside loops,
 //! slices read at computed indices; checked against dual numbers and central differences.
 
-// Index loops are the form `#[backprop]` differentiates (iterator adaptors are not supported).
+// Index loops are one form `#[backprop]` differentiates; loops over elements (`for v in &w`) the
+// other (iterator adaptors are not supported).
 #![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
 
 mod common;
@@ -866,4 +867,50 @@ fn loop_with_a_break_guard() {
             1e-5,
         );
     }
+}
+
+/// Loops over an array's elements, as Rust is written: `for v in w` (of a slice), `w.iter()`,
+/// `.iter().enumerate()` with `&v`; and a constant computed by an iterator chain.
+#[backprop(wrt(w, a))]
+fn weighted_norm(w: &[f64], a: f64, xs: &[f64]) -> f64 {
+    let scale = xs.iter().map(|x| x * x).sum::<f64>() / xs.len() as f64;
+    let mut s = 0.0;
+    for v in w {
+        s += v * v;
+    }
+    for (i, &v) in w.iter().enumerate() {
+        s += a * v * xs[i];
+    }
+    let mut p = 1.0;
+    for v in w.iter() {
+        p *= (v * a).sin();
+    }
+    scale * s + p
+}
+
+#[test]
+fn loops_over_elements() {
+    let w = [0.5, -1.2, 0.8];
+    let xs = [1.0, 2.0, -0.5];
+    let a = 0.7;
+    let f = |q: &[Dual64]| {
+        let (w, a) = (&q[..3], q[3]);
+        let scale = xs.iter().map(|x| x * x).sum::<f64>() / 3.0;
+        let mut s = Dual64::from_re(0.0);
+        let mut p = Dual64::from_re(1.0);
+        for i in 0..3 {
+            s += w[i] * w[i] + a * w[i] * xs[i];
+            p *= (w[i] * a).sin();
+        }
+        s * scale + p
+    };
+    let at = [w[0], w[1], w[2], a];
+    assert_gradient_exact(
+        "weighted_norm",
+        &at,
+        weighted_norm_grad(&w, a, &xs),
+        dual_gradient(f, &at),
+        |q| weighted_norm(&q[..3], q[3], &xs),
+        1e-13,
+    );
 }

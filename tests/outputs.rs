@@ -241,6 +241,85 @@ fn spiral_point(r: f64, theta: f64) -> f64 {
     p[0] * p[1] + p[0].powi(2)
 }
 
+/// A call's result written in place, as a loss weights its residuals: `let mut r = g(..);`
+/// then `r[i] *= w[i];` (the result copied into a buffer of the loss's own).
+#[backprop(wrt(p))]
+fn weighted_line_loss(p: &[f64; 2], xs: &[f64; 4], ys: &[f64; 4], w: &[f64; 4]) -> f64 {
+    let mut r: [f64; 4] = line_residuals(p, xs, ys);
+    for i in 0..4 {
+        r[i] *= w[i];
+    }
+    r[0] *= p[1];
+    let mut total = 0.0;
+    for v in r.iter() {
+        total += v * v;
+    }
+    total
+}
+
+#[backprop(wrt(p))]
+fn clipped_curve_loss(p: &[f64], xs: &[f64], ys: &[f64]) -> f64 {
+    let mut r: Vec<f64> = curve_residuals(p, xs, ys);
+    for i in 0..r.len() {
+        if r[i] > 1.0 {
+            r[i] = 1.0;
+        }
+    }
+    let mut total = 0.0;
+    for v in &r {
+        total += v * v;
+    }
+    total
+}
+
+#[test]
+fn a_call_result_written_in_place() {
+    let xs = [0.0, 1.0, 2.0, 3.0];
+    let ys = [1.0, 2.9, 5.2, 7.1];
+    let w = [1.0, 0.5, 2.0, 0.25];
+    let p = [1.8, 0.9];
+    let loss = |q: &[Dual64]| {
+        let mut total = Dual64::from_re(0.0);
+        for i in 0..4 {
+            let mut r = (q[0] * xs[i] + q[1] - ys[i]) * w[i];
+            if i == 0 {
+                r *= q[1];
+            }
+            total += r * r;
+        }
+        total
+    };
+    assert_gradient_exact(
+        "weighted_line_loss",
+        &p,
+        weighted_line_loss_grad(&p, &xs, &ys, &w),
+        dual_gradient(loss, &p),
+        |q| weighted_line_loss(&[q[0], q[1]], &xs, &ys, &w),
+        1e-13,
+    );
+
+    let xs = [0.0, 0.5, 1.0, 1.5, 2.0];
+    let ys = [0.1, 2.2, 1.7, 1.3, 1.2];
+    let p = [2.0, 1.1, 0.9];
+    let loss = |q: &[Dual64]| {
+        let mut total = Dual64::from_re(0.0);
+        for i in 0..xs.len() {
+            let r = q[0] * (-q[1] * xs[i]).exp() + q[2] - ys[i];
+            let r = if r.re > 1.0 { Dual64::from_re(1.0) } else { r };
+            total += r * r;
+        }
+        total
+    };
+    assert_gradient_exact(
+        "clipped_curve_loss",
+        &p,
+        clipped_curve_loss_grad(&p, &xs, &ys),
+        dual_gradient(loss, &p),
+        |q| clipped_curve_loss(q, &xs, &ys),
+        1e-13,
+    );
+}
+
 #[test]
 fn losses_compose_array_valued_functions() {
     let xs = [0.0, 1.0, 2.0, 3.0];

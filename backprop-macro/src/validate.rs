@@ -5,6 +5,25 @@ use syn::visit::{self, Visit};
 
 use crate::errors::Errors;
 
+/// Whether `call` uses an iterator (`r.iter().map(..)`).
+pub(crate) fn is_iterator_chain(call: &syn::ExprMethodCall) -> bool {
+    !["iter", "enumerate", "rev"].contains(&call.method.to_string().as_str())
+        && iterator_chain(&call.receiver)
+}
+
+/// Whether `expr` is an iterator: `r.iter()`, `r.into_iter()`, `r.iter_mut()`, or an adaptor
+/// of one.
+fn iterator_chain(expr: &syn::Expr) -> bool {
+    match expr {
+        syn::Expr::MethodCall(call) => {
+            ["iter", "into_iter", "iter_mut"].contains(&call.method.to_string().as_str())
+                || iterator_chain(&call.receiver)
+        }
+        syn::Expr::Paren(p) => iterator_chain(&p.expr),
+        _ => false,
+    }
+}
+
 pub fn validate_stmt(stmt: &syn::Stmt, errors: &mut Errors) {
     Validator { errors }.visit_stmt(stmt);
 }
@@ -21,6 +40,15 @@ impl<'ast> Visit<'ast> for Validator<'_> {
         );
     }
 
+    fn visit_expr_for_loop(&mut self, for_loop: &'ast syn::ExprForLoop) {
+        // What a loop runs over is checked where it is lowered (one error for it).
+        if !matches!(&*for_loop.expr, syn::Expr::Range(_)) {
+            self.visit_block(&for_loop.body);
+            return;
+        }
+        visit::visit_expr_for_loop(self, for_loop);
+    }
+
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
         // `a.mapv(|v| ..)`: the closure's body is checked like any other code.
         if call.method == "mapv"
@@ -28,6 +56,11 @@ impl<'ast> Visit<'ast> for Validator<'_> {
         {
             self.visit_expr(&call.receiver);
             self.visit_expr(&closure.body);
+            return;
+        }
+        // `r.iter().map(|v| v * v).sum::<f64>()`: of constants, a constant; of differentiated
+        // values, one error for the chain where it is lowered, not one per part.
+        if is_iterator_chain(call) {
             return;
         }
         // `a.slice(s![.., 0..h])`: ndarray's `s!`, which lowering reads.

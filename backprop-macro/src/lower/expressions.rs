@@ -278,6 +278,13 @@ impl Lowerer<'_> {
 
     fn method_call(&mut self, call: &syn::ExprMethodCall, hint: &str) -> Value {
         let span = call.span();
+        if crate::validate::is_iterator_chain(call) {
+            self.errors.spanned(
+                call,
+                "iterator chains are not differentiated; write the loop over the elements: `let mut total = 0.0; for v in r.iter() { total += v * v; }`",
+            );
+            return Value::Operand(placeholder());
+        }
         if let Some(turbofish) = &call.turbofish {
             self.errors.spanned(
                 turbofish,

@@ -350,6 +350,23 @@ impl Lowerer<'_> {
         // `let r: [f64; 2] = g(..);` / `Vec<f64>`: a function returning an array of floats.
         let array_call = matches!(strip_parens(&init.expr), Expr::Call(_))
             && annotation.is_some_and(|ty| matches!(classify(ty), Ok(Ty::Array { .. })));
+        // `let mut r: [f64; 2] = g(..);` then `r[0] *= x;`: the call's result, then a buffer
+        // of its own that starts as a copy of it.
+        if array_call
+            && pat_ident.mutability.is_some()
+            && self.indexed.contains(&pat_ident.ident.to_string())
+        {
+            let ident = &pat_ident.ident;
+            let result = self.namer.fresh(&format!("{ident}_result"));
+            let value = &init.expr;
+            self.lower_declaration(
+                syn::parse_quote_spanned!(local.span()=> let #result: #annotation = #value;),
+            );
+            self.lower_declaration(
+                syn::parse_quote_spanned!(local.span()=> let mut #ident: #annotation = #result;),
+            );
+            return;
+        }
         if let Some(ty) = annotation
             && float_type(ty).is_none()
             && !classify(ty).is_ok_and(|ty| ty.is_tensor())
