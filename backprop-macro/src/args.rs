@@ -7,6 +7,7 @@ use syn::{Ident, Token, parenthesized};
 mod kw {
     syn::custom_keyword!(wrt);
     syn::custom_keyword!(split);
+    syn::custom_keyword!(jvp);
 }
 
 #[derive(Default)]
@@ -16,6 +17,8 @@ pub struct Args {
     /// `split(g, h)`: calls of these functions are differentiated in split mode, with
     /// `g_forward` and the closure it returns instead of `g_backward`.
     pub split: Vec<Ident>,
+    /// `jvp`: also write `f_jvp`, forward mode.
+    pub jvp: bool,
 }
 
 impl Parse for Args {
@@ -53,10 +56,13 @@ impl Parse for Args {
                     ));
                 }
                 args.split.extend(names);
+            } else if lookahead.peek(kw::jvp) {
+                input.parse::<kw::jvp>()?;
+                args.jvp = true;
             } else {
                 return Err(syn::Error::new(
                     input.span(),
-                    "unknown argument; `#[backprop]` takes `wrt(param, ...)` and `split(function, ...)`, e.g. `#[backprop(wrt(x, w))]`",
+                    "unknown argument; `#[backprop]` takes `wrt(param, ...)`, `split(function, ...)` and `jvp`, e.g. `#[backprop(wrt(x, w), jvp)]`",
                 ));
             }
             if !input.is_empty() {

@@ -84,7 +84,17 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let reversed = reverse::reverse(&program, &mut namer);
     let generated = emit::emit(&function, &companions, &program, &reversed);
-    quote!(#function #generated)
+    let jvp = if args.jvp {
+        let jvp = emit::jvp(&function, &signature, &program, &mut namer, &mut errors);
+        if !errors.is_empty() {
+            let compile_errors = errors.to_compile_errors();
+            return quote!(#function #generated #compile_errors);
+        }
+        jvp
+    } else {
+        TokenStream::new()
+    };
+    quote!(#function #generated #jvp)
 }
 
 /// `g_backward` of a scalar function `g` the macro writes itself (a `mapv` closure with a

@@ -172,6 +172,23 @@ pub fn softplus_backward<X: Elementwise>(x: X, d_out: X::Upstream<'_>) -> (X::Ou
     x.map_backward(d_out, |x, d| (softplus_scalar(x), sigmoid_scalar(x) * d))
 }
 
+/// Forward mode of [`sigmoid`]: `(σ(x), σ'(x) · t)`. An elementwise gate's Jacobian is
+/// diagonal, so its tangent is its backward applied to the tangent; the naming rule of
+/// `#[backprop(jvp)]` (`g_jvp` for a call of `g`).
+pub fn sigmoid_jvp<X: Elementwise>(x: X, t: X::Upstream<'_>) -> (X::Output, X::Output) {
+    sigmoid_backward(x, t)
+}
+
+/// Forward mode of [`relu`]: `(relu(x), t` where `x > 0`, else `0)`.
+pub fn relu_jvp<X: Elementwise>(x: X, t: X::Upstream<'_>) -> (X::Output, X::Output) {
+    relu_backward(x, t)
+}
+
+/// Forward mode of [`softplus`]: `(softplus(x), σ(x) · t)`.
+pub fn softplus_jvp<X: Elementwise>(x: X, t: X::Upstream<'_>) -> (X::Output, X::Output) {
+    softplus_backward(x, t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

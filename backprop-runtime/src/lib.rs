@@ -18,7 +18,8 @@ pub mod tensor;
 
 pub use check::{Gradient, GradientCheck, Real, check_gradient, numeric_gradient, relative_error};
 pub use gates::{
-    Elementwise, relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward,
+    Elementwise, relu, relu_backward, relu_jvp, sigmoid, sigmoid_backward, sigmoid_jvp, softplus,
+    softplus_backward, softplus_jvp,
 };
 #[cfg(feature = "ndarray")]
 pub use parts::{concat_part, reshape_grad, select_grad, std_axis_grad, var_axis_grad};
@@ -28,7 +29,7 @@ pub use tensor::{
     ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, add_to_part,
     expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, map_upstream, max_axis,
     max_axis_backward, one_hot, pick, pick_backward, pick_grad, relu_grad, sigmoid_grad, softmax,
-    softmax_backward, softmax_grad, sum_to, sum_to_ref,
+    softmax_backward, softmax_grad, sum_to, sum_to_ref, tangent_like,
 };
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.
@@ -38,7 +39,8 @@ pub use tensor::{
 pub mod prelude {
     pub use crate::check::{Gradient, check_gradient, numeric_gradient, relative_error};
     pub use crate::gates::{
-        relu, relu_backward, sigmoid, sigmoid_backward, softplus, softplus_backward,
+        relu, relu_backward, relu_jvp, sigmoid, sigmoid_backward, sigmoid_jvp, softplus,
+        softplus_backward, softplus_jvp,
     };
 }
 

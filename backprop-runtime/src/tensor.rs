@@ -772,3 +772,66 @@ mod tests {
         assert!((l[[1, 0]] - (-1000.0)).abs() < 1e-9);
     }
 }
+
+/// A tangent spread over the shape of the value `y` it belongs to, in forward-mode code
+/// (`#[backprop(jvp)]`): the tangent of `y = &z + s` for a constant array `z` and a scalar
+/// `s` is `t_s` everywhere, and that of `&z + &b` for a row `b` is `t_b` in every row.
+/// A tangent that has `y`'s shape already is returned as it is.
+pub fn tangent_like<F, T, S, D>(t: T, y: &ArrayBase<S, D>) -> Array<F, D>
+where
+    F: Clone,
+    T: TangentPart<F>,
+    S: ndarray::Data<Elem = F>,
+    D: Dimension,
+{
+    t.spread(y.raw_dim())
+}
+
+/// What [`tangent_like`] spreads: a scalar, an array, or a reference to one.
+pub trait TangentPart<F> {
+    /// The value broadcast to `shape`.
+    fn spread<D: Dimension>(self, shape: D) -> Array<F, D>;
+}
+
+macro_rules! scalar_tangent_part {
+    ($($f:ty),*) => {$(
+        impl TangentPart<$f> for $f {
+            fn spread<D: Dimension>(self, shape: D) -> Array<$f, D> {
+                Array::from_elem(shape, self)
+            }
+        }
+    )*};
+}
+scalar_tangent_part!(f32, f64);
+
+impl<F: Clone, E: Dimension> TangentPart<F> for Array<F, E> {
+    fn spread<D: Dimension>(self, shape: D) -> Array<F, D> {
+        if self.shape() == shape.slice() {
+            if let Ok(same) = self.into_shape_with_order(shape.clone()) {
+                return same;
+            }
+            unreachable!("an array of the same shape takes that shape");
+        }
+        broadcast_tangent(&self, shape)
+    }
+}
+
+impl<F: Clone, S: ndarray::Data<Elem = F>, E: Dimension> TangentPart<F> for &ArrayBase<S, E> {
+    fn spread<D: Dimension>(self, shape: D) -> Array<F, D> {
+        broadcast_tangent(self, shape)
+    }
+}
+
+fn broadcast_tangent<F: Clone, S: ndarray::Data<Elem = F>, E: Dimension, D: Dimension>(
+    t: &ArrayBase<S, E>,
+    shape: D,
+) -> Array<F, D> {
+    match t.broadcast(shape.clone()) {
+        Some(spread) => spread.to_owned(),
+        None => panic!(
+            "a tangent of shape {:?} does not broadcast to its value's shape {:?}",
+            t.shape(),
+            shape.slice()
+        ),
+    }
+}

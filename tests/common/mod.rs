@@ -32,6 +32,23 @@ where
     (value, gradient)
 }
 
+/// Value and directional derivative `J·t` of `f` at `at` in the direction `t`: one dual pass
+/// with every input seeded with its tangent (the exact reference of a JVP).
+pub fn dual_directional<F>(f: impl Fn(&[Dual<F>]) -> Dual<F>, at: &[F], t: &[F]) -> (F, F)
+where
+    F: DualNum + DualNumFloat,
+{
+    let inputs: Vec<Dual<F>> = at.iter().zip(t).map(|(&x, &t)| Dual::new(x, t)).collect();
+    let out = f(&inputs);
+    (out.re, out.eps)
+}
+
+/// The central difference of `f` at `at` in the direction `t`, step `h`.
+pub fn central_directional(f: impl Fn(&[f64]) -> f64, at: &[f64], t: &[f64], h: f64) -> f64 {
+    let moved = |s: f64| -> Vec<f64> { at.iter().zip(t).map(|(x, t)| x + s * t).collect() };
+    (f(&moved(h)) - f(&moved(-h))) / (2.0 * h)
+}
+
 /// A constant as a dual number (num-dual's operators take scalars on the right only).
 pub fn c<F: DualNum + DualNumFloat>(x: F) -> Dual<F> {
     Dual::from_re(x)

@@ -13,6 +13,9 @@
 mod backward;
 mod forward;
 mod lines;
+mod tangent;
+
+pub use tangent::jvp;
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};

@@ -467,6 +467,7 @@ impl Lowerer<'_> {
         let args = crate::args::Args {
             wrt: Some(wrt.collect()),
             split: Vec::new(),
+            jvp: false,
         };
         let Some(backward) = crate::expand::backward_of(&function, args, self.errors) else {
             return Value::Operand(self.array_placeholder(&receiver));

@@ -1,0 +1,625 @@
+//! Forward mode (`#[backprop(jvp)]`): `f_jvp(p.., t..) -> (R, R)`, the value and the
+//! Jacobian–vector product `J·t` in one pass, no tape.
+//!
+//! Every forward line is followed by its tangent line (`let t_y = ..;`), written from the rule
+//! table. A primitive's adjoint is a local partial times the upstream (`x.cos() * d_y`), and its
+//! tangent is the sum over its operands of the same partial times the operand's tangent
+//! (`x.cos() * t_x`): the table's one template serves both modes (the sweep here has no calculus
+//! of its own). A linear ndarray operation applies itself to the tangent (`t_a.t()`,
+//! `t_a.sum_axis(Axis(0))`), a product is bilinear (`t_a.dot(&b) + a.dot(&t_b)`). A call of
+//! `g` is a call of `g_jvp` with the arguments' tangents (the naming rule of `g_backward`).
+//! Loops carry each tangent beside its variable, branches return them with their values, a
+//! buffer has a tangent buffer written where it is.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+
+use crate::errors::Errors;
+use crate::ir::{Block, FloatTy, LoopKind, Node, Operand, Program, StoreOp, Ty, Var, VarId};
+use crate::naming::Namer;
+use crate::rules::{self, Local, Pass, Prim, TensorOp};
+
+use super::forward::forward_node;
+
+/// The program with a tangent variable beside each active one.
+pub(super) struct Tangents {
+    pub(super) program: Program,
+    of: HashMap<VarId, VarId>,
+}
+
+impl Tangents {
+    pub(super) fn new(program: &Program, namer: &mut Namer) -> Self {
+        let mut extended = program.clone();
+        let mut of = HashMap::new();
+        for (v, var) in program.vars.iter().enumerate() {
+            if var.active {
+                let ident = namer.fresh(&format!("t_{}", var.ident));
+                extended.vars.push(Var {
+                    ident,
+                    ty: var.ty.clone(),
+                    active: false,
+                    buffer: var.buffer,
+                    taped: false,
+                });
+                of.insert(v, extended.vars.len() - 1);
+            }
+        }
+        Tangents {
+            program: extended,
+            of,
+        }
+    }
+
+    /// The tangent variable of `v`, if it has one.
+    pub(super) fn var(&self, v: VarId) -> Option<&Ident> {
+        self.of.get(&v).map(|t| &self.program.vars[*t].ident)
+    }
+
+    /// An operand's tangent, `None` where it is zero (a constant).
+    fn operand(&self, operand: &Operand) -> Option<Operand> {
+        match operand {
+            Operand::Var(v) => self.of.get(v).map(|t| Operand::Var(*t)),
+            Operand::Element { var, index } => self.of.get(var).map(|t| Operand::Element {
+                var: *t,
+                index: index.clone(),
+            }),
+            Operand::Const { .. } => None,
+        }
+    }
+
+    /// An operand's tangent rendered as a value, or a zero like it.
+    fn value_or_zero(&self, operand: &Operand, ty: &Ty) -> TokenStream {
+        match self.operand(operand) {
+            Some(t) => rules::render_bare(&self.program, &t),
+            None => zero_like(
+                &rules::render_receiver(&self.program, operand, float_of(ty)),
+                ty,
+            ),
+        }
+    }
+
+    /// An operand's tangent as an owned value (an array a loop carries, a branch returns).
+    fn owned_or_zero(&self, operand: &Operand, ty: &Ty) -> TokenStream {
+        match self.operand(operand) {
+            Some(Operand::Var(t)) if ty.is_tensor() => {
+                let ident = &self.program.vars[t].ident;
+                match self.program.vars[t].ty {
+                    Ty::Tensor { by_ref: false, .. } => quote!(#ident.clone()),
+                    _ => quote!(#ident.to_owned()),
+                }
+            }
+            _ => self.value_or_zero(operand, ty),
+        }
+    }
+}
+
+fn float_of(ty: &Ty) -> FloatTy {
+    ty.float().unwrap_or(FloatTy::F64)
+}
+
+/// A zero tangent like the value `value` of type `ty`.
+fn zero_like(value: &TokenStream, ty: &Ty) -> TokenStream {
+    match ty {
+        Ty::Tensor { .. } => quote!(::backprop::ndarray::Array::zeros(#value.raw_dim())),
+        Ty::Array { len: Some(len), .. } => quote!([0.0; #len]),
+        Ty::Array { len: None, .. } => quote!(vec![0.0; #value.len()]),
+        _ => quote!(0.0),
+    }
+}
+
+/// `a + b` of terms, `a - b` where `b` is written negated.
+fn sum(terms: Vec<TokenStream>) -> Option<TokenStream> {
+    let mut out: Option<TokenStream> = None;
+    for term in terms {
+        let mut trees = term.clone().into_iter();
+        let negated =
+            matches!(trees.next(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '-');
+        out = Some(match (out, negated) {
+            (None, _) => term,
+            (Some(acc), true) => {
+                let rest: TokenStream = trees.collect();
+                quote!(#acc - #rest)
+            }
+            (Some(acc), false) => quote!(#acc + #term),
+        });
+    }
+    out
+}
+
+/// The lines of `block` with their tangents.
+pub(super) fn block_lines(t: &Tangents, block: &Block, errors: &mut Errors) -> Vec<TokenStream> {
+    block
+        .nodes
+        .iter()
+        .flat_map(|node| node_lines(t, node, errors))
+        .collect()
+}
+
+fn node_lines(t: &Tangents, node: &Node, errors: &mut Errors) -> Vec<TokenStream> {
+    let program = &t.program;
+    match node {
+        Node::Assign(assign) => {
+            let tensor_gate =
+                program.vars[assign.target].ty.is_tensor() && is_tensor_gate(&assign.prim);
+            if let Prim::Call { .. } = assign.prim
+                && t.var(assign.target).is_some()
+                && !tensor_gate
+            {
+                return vec![call_line(t, assign)];
+            }
+            let mut lines = vec![forward_node(program, node, None)];
+            if let Some(t_y) = t.var(assign.target) {
+                let span = assign.span;
+                match tangent_expr(t, assign) {
+                    // A buffer's tangent is a buffer written beside it.
+                    Ok(expr) if program.vars[assign.target].buffer => {
+                        lines.push(quote_spanned!(span=> let mut #t_y = #expr;));
+                    }
+                    Ok(expr) => lines.push(quote_spanned!(span=> let #t_y = #expr;)),
+                    Err(what) => errors.push(syn::Error::new(
+                        span,
+                        format!("{what} has no forward-mode rule yet: `jvp` cannot differentiate it; compute this value without it, or drop `jvp`"),
+                    )),
+                }
+            }
+            lines
+        }
+        Node::Store(store) => {
+            let mut lines = vec![forward_node(program, node, None)];
+            if let Some(t_buffer) = t.var(store.buffer) {
+                let index = &store.index;
+                let value = t
+                    .operand(&store.value)
+                    .map(|v| rules::render_bare(program, &v));
+                let span = store.span;
+                match (store.op, value) {
+                    (StoreOp::Set, Some(v)) => {
+                        lines.push(quote_spanned!(span=> #t_buffer[#index] = #v;))
+                    }
+                    (StoreOp::Set, None) => {
+                        lines.push(quote_spanned!(span=> #t_buffer[#index] = 0.0;))
+                    }
+                    (StoreOp::Add, Some(v)) => {
+                        lines.push(quote_spanned!(span=> #t_buffer[#index] += #v;))
+                    }
+                    (StoreOp::Sub, Some(v)) => {
+                        lines.push(quote_spanned!(span=> #t_buffer[#index] -= #v;))
+                    }
+                    (_, None) => {}
+                }
+            }
+            lines
+        }
+        Node::Branch(branch) => {
+            let tangents: Vec<&Ident> = branch.targets.iter().filter_map(|&v| t.var(v)).collect();
+            if tangents.is_empty() {
+                // Constants only (the tangent lines of buffers it writes run in its arms).
+                let then = arm(t, &branch.then, &branch.targets, errors);
+                let otherwise = arm(t, &branch.otherwise, &branch.targets, errors);
+                let cond = &branch.cond;
+                let value = quote!(if #cond #then else #otherwise);
+                return vec![super::forward::bind_branch(program, branch, value)];
+            }
+            let then = arm(t, &branch.then, &branch.targets, errors);
+            let otherwise = arm(t, &branch.otherwise, &branch.targets, errors);
+            let cond = &branch.cond;
+            let idents = branch
+                .targets
+                .iter()
+                .map(|&v| &program.vars[v].ident)
+                .chain(tangents);
+            let span = branch.span;
+            vec![quote_spanned!(span=> let (#(#idents),*) = if #cond #then else #otherwise;)]
+        }
+        Node::Loop(l) => vec![loop_lines(t, l, errors)],
+    }
+}
+
+/// A branch arm as a block: its lines, then its values and the tangents of the active ones.
+fn arm(t: &Tangents, block: &Block, targets: &[VarId], errors: &mut Errors) -> TokenStream {
+    let program = &t.program;
+    let lines = block_lines(t, block, errors);
+    let values: Vec<TokenStream> = block
+        .results
+        .iter()
+        .map(|r| match r {
+            Operand::Var(v) if program.vars[*v].ty.is_tensor() => {
+                program.vars[*v].ident.to_token_stream()
+            }
+            r => rules::render_bare(program, r),
+        })
+        .collect();
+    let tangents = block
+        .results
+        .iter()
+        .zip(targets)
+        .filter(|(_, target)| t.var(**target).is_some())
+        .map(|(r, target)| t.owned_or_zero(r, &program.vars[*target].ty));
+    let all: Vec<TokenStream> = values.into_iter().chain(tangents).collect();
+    match all.as_slice() {
+        [] => quote!({ #(#lines)* }),
+        [one] => quote!({ #(#lines)* #one }),
+        many => quote!({ #(#lines)* (#(#many),*) }),
+    }
+}
+
+/// A loop carrying each active variable's tangent beside it.
+fn loop_lines(t: &Tangents, l: &crate::ir::Loop, errors: &mut Errors) -> TokenStream {
+    let program = &t.program;
+    let mut before = Vec::new();
+    let mut at_end = Vec::new();
+    let mut after = Vec::new();
+    let mut leave = Vec::new();
+    let owned = |operand: &Operand, ty: &Ty| -> TokenStream {
+        match operand {
+            Operand::Var(v) if ty.is_tensor() => {
+                let ident = &program.vars[*v].ident;
+                match program.vars[*v].ty {
+                    Ty::Tensor { by_ref: false, .. }
+                        if !program.params.iter().any(|p| p.var == *v) =>
+                    {
+                        quote!(#ident.clone())
+                    }
+                    _ => quote!(#ident.to_owned()),
+                }
+            }
+            Operand::Const { tokens, .. } if ty.is_tensor() => quote!((#tokens).to_owned()),
+            other => rules::render_bare(program, other),
+        }
+    };
+    for (k, (c, exit)) in l.carried.iter().zip(&l.body.results).enumerate() {
+        let inner = &program.vars[c.inner].ident;
+        let ty = &program.vars[c.inner].ty;
+        let updated = !matches!(exit, Operand::Var(v) if *v == c.inner);
+        let (entry, exit_value) = (owned(&c.entry, ty), owned(exit, ty));
+        let after_ident = &program.vars[c.after].ident;
+        before.push(quote!(let mut #inner = #entry;));
+        if updated {
+            at_end.push(quote!(#inner = #exit_value;));
+        }
+        after.push(quote!(let #after_ident = #inner;));
+        if let Some(t_inner) = t.var(c.inner) {
+            let t_entry = t.owned_or_zero(&c.entry, ty);
+            before.push(quote!(let mut #t_inner = #t_entry;));
+            if updated {
+                let t_exit = t.owned_or_zero(exit, ty);
+                at_end.push(quote!(#t_inner = #t_exit;));
+            }
+            if let Some(t_after) = t.var(c.after) {
+                after.push(quote!(let #t_after = #t_inner;));
+            }
+        }
+        if let Some(exit) = &l.exit {
+            let r = &exit.pre_results[k];
+            if !matches!(r, Operand::Var(v) if *v == c.inner) {
+                let value = owned(r, ty);
+                leave.push(quote!(#inner = #value;));
+                if let Some(t_inner) = t.var(c.inner) {
+                    let t_value = t.owned_or_zero(r, ty);
+                    leave.push(quote!(#t_inner = #t_value;));
+                }
+            }
+        }
+    }
+    let mut body = block_lines(t, &l.body, errors);
+    if let Some(exit) = &l.exit {
+        let cond = &exit.cond;
+        let lines_before: usize = l.body.nodes[..exit.pre_len]
+            .iter()
+            .map(|n| node_lines(t, n, &mut Errors::default()).len())
+            .sum();
+        body.insert(lines_before, quote!(if #cond { #(#leave)* break; }));
+    }
+    let span = l.span;
+    match &l.kind {
+        LoopKind::For { index, range, rev } => {
+            let index = &program.vars[*index].ident;
+            let range = if *rev {
+                quote!((#range).rev())
+            } else {
+                quote!(#range)
+            };
+            quote_spanned! {span=>
+                #(#before)*
+                for #index in #range {
+                    #(#body)*
+                    #(#at_end)*
+                }
+                #(#after)*
+            }
+        }
+        LoopKind::While { cond, .. } => {
+            let head = if cond.to_string() == "true" {
+                quote!(loop)
+            } else {
+                quote!(while #cond)
+            };
+            quote_spanned! {span=>
+                #(#before)*
+                #head {
+                    #(#body)*
+                    #(#at_end)*
+                }
+                #(#after)*
+            }
+        }
+    }
+}
+
+/// Whether a call is a runtime tensor gate with a gradient-only rule.
+fn is_tensor_gate(prim: &Prim) -> bool {
+    matches!(prim, Prim::Call { path, .. } if crate::rules::gates::gate_gradient(path).is_some())
+}
+
+/// `let (y, t_y) = g_jvp(args.., tangents..);`: a tangent for every float argument (the
+/// callee's differentiable parameters), zero for a constant one, passed as its value is.
+fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
+    let program = &t.program;
+    let Prim::Call { path, pass, .. } = &assign.prim else {
+        return TokenStream::new();
+    };
+    let float = program.vars[assign.target]
+        .ty
+        .float()
+        .unwrap_or(FloatTy::F64);
+    let receivers: Vec<TokenStream> = assign
+        .args
+        .iter()
+        .map(|a| rules::render_receiver(program, a, float))
+        .collect();
+    let bare: Vec<TokenStream> = assign
+        .args
+        .iter()
+        .map(|a| rules::render_bare(program, a))
+        .collect();
+    let args = rules::render::with_references(bare, &receivers, pass);
+    let positions = crate::contributions::differentiable_positions(&assign.prim, &assign.args);
+    let tangents: Vec<TokenStream> = positions
+        .iter()
+        .map(|&i| {
+            let arg = &assign.args[i];
+            let ty = crate::ir::operand_ty(&program.vars, arg);
+            match t.operand(arg) {
+                Some(tangent) => {
+                    let bare = rules::render_bare(program, &tangent);
+                    let receiver = rules::render_receiver(program, &tangent, float);
+                    rules::render::with_references(vec![bare], &[receiver], &pass[i..=i]).remove(0)
+                }
+                None => {
+                    let zero = zero_like(&receivers[i], &ty);
+                    match &pass[i] {
+                        Pass::Ref => quote!(&#zero),
+                        Pass::Plain if ty.is_tensor() => quote!(&#zero),
+                        Pass::View => quote!(#zero.view()),
+                        _ => zero,
+                    }
+                }
+            }
+        })
+        .collect();
+    let jvp = jvp_path(path);
+    let y = &program.vars[assign.target].ident;
+    let t_y = t.var(assign.target);
+    let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
+    let span = assign.span;
+    quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
+}
+
+/// `g_jvp` of a call of `g` (`::backprop::sigmoid_jvp` of `::backprop::sigmoid`).
+fn jvp_path(path: &TokenStream) -> TokenStream {
+    let mut trees: Vec<proc_macro2::TokenTree> = path.clone().into_iter().collect();
+    if let Some(proc_macro2::TokenTree::Ident(last)) = trees.last_mut() {
+        *last = quote::format_ident!("{}_jvp", last, span = last.span());
+    }
+    trees.into_iter().collect()
+}
+
+/// The tangent of one line, or what has no forward-mode rule.
+fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream, String> {
+    let program = &t.program;
+    let target = &program.vars[assign.target];
+    let float = target.ty.float().unwrap_or(FloatTy::F64);
+    let args = &assign.args;
+    let tangent_of = |i: usize| t.operand(&args[i]);
+    // `op` with operand `i` replaced by its tangent.
+    let with_tangent = |op: &Prim, i: usize, tangent: Operand| {
+        let mut replaced = args.clone();
+        replaced[i] = tangent;
+        rules::forward(op, program, &replaced, float)
+    };
+    let expr = match &assign.prim {
+        // A buffer that starts as a copy of an array: its tangent starts as a copy of the
+        // array's.
+        Prim::Table { rule, .. } if rule.name == "copy" && target.buffer => match tangent_of(0) {
+            Some(tangent) => {
+                let x = rules::render_receiver(program, &tangent, float);
+                match target.ty {
+                    Ty::Array { len: None, .. } => quote!(#x.to_vec()),
+                    Ty::Array { .. } => quote!(#x.clone()),
+                    _ => quote!(#x.to_owned()),
+                }
+            }
+            None => zero_like(&target.ident.to_token_stream(), &target.ty),
+        },
+        Prim::Table { rule, .. } => {
+            let mut all_active = true;
+            let terms: Vec<TokenStream> = rule
+                .differentiable
+                .iter()
+                .filter_map(|&i| {
+                    let tangent = tangent_of(i);
+                    if tangent.is_none() && i < args.len() {
+                        all_active = false;
+                    }
+                    let tangent = tangent?;
+                    let d = rules::render(program, &tangent);
+                    let local = Local::new(
+                        program,
+                        args,
+                        target,
+                        Ident::new("t", Span::call_site()),
+                        float,
+                    )
+                    .with_upstream(d);
+                    let term = (rule.grad)(&local, i);
+                    (!term.is_empty()).then_some(term)
+                })
+                .collect();
+            let expr = sum(terms)
+                .unwrap_or_else(|| zero_like(&target.ident.to_token_stream(), &target.ty));
+            if target.ty.is_tensor() {
+                let y = &target.ident;
+                // `y = &z + s` of a constant `z`: the tangent of `s` spread over `y`'s shape.
+                if ["add", "sub", "copy"].contains(&rule.name) && !all_active || rule.name == "copy"
+                {
+                    quote!(::backprop::tangent_like(#expr, &#y))
+                } else {
+                    expr
+                }
+            } else {
+                expr
+            }
+        }
+        Prim::Cast(to) => {
+            let tangent = tangent_of(0).ok_or("a cast")?;
+            let x = rules::render(program, &tangent);
+            let to = to.ident();
+            quote!(#x as #to)
+        }
+        Prim::Tensor(op) => match op {
+            // Linear in their one array operand: the operation itself, on the tangent.
+            TensorOp::T
+            | TensorOp::Sum
+            | TensorOp::Mean { .. }
+            | TensorOp::SumAxis
+            | TensorOp::MeanAxis { .. }
+            | TensorOp::InsertAxis
+            | TensorOp::Select
+            | TensorOp::Reshape { .. }
+            | TensorOp::Part { .. } => {
+                let tangent = tangent_of(0).ok_or("an array operation of a constant")?;
+                with_tangent(&assign.prim, 0, tangent)
+            }
+            // Bilinear: one term per differentiated factor.
+            TensorOp::Dot => sum((0..2)
+                .filter_map(|i| tangent_of(i).map(|tangent| with_tangent(&assign.prim, i, tangent)))
+                .collect())
+            .ok_or("a product of constants")?,
+            // Linear in all its parts together: a constant part's tangent is zero.
+            TensorOp::Concat { .. } => {
+                let replaced: Vec<Operand> = args
+                    .iter()
+                    .map(|a| {
+                        t.operand(a).unwrap_or_else(|| {
+                            let value = rules::render_receiver(program, a, float);
+                            let f = float.ident();
+                            Operand::Const {
+                                tokens: quote!(::backprop::ndarray::Array::<#f, _>::zeros(#value.raw_dim())),
+                                ty: Ty::Tensor { elem: float, rank: None, by_ref: false },
+                                atomic: true,
+                            }
+                        })
+                    })
+                    .collect();
+                rules::forward(&assign.prim, program, &replaced, float)
+            }
+            TensorOp::VarAxis => return Err("`var_axis`".into()),
+            TensorOp::StdAxis => return Err("`std_axis`".into()),
+            TensorOp::Map { .. } => return Err("a `mapv` closure with a branch".into()),
+        },
+        Prim::Call { path, .. } => {
+            // A runtime gate whose Jacobian is symmetric (elementwise, softmax): its
+            // gradient-only function applied to the tangent is the tangent.
+            let name = rules::function_name(path);
+            let rule = crate::rules::gates::gate_gradient(path)
+                .filter(|_| ["relu", "sigmoid", "softmax"].contains(&name.as_str()))
+                .ok_or_else(|| format!("`backprop::{name}` on an array"))?;
+            let tangent = tangent_of(0).ok_or("a gate of a constant")?;
+            let rendered: Vec<TokenStream> = args
+                .iter()
+                .map(|a| rules::render_bare(program, a))
+                .collect();
+            let y = &target.ident;
+            let d = rules::render(program, &tangent);
+            (rule.grad)(&quote!(&#y), &rendered, &d)
+        }
+    };
+    Ok(expr)
+}
+
+/// `f_jvp(p.., t..) -> (R, R)`: the value and the tangent of the output, for the tangents `t`
+/// of the differentiable parameters (typed like them).
+pub fn jvp(
+    function: &syn::ItemFn,
+    signature: &crate::signature::SignatureInfo,
+    program: &Program,
+    namer: &mut Namer,
+    errors: &mut Errors,
+) -> TokenStream {
+    let t = Tangents::new(program, namer);
+    let lines = block_lines(&t, &program.body, errors);
+    let name = &function.sig.ident;
+    let jvp = quote::format_ident!("{}_jvp", name, span = name.span());
+    let params = signature.params.iter().map(|p| {
+        let (ident, ty) = (&p.ident, &p.ty_tokens);
+        quote!(#ident: #ty)
+    });
+    let tangent_params: Vec<TokenStream> = signature
+        .params
+        .iter()
+        .zip(&program.params)
+        .filter(|(_, param)| param.differentiable)
+        .filter_map(|(p, param)| {
+            let ty = &p.ty_tokens;
+            t.var(param.var).map(|ident| quote!(#ident: #ty))
+        })
+        .collect();
+    let output = &signature.output_tokens;
+    let value = super::output_value(program);
+    let out = program.body.value();
+    let out_ty = crate::ir::operand_ty(&program.vars, out);
+    let tangent = match t.operand(out) {
+        Some(Operand::Var(tv)) if out_ty.is_tensor() => {
+            let ident = &t.program.vars[tv].ident;
+            if value.to_string().ends_with(". to_owned ()")
+                || !matches!(t.program.vars[tv].ty, Ty::Tensor { by_ref: false, .. })
+            {
+                quote!(#ident.to_owned())
+            } else {
+                ident.to_token_stream()
+            }
+        }
+        Some(tangent) => rules::render_bare(&t.program, &tangent),
+        None => zero_like(&value, &out_ty),
+    };
+    let items = &program.items;
+    let vis = &function.vis;
+    let user_allows = function.attrs.iter().filter(|a| a.path().is_ident("allow"));
+    let body = quote! {
+        #vis fn #jvp(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
+            #(#items)*
+            #(#lines)*
+            (#value, #tangent)
+        }
+    };
+    let printed = super::pretty(&body);
+    let doc = format!(
+        " Value and Jacobian–vector product of [`{name}`], written by `#[backprop(jvp)]`.\n\n \
+         Runs `{name}` forward once with a tangent beside every differentiated value, and returns \
+         `({name}(..), J·t)`: the derivative of the output in the direction of the tangents `t_..` \
+         (one per differentiable parameter, typed like it).\n\n The generated code:\n\n ```rust,ignore\n{}\n ```",
+        printed
+            .lines()
+            .map(|l| format!(" {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #(#user_allows)*
+        #body
+    }
+}
