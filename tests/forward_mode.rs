@@ -90,7 +90,7 @@ fn recurrence(x: f64, w: &[f64], scale: f64) -> f64 {
             s -= 0.5 * h;
         }
     }
-    let mut buf = vec![0.0; 2];
+    let mut buf = [0.0; 2];
     buf[0] = s.exp();
     buf[1] = x / (1.0 + s);
     scale * buf[0] * buf[1] + s.max(x)
@@ -283,4 +283,34 @@ fn tensors() {
     for (a, e) in ty.iter().zip(&expected) {
         close("affine tanh J·t", *a, *e, 1e-14);
     }
+}
+
+/// The course's losses: softmax cross-entropy through `log_softmax` and `pick`, a ReLU layer
+/// with a clipped activation (`mapv(|v| v.min(cap))` with a differentiated cap).
+#[backprop(wrt(w, cap), jvp)]
+fn softmax_loss(x: &Array2<f64>, w: &Array2<f64>, y: &[usize], cap: f64) -> f64 {
+    let h = backprop::relu(x.dot(w));
+    let clipped = h.mapv(|v| v.min(cap));
+    let probs = backprop::softmax(&clipped, Axis(1));
+    let logp = backprop::log_softmax(&clipped, Axis(1));
+    let picked = backprop::pick(&logp, y);
+    -picked.mean().unwrap() + 0.1 * probs.sum_axis(Axis(0)).mapv(|p| p * p).sum()
+}
+
+#[test]
+fn gates_and_losses() {
+    let x = array![[0.5, -1.0, 0.25], [1.5, 0.3, -0.7], [0.2, 0.9, 1.1]];
+    let w = array![[0.2, -0.4, 0.9], [0.7, 0.1, -0.6], [-0.3, 0.5, 0.4]];
+    let y = [2, 0, 1];
+    let cap = 0.6;
+    let tw = array![[1.0, 0.5, -0.2], [-0.5, 0.2, 0.1], [0.3, 0.3, 0.7]];
+    let tcap = 0.4;
+    let (value, tangent) = softmax_loss_jvp(&x, &w, &y, cap, &tw, tcap);
+    assert_eq!(value, softmax_loss(&x, &w, &y, cap));
+    let along = |e: f64| softmax_loss(&x, &(&w + &(&tw * e)), &y, cap + tcap * e);
+    let central = (along(1e-6) - along(-1e-6)) / 2e-6;
+    close("softmax loss J·t", tangent, central, 1e-7);
+    // The same directional derivative from the gradient: <∇f, t>.
+    let (_, (dw, dcap)) = softmax_loss_grad(&x, &w, &y, cap);
+    close("<grad, t>", tangent, (&dw * &tw).sum() + dcap * tcap, 1e-13);
 }

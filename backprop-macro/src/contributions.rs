@@ -17,7 +17,7 @@ use crate::rules::{self, Local, Prim, TensorOp};
 
 /// The first of `candidates` that none of `others` mentions and that is not `taken` (the last
 /// one otherwise): a closure parameter that shadows nothing the closure reads.
-fn fresh_among(others: &[TokenStream], candidates: &[&str], taken: &[&Ident]) -> Ident {
+pub(crate) fn fresh_among(others: &[TokenStream], candidates: &[&str], taken: &[&Ident]) -> Ident {
     let mut names = std::collections::HashSet::new();
     others
         .iter()

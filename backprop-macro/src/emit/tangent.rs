@@ -443,6 +443,58 @@ fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream,
             }
             None => zero_like(&target.ident.to_token_stream(), &target.ty),
         },
+        // A comparison on every element with scalar bounds (`z.mapv(|v| v.max(s))`): the
+        // rule's scalar tangent, applied to each element and its tangent.
+        Prim::Table { rule, .. }
+            if target.ty.is_tensor() && rules::ELEMENTWISE_SCALAR_METHODS.contains(&rule.name) =>
+        {
+            let tangent = rule.tangent.ok_or("an elementwise comparison")?;
+            let array = rules::render_receiver(program, &args[0], float);
+            let bounds: Vec<TokenStream> = (1..args.len())
+                .map(|k| rules::render(program, &args[k]))
+                .chain(
+                    (1..args.len())
+                        .filter_map(|k| tangent_of(k).map(|t| rules::render(program, &t))),
+                )
+                .collect();
+            let e = rules::render::element_name(&bounds);
+            let t_e =
+                crate::contributions::fresh_among(&bounds, &["t_e", "t_element", "t_elem_"], &[&e]);
+            let (e, t_e) = (quote!(#e), quote!(#t_e));
+            let element_args: Vec<TokenStream> = std::iter::once(e.clone())
+                .chain((1..args.len()).map(|k| rules::render(program, &args[k])))
+                .collect();
+            let element = Local::element(element_args, TokenStream::new(), float);
+            let t_array = tangent_of(0).map(|t0| rules::render_receiver(program, &t0, float));
+            let tangents: Vec<Option<TokenStream>> =
+                std::iter::once(t_array.as_ref().map(|_| t_e.clone()))
+                    .chain(
+                        (1..args.len()).map(|k| tangent_of(k).map(|t| rules::render(program, &t))),
+                    )
+                    .collect();
+            let each = tangent(&element, &tangents);
+            match t_array {
+                Some(t_array) => {
+                    quote!(::backprop::ndarray::Zip::from(#array.view()).and(#t_array.view()).map_collect(|&#e, &#t_e| #each))
+                }
+                None => quote!(#array.mapv(|#e| #each)),
+            }
+        }
+        Prim::Table { rule, .. } if rule.tangent.is_some() => {
+            let tangents: Vec<Option<TokenStream>> = (0..args.len())
+                .map(|k| tangent_of(k).map(|t| rules::render(program, &t)))
+                .collect();
+            let local = Local::new(
+                program,
+                args,
+                target,
+                Ident::new("t", Span::call_site()),
+                float,
+            );
+            rule.tangent
+                .map(|tangent| tangent(&local, &tangents))
+                .unwrap_or_default()
+        }
         Prim::Table { rule, .. } => {
             let mut all_active = true;
             let terms: Vec<TokenStream> = rule
@@ -530,11 +582,10 @@ fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream,
             TensorOp::Map { .. } => return Err("a `mapv` closure with a branch".into()),
         },
         Prim::Call { path, .. } => {
-            // A runtime gate whose Jacobian is symmetric (elementwise, softmax): its
-            // gradient-only function applied to the tangent is the tangent.
+            // A runtime tensor gate: its tangent rule (`rules/gates.rs`).
             let name = rules::function_name(path);
-            let rule = crate::rules::gates::gate_gradient(path)
-                .filter(|_| ["relu", "sigmoid", "softmax"].contains(&name.as_str()))
+            let tangent_rule = crate::rules::gates::gate_gradient(path)
+                .and_then(|rule| rule.tangent)
                 .ok_or_else(|| format!("`backprop::{name}` on an array"))?;
             let tangent = tangent_of(0).ok_or("a gate of a constant")?;
             let rendered: Vec<TokenStream> = args
@@ -543,7 +594,7 @@ fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream,
                 .collect();
             let y = &target.ident;
             let d = rules::render(program, &tangent);
-            (rule.grad)(&quote!(&#y), &rendered, &d)
+            tangent_rule(&quote!(&#y), &rendered, &d)
         }
     };
     Ok(expr)

@@ -480,7 +480,10 @@ impl Lowerer<'_> {
                 // A name that holds a reference (`y` of `y: &Array1<f64>`) passes it.
                 let reference = matches!(strip_parens(arg), Expr::Path(_))
                     && matches!(self.operand_ty(&operand), Ty::Tensor { by_ref: true, .. });
-                pass.push(if reference {
+                // The runtime's gates take arrays by reference as well as by value.
+                let runtime =
+                    rules::gates::runtime_gate_name(&func.path.to_token_stream()).is_some();
+                pass.push(if reference || runtime {
                     Pass::Plain
                 } else {
                     self.passed_by_value(arg)

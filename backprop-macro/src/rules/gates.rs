@@ -19,6 +19,9 @@ pub(crate) struct GateRule {
     /// The gradient not written out (`one_hot`), for when its only reader is another gate's
     /// gradient-only function, which takes it as its upstream.
     pub(crate) unwritten: Option<GateGradient>,
+    /// The tangent of the value from the tangent `t` of the first argument (forward mode); the
+    /// gradient itself where the Jacobian is symmetric (elementwise gates, softmax).
+    pub(crate) tangent: Option<GateGradient>,
 }
 
 /// The gates of [`GateRule`]. Only for calls written `backprop::name(..)` on arrays: a user's own
@@ -30,11 +33,13 @@ const GATE_GRADIENTS: &[GateRule] = &[
         name: "relu",
         grad: |y, _, d| quote!(::backprop::relu_grad(#y, #d)),
         unwritten: None,
+        tangent: Some(|y, _, t| quote!(::backprop::relu_grad(#y, #t))),
     },
     GateRule {
         name: "sigmoid",
         grad: |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
         unwritten: None,
+        tangent: Some(|y, _, t| quote!(::backprop::sigmoid_grad(#y, #t))),
     },
     GateRule {
         name: "softmax",
@@ -43,6 +48,10 @@ const GATE_GRADIENTS: &[GateRule] = &[
             quote!(::backprop::softmax_grad(#y, #axis, #d))
         },
         unwritten: None,
+        tangent: Some(|y, args, t| {
+            let axis = &args[1];
+            quote!(::backprop::softmax_grad(#y, #axis, #t))
+        }),
     },
     GateRule {
         name: "log_softmax",
@@ -51,6 +60,11 @@ const GATE_GRADIENTS: &[GateRule] = &[
             quote!(::backprop::log_softmax_grad(#y, #axis, #d))
         },
         unwritten: None,
+        // y = x − logsumexp(x): t − Σ softmax(x) ⊙ t along the axis.
+        tangent: Some(|y, args, t| {
+            let axis = &args[1];
+            quote!(#t - &(#y.exp() * #t).sum_axis(#axis).insert_axis(#axis))
+        }),
     },
     GateRule {
         name: "pick",
@@ -61,6 +75,11 @@ const GATE_GRADIENTS: &[GateRule] = &[
         unwritten: Some(|_, args, d| {
             let (a, labels) = (&args[0], &args[1]);
             quote!(::backprop::one_hot(#a, #labels, #d))
+        }),
+        // Linear: the picked entries of the tangent.
+        tangent: Some(|_, args, t| {
+            let labels = &args[1];
+            quote!(::backprop::pick(#t, #labels))
         }),
     },
 ];

@@ -197,7 +197,14 @@ pub struct Rule {
     pub differentiable: &'static [usize],
     /// The contribution `local gradient * d` to operand `position`.
     pub grad: fn(&Local, usize) -> TokenStream,
+    /// The tangent of the output, from the operands' tangents (`None`: zero), where it reads
+    /// better than the default: the sum over operands of the same local gradient times the
+    /// operand's tangent (`grad` with `d` the tangent), which every rule's adjoint implies.
+    pub tangent: Option<TangentRule>,
 }
+
+/// A tangent template: the output's tangent from the operands' tangents (`None`: zero).
+pub type TangentRule = fn(&Local, &[Option<TokenStream>]) -> TokenStream;
 
 /// What a gradient template can refer to.
 pub struct Local {
@@ -308,8 +315,27 @@ macro_rules! rule {
                 }
                 grad
             },
+            tangent: None,
         }
     };
+    ($name:literal, $arity:literal, $syntax:expr, [$($pos:literal),*], |$c:ident, $i:ident| $grad:expr,
+     tangent: |$tc:ident, $t:ident| $tangent:expr) => {
+        Rule {
+            tangent: Some({
+                #[allow(unused_variables)]
+                fn tangent($tc: &Local, $t: &[Option<TokenStream>]) -> TokenStream {
+                    $tangent
+                }
+                tangent
+            }),
+            ..rule!($name, $arity, $syntax, [$($pos),*], |$c, $i| $grad)
+        }
+    };
+}
+
+/// Operand `i`'s tangent, or a zero.
+fn tangent_or_zero(t: &[Option<TokenStream>], i: usize) -> TokenStream {
+    t.get(i).cloned().flatten().unwrap_or_else(|| quote!(0.0))
 }
 
 /// Operators and the two syntactic primitives (copy, the sigmoid idiom).
@@ -510,6 +536,9 @@ pub static METHODS: &[Rule] = &[
         } else {
             quote!(if #a >= #b { 0.0 } else { #d })
         }
+    }, tangent: |c, t| {
+        let (a, b, ta, tb) = (c.x(0), c.x(1), tangent_or_zero(t, 0), tangent_or_zero(t, 1));
+        quote!(if #a >= #b { #ta } else { #tb })
     }),
     rule!("min", 2, Syntax::Method, [0, 1], |c, i| {
         let (a, b, d) = (c.x(0), c.x(1), &c.d);
@@ -518,6 +547,9 @@ pub static METHODS: &[Rule] = &[
         } else {
             quote!(if #a <= #b { 0.0 } else { #d })
         }
+    }, tangent: |c, t| {
+        let (a, b, ta, tb) = (c.x(0), c.x(1), tangent_or_zero(t, 0), tangent_or_zero(t, 1));
+        quote!(if #a <= #b { #ta } else { #tb })
     }),
     // clamp(x, lo, hi) routes `d` to whichever of the three it returned.
     rule!("clamp", 3, Syntax::Method, [0, 1, 2], |c, i| {
@@ -527,6 +559,10 @@ pub static METHODS: &[Rule] = &[
             1 => quote!(if #x < #lo { #d } else { 0.0 }),
             _ => quote!(if #x > #hi { #d } else { 0.0 }),
         }
+    }, tangent: |c, t| {
+        let (x, lo, hi) = (c.x(0), c.x(1), c.x(2));
+        let (tx, tlo, thi) = (tangent_or_zero(t, 0), tangent_or_zero(t, 1), tangent_or_zero(t, 2));
+        quote!(if #x < #lo { #tlo } else if #x > #hi { #thi } else { #tx })
     }),
     // mul_add(a, b, c) = a * b + c.
     rule!("mul_add", 3, Syntax::Method, [0, 1, 2], |c, i| {
