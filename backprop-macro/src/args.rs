@@ -8,6 +8,7 @@ mod kw {
     syn::custom_keyword!(wrt);
     syn::custom_keyword!(split);
     syn::custom_keyword!(jvp);
+    syn::custom_keyword!(hvp);
 }
 
 #[derive(Default)]
@@ -19,6 +20,8 @@ pub struct Args {
     pub split: Vec<Ident>,
     /// `jvp`: also write `f_jvp`, forward mode.
     pub jvp: bool,
+    /// `hvp`: also write `f_hvp` and `f_grad_backward`, second order.
+    pub hvp: bool,
 }
 
 impl Parse for Args {
@@ -59,10 +62,13 @@ impl Parse for Args {
             } else if lookahead.peek(kw::jvp) {
                 input.parse::<kw::jvp>()?;
                 args.jvp = true;
+            } else if lookahead.peek(kw::hvp) {
+                input.parse::<kw::hvp>()?;
+                args.hvp = true;
             } else {
                 return Err(syn::Error::new(
                     input.span(),
-                    "unknown argument; `#[backprop]` takes `wrt(param, ...)`, `split(function, ...)` and `jvp`, e.g. `#[backprop(wrt(x, w), jvp)]`",
+                    "unknown argument; `#[backprop]` takes `wrt(param, ...)`, `split(function, ...)`, `jvp` and `hvp`, e.g. `#[backprop(wrt(x, w), jvp)]`",
                 ));
             }
             if !input.is_empty() {

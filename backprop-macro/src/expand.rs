@@ -85,16 +85,20 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let reversed = reverse::reverse(&program, &mut namer);
     let generated = emit::emit(&function, &companions, &program, &reversed);
     let jvp = if args.jvp {
-        let jvp = emit::jvp(&function, &signature, &program, &mut namer, &mut errors);
-        if !errors.is_empty() {
-            let compile_errors = errors.to_compile_errors();
-            return quote!(#function #generated #compile_errors);
-        }
-        jvp
+        emit::jvp(&function, &signature, &program, &mut namer, &mut errors)
     } else {
         TokenStream::new()
     };
-    quote!(#function #generated #jvp)
+    let hvp = if args.hvp {
+        emit::hvp(&function, &signature, &program, &mut namer, &mut errors)
+    } else {
+        TokenStream::new()
+    };
+    if !errors.is_empty() {
+        let compile_errors = errors.to_compile_errors();
+        return quote!(#function #generated #compile_errors);
+    }
+    quote!(#function #generated #jvp #hvp)
 }
 
 /// `g_backward` of a scalar function `g` the macro writes itself (a `mapv` closure with a

@@ -15,7 +15,7 @@ mod forward;
 mod lines;
 mod tangent;
 
-pub use tangent::jvp;
+pub use tangent::{hvp, jvp};
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};

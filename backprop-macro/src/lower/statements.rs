@@ -245,6 +245,29 @@ impl Lowerer<'_> {
             }
             return;
         }
+        // `let (y, t) = if c { ..; (a, b) } else { ..; (u, v) };`: one `let` per name, assigned
+        // in the arms (`let y; let t; if c { ..; y = a; t = b; } else { .. }`).
+        if let (Pat::Tuple(names), None, Some(init)) = (pat, annotation, &local.init)
+            && let Expr::If(if_expr) = strip_parens(&init.expr)
+            && init.diverge.is_none()
+            && let Some(idents) = names
+                .elems
+                .iter()
+                .map(|n| match n {
+                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                        Some(p.ident.clone())
+                    }
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+            && let Some(assigned) = tuple_arms_assigned(if_expr, &idents)
+        {
+            for ident in &idents {
+                self.lower_declaration(syn::parse_quote_spanned!(ident.span()=> let #ident;));
+            }
+            self.lower_if_statement(&assigned, "branch");
+            return;
+        }
         // `let (n, c, h, w) = x.dim();` of constants: the tuple bound once, then one `let` per
         // name (`let n = x_dim.0;`).
         if let (Pat::Tuple(names), Some(init)) = (pat, &local.init)
@@ -944,4 +967,38 @@ fn has_effect(value: &Value) -> bool {
         node.stores(&mut written);
     }
     !assigned.is_empty() || !written.is_empty()
+}
+
+/// `if c { ..; (a, b) } else { ..; (u, v) }` with each arm's tuple (of `idents.len()` values)
+/// assigned to `idents` instead (`y = a; t = b;`); `None` if an arm does not end in such a
+/// tuple.
+fn tuple_arms_assigned(if_expr: &syn::ExprIf, idents: &[Ident]) -> Option<syn::ExprIf> {
+    fn arm(block: &syn::Block, idents: &[Ident]) -> Option<syn::Block> {
+        let mut block = block.clone();
+        let Some(Stmt::Expr(Expr::Tuple(tuple), None)) = block.stmts.pop() else {
+            return None;
+        };
+        if tuple.elems.len() != idents.len() {
+            return None;
+        }
+        for (ident, value) in idents.iter().zip(&tuple.elems) {
+            block
+                .stmts
+                .push(syn::parse_quote_spanned!(value.span()=> #ident = #value;));
+        }
+        Some(block)
+    }
+    let mut out = if_expr.clone();
+    out.then_branch = arm(&if_expr.then_branch, idents)?;
+    let (else_token, otherwise) = if_expr.else_branch.as_ref()?;
+    let otherwise = match &**otherwise {
+        Expr::If(inner) => Expr::If(tuple_arms_assigned(inner, idents)?),
+        Expr::Block(b) => Expr::Block(syn::ExprBlock {
+            block: arm(&b.block, idents)?,
+            ..b.clone()
+        }),
+        _ => return None,
+    };
+    out.else_branch = Some((*else_token, Box::new(otherwise)));
+    Some(out)
 }

@@ -466,8 +466,7 @@ impl Lowerer<'_> {
         );
         let args = crate::args::Args {
             wrt: Some(wrt.collect()),
-            split: Vec::new(),
-            jvp: false,
+            ..Default::default()
         };
         let Some(backward) = crate::expand::backward_of(&function, args, self.errors) else {
             return Value::Operand(self.array_placeholder(&receiver));

@@ -1,0 +1,161 @@
+//! Second order (DESIGN.md, "Forward mode and second order"): `#[backprop(hvp)]` writes
+//! `f_hvp(p.., v..) -> (R, G, G)` (value, gradient, Hessian–vector product) and
+//! `f_grad_backward(p.., (d_value, d_gradient)) -> ((R, G), G)`. Checked against hyper-dual
+//! numbers (num-dual's `HyperDual64`: `eps1` seeded with a unit vector, `eps2` with `v`, so
+//! that `eps1eps2` is a component of `H·v`) and against central differences of `f_grad`.
+
+#![allow(clippy::needless_range_loop)]
+
+use backprop::backprop;
+use num_dual::{DualNum, HyperDual64};
+
+/// Value, gradient and `H·v` of `f` at `at`: one hyper-dual pass per component.
+fn hyper(
+    f: impl Fn(&[HyperDual64]) -> HyperDual64,
+    at: &[f64],
+    v: &[f64],
+) -> (f64, Vec<f64>, Vec<f64>) {
+    let n = at.len();
+    let (mut value, mut gradient, mut hv) = (0.0, Vec::new(), Vec::new());
+    for i in 0..n {
+        let inputs: Vec<HyperDual64> = (0..n)
+            .map(|j| HyperDual64::new(at[j], if i == j { 1.0 } else { 0.0 }, v[j], 0.0))
+            .collect();
+        let out = f(&inputs);
+        value = out.re;
+        gradient.push(out.eps1);
+        hv.push(out.eps1eps2);
+    }
+    (value, gradient, hv)
+}
+
+fn close(what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= tol * 1f64.max(x.abs().max(y.abs())),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
+/// `H·v` by central differences of a gradient: (∇f(p + h v) − ∇f(p − h v)) / 2h.
+fn central_hv(grad: impl Fn(&[f64]) -> Vec<f64>, at: &[f64], v: &[f64], h: f64) -> Vec<f64> {
+    let moved = |s: f64| -> Vec<f64> { at.iter().zip(v).map(|(x, v)| x + s * v).collect() };
+    let (plus, minus) = (grad(&moved(h)), grad(&moved(-h)));
+    plus.iter()
+        .zip(&minus)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect()
+}
+
+#[backprop(hvp)]
+fn rosenbrock(x: f64, y: f64) -> f64 {
+    let a = 1.0 - x;
+    let b = y - x * x;
+    a * a + 100.0 * b * b
+}
+
+#[test]
+fn rosenbrock_hessian() {
+    for (at, v) in [
+        ([1.2, 0.8], [1.0, 0.0]),
+        ([-0.5, 0.3], [0.3, -1.1]),
+        ([0.0, 0.0], [0.0, 1.0]),
+    ] {
+        let (value, (gx, gy), (hx, hy)) = rosenbrock_hvp(at[0], at[1], v[0], v[1]);
+        // The closed form: H = [[2 − 400 (y − 3x²), −400x], [−400x, 200]].
+        let (x, y) = (at[0], at[1]);
+        let h = [
+            [2.0 - 400.0 * (y - 3.0 * x * x), -400.0 * x],
+            [-400.0 * x, 200.0],
+        ];
+        let expected = [
+            h[0][0] * v[0] + h[0][1] * v[1],
+            h[1][0] * v[0] + h[1][1] * v[1],
+        ];
+        assert_eq!(value, rosenbrock(x, y));
+        let (_, (ex, ey)) = rosenbrock_grad(x, y);
+        close("gradient", &[gx, gy], &[ex, ey], 1e-15);
+        close("H·v", &[hx, hy], &expected, 1e-14);
+    }
+}
+
+/// A loop with a branch and a slice parameter.
+#[backprop(hvp)]
+fn recurrence(x: f64, w: &[f64]) -> f64 {
+    let mut s = 0.0;
+    let mut h = x;
+    for i in 0..w.len() {
+        h = (h * w[i]).tanh();
+        if h > 0.0 {
+            s += h * h;
+        } else {
+            s -= 0.5 * h;
+        }
+    }
+    s * x + (w[0] * x).sin()
+}
+
+fn recurrence_ref(p: &[HyperDual64]) -> HyperDual64 {
+    let (x, w) = (p[0], &p[1..]);
+    let mut s = HyperDual64::from_re(0.0);
+    let mut h = x;
+    for i in 0..w.len() {
+        h = (h * w[i]).tanh();
+        if h.re > 0.0 {
+            s += h * h;
+        } else {
+            s -= h * 0.5;
+        }
+    }
+    s * x + (w[0] * x).sin()
+}
+
+#[test]
+fn a_loop_with_a_branch() {
+    for (at, v) in [
+        ([0.8, 0.5, -1.3, 0.9], [1.0, 0.2, -0.4, 0.3]),
+        ([-0.4, 1.1, 0.7, -0.2], [0.3, -1.0, 0.5, 0.25]),
+    ] {
+        let (value, (gx, gw), (hx, hw)) = recurrence_hvp(at[0], &at[1..], v[0], &v[1..]);
+        let (ev, eg, ehv) = hyper(recurrence_ref, &at, &v);
+        assert!((value - ev).abs() < 1e-14);
+        let mut g = vec![gx];
+        g.extend(gw);
+        let mut hv = vec![hx];
+        hv.extend(hw);
+        close("gradient", &g, &eg, 1e-13);
+        close("H·v", &hv, &ehv, 1e-12);
+        let grad = |p: &[f64]| {
+            let (_, (gx, gw)) = recurrence_grad(p[0], &p[1..]);
+            let mut g = vec![gx];
+            g.extend(gw);
+            g
+        };
+        close("H·v central", &hv, &central_hv(grad, &at, &v, 1e-5), 1e-6);
+    }
+}
+
+#[test]
+fn grad_backward_is_the_composition_rule_of_grad() {
+    let (at, d_value, d_gradient) = ([0.8, 0.5, -1.3, 0.9], 0.7, [0.3, -1.0, 0.5, 0.25]);
+    let ((value, (gx, gw)), (dx, dw)) = recurrence_grad_backward(
+        at[0],
+        &at[1..],
+        (d_value, (d_gradient[0], d_gradient[1..].to_vec())),
+    );
+    let (ev, eg, ehv) = hyper(recurrence_ref, &at, &d_gradient);
+    assert!((value - ev).abs() < 1e-14);
+    let mut g = vec![gx];
+    g.extend(gw);
+    close("gradient", &g, &eg, 1e-13);
+    let mut d = vec![dx];
+    d.extend(dw);
+    let expected: Vec<f64> = eg
+        .iter()
+        .zip(&ehv)
+        .map(|(g, hv)| d_value * g + hv)
+        .collect();
+    close("d_value ∇f + H d_gradient", &d, &expected, 1e-12);
+}
