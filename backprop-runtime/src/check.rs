@@ -277,6 +277,144 @@ macro_rules! assert_gradient {
     }};
 }
 
+/// The derivative of `f` at `at` in the direction `t` by a central difference, each output
+/// component: (f(x + h t) − f(x − h t)) / 2h, with h = ε^(1/3) · max(1, ‖x‖∞) / max(1, ‖t‖∞).
+pub fn numeric_directional<F: Float, O: Gradient<F>>(
+    mut f: impl FnMut(&[F]) -> O,
+    at: &[F],
+    t: &[F],
+) -> Vec<F> {
+    let norm = |v: &[F]| v.iter().fold(F::one(), |m, x| m.max(x.abs()));
+    let h = F::epsilon().cbrt() * norm(at) / norm(t);
+    let moved = |s: F| -> Vec<F> { at.iter().zip(t).map(|(&x, &t)| x + s * t).collect() };
+    let up = f(&moved(h)).flatten();
+    let down = f(&moved(-h)).flatten();
+    up.iter()
+        .zip(&down)
+        .map(|(&u, &d)| (u - d) / (h + h))
+        .collect()
+}
+
+fn compare<F: Real>(analytic: Vec<F>, numeric: Vec<F>) -> GradientCheck<F> {
+    let length_mismatch =
+        (analytic.len() != numeric.len()).then_some((analytic.len(), numeric.len()));
+    let components = analytic
+        .iter()
+        .zip(&numeric)
+        .map(|(&a, &n)| ComponentCheck {
+            analytic: a,
+            numeric: n,
+            relative_error: relative_error(a, n),
+            ok: agrees(a, n, F::DEFAULT_MAX_RELATIVE, F::DEFAULT_ABSOLUTE),
+        })
+        .collect();
+    GradientCheck {
+        components,
+        max_relative: F::DEFAULT_MAX_RELATIVE,
+        absolute: F::DEFAULT_ABSOLUTE,
+        length_mismatch,
+    }
+}
+
+/// Compares a Jacobian–vector product (the `.1` of an `f_jvp` call: a float or an array) with
+/// the central difference of `f` at `at` in the direction `t`, component by component of the
+/// output. `f` takes the flattened point, as for [`check_gradient`], and returns the output.
+pub fn check_jvp<F: Real, O: Gradient<F>, J: Gradient<F> + ?Sized>(
+    f: impl FnMut(&[F]) -> O,
+    at: &[F],
+    t: &[F],
+    analytic: &J,
+) -> GradientCheck<F> {
+    compare(analytic.flatten(), numeric_directional(f, at, t))
+}
+
+/// Compares a Hessian–vector product (the `.2` of an `f_hvp` call) with central differences of
+/// the gradient in the direction `v`. `gradient` takes the flattened point and returns the
+/// gradient (for example `|p| f_grad(p[0], p[1]).1`).
+pub fn check_hvp<F: Real, G: Gradient<F>, H: Gradient<F> + ?Sized>(
+    gradient: impl FnMut(&[F]) -> G,
+    at: &[F],
+    v: &[F],
+    analytic: &H,
+) -> GradientCheck<F> {
+    compare(analytic.flatten(), numeric_directional(gradient, at, v))
+}
+
+/// [`assert_gradient!`](crate::assert_gradient) for a Jacobian–vector product: `f_jvp`'s
+/// tangent against the central difference in the direction `t`, the table printed on failure.
+///
+/// ```
+/// use backprop_runtime::assert_jvp;
+/// fn f(x: f64, y: f64) -> [f64; 2] { [x * y, x.sin()] }
+/// let (at, t) = ([2.0, 3.0], [1.0, -0.5]);
+/// let jvp = [3.0 * 1.0 + 2.0 * -0.5, 2.0f64.cos()];   // J·t at (2, 3)
+/// assert_jvp!(|p: &[f64]| f(p[0], p[1]), &at, &t, &jvp);
+/// ```
+#[macro_export]
+macro_rules! assert_jvp {
+    ($f:expr, $at:expr, $t:expr, $analytic:expr $(,)?) => {{
+        let check = $crate::check_jvp($f, $at, $t, $analytic);
+        if !check.passed() {
+            ::core::panic!(
+                "JVP check failed at {:?} in the direction {:?}\n{}",
+                $at,
+                $t,
+                check
+            );
+        }
+    }};
+    ($f:expr, $at:expr, $t:expr, $analytic:expr, $max_relative:expr, $absolute:expr $(,)?) => {{
+        let check =
+            $crate::check_jvp($f, $at, $t, $analytic).with_tolerance($max_relative, $absolute);
+        if !check.passed() {
+            ::core::panic!(
+                "JVP check failed at {:?} in the direction {:?}\n{}",
+                $at,
+                $t,
+                check
+            );
+        }
+    }};
+}
+
+/// [`assert_gradient!`](crate::assert_gradient) for a Hessian–vector product: `f_hvp`'s `H·v`
+/// against central differences of the gradient in the direction `v`.
+///
+/// ```
+/// use backprop_runtime::assert_hvp;
+/// // f(x, y) = x² y: ∇f = (2xy, x²), H = [[2y, 2x], [2x, 0]].
+/// let gradient = |p: &[f64]| vec![2.0 * p[0] * p[1], p[0] * p[0]];
+/// let (at, v) = ([1.5, -2.0], [1.0, 2.0]);
+/// let hv = [2.0 * -2.0 * 1.0 + 2.0 * 1.5 * 2.0, 2.0 * 1.5 * 1.0];
+/// assert_hvp!(gradient, &at, &v, &hv);
+/// ```
+#[macro_export]
+macro_rules! assert_hvp {
+    ($gradient:expr, $at:expr, $v:expr, $analytic:expr $(,)?) => {{
+        let check = $crate::check_hvp($gradient, $at, $v, $analytic);
+        if !check.passed() {
+            ::core::panic!(
+                "HVP check failed at {:?} in the direction {:?}\n{}",
+                $at,
+                $v,
+                check
+            );
+        }
+    }};
+    ($gradient:expr, $at:expr, $v:expr, $analytic:expr, $max_relative:expr, $absolute:expr $(,)?) => {{
+        let check = $crate::check_hvp($gradient, $at, $v, $analytic)
+            .with_tolerance($max_relative, $absolute);
+        if !check.passed() {
+            ::core::panic!(
+                "HVP check failed at {:?} in the direction {:?}\n{}",
+                $at,
+                $v,
+                check
+            );
+        }
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +453,20 @@ mod tests {
     fn gradients_of_every_shape_flatten_in_order() {
         let g = (1.0f64, [2.0, 3.0], vec![4.0]);
         assert_eq!(g.flatten(), vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn jvp_and_hvp_checks() {
+        // f(x, y) = (x y, x²): J·t = (t_x y + x t_y, 2 x t_x).
+        let f = |p: &[f64]| vec![p[0] * p[1], p[0] * p[0]];
+        let good = check_jvp(f, &[2.0, 3.0], &[1.0, -1.0], &vec![1.0, 4.0]);
+        assert!(good.passed(), "{good}");
+        let bad = check_jvp(f, &[2.0, 3.0], &[1.0, -1.0], &vec![1.0, 4.5]);
+        assert!(!bad.passed());
+        // g(x, y) = x² y: H·v = (2y v_x + 2x v_y, 2x v_x).
+        let gradient = |p: &[f64]| (2.0 * p[0] * p[1], p[0] * p[0]);
+        let hv = check_hvp(gradient, &[1.0, 2.0], &[0.5, 1.0], &(4.0, 1.0));
+        assert!(hv.passed(), "{hv}");
     }
 
     #[test]

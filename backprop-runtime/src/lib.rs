@@ -16,7 +16,10 @@ pub mod tape;
 #[cfg(feature = "ndarray")]
 pub mod tensor;
 
-pub use check::{Gradient, GradientCheck, Real, check_gradient, numeric_gradient, relative_error};
+pub use check::{
+    Gradient, GradientCheck, Real, check_gradient, check_hvp, check_jvp, numeric_directional,
+    numeric_gradient, relative_error,
+};
 pub use gates::{
     Elementwise, relu, relu_backward, relu_jvp, sigmoid, sigmoid_backward, sigmoid_jvp, softplus,
     softplus_backward, softplus_jvp,
