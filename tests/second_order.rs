@@ -159,3 +159,39 @@ fn grad_backward_is_the_composition_rule_of_grad() {
         .collect();
     close("d_value ∇f + H d_gradient", &d, &expected, 1e-12);
 }
+
+#[backprop(hvp)]
+fn rosenbrock32(x: f32, y: f32) -> f32 {
+    let a = 1.0 - x;
+    let b = y - x * x;
+    a * a + 100.0 * b * b
+}
+
+#[test]
+fn f32_hessian() {
+    let (x, y, v) = (1.2f32, 0.8f32, [0.5f32, -1.0]);
+    let (value, _, (hx, hy)) = rosenbrock32_hvp(x, y, v[0], v[1]);
+    assert_eq!(value, rosenbrock32(x, y));
+    let h = [
+        [2.0 - 400.0 * (y - 3.0 * x * x), -400.0 * x],
+        [-400.0 * x, 200.0],
+    ];
+    let expected = [
+        h[0][0] * v[0] + h[0][1] * v[1],
+        h[1][0] * v[0] + h[1][1] * v[1],
+    ];
+    assert!(
+        (hx - expected[0]).abs() < 1e-3 * expected[0].abs().max(1.0),
+        "{hx} vs {expected:?}"
+    );
+    assert!(
+        (hy - expected[1]).abs() < 1e-3 * expected[1].abs().max(1.0),
+        "{hy} vs {expected:?}"
+    );
+    backprop::assert_hvp!(
+        |p: &[f64]| rosenbrock_grad(p[0], p[1]).1,
+        &[1.2, 0.8],
+        &[0.5, -1.0],
+        &rosenbrock_hvp(1.2, 0.8, 0.5, -1.0).2,
+    );
+}
