@@ -101,6 +101,27 @@
 //! gradients and the `f_forward` that did not compile, which the generator found, are fixed;
 //! their minimized cases run in `tests/regressions.rs`).
 //!
+//! Every program also has `jvp` in its attribute (`Gen::jvp`), alone or beside `wrt(..)` and
+//! `split(..)`, last or first, and is checked through its `f_jvp(p.., t..)` too. Nothing is
+//! drawn for it (every `JVP_EVERY`-th program, and which comes first by its index), so the
+//! programs are the ones drawn before forward mode entered the generator, but for their
+//! attribute. A program's `f_jvp` calls `g_jvp` for each call `g(..)`: a program gets `jvp`
+//! only when every program it calls has it, the hand-written gates below have their `g_jvp`
+//! written by hand (the tangent from their derivative), and the runtime's gates have
+//! `sigmoid_jvp` and the others. At each point, the test draws a random direction `t` (a
+//! component in [-1, 1] for each differentiable input, zero for the others; from a stream of
+//! its own, `TANGENT_SEED`, so that the other checks' points are unchanged) and checks that
+//! `f_jvp`'s value is the function's (exactly: the same lines compute it), that its tangent
+//! is `J·t` of the reference on dual numbers seeded with `t` (`Dual::new(p, t)`,
+//! `dual_directional`), to the tolerances of the gradient checks, and that it agrees with
+//! the central difference in the direction `t` (a second opinion, where it is meaningful,
+//! judged as for the gradient below: the reference's decisions and derivatives in the
+//! direction at `p - h t`, `p` and `p + h t`). For a program that returns an array, each
+//! component of the output's tangent is checked. (`<t, grad> = J·t` then holds too.) The
+//! constants `JVP_RETURN_IN_LOOPS` to `JVP_CONSTANT_ARRAY_OUTPUT` keep out of `jvp` what the
+//! macro does not compile in forward mode yet, and the programs that call them (each has its
+//! minimized case, `#[ignore]`d, in `tests/regressions.rs`).
+//!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
 //! not generated: see CONTRIBUTING.md.
@@ -150,12 +171,12 @@ use std::fmt::Write as _;
 
 use backprop::prelude::*;
 use backprop::{Real, backprop};
-use common::{Rng, c, dual_gradient};
+use common::{Rng, c, dual_directional, dual_gradient};
 use num_dual::{Dual, Dual32, Dual64, DualNum};
 
 // ---------------------------------------------------------------------------------------------
-// Hand-written gates the programs call (a plain `g` and its `g_backward`, generic over the
-// float type like the runtime's gates).
+// Hand-written gates the programs call (a plain `g`, its `g_backward` and its `g_jvp`, generic
+// over the float type like the runtime's gates).
 
 /// `n + 1` in the float type.
 fn count<F: Real>(n: usize) -> F {
@@ -172,6 +193,12 @@ fn softsign_backward<F: Real>(x: F, d_out: F) -> (F, F) {
     (x / den, d_out / (den * den))
 }
 
+/// Forward mode: the value and the derivative times the tangent `t`, 1 / (1 + |x|)² · t.
+fn softsign_jvp<F: Real>(x: F, t: F) -> (F, F) {
+    let den = F::one() + x.abs();
+    (x / den, t / (den * den))
+}
+
 /// The smooth maximum ln(e^a + e^b), computed stably: two differentiable inputs.
 fn smooth_max<F: Real>(a: F, b: F) -> F {
     let m = a.max(b);
@@ -181,6 +208,12 @@ fn smooth_max<F: Real>(a: F, b: F) -> F {
 fn smooth_max_backward<F: Real>(a: F, b: F, d_out: F) -> (F, (F, F)) {
     let v = smooth_max(a, b);
     (v, ((a - v).exp() * d_out, (b - v).exp() * d_out))
+}
+
+/// The partials are the softmax weights e^(a - v) and e^(b - v).
+fn smooth_max_jvp<F: Real>(a: F, b: F, t_a: F, t_b: F) -> (F, F) {
+    let v = smooth_max(a, b);
+    (v, (a - v).exp() * t_a + (b - v).exp() * t_b)
 }
 
 /// A leaky ReLU whose slope is an input too: x for x > 0, else slope * x.
@@ -196,6 +229,14 @@ fn leaky_backward<F: Real>(x: F, slope: F, d_out: F) -> (F, (F, F)) {
     }
 }
 
+fn leaky_jvp<F: Real>(x: F, slope: F, t_x: F, t_slope: F) -> (F, F) {
+    if x > F::zero() {
+        (x, t_x)
+    } else {
+        (slope * x, slope * t_x + x * t_slope)
+    }
+}
+
 /// tanh(x) * (n + 1): a gate with an integer (constant) parameter.
 fn scaled<F: Real>(x: F, n: usize) -> F {
     x.tanh() * count::<F>(n)
@@ -205,6 +246,13 @@ fn scaled_backward<F: Real>(x: F, n: usize, d_out: F) -> (F, F) {
     let t = x.tanh();
     let s = count::<F>(n);
     (t * s, (F::one() - t * t) * s * d_out)
+}
+
+/// The integer parameter is a constant: one tangent, of `x`.
+fn scaled_jvp<F: Real>(x: F, n: usize, t_x: F) -> (F, F) {
+    let t = x.tanh();
+    let s = count::<F>(n);
+    (t * s, (F::one() - t * t) * s * t_x)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,16 +530,24 @@ struct Case<F: 'static> {
     /// For a program with `split(..)`: its own `f_forward`, the value and `reverse(d_out)`
     /// flattened (the closures of its split calls inside its closure).
     forward: Option<Forward<F>>,
+    /// For a program with `jvp`: its `f_jvp`, with the tangents read from `t` (laid out as `p`).
+    jvp: Option<Jvp<F>>,
 }
 
 /// A program's `f_forward` called through flat inputs: `(p, k, d_out)` to the value and the
 /// gradient its closure gives for `d_out`, flattened.
 type Forward<F> = fn(&[F], &[i64], F) -> (F, Vec<F>);
 
+/// A program's `f_jvp` called through flat inputs: `(p, k, t)` to the value and `J·t`, where
+/// `t` holds a tangent for every float input (laid out as `p`; those of the inputs that are
+/// not differentiable are not passed).
+type Jvp<F> = fn(&[F], &[i64], &[F]) -> (F, F);
+
 macro_rules! case {
     ($F:ty, $name:ident, $grad:ident, $backward:ident, $backward_source:ident, $reference:ident,
      floats: $floats:literal, active: [$($active:literal),*], consts: [$($c:ident),*],
-     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(, forward: $forward:ident)? $(,)?) => {
+     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(, forward: $forward:ident)?
+     $(, jvp: $jvp:ident, |$t:ident| ($($targ:expr),+))? $(,)?) => {
         Case {
             name: stringify!($name),
             source: $source,
@@ -528,6 +584,7 @@ macro_rules! case {
             },
             backward_source: $backward_source,
             forward: case!(@forward $F, [$($forward)?], |$p, $k| ($($arg),+)),
+            jvp: case!(@jvp $F, [$($jvp, |$t| ($($targ),+))?], |$p, $k| ($($arg),+)),
         }
     };
     (@forward $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
@@ -543,6 +600,16 @@ macro_rules! case {
             }
         }
         Some(forward)
+    }};
+    (@jvp $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
+        None
+    };
+    (@jvp $F:ty, [$jvp:ident, |$t:ident| ($($targ:expr),+)], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn jvp($p: &[$F], $k: &[i64], $t: &[$F]) -> ($F, $F) {
+            let _ = $k;
+            $jvp($($arg,)+ $($targ),+)
+        }
+        Some(jvp)
     }};
 }
 
@@ -562,15 +629,21 @@ struct VecCase<F: 'static> {
     forward: VecRun<F>,
     reference: fn(&[Dual<F>], &[i64]) -> Vec<Dual<F>>,
     backward_source: fn() -> &'static str,
+    /// For a program with `jvp`: its `f_jvp`, the value and the output's tangent, flattened.
+    jvp: Option<VecJvp<F>>,
 }
 
 /// `(p, k, d_out)` to the value and the gradient for `d_out`, flattened.
 type VecRun<F> = fn(&[F], &[i64], &[F]) -> (Vec<F>, Vec<F>);
 
+/// `(p, k, t)` to the value and the tangent `J·t` of the output, flattened (`t` as in `Jvp`).
+type VecJvp<F> = fn(&[F], &[i64], &[F]) -> (Vec<F>, Vec<F>);
+
 macro_rules! vcase {
     ($F:ty, $name:ident, $backward:ident, $forward:ident, $backward_source:ident, $reference:ident,
      floats: $floats:literal, active: [$($active:literal),*], consts: [$($c:ident),*],
-     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(,)?) => {
+     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal
+     $(, jvp: $jvp:ident, |$t:ident| ($($targ:expr),+))? $(,)?) => {
         VecCase {
             name: stringify!($name),
             source: $source,
@@ -615,8 +688,20 @@ macro_rules! vcase {
                 reference
             },
             backward_source: $backward_source,
+            jvp: vcase!(@jvp $F, [$($jvp, |$t| ($($targ),+))?], |$p, $k| ($($arg),+)),
         }
     };
+    (@jvp $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
+        None
+    };
+    (@jvp $F:ty, [$jvp:ident, |$t:ident| ($($targ:expr),+)], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn jvp($p: &[$F], $k: &[i64], $t: &[$F]) -> (Vec<$F>, Vec<$F>) {
+            let _ = $k;
+            let (value, tangent) = $jvp($($arg,)+ $($targ),+);
+            (value.to_vec(), tangent.to_vec())
+        }
+        Some(jvp)
+    }};
 }
 
 include!("generated/differential_programs.rs");
@@ -675,6 +760,26 @@ const SPLIT_OWNED_ARRAY_ARGUMENTS: bool = false;
 /// forward pass ran twice (`tests/regressions.rs`, `split_call_given_a_constant_array_by_value`;
 /// fixed). Found from `OUTPUTS_FROM` on (the arrays that calls return).
 const SPLIT_CONSTANT_ARRAY_ARGUMENTS: bool = true;
+/// Every how many programs one gets `jvp` in its attribute (`Gen::jvp`; when every program
+/// it calls has `jvp` too).
+const JVP_EVERY: usize = 1;
+/// Whether a program whose loop body returns (`if cond { ..; return v; }`, from `RETURN_FROM`
+/// on) may have `jvp`. Its `f_jvp` reads the flag `broke` (`broke_1`, ..) that says whether
+/// the loop returned, and never declares it: "cannot find value `broke` in this scope"
+/// (`tests/regressions.rs`, `jvp_return_in_a_loop`).
+const JVP_RETURN_IN_LOOPS: bool = false;
+/// Whether a program with `jvp` may pass a reference parameter without a gradient as it is to
+/// a differentiated call (`g(w, x)` of `w: &[f64; 2]` or `w: &[f64]` outside `wrt(..)`). The
+/// zero tangent `f_jvp` passes for it is an array, not a reference (`g_jvp(w, x, [0.0; 2],
+/// t_x)`, `vec![0.0; w.len()]`): "expected `&[f64; 2]`, found `[{float}; 2]`"
+/// (`tests/regressions.rs`, `jvp_constant_reference_argument`).
+const JVP_CONSTANT_REFERENCE_ARGUMENTS: bool = false;
+/// Whether a program whose value is an array literal without a gradient (`[a, 2.0 * a]` or
+/// `vec![a, 2.0 * a]` of `let a = x.round();`, bound first or not) may have `jvp`. `f_jvp`
+/// returns the zero tangent `0.0` where the signature says `[f64; 2]` or `Vec<f64>`:
+/// "expected `[f64; 2]`, found floating-point number" (`tests/regressions.rs`,
+/// `jvp_constant_array_output`). A returned buffer without a gradient compiles.
+const JVP_CONSTANT_ARRAY_OUTPUT: bool = false;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;
@@ -1262,6 +1367,10 @@ struct Function {
     /// whether `split(..)` comes before `wrt(..)`.
     split: Vec<usize>,
     split_first: bool,
+    /// Whether the attribute has `jvp` (`f_jvp` is checked too; decided by `Gen::jvp` once
+    /// the program is drawn), and whether it comes first in the attribute.
+    jvp: bool,
+    jvp_first: bool,
     /// What it returns (a scalar before `OUTPUTS_FROM`).
     output: Output,
     vars: Vec<Var>,
@@ -1282,6 +1391,8 @@ struct Sig {
     buffers: bool,
     /// What it returns: callers bind an array output with `let r: [F; M] = g(..);`.
     output: Output,
+    /// Whether it has `jvp` (so that its callers may: they call `g_jvp`).
+    jvp: bool,
 }
 
 struct Gen {
@@ -2570,6 +2681,83 @@ impl Gen {
             }
         }
         f.split = split;
+    }
+
+    /// Forward mode: whether `f`, the `index`-th program, gets `jvp` in its attribute (after
+    /// the program and its `split(..)` list are drawn; nothing is drawn from a random stream,
+    /// so the programs are the ones drawn before forward mode entered the generator, but for
+    /// their attribute). Every `JVP_EVERY`-th program does, when each program it calls does
+    /// too (its `f_jvp` calls their `g_jvp`: the hand-written gates and the runtime's have
+    /// one), and when it has none of the shapes that `JVP_RETURN_IN_LOOPS` ..
+    /// `JVP_CONSTANT_ARRAY_OUTPUT` keep out.
+    fn jvp(&mut self, f: &mut Function, index: usize) {
+        let (calls, loop_return, constant_literal_output) = {
+            let walk = Calls::walk(f);
+            (walk.found, walk.loop_return, walk.constant_literal_output)
+        };
+        let callees: Vec<usize> = calls.iter().map(|c| c.callee).collect();
+        if !index.is_multiple_of(JVP_EVERY) || callees.iter().any(|&c| !self.sigs[c].jvp) {
+            return;
+        }
+        // What the macro does not compile in forward mode yet (each has its minimized case,
+        // `#[ignore]`d, in `tests/regressions.rs`).
+        if !JVP_RETURN_IN_LOOPS && loop_return
+            || !JVP_CONSTANT_REFERENCE_ARGUMENTS
+                && calls
+                    .iter()
+                    .any(|c| c.differentiated && c.constant_reference)
+            || !JVP_CONSTANT_ARRAY_OUTPUT && constant_literal_output
+        {
+            return;
+        }
+        f.jvp = true;
+        self.sigs[index].jvp = true;
+        let options = f.wrt.is_some() || !f.split.is_empty();
+        f.jvp_first = options && index.is_multiple_of(3);
+        self.cov("jvp");
+        if f.wrt.is_some() {
+            self.cov("jvp with wrt(..)");
+        }
+        if !f.split.is_empty() {
+            self.cov("jvp with split(..)");
+        }
+        if f.jvp_first {
+            self.cov("jvp before the other options");
+        }
+        if f.fl == Fl::F32 {
+            self.cov("jvp in an f32 function");
+        }
+        match f.output {
+            Output::Scalar => {}
+            Output::Array(_) => self.cov("jvp of a program returning [F; M]"),
+            Output::Vec(_) => self.cov("jvp of a program returning Vec<F>"),
+        }
+        if !callees.is_empty() {
+            self.cov("call of a program in a jvp program");
+        }
+        if callees
+            .iter()
+            .any(|&c| self.sigs[c].output.array().is_some())
+        {
+            self.cov("call of a program returning an array in a jvp program");
+        }
+        let body = Printer {
+            f,
+            sigs: &self.sigs,
+        }
+        .body(false);
+        if ["softsign(", "smooth_max(", "leaky(", "scaled("]
+            .iter()
+            .any(|gate| body.contains(gate))
+        {
+            self.cov("hand-written gate in a jvp program");
+        }
+        if ["sigmoid(", "relu(", "softplus("]
+            .iter()
+            .any(|gate| body.contains(gate))
+        {
+            self.cov("runtime gate in a jvp program");
+        }
     }
 
     /// `(x as f64).m() as f32`: a stretch of f64 inside an f32 program.
@@ -6253,6 +6441,8 @@ impl Gen {
             wrt,
             split: Vec::new(),
             split_first: false,
+            jvp: false,
+            jvp_first: false,
             output,
             vars: std::mem::take(&mut self.vars),
             body,
@@ -6409,6 +6599,9 @@ struct ProgramCall {
     /// Whether it gets, by value, an array the caller owns that has no gradient (see
     /// `SPLIT_CONSTANT_ARRAY_ARGUMENTS`).
     constant_array: bool,
+    /// Whether it gets, as it is, a reference parameter (`&[F; N]`, `&[F]`) that has no
+    /// gradient (see `JVP_CONSTANT_REFERENCE_ARGUMENTS`).
+    constant_reference: bool,
 }
 
 /// The calls of earlier programs in a function, and which of them the macro differentiates:
@@ -6429,10 +6622,20 @@ struct Calls<'a> {
     breaks: Vec<Vec<bool>>,
     site: Site,
     found: Vec<ProgramCall>,
+    /// Whether a loop body returns (`if cond { ..; return v; }`; see `JVP_RETURN_IN_LOOPS`).
+    loop_return: bool,
+    /// Whether the value of an array-output program is an array literal (`[a, b]`, `vec![a,
+    /// b]`, bound first or not) without a gradient (see `JVP_CONSTANT_ARRAY_OUTPUT`).
+    constant_literal_output: bool,
 }
 
-impl Calls<'_> {
+impl<'a> Calls<'a> {
     fn of(f: &Function) -> Vec<ProgramCall> {
+        Calls::walk(f).found
+    }
+
+    /// The walk of `f`, once the buffers' activity is settled.
+    fn walk(f: &'a Function) -> Calls<'a> {
         let mut active_buffers = Vec::new();
         loop {
             let mut walk = Calls {
@@ -6443,6 +6646,8 @@ impl Calls<'_> {
                 breaks: Vec::new(),
                 site: Site::default(),
                 found: Vec::new(),
+                loop_return: false,
+                constant_literal_output: false,
             };
             for &p in &f.params {
                 let float = f.vars[p].kind == Kind::Scalar || f.vars[p].kind.elements().is_some();
@@ -6454,7 +6659,7 @@ impl Calls<'_> {
                 .iter()
                 .all(|b| active_buffers.contains(b))
             {
-                return walk.found;
+                return walk;
             }
             active_buffers = walk.written_active;
         }
@@ -6539,12 +6744,19 @@ impl Calls<'_> {
                             Kind::Array(_) | Kind::Buffer(..) | Kind::Output(..)
                         ) && !self.is_active(*v))
                     });
+                    let constant_reference = args.iter().any(|a| {
+                        matches!(a, Arg::Array(v, false) if matches!(
+                            self.vars[*v].kind,
+                            Kind::ArrayRef(_) | Kind::Slice(_)
+                        ) && !self.is_active(*v))
+                    });
                     self.found.push(ProgramCall {
                         callee: *i,
                         site: self.site,
                         differentiated,
                         owned_reference,
                         constant_array,
+                        constant_reference,
                     });
                 }
                 let outer = self.site;
@@ -6700,6 +6912,7 @@ impl Calls<'_> {
                     }
                 }
                 ArmStmt::Return(cond, lines, value) => {
+                    self.loop_return = true;
                     self.cond(cond);
                     // Nothing after a `return` runs: the state goes on from before its lines.
                     let before = self.active.clone();
@@ -6749,9 +6962,11 @@ impl Calls<'_> {
             }
             Tail::Buffer(_) => {}
             Tail::Array(elements, ..) => {
+                let mut active = false;
                 for e in elements {
-                    self.expr(e, false);
+                    active |= self.expr(e, false);
                 }
+                self.constant_literal_output = !active;
             }
         }
     }
@@ -6770,6 +6985,7 @@ impl Function {
             has_loop: self.has_loop,
             buffers: self.vars.iter().any(|v| matches!(v.kind, Kind::Buffer(..))),
             output: self.output,
+            jvp: false,
         });
         self
     }
@@ -7591,6 +7807,13 @@ impl Printer<'_> {
                 options.push(split);
             }
         }
+        if self.f.jvp {
+            if self.f.jvp_first {
+                options.insert(0, "jvp".to_string());
+            } else {
+                options.push("jvp".to_string());
+            }
+        }
         let attribute = if options.is_empty() {
             "#[backprop]".to_string()
         } else {
@@ -7622,6 +7845,9 @@ impl Printer<'_> {
     fn case(&self, source: &str) -> String {
         let mut flat = 0;
         let (mut active, mut args, mut consts) = (Vec::new(), Vec::new(), Vec::new());
+        // `f_jvp`'s tangents: one per differentiable parameter, in signature order, typed like
+        // it, read from `t` (laid out as `p`).
+        let mut tangents = Vec::new();
         for &p in &self.f.params {
             let v = &self.f.vars[p];
             let differentiable = self.f.wrt.as_ref().is_none_or(|wrt| wrt.contains(&p));
@@ -7633,13 +7859,29 @@ impl Printer<'_> {
             if differentiable {
                 active.extend((flat..flat + width).map(|i| i.to_string()));
             }
-            let elements: Vec<String> = (flat..flat + width).map(|i| format!("p[{i}]")).collect();
+            let array = |of: &str| -> Option<String> {
+                let elements: Vec<String> =
+                    (flat..flat + width).map(|i| format!("{of}[{i}]")).collect();
+                match v.kind {
+                    Kind::Scalar => Some(elements[0].clone()),
+                    Kind::Array(_) => Some(format!("[{}]", elements.join(", "))),
+                    Kind::ArrayRef(_) | Kind::Slice(_) => {
+                        Some(format!("&[{}]", elements.join(", ")))
+                    }
+                    Kind::Vec(_) => Some(format!("vec![{}]", elements.join(", "))),
+                    _ => None,
+                }
+            };
+            if differentiable && let Some(tangent) = array("t") {
+                tangents.push(tangent);
+            }
             let k = consts.len();
             args.push(match v.kind {
-                Kind::Scalar => elements[0].clone(),
-                Kind::Array(_) => format!("[{}]", elements.join(", ")),
-                Kind::ArrayRef(_) | Kind::Slice(_) => format!("&[{}]", elements.join(", ")),
-                Kind::Vec(_) => format!("vec![{}]", elements.join(", ")),
+                Kind::Scalar
+                | Kind::Array(_)
+                | Kind::ArrayRef(_)
+                | Kind::Slice(_)
+                | Kind::Vec(_) => array("p").expect("a float parameter"),
                 Kind::Usize => format!("k[{k}] as usize"),
                 Kind::I32 => format!("k[{k}] as i32"),
                 Kind::Bool => format!("k[{k}] != 0"),
@@ -7660,12 +7902,18 @@ impl Printer<'_> {
             flat += width;
         }
         let name = &self.f.name;
+        // A program with `jvp` is also run through its `f_jvp`.
+        let jvp = if self.f.jvp {
+            format!(",\n        jvp: {name}_jvp, |t| ({})", tangents.join(", "))
+        } else {
+            String::new()
+        };
         // A program that returns an array has no `f_grad`; it is checked through its
         // `f_backward` and its `f_forward`.
         if self.f.output.array().is_some() {
             return format!(
                 "    vcase!({ty}, {name}, {name}_backward, {name}_forward, {name}_backward_source, {name}_reference,\n        \
-                 floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#),\n",
+                 floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{jvp}),\n",
                 active.join(", "),
                 consts.join(", "),
                 args.join(", "),
@@ -7680,7 +7928,7 @@ impl Printer<'_> {
         };
         format!(
             "    case!({ty}, {name}, {name}_grad, {name}_backward, {name}_backward_source, {name}_reference,\n        \
-             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{forward}),\n",
+             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{forward}{jvp}),\n",
             active.join(", "),
             consts.join(", "),
             args.join(", "),
@@ -7706,6 +7954,7 @@ fn generated_source() -> String {
         if i >= SPLIT_FROM {
             generator.split(&mut f);
         }
+        generator.jvp(&mut f, i);
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
         }
@@ -7947,6 +8196,17 @@ const CONSTRUCTS: &[&str] = &[
     "call in split mode of a program returning an array",
     "call in split mode of a program returning an array, in a loop",
     "call in split mode in a program returning an array",
+    "jvp",
+    "jvp with wrt(..)",
+    "jvp with split(..)",
+    "jvp before the other options",
+    "jvp in an f32 function",
+    "jvp of a program returning [F; M]",
+    "jvp of a program returning Vec<F>",
+    "call of a program in a jvp program",
+    "call of a program returning an array in a jvp program",
+    "hand-written gate in a jvp program",
+    "runtime gate in a jvp program",
     "gate softsign",
     "gate smooth_max",
     "gate leaky",
@@ -8074,6 +8334,15 @@ struct Report {
     forward_runs: usize,
     /// Programs that return an array.
     vector_programs: usize,
+    /// Points at which a program with `jvp` also ran through its `f_jvp`, the tangent
+    /// components compared with the reference, and of those, the ones also compared with a
+    /// central difference in the tangent's direction, or skipped (as the gradient's).
+    jvp_runs: usize,
+    jvp_components: usize,
+    jvp_numeric_checked: usize,
+    jvp_skipped_kink: usize,
+    jvp_skipped_curvature: usize,
+    jvp_skipped_narrowed: usize,
     failures: Vec<Failure>,
 }
 
@@ -8092,8 +8361,34 @@ const POINTS: usize = 3;
 /// the reverse pass does).
 const NARROWED_EXACT: f64 = 1e-6;
 
+/// Why a central difference is not compared (see the module docs).
+enum Skip {
+    /// The reference takes other decisions within a step of the point.
+    Kink,
+    /// The difference's own truncation or rounding error is too large for the check.
+    Curvature,
+}
+
+/// `p + s t`, the inputs that `t` does not move left as they are.
+fn moved<F: Real>(p: &[F], t: &[F], s: F) -> Vec<F> {
+    p.iter()
+        .zip(t)
+        .map(|(&v, &d)| if d == F::zero() { v } else { v + s * d })
+        .collect()
+}
+
+/// Whether `f_jvp`'s value is the function's: the same lines compute it.
+fn same<F: Real>(a: F, b: F) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+/// The seed of the stream of a program's tangent directions: a stream of its own, so that the
+/// points and upstream gradients of the other checks are the ones drawn before forward mode.
+const TANGENT_SEED: u64 = 0x7A46_E000;
+
 macro_rules! checker {
-    ($check:ident, $check_vec:ident, $numeric:ident, $point:ident, $F:ty, $exact:expr) => {
+    ($check:ident, $check_vec:ident, $numeric:ident, $point:ident, $skip:ident,
+     $directional:ident, $tangent:ident, $F:ty, $exact:expr) => {
         /// The float inputs and the constants of one random point.
         fn $point(rng: &mut Rng, floats: usize, consts: &[Const]) -> (Vec<$F>, Vec<i64>) {
             let p: Vec<$F> = (0..floats).map(|_| rng.range(-1.5, 1.5) as $F).collect();
@@ -8125,12 +8420,6 @@ macro_rules! checker {
             report: &mut Report,
             fail: &mut dyn FnMut(String),
         ) {
-            // The rounding error of the values, for the central differences.
-            let epsilon = if narrowed {
-                f64::from(f32::EPSILON)
-            } else {
-                f64::from(<$F>::EPSILON)
-            };
             let at: Vec<$F> = active.iter().map(|&i| p[i]).collect();
             let full = |q: &[$F]| {
                 let mut full = p.to_vec();
@@ -8142,33 +8431,22 @@ macro_rules! checker {
             let numeric = check_gradient(|q: &[$F]| value(&full(q)), &at, grad);
             for (j, &i) in active.iter().enumerate() {
                 let h = <$F>::EPSILON.cbrt() * p[i].abs().max(1.0);
-                let probe = |x: $F| {
-                    let mut q: Vec<Dual<$F>> = p.iter().map(|&v| Dual::from_re(v)).collect();
-                    q[i] = Dual::from_re(x).derivative();
-                    take_decisions();
-                    let out = reference(&q);
-                    (f64::from(out.eps), take_decisions())
-                };
-                let (g0, at0) = probe(p[i]);
-                let (up, at_up) = probe(p[i] + h);
-                let (down, at_down) = probe(p[i] - h);
-                if at0 != at_up || at0 != at_down {
-                    report.skipped_kink += 1;
-                    continue;
-                }
-                // The central difference's own errors: truncation, estimated from the
-                // reference's derivatives at the three points, and rounding of the values.
-                let truncation = ((up - 2.0 * g0 + down) / 6.0).abs();
-                let rounding = 4.0 * epsilon * magnitude.max(1.0) / f64::from(h);
-                let tolerance = f64::from(<$F as Real>::DEFAULT_ABSOLUTE)
-                    + f64::from(<$F as Real>::DEFAULT_MAX_RELATIVE) * g0.abs();
-                if truncation.is_nan() || truncation + rounding > 0.25 * tolerance {
-                    if narrowed {
-                        report.skipped_narrowed += 1;
-                    } else {
-                        report.skipped_curvature += 1;
+                let mut direction = vec![0.0; p.len()];
+                direction[i] = 1.0;
+                match $skip(reference, p, &direction, h, magnitude, narrowed) {
+                    Some(Skip::Kink) => {
+                        report.skipped_kink += 1;
+                        continue;
                     }
-                    continue;
+                    Some(Skip::Curvature) if narrowed => {
+                        report.skipped_narrowed += 1;
+                        continue;
+                    }
+                    Some(Skip::Curvature) => {
+                        report.skipped_curvature += 1;
+                        continue;
+                    }
+                    None => {}
                 }
                 report.numeric_checked += 1;
                 let component = &numeric.components[j];
@@ -8181,6 +8459,111 @@ macro_rules! checker {
             }
         }
 
+        /// Why a central difference of step `h` at `p` in the direction `t` says nothing (see
+        /// the module docs), or `None` where it is meaningful: `reference` is the value on dual
+        /// numbers, which logs its decisions, and `magnitude` the size of the terms the value
+        /// sums (which the differences round). A component of the gradient is the direction
+        /// of its input.
+        fn $skip(
+            reference: &dyn Fn(&[Dual<$F>]) -> Dual<$F>,
+            p: &[$F],
+            t: &[$F],
+            h: $F,
+            magnitude: f64,
+            narrowed: bool,
+        ) -> Option<Skip> {
+            // The rounding error of the values, for the central differences.
+            let epsilon = if narrowed {
+                f64::from(f32::EPSILON)
+            } else {
+                f64::from(<$F>::EPSILON)
+            };
+            // The derivative in the direction `t` at `p + s t`, and the decisions taken there.
+            let probe = |s: $F| {
+                let q: Vec<Dual<$F>> = moved(p, t, s)
+                    .iter()
+                    .zip(t)
+                    .map(|(&v, &d)| Dual::new(v, d))
+                    .collect();
+                take_decisions();
+                let out = reference(&q);
+                (f64::from(out.eps), take_decisions())
+            };
+            let (g0, at0) = probe(0.0);
+            let (up, at_up) = probe(h);
+            let (down, at_down) = probe(-h);
+            if at0 != at_up || at0 != at_down {
+                return Some(Skip::Kink);
+            }
+            // The central difference's own errors: truncation, estimated from the
+            // reference's derivatives at the three points, and rounding of the values.
+            let truncation = ((up - 2.0 * g0 + down) / 6.0).abs();
+            let rounding = 4.0 * epsilon * magnitude.max(1.0) / f64::from(h);
+            let tolerance = f64::from(<$F as Real>::DEFAULT_ABSOLUTE)
+                + f64::from(<$F as Real>::DEFAULT_MAX_RELATIVE) * g0.abs();
+            if truncation.is_nan() || truncation + rounding > 0.25 * tolerance {
+                return Some(Skip::Curvature);
+            }
+            None
+        }
+
+        /// Compares `jvp`, the derivative of the scalar `value` at `p` in the direction `t`,
+        /// with the central difference in that direction (the step of the gradient check,
+        /// for the largest input), where it is meaningful, with the gradient check's
+        /// tolerances.
+        #[allow(clippy::too_many_arguments)]
+        fn $directional(
+            value: &dyn Fn(&[$F]) -> $F,
+            reference: &dyn Fn(&[Dual<$F>]) -> Dual<$F>,
+            p: &[$F],
+            t: &[$F],
+            jvp: $F,
+            magnitude: f64,
+            narrowed: bool,
+            report: &mut Report,
+            fail: &mut dyn FnMut(String),
+        ) {
+            let h = <$F>::EPSILON.cbrt() * p.iter().fold(1.0, |m: $F, v| m.max(v.abs()));
+            match $skip(reference, p, t, h, magnitude, narrowed) {
+                Some(Skip::Kink) => {
+                    report.jvp_skipped_kink += 1;
+                    return;
+                }
+                Some(Skip::Curvature) if narrowed => {
+                    report.jvp_skipped_narrowed += 1;
+                    return;
+                }
+                Some(Skip::Curvature) => {
+                    report.jvp_skipped_curvature += 1;
+                    return;
+                }
+                None => {}
+            }
+            report.jvp_numeric_checked += 1;
+            let central = (value(&moved(p, t, h)) - value(&moved(p, t, -h))) / (h + h);
+            if !approx::relative_eq!(
+                jvp,
+                central,
+                epsilon = <$F as Real>::DEFAULT_ABSOLUTE,
+                max_relative = <$F as Real>::DEFAULT_MAX_RELATIVE
+            ) {
+                fail(format!(
+                    "f_jvp's tangent is {jvp:?} but the central difference in the direction {t:?} says {central:?} (relative error {:e})",
+                    relative_error(jvp, central)
+                ));
+            }
+        }
+
+        /// A random tangent: a component in [-1, 1] for each differentiable input, zero for
+        /// the others.
+        fn $tangent(rng: &mut Rng, floats: usize, active: &[usize]) -> Vec<$F> {
+            let mut t = vec![0.0; floats];
+            for &i in active {
+                t[i] = rng.range(-1.0, 1.0) as $F;
+            }
+            t
+        }
+
         /// Checks one program at `POINTS` random points.
         fn $check(case: &Case<$F>, index: usize, report: &mut Report) {
             // An f64 program that computes in f32 on the way is exact to f32 precision only.
@@ -8191,6 +8574,7 @@ macro_rules! checker {
                 (a - b).abs() <= exact * a.abs().max(b.abs()).max(1.0)
             };
             let mut rng = Rng(0x9011_7000 + index as u64 * 7919 + case.floats as u64);
+            let mut tangents = Rng(TANGENT_SEED + index as u64 * 7919 + case.floats as u64);
             report.programs += 1;
             let mut failures = Vec::new();
             for _ in 0..POINTS {
@@ -8276,6 +8660,44 @@ macro_rules! checker {
                         }
                     }
                 }
+                // A program with `jvp`: its `f_jvp` in a random direction `t` of the
+                // differentiable inputs, against the reference seeded with `t`, and the
+                // central difference in that direction.
+                if let Some(jvp) = case.jvp {
+                    let t = $tangent(&mut tangents, case.floats, case.active);
+                    report.jvp_runs += 1;
+                    report.jvp_components += 1;
+                    let (value, tangent) = jvp(&p, &k, &t);
+                    if !same(value, plain) {
+                        fail(format!(
+                            "f_jvp's value is {value:?} but the function's is {plain:?}"
+                        ));
+                    }
+                    take_decisions();
+                    let (_, expected) =
+                        dual_directional(|v: &[Dual<$F>]| (case.reference)(v, &k), &p, &t);
+                    if !expected.is_finite() {
+                        fail(format!(
+                            "the reference's J·t is not finite ({expected:?}) in the direction {t:?}: the generator left the domain"
+                        ));
+                    } else if !close(tangent, expected) {
+                        fail(format!(
+                            "f_jvp's tangent is {tangent:?} but the reference says {expected:?} in the direction {t:?}"
+                        ));
+                    } else {
+                        $directional(
+                            &|q: &[$F]| (case.value)(q, &k),
+                            &|q: &[Dual<$F>]| (case.reference)(q, &k),
+                            &p,
+                            &t,
+                            tangent,
+                            f64::from(expected_value).abs(),
+                            narrowed,
+                            report,
+                            &mut fail,
+                        );
+                    }
+                }
 
                 // Central differences, where they are meaningful (see the module docs).
                 $numeric(
@@ -8312,6 +8734,7 @@ macro_rules! checker {
                 (a - b).abs() <= exact * a.abs().max(b.abs()).max(1.0)
             };
             let mut rng = Rng(0x9011_7000 + index as u64 * 7919 + case.floats as u64);
+            let mut tangents = Rng(TANGENT_SEED + index as u64 * 7919 + case.floats as u64);
             report.programs += 1;
             report.vector_programs += 1;
             let mut failures = Vec::new();
@@ -8387,6 +8810,58 @@ macro_rules! checker {
                     }
                 }
                 report.components += expected.len();
+                // A program with `jvp`: its `f_jvp` in a random direction `t`, each component
+                // of the output's tangent against the reference seeded with `t` and the central
+                // difference in that direction.
+                if let Some(jvp) = case.jvp {
+                    let t = $tangent(&mut tangents, case.floats, case.active);
+                    report.jvp_runs += 1;
+                    let (value, tangent) = jvp(&p, &k, &t);
+                    if value.len() != plain.len()
+                        || value.iter().zip(&plain).any(|(&a, &b)| !same(a, b))
+                    {
+                        fail(format!(
+                            "f_jvp's value is {value:?} but the function's is {plain:?}"
+                        ));
+                    }
+                    let seeded: Vec<Dual<$F>> =
+                        p.iter().zip(&t).map(|(&x, &d)| Dual::new(x, d)).collect();
+                    take_decisions();
+                    let expected_tangent: Vec<$F> =
+                        (case.reference)(&seeded, &k).iter().map(|v| v.eps).collect();
+                    if tangent.len() != expected_tangent.len() {
+                        fail(format!(
+                            "f_jvp's tangent has {} components but the output {}",
+                            tangent.len(),
+                            expected_tangent.len()
+                        ));
+                    } else if expected_tangent.iter().any(|v| !v.is_finite()) {
+                        fail(format!(
+                            "the reference's J·t is not finite ({expected_tangent:?}) in the direction {t:?}: the generator left the domain"
+                        ));
+                    } else {
+                        for (j, (&got, &e)) in tangent.iter().zip(&expected_tangent).enumerate() {
+                            report.jvp_components += 1;
+                            if !close(got, e) {
+                                fail(format!(
+                                    "f_jvp's tangent component {j} is {got:?} but the reference says {e:?} in the direction {t:?}"
+                                ));
+                                continue;
+                            }
+                            $directional(
+                                &|q: &[$F]| (case.value)(q, &k)[j],
+                                &|q: &[Dual<$F>]| (case.reference)(q, &k)[j],
+                                &p,
+                                &t,
+                                got,
+                                f64::from(expected_values[j]).abs(),
+                                narrowed,
+                                report,
+                                &mut fail,
+                            );
+                        }
+                    }
+                }
                 if backward_grad.len() != expected.len() {
                     continue;
                 }
@@ -8425,8 +8900,28 @@ macro_rules! checker {
     };
 }
 
-checker!(check_f64, check_vec_f64, numeric_f64, point_f64, f64, 1e-10);
-checker!(check_f32, check_vec_f32, numeric_f32, point_f32, f32, 2e-4);
+checker!(
+    check_f64,
+    check_vec_f64,
+    numeric_f64,
+    point_f64,
+    skip_f64,
+    directional_f64,
+    tangent_f64,
+    f64,
+    1e-10
+);
+checker!(
+    check_f32,
+    check_vec_f32,
+    numeric_f32,
+    point_f32,
+    skip_f32,
+    directional_f32,
+    tangent_f32,
+    f32,
+    2e-4
+);
 
 #[test]
 fn random_programs_match_dual_numbers_and_central_differences() {
@@ -8463,6 +8958,22 @@ fn random_programs_match_dual_numbers_and_central_differences() {
         NARROWED.len(),
         report.forward_runs,
     );
+    let jvp_programs = CASES_F64.iter().filter(|c| c.jvp.is_some()).count()
+        + CASES_F32.iter().filter(|c| c.jvp.is_some()).count()
+        + VEC_CASES_F64.iter().filter(|c| c.jvp.is_some()).count()
+        + VEC_CASES_F32.iter().filter(|c| c.jvp.is_some()).count();
+    println!(
+        "forward mode: {jvp_programs} programs with jvp, {} points through f_jvp in a random \
+         direction, {} tangent components checked against dual numbers; central differences \
+         in that direction on {} of them ({} skipped near a kink or jump, {} where the step's \
+         truncation or rounding error is too large, {} of the programs that compute in f32)",
+        report.jvp_runs,
+        report.jvp_components,
+        report.jvp_numeric_checked,
+        report.jvp_skipped_kink,
+        report.jvp_skipped_curvature,
+        report.jvp_skipped_narrowed,
+    );
     if !report.failures.is_empty() {
         let mut shown = Vec::new();
         for failure in &report.failures {
@@ -8488,4 +8999,8 @@ fn random_programs_match_dual_numbers_and_central_differences() {
         );
     }
     assert!(report.programs >= 1000, "only {} programs", report.programs);
+    assert!(
+        jvp_programs >= 1000,
+        "only {jvp_programs} programs with jvp"
+    );
 }
