@@ -195,3 +195,66 @@ fn f32_hessian() {
         &rosenbrock_hvp(1.2, 0.8, 0.5, -1.0).2,
     );
 }
+
+/// Calls: a callee with `hvp` is differentiated through its tangent function.
+#[backprop(hvp)]
+fn soft_neuron(w: f64, x: f64, b: f64) -> f64 {
+    (w * x + b).tanh()
+}
+
+#[backprop(hvp)]
+fn two_soft_neurons(w: f64, x: f64) -> f64 {
+    let h = soft_neuron(w, x, 0.5);
+    let g = soft_neuron(h, x * x, -0.25);
+    g * h + soft_neuron(w, g, 0.1)
+}
+
+fn two_soft_neurons_ref(p: &[HyperDual64]) -> HyperDual64 {
+    let (w, x) = (p[0], p[1]);
+    let h = (w * x + 0.5).tanh();
+    let g = (h * x * x - 0.25).tanh();
+    g * h + (w * g + 0.1).tanh()
+}
+
+#[test]
+fn calls_compose_under_hvp() {
+    for (at, v) in [([0.9, 1.3], [1.0, -0.5]), ([-2.0, 0.4], [0.2, 0.6])] {
+        let (value, (gw, gx), (hw, hx)) = two_soft_neurons_hvp(at[0], at[1], v[0], v[1]);
+        let (ev, eg, ehv) = hyper(two_soft_neurons_ref, &at, &v);
+        assert!((value - ev).abs() < 1e-14);
+        close("gradient", &[gw, gx], &eg, 1e-13);
+        close("H·v", &[hw, hx], &ehv, 1e-12);
+    }
+}
+
+/// The runtime's scalar gates under `hvp` (their tangent functions are the runtime's).
+#[backprop(hvp)]
+fn gated(w: f64, x: f64) -> f64 {
+    let h = backprop::sigmoid(w * x + 0.5);
+    let r = backprop::relu(h - 0.3) + backprop::softplus(w - x);
+    r * h
+}
+
+fn gated_ref(p: &[HyperDual64]) -> HyperDual64 {
+    let (w, x) = (p[0], p[1]);
+    let h = (HyperDual64::from_re(1.0) + (-(w * x + 0.5)).exp()).recip();
+    let z = h - 0.3;
+    let relu = if z.re > 0.0 {
+        z
+    } else {
+        HyperDual64::from_re(0.0)
+    };
+    let r = relu + ((w - x).exp() + 1.0).ln();
+    r * h
+}
+
+#[test]
+fn runtime_gates_under_hvp() {
+    for (at, v) in [([0.9, 1.3], [1.0, -0.5]), ([-2.0, 0.4], [0.2, 0.6])] {
+        let (value, (gw, gx), (hw, hx)) = gated_hvp(at[0], at[1], v[0], v[1]);
+        let (ev, eg, ehv) = hyper(gated_ref, &at, &v);
+        assert!((value - ev).abs() < 1e-14);
+        close("gradient", &[gw, gx], &eg, 1e-13);
+        close("H·v", &[hw, hx], &ehv, 1e-12);
+    }
+}

@@ -189,6 +189,60 @@ pub fn softplus_jvp<X: Elementwise>(x: X, t: X::Upstream<'_>) -> (X::Output, X::
     softplus_backward(x, t)
 }
 
+/// `[σ(x), σ'(x) t]`: the tangent function of [`sigmoid`] on a scalar, which a caller with
+/// `#[backprop(hvp)]` differentiates through [`sigmoid_hvp_tangent_backward`].
+pub fn sigmoid_hvp_tangent<F: Float>(x: F, t: F) -> [F; 2] {
+    let s = sigmoid_scalar(x);
+    [s, s * (F::one() - s) * t]
+}
+
+/// Backward of [`sigmoid_hvp_tangent`]: with σ'' = σ'(1 − 2σ), `d_x = d₀ σ' + d₁ t σ''` and
+/// `d_t = d₁ σ'`.
+pub fn sigmoid_hvp_tangent_backward<F: Float>(x: F, t: F, d_out: [F; 2]) -> ([F; 2], (F, F)) {
+    let s = sigmoid_scalar(x);
+    let slope = s * (F::one() - s);
+    let curvature = slope * (F::one() - (s + s));
+    let [d0, d1] = d_out;
+    (
+        [s, slope * t],
+        (d0 * slope + d1 * t * curvature, d1 * slope),
+    )
+}
+
+/// `[relu(x), t` where `x > 0`, else `0]`: the tangent function of [`relu`] on a scalar.
+pub fn relu_hvp_tangent<F: Float>(x: F, t: F) -> [F; 2] {
+    if x > F::zero() {
+        [x, t]
+    } else {
+        [F::zero(), F::zero()]
+    }
+}
+
+/// Backward of [`relu_hvp_tangent`]: relu'' = 0, so `d_x = d₀ [x > 0]`, `d_t = d₁ [x > 0]`.
+pub fn relu_hvp_tangent_backward<F: Float>(x: F, t: F, d_out: [F; 2]) -> ([F; 2], (F, F)) {
+    let [d0, d1] = d_out;
+    if x > F::zero() {
+        ([x, t], (d0, d1))
+    } else {
+        ([F::zero(), F::zero()], (F::zero(), F::zero()))
+    }
+}
+
+/// `[softplus(x), σ(x) t]`: the tangent function of [`softplus`] on a scalar.
+pub fn softplus_hvp_tangent<F: Float>(x: F, t: F) -> [F; 2] {
+    [softplus_scalar(x), sigmoid_scalar(x) * t]
+}
+
+/// Backward of [`softplus_hvp_tangent`]: softplus' = σ, softplus'' = σ(1 − σ).
+pub fn softplus_hvp_tangent_backward<F: Float>(x: F, t: F, d_out: [F; 2]) -> ([F; 2], (F, F)) {
+    let s = sigmoid_scalar(x);
+    let [d0, d1] = d_out;
+    (
+        [softplus_scalar(x), s * t],
+        (d0 * s + d1 * t * s * (F::one() - s), d1 * s),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +278,35 @@ mod tests {
             let (y, d) = relu_backward(x, 3.0);
             assert_eq!(y, relu(x));
             assert!((d - 3.0 * slope(relu, x)).abs() < 1e-8, "relu at {x}");
+        }
+    }
+
+    #[test]
+    fn hvp_tangent_backwards_match_central_differences() {
+        for x in [-2.0, -0.3, 0.4, 1.7] {
+            let t = 0.8;
+            for (tangent, backward) in [
+                (
+                    sigmoid_hvp_tangent::<f64> as fn(f64, f64) -> [f64; 2],
+                    sigmoid_hvp_tangent_backward::<f64>
+                        as fn(f64, f64, [f64; 2]) -> ([f64; 2], (f64, f64)),
+                ),
+                (relu_hvp_tangent::<f64>, relu_hvp_tangent_backward::<f64>),
+                (
+                    softplus_hvp_tangent::<f64>,
+                    softplus_hvp_tangent_backward::<f64>,
+                ),
+            ] {
+                let d = [0.6, -1.3];
+                let inner = |x: f64, t: f64| {
+                    let v = tangent(x, t);
+                    d[0] * v[0] + d[1] * v[1]
+                };
+                let (value, (dx, dt)) = backward(x, t, d);
+                assert_eq!(value, tangent(x, t));
+                assert!((dx - slope(|x| inner(x, t), x)).abs() < 1e-6);
+                assert!((dt - slope(|t| inner(x, t), t)).abs() < 1e-6);
+            }
         }
     }
 

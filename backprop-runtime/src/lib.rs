@@ -21,8 +21,9 @@ pub use check::{
     numeric_gradient, relative_error,
 };
 pub use gates::{
-    Elementwise, relu, relu_backward, relu_jvp, sigmoid, sigmoid_backward, sigmoid_jvp, softplus,
-    softplus_backward, softplus_jvp,
+    Elementwise, relu, relu_backward, relu_hvp_tangent, relu_hvp_tangent_backward, relu_jvp,
+    sigmoid, sigmoid_backward, sigmoid_hvp_tangent, sigmoid_hvp_tangent_backward, sigmoid_jvp,
+    softplus, softplus_backward, softplus_hvp_tangent, softplus_hvp_tangent_backward, softplus_jvp,
 };
 #[cfg(feature = "ndarray")]
 pub use parts::{concat_part, reshape_grad, select_grad, std_axis_grad, var_axis_grad};

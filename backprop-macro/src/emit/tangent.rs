@@ -27,6 +27,9 @@ use super::forward::forward_node;
 pub(super) struct Tangents {
     pub(super) program: Program,
     of: HashMap<VarId, VarId>,
+    /// Lines for `hvp`'s tangent function, which the macro differentiates again: a call is a
+    /// call of the callee's own tangent function, returning `[value, tangent]`.
+    for_hvp: bool,
 }
 
 impl Tangents {
@@ -49,6 +52,7 @@ impl Tangents {
         Tangents {
             program: extended,
             of,
+            for_hvp: false,
         }
     }
 
@@ -399,19 +403,36 @@ fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
             }
         })
         .collect();
-    let jvp = jvp_path(path);
     let y = &program.vars[assign.target].ident;
     let t_y = t.var(assign.target);
-    let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
     let span = assign.span;
+    if t.for_hvp {
+        // `let y_and_tangent: [f64; 2] = g_hvp_tangent(..);`, differentiated by its
+        // `_backward` like any call that returns an array.
+        let tangent_fn = suffixed(path, "hvp_tangent");
+        let pair = quote::format_ident!("{}_and_tangent", y);
+        let f = float.ident();
+        return quote_spanned! {span=>
+            let #pair: [#f; 2] = #tangent_fn(#(#args,)* #(#tangents),*);
+            let #y = #pair[0];
+            let #t_y = #pair[1];
+        };
+    }
+    let jvp = jvp_path(path);
+    let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
     quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
 }
 
 /// `g_jvp` of a call of `g` (`::backprop::sigmoid_jvp` of `::backprop::sigmoid`).
 fn jvp_path(path: &TokenStream) -> TokenStream {
+    suffixed(path, "jvp")
+}
+
+/// `path` with `_suffix` on its last name.
+fn suffixed(path: &TokenStream, suffix: &str) -> TokenStream {
     let mut trees: Vec<proc_macro2::TokenTree> = path.clone().into_iter().collect();
     if let Some(proc_macro2::TokenTree::Ident(last)) = trees.last_mut() {
-        *last = quote::format_ident!("{}_jvp", last, span = last.span());
+        *last = quote::format_ident!("{}_{}", last, suffix, span = last.span());
     }
     trees.into_iter().collect()
 }
@@ -707,7 +728,8 @@ pub fn hvp(
     if errors.len() > reported {
         return TokenStream::new();
     }
-    let t = Tangents::new(program, namer);
+    let mut t = Tangents::new(program, namer);
+    t.for_hvp = true;
     let lines = block_lines(&t, &program.body, errors);
     let differentiable: Vec<(&crate::signature::ParamInfo, &Ident)> = signature
         .params
@@ -825,10 +847,18 @@ pub fn hvp(
          d_gradient)`, so that a `#[backprop]` function may use `{name}_grad`'s gradient in its \
          value and be differentiated."
     );
+    let tangent_doc = format!(
+        " `[{name}(..), J·t]`: the tangent function of [`{name}`], which `#[backprop(hvp)]` \
+         differentiates (a caller with `hvp` calls it, and its `_backward`, for `{name}`)."
+    );
     quote! {
+        #[doc = #tangent_doc]
+        #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #vis #inner_fn
+
         #[doc(hidden)]
         #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
-        #backward
+        #vis #backward
 
         #[doc = #hvp_doc]
         #[allow(dead_code, clippy::type_complexity)]
@@ -847,14 +877,24 @@ pub fn hvp(
     }
 }
 
-/// What `hvp` does not differentiate yet: calls (a callee would need its own tangent
-/// function's backward) and ndarray code (whose tangent lines call runtime functions).
+/// What `hvp` does not differentiate yet: calls of the runtime gates and of functions that
+/// return arrays, and ndarray code (whose tangent lines call runtime functions). A call of a
+/// float function `g` is differentiated through `g_hvp_tangent` and its `_backward`, which
+/// `#[backprop(hvp)]` on `g` writes.
 fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) {
     for node in &block.nodes {
         match node {
             Node::Assign(a) => {
                 let what = match &a.prim {
-                    Prim::Call { .. } => Some("a call"),
+                    Prim::Call { path, .. }
+                        if crate::rules::gates::runtime_gate_name(path).is_some()
+                            && program.vars[a.target].ty.is_tensor() =>
+                    {
+                        Some("a runtime gate on an array")
+                    }
+                    Prim::Call { .. } if !matches!(program.vars[a.target].ty, Ty::Float(_)) => {
+                        Some("a call that returns an array")
+                    }
                     _ if program.vars[a.target].ty.is_tensor() => Some("ndarray code"),
                     _ => None,
                 };
