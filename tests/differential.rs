@@ -118,9 +118,9 @@
 //! judged as for the gradient below: the reference's decisions and derivatives in the
 //! direction at `p - h t`, `p` and `p + h t`). For a program that returns an array, each
 //! component of the output's tangent is checked. (`<t, grad> = J·t` then holds too.) The
-//! constants `JVP_RETURN_IN_LOOPS` to `JVP_CONSTANT_ARRAY_OUTPUT` keep out of `jvp` what the
-//! macro does not compile in forward mode yet, and the programs that call them (each has its
-//! minimized case, `#[ignore]`d, in `tests/regressions.rs`).
+//! constants `JVP_RETURN_IN_LOOPS` to `JVP_CONSTANT_ARRAY_OUTPUT` kept out of `jvp` what the
+//! macro did not compile in forward mode, and the programs that call them (each has its
+//! minimized case in `tests/regressions.rs`); all three are fixed, and on.
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
@@ -766,20 +766,20 @@ const JVP_EVERY: usize = 1;
 /// Whether a program whose loop body returns (`if cond { ..; return v; }`, from `RETURN_FROM`
 /// on) may have `jvp`. Its `f_jvp` reads the flag `broke` (`broke_1`, ..) that says whether
 /// the loop returned, and never declares it: "cannot find value `broke` in this scope"
-/// (`tests/regressions.rs`, `jvp_return_in_a_loop`).
-const JVP_RETURN_IN_LOOPS: bool = false;
+/// (`tests/regressions.rs`, `jvp_return_in_a_loop`; fixed).
+const JVP_RETURN_IN_LOOPS: bool = true;
 /// Whether a program with `jvp` may pass a reference parameter without a gradient as it is to
 /// a differentiated call (`g(w, x)` of `w: &[f64; 2]` or `w: &[f64]` outside `wrt(..)`). The
 /// zero tangent `f_jvp` passes for it is an array, not a reference (`g_jvp(w, x, [0.0; 2],
 /// t_x)`, `vec![0.0; w.len()]`): "expected `&[f64; 2]`, found `[{float}; 2]`"
-/// (`tests/regressions.rs`, `jvp_constant_reference_argument`).
-const JVP_CONSTANT_REFERENCE_ARGUMENTS: bool = false;
+/// (`tests/regressions.rs`, `jvp_constant_reference_argument`; fixed).
+const JVP_CONSTANT_REFERENCE_ARGUMENTS: bool = true;
 /// Whether a program whose value is an array literal without a gradient (`[a, 2.0 * a]` or
 /// `vec![a, 2.0 * a]` of `let a = x.round();`, bound first or not) may have `jvp`. `f_jvp`
 /// returns the zero tangent `0.0` where the signature says `[f64; 2]` or `Vec<f64>`:
 /// "expected `[f64; 2]`, found floating-point number" (`tests/regressions.rs`,
-/// `jvp_constant_array_output`). A returned buffer without a gradient compiles.
-const JVP_CONSTANT_ARRAY_OUTPUT: bool = false;
+/// `jvp_constant_array_output`; fixed). A returned buffer without a gradient compiles.
+const JVP_CONSTANT_ARRAY_OUTPUT: bool = true;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;

@@ -1171,9 +1171,8 @@ fn check() {
     /// `return` guard in a loop body. `f_jvp` reads the flag that says whether the loop
     /// returned (`broke`; `broke_1`, .. of more loops) and never declares it: "cannot find
     /// value `broke` in this scope". `f_grad` compiles. Generator: `JVP_RETURN_IN_LOOPS` of
-    /// tests/differential.rs.
+    /// tests/differential.rs. Fixed: `f_jvp`'s loops record their break as the forward pass's do.
     #[test]
-    #[ignore = "macro bug: f_jvp of a loop with a return guard reads an undeclared `broke`"]
     fn jvp_return_in_a_loop() {
         passes(
             "jvp_return_in_a_loop",
@@ -1206,9 +1205,9 @@ fn check() {
     /// not a reference (`g_jvp(w, x, [0.0; 2], t_x)`, `vec![0.0; w.len()]`): "expected
     /// `&[f64; 2]`, found `[{float}; 2]`" and "expected `&[f64]`, found `Vec<{float}>`". A
     /// constant array passed by value or as `&w` compiles. Generator:
-    /// `JVP_CONSTANT_REFERENCE_ARGUMENTS` of tests/differential.rs.
+    /// `JVP_CONSTANT_REFERENCE_ARGUMENTS` of tests/differential.rs. Fixed: the zero tangent of a
+    /// reference parameter is a reference.
     #[test]
-    #[ignore = "macro bug: f_jvp passes a constant reference argument's zero tangent by value"]
     fn jvp_constant_reference_argument() {
         passes(
             "jvp_constant_reference_argument",
@@ -1249,9 +1248,9 @@ fn check() {
     /// `let a = x.round();`). `f_jvp` returns the zero tangent `0.0` where the signature says
     /// `[f64; 2]` or `Vec<f64>`: "expected `[f64; 2]`, found floating-point number". A
     /// returned buffer without a gradient compiles. Generator: `JVP_CONSTANT_ARRAY_OUTPUT` of
-    /// tests/differential.rs.
+    /// tests/differential.rs. Fixed: the zero tangent of a value without a gradient is of the
+    /// output's type.
     #[test]
-    #[ignore = "macro bug: f_jvp of a constant array literal output returns the tangent 0.0"]
     fn jvp_constant_array_output() {
         passes(
             "jvp_constant_array_output",

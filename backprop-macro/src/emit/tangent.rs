@@ -30,6 +30,9 @@ pub(super) struct Tangents {
     /// Lines for `hvp`'s tangent function, which the macro differentiates again: a call is a
     /// call of the callee's own tangent function, returning `[value, tangent]`.
     for_hvp: bool,
+    /// The parameters that are references (`w: &[f64]`): a zero tangent passed for one is a
+    /// reference too.
+    references: std::collections::HashSet<String>,
 }
 
 impl Tangents {
@@ -53,6 +56,7 @@ impl Tangents {
             program: extended,
             of,
             for_hvp: false,
+            references: Default::default(),
         }
     }
 
@@ -314,7 +318,27 @@ fn loop_lines(t: &Tangents, l: &crate::ir::Loop, errors: &mut Errors) -> TokenSt
             .iter()
             .map(|n| node_lines(t, n, &mut Errors::default()).len())
             .sum();
-        body.insert(lines_before, quote!(if #cond { #(#leave)* break; }));
+        // The record of the break that the lines after the loop may read (a `return` guard
+        // in the loop keeps its value and breaks).
+        let (broke, trips) = (&exit.broke, &exit.trips);
+        let mark = match &l.kind {
+            LoopKind::For { index, .. } => {
+                let index = &program.vars[*index].ident;
+                before.push(quote!(let mut #broke = None;));
+                before.push(quote!(let mut #trips = 0usize;));
+                at_end.push(quote!(#trips += 1;));
+                quote!(#broke = Some(#index);)
+            }
+            LoopKind::While { .. } => {
+                before.push(quote!(let mut #broke = false;));
+                quote!(#broke = true;)
+            }
+        };
+        body.insert(lines_before, quote!(if #cond { #(#leave)* #mark break; }));
+    }
+    if let LoopKind::While { trips, .. } = &l.kind {
+        before.push(quote!(let mut #trips = 0usize;));
+        at_end.push(quote!(#trips += 1;));
     }
     let span = l.span;
     match &l.kind {
@@ -393,9 +417,10 @@ fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
                 }
                 None => {
                     let zero = zero_like(&receivers[i], &ty);
+                    let reference = t.references.contains(&receivers[i].to_string());
                     match &pass[i] {
                         Pass::Ref => quote!(&#zero),
-                        Pass::Plain if ty.is_tensor() => quote!(&#zero),
+                        Pass::Plain if ty.is_tensor() || reference => quote!(&#zero),
                         Pass::View => quote!(#zero.view()),
                         _ => zero,
                     }
@@ -630,7 +655,8 @@ pub fn jvp(
     namer: &mut Namer,
     errors: &mut Errors,
 ) -> TokenStream {
-    let t = Tangents::new(program, namer);
+    let mut t = Tangents::new(program, namer);
+    t.references = references(signature);
     let lines = block_lines(&t, &program.body, errors);
     let name = &function.sig.ident;
     let jvp = quote::format_ident!("{}_jvp", name, span = name.span());
@@ -664,7 +690,17 @@ pub fn jvp(
             }
         }
         Some(tangent) => rules::render_bare(&t.program, &tangent),
-        None => zero_like(&value, &out_ty),
+        // A value with no gradient: a zero of the output's type, like the value.
+        None => zero_like(&quote!(value), &signature.output),
+    };
+    let (bind, value, tangent) = if t.operand(out).is_none() {
+        (
+            Some(quote!(let value = #value; let tangent = #tangent;)),
+            quote!(value),
+            quote!(tangent),
+        )
+    } else {
+        (None, value, tangent)
     };
     let items = &program.items;
     let vis = &function.vis;
@@ -673,6 +709,7 @@ pub fn jvp(
         #vis fn #jvp(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
             #(#items)*
             #(#lines)*
+            #bind
             (#value, #tangent)
         }
     };
@@ -730,6 +767,7 @@ pub fn hvp(
     }
     let mut t = Tangents::new(program, namer);
     t.for_hvp = true;
+    t.references = references(signature);
     let lines = block_lines(&t, &program.body, errors);
     let differentiable: Vec<(&crate::signature::ParamInfo, &Ident)> = signature
         .params
@@ -916,4 +954,14 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
             Node::Store(_) => {}
         }
     }
+}
+
+/// The names of the parameters that are references.
+fn references(signature: &crate::signature::SignatureInfo) -> std::collections::HashSet<String> {
+    signature
+        .params
+        .iter()
+        .filter(|p| p.ty_tokens.to_string().starts_with('&'))
+        .map(|p| p.ident.to_string())
+        .collect()
 }
