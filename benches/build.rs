@@ -247,8 +247,8 @@ fn main() {
     .unwrap();
     writeln!(
         out,
-        "/// The {LINES}-line staged chain, differentiated by `#[backprop]`.\n\
-         #[backprop]\npub fn chain200({params}) -> f64 {{\n{staged}}}\n"
+        "/// The {LINES}-line staged chain, differentiated by `#[backprop]` (with `f_jvp` and `f_hvp`).\n\
+         #[backprop(jvp, hvp)]\npub fn chain200({params}) -> f64 {{\n{staged}}}\n"
     )
     .unwrap();
     writeln!(

@@ -5,7 +5,8 @@
 # Usage: benches/callgrind.sh [--only PROGRAMS] [N [T [L]]]   (N calls per scalar variant,
 # default 1000; T calls per tensor, RNN or GMM variant, default 1; L calls per loop-program
 # variant, default 100; PROGRAMS a comma-separated list such as `recurrence,dot,gmm`: only those
-# programs, default all)
+# programs, default all; `second_order` is the table of f, f_jvp, f_grad, f_hvp on staged and
+# chain200, `hessian` the full Hessian from n f_hvp against num-dual's at n = 8, 64)
 #
 # Builds the `count` binary (release profile, as `cargo bench` uses), then for each program and
 # variant runs `count PROGRAM VARIANT N` under callgrind with collection switched on only inside
@@ -94,6 +95,40 @@ if [[ -n "$programs" ]]; then
         dual="$(per_call "$program" dual)"
         ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
         echo "| $program | $generated | $hand | $ratio | $numeric | $dual |"
+    done
+    echo
+fi
+
+# Forward mode and second order (--only second_order): f itself, f_jvp, f_grad, f_hvp.
+if [[ -n "$(selected second_order)" ]]; then
+    echo "forward mode and second order (instructions per call, $n calls per variant)"
+    echo
+    echo "| program | forward | jvp | grad | hvp | jvp / forward | hvp / grad |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for program in staged chain200; do
+        forward="$(per_call "$program" forward)"
+        jvp="$(per_call "$program" jvp)"
+        grad="$(per_call "$program" grad)"
+        hvp="$(per_call "$program" hvp)"
+        ratios="$(awk -v f="$forward" -v j="$jvp" -v g="$grad" -v h="$hvp" \
+            'BEGIN { printf "%.2f | %.2f", j / f, h / g }')"
+        echo "| $program | $forward | $jvp | $grad | $hvp | $ratios |"
+    done
+    echo
+fi
+
+# The full Hessian of the extended Rosenbrock function (--only hessian): n f_hvp calls with the
+# unit vectors against num-dual's `hessian`, at n = 8 and 64 ($loop_n calls per variant).
+if [[ -n "$(selected hessian)" ]]; then
+    echo "full Hessian, extended Rosenbrock (instructions per call, $loop_n call(s) per variant)"
+    echo
+    echo "| n | n HVPs | num-dual hessian | HVPs / num-dual |"
+    echo "| ---: | ---: | ---: | ---: |"
+    for size in 8 64; do
+        by_hvp="$(per_call "rosenbrock$size" hvp_hessian "$loop_n")"
+        by_dual="$(per_call "rosenbrock$size" dual_hessian "$loop_n")"
+        ratio="$(awk -v a="$by_hvp" -v b="$by_dual" 'BEGIN { printf "%.3f", a / b }')"
+        echo "| $size | $by_hvp | $by_dual | $ratio |"
     done
     echo
 fi

@@ -5,7 +5,9 @@
 //! convolution on `Array4`), through their backwards given an upstream gradient; and generated vs hand-written on a loop program (the naive SVM
 //! loss over flat slices, a taped scalar recurrence, a dot product); and generated vs
 //! hand-written on an Elman RNN on ndarray whose state a loop carries; and generated vs
-//! hand-written vs the objective alone on ADBench's GMM objective. All variants are checked for
+//! hand-written vs the objective alone on ADBench's GMM objective; and, on `staged` and
+//! `chain200`, the function itself vs `f_jvp` vs `f_grad` vs `f_hvp`, and a full Hessian from
+//! n `f_hvp` calls vs num-dual's `hessian` at n = 8 and 64. All variants are checked for
 //! agreement before anything is measured.
 //!
 //! Run with `cargo bench -p backprop-bench`; see benches/README.md.
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
-use backprop_bench::{chain, check, gmm, loops, neuron, rnn, staged};
+use backprop_bench::{chain, check, gmm, hessian, loops, modes, neuron, rnn, staged};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
@@ -83,6 +85,75 @@ fn bench_chain200(c: &mut Criterion) {
             chain::dual(p, q, r, s)
         })
     });
+    group.finish();
+}
+
+/// Forward mode and second order on `staged` and `chain200`: the function itself, `f_jvp`,
+/// `f_grad` and `f_hvp`, in one group per program (`cargo bench -p backprop-bench -- second_order`).
+fn bench_second_order(c: &mut Criterion) {
+    let (x, y) = staged::POINT;
+    let (tx, ty) = modes::STAGED_DIRECTION;
+    let mut group = c.benchmark_group("staged_second_order");
+    group.bench_function("forward", |b| {
+        b.iter(|| staged::forward(black_box(x), black_box(y)))
+    });
+    group.bench_function("jvp", |b| {
+        b.iter(|| staged::jvp(black_box(x), black_box(y), black_box(tx), black_box(ty)))
+    });
+    group.bench_function("grad", |b| {
+        b.iter(|| staged::grad(black_box(x), black_box(y)))
+    });
+    group.bench_function("hvp", |b| {
+        b.iter(|| staged::hvp(black_box(x), black_box(y), black_box(tx), black_box(ty)))
+    });
+    group.finish();
+
+    let [p, q, r, s] = chain::POINT;
+    let [tp, tq, tr, ts] = modes::CHAIN_DIRECTION;
+    let args = || (black_box(p), black_box(q), black_box(r), black_box(s));
+    let tangent = || (black_box(tp), black_box(tq), black_box(tr), black_box(ts));
+    let mut group = c.benchmark_group("chain200_second_order");
+    group.bench_function("forward", |b| {
+        b.iter(|| {
+            let (p, q, r, s) = args();
+            chain::forward(p, q, r, s)
+        })
+    });
+    group.bench_function("jvp", |b| {
+        b.iter(|| {
+            let ((p, q, r, s), (tp, tq, tr, ts)) = (args(), tangent());
+            chain::jvp(p, q, r, s, tp, tq, tr, ts)
+        })
+    });
+    group.bench_function("grad", |b| {
+        b.iter(|| {
+            let (p, q, r, s) = args();
+            chain::grad(p, q, r, s)
+        })
+    });
+    group.bench_function("hvp", |b| {
+        b.iter(|| {
+            let ((p, q, r, s), (tp, tq, tr, ts)) = (args(), tangent());
+            chain::hvp(p, q, r, s, tp, tq, tr, ts)
+        })
+    });
+    group.finish();
+}
+
+/// The full Hessian of the extended Rosenbrock function at n = 8 and 64: n `f_hvp` calls
+/// with the unit vectors against num-dual's `hessian` (`cargo bench -p backprop-bench --
+/// hessian`).
+fn bench_hessian(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hessian");
+    for n in [8, 64] {
+        let x = hessian::point(n);
+        group.bench_function(format!("hvp_hessian_{n}"), |b| {
+            b.iter(|| hessian::hvp_hessian(black_box(&x)))
+        });
+        group.bench_function(format!("dual_hessian_{n}"), |b| {
+            b.iter(|| hessian::dual_hessian(black_box(&x)))
+        });
+    }
     group.finish();
 }
 
@@ -294,7 +365,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_staged, bench_neuron, bench_chain200, bench_svm_naive, bench_recurrence, bench_call,
-        bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_affine_relu, bench_conv, bench_gmm
+    targets = bench_staged, bench_neuron, bench_chain200, bench_second_order, bench_hessian,
+        bench_svm_naive, bench_recurrence, bench_call, bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_affine_relu, bench_conv, bench_gmm
 }
 criterion_main!(benches);

@@ -61,8 +61,16 @@ pub mod staged {
     /// The point of the notes.
     pub const POINT: (f64, f64) = (3.0, -4.0);
 
-    /// Written exactly as in `examples/staged.rs`.
-    #[backprop]
+    /// Gradient with respect to `(x, y)`.
+    pub type Grad = (f64, f64);
+
+    pub use crate::modes::{
+        staged_forward as forward, staged_gradient as grad, staged_hvp_at as hvp,
+        staged_jvp_at as jvp,
+    };
+
+    /// Written exactly as in `examples/staged.rs` (with `staged_jvp` and `staged_hvp`).
+    #[backprop(jvp, hvp)]
     pub fn staged(x: f64, y: f64) -> f64 {
         let sigy = 1.0 / (1.0 + (-y).exp()); // (1)
         let num = x + sigy; // (2)
@@ -231,6 +239,8 @@ pub mod neuron {
 /// A 200-line staged chain of `sin`, `tanh`, `exp`, products and sums over four inputs, with
 /// fan-out to earlier lines; written by `build.rs` (see there) as `chain200` (for
 /// `#[backprop]`), `chain200_hand` and `chain200_dual`.
+// `#[backprop(jvp, hvp)]` writes `chain200_jvp` and `chain200_hvp` with eight parameters.
+#[allow(clippy::too_many_arguments)]
 pub mod chain {
     use super::*;
 
@@ -238,6 +248,10 @@ pub mod chain {
 
     /// The point the benchmarks evaluate at.
     pub const POINT: [f64; 4] = [0.7, -1.3, 0.4, 1.1];
+
+    pub use crate::modes::{
+        chain_forward as forward, chain_gradient as grad, chain_hvp_at as hvp, chain_jvp_at as jvp,
+    };
 
     /// Gradient with respect to `(p, q, r, s)`.
     pub type Grad = (f64, f64, f64, f64);
@@ -293,6 +307,216 @@ pub mod chain {
     }
 }
 
+/// Central differences of a gradient `g` in the direction `v`: `(g(x + hv) - g(x - hv)) / 2h`,
+/// the reference for a Hessian–vector product.
+fn gradient_difference(g: impl Fn(&[f64]) -> Vec<f64>, x: &[f64], v: &[f64]) -> Vec<f64> {
+    let h = 1e-5;
+    let shifted = |s: f64| -> Vec<f64> {
+        let p: Vec<f64> = x.iter().zip(v).map(|(x, v)| x + s * h * v).collect();
+        g(&p)
+    };
+    let (plus, minus) = (shifted(1.0), shifted(-1.0));
+    plus.iter()
+        .zip(&minus)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect()
+}
+
+/// Forward mode and second order on `staged` and `chain200`, in the variants `forward` (the
+/// function itself), `jvp` (`f_jvp`, value and J·t), `grad` (`f_grad`) and `hvp` (`f_hvp`,
+/// value, gradient and H·v), each returning `(value, rest)`.
+pub mod modes {
+    use super::*;
+    use crate::chain::{chain200, chain200_grad, chain200_hvp, chain200_jvp};
+    use crate::staged::{staged, staged_grad, staged_hvp, staged_jvp};
+
+    /// The direction of `staged`'s JVP and HVP.
+    pub const STAGED_DIRECTION: (f64, f64) = (0.6, -0.8);
+    /// The direction of `chain200`'s JVP and HVP.
+    pub const CHAIN_DIRECTION: [f64; 4] = [0.5, -0.5, 0.5, 0.5];
+
+    #[inline(never)]
+    pub fn staged_forward(x: f64, y: f64) -> (f64, ()) {
+        (staged(x, y), ())
+    }
+
+    #[inline(never)]
+    pub fn staged_jvp_at(x: f64, y: f64, tx: f64, ty: f64) -> (f64, f64) {
+        staged_jvp(x, y, tx, ty)
+    }
+
+    #[inline(never)]
+    pub fn staged_gradient(x: f64, y: f64) -> (f64, (f64, f64)) {
+        staged_grad(x, y)
+    }
+
+    #[inline(never)]
+    pub fn staged_hvp_at(x: f64, y: f64, vx: f64, vy: f64) -> (f64, (staged::Grad, staged::Grad)) {
+        let (value, g, hv) = staged_hvp(x, y, vx, vy);
+        (value, (g, hv))
+    }
+
+    #[inline(never)]
+    pub fn chain_forward(p: f64, q: f64, r: f64, s: f64) -> (f64, ()) {
+        (chain200(p, q, r, s), ())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub fn chain_jvp_at(
+        p: f64,
+        q: f64,
+        r: f64,
+        s: f64,
+        tp: f64,
+        tq: f64,
+        tr: f64,
+        ts: f64,
+    ) -> (f64, f64) {
+        chain200_jvp(p, q, r, s, tp, tq, tr, ts)
+    }
+
+    #[inline(never)]
+    pub fn chain_gradient(p: f64, q: f64, r: f64, s: f64) -> (f64, chain::Grad) {
+        chain200_grad(p, q, r, s)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub fn chain_hvp_at(
+        p: f64,
+        q: f64,
+        r: f64,
+        s: f64,
+        vp: f64,
+        vq: f64,
+        vr: f64,
+        vs: f64,
+    ) -> (f64, (chain::Grad, chain::Grad)) {
+        let (value, g, hv) = chain200_hvp(p, q, r, s, vp, vq, vr, vs);
+        (value, (g, hv))
+    }
+
+    /// Asserts, at the benchmark points: each variant's value is the function's; the JVP is
+    /// the gradient's dot product with the direction (1e-10); the HVP's gradient is `f_grad`'s
+    /// (1e-10) and its H·v the central difference of `f_grad` in the direction (1e-6).
+    pub fn check() {
+        let (x, y) = staged::POINT;
+        let (tx, ty) = STAGED_DIRECTION;
+        let (f, (gx, gy)) = staged_gradient(x, y);
+        let (fj, t) = staged_jvp_at(x, y, tx, ty);
+        let (fh, ((hgx, hgy), (hx, hy))) = staged_hvp_at(x, y, tx, ty);
+        let value = staged_forward(x, y).0;
+        assert_close("staged values", &[value, fj, fh], &[f, f, f], EXACT);
+        assert_close("staged jvp", &[t], &[gx * tx + gy * ty], EXACT);
+        assert_close("staged hvp gradient", &[hgx, hgy], &[gx, gy], EXACT);
+        let reference = gradient_difference(
+            |p| {
+                let (_, (a, b)) = staged_grad(p[0], p[1]);
+                vec![a, b]
+            },
+            &[x, y],
+            &[tx, ty],
+        );
+        assert_close("staged hvp", &[hx, hy], &reference, NUMERIC);
+
+        let [p, q, r, s] = chain::POINT;
+        let [tp, tq, tr, ts] = CHAIN_DIRECTION;
+        let flat = |(a, b, c, d): chain::Grad| [a, b, c, d];
+        let (f, g) = chain_gradient(p, q, r, s);
+        let (fj, t) = chain_jvp_at(p, q, r, s, tp, tq, tr, ts);
+        let (fh, (hg, hv)) = chain_hvp_at(p, q, r, s, tp, tq, tr, ts);
+        let value = chain_forward(p, q, r, s).0;
+        assert_close("chain200 values", &[value, fj, fh], &[f, f, f], EXACT);
+        let g = flat(g);
+        let gt: f64 = g.iter().zip(CHAIN_DIRECTION).map(|(g, t)| g * t).sum();
+        assert_close("chain200 jvp", &[t], &[gt], EXACT);
+        assert_close("chain200 hvp gradient", &flat(hg), &g, EXACT);
+        let reference = gradient_difference(
+            |v| flat(chain200_grad(v[0], v[1], v[2], v[3]).1).to_vec(),
+            &chain::POINT,
+            &CHAIN_DIRECTION,
+        );
+        assert_close("chain200 hvp", &flat(hv), &reference, NUMERIC);
+    }
+}
+
+/// A full Hessian, from `n` Hessian–vector products (`rosenbrock_hvp` with the unit vectors)
+/// against num-dual's `hessian` (one pass with second-order dual numbers `Dual2DVec64`, which
+/// carry an n-vector gradient and an n×n Hessian), on the extended Rosenbrock function.
+pub mod hessian {
+    use super::*;
+    use nalgebra::{DMatrix, DVector};
+    use num_dual::Dual2DVec64;
+
+    /// The extended Rosenbrock function, Σᵢ 100 (xᵢ − xᵢ₋₁²)² + (1 − xᵢ₋₁)².
+    #[backprop(hvp)]
+    pub fn rosenbrock(x: &[f64]) -> f64 {
+        let mut sum = 0.0;
+        for i in 1..x.len() {
+            let a = x[i] - x[i - 1] * x[i - 1];
+            let b = 1.0 - x[i - 1];
+            sum += 100.0 * a * a + b * b;
+        }
+        sum
+    }
+
+    fn rosenbrock_dual(x: &[Dual2DVec64]) -> Dual2DVec64 {
+        let mut sum = Dual2DVec64::from_re(0.0);
+        for i in 1..x.len() {
+            let a = x[i].clone() - x[i - 1].clone() * &x[i - 1];
+            let b = -x[i - 1].clone() + 1.0;
+            sum += a.clone() * &a * 100.0 + b.clone() * &b;
+        }
+        sum
+    }
+
+    /// The benchmark point in `n` dimensions.
+    pub fn point(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| 0.3 + 0.9 * ((i as f64) * 0.7).sin())
+            .collect()
+    }
+
+    /// The value and the Hessian, row-major, from `n` calls of `rosenbrock_hvp`.
+    #[inline(never)]
+    pub fn hvp_hessian(x: &[f64]) -> (f64, Vec<f64>) {
+        let n = x.len();
+        let mut hessian = vec![0.0; n * n];
+        let mut unit = vec![0.0; n];
+        let mut value = 0.0;
+        for j in 0..n {
+            unit[j] = 1.0;
+            let (f, _, column) = rosenbrock_hvp(x, &unit);
+            unit[j] = 0.0;
+            value = f;
+            hessian[j * n..(j + 1) * n].copy_from_slice(&column);
+        }
+        (value, hessian)
+    }
+
+    /// The value and the Hessian from `num_dual::hessian`.
+    #[inline(never)]
+    pub fn dual_hessian(x: &[f64]) -> (f64, DMatrix<f64>) {
+        let (value, _, hessian) = num_dual::hessian(
+            |v: DVector<Dual2DVec64>| rosenbrock_dual(v.as_slice()),
+            &DVector::from_column_slice(x),
+        );
+        (value, hessian)
+    }
+
+    /// Asserts that both Hessians agree at `x` (1e-10), and the value is the function's.
+    pub fn check(x: &[f64]) {
+        let n = x.len();
+        let (f, by_hvp) = hvp_hessian(x);
+        let (fd, by_dual) = dual_hessian(x);
+        let by_dual: Vec<f64> = (0..n * n).map(|k| by_dual[(k / n, k % n)]).collect();
+        assert_close("rosenbrock value", &[f, fd], &[rosenbrock(x); 2], EXACT);
+        assert_close("rosenbrock hessian", &by_hvp, &by_dual, EXACT);
+        assert!(by_hvp.iter().any(|&h| h != 0.0));
+    }
+}
+
 /// Asserts that all variants of all programs, scalar, loop, tensor and GMM, agree at their
 /// benchmark points.
 pub fn check() {
@@ -318,6 +542,9 @@ pub fn check_scalar() {
     neuron::check(w, x);
     let [p, q, r, s] = chain::POINT;
     chain::check(p, q, r, s);
+    modes::check();
+    hessian::check(&hessian::point(8));
+    hessian::check(&hessian::point(64));
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
 //! one of the loop programs `svm_naive`, `recurrence`, `call`, `call_joint`, `dot`, `rnn` or the tensor programs
 //! `softmax`, `two_layer`, `affine_relu`, `conv`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT
-//! `generated`, `hand` or `objective` (the objective alone). The layers `affine_relu` and `conv`
+//! `generated`, `hand` or `objective` (the objective alone); or PROGRAM `staged` or `chain200`,
+//! VARIANT `forward` (the function), `jvp`, `grad`, `hvp`; or PROGRAM `rosenbrock8` or
+//! `rosenbrock64`, VARIANT `hvp_hessian` (n `f_hvp` calls) or `dual_hessian` (num-dual). The layers `affine_relu` and `conv`
 //! are given a clone of the upstream gradient on every call, in both variants.
 //!
 //! Each (program, variant) runs inside its own `#[inline(never)]` function named
@@ -20,7 +22,7 @@ use std::process::ExitCode;
 
 use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
-use backprop_bench::{chain, gmm, loops, neuron, rnn, staged};
+use backprop_bench::{chain, gmm, hessian, loops, modes, neuron, rnn, staged};
 
 macro_rules! measures {
     ($($name:ident => $program:ident :: $variant:ident ($($arg:expr),*);)*) => {
@@ -49,6 +51,8 @@ macro_rules! measures {
 const S: (f64, f64) = staged::POINT;
 const N: ([f64; 3], [f64; 2]) = neuron::POINT;
 const C: [f64; 4] = chain::POINT;
+const T: (f64, f64) = modes::STAGED_DIRECTION;
+const V: [f64; 4] = modes::CHAIN_DIRECTION;
 
 // `chain` is the module of the `chain200` program.
 use chain as chain200;
@@ -66,6 +70,51 @@ measures! {
     measure_chain200_hand => chain200::hand(C[0], C[1], C[2], C[3]);
     measure_chain200_numeric => chain200::numeric(C[0], C[1], C[2], C[3]);
     measure_chain200_dual => chain200::dual(C[0], C[1], C[2], C[3]);
+    measure_staged_forward => staged::forward(S.0, S.1);
+    measure_staged_jvp => staged::jvp(S.0, S.1, T.0, T.1);
+    measure_staged_grad => staged::grad(S.0, S.1);
+    measure_staged_hvp => staged::hvp(S.0, S.1, T.0, T.1);
+    measure_chain200_forward => chain200::forward(C[0], C[1], C[2], C[3]);
+    measure_chain200_jvp => chain200::jvp(C[0], C[1], C[2], C[3], V[0], V[1], V[2], V[3]);
+    measure_chain200_grad => chain200::grad(C[0], C[1], C[2], C[3]);
+    measure_chain200_hvp => chain200::hvp(C[0], C[1], C[2], C[3], V[0], V[1], V[2], V[3]);
+}
+
+// Each asserts its size first: two identical bodies would be merged into one symbol, which
+// callgrind's --toggle-collect could not tell apart.
+#[inline(never)]
+fn measure_rosenbrock8_hvp_hessian(x: &[f64], n: usize) -> f64 {
+    assert_eq!(x.len(), 8);
+    hessian_calls(hessian::hvp_hessian, x, n)
+}
+
+#[inline(never)]
+fn measure_rosenbrock8_dual_hessian(x: &[f64], n: usize) -> f64 {
+    assert_eq!(x.len(), 8);
+    hessian_calls(hessian::dual_hessian, x, n)
+}
+
+#[inline(never)]
+fn measure_rosenbrock64_hvp_hessian(x: &[f64], n: usize) -> f64 {
+    assert_eq!(x.len(), 64);
+    hessian_calls(hessian::hvp_hessian, x, n)
+}
+
+#[inline(never)]
+fn measure_rosenbrock64_dual_hessian(x: &[f64], n: usize) -> f64 {
+    assert_eq!(x.len(), 64);
+    hessian_calls(hessian::dual_hessian, x, n)
+}
+
+#[inline(always)]
+fn hessian_calls<H>(variant: fn(&[f64]) -> (f64, H), x: &[f64], n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, h) = variant(black_box(x));
+        black_box(h);
+        sink += value;
+    }
+    sink
 }
 
 #[inline(never)]
@@ -477,6 +526,18 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             let at = conv::inputs();
             conv::check(&at);
             Some(measure(&at, n))
+        }
+        "rosenbrock8" | "rosenbrock64" => {
+            let (x, measure): (_, fn(&[f64], usize) -> f64) = match (program, variant) {
+                ("rosenbrock8", "hvp_hessian") => (8, measure_rosenbrock8_hvp_hessian),
+                ("rosenbrock8", "dual_hessian") => (8, measure_rosenbrock8_dual_hessian),
+                ("rosenbrock64", "hvp_hessian") => (64, measure_rosenbrock64_hvp_hessian),
+                ("rosenbrock64", "dual_hessian") => (64, measure_rosenbrock64_dual_hessian),
+                _ => return None,
+            };
+            let x = hessian::point(x);
+            hessian::check(&x);
+            Some(measure(&x, n))
         }
         _ => None,
     }
