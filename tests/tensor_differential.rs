@@ -49,6 +49,32 @@
 //! in what it compiles since (an `insert_axis`, a view or a copy as the output, returned made
 //! owned: `h.t().to_owned()`).
 //!
+//! The last `LAYER_PROGRAMS` programs (`Gen::layer_function`), drawn after all the others (which
+//! are unchanged), write the operations of the course's layers: `mapv` closures that are no
+//! elementwise expression (an `if`/`else` on a comparison, `else if`, a block with a `let`: a leaky
+//! ReLU, an ELU, a Huber loss with `abs`, a threshold) capturing a scalar parameter (differentiated
+//! or not), a scalar local or literals (two of them at times, or a method of one, `s.tanh()`);
+//! parts of arrays, as views bound to locals or used inline (`a.slice(s![.., 1..3])`, `s![i, ..]`
+//! with an index, a negative index or a step, `a.row(i)`, `a.column(a.ncols() - 1)`,
+//! `a.index_axis(Axis(k), i)`, `a.slice_axis(Axis(k), Slice::from(i..j))`);
+//! `a.select(Axis(k), &idx)` with a constant index list (at times a repeated index, whose gradients
+//! add up) or at the labels, `emb.select(Axis(0), y)`;
+//! `concatenate(Axis(k), &[a.view(), b.view()]).unwrap()` (at times with a part written in the
+//! call) and `stack(..)` of vectors or of rows; `a.var_axis(Axis(k), ddof)`,
+//! `a.std_axis(Axis(k), ddof)` and the course's normalisation
+//! `(&a - &mean) / &(var + 0.5).mapv(f64::sqrt)`; reshapes (`to_shape`, and `into_shape_with_order`
+//! of an owned parameter, which it moves, or of an expression); and at times an `&Array3<f64>`
+//! parameter made rank 2 first (`index_axis`, `slice(s![.., i, ..])`, `to_shape((t * n, d))`, a
+//! reduction along an axis). About a third of them return the last such array. `ddof` is 1.0 only
+//! along more than one element, and `std_axis` (whose gradient divides by the deviation) is taken
+//! only of an array whose lanes hold independent random draws (a parameter, a part or a reshape of
+//! one) along more than one element; the bounds are followed as elsewhere, every closure is
+//! continuous (its kinks are skipped), and an ELU's `exp` sees an element within `EXP_LIMIT` unless
+//! only its negative branch reads it. The forms of each construct are taken in turn (`Gen::turn`),
+//! not drawn, so that each of them is generated among the few programs. The constants
+//! `SELECT_OF_AN_INDEX_ARRAY` to `PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT` keep out what the macro
+//! does not compile yet (each `#[ignore]`d in `tests/regressions.rs`).
+//!
 //! The test evaluates every program at `POINTS` random points and compares `f_grad` with central
 //! differences of the function itself (`backprop::numeric_gradient`), component by component:
 //! relative error at most 1e-6 or absolute error at most 1e-8. A component whose central
@@ -72,14 +98,17 @@
 // whatever the array's kind), and a borrowed view as an operand (`h.dot(wh) + &x_t` of
 // `let x_t = xs.column(t).insert_axis(Axis(1));`).
 // The programs that return arrays end `let z1 = ..; z1` as generated, and their cases take
-// `f_forward`'s pair apart with a `match`.
+// `f_forward`'s pair apart with a `match`. The layer programs reshape an `Array3` of shape
+// `(t, n, d)` to `(t * n, d)` written so (`(1 * 2, 4)`), and have up to eight parameters.
 #![allow(
     dead_code,
     clippy::eq_op,
     clippy::clone_on_copy,
     clippy::op_ref,
     clippy::let_and_return,
-    clippy::match_single_binding
+    clippy::match_single_binding,
+    clippy::identity_op,
+    clippy::too_many_arguments
 )]
 
 mod common;
@@ -89,7 +118,7 @@ use std::fmt::Write as _;
 use common::Rng;
 
 use backprop::backprop;
-use backprop::ndarray::{Array1, Array2, ArrayView2, Axis};
+use backprop::ndarray::{Array1, Array2, Array3, ArrayView2, Axis, Slice, concatenate, s, stack};
 
 // ---------------------------------------------------------------------------------------------
 // What the generated file needs.
@@ -125,6 +154,11 @@ fn mat(p: &[f64], at: usize, r: usize, c: usize) -> Array2<f64> {
 /// A vector from `p[at..at + n]`.
 fn vector(p: &[f64], at: usize, n: usize) -> Array1<f64> {
     Array1::from(p[at..at + n].to_vec())
+}
+
+/// An `a × b × c` array from `p[at..at + a * b * c]`, row-major.
+fn tensor3(p: &[f64], at: usize, a: usize, b: usize, c: usize) -> Array3<f64> {
+    Array3::from_shape_vec((a, b, c), p[at..at + a * b * c].to_vec()).unwrap()
 }
 
 /// A gradient's components, in order.
@@ -264,6 +298,50 @@ const COPY_AS_THE_OUTPUT: bool = true;
 /// a constant (the earlier programs have such lines, and do not read the array again).
 const DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY: bool = false;
 
+/// Layer programs, after the programs that return arrays (`Gen::layer_function`).
+const LAYER_PROGRAMS: usize = 60;
+/// Whether `select`'s indices may be an array: a literal, `a.select(Axis(0), &[1, 0, 1])`, or
+/// a local, `let idx = [1, 0, 1]; a.select(Axis(0), &idx)`. The generated backward passes
+/// them on borrowed again, `select_grad(.., &&[1, 0, 1], ..)`, which is no `&[usize]`:
+/// "expected `&[usize]`, found `&&[{integer}; 3]`" (`tests/regressions.rs`,
+/// `does_not_compile::select_with_an_index_array`). A `Vec` or a slice (the labels) compiles.
+///
+/// Off: the indices are a `Vec`, `let idx = vec![1, 0, 1];` or `&vec![1, 0, 1]` inline.
+const SELECT_OF_AN_INDEX_ARRAY: bool = false;
+/// Whether the layer constructs (parts, `select`, `var_axis`, `std_axis`, reshapes,
+/// `concatenate`, `stack`) may take a constant operand (outside `wrt`, or computed from
+/// constants only). The macro does not know the type of such a constant's result (only `row`
+/// and `column` among them): a later differentiated `h.dot(k)` of `let h =
+/// x.index_axis(Axis(0), 1);` is "`dot` is an array method, but its receiver is taken to be a
+/// float", `(&z * s).sum()` of a constant `concatenate` the same for `sum`, and a part of a
+/// constant local, `let p = c.slice(s![.., 0..1]);` of `let c = k.tanh();`, is "cannot move out
+/// of `c` because it is borrowed" (`tests/regressions.rs`,
+/// `does_not_compile::constant_operands_of_layer_operations`).
+///
+/// Off: their receiver (the first array of a `concatenate`) depends on a differentiated
+/// value; an `Array3` outside `wrt` is only reduced (`sum_axis`, `mean_axis`).
+const CONSTANT_LAYER_OPERANDS: bool = false;
+/// Whether `pick` may read a `mapv` whose backward maps the upstream in place (`z.mapv(|v|
+/// v.max(0.0))`, `min`, `clamp`, a closure with a branch), or a view of one. `pick`'s
+/// gradient is left unwritten (`OneHot`) for that backward, which wants an array:
+/// "expected `ArrayBase<OwnedRepr<f64>, ..>`, found `OneHot<'_, f64>`" at
+/// `backprop::map_upstream` (`tests/regressions.rs`,
+/// `does_not_compile::pick_of_a_mapv_with_max_or_a_branch`). (`v.max(0.0) * 2.0`, `tanh`,
+/// compile.) Found by the layer programs, whose closures have branches; the programs before
+/// them never pick such an array.
+///
+/// Off: in the layer programs, `pick` reads no such array.
+const PICK_OF_A_MAPPED_ARRAY: bool = false;
+/// Whether the value of a layer program that returns an array may be a part of an owned
+/// array (a local or an `Array2<f64>` parameter), returned made owned: `z.row(0).to_owned()`.
+/// `f_forward`'s closure moves the array, which the part still borrows: "cannot move out of
+/// `z` because it is borrowed" (`tests/regressions.rs`,
+/// `does_not_compile::part_of_an_owned_array_as_the_output`). A part of a reference or a view
+/// parameter compiles, and so does a part of a local plus a value (`&h + 1.0`).
+///
+/// Off: such a part is not the output's line (it may be a line before it).
+const PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT: bool = false;
+
 /// A value's type: a scalar, a vector of a length, a matrix of a shape.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ty {
@@ -308,6 +386,16 @@ struct Var {
     /// An `ArrayView` (a view parameter, `t()`, `view()`, or a clone of a view): copied with
     /// `.to_owned()` where an owned array is needed.
     view: bool,
+    /// Its entries are the parameters' independent random draws, in some order (a matrix
+    /// parameter, a part or a reshape of one): no lane of it is constant, so `std_axis`
+    /// along a lane of two or more is differentiable but at chance ties.
+    spread: bool,
+    /// Not to be read by later lines: moved (`into_shape_with_order`), or a parameter that
+    /// only its own lines read (the `Array3` of the layer programs).
+    hidden: bool,
+    /// A `mapv` whose backward maps the upstream in place (`max`, `min`, `clamp`, a branch),
+    /// or a view or copy of one, in a layer program (see `PICK_OF_A_MAPPED_ARRAY`).
+    mapped: bool,
 }
 
 /// A parameter as the case table calls it.
@@ -318,6 +406,9 @@ enum Param {
     MatView,
     VecRef,
     Scalar,
+    /// `&Array3<f64>` of a shape (the layer programs): a variable of type `Ty::V` of its
+    /// length, hidden from the other lines.
+    Tensor3Ref(usize, usize, usize),
 }
 
 const LITERALS: [&str; 8] = ["0.5", "2.0", "0.25", "1.5", "0.3", "3.0", "0.1", "0.75"];
@@ -348,6 +439,8 @@ struct Gen {
     /// one array's update.
     kind_turn: usize,
     update_turn: usize,
+    /// The layer programs' forms taken in turn (`Gen::turn`).
+    turns: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// One program being generated.
@@ -377,7 +470,7 @@ impl Program {
 
     fn of(&self, pred: impl Fn(&Var) -> bool) -> Vec<usize> {
         (0..self.vars.len())
-            .filter(|&i| pred(&self.vars[i]))
+            .filter(|&i| !self.vars[i].hidden && pred(&self.vars[i]))
             .collect()
     }
 }
@@ -422,7 +515,16 @@ impl Gen {
             composing: false,
             kind_turn: 0,
             update_turn: 0,
+            turns: Default::default(),
         }
+    }
+
+    /// The next of `n` forms of `what`, taken in turn (not drawn), so that each of them is
+    /// generated among a few programs.
+    fn turn(&mut self, what: &'static str, n: usize) -> usize {
+        let t = self.turns.entry(what).or_default();
+        *t += 1;
+        (*t - 1) % n
     }
 
     fn cov(&mut self, key: &str) {
@@ -1046,7 +1148,9 @@ impl Gen {
     /// `pick(&a, y)` of an `N × C` matrix.
     fn pick(&mut self, p: &mut Program) -> Option<Rhs> {
         let (n, c) = p.labels?;
-        let a = self.array(p, |v| v.ty == Ty::M(n, c))?;
+        let a = self.array(p, |v| {
+            v.ty == Ty::M(n, c) && (PICK_OF_A_MAPPED_ARRAY || !v.mapped)
+        })?;
         self.cov("pick");
         let b = p.vars[a].bound;
         rhs(format!("backprop::pick({}, y)", p.borrow(a)), Ty::V(n), b)
@@ -1083,7 +1187,9 @@ impl Gen {
                 let x = p.borrow(a);
                 (format!("({x} * {x}).sum()"), b * b * n)
             }
-            2 if p.labels.is_some_and(|(n, c)| ty == Ty::M(n, c)) => {
+            2 if p.labels.is_some_and(|(n, c)| ty == Ty::M(n, c))
+                && (PICK_OF_A_MAPPED_ARRAY || !p.vars[a].mapped) =>
+            {
                 self.cov("pick(..).mean()");
                 (
                     format!("backprop::pick({}, y).mean().unwrap()", p.borrow(a)),
@@ -1138,6 +1244,9 @@ impl Gen {
             uses: 0,
             active,
             view,
+            spread: false,
+            hidden: false,
+            mapped: false,
         });
     }
 
@@ -1204,6 +1313,7 @@ impl Gen {
                 Param::MatView => "parameter ArrayView2<f64>",
                 Param::VecRef => "parameter &Array1<f64>",
                 Param::Scalar => "parameter f64",
+                Param::Tensor3Ref(..) => "parameter &Array3<f64>",
             });
             p.vars.push(Var {
                 name: name.clone(),
@@ -1217,6 +1327,9 @@ impl Gen {
                 uses: 0,
                 active: true,
                 view: *kind == Param::MatView,
+                spread: true,
+                hidden: false,
+                mapped: false,
             });
         }
         // wrt: a nonempty subset of the floats, in signature order.
@@ -1325,7 +1438,12 @@ impl Gen {
             // The loss of the course: log-probabilities of the scores, picked at the labels.
             let s = self
                 .array(&p, |v| v.ty == Ty::M(n, c) && v.bound <= 10.0)
-                .unwrap_or_else(|| p.vars.iter().position(|v| v.ty == Ty::M(n, c)).unwrap());
+                .unwrap_or_else(|| {
+                    p.vars
+                        .iter()
+                        .position(|v| v.ty == Ty::M(n, c) && !v.hidden)
+                        .unwrap()
+                });
             let arg = p.borrow(s);
             self.cov("log_softmax Axis(1) of a matrix");
             let bound = 2.0 * p.vars[s].bound + 1.5;
@@ -1343,7 +1461,10 @@ impl Gen {
         let mut terms: Vec<String> = Vec::new();
         if has_labels {
             let lp = p.vars.len() - 1;
-            if p.vars[lp].ty == Ty::M(n, c) && p.vars[lp].uses == 0 {
+            if p.vars[lp].ty == Ty::M(n, c)
+                && p.vars[lp].uses == 0
+                && (PICK_OF_A_MAPPED_ARRAY || !p.vars[lp].mapped)
+            {
                 self.cov("-pick(..).mean() + regularizer");
                 terms.push(format!(
                     "-backprop::pick({}, y).mean().unwrap()",
@@ -1466,6 +1587,7 @@ impl Gen {
                     (Param::MatView, _) => "ArrayView2<f64>",
                     (Param::VecRef, _) => "&Array1<f64>",
                     (Param::Scalar, _) => "f64",
+                    (Param::Tensor3Ref(..), _) => "&Array3<f64>",
                 };
                 format!("{name}: {t}")
             })
@@ -1510,6 +1632,7 @@ impl Gen {
                 (Param::MatView, Ty::M(r, c)) => format!("mat(p, {at}, {r}, {c}).view()"),
                 (Param::VecRef, Ty::V(n)) => format!("&vector(p, {at}, {n})"),
                 (Param::Scalar, _) => format!("p[{at}]"),
+                (Param::Tensor3Ref(a, b, c), _) => format!("&tensor3(p, {at}, {a}, {b}, {c})"),
                 _ => unreachable!(),
             });
             if wrt.as_ref().is_none_or(|s| s.contains(&i)) {
@@ -1712,6 +1835,7 @@ impl Gen {
                 Param::MatView => "parameter ArrayView2<f64>",
                 Param::VecRef => "parameter &Array1<f64>",
                 Param::Scalar => "parameter f64",
+                Param::Tensor3Ref(..) => "parameter &Array3<f64>",
             });
             p.vars.push(Var {
                 name: name.clone(),
@@ -1725,6 +1849,9 @@ impl Gen {
                 uses: 0,
                 active: subset.contains(&i),
                 view: *kind == Param::MatView,
+                spread: true,
+                hidden: false,
+                mapped: false,
             });
         }
         let prelude = self.rng.below(3);
@@ -2286,6 +2413,9 @@ impl Gen {
                 uses: 0,
                 active: true,
                 view: false,
+                spread: false,
+                hidden: false,
+                mapped: false,
             });
         }
         true
@@ -2409,6 +2539,9 @@ impl Gen {
             uses: 0,
             active,
             view: false,
+            spread: false,
+            hidden: false,
+            mapped: false,
         });
     }
 }
@@ -2512,6 +2645,7 @@ impl Gen {
                 Param::MatView => "parameter ArrayView2<f64>",
                 Param::VecRef => "parameter &Array1<f64>",
                 Param::Scalar => "parameter f64",
+                Param::Tensor3Ref(..) => "parameter &Array3<f64>",
             });
             p.vars.push(Var {
                 name: n.clone(),
@@ -2525,6 +2659,9 @@ impl Gen {
                 uses: 0,
                 active: true,
                 view: *kind == Param::MatView,
+                spread: true,
+                hidden: false,
+                mapped: false,
             });
         }
         // wrt: at times, a nonempty subset of the floats, in signature order.
@@ -2696,6 +2833,7 @@ impl Gen {
                         format!("{}.to_owned()", p.recv(v))
                     }
                 }
+                Param::Tensor3Ref(..) => unreachable!("only the layer programs have an Array3"),
             };
             args.push(arg);
         }
@@ -2726,8 +2864,1160 @@ impl Gen {
             uses: 0,
             active,
             view: false,
+            spread: false,
+            hidden: false,
+            mapped: false,
         });
         owned_reference
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layer programs: `mapv` closures with branches, parts of arrays, `select`, `concatenate`
+// and `stack`, `var_axis` and `std_axis`, reshapes, and an `Array3` parameter made rank 2.
+
+/// A line of the layer programs: its right-hand side, and what `add_local` cannot tell from
+/// its code.
+struct Drawn {
+    rhs: Rhs,
+    /// Lines before it (`let idx = [..];`, `let (steps, rows, cols) = x3.dim();`).
+    pre: Vec<String>,
+    /// Whether it is a view (a part, a `to_shape`); `None`: as `add_local` tells.
+    view: Option<bool>,
+    spread: bool,
+    /// The variable it moves (`into_shape_with_order` of an owned array).
+    moves: Option<usize>,
+    /// The array it is a part of (`a.row(0)`, `a.slice(..)`), bound as a view.
+    part_of: Option<usize>,
+}
+
+fn drawn(rhs: Option<Rhs>) -> Option<Drawn> {
+    rhs.map(|rhs| Drawn {
+        rhs,
+        pre: Vec::new(),
+        view: None,
+        spread: false,
+        moves: None,
+        part_of: None,
+    })
+}
+
+/// A view of `rhs` (a part, a `to_shape`), spread if what it is a view of is.
+fn view_of(rhs: Option<Rhs>, spread: bool) -> Option<Drawn> {
+    drawn(rhs).map(|d| Drawn {
+        view: Some(true),
+        spread,
+        ..d
+    })
+}
+
+/// Whether a view local (a part, a `to_shape`) borrows the variable `name`: its line reads it.
+fn borrowed_by_a_view(p: &Program, name: &str) -> bool {
+    p.vars.iter().filter(|w| w.view).any(|w| {
+        p.lines
+            .iter()
+            .any(|l| l.starts_with(&format!("    let {} = ", w.name)) && mentions(l, name))
+    })
+}
+
+/// Whether `code` reads the variable `name` (as a whole identifier).
+fn mentions(code: &str, name: &str) -> bool {
+    code.match_indices(name).any(|(at, _)| {
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let before = code[..at].chars().next_back().is_none_or(|c| !ident(c));
+        let after = code[at + name.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !ident(c));
+        before && after
+    })
+}
+
+impl Gen {
+    /// A layer program: parameters as `function` draws them (an embedding matrix `emb` with
+    /// the labels; at times an `&Array3<f64>` `x3`, read first by lines that make it rank 2),
+    /// lines drawn mostly among the layer constructs, and a scalar value, or (`output`) an
+    /// array value drawn among them.
+    fn layer_function(&mut self, name: &str, output: bool) -> (String, String) {
+        // Parts and lanes want room: dimensions of 2 to 4, at times 1.
+        let dim = |g: &mut Gen| {
+            if g.rng.chance(0.15) {
+                1
+            } else {
+                2 + g.rng.below(3)
+            }
+        };
+        let (n, d, c) = (dim(self), dim(self), dim(self));
+        if n == 1 || d == 1 || c == 1 {
+            self.cov("size-1 dimension");
+        }
+        let mut p = Program {
+            vars: Vec::new(),
+            lines: Vec::new(),
+            labels: None,
+            locals: 0,
+        };
+        let mat_kind = |g: &mut Gen| match g.rng.below(4) {
+            0 => Param::MatOwned,
+            1 => Param::MatView,
+            _ => Param::MatRef,
+        };
+        let mut params: Vec<(String, Ty, Param)> = Vec::new();
+        let has_labels = !output && self.rng.chance(0.3);
+        if has_labels {
+            p.labels = Some((n, c));
+            params.push(("x".into(), Ty::M(n, d), mat_kind(self)));
+            params.push(("w".into(), Ty::M(d, c), mat_kind(self)));
+            // An embedding: its rows picked at the labels.
+            params.push(("emb".into(), Ty::M(c, d), mat_kind(self)));
+        } else {
+            let shapes = [Ty::M(n, d), Ty::M(d, c), Ty::M(n, c), Ty::M(c, d)];
+            for name in ["a", "m", "k"].iter().take(1 + self.rng.below(3)) {
+                let shape = self.rng.pick(&shapes);
+                params.push((name.to_string(), shape, mat_kind(self)));
+            }
+            let lens = [n, d, c];
+            for name in ["u", "v"].iter().take(self.rng.below(3)) {
+                let len = self.rng.pick(&lens);
+                params.push((name.to_string(), Ty::V(len), Param::VecRef));
+            }
+        }
+        let tensor3 = (!has_labels && self.rng.chance(0.3)).then(|| (1 + self.rng.below(3), n, d));
+        if let Some((t, n, d)) = tensor3 {
+            params.push(("x3".into(), Ty::V(t * n * d), Param::Tensor3Ref(t, n, d)));
+        }
+        // Scalars more often than elsewhere: the closures capture them.
+        let scalars = if self.rng.chance(0.8) {
+            1 + self.rng.below(2)
+        } else {
+            0
+        };
+        for name in ["s", "reg"].iter().take(scalars) {
+            params.push((name.to_string(), Ty::S, Param::Scalar));
+        }
+        if params.len() > 1 && self.rng.chance(0.5) {
+            let i = self.rng.below(params.len());
+            let j = self.rng.below(params.len());
+            params.swap(i, j);
+        }
+        for (name, ty, kind) in &params {
+            self.cov(match kind {
+                Param::MatRef => "parameter &Array2<f64>",
+                Param::MatOwned => "parameter Array2<f64>",
+                Param::MatView => "parameter ArrayView2<f64>",
+                Param::VecRef => "parameter &Array1<f64>",
+                Param::Scalar => "parameter f64",
+                Param::Tensor3Ref(..) => "parameter &Array3<f64>",
+            });
+            let tensor = matches!(kind, Param::Tensor3Ref(..));
+            p.vars.push(Var {
+                name: name.clone(),
+                ty: *ty,
+                bound: 1.5,
+                held: match kind {
+                    Param::MatRef | Param::VecRef | Param::Tensor3Ref(..) => Held::Ref,
+                    Param::Scalar => Held::Scalar,
+                    _ => Held::Place,
+                },
+                uses: 0,
+                active: true,
+                view: *kind == Param::MatView,
+                spread: true,
+                hidden: tensor,
+                mapped: false,
+            });
+        }
+        let wrt: Option<Vec<usize>> = if self.rng.chance(0.3) && params.len() > 1 {
+            let mut subset: Vec<usize> =
+                (0..params.len()).filter(|_| self.rng.chance(0.5)).collect();
+            if subset.is_empty() {
+                subset.push(self.rng.below(params.len()));
+            }
+            if has_labels {
+                let w = params.iter().position(|p| p.0 == "w").unwrap();
+                if !subset.contains(&w) {
+                    subset.push(w);
+                    subset.sort();
+                }
+            }
+            self.cov("wrt");
+            for (i, v) in p.vars.iter_mut().enumerate() {
+                v.active = subset.contains(&i);
+            }
+            Some(subset)
+        } else {
+            None
+        };
+        if has_labels {
+            self.cov("parameter labels &[usize]");
+            let xi = p.vars.iter().position(|v| v.name == "x").unwrap();
+            let wi = p.vars.iter().position(|v| v.name == "w").unwrap();
+            let code = format!("{}.dot({})", p.recv(xi), p.borrow(wi));
+            self.cov("dot matrix · matrix");
+            let bound = 1.5 * 1.5 * d as f64;
+            self.add_local(
+                &mut p,
+                Rhs {
+                    code,
+                    ty: Ty::M(n, c),
+                    bound,
+                },
+                true,
+            );
+        }
+        if let Some(shape) = tensor3 {
+            let x3 = p.vars.iter().position(|v| v.name == "x3").unwrap();
+            for _ in 0..1 + self.rng.below(2) {
+                let d = self.tensor3_line(&mut p, x3, shape);
+                let active = p.vars[x3].active;
+                self.add_drawn(&mut p, d, active);
+            }
+        }
+        let target = p.lines.len() + 4 + self.rng.below(6);
+        self.layer_lines(&mut p, target);
+        if !output {
+            return self.finish(name, p, &params, wrt.as_deref());
+        }
+        // The value: an array line of the layer constructs that reads a differentiated value.
+        let mut attempts = 0;
+        let out = loop {
+            attempts += 1;
+            assert!(attempts < 500, "no array value for {name}");
+            let uses: Vec<usize> = p.vars.iter().map(|v| v.uses).collect();
+            let drawn = if attempts < 100 {
+                self.layer_construct(&mut p)
+            } else {
+                self.layer_line(&mut p)
+            };
+            let active = p
+                .vars
+                .iter()
+                .zip(&uses)
+                .any(|(v, &u)| v.uses > u && v.active);
+            // See `PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT`: a part of a reference or a view
+            // parameter.
+            let part_of_owned = |d: &Drawn| {
+                d.part_of.is_some_and(|a| {
+                    let v = &p.vars[a];
+                    v.name.ends_with(|c: char| c.is_ascii_digit())
+                        || !(v.view || v.held == Held::Ref)
+                })
+            };
+            match drawn {
+                Some(d)
+                    if d.rhs.ty.is_array()
+                        && active
+                        && (PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT || !part_of_owned(&d)) =>
+                {
+                    if part_of_owned(&d) {
+                        self.cov("output: a part of an owned array");
+                    }
+                    self.add_drawn(&mut p, d, true);
+                    let out = p.vars.len() - 1;
+                    p.vars[out].uses += 1;
+                    break out;
+                }
+                _ => {
+                    for (v, u) in p.vars.iter_mut().zip(uses) {
+                        v.uses = u;
+                    }
+                }
+            }
+        };
+        let inline = self.rng.chance(0.5);
+        self.finish_with(
+            name,
+            p,
+            &params,
+            wrt.as_deref(),
+            None,
+            Ending::Array { out, inline },
+        )
+    }
+
+    /// A drawn line as a local: its lines before, the variable it moves hidden.
+    fn add_drawn(&mut self, p: &mut Program, d: Drawn, active: bool) {
+        p.lines.extend(d.pre);
+        if let Some(m) = d.moves {
+            p.vars[m].hidden = true;
+        }
+        let code = &d.rhs.code;
+        let mapped = (code.contains(".mapv(|")
+            && [".max(", ".min(", ".clamp(", " if "]
+                .iter()
+                .any(|m| code.contains(m)))
+            || [".view()", ".clone()"].iter().any(|end| {
+                code.strip_suffix(end)
+                    .is_some_and(|x| p.vars.iter().any(|v| v.name == x && v.mapped))
+            });
+        self.add_local(p, d.rhs, active);
+        let v = p.vars.last_mut().unwrap();
+        if let Some(view) = d.view {
+            v.view = view;
+        }
+        v.spread = d.spread;
+        v.mapped = mapped;
+    }
+
+    /// Lines of the layer programs up to `target` (fewer if the draws keep failing).
+    fn layer_lines(&mut self, p: &mut Program, target: usize) {
+        let mut attempts = 0;
+        while p.lines.len() < target && attempts < 300 {
+            attempts += 1;
+            let uses: Vec<usize> = p.vars.iter().map(|v| v.uses).collect();
+            match self.layer_line(p) {
+                Some(d) => {
+                    let active = p
+                        .vars
+                        .iter()
+                        .zip(&uses)
+                        .any(|(v, &u)| v.uses > u && v.active);
+                    if active || constant_line_allowed(&d.rhs) {
+                        self.add_drawn(p, d, active);
+                    } else {
+                        for (v, &u) in p.vars.iter_mut().zip(&uses) {
+                            v.uses = u;
+                        }
+                    }
+                }
+                None => {
+                    for (v, u) in p.vars.iter_mut().zip(uses) {
+                        v.uses = u;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A line of a layer program: mostly a layer construct, at times any tensor line.
+    fn layer_line(&mut self, p: &mut Program) -> Option<Drawn> {
+        if self.rng.chance(0.3) {
+            drawn(self.line(p))
+        } else {
+            self.layer_construct(p)
+        }
+    }
+
+    fn layer_construct(&mut self, p: &mut Program) -> Option<Drawn> {
+        match self.rng.below(13) {
+            0..=2 => self.branch_closure(p),
+            3..=5 => self.part(p),
+            6 | 7 => self.select(p),
+            8 | 9 => self.concat(p),
+            10 | 11 => self.lane_statistics(p),
+            _ => self.reshape_to(p),
+        }
+    }
+
+    /// Counts a layer construct's operand that is a constant (see `CONSTANT_LAYER_OPERANDS`).
+    fn constant_operand(&mut self, p: &Program, a: usize) {
+        if !p.vars[a].active {
+            self.cov("layer construct of a constant operand");
+        }
+    }
+
+    /// A float a closure captures: a scalar variable (a parameter, differentiated or not, or
+    /// a local) or a literal; `(code, bound)`.
+    fn captured(&mut self, p: &mut Program) -> (String, f64) {
+        let scalars = p.of(|v| v.ty == Ty::S && v.bound <= 3.0);
+        if !scalars.is_empty() && self.rng.chance(0.75) {
+            let s = self.rng.pick(&scalars);
+            let parameter = matches!(p.vars[s].name.as_str(), "s" | "reg");
+            self.cov(match (parameter, p.vars[s].active) {
+                (true, true) => "branch closure capturing a differentiated scalar parameter",
+                (true, false) => "branch closure capturing a scalar parameter outside wrt",
+                (false, _) => "branch closure capturing a scalar local",
+            });
+            (p.recv(s), p.vars[s].bound)
+        } else {
+            let l = self.rng.pick(&["0.1", "0.25", "0.5", "1.5"]);
+            (l.to_string(), parse(l))
+        }
+    }
+
+    /// `mapv` with a closure that is no elementwise expression: an `if`/`else` on a
+    /// comparison (leaky ReLU, ELU, Huber, a threshold, `else if`), a block with a `let`,
+    /// capturing floats; every function continuous, so that only its kinks are skipped.
+    fn branch_closure(&mut self, p: &mut Program) -> Option<Drawn> {
+        let a = self.array(p, |v| v.bound <= 6.0)?;
+        let (ty, mut b) = (p.vars[a].ty, p.vars[a].bound);
+        let receiver = if self.rng.chance(0.2) {
+            // Of an expression: `(&a - &b).mapv(..)`.
+            let same = p.of(|v| v.ty == ty && v.bound <= 6.0);
+            let other = self.choose(p, &same)?;
+            self.cov("branch closure of an expression");
+            b += p.vars[other].bound;
+            let op = self.rng.pick(&["+", "-"]);
+            format!("({} {op} {})", p.borrow(a), p.borrow(other))
+        } else {
+            p.recv(a)
+        };
+        let e = closure_param(p, true);
+        let (body, bound) = match self.turn("branch closure", 10) {
+            0 => {
+                self.cov("branch closure: leaky ReLU");
+                let (alpha, ba) = self.captured(p);
+                (
+                    format!("if {e} > 0.0 {{ {e} }} else {{ {alpha} * {e} }}"),
+                    b * ba.max(1.0),
+                )
+            }
+            1 => {
+                self.cov("branch closure: ELU");
+                let (alpha, ba) = self.captured(p);
+                (
+                    format!("if {e} > 0.0 {{ {e} }} else {{ {alpha} * ({e}.exp() - 1.0) }}"),
+                    b.max(ba),
+                )
+            }
+            2 if b <= EXP_LIMIT => {
+                // The exponential of every element, the branch taken or not.
+                self.cov("branch closure: ELU with a block and a let");
+                let (alpha, ba) = self.captured(p);
+                (
+                    format!(
+                        "{{\n        let negative = {alpha} * ({e}.exp() - 1.0);\n        \
+                         if {e} > 0.0 {{ {e} }} else {{ negative }}\n    }}"
+                    ),
+                    b.max(ba),
+                )
+            }
+            3 => {
+                self.cov("branch closure: Huber (abs)");
+                let (delta, bd) = self.captured(p);
+                (
+                    format!(
+                        "if {e}.abs() <= {delta} {{ 0.5 * {e} * {e} }} \
+                         else {{ {delta} * ({e}.abs() - 0.5 * {delta}) }}"
+                    ),
+                    (0.5 * b * b).max(bd * (b + 0.5 * bd)),
+                )
+            }
+            4 => {
+                self.cov("branch closure: else if");
+                (
+                    format!(
+                        "if {e} > 1.0 {{ 1.0 + ({e} - 1.0) * 0.1 }} \
+                         else if {e} < -1.0 {{ -1.0 + ({e} + 1.0) * 0.1 }} else {{ {e} }}"
+                    ),
+                    b.max(1.0),
+                )
+            }
+            5 => {
+                self.cov("branch closure: threshold");
+                let (t, bt) = self.captured(p);
+                (
+                    format!("if {e} > {t} {{ {e} - {t} }} else {{ 0.0 }}"),
+                    b + bt,
+                )
+            }
+            6 => {
+                self.cov("branch closure: block with a let and a comparison");
+                let (s, bs) = self.captured(p);
+                (
+                    format!(
+                        "{{\n        let scaled = {e} * {s};\n        \
+                         if scaled > {e} {{ scaled }} else {{ {e} }}\n    }}"
+                    ),
+                    b * bs.max(1.0),
+                )
+            }
+            8 => {
+                // A threshold and a slope below it.
+                self.cov("branch closure capturing two floats");
+                let (t, bt) = self.captured(p);
+                let (alpha, ba) = self.captured(p);
+                (
+                    format!("if {e} > {t} {{ {e} - {t} }} else {{ {alpha} * ({e} - {t}) }}"),
+                    (b + bt) * ba.max(1.0),
+                )
+            }
+            9 => {
+                self.cov("branch closure: a method of a captured float");
+                let (s, _) = self.captured(p);
+                // A literal's method wants its type.
+                let s = if s.parse::<f64>().is_ok() {
+                    format!("{s}_f64")
+                } else {
+                    s
+                };
+                (
+                    format!("if {e} > 0.0 {{ {e} }} else {{ {e} * {s}.tanh() }}"),
+                    b,
+                )
+            }
+            _ => {
+                self.cov("branch closure: <");
+                let (alpha, ba) = self.captured(p);
+                (
+                    format!("if {e} < 0.0 {{ -{e} * {alpha} }} else {{ {e} * {e} * 0.5 }}"),
+                    (b * ba).max(0.5 * b * b),
+                )
+            }
+        };
+        let code = format!("{receiver}.mapv(|{e}| {body})");
+        if self.rng.chance(0.2) {
+            self.cov("branch closure reduced inline");
+            return drawn(rhs(format!("{code}.sum()"), Ty::S, bound * ty.len() as f64));
+        }
+        drawn(rhs(code, ty, bound))
+    }
+
+    /// A part of an array, as a view: `slice(s![..])` (ranges, an index, a negative index, a
+    /// step), `row`, `column`, `index_axis`, `slice_axis`, with indices literal or from the
+    /// shape (`a.ncols() - 1`); bound as a local, or used inline (`a.slice(..).tanh()`,
+    /// `backprop::sigmoid(&a.row(0))`, `a.column(1).dot(&u)`).
+    fn part(&mut self, p: &mut Program) -> Option<Drawn> {
+        let a = self.array(p, |v| CONSTANT_LAYER_OPERANDS || v.active)?;
+        self.constant_operand(p, a);
+        let (ty, b, spread) = (p.vars[a].ty, p.vars[a].bound, p.vars[a].spread);
+        let name = p.recv(a);
+        // A range `lo..hi` within `0..len`, written in one of its forms; its length.
+        let range = |g: &mut Gen, len: usize| -> (String, usize) {
+            let lo = g.rng.below(len);
+            let hi = lo + 1 + g.rng.below(len - lo);
+            let code = match (lo, hi == len, g.rng.below(3)) {
+                (0, _, 0) => format!("..{hi}"),
+                (_, true, 0) => format!("{lo}.."),
+                _ => format!("{lo}..{hi}"),
+            };
+            (code, hi - lo)
+        };
+        let (code, part_ty) = match ty {
+            Ty::M(r, c) => match self.turn("part of a matrix", 8) {
+                0 => {
+                    self.cov("slice s![.., a..b]");
+                    let (cols, k) = if c >= 2 && self.rng.chance(0.3) {
+                        self.cov("index from the shape (nrows(), ncols())");
+                        (format!("1..{name}.ncols()"), c - 1)
+                    } else {
+                        range(self, c)
+                    };
+                    (format!("{name}.slice(s![.., {cols}])"), Ty::M(r, k))
+                }
+                1 => {
+                    self.cov("slice s![a..b, ..]");
+                    let (rows, k) = range(self, r);
+                    (format!("{name}.slice(s![{rows}, ..])"), Ty::M(k, c))
+                }
+                2 => {
+                    self.cov("slice s![a..b, c..d]");
+                    let (rows, k) = range(self, r);
+                    let (cols, l) = range(self, c);
+                    (format!("{name}.slice(s![{rows}, {cols}])"), Ty::M(k, l))
+                }
+                3 => {
+                    self.cov("slice with an index (rank 1)");
+                    let negative = self.rng.chance(0.3);
+                    if negative {
+                        self.cov("slice with a negative index");
+                    }
+                    // Typed: the rank of `s![1, ..]` waits for the literal's type, and a method of
+                    // the part (`dot`) finds rustc's "multiple applicable items".
+                    if self.rng.chance(0.5) {
+                        let i = if negative {
+                            format!("-{}isize", 1 + self.rng.below(r))
+                        } else {
+                            format!("{}usize", self.rng.below(r))
+                        };
+                        (format!("{name}.slice(s![{i}, ..])"), Ty::V(c))
+                    } else {
+                        let j = if negative {
+                            format!("-{}isize", 1 + self.rng.below(c))
+                        } else {
+                            format!("{}usize", self.rng.below(c))
+                        };
+                        (format!("{name}.slice(s![.., {j}])"), Ty::V(r))
+                    }
+                }
+                4 => {
+                    self.cov("row(i)");
+                    let i = if r >= 2 && self.rng.chance(0.3) {
+                        self.cov("index from the shape (nrows(), ncols())");
+                        format!("{name}.nrows() - 1")
+                    } else {
+                        self.rng.below(r).to_string()
+                    };
+                    (format!("{name}.row({i})"), Ty::V(c))
+                }
+                5 => {
+                    self.cov("column(j)");
+                    let j = if c >= 2 && self.rng.chance(0.3) {
+                        self.cov("index from the shape (nrows(), ncols())");
+                        format!("{name}.ncols() - 1")
+                    } else {
+                        self.rng.below(c).to_string()
+                    };
+                    (format!("{name}.column({j})"), Ty::V(r))
+                }
+                6 => {
+                    let k = self.turn("index_axis", 2);
+                    self.cov(&format!("index_axis(Axis({k}), i)"));
+                    if k == 0 {
+                        let i = self.rng.below(r);
+                        (format!("{name}.index_axis(Axis(0), {i})"), Ty::V(c))
+                    } else {
+                        let j = self.rng.below(c);
+                        (format!("{name}.index_axis(Axis(1), {j})"), Ty::V(r))
+                    }
+                }
+                _ => {
+                    let k = self.turn("slice_axis", 2);
+                    self.cov(&format!("slice_axis(Axis({k}), Slice::from(..))"));
+                    let len = if k == 0 { r } else { c };
+                    let lo = self.rng.below(len);
+                    let hi = lo + 1 + self.rng.below(len - lo);
+                    let ty = if k == 0 {
+                        Ty::M(hi - lo, c)
+                    } else {
+                        Ty::M(r, hi - lo)
+                    };
+                    (
+                        format!("{name}.slice_axis(Axis({k}), Slice::from({lo}..{hi}))"),
+                        ty,
+                    )
+                }
+            },
+            Ty::V(n) => match self.turn("part of a vector", 3) {
+                0 => {
+                    self.cov("slice of a vector");
+                    let (at, k) = range(self, n);
+                    (format!("{name}.slice(s![{at}])"), Ty::V(k))
+                }
+                1 => {
+                    self.cov("slice with a step");
+                    if self.rng.chance(0.5) {
+                        (format!("{name}.slice(s![..;2])"), Ty::V(n.div_ceil(2)))
+                    } else {
+                        (format!("{name}.slice(s![..;-1])"), Ty::V(n))
+                    }
+                }
+                _ => {
+                    self.cov("slice_axis of a vector");
+                    let lo = self.rng.below(n);
+                    let hi = lo + 1 + self.rng.below(n - lo);
+                    (
+                        format!("{name}.slice_axis(Axis(0), Slice::from({lo}..{hi}))"),
+                        Ty::V(hi - lo),
+                    )
+                }
+            },
+            Ty::S => unreachable!(),
+        };
+        if self.rng.chance(0.6) {
+            self.cov("part bound as a view");
+            return view_of(rhs(code, part_ty, b), spread).map(|d| Drawn {
+                part_of: Some(a),
+                ..d
+            });
+        }
+        self.cov("part used inline");
+        match self.rng.below(5) {
+            0 => drawn(rhs(format!("{code}.tanh()"), part_ty, 1.0)),
+            1 => drawn(rhs(format!("backprop::sigmoid(&{code})"), part_ty, 1.0)),
+            2 => {
+                let l = self.lit();
+                drawn(rhs(format!("&{code} * {l}"), part_ty, b * parse(l)))
+            }
+            3 if b <= 6.0 => {
+                // A matrix product with an operand of the right length.
+                let k = match part_ty {
+                    Ty::M(_, k) | Ty::V(k) => k,
+                    Ty::S => unreachable!(),
+                };
+                let other = self.array(p, |v| {
+                    v.bound <= 6.0 && matches!(v.ty, Ty::M(r, _) | Ty::V(r) if r == k)
+                })?;
+                let ty = match (part_ty, p.vars[other].ty) {
+                    (Ty::M(r, _), Ty::M(_, c)) => Ty::M(r, c),
+                    (Ty::M(r, _), Ty::V(_)) => Ty::V(r),
+                    (Ty::V(_), Ty::M(_, c)) => Ty::V(c),
+                    _ => Ty::S,
+                };
+                let bound = b * p.vars[other].bound * k as f64;
+                drawn(rhs(format!("{code}.dot({})", p.borrow(other)), ty, bound))
+            }
+            _ => drawn(rhs(
+                format!("{code}.sum()"),
+                Ty::S,
+                b * part_ty.len() as f64,
+            )),
+        }
+    }
+
+    /// `a.select(Axis(k), &[..])` with a constant index list (a repeated index at times, whose
+    /// gradients add), inline or a local `let idx = [..];`, or the rows of an embedding at the
+    /// labels, `emb.select(Axis(0), y)`.
+    fn select(&mut self, p: &mut Program) -> Option<Drawn> {
+        if let Some((n, c)) = p.labels
+            && self.rng.chance(0.6)
+        {
+            let a = self.array(p, |v| {
+                (CONSTANT_LAYER_OPERANDS || v.active) && matches!(v.ty, Ty::M(r, _) if r == c)
+            })?;
+            let Ty::M(_, k) = p.vars[a].ty else {
+                unreachable!()
+            };
+            self.constant_operand(p, a);
+            self.cov("select(Axis(0), y) at the labels");
+            let b = p.vars[a].bound;
+            return drawn(rhs(
+                format!("{}.select(Axis(0), y)", p.recv(a)),
+                Ty::M(n, k),
+                b,
+            ));
+        }
+        let a = self.array(p, |v| CONSTANT_LAYER_OPERANDS || v.active)?;
+        self.constant_operand(p, a);
+        let (ty, b) = (p.vars[a].ty, p.vars[a].bound);
+        let axis = match ty {
+            Ty::M(..) => self.rng.below(2),
+            _ => 0,
+        };
+        let len = match (ty, axis) {
+            (Ty::M(r, _), 0) => r,
+            (Ty::M(_, c), _) => c,
+            (Ty::V(n), _) => n,
+            (Ty::S, _) => unreachable!(),
+        };
+        let count = 1 + self.rng.below(4);
+        let mut indices: Vec<usize> = (0..count).map(|_| self.rng.below(len)).collect();
+        if count >= 2 && self.rng.chance(0.6) {
+            indices[count - 1] = indices[0];
+        }
+        if (1..count).any(|i| indices[..i].contains(&indices[i])) {
+            self.cov("select with a repeated index");
+        }
+        self.cov(&format!("select(Axis({axis}), ..)"));
+        let list = format!(
+            "[{}]",
+            indices
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        // See `SELECT_OF_AN_INDEX_ARRAY`.
+        let list = if SELECT_OF_AN_INDEX_ARRAY {
+            self.cov("select of an index array");
+            list
+        } else {
+            format!("vec!{list}")
+        };
+        let mut pre = Vec::new();
+        let at = if self.rng.chance(0.5) {
+            self.cov("select(.., &[..]) of a list written in the call");
+            format!("&{list}")
+        } else {
+            self.cov("select(.., &idx) of a local index list");
+            let idx = format!("idx{}", p.locals);
+            p.locals += 1;
+            pre.push(format!("    let {idx} = {list};"));
+            format!("&{idx}")
+        };
+        let ty = match (ty, axis) {
+            (Ty::M(_, c), 0) => Ty::M(count, c),
+            (Ty::M(r, _), _) => Ty::M(r, count),
+            _ => Ty::V(count),
+        };
+        let code = format!("{}.select(Axis({axis}), {at})", p.recv(a));
+        drawn(rhs(code, ty, b)).map(|d| Drawn { pre, ..d })
+    }
+
+    /// `concatenate(Axis(k), &[a.view(), b.view()]).unwrap()` of matrices or vectors (an
+    /// array with itself at times), and `stack(Axis(k), &[..])` of vectors or of rows of a
+    /// matrix.
+    fn concat(&mut self, p: &mut Program) -> Option<Drawn> {
+        let a = self.array(p, |v| {
+            (CONSTANT_LAYER_OPERANDS || v.active) && v.bound <= 10.0
+        })?;
+        self.constant_operand(p, a);
+        let ty = p.vars[a].ty;
+        let path = |g: &mut Gen, function: &str| {
+            if g.rng.chance(0.2) {
+                g.cov("concatenate or stack by its path");
+                format!("backprop::ndarray::{function}")
+            } else {
+                function.to_string()
+            }
+        };
+        let unwrap = |g: &mut Gen| {
+            if g.rng.chance(0.2) {
+                ".expect(\"shapes that fit\")"
+            } else {
+                ".unwrap()"
+            }
+        };
+        // Rows of a matrix, stacked.
+        if let Ty::M(r, c) = ty
+            && r >= 2
+            && self.rng.chance(0.25)
+        {
+            self.cov("stack(..) of rows of a matrix");
+            let b = p.vars[a].bound;
+            let name = p.recv(a);
+            let (i, j) = (self.rng.below(r), self.rng.below(r));
+            let k = self.rng.below(2);
+            let f = path(self, "stack");
+            let code = format!(
+                "{f}(Axis({k}), &[{name}.row({i}), {name}.row({j})]){}",
+                unwrap(self)
+            );
+            let ty = if k == 0 { Ty::M(2, c) } else { Ty::M(c, 2) };
+            return drawn(rhs(code, ty, b));
+        }
+        let (function, axis, fits): (&str, usize, Box<dyn Fn(Ty) -> bool>) = match ty {
+            Ty::M(r, c) => {
+                let k = self.rng.below(2);
+                self.cov(&format!("concatenate(Axis({k})) of matrices"));
+                let fits: Box<dyn Fn(Ty) -> bool> = if k == 0 {
+                    Box::new(move |t| matches!(t, Ty::M(_, cc) if cc == c))
+                } else {
+                    Box::new(move |t| matches!(t, Ty::M(rr, _) if rr == r))
+                };
+                ("concatenate", k, fits)
+            }
+            Ty::V(n) if self.rng.chance(0.6) => {
+                let k = self.rng.below(2);
+                self.cov(&format!("stack(Axis({k})) of vectors"));
+                ("stack", k, Box::new(move |t| t == Ty::V(n)))
+            }
+            Ty::V(_) => {
+                self.cov("concatenate(Axis(0)) of vectors");
+                ("concatenate", 0, Box::new(|t| matches!(t, Ty::V(_))))
+            }
+            Ty::S => unreachable!(),
+        };
+        let candidates = p.of(|v| fits(v.ty) && v.bound <= 10.0);
+        let mut parts = vec![a];
+        for _ in 0..1 + usize::from(self.rng.chance(0.3)) {
+            parts.push(self.choose(p, &candidates)?);
+        }
+        if parts[1..].contains(&a) {
+            self.cov("concatenate or stack of an array with itself");
+        }
+        let bound = parts.iter().map(|&i| p.vars[i].bound).fold(0.0, f64::max);
+        let mut views: Vec<String> = parts
+            .iter()
+            .map(|&i| format!("{}.view()", p.recv(i)))
+            .collect();
+        let mut sizes: Vec<Ty> = parts.iter().map(|&i| p.vars[i].ty).collect();
+        // The last matrix, at times, a part written in the call (along the axis).
+        let last = parts.len() - 1;
+        if let Ty::M(r, c) = sizes[last]
+            && function == "concatenate"
+            && (CONSTANT_LAYER_OPERANDS || p.vars[parts[last]].active)
+            && self.rng.chance(0.3)
+        {
+            self.cov("concatenate of a part written in the call");
+            let name = &p.vars[parts[last]].name;
+            let len = if axis == 0 { r } else { c };
+            let lo = self.rng.below(len);
+            let hi = lo + 1 + self.rng.below(len - lo);
+            if axis == 0 {
+                views[last] = format!("{name}.slice(s![{lo}..{hi}, ..])");
+                sizes[last] = Ty::M(hi - lo, c);
+            } else {
+                views[last] = format!("{name}.slice(s![.., {lo}..{hi}])");
+                sizes[last] = Ty::M(r, hi - lo);
+            }
+        }
+        let shape = |t: &Ty| match t {
+            Ty::M(r, c) => (*r, *c),
+            _ => (0, 0),
+        };
+        let ty = match (function, ty) {
+            ("stack", Ty::V(n)) if axis == 0 => Ty::M(parts.len(), n),
+            ("stack", Ty::V(n)) => Ty::M(n, parts.len()),
+            (_, Ty::M(_, c)) if axis == 0 => Ty::M(sizes.iter().map(|t| shape(t).0).sum(), c),
+            (_, Ty::M(r, _)) => Ty::M(r, sizes.iter().map(|t| shape(t).1).sum()),
+            _ => Ty::V(sizes.iter().map(|t| t.len()).sum()),
+        };
+        let f = path(self, function);
+        let code = format!("{f}(Axis({axis}), &[{}]){}", views.join(", "), unwrap(self));
+        drawn(rhs(code, ty, bound))
+    }
+
+    /// `var_axis(Axis(k), ddof)` (`ddof` 1.0 only along more than one element), `std_axis`
+    /// of an array whose lanes are spread (a parameter, a part or a reshape of one) along
+    /// more than one element, and the course's normalisation by the variance plus a
+    /// constant, `(&a - &mean) / &(a.var_axis(..) + 0.5).mapv(f64::sqrt)`.
+    fn lane_statistics(&mut self, p: &mut Program) -> Option<Drawn> {
+        let draw = self.rng.below(5);
+        let a = if draw == 2 || draw == 3 {
+            self.array(p, |v| {
+                (CONSTANT_LAYER_OPERANDS || v.active)
+                    && v.spread
+                    && matches!(v.ty, Ty::M(r, c) if r >= 2 || c >= 2)
+                    && v.bound <= 10.0
+            })?
+        } else {
+            self.array(p, |v| {
+                (CONSTANT_LAYER_OPERANDS || v.active) && matches!(v.ty, Ty::M(..)) && v.bound <= 6.0
+            })?
+        };
+        self.constant_operand(p, a);
+        let (Ty::M(r, c), b) = (p.vars[a].ty, p.vars[a].bound) else {
+            unreachable!()
+        };
+        let lane = |k: usize| if k == 0 { r } else { c };
+        // The axis and `ddof` in turn.
+        let combination = match draw {
+            0 | 1 => self.turn("var_axis", 4),
+            2 | 3 => self.turn("std_axis", 4),
+            _ => self.turn("normalisation", 2),
+        };
+        let k = match draw {
+            // Along more than one element.
+            2 | 3 if r < 2 => 1,
+            2 | 3 if c < 2 => 0,
+            _ => combination % 2,
+        };
+        let n = lane(k);
+        let kept = lane(1 - k);
+        let ddof = if n > 1 && combination >= 2 { 1.0 } else { 0.0 };
+        let ddof_code = if ddof == 1.0 { "1.0" } else { "0.0" };
+        let widen = n as f64 / (n as f64 - ddof);
+        let (code, ty, bound) = match draw {
+            0 | 1 => {
+                self.cov(&format!("var_axis(Axis({k}), {ddof_code})"));
+                (
+                    format!("{}.var_axis(Axis({k}), {ddof_code})", p.recv(a)),
+                    Ty::V(kept),
+                    b * b * widen,
+                )
+            }
+            2 | 3 => {
+                self.cov(&format!("std_axis(Axis({k}), {ddof_code})"));
+                (
+                    format!("{}.std_axis(Axis({k}), {ddof_code})", p.recv(a)),
+                    Ty::V(kept),
+                    b * widen.sqrt(),
+                )
+            }
+            _ => {
+                self.cov("normalisation by var_axis plus a constant");
+                let eps = self.rng.pick(&["0.5", "1.0"]);
+                let x = p.borrow(a);
+                let name = p.recv(a);
+                let code = if k == 0 {
+                    format!(
+                        "({x} - &{name}.mean_axis(Axis(0)).unwrap()) \
+                         / &({name}.var_axis(Axis(0), 0.0) + {eps}).mapv(f64::sqrt)"
+                    )
+                } else {
+                    format!(
+                        "({x} - &{name}.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) \
+                         / &({name}.var_axis(Axis(1), 0.0) + {eps}).mapv(f64::sqrt).insert_axis(Axis(1))"
+                    )
+                };
+                return drawn(rhs(code, Ty::M(r, c), 2.0 * b / parse(eps).sqrt()));
+            }
+        };
+        if self.rng.chance(0.3) {
+            self.cov("var_axis or std_axis, insert_axis");
+            let ty = if k == 0 {
+                Ty::M(1, kept)
+            } else {
+                Ty::M(kept, 1)
+            };
+            return drawn(rhs(format!("{code}.insert_axis(Axis({k}))"), ty, bound));
+        }
+        drawn(rhs(code, ty, bound))
+    }
+
+    /// `a.to_shape((r, c)).unwrap()` (a view of the same elements, in row-major order, or a
+    /// copy) of any array, to another matrix shape or to a vector; `into_shape_with_order` of
+    /// an owned parameter, which it moves (when no view of it is read later), or of an
+    /// elementwise expression of a parameter (`a.tanh()`, `(a * 0.5)`). (`into_shape_with_order`
+    /// wants the row-major layout, which the parameters have and a concatenation along
+    /// `Axis(1)` or a copy of a transpose do not.)
+    fn reshape_to(&mut self, p: &mut Program) -> Option<Drawn> {
+        let form = self.turn("reshape", 3);
+        // Parameters are not numbered.
+        let parameter = |v: &Var| !v.name.ends_with(|c: char| c.is_ascii_digit());
+        let movable: Vec<usize> = p
+            .of(|v| {
+                (CONSTANT_LAYER_OPERANDS || v.active)
+                    && v.ty.is_array()
+                    && parameter(v)
+                    && !v.view
+                    && v.held == Held::Place
+                    // The loss of a program with labels reads `w` and an `N × C` array last.
+                    && !p
+                        .labels
+                        .is_some_and(|(n, c)| v.name == "w" || v.ty == Ty::M(n, c))
+            })
+            .into_iter()
+            .filter(|&i| !borrowed_by_a_view(p, &p.vars[i].name))
+            .collect();
+        let parameters =
+            p.of(|v| (CONSTANT_LAYER_OPERANDS || v.active) && v.ty.is_array() && parameter(v));
+        let any = p.of(|v| (CONSTANT_LAYER_OPERANDS || v.active) && v.ty.is_array());
+        let (form, a) = match form {
+            0 if !movable.is_empty() => (0, self.choose(p, &movable)?),
+            1 if !parameters.is_empty() => (1, self.choose(p, &parameters)?),
+            _ => (2, self.choose(p, &any)?),
+        };
+        self.constant_operand(p, a);
+        let (ty, b, spread) = (p.vars[a].ty, p.vars[a].bound, p.vars[a].spread);
+        let len = ty.len();
+        let mut targets: Vec<Ty> = (1..=len)
+            .filter(|r| len % r == 0)
+            .map(|r| Ty::M(r, len / r))
+            .filter(|t| *t != ty)
+            .collect();
+        if ty != Ty::V(len) {
+            targets.push(Ty::V(len));
+        }
+        let target = self.rng.pick(&targets);
+        let shape = match target {
+            Ty::M(r, c) => format!("({r}, {c})"),
+            Ty::V(n) if self.rng.chance(0.5) => format!("({n},)"),
+            _ => len.to_string(),
+        };
+        self.cov(match (ty, target) {
+            (_, Ty::V(_)) => "reshape to a vector",
+            (Ty::V(_), _) => "reshape of a vector to a matrix",
+            _ => "reshape of a matrix to another shape",
+        });
+        match form {
+            0 => {
+                self.cov("into_shape_with_order of an owned parameter (moved)");
+                let code = format!("{}.into_shape_with_order({shape}).unwrap()", p.recv(a));
+                drawn(rhs(code, target, b)).map(|d| Drawn {
+                    moves: Some(a),
+                    spread,
+                    ..d
+                })
+            }
+            1 => {
+                self.cov("into_shape_with_order of an expression");
+                let (expression, bound) = if self.rng.chance(0.5) {
+                    (format!("{}.tanh()", p.recv(a)), 1.0)
+                } else {
+                    let l = self.lit();
+                    (format!("({} * {l})", p.borrow(a)), b * parse(l))
+                };
+                drawn(rhs(
+                    format!("{expression}.into_shape_with_order({shape}).unwrap()"),
+                    target,
+                    bound,
+                ))
+            }
+            _ => {
+                self.cov("to_shape(..)");
+                let code = format!("{}.to_shape({shape}).unwrap()", p.recv(a));
+                view_of(rhs(code, target, b), spread)
+            }
+        }
+    }
+
+    /// A line that makes the `Array3` parameter `x3` (of shape `(t, n, d)`) rank 2: a part
+    /// (`index_axis`, `slice(s![.., i, ..])`), a reshape (`to_shape((t * n, d))`, the shape
+    /// from its `dim()` at times), or a reduction along an axis.
+    fn tensor3_line(
+        &mut self,
+        p: &mut Program,
+        x3: usize,
+        (t, n, d): (usize, usize, usize),
+    ) -> Drawn {
+        let name = p.recv(x3);
+        let dims = [t, n, d];
+        let without = |k: usize| {
+            let rest: Vec<usize> = (0..3).filter(|&j| j != k).map(|j| dims[j]).collect();
+            Ty::M(rest[0], rest[1])
+        };
+        let mut pre = Vec::new();
+        // See `CONSTANT_LAYER_OPERANDS`: a constant is only reduced.
+        let draw = if CONSTANT_LAYER_OPERANDS || p.vars[x3].active {
+            self.turn("Array3", 6)
+        } else {
+            3 + self.rng.below(2)
+        };
+        if !matches!(draw, 3 | 4) {
+            self.constant_operand(p, x3);
+        }
+        let (code, ty, bound, view) = match draw {
+            0 => {
+                let k = self.rng.below(3);
+                let i = self.rng.below(dims[k]);
+                self.cov("Array3: index_axis");
+                (
+                    format!("{name}.index_axis(Axis({k}), {i})"),
+                    without(k),
+                    1.5,
+                    true,
+                )
+            }
+            1 => {
+                self.cov("Array3: slice s![.., i, ..]");
+                let i = self.rng.below(n);
+                (
+                    format!("{name}.slice(s![.., {i}usize, ..])"),
+                    without(1),
+                    1.5,
+                    true,
+                )
+            }
+            2 => {
+                self.cov("Array3: to_shape((t * n, d))");
+                let shape = if self.rng.chance(0.5) {
+                    self.cov("Array3: to_shape from its dim()");
+                    let k = p.locals;
+                    p.locals += 1;
+                    pre.push(format!(
+                        "    let (steps{k}, rows{k}, cols{k}) = {name}.dim();"
+                    ));
+                    format!("(steps{k} * rows{k}, cols{k})")
+                } else {
+                    format!("({t} * {n}, {d})")
+                };
+                (
+                    format!("{name}.to_shape({shape}).unwrap()"),
+                    Ty::M(t * n, d),
+                    1.5,
+                    true,
+                )
+            }
+            3 => {
+                let k = self.rng.below(3);
+                self.cov("Array3: sum_axis");
+                (
+                    format!("{name}.sum_axis(Axis({k}))"),
+                    without(k),
+                    1.5 * dims[k] as f64,
+                    false,
+                )
+            }
+            4 => {
+                let k = self.rng.below(3);
+                self.cov("Array3: mean_axis");
+                (
+                    format!("{name}.mean_axis(Axis({k})).unwrap()"),
+                    without(k),
+                    1.5,
+                    false,
+                )
+            }
+            _ => {
+                self.cov("Array3: var_axis");
+                (
+                    format!("{name}.var_axis(Axis(0), 0.0)"),
+                    without(0),
+                    2.25,
+                    false,
+                )
+            }
+        };
+        Drawn {
+            rhs: Rhs { code, ty, bound },
+            pre,
+            view: Some(view),
+            spread: view,
+            moves: None,
+            part_of: None,
+        }
     }
 }
 
@@ -2817,6 +4107,19 @@ fn generated_source() -> String {
             cases.push_str(&case);
         }
     }
+    // The layer programs, after all the others (which are unchanged).
+    let first = PROGRAMS + LOOP_PROGRAMS + OUTPUT_PROGRAMS;
+    for i in first..first + LAYER_PROGRAMS {
+        let output = generator.rng.chance(0.3);
+        let (source, case) = generator.layer_function(&format!("t{i:03}"), output);
+        items.push_str(&source);
+        items.push('\n');
+        if output {
+            out_cases.push_str(&case);
+        } else {
+            cases.push_str(&case);
+        }
+    }
     let coverage: String = generator
         .coverage
         .iter()
@@ -2826,7 +4129,9 @@ fn generated_source() -> String {
         "// Generated by `generated_source` in tests/tensor_differential.rs (seed {SEED:#x}); re-create\n\
          // with `BLESS=1 cargo test --test tensor_differential`. {PROGRAMS} random ndarray\n\
          // programs, {LOOP_PROGRAMS} with loops and {OUTPUT_PROGRAMS} that return arrays or call\n\
-         // programs that do; the tables at the end list them with their sources.\n\n\
+         // programs that do; the tables at the end list them with their sources. The last\n\
+         // {LAYER_PROGRAMS} are layer programs (closures with branches, parts, select, concatenate\n\
+         // and stack, var_axis and std_axis, reshapes, an Array3).\n\n\
          {items}\
          static CASES: &[Case] = &[\n{cases}];\n\n\
          /// The programs that return an array.\n\
@@ -2986,6 +4291,78 @@ const CONSTRUCTS: &[&str] = &[
     "argument: a parameter",
     "argument: a borrowed array",
     "argument: a literal",
+    // The layer programs.
+    "parameter &Array3<f64>",
+    "branch closure: leaky ReLU",
+    "branch closure: ELU",
+    "branch closure: ELU with a block and a let",
+    "branch closure: Huber (abs)",
+    "branch closure: else if",
+    "branch closure: threshold",
+    "branch closure: block with a let and a comparison",
+    "branch closure: <",
+    "branch closure capturing two floats",
+    "branch closure: a method of a captured float",
+    "concatenate of a part written in the call",
+    "branch closure capturing a differentiated scalar parameter",
+    "branch closure capturing a scalar parameter outside wrt",
+    "branch closure capturing a scalar local",
+    "branch closure of an expression",
+    "branch closure reduced inline",
+    "slice s![.., a..b]",
+    "slice s![a..b, ..]",
+    "slice s![a..b, c..d]",
+    "slice with an index (rank 1)",
+    "slice with a negative index",
+    "slice of a vector",
+    "slice with a step",
+    "row(i)",
+    "column(j)",
+    "index from the shape (nrows(), ncols())",
+    "index_axis(Axis(0), i)",
+    "index_axis(Axis(1), i)",
+    "slice_axis(Axis(0), Slice::from(..))",
+    "slice_axis(Axis(1), Slice::from(..))",
+    "slice_axis of a vector",
+    "part bound as a view",
+    "part used inline",
+    "select(Axis(0), ..)",
+    "select(Axis(1), ..)",
+    "select with a repeated index",
+    "select(.., &[..]) of a list written in the call",
+    "select(.., &idx) of a local index list",
+    "select(Axis(0), y) at the labels",
+    "concatenate(Axis(0)) of matrices",
+    "concatenate(Axis(1)) of matrices",
+    "concatenate(Axis(0)) of vectors",
+    "stack(Axis(0)) of vectors",
+    "stack(Axis(1)) of vectors",
+    "stack(..) of rows of a matrix",
+    "concatenate or stack of an array with itself",
+    "concatenate or stack by its path",
+    "var_axis(Axis(0), 0.0)",
+    "var_axis(Axis(0), 1.0)",
+    "var_axis(Axis(1), 0.0)",
+    "var_axis(Axis(1), 1.0)",
+    "std_axis(Axis(0), 0.0)",
+    "std_axis(Axis(0), 1.0)",
+    "std_axis(Axis(1), 0.0)",
+    "std_axis(Axis(1), 1.0)",
+    "var_axis or std_axis, insert_axis",
+    "normalisation by var_axis plus a constant",
+    "to_shape(..)",
+    "into_shape_with_order of an owned parameter (moved)",
+    "into_shape_with_order of an expression",
+    "reshape to a vector",
+    "reshape of a vector to a matrix",
+    "reshape of a matrix to another shape",
+    "Array3: index_axis",
+    "Array3: slice s![.., i, ..]",
+    "Array3: to_shape((t * n, d))",
+    "Array3: to_shape from its dim()",
+    "Array3: sum_axis",
+    "Array3: mean_axis",
+    "Array3: var_axis",
 ];
 
 /// Constructs behind a flag: listed in `CONSTRUCTS` only while the flag is on.
@@ -3008,6 +4385,15 @@ fn flagged_constructs() -> Vec<&'static str> {
     }
     if COPY_AS_THE_OUTPUT {
         v.push("output: a view made owned");
+    }
+    if SELECT_OF_AN_INDEX_ARRAY {
+        v.push("select of an index array");
+    }
+    if CONSTANT_LAYER_OPERANDS {
+        v.push("layer construct of a constant operand");
+    }
+    if PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT {
+        v.push("output: a part of an owned array");
     }
     if ARRAY_ARGUMENTS_BY_VALUE {
         v.extend([
