@@ -1213,9 +1213,9 @@ fn check() {
     /// constant `concatenate` the same for `sum`; a part of a constant local read later, `let
     /// p = c.slice(s![.., 0..1]);` of `let c = k.tanh();`, is "cannot move out of `c` because
     /// it is borrowed" (and "cannot return value referencing local variable `c`"). Generator:
-    /// `CONSTANT_LAYER_OPERANDS` of tests/tensor_differential.rs.
+    /// `CONSTANT_LAYER_OPERANDS` of tests/tensor_differential.rs. Fixed: `constant_ty` knows
+    /// them (a slice's rank from its `s![..]`, a reshape's from its shape).
     #[test]
-    #[ignore = "macro bug: constant results of parts, select, reshapes and concatenate are untyped"]
     fn constant_operands_of_layer_operations() {
         passes(
             "constant_operands_of_layer_operations",

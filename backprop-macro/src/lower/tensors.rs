@@ -231,6 +231,41 @@ impl Lowerer<'_> {
             Expr::Call(call) => match strip_parens(&call.func) {
                 Expr::Path(path) => match float_method_path(&path.path) {
                     Some((float, _)) => Ty::Float(float),
+                    // `concatenate(axis, &[a.view(), b.view()])` has its parts' rank, `stack`
+                    // one more.
+                    _ if path
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "concatenate" || s.ident == "stack") =>
+                    {
+                        let stack = path
+                            .path
+                            .segments
+                            .last()
+                            .is_some_and(|s| s.ident == "stack");
+                        let first =
+                            call.args
+                                .iter()
+                                .nth(1)
+                                .and_then(|parts| match strip_parens(parts) {
+                                    Expr::Reference(r) => match strip_parens(&r.expr) {
+                                        Expr::Array(a) => {
+                                            a.elems.first().map(|e| self.constant_ty(e))
+                                        }
+                                        _ => None,
+                                    },
+                                    _ => None,
+                                });
+                        match first {
+                            Some(Ty::Tensor { elem, rank, .. }) => Ty::Tensor {
+                                elem,
+                                rank: rank.map(|r| r + usize::from(stack)),
+                                by_ref: false,
+                            },
+                            _ => Ty::Other,
+                        }
+                    }
                     // A runtime gate's result: its argument's rank, changed as the gate does.
                     _ if let Some(to_rank) = rules::tensor_gate_rank(&path.to_token_stream()) => {
                         match call.args.first().map(|a| self.constant_ty(a)) {
@@ -308,7 +343,21 @@ impl Lowerer<'_> {
                     "unwrap" | "expect" | "t" | "mapv" | "view" | "to_owned" | "clone" => {
                         tensor(rank)
                     }
-                    "row" | "column" => tensor(rank.map(|r| r.saturating_sub(1))),
+                    "row" | "column" | "index_axis" | "var_axis" | "std_axis" => {
+                        tensor(rank.map(|r| r.saturating_sub(1)))
+                    }
+                    "select" | "slice_axis" => tensor(rank),
+                    // `s![.., 0..h]`: one axis per range, none per index.
+                    "slice" => tensor(call.args.first().and_then(slice_rank)),
+                    // `to_shape((r, c))`: the shape's length.
+                    "to_shape" | "into_shape_with_order" => {
+                        tensor(match call.args.first().map(strip_parens) {
+                            Some(Expr::Tuple(t)) => Some(t.elems.len()),
+                            Some(Expr::Array(a)) => Some(a.elems.len()),
+                            Some(Expr::Lit(_)) => Some(1),
+                            _ => None,
+                        })
+                    }
                     "sum_axis" | "mean_axis" => tensor(rank.map(|r| r.saturating_sub(1))),
                     "insert_axis" => tensor(rank.map(|r| r + 1)),
                     "dot" => match (
@@ -901,4 +950,13 @@ pub(super) fn concat_call(call: &syn::ExprCall) -> Option<(TokenStream, bool)> {
     let parts_given = matches!(strip_parens(call.args.iter().nth(1)?), Expr::Reference(r)
         if matches!(strip_parens(&r.expr), Expr::Array(_)));
     (call.args.len() == 2 && parts_given).then(|| (path.to_token_stream(), stack))
+}
+
+/// The rank of `a.slice(s![..])`: one axis per range (`..`, `0..h`, `1..;2`), none per index.
+fn slice_rank(arg: &Expr) -> Option<usize> {
+    let Expr::Macro(mac) = strip_parens(arg) else {
+        return None;
+    };
+    let text = mac.mac.tokens.to_string();
+    Some(text.split(',').filter(|part| part.contains("..")).count())
 }
