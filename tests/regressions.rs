@@ -1173,9 +1173,9 @@ fn check() {
     /// `select_grad(.., &&[1, 0, 1], ..)`, which is no `&[usize]`: "expected `&[usize]`, found
     /// `&&[{integer}; 3]`". (A `Vec`, `&vec![1, 0, 1]`, and a slice such as the labels compile:
     /// `&&Vec<usize>` and `&&[usize]` coerce.) Generator: `SELECT_OF_AN_INDEX_ARRAY` of
-    /// tests/tensor_differential.rs.
+    /// tests/tensor_differential.rs. Fixed: `select_grad` takes its indices as `impl
+    /// AsRef<[usize]>`, so one borrow more does no harm.
     #[test]
-    #[ignore = "macro bug: select's indices in an array are borrowed twice"]
     fn select_with_an_index_array() {
         passes(
             "select_with_an_index_array",

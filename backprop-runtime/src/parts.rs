@@ -13,7 +13,7 @@ use crate::tensor::ArrayInput;
 pub fn select_grad<F, S, D>(
     g: &ArrayBase<S, D>,
     axis: Axis,
-    indices: &[usize],
+    indices: impl AsRef<[usize]>,
     like: D,
 ) -> Array<F, D>
 where
@@ -22,7 +22,9 @@ where
     D: RemoveAxis,
 {
     let mut out = Array::zeros(like);
-    for (k, &i) in indices.iter().enumerate() {
+    // The indices as the user wrote them for `select`, borrowed once more: `&&[1, 0, 1]`,
+    // `&&idx` of a `Vec`, `&y` of a slice.
+    for (k, &i) in indices.as_ref().iter().enumerate() {
         let mut to = out.index_axis_mut(axis, i);
         ndarray::Zip::from(&mut to)
             .and(g.index_axis(axis, k))
