@@ -8,14 +8,17 @@
 //! lines of `f_backward` are split by concern: `lines` (the forward lines and the backward
 //! statements in order, a loop or branch fused with its reverse where it can be, arrays dropped
 //! after their last use, tapes declared), `forward` (forward lines, loops and branches, and
-//! what they push on tapes) and `backward` (the statements of the backward pass).
+//! what they push on tapes) and `backward` (the statements of the backward pass); forward mode
+//! by concern too: `tangent` (each line's tangent, loops, branches, calls) and `jvp` (the
+//! companions `f_jvp`, `f_hvp`, `f_grad_backward`).
 
 mod backward;
 mod forward;
+mod jvp;
 mod lines;
 mod tangent;
 
-pub use tangent::{hvp, jvp};
+pub use jvp::{hvp, jvp};
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};

@@ -1,0 +1,334 @@
+//! The forward-mode and second-order companions: `f_jvp` (the tangent lines of
+//! [`super::tangent`] in a function of the parameters and their tangents), and `f_hvp` /
+//! `f_grad_backward` (those lines made a function `[f, ∇f·t]` that the macro differentiates
+//! again, reverse over forward).
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens, quote};
+
+use crate::errors::Errors;
+use crate::ir::{Block, Node, Operand, Program, Ty};
+use crate::naming::Namer;
+use crate::rules::{self, Prim};
+
+use super::tangent::{Tangents, block_lines, zero_like};
+
+/// `f_jvp(p.., t..) -> (R, R)`: the value and the tangent of the output, for the tangents `t`
+/// of the differentiable parameters (typed like them).
+pub fn jvp(
+    function: &syn::ItemFn,
+    signature: &crate::signature::SignatureInfo,
+    program: &Program,
+    namer: &mut Namer,
+    errors: &mut Errors,
+) -> TokenStream {
+    let mut t = Tangents::new(program, namer);
+    t.references = references(signature);
+    let lines = block_lines(&t, &program.body, errors);
+    let name = &function.sig.ident;
+    let jvp = quote::format_ident!("{}_jvp", name, span = name.span());
+    let params = signature.params.iter().map(|p| {
+        let (ident, ty) = (&p.ident, &p.ty_tokens);
+        quote!(#ident: #ty)
+    });
+    let tangent_params: Vec<TokenStream> = signature
+        .params
+        .iter()
+        .zip(&program.params)
+        .filter(|(_, param)| param.differentiable)
+        .filter_map(|(p, param)| {
+            let ty = &p.ty_tokens;
+            t.var(param.var).map(|ident| quote!(#ident: #ty))
+        })
+        .collect();
+    let output = &signature.output_tokens;
+    let value = super::output_value(program);
+    let out = program.body.value();
+    let out_ty = crate::ir::operand_ty(&program.vars, out);
+    let tangent = match t.operand(out) {
+        Some(Operand::Var(tv)) if out_ty.is_tensor() => {
+            let ident = &t.program.vars[tv].ident;
+            if value.to_string().ends_with(". to_owned ()")
+                || !matches!(t.program.vars[tv].ty, Ty::Tensor { by_ref: false, .. })
+            {
+                quote!(#ident.to_owned())
+            } else {
+                ident.to_token_stream()
+            }
+        }
+        Some(tangent) => rules::render_bare(&t.program, &tangent),
+        // A value with no gradient: a zero of the output's type, like the value.
+        None => zero_like(&quote!(value), &signature.output),
+    };
+    let (bind, value, tangent) = if t.operand(out).is_none() {
+        (
+            Some(quote!(let value = #value; let tangent = #tangent;)),
+            quote!(value),
+            quote!(tangent),
+        )
+    } else {
+        (None, value, tangent)
+    };
+    let items = &program.items;
+    let vis = &function.vis;
+    let user_allows = function.attrs.iter().filter(|a| a.path().is_ident("allow"));
+    let body = quote! {
+        #vis fn #jvp(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
+            #(#items)*
+            #(#lines)*
+            #bind
+            (#value, #tangent)
+        }
+    };
+    let printed = super::pretty(&body);
+    let doc = format!(
+        " Value and Jacobian–vector product of [`{name}`], written by `#[backprop(jvp)]`.\n\n \
+         Runs `{name}` forward once with a tangent beside every differentiated value, and returns \
+         `({name}(..), J·t)`: the derivative of the output in the direction of the tangents `t_..` \
+         (one per differentiable parameter, typed like it).\n\n The generated code:\n\n ```rust,ignore\n{}\n ```",
+        printed
+            .lines()
+            .map(|l| format!(" {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #(#user_allows)*
+        #body
+    }
+}
+
+/// `f_hvp(p.., v..) -> (R, G, G)` and `f_grad_backward(p.., d_out: (R, G)) -> ((R, G), G)`, by
+/// reverse mode over forward mode: `f_jvp`'s lines, which are code of the forward language,
+/// become a function `h(p, t) = [f(p), ∇f(p)·t]` that the macro differentiates like any
+/// other. Its gradient with respect to `p` for the upstream `[a, 1]` is `a ∇f + H·t`, and
+/// with respect to `t` it is `∇f`: one forward pass with tangents and one reverse pass give
+/// the value, the gradient and the Hessian–vector product (the lecture's "backprop through"
+/// the differentiated program; no rule beyond each primitive's adjoint and tangent).
+pub fn hvp(
+    function: &syn::ItemFn,
+    signature: &crate::signature::SignatureInfo,
+    program: &Program,
+    namer: &mut Namer,
+    errors: &mut Errors,
+) -> TokenStream {
+    let name = &function.sig.ident;
+    let reported = errors.len();
+    let Ty::Float(float) = signature.output else {
+        errors.push(syn::Error::new(
+            signature
+                .output_tokens
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span()),
+            "`hvp` needs a float output (`-> f64`): the Hessian of a scalar function",
+        ));
+        return TokenStream::new();
+    };
+    unsupported_under_hvp(program, &program.body, errors);
+    if errors.len() > reported {
+        return TokenStream::new();
+    }
+    let mut t = Tangents::new(program, namer);
+    t.for_hvp = true;
+    t.references = references(signature);
+    let lines = block_lines(&t, &program.body, errors);
+    let differentiable: Vec<(&crate::signature::ParamInfo, &Ident)> = signature
+        .params
+        .iter()
+        .zip(&program.params)
+        .filter(|(_, param)| param.differentiable)
+        .filter_map(|(p, param)| t.var(param.var).map(|ident| (p, ident)))
+        .collect();
+    let k = differentiable.len();
+    let params: Vec<TokenStream> = signature
+        .params
+        .iter()
+        .map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty_tokens);
+            quote!(#ident: #ty)
+        })
+        .collect();
+    let tangent_params = differentiable.iter().map(|(p, ident)| {
+        let ty = &p.ty_tokens;
+        quote!(#ident: #ty)
+    });
+    let value = super::output_value(program);
+    let tangent = match t.operand(program.body.value()) {
+        Some(tangent) => rules::render_bare(&t.program, &tangent),
+        None => quote!(0.0),
+    };
+    let f = float.ident();
+    let items = &program.items;
+    let inner = quote::format_ident!("{}_hvp_tangent", name);
+    let source = quote! {
+        fn #inner(#(#params,)* #(#tangent_params),*) -> [#f; 2] {
+            #(#items)*
+            #(#lines)*
+            [#value, #tangent]
+        }
+    };
+    let Ok(inner_fn) = syn::parse2::<syn::ItemFn>(source) else {
+        errors.push(syn::Error::new(
+            name.span(),
+            "`hvp`: the tangent code did not parse (a bug of `#[backprop]`)",
+        ));
+        return TokenStream::new();
+    };
+    let wrt = signature
+        .params
+        .iter()
+        .zip(&program.params)
+        .filter(|(_, param)| param.differentiable)
+        .map(|(p, _)| p.ident.clone())
+        .chain(differentiable.iter().map(|(_, ident)| (*ident).clone()))
+        .collect();
+    let args = crate::args::Args {
+        wrt: Some(wrt),
+        ..Default::default()
+    };
+    let Some(backward) = crate::expand::backward_of(&inner_fn, args, errors) else {
+        return TokenStream::new();
+    };
+    let backward_name = &backward.sig.ident;
+    let param_names: Vec<&Ident> = signature.params.iter().map(|p| &p.ident).collect();
+    let pick = |range: std::ops::Range<usize>| -> TokenStream {
+        let fields: Vec<TokenStream> = range
+            .map(|i| {
+                let i = syn::Index::from(i);
+                quote!(gradients.#i)
+            })
+            .collect();
+        match fields.as_slice() {
+            [one] => one.clone(),
+            many => quote!((#(#many),*)),
+        }
+    };
+    let (hv, gradient) = (pick(0..k), pick(k..2 * k));
+    let output = &signature.output_tokens;
+    let gradient_type = super::Companions::new(function, signature).gradient;
+    let hvp = quote::format_ident!("{}_hvp", name, span = name.span());
+    let grad_backward = quote::format_ident!("{}_grad_backward", name, span = name.span());
+    let vis = &function.vis;
+    let v_names: Vec<Ident> = differentiable
+        .iter()
+        .map(|(p, _)| quote::format_ident!("v_{}", p.ident))
+        .collect();
+    let v_params = differentiable.iter().zip(&v_names).map(|((p, _), v)| {
+        let ty = &p.ty_tokens;
+        quote!(#v: #ty)
+    });
+    // A component of `d_out`'s gradient, passed as its parameter's tangent is.
+    let d_gradient: Vec<TokenStream> = differentiable
+        .iter()
+        .enumerate()
+        .map(|(i, (p, _))| {
+            let g = if k == 1 {
+                quote!(d_gradient)
+            } else {
+                let i = syn::Index::from(i);
+                quote!(d_gradient.#i)
+            };
+            let ty = p.ty_tokens.to_string();
+            if ty.starts_with('&') {
+                quote!(&#g)
+            } else if ty.contains("ArrayView") {
+                quote!(#g.view())
+            } else {
+                g
+            }
+        })
+        .collect();
+    let hvp_doc = format!(
+        " Value, gradient and Hessian–vector product `H·v` of [`{name}`], written by \
+         `#[backprop(hvp)]`: one forward pass with tangents `v` and one reverse pass over it."
+    );
+    let grad_backward_doc = format!(
+        " The composition rule applied to `{name}_grad`: for the upstream `(d_value, d_gradient)` \
+         of `{name}_grad`'s `(value, gradient)`, returns `({name}_grad(..), d_value · ∇{name} + H · \
+         d_gradient)`, so that a `#[backprop]` function may use `{name}_grad`'s gradient in its \
+         value and be differentiated."
+    );
+    let tangent_doc = format!(
+        " `[{name}(..), J·t]`: the tangent function of [`{name}`], which `#[backprop(hvp)]` \
+         differentiates (a caller with `hvp` calls it, and its `_backward`, for `{name}`)."
+    );
+    quote! {
+        #[doc = #tangent_doc]
+        #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #vis #inner_fn
+
+        #[doc(hidden)]
+        #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #vis #backward
+
+        #[doc = #hvp_doc]
+        #[allow(dead_code, clippy::type_complexity)]
+        #vis fn #hvp(#(#params,)* #(#v_params),*) -> (#output, #gradient_type, #gradient_type) {
+            let (value, gradients) = #backward_name(#(#param_names,)* #(#v_names,)* [0.0, 1.0]);
+            (value[0], #gradient, #hv)
+        }
+
+        #[doc = #grad_backward_doc]
+        #[allow(dead_code, clippy::type_complexity)]
+        #vis fn #grad_backward(#(#params,)* d_out: (#output, #gradient_type)) -> ((#output, #gradient_type), #gradient_type) {
+            let (d_value, d_gradient) = d_out;
+            let (value, gradients) = #backward_name(#(#param_names,)* #(#d_gradient,)* [d_value, 1.0]);
+            ((value[0], #gradient), #hv)
+        }
+    }
+}
+
+/// What `hvp` does not differentiate yet: calls of the runtime gates and of functions that
+/// return arrays, and ndarray code (whose tangent lines call runtime functions). A call of a
+/// float function `g` is differentiated through `g_hvp_tangent` and its `_backward`, which
+/// `#[backprop(hvp)]` on `g` writes.
+fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) {
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) => {
+                let what = match &a.prim {
+                    Prim::Call { path, .. }
+                        if crate::rules::gates::runtime_gate_name(path).is_some()
+                            && program.vars[a.target].ty.is_tensor() =>
+                    {
+                        Some("a runtime gate on an array")
+                    }
+                    Prim::Call { .. } if !matches!(program.vars[a.target].ty, Ty::Float(_)) => {
+                        Some("a call that returns an array")
+                    }
+                    _ if program.vars[a.target].ty.is_tensor() => Some("ndarray code"),
+                    _ => None,
+                };
+                if let Some(what) = what
+                    && program.vars[a.target].active
+                {
+                    errors.push(syn::Error::new(
+                        a.span,
+                        format!("`hvp` does not differentiate {what} yet; remove `hvp`, or compute the Hessian–vector product by differencing `_grad`"),
+                    ));
+                    return;
+                }
+            }
+            Node::Branch(b) => {
+                unsupported_under_hvp(program, &b.then, errors);
+                unsupported_under_hvp(program, &b.otherwise, errors);
+            }
+            Node::Loop(l) => unsupported_under_hvp(program, &l.body, errors),
+            Node::Store(_) => {}
+        }
+    }
+}
+
+/// The names of the parameters that are references.
+fn references(signature: &crate::signature::SignatureInfo) -> std::collections::HashSet<String> {
+    signature
+        .params
+        .iter()
+        .filter(|p| p.ty_tokens.to_string().starts_with('&'))
+        .map(|p| p.ident.to_string())
+        .collect()
+}
