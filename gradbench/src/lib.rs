@@ -1,0 +1,15 @@
+//! GradBench's evals written as a Rust programmer would write them, each derivative from the
+//! `#[backprop]` companions of the function (`_grad`, `_backward`), never by hand.
+//!
+//! [`protocol::handle`] answers one message of GradBench's protocol; `main.rs` feeds it
+//! stdin's lines.
+
+pub mod det;
+pub mod gmm;
+pub mod hello;
+pub mod llsq;
+pub mod lse;
+pub mod protocol;
+
+#[cfg(test)]
+mod testing;
