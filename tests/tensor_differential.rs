@@ -264,9 +264,9 @@ const OUTPUT_PROGRAMS: usize = 60;
 /// `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<OwnedRepr<f64>, ..>`"
 /// (`tests/regressions.rs`, `does_not_compile::array_argument_by_value`).
 ///
-/// Off: callers call only programs whose array parameters are references, and pass them arrays
-/// that are no views (`&h` of a local, `a` of a reference parameter, `&a` of an owned one).
-const ARRAY_ARGUMENTS_BY_VALUE: bool = false;
+/// On: fixed (`rules::Pass`), and its repro in `tests/regressions.rs` runs. (Off, callers call
+/// only programs whose array parameters are references, and pass them arrays that are no views.)
+const ARRAY_ARGUMENTS_BY_VALUE: bool = true;
 /// Whether the value of a program that returns an array may be an `insert_axis` of an owned
 /// array (`x.sum_axis(Axis(0)).insert_axis(Axis(0))`, or a local bound to it). The macro
 /// computed it as a view (`z_sum_axis.view().insert_axis(Axis(0))`), which the function then
@@ -294,9 +294,9 @@ const COPY_AS_THE_OUTPUT: bool = true;
 /// `does_not_compile::differentiated_bound_of_a_constant_array`). Found by the programs that
 /// call programs returning arrays (a call's result outside `wrt` is such a constant).
 ///
-/// Off: in the programs from `Gen::composed` on, the bound of such an array is a literal or
-/// a constant (the earlier programs have such lines, and do not read the array again).
-const DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY: bool = false;
+/// On: fixed (a constant receiver is borrowed), and its repro runs. (Off, in the programs from
+/// `Gen::composed` on, the bound of such an array is a literal or a constant.)
+const DIFFERENTIATED_BOUND_OF_CONSTANT_ARRAY: bool = true;
 
 /// Layer programs, after the programs that return arrays (`Gen::layer_function`).
 const LAYER_PROGRAMS: usize = 60;
@@ -306,8 +306,9 @@ const LAYER_PROGRAMS: usize = 60;
 /// "expected `&[usize]`, found `&&[{integer}; 3]`" (`tests/regressions.rs`,
 /// `does_not_compile::select_with_an_index_array`). A `Vec` or a slice (the labels) compiles.
 ///
-/// Off: the indices are a `Vec`, `let idx = vec![1, 0, 1];` or `&vec![1, 0, 1]` inline.
-const SELECT_OF_AN_INDEX_ARRAY: bool = false;
+/// On: fixed (`select_grad` takes `impl AsRef<[usize]>`), and its repro runs. (Off, the
+/// indices are a `Vec`, `let idx = vec![1, 0, 1];` or `&vec![1, 0, 1]` inline.)
+const SELECT_OF_AN_INDEX_ARRAY: bool = true;
 /// Whether the layer constructs (parts, `select`, `var_axis`, `std_axis`, reshapes,
 /// `concatenate`, `stack`) may take a constant operand (outside `wrt`, or computed from
 /// constants only). The macro does not know the type of such a constant's result (only `row`
@@ -320,9 +321,12 @@ const SELECT_OF_AN_INDEX_ARRAY: bool = false;
 /// off because turning it on redraws the layer programs, which then miss a construct, `select`
 /// at the labels: the draw needs a look first).
 ///
-/// Off: their receiver (the first array of a `concatenate`) depends on a differentiated
-/// value; an `Array3` outside `wrt` is only reduced (`sum_axis`, `mean_axis`).
-const CONSTANT_LAYER_OPERANDS: bool = false;
+/// On: turned on with the generator's draws adjusted (forms taken in turn). Turning it on
+/// found one more bug, fixed: a constant `x.into_shape_with_order(..)` moved `x`, which the
+/// reverse pass still reads (`d_w = xᵀ·d_z`); it is copied as a differentiated reshape is.
+/// (Off, their receiver depends on a differentiated value; an `Array3` outside `wrt` is only
+/// reduced.)
+const CONSTANT_LAYER_OPERANDS: bool = true;
 /// Whether `pick` may read a `mapv` whose backward maps the upstream in place (`z.mapv(|v|
 /// v.max(0.0))`, `min`, `clamp`, a closure with a branch), or a view of one. `pick`'s
 /// gradient is left unwritten (`OneHot`) for that backward, which wants an array:
@@ -332,8 +336,9 @@ const CONSTANT_LAYER_OPERANDS: bool = false;
 /// compile.) Found by the layer programs, whose closures have branches; the programs before
 /// them never pick such an array.
 ///
-/// Off: in the layer programs, `pick` reads no such array.
-const PICK_OF_A_MAPPED_ARRAY: bool = false;
+/// On: fixed (`map_upstream` takes any `Upstream`, and writes a `OneHot` out), and its repro
+/// runs. (Off, in the layer programs, `pick` reads no such array.)
+const PICK_OF_A_MAPPED_ARRAY: bool = true;
 /// Whether the value of a layer program that returns an array may be a part of an owned
 /// array (a local or an `Array2<f64>` parameter), returned made owned: `z.row(0).to_owned()`.
 /// `f_forward`'s closure moves the array, which the part still borrows: "cannot move out of
@@ -341,8 +346,10 @@ const PICK_OF_A_MAPPED_ARRAY: bool = false;
 /// `does_not_compile::part_of_an_owned_array_as_the_output`). A part of a reference or a view
 /// parameter compiles, and so does a part of a local plus a value (`&h + 1.0`).
 ///
-/// Off: such a part is not the output's line (it may be a line before it).
-const PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT: bool = false;
+/// On: fixed (`f_forward` copies the value out before the closure takes the array), and its
+/// repro runs; such an output is looked for first in turn. (Off, such a part is not the
+/// output's line.)
+const PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT: bool = true;
 
 /// A value's type: a scalar, a vector of a length, a matrix of a shape.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -2687,7 +2694,8 @@ impl Gen {
         let mut split = None;
         if let Some(c) = callee {
             let owned_reference = self.call_line(&mut p, c);
-            if self.rng.chance(0.5) {
+            // Split mode, more often where it applies (no array of the caller's borrowed).
+            if self.rng.chance(if owned_reference { 0.3 } else { 0.9 }) {
                 self.cov("call in split mode");
                 if owned_reference {
                     // The call stays in joint mode (its closure would borrow the array).
@@ -2824,10 +2832,12 @@ impl Gen {
                 }
                 Param::MatView => {
                     self.cov("argument: .view()");
+                    // A view of an array the caller owns borrows it as `&h` does.
+                    owned_reference |= p.vars[v].held == Held::Place;
                     format!("{}.view()", p.recv(v))
                 }
                 Param::MatOwned => {
-                    if !p.vars[v].view && p.vars[v].held == Held::Place && self.rng.chance(0.5) {
+                    if !p.vars[v].view && self.turn("owned argument", 2) == 0 {
                         self.cov("argument: .clone()");
                         format!("{}.clone()", p.recv(v))
                     } else {
@@ -3082,6 +3092,9 @@ impl Gen {
         }
         // The value: an array line of the layer constructs that reads a differentiated value.
         let mut attempts = 0;
+        // A part of an owned array, in turn, is looked for first (rarely drawn otherwise).
+        let want_part =
+            PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT && self.turn("part of an owned output", 4) == 0;
         let out = loop {
             attempts += 1;
             assert!(attempts < 500, "no array value for {name}");
@@ -3109,7 +3122,8 @@ impl Gen {
                 Some(d)
                     if d.rhs.ty.is_array()
                         && active
-                        && (PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT || !part_of_owned(&d)) =>
+                        && (PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT || !part_of_owned(&d))
+                        && (!want_part || attempts > 60 || part_of_owned(&d)) =>
                 {
                     if part_of_owned(&d) {
                         self.cov("output: a part of an owned array");
@@ -3223,7 +3237,17 @@ impl Gen {
     fn captured(&mut self, p: &mut Program) -> (String, f64) {
         let scalars = p.of(|v| v.ty == Ty::S && v.bound <= 3.0);
         if !scalars.is_empty() && self.rng.chance(0.75) {
-            let s = self.rng.pick(&scalars);
+            let locals: Vec<usize> = scalars
+                .iter()
+                .copied()
+                .filter(|&v| !matches!(p.vars[v].name.as_str(), "s" | "reg"))
+                .collect();
+            // A local in turn, where there is one (parameters are more often in scope).
+            let s = if !locals.is_empty() && self.turn("captured local", 3) == 0 {
+                self.rng.pick(&locals)
+            } else {
+                self.rng.pick(&scalars)
+            };
             let parameter = matches!(p.vars[s].name.as_str(), "s" | "reg");
             self.cov(match (parameter, p.vars[s].active) {
                 (true, true) => "branch closure capturing a differentiated scalar parameter",
@@ -3964,7 +3988,7 @@ impl Gen {
             }
             2 => {
                 self.cov("Array3: to_shape((t * n, d))");
-                let shape = if self.rng.chance(0.5) {
+                let shape = if self.turn("to_shape from its dim()", 2) == 0 {
                     self.cov("Array3: to_shape from its dim()");
                     let k = p.locals;
                     p.locals += 1;
@@ -4430,7 +4454,8 @@ fn every_construct_is_generated() {
 
 /// A program with `split(g)` differentiates its call of `g` with `g_forward` and its closure,
 /// never `g_backward`, unless the call passes an array the program owns by reference (`&h` of
-/// a local, `&a` of an owned parameter): such a call stays in joint mode, never `g_forward`.
+/// a local, `&a` of an owned parameter, `&m.to_owned()` of a view, `h.view()` of a local):
+/// such a call stays in joint mode, never `g_forward`.
 #[test]
 fn split_calls_go_through_the_callees_forward() {
     let sources = CASES
@@ -4455,7 +4480,10 @@ fn split_calls_go_through_the_callees_forward() {
         // (A call whose arguments are all outside `wrt` is not differentiated at all.)
         let backward = backward_source();
         let forward = backward.contains(&format!("{callee}_forward("));
-        if call.contains('&') {
+        if call.contains(".view()") {
+            // A view of a local array borrows it (joint mode), a view of a borrowed parameter
+            // does not (split mode): either.
+        } else if call.contains('&') {
             assert!(
                 !forward,
                 "{name} passes {callee} a reference to its own array, but its backward calls \

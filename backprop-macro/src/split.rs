@@ -92,9 +92,13 @@ fn mark_block(
                 else {
                     continue;
                 };
-                // An array the function owns, passed by reference: joint mode (see `mark`). An
-                // array passed by value (`[f64; 2]`, `z.to_owned()`) is the callee's own copy.
+                // An array the function owns (or a copy it makes), passed by reference: joint
+                // mode (see `mark`). An array passed by value (`[f64; 2]`, `z.to_owned()`) is the callee's own copy.
                 let owned_array = a.args.iter().zip(pass.iter()).any(|(arg, pass)| {
+                    // `&m.to_owned()`: a reference to a temporary copy.
+                    if *pass == Pass::RefOwned {
+                        return true;
+                    }
                     let by_reference = |ty: &Ty| match ty {
                         Ty::Array { .. } => *pass == Pass::Ref,
                         Ty::Tensor { .. } => !matches!(pass, Pass::Method(m) if m != "view"),
@@ -110,7 +114,11 @@ fn mark_block(
                             if (by_reference(ty) || tokens.to_string().starts_with('&'))
                                 && !borrowed_names.contains(&tokens.to_string()));
                     };
-                    by_reference(&program.vars[*v].ty) && !borrowed.contains(v)
+                    let ty = &program.vars[*v].ty;
+                    // `m.view()` of a view parameter borrows the parameter itself, a local.
+                    let view_of_local = matches!(pass, Pass::Method(m) if m == "view")
+                        && matches!(ty, Ty::Tensor { by_ref: false, .. });
+                    by_reference(ty) && (view_of_local || !borrowed.contains(v))
                 });
                 if owned_array {
                     continue;

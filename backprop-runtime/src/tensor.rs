@@ -315,17 +315,19 @@ impl PickUpstream<f32> for f32 {
 
 /// `f(x, d)` for every element of the values `x` and of the upstream gradient `d`, computed in
 /// `d`'s buffer: the gradient of an elementwise line (a ReLU's mask) when nothing else reads
-/// the upstream.
+/// the upstream. The upstream may be one not written out yet (a [`OneHot`] of `pick`), which
+/// is written out first.
 pub fn map_upstream<F, S, D>(
-    mut d: Array<F, D>,
+    d: impl Upstream<F, D>,
     x: &ArrayBase<S, D>,
     f: impl Fn(F, F) -> F,
 ) -> Array<F, D>
 where
-    F: Copy,
+    F: Float,
     S: Data<Elem = F>,
     D: Dimension,
 {
+    let mut d = d.into_gradient();
     ndarray::Zip::from(&mut d)
         .and(x)
         .for_each(|d, &x| *d = f(x, *d));

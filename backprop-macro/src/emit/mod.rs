@@ -251,10 +251,7 @@ fn output_value(program: &Program) -> TokenStream {
     match program.body.value() {
         // A view (`x.t()`, `x.insert_axis(..)`, a part) or a parameter itself (`a.clone()`,
         // `m.to_owned()` of a view: the copy is not made in the lines) is copied out.
-        Operand::Var(v)
-            if program.vars[*v].ty.is_tensor()
-                && (program.params.iter().any(|p| p.var == *v) || is_view(program, *v)) =>
-        {
+        Operand::Var(v) if is_copy_of_borrowed(program) => {
             let ident = &program.vars[*v].ident;
             quote!(#ident.to_owned())
         }
@@ -268,6 +265,14 @@ fn output_value(program: &Program) -> TokenStream {
         } => tokens.clone(),
         value => rules::render_bare(program, value),
     }
+}
+
+/// Whether the value is an array that borrows another (a view, a parameter), which the
+/// function's value copies out.
+fn is_copy_of_borrowed(program: &Program) -> bool {
+    matches!(program.body.value(), Operand::Var(v)
+        if program.vars[*v].ty.is_tensor()
+            && (program.params.iter().any(|p| p.var == *v) || is_view(program, *v)))
 }
 
 /// Whether a top-level line makes `var` a view of another array.
@@ -368,10 +373,17 @@ fn forward_companion(
         }
         _ => closure,
     };
+    // A copy of a view or of a parameter as the value is made before the closure takes the
+    // array it borrows (`z.row(0).to_owned()` of a local `z`, a part of an owned parameter).
+    let mut value = output_value(program);
+    if is_copy_of_borrowed(program) {
+        let copy = format_ident!("{}_value", name);
+        lines.push(quote!(let #copy = #value;));
+        value = copy.to_token_stream();
+    }
     lines.push(quote!(let #reverse = #closure;));
     let lines = drop_after_last_use(program, lines);
     let lines = declare_tapes(program, reversed, lines);
-    let value = output_value(program);
     let doc = format!(
         " Value of [`{name}`] and the closure of its reverse pass, written by `#[backprop]`: \
          `let (y, reverse) = {forward}(..); let gradients = reverse(d_y);` computes what \

@@ -97,6 +97,23 @@ impl Lowerer<'_> {
             lowerer: &'l Lowerer<'a>,
         }
         impl VisitMut for Renamer<'_, '_> {
+            fn visit_expr_mut(&mut self, expr: &mut Expr) {
+                // `x.into_shape_with_order(s).unwrap()` of an owned array moves it, which the
+                // reverse pass may read (`d_w = xᵀ·d_z` of a constant `x`): the reshape is a
+                // copy, as of a differentiated array (`Prim::Reshape`'s rendering).
+                let moves = self.moving_reshape(expr);
+                syn::visit_mut::visit_expr_mut(self, expr);
+                if moves
+                    && let Expr::MethodCall(unwrap) = expr
+                    && let Expr::MethodCall(reshape) = strip_parens(&unwrap.receiver)
+                {
+                    let (receiver, args) = (&reshape.receiver, &reshape.args);
+                    let (method, unwrap_args) = (&unwrap.method, &unwrap.args);
+                    *expr = syn::parse_quote!(
+                        #receiver.to_shape(#args).#method(#unwrap_args).into_owned()
+                    );
+                }
+            }
             fn visit_expr_path_mut(&mut self, path: &mut syn::ExprPath) {
                 if let Some(b) = self.lowerer.lookup_path(path)
                     && let Some(segment) = path.path.segments.first_mut()
@@ -112,6 +129,28 @@ impl Lowerer<'_> {
                     self.visit_expr_mut(&mut len);
                     mac.tokens = quote!(#value; #len);
                 }
+            }
+        }
+        impl Renamer<'_, '_> {
+            /// `x.into_shape_with_order(s).unwrap()` (or `expect`, `into_shape`) of an owned
+            /// array the lowerer knows.
+            fn moving_reshape(&self, expr: &Expr) -> bool {
+                if let Expr::MethodCall(unwrap) = expr
+                    && (unwrap.method == "unwrap" || unwrap.method == "expect")
+                    && let Expr::MethodCall(reshape) = strip_parens(&unwrap.receiver)
+                    && (reshape.method == "into_shape_with_order" || reshape.method == "into_shape")
+                    && let Expr::Path(path) = strip_parens(&reshape.receiver)
+                    && let Some(b) = self.lowerer.lookup_path(path)
+                {
+                    return matches!(
+                        self.lowerer.vars[b.var].ty,
+                        Ty::Tensor { by_ref: false, .. }
+                    ) && !self
+                        .lowerer
+                        .views
+                        .contains(&path.to_token_stream().to_string());
+                }
+                false
             }
         }
         let mut renamed = expr.clone();
