@@ -7,8 +7,10 @@
 pub mod det;
 pub mod gmm;
 pub mod hello;
+pub mod kmeans;
 pub mod llsq;
 pub mod lse;
+pub mod ode;
 pub mod protocol;
 
 #[cfg(test)]

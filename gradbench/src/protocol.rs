@@ -85,6 +85,8 @@ pub fn module(name: &str) -> Option<Module> {
         "llsq" => Some(crate::llsq::evaluate),
         "gmm" => Some(crate::gmm::evaluate),
         "det" => Some(crate::det::evaluate),
+        "ode" => Some(crate::ode::evaluate),
+        "kmeans" => Some(crate::kmeans::evaluate),
         _ => None,
     }
 }
@@ -223,7 +225,7 @@ mod tests {
 
     #[test]
     fn define_of_a_known_module_succeeds() {
-        for module in ["hello", "lse", "llsq", "gmm", "det"] {
+        for module in ["hello", "lse", "llsq", "gmm", "det", "ode", "kmeans"] {
             let line = format!(r#"{{"id": 1, "kind": "define", "module": "{module}"}}"#);
             assert_eq!(handle(&line), r#"{"id":1,"success":true}"#);
         }
