@@ -11,15 +11,22 @@ pub(crate) fn is_iterator_chain(call: &syn::ExprMethodCall) -> bool {
         && iterator_chain(&call.receiver)
 }
 
-/// Whether `expr` is an iterator: `r.iter()`, `r.into_iter()`, `r.iter_mut()`, or an adaptor
-/// of one.
+/// Whether `expr` is an iterator: `r.iter()`, `r.into_iter()`, `r.iter_mut()`, a range
+/// `(0..n)`, or an adaptor of one.
 fn iterator_chain(expr: &syn::Expr) -> bool {
     match expr {
         syn::Expr::MethodCall(call) => {
-            ["iter", "into_iter", "iter_mut"].contains(&call.method.to_string().as_str())
-                || iterator_chain(&call.receiver)
+            let method = call.method.to_string();
+            // A reduction is a value, no iterator (`r.iter().sum::<f64>().sqrt()`).
+            let reduces = [
+                "sum", "product", "fold", "count", "collect", "max", "min", "reduce", "last",
+                "nth", "any", "all",
+            ]
+            .contains(&method.as_str());
+            ["iter", "into_iter", "iter_mut"].contains(&method.as_str())
+                || (!reduces && iterator_chain(&call.receiver))
         }
-        syn::Expr::Paren(p) => iterator_chain(&p.expr),
+        syn::Expr::Paren(p) => matches!(&*p.expr, syn::Expr::Range(_)) || iterator_chain(&p.expr),
         _ => false,
     }
 }

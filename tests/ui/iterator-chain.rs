@@ -1,10 +1,10 @@
 use backprop::backprop;
 
 #[backprop]
-fn sum_of_squares(r: &[f64]) -> f64 {
-    r.iter().map(|v| v * v).sum::<f64>()
+fn positive_part(r: &[f64]) -> f64 {
+    r.iter().filter(|v| **v > 0.0).sum::<f64>()
 }
 
 fn main() {
-    let _ = sum_of_squares_grad(&[1.0, 2.0]);
+    let _ = positive_part_grad(&[1.0, -2.0]);
 }

@@ -18,90 +18,6 @@ use super::{Binding, Lowerer, placeholder};
 impl Lowerer<'_> {
     // ----- loops, breaks and returns --------------------------------------------------------
 
-    /// `for v in &r { .. }` (or `r.iter()`, `r.iter().enumerate()` with `(i, v)`, `&v` for
-    /// `v`) of an array of floats, or `for x in xs` of a slice of ndarray arrays: the same loop
-    /// over the indices, `for k in 0..r.len() { let v = r[k]; .. }`.
-    fn loop_over_elements(&mut self, for_loop: &syn::ExprForLoop) -> Option<syn::ExprForLoop> {
-        let mut expr = strip_parens(&for_loop.expr);
-        let mut enumerate = false;
-        if let Expr::MethodCall(call) = expr
-            && call.method == "enumerate"
-            && call.args.is_empty()
-        {
-            enumerate = true;
-            expr = strip_parens(&call.receiver);
-        }
-        let array = match expr {
-            Expr::Reference(r) if r.mutability.is_none() => strip_parens(&r.expr),
-            Expr::MethodCall(call) if call.method == "iter" && call.args.is_empty() => {
-                strip_parens(&call.receiver)
-            }
-            Expr::Path(_) => expr,
-            _ => return None,
-        };
-        let Expr::Path(path) = array else { return None };
-        let binding = self.lookup_path(path)?;
-        let tensors = match self.vars[binding.var].ty {
-            Ty::Array { .. } => false,
-            Ty::Tensors { .. } => true,
-            _ => return None,
-        };
-        // `for v in r` of an array of floats is `r`'s own elements too.
-        let (index, element) = match (&*for_loop.pat, enumerate) {
-            (Pat::Tuple(t), true) if t.elems.len() == 2 => {
-                let Pat::Ident(i) = &t.elems[0] else {
-                    return None;
-                };
-                (i.ident.clone(), t.elems[1].clone())
-            }
-            (_, true) => return None,
-            (pat, false) => (self.namer.fresh("k"), pat.clone()),
-        };
-        let element = match element {
-            Pat::Reference(r) => (*r.pat).clone(),
-            pat => pat,
-        };
-        let Pat::Ident(element) = element else {
-            return None;
-        };
-        let span = for_loop.span();
-        let value: Expr = syn::parse_quote!(#path[#index]);
-        // A step's array is read where it is used, `xs[t].dot(wx)`, as a constant (a `let`
-        // would make a copy of it, and keep one per step for the reverse pass).
-        if tensors {
-            struct Substitute<'a>(&'a Ident, &'a Expr);
-            impl syn::visit_mut::VisitMut for Substitute<'_> {
-                fn visit_expr_mut(&mut self, expr: &mut Expr) {
-                    if let Expr::Path(p) = expr
-                        && p.path.is_ident(self.0)
-                    {
-                        *expr = self.1.clone();
-                        return;
-                    }
-                    syn::visit_mut::visit_expr_mut(self, expr);
-                }
-            }
-            let mut body = for_loop.body.clone();
-            syn::visit_mut::VisitMut::visit_block_mut(
-                &mut Substitute(&element.ident, &value),
-                &mut body,
-            );
-            let stmts = &body.stmts;
-            return Some(syn::parse_quote_spanned! {span=>
-                for #index in 0..#path.len() {
-                    #(#stmts)*
-                }
-            });
-        }
-        let stmts = &for_loop.body.stmts;
-        Some(syn::parse_quote_spanned! {span=>
-            for #index in 0..#path.len() {
-                let #element = #value;
-                #(#stmts)*
-            }
-        })
-    }
-
     /// `for i in a..b { .. }` (or `(a..b).rev()`): a loop node whose body is SSA over the outer
     /// `let mut` variables it assigns (carried from one iteration to the next).
     pub(super) fn lower_for(&mut self, for_loop: &syn::ExprForLoop, hint: &str) {
@@ -120,7 +36,7 @@ impl Lowerer<'_> {
         let Expr::Range(range) = range_expr else {
             self.errors.spanned(
                 &for_loop.expr,
-                "a `#[backprop]` loop runs over a range (`for i in 0..n`, `for i in (0..n).rev()`) or over the elements of an array (`for v in &r`, `r.iter()`, `r.iter().enumerate()`); write other iterators as a loop over the indices",
+                "a `#[backprop]` loop runs over a range (`for i in 0..n`, `for i in (0..n).rev()`) or over the elements of arrays (`for v in &r`, `&r[1..]`, `r.iter().enumerate()`, `w.iter().zip(&x)`, `h.iter_mut()`); write other iterators as a loop over the indices",
             );
             return;
         };

@@ -318,9 +318,15 @@ impl Lowerer<'_> {
     fn method_call(&mut self, call: &syn::ExprMethodCall, hint: &str) -> Value {
         let span = call.span();
         if crate::validate::is_iterator_chain(call) {
+            // `r.iter().map(|v| v * v).sum::<f64>()`: the loop it stands for.
+            if let Some(acc) = self.reduction(call, hint)
+                && let Some((_, binding)) = self.lookup(&acc.to_string())
+            {
+                return Value::Operand(Operand::Var(binding.var));
+            }
             self.errors.spanned(
                 call,
-                "iterator chains are not differentiated; write the loop over the elements: `let mut total = 0.0; for v in r.iter() { total += v * v; }`",
+                "this iterator chain is not differentiated: a `#[backprop]` function reduces an iterator over the elements of arrays (`r.iter()`, `&x[1..]`, `.zip(&y)`, `.enumerate()`, `.copied()`) or over a range (`(0..n)`), with at most one `.map(|v| ..)`, by `.sum()`, `.product()` or `.fold(init, |acc, v| ..)` (`f64::max`); write other chains as the loop: `let mut total = 0.0; for v in r.iter() { total += v * v; }`",
             );
             return Value::Operand(placeholder());
         }

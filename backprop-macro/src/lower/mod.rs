@@ -15,6 +15,7 @@
 mod branches;
 mod control;
 mod expressions;
+mod iterators;
 mod statements;
 mod tensors;
 
