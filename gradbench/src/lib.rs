@@ -4,6 +4,7 @@
 //! [`protocol::handle`] answers one message of GradBench's protocol; `main.rs` feeds it
 //! stdin's lines.
 
+pub mod ba;
 pub mod det;
 pub mod gmm;
 pub mod hello;

@@ -87,6 +87,7 @@ pub fn module(name: &str) -> Option<Module> {
         "det" => Some(crate::det::evaluate),
         "ode" => Some(crate::ode::evaluate),
         "kmeans" => Some(crate::kmeans::evaluate),
+        "ba" => Some(crate::ba::evaluate),
         _ => None,
     }
 }
@@ -225,7 +226,7 @@ mod tests {
 
     #[test]
     fn define_of_a_known_module_succeeds() {
-        for module in ["hello", "lse", "llsq", "gmm", "det", "ode", "kmeans"] {
+        for module in ["hello", "lse", "llsq", "gmm", "det", "ode", "kmeans", "ba"] {
             let line = format!(r#"{{"id": 1, "kind": "define", "module": "{module}"}}"#);
             assert_eq!(handle(&line), r#"{"id":1,"success":true}"#);
         }
