@@ -88,6 +88,7 @@ pub fn module(name: &str) -> Option<Module> {
         "ode" => Some(crate::ode::evaluate),
         "kmeans" => Some(crate::kmeans::evaluate),
         "ba" => Some(crate::ba::evaluate),
+        "ht" => Some(crate::ht::evaluate),
         _ => None,
     }
 }
@@ -226,7 +227,9 @@ mod tests {
 
     #[test]
     fn define_of_a_known_module_succeeds() {
-        for module in ["hello", "lse", "llsq", "gmm", "det", "ode", "kmeans", "ba"] {
+        for module in [
+            "hello", "lse", "llsq", "gmm", "det", "ode", "kmeans", "ba", "ht",
+        ] {
             let line = format!(r#"{{"id": 1, "kind": "define", "module": "{module}"}}"#);
             assert_eq!(handle(&line), r#"{"id":1,"success":true}"#);
         }
