@@ -12,6 +12,7 @@ pub mod ht;
 pub mod kmeans;
 pub mod llsq;
 pub mod lse;
+pub mod lstm;
 pub mod ode;
 pub mod protocol;
 

@@ -89,6 +89,7 @@ pub fn module(name: &str) -> Option<Module> {
         "kmeans" => Some(crate::kmeans::evaluate),
         "ba" => Some(crate::ba::evaluate),
         "ht" => Some(crate::ht::evaluate),
+        "lstm" => Some(crate::lstm::evaluate),
         _ => None,
     }
 }
