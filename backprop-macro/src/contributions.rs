@@ -44,6 +44,8 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
         Prim::Call { .. } => (0..args.len())
             .filter(|&i| is_float_argument(&args[i], args))
             .collect(),
+        // The call gathers its parts' gradients (see `Prim::Field`).
+        Prim::Field(_) => Vec::new(),
     }
 }
 
@@ -109,6 +111,10 @@ pub fn backward(
         region: None,
     };
     match prim {
+        Prim::Field(_) => Backward {
+            setup: Vec::new(),
+            contributions: Vec::new(),
+        },
         // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
         // one allocation instead of three).
         Prim::Table { rule, .. }

@@ -33,6 +33,46 @@ impl FloatTy {
     }
 }
 
+/// The variables a tuple result is taken apart into (`let (h, (_, gx)) = g(..);`): a leaf is a
+/// variable (a `_` gets one of its own, so that a zero of its shape can be made).
+#[derive(Clone, Debug)]
+pub enum Parts {
+    Leaf(VarId),
+    Tuple(Vec<Parts>),
+}
+
+impl Parts {
+    /// The leaves, in order, with their positions in the tuple (`[1, 0]` for `.1.0`).
+    pub fn leaves(&self) -> Vec<(Vec<usize>, VarId)> {
+        fn walk(parts: &Parts, at: &mut Vec<usize>, out: &mut Vec<(Vec<usize>, VarId)>) {
+            match parts {
+                Parts::Leaf(v) => out.push((at.clone(), *v)),
+                Parts::Tuple(elems) => {
+                    for (k, e) in elems.iter().enumerate() {
+                        at.push(k);
+                        walk(e, at, out);
+                        at.pop();
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// The pattern (or tuple expression) with each leaf written by `leaf`.
+    pub fn render(&self, leaf: &mut impl FnMut(VarId) -> TokenStream) -> TokenStream {
+        match self {
+            Parts::Leaf(v) => leaf(*v),
+            Parts::Tuple(elems) => {
+                let elems: Vec<TokenStream> = elems.iter().map(|e| e.render(leaf)).collect();
+                quote::quote!((#(#elems),*))
+            }
+        }
+    }
+}
+
 /// What the macro knows of a value's type.
 #[derive(Clone, Debug)]
 pub enum Ty {
@@ -59,6 +99,8 @@ pub enum Ty {
     /// `&[Array2<F>]` or `Vec<Array2<F>>`: arrays of one rank, one per time step, read as
     /// `xs[t]`; a constant (its elements are read as constant arrays).
     Tensors { elem: FloatTy, rank: Option<usize> },
+    /// A call's tuple result (`let (h, c) = g(..);`), taken apart into its [`Parts`].
+    Tuple,
     /// The reverse of a call in split mode (`let (y, y_reverse) = g_forward(..);`): a closure
     /// that takes the call's upstream gradient and returns its gradients, called once.
     Reverse,

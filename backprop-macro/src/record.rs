@@ -233,7 +233,8 @@ fn cheap(program: &Program, a: &crate::ir::Assign) -> bool {
                 | "signum"
                 | "fract"
         ),
-        Prim::Tensor(_) | Prim::Call { .. } => false,
+        // A part of a tuple result has no line to run again (the call's pattern binds it).
+        Prim::Tensor(_) | Prim::Call { .. } | Prim::Field(_) => false,
     }
 }
 

@@ -87,9 +87,11 @@ fn mark_block(
                     path,
                     reverse,
                     pass,
+                    parts: None,
                     ..
                 } = &mut a.prim
                 else {
+                    // (A call whose tuple result is taken apart stays in joint mode.)
                     continue;
                 };
                 // An array the function owns (or a copy it makes), passed by reference: joint

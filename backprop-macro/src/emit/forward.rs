@@ -49,6 +49,7 @@ pub(super) fn forward_node(
                 backward,
                 pass,
                 reverse: Some(reverse),
+                ..
             } = &assign.prim =>
         {
             let forward = Prim::Call {
@@ -56,6 +57,7 @@ pub(super) fn forward_node(
                 backward: backward.clone(),
                 pass: pass.clone(),
                 reverse: None,
+                parts: None,
             };
             let float = program.vars[assign.target].ty.float();
             let call = rules::forward(
@@ -69,6 +71,19 @@ pub(super) fn forward_node(
                 &program.vars[*reverse].ident,
             );
             quote_spanned!(assign.span=> let (#ident, #reverse) = #call;)
+        }
+        // A part of a tuple result: bound by its call's pattern.
+        Node::Assign(assign) if matches!(assign.prim, Prim::Field(_)) => TokenStream::new(),
+        // `let (h, c) = g(..);`: the call taken apart as the user wrote it.
+        Node::Assign(assign)
+            if let Prim::Call {
+                parts: Some(parts), ..
+            } = &assign.prim =>
+        {
+            let call = rules::forward(&assign.prim, program, &assign.args, crate::ir::FloatTy::F64);
+            let pattern = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
+            let annotation = assign.annotation.as_ref().map(|a| quote!(: #a));
+            quote_spanned!(assign.span=> let #pattern #annotation = #call;)
         }
         Node::Assign(assign) => {
             let var = &program.vars[assign.target];

@@ -297,6 +297,7 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
                     {
                         Some("a runtime gate on an array")
                     }
+                    Prim::Call { parts: Some(_), .. } => Some("a call that returns a tuple"),
                     Prim::Call { .. } if !matches!(program.vars[a.target].ty, Ty::Float(_)) => {
                         Some("a call that returns an array")
                     }

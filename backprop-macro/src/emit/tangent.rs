@@ -148,6 +148,8 @@ pub(super) fn block_lines(t: &Tangents, block: &Block, errors: &mut Errors) -> V
 fn node_lines(t: &Tangents, node: &Node, errors: &mut Errors) -> Vec<TokenStream> {
     let program = &t.program;
     match node {
+        // A part of a tuple result: bound by its call's pattern, its tangent too.
+        Node::Assign(assign) if matches!(assign.prim, Prim::Field(_)) => Vec::new(),
         Node::Assign(assign) => {
             let tensor_gate =
                 program.vars[assign.target].ty.is_tensor() && is_tensor_gate(&assign.prim);
@@ -445,6 +447,20 @@ fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
     }
     let jvp = jvp_path(path);
     let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
+    // `let ((h, c), (t_h, t_c)) = g_jvp(..);` of `let (h, c) = g(..);`.
+    if let Prim::Call {
+        parts: Some(parts), ..
+    } = &assign.prim
+    {
+        let values = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
+        let tangents_of = parts.render(&mut |v| match t.var(v) {
+            Some(t_v) => t_v.to_token_stream(),
+            None => quote!(_),
+        });
+        return quote_spanned!(span=>
+            let (#values, #tangents_of) #annotation = #jvp(#(#args,)* #(#tangents),*);
+        );
+    }
     quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
 }
 
@@ -627,6 +643,7 @@ fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream,
             TensorOp::StdAxis => return Err("`std_axis`".into()),
             TensorOp::Map { .. } => return Err("a `mapv` closure with a branch".into()),
         },
+        Prim::Field(_) => return Err("a part of a tuple".into()),
         Prim::Call { path, .. } => {
             // A runtime tensor gate: its tangent rule (`rules/gates.rs`).
             let name = rules::function_name(path);

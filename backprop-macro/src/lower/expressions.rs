@@ -419,7 +419,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn call(&mut self, call: &syn::ExprCall, hint: &str) -> Value {
+    pub(super) fn call(&mut self, call: &syn::ExprCall, hint: &str) -> Value {
         let span = call.span();
         let Expr::Path(func) = strip_parens(&call.func) else {
             self.errors.spanned(
@@ -543,6 +543,7 @@ impl Lowerer<'_> {
                 backward,
                 pass,
                 reverse: None,
+                parts: None,
             },
             args,
             span,
@@ -695,6 +696,7 @@ fn value_name(value: &Value) -> String {
             }
             .into(),
             Prim::Call { path, .. } => rules::function_name(path),
+            Prim::Field(_) => "part".into(),
         },
         Value::Branch { .. } => "if".into(),
     }

@@ -18,6 +18,7 @@ mod expressions;
 mod iterators;
 mod statements;
 mod tensors;
+mod tuples;
 
 use std::collections::{HashMap, HashSet};
 

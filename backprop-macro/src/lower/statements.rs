@@ -304,6 +304,14 @@ impl Lowerer<'_> {
             }
             return;
         }
+        // `let (h, c) = g(..);`: a call's tuple result taken apart (`lower/tuples.rs`).
+        if let (Pat::Tuple(_), Some(init)) = (pat, &local.init)
+            && init.diverge.is_none()
+            && let Expr::Call(call) = strip_parens(&init.expr)
+        {
+            self.lower_tuple_call(pat, annotation, call);
+            return;
+        }
         let Pat::Ident(pat_ident) = pat else {
             self.errors.spanned(
                 pat,

@@ -112,6 +112,7 @@ impl Lowerer<'_> {
                 }
                 TensorOp::InsertAxis => tensor(rank_of(0).map(|r| r + 1)),
             },
+            Prim::Field(_) => Ty::Other,
             Prim::Call { path, .. } => {
                 let first_tensor = args.iter().map(|a| self.operand_ty(a)).find(Ty::is_tensor);
                 match (rules::tensor_gate_rank(path), first_tensor) {
@@ -843,6 +844,7 @@ impl Lowerer<'_> {
                                 backward,
                                 pass: vec![Pass::Plain],
                                 reverse: None,
+                                parts: None,
                             },
                             args: vec![receiver],
                             span,

@@ -401,6 +401,16 @@ impl Sweep<'_> {
     fn block(&mut self, block: &Block, out: &mut Vec<BackStmt>) {
         for node in block.nodes.iter().rev() {
             match node {
+                // A part of a tuple result: its gradient goes into its call's upstream tuple
+                // (`tuple_upstream`), and gives the call one.
+                Node::Assign(assign) if matches!(assign.prim, Prim::Field(_)) => {
+                    if self.declared.contains(&assign.target)
+                        && let [Operand::Var(tuple)] = assign.args[..]
+                    {
+                        self.materialise_uniform(assign.target, out);
+                        self.declared.insert(tuple);
+                    }
+                }
                 Node::Assign(assign) => {
                     if !self.declared.contains(&assign.target) {
                         continue;
@@ -426,8 +436,17 @@ impl Sweep<'_> {
                         }
                         _ => target.ident.clone(),
                     };
+                    let tuple = match &assign.prim {
+                        Prim::Call {
+                            parts: Some(parts), ..
+                        } => Some(self.tuple_upstream(parts)),
+                        _ => None,
+                    };
                     let rule = |upstream: Option<&TokenStream>| {
                         let mut local = Local::new(program, &assign.args, target, d.clone(), float);
+                        if let Some(tuple) = &tuple {
+                            local.d = tuple.clone();
+                        }
                         if let Some(value) = upstream {
                             local = local.with_upstream(value.clone());
                         }
@@ -587,6 +606,44 @@ impl Sweep<'_> {
         self.uniform.insert(*a, value);
         self.declared.insert(*a);
         true
+    }
+
+    /// The upstream gradient of a call whose tuple result was taken apart: its parts'
+    /// gradients, moved (nothing reads them after the call), and a zero of a part's shape
+    /// where it has none (`(d_h, vec![0.0; c.len()])`).
+    fn tuple_upstream(&mut self, parts: &crate::ir::Parts) -> TokenStream {
+        let program = self.program;
+        parts.render(&mut |v| {
+            if self.declared.contains(&v) {
+                return self.grad(v).to_token_stream();
+            }
+            let ident = &program.vars[v].ident;
+            match &program.vars[v].ty {
+                crate::ir::Ty::Array { len: Some(len), .. } => quote::quote!([0.0; #len]),
+                crate::ir::Ty::Array { len: None, .. } => {
+                    quote::quote!(::std::vec![0.0; #ident.len()])
+                }
+                crate::ir::Ty::Tensor { .. } => {
+                    quote::quote!(::backprop::ndarray::Array::zeros(#ident.raw_dim()))
+                }
+                _ => quote::quote!(0.0),
+            }
+        })
+    }
+
+    /// A gradient kept as one value everywhere (see `uniform_sum`), written out as an array:
+    /// for a line that reads it whole.
+    fn materialise_uniform(&mut self, var: VarId, out: &mut Vec<BackStmt>) {
+        if let Some(value) = self.uniform.remove(&var) {
+            let ident = &self.program.vars[var].ident;
+            out.push(BackStmt::Init {
+                var,
+                expr: quote::quote!(::backprop::ndarray::Array::from_elem(#ident.raw_dim(), #value)),
+                sum_to: false,
+                moved: None,
+                unwritten: None,
+            });
+        }
     }
 
     /// Declares a zero gradient for `var` before any contribution (hoisted out of the frames

@@ -43,7 +43,14 @@ pub enum Prim {
         /// How each argument is passed, as the user wrote it.
         pass: Vec<Pass>,
         reverse: Option<crate::ir::VarId>,
+        /// A tuple result taken apart (`let (h, c) = g(..);`): the call's target is the tuple,
+        /// never named in the generated code, and these are its parts.
+        parts: Option<crate::ir::Parts>,
     },
+    /// A part of a call's tuple result (`c` of `let (h, c) = g(..);`, at `.1`): bound by the
+    /// call's own pattern, so no line of its own, and no gradient line either (the call
+    /// gathers its parts' gradients into its upstream tuple).
+    Field(Vec<usize>),
 }
 
 /// How a call passes one argument: the callee's parameter type is not known here, so the

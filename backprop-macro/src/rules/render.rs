@@ -158,6 +158,10 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
             );
             return quote!(#path(#(#x),*));
         }
+        Prim::Field(at) => {
+            let (tuple, at) = (&x[0], at.iter().map(|&k| syn::Index::from(k)));
+            return quote!(#tuple #(.#at)*);
+        }
     };
     match rule.syntax {
         Syntax::Infix(op) => {

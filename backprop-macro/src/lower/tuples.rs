@@ -1,0 +1,277 @@
+//! Tuple results of calls, taken apart by a `let` pattern: `let (h, c) = lstm_step(..);`,
+//! `let (_, (_, gx)) = critic_grad(w, x);`. The call's target is the tuple (never named in the
+//! generated code: the call keeps the user's pattern), each name a part of it
+//! ([`Prim::Field`]); the reverse pass hands the call the tuple of its parts' gradients.
+
+use proc_macro2::Ident;
+use quote::ToTokens;
+use syn::Pat;
+
+use crate::ir::{Assign, Node, Operand, Parts, Ty};
+use crate::rules::Prim;
+use crate::signature::classify;
+
+use super::{Lowerer, Value};
+
+/// A `let` pattern of names and `_`, nested.
+enum Shape {
+    Leaf(Option<Ident>),
+    Tuple(Vec<Shape>),
+}
+
+impl Lowerer<'_> {
+    /// `let PAT = g(..);` with a tuple pattern: the call, then one part per name. The parts'
+    /// types come from the `let`'s annotation (`let (h, c): (Array2<f64>, Array2<f64>) =
+    /// ..`); for a call of a gradient (`critic_grad`), from the arguments it takes; else they
+    /// are floats, as the result of any call without one.
+    pub(super) fn lower_tuple_call(
+        &mut self,
+        pat: &Pat,
+        annotation: Option<&syn::Type>,
+        call: &syn::ExprCall,
+    ) {
+        let Some(shape) = shape_of(pat) else {
+            self.errors.spanned(
+                pat,
+                "take a call's tuple result apart by names and `_` (`let (h, c) = g(..);`, `let (_, (_, gx)) = f_grad(..);`)",
+            );
+            return;
+        };
+        let hint = match &shape {
+            Shape::Tuple(elems) => elems
+                .iter()
+                .find_map(|e| match e {
+                    Shape::Leaf(Some(ident)) => Some(ident.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "part".into()),
+            Shape::Leaf(_) => "part".into(),
+        };
+        let before = self.errors.len();
+        let Value::Assign {
+            prim:
+                Prim::Call {
+                    path,
+                    backward,
+                    pass,
+                    reverse,
+                    ..
+                },
+            args,
+            span,
+        } = self.call(call, &hint)
+        else {
+            // A float method's path (`f64::max(a, b)`) returns no tuple.
+            if self.errors.len() == before {
+                self.errors
+                    .spanned(call, "this call returns no tuple to take apart");
+            }
+            return;
+        };
+        if self.errors.len() > before {
+            return;
+        }
+        let name = crate::rules::function_name(&path);
+        let types = match annotation {
+            Some(ty) => leaf_types(&shape, ty),
+            None => self.gradient_types(&name, &shape, &args),
+        };
+        let types = match types {
+            Ok(types) => types,
+            Err(message) => {
+                match annotation {
+                    Some(ty) => self.errors.spanned(ty, message),
+                    None => self.errors.spanned(pat, message),
+                }
+                return;
+            }
+        };
+        let prim = Prim::Call {
+            path,
+            backward,
+            pass,
+            reverse,
+            parts: None,
+        };
+        let active = crate::contributions::differentiable_positions(&prim, &args)
+            .iter()
+            .any(|&i| self.is_active(&args[i]));
+        let mut types = types.into_iter();
+        let parts = self.declare_parts(&shape, &mut types, &name, active);
+        let tuple_ident = self.namer.fresh(&format!("{name}_result"));
+        let tuple = self.new_var(tuple_ident, Ty::Tuple, active);
+        let Prim::Call {
+            path,
+            backward,
+            pass,
+            reverse,
+            ..
+        } = prim
+        else {
+            return;
+        };
+        let leaves = parts.leaves();
+        self.push_node(Node::Assign(Assign {
+            target: tuple,
+            prim: Prim::Call {
+                path,
+                backward,
+                pass,
+                reverse,
+                parts: Some(parts),
+            },
+            args,
+            annotation: annotation.map(ToTokens::to_token_stream),
+            span,
+        }));
+        for (at, var) in leaves {
+            self.push_node(Node::Assign(Assign {
+                target: var,
+                prim: Prim::Field(at),
+                args: vec![Operand::Var(tuple)],
+                annotation: None,
+                span,
+            }));
+        }
+    }
+
+    /// The variables of a pattern's names (a `_` gets one of its own).
+    fn declare_parts(
+        &mut self,
+        shape: &Shape,
+        types: &mut impl Iterator<Item = Ty>,
+        name: &str,
+        active: bool,
+    ) -> Parts {
+        match shape {
+            Shape::Leaf(ident) => {
+                let ty = types.next().unwrap_or(Ty::Other);
+                Parts::Leaf(match ident {
+                    Some(ident) => self.declare(ident, ty, active, false),
+                    None => {
+                        let ident = self.namer.fresh(&format!("{name}_part"));
+                        self.new_var(ident, ty, active)
+                    }
+                })
+            }
+            Shape::Tuple(elems) => Parts::Tuple(
+                elems
+                    .iter()
+                    .map(|e| self.declare_parts(e, types, name, active))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The parts' types of `f_grad(..)`'s `(value, gradients)`: a float, and the gradient of
+    /// each float argument, typed as the contract says (`&[F]` gives `Vec<F>`, an array an
+    /// owned array).
+    fn gradient_types(
+        &self,
+        name: &str,
+        shape: &Shape,
+        args: &[Operand],
+    ) -> Result<Vec<Ty>, String> {
+        let unknown = || {
+            format!(
+                "the types of `{name}`'s tuple result are not known here: annotate them (`let (h, c): (Array2<f64>, Array2<f64>) = {name}(..);`)"
+            )
+        };
+        // As the result of any call without an annotation (`let h = g(..);`): floats.
+        if !name.ends_with("_grad") {
+            return Ok(shape.every_leaf(Ty::Float(self.default_float)));
+        }
+        let Shape::Tuple(elems) = shape else {
+            return Err(unknown());
+        };
+        let [Shape::Leaf(_), gradients] = &elems[..] else {
+            return Err(unknown());
+        };
+        let float = Ty::Float(self.default_float);
+        let positions: Vec<Ty> = args
+            .iter()
+            .map(|a| self.operand_ty(a))
+            .filter_map(|ty| match ty {
+                Ty::Float(f) => Some(Ty::Float(f)),
+                Ty::FloatLit => Some(float.clone()),
+                Ty::Array { elem, len } => Some(Ty::Array { elem, len }),
+                Ty::Tensor { elem, rank, .. } => Some(Ty::Tensor {
+                    elem,
+                    rank,
+                    by_ref: false,
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut types = vec![float];
+        match (gradients, &positions[..]) {
+            (Shape::Leaf(_), [one]) => types.push(one.clone()),
+            (Shape::Tuple(g), _)
+                if g.len() == positions.len() && g.iter().all(|g| matches!(g, Shape::Leaf(_))) =>
+            {
+                types.extend(positions);
+            }
+            _ => return Err(unknown()),
+        }
+        Ok(types)
+    }
+}
+
+impl Shape {
+    /// `ty` for every leaf.
+    fn every_leaf(&self, ty: Ty) -> Vec<Ty> {
+        match self {
+            Shape::Leaf(_) => vec![ty],
+            Shape::Tuple(elems) => elems
+                .iter()
+                .flat_map(|e| e.every_leaf(ty.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The names and `_` of a tuple pattern, nested.
+fn shape_of(pat: &Pat) -> Option<Shape> {
+    match pat {
+        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() && p.mutability.is_none() => {
+            Some(Shape::Leaf(Some(p.ident.clone())))
+        }
+        Pat::Wild(_) => Some(Shape::Leaf(None)),
+        Pat::Paren(p) => shape_of(&p.pat),
+        Pat::Tuple(t) => t
+            .elems
+            .iter()
+            .map(shape_of)
+            .collect::<Option<_>>()
+            .map(Shape::Tuple),
+        _ => None,
+    }
+}
+
+/// The leaves' types of an annotation shaped like the pattern.
+fn leaf_types(shape: &Shape, ty: &syn::Type) -> Result<Vec<Ty>, String> {
+    let mut out = Vec::new();
+    walk(shape, ty, &mut out)?;
+    return Ok(out);
+
+    fn walk(shape: &Shape, ty: &syn::Type, out: &mut Vec<Ty>) -> Result<(), String> {
+        match (shape, ty) {
+            (_, syn::Type::Paren(p)) => walk(shape, &p.elem, out),
+            (Shape::Tuple(elems), syn::Type::Tuple(t)) if elems.len() == t.elems.len() => elems
+                .iter()
+                .zip(&t.elems)
+                .try_for_each(|(s, t)| walk(s, t, out)),
+            (Shape::Leaf(_), ty) => match classify(ty) {
+                Ok(ty @ (Ty::Float(_) | Ty::Array { .. } | Ty::Tensor { .. })) => {
+                    out.push(ty);
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "a part of a differentiated call's result is a float or an array (`f64`, `Vec<f64>`, `[f64; N]`, `Array2<f64>`), not `{}`: compute other values with a call of their own",
+                    ty.to_token_stream()
+                )),
+            },
+            _ => Err("the annotation's tuple does not have the pattern's shape".into()),
+        }
+    }
+}
