@@ -5,6 +5,7 @@
 //! stdin's lines.
 
 pub mod ba;
+pub mod descent;
 pub mod det;
 pub mod gmm;
 pub mod hello;
@@ -14,6 +15,7 @@ pub mod llsq;
 pub mod lse;
 pub mod lstm;
 pub mod ode;
+pub mod particle;
 pub mod protocol;
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ pub fn module(name: &str) -> Option<Module> {
         "ba" => Some(crate::ba::evaluate),
         "ht" => Some(crate::ht::evaluate),
         "lstm" => Some(crate::lstm::evaluate),
+        "particle" => Some(crate::particle::evaluate),
         _ => None,
     }
 }
@@ -229,7 +230,7 @@ mod tests {
     #[test]
     fn define_of_a_known_module_succeeds() {
         for module in [
-            "hello", "lse", "llsq", "gmm", "det", "ode", "kmeans", "ba", "ht",
+            "hello", "lse", "llsq", "gmm", "det", "ode", "kmeans", "ba", "ht", "lstm", "particle",
         ] {
             let line = format!(r#"{{"id": 1, "kind": "define", "module": "{module}"}}"#);
             assert_eq!(handle(&line), r#"{"id":1,"success":true}"#);
