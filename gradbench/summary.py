@@ -60,6 +60,10 @@ def main():
         if not manual_path.exists() or ev == "hello":
             continue
         manual, mvalid, mtotal, _ = times(manual_path)
+        if not manual:
+            print("(manual has no implementation)")
+            print()
+            continue
         functions = sorted({f for _, f in ours})
         print("| workload | " + " | ".join(f"{f} backprop | {f} manual | ratio" for f in functions) + " |")
         workloads = list(dict.fromkeys(w for w, _ in ours))
