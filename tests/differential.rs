@@ -122,6 +122,35 @@
 //! macro did not compile in forward mode, and the programs that call them (each has its
 //! minimized case in `tests/regressions.rs`); all three are fixed, and on.
 //!
+//! The programs from `ITERATORS_FROM` on (drawn after all the others, which are unchanged)
+//! also write loops as iterators (README, "Iterator reductions"): reductions among their
+//! statements (`Gen::reduction`), `let s = w.iter().map(|&w_i| ..).sum::<f64>();`, `let s: f64
+//! = ...sum();`, `.product::<f64>()` (of factors `1.0 + 0.5 * squashed`), `.fold(0.0, |total,
+//! &w_i| total * 0.5 + ..)` (over `w.iter().rev()` too), `.copied().fold(f64::NEG_INFINITY,
+//! f64::max)` and `.map(..).fold(f64::NEG_INFINITY, f64::max)`, over an array's elements or a
+//! range `(0..n)` (`n` a literal, `w.len()` or a `usize` parameter, 0 included: an empty
+//! sum); and loops `for i in 0..w.len()` that read `w[i]` written, in turn, as element loops
+//! (`Printer::element_loop`): `for &w_i in &w` (or `in w` of a reference), `for &w_i in
+//! w.iter()`, `.rev()`, `for (i, &w_i) in w.iter().enumerate()` when the body reads `i`
+//! otherwise, and `for (&w_i, &q_i) in w.iter().zip(&q)` when it reads `q[i]` too. The dual
+//! reference keeps the loop it stands for (the same computation, the other spelling), and
+//! the checks are the other programs'. `RANGE_REV_FOLDS` and `ENUMERATE_REV_LOOPS` keep out
+//! the two forms the macro does not compile (minimized in `tests/regressions.rs`).
+//!
+//! Some programs also have `hvp` in their attribute (`Gen::hvp`: every `HVP_EVERY`-th
+//! program, and the programs that call others, where the macro writes `f_hvp`: f64, a scalar
+//! output, no `split(..)`, no `f32` on the way, no array a call returns, and calls only of
+//! programs with `hvp`, of `backprop::sigmoid`/`relu`/`softplus` and of `softsign`, whose
+//! `softsign_hvp_tangent` and its `_backward` are written by hand below). Nothing is drawn for
+//! it. Each is followed by its reference on hyper-dual numbers (`pNNNN_hyper`: the dual
+//! reference printed with `HyperDual64`, the helpers of `pwh` and `ch(..)`), and the test
+//! `check_hvp` runs `f_hvp(p.., v..)` at `POINTS` points of its own (`HVP_SEED`) with a random
+//! `v`, and compares the value and the gradient with the dual reference (1e-10) and `H·v`
+//! with one hyper-dual pass per differentiable input (`eps1` seeded with a unit vector,
+//! `eps2` with `v`, `eps1eps2`), to `HVP_EXACT`. `HVP_IMPORTED_GATES` and `HVP_VEC_BUFFERS`
+//! keep out what the macro (or the prelude) does not compile yet (minimized in
+//! `tests/regressions.rs`).
+//!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
 //! not generated: see CONTRIBUTING.md.
@@ -172,7 +201,7 @@ use std::fmt::Write as _;
 use backprop::prelude::*;
 use backprop::{Real, backprop};
 use common::{Rng, c, dual_directional, dual_gradient};
-use num_dual::{Dual, Dual32, Dual64, DualNum};
+use num_dual::{Dual, Dual32, Dual64, DualNum, HyperDual, HyperDual64};
 
 // ---------------------------------------------------------------------------------------------
 // Hand-written gates the programs call (a plain `g`, its `g_backward` and its `g_jvp`, generic
@@ -197,6 +226,31 @@ fn softsign_backward<F: Real>(x: F, d_out: F) -> (F, F) {
 fn softsign_jvp<F: Real>(x: F, t: F) -> (F, F) {
     let den = F::one() + x.abs();
     (x / den, t / (den * den))
+}
+
+/// Second order: `[softsign(x), softsign'(x) t]`, the tangent function a caller with `hvp`
+/// differentiates through `softsign_hvp_tangent_backward`.
+fn softsign_hvp_tangent<F: Real>(x: F, t: F) -> [F; 2] {
+    let den = F::one() + x.abs();
+    [x / den, t / (den * den)]
+}
+
+/// With softsign'' = −2 sign(x) / (1 + |x|)³: `d_x = d₀ softsign' + d₁ t softsign''`, `d_t =
+/// d₁ softsign'`.
+fn softsign_hvp_tangent_backward<F: Real>(x: F, t: F, d_out: [F; 2]) -> ([F; 2], (F, F)) {
+    let den = F::one() + x.abs();
+    let slope = F::one() / (den * den);
+    let sign = if x.is_sign_negative() {
+        -F::one()
+    } else {
+        F::one()
+    };
+    let curvature = -(sign + sign) / (den * den * den);
+    let [d0, d1] = d_out;
+    (
+        [x / den, slope * t],
+        (d0 * slope + d1 * t * curvature, d1 * slope),
+    )
 }
 
 /// The smooth maximum ln(e^a + e^b), computed stably: two differentiable inputs.
@@ -292,7 +346,7 @@ macro_rules! piecewise {
         /// equal values must take the same branch as the forward code.
         #[allow(dead_code)]
         mod $module {
-            use super::note;
+            use super::{WithRe, note};
             use num_dual::DualNum;
 
             type F = $F;
@@ -304,7 +358,7 @@ macro_rules! piecewise {
 
             /// std's `value`, with the derivative of `d`.
             fn exact(value: F, d: D) -> D {
-                D::new(value, d.eps)
+                d.with_re(value)
             }
 
             fn note_value(x: F) {
@@ -364,7 +418,7 @@ macro_rules! piecewise {
             pub fn rem(a: D, b: D) -> D {
                 let q = (a.re / b.re).trunc();
                 note_value(q);
-                D::new(a.re % b.re, (a - b * q).eps)
+                (a - b * q).with_re(a.re % b.re)
             }
 
             pub fn max(a: D, b: D) -> D {
@@ -399,7 +453,7 @@ macro_rules! piecewise {
                 } else {
                     (a / b).atan()
                 };
-                D::new(a.re.atan2(b.re), slope.eps)
+                slope.with_re(a.re.atan2(b.re))
             }
 
             pub fn mul_add(a: D, b: D, c: D) -> D {
@@ -494,6 +548,32 @@ macro_rules! piecewise {
 
 piecewise!(pw64, f64, num_dual::Dual64);
 piecewise!(pw32, f32, num_dual::Dual32);
+piecewise!(pwh, f64, num_dual::HyperDual64);
+
+/// A number of num-dual with its real part replaced: std's value, num-dual's derivatives (the
+/// references' `exact`).
+trait WithRe<F> {
+    fn with_re(self, re: F) -> Self;
+}
+
+impl<F: Copy> WithRe<F> for Dual<F> {
+    fn with_re(mut self, re: F) -> Self {
+        self.re = re;
+        self
+    }
+}
+
+impl<F: Copy> WithRe<F> for HyperDual<F> {
+    fn with_re(mut self, re: F) -> Self {
+        self.re = re;
+        self
+    }
+}
+
+/// A constant as a hyper-dual number (the `c` of the second-order references).
+fn ch(x: f64) -> HyperDual64 {
+    HyperDual64::from_re(x)
+}
 
 // ---------------------------------------------------------------------------------------------
 // The table of generated programs.
@@ -532,7 +612,17 @@ struct Case<F: 'static> {
     forward: Option<Forward<F>>,
     /// For a program with `jvp`: its `f_jvp`, with the tangents read from `t` (laid out as `p`).
     jvp: Option<Jvp<F>>,
+    /// For a program with `hvp`: its `f_hvp` (`v` read from a slice laid out as `p`) and its
+    /// reference on hyper-dual numbers.
+    hvp: Option<(Hvp<F>, HyperReference<F>)>,
 }
+
+/// A program's `f_hvp` called through flat inputs: `(p, k, v)` to the value, the gradient and
+/// `H·v`, flattened (`v` laid out as `p`, as the tangents of `Jvp`).
+type Hvp<F> = fn(&[F], &[i64], &[F]) -> (F, Vec<F>, Vec<F>);
+
+/// A program's reference on hyper-dual numbers, called through flat inputs.
+type HyperReference<F> = fn(&[HyperDual<F>], &[i64]) -> HyperDual<F>;
 
 /// A program's `f_forward` called through flat inputs: `(p, k, d_out)` to the value and the
 /// gradient its closure gives for `d_out`, flattened.
@@ -547,7 +637,8 @@ macro_rules! case {
     ($F:ty, $name:ident, $grad:ident, $backward:ident, $backward_source:ident, $reference:ident,
      floats: $floats:literal, active: [$($active:literal),*], consts: [$($c:ident),*],
      |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(, forward: $forward:ident)?
-     $(, jvp: $jvp:ident, |$t:ident| ($($targ:expr),+))? $(,)?) => {
+     $(, jvp: $jvp:ident, |$t:ident| ($($targ:expr),+))?
+     $(, hvp: $hvp:ident, $hyper:ident, |$v:ident| ($($varg:expr),+))? $(,)?) => {
         Case {
             name: stringify!($name),
             source: $source,
@@ -585,8 +676,24 @@ macro_rules! case {
             backward_source: $backward_source,
             forward: case!(@forward $F, [$($forward)?], |$p, $k| ($($arg),+)),
             jvp: case!(@jvp $F, [$($jvp, |$t| ($($targ),+))?], |$p, $k| ($($arg),+)),
+            hvp: case!(@hvp $F, [$($hvp, $hyper, |$v| ($($varg),+))?], |$p, $k| ($($arg),+)),
         }
     };
+    (@hvp $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
+        None
+    };
+    (@hvp $F:ty, [$hvp:ident, $hyper:ident, |$v:ident| ($($varg:expr),+)], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn hvp($p: &[$F], $k: &[i64], $v: &[$F]) -> ($F, Vec<$F>, Vec<$F>) {
+            let _ = $k;
+            let (value, gradient, hv) = $hvp($($arg,)+ $($varg),+);
+            (value, Gradient::<$F>::flatten(&gradient), Gradient::<$F>::flatten(&hv))
+        }
+        fn hyper($p: &[HyperDual<$F>], $k: &[i64]) -> HyperDual<$F> {
+            let _ = $k;
+            $hyper($($arg),+)
+        }
+        Some((hvp as Hvp<$F>, hyper as HyperReference<$F>))
+    }};
     (@forward $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
         None
     };
@@ -711,7 +818,7 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 1900;
+const PROGRAMS: usize = 2000;
 /// The first program that also uses local buffers, `while` loops, `break` guards and the casts
 /// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
 /// the generator, unchanged).
@@ -780,6 +887,22 @@ const JVP_CONSTANT_REFERENCE_ARGUMENTS: bool = true;
 /// "expected `[f64; 2]`, found floating-point number" (`tests/regressions.rs`,
 /// `jvp_constant_array_output`; fixed). A returned buffer without a gradient compiles.
 const JVP_CONSTANT_ARRAY_OUTPUT: bool = true;
+/// Every how many programs one gets `hvp` in its attribute (`Gen::hvp`; where the macro
+/// writes `f_hvp`, and when every program it calls has `hvp` too).
+const HVP_EVERY: usize = 4;
+/// Whether a program with `hvp` may call the runtime's gates imported by the prelude
+/// (`relu(x)` rather than `backprop::relu(x)`). `f_hvp` calls `sigmoid_hvp_tangent` and
+/// `sigmoid_hvp_tangent_backward` by the name the call is written with, and the prelude, which
+/// has `sigmoid_backward` and `sigmoid_jvp`, does not export those: "cannot find function
+/// `sigmoid_hvp_tangent_backward` in this scope" (`tests/regressions.rs`,
+/// `hvp_imported_runtime_gate`). `backprop::sigmoid(x)` compiles.
+const HVP_IMPORTED_GATES: bool = false;
+/// Whether a program with `hvp` may have a local `vec!` buffer (`let mut h = vec![0.0; 2];`).
+/// The tangent function that `hvp` differentiates again keeps the `vec!`, which the macro then
+/// rejects: "macro calls are not supported in a `#[backprop]` function", and "a `#[backprop]`
+/// function does not write into its parameters" at the buffer (`tests/regressions.rs`,
+/// `hvp_vec_buffer`). `[0.0; N]` buffers compile.
+const HVP_VEC_BUFFERS: bool = false;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;
@@ -790,6 +913,31 @@ const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// its elements. The programs before it are unchanged: these are drawn after them, and every
 /// draw that decides an output or a result binding is made from here on only.
 const OUTPUTS_FROM: usize = 1800;
+/// The first program that writes loops over an array's elements as iterators (`Gen::reduction`
+/// and `Printer::element_loop`): reductions `let s: f64 = w.iter().map(|&v| ..).sum();`,
+/// `.sum::<f64>()`, `.product()`, `.fold(0.0, |total, &v| ..)` (over `.rev()` too),
+/// `.fold(f64::NEG_INFINITY, f64::max)` and `(0..n).map(|i| ..).sum()`, drawn among the
+/// statements; and loops `for i in 0..w.len()` that read `w[i]` printed, in turn, as `for &w_i
+/// in &w`, `for &w_i in w.iter().rev()`, `for (i, &w_i) in w.iter().enumerate()`, `for (&w_i,
+/// &q_i) in w.iter().zip(&q)` (the dual reference keeps the index loop: the same computation,
+/// the other spelling). The programs before it are unchanged: these are drawn after them.
+const ITERATORS_FROM: usize = 1900;
+/// Whether a reduction over a reversed range may be written `(0..n).rev().fold(..)`. The
+/// macro says "this iterator chain is not differentiated" (it takes `(0..n)` and
+/// `r.iter().rev()`, and loops `for i in (0..n).rev()`, but not the reversed range as a
+/// reduction's source; `tests/regressions.rs`, `reduction_over_a_reversed_range`).
+const RANGE_REV_FOLDS: bool = false;
+/// Whether an element loop that reads its index may run backwards, `for (i, &w_i) in
+/// w.iter().enumerate().rev()`. The macro says "a `#[backprop]` loop runs over a range .. or
+/// over the elements of arrays" (`tests/regressions.rs`, `enumerate_rev_loop`).
+const ENUMERATE_REV_LOOPS: bool = false;
+/// Whether an element loop may read two arrays in step, `for (&w_i, &q_i) in w.iter().zip(&q)`.
+const ZIPPED_ELEMENT_LOOPS: bool = true;
+/// Whether a loop over two arrays in step may run backwards, `for (&w_i, &q_i) in
+/// w.iter().zip(q.iter()).rev()`. The macro says "a `#[backprop]` loop runs over a range ..
+/// or over the elements of arrays" (`tests/regressions.rs`, `zip_rev_loop`), although
+/// `w.iter().zip(..)` and `w.iter().rev()` compile.
+const ZIP_REV_LOOPS: bool = false;
 /// The share of programs from `OUTPUTS_FROM` on that return an array.
 const OUTPUT_SHARE: f64 = 0.55;
 /// The share of programs from `OUTPUTS_FROM` on written in `f32` (more than `F32_SHARE`, so
@@ -1305,6 +1453,32 @@ enum Count {
     Var(usize, usize),
 }
 
+/// How a reduction (`Gen::reduction`) is written.
+#[derive(Clone, Copy, PartialEq)]
+enum Fold {
+    /// `.map(|&v| e).sum::<F>()`.
+    Sum,
+    /// `let s: F = ...map(|&v| e).sum();`.
+    SumAnnotated,
+    /// `.map(|&v| e).product::<F>()`.
+    Product,
+    /// `.fold(0.0, |total, &v| total * 0.5 + e)`.
+    Closure,
+    /// `.map(|&v| e).fold(F::NEG_INFINITY, F::max)`, or `.copied().fold(..)` of the elements.
+    Max,
+}
+
+/// A loop `let mut s = init; for i in .. { s op= e; }` that the program writes as an iterator
+/// reduction (its dual reference as the loop).
+#[derive(Clone, PartialEq)]
+struct Reduction {
+    acc: usize,
+    var: usize,
+    /// The array whose elements it reduces (`w.iter()`), or none: a range `(0..n)`.
+    array: Option<usize>,
+    fold: Fold,
+}
+
 enum Stmt {
     Const(String, f64),
     Let {
@@ -1371,8 +1545,14 @@ struct Function {
     /// the program is drawn), and whether it comes first in the attribute.
     jvp: bool,
     jvp_first: bool,
+    /// Whether the attribute has `hvp` (`Gen::hvp`; `f_hvp` is checked too).
+    hvp: bool,
     /// What it returns (a scalar before `OUTPUTS_FROM`).
     output: Output,
+    /// From `ITERATORS_FROM` on: its loops over elements may be printed as iterators, and
+    /// these loops are printed as reductions.
+    iterators: bool,
+    reductions: Vec<Reduction>,
     vars: Vec<Var>,
     body: Vec<Stmt>,
     tail: Tail,
@@ -1393,6 +1573,8 @@ struct Sig {
     output: Output,
     /// Whether it has `jvp` (so that its callers may: they call `g_jvp`).
     jvp: bool,
+    /// Whether it has `hvp` (so that its callers may: they call `g_hvp_tangent`).
+    hvp: bool,
 }
 
 struct Gen {
@@ -1437,6 +1619,10 @@ struct Gen {
     outputs: bool,
     /// The program being generated returns an array, built this way.
     returns: Option<OutputShape>,
+    /// Programs from `ITERATORS_FROM` on also write reductions and element loops as iterators.
+    iterators: bool,
+    /// The reductions of the function being generated (`Gen::reduction`).
+    reductions: Vec<Reduction>,
     /// The next loop body starts with a mutation pattern (`Gen::mutation`).
     force_mutation: bool,
     /// How many loops with a `break` or `return` guard are being generated (see
@@ -1502,6 +1688,8 @@ impl Gen {
             mutation: false,
             outputs: false,
             returns: None,
+            iterators: false,
+            reductions: Vec::new(),
             force_mutation: false,
             guarded: 0,
             narrowed: false,
@@ -2744,6 +2932,7 @@ impl Gen {
         let body = Printer {
             f,
             sigs: &self.sigs,
+            names: RefCell::new(Vec::new()),
         }
         .body(false);
         if ["softsign(", "smooth_max(", "leaky(", "scaled("]
@@ -2757,6 +2946,68 @@ impl Gen {
             .any(|gate| body.contains(gate))
         {
             self.cov("runtime gate in a jvp program");
+        }
+    }
+
+    /// Gives every `HVP_EVERY`-th program, and every program that calls others, `hvp` in its
+    /// attribute where the macro writes `f_hvp` (README, "Second order"): an f64 program with
+    /// `jvp` that returns a scalar,
+    /// computes in f64 only, has no `split(..)`, binds no array a call returns, and calls only
+    /// programs with `hvp`, the runtime's gates and `softsign` (whose `softsign_hvp_tangent`
+    /// is written by hand above). Nothing is drawn: the programs are unchanged but for their
+    /// attribute.
+    fn hvp(&mut self, f: &mut Function, index: usize) {
+        let calls = Calls::walk(f).found;
+        // Every `HVP_EVERY`-th program, and the programs that call only programs with `hvp`.
+        let chosen = index.is_multiple_of(HVP_EVERY) || !calls.is_empty();
+        if !chosen
+            || !f.jvp
+            || f.fl != Fl::F64
+            || f.output != Output::Scalar
+            || f.narrowed
+            || !f.split.is_empty()
+            || f.vars.iter().any(|v| matches!(v.kind, Kind::Output(..)))
+            || !HVP_VEC_BUFFERS
+                && f.vars
+                    .iter()
+                    .any(|v| matches!(v.kind, Kind::Buffer(_, true)))
+        {
+            return;
+        }
+        if calls.iter().any(|c| !self.sigs[c.callee].hvp) {
+            return;
+        }
+        let body = Printer {
+            f,
+            sigs: &self.sigs,
+            names: RefCell::new(Vec::new()),
+        }
+        .body(false);
+        if ["smooth_max(", "leaky(", "scaled(", " as f32"]
+            .iter()
+            .any(|gate| body.contains(gate))
+            || !HVP_IMPORTED_GATES
+                && ["sigmoid(", "relu(", "softplus("].iter().any(|gate| {
+                    body.match_indices(gate)
+                        .any(|(at, _)| !body[..at].ends_with("::"))
+                })
+        {
+            return;
+        }
+        f.hvp = true;
+        self.sigs[index].hvp = true;
+        self.cov("hvp");
+        if !calls.is_empty() {
+            self.cov("call of a program in an hvp program");
+        }
+        if body.contains("softsign(") {
+            self.cov("hand-written gate in an hvp program");
+        }
+        if f.has_loop {
+            self.cov("loop in an hvp program");
+        }
+        if f.wrt.is_some() {
+            self.cov("hvp with wrt(..)");
         }
     }
 
@@ -3051,7 +3302,13 @@ impl Gen {
         }
         let arrays = self.visible_where(|v| v.kind.elements().is_some());
         let usizes = self.visible_where(|v| v.kind == Kind::Usize);
-        let (count, iterations) = match self.rng.below(4) {
+        // From `ITERATORS_FROM` on, most loops run over an array's length (element loops).
+        let draw = if self.iterators && self.rng.chance(0.6) {
+            0
+        } else {
+            self.rng.below(4)
+        };
+        let (count, iterations) = match draw {
             0 | 1 if !arrays.is_empty() => {
                 let a = self.rng.pick(&arrays);
                 self.vars[a].uses += 1;
@@ -3196,13 +3453,52 @@ impl Gen {
         let own: Vec<usize> = self.scopes.last().cloned().unwrap_or_default();
         for id in own {
             if self.vars[id].uses == 0 {
-                let term = self.read_term(id);
+                // From `ITERATORS_FROM` on, a loop over `w.len()` reads its variable as `w[i]`
+                // (an element loop, `Printer::element_loop`).
+                let term = match count {
+                    Count::Len(a) if self.iterators && id == var => {
+                        self.vars[id].uses += 1;
+                        let l = self.lit();
+                        bin(
+                            Op::Mul,
+                            E::Elem(a, Index::Loop(var, 0, iterations)),
+                            E::Lit(l),
+                        )
+                    }
+                    _ => self.read_term(id),
+                };
                 let term = self.carried_term(id, term);
                 let target = self.rng.pick(&mutables);
                 self.vars[target].uses += 1;
                 self.arm_assigned.push(target);
                 self.cov("assignment in an arm");
                 body.push(ArmStmt::Assign(target, Some(Op::Add), term));
+            }
+        }
+        if let Count::Len(a) = count
+            && self.iterators
+        {
+            // An element read `w[i]`, for the element loop to bind; at times of another array
+            // too (`q[i]`, of at least as many elements), for a `zip`.
+            let others = self.visible_where(|v| {
+                v.kind.elements().is_some_and(|n| n >= iterations) && v.name != self.vars[a].name
+            });
+            let mut read = vec![a];
+            if !others.is_empty() && self.rng.chance(0.5) {
+                read.push(self.rng.pick(&others));
+            }
+            for x in read {
+                let l = self.lit();
+                let term = bin(
+                    Op::Mul,
+                    E::Elem(x, Index::Loop(var, 0, iterations)),
+                    E::Lit(l),
+                );
+                let target = self.rng.pick(&mutables);
+                self.vars[target].uses += 1;
+                self.vars[x].uses += 1;
+                self.arm_assigned.push(target);
+                body.insert(0, ArmStmt::Assign(target, Some(Op::Add), term));
             }
         }
         if !body.iter().any(|s| matches!(s, ArmStmt::Assign(..))) {
@@ -6149,6 +6445,141 @@ impl Gen {
         }));
     }
 
+    /// From `ITERATORS_FROM` on: a reduction among the function's statements, `let mut s =
+    /// init;` and a loop `for i in 0..n { s op= e; }` that the program writes as an iterator
+    /// (`Printer::reduction_text`): over an array's elements (the loop variable read only as
+    /// `w[i]`, hidden otherwise) or over a range `(0..n)`. The accumulator is read-only after.
+    fn reduction(&mut self, body: &mut Vec<Stmt>) -> bool {
+        if self.arm_depth > 0 || self.no_assignments || self.hidden.is_some() {
+            return false;
+        }
+        if self.visible().iter().any(|&v| self.vars[v].name == "i") {
+            return false;
+        }
+        let arrays = self.visible_where(|v| v.kind.elements().is_some());
+        let usizes = self.visible_where(|v| v.kind == Kind::Usize);
+        let fold = match self.rng.below(7) {
+            0 | 1 => Fold::Sum,
+            2 => Fold::SumAnnotated,
+            3 => Fold::Product,
+            4 | 5 => Fold::Closure,
+            _ => Fold::Max,
+        };
+        let range = arrays.is_empty() || self.rng.chance(0.3);
+        let (count, n, array) = if range {
+            if !arrays.is_empty() && self.rng.chance(0.4) {
+                let a = self.rng.pick(&arrays);
+                self.vars[a].uses += 1;
+                let n = self.vars[a].kind.elements().unwrap_or(1);
+                (Count::Len(a), n, None)
+            } else if !usizes.is_empty() && fold != Fold::Max && self.rng.chance(0.5) {
+                // A `usize` parameter may be 0: an empty reduction (not of `max`).
+                let u = self.rng.pick(&usizes);
+                self.vars[u].uses += 1;
+                (Count::Param(u), 3, None)
+            } else {
+                let n = 2 + self.rng.below(3);
+                (Count::Lit(n), n, None)
+            }
+        } else {
+            let a = self.rng.pick(&arrays);
+            self.vars[a].uses += 1;
+            let n = self.vars[a].kind.elements().unwrap_or(1);
+            (Count::Len(a), n, Some(a))
+        };
+        let rev = fold == Fold::Closure && self.rng.chance(0.5) && (!range || RANGE_REV_FOLDS);
+        let name = self.fresh_name();
+        let acc = self.declare(&name, Kind::Scalar, 1.0, true);
+        self.scopes.push(Vec::new());
+        let var = self.declare("i", Kind::Index(n), n as f64, false);
+        if array.is_some() {
+            // The loop variable is read only as `w[i]`, the closure's element.
+            self.scopes.last_mut().expect("a scope").pop();
+        }
+        self.hidden = Some(acc);
+        let outer_iterations = self.iterations;
+        self.iterations *= n;
+        self.arm_depth += 1;
+        let extra = array.map(|a| (E::Elem(a, Index::Loop(var, 0, n)), 1.5));
+        let (e, b) = if fold == Fold::Max && array.is_some() && self.rng.chance(0.5) {
+            extra.clone().expect("an array")
+        } else {
+            let (e, b) = self.expr_reading(2, extra);
+            let (e, b) = if range { self.sink(e, b) } else { (e, b) };
+            self.limit(e, b)
+        };
+        self.arm_depth -= 1;
+        self.iterations = outer_iterations;
+        self.hidden = None;
+        self.scopes.pop();
+        let fl = self.fl.ty();
+        let (init, stmt, bound) = match fold {
+            Fold::Sum | Fold::SumAnnotated => (
+                E::Lit(0.0),
+                ArmStmt::Assign(acc, Some(Op::Add), e),
+                b * n as f64,
+            ),
+            Fold::Product => {
+                let (sq, _) = self.squash(e);
+                let factor = bin(Op::Add, E::Lit(1.0), bin(Op::Mul, E::Lit(0.5), sq));
+                (
+                    E::Lit(1.0),
+                    ArmStmt::Assign(acc, Some(Op::Mul), factor),
+                    1.5f64.powi(n as i32),
+                )
+            }
+            Fold::Closure => (
+                E::Lit(0.0),
+                ArmStmt::Assign(
+                    acc,
+                    None,
+                    bin(Op::Add, bin(Op::Mul, E::Var(acc), E::Lit(0.5)), e),
+                ),
+                2.0 * b,
+            ),
+            Fold::Max => (
+                E::Named(format!("{fl}::NEG_INFINITY")),
+                ArmStmt::Assign(acc, None, E::Method("max", false, vec![E::Var(acc), e])),
+                b,
+            ),
+        };
+        self.cov(match (fold, range) {
+            (Fold::Sum | Fold::SumAnnotated, false) => "iterator sum",
+            (Fold::Sum | Fold::SumAnnotated, true) => "range sum",
+            (Fold::Product, _) => "iterator product",
+            (Fold::Closure, _) => "iterator fold with a closure",
+            (Fold::Max, _) => "iterator fold with max",
+        });
+        if rev {
+            self.cov("reversed iterator fold");
+        }
+        self.any_loop = true;
+        self.vars[acc].bound = bound.max(1.0);
+        self.vars[acc].mutable = false;
+        self.vars[acc].assigned = true;
+        body.push(Stmt::Let {
+            var: acc,
+            mutable: true,
+            annotated: false,
+            rhs: Rhs::Expr(init),
+        });
+        body.push(Stmt::For(Loop {
+            var,
+            from: None,
+            start: 0,
+            count,
+            rev,
+            body: vec![stmt],
+        }));
+        self.reductions.push(Reduction {
+            acc,
+            var,
+            array,
+            fold,
+        });
+        true
+    }
+
     fn function(&mut self, name: String) -> Function {
         let f32_share = if self.outputs {
             OUTPUT_F32_SHARE
@@ -6175,6 +6606,7 @@ impl Gen {
         self.loop_serial = 0;
         self.open_loops.clear();
         self.frozen.clear();
+        self.reductions.clear();
         // From `OUTPUTS_FROM` on, some programs return an array.
         self.returns = None;
         if self.outputs && self.rng.chance(OUTPUT_SHARE) {
@@ -6194,9 +6626,11 @@ impl Gen {
 
         // Parameters: 1-4 float ones, sometimes constants among them.
         let floats = self.rng.pick(&[1, 2, 2, 2, 3, 3, 3, 4]);
+        // From `ITERATORS_FROM` on, more arrays (for element loops, `zip`s among them).
+        let scalars_up_to = if self.iterators { 45 } else { 71 };
         let mut kinds: Vec<Kind> = (0..floats)
             .map(|_| match self.rng.below(100) {
-                0..=71 => Kind::Scalar,
+                r if r <= scalars_up_to => Kind::Scalar,
                 72..=81 => Kind::Array(2 + self.rng.below(3)),
                 82..=89 => Kind::ArrayRef(2 + self.rng.below(3)),
                 90..=94 => Kind::Slice(2 + self.rng.below(3)),
@@ -6324,6 +6758,21 @@ impl Gen {
             usize::MAX
         };
         for s in 0..statements {
+            // From `ITERATORS_FROM` on: a reduction written as an iterator.
+            if self.iterators && self.rng.chance(0.35) && self.reduction(&mut body) {
+                continue;
+            }
+            // And more loops, for `Printer::element_loop` to write over elements.
+            if self.iterators && self.rng.chance(0.3) {
+                // (A loop assigns a `let mut`: one first, if there is none yet.)
+                if self.assignable().is_empty() {
+                    self.let_mut(&mut body);
+                }
+                if let Some(l) = self.for_loop() {
+                    body.push(Stmt::For(l));
+                }
+                continue;
+            }
             if self.outputs
                 && (s == forced_result || self.rng.chance(0.15))
                 && let Some(stmt) = self.result_let()
@@ -6443,7 +6892,10 @@ impl Gen {
             split_first: false,
             jvp: false,
             jvp_first: false,
+            hvp: false,
             output,
+            iterators: self.iterators,
+            reductions: std::mem::take(&mut self.reductions),
             vars: std::mem::take(&mut self.vars),
             body,
             tail,
@@ -6986,6 +7438,7 @@ impl Function {
             buffers: self.vars.iter().any(|v| matches!(v.kind, Kind::Buffer(..))),
             output: self.output,
             jvp: false,
+            hvp: false,
         });
         self
     }
@@ -7013,6 +7466,24 @@ fn is_cast(e: &E) -> bool {
 struct Printer<'a> {
     f: &'a Function,
     sigs: &'a [Sig],
+    /// While printing an iterator's body (programs from `ITERATORS_FROM` on): the elements
+    /// `w[i]` (array, loop variable) and variables (the fold's accumulator) printed by the
+    /// name of the closure's or the pattern's binding.
+    names: RefCell<Vec<(Named, String)>>,
+}
+
+/// What a binding of an iterator stands for (`Printer::names`).
+#[derive(Clone, Copy, PartialEq)]
+enum Named {
+    Elem(usize, usize),
+    Var(usize),
+}
+
+/// Whether `text` has the identifier `name`.
+fn has_ident(text: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name)
+        .any(|(at, _)| !text[..at].ends_with(ident) && !text[at + name.len()..].starts_with(ident))
 }
 
 impl Printer<'_> {
@@ -7108,11 +7579,22 @@ impl Printer<'_> {
         match e {
             E::Lit(v) => (lit(*v), if *v < 0.0 { P_UNARY } else { P_POSTFIX }),
             E::Named(s) => (s.clone(), P_POSTFIX),
-            E::Var(v) => (self.name(*v).to_string(), P_POSTFIX),
-            E::Elem(v, index) => (
-                format!("{}[{}]", self.name(*v), self.index(index)),
-                P_POSTFIX,
-            ),
+            E::Var(v) => match self.named(Named::Var(*v)) {
+                Some(name) => (name, P_POSTFIX),
+                None => (self.name(*v).to_string(), P_POSTFIX),
+            },
+            E::Elem(v, index) => match index {
+                Index::Loop(i, 0, len)
+                    if matches!(self.f.vars[*i].kind, Kind::Index(count) if count <= *len)
+                        && let Some(name) = self.named(Named::Elem(*v, *i)) =>
+                {
+                    (name, P_POSTFIX)
+                }
+                _ => (
+                    format!("{}[{}]", self.name(*v), self.index(index)),
+                    P_POSTFIX,
+                ),
+            },
             E::IntF(v) => (format!("{} as {ty}", self.name(*v)), P_CAST),
             E::Len(v) => (format!("{}.len() as {ty}", self.name(*v)), P_CAST),
             E::Neg(a) => (format!("-{}", self.fwd_negated(a)), P_UNARY),
@@ -7611,7 +8093,187 @@ impl Printer<'_> {
         matches!(self.f.vars[var].kind, Kind::Buffer(_, true))
     }
 
+    fn named(&self, what: Named) -> Option<String> {
+        self.names
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == what)
+            .map(|(_, name)| name.clone())
+    }
+
+    /// An array as an iterator's source: `&w` of an array or `Vec` taken by value, `w` of a
+    /// reference, or `w.iter()`.
+    fn source(&self, array: usize, iter: bool) -> String {
+        let name = self.name(array);
+        match (iter, self.f.vars[array].kind) {
+            (true, _) => format!("{name}.iter()"),
+            (false, Kind::ArrayRef(_) | Kind::Slice(_)) => name.to_string(),
+            (false, _) => format!("&{name}"),
+        }
+    }
+
+    /// A loop `for i in 0..w.len()` that reads `w[i]`, in a program from `ITERATORS_FROM` on:
+    /// in turn (by the loop variable and the program), the index loop, or an element loop
+    /// `for &w_i in &w`, `w.iter().rev()`, a `zip` with another array read at `[i]`, with
+    /// `enumerate()` when the body reads `i` otherwise.
+    fn element_loop(&self, l: &Loop, indent: &str) -> Option<String> {
+        let Count::Len(w) = l.count else {
+            return None;
+        };
+        if l.from.is_some() || l.start != 0 {
+            return None;
+        }
+        let turn = self.f.name[1..].parse::<usize>().unwrap_or(0) + l.var;
+        if turn % 7 == 0 {
+            return None;
+        }
+        let i = self.name(l.var).to_string();
+        let body = Block {
+            stmts: l.body.clone(),
+            tail: None,
+        };
+        let inner = format!("{indent}    ");
+        let plain = self.block_text(&body, None, false, &inner);
+        let reads = |a: usize| {
+            let at = format!("{}[{i}]", self.name(a));
+            plain.match_indices(&at).any(|(k, _)| {
+                !plain[..k].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            })
+        };
+        if !reads(w) {
+            return None;
+        }
+        let n = self.f.vars[w].kind.elements()?;
+        let zipped =
+            if matches!(turn % 7, 3 | 5) && ZIPPED_ELEMENT_LOOPS && (!l.rev || ZIP_REV_LOOPS) {
+                self.f.params.iter().copied().find(|&x| {
+                    x != w && self.f.vars[x].kind.elements().is_some_and(|m| m >= n) && reads(x)
+                })
+            } else {
+                None
+            };
+        let pushed = 1 + usize::from(zipped.is_some());
+        let w_i = format!("{}_{i}", self.name(w));
+        self.names
+            .borrow_mut()
+            .push((Named::Elem(w, l.var), w_i.clone()));
+        let mut pattern = format!("&{w_i}");
+        let mut source = self.source(w, true);
+        if let Some(x) = zipped {
+            let x_i = format!("{}_{i}", self.name(x));
+            self.names
+                .borrow_mut()
+                .push((Named::Elem(x, l.var), x_i.clone()));
+            pattern = format!("(&{w_i}, &{x_i})");
+            source = format!("{source}.zip({})", self.source(x, turn % 2 == 0));
+        }
+        let text = self.block_text(&body, None, false, &inner);
+        for _ in 0..pushed {
+            self.names.borrow_mut().pop();
+        }
+        if has_ident(&text, &i) {
+            if l.rev && !ENUMERATE_REV_LOOPS {
+                return None;
+            }
+            pattern = format!("({i}, {pattern})");
+            source = format!("{source}.enumerate()");
+        } else if turn % 7 == 1 && !l.rev {
+            source = self.source(w, false);
+        }
+        if l.rev {
+            source = format!("{source}.rev()");
+        }
+        Some(format!("for {pattern} in {source} {{\n{text}{indent}}}"))
+    }
+
+    /// A reduction (`Gen::reduction`), as the program writes it: `let s = w.iter().map(|&w_i|
+    /// e).sum::<f64>();` and the other folds.
+    fn reduction_text(&self, r: &Reduction, l: &Loop) -> String {
+        let ty = self.ty();
+        let [ArmStmt::Assign(_, _, rhs)] = l.body.as_slice() else {
+            unreachable!("a reduction's loop body is its update")
+        };
+        let i = self.name(l.var).to_string();
+        let (source, binding) = match r.array {
+            Some(w) => {
+                let w_i = format!("{}_{i}", self.name(w));
+                self.names
+                    .borrow_mut()
+                    .push((Named::Elem(w, l.var), w_i.clone()));
+                (format!("{}.iter()", self.name(w)), format!("&{w_i}"))
+            }
+            None => {
+                let count = match &l.count {
+                    Count::Lit(c) => c.to_string(),
+                    Count::Len(w) => format!("{}.len()", self.name(*w)),
+                    Count::Param(n) => self.name(*n).to_string(),
+                    Count::Var(..) => unreachable!("reductions are not nested"),
+                };
+                (format!("(0..{count})"), i.clone())
+            }
+        };
+        let source = if l.rev {
+            format!("{source}.rev()")
+        } else {
+            source
+        };
+        let acc = self.name(r.acc).to_string();
+        let text = match r.fold {
+            Fold::Sum => format!(
+                "let {acc} = {source}.map(|{binding}| {}).sum::<{ty}>();",
+                self.fwd(rhs, 0)
+            ),
+            Fold::SumAnnotated => format!(
+                "let {acc}: {ty} = {source}.map(|{binding}| {}).sum();",
+                self.fwd(rhs, 0)
+            ),
+            Fold::Product => format!(
+                "let {acc} = {source}.map(|{binding}| {}).product::<{ty}>();",
+                self.fwd(rhs, 0)
+            ),
+            Fold::Closure => {
+                self.names
+                    .borrow_mut()
+                    .push((Named::Var(r.acc), "total".to_string()));
+                let text = format!(
+                    "let {acc} = {source}.fold(0.0, |total, {binding}| {});",
+                    self.fwd(rhs, 0)
+                );
+                self.names.borrow_mut().pop();
+                text
+            }
+            Fold::Max => {
+                let E::Method(_, _, args) = rhs else {
+                    unreachable!("a maximum")
+                };
+                let e = &args[1];
+                match (r.array, e) {
+                    (Some(_), E::Elem(..)) => format!(
+                        "let {acc} = {source}.copied().fold({ty}::NEG_INFINITY, {ty}::max);"
+                    ),
+                    _ => format!(
+                        "let {acc} = {source}.map(|{binding}| {}).fold({ty}::NEG_INFINITY, {ty}::max);",
+                        self.fwd(e, 0)
+                    ),
+                }
+            }
+        };
+        if r.array.is_some() {
+            self.names.borrow_mut().pop();
+        }
+        text
+    }
+
     fn loop_text(&self, l: &Loop, dual: bool, indent: &str) -> String {
+        if !dual && self.f.iterators {
+            if let Some(r) = self.f.reductions.iter().find(|r| r.var == l.var) {
+                return self.reduction_text(r, l);
+            }
+            if let Some(text) = self.element_loop(l, indent) {
+                return text;
+            }
+        }
         let count = match &l.count {
             Count::Lit(c) => c.to_string(),
             Count::Len(w) => format!("{}.len()", self.name(*w)),
@@ -7662,6 +8324,8 @@ impl Printer<'_> {
                 Stmt::Const(name, v) => {
                     let _ = writeln!(s, "    const {name}: {ty} = {};", lit(*v));
                 }
+                Stmt::Let { var, .. }
+                    if !dual && self.f.reductions.iter().any(|r| r.acc == *var) => {}
                 Stmt::Let {
                     var,
                     mutable,
@@ -7814,6 +8478,9 @@ impl Printer<'_> {
                 options.push("jvp".to_string());
             }
         }
+        if self.f.hvp {
+            options.push("hvp".to_string());
+        }
         let attribute = if options.is_empty() {
             "#[backprop]".to_string()
         } else {
@@ -7839,6 +8506,39 @@ impl Printer<'_> {
             self.output_ty(true),
             self.body(true)
         )
+    }
+
+    /// The reference on hyper-dual numbers of a program with `hvp` (`f64`, no casts to
+    /// `f32`): the dual reference with `HyperDual64` for `Dual64`, the helpers of `pwh` for
+    /// those of `pw64`, `ch(..)` for `c(..)` and the callees' `_hyper` references.
+    fn hyper(&self) -> String {
+        let text = self.reference();
+        let mut out = String::with_capacity(text.len() + 256);
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            let (before, from) = rest.split_at(start);
+            out.push_str(before);
+            let glued = before.ends_with(|c: char| c.is_ascii_digit());
+            let end = from
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(from.len());
+            let (ident, after) = from.split_at(end);
+            let word = match ident {
+                _ if glued => ident.to_string(),
+                "Dual64" => "HyperDual64".to_string(),
+                "pw64" => "pwh".to_string(),
+                "c" if after.starts_with('(') => "ch".to_string(),
+                "dual" if after.starts_with(" numbers") => "hyper-dual".to_string(),
+                _ => match ident.strip_suffix("_reference") {
+                    Some(program) => format!("{program}_hyper"),
+                    None => ident.to_string(),
+                },
+            };
+            out.push_str(&word);
+            rest = after;
+        }
+        out.push_str(rest);
+        out
     }
 
     /// The program's row of the table.
@@ -7926,9 +8626,18 @@ impl Printer<'_> {
         } else {
             format!(", forward: {name}_forward")
         };
+        // A program with `hvp` is also run through its `f_hvp`, `v` laid out as the tangents.
+        let hvp = if self.f.hvp {
+            format!(
+                ",\n        hvp: {name}_hvp, {name}_hyper, |t| ({})",
+                tangents.join(", ")
+            )
+        } else {
+            String::new()
+        };
         format!(
             "    case!({ty}, {name}, {name}_grad, {name}_backward, {name}_backward_source, {name}_reference,\n        \
-             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{forward}{jvp}),\n",
+             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{forward}{jvp}{hvp}),\n",
             active.join(", "),
             consts.join(", "),
             args.join(", "),
@@ -7950,29 +8659,66 @@ fn generated_source() -> String {
         generator.late_lets = i >= LATE_LET_FROM;
         generator.mutation = i >= MUTATION_FROM;
         generator.outputs = i >= OUTPUTS_FROM;
+        generator.iterators = i >= ITERATORS_FROM;
         let mut f = generator.function(format!("p{i:04}"));
         if i >= SPLIT_FROM {
             generator.split(&mut f);
         }
         generator.jvp(&mut f, i);
+        generator.hvp(&mut f, i);
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
         }
         let printer = Printer {
             f: &f,
             sigs: &generator.sigs,
+            names: RefCell::new(Vec::new()),
         };
         let forward = printer.forward();
+        let mut element_loops = Vec::new();
+        if f.iterators {
+            // The element loops `Printer::element_loop` wrote.
+            let loops: Vec<&str> = forward
+                .lines()
+                .map(str::trim_start)
+                .filter(|l| l.starts_with("for ") && !l.contains(".."))
+                .collect();
+            let any = |pred: &dyn Fn(&str) -> bool| loops.iter().any(|l| pred(l));
+            for (key, found) in [
+                (
+                    "element loop: for &w_i in &w",
+                    any(&|l| l.starts_with("for &") && !l.contains(".iter()")),
+                ),
+                ("element loop: .iter()", any(&|l| l.contains(".iter()"))),
+                (
+                    "element loop: .enumerate()",
+                    any(&|l| l.contains(".enumerate()")),
+                ),
+                ("element loop: .rev()", any(&|l| l.contains(".rev()"))),
+                ("element loop: .zip(..)", any(&|l| l.contains(".zip("))),
+            ] {
+                if found {
+                    element_loops.push(key);
+                }
+            }
+        }
         items.push_str(&forward);
         items.push('\n');
         items.push_str(&printer.reference());
         items.push('\n');
+        if f.hvp {
+            items.push_str(&printer.hyper());
+            items.push('\n');
+        }
         let case = printer.case(&forward);
         match (f.fl, f.output) {
             (Fl::F64, Output::Scalar) => f64_cases.push_str(&case),
             (Fl::F32, Output::Scalar) => f32_cases.push_str(&case),
             (Fl::F64, _) => vec_f64_cases.push_str(&case),
             (Fl::F32, _) => vec_f32_cases.push_str(&case),
+        }
+        for key in element_loops {
+            generator.cov(key);
         }
     }
     let coverage: String = generator
@@ -8217,11 +8963,28 @@ const CONSTRUCTS: &[&str] = &[
     "sigmoid (imported)",
     "relu (imported)",
     "softplus (imported)",
+    "iterator sum",
+    "range sum",
+    "iterator product",
+    "iterator fold with a closure",
+    "iterator fold with max",
+    "reversed iterator fold",
+    "element loop: for &w_i in &w",
+    "element loop: .iter()",
+    "element loop: .enumerate()",
+    "element loop: .rev()",
+    "hvp",
+    "call of a program in an hvp program",
+    "hand-written gate in an hvp program",
+    "loop in an hvp program",
 ];
 
 /// Constructs behind a constant: required only while it is on.
 fn flagged_constructs() -> Vec<&'static str> {
     let mut v = Vec::new();
+    if ZIPPED_ELEMENT_LOOPS {
+        v.push("element loop: .zip(..)");
+    }
     if OUTPUT_REWRITTEN {
         v.extend([
             "output: a buffer the body wrote before",
@@ -8343,6 +9106,11 @@ struct Report {
     jvp_skipped_kink: usize,
     jvp_skipped_curvature: usize,
     jvp_skipped_narrowed: usize,
+    /// Points at which a program with `hvp` ran through its `f_hvp`, the components of `H·v`
+    /// compared with hyper-dual numbers, and the points skipped where those are not finite.
+    hvp_runs: usize,
+    hvp_components: usize,
+    hvp_skipped: usize,
     failures: Vec<Failure>,
 }
 
@@ -8923,11 +9691,91 @@ checker!(
     2e-4
 );
 
+/// Mixed into the points at which `f_hvp` is checked (a stream of its own).
+const HVP_SEED: u64 = 0x4E55_1A00;
+/// The relative tolerance of `f_hvp`'s `H·v` against hyper-dual numbers (reverse over forward
+/// mode sums other terms in another order than the hyper-dual pass).
+const HVP_EXACT: f64 = 1e-8;
+
+/// Checks a program with `hvp` at `POINTS` random points, each with a random `v` (as the
+/// tangents of `f_jvp`): the value and the gradient `f_hvp` returns against the dual
+/// reference, and `H·v` against the reference on hyper-dual numbers (`eps1` seeded with a unit
+/// vector, `eps2` with `v`, `eps1eps2` is a component of `H·v`; one pass per differentiable
+/// input).
+fn check_hvp(case: &Case<f64>, index: usize, report: &mut Report) {
+    let Some((hvp, hyper)) = case.hvp else {
+        return;
+    };
+    let close =
+        |a: f64, b: f64, tolerance: f64| (a - b).abs() <= tolerance * a.abs().max(b.abs()).max(1.0);
+    let mut rng = Rng(HVP_SEED + index as u64 * 7919 + case.floats as u64);
+    let mut failures = Vec::new();
+    for _ in 0..POINTS {
+        let (p, k) = point_f64(&mut rng, case.floats, case.consts);
+        let v = tangent_f64(&mut rng, case.floats, case.active);
+        take_decisions();
+        let (expected_value, all) = dual_gradient(|x: &[Dual64]| (case.reference)(x, &k), &p);
+        let mut expected_hv = Vec::new();
+        for &a in case.active {
+            let inputs: Vec<HyperDual64> = (0..case.floats)
+                .map(|j| HyperDual64::new(p[j], if j == a { 1.0 } else { 0.0 }, v[j], 0.0))
+                .collect();
+            expected_hv.push(hyper(&inputs, &k).eps1eps2);
+        }
+        take_decisions();
+        let expected: Vec<f64> = case.active.iter().map(|&i| all[i]).collect();
+        if !expected_value.is_finite()
+            || expected.iter().chain(&expected_hv).any(|g| !g.is_finite())
+        {
+            report.hvp_skipped += 1;
+            continue;
+        }
+        report.hvp_runs += 1;
+        let context = format!("{} at p = {p:?}, k = {k:?}, v = {v:?}", case.name);
+        let (value, gradient, hv) = hvp(&p, &k, &v);
+        if !close(value, expected_value, 1e-10) {
+            failures.push(format!(
+                "{context}: f_hvp's value is {value:?} but the reference says {expected_value:?}"
+            ));
+        }
+        if gradient.len() != expected.len()
+            || gradient
+                .iter()
+                .zip(&expected)
+                .any(|(&g, &e)| !close(g, e, 1e-10))
+        {
+            failures.push(format!(
+                "{context}: f_hvp's gradient is {gradient:?} but the reference says {expected:?}"
+            ));
+        }
+        report.hvp_components += hv.len();
+        if hv.len() != expected_hv.len()
+            || hv
+                .iter()
+                .zip(&expected_hv)
+                .any(|(&h, &e)| !close(h, e, HVP_EXACT))
+        {
+            failures.push(format!(
+                "{context}: f_hvp's H·v is {hv:?} but hyper-dual numbers say {expected_hv:?}"
+            ));
+        }
+    }
+    for what in failures {
+        report.failures.push(Failure {
+            name: case.name,
+            source: case.source,
+            backward_source: case.backward_source,
+            what,
+        });
+    }
+}
+
 #[test]
 fn random_programs_match_dual_numbers_and_central_differences() {
     let mut report = Report::default();
     for (i, case) in CASES_F64.iter().enumerate() {
         check_f64(case, i, &mut report);
+        check_hvp(case, i, &mut report);
     }
     for (i, case) in CASES_F32.iter().enumerate() {
         check_f32(case, CASES_F64.len() + i, &mut report);
@@ -8973,6 +9821,13 @@ fn random_programs_match_dual_numbers_and_central_differences() {
         report.jvp_skipped_kink,
         report.jvp_skipped_curvature,
         report.jvp_skipped_narrowed,
+    );
+    let hvp_programs = CASES_F64.iter().filter(|c| c.hvp.is_some()).count();
+    println!(
+        "second order: {hvp_programs} programs with hvp, {} points through f_hvp with a random \
+         v, {} components of H·v checked against hyper-dual numbers ({} points skipped where \
+         the reference is not finite)",
+        report.hvp_runs, report.hvp_components, report.hvp_skipped,
     );
     if !report.failures.is_empty() {
         let mut shown = Vec::new();
