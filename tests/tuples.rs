@@ -200,3 +200,156 @@ fn annotated_parts_and_an_unused_one() {
     assert_eq!(value, 0.25 + 2.0 * 2.25);
     assert_eq!(g, vec![1.0, -6.0, 0.0]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Functions that return tuples: `-> (Array2<f64>, Array2<f64>)`, `f_backward(.., (d_h, d_c))`.
+
+use backprop::ndarray::{Array1, Array2, s};
+
+/// The course's `lstm_step_forward`, returning `(next_h, next_c)` as the numpy original does.
+#[backprop(jvp)]
+fn lstm_step(
+    x: &Array2<f64>,
+    prev_h: &Array2<f64>,
+    prev_c: &Array2<f64>,
+    wx: &Array2<f64>,
+    wh: &Array2<f64>,
+    b: &Array1<f64>,
+) -> (Array2<f64>, Array2<f64>) {
+    let h = prev_h.ncols();
+    let a = x.dot(wx) + prev_h.dot(wh) + b;
+    let i = backprop::sigmoid(&a.slice(s![.., 0..h]));
+    let f = backprop::sigmoid(&a.slice(s![.., h..2 * h]));
+    let o = backprop::sigmoid(&a.slice(s![.., 2 * h..3 * h]));
+    let g = a.slice(s![.., 3 * h..4 * h]).tanh();
+    let next_c = &f * prev_c + &i * &g;
+    let next_h = &o * &next_c.tanh();
+    (next_h, next_c)
+}
+
+/// An LSTM over a sequence of step inputs, `(h, c)` carried, and a read-out of the last `h`.
+#[backprop(wrt(wx, wh, b))]
+fn lstm_loss(
+    xs: &[Array2<f64>],
+    h0: &Array2<f64>,
+    wx: &Array2<f64>,
+    wh: &Array2<f64>,
+    b: &Array1<f64>,
+) -> f64 {
+    let mut h = h0.clone();
+    let mut c = Array2::zeros(h0.raw_dim());
+    for x in xs {
+        let (next_h, next_c): (Array2<f64>, Array2<f64>) = lstm_step(x, &h, &c, wx, wh, b);
+        h = next_h;
+        c = next_c;
+    }
+    (&h * &h).sum() + c.sum()
+}
+
+fn pseudo(shape: (usize, usize), seed: f64) -> Array2<f64> {
+    Array2::from_shape_fn(shape, |(i, j)| {
+        ((i * 7 + j) as f64 * seed + seed).sin() * 0.5
+    })
+}
+
+fn flat(arrays: &[&Array2<f64>]) -> Vec<f64> {
+    arrays.iter().flat_map(|a| a.iter().copied()).collect()
+}
+
+fn unflat(p: &[f64], shapes: &[(usize, usize)]) -> Vec<Array2<f64>> {
+    let mut at = 0;
+    shapes
+        .iter()
+        .map(|&(r, c)| {
+            let a = Array2::from_shape_vec((r, c), p[at..at + r * c].to_vec()).unwrap();
+            at += r * c;
+            a
+        })
+        .collect()
+}
+
+#[test]
+fn a_layer_that_returns_two_arrays() {
+    let (x, h, c) = (
+        pseudo((2, 3), 0.3),
+        pseudo((2, 2), 0.7),
+        pseudo((2, 2), 1.1),
+    );
+    let (wx, wh) = (pseudo((3, 8), 0.37), pseudo((2, 8), 0.53));
+    let b = Array1::from_shape_fn(8, |j| 0.1 * j as f64 - 0.3);
+    let (d_h, d_c) = (pseudo((2, 2), 1.7), pseudo((2, 2), 2.3));
+    let ((next_h, next_c), (dx, dh, dc, dwx, dwh, _db)) =
+        lstm_step_backward(&x, &h, &c, &wx, &wh, &b, (d_h.clone(), d_c.clone()));
+    let (ref_h, ref_c) = lstm_step(&x, &h, &c, &wx, &wh, &b);
+    assert_eq!((next_h, next_c), (ref_h, ref_c));
+    // <(d_h, d_c), lstm_step(p)> by central differences, over x, h, c, wx, wh.
+    let shapes = [(2, 3), (2, 2), (2, 2), (3, 8), (2, 8)];
+    let at = flat(&[&x, &h, &c, &wx, &wh]);
+    let analytic = flat(&[&dx, &dh, &dc, &dwx, &dwh]);
+    let report = backprop::check_gradient(
+        |p| {
+            let v = unflat(p, &shapes);
+            let (nh, nc) = lstm_step(&v[0], &v[1], &v[2], &v[3], &v[4], &b);
+            (&nh * &d_h).sum() + (&nc * &d_c).sum()
+        },
+        &at,
+        &analytic,
+    );
+    assert!(report.passed(), "{report}");
+    // Forward mode: the tuple of both tangents, against a directional central difference.
+    let t: Vec<Array2<f64>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, &sh)| pseudo(sh, 0.9 + k as f64))
+        .collect();
+    let tb = Array1::from_elem(8, 0.25);
+    let (_, (t_h, t_c)) = lstm_step_jvp(
+        &x, &h, &c, &wx, &wh, &b, &t[0], &t[1], &t[2], &t[3], &t[4], &tb,
+    );
+    let eps = 1e-6;
+    let moved = |s: f64| {
+        let m = |a: &Array2<f64>, t: &Array2<f64>| a + &(t * s);
+        lstm_step(
+            &m(&x, &t[0]),
+            &m(&h, &t[1]),
+            &m(&c, &t[2]),
+            &m(&wx, &t[3]),
+            &m(&wh, &t[4]),
+            &(&b + &(&tb * s)),
+        )
+    };
+    let ((hp, cp), (hm, cm)) = (moved(eps), moved(-eps));
+    for (a, n) in t_h.iter().zip(((hp - hm) / (2.0 * eps)).iter()) {
+        assert!((a - n).abs() < 1e-7, "t_h: {a} vs {n}");
+    }
+    for (a, n) in t_c.iter().zip(((cp - cm) / (2.0 * eps)).iter()) {
+        assert!((a - n).abs() < 1e-7, "t_c: {a} vs {n}");
+    }
+}
+
+#[test]
+fn a_sequence_of_two_valued_layers() {
+    let xs: Vec<Array2<f64>> = (0..3).map(|t| pseudo((2, 3), 0.3 + t as f64)).collect();
+    let h0 = pseudo((2, 2), 0.7);
+    let (wx, wh) = (pseudo((3, 8), 0.37), pseudo((2, 8), 0.53));
+    let b = Array1::from_shape_fn(8, |j| 0.1 * j as f64 - 0.3);
+    let (_, (dwx, dwh, db)) = lstm_loss_grad(&xs, &h0, &wx, &wh, &b);
+    let at: Vec<f64> = flat(&[&wx, &wh])
+        .into_iter()
+        .chain(b.iter().copied())
+        .collect();
+    let analytic: Vec<f64> = flat(&[&dwx, &dwh])
+        .into_iter()
+        .chain(db.iter().copied())
+        .collect();
+    let report = backprop::check_gradient(
+        |p| {
+            let v = unflat(&p[..40], &[(3, 8), (2, 8)]);
+            let b = Array1::from_vec(p[40..].to_vec());
+            lstm_loss(&xs, &h0, &v[0], &v[1], &b)
+        },
+        &at,
+        &analytic,
+    );
+    assert!(report.passed(), "{report}");
+}

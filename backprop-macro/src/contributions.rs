@@ -46,6 +46,7 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
             .collect(),
         // The call gathers its parts' gradients (see `Prim::Field`).
         Prim::Field(_) => Vec::new(),
+        Prim::Tuple(_) => (0..args.len()).collect(),
     }
 }
 
@@ -115,6 +116,22 @@ pub fn backward(
             setup: Vec::new(),
             contributions: Vec::new(),
         },
+        // (h, c): d_h = d_out.0, d_c = d_out.1.
+        Prim::Tuple(parts) => {
+            let d = &local.d_name;
+            Backward {
+                setup: Vec::new(),
+                contributions: parts
+                    .leaves()
+                    .into_iter()
+                    .filter(|(_, i)| wanted.contains(i))
+                    .map(|(at, i)| {
+                        let at = at.into_iter().map(syn::Index::from);
+                        contribution(i, quote!(#d #(.#at)*))
+                    })
+                    .collect(),
+            }
+        }
         // y = x * x: one contribution 2 x d instead of x d twice (for an array, one pass and
         // one allocation instead of three).
         Prim::Table { rule, .. }

@@ -34,7 +34,8 @@ impl FloatTy {
 }
 
 /// The variables a tuple result is taken apart into (`let (h, (_, gx)) = g(..);`): a leaf is a
-/// variable (a `_` gets one of its own, so that a zero of its shape can be made).
+/// variable (a `_` gets one of its own, so that a zero of its shape can be made). In a
+/// function's tuple value ([`crate::rules::Prim::Tuple`]), a leaf is an operand position.
 #[derive(Clone, Debug)]
 pub enum Parts {
     Leaf(VarId),
@@ -107,6 +108,16 @@ pub enum Ty {
 }
 
 impl Ty {
+    /// A zero of this type and of `value`'s shape (a float's is `0.0`).
+    pub fn zero_like(&self, value: &TokenStream) -> TokenStream {
+        match self {
+            Ty::Tensor { .. } => quote::quote!(::backprop::ndarray::Array::zeros(#value.raw_dim())),
+            Ty::Array { len: Some(len), .. } => quote::quote!([0.0; #len]),
+            Ty::Array { len: None, .. } => quote::quote!(vec![0.0; #value.len()]),
+            _ => quote::quote!(0.0),
+        }
+    }
+
     pub fn float(&self) -> Option<FloatTy> {
         match self {
             Ty::Float(f) => Some(*f),
@@ -350,6 +361,20 @@ pub struct Program {
 }
 
 impl Program {
+    /// The function's tuple value (`(h, c)`): its parts and operands.
+    pub fn tuple_output(&self) -> Option<(&Parts, &[Operand])> {
+        let Operand::Var(out) = self.body.value() else {
+            return None;
+        };
+        self.body.nodes.iter().find_map(|node| match node {
+            Node::Assign(a) if a.target == *out => match &a.prim {
+                crate::rules::Prim::Tuple(parts) => Some((parts, a.args.as_slice())),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
     /// What the macro knows of an operand's type.
     pub fn ty_of(&self, operand: &Operand) -> Ty {
         operand_ty(&self.vars, operand)

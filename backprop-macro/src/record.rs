@@ -234,7 +234,7 @@ fn cheap(program: &Program, a: &crate::ir::Assign) -> bool {
                 | "fract"
         ),
         // A part of a tuple result has no line to run again (the call's pattern binds it).
-        Prim::Tensor(_) | Prim::Call { .. } | Prim::Field(_) => false,
+        Prim::Tensor(_) | Prim::Call { .. } | Prim::Field(_) | Prim::Tuple(_) => false,
     }
 }
 

@@ -131,7 +131,7 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
                     .replace(',', ", ");
                 errors.spanned(
                     ty,
-                    format!("a `#[backprop]` function returns a float (the loss: `-> f64`) or an owned array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>` .. `Array4<f64>`, `ArrayD<f64>`), not `{written}`"),
+                    format!("a `#[backprop]` function returns a float (the loss: `-> f64`), an owned array of floats (`[f64; M]`, `Vec<f64>`, `Array1<f64>` .. `Array4<f64>`, `ArrayD<f64>`) or a tuple of them (`(Array2<f64>, Array2<f64>)`), not `{written}`"),
                 );
             }
             (ty.to_token_stream(), output)
@@ -147,6 +147,20 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
 /// What a function may return: a float, `[F; M]`, `Vec<F>`, or an owned ndarray array
 /// (`Ty::Other` otherwise). A reference or a view would borrow from the function.
 fn output_kind(ty: &Type) -> Ty {
+    // `(h, c)`: a tuple of such values.
+    if let Type::Tuple(tuple) = ty
+        && !tuple.elems.is_empty()
+    {
+        return if tuple
+            .elems
+            .iter()
+            .all(|e| !matches!(output_kind(e), Ty::Other))
+        {
+            Ty::Tuple
+        } else {
+            Ty::Other
+        };
+    }
     let view = matches!(ty, Type::Path(path)
         if path.path.segments.last().is_some_and(|s| s.ident.to_string().starts_with("ArrayView")));
     match classify(ty) {

@@ -72,8 +72,11 @@ pub(super) fn forward_node(
             );
             quote_spanned!(assign.span=> let (#ident, #reverse) = #call;)
         }
-        // A part of a tuple result: bound by its call's pattern.
-        Node::Assign(assign) if matches!(assign.prim, Prim::Field(_)) => TokenStream::new(),
+        // A part of a tuple result: bound by its call's pattern. A function's tuple value: built
+        // where it is returned.
+        Node::Assign(assign) if matches!(assign.prim, Prim::Field(_) | Prim::Tuple(_)) => {
+            TokenStream::new()
+        }
         // `let (h, c) = g(..);`: the call taken apart as the user wrote it.
         Node::Assign(assign)
             if let Prim::Call {
@@ -102,6 +105,15 @@ pub(super) fn forward_node(
                 ([Operand::Var(source)], Ty::Tensor { .. }) if var.buffer && copy => {
                     let source = &program.vars[*source].ident;
                     quote!(#source.to_owned())
+                }
+                // A new name of an owned array (`h = next_h;` carried by a loop): a copy, the
+                // array itself where it is read last (see `emit/lines.rs`).
+                ([Operand::Var(source)], Ty::Tensor { .. })
+                    if copy
+                        && matches!(program.vars[*source].ty, Ty::Tensor { by_ref: false, .. }) =>
+                {
+                    let source = &program.vars[*source].ident;
+                    quote!(#source.clone())
                 }
                 _ => rules::forward(&assign.prim, program, &assign.args, float),
             };

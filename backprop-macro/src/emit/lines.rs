@@ -146,8 +146,13 @@ pub(super) fn drop_after_last_use(
         .iter()
         .flat_map(crate::ir::Node::targets)
         .filter(|v| !viewed.contains(v))
-        // An array output lives until it is returned.
+        // An array output lives until it is returned (so do the parts of a tuple one).
         .filter(|&v| !matches!(program.body.value(), Operand::Var(out) if *out == v))
+        .filter(|&v| {
+            !program.tuple_output().is_some_and(|(_, args)| {
+                args.iter().any(|a| matches!(a, Operand::Var(p) if *p == v))
+            })
+        })
         .filter(|&v| matches!(program.vars[v].ty, Ty::Tensor { by_ref: false, .. }))
         .map(|v| program.vars[v].ident.to_string())
         .filter(|name| !borrowed_by_constants.contains(name))

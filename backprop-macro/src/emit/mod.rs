@@ -248,10 +248,19 @@ fn upstream_param(seed: &Ident, lines: &[TokenStream]) -> TokenStream {
 /// The function's value as returned: an array output by value (it is read through `&out`
 /// everywhere else).
 fn output_value(program: &Program) -> TokenStream {
-    match program.body.value() {
+    // `(h, c)`: built here, from its parts.
+    if let Some((parts, args)) = program.tuple_output() {
+        return parts.render(&mut |i| value_of(program, &args[i]));
+    }
+    value_of(program, program.body.value())
+}
+
+/// An operand as a returned value (see [`output_value`]).
+fn value_of(program: &Program, value: &Operand) -> TokenStream {
+    match value {
         // A view (`x.t()`, `x.insert_axis(..)`, a part) or a parameter itself (`a.clone()`,
         // `m.to_owned()` of a view: the copy is not made in the lines) is copied out.
-        Operand::Var(v) if is_copy_of_borrowed(program) => {
+        Operand::Var(v) if borrows(program, value) => {
             let ident = &program.vars[*v].ident;
             quote!(#ident.to_owned())
         }
@@ -270,7 +279,15 @@ fn output_value(program: &Program) -> TokenStream {
 /// Whether the value is an array that borrows another (a view, a parameter), which the
 /// function's value copies out.
 fn is_copy_of_borrowed(program: &Program) -> bool {
-    matches!(program.body.value(), Operand::Var(v)
+    match program.tuple_output() {
+        Some((_, args)) => args.iter().any(|a| borrows(program, a)),
+        None => borrows(program, program.body.value()),
+    }
+}
+
+/// Whether `value` is an array that borrows another (a view, a parameter).
+fn borrows(program: &Program, value: &Operand) -> bool {
+    matches!(value, Operand::Var(v)
         if program.vars[*v].ty.is_tensor()
             && (program.params.iter().any(|p| p.var == *v) || is_view(program, *v)))
 }
@@ -358,20 +375,32 @@ fn forward_companion(
     // (a buffer) is returned and owned by the closure: the closure gets a copy.
     let mut read = std::collections::HashSet::new();
     crate::ir::idents_in(closure.clone(), &mut read);
-    let closure = match program.body.value() {
-        Operand::Var(v)
-            if matches!(
-                program.vars[*v].ty,
-                Ty::Tensor { by_ref: false, .. } | Ty::Array { len: None, .. }
-            ) && read.contains(&program.vars[*v].ident.to_string()) =>
-        {
-            let out = &program.vars[*v].ident;
-            quote!({
-                let mut #out = #out.clone();
-                #closure
-            })
-        }
-        _ => closure,
+    let outputs: Vec<&Operand> = match program.tuple_output() {
+        Some((_, args)) => args.iter().collect(),
+        None => vec![program.body.value()],
+    };
+    let copies: Vec<TokenStream> = outputs
+        .into_iter()
+        .filter_map(|value| match value {
+            Operand::Var(v)
+                if matches!(
+                    program.vars[*v].ty,
+                    Ty::Tensor { by_ref: false, .. } | Ty::Array { len: None, .. }
+                ) && read.contains(&program.vars[*v].ident.to_string()) =>
+            {
+                let out = &program.vars[*v].ident;
+                Some(quote!(let mut #out = #out.clone();))
+            }
+            _ => None,
+        })
+        .collect();
+    let closure = if copies.is_empty() {
+        closure
+    } else {
+        quote!({
+            #(#copies)*
+            #closure
+        })
     };
     // A copy of a view or of a parameter as the value is made before the closure takes the
     // array it borrows (`z.row(0).to_owned()` of a local `z`, a part of an owned parameter).

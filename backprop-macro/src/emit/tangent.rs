@@ -109,12 +109,7 @@ fn float_of(ty: &Ty) -> FloatTy {
 
 /// A zero tangent like the value `value` of type `ty`.
 pub(super) fn zero_like(value: &TokenStream, ty: &Ty) -> TokenStream {
-    match ty {
-        Ty::Tensor { .. } => quote!(::backprop::ndarray::Array::zeros(#value.raw_dim())),
-        Ty::Array { len: Some(len), .. } => quote!([0.0; #len]),
-        Ty::Array { len: None, .. } => quote!(vec![0.0; #value.len()]),
-        _ => quote!(0.0),
-    }
+    ty.zero_like(value)
 }
 
 /// `a + b` of terms, `a - b` where `b` is written negated.
@@ -644,6 +639,21 @@ fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream,
             TensorOp::Map { .. } => return Err("a `mapv` closure with a branch".into()),
         },
         Prim::Field(_) => return Err("a part of a tuple".into()),
+        // A function's tuple value: the tuple of its parts' tangents.
+        Prim::Tuple(parts) => parts.render(&mut |i| match tangent_of(i) {
+            Some(Operand::Var(v)) => {
+                let ident = &program.vars[v].ident;
+                match program.vars[v].ty {
+                    Ty::Tensor { by_ref: true, .. } => quote!(#ident.to_owned()),
+                    _ => ident.to_token_stream(),
+                }
+            }
+            Some(tangent) => rules::render_bare(program, &tangent),
+            None => zero_like(
+                &rules::render_receiver(program, &args[i], float),
+                &program.ty_of(&args[i]),
+            ),
+        }),
         Prim::Call { path, .. } => {
             // A runtime tensor gate: its tangent rule (`rules/gates.rs`).
             let name = rules::function_name(path);

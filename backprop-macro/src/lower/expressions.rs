@@ -558,6 +558,15 @@ impl Lowerer<'_> {
         if !self.expression_is_tensor(arg) {
             return Pass::Plain;
         }
+        // `xs[k]` of a `&[Array2<F>]` (the `x` of `for x in xs`): a reference, as the loop's.
+        if let Expr::Index(index) = strip_parens(arg)
+            && let Expr::Path(p) = strip_parens(&index.expr)
+            && self
+                .lookup_path(p)
+                .is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Tensors { .. }))
+        {
+            return Pass::Plain;
+        }
         match strip_parens(arg) {
             Expr::MethodCall(m)
                 if m.args.is_empty() && (m.method == "view" || m.method == "clone") =>
@@ -697,6 +706,7 @@ fn value_name(value: &Value) -> String {
             .into(),
             Prim::Call { path, .. } => rules::function_name(path),
             Prim::Field(_) => "part".into(),
+            Prim::Tuple(_) => "tuple".into(),
         },
         Value::Branch { .. } => "if".into(),
     }

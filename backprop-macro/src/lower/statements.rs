@@ -196,6 +196,12 @@ impl Lowerer<'_> {
     }
 
     fn lower_output(&mut self, expr: &Expr) -> Operand {
+        // `(h, c)` of a function that returns a tuple (`lower/tuples.rs`).
+        if !self.scalar_output
+            && let Expr::Tuple(_) = strip_parens(expr)
+        {
+            return self.tuple_output(expr);
+        }
         // A function returning `[f64; M]` or `Vec<f64>` as a literal of differentiated values.
         if !self.scalar_output
             && let Some((elements, is_vec)) = array_literal(expr)
@@ -358,7 +364,10 @@ impl Lowerer<'_> {
             return;
         }
         // `let mut out = Array4::zeros((n, f, ho, wo));`: an ndarray buffer written by index.
+        // (Never written by index, `let mut c = Array2::zeros(..); .. c = next_c;`, it is a
+        // constant that a loop replaces: a carried variable.)
         if pat_ident.mutability.is_some()
+            && self.indexed.contains(&pat_ident.ident.to_string())
             && let Some(ty) = self.tensor_zeros(&init.expr, annotation)
         {
             self.lower_tensor_buffer(&pat_ident.ident, annotation, &init.expr, ty);
@@ -536,7 +545,7 @@ impl Lowerer<'_> {
     /// The array type of `Array4::zeros(shape)` (`Array`, `Array1` .. `Array4`, `ArrayD`, with
     /// or without a turbofish): its rank from the name, the annotation or the shape (a tuple,
     /// or the `dim()`/`raw_dim()` of an array the macro knows).
-    fn tensor_zeros(&self, expr: &Expr, annotation: Option<&syn::Type>) -> Option<Ty> {
+    pub(super) fn tensor_zeros(&self, expr: &Expr, annotation: Option<&syn::Type>) -> Option<Ty> {
         let Expr::Call(call) = strip_parens(expr) else {
             return None;
         };

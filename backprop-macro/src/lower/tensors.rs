@@ -113,6 +113,7 @@ impl Lowerer<'_> {
                 TensorOp::InsertAxis => tensor(rank_of(0).map(|r| r + 1)),
             },
             Prim::Field(_) => Ty::Other,
+            Prim::Tuple(_) => Ty::Tuple,
             Prim::Call { path, .. } => {
                 let first_tensor = args.iter().map(|a| self.operand_ty(a)).find(Ty::is_tensor);
                 match (rules::tensor_gate_rank(path), first_tensor) {
@@ -182,6 +183,10 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn constant_ty(&self, expr: &Expr) -> Ty {
+        // `Array2::zeros(h0.raw_dim())`.
+        if let Some(ty) = self.tensor_zeros(expr, None) {
+            return ty;
+        }
         match strip_parens(expr) {
             Expr::Reference(reference) => self.constant_ty(&reference.expr),
             Expr::Lit(lit) => match &lit.lit {

@@ -135,6 +135,42 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `(h, c)` as the function's value: one line whose operands are the parts.
+    pub(super) fn tuple_output(&mut self, expr: &syn::Expr) -> Operand {
+        let mut args = Vec::new();
+        let parts = self.tuple_parts(expr, &mut args);
+        let active = args.iter().any(|a| self.is_active(a));
+        let ident = self.namer.fresh("out");
+        let var = self.new_var(ident, Ty::Tuple, active);
+        self.push_node(Node::Assign(Assign {
+            target: var,
+            prim: Prim::Tuple(parts),
+            args,
+            annotation: None,
+            span: syn::spanned::Spanned::span(expr),
+        }));
+        // Its gradient is the upstream gradient itself.
+        self.output_temp = Some(var);
+        Operand::Var(var)
+    }
+
+    /// A tuple expression's parts, each an operand in `args`.
+    fn tuple_parts(&mut self, expr: &syn::Expr, args: &mut Vec<Operand>) -> Parts {
+        match super::expressions::strip_parens(expr) {
+            syn::Expr::Tuple(tuple) => Parts::Tuple(
+                tuple
+                    .elems
+                    .iter()
+                    .map(|e| self.tuple_parts(e, args))
+                    .collect(),
+            ),
+            e => {
+                args.push(self.operand(e, "out"));
+                Parts::Leaf(args.len() - 1)
+            }
+        }
+    }
+
     /// The variables of a pattern's names (a `_` gets one of its own).
     fn declare_parts(
         &mut self,

@@ -617,17 +617,8 @@ impl Sweep<'_> {
             if self.declared.contains(&v) {
                 return self.grad(v).to_token_stream();
             }
-            let ident = &program.vars[v].ident;
-            match &program.vars[v].ty {
-                crate::ir::Ty::Array { len: Some(len), .. } => quote::quote!([0.0; #len]),
-                crate::ir::Ty::Array { len: None, .. } => {
-                    quote::quote!(::std::vec![0.0; #ident.len()])
-                }
-                crate::ir::Ty::Tensor { .. } => {
-                    quote::quote!(::backprop::ndarray::Array::zeros(#ident.raw_dim()))
-                }
-                _ => quote::quote!(0.0),
-            }
+            let ident = program.vars[v].ident.to_token_stream();
+            program.vars[v].ty.zero_like(&ident)
         })
     }
 

@@ -51,6 +51,10 @@ pub enum Prim {
     /// call's own pattern, so no line of its own, and no gradient line either (the call
     /// gathers its parts' gradients into its upstream tuple).
     Field(Vec<usize>),
+    /// A function's tuple value (`(h, c)` of `-> (Array2<f64>, Array2<f64>)`): the parts'
+    /// leaves are operand positions. It is built where it is returned (its parts stay for the
+    /// reverse pass), and its upstream gradient `d_out` is taken apart: `d_out.0` is `h`'s.
+    Tuple(crate::ir::Parts),
 }
 
 /// How a call passes one argument: the callee's parameter type is not known here, so the

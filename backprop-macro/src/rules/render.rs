@@ -158,6 +158,7 @@ pub fn forward(prim: &Prim, program: &Program, args: &[Operand], float: FloatTy)
             );
             return quote!(#path(#(#x),*));
         }
+        Prim::Tuple(parts) => return parts.render(&mut |i| x[i].clone()),
         Prim::Field(at) => {
             let (tuple, at) = (&x[0], at.iter().map(|&k| syn::Index::from(k)));
             return quote!(#tuple #(.#at)*);
