@@ -83,6 +83,17 @@
 //! and counted. `f_grad`'s value must equal the function's value exactly, and `f_backward`
 //! seeded with a random `d_out` must give `d_out` times the gradient (once per program).
 //!
+//! Every `JVP_EVERY`-th program (by its number; nothing is drawn, so the programs are
+//! unchanged but for their attribute) also has `jvp` where the macro writes `f_jvp` (README,
+//! "Forward mode": no `var_axis`, `std_axis` or `mapv` closure with a branch or a block, and
+//! calls only of programs with `jvp`). At each point it runs `f_jvp` in a random direction `t`
+//! (a component in [-1, 1] per differentiable float, from a stream of its own,
+//! `TANGENT_SEED`): its value must be the function's exactly, its tangent must agree with
+//! `<∇f, t>` of `f_grad` (for an array output, `<d_out, J·t>` with `<Jᵀ d_out, t>` of
+//! `f_backward`) to 1e-9, and each of its components with the central difference in the
+//! direction `t`, as the gradient's components (the same tolerance, and skipped the same way
+//! near a kink).
+//!
 //! Constructs the macro does not handle yet are kept out of the generator by the `const` flags
 //! below, each with its minimal case in `tests/tensors.rs` (or `tests/carried.rs`, for the loop
 //! programs) once fixed, and until then an `#[ignore]`d case in `tests/regressions.rs`
@@ -144,7 +155,18 @@ struct Case {
     backward: Backward,
     backward_source: fn() -> &'static str,
     source: &'static str,
+    /// For a program with `jvp`: its `f_jvp`, the tangents read from `t` (laid out as `p`).
+    jvp: Option<Jvp>,
 }
+
+/// `f_jvp` of a program, called from the flat floats, the labels and the flat tangents (laid
+/// out as the floats; those of the parameters outside `wrt(..)` are not passed): the value
+/// and `J·t`.
+type Jvp = fn(&[f64], &[usize], &[f64]) -> (f64, f64);
+
+/// `f_jvp` of a program that returns an array: `(p, t)` to the value and the output's
+/// tangent, flattened.
+type OutJvp = fn(&[f64], &[f64]) -> (Vec<f64>, Vec<f64>);
 
 /// An `r × c` matrix from `p[at..at + r * c]`, row-major.
 fn mat(p: &[f64], at: usize, r: usize, c: usize) -> Array2<f64> {
@@ -179,6 +201,7 @@ struct OutCase {
     forward: OutRun,
     backward_source: fn() -> &'static str,
     source: &'static str,
+    jvp: Option<OutJvp>,
 }
 
 type OutRun = fn(&[f64], &[f64]) -> (Vec<f64>, Vec<f64>);
@@ -195,6 +218,25 @@ include!("generated/tensor_programs.rs");
 
 const SEED: u64 = 0x7E45_0D1F_F000_2025;
 const PROGRAMS: usize = 250;
+/// Every how many programs one gets `jvp` in its attribute (where the macro writes `f_jvp`,
+/// and when every program it calls has `jvp` too): `f_jvp` is checked against a central
+/// difference in the tangent's direction and against `<∇f, t>` (for an array output, `<d_out,
+/// J·t>` against `<Jᵀ d_out, t>` from `f_backward`).
+const JVP_EVERY: usize = 2;
+/// Whether a program with `jvp` may apply `backprop::softplus` to an array. Its `f_jvp` passes
+/// the tangent by reference where `softplus_jvp` takes it by value (`X::Upstream`): "expected
+/// `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<..>`" (`tests/regressions.rs`,
+/// `jvp_softplus_of_an_array`); `sigmoid` and `relu` compile.
+const JVP_SOFTPLUS: bool = false;
+/// Whether a program with `jvp` may call `backprop::max_axis`: "cannot find function
+/// `max_axis_jvp` in crate `::backprop`" (`tests/regressions.rs`, `jvp_max_axis`).
+const JVP_MAX_AXIS: bool = false;
+/// Whether a program with `jvp` may carry, in a loop, a copy of a view parameter (`let mut h =
+/// state.to_owned();` of `state: ArrayView2<f64>`, replaced in every iteration). `f_jvp` types
+/// the carried tangent as the view's and assigns it an owned array: "expected
+/// `ArrayBase<ViewRepr<&f64>, ..>`, found `ArrayBase<OwnedRepr<f64>, ..>`"
+/// (`tests/regressions.rs`, `jvp_carried_copy_of_a_view`).
+const JVP_CARRIED_COPY_OF_VIEW: bool = false;
 /// Entries of every value stay within this bound (estimated from the parameters' 1.5).
 const LIMIT: f64 = 40.0;
 /// `exp` only of values within this bound.
@@ -492,6 +534,8 @@ struct OutSig {
     bound: f64,
     /// With `wrt(..)`: not called (a caller takes one gradient per float argument).
     wrt: bool,
+    /// Whether it has `jvp` (so that its callers may: they call `g_jvp`).
+    jvp: bool,
 }
 
 /// A generated line's right-hand side.
@@ -1616,6 +1660,36 @@ impl Gen {
         if let Some(callee) = split {
             options.push(format!("split({callee})"));
         }
+        // Every `JVP_EVERY`-th program (by its number; nothing is drawn) has `jvp` where the
+        // macro writes `f_jvp` (README, "Forward mode"): no `var_axis`, `std_axis` or `mapv`
+        // closure with a branch or a block, and calls only of programs with `jvp`.
+        let number: usize = name[1..].parse().unwrap_or(0);
+        let jvp = number.is_multiple_of(JVP_EVERY)
+            && !p.lines.iter().chain([&value]).any(|l| {
+                l.contains("var_axis")
+                    || l.contains("std_axis")
+                    || l.split_once(".mapv(|")
+                        .is_some_and(|(_, closure)| closure.contains('{'))
+                    || !JVP_SOFTPLUS && l.contains("softplus(")
+                    || !JVP_MAX_AXIS && l.contains("max_axis(")
+                    || !JVP_CARRIED_COPY_OF_VIEW
+                        && l.trim_start().starts_with("let mut h = ")
+                        && l.ends_with(".to_owned();")
+                    || self.outputs.iter().any(|g| !g.jvp && mentions(l, &g.name))
+            });
+        if jvp {
+            options.push("jvp".to_string());
+            self.cov("jvp");
+            if split.is_some() {
+                self.cov("jvp with split(..)");
+            }
+            if wrt.is_some() {
+                self.cov("jvp with wrt(..)");
+            }
+            if ending != Ending::Scalar {
+                self.cov("jvp of a program returning an array");
+            }
+        }
         let attribute = if options.is_empty() {
             "#[backprop]".to_string()
         } else {
@@ -1633,6 +1707,7 @@ impl Gen {
 
         // The case-table entry.
         let (mut at, mut args, mut active) = (0, Vec::new(), Vec::new());
+        let mut tangents = Vec::new();
         for (i, (_, ty, kind)) in params.iter().enumerate() {
             let len = ty.len();
             args.push(match (kind, ty) {
@@ -1646,6 +1721,17 @@ impl Gen {
             });
             if wrt.as_ref().is_none_or(|s| s.contains(&i)) {
                 active.push(format!("({at}, {len})"));
+                tangents.push(match (kind, ty) {
+                    (Param::MatRef, Ty::M(r, c)) => format!("&mat(t, {at}, {r}, {c})"),
+                    (Param::MatOwned, Ty::M(r, c)) => format!("mat(t, {at}, {r}, {c})"),
+                    (Param::MatView, Ty::M(r, c)) => format!("mat(t, {at}, {r}, {c}).view()"),
+                    (Param::VecRef, Ty::V(n)) => format!("&vector(t, {at}, {n})"),
+                    (Param::Scalar, _) => format!("t[{at}]"),
+                    (Param::Tensor3Ref(a, b, c), _) => {
+                        format!("&tensor3(t, {at}, {a}, {b}, {c})")
+                    }
+                    _ => unreachable!(),
+                });
             }
             at += len;
         }
@@ -1654,6 +1740,7 @@ impl Gen {
         }
         let y = if has_labels { "y" } else { "_y" };
         let args = args.join(", ");
+        let tangents = tangents.join(", ");
         if let Ending::Array { out, .. } = ending {
             // The upstream gradient, of the output's shape, from the flat `d`.
             let (d_out, ty) = match p.vars[out].ty {
@@ -1667,6 +1754,7 @@ impl Gen {
                 output: ty,
                 bound,
                 wrt: wrt.is_some(),
+                jvp,
             });
             let case = format!(
                 "    OutCase {{\n        name: {name:?},\n        floats: {at},\n        active: &[{}],\n        \
@@ -1674,8 +1762,15 @@ impl Gen {
                  backward: |p, d| {{\n            let (value, g) = {name}_backward({args}, {d_out});\n            (elements(&value), flat(&g))\n        }},\n        \
                  // The arguments live to the end of the `match`, as the closure needs.\n        \
                  forward: |p, d| match {name}_forward({args}) {{\n            (value, reverse) => (elements(&value), flat(&reverse({d_out}))),\n        }},\n        \
-                 backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n    }},\n",
+                 backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n        jvp: {},\n    }},\n",
                 active.join(", "),
+                if jvp {
+                    format!(
+                        "Some(|p, t| {{\n            let (value, tangent) = {name}_jvp({args}, {tangents});\n            (elements(&value), elements(&tangent))\n        }})"
+                    )
+                } else {
+                    "None".to_string()
+                },
             );
             return (source, case);
         }
@@ -1685,8 +1780,13 @@ impl Gen {
              labels: ({rows}, {classes}),\n        value: |p, {y}| {name}({args}),\n        \
              grad: |p, {y}| {{\n            let (value, g) = {name}_grad({args});\n            (value, flat(&g))\n        }},\n        \
              backward: |p, {y}, d| {{\n            let (value, g) = {name}_backward({args}, d);\n            (value, flat(&g))\n        }},\n        \
-             backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n    }},\n",
+             backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n        jvp: {},\n    }},\n",
             active.join(", "),
+            if jvp {
+                format!("Some(|p, {y}, t| {name}_jvp({args}, {tangents}))")
+            } else {
+                "None".to_string()
+            },
         );
         (source, case)
     }
@@ -4389,6 +4489,10 @@ const CONSTRUCTS: &[&str] = &[
     "Array3: sum_axis",
     "Array3: mean_axis",
     "Array3: var_axis",
+    "jvp",
+    "jvp with split(..)",
+    "jvp with wrt(..)",
+    "jvp of a program returning an array",
 ];
 
 /// Constructs behind a flag: listed in `CONSTRUCTS` only while the flag is on.
@@ -4529,11 +4633,105 @@ struct Report {
     backward_checked: usize,
     /// Programs that return an array.
     output_programs: usize,
+    /// Points at which a program with `jvp` ran through its `f_jvp` in a random direction,
+    /// and of the tangent components, those also checked against a central difference in
+    /// that direction or skipped near a kink.
+    jvp_runs: usize,
+    jvp_checked: usize,
+    jvp_skipped_kink: usize,
     failures: Vec<String>,
+}
+
+/// Mixed into the points' seed for the tangents (a stream of its own: the other checks'
+/// points are unchanged).
+const TANGENT_SEED: u64 = 0x7A46_E000;
+
+/// A random direction: a component in [-1, 1] for each differentiable float, zero for the
+/// others.
+fn tangent(rng: &mut Rng, floats: usize, active: &[usize]) -> Vec<f64> {
+    let mut t = vec![0.0; floats];
+    for &i in active {
+        t[i] = rng.range(-1.0, 1.0);
+    }
+    t
+}
+
+/// The central differences of every output of `f` at `p` in the direction `t`, with the step
+/// `ε^(1/3) · scale`.
+fn central_directional(
+    f: &dyn Fn(&[f64]) -> Vec<f64>,
+    p: &[f64],
+    t: &[f64],
+    scale: f64,
+) -> Vec<f64> {
+    let h = scale * f64::EPSILON.cbrt();
+    let moved = |s: f64| -> Vec<f64> { p.iter().zip(t).map(|(x, t)| x + s * t).collect() };
+    let (up, down) = (f(&moved(h)), f(&moved(-h)));
+    up.iter()
+        .zip(&down)
+        .map(|(u, d)| (u - d) / (h + h))
+        .collect()
+}
+
+/// Checks `f_jvp`'s value and tangent (every output's) at `p` in the direction `t`: the value
+/// is the function's, the tangent agrees with `<∇, t>` (`dot`, from the reverse pass, for one
+/// output: the scalar's gradient, or `Jᵀ d_out` against `<d_out, J·t>`), and with central
+/// differences in the direction `t` where those do not change when the step is divided by ten
+/// (not near a kink), as the gradient's components.
+#[allow(clippy::too_many_arguments)]
+fn against_jvp(
+    f: &dyn Fn(&[f64]) -> Vec<f64>,
+    p: &[f64],
+    t: &[f64],
+    (value, tangent): (Vec<f64>, Vec<f64>),
+    (projection, dot): (&[f64], f64),
+    report: &mut Report,
+    fail: &mut dyn FnMut(String),
+) {
+    report.jvp_runs += 1;
+    let expected = f(p);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    if bits(&value) != bits(&expected) {
+        fail(format!(
+            "f_jvp's value {value:?} is not the function's {expected:?}"
+        ));
+    }
+    if tangent.len() != expected.len() {
+        fail(format!(
+            "f_jvp's tangent has {} components for {} outputs",
+            tangent.len(),
+            expected.len()
+        ));
+        return;
+    }
+    let projected: f64 = tangent.iter().zip(projection).map(|(a, b)| a * b).sum();
+    if (projected - dot).abs() > 1e-9 * projected.abs().max(dot.abs()).max(1.0) {
+        fail(format!(
+            "f_jvp's tangent {tangent:?} projects to {projected:?}, but the reverse pass says \
+             <gradient, t> = {dot:?} (t = {t:?})"
+        ));
+    }
+    let numeric = central_directional(f, p, t, 1.0);
+    let fine = central_directional(f, p, t, 0.1);
+    for (k, ((&a, &n), &n_fine)) in tangent.iter().zip(&numeric).zip(&fine).enumerate() {
+        if backprop::relative_error(n, n_fine) > 1e-4 && (n - n_fine).abs() > 1e-9 {
+            report.jvp_skipped_kink += 1;
+            continue;
+        }
+        report.jvp_checked += 1;
+        let error = backprop::relative_error(a, n);
+        if error > 1e-6 && (a - n).abs() > 1e-8 {
+            fail(format!(
+                "f_jvp's tangent component {k} is {a:?} but the central difference in the \
+                 direction t = {t:?} says {n:?} (relative error {error:e})"
+            ));
+        }
+    }
 }
 
 fn check(case: &Case, index: usize, report: &mut Report) {
     let mut rng = Rng(0x7E45_0000 + index as u64 * 7919);
+    let mut tangents = Rng(TANGENT_SEED + index as u64 * 7919);
     report.programs += 1;
     let active: Vec<usize> = case
         .active
@@ -4582,6 +4780,21 @@ fn check(case: &Case, index: usize, report: &mut Report) {
             }
             let f = |full: &[f64]| (case.value)(full, &y);
             against_central(&f, &p, &active, &grad, report, &mut fail);
+            if let Some(jvp) = case.jvp {
+                let t = tangent(&mut tangents, case.floats, &active);
+                let (jvp_value, jvp_tangent) = jvp(&p, &y, &t);
+                let dot: f64 = active.iter().zip(&grad).map(|(&i, g)| g * t[i]).sum();
+                let f = |full: &[f64]| vec![(case.value)(full, &y)];
+                against_jvp(
+                    &f,
+                    &p,
+                    &t,
+                    (vec![jvp_value], vec![jvp_tangent]),
+                    (&[1.0], dot),
+                    report,
+                    &mut fail,
+                );
+            }
         }
         for what in failures {
             report
@@ -4636,6 +4849,7 @@ fn against_central(
 /// `<d_out, f(p)>`.
 fn check_output(case: &OutCase, index: usize, report: &mut Report) {
     let mut rng = Rng(0x7E45_0000 + index as u64 * 7919);
+    let mut tangents = Rng(TANGENT_SEED + index as u64 * 7919);
     report.programs += 1;
     report.output_programs += 1;
     let active: Vec<usize> = case
@@ -4691,6 +4905,19 @@ fn check_output(case: &OutCase, index: usize, report: &mut Report) {
                     .sum::<f64>()
             };
             against_central(&inner, &p, &active, &backward, report, &mut fail);
+            if let Some(jvp) = case.jvp {
+                let t = tangent(&mut tangents, case.floats, &active);
+                let dot: f64 = active.iter().zip(&backward).map(|(&i, g)| g * t[i]).sum();
+                against_jvp(
+                    &|full: &[f64]| (case.value)(full),
+                    &p,
+                    &t,
+                    jvp(&p, &t),
+                    (&d_out, dot),
+                    report,
+                    &mut fail,
+                );
+            }
         }
         for what in failures {
             report.failures.push(format!(
@@ -4737,6 +4964,14 @@ fn random_tensor_programs_match_central_differences() {
         report.checked,
         report.skipped_kink,
         report.backward_checked,
+    );
+    let jvp_programs = CASES.iter().filter(|c| c.jvp.is_some()).count()
+        + OUT_CASES.iter().filter(|c| c.jvp.is_some()).count();
+    println!(
+        "forward mode: {jvp_programs} programs with jvp, {} points through f_jvp in a random \
+         direction, {} tangent components checked against central differences in that \
+         direction ({} skipped near a kink), each against <gradient, t> of the reverse pass",
+        report.jvp_runs, report.jvp_checked, report.jvp_skipped_kink,
     );
     for failure in &report.failures {
         println!("MISMATCH {failure}");

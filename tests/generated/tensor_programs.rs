@@ -29,7 +29,7 @@ fn t001(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     scores1 + 1.5 * scores6.mean().unwrap() + mixed8
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t002(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let z0 = u + u;
     let col1 = u.clone();
@@ -50,7 +50,7 @@ fn t003(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&gate3, y).mean().unwrap() + 0.5 * s * (w * w).sum() - log_probs2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t004(a: ArrayView2<f64>) -> f64 {
     let z0 = &a - &a;
     let mixed1 = backprop::softmax(&a, Axis(1));
@@ -98,7 +98,7 @@ fn t007(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     s - reg + h1.mean().unwrap() - 0.1 * backprop::pick(&gate2, y).mean().unwrap() + act3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t008(a: &Array2<f64>) -> f64 {
     let gate0 = a.view();
     let col1 = a * &gate0;
@@ -148,7 +148,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
     h3.sum() - norm7 + 0.3 * (&col9 * &col9).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let probs0 = (&a + &a) * 0.1;
     let act1 = a.mapv(|v| v / (1.0 + v * v));
@@ -194,7 +194,7 @@ fn t015(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f
     s - log_probs0 + hidden1.sum() - 3.0 * norm2 + h3 + h4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t016(a: ArrayView2<f64>) -> f64 {
     let log_probs0 = (&a - &a) * 0.1;
     let act1 = log_probs0.mean_axis(Axis(0)).unwrap();
@@ -240,7 +240,7 @@ fn t019(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
     a.sum() + v.mean().unwrap() + u.mean().unwrap() + (&h2 * &h2).sum()
 }
 
-#[backprop(wrt(x, w, s))]
+#[backprop(wrt(x, w, s), jvp)]
 fn t020(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let norm0 = x.dot(w);
     let row1 = norm0.view();
@@ -267,7 +267,7 @@ fn t021(s: f64, m: &Array2<f64>, k: &Array2<f64>, a: &Array2<f64>, reg: f64) -> 
     reg - row2.mean().unwrap() + log_probs4.mean().unwrap() - probs6.mean().unwrap() - 0.25 * (&act7 * &act7).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t022(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a.dot(v);
     let norm1 = v * &m;
@@ -291,7 +291,7 @@ fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&h8, y).mean().unwrap() - 0.5 * reg * (w * w).sum() - s + 0.1 * z2.mean().unwrap() - act4.mean().unwrap() + 1.5 * gate6.sum() - 0.25 * norm7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let z0 = x.dot(w);
     let z1 = x * x;
@@ -358,7 +358,7 @@ fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: 
     s + 1.5 * reg - 0.3 * act0 + gate3.sum() + log_probs5.mean().unwrap() - scores6.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2<f64>) -> f64 {
     let gate0 = (&a - &a) * 3.0;
     let norm1 = gate0.tanh();
@@ -380,7 +380,7 @@ fn t031(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     s + 1.5 * reg + 0.75 * gate0.mean().unwrap() + z2.mean().unwrap() + probs5.sum() - probs7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t032(s: f64, a: &Array2<f64>, reg: f64) -> f64 {
     let act0 = a * a;
     let log_probs1 = &act0 - &act0;
@@ -420,7 +420,7 @@ fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     m.sum() + 1.5 * v.sum() - s + act3.mean().unwrap() + 1.5 * (&mixed4 * &mixed4).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let mixed0 = u * 3.0;
     let act1 = (&a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) * 0.1;
@@ -446,7 +446,7 @@ fn t037(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() + 2.0 * backprop::pick(&probs4, y).mean().unwrap() + backprop::pick(&col5, y).mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t038(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     let hidden0 = backprop::log_softmax(m, Axis(1));
     let act1 = hidden0.sin();
@@ -470,7 +470,7 @@ fn t039(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64
     (u * u).sum() - 0.3 * s - reg + log_probs0.sum() + 3.0 * (&hidden2 * &hidden2).sum() + (&scores3 * &scores3).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t040(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = a.mapv(|v| v * v * 0.5 + v.sin());
     let norm1 = &probs0 - u;
@@ -498,7 +498,7 @@ fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     s + act4 + act6.mean().unwrap() - 0.75 * col7 + log_probs8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let act1 = b - 0.25;
@@ -543,7 +543,7 @@ fn t045(m: &Array2<f64>, a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     norm5.mean().unwrap() - norm8.mean().unwrap() - 0.75 * mixed9.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t046(w: ArrayView2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let h0 = x.dot(&w);
     let col1 = &h0 - &w;
@@ -562,7 +562,7 @@ fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     a.mean().unwrap() - (&m * &m).sum() + reg + (&probs2 * &probs2).sum() + gate3 + log_probs4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let z0 = backprop::relu(u);
     let scores1 = (a + a) * 3.0;
@@ -582,7 +582,7 @@ fn t049(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     (a * a).sum() + (&m * &m).sum() - 0.5 * z2.mean().unwrap() + probs3.mean().unwrap() - probs5.mean().unwrap()
 }
 
-#[backprop(wrt(a, m, k))]
+#[backprop(wrt(a, m, k), jvp)]
 fn t050(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let norm0 = u.mapv(f64::tanh);
     let row1 = m.dot(&norm0);
@@ -607,7 +607,7 @@ fn t051(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
     reg - probs2.mean().unwrap() + probs3.mean().unwrap() - log_probs6 + gate7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t052(a: &Array2<f64>, s: f64) -> f64 {
     let row0 = a.dot(&a.t());
     let gate1 = a.clone();
@@ -629,7 +629,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     v.sum() + s + log_probs0.mean().unwrap() + log_probs1.mean().unwrap() + 0.5 * col2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let log_probs1 = act0.tanh();
@@ -656,7 +656,7 @@ fn t055(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + 0.1 * log_probs3.mean().unwrap() - 2.0 * (&col7 * &col7).sum() + scores8.mean().unwrap() - 0.3 * gate9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t056(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(w) + b;
     let h1 = 0.25 * &z0;
@@ -677,7 +677,7 @@ fn t057(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&gate4, y).mean().unwrap() + col3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t058(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let hidden0 = u * 2.0;
     let gate1 = -&m;
@@ -700,7 +700,7 @@ fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&norm9, y).mean().unwrap() - 0.5 * act6 * (w * w).sum() + 0.5 * s + reg + 3.0 * col8.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let log_probs1 = x.dot(&w);
@@ -718,7 +718,7 @@ fn t061(a: ArrayView2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     (m * m).sum() - 0.3 * z0.sum() - h1 + hidden2.sum() + hidden3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t062(a: &Array2<f64>) -> f64 {
     let mixed0 = a - a;
     let probs1 = mixed0.view();
@@ -741,7 +741,7 @@ fn t063(m: &Array2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     hidden0 + 0.25 * z1.mean().unwrap() - 3.0 * scores3 - z4.mean().unwrap() + col5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t064(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(&w) + b;
     let z1 = (&norm0 - b) * 0.25;
@@ -767,7 +767,7 @@ fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     probs4.mean().unwrap() + norm5.mean().unwrap() - backprop::pick(&mixed6, y).mean().unwrap() - row8
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a - a;
     let probs1 = &probs0 - &probs0;
@@ -787,7 +787,7 @@ fn t067(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + (&norm5 * &norm5).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t068(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = backprop::sigmoid(a);
     let log_probs1 = m.mean().unwrap();
@@ -812,7 +812,7 @@ fn t069(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&scores8, y).mean().unwrap() + hidden7.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t070(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(&w) + b;
     let log_probs1 = b + b;
@@ -892,7 +892,7 @@ fn t075(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s + 0.5 * row3.sum() - row4 + 1.5 * h5.mean().unwrap()
 }
 
-#[backprop(wrt(m))]
+#[backprop(wrt(m), jvp)]
 fn t076(a: Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>) -> f64 {
     let log_probs0 = backprop::softmax(&a, Axis(1));
     let z1 = m.mapv(backprop::sigmoid);
@@ -915,7 +915,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     probs6.mean().unwrap() + scores7.sum() - 0.3 * act8.mean().unwrap()
 }
 
-#[backprop(wrt(x, b, w))]
+#[backprop(wrt(x, b, w), jvp)]
 fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(&w) + b;
     let probs1 = scores0.mean().unwrap() * 0.25;
@@ -943,7 +943,7 @@ fn t079(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -
     row6.mean().unwrap() + act7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t080(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let h0 = backprop::softmax(&a, Axis(1));
     let norm1 = &a + s;
@@ -963,7 +963,7 @@ fn t081(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s - gate1.mean().unwrap() + scores3.sum()
 }
 
-#[backprop(wrt(w, b))]
+#[backprop(wrt(w, b), jvp)]
 fn t082(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w) + b;
     let gate1 = hidden0.mapv(|v| v.clamp(-0.3, 1.5) * 0.1);
@@ -991,7 +991,7 @@ fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s
     s - probs6 + hidden7.sum() + 0.5 * col8
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let row1 = (&gate0 * &gate0).sum() * 0.5;
@@ -1067,7 +1067,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + row0 - row8.mean().unwrap()
 }
 
-#[backprop(wrt(a, s))]
+#[backprop(wrt(a, s), jvp)]
 fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let h0 = m + a;
     let log_probs1 = k.dot(k);
@@ -1198,7 +1198,7 @@ fn t099(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&row3, y).mean().unwrap() - 0.5 * reg * (&w * &w).sum() + 3.0 * (&log_probs2 * &log_probs2).sum()
 }
 
-#[backprop(wrt(v, k))]
+#[backprop(wrt(v, k), jvp)]
 fn t100(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k: ArrayView2<f64>) -> f64 {
     let hidden0 = v - v;
     let h1 = a.t().dot(&hidden0);
@@ -1221,7 +1221,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&gate8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s - z2.mean().unwrap() - scores4.sum() + hidden5.mean().unwrap() + scores6 - 0.75 * (&log_probs7 * &log_probs7).sum()
 }
 
-#[backprop(wrt(x, w, b, reg))]
+#[backprop(wrt(x, w, b, reg), jvp)]
 fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = (&probs0 - &probs0) * 2.0;
@@ -1248,7 +1248,7 @@ fn t103(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: ArrayView2
     s + reg + 3.0 * hidden8.mean().unwrap()
 }
 
-#[backprop(wrt(m, reg))]
+#[backprop(wrt(m, reg), jvp)]
 fn t104(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = a + m;
     let h1 = mixed0.dot(&mixed0);
@@ -1268,7 +1268,7 @@ fn t105(a: &Array2<f64>, s: f64) -> f64 {
     act3.sum() + norm4.mean().unwrap()
 }
 
-#[backprop(wrt(a))]
+#[backprop(wrt(a), jvp)]
 fn t106(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let scores0 = u.view().insert_axis(Axis(0));
     let log_probs1 = m.mapv(|v| v * v * 0.5 + v.sin());
@@ -1286,7 +1286,7 @@ fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&scores4, y).mean().unwrap() + 0.25 * 0.5 * s * (w * w).sum() - scores1.sum() - 0.25 * (&scores2 * &scores2).sum() - probs3
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let col0 = 0.5 * a;
     let mixed1 = &col0 - s;
@@ -1302,7 +1302,7 @@ fn t109(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     gate1.sum() + scores2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t110(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let act0 = m.view();
     let norm1 = m.mean_axis(Axis(0)).unwrap();
@@ -1326,7 +1326,7 @@ fn t111(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row5, y).mean().unwrap() + 0.5 * probs4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t112(a: ArrayView2<f64>, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let mixed0 = v.dot(&k);
     let z1 = m.mean_axis(Axis(0)).unwrap();
@@ -1374,7 +1374,7 @@ fn t115(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&norm10, y).mean().unwrap() + 0.3 * 0.5 * s * (w * w).sum() + reg + col3 - mixed8.mean().unwrap() - 2.0 * probs9
 }
 
-#[backprop(wrt(m, u, v))]
+#[backprop(wrt(m, u, v), jvp)]
 fn t116(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let scores0 = m.mean_axis(Axis(1)).unwrap();
     let h1 = a.mean_axis(Axis(0)).unwrap();
@@ -1423,7 +1423,7 @@ fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     log_probs7 + (&log_probs8 * &log_probs8).sum() - (&row9 * &row9).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = &k + reg;
     let row1 = &h0 * &h0;
@@ -1441,7 +1441,7 @@ fn t121(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * 0.5 * s * (&w * &w).sum() + reg + act2.mean().unwrap() + 0.25 * (&gate3 * &gate3).sum()
 }
 
-#[backprop(wrt(w, b))]
+#[backprop(wrt(w, b), jvp)]
 fn t122(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let row1 = backprop::relu(&hidden0);
@@ -1493,7 +1493,7 @@ fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     mixed4.sum() - 2.0 * mixed5.mean().unwrap() + probs6.sum() + mixed7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
     let col0 = u.mapv(|v| v.clamp(-0.3, 1.5) * 0.1);
     let gate1 = (a - u) * 1.5;
@@ -1537,7 +1537,7 @@ fn t129(x: Array2<f64>, w: ArrayView2<f64>, reg: f64, s: f64, b: &Array1<f64>, y
     -backprop::pick(&probs5, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + gate2.mean().unwrap() - gate3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t130(a: Array2<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = a.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0));
     let col1 = norm0.mapv(backprop::sigmoid);
@@ -1562,7 +1562,7 @@ fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&col4, y).mean().unwrap() - 0.5 * s * (w * w).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let row1 = w.dot(b);
@@ -1588,7 +1588,7 @@ fn t133(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     mixed3.sum() - col4 + 0.75 * h6.sum() - gate7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t134(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let row0 = s * k;
     let scores1 = m.mean_axis(Axis(0)).unwrap();
@@ -1635,7 +1635,7 @@ fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     (&act2 * &act2).sum() + (a * a).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a.mean().unwrap();
     let mixed1 = u * u;
@@ -1661,7 +1661,7 @@ fn t139(a: Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     z8.mean().unwrap() - 0.5 * mixed2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t140(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let scores1 = gate0.dot(&w.t());
@@ -1683,7 +1683,7 @@ fn t141(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row4, y).mean().unwrap() - (&norm1 * &norm1).sum() + scores2.sum() - log_probs3.mean().unwrap()
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t142(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> f64 {
     let probs0 = backprop::sigmoid(u);
     let norm1 = backprop::softmax(u, Axis(0));
@@ -1704,7 +1704,7 @@ fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -
     m.mean().unwrap() + s + 0.5 * reg - scores3.sum() + act4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let probs1 = &w * &w;
@@ -1723,7 +1723,7 @@ fn t145(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores4, y).mean().unwrap() - gate1.mean().unwrap() + h3
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t146(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let col0 = a.mean_axis(Axis(0)).unwrap();
     let log_probs1 = u.mapv(f64::tanh);
@@ -1770,7 +1770,7 @@ fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
     m.mean().unwrap() + 0.25 * gate2 + 0.3 * z3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
     let log_probs0 = &a - &a;
     let z1 = backprop::relu(&log_probs0);
@@ -1797,7 +1797,7 @@ fn t151(x: &Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&scores6, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s - act3
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t152(a: &Array2<f64>, s: f64) -> f64 {
     let act0 = -a;
     let z1 = a * &act0;
@@ -1819,7 +1819,7 @@ fn t153(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&col7, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() - s - row4.sum() - 3.0 * z5.sum() + 2.0 * norm6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t154(m: Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let norm0 = 0.75 * &k;
     let log_probs1 = k.sum_axis(Axis(0));
@@ -1839,7 +1839,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden6, y).mean().unwrap() + 0.5 * s * (w * w).sum() - backprop::pick(&act4, y).mean().unwrap()
 }
 
-#[backprop(wrt(v))]
+#[backprop(wrt(v), jvp)]
 fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let scores0 = m.sum_axis(Axis(0));
     let h1 = backprop::softmax(a, Axis(1));
@@ -1858,7 +1858,7 @@ fn t157(s: f64, u: &Array1<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     s + 1.5 * reg + 0.1 * h1 + (&h2 * &h2).sum() - act3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t158(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u.dot(u);
     let z1 = &m + &m.sum_axis(Axis(1)).insert_axis(Axis(1));
@@ -1879,7 +1879,7 @@ fn t159(a: &Array2<f64>) -> f64 {
     probs2.mean().unwrap() + a.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t160(a: Array2<f64>, m: ArrayView2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f64 {
     let scores0 = &m - v;
     let act1 = -u;
@@ -1924,7 +1924,7 @@ fn t163(a: Array2<f64>, u: &Array1<f64>) -> f64 {
     col1.sum() - log_probs3.mean().unwrap() - row4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t164(w: Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let act1 = w.dot(&x);
@@ -2033,7 +2033,7 @@ fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
     act1 + act2.sum() - gate3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let z1 = &x * &x;
@@ -2080,7 +2080,7 @@ fn t177(k: &Array2<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     s + hidden1.mean().unwrap() - z2.mean().unwrap() - h3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t178(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = u - u;
     let probs1 = u.dot(&log_probs0);
@@ -2129,7 +2129,7 @@ fn t181(a: Array2<f64>, s: f64, u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64
     reg + (&act0 * &act0).sum() + h1.mean().unwrap() + norm3.mean().unwrap() + row4.mean().unwrap() + z6.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t182(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let log_probs1 = b - b;
@@ -2156,7 +2156,7 @@ fn t183(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&gate9, y).mean().unwrap() - 0.5 * s * (&w * &w).sum() + reg + mixed5.sum() + 0.75 * col6.sum() - 1.5 * norm8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t184(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let col0 = u.tanh();
     let mixed1 = col0.dot(&col0);
@@ -2178,7 +2178,7 @@ fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&hidden7, y).mean().unwrap() + z4.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let log_probs1 = b.dot(&w.t());
@@ -2203,7 +2203,7 @@ fn t187(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     mixed7 + mixed8 + hidden9
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t188(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = -u;
     let col1 = a.sum_axis(Axis(1));
@@ -2220,7 +2220,7 @@ fn t189(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     gate1.mean().unwrap() + (&z3 * &z3).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t190(s: f64, m: Array2<f64>, a: Array2<f64>, reg: f64) -> f64 {
     let act0 = -&m;
     let row1 = -&act0;
@@ -2270,7 +2270,7 @@ fn t193(a: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     row0.mean().unwrap() - 2.0 * h4.sum() - row6.mean().unwrap() + (&log_probs7 * &log_probs7).sum()
 }
 
-#[backprop(wrt(w, reg))]
+#[backprop(wrt(w, reg), jvp)]
 fn t194(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let h0 = x.dot(&w);
     let row1 = h0.mapv(backprop::sigmoid);
@@ -2298,7 +2298,7 @@ fn t195(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + reg + gate5.mean().unwrap() + (&log_probs7 * &log_probs7).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t196(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let act1 = -&probs0;
@@ -2328,7 +2328,7 @@ fn t197(a: Array2<f64>) -> f64 {
     norm9.mean().unwrap() - z3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let scores1 = gate0.mapv(|v| (v + v.min(s + 1.5)) * 0.5);
@@ -2358,7 +2358,7 @@ fn t199(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&probs9, y).mean().unwrap() - 0.5 * reg * (w * w).sum() + s + log_probs1.mean().unwrap() + gate3.mean().unwrap() - hidden4 - 0.5 * gate5.mean().unwrap() + (&mixed7 * &mixed7).sum() - 1.5 * h8.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t200(reg: f64, s: f64, a: &Array2<f64>) -> f64 {
     let probs0 = a.mean().unwrap();
     let h1 = a.mapv(|v| v / (1.0 + v * v));
@@ -2386,7 +2386,7 @@ fn t201(reg: f64, w: Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &
     -backprop::pick(&gate8, y).mean().unwrap() + 3.0 * 0.5 * s * (&w * &w).sum() + mixed4.sum() + (&hidden7 * &hidden7).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t202(a: &Array2<f64>, k: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let hidden0 = 0.25 * k;
     let h1 = hidden0.dot(&k.t());
@@ -2456,7 +2456,7 @@ fn t207(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
     k.sum() + s + col8.sum() + log_probs9.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t208(x: Array2<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let col0 = x.dot(w);
     let scores1 = col0.sum_axis(Axis(1));
@@ -2533,7 +2533,7 @@ fn t213(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>) -> f64 {
     h2.mean().unwrap() + 0.5 * gate3.sum() + act4.mean().unwrap() + norm7.mean().unwrap() + h9.mean().unwrap()
 }
 
-#[backprop(wrt(k, u, v, s))]
+#[backprop(wrt(k, u, v, s), jvp)]
 fn t214(m: ArrayView2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let row0 = backprop::sigmoid(&a);
     let col1 = &a + s;
@@ -2580,7 +2580,7 @@ fn t217(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden7, y).mean().unwrap() + 0.3 * scores3.mean().unwrap() - z6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t218(a: &Array2<f64>, m: ArrayView2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let act0 = u.dot(&m);
     let h1 = v.dot(v);
@@ -2628,7 +2628,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
     -backprop::pick(&gate7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - backprop::pick(&hidden2, y).mean().unwrap() + probs5.sum() - 1.5 * row6.mean().unwrap()
 }
 
-#[backprop(wrt(s, reg))]
+#[backprop(wrt(s, reg), jvp)]
 fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = m.sum();
     let gate1 = k.exp();
@@ -2669,7 +2669,7 @@ fn t225(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
     -backprop::pick(&log_probs5, y).mean().unwrap() - 3.0 * norm2.mean().unwrap() + backprop::pick(&act3, y).mean().unwrap() - act4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t226(m: Array2<f64>, a: &Array2<f64>) -> f64 {
     let scores0 = &m + a;
     let z1 = scores0.dot(&scores0);
@@ -2695,7 +2695,7 @@ fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     s + reg - log_probs4.mean().unwrap() - 0.5 * scores6.sum() + gate9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let gate1 = scores0.dot(w);
@@ -2712,7 +2712,7 @@ fn t229(v: &Array1<f64>, u: &Array1<f64>, a: ArrayView2<f64>, s: f64, reg: f64) 
     (v * v).sum() + s + reg + log_probs2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t230(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = u + u;
     let log_probs1 = m.mean_axis(Axis(1)).unwrap();
@@ -2760,7 +2760,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     m.mean().unwrap() + 0.3 * gate0.mean().unwrap() + 0.25 * h4.mean().unwrap() + 2.0 * log_probs6.mean().unwrap()
 }
 
-#[backprop(wrt(m))]
+#[backprop(wrt(m), jvp)]
 fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let h0 = backprop::log_softmax(a, Axis(1));
     let row1 = m * &k;
@@ -2779,7 +2779,7 @@ fn t235(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed4, y).mean().unwrap() - 0.75 * log_probs1 + act3.mean().unwrap()
 }
 
-#[backprop(wrt(w, x))]
+#[backprop(wrt(w, x), jvp)]
 fn t236(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = x.mapv(|v| v.max(0.0));
@@ -2802,7 +2802,7 @@ fn t237(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) ->
     -backprop::pick(&gate6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + gate3 + mixed4.mean().unwrap() + probs5.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t238(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let row0 = x.dot(w) + b;
     let mixed1 = b - b;
@@ -2825,7 +2825,7 @@ fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     mixed0.mean().unwrap() + 0.75 * col4.mean().unwrap() - h6.mean().unwrap() - act7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
     let act0 = &a + reg;
     let h1 = &act0 + &act0;
@@ -2906,7 +2906,7 @@ fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     z2.sum() + scores5.sum() + 0.25 * probs6.mean().unwrap() + hidden7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = a.mapv(|v| v.max(0.0));
     let h1 = m.dot(u);
@@ -2926,7 +2926,7 @@ fn t247(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, s: f64, reg: f64) -> f6
     reg - (&gate0 * &gate0).sum() + z4.mean().unwrap() + norm5.mean().unwrap() + col6.mean().unwrap()
 }
 
-#[backprop(wrt(x, w, reg))]
+#[backprop(wrt(x, w, reg), jvp)]
 fn t248(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let row1 = mixed0.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0));
@@ -2947,7 +2947,7 @@ fn t249(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
     -backprop::pick(&hidden3, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + reg + scores1.mean().unwrap() + norm2.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, state))]
+#[backprop(wrt(wh, wx, state), jvp)]
 fn t250(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: &Array2<f64>) -> f64 {
     let act0 = xs * &wx.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     let col1 = &act0 * &act0;
@@ -3015,7 +3015,7 @@ fn t253(wh: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
     h.mean().unwrap() - scores3.mean().unwrap()
 }
 
-#[backprop(wrt(wh))]
+#[backprop(wrt(wh), jvp)]
 fn t254(wh: &Array2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = wh - state;
     let row1 = wh - 3.0;
@@ -3080,7 +3080,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() - state.mean().unwrap() + (&act0 * &act0).sum() + h.sum() + acc
 }
 
-#[backprop(wrt(wh, wx, b))]
+#[backprop(wrt(wh, wx, b), jvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -3116,7 +3116,7 @@ fn t259(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
     xs.sum() + state.mean().unwrap() + norm0 - 0.1 * act1.mean().unwrap() + 0.5 * h.mean().unwrap() + 1.5 * row2.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, s))]
+#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t260(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     let scores0 = xs.mean().unwrap() * 0.25;
     let col1 = b + b;
@@ -3159,7 +3159,7 @@ fn t261(xs: &Array2<f64>, wh: ArrayView2<f64>, b: &Array1<f64>, state: ArrayView
     -backprop::pick(&probs2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() + 0.3 * b.mean().unwrap() + acc + mixed0.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b, state, s))]
+#[backprop(wrt(wh, b, state, s), jvp)]
 fn t262(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let mixed0 = xs.dot(&xs);
     let act1 = wx + b;
@@ -3301,7 +3301,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
     xs.mean().unwrap() - h.mean().unwrap() - 0.75 * acc + gate0.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state))]
+#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let hidden0 = state.sum_axis(Axis(1));
     let mut h = state.clone();
@@ -3344,7 +3344,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + 0.5 * (wh * wh).sum() - 1.5 * acc + 0.1 * row1.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b))]
+#[backprop(wrt(wh, b), jvp)]
 fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3421,7 +3421,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     xs.mean().unwrap() - b.mean().unwrap() + 0.75 * h.mean().unwrap() - acc + 0.75 * gate1.mean().unwrap() + masked3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, s))]
+#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3499,7 +3499,7 @@ fn t279(xs: Array2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() + 2.0 * s + row0.sum() + scores1.sum() + h.mean().unwrap() + 0.75 * masked2.mean().unwrap()
 }
 
-#[backprop(wrt(wh, state))]
+#[backprop(wrt(wh, state), jvp)]
 fn t280(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>) -> f64 {
     let act0 = wh.powi(2);
     let mut h = state.clone();
@@ -3576,7 +3576,7 @@ fn t283(wh: ArrayView2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     mixed0.mean().unwrap() - c.mean().unwrap() + norm2.sum() + scores3.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state))]
+#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t284(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let hidden0 = &wh - state;
     let mut h = b.clone();
@@ -3657,7 +3657,7 @@ fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed2, y).mean().unwrap() + 0.25 * wh.mean().unwrap() + backprop::pick(&h, y).mean().unwrap()
 }
 
-#[backprop(wrt(wh, b))]
+#[backprop(wrt(wh, b), jvp)]
 fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let probs0 = b + 0.3;
     let row1 = probs0.dot(&wh);
@@ -3732,7 +3732,7 @@ fn t291(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     s + col0.mean().unwrap() + z1.mean().unwrap() - 2.0 * masked2.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, state))]
+#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t292(xs: &Array2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let row0 = &wx * &wh;
     let mut h = b.clone();
@@ -3774,7 +3774,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
     (&z0 * &z0).sum() + acc - (&masked2 * &masked2).sum() + (&act3 * &act3).sum()
 }
 
-#[backprop(wrt(wh, b, state))]
+#[backprop(wrt(wh, b, state), jvp)]
 fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3815,7 +3815,7 @@ fn t295(xs: ArrayView2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f6
     xs.mean().unwrap() - 0.5 * (&col0 * &col0).sum() + 0.25 * (&h * &h).sum() + 0.1 * acc + 2.0 * col2.sum() + masked3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, state))]
+#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t296(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3848,7 +3848,7 @@ fn t297(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     s - col0.mean().unwrap() + 0.5 * z1.mean().unwrap() - 0.75 * h.sum()
 }
 
-#[backprop(wrt(wh, b, state))]
+#[backprop(wrt(wh, b, state), jvp)]
 fn t298(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
     let mixed0 = xs.dot(&xs.t());
     let mut h = state.clone();
@@ -3879,7 +3879,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&log_probs2 * &log_probs2).sum()
 }
 
-#[backprop(wrt(a, s))]
+#[backprop(wrt(a, s), jvp)]
 fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let act0 = a.t().dot(a);
     &act0 + s
@@ -3891,7 +3891,7 @@ fn t301(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64>
     &h0 - a.sum() + m.sum() + s
 }
 
-#[backprop(wrt(u, s))]
+#[backprop(wrt(u, s), jvp)]
 fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let norm0 = u.mapv(backprop::sigmoid);
     &norm0 + a.mean().unwrap() + 0.25 * s
@@ -3932,7 +3932,7 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     scores1.mean().unwrap() + act2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let norm0 = m.t().dot(&m);
     &norm0 - a.mean().unwrap() + u.mean().unwrap() + s
@@ -3961,7 +3961,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     hidden3.mean().unwrap() + 0.3 * gate2.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let row0 = a.mapv(f64::tanh);
     let h1 = row0.dot(&row0);
@@ -4043,7 +4043,7 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() - scores1.mean().unwrap() + 1.5 * (&z4 * &z4).sum()
 }
 
-#[backprop(wrt(m, u))]
+#[backprop(wrt(m, u), jvp)]
 fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = m.sum();
     let h1 = u - 0.25;
@@ -4093,7 +4093,7 @@ fn t327(a: ArrayView2<f64>) -> Array1<f64> {
     z1
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t328(a: Array2<f64>, s: f64) -> f64 {
     let hidden0 = a.dot(&a);
     let row1: Array1<f64> = t312(&hidden0, s);
@@ -4109,7 +4109,7 @@ fn t329(a: &Array2<f64>) -> Array2<f64> {
     h0.mapv(backprop::sigmoid)
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t330(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &m - u;
     (&m * 1.5) + a.mean().unwrap() - h0.mean().unwrap()
@@ -4154,7 +4154,7 @@ fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     (a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) + 0.3 * u.mean().unwrap() - s
 }
 
-#[backprop(split(t330))]
+#[backprop(split(t330), jvp)]
 fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let norm0 = m.mapv(|v| v / (1.0 + v * v));
     let hidden1 = &a - u;
@@ -4171,7 +4171,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     &gate0 - 2.0 * s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -4210,7 +4210,7 @@ fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - 0.25 * norm2.mean().unwrap() + mixed5.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let row0 = (a * a) * 1.5;
     let probs1 = m.sum_axis(Axis(0));
@@ -4242,7 +4242,7 @@ fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     row3 + act4.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = &a - &a;
     let h1 = log_probs0.mapv(|v| v.clamp(-0.5, 0.5));
@@ -4258,7 +4258,7 @@ fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     z2.mean().unwrap() + z2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = -u;
     let hidden1 = m.dot(&mixed0);
@@ -4271,7 +4271,7 @@ fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
     row0.tanh()
 }
 
-#[backprop(wrt(a))]
+#[backprop(wrt(a), jvp)]
 fn t350(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let h0 = a.mean().unwrap() * 0.3;
     let act1 = backprop::softmax(a, Axis(0));
@@ -4317,7 +4317,7 @@ fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
     (&h0 + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) - 0.1 * s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let norm0 = backprop::relu(a);
     let col1 = a.mean_axis(Axis(1)).unwrap();
@@ -4406,7 +4406,7 @@ fn t363(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usi
     (emb * emb).sum() - gate1.mean().unwrap() - h3.mean().unwrap() + 2.0 * probs5.mean().unwrap() + gate7.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t364(x: &Array2<f64>, emb: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w);
     let h1 = emb.tanh();
@@ -4431,7 +4431,7 @@ fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
     m.mean().unwrap() - (&k * &k).sum() + u.sum() - s - 0.5 * reg + (&scores3 * &scores3).sum() - 3.0 * (&z4 * &z4).sum() + hidden7.sum()
 }
 
-#[backprop(wrt(a, s, k, m))]
+#[backprop(wrt(a, s, k, m), jvp)]
 fn t366(a: Array2<f64>, s: f64, k: ArrayView2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     let log_probs0 = m.powi(2);
     let gate1 = a.into_shape_with_order((6, 2)).unwrap();
@@ -4512,7 +4512,7 @@ fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
     &hidden5 + 0.3 * reg + 0.25 * (&log_probs3 * &log_probs3).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t372(x: &Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(&w);
     let row1 = emb.select(Axis(0), y);
@@ -4537,7 +4537,7 @@ fn t373(a: &Array2<f64>, m: &Array2<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     (&col3 * &col3).sum() + scores6.mean().unwrap() - 0.3 * h7.mean().unwrap() - hidden8.sum()
 }
 
-#[backprop(wrt(x, w, emb, s, reg))]
+#[backprop(wrt(x, w, emb, s, reg), jvp)]
 fn t374(x: &Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w);
     let probs1 = emb.slice_axis(Axis(1), Slice::from(0..4)).dot(x);
@@ -4725,7 +4725,7 @@ fn t387(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, x3: &Array3<f64>, 
     a.mean().unwrap() + m.mean().unwrap() - 0.1 * u.sum() - s - reg - 3.0 * (&gate1 * &gate1).sum() + 0.25 * norm3.sum() + hidden5.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t388(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let h0 = a.select(Axis(1), &[0, 2, 0, 0]);
     let mixed1 = h0.slice_axis(Axis(0), Slice::from(2..4));
@@ -4871,7 +4871,7 @@ fn t399(a: Array2<f64>, u: &Array1<f64>, s: f64, x3: &Array3<f64>, v: &Array1<f6
     s + v.sum() + 1.5 * norm1.sum() + 0.75 * z2.mean().unwrap() - scores3.mean().unwrap() - row5.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t400(a: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     let (steps0, rows0, cols0) = x3.dim();
     let row1 = x3.to_shape((steps0 * rows0, cols0)).unwrap();
@@ -4984,7 +4984,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
     -backprop::pick(&h9, y).mean().unwrap() - 0.5 * s * (w * w).sum() + z3.mean().unwrap() - 0.75 * norm4.sum() + act5.sum() + (&norm7 * &norm7).sum() + 1.5 * mixed8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>) -> f64 {
     let probs0 = v.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = backprop::sigmoid(&probs0.slice(s![0..3]));
@@ -5032,7 +5032,7 @@ fn t411(s: f64, a: Array2<f64>, reg: f64) -> Array2<f64> {
     (a.std_axis(Axis(0), 1.0).insert_axis(Axis(0))) + (&act7 * &act7).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t412(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     let row0 = x3.index_axis(Axis(2), 1);
     let gate1 = x3.slice(s![.., 0usize, ..]);
@@ -5173,6 +5173,7 @@ fn t000(a: ArrayView2<f64>) -> f64 {
     z2 + gate3.sum() - gate4
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t001",
@@ -5203,6 +5204,7 @@ fn t001(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     scores1 + 1.5 * scores6.mean().unwrap() + mixed8
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t002",
@@ -5219,7 +5221,7 @@ fn t001(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t002_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t002(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let z0 = u + u;
     let col1 = u.clone();
@@ -5231,6 +5233,7 @@ fn t002(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     m.mean().unwrap() - s + z2.mean().unwrap() + row3.sum() - scores5.mean().unwrap() + hidden6.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t002_jvp(mat(p, 0, 2, 4).view(), &mat(p, 8, 2, 4), p[16], &vector(p, 17, 1), mat(t, 0, 2, 4).view(), &mat(t, 8, 2, 4), t[16], &vector(t, 17, 1))),
     },
     Case {
         name: "t003",
@@ -5256,6 +5259,7 @@ fn t003(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&gate3, y).mean().unwrap() + 0.5 * s * (w * w).sum() - log_probs2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t004",
@@ -5272,7 +5276,7 @@ fn t003(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t004_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t004(a: ArrayView2<f64>) -> f64 {
     let z0 = &a - &a;
     let mixed1 = backprop::softmax(&a, Axis(1));
@@ -5284,6 +5288,7 @@ fn t004(a: ArrayView2<f64>) -> f64 {
     norm6.mean().unwrap() - hidden3.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t004_jvp(mat(p, 0, 1, 2).view(), mat(t, 0, 1, 2).view())),
     },
     Case {
         name: "t005",
@@ -5315,6 +5320,7 @@ fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
     col6.mean().unwrap() - col7.sum() + 0.25 * (&log_probs8 * &log_probs8).sum() + 0.3 * probs9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t006",
@@ -5343,6 +5349,7 @@ fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&probs6, y).mean().unwrap() + log_probs5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t007",
@@ -5368,6 +5375,7 @@ fn t007(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     s - reg + h1.mean().unwrap() - 0.1 * backprop::pick(&gate2, y).mean().unwrap() + act3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t008",
@@ -5384,7 +5392,7 @@ fn t007(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
             (value, flat(&g))
         },
         backward_source: t008_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t008(a: &Array2<f64>) -> f64 {
     let gate0 = a.view();
     let col1 = a * &gate0;
@@ -5397,6 +5405,7 @@ fn t008(a: &Array2<f64>) -> f64 {
     (&mixed5 * &mixed5).sum() + mixed7.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t008_jvp(&mat(p, 0, 1, 1), &mat(t, 0, 1, 1))),
     },
     Case {
         name: "t009",
@@ -5422,6 +5431,7 @@ fn t009(a: ArrayView2<f64>, s: f64) -> f64 {
     probs3.mean().unwrap() + (&scores1 * &scores1).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t010",
@@ -5451,6 +5461,7 @@ fn t010(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + act4.sum() + 2.0 * h6.mean().unwrap() + hidden7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t011",
@@ -5482,6 +5493,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
     h3.sum() - norm7 + 0.3 * (&col9 * &col9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t012",
@@ -5498,7 +5510,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t012_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let probs0 = (&a + &a) * 0.1;
     let act1 = a.mapv(|v| v / (1.0 + v * v));
@@ -5510,6 +5522,7 @@ fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     act1.mean().unwrap() + col3 + mixed4.mean().unwrap() - mixed5.mean().unwrap() + (&scores6 * &scores6).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t012_jvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 4).view(), mat(p, 12, 1, 2), &mat(t, 0, 1, 4), mat(t, 4, 2, 4).view(), mat(t, 12, 1, 2))),
     },
     Case {
         name: "t013",
@@ -5534,6 +5547,7 @@ fn t013(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f6
     a.mean().unwrap() + k.mean().unwrap() + 0.5 * hidden0.mean().unwrap() - 0.75 * (&act2 * &act2).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t014",
@@ -5566,6 +5580,7 @@ fn t014(b: &Array1<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&hidden10, y).mean().unwrap() + 0.5 * s * (w * w).sum() + backprop::pick(&log_probs0, y).mean().unwrap() + (&probs7 * &probs7).sum() + 0.75 * gate9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t015",
@@ -5592,6 +5607,7 @@ fn t015(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f
     s - log_probs0 + hidden1.sum() - 3.0 * norm2 + h3 + h4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t016",
@@ -5608,7 +5624,7 @@ fn t015(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f
             (value, flat(&g))
         },
         backward_source: t016_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t016(a: ArrayView2<f64>) -> f64 {
     let log_probs0 = (&a - &a) * 0.1;
     let act1 = log_probs0.mean_axis(Axis(0)).unwrap();
@@ -5618,6 +5634,7 @@ fn t016(a: ArrayView2<f64>) -> f64 {
     row2 + act4.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t016_jvp(mat(p, 0, 2, 1).view(), mat(t, 0, 2, 1).view())),
     },
     Case {
         name: "t017",
@@ -5648,6 +5665,7 @@ fn t017(a: &Array2<f64>) -> f64 {
     z6.sum() + 2.0 * scores7 + gate8
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t018",
@@ -5678,6 +5696,7 @@ fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     mixed2 + scores3.mean().unwrap() - row8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t019",
@@ -5702,6 +5721,7 @@ fn t019(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
     a.sum() + v.mean().unwrap() + u.mean().unwrap() + (&h2 * &h2).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t020",
@@ -5718,7 +5738,7 @@ fn t019(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
             (value, flat(&g))
         },
         backward_source: t020_backward_source,
-        source: r#"#[backprop(wrt(x, w, s))]
+        source: r#"#[backprop(wrt(x, w, s), jvp)]
 fn t020(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let norm0 = x.dot(w);
     let row1 = norm0.view();
@@ -5732,6 +5752,7 @@ fn t020(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
     -backprop::pick(&scores8, y).mean().unwrap() + 0.5 * s * (w * w).sum() + reg - z4.mean().unwrap() - h5.mean().unwrap() - h7
 }
 "#,
+        jvp: Some(|p, y, t| t020_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 4, 1), p[20], p[21], y, mat(t, 0, 4, 4).view(), &mat(t, 16, 4, 1), t[20])),
     },
     Case {
         name: "t021",
@@ -5761,6 +5782,7 @@ fn t021(s: f64, m: &Array2<f64>, k: &Array2<f64>, a: &Array2<f64>, reg: f64) -> 
     reg - row2.mean().unwrap() + log_probs4.mean().unwrap() - probs6.mean().unwrap() - 0.25 * (&act7 * &act7).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t022",
@@ -5777,7 +5799,7 @@ fn t021(s: f64, m: &Array2<f64>, k: &Array2<f64>, a: &Array2<f64>, reg: f64) -> 
             (value, flat(&g))
         },
         backward_source: t022_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t022(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a.dot(v);
     let norm1 = v * &m;
@@ -5787,6 +5809,7 @@ fn t022(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
     s + (&norm1 * &norm1).sum() + 0.25 * h2 + 1.5 * mixed4.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t022_jvp(mat(p, 0, 3, 3).view(), mat(p, 9, 3, 3).view(), &vector(p, 18, 3), &vector(p, 21, 3), p[24], mat(t, 0, 3, 3).view(), mat(t, 9, 3, 3).view(), &vector(t, 18, 3), &vector(t, 21, 3), t[24])),
     },
     Case {
         name: "t023",
@@ -5817,6 +5840,7 @@ fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&h8, y).mean().unwrap() - 0.5 * reg * (w * w).sum() - s + 0.1 * z2.mean().unwrap() - act4.mean().unwrap() + 1.5 * gate6.sum() - 0.25 * norm7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t024",
@@ -5833,7 +5857,7 @@ fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t024_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let z0 = x.dot(w);
     let z1 = x * x;
@@ -5843,6 +5867,7 @@ fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row4, y).mean().unwrap() + hidden2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t024_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 3), y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 3))),
     },
     Case {
         name: "t025",
@@ -5870,6 +5895,7 @@ fn t025(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -
     -backprop::pick(&gate5, y).mean().unwrap() + 0.1 * 0.5 * s * (w * w).sum() + norm1 + backprop::pick(&probs2, y).mean().unwrap() + probs3.mean().unwrap() - 0.75 * (&hidden4 * &hidden4).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t026",
@@ -5894,6 +5920,7 @@ fn t026(reg: f64, m: ArrayView2<f64>, s: f64, a: &Array2<f64>) -> f64 {
     reg + s - hidden2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t027",
@@ -5923,6 +5950,7 @@ fn t027(x: ArrayView2<f64>, s: f64, w: &Array2<f64>, reg: f64, y: &[usize]) -> f
     -backprop::pick(&gate7, y).mean().unwrap() - 3.0 * 0.5 * s * (w * w).sum() - h2 + 0.3 * mixed5.mean().unwrap() - 0.5 * mixed6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t028",
@@ -5952,6 +5980,7 @@ fn t028(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + 0.25 * scores1 + norm5.mean().unwrap() + act6 - hidden7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t029",
@@ -5980,6 +6009,7 @@ fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: 
     s + 1.5 * reg - 0.3 * act0 + gate3.sum() + log_probs5.mean().unwrap() - scores6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t030",
@@ -5996,7 +6026,7 @@ fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: 
             (value, flat(&g))
         },
         backward_source: t030_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2<f64>) -> f64 {
     let gate0 = (&a - &a) * 3.0;
     let norm1 = gate0.tanh();
@@ -6005,6 +6035,7 @@ fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2
     s - 0.75 * m.mean().unwrap() + v.mean().unwrap() - log_probs2.mean().unwrap() - mixed3
 }
 "#,
+        jvp: Some(|p, _y, t| t030_jvp(p[0], &mat(p, 1, 3, 1), &vector(p, 4, 1), &vector(p, 5, 2), mat(p, 7, 3, 1).view(), t[0], &mat(t, 1, 3, 1), &vector(t, 4, 1), &vector(t, 5, 2), mat(t, 7, 3, 1).view())),
     },
     Case {
         name: "t031",
@@ -6034,6 +6065,7 @@ fn t031(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     s + 1.5 * reg + 0.75 * gate0.mean().unwrap() + z2.mean().unwrap() + probs5.sum() - probs7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t032",
@@ -6050,7 +6082,7 @@ fn t031(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
             (value, flat(&g))
         },
         backward_source: t032_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t032(s: f64, a: &Array2<f64>, reg: f64) -> f64 {
     let act0 = a * a;
     let log_probs1 = &act0 - &act0;
@@ -6058,6 +6090,7 @@ fn t032(s: f64, a: &Array2<f64>, reg: f64) -> f64 {
     s - reg - 0.25 * act2.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t032_jvp(p[0], &mat(p, 1, 1, 3), p[4], t[0], &mat(t, 1, 1, 3), t[4])),
     },
     Case {
         name: "t033",
@@ -6084,6 +6117,7 @@ fn t033(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - h0.mean().unwrap() + 0.1 * scores3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t034",
@@ -6112,6 +6146,7 @@ fn t034(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) 
     s + 0.3 * reg - z4.sum() - (&h6 * &h6).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t035",
@@ -6138,6 +6173,7 @@ fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     m.sum() + 1.5 * v.sum() - s + act3.mean().unwrap() + 1.5 * (&mixed4 * &mixed4).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t036",
@@ -6154,7 +6190,7 @@ fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t036_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let mixed0 = u * 3.0;
     let act1 = (&a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) * 0.1;
@@ -6168,6 +6204,7 @@ fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
     probs2 + (&col7 * &col7).sum() + 1.5 * log_probs8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t036_jvp(mat(p, 0, 1, 4), mat(p, 4, 3, 1), &vector(p, 7, 1), &vector(p, 8, 4), mat(t, 0, 1, 4), mat(t, 4, 3, 1), &vector(t, 7, 1), &vector(t, 8, 4))),
     },
     Case {
         name: "t037",
@@ -6196,6 +6233,7 @@ fn t037(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() + 2.0 * backprop::pick(&probs4, y).mean().unwrap() + backprop::pick(&col5, y).mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t038",
@@ -6212,7 +6250,7 @@ fn t037(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t038_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t038(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     let hidden0 = backprop::log_softmax(m, Axis(1));
     let act1 = hidden0.sin();
@@ -6227,6 +6265,7 @@ fn t038(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     log_probs6.mean().unwrap() + 0.5 * scores8.mean().unwrap() + row9.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t038_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 4, 1), &mat(t, 0, 4, 1), &mat(t, 4, 4, 1))),
     },
     Case {
         name: "t039",
@@ -6252,6 +6291,7 @@ fn t039(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64
     (u * u).sum() - 0.3 * s - reg + log_probs0.sum() + 3.0 * (&hidden2 * &hidden2).sum() + (&scores3 * &scores3).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t040",
@@ -6268,7 +6308,7 @@ fn t039(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64
             (value, flat(&g))
         },
         backward_source: t040_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t040(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = a.mapv(|v| v * v * 0.5 + v.sin());
     let norm1 = &probs0 - u;
@@ -6282,6 +6322,7 @@ fn t040(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     gate4.sum() - 0.25 * scores5.mean().unwrap() - act8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t040_jvp(mat(p, 0, 2, 1), &vector(p, 2, 1), &vector(p, 3, 2), mat(t, 0, 2, 1), &vector(t, 2, 1), &vector(t, 3, 2))),
     },
     Case {
         name: "t041",
@@ -6312,6 +6353,7 @@ fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     s + act4 + act6.mean().unwrap() - 0.75 * col7 + log_probs8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t042",
@@ -6328,7 +6370,7 @@ fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
             (value, flat(&g))
         },
         backward_source: t042_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let act1 = b - 0.25;
@@ -6337,6 +6379,7 @@ fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&hidden3, y).mean().unwrap() + 0.3 * 0.5 * s * (w * w).sum() - 0.75 * reg - act1.mean().unwrap() - act2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t042_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 3), &vector(p, 5, 3), p[8], p[9], y, &mat(t, 0, 2, 1), &mat(t, 2, 1, 3), &vector(t, 5, 3), t[8], t[9])),
     },
     Case {
         name: "t043",
@@ -6363,6 +6406,7 @@ fn t043(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     scores2.mean().unwrap() + probs4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t044",
@@ -6390,6 +6434,7 @@ fn t044(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f
     s + (&z0 * &z0).sum() + col3.mean().unwrap() - (&scores4 * &scores4).sum() + mixed5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t045",
@@ -6421,6 +6466,7 @@ fn t045(m: &Array2<f64>, a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     norm5.mean().unwrap() - norm8.mean().unwrap() - 0.75 * mixed9.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t046",
@@ -6437,7 +6483,7 @@ fn t045(m: &Array2<f64>, a: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t046_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t046(w: ArrayView2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let h0 = x.dot(&w);
     let col1 = &h0 - &w;
@@ -6446,6 +6492,7 @@ fn t046(w: ArrayView2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm3, y).mean().unwrap() + probs2.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t046_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 2, 2), y, mat(t, 0, 2, 1).view(), mat(t, 2, 2, 2))),
     },
     Case {
         name: "t047",
@@ -6472,6 +6519,7 @@ fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     a.mean().unwrap() - (&m * &m).sum() + reg + (&probs2 * &probs2).sum() + gate3 + log_probs4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t048",
@@ -6488,7 +6536,7 @@ fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
             (value, flat(&g))
         },
         backward_source: t048_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let z0 = backprop::relu(u);
     let scores1 = (a + a) * 3.0;
@@ -6497,6 +6545,7 @@ fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s - 0.5 * reg + 0.1 * z0.mean().unwrap() + 0.1 * norm3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t048_jvp(&mat(p, 0, 3, 4), &vector(p, 12, 4), p[16], p[17], &mat(t, 0, 3, 4), &vector(t, 12, 4), t[16], t[17])),
     },
     Case {
         name: "t049",
@@ -6524,6 +6573,7 @@ fn t049(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     (a * a).sum() + (&m * &m).sum() - 0.5 * z2.mean().unwrap() + probs3.mean().unwrap() - probs5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t050",
@@ -6540,7 +6590,7 @@ fn t049(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
             (value, flat(&g))
         },
         backward_source: t050_backward_source,
-        source: r#"#[backprop(wrt(a, m, k))]
+        source: r#"#[backprop(wrt(a, m, k), jvp)]
 fn t050(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let norm0 = u.mapv(f64::tanh);
     let row1 = m.dot(&norm0);
@@ -6552,6 +6602,7 @@ fn t050(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
     z2 - 0.3 * log_probs3.sum() + 0.25 * gate5.mean().unwrap() + 0.5 * norm6.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t050_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 4), &mat(p, 16, 2, 4), &vector(p, 24, 4), &vector(p, 28, 3), &mat(t, 0, 4, 2), &mat(t, 8, 2, 4), &mat(t, 16, 2, 4))),
     },
     Case {
         name: "t051",
@@ -6581,6 +6632,7 @@ fn t051(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
     reg - probs2.mean().unwrap() + probs3.mean().unwrap() - log_probs6 + gate7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t052",
@@ -6597,7 +6649,7 @@ fn t051(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
             (value, flat(&g))
         },
         backward_source: t052_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t052(a: &Array2<f64>, s: f64) -> f64 {
     let row0 = a.dot(&a.t());
     let gate1 = a.clone();
@@ -6611,6 +6663,7 @@ fn t052(a: &Array2<f64>, s: f64) -> f64 {
     s + 0.5 * row0.mean().unwrap() - scores6 + probs7.sum() - 0.5 * log_probs8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t052_jvp(&mat(p, 0, 4, 3), p[12], &mat(t, 0, 4, 3), t[12])),
     },
     Case {
         name: "t053",
@@ -6635,6 +6688,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     v.sum() + s + log_probs0.mean().unwrap() + log_probs1.mean().unwrap() + 0.5 * col2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t054",
@@ -6651,7 +6705,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t054_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let log_probs1 = act0.tanh();
@@ -6663,6 +6717,7 @@ fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&gate6, y).mean().unwrap() + 0.5 * row5 * (w * w).sum()
 }
 "#,
+        jvp: Some(|p, y, t| t054_jvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 4), y, &mat(t, 0, 4, 1), mat(t, 4, 4, 4))),
     },
     Case {
         name: "t055",
@@ -6694,6 +6749,7 @@ fn t055(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + 0.1 * log_probs3.mean().unwrap() - 2.0 * (&col7 * &col7).sum() + scores8.mean().unwrap() - 0.3 * gate9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t056",
@@ -6710,7 +6766,7 @@ fn t055(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t056_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t056(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(w) + b;
     let h1 = 0.25 * &z0;
@@ -6721,6 +6777,7 @@ fn t056(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&probs5, y).mean().unwrap() + 0.5 * s * (w * w).sum() + act4.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t056_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), p[6], y, &mat(t, 0, 4, 1), &mat(t, 4, 1, 1), &vector(t, 5, 1), t[6])),
     },
     Case {
         name: "t057",
@@ -6747,6 +6804,7 @@ fn t057(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&gate4, y).mean().unwrap() + col3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t058",
@@ -6763,7 +6821,7 @@ fn t057(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t058_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t058(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let hidden0 = u * 2.0;
     let gate1 = -&m;
@@ -6771,6 +6829,7 @@ fn t058(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
     a.mean().unwrap() + hidden0.mean().unwrap() - 0.75 * gate1.mean().unwrap() - row2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t058_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 2, 4).view(), &vector(p, 16, 4), &vector(p, 20, 2), p[22], mat(t, 0, 4, 2).view(), mat(t, 8, 2, 4).view(), &vector(t, 16, 4), &vector(t, 20, 2), t[22])),
     },
     Case {
         name: "t059",
@@ -6802,6 +6861,7 @@ fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&norm9, y).mean().unwrap() - 0.5 * act6 * (w * w).sum() + 0.5 * s + reg + 3.0 * col8.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t060",
@@ -6818,7 +6878,7 @@ fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t060_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let log_probs1 = x.dot(&w);
@@ -6827,6 +6887,7 @@ fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -
     -backprop::pick(&act3, y).mean().unwrap() - 1.5 * 0.5 * s * (&w * &w).sum() + reg + backprop::pick(&log_probs1, y).mean().unwrap() + hidden2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t060_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 1, 1).view(), p[3], p[4], y, mat(t, 0, 2, 1).view(), mat(t, 2, 1, 1).view(), t[3], t[4])),
     },
     Case {
         name: "t061",
@@ -6852,6 +6913,7 @@ fn t061(a: ArrayView2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     (m * m).sum() - 0.3 * z0.sum() - h1 + hidden2.sum() + hidden3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t062",
@@ -6868,7 +6930,7 @@ fn t061(a: ArrayView2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
             (value, flat(&g))
         },
         backward_source: t062_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t062(a: &Array2<f64>) -> f64 {
     let mixed0 = a - a;
     let probs1 = mixed0.view();
@@ -6880,6 +6942,7 @@ fn t062(a: &Array2<f64>) -> f64 {
     (&hidden4 * &hidden4).sum() - z6.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t062_jvp(&mat(p, 0, 1, 3), &mat(t, 0, 1, 3))),
     },
     Case {
         name: "t063",
@@ -6907,6 +6970,7 @@ fn t063(m: &Array2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     hidden0 + 0.25 * z1.mean().unwrap() - 3.0 * scores3 - z4.mean().unwrap() + col5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t064",
@@ -6923,7 +6987,7 @@ fn t063(m: &Array2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
             (value, flat(&g))
         },
         backward_source: t064_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t064(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(&w) + b;
     let z1 = (&norm0 - b) * 0.25;
@@ -6935,6 +6999,7 @@ fn t064(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, y: &[usize]) -> f64
     -backprop::pick(&act6, y).mean().unwrap() + 2.0 * (&z1 * &z1).sum()
 }
 "#,
+        jvp: Some(|p, y, t| t064_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 1, 1).view(), y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 1, 1).view())),
     },
     Case {
         name: "t065",
@@ -6965,6 +7030,7 @@ fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     probs4.mean().unwrap() + norm5.mean().unwrap() - backprop::pick(&mixed6, y).mean().unwrap() - row8
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t066",
@@ -6981,7 +7047,7 @@ fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t066_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a - a;
     let probs1 = &probs0 - &probs0;
@@ -6990,6 +7056,7 @@ fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + reg - mixed2.sum() + hidden3.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t066_jvp(&mat(p, 0, 2, 3), p[6], p[7], &mat(t, 0, 2, 3), t[6], t[7])),
     },
     Case {
         name: "t067",
@@ -7017,6 +7084,7 @@ fn t067(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + (&norm5 * &norm5).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t068",
@@ -7033,7 +7101,7 @@ fn t067(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t068_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t068(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = backprop::sigmoid(a);
     let log_probs1 = m.mean().unwrap();
@@ -7044,6 +7112,7 @@ fn t068(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, s: f64, reg: f64) 
     s - reg - 0.5 * log_probs1 - act2.mean().unwrap() - norm3.sum() - (&act4 * &act4).sum() - hidden5.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t068_jvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 1).view(), &mat(p, 8, 1, 4), p[12], p[13], &mat(t, 0, 4, 1), mat(t, 4, 4, 1).view(), &mat(t, 8, 1, 4), t[12], t[13])),
     },
     Case {
         name: "t069",
@@ -7074,6 +7143,7 @@ fn t069(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&scores8, y).mean().unwrap() + hidden7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t070",
@@ -7090,7 +7160,7 @@ fn t069(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t070_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t070(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(&w) + b;
     let log_probs1 = b + b;
@@ -7104,6 +7174,7 @@ fn t070(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm8, y).mean().unwrap() - 0.5 * mixed6.mean().unwrap() + 2.0 * row7.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t070_jvp(&mat(p, 0, 3, 3), mat(p, 9, 3, 2), &vector(p, 15, 2), y, &mat(t, 0, 3, 3), mat(t, 9, 3, 2), &vector(t, 15, 2))),
     },
     Case {
         name: "t071",
@@ -7136,6 +7207,7 @@ fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y
     -backprop::pick(&probs10, y).mean().unwrap() + 0.75 * 0.5 * s * (&w * &w).sum() + 0.25 * reg + row0.mean().unwrap() - 0.5 * col2.mean().unwrap() + z4.mean().unwrap() + 0.5 * norm5.mean().unwrap() - 0.1 * z6.mean().unwrap() + h7.mean().unwrap() + (&row8 * &row8).sum() + 0.25 * (&col9 * &col9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t072",
@@ -7162,6 +7234,7 @@ fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s
     a.mean().unwrap() - s + mixed2 - log_probs4
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t073",
@@ -7193,6 +7266,7 @@ fn t073(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row9, y).mean().unwrap() + act8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t074",
@@ -7223,6 +7297,7 @@ fn t074(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     gate1.mean().unwrap() + mixed5.sum() + act6.mean().unwrap() + norm8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t075",
@@ -7250,6 +7325,7 @@ fn t075(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s + 0.5 * row3.sum() - row4 + 1.5 * h5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t076",
@@ -7266,7 +7342,7 @@ fn t075(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t076_backward_source,
-        source: r#"#[backprop(wrt(m))]
+        source: r#"#[backprop(wrt(m), jvp)]
 fn t076(a: Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>) -> f64 {
     let log_probs0 = backprop::softmax(&a, Axis(1));
     let z1 = m.mapv(backprop::sigmoid);
@@ -7275,6 +7351,7 @@ fn t076(a: Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>) -> f64 {
     k.mean().unwrap() - (&hidden3 * &hidden3).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t076_jvp(mat(p, 0, 4, 3), mat(p, 12, 4, 3).view(), mat(p, 24, 2, 3).view(), mat(t, 12, 4, 3).view())),
     },
     Case {
         name: "t077",
@@ -7305,6 +7382,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     probs6.mean().unwrap() + scores7.sum() - 0.3 * act8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t078",
@@ -7321,7 +7399,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t078_backward_source,
-        source: r#"#[backprop(wrt(x, b, w))]
+        source: r#"#[backprop(wrt(x, b, w), jvp)]
 fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(&w) + b;
     let probs1 = scores0.mean().unwrap() * 0.25;
@@ -7336,6 +7414,7 @@ fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]
     -backprop::pick(&row9, y).mean().unwrap() - 0.5 * probs1 * (&w * &w).sum() + s + h7.mean().unwrap() + probs8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t078_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 1, 1).view(), p[3], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 1, 1).view())),
     },
     Case {
         name: "t079",
@@ -7365,6 +7444,7 @@ fn t079(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -
     row6.mean().unwrap() + act7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t080",
@@ -7381,7 +7461,7 @@ fn t079(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -
             (value, flat(&g))
         },
         backward_source: t080_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t080(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let h0 = backprop::softmax(&a, Axis(1));
     let norm1 = &a + s;
@@ -7392,6 +7472,7 @@ fn t080(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     (u * u).sum() - 0.1 * reg - 2.0 * (&norm3 * &norm3).sum() - log_probs4.mean().unwrap() + 3.0 * probs5.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t080_jvp(mat(p, 0, 4, 1).view(), &vector(p, 4, 4), p[8], p[9], mat(t, 0, 4, 1).view(), &vector(t, 4, 4), t[8], t[9])),
     },
     Case {
         name: "t081",
@@ -7417,6 +7498,7 @@ fn t081(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s - gate1.mean().unwrap() + scores3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t082",
@@ -7433,7 +7515,7 @@ fn t081(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t082_backward_source,
-        source: r#"#[backprop(wrt(w, b))]
+        source: r#"#[backprop(wrt(w, b), jvp)]
 fn t082(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w) + b;
     let gate1 = hidden0.mapv(|v| v.clamp(-0.3, 1.5) * 0.1);
@@ -7447,6 +7529,7 @@ fn t082(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64
     -backprop::pick(&h8, y).mean().unwrap() - (&gate1 * &gate1).sum()
 }
 "#,
+        jvp: Some(|p, y, t| t082_jvp(mat(p, 0, 2, 1), mat(p, 2, 1, 1).view(), &vector(p, 3, 1), y, mat(t, 2, 1, 1).view(), &vector(t, 3, 1))),
     },
     Case {
         name: "t083",
@@ -7477,6 +7560,7 @@ fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s
     s - probs6 + hidden7.sum() + 0.5 * col8
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t084",
@@ -7493,7 +7577,7 @@ fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t084_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let row1 = (&gate0 * &gate0).sum() * 0.5;
@@ -7505,6 +7589,7 @@ fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() - row1 + 0.25 * gate5.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t084_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 2, 1).view(), y, mat(t, 0, 1, 1).view(), mat(t, 1, 2, 1).view())),
     },
     Case {
         name: "t085",
@@ -7536,6 +7621,7 @@ fn t085(a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     s + reg + gate0 + row8.mean().unwrap() + hidden9.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t086",
@@ -7567,6 +7653,7 @@ fn t086(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     backprop::pick(&hidden4, y).mean().unwrap() - col6.mean().unwrap() + log_probs8.mean().unwrap() + 0.3 * z9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t087",
@@ -7593,6 +7680,7 @@ fn t087(b: &Array1<f64>, w: ArrayView2<f64>, x: &Array2<f64>, s: f64, reg: f64, 
     -backprop::pick(&scores4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t088",
@@ -7619,6 +7707,7 @@ fn t088(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v:
     (u * u).sum() + 1.5 * v.mean().unwrap() - s - scores2.mean().unwrap() - scores3.mean().unwrap() + 0.3 * (&row4 * &row4).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t089",
@@ -7649,6 +7738,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + row0 - row8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t090",
@@ -7665,7 +7755,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t090_backward_source,
-        source: r#"#[backprop(wrt(a, s))]
+        source: r#"#[backprop(wrt(a, s), jvp)]
 fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let h0 = m + a;
     let log_probs1 = k.dot(k);
@@ -7680,6 +7770,7 @@ fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f6
     log_probs1.mean().unwrap() + 3.0 * gate4 - col8.mean().unwrap() - gate9
 }
 "#,
+        jvp: Some(|p, _y, t| t090_jvp(&mat(p, 0, 1, 4), p[4], &mat(p, 5, 4, 4), &vector(p, 21, 1), &mat(p, 22, 1, 4), p[26], &mat(t, 0, 1, 4), t[4])),
     },
     Case {
         name: "t091",
@@ -7707,6 +7798,7 @@ fn t091(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     h1.mean().unwrap() + 0.1 * row2 + hidden3.mean().unwrap() + 0.3 * z5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t092",
@@ -7738,6 +7830,7 @@ fn t092(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s - 1.5 * h6.mean().unwrap() + 3.0 * hidden7.mean().unwrap() + col8 - 1.5 * (&hidden9 * &hidden9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t093",
@@ -7767,6 +7860,7 @@ fn t093(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     s - row4.sum() + row5.mean().unwrap() - col7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t094",
@@ -7797,6 +7891,7 @@ fn t094(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&z8, y).mean().unwrap() - 0.5 * reg * (w * w).sum() + s - (&mixed4 * &mixed4).sum() + log_probs7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t095",
@@ -7823,6 +7918,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + log_probs1.mean().unwrap() - h3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t096",
@@ -7854,6 +7950,7 @@ fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     norm2.mean().unwrap() + (&gate4 * &gate4).sum() - norm6.sum() + (&gate8 * &gate8).sum() - mixed9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t097",
@@ -7885,6 +7982,7 @@ fn t097(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     reg - 3.0 * scores3 + h9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t098",
@@ -7915,6 +8013,7 @@ fn t098(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
     a.mean().unwrap() - 0.25 * s - reg - act0.mean().unwrap() + 0.75 * act3.mean().unwrap() + col5.sum() - mixed7.mean().unwrap() + probs8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t099",
@@ -7940,6 +8039,7 @@ fn t099(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&row3, y).mean().unwrap() - 0.5 * reg * (&w * &w).sum() + 3.0 * (&log_probs2 * &log_probs2).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t100",
@@ -7956,7 +8056,7 @@ fn t099(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t100_backward_source,
-        source: r#"#[backprop(wrt(v, k))]
+        source: r#"#[backprop(wrt(v, k), jvp)]
 fn t100(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k: ArrayView2<f64>) -> f64 {
     let hidden0 = v - v;
     let h1 = a.t().dot(&hidden0);
@@ -7965,6 +8065,7 @@ fn t100(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
     m.mean().unwrap() + u.sum() - k.sum() - h1.mean().unwrap() + mixed2.mean().unwrap() - h3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t100_jvp(mat(p, 0, 1, 3).view(), &mat(p, 3, 2, 3), &vector(p, 9, 1), &vector(p, 10, 2), mat(p, 12, 3, 1).view(), &vector(t, 9, 1), mat(t, 12, 3, 1).view())),
     },
     Case {
         name: "t101",
@@ -7995,6 +8096,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&gate8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s - z2.mean().unwrap() - scores4.sum() + hidden5.mean().unwrap() + scores6 - 0.75 * (&log_probs7 * &log_probs7).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t102",
@@ -8011,7 +8113,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t102_backward_source,
-        source: r#"#[backprop(wrt(x, w, b, reg))]
+        source: r#"#[backprop(wrt(x, w, b, reg), jvp)]
 fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = (&probs0 - &probs0) * 2.0;
@@ -8024,6 +8126,7 @@ fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&col7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - 0.5 * mixed3 - 1.5 * col5.sum() - h6.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t102_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], y, &mat(t, 0, 1, 2), &mat(t, 2, 2, 1), &vector(t, 4, 1), t[6])),
     },
     Case {
         name: "t103",
@@ -8054,6 +8157,7 @@ fn t103(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: ArrayView2
     s + reg + 3.0 * hidden8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t104",
@@ -8070,7 +8174,7 @@ fn t103(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: ArrayView2
             (value, flat(&g))
         },
         backward_source: t104_backward_source,
-        source: r#"#[backprop(wrt(m, reg))]
+        source: r#"#[backprop(wrt(m, reg), jvp)]
 fn t104(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = a + m;
     let h1 = mixed0.dot(&mixed0);
@@ -8080,6 +8184,7 @@ fn t104(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
     k.mean().unwrap() + s + reg + 0.5 * h1.sum() + 0.5 * (&mixed2 * &mixed2).sum() - hidden4.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t104_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), &vector(p, 3, 1), p[4], p[5], &mat(t, 1, 1, 1), t[5])),
     },
     Case {
         name: "t105",
@@ -8106,6 +8211,7 @@ fn t105(a: &Array2<f64>, s: f64) -> f64 {
     act3.sum() + norm4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t106",
@@ -8122,7 +8228,7 @@ fn t105(a: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t106_backward_source,
-        source: r#"#[backprop(wrt(a))]
+        source: r#"#[backprop(wrt(a), jvp)]
 fn t106(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let scores0 = u.view().insert_axis(Axis(0));
     let log_probs1 = m.mapv(|v| v * v * 0.5 + v.sin());
@@ -8130,6 +8236,7 @@ fn t106(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     (a * a).sum() + s - 3.0 * scores0.mean().unwrap() + log_probs1.sum() - col2.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t106_jvp(&mat(p, 0, 3, 4), mat(p, 12, 3, 4).view(), &vector(p, 24, 4), p[28], &mat(t, 0, 3, 4))),
     },
     Case {
         name: "t107",
@@ -8156,6 +8263,7 @@ fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&scores4, y).mean().unwrap() + 0.25 * 0.5 * s * (w * w).sum() - scores1.sum() - 0.25 * (&scores2 * &scores2).sum() - probs3
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t108",
@@ -8172,7 +8280,7 @@ fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t108_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let col0 = 0.5 * a;
     let mixed1 = &col0 - s;
@@ -8180,6 +8288,7 @@ fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     (u * u).sum() - mixed1.mean().unwrap() + scores2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t108_jvp(&mat(p, 0, 3, 2), &vector(p, 6, 3), &vector(p, 9, 1), p[10], &mat(t, 0, 3, 2), &vector(t, 6, 3), &vector(t, 9, 1), t[10])),
     },
     Case {
         name: "t109",
@@ -8204,6 +8313,7 @@ fn t109(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     gate1.sum() + scores2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t110",
@@ -8220,7 +8330,7 @@ fn t109(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t110_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t110(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let act0 = m.view();
     let norm1 = m.mean_axis(Axis(0)).unwrap();
@@ -8233,6 +8343,7 @@ fn t110(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     h3.mean().unwrap() + mixed6.mean().unwrap() + 0.25 * probs7.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t110_jvp(&mat(p, 0, 1, 2), mat(p, 2, 1, 2), &vector(p, 4, 1), &mat(t, 0, 1, 2), mat(t, 2, 1, 2), &vector(t, 4, 1))),
     },
     Case {
         name: "t111",
@@ -8260,6 +8371,7 @@ fn t111(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row5, y).mean().unwrap() + 0.5 * probs4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t112",
@@ -8276,7 +8388,7 @@ fn t111(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t112_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t112(a: ArrayView2<f64>, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let mixed0 = v.dot(&k);
     let z1 = m.mean_axis(Axis(0)).unwrap();
@@ -8287,6 +8399,7 @@ fn t112(a: ArrayView2<f64>, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v:
     s + log_probs2 - hidden4.mean().unwrap() + gate5
 }
 "#,
+        jvp: Some(|p, _y, t| t112_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 4, 4), mat(p, 32, 1, 4), &vector(p, 36, 1), &vector(p, 37, 1), p[38], mat(t, 0, 4, 4).view(), &mat(t, 16, 4, 4), mat(t, 32, 1, 4), &vector(t, 36, 1), &vector(t, 37, 1), t[38])),
     },
     Case {
         name: "t113",
@@ -8313,6 +8426,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     h3 + 0.25 * col4
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t114",
@@ -8340,6 +8454,7 @@ fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + mixed1.mean().unwrap() + hidden4.mean().unwrap() + 0.25 * col5
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t115",
@@ -8372,6 +8487,7 @@ fn t115(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&norm10, y).mean().unwrap() + 0.3 * 0.5 * s * (w * w).sum() + reg + col3 - mixed8.mean().unwrap() - 2.0 * probs9
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t116",
@@ -8388,7 +8504,7 @@ fn t115(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t116_backward_source,
-        source: r#"#[backprop(wrt(m, u, v))]
+        source: r#"#[backprop(wrt(m, u, v), jvp)]
 fn t116(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let scores0 = m.mean_axis(Axis(1)).unwrap();
     let h1 = a.mean_axis(Axis(0)).unwrap();
@@ -8401,6 +8517,7 @@ fn t116(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
     u.mean().unwrap() + s + mixed2.sum() - 0.1 * scores5.mean().unwrap() - (&probs6 * &probs6).sum() + probs7.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t116_jvp(mat(p, 0, 2, 1), &mat(p, 2, 2, 1), &vector(p, 4, 2), &vector(p, 6, 4), p[10], &mat(t, 2, 2, 1), &vector(t, 4, 2), &vector(t, 6, 4))),
     },
     Case {
         name: "t117",
@@ -8427,6 +8544,7 @@ fn t117(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, y: &[usize
     -backprop::pick(&row4, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - h3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t118",
@@ -8454,6 +8572,7 @@ fn t118(w: &Array2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&hidden5, y).mean().unwrap() + probs2.mean().unwrap() + 0.75 * h3.mean().unwrap() - 0.25 * row4.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t119",
@@ -8485,6 +8604,7 @@ fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     log_probs7 + (&log_probs8 * &log_probs8).sum() - (&row9 * &row9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t120",
@@ -8501,7 +8621,7 @@ fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t120_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = &k + reg;
     let row1 = &h0 * &h0;
@@ -8509,6 +8629,7 @@ fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64
     (&m * &m).sum() - 0.1 * s + 2.0 * row1.mean().unwrap() - 2.0 * probs2
 }
 "#,
+        jvp: Some(|p, _y, t| t120_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), p[3], p[4], mat(t, 0, 1, 1).view(), mat(t, 1, 1, 1), mat(t, 2, 1, 1).view(), t[3], t[4])),
     },
     Case {
         name: "t121",
@@ -8535,6 +8656,7 @@ fn t121(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * 0.5 * s * (&w * &w).sum() + reg + act2.mean().unwrap() + 0.25 * (&gate3 * &gate3).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t122",
@@ -8551,7 +8673,7 @@ fn t121(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
             (value, flat(&g))
         },
         backward_source: t122_backward_source,
-        source: r#"#[backprop(wrt(w, b))]
+        source: r#"#[backprop(wrt(w, b), jvp)]
 fn t122(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let row1 = backprop::relu(&hidden0);
@@ -8564,6 +8686,7 @@ fn t122(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&scores7, y).mean().unwrap() - 0.5 * s * (w * w).sum() - z2.mean().unwrap() - act3.sum() + h5 - gate6.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t122_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 3), &vector(p, 12, 3), p[15], y, &mat(t, 3, 3, 3), &vector(t, 12, 3))),
     },
     Case {
         name: "t123",
@@ -8592,6 +8715,7 @@ fn t123(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
     u.sum() + 3.0 * act2.mean().unwrap() + 0.25 * (&norm3 * &norm3).sum() + log_probs6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t124",
@@ -8622,6 +8746,7 @@ fn t124(a: Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: 
     m.mean().unwrap() + s + reg - log_probs0.mean().unwrap() + act5.mean().unwrap() - 3.0 * row7.sum() - norm8.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t125",
@@ -8651,6 +8776,7 @@ fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     mixed4.sum() - 2.0 * mixed5.mean().unwrap() + probs6.sum() + mixed7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t126",
@@ -8667,7 +8793,7 @@ fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
             (value, flat(&g))
         },
         backward_source: t126_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
     let col0 = u.mapv(|v| v.clamp(-0.3, 1.5) * 0.1);
     let gate1 = (a - u) * 1.5;
@@ -8678,6 +8804,7 @@ fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
     norm3 + 1.5 * scores4.mean().unwrap() + 0.25 * (&hidden5 * &hidden5).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t126_jvp(&vector(p, 0, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), &vector(t, 0, 2), &mat(t, 2, 4, 2), &vector(t, 10, 4))),
     },
     Case {
         name: "t127",
@@ -8707,6 +8834,7 @@ fn t127(a: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + log_probs5 + gate6.mean().unwrap() + norm7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t128",
@@ -8732,6 +8860,7 @@ fn t128(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, k: ArrayView2<f64>
     a.sum() - s + reg + 2.0 * h0.mean().unwrap() + 2.0 * act2.mean().unwrap() + 2.0 * z3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t129",
@@ -8759,6 +8888,7 @@ fn t129(x: Array2<f64>, w: ArrayView2<f64>, reg: f64, s: f64, b: &Array1<f64>, y
     -backprop::pick(&probs5, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + gate2.mean().unwrap() - gate3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t130",
@@ -8775,7 +8905,7 @@ fn t129(x: Array2<f64>, w: ArrayView2<f64>, reg: f64, s: f64, b: &Array1<f64>, y
             (value, flat(&g))
         },
         backward_source: t130_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t130(a: Array2<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = a.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0));
     let col1 = norm0.mapv(backprop::sigmoid);
@@ -8790,6 +8920,7 @@ fn t130(a: Array2<f64>, s: f64, reg: f64) -> f64 {
     s + 3.0 * reg + log_probs5.mean().unwrap() + hidden7.sum() + hidden8 + col9.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t130_jvp(mat(p, 0, 4, 4), p[16], p[17], mat(t, 0, 4, 4), t[16], t[17])),
     },
     Case {
         name: "t131",
@@ -8816,6 +8947,7 @@ fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&col4, y).mean().unwrap() - 0.5 * s * (w * w).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t132",
@@ -8832,7 +8964,7 @@ fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t132_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let row1 = w.dot(b);
@@ -8845,6 +8977,7 @@ fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f6
     -backprop::pick(&norm7, y).mean().unwrap() + 0.25 * scores3.mean().unwrap() + (&scores5 * &scores5).sum() + 3.0 * hidden6.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t132_jvp(mat(p, 0, 2, 4).view(), &vector(p, 8, 1), &mat(p, 9, 4, 1), y, mat(t, 0, 2, 4).view(), &vector(t, 8, 1), &mat(t, 9, 4, 1))),
     },
     Case {
         name: "t133",
@@ -8874,6 +9007,7 @@ fn t133(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     mixed3.sum() - col4 + 0.75 * h6.sum() - gate7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t134",
@@ -8890,7 +9024,7 @@ fn t133(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
             (value, flat(&g))
         },
         backward_source: t134_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t134(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let row0 = s * k;
     let scores1 = m.mean_axis(Axis(0)).unwrap();
@@ -8899,6 +9033,7 @@ fn t134(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, v: &Array1<f64>, u: &A
     a.mean().unwrap() - v.mean().unwrap() + u.mean().unwrap() + row0.sum() + 0.5 * h2.mean().unwrap() - z3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t134_jvp(mat(p, 0, 2, 1), &mat(p, 2, 2, 1), &mat(p, 4, 2, 1), &vector(p, 6, 1), &vector(p, 7, 1), p[8], mat(t, 0, 2, 1), &mat(t, 2, 2, 1), &mat(t, 4, 2, 1), &vector(t, 6, 1), &vector(t, 7, 1), t[8])),
     },
     Case {
         name: "t135",
@@ -8930,6 +9065,7 @@ fn t135(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f
     s + reg + hidden3.mean().unwrap() + row5 - row7.mean().unwrap() + scores8 - norm9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t136",
@@ -8961,6 +9097,7 @@ fn t136(s: f64, w: ArrayView2<f64>, b: &Array1<f64>, x: &Array2<f64>, reg: f64, 
     -backprop::pick(&probs9, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + h3.mean().unwrap() + 2.0 * act6.mean().unwrap() + mixed8.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t137",
@@ -8985,6 +9122,7 @@ fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     (&act2 * &act2).sum() + (a * a).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t138",
@@ -9001,7 +9139,7 @@ fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t138_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a.mean().unwrap();
     let mixed1 = u * u;
@@ -9013,6 +9151,7 @@ fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
     s + reg - probs0 - col3 - 0.75 * act5.mean().unwrap() + hidden6.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t138_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 4), p[10], p[11], &mat(t, 0, 1, 4), mat(t, 4, 1, 1), &vector(t, 5, 1), &vector(t, 6, 4), t[10], t[11])),
     },
     Case {
         name: "t139",
@@ -9043,6 +9182,7 @@ fn t139(a: Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     z8.mean().unwrap() - 0.5 * mixed2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t140",
@@ -9059,7 +9199,7 @@ fn t139(a: Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t140_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t140(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let scores1 = gate0.dot(&w.t());
@@ -9071,6 +9211,7 @@ fn t140(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&h6, y).mean().unwrap() - (&norm2 * &norm2).sum() + z4.sum() + log_probs5.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t140_jvp(&mat(p, 0, 2, 2), mat(p, 4, 2, 1), y, &mat(t, 0, 2, 2), mat(t, 4, 2, 1))),
     },
     Case {
         name: "t141",
@@ -9097,6 +9238,7 @@ fn t141(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row4, y).mean().unwrap() - (&norm1 * &norm1).sum() + scores2.sum() - log_probs3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t142",
@@ -9113,7 +9255,7 @@ fn t141(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t142_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t142(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> f64 {
     let probs0 = backprop::sigmoid(u);
     let norm1 = backprop::softmax(u, Axis(0));
@@ -9124,6 +9266,7 @@ fn t142(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> 
     reg + s + (&norm2 * &norm2).sum() - 0.5 * col4.mean().unwrap() + (&log_probs5 * &log_probs5).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t142_jvp(&mat(p, 0, 1, 1), p[1], &vector(p, 2, 1), p[3], &mat(p, 4, 1, 1), &mat(t, 0, 1, 1), &mat(t, 4, 1, 1))),
     },
     Case {
         name: "t143",
@@ -9150,6 +9293,7 @@ fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -
     m.mean().unwrap() + s + 0.5 * reg - scores3.sum() + act4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t144",
@@ -9166,7 +9310,7 @@ fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -
             (value, flat(&g))
         },
         backward_source: t144_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let probs1 = &w * &w;
@@ -9175,6 +9319,7 @@ fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
     -backprop::pick(&gate3, y).mean().unwrap() + 0.1 * probs1.mean().unwrap() + hidden2.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t144_jvp(mat(p, 0, 2, 4).view(), mat(p, 8, 4, 1).view(), &vector(p, 12, 1), y, mat(t, 0, 2, 4).view(), mat(t, 8, 4, 1).view(), &vector(t, 12, 1))),
     },
     Case {
         name: "t145",
@@ -9201,6 +9346,7 @@ fn t145(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores4, y).mean().unwrap() - gate1.mean().unwrap() + h3
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t146",
@@ -9217,7 +9363,7 @@ fn t145(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t146_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t146(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let col0 = a.mean_axis(Axis(0)).unwrap();
     let log_probs1 = u.mapv(f64::tanh);
@@ -9229,6 +9375,7 @@ fn t146(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     gate4.mean().unwrap() - col5 + norm6.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t146_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 2), p[4], &vector(p, 5, 1), &mat(t, 0, 2, 1), &mat(t, 2, 1, 2), t[4], &vector(t, 5, 1))),
     },
     Case {
         name: "t147",
@@ -9259,6 +9406,7 @@ fn t147(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     act1 + 0.75 * hidden4.mean().unwrap() + (&z5 * &z5).sum() + 3.0 * act6.sum() + 0.25 * norm7.sum() + h8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t148",
@@ -9287,6 +9435,7 @@ fn t148(x: &Array2<f64>, reg: f64, b: &Array1<f64>, s: f64, w: &Array2<f64>, y: 
     -backprop::pick(&mixed6, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + 1.5 * log_probs5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t149",
@@ -9312,6 +9461,7 @@ fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
     m.mean().unwrap() + 0.25 * gate2 + 0.3 * z3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t150",
@@ -9328,7 +9478,7 @@ fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t150_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
     let log_probs0 = &a - &a;
     let z1 = backprop::relu(&log_probs0);
@@ -9343,6 +9493,7 @@ fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
     k.sum() + s + 0.5 * z1.mean().unwrap() + (&mixed3 * &mixed3).sum() + log_probs8.mean().unwrap() - scores9.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t150_jvp(mat(p, 0, 4, 2), mat(p, 8, 4, 2), mat(p, 16, 4, 4), p[32], mat(t, 0, 4, 2), mat(t, 8, 4, 2), mat(t, 16, 4, 4), t[32])),
     },
     Case {
         name: "t151",
@@ -9371,6 +9522,7 @@ fn t151(x: &Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&scores6, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s - act3
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t152",
@@ -9387,7 +9539,7 @@ fn t151(x: &Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t152_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t152(a: &Array2<f64>, s: f64) -> f64 {
     let act0 = -a;
     let z1 = a * &act0;
@@ -9396,6 +9548,7 @@ fn t152(a: &Array2<f64>, s: f64) -> f64 {
     s - hidden3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t152_jvp(&mat(p, 0, 4, 1), p[4], &mat(t, 0, 4, 1), t[4])),
     },
     Case {
         name: "t153",
@@ -9425,6 +9578,7 @@ fn t153(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&col7, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() - s - row4.sum() - 3.0 * z5.sum() + 2.0 * norm6.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t154",
@@ -9441,7 +9595,7 @@ fn t153(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t154_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t154(m: Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let norm0 = 0.75 * &k;
     let log_probs1 = k.sum_axis(Axis(0));
@@ -9449,6 +9603,7 @@ fn t154(m: Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     m.mean().unwrap() + norm0.mean().unwrap() - scores2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t154_jvp(mat(p, 0, 2, 1), &mat(p, 2, 2, 1), mat(p, 4, 4, 1).view(), mat(t, 0, 2, 1), &mat(t, 2, 2, 1), mat(t, 4, 4, 1).view())),
     },
     Case {
         name: "t155",
@@ -9477,6 +9632,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden6, y).mean().unwrap() + 0.5 * s * (w * w).sum() - backprop::pick(&act4, y).mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t156",
@@ -9493,7 +9649,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t156_backward_source,
-        source: r#"#[backprop(wrt(v))]
+        source: r#"#[backprop(wrt(v), jvp)]
 fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let scores0 = m.sum_axis(Axis(0));
     let h1 = backprop::softmax(a, Axis(1));
@@ -9503,6 +9659,7 @@ fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f6
     u.mean().unwrap() + 0.3 * s + 3.0 * v.sum() + scores0.mean().unwrap() + 1.5 * h1.sum() + row2.sum() - 0.3 * gate4.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t156_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), p[14], &vector(p, 15, 2), &vector(t, 15, 2))),
     },
     Case {
         name: "t157",
@@ -9528,6 +9685,7 @@ fn t157(s: f64, u: &Array1<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     s + 1.5 * reg + 0.1 * h1 + (&h2 * &h2).sum() - act3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t158",
@@ -9544,7 +9702,7 @@ fn t157(s: f64, u: &Array1<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t158_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t158(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u.dot(u);
     let z1 = &m + &m.sum_axis(Axis(1)).insert_axis(Axis(1));
@@ -9557,6 +9715,7 @@ fn t158(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, s:
     s + reg + 0.25 * probs0 - mixed2 + log_probs4 - probs6.sum() - (&norm7 * &norm7).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t158_jvp(&mat(p, 0, 1, 3), mat(p, 3, 4, 3).view(), mat(p, 15, 1, 3), &vector(p, 18, 4), p[22], p[23], &mat(t, 0, 1, 3), mat(t, 3, 4, 3).view(), mat(t, 15, 1, 3), &vector(t, 18, 4), t[22], t[23])),
     },
     Case {
         name: "t159",
@@ -9581,6 +9740,7 @@ fn t159(a: &Array2<f64>) -> f64 {
     probs2.mean().unwrap() + a.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t160",
@@ -9597,7 +9757,7 @@ fn t159(a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t160_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t160(a: Array2<f64>, m: ArrayView2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f64 {
     let scores0 = &m - v;
     let act1 = -u;
@@ -9608,6 +9768,7 @@ fn t160(a: Array2<f64>, m: ArrayView2<f64>, v: &Array1<f64>, u: &Array1<f64>) ->
     (&z2 * &z2).sum() + log_probs3.sum() - 1.5 * hidden4 + z5.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t160_jvp(mat(p, 0, 2, 1), mat(p, 2, 3, 1).view(), &vector(p, 5, 1), &vector(p, 6, 3), mat(t, 0, 2, 1), mat(t, 2, 3, 1).view(), &vector(t, 5, 1), &vector(t, 6, 3))),
     },
     Case {
         name: "t161",
@@ -9634,6 +9795,7 @@ fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
     s + h3.mean().unwrap() - mixed4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t162",
@@ -9664,6 +9826,7 @@ fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     mixed0.mean().unwrap() - h6.mean().unwrap() + 0.3 * act7.mean().unwrap() + norm8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t163",
@@ -9690,6 +9853,7 @@ fn t163(a: Array2<f64>, u: &Array1<f64>) -> f64 {
     col1.sum() - log_probs3.mean().unwrap() - row4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t164",
@@ -9706,7 +9870,7 @@ fn t163(a: Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t164_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t164(w: Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let act1 = w.dot(&x);
@@ -9721,6 +9885,7 @@ fn t164(w: Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm9, y).mean().unwrap() - 0.5 * norm2.sum() + log_probs3.mean().unwrap() + 1.5 * h6.mean().unwrap() - log_probs7.mean().unwrap() + mixed8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t164_jvp(mat(p, 0, 3, 4), mat(p, 12, 4, 3), y, mat(t, 0, 3, 4), mat(t, 12, 4, 3))),
     },
     Case {
         name: "t165",
@@ -9752,6 +9917,7 @@ fn t165(w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     gate5 + (&mixed8 * &mixed8).sum() + col9
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t166",
@@ -9777,6 +9943,7 @@ fn t166(u: &Array1<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     (&col2 * &col2).sum() - hidden3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t167",
@@ -9804,6 +9971,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     log_probs2.mean().unwrap() + 0.75 * h5.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t168",
@@ -9834,6 +10002,7 @@ fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 
     -backprop::pick(&norm8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + col2.mean().unwrap() + col3.mean().unwrap() + row6.mean().unwrap() + 0.1 * backprop::pick(&h7, y).mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t169",
@@ -9858,6 +10027,7 @@ fn t169(s: f64, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64
     s + k.sum() + (u * u).sum() + reg + 1.5 * (&row0 * &row0).sum() + h1.mean().unwrap() + probs2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t170",
@@ -9885,6 +10055,7 @@ fn t170(s: f64, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, reg: f64) -> 
     s - 0.3 * reg + col0.sum() + h3.mean().unwrap() + 0.3 * (&act4 * &act4).sum() + 2.0 * gate5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t171",
@@ -9910,6 +10081,7 @@ fn t171(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     reg - act1.mean().unwrap() - mixed3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t172",
@@ -9934,6 +10106,7 @@ fn t172(a: &Array2<f64>, u: &Array1<f64>, k: Array2<f64>, m: &Array2<f64>, v: &A
     a.mean().unwrap() - (&k * &k).sum() - reg - 0.75 * scores0.sum() - log_probs1.mean().unwrap() + probs2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t173",
@@ -9959,6 +10132,7 @@ fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
     act1 + act2.sum() - gate3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t174",
@@ -9975,7 +10149,7 @@ fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t174_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let z1 = &x * &x;
@@ -9990,6 +10164,7 @@ fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f6
     -backprop::pick(&mixed9, y).mean().unwrap() - 3.0 * 0.5 * s * (&w * &w).sum() + reg - h6.mean().unwrap() - norm8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t174_jvp(mat(p, 0, 3, 1).view(), mat(p, 3, 1, 3).view(), &vector(p, 6, 1), p[7], p[8], y, mat(t, 0, 3, 1).view(), mat(t, 3, 1, 3).view(), &vector(t, 6, 1), t[7], t[8])),
     },
     Case {
         name: "t175",
@@ -10018,6 +10193,7 @@ fn t175(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores6, y).mean().unwrap() + norm2
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t176",
@@ -10045,6 +10221,7 @@ fn t176(a: &Array2<f64>) -> f64 {
     (&hidden2 * &hidden2).sum() + scores4.mean().unwrap() - norm5.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t177",
@@ -10070,6 +10247,7 @@ fn t177(k: &Array2<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     s + hidden1.mean().unwrap() - z2.mean().unwrap() - h3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t178",
@@ -10086,7 +10264,7 @@ fn t177(k: &Array2<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t178_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t178(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = u - u;
     let probs1 = u.dot(&log_probs0);
@@ -10095,6 +10273,7 @@ fn t178(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + 1.5 * reg - probs1 + 2.0 * mixed3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t178_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), p[4], p[5], mat(t, 0, 1, 2).view(), &vector(t, 2, 2), t[4], t[5])),
     },
     Case {
         name: "t179",
@@ -10127,6 +10306,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row10, y).mean().unwrap() + 0.75 * col3.mean().unwrap() + gate4.mean().unwrap() + 0.1 * (&scores7 * &scores7).sum() + col8.mean().unwrap() + 0.3 * backprop::pick(&log_probs9, y).mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t180",
@@ -10155,6 +10335,7 @@ fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + reg - hidden3.mean().unwrap() + 3.0 * gate5.mean().unwrap() + norm6.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t181",
@@ -10183,6 +10364,7 @@ fn t181(a: Array2<f64>, s: f64, u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64
     reg + (&act0 * &act0).sum() + h1.mean().unwrap() + norm3.mean().unwrap() + row4.mean().unwrap() + z6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t182",
@@ -10199,7 +10381,7 @@ fn t181(a: Array2<f64>, s: f64, u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64
             (value, flat(&g))
         },
         backward_source: t182_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t182(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let log_probs1 = b - b;
@@ -10211,6 +10393,7 @@ fn t182(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
     -backprop::pick(&h6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - norm3 + 0.75 * scores5.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t182_jvp(mat(p, 0, 1, 4).view(), mat(p, 4, 4, 1), &vector(p, 8, 1), p[9], y, mat(t, 0, 1, 4).view(), mat(t, 4, 4, 1), &vector(t, 8, 1), t[9])),
     },
     Case {
         name: "t183",
@@ -10242,6 +10425,7 @@ fn t183(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&gate9, y).mean().unwrap() - 0.5 * s * (&w * &w).sum() + reg + mixed5.sum() + 0.75 * col6.sum() - 1.5 * norm8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t184",
@@ -10258,7 +10442,7 @@ fn t183(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
             (value, flat(&g))
         },
         backward_source: t184_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t184(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let col0 = u.tanh();
     let mixed1 = col0.dot(&col0);
@@ -10267,6 +10451,7 @@ fn t184(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s - reg + mixed1 + log_probs3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t184_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 3), p[12], p[13], &mat(t, 0, 3, 3), &vector(t, 9, 3), t[12], t[13])),
     },
     Case {
         name: "t185",
@@ -10296,6 +10481,7 @@ fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&hidden7, y).mean().unwrap() + z4.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t186",
@@ -10312,7 +10498,7 @@ fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t186_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let log_probs1 = b.dot(&w.t());
@@ -10322,6 +10508,7 @@ fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&h4, y).mean().unwrap() + 0.5 * s * (w * w).sum() + reg + 0.3 * (&col3 * &col3).sum()
 }
 "#,
+        jvp: Some(|p, y, t| t186_jvp(mat(p, 0, 1, 4).view(), &mat(p, 4, 4, 1), &vector(p, 8, 1), p[9], p[10], y, mat(t, 0, 1, 4).view(), &mat(t, 4, 4, 1), &vector(t, 8, 1), t[9], t[10])),
     },
     Case {
         name: "t187",
@@ -10353,6 +10540,7 @@ fn t187(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     mixed7 + mixed8 + hidden9
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t188",
@@ -10369,7 +10557,7 @@ fn t187(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t188_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t188(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = -u;
     let col1 = a.sum_axis(Axis(1));
@@ -10377,6 +10565,7 @@ fn t188(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
     (m * m).sum() + v.sum() + s - 3.0 * reg + probs0.mean().unwrap() + col1.sum() + log_probs2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t188_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 2), &mat(p, 6, 1, 2), &vector(p, 8, 2), &vector(p, 10, 2), p[12], p[13], &mat(t, 0, 1, 2), &mat(t, 2, 2, 2), &mat(t, 6, 1, 2), &vector(t, 8, 2), &vector(t, 10, 2), t[12], t[13])),
     },
     Case {
         name: "t189",
@@ -10402,6 +10591,7 @@ fn t189(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     gate1.mean().unwrap() + (&z3 * &z3).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t190",
@@ -10418,7 +10608,7 @@ fn t189(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t190_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t190(s: f64, m: Array2<f64>, a: Array2<f64>, reg: f64) -> f64 {
     let act0 = -&m;
     let row1 = -&act0;
@@ -10431,6 +10621,7 @@ fn t190(s: f64, m: Array2<f64>, a: Array2<f64>, reg: f64) -> f64 {
     s - act4.mean().unwrap() - norm7.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t190_jvp(p[0], mat(p, 1, 1, 2), mat(p, 3, 4, 1), p[7], t[0], mat(t, 1, 1, 2), mat(t, 3, 4, 1), t[7])),
     },
     Case {
         name: "t191",
@@ -10458,6 +10649,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     (k * k).sum() + row4.mean().unwrap() - col5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t192",
@@ -10487,6 +10679,7 @@ fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1
     s + reg + 0.75 * (&norm2 * &norm2).sum() - 0.25 * gate5.mean().unwrap() + z6.mean().unwrap() - hidden7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t193",
@@ -10516,6 +10709,7 @@ fn t193(a: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     row0.mean().unwrap() - 2.0 * h4.sum() - row6.mean().unwrap() + (&log_probs7 * &log_probs7).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t194",
@@ -10532,7 +10726,7 @@ fn t193(a: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t194_backward_source,
-        source: r#"#[backprop(wrt(w, reg))]
+        source: r#"#[backprop(wrt(w, reg), jvp)]
 fn t194(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let h0 = x.dot(&w);
     let row1 = h0.mapv(backprop::sigmoid);
@@ -10547,6 +10741,7 @@ fn t194(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f
     -backprop::pick(&row9, y).mean().unwrap() + 0.5 * 0.5 * reg * (&w * &w).sum() + 2.0 * s + z3 + h6.mean().unwrap() - h8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t194_jvp(&mat(p, 0, 2, 3), mat(p, 6, 3, 4).view(), p[18], p[19], y, mat(t, 6, 3, 4).view(), t[19])),
     },
     Case {
         name: "t195",
@@ -10576,6 +10771,7 @@ fn t195(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + reg + gate5.mean().unwrap() + (&log_probs7 * &log_probs7).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t196",
@@ -10592,7 +10788,7 @@ fn t195(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t196_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t196(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let act1 = -&probs0;
@@ -10607,6 +10803,7 @@ fn t196(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm9, y).mean().unwrap() - 0.1 * (&row7 * &row7).sum() + row8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t196_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 1), &vector(p, 4, 1), y, &mat(t, 0, 1, 2), &mat(t, 2, 2, 1), &vector(t, 4, 1))),
     },
     Case {
         name: "t197",
@@ -10638,6 +10835,7 @@ fn t197(a: Array2<f64>) -> f64 {
     norm9.mean().unwrap() - z3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t198",
@@ -10654,7 +10852,7 @@ fn t197(a: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t198_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let scores1 = gate0.mapv(|v| (v + v.min(s + 1.5)) * 0.5);
@@ -10669,6 +10867,7 @@ fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize
     -backprop::pick(&log_probs9, y).mean().unwrap() + 0.5 * s * (w * w).sum() - 2.0 * act5 + backprop::pick(&mixed8, y).mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t198_jvp(&vector(p, 0, 2), &mat(p, 2, 2, 2), mat(p, 6, 3, 2).view(), p[12], y, &vector(t, 0, 2), &mat(t, 2, 2, 2), mat(t, 6, 3, 2).view(), t[12])),
     },
     Case {
         name: "t199",
@@ -10700,6 +10899,7 @@ fn t199(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&probs9, y).mean().unwrap() - 0.5 * reg * (w * w).sum() + s + log_probs1.mean().unwrap() + gate3.mean().unwrap() - hidden4 - 0.5 * gate5.mean().unwrap() + (&mixed7 * &mixed7).sum() - 1.5 * h8.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t200",
@@ -10716,7 +10916,7 @@ fn t199(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t200_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t200(reg: f64, s: f64, a: &Array2<f64>) -> f64 {
     let probs0 = a.mean().unwrap();
     let h1 = a.mapv(|v| v / (1.0 + v * v));
@@ -10730,6 +10930,7 @@ fn t200(reg: f64, s: f64, a: &Array2<f64>) -> f64 {
     reg + 1.5 * scores5.sum() - h7.sum() + probs8.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t200_jvp(p[0], p[1], &mat(p, 2, 1, 4), t[0], t[1], &mat(t, 2, 1, 4))),
     },
     Case {
         name: "t201",
@@ -10760,6 +10961,7 @@ fn t201(reg: f64, w: Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &
     -backprop::pick(&gate8, y).mean().unwrap() + 3.0 * 0.5 * s * (&w * &w).sum() + mixed4.sum() + (&hidden7 * &hidden7).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t202",
@@ -10776,7 +10978,7 @@ fn t201(reg: f64, w: Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &
             (value, flat(&g))
         },
         backward_source: t202_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t202(a: &Array2<f64>, k: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let hidden0 = 0.25 * k;
     let h1 = hidden0.dot(&k.t());
@@ -10786,6 +10988,7 @@ fn t202(a: &Array2<f64>, k: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f
     a.sum() - (m * m).sum() + gate3.mean().unwrap() - gate4.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t202_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 4, 3), &mat(p, 15, 1, 4), &vector(p, 19, 1), &mat(t, 0, 1, 3), &mat(t, 3, 4, 3), &mat(t, 15, 1, 4), &vector(t, 19, 1))),
     },
     Case {
         name: "t203",
@@ -10812,6 +11015,7 @@ fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     s - reg + z2 + 0.75 * (&hidden4 * &hidden4).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t204",
@@ -10840,6 +11044,7 @@ fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     reg - 3.0 * log_probs6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t205",
@@ -10864,6 +11069,7 @@ fn t205(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, v: &Array1<f64>, s: f64
     m.mean().unwrap() + v.mean().unwrap() + 1.5 * log_probs0.mean().unwrap() + (&z2 * &z2).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t206",
@@ -10895,6 +11101,7 @@ fn t206(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, y: &[usize
     norm6.mean().unwrap() + mixed7 + (&col8 * &col8).sum() + act9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t207",
@@ -10926,6 +11133,7 @@ fn t207(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
     k.sum() + s + col8.sum() + log_probs9.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t208",
@@ -10942,7 +11150,7 @@ fn t207(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
             (value, flat(&g))
         },
         backward_source: t208_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t208(x: Array2<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let col0 = x.dot(w);
     let scores1 = col0.sum_axis(Axis(1));
@@ -10951,6 +11159,7 @@ fn t208(x: Array2<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     -backprop::pick(&log_probs3, y).mean().unwrap() + 1.5 * 0.5 * s * (w * w).sum() - row2.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t208_jvp(mat(p, 0, 4, 1), &mat(p, 4, 1, 2), p[6], y, mat(t, 0, 4, 1), &mat(t, 4, 1, 2), t[6])),
     },
     Case {
         name: "t209",
@@ -10980,6 +11189,7 @@ fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
     m.mean().unwrap() + s - 2.0 * (&hidden4 * &hidden4).sum() + log_probs5.mean().unwrap() - hidden6.sum() + 0.3 * row7
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t210",
@@ -11011,6 +11221,7 @@ fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
     s + reg + col8 + (&probs9 * &probs9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t211",
@@ -11040,6 +11251,7 @@ fn t211(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, reg: f64, s: f64, y: 
     reg + 3.0 * s + col4 + z5.mean().unwrap() + 0.5 * log_probs6.mean().unwrap() - gate7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t212",
@@ -11068,6 +11280,7 @@ fn t212(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + 0.1 * gate4.mean().unwrap() + 0.75 * scores5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t213",
@@ -11099,6 +11312,7 @@ fn t213(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>) -> f64 {
     h2.mean().unwrap() + 0.5 * gate3.sum() + act4.mean().unwrap() + norm7.mean().unwrap() + h9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t214",
@@ -11115,7 +11329,7 @@ fn t213(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t214_backward_source,
-        source: r#"#[backprop(wrt(k, u, v, s))]
+        source: r#"#[backprop(wrt(k, u, v, s), jvp)]
 fn t214(m: ArrayView2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let row0 = backprop::sigmoid(&a);
     let col1 = &a + s;
@@ -11125,6 +11339,7 @@ fn t214(m: ArrayView2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>
     (&m * &m).sum() + 0.25 * k.mean().unwrap() + hidden2.sum() + 0.5 * log_probs3.sum() + row4.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t214_jvp(mat(p, 0, 4, 4).view(), mat(p, 16, 4, 4).view(), &mat(p, 32, 4, 4), &vector(p, 48, 4), &vector(p, 52, 4), p[56], &mat(t, 32, 4, 4), &vector(t, 48, 4), &vector(t, 52, 4), t[56])),
     },
     Case {
         name: "t215",
@@ -11155,6 +11370,7 @@ fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: 
     (&row5 * &row5).sum() + hidden6.mean().unwrap() - hidden7.sum() - z8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t216",
@@ -11181,6 +11397,7 @@ fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> 
     v.mean().unwrap() + s - reg + norm4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t217",
@@ -11210,6 +11427,7 @@ fn t217(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden7, y).mean().unwrap() + 0.3 * scores3.mean().unwrap() - z6.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t218",
@@ -11226,7 +11444,7 @@ fn t217(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t218_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t218(a: &Array2<f64>, m: ArrayView2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let act0 = u.dot(&m);
     let h1 = v.dot(v);
@@ -11237,6 +11455,7 @@ fn t218(a: &Array2<f64>, m: ArrayView2<f64>, s: f64, v: &Array1<f64>, u: &Array1
     s + reg + act0.mean().unwrap() - 1.5 * h1 + 0.75 * scores2.sum() - 0.5 * row3.sum() - h4.sum() - 0.5 * gate5
 }
 "#,
+        jvp: Some(|p, _y, t| t218_jvp(&mat(p, 0, 3, 3), mat(p, 9, 3, 3).view(), p[18], &vector(p, 19, 3), &vector(p, 22, 3), p[25], &mat(t, 0, 3, 3), mat(t, 9, 3, 3).view(), t[18], &vector(t, 19, 3), &vector(t, 22, 3), t[25])),
     },
     Case {
         name: "t219",
@@ -11269,6 +11488,7 @@ fn t219(x: Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&gate10, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - (&scores4 * &scores4).sum() + 0.1 * (&col5 * &col5).sum() + col6 + row7.sum() + row8.sum() + col9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t220",
@@ -11293,6 +11513,7 @@ fn t220(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
     a.mean().unwrap() + m.sum() - 3.0 * v.sum() + 0.3 * z0.sum() + row2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t221",
@@ -11322,6 +11543,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
     -backprop::pick(&gate7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - backprop::pick(&hidden2, y).mean().unwrap() + probs5.sum() - 1.5 * row6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t222",
@@ -11338,7 +11560,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
             (value, flat(&g))
         },
         backward_source: t222_backward_source,
-        source: r#"#[backprop(wrt(s, reg))]
+        source: r#"#[backprop(wrt(s, reg), jvp)]
 fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = m.sum();
     let gate1 = k.exp();
@@ -11348,6 +11570,7 @@ fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + 0.25 * reg - h0 - 3.0 * norm2.mean().unwrap() + 0.75 * log_probs4
 }
 "#,
+        jvp: Some(|p, _y, t| t222_jvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 1), mat(p, 8, 4, 1), p[12], p[13], t[12], t[13])),
     },
     Case {
         name: "t223",
@@ -11375,6 +11598,7 @@ fn t223(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     norm2 - (&scores3 * &scores3).sum() + h4.mean().unwrap() - 0.1 * log_probs5
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t224",
@@ -11400,6 +11624,7 @@ fn t224(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores3, y).mean().unwrap() - mixed2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t225",
@@ -11427,6 +11652,7 @@ fn t225(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
     -backprop::pick(&log_probs5, y).mean().unwrap() - 3.0 * norm2.mean().unwrap() + backprop::pick(&act3, y).mean().unwrap() - act4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t226",
@@ -11443,7 +11669,7 @@ fn t225(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
             (value, flat(&g))
         },
         backward_source: t226_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t226(m: Array2<f64>, a: &Array2<f64>) -> f64 {
     let scores0 = &m + a;
     let z1 = scores0.dot(&scores0);
@@ -11454,6 +11680,7 @@ fn t226(m: Array2<f64>, a: &Array2<f64>) -> f64 {
     z1.mean().unwrap() + probs3.mean().unwrap() + (&scores4 * &scores4).sum() - 3.0 * norm5.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t226_jvp(mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(t, 0, 1, 1), &mat(t, 1, 1, 1))),
     },
     Case {
         name: "t227",
@@ -11485,6 +11712,7 @@ fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     s + reg - log_probs4.mean().unwrap() - 0.5 * scores6.sum() + gate9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t228",
@@ -11501,7 +11729,7 @@ fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
             (value, flat(&g))
         },
         backward_source: t228_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let gate1 = scores0.dot(w);
@@ -11510,6 +11738,7 @@ fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -
     s - scores3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t228_jvp(mat(p, 0, 4, 1), &mat(p, 4, 1, 1), p[5], &vector(p, 6, 1), y, mat(t, 0, 4, 1), &mat(t, 4, 1, 1), t[5], &vector(t, 6, 1))),
     },
     Case {
         name: "t229",
@@ -11534,6 +11763,7 @@ fn t229(v: &Array1<f64>, u: &Array1<f64>, a: ArrayView2<f64>, s: f64, reg: f64) 
     (v * v).sum() + s + reg + log_probs2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t230",
@@ -11550,7 +11780,7 @@ fn t229(v: &Array1<f64>, u: &Array1<f64>, a: ArrayView2<f64>, s: f64, reg: f64) 
             (value, flat(&g))
         },
         backward_source: t230_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t230(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = u + u;
     let log_probs1 = m.mean_axis(Axis(1)).unwrap();
@@ -11563,6 +11793,7 @@ fn t230(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) ->
     probs0.sum() - (&z6 * &z6).sum() + log_probs7.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t230_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 3, 1), &vector(p, 6, 1), &vector(p, 7, 3), mat(t, 0, 1, 3).view(), mat(t, 3, 3, 1), &vector(t, 6, 1), &vector(t, 7, 3))),
     },
     Case {
         name: "t231",
@@ -11589,6 +11820,7 @@ fn t231(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
     reg + 3.0 * hidden0.mean().unwrap() + hidden1.sum() - norm3 - (&hidden4 * &hidden4).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t232",
@@ -11618,6 +11850,7 @@ fn t232(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
     -backprop::pick(&col7, y).mean().unwrap() + 3.0 * 0.5 * reg * (&w * &w).sum() + backprop::pick(&hidden5, y).mean().unwrap() + (&hidden6 * &hidden6).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t233",
@@ -11646,6 +11879,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     m.mean().unwrap() + 0.3 * gate0.mean().unwrap() + 0.25 * h4.mean().unwrap() + 2.0 * log_probs6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t234",
@@ -11662,7 +11896,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t234_backward_source,
-        source: r#"#[backprop(wrt(m))]
+        source: r#"#[backprop(wrt(m), jvp)]
 fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let h0 = backprop::log_softmax(a, Axis(1));
     let row1 = m * &k;
@@ -11671,6 +11905,7 @@ fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     row1.mean().unwrap() + 0.75 * norm2.mean().unwrap() + 0.25 * mixed3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t234_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), &mat(t, 0, 1, 1))),
     },
     Case {
         name: "t235",
@@ -11697,6 +11932,7 @@ fn t235(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed4, y).mean().unwrap() - 0.75 * log_probs1 + act3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t236",
@@ -11713,7 +11949,7 @@ fn t235(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t236_backward_source,
-        source: r#"#[backprop(wrt(w, x))]
+        source: r#"#[backprop(wrt(w, x), jvp)]
 fn t236(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = x.mapv(|v| v.max(0.0));
@@ -11724,6 +11960,7 @@ fn t236(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f6
     -backprop::pick(&mixed5, y).mean().unwrap() + 3.0 * (&gate1 * &gate1).sum()
 }
 "#,
+        jvp: Some(|p, y, t| t236_jvp(&vector(p, 0, 3), &mat(p, 3, 4, 3), mat(p, 15, 4, 4).view(), y, &mat(t, 3, 4, 3), mat(t, 15, 4, 4).view())),
     },
     Case {
         name: "t237",
@@ -11752,6 +11989,7 @@ fn t237(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) ->
     -backprop::pick(&gate6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + gate3 + mixed4.mean().unwrap() + probs5.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t238",
@@ -11768,7 +12006,7 @@ fn t237(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) ->
             (value, flat(&g))
         },
         backward_source: t238_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t238(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let row0 = x.dot(w) + b;
     let mixed1 = b - b;
@@ -11778,6 +12016,7 @@ fn t238(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&norm4, y).mean().unwrap() + 0.5 * s * (w * w).sum() + 3.0 * z2.sum() + norm3.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t238_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 2, 4), &vector(p, 12, 4), p[16], y, &mat(t, 0, 2, 2), &mat(t, 4, 2, 4), &vector(t, 12, 4), t[16])),
     },
     Case {
         name: "t239",
@@ -11807,6 +12046,7 @@ fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     mixed0.mean().unwrap() + 0.75 * col4.mean().unwrap() - h6.mean().unwrap() - act7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t240",
@@ -11823,7 +12063,7 @@ fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t240_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
     let act0 = &a + reg;
     let h1 = &act0 + &act0;
@@ -11835,6 +12075,7 @@ fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
     s + z6.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t240_jvp(mat(p, 0, 2, 3), p[6], p[7], mat(t, 0, 2, 3), t[6], t[7])),
     },
     Case {
         name: "t241",
@@ -11866,6 +12107,7 @@ fn t241(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>) -> f64 {
     (&mixed3 * &mixed3).sum() + hidden5.sum() + 0.25 * (&probs6 * &probs6).sum() + (&col7 * &col7).sum() - (&mixed8 * &mixed8).sum() - norm9.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t242",
@@ -11895,6 +12137,7 @@ fn t242(a: &Array2<f64>, m: Array2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f6
     row3 - 0.75 * mixed4.sum() + row6 - hidden7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t243",
@@ -11924,6 +12167,7 @@ fn t243(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s + 0.5 * hidden3 - hidden6.mean().unwrap() - row7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t244",
@@ -11955,6 +12199,7 @@ fn t244(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     s + 3.0 * reg - row1.mean().unwrap() + 0.25 * log_probs8.mean().unwrap() - 1.5 * probs9.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t245",
@@ -11984,6 +12229,7 @@ fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     z2.sum() + scores5.sum() + 0.25 * probs6.mean().unwrap() + hidden7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t246",
@@ -12000,7 +12246,7 @@ fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t246_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = a.mapv(|v| v.max(0.0));
     let h1 = m.dot(u);
@@ -12008,6 +12254,7 @@ fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f6
     k.mean().unwrap() + s + reg - 0.5 * (&norm0 * &norm0).sum() + 0.1 * h1.mean().unwrap() + norm2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t246_jvp(&mat(p, 0, 1, 3), mat(p, 3, 2, 3), &mat(p, 9, 2, 1), &vector(p, 11, 3), p[14], p[15], &mat(t, 0, 1, 3), mat(t, 3, 2, 3), &mat(t, 9, 2, 1), &vector(t, 11, 3), t[14], t[15])),
     },
     Case {
         name: "t247",
@@ -12036,6 +12283,7 @@ fn t247(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, s: f64, reg: f64) -> f6
     reg - (&gate0 * &gate0).sum() + z4.mean().unwrap() + norm5.mean().unwrap() + col6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t248",
@@ -12052,7 +12300,7 @@ fn t247(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, s: f64, reg: f64) -> f6
             (value, flat(&g))
         },
         backward_source: t248_backward_source,
-        source: r#"#[backprop(wrt(x, w, reg))]
+        source: r#"#[backprop(wrt(x, w, reg), jvp)]
 fn t248(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let row1 = mixed0.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0));
@@ -12064,6 +12312,7 @@ fn t248(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&log_probs6, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + 0.1 * s + z5.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t248_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1), p[2], p[3], y, mat(t, 0, 1, 1), mat(t, 1, 1, 1), t[3])),
     },
     Case {
         name: "t249",
@@ -12089,6 +12338,7 @@ fn t249(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
     -backprop::pick(&hidden3, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + reg + scores1.mean().unwrap() + norm2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t250",
@@ -12105,7 +12355,7 @@ fn t249(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
             (value, flat(&g))
         },
         backward_source: t250_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, state))]
+        source: r#"#[backprop(wrt(wh, wx, state), jvp)]
 fn t250(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: &Array2<f64>) -> f64 {
     let act0 = xs * &wx.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     let col1 = &act0 * &act0;
@@ -12121,6 +12371,7 @@ fn t250(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: &Array2<
     col1.mean().unwrap() + row2.mean().unwrap() + hidden3.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t250_jvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 2).view(), &mat(p, 8, 1, 2), &mat(p, 10, 1, 2), mat(t, 4, 2, 2).view(), &mat(t, 8, 1, 2), &mat(t, 10, 1, 2))),
     },
     Case {
         name: "t251",
@@ -12154,6 +12405,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (&h * &h).sum() + 0.5 * masked1.mean().unwrap() + h2.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t252",
@@ -12187,6 +12439,7 @@ fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (xs * xs).sum() + h.mean().unwrap() + masked1.mean().unwrap() + scores2.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t253",
@@ -12221,6 +12474,7 @@ fn t253(wh: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
     h.mean().unwrap() - scores3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t254",
@@ -12237,7 +12491,7 @@ fn t253(wh: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t254_backward_source,
-        source: r#"#[backprop(wrt(wh))]
+        source: r#"#[backprop(wrt(wh), jvp)]
 fn t254(wh: &Array2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = wh - state;
     let row1 = wh - 3.0;
@@ -12259,6 +12513,7 @@ fn t254(wh: &Array2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&z3, y).mean().unwrap() + acc + masked2.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t254_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 2, 2), y, &mat(t, 0, 2, 2))),
     },
     Case {
         name: "t255",
@@ -12286,6 +12541,7 @@ fn t255(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
     (xs * xs).sum() + 0.75 * s + 0.75 * (&mixed0 * &mixed0).sum() + (&hidden1 * &hidden1).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t256",
@@ -12320,6 +12576,7 @@ fn t256(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     z1 + 3.0 * gate3
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t257",
@@ -12350,6 +12607,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() - state.mean().unwrap() + (&act0 * &act0).sum() + h.sum() + acc
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t258",
@@ -12366,7 +12624,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
             (value, flat(&g))
         },
         backward_source: t258_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b))]
+        source: r#"#[backprop(wrt(wh, wx, b), jvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -12382,6 +12640,7 @@ fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     (&xs * &xs).sum() + 2.0 * h.sum() + masked1.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t258_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 1, 1).view(), &mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 3, 1, 1).view(), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
     },
     Case {
         name: "t259",
@@ -12418,6 +12677,7 @@ fn t259(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
     xs.sum() + state.mean().unwrap() + norm0 - 0.1 * act1.mean().unwrap() + 0.5 * h.mean().unwrap() + 1.5 * row2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t260",
@@ -12434,7 +12694,7 @@ fn t259(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
             (value, flat(&g))
         },
         backward_source: t260_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, s))]
+        source: r#"#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t260(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     let scores0 = xs.mean().unwrap() * 0.25;
     let col1 = b + b;
@@ -12458,6 +12718,7 @@ fn t260(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     scores0 + acc - masked3.mean().unwrap() + (&col4 * &col4).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t260_jvp(mat(p, 0, 2, 2).view(), &mat(p, 4, 2, 2), &mat(p, 8, 2, 2), &vector(p, 12, 2), p[14], &mat(t, 4, 2, 2), &mat(t, 8, 2, 2), &vector(t, 12, 2), t[14])),
     },
     Case {
         name: "t261",
@@ -12493,6 +12754,7 @@ fn t261(xs: &Array2<f64>, wh: ArrayView2<f64>, b: &Array1<f64>, state: ArrayView
     -backprop::pick(&probs2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() + 0.3 * b.mean().unwrap() + acc + mixed0.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t262",
@@ -12509,7 +12771,7 @@ fn t261(xs: &Array2<f64>, wh: ArrayView2<f64>, b: &Array1<f64>, state: ArrayView
             (value, flat(&g))
         },
         backward_source: t262_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state, s))]
+        source: r#"#[backprop(wrt(wh, b, state, s), jvp)]
 fn t262(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let mixed0 = xs.dot(&xs);
     let act1 = wx + b;
@@ -12528,6 +12790,7 @@ fn t262(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     -backprop::pick(&mixed4, y).mean().unwrap() - 2.0 * 0.5 * s * (&wh * &wh).sum() + mixed0.mean().unwrap() + act1.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t262_jvp(mat(p, 0, 4, 4).view(), mat(p, 16, 2, 2).view(), &mat(p, 20, 4, 2), &vector(p, 28, 2), &mat(p, 30, 2, 2), p[34], y, mat(t, 16, 2, 2).view(), &vector(t, 28, 2), &mat(t, 30, 2, 2), t[34])),
     },
     Case {
         name: "t263",
@@ -12557,6 +12820,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() + 3.0 * wh.mean().unwrap() + 0.75 * s + log_probs0.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t264",
@@ -12592,6 +12856,7 @@ fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[u
     -backprop::pick(&masked2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() - gate1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t265",
@@ -12632,6 +12897,7 @@ fn t265(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + h.mean().unwrap() + (&c * &c).sum() - 0.3 * acc + 0.25 * masked2.mean().unwrap() - mixed3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t266",
@@ -12668,6 +12934,7 @@ fn t266(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: Array2<f6
     -backprop::pick(&gate3, y).mean().unwrap() + (&h1 * &h1).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t267",
@@ -12701,6 +12968,7 @@ fn t267(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f6
     -backprop::pick(&col3, y).mean().unwrap() + 0.1 * (&row0 * &row0).sum() - mixed1.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t268",
@@ -12732,6 +13000,7 @@ fn t268(xs: &Array2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, st
     xs.mean().unwrap() + act1.mean().unwrap() + acc + log_probs3
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t269",
@@ -12763,6 +13032,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
     xs.mean().unwrap() - h.mean().unwrap() - 0.75 * acc + gate0.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t270",
@@ -12779,7 +13049,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
             (value, flat(&g))
         },
         backward_source: t270_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state))]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let hidden0 = state.sum_axis(Axis(1));
     let mut h = state.clone();
@@ -12804,6 +13074,7 @@ fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     h.sum() - acc + 0.1 * norm2.mean().unwrap() + masked3.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t270_jvp(mat(p, 0, 2, 4), mat(p, 8, 3, 3).view(), &mat(p, 17, 4, 3), &vector(p, 29, 3), mat(p, 32, 3, 3), p[41], mat(t, 8, 3, 3).view(), &mat(t, 17, 4, 3), &vector(t, 29, 3), mat(t, 32, 3, 3))),
     },
     Case {
         name: "t271",
@@ -12838,6 +13109,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + 0.5 * (wh * wh).sum() - 1.5 * acc + 0.1 * row1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t272",
@@ -12854,7 +13126,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t272_backward_source,
-        source: r#"#[backprop(wrt(wh, b))]
+        source: r#"#[backprop(wrt(wh, b), jvp)]
 fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -12875,6 +13147,7 @@ fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -
     -backprop::pick(&row4, y).mean().unwrap() + log_probs1.mean().unwrap() + col3.sum()
 }
 "#,
+        jvp: Some(|p, y, t| t272_jvp(mat(p, 0, 3, 3).view(), &vector(p, 9, 3), mat(p, 12, 1, 3), y, mat(t, 0, 3, 3).view(), &vector(t, 9, 3))),
     },
     Case {
         name: "t273",
@@ -12909,6 +13182,7 @@ fn t273(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&c * &c).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t274",
@@ -12944,6 +13218,7 @@ fn t274(xs: Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>)
     h.mean().unwrap() + 0.3 * (&mixed0 * &mixed0).sum() + masked1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t275",
@@ -12979,6 +13254,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     xs.mean().unwrap() - b.mean().unwrap() + 0.75 * h.mean().unwrap() - acc + 0.75 * gate1.mean().unwrap() + masked3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t276",
@@ -12995,7 +13271,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
             (value, flat(&g))
         },
         backward_source: t276_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, s))]
+        source: r#"#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13013,6 +13289,7 @@ fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     acc + scores0.mean().unwrap() + masked2.sum() + 0.1 * row3.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t276_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 3, 3), &mat(p, 11, 1, 3), &vector(p, 14, 3), &vector(p, 17, 3), p[20], mat(t, 2, 3, 3), &mat(t, 11, 1, 3), &vector(t, 14, 3), t[20])),
     },
     Case {
         name: "t277",
@@ -13052,6 +13329,7 @@ fn t277(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: ArrayView2<f64>, state: Array
     -backprop::pick(&h5, y).mean().unwrap() + xs.mean().unwrap() - (&log_probs2 * &log_probs2).sum() + 2.0 * masked3.sum() + norm4.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t278",
@@ -13088,6 +13366,7 @@ fn t278(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() - (state * state).sum() - s + row1 - h.sum() + 0.5 * acc
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t279",
@@ -13121,6 +13400,7 @@ fn t279(xs: Array2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() + 2.0 * s + row0.sum() + scores1.sum() + h.mean().unwrap() + 0.75 * masked2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t280",
@@ -13137,7 +13417,7 @@ fn t279(xs: Array2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, 
             (value, flat(&g))
         },
         backward_source: t280_backward_source,
-        source: r#"#[backprop(wrt(wh, state))]
+        source: r#"#[backprop(wrt(wh, state), jvp)]
 fn t280(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>) -> f64 {
     let act0 = wh.powi(2);
     let mut h = state.clone();
@@ -13155,6 +13435,7 @@ fn t280(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64
     xs.mean().unwrap() + act0.mean().unwrap() - (&h * &h).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t280_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 4, 4), &mat(p, 18, 1, 4), &vector(p, 22, 4), &mat(t, 2, 4, 4), &vector(t, 22, 4))),
     },
     Case {
         name: "t281",
@@ -13192,6 +13473,7 @@ fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     state.sum() - 0.5 * s + 0.75 * h.sum() + acc - 0.3 * gate0.mean().unwrap() - z1.mean().unwrap() + 0.3 * masked2.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t282",
@@ -13230,6 +13512,7 @@ fn t282(wh: Array2<f64>) -> f64 {
     masked3.mean().unwrap() + (&z1 * &z1).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t283",
@@ -13262,6 +13545,7 @@ fn t283(wh: ArrayView2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     mixed0.mean().unwrap() - c.mean().unwrap() + norm2.sum() + scores3.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t284",
@@ -13278,7 +13562,7 @@ fn t283(wh: ArrayView2<f64>, b: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t284_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state))]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t284(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let hidden0 = &wh - state;
     let mut h = b.clone();
@@ -13299,6 +13583,7 @@ fn t284(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
     xs.mean().unwrap() + act2.sum() + 3.0 * masked3.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t284_jvp(&mat(p, 0, 3, 1), mat(p, 3, 1, 1), &mat(p, 4, 3, 1), &vector(p, 7, 1), &vector(p, 8, 1), mat(t, 3, 1, 1), &mat(t, 4, 3, 1), &vector(t, 7, 1), &vector(t, 8, 1))),
     },
     Case {
         name: "t285",
@@ -13337,6 +13622,7 @@ fn t285(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() - scores0.mean().unwrap() + h.sum() - act3
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t286",
@@ -13375,6 +13661,7 @@ fn t286(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: ArrayVie
     -backprop::pick(&col5, y).mean().unwrap() + 2.0 * 0.5 * log_probs0 * (&wh * &wh).sum() - h.sum() + 0.1 * hidden1 - mixed2.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t287",
@@ -13407,6 +13694,7 @@ fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed2, y).mean().unwrap() + 0.25 * wh.mean().unwrap() + backprop::pick(&h, y).mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t288",
@@ -13423,7 +13711,7 @@ fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t288_backward_source,
-        source: r#"#[backprop(wrt(wh, b))]
+        source: r#"#[backprop(wrt(wh, b), jvp)]
 fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let probs0 = b + 0.3;
     let row1 = probs0.dot(&wh);
@@ -13437,6 +13725,7 @@ fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     row1.mean().unwrap() + (&h * &h).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t288_jvp(mat(p, 0, 4, 4).view(), &vector(p, 16, 4), mat(t, 0, 4, 4).view(), &vector(t, 16, 4))),
     },
     Case {
         name: "t289",
@@ -13470,6 +13759,7 @@ fn t289(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
     xs.mean().unwrap() + s + 1.5 * col0.mean().unwrap() + (&row1 * &row1).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t290",
@@ -13509,6 +13799,7 @@ fn t290(wh: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64, y: &[usize
     -backprop::pick(&probs3, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() + backprop::pick(&masked1, y).mean().unwrap() + row2.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t291",
@@ -13546,6 +13837,7 @@ fn t291(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     s + col0.mean().unwrap() + z1.mean().unwrap() - 2.0 * masked2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t292",
@@ -13562,7 +13854,7 @@ fn t291(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t292_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state))]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t292(xs: &Array2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let row0 = &wx * &wh;
     let mut h = b.clone();
@@ -13582,6 +13874,7 @@ fn t292(xs: &Array2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, sta
     (&row0 * &row0).sum() + 2.0 * scores1 + masked2.mean().unwrap() + hidden3.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t292_jvp(&mat(p, 0, 3, 2), mat(p, 6, 3, 3), mat(p, 15, 3, 3), &vector(p, 24, 3), &vector(p, 27, 3), mat(t, 6, 3, 3), mat(t, 15, 3, 3), &vector(t, 24, 3), &vector(t, 27, 3))),
     },
     Case {
         name: "t293",
@@ -13620,6 +13913,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
     (&z0 * &z0).sum() + acc - (&masked2 * &masked2).sum() + (&act3 * &act3).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t294",
@@ -13636,7 +13930,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t294_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state))]
+        source: r#"#[backprop(wrt(wh, b, state), jvp)]
 fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13652,6 +13946,7 @@ fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     (xs * xs).sum() + 0.1 * b.mean().unwrap() + 0.25 * h.mean().unwrap() + acc + 3.0 * masked0.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t294_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 2).view(), &mat(p, 6, 1, 2), &vector(p, 8, 2), &vector(p, 10, 2), mat(t, 2, 2, 2).view(), &vector(t, 8, 2), &vector(t, 10, 2))),
     },
     Case {
         name: "t295",
@@ -13693,6 +13988,7 @@ fn t295(xs: ArrayView2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f6
     xs.mean().unwrap() - 0.5 * (&col0 * &col0).sum() + 0.25 * (&h * &h).sum() + 0.1 * acc + 2.0 * col2.sum() + masked3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t296",
@@ -13709,7 +14005,7 @@ fn t295(xs: ArrayView2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f6
             (value, flat(&g))
         },
         backward_source: t296_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state))]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t296(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13727,6 +14023,7 @@ fn t296(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (wh * wh).sum() + 0.3 * b.sum() - 0.75 * acc + scores0.mean().unwrap() + (&masked1 * &masked1).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t296_jvp(&mat(p, 0, 3, 3), &mat(p, 9, 1, 1), mat(p, 10, 1, 1).view(), &vector(p, 11, 1), mat(p, 12, 3, 1), &mat(t, 9, 1, 1), mat(t, 10, 1, 1).view(), &vector(t, 11, 1), mat(t, 12, 3, 1))),
     },
     Case {
         name: "t297",
@@ -13758,6 +14055,7 @@ fn t297(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     s - col0.mean().unwrap() + 0.5 * z1.mean().unwrap() - 0.75 * h.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t298",
@@ -13774,7 +14072,7 @@ fn t297(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t298_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state))]
+        source: r#"#[backprop(wrt(wh, b, state), jvp)]
 fn t298(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
     let mixed0 = xs.dot(&xs.t());
     let mut h = state.clone();
@@ -13787,6 +14085,7 @@ fn t298(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s
     wh.mean().unwrap() + 0.25 * (b * b).sum() + mixed0.mean().unwrap() + (&h * &h).sum() + 0.25 * acc
 }
 "#,
+        jvp: Some(|p, _y, t| t298_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 3, 3), &mat(p, 11, 2, 3), &vector(p, 17, 3), &mat(p, 20, 1, 3), &mat(t, 2, 3, 3), &vector(t, 17, 3), &mat(t, 20, 1, 3))),
     },
     Case {
         name: "t299",
@@ -13821,6 +14120,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&log_probs2 * &log_probs2).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t307",
@@ -13845,6 +14145,7 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     scores1.mean().unwrap() + act2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t309",
@@ -13869,6 +14170,7 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     act2.mean().unwrap() + probs0.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t311",
@@ -13894,6 +14196,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     hidden3.mean().unwrap() + 0.3 * gate2.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t314",
@@ -13920,6 +14223,7 @@ fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     s + log_probs2.mean().unwrap() - h3.mean().unwrap() + 0.25 * probs4.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t320",
@@ -13946,6 +14250,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     act1.mean().unwrap() + act4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t321",
@@ -13972,6 +14277,7 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() - scores1.mean().unwrap() + 1.5 * (&z4 * &z4).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t323",
@@ -13996,6 +14302,7 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     col1.mean().unwrap() + scores2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t324",
@@ -14021,6 +14328,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     gate0.mean().unwrap() - scores3
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t325",
@@ -14048,6 +14356,7 @@ fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     (&norm1 * &norm1).sum() + gate4.mean().unwrap() + probs5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t328",
@@ -14064,7 +14373,7 @@ fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t328_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t328(a: Array2<f64>, s: f64) -> f64 {
     let hidden0 = a.dot(&a);
     let row1: Array1<f64> = t312(&hidden0, s);
@@ -14074,6 +14383,7 @@ fn t328(a: Array2<f64>, s: f64) -> f64 {
     (&act4 * &act4).sum() + 3.0 * (&a * &a).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t328_jvp(mat(p, 0, 1, 1), p[1], mat(t, 0, 1, 1), t[1])),
     },
     Case {
         name: "t334",
@@ -14100,6 +14410,7 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     hidden3.mean().unwrap() - mixed4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t336",
@@ -14116,7 +14427,7 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t336_backward_source,
-        source: r#"#[backprop(split(t330))]
+        source: r#"#[backprop(split(t330), jvp)]
 fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let norm0 = m.mapv(|v| v / (1.0 + v * v));
     let hidden1 = &a - u;
@@ -14127,6 +14438,7 @@ fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     mixed4.sum() + 1.5 * norm5.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t336_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1), &vector(t, 8, 1))),
     },
     Case {
         name: "t339",
@@ -14152,6 +14464,7 @@ fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() + 0.5 * hidden2.sum() + row3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t340",
@@ -14179,6 +14492,7 @@ fn t340(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     col1.mean().unwrap() - z3 + 2.0 * log_probs4.sum() - norm5
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t341",
@@ -14206,6 +14520,7 @@ fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - 0.25 * norm2.mean().unwrap() + mixed5.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t343",
@@ -14230,6 +14545,7 @@ fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     mixed1.mean().unwrap() + row2.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t345",
@@ -14256,6 +14572,7 @@ fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     row3 + act4.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t347",
@@ -14280,6 +14597,7 @@ fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     z2.mean().unwrap() + z2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t351",
@@ -14307,6 +14625,7 @@ fn t351(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
     h1 - (&col4 * &col4).sum() + scores5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t352",
@@ -14331,6 +14650,7 @@ fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - act0.mean().unwrap() + norm2.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t358",
@@ -14358,6 +14678,7 @@ fn t358(a: Array2<f64>, s: f64) -> f64 {
     s + (&scores5 * &scores5).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t359",
@@ -14384,6 +14705,7 @@ fn t359(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     z0.sum() + 3.0 * col3 + (&row4 * &row4).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t360",
@@ -14414,6 +14736,7 @@ fn t360(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, x3: &Array3<f64>, s: f
     s - reg + scores4 + (&col6 * &col6).sum() + (&log_probs7 * &log_probs7).sum() - scores8.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t361",
@@ -14444,6 +14767,7 @@ fn t361(x: ArrayView2<f64>, w: ArrayView2<f64>, emb: &Array2<f64>, y: &[usize]) 
     -backprop::pick(&mixed8, y).mean().unwrap() + norm5.sum() + 0.25 * h7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t362",
@@ -14472,6 +14796,7 @@ fn t362(m: Array2<f64>, a: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f64
     (&a * &a).sum() - act1.mean().unwrap() + h2.sum() + 1.5 * z3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t363",
@@ -14501,6 +14826,7 @@ fn t363(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usi
     (emb * emb).sum() - gate1.mean().unwrap() - h3.mean().unwrap() + 2.0 * probs5.mean().unwrap() + gate7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t364",
@@ -14517,7 +14843,7 @@ fn t363(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usi
             (value, flat(&g))
         },
         backward_source: t364_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t364(x: &Array2<f64>, emb: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w);
     let h1 = emb.tanh();
@@ -14529,6 +14855,7 @@ fn t364(x: &Array2<f64>, emb: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y
     -backprop::pick(&row6, y).mean().unwrap() + 2.0 * 0.5 * s * (w * w).sum() - reg - gate3.mean().unwrap() + 0.5 * col5.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t364_jvp(&mat(p, 0, 3, 3), &mat(p, 9, 2, 3), &mat(p, 15, 3, 2), p[21], p[22], y, &mat(t, 0, 3, 3), &mat(t, 9, 2, 3), &mat(t, 15, 3, 2), t[21], t[22])),
     },
     Case {
         name: "t365",
@@ -14558,6 +14885,7 @@ fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
     m.mean().unwrap() - (&k * &k).sum() + u.sum() - s - 0.5 * reg + (&scores3 * &scores3).sum() - 3.0 * (&z4 * &z4).sum() + hidden7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t366",
@@ -14574,7 +14902,7 @@ fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
             (value, flat(&g))
         },
         backward_source: t366_backward_source,
-        source: r#"#[backprop(wrt(a, s, k, m))]
+        source: r#"#[backprop(wrt(a, s, k, m), jvp)]
 fn t366(a: Array2<f64>, s: f64, k: ArrayView2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     let log_probs0 = m.powi(2);
     let gate1 = a.into_shape_with_order((6, 2)).unwrap();
@@ -14586,6 +14914,7 @@ fn t366(a: Array2<f64>, s: f64, k: ArrayView2<f64>, u: &Array1<f64>, m: &Array2<
     s - u.mean().unwrap() + (&act2 * &act2).sum() - (&row5 * &row5).sum() + 1.5 * hidden6.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t366_jvp(mat(p, 0, 4, 3), p[12], mat(p, 13, 4, 4).view(), &vector(p, 29, 4), &mat(p, 33, 4, 3), mat(t, 0, 4, 3), t[12], mat(t, 13, 4, 4).view(), &mat(t, 33, 4, 3))),
     },
     Case {
         name: "t369",
@@ -14617,6 +14946,7 @@ fn t369(a: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> 
     (&a * &a).sum() - 3.0 * s + reg + act5.mean().unwrap() + scores6.mean().unwrap() + (&mixed7 * &mixed7).sum() - 0.1 * (&norm9 * &norm9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t370",
@@ -14646,6 +14976,7 @@ fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f
     reg + 2.0 * s + 0.1 * act2 + 1.5 * log_probs3.mean().unwrap() + log_probs4.mean().unwrap() + (&row5 * &row5).sum() + log_probs7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t372",
@@ -14662,7 +14993,7 @@ fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f
             (value, flat(&g))
         },
         backward_source: t372_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t372(x: &Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(&w);
     let row1 = emb.select(Axis(0), y);
@@ -14673,6 +15004,7 @@ fn t372(x: &Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 
     -backprop::pick(&gate5, y).mean().unwrap() + row1.sum() - mixed4.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t372_jvp(&mat(p, 0, 2, 2), mat(p, 4, 2, 4), &mat(p, 12, 4, 2), y, &mat(t, 0, 2, 2), mat(t, 4, 2, 4), &mat(t, 12, 4, 2))),
     },
     Case {
         name: "t373",
@@ -14703,6 +15035,7 @@ fn t373(a: &Array2<f64>, m: &Array2<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     (&col3 * &col3).sum() + scores6.mean().unwrap() - 0.3 * h7.mean().unwrap() - hidden8.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t374",
@@ -14719,7 +15052,7 @@ fn t373(a: &Array2<f64>, m: &Array2<f64>, x3: &Array3<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t374_backward_source,
-        source: r#"#[backprop(wrt(x, w, emb, s, reg))]
+        source: r#"#[backprop(wrt(x, w, emb, s, reg), jvp)]
 fn t374(x: &Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w);
     let probs1 = emb.slice_axis(Axis(1), Slice::from(0..4)).dot(x);
@@ -14735,6 +15068,7 @@ fn t374(x: &Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, s: f64, reg: f64, y:
     -backprop::pick(&gate10, y).mean().unwrap() - 0.5 * s * (w * w).sum() + reg + 0.5 * backprop::pick(&h5, y).mean().unwrap() - norm7.mean().unwrap() - probs9.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, y, t| t374_jvp(&mat(p, 0, 4, 4), &mat(p, 16, 4, 4), mat(p, 32, 4, 4), p[48], p[49], y, &mat(t, 0, 4, 4), &mat(t, 16, 4, 4), mat(t, 32, 4, 4), t[48], t[49])),
     },
     Case {
         name: "t375",
@@ -14766,6 +15100,7 @@ fn t375(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     s - reg + 0.5 * gate1.mean().unwrap() - 0.1 * act4.mean().unwrap() + (&gate9 * &gate9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t376",
@@ -14796,6 +15131,7 @@ fn t376(a: &Array2<f64>, s: f64, m: Array2<f64>) -> f64 {
     (&z1 * &z1).sum() - hidden3.mean().unwrap() + 0.25 * h6.mean().unwrap() + 0.75 * probs8.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t377",
@@ -14830,6 +15166,7 @@ fn t377(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f
     u.sum() + mixed0.mean().unwrap() + hidden6.sum() + norm7.mean().unwrap() + 0.3 * (&z9 * &z9).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t378",
@@ -14858,6 +15195,7 @@ fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     (u * u).sum() - 3.0 * z1.mean().unwrap() - 3.0 * act2.mean().unwrap() + act4.mean().unwrap() + col6.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t382",
@@ -14890,6 +15228,7 @@ fn t382(x: &Array2<f64>, w: ArrayView2<f64>, emb: ArrayView2<f64>, s: f64, y: &[
     -backprop::pick(&log_probs10, y).mean().unwrap() - 0.5 * gate2 * (&w * &w).sum() - s - 0.25 * h4 + scores6.mean().unwrap() - 3.0 * (&row7 * &row7).sum() + 0.75 * scores8 - col9.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t383",
@@ -14915,6 +15254,7 @@ fn t383(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
     s + (&hidden0 * &hidden0).sum() + (&col2 * &col2).sum() + 0.5 * probs3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t387",
@@ -14942,6 +15282,7 @@ fn t387(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, x3: &Array3<f64>, 
     a.mean().unwrap() + m.mean().unwrap() - 0.1 * u.sum() - s - reg - 3.0 * (&gate1 * &gate1).sum() + 0.25 * norm3.sum() + hidden5.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t388",
@@ -14958,7 +15299,7 @@ fn t387(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, x3: &Array3<f64>, 
             (value, flat(&g))
         },
         backward_source: t388_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t388(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let h0 = a.select(Axis(1), &[0, 2, 0, 0]);
     let mixed1 = h0.slice_axis(Axis(0), Slice::from(2..4));
@@ -14972,6 +15313,7 @@ fn t388(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + scores7.sum() - 0.1 * (&norm8 * &norm8).sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t388_jvp(&mat(p, 0, 4, 4), &vector(p, 16, 4), p[20], p[21], &mat(t, 0, 4, 4), &vector(t, 16, 4), t[20], t[21])),
     },
     Case {
         name: "t389",
@@ -14999,6 +15341,7 @@ fn t389(m: Array2<f64>, a: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s: 
     (&a * &a).sum() + 0.5 * reg + probs1.mean().unwrap() + log_probs2.sum() - 0.1 * (&log_probs4 * &log_probs4).sum() + 2.0 * (&mixed5 * &mixed5).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t391",
@@ -15025,6 +15368,7 @@ fn t391(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     mixed1.sum() + z4.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t394",
@@ -15051,6 +15395,7 @@ fn t394(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
     a.mean().unwrap() + k.mean().unwrap() + 2.0 * gate1.mean().unwrap() - h4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t395",
@@ -15079,6 +15424,7 @@ fn t395(emb: Array2<f64>, w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -
     -backprop::pick(&col6, y).mean().unwrap() + z2.mean().unwrap() - hidden5
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t397",
@@ -15110,6 +15456,7 @@ fn t397(emb: ArrayView2<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, y: &[usi
     -backprop::pick(&scores6, y).mean().unwrap() + 2.0 * 0.5 * s * (w * w).sum() + z3.sum() + hidden4.sum() + hidden5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t399",
@@ -15137,6 +15484,7 @@ fn t399(a: Array2<f64>, u: &Array1<f64>, s: f64, x3: &Array3<f64>, v: &Array1<f6
     s + v.sum() + 1.5 * norm1.sum() + 0.75 * z2.mean().unwrap() - scores3.mean().unwrap() - row5.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t400",
@@ -15153,7 +15501,7 @@ fn t399(a: Array2<f64>, u: &Array1<f64>, s: f64, x3: &Array3<f64>, v: &Array1<f6
             (value, flat(&g))
         },
         backward_source: t400_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t400(a: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     let (steps0, rows0, cols0) = x3.dim();
     let row1 = x3.to_shape((steps0 * rows0, cols0)).unwrap();
@@ -15166,6 +15514,7 @@ fn t400(a: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     u.sum() + s - 1.5 * (&act2 * &act2).sum() + 0.75 * probs4.mean().unwrap() + log_probs5.mean().unwrap() + 3.0 * h6.mean().unwrap() - gate7.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t400_jvp(&mat(p, 0, 2, 3), &vector(p, 6, 2), &tensor3(p, 8, 3, 3, 3), p[35], &mat(t, 0, 2, 3), &vector(t, 6, 2), &tensor3(t, 8, 3, 3, 3), t[35])),
     },
     Case {
         name: "t401",
@@ -15195,6 +15544,7 @@ fn t401(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f6
     s + reg + gate4.mean().unwrap() - 2.0 * (&log_probs6 * &log_probs6).sum() + z7.sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t403",
@@ -15224,6 +15574,7 @@ fn t403(w: Array2<f64>, x: &Array2<f64>, emb: ArrayView2<f64>, s: f64, reg: f64,
     -backprop::pick(&h7, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + hidden4.mean().unwrap() + z5 - (&norm6 * &norm6).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t404",
@@ -15254,6 +15605,7 @@ fn t404(a: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     u.mean().unwrap() - s + norm4.mean().unwrap() + 3.0 * mixed6.mean().unwrap() + 1.5 * h7 + (&h8 * &h8).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t405",
@@ -15286,6 +15638,7 @@ fn t405(x: Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&act10, y).mean().unwrap() + 0.5 * h2 * (w * w).sum() - (&h7 * &h7).sum() - (&scores8 * &scores8).sum() + h9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t406",
@@ -15316,6 +15669,7 @@ fn t406(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f6
     a.mean().unwrap() + 3.0 * (u * u).sum() - hidden5.mean().unwrap() - (&norm6 * &norm6).sum() + h7.mean().unwrap() - 0.5 * (&scores8 * &scores8).sum()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t407",
@@ -15347,6 +15701,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
     -backprop::pick(&h9, y).mean().unwrap() - 0.5 * s * (w * w).sum() + z3.mean().unwrap() - 0.75 * norm4.sum() + act5.sum() + (&norm7 * &norm7).sum() + 1.5 * mixed8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t408",
@@ -15363,7 +15718,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
             (value, flat(&g))
         },
         backward_source: t408_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>) -> f64 {
     let probs0 = v.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = backprop::sigmoid(&probs0.slice(s![0..3]));
@@ -15372,6 +15727,7 @@ fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64
     s - 0.1 * m.sum() - 2.0 * (u * u).sum() + 1.5 * (a * a).sum() - scores1.mean().unwrap() + 0.1 * scores3.sum()
 }
 "#,
+        jvp: Some(|p, _y, t| t408_jvp(p[0], &mat(p, 1, 4, 1), mat(p, 5, 1, 4), &vector(p, 9, 4), &vector(p, 13, 4), &mat(p, 17, 4, 4), t[0], &mat(t, 1, 4, 1), mat(t, 5, 1, 4), &vector(t, 9, 4), &vector(t, 13, 4), &mat(t, 17, 4, 4))),
     },
     Case {
         name: "t409",
@@ -15401,6 +15757,7 @@ fn t409(x: Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed7, y).mean().unwrap() - z0.mean().unwrap() - norm3.mean().unwrap() + 0.25 * log_probs6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t410",
@@ -15430,6 +15787,7 @@ fn t410(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     scores1.sum() + gate4.mean().unwrap() - norm5.sum() + z7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t412",
@@ -15446,7 +15804,7 @@ fn t410(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t412_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t412(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
     let row0 = x3.index_axis(Axis(2), 1);
     let gate1 = x3.slice(s![.., 0usize, ..]);
@@ -15459,6 +15817,7 @@ fn t412(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x
     (v * v).sum() + s + act2.sum() - z4.sum() + col6 - act7.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, _y, t| t412_jvp(&mat(p, 0, 4, 2), mat(p, 8, 2, 4).view(), &vector(p, 16, 2), &vector(p, 18, 4), &tensor3(p, 22, 2, 4, 2), p[38], &mat(t, 0, 4, 2), mat(t, 8, 2, 4).view(), &vector(t, 16, 2), &vector(t, 18, 4), &tensor3(t, 22, 2, 4, 2), t[38])),
     },
     Case {
         name: "t413",
@@ -15488,6 +15847,7 @@ fn t413(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, reg: f64
     -backprop::pick(&z7, y).mean().unwrap() + 0.75 * 0.5 * reg * (w * w).sum() - s + probs4.mean().unwrap() + col6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t416",
@@ -15520,6 +15880,7 @@ fn t416(a: Array2<f64>, reg: f64, u: &Array1<f64>, x3: &Array3<f64>, s: f64, m: 
     s + m.mean().unwrap() + (&gate4 * &gate4).sum() + mixed5.sum() + act6.mean().unwrap() + row7.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     Case {
         name: "t418",
@@ -15553,6 +15914,7 @@ fn t418(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     (&log_probs5 * &log_probs5).sum() - gate6 + hidden7 + col8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
 ];
 
@@ -15572,12 +15934,16 @@ static OUT_CASES: &[OutCase] = &[
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t300_backward_source,
-        source: r#"#[backprop(wrt(a, s))]
+        source: r#"#[backprop(wrt(a, s), jvp)]
 fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let act0 = a.t().dot(a);
     &act0 + s
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t300_jvp(&mat(p, 0, 1, 4), p[4], &mat(t, 0, 1, 4), t[4]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t301",
@@ -15599,6 +15965,7 @@ fn t301(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64>
     &h0 - a.sum() + m.sum() + s
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t302",
@@ -15614,12 +15981,16 @@ fn t301(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64>
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t302_backward_source,
-        source: r#"#[backprop(wrt(u, s))]
+        source: r#"#[backprop(wrt(u, s), jvp)]
 fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let norm0 = u.mapv(backprop::sigmoid);
     &norm0 + a.mean().unwrap() + 0.25 * s
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t302_jvp(&mat(p, 0, 4, 2), &vector(p, 8, 2), p[10], &vector(t, 8, 2), t[10]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t303",
@@ -15641,6 +16012,7 @@ fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     log_probs0.t().to_owned()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t304",
@@ -15662,6 +16034,7 @@ fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
     (backprop::max_axis(&scores0, Axis(1))) + 0.75 * (&m * &m).sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t305",
@@ -15684,6 +16057,7 @@ fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &gate1 + a.mean().unwrap() + s
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t306",
@@ -15707,6 +16081,7 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &row2 + 2.0 * s
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t308",
@@ -15722,12 +16097,16 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t308_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let norm0 = m.t().dot(&m);
     &norm0 - a.mean().unwrap() + u.mean().unwrap() + s
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t308_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], &mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t310",
@@ -15749,6 +16128,7 @@ fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
     (backprop::sigmoid(&m)) + 3.0 * gate0.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t312",
@@ -15764,7 +16144,7 @@ fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t312_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let row0 = a.mapv(f64::tanh);
     let h1 = row0.dot(&row0);
@@ -15772,6 +16152,10 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     &z2 + 2.0 * s + h1.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t312_jvp(&mat(p, 0, 1, 1), p[1], &mat(t, 0, 1, 1), t[1]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t313",
@@ -15794,6 +16178,7 @@ fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     (a + a) + 2.0 * s - gate0.mean().unwrap() + hidden1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t315",
@@ -15815,6 +16200,7 @@ fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
     (backprop::log_softmax(a, Axis(1))) + m.mean().unwrap() - gate0.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t316",
@@ -15838,6 +16224,7 @@ fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &mixed2 + gate1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t317",
@@ -15860,6 +16247,7 @@ fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     &h1 + 0.25 * s + log_probs0
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t318",
@@ -15882,6 +16270,7 @@ fn t318(a: &Array2<f64>) -> Array2<f64> {
     h1
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t319",
@@ -15906,6 +16295,7 @@ fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     &norm3 + z1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t322",
@@ -15921,13 +16311,17 @@ fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t322_backward_source,
-        source: r#"#[backprop(wrt(m, u))]
+        source: r#"#[backprop(wrt(m, u), jvp)]
 fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = m.sum();
     let h1 = u - 0.25;
     &h1 + a.sum() + mixed0
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t322_jvp(&mat(p, 0, 1, 1), mat(p, 1, 3, 1), &vector(p, 4, 1), mat(t, 1, 3, 1), &vector(t, 4, 1));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t326",
@@ -15951,6 +16345,7 @@ fn t326(a: Array2<f64>) -> Array2<f64> {
     hidden2
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t327",
@@ -15973,6 +16368,7 @@ fn t327(a: ArrayView2<f64>) -> Array1<f64> {
     z1
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t329",
@@ -15994,6 +16390,7 @@ fn t329(a: &Array2<f64>) -> Array2<f64> {
     h0.mapv(backprop::sigmoid)
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t330",
@@ -16009,12 +16406,16 @@ fn t329(a: &Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 1)))),
         },
         backward_source: t330_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t330(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &m - u;
     (&m * 1.5) + a.mean().unwrap() - h0.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t330_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1).view(), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1).view(), &vector(t, 8, 1));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t331",
@@ -16038,6 +16439,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &col2 + log_probs1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t332",
@@ -16061,6 +16463,7 @@ fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     &col2 - z1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t333",
@@ -16084,6 +16487,7 @@ fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &norm2 - h1.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t335",
@@ -16104,6 +16508,7 @@ fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     (a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) + 0.3 * u.mean().unwrap() - s
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t337",
@@ -16125,6 +16530,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     &gate0 - 2.0 * s
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t338",
@@ -16140,7 +16546,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t338_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -16148,6 +16554,10 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     hidden2
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t338_jvp(mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t342",
@@ -16163,13 +16573,17 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t342_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let row0 = (a * a) * 1.5;
     let probs1 = m.sum_axis(Axis(0));
     &probs1 - s + (&row0 * &row0).sum()
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t342_jvp(&mat(p, 0, 1, 4), mat(p, 4, 4, 2).view(), p[12], &mat(t, 0, 1, 4), mat(t, 4, 4, 2).view(), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t344",
@@ -16192,6 +16606,7 @@ fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
     (hidden1.mean_axis(Axis(1)).unwrap()) - 1.5 * s
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t346",
@@ -16207,7 +16622,7 @@ fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t346_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = &a - &a;
     let h1 = log_probs0.mapv(|v| v.clamp(-0.5, 0.5));
@@ -16215,6 +16630,10 @@ fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
     &row2 + h1.sum()
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t346_jvp(mat(p, 0, 1, 3), p[3], mat(t, 0, 1, 3), t[3]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t348",
@@ -16230,13 +16649,17 @@ fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t348_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = -u;
     let hidden1 = m.dot(&mixed0);
     &hidden1 + a.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t348_jvp(mat(p, 0, 1, 1).view(), &mat(p, 1, 1, 1), &vector(p, 2, 1), mat(t, 0, 1, 1).view(), &mat(t, 1, 1, 1), &vector(t, 2, 1));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t349",
@@ -16258,6 +16681,7 @@ fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
     row0.tanh()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t350",
@@ -16273,13 +16697,17 @@ fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 3, 1)))),
         },
         backward_source: t350_backward_source,
-        source: r#"#[backprop(wrt(a))]
+        source: r#"#[backprop(wrt(a), jvp)]
 fn t350(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let h0 = a.mean().unwrap() * 0.3;
     let act1 = backprop::softmax(a, Axis(0));
     (a.powi(2)) + 0.5 * s + 1.5 * h0 + act1.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t350_jvp(&mat(p, 0, 3, 1), p[3], &mat(t, 0, 3, 1));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t353",
@@ -16302,6 +16730,7 @@ fn t353(a: ArrayView2<f64>) -> Array1<f64> {
     &norm1 + 2.0 * probs0.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t354",
@@ -16324,6 +16753,7 @@ fn t354(a: Array2<f64>) -> Array1<f64> {
     gate1
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t355",
@@ -16345,6 +16775,7 @@ fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
     (&h0 + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) - 0.1 * s
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t356",
@@ -16360,13 +16791,17 @@ fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t356_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let norm0 = backprop::relu(a);
     let col1 = a.mean_axis(Axis(1)).unwrap();
     &col1 + m.mean().unwrap() + s - 1.5 * norm0.mean().unwrap()
 }
 "#,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t356_jvp(&mat(p, 0, 2, 3), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 2, 3), &mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t357",
@@ -16390,6 +16825,7 @@ fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm2 + 0.25 * s + scores0.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t367",
@@ -16421,6 +16857,7 @@ fn t367(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>) -> A
     &row10 + v.sum() - gate1.sum() + scores2.mean().unwrap() - col4 - gate6.sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t368",
@@ -16447,6 +16884,7 @@ fn t368(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
     (concatenate(Axis(1), &[col3.view(), col3.slice(s![.., 0..1])]).unwrap()) + s - 2.0 * reg - h5
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t371",
@@ -16476,6 +16914,7 @@ fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
     &hidden5 + 0.3 * reg + 0.25 * (&log_probs3 * &log_probs3).sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t379",
@@ -16503,6 +16942,7 @@ fn t379(a: ArrayView2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     &row6 + 0.5 * scores1.sum() - z4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t380",
@@ -16533,6 +16973,7 @@ fn t380(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     &gate9 - 0.25 * s - z4.sum() + mixed7.sum() - row8.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t381",
@@ -16560,6 +17001,7 @@ fn t381(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     (z2.select(Axis(1), &idx6)) + act4.mean().unwrap() + probs5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t384",
@@ -16589,6 +17031,7 @@ fn t384(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
     &scores9 + reg + h1.sum() - 0.5 * scores2.mean().unwrap() - 0.5 * act4.mean().unwrap() + h5.mean().unwrap() - (&col7 * &col7).sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t385",
@@ -16617,6 +17060,7 @@ fn t385(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>) -> Array1<f64> {
     &gate4 + m.sum() - h2.mean().unwrap() + 2.0 * z3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t386",
@@ -16643,6 +17087,7 @@ fn t386(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &probs5 + a.mean().unwrap() - mixed0 + probs1.sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t390",
@@ -16668,6 +17113,7 @@ fn t390(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     &row4 - 0.1 * mixed2.sum() + 3.0 * log_probs3.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t392",
@@ -16698,6 +17144,7 @@ fn t392(a: &Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
     (concatenate(Axis(0), &[a.view(), a.view(), k.slice(s![0..1, ..])]).unwrap()) + m.sum() + u.sum() + (&row7 * &row7).sum() - (&col8 * &col8).sum() - h9.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t393",
@@ -16727,6 +17174,7 @@ fn t393(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v
     &h5 + s + 0.25 * reg + col0.mean().unwrap() - 0.5 * (&row1 * &row1).sum() - z3.mean().unwrap() + z4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t396",
@@ -16755,6 +17203,7 @@ fn t396(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>) -
     &gate7 - z1.sum() + 0.5 * gate3.mean().unwrap() + (&log_probs4 * &log_probs4).sum() - act5.sum() + scores6
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t398",
@@ -16781,6 +17230,7 @@ fn t398(u: &Array1<f64>, a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     &row5 + (u * u).sum() + 0.75 * log_probs1.mean().unwrap() + 3.0 * (&gate3 * &gate3).sum() + mixed4.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t402",
@@ -16811,6 +17261,7 @@ fn t402(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> 
     &act6 + a.mean().unwrap() + (&act0 * &act0).sum() - scores2.mean().unwrap() - z3.mean().unwrap() - scores5.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t411",
@@ -16839,6 +17290,7 @@ fn t411(s: f64, a: Array2<f64>, reg: f64) -> Array2<f64> {
     (a.std_axis(Axis(0), 1.0).insert_axis(Axis(0))) + (&act7 * &act7).sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t414",
@@ -16871,6 +17323,7 @@ fn t414(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, 
     &row11 + 0.25 * m.sum() - log_probs4.sum() + (&row8 * &row8).sum() + act10
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t415",
@@ -16898,6 +17351,7 @@ fn t415(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
     (gate3.select(Axis(1), &idx6)) - a.sum() + m.mean().unwrap() + scores2.sum() - 0.25 * col4.mean().unwrap() - z5.sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t417",
@@ -16928,6 +17382,7 @@ fn t417(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>, 
     &row11 - 0.3 * a.mean().unwrap() + z3 + 0.75 * scores5.mean().unwrap() + hidden6.mean().unwrap() + h7.mean().unwrap() + 0.25 * (&probs8 * &probs8).sum()
 }
 "#,
+        jvp: None,
     },
     OutCase {
         name: "t419",
@@ -16955,6 +17410,7 @@ fn t419(v: &Array1<f64>, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, x3: 
     (scores1.select(Axis(1), &[1, 2])) - (m * m).sum() - u.mean().unwrap() + act2.mean().unwrap() + col4.mean().unwrap() - scores5.mean().unwrap() - 0.1 * gate6.mean().unwrap()
 }
 "#,
+        jvp: None,
     },
 ];
 
@@ -17066,6 +17522,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
+    ("jvp", 121),
+    ("jvp of a program returning an array", 12),
+    ("jvp with split(..)", 1),
+    ("jvp with wrt(..)", 41),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),
