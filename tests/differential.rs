@@ -181,7 +181,8 @@
 // self-assignment (a `let` and return); and nested `min`/`max` of constants may bound a value
 // to a constant on purpose. The programs that return an array index their buffers
 // `(j + 1) % M` for any length `M`, 1 included; their cases' tables have function-pointer
-// fields.
+// fields. `f_hvp` takes a `v` per differentiable parameter after the parameters, and carries
+// the function's span (clippy counts its arguments where it does not count `f_jvp`'s).
 #![allow(
     clippy::misrefactored_assign_op,
     clippy::self_assignment,
@@ -189,6 +190,7 @@
     clippy::min_max,
     clippy::modulo_one,
     clippy::type_complexity,
+    clippy::too_many_arguments,
     dead_code
 )]
 
@@ -8125,7 +8127,7 @@ impl Printer<'_> {
             return None;
         }
         let turn = self.f.name[1..].parse::<usize>().unwrap_or(0) + l.var;
-        if turn % 7 == 0 {
+        if turn.is_multiple_of(7) {
             return None;
         }
         let i = self.name(l.var).to_string();
@@ -8166,7 +8168,7 @@ impl Printer<'_> {
                 .borrow_mut()
                 .push((Named::Elem(x, l.var), x_i.clone()));
             pattern = format!("(&{w_i}, &{x_i})");
-            source = format!("{source}.zip({})", self.source(x, turn % 2 == 0));
+            source = format!("{source}.zip({})", self.source(x, turn.is_multiple_of(2)));
         }
         let text = self.block_text(&body, None, false, &inner);
         for _ in 0..pushed {
@@ -8220,6 +8222,15 @@ impl Printer<'_> {
         };
         let acc = self.name(r.acc).to_string();
         let text = match r.fold {
+            // The elements themselves: `.copied()` (clippy's map_clone).
+            Fold::Sum | Fold::SumAnnotated
+                if r.array.is_some() && binding.strip_prefix('&') == Some(&self.fwd(rhs, 0)) =>
+            {
+                match r.fold {
+                    Fold::Sum => format!("let {acc} = {source}.copied().sum::<{ty}>();"),
+                    _ => format!("let {acc}: {ty} = {source}.copied().sum();"),
+                }
+            }
             Fold::Sum => format!(
                 "let {acc} = {source}.map(|{binding}| {}).sum::<{ty}>();",
                 self.fwd(rhs, 0)
