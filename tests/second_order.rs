@@ -258,3 +258,193 @@ fn runtime_gates_under_hvp() {
         close("H·v", &[hw, hx], &ehv, 1e-12);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// ndarray code under `hvp`: the tangent lines of tensor operations and gates are ndarray code
+// of the forward language, differentiated again as such.
+
+use backprop::ndarray::{Array1, Array2, Axis};
+
+/// The softmax loss of a linear classifier (the course's), its weights differentiated.
+#[backprop(hvp, wrt(w))]
+fn softmax_loss(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
+    let scores = x.dot(w);
+    let logp = backprop::log_softmax(&scores, Axis(1));
+    -backprop::pick(&logp, y).mean().unwrap()
+}
+
+fn softmax_loss_ref(
+    w: &[HyperDual64],
+    x: &Array2<f64>,
+    y: &[usize],
+    classes: usize,
+) -> HyperDual64 {
+    let (n, d) = x.dim();
+    let mut loss = HyperDual64::from_re(0.0);
+    for i in 0..n {
+        let scores: Vec<HyperDual64> = (0..classes)
+            .map(|k| {
+                (0..d).fold(HyperDual64::from_re(0.0), |s, j| {
+                    s + w[j * classes + k] * x[[i, j]]
+                })
+            })
+            .collect();
+        let m = scores.iter().fold(f64::NEG_INFINITY, |m, s| m.max(s.re));
+        let z = scores
+            .iter()
+            .fold(HyperDual64::from_re(0.0), |z, s| z + (*s - m).exp());
+        loss += z.ln() + m - scores[y[i]];
+    }
+    loss / n as f64
+}
+
+fn grid(shape: (usize, usize), seed: f64) -> Array2<f64> {
+    Array2::from_shape_fn(shape, |(i, j)| ((i * 5 + j) as f64 * seed + 0.3).sin())
+}
+
+#[test]
+fn softmax_loss_hessian_vector_product() {
+    let (x, y) = (grid((4, 3), 0.7), [2usize, 0, 1, 2]);
+    let (w, v) = (grid((3, 3), 1.3), grid((3, 3), 0.4));
+    let (value, gradient, hv) = softmax_loss_hvp(&w, &x, &y, &v);
+    let flat = |a: &Array2<f64>| a.iter().copied().collect::<Vec<f64>>();
+    let (ev, eg, ehv) = hyper(|p| softmax_loss_ref(p, &x, &y, 3), &flat(&w), &flat(&v));
+    assert!((value - ev).abs() < 1e-13);
+    close("gradient", &flat(&gradient), &eg, 1e-12);
+    close("H·v", &flat(&hv), &ehv, 1e-11);
+    // Against central differences of the gradient, as `assert_hvp!` checks.
+    let grad = |p: &[f64]| {
+        let w = Array2::from_shape_vec((3, 3), p.to_vec()).unwrap();
+        flat(&softmax_loss_grad(&w, &x, &y).1)
+    };
+    close(
+        "H·v by differences",
+        &flat(&hv),
+        &central_hv(grad, &flat(&w), &flat(&v), 1e-5),
+        1e-6,
+    );
+}
+
+/// A two-layer tanh network's mean squared error, both layers differentiated (f32 too below).
+#[backprop(hvp, wrt(w1, b1, w2))]
+fn two_layer(
+    w1: &Array2<f64>,
+    b1: &Array1<f64>,
+    w2: &Array1<f64>,
+    x: &Array2<f64>,
+    t: &Array1<f64>,
+) -> f64 {
+    let h = (x.dot(w1) + b1).mapv(f64::tanh);
+    let out = h.dot(w2);
+    let err = &out - t;
+    (&err * &err).mean().unwrap()
+}
+
+fn two_layer_ref(p: &[HyperDual64], x: &Array2<f64>, t: &Array1<f64>) -> HyperDual64 {
+    let (n, d) = x.dim();
+    let hidden = 2;
+    let (w1, b1, w2) = (
+        &p[..d * hidden],
+        &p[d * hidden..d * hidden + hidden],
+        &p[d * hidden + hidden..],
+    );
+    let mut loss = HyperDual64::from_re(0.0);
+    for i in 0..n {
+        let mut out = HyperDual64::from_re(0.0);
+        for k in 0..hidden {
+            let z = (0..d).fold(b1[k], |s, j| s + w1[j * hidden + k] * x[[i, j]]);
+            out += z.tanh() * w2[k];
+        }
+        let e = out - t[i];
+        loss += e * e;
+    }
+    loss / n as f64
+}
+
+#[test]
+fn two_layer_network_hessian_vector_product() {
+    let (x, t) = (
+        grid((5, 3), 0.9),
+        Array1::from_vec(vec![0.5, -0.25, 1.0, 0.0, 0.75]),
+    );
+    let (w1, b1, w2) = (
+        grid((3, 2), 1.1),
+        Array1::from_vec(vec![0.1, -0.2]),
+        Array1::from_vec(vec![0.7, -1.2]),
+    );
+    let (v1, vb, v2) = (
+        grid((3, 2), 0.35),
+        Array1::from_vec(vec![1.0, 0.5]),
+        Array1::from_vec(vec![-0.5, 0.25]),
+    );
+    let (value, (g1, gb, g2), (h1, hb, h2)) = two_layer_hvp(&w1, &b1, &w2, &x, &t, &v1, &vb, &v2);
+    let at: Vec<f64> = w1.iter().chain(&b1).chain(&w2).copied().collect();
+    let dir: Vec<f64> = v1.iter().chain(&vb).chain(&v2).copied().collect();
+    let (ev, eg, ehv) = hyper(|p| two_layer_ref(p, &x, &t), &at, &dir);
+    assert!((value - ev).abs() < 1e-13);
+    let g: Vec<f64> = g1.iter().chain(&gb).chain(&g2).copied().collect();
+    let hv: Vec<f64> = h1.iter().chain(&hb).chain(&h2).copied().collect();
+    close("gradient", &g, &eg, 1e-12);
+    close("H·v", &hv, &ehv, 1e-11);
+}
+
+/// A two-layer net with the runtime's array gates: ReLU, a sigmoid, then a softmax (written as
+/// `softmax`, then the log of the picked probabilities); its H·v against hyper-dual numbers.
+#[backprop(hvp, wrt(w1, w2))]
+fn course_net(w1: &Array2<f64>, w2: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
+    let h = backprop::relu(&x.dot(w1));
+    let s = backprop::sigmoid(&h.dot(w2));
+    let p = backprop::softmax(&s, Axis(1));
+    -backprop::pick(&p, y).mapv(f64::ln).mean().unwrap()
+}
+
+fn course_net_ref(p: &[HyperDual64], x: &Array2<f64>, y: &[usize]) -> HyperDual64 {
+    let ((n, d), hidden, classes) = (x.dim(), 3, 2);
+    let (w1, w2) = (&p[..d * hidden], &p[d * hidden..]);
+    let zero = HyperDual64::from_re(0.0);
+    let mut loss = zero;
+    for i in 0..n {
+        let h: Vec<HyperDual64> = (0..hidden)
+            .map(|k| {
+                let z = (0..d).fold(zero, |s, j| s + w1[j * hidden + k] * x[[i, j]]);
+                if z.re > 0.0 { z } else { zero }
+            })
+            .collect();
+        let s: Vec<HyperDual64> = (0..classes)
+            .map(|c| {
+                let z = (0..hidden).fold(zero, |acc, k| acc + h[k] * w2[k * classes + c]);
+                (-z).exp().recip_plus_one()
+            })
+            .collect();
+        let total = s.iter().fold(zero, |a, v| a + v.exp());
+        loss -= (s[y[i]].exp() / total).ln();
+    }
+    loss / n as f64
+}
+
+/// `1 / (1 + self)`.
+trait RecipPlusOne {
+    fn recip_plus_one(self) -> Self;
+}
+
+impl RecipPlusOne for HyperDual64 {
+    fn recip_plus_one(self) -> Self {
+        (self + 1.0).recip()
+    }
+}
+
+#[test]
+fn relu_sigmoid_and_softmax_gates_under_hvp() {
+    let (x, y) = (grid((4, 3), 0.8), [1usize, 0, 1, 1]);
+    let (w1, w2) = (grid((3, 3), 1.7), grid((3, 2), 0.6));
+    let (v1, v2) = (grid((3, 3), 0.45), grid((3, 2), 1.9));
+    let (value, (g1, g2), (h1, h2)) = course_net_hvp(&w1, &w2, &x, &y, &v1, &v2);
+    let at: Vec<f64> = w1.iter().chain(&w2).copied().collect();
+    let dir: Vec<f64> = v1.iter().chain(&v2).copied().collect();
+    let (ev, eg, ehv) = hyper(|p| course_net_ref(p, &x, &y), &at, &dir);
+    assert!((value - ev).abs() < 1e-13);
+    let g: Vec<f64> = g1.iter().chain(&g2).copied().collect();
+    let hv: Vec<f64> = h1.iter().chain(&h2).copied().collect();
+    close("gradient", &g, &eg, 1e-12);
+    close("H·v", &hv, &ehv, 1e-11);
+}

@@ -789,24 +789,59 @@ where
     t.spread(y.raw_dim())
 }
 
+/// The composition rule of [`tangent_like`], for second order (`#[backprop(hvp)]`
+/// differentiates forward-mode code that spreads tangents): the gradient with respect to the
+/// tangent is the upstream summed back to its shape; `y` only gives the shape (a zero).
+#[allow(clippy::type_complexity)]
+pub fn tangent_like_backward<F, T, S, D>(
+    t: T,
+    y: &ArrayBase<S, D>,
+    d_out: Array<F, D>,
+) -> (Array<F, D>, (T::Gradient, Array<F, D>))
+where
+    F: Float,
+    T: TangentPart<F>,
+    S: ndarray::Data<Elem = F>,
+    D: SumAxis,
+{
+    let d_t = t.gather(&d_out);
+    (t.spread(y.raw_dim()), (d_t, Array::zeros(y.raw_dim())))
+}
+
 /// What [`tangent_like`] spreads: a scalar, an array, or a reference to one.
 pub trait TangentPart<F> {
+    /// The gradient of a spread part: of its own shape.
+    type Gradient;
     /// The value broadcast to `shape`.
     fn spread<D: Dimension>(self, shape: D) -> Array<F, D>;
+    /// `d`, the gradient of the spread value, summed back to this part's shape.
+    fn gather<D: SumAxis>(&self, d: &Array<F, D>) -> Self::Gradient;
 }
 
 macro_rules! scalar_tangent_part {
     ($($f:ty),*) => {$(
         impl TangentPart<$f> for $f {
+            type Gradient = $f;
+
             fn spread<D: Dimension>(self, shape: D) -> Array<$f, D> {
                 Array::from_elem(shape, self)
+            }
+
+            fn gather<D: SumAxis>(&self, d: &Array<$f, D>) -> $f {
+                d.sum()
             }
         }
     )*};
 }
 scalar_tangent_part!(f32, f64);
 
-impl<F: Clone, E: Dimension> TangentPart<F> for Array<F, E> {
+impl<F: Float, E: Dimension> TangentPart<F> for Array<F, E> {
+    type Gradient = Array<F, E>;
+
+    fn gather<D: SumAxis>(&self, d: &Array<F, D>) -> Array<F, E> {
+        sum_to_ref(d, self)
+    }
+
     fn spread<D: Dimension>(self, shape: D) -> Array<F, D> {
         if self.shape() == shape.slice() {
             if let Ok(same) = self.into_shape_with_order(shape.clone()) {
@@ -818,7 +853,13 @@ impl<F: Clone, E: Dimension> TangentPart<F> for Array<F, E> {
     }
 }
 
-impl<F: Clone, S: ndarray::Data<Elem = F>, E: Dimension> TangentPart<F> for &ArrayBase<S, E> {
+impl<F: Float, S: ndarray::Data<Elem = F>, E: Dimension> TangentPart<F> for &ArrayBase<S, E> {
+    type Gradient = Array<F, E>;
+
+    fn gather<D: SumAxis>(&self, d: &Array<F, D>) -> Array<F, E> {
+        sum_to_ref(d, *self)
+    }
+
     fn spread<D: Dimension>(self, shape: D) -> Array<F, D> {
         broadcast_tangent(self, shape)
     }

@@ -291,17 +291,24 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
         match node {
             Node::Assign(a) => {
                 let what = match &a.prim {
+                    Prim::Call { parts: Some(_), .. } => Some("a call that returns a tuple"),
+                    // A runtime gate on an array: its tangent rule is an expression of the
+                    // forward language (`rules/gates.rs`), differentiated again as such.
+                    Prim::Call { path, .. }
+                        if crate::rules::gates::gate_gradient(path).is_some()
+                            && program.vars[a.target].ty.is_tensor() =>
+                    {
+                        None
+                    }
                     Prim::Call { path, .. }
                         if crate::rules::gates::runtime_gate_name(path).is_some()
                             && program.vars[a.target].ty.is_tensor() =>
                     {
-                        Some("a runtime gate on an array")
+                        Some("this runtime gate on an array")
                     }
-                    Prim::Call { parts: Some(_), .. } => Some("a call that returns a tuple"),
                     Prim::Call { .. } if !matches!(program.vars[a.target].ty, Ty::Float(_)) => {
                         Some("a call that returns an array")
                     }
-                    _ if program.vars[a.target].ty.is_tensor() => Some("ndarray code"),
                     _ => None,
                 };
                 if let Some(what) = what

@@ -658,7 +658,10 @@ fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream,
             // A runtime tensor gate: its tangent rule (`rules/gates.rs`).
             let name = rules::function_name(path);
             let tangent_rule = crate::rules::gates::gate_gradient(path)
-                .and_then(|rule| rule.tangent)
+                .and_then(|rule| match t.for_hvp {
+                    true => rule.plain_tangent.or(rule.tangent),
+                    false => rule.tangent,
+                })
                 .ok_or_else(|| format!("`backprop::{name}` on an array"))?;
             let tangent = tangent_of(0).ok_or("a gate of a constant")?;
             let rendered: Vec<TokenStream> = args

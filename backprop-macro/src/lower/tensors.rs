@@ -114,6 +114,10 @@ impl Lowerer<'_> {
             },
             Prim::Field(_) => Ty::Other,
             Prim::Tuple(_) => Ty::Tuple,
+            // `::backprop::tangent_like(t, y)` (second order, see `emit/jvp.rs`): `y`'s shape.
+            Prim::Call { path, .. } if rules::function_name(path) == "tangent_like" => {
+                tensor(rank_of(1))
+            }
             Prim::Call { path, .. } => {
                 let first_tensor = args.iter().map(|a| self.operand_ty(a)).find(Ty::is_tensor);
                 match (rules::tensor_gate_rank(path), first_tensor) {

@@ -22,6 +22,9 @@ pub(crate) struct GateRule {
     /// The tangent of the value from the tangent `t` of the first argument (forward mode); the
     /// gradient itself where the Jacobian is symmetric (elementwise gates, softmax).
     pub(crate) tangent: Option<GateGradient>,
+    /// The same tangent written in the forward language, where `tangent` calls a runtime
+    /// function: second order differentiates the tangent lines again (`#[backprop(hvp)]`).
+    pub(crate) plain_tangent: Option<GateGradient>,
 }
 
 /// The gates of [`GateRule`]. Only for calls written `backprop::name(..)` on arrays: a user's own
@@ -34,12 +37,15 @@ const GATE_GRADIENTS: &[GateRule] = &[
         grad: |y, _, d| quote!(::backprop::relu_grad(#y, #d)),
         unwritten: None,
         tangent: Some(|y, _, t| quote!(::backprop::relu_grad(#y, #t))),
+        plain_tangent: Some(|y, _, t| quote!(#y.mapv(|v| if v > 0.0 { 1.0 } else { 0.0 }) * #t)),
     },
     GateRule {
         name: "sigmoid",
         grad: |y, _, d| quote!(::backprop::sigmoid_grad(#y, #d)),
         unwritten: None,
         tangent: Some(|y, _, t| quote!(::backprop::sigmoid_grad(#y, #t))),
+        // σ' = σ (1 − σ).
+        plain_tangent: Some(|y, _, t| quote!(#y * &(1.0 - #y) * #t)),
     },
     GateRule {
         name: "softmax",
@@ -51,6 +57,11 @@ const GATE_GRADIENTS: &[GateRule] = &[
         tangent: Some(|y, args, t| {
             let axis = &args[1];
             quote!(::backprop::softmax_grad(#y, #axis, #t))
+        }),
+        // s ⊙ (t − Σ s ⊙ t) along the axis.
+        plain_tangent: Some(|y, args, t| {
+            let axis = &args[1];
+            quote!(#y * &(#t - &(#y * #t).sum_axis(#axis).insert_axis(#axis)))
         }),
     },
     GateRule {
@@ -65,6 +76,7 @@ const GATE_GRADIENTS: &[GateRule] = &[
             let axis = &args[1];
             quote!(#t - &(#y.exp() * #t).sum_axis(#axis).insert_axis(#axis))
         }),
+        plain_tangent: None,
     },
     GateRule {
         name: "pick",
@@ -81,6 +93,7 @@ const GATE_GRADIENTS: &[GateRule] = &[
             let labels = &args[1];
             quote!(::backprop::pick(#t, #labels))
         }),
+        plain_tangent: None,
     },
 ];
 
