@@ -101,11 +101,20 @@ impl Lowerer<'_> {
             let Some(ident) = element_ident(pat)? else {
                 continue;
             };
-            elements.push(if lane.tensors || lane.mutable {
-                Element::Substitute(ident, value)
-            } else {
-                Element::Let(ident, value)
-            });
+            // The element read where it is used (`sq += x[k] * x[k]`, as the index loop
+            // reads it: no copy for the reverse pass to keep), unless a binding of the body
+            // shadows its name or the pattern makes it mutable.
+            let mutable_pattern = matches!(pat, Pat::Ident(p) if p.mutability.is_some());
+            elements.push(
+                if lane.tensors
+                    || lane.mutable
+                    || !(mutable_pattern || binds(&for_loop.body, &ident))
+                {
+                    Element::Substitute(ident, value)
+                } else {
+                    Element::Let(ident, value)
+                },
+            );
         }
         let mut body = for_loop.body.clone();
         let mut lets: Vec<Stmt> = Vec::new();
@@ -381,6 +390,19 @@ fn element_ident(pat: &Pat) -> Option<Option<Ident>> {
         Pat::Wild(_) => Some(None),
         _ => None,
     }
+}
+
+/// Whether a pattern in `body` (a `let`, a closure's parameter, an inner loop's) binds `ident`.
+fn binds(body: &syn::Block, ident: &Ident) -> bool {
+    struct Binds<'a>(&'a Ident, bool);
+    impl<'ast> syn::visit::Visit<'ast> for Binds<'_> {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.1 |= p.ident == *self.0;
+        }
+    }
+    let mut binds = Binds(ident, false);
+    syn::visit::Visit::visit_block(&mut binds, body);
+    binds.1
 }
 
 /// Replaces the reads of an element (`v`, and `*v` of `iter_mut`) by the array's element.
