@@ -1774,4 +1774,104 @@ fn check() {
 "#,
         );
     }
+
+    /// Found by `tests/tensor_differential.rs` (`JVP_COPY_AS_THE_OUTPUT`): `#[backprop(jvp)]`
+    /// of a function that returns a copy of a view, `z.t().to_owned()`. `f_jvp` returns the
+    /// tangent's view without the copy: "mismatched types: expected `ArrayBase<OwnedRepr<f64>,
+    /// ..>`, found `ArrayBase<ViewRepr<&f64>, ..>`". `f_backward` compiles (`copy_as_the_output`).
+    #[test]
+    #[ignore = "macro bug: jvp of a copy of a view as the output"]
+    fn jvp_copy_of_a_view_as_the_output() {
+        passes(
+            "jvp_copy_of_a_view_as_the_output",
+            r#"
+use backprop::ndarray::{Array2, array};
+
+#[backprop(jvp)]
+fn f(a: &Array2<f64>) -> Array2<f64> {
+    let z = a * 2.0;
+    z.t().to_owned()
+}
+
+fn check() {
+    let a = array![[0.5, -1.0], [0.25, 2.0]];
+    let t = array![[1.0, 0.0], [0.0, 1.0]];
+    let (value, tangent) = f_jvp(&a, &t);
+    assert_eq!(value, f(&a));
+    assert_eq!(tangent, array![[2.0, 0.0], [0.0, 2.0]]);
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`JVP_COPY_ARGUMENTS`): `#[backprop(jvp)]` of
+    /// a call that passes a copy made in the argument, `g(&m.t().to_owned(), s)`, of an array
+    /// without a gradient. `f_jvp` passes its zero tangent to `g_jvp` as an array where `g`
+    /// takes a reference: "mismatched types: expected `&ArrayBase<OwnedRepr<f64>, ..>`, found
+    /// `ArrayBase<OwnedRepr<_>, ..>`".
+    #[test]
+    #[ignore = "macro bug: jvp of a call given a copy made in the argument"]
+    fn jvp_copy_made_in_a_call_argument() {
+        passes(
+            "jvp_copy_made_in_a_call_argument",
+            r#"
+use backprop::ndarray::{Array2, array};
+
+#[backprop(jvp)]
+fn g(a: &Array2<f64>, s: f64) -> Array2<f64> {
+    a * s
+}
+
+#[backprop(wrt(s), jvp)]
+fn f(m: &Array2<f64>, s: f64) -> f64 {
+    let h: Array2<f64> = g(&m.t().to_owned(), s);
+    h.sum()
+}
+
+fn check() {
+    let m = array![[0.5, -1.0], [0.25, 2.0]];
+    let (value, tangent) = f_jvp(&m, 0.5, 1.0);
+    assert!(close(value, f(&m, 0.5)));
+    assert!(close(tangent, m.sum()));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`JVP_CARRIED_CONSTANT_START`):
+    /// `#[backprop(jvp)]` of a loop that carries an array starting as a copy of a parameter
+    /// outside `wrt(..)` (`let mut h = b.clone();`), which becomes differentiated in the loop
+    /// (a gated blend `&z * &h + (1.0 - &z) * ..`): "overflow evaluating the requirement
+    /// `&ArrayBase<_, _, _>: Neg`" (rustc cannot type the constant start's tangent). With `b`
+    /// differentiated (`#[backprop(jvp)]`) it compiles and agrees with `f_grad`.
+    #[test]
+    #[ignore = "macro bug: jvp of a carried array starting from a constant"]
+    fn jvp_carried_array_from_a_constant() {
+        passes(
+            "jvp_carried_array_from_a_constant",
+            r#"
+use backprop::ndarray::{Array1, Array2, array};
+
+#[backprop(wrt(w), jvp)]
+fn f(b: &Array1<f64>, w: &Array2<f64>) -> f64 {
+    let mut h = b.clone();
+    for _ in 0..2 {
+        let z = backprop::sigmoid(&(b - &h * 1.5));
+        h = &z * &h + (1.0 - &z) * &w.row(0);
+    }
+    h.sum()
+}
+
+fn check() {
+    let b = array![0.5, -1.0];
+    let w = array![[1.0, 0.5], [-0.5, 0.75]];
+    let t = array![[1.0, 0.0], [0.5, -1.0]];
+    let (value, tangent) = f_jvp(&b, &w, &t);
+    let (_, d_w) = f_grad(&b, &w);
+    assert!(close(value, f(&b, &w)));
+    assert!(close(tangent, (&d_w * &t).sum()));
+}
+"#,
+        );
+    }
 }

@@ -222,7 +222,7 @@ const PROGRAMS: usize = 250;
 /// and when every program it calls has `jvp` too): `f_jvp` is checked against a central
 /// difference in the tangent's direction and against `<∇f, t>` (for an array output, `<d_out,
 /// J·t>` against `<Jᵀ d_out, t>` from `f_backward`).
-const JVP_EVERY: usize = 2;
+const JVP_EVERY: usize = 1;
 /// Whether a program with `jvp` may apply `backprop::softplus` to an array. Its `f_jvp` passes
 /// the tangent by reference where `softplus_jvp` takes it by value (`X::Upstream`): "expected
 /// `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<..>`" (`tests/regressions.rs`,
@@ -237,6 +237,21 @@ const JVP_MAX_AXIS: bool = false;
 /// `ArrayBase<ViewRepr<&f64>, ..>`, found `ArrayBase<OwnedRepr<f64>, ..>`"
 /// (`tests/regressions.rs`, `jvp_carried_copy_of_a_view`).
 const JVP_CARRIED_COPY_OF_VIEW: bool = false;
+/// Whether a program with `jvp` may carry, in a loop, an array that starts as a copy of a
+/// parameter outside `wrt(..)` (`let mut h = b.clone();`) and becomes differentiated in the
+/// loop: "overflow evaluating the requirement `&ArrayBase<_, _, _>: Neg`"
+/// (`tests/regressions.rs`, `jvp_carried_array_from_a_constant`).
+const JVP_CARRIED_CONSTANT_START: bool = false;
+/// Whether a program with `jvp` that returns an array may return a copy (`z.t().to_owned()`,
+/// `m.to_owned()` of a view, `a.clone()`): `f_jvp` returns the tangent's view, "expected
+/// `ArrayBase<OwnedRepr<f64>, ..>`, found `ArrayBase<ViewRepr<&f64>, ..>`"
+/// (`tests/regressions.rs`, `jvp_copy_of_a_view_as_the_output`).
+const JVP_COPY_AS_THE_OUTPUT: bool = false;
+/// Whether a program with `jvp` may pass a copy made in a call's argument (`g(&h.to_owned(),
+/// s)` of an array without a gradient): its zero tangent goes to `g_jvp` as an array where
+/// `g` takes a reference, "expected `&ArrayBase<OwnedRepr<f64>, ..>`, found
+/// `ArrayBase<OwnedRepr<_>, ..>`" (`tests/regressions.rs`, `jvp_copy_made_in_a_call_argument`).
+const JVP_COPY_ARGUMENTS: bool = false;
 /// Entries of every value stay within this bound (estimated from the parameters' 1.5).
 const LIMIT: f64 = 40.0;
 /// `exp` only of values within this bound.
@@ -1664,7 +1679,10 @@ impl Gen {
         // macro writes `f_jvp` (README, "Forward mode"): no `var_axis`, `std_axis` or `mapv`
         // closure with a branch or a block, and calls only of programs with `jvp`.
         let number: usize = name[1..].parse().unwrap_or(0);
+        let copy_out = ending != Ending::Scalar
+            && (value.ends_with(".to_owned()") || value.ends_with(".clone()"));
         let jvp = number.is_multiple_of(JVP_EVERY)
+            && (JVP_COPY_AS_THE_OUTPUT || !copy_out)
             && !p.lines.iter().chain([&value]).any(|l| {
                 l.contains("var_axis")
                     || l.contains("std_axis")
@@ -1675,7 +1693,19 @@ impl Gen {
                     || !JVP_CARRIED_COPY_OF_VIEW
                         && l.trim_start().starts_with("let mut h = ")
                         && l.ends_with(".to_owned();")
-                    || self.outputs.iter().any(|g| !g.jvp && mentions(l, &g.name))
+                    || self.outputs.iter().any(|g| {
+                        mentions(l, &g.name)
+                            && (!g.jvp || !JVP_COPY_ARGUMENTS && l.contains(".to_owned()"))
+                    })
+                    || !JVP_CARRIED_CONSTANT_START
+                        && l.trim_start()
+                            .strip_prefix("let mut h = ")
+                            .and_then(|r| r.strip_suffix(".clone();"))
+                            .is_some_and(|x| {
+                                params.iter().enumerate().any(|(i, (name, ..))| {
+                                    name == x && wrt.is_some_and(|w| !w.contains(&i))
+                                })
+                            })
             });
         if jvp {
             options.push("jvp".to_string());

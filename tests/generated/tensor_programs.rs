@@ -111,7 +111,7 @@ fn t008(a: &Array2<f64>) -> f64 {
     (&mixed5 * &mixed5).sum() + mixed7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t009(a: ArrayView2<f64>, s: f64) -> f64 {
     let log_probs0 = a.mapv(f64::tanh);
     let scores1 = a.t().dot(&log_probs0);
@@ -133,7 +133,7 @@ fn t010(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + act4.sum() + 2.0 * h6.mean().unwrap() + hidden7.sum()
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
     let hidden0 = a.dot(&m.t());
     let log_probs1 = hidden0.mapv(|v| (v * 0.3).max(-0.25));
@@ -160,7 +160,7 @@ fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     act1.mean().unwrap() + col3 + mixed4.mean().unwrap() - mixed5.mean().unwrap() + (&scores6 * &scores6).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t013(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let hidden0 = m.clone();
     let log_probs1 = u.clone();
@@ -232,7 +232,7 @@ fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     mixed2 + scores3.mean().unwrap() - row8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t019(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k: &Array2<f64>) -> f64 {
     let row0 = -k;
     let act1 = m * &row0;
@@ -277,7 +277,7 @@ fn t022(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
     s + (&norm1 * &norm1).sum() + 0.25 * h2 + 1.5 * mixed4.sum()
 }
 
-#[backprop(wrt(x, w))]
+#[backprop(wrt(x, w), jvp)]
 fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = backprop::pick(&probs0, y);
@@ -301,7 +301,7 @@ fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row4, y).mean().unwrap() + hidden2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t025(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let act0 = x.dot(w) + b;
     let norm1 = b.sum();
@@ -320,7 +320,7 @@ fn t026(reg: f64, m: ArrayView2<f64>, s: f64, a: &Array2<f64>) -> f64 {
     reg + s - hidden2.mean().unwrap()
 }
 
-#[backprop(wrt(s, w, reg))]
+#[backprop(wrt(s, w, reg), jvp)]
 fn t027(x: ArrayView2<f64>, s: f64, w: &Array2<f64>, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w);
     let act1 = x.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0));
@@ -346,7 +346,7 @@ fn t028(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + 0.25 * scores1 + norm5.mean().unwrap() + act6 - hidden7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = u.mean().unwrap() * 1.5;
     let col1 = k.view();
@@ -388,7 +388,7 @@ fn t032(s: f64, a: &Array2<f64>, reg: f64) -> f64 {
     s - reg - 0.25 * act2.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t033(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = x.dot(&w) + b;
     let act1 = x.dot(&w);
@@ -410,7 +410,7 @@ fn t034(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) 
     s + 0.3 * reg - z4.sum() - (&h6 * &h6).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let h0 = -u;
     let gate1 = -&h0;
@@ -434,7 +434,7 @@ fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
     probs2 + (&col7 * &col7).sum() + 1.5 * log_probs8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t037(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let probs1 = act0.powi(2);
@@ -461,7 +461,7 @@ fn t038(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     log_probs6.mean().unwrap() + 0.5 * scores8.mean().unwrap() + row9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t039(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = a.sum_axis(Axis(1));
     let act1 = &k + &m.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
@@ -484,7 +484,7 @@ fn t040(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     gate4.sum() - 0.25 * scores5.mean().unwrap() - act8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.mapv(|v| v * v * 0.5 + v.sin());
     let z1 = &m - &a;
@@ -507,7 +507,7 @@ fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&hidden3, y).mean().unwrap() + 0.3 * 0.5 * s * (w * w).sum() - 0.75 * reg - act1.mean().unwrap() - act2.mean().unwrap()
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t043(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     let gate0 = a.dot(&a.t());
     let scores1 = m * m;
@@ -571,7 +571,7 @@ fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s - 0.5 * reg + 0.1 * z0.mean().unwrap() + 0.1 * norm3.mean().unwrap()
 }
 
-#[backprop(wrt(m, k, v))]
+#[backprop(wrt(m, k, v), jvp)]
 fn t049(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = k.mapv(|v| v.clamp(-2.0, 2.0));
     let log_probs1 = v * v;
@@ -621,7 +621,7 @@ fn t052(a: &Array2<f64>, s: f64) -> f64 {
     s + 0.5 * row0.mean().unwrap() - scores6 + probs7.sum() - 0.5 * log_probs8.mean().unwrap()
 }
 
-#[backprop(wrt(a, m, u, v))]
+#[backprop(wrt(a, m, u, v), jvp)]
 fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a - a;
     let log_probs1 = m.view();
@@ -667,7 +667,7 @@ fn t056(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&probs5, y).mean().unwrap() + 0.5 * s * (w * w).sum() + act4.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t057(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(w) + b;
     let z1 = row0.dot(b);
@@ -709,7 +709,7 @@ fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -
     -backprop::pick(&act3, y).mean().unwrap() - 1.5 * 0.5 * s * (&w * &w).sum() + reg + backprop::pick(&log_probs1, y).mean().unwrap() + hidden2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t061(a: ArrayView2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let z0 = &a * &a;
     let h1 = u.dot(u);
@@ -730,7 +730,7 @@ fn t062(a: &Array2<f64>) -> f64 {
     (&hidden4 * &hidden4).sum() - z6.mean().unwrap()
 }
 
-#[backprop(wrt(a, k))]
+#[backprop(wrt(a, k), jvp)]
 fn t063(m: &Array2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let hidden0 = a.sum();
     let z1 = k.t().dot(u);
@@ -753,7 +753,7 @@ fn t064(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, y: &[usize]) -> f64
     -backprop::pick(&act6, y).mean().unwrap() + 2.0 * (&z1 * &z1).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let h1 = backprop::relu(&z0);
@@ -776,7 +776,7 @@ fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + reg - mixed2.sum() + hidden3.sum()
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t067(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let row0 = backprop::relu(&a);
     let probs1 = m.mean().unwrap() * 0.75;
@@ -798,7 +798,7 @@ fn t068(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, s: f64, reg: f64) 
     s - reg - 0.5 * log_probs1 - act2.mean().unwrap() - norm3.sum() - (&act4 * &act4).sum() - hidden5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t069(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let scores1 = gate0.t();
@@ -826,7 +826,7 @@ fn t070(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm8, y).mean().unwrap() - 0.5 * mixed6.mean().unwrap() + 2.0 * row7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let row0 = x.dot(&w) + b;
     let h1 = w.dot(&w.t());
@@ -881,7 +881,7 @@ fn t074(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     gate1.mean().unwrap() + mixed5.sum() + act6.mean().unwrap() + norm8.mean().unwrap()
 }
 
-#[backprop(wrt(a, m, u))]
+#[backprop(wrt(a, m, u), jvp)]
 fn t075(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let gate0 = u + u;
     let log_probs1 = a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
@@ -930,7 +930,7 @@ fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]
     -backprop::pick(&row9, y).mean().unwrap() - 0.5 * probs1 * (&w * &w).sum() + s + h7.mean().unwrap() + probs8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t079(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let log_probs0 = backprop::relu(a);
     let scores1 = (&log_probs0 + &log_probs0) * 3.0;
@@ -954,7 +954,7 @@ fn t080(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     (u * u).sum() - 0.1 * reg - 2.0 * (&norm3 * &norm3).sum() - log_probs4.mean().unwrap() + 3.0 * probs5.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t081(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = a.mean_axis(Axis(0)).unwrap();
     let gate1 = (m * &log_probs0) * 1.5;
@@ -1033,7 +1033,7 @@ fn t086(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     backprop::pick(&hidden4, y).mean().unwrap() - col6.mean().unwrap() + log_probs8.mean().unwrap() + 0.3 * z9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t087(b: &Array1<f64>, w: ArrayView2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let scores1 = 0.25 * &z0;
@@ -1053,7 +1053,7 @@ fn t088(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v:
     (u * u).sum() + 1.5 * v.mean().unwrap() - s - scores2.mean().unwrap() - scores3.mean().unwrap() + 0.3 * (&row4 * &row4).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let row0 = a.mean().unwrap() * 3.0;
     let hidden1 = -m;
@@ -1082,7 +1082,7 @@ fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f6
     log_probs1.mean().unwrap() + 3.0 * gate4 - col8.mean().unwrap() - gate9
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t091(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let z0 = m.mapv(|v| v.max(s - 2.0));
     let h1 = a.exp();
@@ -1135,7 +1135,7 @@ fn t094(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&z8, y).mean().unwrap() - 0.5 * reg * (w * w).sum() + s - (&mixed4 * &mixed4).sum() + log_probs7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let row0 = x.dot(&w) + b;
     let log_probs1 = b * 1.5;
@@ -1189,7 +1189,7 @@ fn t098(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
     a.mean().unwrap() - 0.25 * s - reg - act0.mean().unwrap() + 0.75 * act3.mean().unwrap() + col5.sum() - mixed7.mean().unwrap() + probs8.mean().unwrap()
 }
 
-#[backprop(wrt(w, s, reg))]
+#[backprop(wrt(w, s, reg), jvp)]
 fn t099(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let z1 = &x * s;
@@ -1207,7 +1207,7 @@ fn t100(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
     m.mean().unwrap() + u.sum() - k.sum() - h1.mean().unwrap() + mixed2.mean().unwrap() - h3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let log_probs1 = b.dot(x);
@@ -1234,7 +1234,7 @@ fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&col7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - 0.5 * mixed3 - 1.5 * col5.sum() - h6.mean().unwrap()
 }
 
-#[backprop(wrt(s, k, reg))]
+#[backprop(wrt(s, k, reg), jvp)]
 fn t103(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, reg: f64) -> f64 {
     let hidden0 = m.dot(u);
     let log_probs1 = (k * k).sum() * 0.25;
@@ -1258,7 +1258,7 @@ fn t104(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
     k.mean().unwrap() + s + reg + 0.5 * h1.sum() + 0.5 * (&mixed2 * &mixed2).sum() - hidden4.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t105(a: &Array2<f64>, s: f64) -> f64 {
     let act0 = a.dot(a);
     let row1 = act0.tanh();
@@ -1276,7 +1276,7 @@ fn t106(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     (a * a).sum() + s - 3.0 * scores0.mean().unwrap() + log_probs1.sum() - col2.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(w) + b;
     let scores1 = mixed0.clone();
@@ -1294,7 +1294,7 @@ fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     (u * u).sum() - mixed1.mean().unwrap() + scores2.mean().unwrap()
 }
 
-#[backprop(wrt(w, x))]
+#[backprop(wrt(w, x), jvp)]
 fn t109(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let gate1 = norm0.t().dot(&norm0);
@@ -1315,7 +1315,7 @@ fn t110(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     h3.mean().unwrap() + mixed6.mean().unwrap() + 0.25 * probs7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t111(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let hidden1 = (&scores0 - b) * 1.5;
@@ -1337,7 +1337,7 @@ fn t112(a: ArrayView2<f64>, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v:
     s + log_probs2 - hidden4.mean().unwrap() + gate5
 }
 
-#[backprop(wrt(u, s))]
+#[backprop(wrt(u, s), jvp)]
 fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let row0 = v.dot(&a);
     let hidden1 = &row0 - s;
@@ -1387,7 +1387,7 @@ fn t116(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
     u.mean().unwrap() + s + mixed2.sum() - 0.1 * scores5.mean().unwrap() - (&probs6 * &probs6).sum() + probs7.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t117(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w) + b;
     let probs1 = &mixed0 * 0.3;
@@ -1454,7 +1454,7 @@ fn t122(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&scores7, y).mean().unwrap() - 0.5 * s * (w * w).sum() - z2.mean().unwrap() - act3.sum() + h5 - gate6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t123(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let hidden0 = &m * &a;
     let row1 = v.view();
@@ -1480,7 +1480,7 @@ fn t124(a: Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: 
     m.mean().unwrap() + s + reg - log_probs0.mean().unwrap() + act5.mean().unwrap() - 3.0 * row7.sum() - norm8.sum()
 }
 
-#[backprop(wrt(a, u))]
+#[backprop(wrt(a, u), jvp)]
 fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let hidden0 = m.dot(a);
     let gate1 = u - reg;
@@ -1504,7 +1504,7 @@ fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
     norm3 + 1.5 * scores4.mean().unwrap() + 0.25 * (&hidden5 * &hidden5).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t127(a: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let row0 = u.mapv(|v| (v * 3.0).min(0.5));
     let probs1 = &a * &a;
@@ -1526,7 +1526,7 @@ fn t128(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, k: ArrayView2<f64>
     a.sum() - s + reg + 2.0 * h0.mean().unwrap() + 2.0 * act2.mean().unwrap() + 2.0 * z3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t129(x: Array2<f64>, w: ArrayView2<f64>, reg: f64, s: f64, b: &Array1<f64>, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w) + b;
     let norm1 = &mixed0 * &mixed0;
@@ -1552,7 +1552,7 @@ fn t130(a: Array2<f64>, s: f64, reg: f64) -> f64 {
     s + 3.0 * reg + log_probs5.mean().unwrap() + hidden7.sum() + hidden8 + col9.mean().unwrap()
 }
 
-#[backprop(wrt(w, x, b, s))]
+#[backprop(wrt(w, x, b, s), jvp)]
 fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let z1 = &log_probs0 - &log_probs0;
@@ -1575,7 +1575,7 @@ fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f6
     -backprop::pick(&norm7, y).mean().unwrap() + 0.25 * scores3.mean().unwrap() + (&scores5 * &scores5).sum() + 3.0 * hidden6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t133(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = u + s;
     let z1 = m.mapv(|v| (v * s).clamp(s, 3.5));
@@ -1627,7 +1627,7 @@ fn t136(s: f64, w: ArrayView2<f64>, b: &Array1<f64>, x: &Array2<f64>, reg: f64, 
     -backprop::pick(&probs9, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + h3.mean().unwrap() + 2.0 * act6.mean().unwrap() + mixed8.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     let probs0 = a.dot(a);
     let norm1 = -m;
@@ -1647,7 +1647,7 @@ fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
     s + reg - probs0 - col3 - 0.75 * act5.mean().unwrap() + hidden6.mean().unwrap()
 }
 
-#[backprop(wrt(s))]
+#[backprop(wrt(s), jvp)]
 fn t139(a: Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let mixed0 = a.dot(u);
     let gate1 = mixed0.mapv(|v| (v * s).tanh());
@@ -1694,7 +1694,7 @@ fn t142(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> 
     reg + s + (&norm2 * &norm2).sum() - 0.5 * col4.mean().unwrap() + (&log_probs5 * &log_probs5).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = &a - k;
     let probs1 = backprop::relu(&gate0);
@@ -1713,7 +1713,7 @@ fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
     -backprop::pick(&gate3, y).mean().unwrap() + 0.1 * probs1.mean().unwrap() + hidden2.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t145(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w);
     let gate1 = x.mapv(|v| v.min(0.1));
@@ -1735,7 +1735,7 @@ fn t146(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     gate4.mean().unwrap() - col5 + norm6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t147(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let h0 = &a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     let act1 = u.dot(u);
@@ -1761,7 +1761,7 @@ fn t148(x: &Array2<f64>, reg: f64, b: &Array1<f64>, s: f64, w: &Array2<f64>, y: 
     -backprop::pick(&mixed6, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + 1.5 * log_probs5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
     let h0 = -&a;
     let row1 = a.mapv(|v| v.min(0.1));
@@ -1785,7 +1785,7 @@ fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
     k.sum() + s + 0.5 * z1.mean().unwrap() + (&mixed3 * &mixed3).sum() + log_probs8.mean().unwrap() - scores9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t151(x: &Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w);
     let hidden1 = -&probs0;
@@ -1806,7 +1806,7 @@ fn t152(a: &Array2<f64>, s: f64) -> f64 {
     s - hidden3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t153(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let norm0 = x.dot(&w) + b;
     let probs1 = &norm0 * b;
@@ -1827,7 +1827,7 @@ fn t154(m: Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     m.mean().unwrap() + norm0.mean().unwrap() - scores2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(w);
     let act1 = &row0 * &row0;
@@ -1849,7 +1849,7 @@ fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f6
     u.mean().unwrap() + 0.3 * s + 3.0 * v.sum() + scores0.mean().unwrap() + 1.5 * h1.sum() + row2.sum() - 0.3 * gate4.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t157(s: f64, u: &Array1<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     let col0 = u.mapv(|v| v / (1.0 + v * v));
     let h1 = u.mean().unwrap();
@@ -1871,7 +1871,7 @@ fn t158(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, s:
     s + reg + 0.25 * probs0 - mixed2 + log_probs4 - probs6.sum() - (&norm7 * &norm7).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t159(a: &Array2<f64>) -> f64 {
     let scores0 = backprop::log_softmax(a, Axis(0));
     let norm1 = &scores0 - &scores0;
@@ -1890,7 +1890,7 @@ fn t160(a: Array2<f64>, m: ArrayView2<f64>, v: &Array1<f64>, u: &Array1<f64>) ->
     (&z2 * &z2).sum() + log_probs3.sum() - 1.5 * hidden4 + z5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
     let norm0 = 0.1 * &m;
     let log_probs1 = &a - reg;
@@ -1939,7 +1939,7 @@ fn t164(w: Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm9, y).mean().unwrap() - 0.5 * norm2.sum() + log_probs3.mean().unwrap() + 1.5 * h6.mean().unwrap() - log_probs7.mean().unwrap() + mixed8.mean().unwrap()
 }
 
-#[backprop(wrt(w))]
+#[backprop(wrt(w), jvp)]
 fn t165(w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w);
     let probs1 = backprop::pick(&hidden0, y);
@@ -1963,7 +1963,7 @@ fn t166(u: &Array1<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     (&col2 * &col2).sum() - hidden3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let scores1 = &x * &x;
@@ -1988,7 +1988,7 @@ fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 
     -backprop::pick(&norm8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + col2.mean().unwrap() + col3.mean().unwrap() + row6.mean().unwrap() + 0.1 * backprop::pick(&h7, y).mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t169(s: f64, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>, reg: f64) -> f64 {
     let row0 = backprop::softmax(&m, Axis(1));
     let h1 = a.clone();
@@ -2024,7 +2024,7 @@ fn t172(a: &Array2<f64>, u: &Array1<f64>, k: Array2<f64>, m: &Array2<f64>, v: &A
     a.mean().unwrap() - (&k * &k).sum() - reg - 0.75 * scores0.sum() - log_probs1.mean().unwrap() + probs2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
     let gate0 = k.t().dot(&k);
     let act1 = (u * u).sum();
@@ -2048,7 +2048,7 @@ fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f6
     -backprop::pick(&mixed9, y).mean().unwrap() - 3.0 * 0.5 * s * (&w * &w).sum() + reg - h6.mean().unwrap() - norm8.mean().unwrap()
 }
 
-#[backprop(wrt(x, w))]
+#[backprop(wrt(x, w), jvp)]
 fn t175(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w);
     let norm1 = &w + &w;
@@ -2071,7 +2071,7 @@ fn t176(a: &Array2<f64>) -> f64 {
     (&hidden2 * &hidden2).sum() + scores4.mean().unwrap() - norm5.sum()
 }
 
-#[backprop(wrt(k, m, s))]
+#[backprop(wrt(k, m, s), jvp)]
 fn t177(k: &Array2<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     let norm0 = k.dot(a);
     let hidden1 = &norm0 - k;
@@ -2089,7 +2089,7 @@ fn t178(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + 1.5 * reg - probs1 + 2.0 * mixed3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(&w) + b;
     let gate1 = b.mapv(|v| v * v * 0.5 + v.sin());
@@ -2117,7 +2117,7 @@ fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + reg - hidden3.mean().unwrap() + 3.0 * gate5.mean().unwrap() + norm6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t181(a: Array2<f64>, s: f64, u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let act0 = v - s;
     let h1 = u.dot(m);
@@ -2141,7 +2141,7 @@ fn t182(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
     -backprop::pick(&h6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - norm3 + 0.75 * scores5.mean().unwrap()
 }
 
-#[backprop(wrt(w, b, s, reg))]
+#[backprop(wrt(w, b, s, reg), jvp)]
 fn t183(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w) + b;
     let col1 = &w + b;
@@ -2165,7 +2165,7 @@ fn t184(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s - reg + mixed1 + log_probs3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(&w) + b;
     let row1 = act0.view();
@@ -2211,7 +2211,7 @@ fn t188(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
     (m * m).sum() + v.sum() + s - 3.0 * reg + probs0.mean().unwrap() + col1.sum() + log_probs2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t189(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let gate1 = backprop::pick(&norm0, y);
@@ -2257,7 +2257,7 @@ fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1
     s + reg + 0.75 * (&norm2 * &norm2).sum() - 0.25 * gate5.mean().unwrap() + z6.mean().unwrap() - hidden7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t193(a: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let row0 = v.mapv(backprop::sigmoid);
     let act1 = u - 0.25;
@@ -2372,7 +2372,7 @@ fn t200(reg: f64, s: f64, a: &Array2<f64>) -> f64 {
     reg + 1.5 * scores5.sum() - h7.sum() + probs8.mean().unwrap()
 }
 
-#[backprop(wrt(reg, w, s))]
+#[backprop(wrt(reg, w, s), jvp)]
 fn t201(reg: f64, w: Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w) + b;
     let norm1 = w.mapv(|v| (v * reg).min(0.0));
@@ -2418,7 +2418,7 @@ fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     reg - 3.0 * log_probs6.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t205(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a.mapv(|v| v.max(s));
     let act1 = u.tanh();
@@ -2441,7 +2441,7 @@ fn t206(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, y: &[usize
     norm6.mean().unwrap() + mixed7 + (&col8 * &col8).sum() + act9.mean().unwrap()
 }
 
-#[backprop(wrt(m))]
+#[backprop(wrt(m), jvp)]
 fn t207(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let gate0 = &m * &m.sum_axis(Axis(1)).insert_axis(Axis(1));
     let mixed1 = u.view().insert_axis(Axis(1));
@@ -2465,7 +2465,7 @@ fn t208(x: Array2<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     -backprop::pick(&log_probs3, y).mean().unwrap() + 1.5 * 0.5 * s * (w * w).sum() - row2.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = a.mapv(|v| v.clamp(reg, 5.0));
     let col1 = u.view().insert_axis(Axis(1));
@@ -2493,7 +2493,7 @@ fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
     s + reg + col8 + (&probs9 * &probs9).sum()
 }
 
-#[backprop(wrt(x, w, b, s))]
+#[backprop(wrt(x, w, b, s), jvp)]
 fn t211(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, reg: f64, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let z1 = -&scores0;
@@ -2518,7 +2518,7 @@ fn t212(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + 0.1 * gate4.mean().unwrap() + 0.75 * scores5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t213(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let hidden0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = a.dot(&hidden0);
@@ -2543,7 +2543,7 @@ fn t214(m: ArrayView2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>
     (&m * &m).sum() + 0.25 * k.mean().unwrap() + hidden2.sum() + 0.5 * log_probs3.sum() + row4.mean().unwrap()
 }
 
-#[backprop(wrt(m, k))]
+#[backprop(wrt(m, k), jvp)]
 fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let hidden0 = u.mean().unwrap();
     let probs1 = m.t();
@@ -2567,7 +2567,7 @@ fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> 
     v.mean().unwrap() + s - reg + norm4.mean().unwrap()
 }
 
-#[backprop(wrt(w))]
+#[backprop(wrt(w), jvp)]
 fn t217(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let row1 = gate0.t();
@@ -2591,7 +2591,7 @@ fn t218(a: &Array2<f64>, m: ArrayView2<f64>, s: f64, v: &Array1<f64>, u: &Array1
     s + reg + act0.mean().unwrap() - 1.5 * h1 + 0.75 * scores2.sum() - 0.5 * row3.sum() - h4.sum() - 0.5 * gate5
 }
 
-#[backprop(wrt(x, b, w, reg))]
+#[backprop(wrt(x, b, w, reg), jvp)]
 fn t219(x: Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let probs1 = gate0.mapv(f64::tanh);
@@ -2615,7 +2615,7 @@ fn t220(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
     a.mean().unwrap() + m.sum() - 3.0 * v.sum() + 0.3 * z0.sum() + row2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let row1 = backprop::log_softmax(&scores0, Axis(0));
@@ -2638,7 +2638,7 @@ fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + 0.25 * reg - h0 - 3.0 * norm2.mean().unwrap() + 0.75 * log_probs4
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t223(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let mixed0 = v - s;
     let h1 = v - &mixed0;
@@ -2658,7 +2658,7 @@ fn t224(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores3, y).mean().unwrap() - mixed2.mean().unwrap()
 }
 
-#[backprop(wrt(w, b))]
+#[backprop(wrt(w, b), jvp)]
 fn t225(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(&w) + b;
     let log_probs1 = backprop::sigmoid(b);
@@ -2704,7 +2704,7 @@ fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -
     s - scores3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t229(v: &Array1<f64>, u: &Array1<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = -u;
     let norm1 = &norm0 * &norm0;
@@ -2725,7 +2725,7 @@ fn t230(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) ->
     probs0.sum() - (&z6 * &z6).sum() + log_probs7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t231(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let hidden0 = backprop::relu(u);
     let hidden1 = k + s;
@@ -2769,7 +2769,7 @@ fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     row1.mean().unwrap() + 0.75 * norm2.mean().unwrap() + 0.25 * mixed3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t235(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let log_probs1 = (x * x).sum();
@@ -2790,7 +2790,7 @@ fn t236(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f6
     -backprop::pick(&mixed5, y).mean().unwrap() + 3.0 * (&gate1 * &gate1).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t237(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w) + b;
     let hidden1 = &w - &w;
@@ -2812,7 +2812,7 @@ fn t238(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&norm4, y).mean().unwrap() + 0.5 * s * (w * w).sum() + 3.0 * z2.sum() + norm3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let mixed0 = backprop::softmax(m, Axis(1));
     let z1 = a + s;
@@ -2837,7 +2837,7 @@ fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
     s + z6.mean().unwrap()
 }
 
-#[backprop(wrt(k))]
+#[backprop(wrt(k), jvp)]
 fn t241(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>) -> f64 {
     let row0 = k - k;
     let scores1 = backprop::log_softmax(&row0, Axis(1));
@@ -2893,7 +2893,7 @@ fn t244(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     s + 3.0 * reg - row1.mean().unwrap() + 0.25 * log_probs8.mean().unwrap() - 1.5 * probs9.sum()
 }
 
-#[backprop(wrt(a, m, s))]
+#[backprop(wrt(a, m, s), jvp)]
 fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let probs0 = &a - &m;
     let col1 = backprop::log_softmax(&probs0, Axis(0));
@@ -2938,7 +2938,7 @@ fn t248(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&log_probs6, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + 0.1 * s + z5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t249(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(&w) + b;
     let scores1 = log_probs0.sum_axis(Axis(1)).insert_axis(Axis(1));
@@ -2963,7 +2963,7 @@ fn t250(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: &Array2<
     col1.mean().unwrap() + row2.mean().unwrap() + hidden3.sum()
 }
 
-#[backprop(wrt(wh, wx, b))]
+#[backprop(wrt(wh, wx, b), jvp)]
 fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let gate0 = wx.t();
     let mut h = b.clone();
@@ -2997,7 +2997,7 @@ fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (xs * xs).sum() + h.mean().unwrap() + masked1.mean().unwrap() + scores2.sum()
 }
 
-#[backprop(wrt(wh, b, state))]
+#[backprop(wrt(wh, b, state), jvp)]
 fn t253(wh: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
     let hidden0 = wh + b;
     let h1 = (b * state) * 1.5;
@@ -3037,7 +3037,7 @@ fn t254(wh: &Array2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&z3, y).mean().unwrap() + acc + masked2.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, state, s))]
+#[backprop(wrt(wh, wx, state, s), jvp)]
 fn t255(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     for t in 0..xs.nrows() {
@@ -3080,7 +3080,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() - state.mean().unwrap() + (&act0 * &act0).sum() + h.sum() + acc
 }
 
-#[backprop(wrt(wh, wx, b), jvp)]
+#[backprop(wrt(wh, wx, b))]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -3254,7 +3254,7 @@ fn t266(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: Array2<f6
     -backprop::pick(&gate3, y).mean().unwrap() + (&h1 * &h1).sum()
 }
 
-#[backprop(wrt(wh, b, state))]
+#[backprop(wrt(wh, b, state), jvp)]
 fn t267(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     for t in 0..4 {
@@ -3286,7 +3286,7 @@ fn t268(xs: &Array2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, st
     xs.mean().unwrap() + act1.mean().unwrap() + acc + log_probs3
 }
 
-#[backprop(wrt(wh, wx, b))]
+#[backprop(wrt(wh, wx, b), jvp)]
 fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) -> f64 {
     let mut h = b.mapv(f64::tanh);
     let mut acc = 0.0;
@@ -3344,7 +3344,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + 0.5 * (wh * wh).sum() - 1.5 * acc + 0.1 * row1.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b), jvp)]
+#[backprop(wrt(wh, b))]
 fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3402,7 +3402,7 @@ fn t274(xs: Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>)
     h.mean().unwrap() + 0.3 * (&mixed0 * &mixed0).sum() + masked1.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, state))]
+#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = state * 0.5;
     let mut h = probs0.clone();
@@ -3421,7 +3421,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     xs.mean().unwrap() - b.mean().unwrap() + 0.75 * h.mean().unwrap() - acc + 0.75 * gate1.mean().unwrap() + masked3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, s), jvp)]
+#[backprop(wrt(wh, wx, b, s))]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3482,7 +3482,7 @@ fn t278(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() - (state * state).sum() - s + row1 - h.sum() + 0.5 * acc
 }
 
-#[backprop(wrt(wh, wx, b, state, s))]
+#[backprop(wrt(wh, wx, b, state, s), jvp)]
 fn t279(xs: Array2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let row0 = state.view().insert_axis(Axis(1));
     let scores1 = (&wh + b) * 0.3;
@@ -3641,7 +3641,7 @@ fn t286(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: ArrayVie
     -backprop::pick(&col5, y).mean().unwrap() + 2.0 * 0.5 * log_probs0 * (&wh * &wh).sum() - h.sum() + 0.1 * hidden1 - mixed2.sum()
 }
 
-#[backprop(wrt(wh, state))]
+#[backprop(wrt(wh, state), jvp)]
 fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     let z0 = state.clone();
     let gate1 = z0.mapv(f64::tanh);
@@ -3833,7 +3833,7 @@ fn t296(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (wh * wh).sum() + 0.3 * b.sum() - 0.75 * acc + scores0.mean().unwrap() + (&masked1 * &masked1).sum()
 }
 
-#[backprop(wrt(wh, wx, b, state, s))]
+#[backprop(wrt(wh, wx, b, state, s), jvp)]
 fn t297(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let col0 = xs.t().dot(b);
     let z1 = &state - b;
@@ -3885,7 +3885,7 @@ fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
     &act0 + s
 }
 
-#[backprop(wrt(u))]
+#[backprop(wrt(u), jvp)]
 fn t301(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let h0 = 1.5 * u;
     &h0 - a.sum() + m.sum() + s
@@ -3909,7 +3909,7 @@ fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
     (backprop::max_axis(&scores0, Axis(1))) + 0.75 * (&m * &m).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = u.tanh();
     let gate1 = (&scores0 - &scores0) * 1.5;
@@ -3986,7 +3986,7 @@ fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     s + log_probs2.mean().unwrap() - h3.mean().unwrap() + 0.25 * probs4.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let gate0 = u - s;
     (backprop::log_softmax(a, Axis(1))) + m.mean().unwrap() - gate0.mean().unwrap()
@@ -4000,7 +4000,7 @@ fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &mixed2 + gate1.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = (u * u).sum() * 0.5;
     let h1 = a * u;
@@ -4014,7 +4014,7 @@ fn t318(a: &Array2<f64>) -> Array2<f64> {
     h1
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0 = -&m;
     let z1: Array2<f64> = t315(&a, col0.view(), u, s);
@@ -4023,7 +4023,7 @@ fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     &norm3 + z1.mean().unwrap()
 }
 
-#[backprop(split(t319))]
+#[backprop(split(t319), jvp)]
 fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = &a * &a;
     let act1: Array2<f64> = t319(log_probs0.clone(), m.view(), u, s);
@@ -4103,7 +4103,7 @@ fn t328(a: Array2<f64>, s: f64) -> f64 {
     (&act4 * &act4).sum() + 3.0 * (&a * &a).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t329(a: &Array2<f64>) -> Array2<f64> {
     let h0 = a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     h0.mapv(backprop::sigmoid)
@@ -4115,7 +4115,7 @@ fn t330(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> 
     (&m * 1.5) + a.mean().unwrap() - h0.mean().unwrap()
 }
 
-#[backprop(wrt(a))]
+#[backprop(wrt(a), jvp)]
 fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let z0 = backprop::softmax(u, Axis(0));
     let log_probs1 = backprop::softmax(&z0, Axis(0));
@@ -4131,7 +4131,7 @@ fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     &col2 - z1.mean().unwrap()
 }
 
-#[backprop(wrt(a, u))]
+#[backprop(wrt(a, u), jvp)]
 fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let scores0 = a.clone();
     let h1 = scores0.mapv(|v| v * v * 0.5 + v.sin());
@@ -4139,7 +4139,7 @@ fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &norm2 - h1.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let probs0 = u.exp();
     let scores1 = &probs0 * u;
@@ -4149,7 +4149,7 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     hidden3.mean().unwrap() - mixed4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     (a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) + 0.3 * u.mean().unwrap() - s
 }
@@ -4165,13 +4165,13 @@ fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     mixed4.sum() + 1.5 * norm5.sum()
 }
 
-#[backprop(wrt(a, s))]
+#[backprop(wrt(a, s), jvp)]
 fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     let gate0 = &a * &a;
     &gate0 - 2.0 * s
 }
 
-#[backprop(jvp)]
+#[backprop]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -4188,7 +4188,7 @@ fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() + 0.5 * hidden2.sum() + row3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t340(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let col0 = &a + &a;
     let col1 = col0.dot(u);
@@ -4217,7 +4217,7 @@ fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     &probs1 - s + (&row0 * &row0).sum()
 }
 
-#[backprop(wrt(a, u, s))]
+#[backprop(wrt(a, u, s), jvp)]
 fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let probs0: Array2<f64> = t335(&a, u, s);
     let mixed1 = probs0.dot(u);
@@ -4265,7 +4265,7 @@ fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &hidden1 + a.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
     let row0 = a.mapv(|v| (v * s).min(0.5));
     row0.tanh()
@@ -4278,7 +4278,7 @@ fn t350(a: &Array2<f64>, s: f64) -> Array2<f64> {
     (a.powi(2)) + 0.5 * s + 1.5 * h0 + act1.mean().unwrap()
 }
 
-#[backprop(split(t348))]
+#[backprop(split(t348), jvp)]
 fn t351(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
     let h0 = &a + u;
     let h1 = u.sum() * 1.5;
@@ -4297,21 +4297,21 @@ fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - act0.mean().unwrap() + norm2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t353(a: ArrayView2<f64>) -> Array1<f64> {
     let probs0 = -&a;
     let norm1 = a.mean_axis(Axis(1)).unwrap();
     &norm1 + 2.0 * probs0.mean().unwrap()
 }
 
-#[backprop(split(t329))]
+#[backprop(split(t329), jvp)]
 fn t354(a: Array2<f64>) -> Array1<f64> {
     let hidden0: Array2<f64> = t329(&a);
     let gate1 = hidden0.sum_axis(Axis(0));
     gate1
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let h0 = a.mapv(|v| v * v * 0.5 + v.sin());
     (&h0 + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) - 0.1 * s
@@ -4343,7 +4343,7 @@ fn t358(a: Array2<f64>, s: f64) -> f64 {
     s + (&scores5 * &scores5).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t359(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let z0 = m.t().dot(&m);
     let h1 = &m * &m;
@@ -4714,7 +4714,7 @@ fn t386(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &probs5 + a.mean().unwrap() - mixed0 + probs1.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t387(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, x3: &Array3<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = x3.mean_axis(Axis(1)).unwrap();
     let gate1 = concatenate(Axis(1), &[mixed0.view(), mixed0.view()]).unwrap();
@@ -4860,7 +4860,7 @@ fn t398(u: &Array1<f64>, a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     &row5 + (u * u).sum() + 0.75 * log_probs1.mean().unwrap() + 3.0 * (&gate3 * &gate3).sum() + mixed4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t399(a: Array2<f64>, u: &Array1<f64>, s: f64, x3: &Array3<f64>, v: &Array1<f64>) -> f64 {
     let gate0 = x3.index_axis(Axis(2), 1);
     let norm1 = x3.slice(s![.., 1usize, ..]);
@@ -5422,7 +5422,7 @@ fn t008(a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t009_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t009(a: ArrayView2<f64>, s: f64) -> f64 {
     let log_probs0 = a.mapv(f64::tanh);
     let scores1 = a.t().dot(&log_probs0);
@@ -5431,7 +5431,7 @@ fn t009(a: ArrayView2<f64>, s: f64) -> f64 {
     probs3.mean().unwrap() + (&scores1 * &scores1).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t009_jvp(mat(p, 0, 1, 3).view(), p[3], mat(t, 0, 1, 3).view(), t[3])),
     },
     Case {
         name: "t010",
@@ -5478,7 +5478,7 @@ fn t010(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t011_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
     let hidden0 = a.dot(&m.t());
     let log_probs1 = hidden0.mapv(|v| (v * 0.3).max(-0.25));
@@ -5493,7 +5493,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
     h3.sum() - norm7 + 0.3 * (&col9 * &col9).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t011_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 1, 2), &mat(p, 4, 1, 1), &mat(t, 0, 1, 2), &mat(t, 2, 1, 2))),
     },
     Case {
         name: "t012",
@@ -5539,7 +5539,7 @@ fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t013_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t013(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let hidden0 = m.clone();
     let log_probs1 = u.clone();
@@ -5547,7 +5547,7 @@ fn t013(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f6
     a.mean().unwrap() + k.mean().unwrap() + 0.5 * hidden0.mean().unwrap() - 0.75 * (&act2 * &act2).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t013_jvp(mat(p, 0, 2, 2), &mat(p, 4, 2, 2), &mat(p, 8, 2, 2), &vector(p, 12, 3), mat(t, 0, 2, 2), &mat(t, 4, 2, 2), &mat(t, 8, 2, 2), &vector(t, 12, 3))),
     },
     Case {
         name: "t014",
@@ -5713,7 +5713,7 @@ fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t019_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t019(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k: &Array2<f64>) -> f64 {
     let row0 = -k;
     let act1 = m * &row0;
@@ -5721,7 +5721,7 @@ fn t019(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
     a.sum() + v.mean().unwrap() + u.mean().unwrap() + (&h2 * &h2).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t019_jvp(mat(p, 0, 3, 3).view(), &mat(p, 9, 3, 3), &vector(p, 18, 3), &vector(p, 21, 3), &mat(p, 24, 3, 3), mat(t, 0, 3, 3).view(), &mat(t, 9, 3, 3), &vector(t, 18, 3), &vector(t, 21, 3), &mat(t, 24, 3, 3))),
     },
     Case {
         name: "t020",
@@ -5826,7 +5826,7 @@ fn t022(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t023_backward_source,
-        source: r#"#[backprop(wrt(x, w))]
+        source: r#"#[backprop(wrt(x, w), jvp)]
 fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = backprop::pick(&probs0, y);
@@ -5840,7 +5840,7 @@ fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&h8, y).mean().unwrap() - 0.5 * reg * (w * w).sum() - s + 0.1 * z2.mean().unwrap() - act4.mean().unwrap() + 1.5 * gate6.sum() - 0.25 * norm7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t023_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 3), &vector(p, 14, 3), p[17], p[18], y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 3))),
     },
     Case {
         name: "t024",
@@ -5884,7 +5884,7 @@ fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t025_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t025(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let act0 = x.dot(w) + b;
     let norm1 = b.sum();
@@ -5895,7 +5895,7 @@ fn t025(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -
     -backprop::pick(&gate5, y).mean().unwrap() + 0.1 * 0.5 * s * (w * w).sum() + norm1 + backprop::pick(&probs2, y).mean().unwrap() + probs3.mean().unwrap() - 0.75 * (&hidden4 * &hidden4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t025_jvp(mat(p, 0, 1, 3), &mat(p, 3, 3, 4), &vector(p, 15, 4), p[19], y, mat(t, 0, 1, 3), &mat(t, 3, 3, 4), &vector(t, 15, 4), t[19])),
     },
     Case {
         name: "t026",
@@ -5937,7 +5937,7 @@ fn t026(reg: f64, m: ArrayView2<f64>, s: f64, a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t027_backward_source,
-        source: r#"#[backprop(wrt(s, w, reg))]
+        source: r#"#[backprop(wrt(s, w, reg), jvp)]
 fn t027(x: ArrayView2<f64>, s: f64, w: &Array2<f64>, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w);
     let act1 = x.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0));
@@ -5950,7 +5950,7 @@ fn t027(x: ArrayView2<f64>, s: f64, w: &Array2<f64>, reg: f64, y: &[usize]) -> f
     -backprop::pick(&gate7, y).mean().unwrap() - 3.0 * 0.5 * s * (w * w).sum() - h2 + 0.3 * mixed5.mean().unwrap() - 0.5 * mixed6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t027_jvp(mat(p, 0, 1, 4).view(), p[4], &mat(p, 5, 4, 1), p[9], y, t[4], &mat(t, 5, 4, 1), t[9])),
     },
     Case {
         name: "t028",
@@ -5997,7 +5997,7 @@ fn t028(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t029_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = u.mean().unwrap() * 1.5;
     let col1 = k.view();
@@ -6009,7 +6009,7 @@ fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: 
     s + 1.5 * reg - 0.3 * act0 + gate3.sum() + log_probs5.mean().unwrap() - scores6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t029_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 1, 1), mat(p, 2, 1, 1), &vector(p, 3, 1), p[4], p[5], mat(t, 0, 1, 1).view(), mat(t, 1, 1, 1), mat(t, 2, 1, 1), &vector(t, 3, 1), t[4], t[5])),
     },
     Case {
         name: "t030",
@@ -6107,7 +6107,7 @@ fn t032(s: f64, a: &Array2<f64>, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t033_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t033(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = x.dot(&w) + b;
     let act1 = x.dot(&w);
@@ -6117,7 +6117,7 @@ fn t033(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - h0.mean().unwrap() + 0.1 * scores3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t033_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 3, 2), &vector(p, 9, 2), p[11], y, mat(t, 0, 1, 3).view(), mat(t, 3, 3, 2), &vector(t, 9, 2), t[11])),
     },
     Case {
         name: "t034",
@@ -6163,7 +6163,7 @@ fn t034(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) 
             (value, flat(&g))
         },
         backward_source: t035_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let h0 = -u;
     let gate1 = -&h0;
@@ -6173,7 +6173,7 @@ fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     m.sum() + 1.5 * v.sum() - s + act3.mean().unwrap() + 1.5 * (&mixed4 * &mixed4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t035_jvp(mat(p, 0, 1, 2).view(), &mat(p, 2, 2, 1), &vector(p, 4, 1), &vector(p, 5, 2), p[7], mat(t, 0, 1, 2).view(), &mat(t, 2, 2, 1), &vector(t, 4, 1), &vector(t, 5, 2), t[7])),
     },
     Case {
         name: "t036",
@@ -6221,7 +6221,7 @@ fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
             (value, flat(&g))
         },
         backward_source: t037_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t037(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let probs1 = act0.powi(2);
@@ -6233,7 +6233,7 @@ fn t037(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() + 2.0 * backprop::pick(&probs4, y).mean().unwrap() + backprop::pick(&col5, y).mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t037_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 4, 1), y, &mat(t, 0, 1, 1), &mat(t, 1, 4, 1))),
     },
     Case {
         name: "t038",
@@ -6282,7 +6282,7 @@ fn t038(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t039_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t039(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = a.sum_axis(Axis(1));
     let act1 = &k + &m.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
@@ -6291,7 +6291,7 @@ fn t039(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64
     (u * u).sum() - 0.3 * s - reg + log_probs0.sum() + 3.0 * (&hidden2 * &hidden2).sum() + (&scores3 * &scores3).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t039_jvp(&mat(p, 0, 3, 2), mat(p, 6, 3, 2), mat(p, 12, 3, 2), &vector(p, 18, 3), p[21], p[22], &mat(t, 0, 3, 2), mat(t, 6, 3, 2), mat(t, 12, 3, 2), &vector(t, 18, 3), t[21], t[22])),
     },
     Case {
         name: "t040",
@@ -6339,7 +6339,7 @@ fn t040(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t041_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.mapv(|v| v * v * 0.5 + v.sin());
     let z1 = &m - &a;
@@ -6353,7 +6353,7 @@ fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     s + act4 + act6.mean().unwrap() - 0.75 * col7 + log_probs8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t041_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1), mat(p, 2, 3, 1), &vector(p, 5, 3), &vector(p, 8, 3), p[11], mat(t, 0, 1, 1), mat(t, 1, 1, 1), mat(t, 2, 3, 1), &vector(t, 5, 3), &vector(t, 8, 3), t[11])),
     },
     Case {
         name: "t042",
@@ -6396,7 +6396,7 @@ fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t043_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t043(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     let gate0 = a.dot(&a.t());
     let scores1 = m * m;
@@ -6406,7 +6406,7 @@ fn t043(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     scores2.mean().unwrap() + probs4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t043_jvp(&mat(p, 0, 2, 4), &vector(p, 8, 4), &mat(p, 12, 4, 3), &mat(t, 0, 2, 4), &mat(t, 12, 4, 3))),
     },
     Case {
         name: "t044",
@@ -6562,7 +6562,7 @@ fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t049_backward_source,
-        source: r#"#[backprop(wrt(m, k, v))]
+        source: r#"#[backprop(wrt(m, k, v), jvp)]
 fn t049(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = k.mapv(|v| v.clamp(-2.0, 2.0));
     let log_probs1 = v * v;
@@ -6573,7 +6573,7 @@ fn t049(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     (a * a).sum() + (&m * &m).sum() - 0.5 * z2.mean().unwrap() + probs3.mean().unwrap() - probs5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t049_jvp(&mat(p, 0, 1, 3), mat(p, 3, 3, 1).view(), &mat(p, 6, 1, 1), &vector(p, 7, 1), &vector(p, 8, 3), mat(t, 3, 3, 1).view(), &mat(t, 6, 1, 1), &vector(t, 8, 3))),
     },
     Case {
         name: "t050",
@@ -6680,7 +6680,7 @@ fn t052(a: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t053_backward_source,
-        source: r#"#[backprop(wrt(a, m, u, v))]
+        source: r#"#[backprop(wrt(a, m, u, v), jvp)]
 fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a - a;
     let log_probs1 = m.view();
@@ -6688,7 +6688,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     v.sum() + s + log_probs0.mean().unwrap() + log_probs1.mean().unwrap() + 0.5 * col2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t053_jvp(&mat(p, 0, 3, 1), mat(p, 3, 3, 4).view(), &vector(p, 15, 3), &vector(p, 18, 4), p[22], &mat(t, 0, 3, 1), mat(t, 3, 3, 4).view(), &vector(t, 15, 3), &vector(t, 18, 4))),
     },
     Case {
         name: "t054",
@@ -6794,7 +6794,7 @@ fn t056(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t057_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t057(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(w) + b;
     let z1 = row0.dot(b);
@@ -6804,7 +6804,7 @@ fn t057(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&gate4, y).mean().unwrap() + col3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t057_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 4), &vector(p, 16, 4), y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 4), &vector(t, 16, 4))),
     },
     Case {
         name: "t058",
@@ -6904,7 +6904,7 @@ fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -
             (value, flat(&g))
         },
         backward_source: t061_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t061(a: ArrayView2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let z0 = &a * &a;
     let h1 = u.dot(u);
@@ -6913,7 +6913,7 @@ fn t061(a: ArrayView2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     (m * m).sum() - 0.3 * z0.sum() - h1 + hidden2.sum() + hidden3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t061_jvp(mat(p, 0, 3, 4).view(), &mat(p, 12, 3, 4), &mat(p, 24, 2, 4), &vector(p, 32, 4), &vector(p, 36, 3), mat(t, 0, 3, 4).view(), &mat(t, 12, 3, 4), &mat(t, 24, 2, 4), &vector(t, 32, 4), &vector(t, 36, 3))),
     },
     Case {
         name: "t062",
@@ -6959,7 +6959,7 @@ fn t062(a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t063_backward_source,
-        source: r#"#[backprop(wrt(a, k))]
+        source: r#"#[backprop(wrt(a, k), jvp)]
 fn t063(m: &Array2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let hidden0 = a.sum();
     let z1 = k.t().dot(u);
@@ -6970,7 +6970,7 @@ fn t063(m: &Array2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     hidden0 + 0.25 * z1.mean().unwrap() - 3.0 * scores3 - z4.mean().unwrap() + col5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t063_jvp(&mat(p, 0, 3, 3), mat(p, 9, 3, 3).view(), &mat(p, 18, 3, 3), &vector(p, 27, 3), &vector(p, 30, 3), mat(t, 9, 3, 3).view(), &mat(t, 18, 3, 3))),
     },
     Case {
         name: "t064",
@@ -7016,7 +7016,7 @@ fn t064(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, y: &[usize]) -> f64
             (value, flat(&g))
         },
         backward_source: t065_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let h1 = backprop::relu(&z0);
@@ -7030,7 +7030,7 @@ fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     probs4.mean().unwrap() + norm5.mean().unwrap() - backprop::pick(&mixed6, y).mean().unwrap() - row8
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t065_jvp(mat(p, 0, 1, 1).view(), &mat(p, 1, 4, 1), &vector(p, 5, 1), y, mat(t, 0, 1, 1).view(), &mat(t, 1, 4, 1), &vector(t, 5, 1))),
     },
     Case {
         name: "t066",
@@ -7073,7 +7073,7 @@ fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t067_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t067(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let row0 = backprop::relu(&a);
     let probs1 = m.mean().unwrap() * 0.75;
@@ -7084,7 +7084,7 @@ fn t067(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + (&norm5 * &norm5).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t067_jvp(mat(p, 0, 1, 1), &mat(p, 1, 1, 1), p[2], mat(t, 0, 1, 1), &mat(t, 1, 1, 1))),
     },
     Case {
         name: "t068",
@@ -7129,7 +7129,7 @@ fn t068(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, s: f64, reg: f64) 
             (value, flat(&g))
         },
         backward_source: t069_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t069(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let scores1 = gate0.t();
@@ -7143,7 +7143,7 @@ fn t069(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&scores8, y).mean().unwrap() + hidden7.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t069_jvp(mat(p, 0, 4, 1).view(), &mat(p, 4, 1, 4), &vector(p, 8, 4), y, mat(t, 0, 4, 1).view(), &mat(t, 4, 1, 4), &vector(t, 8, 4))),
     },
     Case {
         name: "t070",
@@ -7191,7 +7191,7 @@ fn t070(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t071_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let row0 = x.dot(&w) + b;
     let h1 = w.dot(&w.t());
@@ -7207,7 +7207,7 @@ fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y
     -backprop::pick(&probs10, y).mean().unwrap() + 0.75 * 0.5 * s * (&w * &w).sum() + 0.25 * reg + row0.mean().unwrap() - 0.5 * col2.mean().unwrap() + z4.mean().unwrap() + 0.5 * norm5.mean().unwrap() - 0.1 * z6.mean().unwrap() + h7.mean().unwrap() + (&row8 * &row8).sum() + 0.25 * (&col9 * &col9).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t071_jvp(mat(p, 0, 2, 4).view(), &vector(p, 8, 4), mat(p, 12, 4, 4), p[28], p[29], y, mat(t, 0, 2, 4).view(), &vector(t, 8, 4), mat(t, 12, 4, 4), t[28], t[29])),
     },
     Case {
         name: "t072",
@@ -7314,7 +7314,7 @@ fn t074(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t075_backward_source,
-        source: r#"#[backprop(wrt(a, m, u))]
+        source: r#"#[backprop(wrt(a, m, u), jvp)]
 fn t075(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let gate0 = u + u;
     let log_probs1 = a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
@@ -7325,7 +7325,7 @@ fn t075(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s + 0.5 * row3.sum() - row4 + 1.5 * h5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t075_jvp(&mat(p, 0, 2, 1), mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], &mat(t, 0, 2, 1), mat(t, 2, 2, 1), &vector(t, 4, 1))),
     },
     Case {
         name: "t076",
@@ -7431,7 +7431,7 @@ fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]
             (value, flat(&g))
         },
         backward_source: t079_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t079(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let log_probs0 = backprop::relu(a);
     let scores1 = (&log_probs0 + &log_probs0) * 3.0;
@@ -7444,7 +7444,7 @@ fn t079(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -
     row6.mean().unwrap() + act7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t079_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1).view(), &vector(p, 4, 1), &vector(p, 5, 1), &mat(t, 0, 1, 2), mat(t, 2, 2, 1).view(), &vector(t, 4, 1), &vector(t, 5, 1))),
     },
     Case {
         name: "t080",
@@ -7489,7 +7489,7 @@ fn t080(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t081_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t081(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = a.mean_axis(Axis(0)).unwrap();
     let gate1 = (m * &log_probs0) * 1.5;
@@ -7498,7 +7498,7 @@ fn t081(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s - gate1.mean().unwrap() + scores3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t081_jvp(mat(p, 0, 3, 4).view(), &mat(p, 12, 4, 4), p[28], mat(t, 0, 3, 4).view(), &mat(t, 12, 4, 4), t[28])),
     },
     Case {
         name: "t082",
@@ -7670,7 +7670,7 @@ fn t086(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t087_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t087(b: &Array1<f64>, w: ArrayView2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let scores1 = 0.25 * &z0;
@@ -7680,7 +7680,7 @@ fn t087(b: &Array1<f64>, w: ArrayView2<f64>, x: &Array2<f64>, s: f64, reg: f64, 
     -backprop::pick(&scores4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t087_jvp(&vector(p, 0, 1), mat(p, 1, 1, 1).view(), &mat(p, 2, 2, 1), p[4], p[5], y, &vector(t, 0, 1), mat(t, 1, 1, 1).view(), &mat(t, 2, 2, 1), t[4], t[5])),
     },
     Case {
         name: "t088",
@@ -7724,7 +7724,7 @@ fn t088(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v:
             (value, flat(&g))
         },
         backward_source: t089_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let row0 = a.mean().unwrap() * 3.0;
     let hidden1 = -m;
@@ -7738,7 +7738,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + row0 - row8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t089_jvp(mat(p, 0, 2, 4).view(), &mat(p, 8, 2, 4), p[16], p[17], mat(t, 0, 2, 4).view(), &mat(t, 8, 2, 4), t[16], t[17])),
     },
     Case {
         name: "t090",
@@ -7787,7 +7787,7 @@ fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f6
             (value, flat(&g))
         },
         backward_source: t091_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t091(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let z0 = m.mapv(|v| v.max(s - 2.0));
     let h1 = a.exp();
@@ -7798,7 +7798,7 @@ fn t091(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     h1.mean().unwrap() + 0.1 * row2 + hidden3.mean().unwrap() + 0.3 * z5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t091_jvp(mat(p, 0, 4, 3).view(), &mat(p, 12, 1, 3), p[15], mat(t, 0, 4, 3).view(), &mat(t, 12, 1, 3), t[15])),
     },
     Case {
         name: "t092",
@@ -7908,7 +7908,7 @@ fn t094(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t095_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let row0 = x.dot(&w) + b;
     let log_probs1 = b * 1.5;
@@ -7918,7 +7918,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + log_probs1.mean().unwrap() - h3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t095_jvp(&mat(p, 0, 3, 4), mat(p, 12, 4, 1).view(), &vector(p, 16, 1), p[17], p[18], y, &mat(t, 0, 3, 4), mat(t, 12, 4, 1).view(), &vector(t, 16, 1), t[17], t[18])),
     },
     Case {
         name: "t096",
@@ -8030,7 +8030,7 @@ fn t098(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
             (value, flat(&g))
         },
         backward_source: t099_backward_source,
-        source: r#"#[backprop(wrt(w, s, reg))]
+        source: r#"#[backprop(wrt(w, s, reg), jvp)]
 fn t099(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let z1 = &x * s;
@@ -8039,7 +8039,7 @@ fn t099(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&row3, y).mean().unwrap() - 0.5 * reg * (&w * &w).sum() + 3.0 * (&log_probs2 * &log_probs2).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t099_jvp(mat(p, 0, 1, 4), mat(p, 4, 4, 3), p[16], p[17], y, mat(t, 4, 4, 3), t[16], t[17])),
     },
     Case {
         name: "t100",
@@ -8082,7 +8082,7 @@ fn t100(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
             (value, flat(&g))
         },
         backward_source: t101_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let log_probs1 = b.dot(x);
@@ -8096,7 +8096,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&gate8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s - z2.mean().unwrap() - scores4.sum() + hidden5.mean().unwrap() + scores6 - 0.75 * (&log_probs7 * &log_probs7).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t101_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 1), &vector(p, 6, 1), p[7], p[8], y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 1), &vector(t, 6, 1), t[7], t[8])),
     },
     Case {
         name: "t102",
@@ -8143,7 +8143,7 @@ fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t103_backward_source,
-        source: r#"#[backprop(wrt(s, k, reg))]
+        source: r#"#[backprop(wrt(s, k, reg), jvp)]
 fn t103(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, reg: f64) -> f64 {
     let hidden0 = m.dot(u);
     let log_probs1 = (k * k).sum() * 0.25;
@@ -8157,7 +8157,7 @@ fn t103(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: ArrayView2
     s + reg + 3.0 * hidden8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t103_jvp(&mat(p, 0, 2, 1), p[2], &mat(p, 3, 1, 2), &vector(p, 5, 1), mat(p, 6, 2, 1).view(), p[8], t[2], &mat(t, 3, 1, 2), t[8])),
     },
     Case {
         name: "t104",
@@ -8201,7 +8201,7 @@ fn t104(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t105_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t105(a: &Array2<f64>, s: f64) -> f64 {
     let act0 = a.dot(a);
     let row1 = act0.tanh();
@@ -8211,7 +8211,7 @@ fn t105(a: &Array2<f64>, s: f64) -> f64 {
     act3.sum() + norm4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t105_jvp(&mat(p, 0, 3, 3), p[9], &mat(t, 0, 3, 3), t[9])),
     },
     Case {
         name: "t106",
@@ -8253,7 +8253,7 @@ fn t106(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t107_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(w) + b;
     let scores1 = mixed0.clone();
@@ -8263,7 +8263,7 @@ fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&scores4, y).mean().unwrap() + 0.25 * 0.5 * s * (w * w).sum() - scores1.sum() - 0.25 * (&scores2 * &scores2).sum() - probs3
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t107_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 4), &vector(p, 15, 4), p[19], y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 4), &vector(t, 15, 4), t[19])),
     },
     Case {
         name: "t108",
@@ -8305,7 +8305,7 @@ fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t109_backward_source,
-        source: r#"#[backprop(wrt(w, x))]
+        source: r#"#[backprop(wrt(w, x), jvp)]
 fn t109(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let gate1 = norm0.t().dot(&norm0);
@@ -8313,7 +8313,7 @@ fn t109(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     gate1.sum() + scores2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t109_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 2, 1), &vector(p, 3, 1), y, &mat(t, 0, 1, 1), &mat(t, 1, 2, 1))),
     },
     Case {
         name: "t110",
@@ -8360,7 +8360,7 @@ fn t110(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t111_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t111(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let hidden1 = (&scores0 - b) * 1.5;
@@ -8371,7 +8371,7 @@ fn t111(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row5, y).mean().unwrap() + 0.5 * probs4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t111_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 1, 2), &vector(p, 4, 2), y, mat(t, 0, 2, 1).view(), &mat(t, 2, 1, 2), &vector(t, 4, 2))),
     },
     Case {
         name: "t112",
@@ -8416,7 +8416,7 @@ fn t112(a: ArrayView2<f64>, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v:
             (value, flat(&g))
         },
         backward_source: t113_backward_source,
-        source: r#"#[backprop(wrt(u, s))]
+        source: r#"#[backprop(wrt(u, s), jvp)]
 fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let row0 = v.dot(&a);
     let hidden1 = &row0 - s;
@@ -8426,7 +8426,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     h3 + 0.25 * col4
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t113_jvp(mat(p, 0, 1, 4).view(), &vector(p, 4, 1), &vector(p, 5, 1), p[6], &vector(t, 4, 1), t[6])),
     },
     Case {
         name: "t114",
@@ -8534,7 +8534,7 @@ fn t116(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
             (value, flat(&g))
         },
         backward_source: t117_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t117(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w) + b;
     let probs1 = &mixed0 * 0.3;
@@ -8544,7 +8544,7 @@ fn t117(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, y: &[usize
     -backprop::pick(&row4, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - h3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t117_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 3).view(), &vector(p, 4, 3), p[7], y, &mat(t, 0, 1, 1), mat(t, 1, 1, 3).view(), &vector(t, 4, 3), t[7])),
     },
     Case {
         name: "t118",
@@ -8703,7 +8703,7 @@ fn t122(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t123_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t123(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let hidden0 = &m * &a;
     let row1 = v.view();
@@ -8715,7 +8715,7 @@ fn t123(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
     u.sum() + 3.0 * act2.mean().unwrap() + 0.25 * (&norm3 * &norm3).sum() + log_probs6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t123_jvp(mat(p, 0, 1, 4), mat(p, 4, 1, 4), &vector(p, 8, 4), &vector(p, 12, 1), mat(t, 0, 1, 4), mat(t, 4, 1, 4), &vector(t, 8, 4), &vector(t, 12, 1))),
     },
     Case {
         name: "t124",
@@ -8763,7 +8763,7 @@ fn t124(a: Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: 
             (value, flat(&g))
         },
         backward_source: t125_backward_source,
-        source: r#"#[backprop(wrt(a, u))]
+        source: r#"#[backprop(wrt(a, u), jvp)]
 fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let hidden0 = m.dot(a);
     let gate1 = u - reg;
@@ -8776,7 +8776,7 @@ fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     mixed4.sum() - 2.0 * mixed5.mean().unwrap() + probs6.sum() + mixed7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t125_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), &vector(p, 2, 1), p[3], p[4], &mat(t, 0, 1, 1), &vector(t, 2, 1))),
     },
     Case {
         name: "t126",
@@ -8821,7 +8821,7 @@ fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t127_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t127(a: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let row0 = u.mapv(|v| (v * 3.0).min(0.5));
     let probs1 = &a * &a;
@@ -8834,7 +8834,7 @@ fn t127(a: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + log_probs5 + gate6.mean().unwrap() + norm7.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t127_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), p[2], p[3], mat(t, 0, 1, 1), &vector(t, 1, 1), t[2], t[3])),
     },
     Case {
         name: "t128",
@@ -8877,7 +8877,7 @@ fn t128(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, k: ArrayView2<f64>
             (value, flat(&g))
         },
         backward_source: t129_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t129(x: Array2<f64>, w: ArrayView2<f64>, reg: f64, s: f64, b: &Array1<f64>, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w) + b;
     let norm1 = &mixed0 * &mixed0;
@@ -8888,7 +8888,7 @@ fn t129(x: Array2<f64>, w: ArrayView2<f64>, reg: f64, s: f64, b: &Array1<f64>, y
     -backprop::pick(&probs5, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + gate2.mean().unwrap() - gate3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t129_jvp(mat(p, 0, 4, 1), mat(p, 4, 1, 2).view(), p[6], p[7], &vector(p, 8, 2), y, mat(t, 0, 4, 1), mat(t, 4, 1, 2).view(), t[6], t[7], &vector(t, 8, 2))),
     },
     Case {
         name: "t130",
@@ -8937,7 +8937,7 @@ fn t130(a: Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t131_backward_source,
-        source: r#"#[backprop(wrt(w, x, b, s))]
+        source: r#"#[backprop(wrt(w, x, b, s), jvp)]
 fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let z1 = &log_probs0 - &log_probs0;
@@ -8947,7 +8947,7 @@ fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&col4, y).mean().unwrap() - 0.5 * s * (w * w).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t131_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 1, 1), &vector(p, 3, 2), p[5], y, &mat(t, 0, 1, 2), &mat(t, 2, 1, 1), &vector(t, 3, 2), t[5])),
     },
     Case {
         name: "t132",
@@ -8994,7 +8994,7 @@ fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t133_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t133(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = u + s;
     let z1 = m.mapv(|v| (v * s).clamp(s, 3.5));
@@ -9007,7 +9007,7 @@ fn t133(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     mixed3.sum() - col4 + 0.75 * h6.sum() - gate7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t133_jvp(mat(p, 0, 3, 3), &mat(p, 9, 3, 3), &mat(p, 18, 3, 3), &vector(p, 27, 3), &vector(p, 30, 3), p[33], mat(t, 0, 3, 3), &mat(t, 9, 3, 3), &mat(t, 18, 3, 3), &vector(t, 27, 3), &vector(t, 30, 3), t[33])),
     },
     Case {
         name: "t134",
@@ -9114,7 +9114,7 @@ fn t136(s: f64, w: ArrayView2<f64>, b: &Array1<f64>, x: &Array2<f64>, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t137_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     let probs0 = a.dot(a);
     let norm1 = -m;
@@ -9122,7 +9122,7 @@ fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     (&act2 * &act2).sum() + (a * a).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t137_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), &mat(t, 0, 1, 1), &mat(t, 1, 1, 1))),
     },
     Case {
         name: "t138",
@@ -9168,7 +9168,7 @@ fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
             (value, flat(&g))
         },
         backward_source: t139_backward_source,
-        source: r#"#[backprop(wrt(s))]
+        source: r#"#[backprop(wrt(s), jvp)]
 fn t139(a: Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let mixed0 = a.dot(u);
     let gate1 = mixed0.mapv(|v| (v * s).tanh());
@@ -9182,7 +9182,7 @@ fn t139(a: Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     z8.mean().unwrap() - 0.5 * mixed2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t139_jvp(mat(p, 0, 2, 2), p[4], &vector(p, 5, 2), t[4])),
     },
     Case {
         name: "t140",
@@ -9283,7 +9283,7 @@ fn t142(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> 
             (value, flat(&g))
         },
         backward_source: t143_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = &a - k;
     let probs1 = backprop::relu(&gate0);
@@ -9293,7 +9293,7 @@ fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -
     m.mean().unwrap() + s + 0.5 * reg - scores3.sum() + act4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t143_jvp(&mat(p, 0, 4, 1), mat(p, 4, 1, 1), mat(p, 5, 4, 1).view(), p[9], p[10], &mat(t, 0, 4, 1), mat(t, 4, 1, 1), mat(t, 5, 4, 1).view(), t[9], t[10])),
     },
     Case {
         name: "t144",
@@ -9336,7 +9336,7 @@ fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
             (value, flat(&g))
         },
         backward_source: t145_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t145(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w);
     let gate1 = x.mapv(|v| v.min(0.1));
@@ -9346,7 +9346,7 @@ fn t145(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores4, y).mean().unwrap() - gate1.mean().unwrap() + h3
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t145_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1), y, &mat(t, 0, 1, 2), mat(t, 2, 2, 1))),
     },
     Case {
         name: "t146",
@@ -9392,7 +9392,7 @@ fn t146(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t147_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t147(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let h0 = &a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     let act1 = u.dot(u);
@@ -9406,7 +9406,7 @@ fn t147(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     act1 + 0.75 * hidden4.mean().unwrap() + (&z5 * &z5).sum() + 3.0 * act6.sum() + 0.25 * norm7.sum() + h8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t147_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), &vector(p, 4, 2), mat(t, 0, 1, 2).view(), &vector(t, 2, 2), &vector(t, 4, 2))),
     },
     Case {
         name: "t148",
@@ -9452,7 +9452,7 @@ fn t148(x: &Array2<f64>, reg: f64, b: &Array1<f64>, s: f64, w: &Array2<f64>, y: 
             (value, flat(&g))
         },
         backward_source: t149_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
     let h0 = -&a;
     let row1 = a.mapv(|v| v.min(0.1));
@@ -9461,7 +9461,7 @@ fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
     m.mean().unwrap() + 0.25 * gate2 + 0.3 * z3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t149_jvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 1).view(), &mat(t, 0, 4, 1), mat(t, 4, 4, 1).view())),
     },
     Case {
         name: "t150",
@@ -9510,7 +9510,7 @@ fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t151_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t151(x: &Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w);
     let hidden1 = -&probs0;
@@ -9522,7 +9522,7 @@ fn t151(x: &Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     -backprop::pick(&scores6, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s - act3
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t151_jvp(&mat(p, 0, 2, 1), mat(p, 2, 1, 1), p[3], p[4], y, &mat(t, 0, 2, 1), mat(t, 2, 1, 1), t[3], t[4])),
     },
     Case {
         name: "t152",
@@ -9565,7 +9565,7 @@ fn t152(a: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t153_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t153(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let norm0 = x.dot(&w) + b;
     let probs1 = &norm0 * b;
@@ -9578,7 +9578,7 @@ fn t153(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&col7, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() - s - row4.sum() - 3.0 * z5.sum() + 2.0 * norm6.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t153_jvp(mat(p, 0, 1, 4).view(), &mat(p, 4, 3, 1), &vector(p, 7, 4), p[11], p[12], y, mat(t, 0, 1, 4).view(), &mat(t, 4, 3, 1), &vector(t, 7, 4), t[11], t[12])),
     },
     Case {
         name: "t154",
@@ -9620,7 +9620,7 @@ fn t154(m: Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t155_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(w);
     let act1 = &row0 * &row0;
@@ -9632,7 +9632,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden6, y).mean().unwrap() + 0.5 * s * (w * w).sum() - backprop::pick(&act4, y).mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t155_jvp(p[0], &mat(p, 1, 1, 3), &mat(p, 4, 1, 1), y, t[0], &mat(t, 1, 1, 3), &mat(t, 4, 1, 1))),
     },
     Case {
         name: "t156",
@@ -9676,7 +9676,7 @@ fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f6
             (value, flat(&g))
         },
         backward_source: t157_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t157(s: f64, u: &Array1<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     let col0 = u.mapv(|v| v / (1.0 + v * v));
     let h1 = u.mean().unwrap();
@@ -9685,7 +9685,7 @@ fn t157(s: f64, u: &Array1<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     s + 1.5 * reg + 0.1 * h1 + (&h2 * &h2).sum() - act3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t157_jvp(p[0], &vector(p, 1, 3), mat(p, 4, 3, 3).view(), p[13], t[0], &vector(t, 1, 3), mat(t, 4, 3, 3).view(), t[13])),
     },
     Case {
         name: "t158",
@@ -9732,7 +9732,7 @@ fn t158(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, s:
             (value, flat(&g))
         },
         backward_source: t159_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t159(a: &Array2<f64>) -> f64 {
     let scores0 = backprop::log_softmax(a, Axis(0));
     let norm1 = &scores0 - &scores0;
@@ -9740,7 +9740,7 @@ fn t159(a: &Array2<f64>) -> f64 {
     probs2.mean().unwrap() + a.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t159_jvp(&mat(p, 0, 3, 1), &mat(t, 0, 3, 1))),
     },
     Case {
         name: "t160",
@@ -9785,7 +9785,7 @@ fn t160(a: Array2<f64>, m: ArrayView2<f64>, v: &Array1<f64>, u: &Array1<f64>) ->
             (value, flat(&g))
         },
         backward_source: t161_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
     let norm0 = 0.1 * &m;
     let log_probs1 = &a - reg;
@@ -9795,7 +9795,7 @@ fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
     s + h3.mean().unwrap() - mixed4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t161_jvp(mat(p, 0, 4, 1), p[4], mat(p, 5, 4, 1).view(), p[9], mat(t, 0, 4, 1), t[4], mat(t, 5, 4, 1).view(), t[9])),
     },
     Case {
         name: "t162",
@@ -9902,7 +9902,7 @@ fn t164(w: Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t165_backward_source,
-        source: r#"#[backprop(wrt(w))]
+        source: r#"#[backprop(wrt(w), jvp)]
 fn t165(w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w);
     let probs1 = backprop::pick(&hidden0, y);
@@ -9917,7 +9917,7 @@ fn t165(w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     gate5 + (&mixed8 * &mixed8).sum() + col9
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t165_jvp(&mat(p, 0, 4, 3), mat(p, 12, 1, 4).view(), y, &mat(t, 0, 4, 3))),
     },
     Case {
         name: "t166",
@@ -9960,7 +9960,7 @@ fn t166(u: &Array1<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t167_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let scores1 = &x * &x;
@@ -9971,7 +9971,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     log_probs2.mean().unwrap() + 0.75 * h5.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t167_jvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 3), &vector(p, 16, 3), y, mat(t, 0, 1, 4), &mat(t, 4, 4, 3), &vector(t, 16, 3))),
     },
     Case {
         name: "t168",
@@ -10019,7 +10019,7 @@ fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 
             (value, flat(&g))
         },
         backward_source: t169_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t169(s: f64, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>, reg: f64) -> f64 {
     let row0 = backprop::softmax(&m, Axis(1));
     let h1 = a.clone();
@@ -10027,7 +10027,7 @@ fn t169(s: f64, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64
     s + k.sum() + (u * u).sum() + reg + 1.5 * (&row0 * &row0).sum() + h1.mean().unwrap() + probs2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t169_jvp(p[0], mat(p, 1, 1, 4), &mat(p, 5, 1, 4), &vector(p, 9, 2), &vector(p, 11, 4), &mat(p, 15, 1, 2), p[17], t[0], mat(t, 1, 1, 4), &mat(t, 5, 1, 4), &vector(t, 9, 2), &vector(t, 11, 4), &mat(t, 15, 1, 2), t[17])),
     },
     Case {
         name: "t170",
@@ -10123,7 +10123,7 @@ fn t172(a: &Array2<f64>, u: &Array1<f64>, k: Array2<f64>, m: &Array2<f64>, v: &A
             (value, flat(&g))
         },
         backward_source: t173_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
     let gate0 = k.t().dot(&k);
     let act1 = (u * u).sum();
@@ -10132,7 +10132,7 @@ fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
     act1 + act2.sum() - gate3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t173_jvp(mat(p, 0, 1, 1).view(), &mat(p, 1, 2, 1), mat(p, 3, 2, 1).view(), &vector(p, 5, 1), mat(t, 0, 1, 1).view(), &mat(t, 1, 2, 1), mat(t, 3, 2, 1).view(), &vector(t, 5, 1))),
     },
     Case {
         name: "t174",
@@ -10181,7 +10181,7 @@ fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f6
             (value, flat(&g))
         },
         backward_source: t175_backward_source,
-        source: r#"#[backprop(wrt(x, w))]
+        source: r#"#[backprop(wrt(x, w), jvp)]
 fn t175(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w);
     let norm1 = &w + &w;
@@ -10193,7 +10193,7 @@ fn t175(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores6, y).mean().unwrap() + norm2
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t175_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 2, 4), y, mat(t, 0, 4, 2).view(), mat(t, 8, 2, 4))),
     },
     Case {
         name: "t176",
@@ -10238,7 +10238,7 @@ fn t176(a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t177_backward_source,
-        source: r#"#[backprop(wrt(k, m, s))]
+        source: r#"#[backprop(wrt(k, m, s), jvp)]
 fn t177(k: &Array2<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     let norm0 = k.dot(a);
     let hidden1 = &norm0 - k;
@@ -10247,7 +10247,7 @@ fn t177(k: &Array2<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     s + hidden1.mean().unwrap() - z2.mean().unwrap() - h3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t177_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 1), &mat(p, 2, 1, 1), p[3], &mat(t, 0, 1, 1), mat(t, 1, 1, 1), t[3])),
     },
     Case {
         name: "t178",
@@ -10290,7 +10290,7 @@ fn t178(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t179_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(&w) + b;
     let gate1 = b.mapv(|v| v * v * 0.5 + v.sin());
@@ -10306,7 +10306,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row10, y).mean().unwrap() + 0.75 * col3.mean().unwrap() + gate4.mean().unwrap() + 0.1 * (&scores7 * &scores7).sum() + col8.mean().unwrap() + 0.3 * backprop::pick(&log_probs9, y).mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t179_jvp(&mat(p, 0, 3, 4), mat(p, 12, 4, 4).view(), &vector(p, 28, 4), y, &mat(t, 0, 3, 4), mat(t, 12, 4, 4).view(), &vector(t, 28, 4))),
     },
     Case {
         name: "t180",
@@ -10352,7 +10352,7 @@ fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
             (value, flat(&g))
         },
         backward_source: t181_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t181(a: Array2<f64>, s: f64, u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let act0 = v - s;
     let h1 = u.dot(m);
@@ -10364,7 +10364,7 @@ fn t181(a: Array2<f64>, s: f64, u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64
     reg + (&act0 * &act0).sum() + h1.mean().unwrap() + norm3.mean().unwrap() + row4.mean().unwrap() + z6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t181_jvp(mat(p, 0, 4, 4), p[16], &vector(p, 17, 4), &vector(p, 21, 4), &mat(p, 25, 4, 4), p[41], mat(t, 0, 4, 4), t[16], &vector(t, 17, 4), &vector(t, 21, 4), &mat(t, 25, 4, 4), t[41])),
     },
     Case {
         name: "t182",
@@ -10410,7 +10410,7 @@ fn t182(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
             (value, flat(&g))
         },
         backward_source: t183_backward_source,
-        source: r#"#[backprop(wrt(w, b, s, reg))]
+        source: r#"#[backprop(wrt(w, b, s, reg), jvp)]
 fn t183(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w) + b;
     let col1 = &w + b;
@@ -10425,7 +10425,7 @@ fn t183(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&gate9, y).mean().unwrap() - 0.5 * s * (&w * &w).sum() + reg + mixed5.sum() + 0.75 * col6.sum() - 1.5 * norm8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t183_jvp(&mat(p, 0, 2, 2), mat(p, 4, 2, 1), &vector(p, 6, 1), p[7], p[8], y, mat(t, 4, 2, 1), &vector(t, 6, 1), t[7], t[8])),
     },
     Case {
         name: "t184",
@@ -10468,7 +10468,7 @@ fn t184(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t185_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(&w) + b;
     let row1 = act0.view();
@@ -10481,7 +10481,7 @@ fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&hidden7, y).mean().unwrap() + z4.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t185_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 2).view(), &vector(p, 6, 2), y, &mat(t, 0, 1, 2), mat(t, 2, 2, 2).view(), &vector(t, 6, 2))),
     },
     Case {
         name: "t186",
@@ -10582,7 +10582,7 @@ fn t188(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
             (value, flat(&g))
         },
         backward_source: t189_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t189(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let gate1 = backprop::pick(&norm0, y);
@@ -10591,7 +10591,7 @@ fn t189(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     gate1.mean().unwrap() + (&z3 * &z3).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t189_jvp(&mat(p, 0, 2, 3), &mat(p, 6, 3, 2), &vector(p, 12, 2), y, &mat(t, 0, 2, 3), &mat(t, 6, 3, 2), &vector(t, 12, 2))),
     },
     Case {
         name: "t190",
@@ -10696,7 +10696,7 @@ fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1
             (value, flat(&g))
         },
         backward_source: t193_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t193(a: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let row0 = v.mapv(backprop::sigmoid);
     let act1 = u - 0.25;
@@ -10709,7 +10709,7 @@ fn t193(a: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     row0.mean().unwrap() - 2.0 * h4.sum() - row6.mean().unwrap() + (&log_probs7 * &log_probs7).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t193_jvp(&mat(p, 0, 2, 4), &vector(p, 8, 4), p[12], &vector(p, 13, 2), &mat(t, 0, 2, 4), &vector(t, 8, 4), t[12], &vector(t, 13, 2))),
     },
     Case {
         name: "t194",
@@ -10947,7 +10947,7 @@ fn t200(reg: f64, s: f64, a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t201_backward_source,
-        source: r#"#[backprop(wrt(reg, w, s))]
+        source: r#"#[backprop(wrt(reg, w, s), jvp)]
 fn t201(reg: f64, w: Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w) + b;
     let norm1 = w.mapv(|v| (v * reg).min(0.0));
@@ -10961,7 +10961,7 @@ fn t201(reg: f64, w: Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &
     -backprop::pick(&gate8, y).mean().unwrap() + 3.0 * 0.5 * s * (&w * &w).sum() + mixed4.sum() + (&hidden7 * &hidden7).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t201_jvp(p[0], mat(p, 1, 4, 1), &vector(p, 5, 1), p[6], &mat(p, 7, 2, 4), y, t[0], mat(t, 1, 4, 1), t[6])),
     },
     Case {
         name: "t202",
@@ -11061,7 +11061,7 @@ fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t205_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t205(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a.mapv(|v| v.max(s));
     let act1 = u.tanh();
@@ -11069,7 +11069,7 @@ fn t205(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, v: &Array1<f64>, s: f64
     m.mean().unwrap() + v.mean().unwrap() + 1.5 * log_probs0.mean().unwrap() + (&z2 * &z2).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t205_jvp(mat(p, 0, 1, 2), &vector(p, 2, 2), mat(p, 4, 2, 1), &vector(p, 6, 1), p[7], mat(t, 0, 1, 2), &vector(t, 2, 2), mat(t, 4, 2, 1), &vector(t, 6, 1), t[7])),
     },
     Case {
         name: "t206",
@@ -11118,7 +11118,7 @@ fn t206(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, y: &[usize
             (value, flat(&g))
         },
         backward_source: t207_backward_source,
-        source: r#"#[backprop(wrt(m))]
+        source: r#"#[backprop(wrt(m), jvp)]
 fn t207(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let gate0 = &m * &m.sum_axis(Axis(1)).insert_axis(Axis(1));
     let mixed1 = u.view().insert_axis(Axis(1));
@@ -11133,7 +11133,7 @@ fn t207(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
     k.sum() + s + col8.sum() + log_probs9.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t207_jvp(mat(p, 0, 2, 1), mat(p, 2, 1, 1).view(), &mat(p, 3, 2, 1), &vector(p, 5, 2), p[7], mat(t, 2, 1, 1).view())),
     },
     Case {
         name: "t208",
@@ -11176,7 +11176,7 @@ fn t208(x: Array2<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t209_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = a.mapv(|v| v.clamp(reg, 5.0));
     let col1 = u.view().insert_axis(Axis(1));
@@ -11189,7 +11189,7 @@ fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
     m.mean().unwrap() + s - 2.0 * (&hidden4 * &hidden4).sum() + log_probs5.mean().unwrap() - hidden6.sum() + 0.3 * row7
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t209_jvp(&mat(p, 0, 1, 4), &mat(p, 4, 2, 4), &mat(p, 12, 2, 4), &vector(p, 20, 1), p[21], p[22], &mat(t, 0, 1, 4), &mat(t, 4, 2, 4), &mat(t, 12, 2, 4), &vector(t, 20, 1), t[21], t[22])),
     },
     Case {
         name: "t210",
@@ -11238,7 +11238,7 @@ fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
             (value, flat(&g))
         },
         backward_source: t211_backward_source,
-        source: r#"#[backprop(wrt(x, w, b, s))]
+        source: r#"#[backprop(wrt(x, w, b, s), jvp)]
 fn t211(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, reg: f64, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let z1 = -&scores0;
@@ -11251,7 +11251,7 @@ fn t211(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, reg: f64, s: f64, y: 
     reg + 3.0 * s + col4 + z5.mean().unwrap() + 0.5 * log_probs6.mean().unwrap() - gate7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t211_jvp(&mat(p, 0, 2, 3), &mat(p, 6, 3, 1), &vector(p, 9, 1), p[10], p[11], y, &mat(t, 0, 2, 3), &mat(t, 6, 3, 1), &vector(t, 9, 1), t[11])),
     },
     Case {
         name: "t212",
@@ -11297,7 +11297,7 @@ fn t212(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t213_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t213(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let hidden0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = a.dot(&hidden0);
@@ -11312,7 +11312,7 @@ fn t213(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>) -> f64 {
     h2.mean().unwrap() + 0.5 * gate3.sum() + act4.mean().unwrap() + norm7.mean().unwrap() + h9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t213_jvp(&mat(p, 0, 4, 2), mat(p, 8, 2, 4), mat(p, 16, 2, 4).view(), &mat(t, 0, 4, 2), mat(t, 8, 2, 4), mat(t, 16, 2, 4).view())),
     },
     Case {
         name: "t214",
@@ -11356,7 +11356,7 @@ fn t214(m: ArrayView2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t215_backward_source,
-        source: r#"#[backprop(wrt(m, k))]
+        source: r#"#[backprop(wrt(m, k), jvp)]
 fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let hidden0 = u.mean().unwrap();
     let probs1 = m.t();
@@ -11370,7 +11370,7 @@ fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: 
     (&row5 * &row5).sum() + hidden6.mean().unwrap() - hidden7.sum() - z8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t215_jvp(mat(p, 0, 4, 3).view(), mat(p, 12, 2, 4), mat(p, 20, 4, 3), &vector(p, 32, 3), &vector(p, 35, 2), mat(t, 12, 2, 4), mat(t, 20, 4, 3))),
     },
     Case {
         name: "t216",
@@ -11414,7 +11414,7 @@ fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> 
             (value, flat(&g))
         },
         backward_source: t217_backward_source,
-        source: r#"#[backprop(wrt(w))]
+        source: r#"#[backprop(wrt(w), jvp)]
 fn t217(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let row1 = gate0.t();
@@ -11427,7 +11427,7 @@ fn t217(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden7, y).mean().unwrap() + 0.3 * scores3.mean().unwrap() - z6.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t217_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 2, 1), y, mat(t, 8, 2, 1))),
     },
     Case {
         name: "t218",
@@ -11472,7 +11472,7 @@ fn t218(a: &Array2<f64>, m: ArrayView2<f64>, s: f64, v: &Array1<f64>, u: &Array1
             (value, flat(&g))
         },
         backward_source: t219_backward_source,
-        source: r#"#[backprop(wrt(x, b, w, reg))]
+        source: r#"#[backprop(wrt(x, b, w, reg), jvp)]
 fn t219(x: Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let probs1 = gate0.mapv(f64::tanh);
@@ -11488,7 +11488,7 @@ fn t219(x: Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&gate10, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - (&scores4 * &scores4).sum() + 0.1 * (&col5 * &col5).sum() + col6 + row7.sum() + row8.sum() + col9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t219_jvp(mat(p, 0, 3, 1), &vector(p, 3, 1), &mat(p, 4, 1, 1), p[5], p[6], y, mat(t, 0, 3, 1), &vector(t, 3, 1), &mat(t, 4, 1, 1), t[6])),
     },
     Case {
         name: "t220",
@@ -11530,7 +11530,7 @@ fn t220(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
             (value, flat(&g))
         },
         backward_source: t221_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let row1 = backprop::log_softmax(&scores0, Axis(0));
@@ -11543,7 +11543,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
     -backprop::pick(&gate7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - backprop::pick(&hidden2, y).mean().unwrap() + probs5.sum() - 1.5 * row6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t221_jvp(p[0], &mat(p, 1, 3, 1), &vector(p, 4, 1), p[5], &mat(p, 6, 3, 3), y, t[0], &mat(t, 1, 3, 1), &vector(t, 4, 1), t[5], &mat(t, 6, 3, 3))),
     },
     Case {
         name: "t222",
@@ -11587,7 +11587,7 @@ fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
             (value, flat(&g))
         },
         backward_source: t223_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t223(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let mixed0 = v - s;
     let h1 = v - &mixed0;
@@ -11598,7 +11598,7 @@ fn t223(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     norm2 - (&scores3 * &scores3).sum() + h4.mean().unwrap() - 0.1 * log_probs5
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t223_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 1), &vector(p, 3, 1), p[4], mat(t, 0, 1, 2).view(), &vector(t, 2, 1), &vector(t, 3, 1), t[4])),
     },
     Case {
         name: "t224",
@@ -11641,7 +11641,7 @@ fn t224(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t225_backward_source,
-        source: r#"#[backprop(wrt(w, b))]
+        source: r#"#[backprop(wrt(w, b), jvp)]
 fn t225(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(&w) + b;
     let log_probs1 = backprop::sigmoid(b);
@@ -11652,7 +11652,7 @@ fn t225(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
     -backprop::pick(&log_probs5, y).mean().unwrap() - 3.0 * norm2.mean().unwrap() + backprop::pick(&act3, y).mean().unwrap() - act4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t225_jvp(mat(p, 0, 1, 2).view(), mat(p, 2, 3, 1).view(), &vector(p, 5, 2), y, mat(t, 0, 1, 2).view(), &vector(t, 5, 2))),
     },
     Case {
         name: "t226",
@@ -11755,7 +11755,7 @@ fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -
             (value, flat(&g))
         },
         backward_source: t229_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t229(v: &Array1<f64>, u: &Array1<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = -u;
     let norm1 = &norm0 * &norm0;
@@ -11763,7 +11763,7 @@ fn t229(v: &Array1<f64>, u: &Array1<f64>, a: ArrayView2<f64>, s: f64, reg: f64) 
     (v * v).sum() + s + reg + log_probs2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t229_jvp(&vector(p, 0, 3), &vector(p, 3, 4), mat(p, 7, 4, 4).view(), p[23], p[24], &vector(t, 0, 3), &vector(t, 3, 4), mat(t, 7, 4, 4).view(), t[23], t[24])),
     },
     Case {
         name: "t230",
@@ -11810,7 +11810,7 @@ fn t230(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) ->
             (value, flat(&g))
         },
         backward_source: t231_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t231(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let hidden0 = backprop::relu(u);
     let hidden1 = k + s;
@@ -11820,7 +11820,7 @@ fn t231(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
     reg + 3.0 * hidden0.mean().unwrap() + hidden1.sum() - norm3 - (&hidden4 * &hidden4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t231_jvp(mat(p, 0, 3, 4), mat(p, 12, 4, 4).view(), &mat(p, 28, 4, 3), &vector(p, 40, 3), p[43], p[44], mat(t, 0, 3, 4), mat(t, 12, 4, 4).view(), &mat(t, 28, 4, 3), &vector(t, 40, 3), t[43], t[44])),
     },
     Case {
         name: "t232",
@@ -11922,7 +11922,7 @@ fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t235_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t235(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let log_probs1 = (x * x).sum();
@@ -11932,7 +11932,7 @@ fn t235(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed4, y).mean().unwrap() - 0.75 * log_probs1 + act3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t235_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), y, &mat(t, 0, 4, 1), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
     },
     Case {
         name: "t236",
@@ -11977,7 +11977,7 @@ fn t236(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t237_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t237(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w) + b;
     let hidden1 = &w - &w;
@@ -11989,7 +11989,7 @@ fn t237(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) ->
     -backprop::pick(&gate6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + gate3 + mixed4.mean().unwrap() + probs5.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t237_jvp(mat(p, 0, 1, 4), mat(p, 4, 4, 4), &vector(p, 20, 4), p[24], y, mat(t, 0, 1, 4), mat(t, 4, 4, 4), &vector(t, 20, 4), t[24])),
     },
     Case {
         name: "t238",
@@ -12033,7 +12033,7 @@ fn t238(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t239_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     let mixed0 = backprop::softmax(m, Axis(1));
     let z1 = a + s;
@@ -12046,7 +12046,7 @@ fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     mixed0.mean().unwrap() + 0.75 * col4.mean().unwrap() - h6.mean().unwrap() - act7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t239_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 4), p[6], &vector(p, 7, 2), &mat(t, 0, 2, 1), &mat(t, 2, 1, 4), t[6], &vector(t, 7, 2))),
     },
     Case {
         name: "t240",
@@ -12092,7 +12092,7 @@ fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t241_backward_source,
-        source: r#"#[backprop(wrt(k))]
+        source: r#"#[backprop(wrt(k), jvp)]
 fn t241(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>) -> f64 {
     let row0 = k - k;
     let scores1 = backprop::log_softmax(&row0, Axis(1));
@@ -12107,7 +12107,7 @@ fn t241(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>) -> f64 {
     (&mixed3 * &mixed3).sum() + hidden5.sum() + 0.25 * (&probs6 * &probs6).sum() + (&col7 * &col7).sum() - (&mixed8 * &mixed8).sum() - norm9.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t241_jvp(mat(p, 0, 2, 3), mat(p, 6, 3, 2).view(), &mat(p, 12, 3, 2), &mat(t, 12, 3, 2))),
     },
     Case {
         name: "t242",
@@ -12216,7 +12216,7 @@ fn t244(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
             (value, flat(&g))
         },
         backward_source: t245_backward_source,
-        source: r#"#[backprop(wrt(a, m, s))]
+        source: r#"#[backprop(wrt(a, m, s), jvp)]
 fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let probs0 = &a - &m;
     let col1 = backprop::log_softmax(&probs0, Axis(0));
@@ -12229,7 +12229,7 @@ fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     z2.sum() + scores5.sum() + 0.25 * probs6.mean().unwrap() + hidden7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t245_jvp(mat(p, 0, 3, 1).view(), mat(p, 3, 3, 1), p[6], mat(t, 0, 3, 1).view(), mat(t, 3, 3, 1), t[6])),
     },
     Case {
         name: "t246",
@@ -12329,7 +12329,7 @@ fn t248(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t249_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t249(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(&w) + b;
     let scores1 = log_probs0.sum_axis(Axis(1)).insert_axis(Axis(1));
@@ -12338,7 +12338,7 @@ fn t249(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
     -backprop::pick(&hidden3, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + reg + scores1.mean().unwrap() + norm2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t249_jvp(mat(p, 0, 2, 4), mat(p, 8, 4, 2).view(), &vector(p, 16, 2), p[18], p[19], y, mat(t, 0, 2, 4), mat(t, 8, 4, 2).view(), &vector(t, 16, 2), t[18], t[19])),
     },
     Case {
         name: "t250",
@@ -12388,7 +12388,7 @@ fn t250(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: &Array2<
             (value, flat(&g))
         },
         backward_source: t251_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b))]
+        source: r#"#[backprop(wrt(wh, wx, b), jvp)]
 fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let gate0 = wx.t();
     let mut h = b.clone();
@@ -12405,7 +12405,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (&h * &h).sum() + 0.5 * masked1.mean().unwrap() + h2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t251_jvp(&mat(p, 0, 4, 3), &mat(p, 12, 1, 1), mat(p, 13, 4, 1).view(), &vector(p, 17, 1), &mat(t, 12, 1, 1), mat(t, 13, 4, 1).view(), &vector(t, 17, 1))),
     },
     Case {
         name: "t252",
@@ -12456,7 +12456,7 @@ fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t253_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state))]
+        source: r#"#[backprop(wrt(wh, b, state), jvp)]
 fn t253(wh: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
     let hidden0 = wh + b;
     let h1 = (b * state) * 1.5;
@@ -12474,7 +12474,7 @@ fn t253(wh: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
     h.mean().unwrap() - scores3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t253_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 3), &mat(p, 12, 2, 3), &mat(t, 0, 3, 3), &vector(t, 9, 3), &mat(t, 12, 2, 3))),
     },
     Case {
         name: "t254",
@@ -12530,7 +12530,7 @@ fn t254(wh: &Array2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t255_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, state, s))]
+        source: r#"#[backprop(wrt(wh, wx, state, s), jvp)]
 fn t255(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     for t in 0..xs.nrows() {
@@ -12541,7 +12541,7 @@ fn t255(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
     (xs * xs).sum() + 0.75 * s + 0.75 * (&mixed0 * &mixed0).sum() + (&hidden1 * &hidden1).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t255_jvp(&mat(p, 0, 4, 1), mat(p, 4, 1, 1), &mat(p, 5, 1, 1), &vector(p, 6, 1), p[7], mat(t, 4, 1, 1), &mat(t, 5, 1, 1), &vector(t, 6, 1), t[7])),
     },
     Case {
         name: "t256",
@@ -12624,7 +12624,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
             (value, flat(&g))
         },
         backward_source: t258_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b), jvp)]
+        source: r#"#[backprop(wrt(wh, wx, b))]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -12640,7 +12640,7 @@ fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     (&xs * &xs).sum() + 2.0 * h.sum() + masked1.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t258_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 1, 1).view(), &mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 3, 1, 1).view(), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
+        jvp: None,
     },
     Case {
         name: "t259",
@@ -12951,7 +12951,7 @@ fn t266(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: Array2<f6
             (value, flat(&g))
         },
         backward_source: t267_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state))]
+        source: r#"#[backprop(wrt(wh, b, state), jvp)]
 fn t267(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     for t in 0..4 {
@@ -12968,7 +12968,7 @@ fn t267(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f6
     -backprop::pick(&col3, y).mean().unwrap() + 0.1 * (&row0 * &row0).sum() - mixed1.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t267_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 1, 1).view(), mat(p, 5, 1, 1), &vector(p, 6, 1), mat(p, 7, 3, 1), y, mat(t, 4, 1, 1).view(), &vector(t, 6, 1), mat(t, 7, 3, 1))),
     },
     Case {
         name: "t268",
@@ -13017,7 +13017,7 @@ fn t268(xs: &Array2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, st
             (value, flat(&g))
         },
         backward_source: t269_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b))]
+        source: r#"#[backprop(wrt(wh, wx, b), jvp)]
 fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) -> f64 {
     let mut h = b.mapv(f64::tanh);
     let mut acc = 0.0;
@@ -13032,7 +13032,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
     xs.mean().unwrap() - h.mean().unwrap() - 0.75 * acc + gate0.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t269_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 4, 4), mat(p, 18, 1, 4), &vector(p, 22, 4), mat(t, 2, 4, 4), mat(t, 18, 1, 4), &vector(t, 22, 4))),
     },
     Case {
         name: "t270",
@@ -13126,7 +13126,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t272_backward_source,
-        source: r#"#[backprop(wrt(wh, b), jvp)]
+        source: r#"#[backprop(wrt(wh, b))]
 fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13147,7 +13147,7 @@ fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -
     -backprop::pick(&row4, y).mean().unwrap() + log_probs1.mean().unwrap() + col3.sum()
 }
 "#,
-        jvp: Some(|p, y, t| t272_jvp(mat(p, 0, 3, 3).view(), &vector(p, 9, 3), mat(p, 12, 1, 3), y, mat(t, 0, 3, 3).view(), &vector(t, 9, 3))),
+        jvp: None,
     },
     Case {
         name: "t273",
@@ -13235,7 +13235,7 @@ fn t274(xs: Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>)
             (value, flat(&g))
         },
         backward_source: t275_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state))]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = state * 0.5;
     let mut h = probs0.clone();
@@ -13254,7 +13254,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     xs.mean().unwrap() - b.mean().unwrap() + 0.75 * h.mean().unwrap() - acc + 0.75 * gate1.mean().unwrap() + masked3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t275_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 1, 1).view(), &mat(p, 3, 2, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 2, 1, 1).view(), &mat(t, 3, 2, 1), &vector(t, 5, 1), &vector(t, 6, 1))),
     },
     Case {
         name: "t276",
@@ -13271,7 +13271,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
             (value, flat(&g))
         },
         backward_source: t276_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, s), jvp)]
+        source: r#"#[backprop(wrt(wh, wx, b, s))]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13289,7 +13289,7 @@ fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     acc + scores0.mean().unwrap() + masked2.sum() + 0.1 * row3.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t276_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 3, 3), &mat(p, 11, 1, 3), &vector(p, 14, 3), &vector(p, 17, 3), p[20], mat(t, 2, 3, 3), &mat(t, 11, 1, 3), &vector(t, 14, 3), t[20])),
+        jvp: None,
     },
     Case {
         name: "t277",
@@ -13383,7 +13383,7 @@ fn t278(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t279_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state, s))]
+        source: r#"#[backprop(wrt(wh, wx, b, state, s), jvp)]
 fn t279(xs: Array2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let row0 = state.view().insert_axis(Axis(1));
     let scores1 = (&wh + b) * 0.3;
@@ -13400,7 +13400,7 @@ fn t279(xs: Array2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() + 2.0 * s + row0.sum() + scores1.sum() + h.mean().unwrap() + 0.75 * masked2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t279_jvp(mat(p, 0, 1, 4), mat(p, 4, 3, 3), mat(p, 13, 4, 3).view(), &vector(p, 25, 3), &vector(p, 28, 3), p[31], mat(t, 4, 3, 3), mat(t, 13, 4, 3).view(), &vector(t, 25, 3), &vector(t, 28, 3), t[31])),
     },
     Case {
         name: "t280",
@@ -13678,7 +13678,7 @@ fn t286(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: ArrayVie
             (value, flat(&g))
         },
         backward_source: t287_backward_source,
-        source: r#"#[backprop(wrt(wh, state))]
+        source: r#"#[backprop(wrt(wh, state), jvp)]
 fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     let z0 = state.clone();
     let gate1 = z0.mapv(f64::tanh);
@@ -13694,7 +13694,7 @@ fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed2, y).mean().unwrap() + 0.25 * wh.mean().unwrap() + backprop::pick(&h, y).mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t287_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 1, 4), y, mat(t, 0, 4, 4).view(), &mat(t, 16, 1, 4))),
     },
     Case {
         name: "t288",
@@ -14040,7 +14040,7 @@ fn t296(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t297_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state, s))]
+        source: r#"#[backprop(wrt(wh, wx, b, state, s), jvp)]
 fn t297(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let col0 = xs.t().dot(b);
     let z1 = &state - b;
@@ -14055,7 +14055,7 @@ fn t297(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     s - col0.mean().unwrap() + 0.5 * z1.mean().unwrap() - 0.75 * h.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t297_jvp(&mat(p, 0, 2, 4), mat(p, 8, 2, 2).view(), &mat(p, 12, 4, 2), &vector(p, 20, 2), mat(p, 22, 3, 2), p[28], mat(t, 8, 2, 2).view(), &mat(t, 12, 4, 2), &vector(t, 20, 2), mat(t, 22, 3, 2), t[28])),
     },
     Case {
         name: "t298",
@@ -14240,7 +14240,7 @@ fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t320_backward_source,
-        source: r#"#[backprop(split(t319))]
+        source: r#"#[backprop(split(t319), jvp)]
 fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = &a * &a;
     let act1: Array2<f64> = t319(log_probs0.clone(), m.view(), u, s);
@@ -14250,7 +14250,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     act1.mean().unwrap() + act4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t320_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 3, 4), &vector(p, 28, 4), p[32], mat(t, 0, 4, 4).view(), &mat(t, 16, 3, 4), &vector(t, 28, 4), t[32])),
     },
     Case {
         name: "t321",
@@ -14400,7 +14400,7 @@ fn t328(a: Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t334_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let probs0 = u.exp();
     let scores1 = &probs0 * u;
@@ -14410,7 +14410,7 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     hidden3.mean().unwrap() - mixed4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t334_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), p[2], mat(t, 0, 1, 1), &vector(t, 1, 1), t[2])),
     },
     Case {
         name: "t336",
@@ -14481,7 +14481,7 @@ fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t340_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t340(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let col0 = &a + &a;
     let col1 = col0.dot(u);
@@ -14492,7 +14492,7 @@ fn t340(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     col1.mean().unwrap() - z3 + 2.0 * log_probs4.sum() - norm5
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t340_jvp(mat(p, 0, 1, 4), &vector(p, 4, 4), p[8], mat(t, 0, 1, 4), &vector(t, 4, 4), t[8])),
     },
     Case {
         name: "t341",
@@ -14537,7 +14537,7 @@ fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t343_backward_source,
-        source: r#"#[backprop(wrt(a, u, s))]
+        source: r#"#[backprop(wrt(a, u, s), jvp)]
 fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let probs0: Array2<f64> = t335(&a, u, s);
     let mixed1 = probs0.dot(u);
@@ -14545,7 +14545,7 @@ fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     mixed1.mean().unwrap() + row2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t343_jvp(mat(p, 0, 1, 4), &vector(p, 4, 4), p[8], mat(t, 0, 1, 4), &vector(t, 4, 4), t[8])),
     },
     Case {
         name: "t345",
@@ -14614,7 +14614,7 @@ fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t351_backward_source,
-        source: r#"#[backprop(split(t348))]
+        source: r#"#[backprop(split(t348), jvp)]
 fn t351(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
     let h0 = &a + u;
     let h1 = u.sum() * 1.5;
@@ -14625,7 +14625,7 @@ fn t351(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
     h1 - (&col4 * &col4).sum() + scores5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t351_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1).view(), &vector(p, 2, 1), mat(t, 0, 1, 1), mat(t, 1, 1, 1).view(), &vector(t, 2, 1))),
     },
     Case {
         name: "t352",
@@ -14695,7 +14695,7 @@ fn t358(a: Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t359_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t359(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let z0 = m.t().dot(&m);
     let h1 = &m * &m;
@@ -14705,7 +14705,7 @@ fn t359(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     z0.sum() + 3.0 * col3 + (&row4 * &row4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t359_jvp(&mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], &mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32])),
     },
     Case {
         name: "t360",
@@ -15271,7 +15271,7 @@ fn t383(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
             (value, flat(&g))
         },
         backward_source: t387_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t387(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, x3: &Array3<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = x3.mean_axis(Axis(1)).unwrap();
     let gate1 = concatenate(Axis(1), &[mixed0.view(), mixed0.view()]).unwrap();
@@ -15282,7 +15282,7 @@ fn t387(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, x3: &Array3<f64>, 
     a.mean().unwrap() + m.mean().unwrap() - 0.1 * u.sum() - s - reg - 3.0 * (&gate1 * &gate1).sum() + 0.25 * norm3.sum() + hidden5.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t387_jvp(&mat(p, 0, 2, 3), mat(p, 6, 3, 2).view(), &mat(p, 12, 2, 3), &tensor3(p, 18, 1, 1, 3), &vector(p, 21, 2), p[23], p[24], &mat(t, 0, 2, 3), mat(t, 6, 3, 2).view(), &mat(t, 12, 2, 3), &tensor3(t, 18, 1, 1, 3), &vector(t, 21, 2), t[23], t[24])),
     },
     Case {
         name: "t388",
@@ -15473,7 +15473,7 @@ fn t397(emb: ArrayView2<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, y: &[usi
             (value, flat(&g))
         },
         backward_source: t399_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t399(a: Array2<f64>, u: &Array1<f64>, s: f64, x3: &Array3<f64>, v: &Array1<f64>) -> f64 {
     let gate0 = x3.index_axis(Axis(2), 1);
     let norm1 = x3.slice(s![.., 1usize, ..]);
@@ -15484,7 +15484,7 @@ fn t399(a: Array2<f64>, u: &Array1<f64>, s: f64, x3: &Array3<f64>, v: &Array1<f6
     s + v.sum() + 1.5 * norm1.sum() + 0.75 * z2.mean().unwrap() - scores3.mean().unwrap() - row5.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t399_jvp(mat(p, 0, 3, 2), &vector(p, 6, 2), p[8], &tensor3(p, 9, 2, 2, 2), &vector(p, 17, 2), mat(t, 0, 3, 2), &vector(t, 6, 2), t[8], &tensor3(t, 9, 2, 2, 2), &vector(t, 17, 2))),
     },
     Case {
         name: "t400",
@@ -15959,13 +15959,16 @@ fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t301_backward_source,
-        source: r#"#[backprop(wrt(u))]
+        source: r#"#[backprop(wrt(u), jvp)]
 fn t301(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let h0 = 1.5 * u;
     &h0 - a.sum() + m.sum() + s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t301_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 3), &vector(p, 4, 1), p[5], &vector(t, 4, 1));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t302",
@@ -16050,14 +16053,17 @@ fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t305_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = u.tanh();
     let gate1 = (&scores0 - &scores0) * 1.5;
     &gate1 + a.mean().unwrap() + s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t305_jvp(&mat(p, 0, 2, 4), &vector(p, 8, 2), p[10], &mat(t, 0, 2, 4), &vector(t, 8, 2), t[10]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t306",
@@ -16194,13 +16200,16 @@ fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t315_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let gate0 = u - s;
     (backprop::log_softmax(a, Axis(1))) + m.mean().unwrap() - gate0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t315_jvp(&mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], &mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t316",
@@ -16240,14 +16249,17 @@ fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 1)))),
         },
         backward_source: t317_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = (u * u).sum() * 0.5;
     let h1 = a * u;
     &h1 + 0.25 * s + log_probs0
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t317_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 1), p[2], &mat(t, 0, 1, 1), &vector(t, 1, 1), t[2]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t318",
@@ -16286,7 +16298,7 @@ fn t318(a: &Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t319_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0 = -&m;
     let z1: Array2<f64> = t315(&a, col0.view(), u, s);
@@ -16295,7 +16307,10 @@ fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     &norm3 + z1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t319_jvp(mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t322",
@@ -16384,13 +16399,16 @@ fn t327(a: ArrayView2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 2)))),
         },
         backward_source: t329_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t329(a: &Array2<f64>) -> Array2<f64> {
     let h0 = a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     h0.mapv(backprop::sigmoid)
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t329_jvp(&mat(p, 0, 4, 2), &mat(t, 0, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t330",
@@ -16431,7 +16449,7 @@ fn t330(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> 
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 3, 3)))),
         },
         backward_source: t331_backward_source,
-        source: r#"#[backprop(wrt(a))]
+        source: r#"#[backprop(wrt(a), jvp)]
 fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let z0 = backprop::softmax(u, Axis(0));
     let log_probs1 = backprop::softmax(&z0, Axis(0));
@@ -16439,7 +16457,10 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &col2 + log_probs1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t331_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 2), &mat(t, 0, 3, 3));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t332",
@@ -16479,7 +16500,7 @@ fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t333_backward_source,
-        source: r#"#[backprop(wrt(a, u))]
+        source: r#"#[backprop(wrt(a, u), jvp)]
 fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let scores0 = a.clone();
     let h1 = scores0.mapv(|v| v * v * 0.5 + v.sin());
@@ -16487,7 +16508,10 @@ fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &norm2 - h1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t333_jvp(&mat(p, 0, 1, 4), &vector(p, 4, 4), &mat(t, 0, 1, 4), &vector(t, 4, 4));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t335",
@@ -16503,12 +16527,15 @@ fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 4)))),
         },
         backward_source: t335_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     (a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) + 0.3 * u.mean().unwrap() - s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t335_jvp(&mat(p, 0, 1, 4), &vector(p, 4, 4), p[8], &mat(t, 0, 1, 4), &vector(t, 4, 4), t[8]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t337",
@@ -16524,13 +16551,16 @@ fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 4)))),
         },
         backward_source: t337_backward_source,
-        source: r#"#[backprop(wrt(a, s))]
+        source: r#"#[backprop(wrt(a, s), jvp)]
 fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     let gate0 = &a * &a;
     &gate0 - 2.0 * s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t337_jvp(mat(p, 0, 1, 4).view(), p[4], mat(t, 0, 1, 4).view(), t[4]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t338",
@@ -16546,7 +16576,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t338_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -16554,10 +16584,7 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     hidden2
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t338_jvp(mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
-            (elements(&value), elements(&tangent))
-        }),
+        jvp: None,
     },
     OutCase {
         name: "t342",
@@ -16675,13 +16702,16 @@ fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 1)))),
         },
         backward_source: t349_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
     let row0 = a.mapv(|v| (v * s).min(0.5));
     row0.tanh()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t349_jvp(mat(p, 0, 2, 1), p[2], mat(t, 0, 2, 1), t[2]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t350",
@@ -16723,14 +16753,17 @@ fn t350(a: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t353_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t353(a: ArrayView2<f64>) -> Array1<f64> {
     let probs0 = -&a;
     let norm1 = a.mean_axis(Axis(1)).unwrap();
     &norm1 + 2.0 * probs0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t353_jvp(mat(p, 0, 1, 1).view(), mat(t, 0, 1, 1).view());
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t354",
@@ -16746,14 +16779,17 @@ fn t353(a: ArrayView2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t354_backward_source,
-        source: r#"#[backprop(split(t329))]
+        source: r#"#[backprop(split(t329), jvp)]
 fn t354(a: Array2<f64>) -> Array1<f64> {
     let hidden0: Array2<f64> = t329(&a);
     let gate1 = hidden0.sum_axis(Axis(0));
     gate1
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t354_jvp(mat(p, 0, 4, 2), mat(t, 0, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t355",
@@ -16769,13 +16805,16 @@ fn t354(a: Array2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 2)))),
         },
         backward_source: t355_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let h0 = a.mapv(|v| v * v * 0.5 + v.sin());
     (&h0 + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) - 0.1 * s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t355_jvp(&mat(p, 0, 1, 2), p[2], &mat(t, 0, 1, 2), t[2]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t356",
@@ -17522,10 +17561,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
-    ("jvp", 121),
-    ("jvp of a program returning an array", 12),
-    ("jvp with split(..)", 1),
-    ("jvp with wrt(..)", 41),
+    ("jvp", 237),
+    ("jvp of a program returning an array", 25),
+    ("jvp with split(..)", 4),
+    ("jvp with wrt(..)", 81),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),
