@@ -891,7 +891,7 @@ const JVP_CONSTANT_REFERENCE_ARGUMENTS: bool = true;
 const JVP_CONSTANT_ARRAY_OUTPUT: bool = true;
 /// Every how many programs one gets `hvp` in its attribute (`Gen::hvp`; where the macro
 /// writes `f_hvp`, and when every program it calls has `hvp` too).
-const HVP_EVERY: usize = 4;
+const HVP_EVERY: usize = 2;
 /// Whether a program with `hvp` may call the runtime's gates imported by the prelude
 /// (`relu(x)` rather than `backprop::relu(x)`). `f_hvp` calls `sigmoid_hvp_tangent` and
 /// `sigmoid_hvp_tangent_backward` by the name the call is written with, and the prelude, which
