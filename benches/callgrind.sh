@@ -6,7 +6,9 @@
 # default 1000; T calls per tensor, RNN or GMM variant, default 1; L calls per loop-program
 # variant, default 100; PROGRAMS a comma-separated list such as `recurrence,dot,gmm`: only those
 # programs, default all; `second_order` is the table of f, f_jvp, f_grad, f_hvp on staged and
-# chain200, `hessian` the full Hessian from n f_hvp against num-dual's at n = 8, 64)
+# chain200, `hessian` the full Hessian from n f_hvp against num-dual's at n = 8, 64,
+# `softmax_second_order` f_grad, f_hvp and a hand-written HVP of the softmax loss on ndarray,
+# L calls each)
 #
 # Builds the `count` binary (release profile, as `cargo bench` uses), then for each program and
 # variant runs `count PROGRAM VARIANT N` under callgrind with collection switched on only inside
@@ -130,6 +132,22 @@ if [[ -n "$(selected hessian)" ]]; then
         ratio="$(awk -v a="$by_hvp" -v b="$by_dual" 'BEGIN { printf "%.3f", a / b }')"
         echo "| $size | $by_hvp | $by_dual | $ratio |"
     done
+    echo
+fi
+
+# Second order on ndarray (--only softmax_second_order): the softmax loss of a linear classifier
+# at N = 256, D = 64, C = 10; f_grad, f_hvp and the closed-form HVP by hand ($loop_n calls each).
+if [[ -n "$(selected softmax_second_order)" ]]; then
+    echo "softmax loss, N = 256, D = 64, C = 10 (instructions per call, $loop_n call(s) per variant)"
+    echo
+    echo "| program | grad | hvp | hvp by hand | hvp / grad | hvp / hvp by hand | hvp by hand / grad |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    grad="$(per_call softmax_hvp grad "$loop_n")"
+    hvp="$(per_call softmax_hvp hvp "$loop_n")"
+    hand="$(per_call softmax_hvp hvp_hand "$loop_n")"
+    ratios="$(awk -v g="$grad" -v h="$hvp" -v m="$hand" \
+        'BEGIN { printf "%.2f | %.2f | %.2f", h / g, h / m, m / g }')"
+    echo "| softmax_hvp | $grad | $hvp | $hand | $ratios |"
     echo
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Summarises the last `cargo bench -p backprop-bench` run: the median time of every variant
 # (from criterion's target/criterion/*/*/new/estimates.json) and the ratio generated / hand,
-# for the scalar programs, for the loop and tensor programs (generated and hand only), and for
+# for the scalar programs, for the loop and tensor programs (generated and hand only), for the
+# softmax loss's second order (f_grad, f_hvp, the HVP by hand: group softmax_second_order), and for
 # the GMM program (generated, hand and the objective alone, with ADBench's gradient / objective
 # ratios).
 # A program whose group has not been run (e.g. after `cargo bench -p backprop-bench -- svm_naive`)
@@ -57,6 +58,18 @@ for program in svm_naive recurrence dot rnn softmax two_layer affine_relu conv; 
     ratio="$(awk -v g="$generated" -v h="$hand" 'BEGIN { printf "%.3f", g / h }')"
     echo "| $program | $(human "$generated") | $(human "$hand") | $ratio |"
 done
+
+if [[ -f "$criterion/softmax_second_order/hvp/new/estimates.json" ]]; then
+    grad="$(median softmax_second_order grad)"
+    hvp="$(median softmax_second_order hvp)"
+    hand="$(median softmax_second_order hvp_hand)"
+    ratios="$(awk -v g="$grad" -v h="$hvp" -v m="$hand" \
+        'BEGIN { printf "%.2f | %.2f | %.2f", h / g, h / m, m / g }')"
+    echo
+    echo "| second order, softmax loss | grad | hvp | hvp by hand | hvp / grad | hvp / hvp by hand | hvp by hand / grad |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| softmax_second_order | $(human "$grad") | $(human "$hvp") | $(human "$hand") | $ratios |"
+fi
 
 if [[ -f "$criterion/gmm/generated/new/estimates.json" ]]; then
     generated="$(median gmm generated)"

@@ -6,8 +6,9 @@
 //! loss over flat slices, a taped scalar recurrence, a dot product); and generated vs
 //! hand-written on an Elman RNN on ndarray whose state a loop carries; and generated vs
 //! hand-written vs the objective alone on ADBench's GMM objective; and, on `staged` and
-//! `chain200`, the function itself vs `f_jvp` vs `f_grad` vs `f_hvp`, and a full Hessian from
-//! n `f_hvp` calls vs num-dual's `hessian` at n = 8 and 64. All variants are checked for
+//! `chain200`, the function itself vs `f_jvp` vs `f_grad` vs `f_hvp`, on the softmax loss of a
+//! linear classifier on ndarray `f_grad` vs `f_hvp` vs a hand-written closed-form HVP, and a
+//! full Hessian from n `f_hvp` calls vs num-dual's `hessian` at n = 8 and 64. All variants are checked for
 //! agreement before anything is measured.
 //!
 //! Run with `cargo bench -p backprop-bench`; see benches/README.md.
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
-use backprop_bench::{chain, check, gmm, hessian, loops, modes, neuron, rnn, staged};
+use backprop_bench::{chain, check, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
@@ -136,6 +137,24 @@ fn bench_second_order(c: &mut Criterion) {
             let ((p, q, r, s), (tp, tq, tr, ts)) = (args(), tangent());
             chain::hvp(p, q, r, s, tp, tq, tr, ts)
         })
+    });
+    group.finish();
+}
+
+/// Second order on ndarray: the softmax loss of a linear classifier at N = 256, D = 64, C = 10,
+/// `f_grad` vs `f_hvp` vs the hand-written closed-form HVP (`cargo bench -p backprop-bench --
+/// softmax_second_order`).
+fn bench_softmax_second_order(c: &mut Criterion) {
+    let at = softmax_hvp::inputs();
+    let mut group = c.benchmark_group("softmax_second_order");
+    group.bench_function("grad", |b| {
+        b.iter(|| softmax_hvp::grad(black_box(&at.w), &at.x, &at.y))
+    });
+    group.bench_function("hvp", |b| {
+        b.iter(|| softmax_hvp::hvp(black_box(&at.w), &at.x, &at.y, black_box(&at.v)))
+    });
+    group.bench_function("hvp_hand", |b| {
+        b.iter(|| softmax_hvp::hvp_hand(black_box(&at.w), &at.x, &at.y, black_box(&at.v)))
     });
     group.finish();
 }
@@ -365,7 +384,8 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_staged, bench_neuron, bench_chain200, bench_second_order, bench_hessian,
+    targets = bench_staged, bench_neuron, bench_chain200, bench_second_order,
+        bench_softmax_second_order, bench_hessian,
         bench_svm_naive, bench_recurrence, bench_call, bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_affine_relu, bench_conv, bench_gmm
 }
 criterion_main!(benches);

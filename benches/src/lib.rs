@@ -17,7 +17,9 @@
 //! slices, a taped scalar recurrence, a dot product) are in [`loops`], in the same two
 //! variants; an Elman RNN on ndarray, its state carried by a loop over the time steps, is in
 //! [`rnn`], in the same two; the ADBench GMM objective is in [`gmm`], in those two and
-//! `objective` (the function alone).
+//! `objective` (the function alone). Second order: `staged` and `chain200` in [`modes`], the
+//! full Hessian of the extended Rosenbrock function in [`hessian`], and the softmax loss of a
+//! linear classifier on ndarray in [`softmax_hvp`] (`f_grad`, `f_hvp` and a hand-written HVP).
 
 use backprop::{backprop, numeric_gradient, relative_error};
 use num_dual::{Dual64, DualNum};
@@ -25,6 +27,7 @@ use num_dual::{Dual64, DualNum};
 pub mod gmm;
 pub mod loops;
 pub mod rnn;
+pub mod softmax_hvp;
 pub mod tensor;
 
 /// Largest relative error accepted between two exact gradients (generated, hand, dual).
@@ -523,6 +526,7 @@ pub fn check() {
     check_scalar();
     check_loops();
     tensor::check();
+    softmax_hvp::check(&softmax_hvp::inputs());
     rnn::check(&rnn::inputs());
     gmm::check(&gmm::bench());
 }
@@ -602,6 +606,14 @@ mod tests {
             ((2, 4, 5, 5), (3, 1), 1, 67),
         ] {
             conv::check(&conv::inputs_of(x, filters, stride, seed));
+        }
+    }
+
+    #[test]
+    fn softmax_hvp_variants_agree_elsewhere() {
+        // Other shapes (a batch of one, two classes among them), other data.
+        for (n, d, c, seed) in [(1, 3, 2, 81), (7, 5, 3, 82), (32, 20, 10, 83)] {
+            softmax_hvp::check(&softmax_hvp::inputs_of(n, d, c, seed));
         }
     }
 

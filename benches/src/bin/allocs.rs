@@ -1,6 +1,7 @@
 //! Heap allocations per call of the loop programs' (`svm_naive`, `recurrence`, `dot`, `rnn`), the
-//! tensor programs' (`softmax`, `two_layer`, and the layers `affine_relu`, `conv`) and the GMM
-//! program's variants, counted by a global allocator that wraps the system allocator.
+//! tensor programs' (`softmax`, `two_layer`, and the layers `affine_relu`, `conv`), the GMM
+//! program's variants and the softmax loss's `f_grad`, `f_hvp` and HVP by hand (`softmax_hvp`:
+//! `grad`, `hvp`, `hvp_hand`), counted by a global allocator that wraps the system allocator.
 //!
 //! Usage: `allocs [N]` (N calls per variant, default 10) prints a markdown table: allocations
 //! per call (`alloc` and `alloc_zeroed`; `realloc` counted apart), bytes allocated per call,
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use backprop_bench::loops::{dot, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
-use backprop_bench::{gmm, loops, rnn};
+use backprop_bench::{gmm, loops, rnn, softmax_hvp};
 
 /// The system allocator, counting.
 struct Counting;
@@ -220,6 +221,19 @@ fn call(program: &str, variant: &str) -> Option<Box<dyn FnMut() -> f64>> {
                 f(black_box(&at.w1), &at.b1, &at.w2, &at.b2, &at.x, &at.y, REG).0
             }))
         }
+        ("softmax_hvp", "grad" | "hvp" | "hvp_hand") => {
+            let at = softmax_hvp::inputs();
+            softmax_hvp::check(&at);
+            Some(match variant {
+                "grad" => Box::new(move || softmax_hvp::grad(black_box(&at.w), &at.x, &at.y).0),
+                "hvp" => {
+                    Box::new(move || softmax_hvp::hvp(black_box(&at.w), &at.x, &at.y, &at.v).0)
+                }
+                _ => {
+                    Box::new(move || softmax_hvp::hvp_hand(black_box(&at.w), &at.x, &at.y, &at.v).0)
+                }
+            })
+        }
         // The layers: the clone of the upstream gradient each call is given is counted too (one
         // allocation, in both variants); returns an output entry.
         ("affine_relu", "generated" | "hand") => {
@@ -261,13 +275,14 @@ fn table(n: usize) {
         "| program | variant | allocations | reallocations | bytes allocated | peak live | page faults |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    let programs: [(&str, &[&str]); 9] = [
+    let programs: [(&str, &[&str]); 10] = [
         ("svm_naive", &["generated", "hand"]),
         ("recurrence", &["generated", "hand"]),
         ("dot", &["generated", "hand"]),
         ("rnn", &["generated", "hand"]),
         ("softmax", &["generated", "hand"]),
         ("two_layer", &["generated", "hand"]),
+        ("softmax_hvp", &["grad", "hvp", "hvp_hand"]),
         ("affine_relu", &["generated", "hand"]),
         ("conv", &["generated", "hand"]),
         ("gmm", &["generated", "hand", "objective"]),

@@ -8,7 +8,9 @@
 //! `softmax`, `two_layer`, `affine_relu`, `conv`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT
 //! `generated`, `hand` or `objective` (the objective alone); or PROGRAM `staged` or `chain200`,
 //! VARIANT `forward` (the function), `jvp`, `grad`, `hvp`; or PROGRAM `rosenbrock8` or
-//! `rosenbrock64`, VARIANT `hvp_hessian` (n `f_hvp` calls) or `dual_hessian` (num-dual). The layers `affine_relu` and `conv`
+//! `rosenbrock64`, VARIANT `hvp_hessian` (n `f_hvp` calls) or `dual_hessian` (num-dual); or
+//! PROGRAM `softmax_hvp` (the softmax loss of a linear classifier on ndarray), VARIANT `grad`,
+//! `hvp` or `hvp_hand` (the closed-form HVP written by hand). The layers `affine_relu` and `conv`
 //! are given a clone of the upstream gradient on every call, in both variants.
 //!
 //! Each (program, variant) runs inside its own `#[inline(never)]` function named
@@ -22,7 +24,7 @@ use std::process::ExitCode;
 
 use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
-use backprop_bench::{chain, gmm, hessian, loops, modes, neuron, rnn, staged};
+use backprop_bench::{chain, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged};
 
 macro_rules! measures {
     ($($name:ident => $program:ident :: $variant:ident ($($arg:expr),*);)*) => {
@@ -112,6 +114,39 @@ fn hessian_calls<H>(variant: fn(&[f64]) -> (f64, H), x: &[f64], n: usize) -> f64
     for _ in 0..n {
         let (value, h) = variant(black_box(x));
         black_box(h);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_softmax_hvp_grad(at: &softmax_hvp::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = softmax_hvp::grad(black_box(&at.w), &at.x, &at.y);
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_softmax_hvp_hvp(at: &softmax_hvp::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = softmax_hvp::hvp(black_box(&at.w), &at.x, &at.y, black_box(&at.v));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_softmax_hvp_hvp_hand(at: &softmax_hvp::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = softmax_hvp::hvp_hand(black_box(&at.w), &at.x, &at.y, black_box(&at.v));
+        black_box(grad);
         sink += value;
     }
     sink
@@ -525,6 +560,17 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             };
             let at = conv::inputs();
             conv::check(&at);
+            Some(measure(&at, n))
+        }
+        "softmax_hvp" => {
+            let measure = match variant {
+                "grad" => measure_softmax_hvp_grad,
+                "hvp" => measure_softmax_hvp_hvp,
+                "hvp_hand" => measure_softmax_hvp_hvp_hand,
+                _ => return None,
+            };
+            let at = softmax_hvp::inputs();
+            softmax_hvp::check(&at);
             Some(measure(&at, n))
         }
         "rosenbrock8" | "rosenbrock64" => {
