@@ -629,3 +629,110 @@ fn array_output_snapshots() {
     check_snapshot("polar", polar_backward_source());
     check_snapshot("squashed", squashed_backward_source());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Forms found porting GradBench's C++ (ADBench): an `if`/`else` whose arms are array
+// literals, a tuple `let` of two method calls in an arm, a constant array literal made
+// mutable and written into.
+
+/// ba's Rodrigues rotation: the rotated point by the angle-axis formula, or its first-order
+/// form at angle zero.
+#[backprop]
+fn rodrigues(rot: &[f64], pt: [f64; 3]) -> [f64; 3] {
+    let sqtheta = rot[0] * rot[0] + rot[1] * rot[1] + rot[2] * rot[2];
+    if sqtheta != 0.0 {
+        let theta = sqtheta.sqrt();
+        let (cos, sin) = (theta.cos(), theta.sin());
+        let w = [rot[0] / theta, rot[1] / theta, rot[2] / theta];
+        let cross = [
+            w[1] * pt[2] - w[2] * pt[1],
+            w[2] * pt[0] - w[0] * pt[2],
+            w[0] * pt[1] - w[1] * pt[0],
+        ];
+        let tmp = (w[0] * pt[0] + w[1] * pt[1] + w[2] * pt[2]) * (1.0 - cos);
+        [
+            pt[0] * cos + cross[0] * sin + w[0] * tmp,
+            pt[1] * cos + cross[1] * sin + w[1] * tmp,
+            pt[2] * cos + cross[2] * sin + w[2] * tmp,
+        ]
+    } else {
+        [
+            pt[0] + rot[1] * pt[2] - rot[2] * pt[1],
+            pt[1] + rot[2] * pt[0] - rot[0] * pt[2],
+            pt[2] + rot[0] * pt[1] - rot[1] * pt[0],
+        ]
+    }
+}
+
+fn rodrigues_vjp_ref(p: &[Dual64], d: [f64; 3]) -> Dual64 {
+    let (rot, pt) = (&p[..3], &p[3..]);
+    let sq = rot[0] * rot[0] + rot[1] * rot[1] + rot[2] * rot[2];
+    let theta = sq.sqrt();
+    let w: Vec<Dual64> = rot.iter().map(|r| *r / theta).collect();
+    let cross = [
+        w[1] * pt[2] - w[2] * pt[1],
+        w[2] * pt[0] - w[0] * pt[2],
+        w[0] * pt[1] - w[1] * pt[0],
+    ];
+    let tmp = (w[0] * pt[0] + w[1] * pt[1] + w[2] * pt[2]) * (-theta.cos() + 1.0);
+    (0..3).fold(c(0.0), |s, k| {
+        s + (pt[k] * theta.cos() + cross[k] * theta.sin() + w[k] * tmp) * d[k]
+    })
+}
+
+#[test]
+fn array_literals_as_the_arms_of_the_value() {
+    let (rot, pt, d) = ([0.3, -0.2, 0.5], [1.0, 2.0, -0.5], [0.7, -1.1, 0.4]);
+    let (value, (d_rot, d_pt)) = rodrigues_backward(&rot, pt, d);
+    assert_eq!(value, rodrigues(&rot, pt));
+    let at = [rot[0], rot[1], rot[2], pt[0], pt[1], pt[2]];
+    assert_gradient_exact(
+        "rodrigues",
+        &at,
+        (0.0, [d_rot, d_pt.to_vec()].concat()),
+        (0.0, dual_gradient(|p| rodrigues_vjp_ref(p, d), &at).1),
+        |p| {
+            let r = rodrigues(&p[..3], [p[3], p[4], p[5]]);
+            r[0] * d[0] + r[1] * d[1] + r[2] * d[2]
+        },
+        1e-12,
+    );
+    // At angle zero, the other arm: d_pt = d + d × rot.
+    let (_, (_, d_pt)) = rodrigues_backward(&[0.0, 0.0, 0.0], pt, d);
+    assert_eq!(d_pt, d);
+}
+
+/// ht's global rotation: the identity unless the angle is large enough.
+#[backprop]
+fn rotated_norm(theta: &[f64]) -> f64 {
+    let norm = (theta[0] * theta[0] + theta[1] * theta[1]).sqrt();
+    let mut global = [1.0, 0.0, 0.0, 1.0];
+    if norm >= 1e-4 {
+        let (c, s) = (norm.cos(), norm.sin());
+        global[0] = c;
+        global[1] = -s * theta[0] / norm;
+        global[2] = s * theta[1] / norm;
+        global[3] = c;
+    }
+    global[0] * 2.0 + global[1] - global[2] * global[3]
+}
+
+#[test]
+fn a_constant_array_literal_made_mutable() {
+    let theta = [0.3, -0.4];
+    let reference = |p: &[Dual64]| {
+        let norm = (p[0] * p[0] + p[1] * p[1]).sqrt();
+        let (cs, sn) = (norm.cos(), norm.sin());
+        cs * 2.0 - sn * p[0] / norm - sn * p[1] / norm * cs
+    };
+    assert_gradient_exact(
+        "rotated_norm",
+        &theta,
+        rotated_norm_grad(&theta),
+        dual_gradient(reference, &theta),
+        rotated_norm,
+        1e-12,
+    );
+    // Below the threshold the identity is kept: no gradient.
+    assert_eq!(rotated_norm_grad(&[1e-5, 0.0]), (2.0, vec![0.0, 0.0]));
+}

@@ -100,6 +100,7 @@ fn step_backward(
     ((h2, c2), (d_x, d_h, d_c, d_w))
 }
 
+#[allow(clippy::too_many_arguments)] // a tangent per parameter, as `_jvp`'s contract says
 fn step_jvp(
     x: f64,
     h: f64,

@@ -266,14 +266,15 @@ pub fn hvp(
         #vis #backward
 
         #[doc = #hvp_doc]
-        #[allow(dead_code, clippy::type_complexity)]
+        // A direction per parameter doubles the user's parameter list.
+        #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #hvp(#(#params,)* #(#v_params),*) -> (#output, #gradient_type, #gradient_type) {
             let (value, gradients) = #backward_name(#(#param_names,)* #(#v_names,)* [0.0, 1.0]);
             (value[0], #gradient, #hv)
         }
 
         #[doc = #grad_backward_doc]
-        #[allow(dead_code, clippy::type_complexity)]
+        #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #grad_backward(#(#params,)* d_out: (#output, #gradient_type)) -> ((#output, #gradient_type), #gradient_type) {
             let (d_value, d_gradient) = d_out;
             let (value, gradients) = #backward_name(#(#param_names,)* #(#d_gradient,)* [d_value, 1.0]);

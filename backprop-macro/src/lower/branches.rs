@@ -1,5 +1,6 @@
 //! Branches: an `if` used as a value or as a statement that assigns outer variables, each
-//! arm lowered in its own scope.
+//! arm lowered in its own scope; and the `if`s whose arms end in tuples or array literals,
+//! rewritten as arms that assign names or write a buffer by index.
 
 use std::collections::HashMap;
 
@@ -166,4 +167,98 @@ impl Lowerer<'_> {
         self.scopes.pop();
         (nodes, value, finals)
     }
+}
+
+impl Lowerer<'_> {
+    /// `if c { [a, b] } else { [u, v] }` as the function's value: `let mut out = [0.0; 2];`,
+    /// the `if` with each arm writing its elements, then `out`.
+    pub(super) fn lower_literal_arms(&mut self, if_expr: &syn::ExprIf) -> Option<Operand> {
+        let out = self.namer.fresh("out");
+        let (written, len, is_vec) = literal_arms_written(if_expr, &out)?;
+        let len = syn::Index::from(len);
+        let span = if_expr.span();
+        let init: syn::Stmt = if is_vec {
+            syn::parse_quote_spanned!(span=> let mut #out = vec![0.0; #len];)
+        } else {
+            syn::parse_quote_spanned!(span=> let mut #out = [0.0; #len];)
+        };
+        let stmts = [init, syn::Stmt::Expr(Expr::If(written), None)];
+        self.lower_body_value(&stmts, span, "out", false);
+        let (_, binding) = self.lookup(&out.to_string())?;
+        Some(Operand::Var(binding.var))
+    }
+}
+
+/// Each arm's final array literal written into `name` by index (`name[0] = a; ..`); the
+/// literals' common length and whether they are `vec![..]`. `None` unless every arm ends in one.
+fn literal_arms_written(if_expr: &syn::ExprIf, name: &Ident) -> Option<(syn::ExprIf, usize, bool)> {
+    fn arm(block: &syn::Block, name: &Ident) -> Option<(syn::Block, usize, bool)> {
+        let mut block = block.clone();
+        let Some(syn::Stmt::Expr(last, None)) = block.stmts.pop() else {
+            return None;
+        };
+        let (elements, is_vec) = super::array_literal(&last)?;
+        for (k, value) in elements.iter().enumerate() {
+            let k = syn::Index::from(k);
+            block
+                .stmts
+                .push(syn::parse_quote_spanned!(value.span()=> #name[#k] = #value;));
+        }
+        Some((block, elements.len(), is_vec))
+    }
+    let mut out = if_expr.clone();
+    let (then, len, is_vec) = arm(&if_expr.then_branch, name)?;
+    out.then_branch = then;
+    let (else_token, otherwise) = if_expr.else_branch.as_ref()?;
+    let (otherwise, other_len, other_vec) = match &**otherwise {
+        Expr::If(inner) => {
+            let (inner, len, is_vec) = literal_arms_written(inner, name)?;
+            (Expr::If(inner), len, is_vec)
+        }
+        Expr::Block(b) => {
+            let (block, len, is_vec) = arm(&b.block, name)?;
+            let block = syn::ExprBlock { block, ..b.clone() };
+            (Expr::Block(block), len, is_vec)
+        }
+        _ => return None,
+    };
+    if (len, is_vec) != (other_len, other_vec) {
+        return None;
+    }
+    out.else_branch = Some((*else_token, Box::new(otherwise)));
+    Some((out, len, is_vec))
+}
+
+/// `if c { ..; (a, b) } else { ..; (u, v) }` with each arm's tuple (of `idents.len()` values)
+/// assigned to `idents` instead (`y = a; t = b;`); `None` if an arm does not end in such a
+/// tuple.
+pub(super) fn tuple_arms_assigned(if_expr: &syn::ExprIf, idents: &[Ident]) -> Option<syn::ExprIf> {
+    fn arm(block: &syn::Block, idents: &[Ident]) -> Option<syn::Block> {
+        let mut block = block.clone();
+        let Some(syn::Stmt::Expr(Expr::Tuple(tuple), None)) = block.stmts.pop() else {
+            return None;
+        };
+        if tuple.elems.len() != idents.len() {
+            return None;
+        }
+        for (ident, value) in idents.iter().zip(&tuple.elems) {
+            block
+                .stmts
+                .push(syn::parse_quote_spanned!(value.span()=> #ident = #value;));
+        }
+        Some(block)
+    }
+    let mut out = if_expr.clone();
+    out.then_branch = arm(&if_expr.then_branch, idents)?;
+    let (else_token, otherwise) = if_expr.else_branch.as_ref()?;
+    let otherwise = match &**otherwise {
+        Expr::If(inner) => Expr::If(tuple_arms_assigned(inner, idents)?),
+        Expr::Block(b) => Expr::Block(syn::ExprBlock {
+            block: arm(&b.block, idents)?,
+            ..b.clone()
+        }),
+        _ => return None,
+    };
+    out.else_branch = Some((*else_token, Box::new(otherwise)));
+    Some(out)
 }

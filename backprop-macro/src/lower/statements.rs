@@ -196,6 +196,14 @@ impl Lowerer<'_> {
     }
 
     fn lower_output(&mut self, expr: &Expr) -> Operand {
+        // `if c { [a, b] } else { [u, v] }` of a function that returns an array: a buffer that
+        // each arm fills (`out[0] = a; out[1] = b;`).
+        if !self.scalar_output
+            && let Expr::If(if_expr) = strip_parens(expr)
+            && let Some(out) = self.lower_literal_arms(if_expr)
+        {
+            return out;
+        }
         // `(h, c)` of a function that returns a tuple (`lower/tuples.rs`).
         if !self.scalar_output
             && let Expr::Tuple(_) = strip_parens(expr)
@@ -266,7 +274,7 @@ impl Lowerer<'_> {
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()
-            && let Some(assigned) = tuple_arms_assigned(if_expr, &idents)
+            && let Some(assigned) = super::branches::tuple_arms_assigned(if_expr, &idents)
         {
             for ident in &idents {
                 self.lower_declaration(syn::parse_quote_spanned!(ident.span()=> let #ident;));
@@ -373,9 +381,12 @@ impl Lowerer<'_> {
             self.lower_tensor_buffer(&pat_ident.ident, annotation, &init.expr, ty);
             return;
         }
-        // `let r = [a * b, a + b];` of differentiated values: a buffer filled by index.
+        // `let r = [a * b, a + b];` of differentiated values: a buffer filled by index; so is
+        // `let mut r = [1.0, 0.0, 0.0];` of constants that the function writes into.
         if let Some((elements, is_vec)) = array_literal(&init.expr)
-            && elements.iter().any(|e| self.mentions_active(e))
+            && (elements.iter().any(|e| self.mentions_active(e))
+                || (pat_ident.mutability.is_some()
+                    && self.indexed.contains(&pat_ident.ident.to_string())))
         {
             self.lower_array_literal(&pat_ident.ident, annotation, &elements, is_vec);
             return;
@@ -892,13 +903,25 @@ impl Lowerer<'_> {
 
 /// Whether `expr` reads a name that one of `patterns` binds.
 fn reads_any(expr: &Expr, patterns: &syn::punctuated::Punctuated<Pat, syn::Token![,]>) -> bool {
-    // By names (a method named like a binding only makes this more careful).
-    let (mut bound, mut read) = (HashSet::new(), HashSet::new());
+    // The variables the expression reads (`theta` of `theta.cos()`, not the method `cos`).
+    struct Reads(HashSet<String>);
+    impl<'ast> syn::visit::Visit<'ast> for Reads {
+        fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+            if let Some(ident) = path.path.get_ident() {
+                self.0.insert(ident.to_string());
+            }
+        }
+        fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+            crate::ir::idents_in(mac.tokens.clone(), &mut self.0);
+        }
+    }
+    let mut bound = HashSet::new();
     patterns
         .iter()
         .for_each(|p| crate::ir::idents_in(p.to_token_stream(), &mut bound));
-    crate::ir::idents_in(expr.to_token_stream(), &mut read);
-    !bound.is_disjoint(&read)
+    let mut read = Reads(HashSet::new());
+    syn::visit::Visit::visit_expr(&mut read, expr);
+    !bound.is_disjoint(&read.0)
 }
 
 /// `vec![value; len]` or `[value; N]`: the start of a local buffer, its value and length, and
@@ -984,38 +1007,4 @@ fn has_effect(value: &Value) -> bool {
         node.stores(&mut written);
     }
     !assigned.is_empty() || !written.is_empty()
-}
-
-/// `if c { ..; (a, b) } else { ..; (u, v) }` with each arm's tuple (of `idents.len()` values)
-/// assigned to `idents` instead (`y = a; t = b;`); `None` if an arm does not end in such a
-/// tuple.
-fn tuple_arms_assigned(if_expr: &syn::ExprIf, idents: &[Ident]) -> Option<syn::ExprIf> {
-    fn arm(block: &syn::Block, idents: &[Ident]) -> Option<syn::Block> {
-        let mut block = block.clone();
-        let Some(Stmt::Expr(Expr::Tuple(tuple), None)) = block.stmts.pop() else {
-            return None;
-        };
-        if tuple.elems.len() != idents.len() {
-            return None;
-        }
-        for (ident, value) in idents.iter().zip(&tuple.elems) {
-            block
-                .stmts
-                .push(syn::parse_quote_spanned!(value.span()=> #ident = #value;));
-        }
-        Some(block)
-    }
-    let mut out = if_expr.clone();
-    out.then_branch = arm(&if_expr.then_branch, idents)?;
-    let (else_token, otherwise) = if_expr.else_branch.as_ref()?;
-    let otherwise = match &**otherwise {
-        Expr::If(inner) => Expr::If(tuple_arms_assigned(inner, idents)?),
-        Expr::Block(b) => Expr::Block(syn::ExprBlock {
-            block: arm(&b.block, idents)?,
-            ..b.clone()
-        }),
-        _ => return None,
-    };
-    out.else_branch = Some((*else_token, Box::new(otherwise)));
-    Some(out)
 }
