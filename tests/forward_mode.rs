@@ -314,3 +314,70 @@ fn gates_and_losses() {
     let (_, (dw, dcap)) = softmax_loss_grad(&x, &w, &y, cap);
     close("<grad, t>", tangent, (&dw * &tw).sum() + dcap * tcap, 1e-13);
 }
+
+// ---------------------------------------------------------------------------------------------
+// `var_axis`, `std_axis` and `mapv` closures with a branch under `jvp`, checked against a
+// central difference in the tangent's direction and against the gradient's `<∇f, t>`.
+
+/// Layer normalisation by `var_axis`, then a leaky ReLU with a differentiated slope, and the
+/// spread of each column by `std_axis`.
+#[backprop(jvp)]
+fn normalised(x: &Array2<f64>, alpha: f64) -> f64 {
+    let mu = x.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
+    let var = x.var_axis(Axis(1), 0.0).insert_axis(Axis(1));
+    let xn = (x - &mu) / &(var + 1e-5).mapv(f64::sqrt);
+    let act = xn.mapv(|v| if v > 0.0 { v } else { alpha * v });
+    let spread = x.std_axis(Axis(0), 1.0);
+    (&act * &act).sum() + spread.sum() * alpha
+}
+
+#[test]
+fn var_std_and_branching_closures_under_jvp() {
+    let x = array![
+        [0.5, -1.2, 0.3, 2.0],
+        [1.1, 0.4, -0.7, 0.2],
+        [-0.3, 0.9, 1.6, -1.1]
+    ];
+    let tx = array![
+        [1.0, 0.5, -0.25, 0.0],
+        [0.3, -1.0, 0.2, 0.7],
+        [0.0, 0.4, -0.6, 1.2]
+    ];
+    for (alpha, ta) in [(0.1, 1.0), (0.3, -0.5)] {
+        let (value, tangent) = normalised_jvp(&x, alpha, &tx, ta);
+        assert!((value - normalised(&x, alpha)).abs() < 1e-12);
+        let at: Vec<f64> = x.iter().copied().chain([alpha]).collect();
+        let t: Vec<f64> = tx.iter().copied().chain([ta]).collect();
+        let f = |p: &[f64]| {
+            let m = Array2::from_shape_vec((3, 4), p[..12].to_vec()).unwrap();
+            normalised(&m, p[12])
+        };
+        close(
+            "central",
+            tangent,
+            central_directional(f, &at, &t, 1e-6),
+            1e-6,
+        );
+        let (_, (gx, galpha)) = normalised_grad(&x, alpha);
+        let dot = (&gx * &tx).sum() + galpha * ta;
+        close("<grad, t>", tangent, dot, 1e-11);
+    }
+}
+
+/// The runtime's `max_axis` under `jvp` (`backprop::max_axis_jvp`): the tangent at each
+/// row's maximum.
+#[backprop(jvp)]
+fn row_peaks(x: &Array2<f64>) -> f64 {
+    let m = backprop::max_axis(x, Axis(1));
+    (&m * &m).sum()
+}
+
+#[test]
+fn max_axis_under_jvp() {
+    let x = array![[0.5, -1.2, 0.3], [1.1, 0.4, 2.7]];
+    let tx = array![[1.0, 0.5, -0.25], [0.3, -1.0, 0.2]];
+    let (value, tangent) = row_peaks_jvp(&x, &tx);
+    assert_eq!(value, 0.25 + 2.7 * 2.7);
+    // 2·0.5·t[0,0] + 2·2.7·t[1,2].
+    close("tangent", tangent, 2.0 * 0.5 * 1.0 + 2.0 * 2.7 * 0.2, 1e-14);
+}

@@ -528,6 +528,30 @@ where
 
 /// Backward of [`max_axis`]: the max gate routes each upstream entry to the first position
 /// of the maximum in its lane; every other entry gets zero.
+/// Forward mode of [`max_axis`]: the value, and the tangent `t` read at each lane's maximum
+/// (the same element the gradient goes to).
+pub fn max_axis_jvp<F, S, D>(
+    a: &ArrayBase<S, D>,
+    axis: Axis,
+    t: impl ArrayInput<F, D>,
+) -> (Array<F, D::Smaller>, Array<F, D::Smaller>)
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let max = max_axis(a, axis);
+    let t = t.array_view();
+    let tangent = ndarray::Zip::from(a.lanes(axis))
+        .and(t.lanes(axis))
+        .and(&max)
+        .map_collect(|lane, t_lane, &m| match lane.iter().position(|&x| x == m) {
+            Some(k) => t_lane[k],
+            None => m,
+        });
+    (max, tangent)
+}
+
 pub fn max_axis_backward<F, S, D>(
     a: &ArrayBase<S, D>,
     axis: Axis,

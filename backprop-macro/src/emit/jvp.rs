@@ -310,6 +310,10 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
                     Prim::Call { .. } if !matches!(program.vars[a.target].ty, Ty::Float(_)) => {
                         Some("a call that returns an array")
                     }
+                    // Its tangent runs the closure's scalar backward on every element.
+                    Prim::Tensor(crate::rules::TensorOp::Map { .. }) => {
+                        Some("a `mapv` closure with a branch")
+                    }
                     _ => None,
                 };
                 if let Some(what) = what

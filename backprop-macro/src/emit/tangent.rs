@@ -634,9 +634,70 @@ fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream,
                     .collect();
                 rules::forward(&assign.prim, program, &replaced, float)
             }
-            TensorOp::VarAxis => return Err("`var_axis`".into()),
-            TensorOp::StdAxis => return Err("`std_axis`".into()),
-            TensorOp::Map { .. } => return Err("a `mapv` closure with a branch".into()),
+            // var = Σ (a − m)² / (n − ddof) along the axis: its tangent Σ 2 (a − m) t / (n −
+            // ddof) (the mean's own tangent meets Σ (a − m) = 0); std's is var's over 2 std.
+            TensorOp::VarAxis | TensorOp::StdAxis => {
+                let tangent = tangent_of(0).ok_or("`var_axis` of a constant")?;
+                let t_a = rules::render(program, &tangent);
+                let a = rules::render_receiver(program, &args[0], float);
+                let (axis, ddof) = (
+                    rules::render_bare(program, &args[1]),
+                    rules::render_bare(program, &args[2]),
+                );
+                let f = float.ident();
+                let centred = quote!((&(#a - &#a.mean_axis(#axis).unwrap().insert_axis(#axis)) * #t_a).sum_axis(#axis));
+                let y = &target.ident;
+                match op {
+                    TensorOp::VarAxis => {
+                        quote!(#centred * (2.0 / (#a.len_of(#axis) as #f - #ddof)))
+                    }
+                    _ => quote!(#centred / &((#a.len_of(#axis) as #f - #ddof) * &#y)),
+                }
+            }
+            // The closure's scalar backward is linear in its upstream: with the element's
+            // tangent as the upstream it gives g'(e)·t, and each differentiated capture's
+            // partial times that capture's tangent adds to it.
+            TensorOp::Map { backward, wrt, .. } => {
+                let captures: Vec<TokenStream> = (1..args.len())
+                    .map(|k| rules::render_bare(program, &args[k]))
+                    .collect();
+                let a = rules::render_receiver(program, &args[0], float);
+                let e = quote::format_ident!("e");
+                let te = quote::format_ident!("t_e");
+                let differentiated = 1 + wrt.iter().filter(|w| **w).count();
+                let part = |k: usize| {
+                    (differentiated > 1).then(|| {
+                        let k = syn::Index::from(k);
+                        quote!(.#k)
+                    })
+                };
+                let mut terms = Vec::new();
+                let element = tangent_of(0);
+                if element.is_some() {
+                    let at = part(0);
+                    terms.push(quote!(#backward(#e, #(#captures,)* #te).1 #at));
+                }
+                let mut position = 0;
+                for (k, w) in wrt.iter().enumerate() {
+                    if !w {
+                        continue;
+                    }
+                    position += 1;
+                    if let Some(tangent) = tangent_of(k + 1) {
+                        let t_c = rules::render_bare(program, &tangent);
+                        let at = part(position);
+                        terms.push(quote!(#backward(#e, #(#captures,)* #t_c).1 #at));
+                    }
+                }
+                let terms = sum(terms).ok_or("a `mapv` of constants")?;
+                match element {
+                    Some(tangent) => {
+                        let t_a = rules::render_receiver(program, &tangent, float);
+                        quote!(::backprop::ndarray::Zip::from(&#a).and(&#t_a).map_collect(|&#e, &#te| #terms))
+                    }
+                    None => quote!(#a.mapv(|#e| #terms)),
+                }
+            }
         },
         Prim::Field(_) => return Err("a part of a tuple".into()),
         // A function's tuple value: the tuple of its parts' tangents.
