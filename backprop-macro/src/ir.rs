@@ -462,6 +462,13 @@ pub fn defined_in_node(node: &Node, out: &mut HashSet<VarId>) {
 
 /// Every identifier in `tokens` (as written, `r#` kept), nested groups included: what a line
 /// of generated code reads.
+/// Whether `stmt` mentions `ident`.
+pub fn idents_in_stmt(stmt: &syn::Stmt, ident: &Ident) -> bool {
+    let mut names = HashSet::new();
+    idents_in(quote::ToTokens::to_token_stream(stmt), &mut names);
+    names.contains(&ident.to_string())
+}
+
 pub fn idents_in(tokens: TokenStream, out: &mut HashSet<String>) {
     for tree in tokens {
         match tree {

@@ -118,6 +118,29 @@ impl Lowerer<'_> {
         if self.rejects_label(&loop_expr.label) {
             return;
         }
+        // `break`s in the arms of `if`s: one guard on a flag (`lower/exits.rs`).
+        let flag = self.namer.fresh("done");
+        if let Some(body) = super::exits::nested_breaks(&loop_expr.body, &flag) {
+            if body
+                .stmts
+                .iter()
+                .any(|s| crate::ir::idents_in_stmt(s, &flag))
+            {
+                self.lower_declaration(
+                    syn::parse_quote_spanned!(loop_expr.span()=> let mut #flag = false;),
+                );
+            }
+            let rewritten = syn::ExprLoop {
+                body,
+                ..loop_expr.clone()
+            };
+            return self.lower_loop_expr_as_is(&rewritten, hint);
+        }
+        self.lower_loop_expr_as_is(loop_expr, hint)
+    }
+
+    /// [`Self::lower_loop_expr`] of a body whose exit is one guard.
+    fn lower_loop_expr_as_is(&mut self, loop_expr: &syn::ExprLoop, hint: &str) {
         let before = self.nodes.last().map_or(0, Vec::len);
         self.lower_loop(&loop_expr.body, loop_expr.span(), hint, |this, _| {
             LoopKind::While {

@@ -14,6 +14,7 @@
 
 mod branches;
 mod control;
+mod exits;
 mod expressions;
 mod iterators;
 mod statements;
