@@ -897,8 +897,9 @@ const HVP_EVERY: usize = 2;
 /// `sigmoid_hvp_tangent_backward` by the name the call is written with, and the prelude, which
 /// has `sigmoid_backward` and `sigmoid_jvp`, does not export those: "cannot find function
 /// `sigmoid_hvp_tangent_backward` in this scope" (`tests/regressions.rs`,
-/// `hvp_imported_runtime_gate`). `backprop::sigmoid(x)` compiles.
-const HVP_IMPORTED_GATES: bool = false;
+/// `hvp_imported_runtime_gate`). `backprop::sigmoid(x)` compiles. On: the prelude exports them
+/// (and the repro runs).
+const HVP_IMPORTED_GATES: bool = true;
 /// Whether a program with `hvp` may have a local `vec!` buffer (`let mut h = vec![0.0; 2];`).
 /// The tangent function that `hvp` differentiates again keeps the `vec!`, which the macro then
 /// rejects: "macro calls are not supported in a `#[backprop]` function", and "a `#[backprop]`
@@ -927,19 +928,20 @@ const ITERATORS_FROM: usize = 1900;
 /// Whether a reduction over a reversed range may be written `(0..n).rev().fold(..)`. The
 /// macro says "this iterator chain is not differentiated" (it takes `(0..n)` and
 /// `r.iter().rev()`, and loops `for i in (0..n).rev()`, but not the reversed range as a
-/// reduction's source; `tests/regressions.rs`, `reduction_over_a_reversed_range`).
-const RANGE_REV_FOLDS: bool = false;
+/// reduction's source; `tests/regressions.rs`, `reduction_over_a_reversed_range`). On: fixed
+/// (the repro runs).
+const RANGE_REV_FOLDS: bool = true;
 /// Whether an element loop that reads its index may run backwards, `for (i, &w_i) in
 /// w.iter().enumerate().rev()`. The macro says "a `#[backprop]` loop runs over a range .. or
-/// over the elements of arrays" (`tests/regressions.rs`, `enumerate_rev_loop`).
-const ENUMERATE_REV_LOOPS: bool = false;
+/// over the elements of arrays" (`tests/regressions.rs`, `enumerate_rev_loop`). On: fixed.
+const ENUMERATE_REV_LOOPS: bool = true;
 /// Whether an element loop may read two arrays in step, `for (&w_i, &q_i) in w.iter().zip(&q)`.
 const ZIPPED_ELEMENT_LOOPS: bool = true;
 /// Whether a loop over two arrays in step may run backwards, `for (&w_i, &q_i) in
 /// w.iter().zip(q.iter()).rev()`. The macro says "a `#[backprop]` loop runs over a range ..
 /// or over the elements of arrays" (`tests/regressions.rs`, `zip_rev_loop`), although
-/// `w.iter().zip(..)` and `w.iter().rev()` compile.
-const ZIP_REV_LOOPS: bool = false;
+/// `w.iter().zip(..)` and `w.iter().rev()` compile. On: fixed (`(0..n.min(m)).rev()`).
+const ZIP_REV_LOOPS: bool = true;
 /// The share of programs from `OUTPUTS_FROM` on that return an array.
 const OUTPUT_SHARE: f64 = 0.55;
 /// The share of programs from `OUTPUTS_FROM` on written in `f32` (more than `F32_SHARE`, so

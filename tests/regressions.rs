@@ -1536,7 +1536,6 @@ fn check() {
     /// function reduces an iterator over the elements of arrays (..) or over a range
     /// (`(0..n)`) ..", although `for i in (0..3).rev()` and `r.iter().rev().fold(..)` compile.
     #[test]
-    #[ignore = "macro bug: (0..n).rev() as a reduction's source"]
     fn reduction_over_a_reversed_range() {
         passes(
             "reduction_over_a_reversed_range",
@@ -1559,7 +1558,6 @@ fn check() {
     /// other iterators as a loop over the indices", although `w.iter().enumerate()` and
     /// `w.iter().rev()` compile.
     #[test]
-    #[ignore = "macro bug: .enumerate().rev() of an element loop"]
     fn enumerate_rev_loop() {
         passes(
             "enumerate_rev_loop",
@@ -1627,7 +1625,6 @@ fn check() {
     /// but not those: "cannot find function `sigmoid_hvp_tangent_backward` in this scope" (the
     /// same for `relu` and `softplus`). `backprop::sigmoid(x)` compiles.
     #[test]
-    #[ignore = "bug: the prelude lacks the gates' _hvp_tangent functions"]
     fn hvp_imported_runtime_gate() {
         passes(
             "hvp_imported_runtime_gate",
@@ -1655,7 +1652,6 @@ fn check() {
     /// as a loop over the indices", although `w.iter().zip(x.iter())` and `w.iter().rev()`
     /// compile.
     #[test]
-    #[ignore = "macro bug: .zip(..).rev() of an element loop"]
     fn zip_rev_loop() {
         passes(
             "zip_rev_loop",
@@ -1715,7 +1711,6 @@ fn check() {
     /// function that calls `backprop::max_axis`: "cannot find function `max_axis_jvp` in
     /// crate `::backprop`" (and, in longer programs, type errors that follow from it).
     #[test]
-    #[ignore = "macro bug: jvp of max_axis"]
     fn jvp_max_axis() {
         passes(
             "jvp_max_axis",

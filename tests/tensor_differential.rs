@@ -229,8 +229,9 @@ const JVP_EVERY: usize = 1;
 /// `jvp_softplus_of_an_array`); `sigmoid` and `relu` compile.
 const JVP_SOFTPLUS: bool = false;
 /// Whether a program with `jvp` may call `backprop::max_axis`: "cannot find function
-/// `max_axis_jvp` in crate `::backprop`" (`tests/regressions.rs`, `jvp_max_axis`).
-const JVP_MAX_AXIS: bool = false;
+/// `max_axis_jvp` in crate `::backprop`" (`tests/regressions.rs`, `jvp_max_axis`). On: the
+/// runtime has `max_axis_jvp` (and the repro runs).
+const JVP_MAX_AXIS: bool = true;
 /// Whether a program with `jvp` may carry, in a loop, a copy of a view parameter (`let mut h =
 /// state.to_owned();` of `state: ArrayView2<f64>`, replaced in every iteration). `f_jvp` types
 /// the carried tangent as the view's and assigns it an owned array: "expected

@@ -43,9 +43,12 @@ pub use tensor::{
 /// `sigmoid(x)` by calling `sigmoid_backward` at the same path.
 pub mod prelude {
     pub use crate::check::{Gradient, check_gradient, numeric_gradient, relative_error};
+    // With the second-order companions: a `#[backprop(hvp)]` caller of `sigmoid(x)` calls
+    // `sigmoid_hvp_tangent` and its `_backward` at the same path.
     pub use crate::gates::{
-        relu, relu_backward, relu_jvp, sigmoid, sigmoid_backward, sigmoid_jvp, softplus,
-        softplus_backward, softplus_jvp,
+        relu, relu_backward, relu_hvp_tangent, relu_hvp_tangent_backward, relu_jvp, sigmoid,
+        sigmoid_backward, sigmoid_hvp_tangent, sigmoid_hvp_tangent_backward, sigmoid_jvp, softplus,
+        softplus_backward, softplus_hvp_tangent, softplus_hvp_tangent_backward, softplus_jvp,
     };
 }
 

@@ -15,7 +15,7 @@ fn t000(a: ArrayView2<f64>) -> f64 {
     z2 + gate3.sum() - gate4
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t001(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let h0 = a.mean_axis(Axis(0)).unwrap();
     let scores1 = h0.dot(u);
@@ -41,7 +41,7 @@ fn t002(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     m.mean().unwrap() - s + z2.mean().unwrap() + row3.sum() - scores5.mean().unwrap() + hidden6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t003(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let probs1 = backprop::max_axis(&gate0, Axis(1)).insert_axis(Axis(1));
@@ -62,7 +62,7 @@ fn t004(a: ArrayView2<f64>) -> f64 {
     norm6.mean().unwrap() - hidden3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
     let mixed0 = a.sum_axis(Axis(0)).insert_axis(Axis(0));
     let gate1 = mixed0.mapv(|v| v.min(s + 2.0));
@@ -89,7 +89,7 @@ fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&probs6, y).mean().unwrap() + log_probs5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t007(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let h0 = x.dot(w) + b;
     let h1 = backprop::max_axis(&h0, Axis(1));
@@ -254,7 +254,7 @@ fn t020(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
     -backprop::pick(&scores8, y).mean().unwrap() + 0.5 * s * (w * w).sum() + reg - z4.mean().unwrap() - h5.mean().unwrap() - h7
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t021(s: f64, m: &Array2<f64>, k: &Array2<f64>, a: &Array2<f64>, reg: f64) -> f64 {
     let gate0 = k - k;
     let log_probs1 = a.tanh();
@@ -333,7 +333,7 @@ fn t027(x: ArrayView2<f64>, s: f64, w: &Array2<f64>, reg: f64, y: &[usize]) -> f
     -backprop::pick(&gate7, y).mean().unwrap() - 3.0 * 0.5 * s * (w * w).sum() - h2 + 0.3 * mixed5.mean().unwrap() - 0.5 * mixed6.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t028(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = backprop::max_axis(&a, Axis(1));
     let scores1 = u.dot(&scores0);
@@ -517,7 +517,7 @@ fn t043(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     scores2.mean().unwrap() + probs4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t044(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let z0 = backprop::max_axis(m, Axis(0));
     let probs1 = m.sum_axis(Axis(1));
@@ -594,7 +594,7 @@ fn t050(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
     z2 - 0.3 * log_probs3.sum() + 0.25 * gate5.mean().unwrap() + 0.5 * norm6.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t051(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w);
     let row1 = 0.3 * w;
@@ -641,7 +641,7 @@ fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&gate6, y).mean().unwrap() + 0.5 * row5 * (w * w).sum()
 }
 
-#[backprop(wrt(a, u, s, reg))]
+#[backprop(wrt(a, u, s, reg), jvp)]
 fn t055(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = a - a;
     let h1 = a.dot(u);
@@ -842,7 +842,7 @@ fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y
     -backprop::pick(&probs10, y).mean().unwrap() + 0.75 * 0.5 * s * (&w * &w).sum() + 0.25 * reg + row0.mean().unwrap() - 0.5 * col2.mean().unwrap() + z4.mean().unwrap() + 0.5 * norm5.mean().unwrap() - 0.1 * z6.mean().unwrap() + h7.mean().unwrap() + (&row8 * &row8).sum() + 0.25 * (&col9 * &col9).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1));
     let norm1 = u - u;
@@ -1003,7 +1003,7 @@ fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() - row1 + 0.25 * gate5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t085(a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = (&a * &a).sum();
     let act1 = a.mapv(|v| v * v * 0.5 + v.sin());
@@ -1043,7 +1043,7 @@ fn t087(b: &Array1<f64>, w: ArrayView2<f64>, x: &Array2<f64>, s: f64, reg: f64, 
     -backprop::pick(&scores4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t088(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let gate0 = backprop::max_axis(&k, Axis(1)).insert_axis(Axis(1));
     let hidden1 = gate0.powi(2);
@@ -1093,7 +1093,7 @@ fn t091(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     h1.mean().unwrap() + 0.1 * row2 + hidden3.mean().unwrap() + 0.3 * z5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t092(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = u.mapv(backprop::sigmoid);
     let mixed1 = norm0.mapv(|v| v.max(reg - 0.75) * 0.75);
@@ -1145,7 +1145,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + log_probs1.mean().unwrap() - h3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.t().dot(&k);
     let gate1 = act0.mapv(|v| (v * s).tanh());
@@ -1175,7 +1175,7 @@ fn t097(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     reg - 3.0 * scores3 + h9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t098(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = u + u;
     let h1 = m.mapv(|v| v.clamp(-2.0, 2.0));
@@ -1347,7 +1347,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     h3 + 0.25 * col4
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = m - m;
     let mixed1 = a - &log_probs0;
@@ -1466,7 +1466,7 @@ fn t123(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
     u.sum() + 3.0 * act2.mean().unwrap() + 0.25 * (&norm3 * &norm3).sum() + log_probs6.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t124(a: Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = (v * v) * 2.0;
     let gate1 = k.t();
@@ -1517,7 +1517,7 @@ fn t127(a: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + log_probs5 + gate6.mean().unwrap() + norm7.sum()
 }
 
-#[backprop(wrt(m, s, reg))]
+#[backprop(wrt(m, s, reg), jvp)]
 fn t128(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, k: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = backprop::log_softmax(&k, Axis(1));
     let row1 = -&m;
@@ -1597,7 +1597,7 @@ fn t134(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, v: &Array1<f64>, u: &A
     a.mean().unwrap() - v.mean().unwrap() + u.mean().unwrap() + row0.sum() + 0.5 * h2.mean().unwrap() - z3.mean().unwrap()
 }
 
-#[backprop(wrt(a, u, v, reg))]
+#[backprop(wrt(a, u, v, reg), jvp)]
 fn t135(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u.tanh();
     let hidden1 = a.t();
@@ -1749,7 +1749,7 @@ fn t147(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     act1 + 0.75 * hidden4.mean().unwrap() + (&z5 * &z5).sum() + 3.0 * act6.sum() + 0.25 * norm7.sum() + h8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t148(x: &Array2<f64>, reg: f64, b: &Array1<f64>, s: f64, w: &Array2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let z1 = (b * &probs0) * 0.1;
@@ -1900,7 +1900,7 @@ fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
     s + h3.mean().unwrap() - mixed4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = a.mapv(|v| v / (1.0 + v * v));
     let gate1 = -m;
@@ -1914,7 +1914,7 @@ fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     mixed0.mean().unwrap() - h6.mean().unwrap() + 0.3 * act7.mean().unwrap() + norm8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t163(a: Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0 = &a * u;
     let col1 = backprop::max_axis(&gate0, Axis(1)).insert_axis(Axis(1));
@@ -1974,7 +1974,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     log_probs2.mean().unwrap() + 0.75 * h5.sum()
 }
 
-#[backprop(wrt(x, w, s))]
+#[backprop(wrt(x, w, s), jvp)]
 fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let row1 = backprop::max_axis(x, Axis(0));
@@ -1996,7 +1996,7 @@ fn t169(s: f64, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64
     s + k.sum() + (u * u).sum() + reg + 1.5 * (&row0 * &row0).sum() + h1.mean().unwrap() + probs2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t170(s: f64, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, reg: f64) -> f64 {
     let col0 = u * u;
     let log_probs1 = backprop::relu(m);
@@ -2060,7 +2060,7 @@ fn t175(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores6, y).mean().unwrap() + norm2
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t176(a: &Array2<f64>) -> f64 {
     let scores0 = a + a;
     let hidden1 = -a;
@@ -2244,7 +2244,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     (k * k).sum() + row4.mean().unwrap() - col5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(&a, Axis(0)).insert_axis(Axis(0));
     let mixed1 = 0.3 * u;
@@ -2285,7 +2285,7 @@ fn t194(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f
     -backprop::pick(&row9, y).mean().unwrap() + 0.5 * 0.5 * reg * (&w * &w).sum() + 2.0 * s + z3 + h6.mean().unwrap() - h8.mean().unwrap()
 }
 
-#[backprop(wrt(a, m, s))]
+#[backprop(wrt(a, m, s), jvp)]
 fn t195(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = a.sin();
     let col1 = mixed0.powi(2);
@@ -2343,7 +2343,7 @@ fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize
     -backprop::pick(&log_probs9, y).mean().unwrap() + 0.5 * s * (w * w).sum() - 2.0 * act5 + backprop::pick(&mixed8, y).mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t199(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(w) + b;
     let log_probs1 = mixed0.mean_axis(Axis(1)).unwrap();
@@ -2396,7 +2396,7 @@ fn t202(a: &Array2<f64>, k: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f
     a.sum() - (m * m).sum() + gate3.mean().unwrap() - gate4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(a, Axis(0));
     let hidden1 = m.t().dot(&log_probs0);
@@ -2478,7 +2478,7 @@ fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
     m.mean().unwrap() + s - 2.0 * (&hidden4 * &hidden4).sum() + log_probs5.mean().unwrap() - hidden6.sum() + 0.3 * row7
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u * u;
     let mixed1 = &probs0 + &probs0;
@@ -2557,7 +2557,7 @@ fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: 
     (&row5 * &row5).sum() + hidden6.mean().unwrap() - hidden7.sum() - z8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = backprop::max_axis(a, Axis(0));
     let probs1 = u.sin();
@@ -2649,7 +2649,7 @@ fn t223(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     norm2 - (&scores3 * &scores3).sum() + h4.mean().unwrap() - 0.1 * log_probs5
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t224(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(&w) + b;
     let norm1 = norm0.mapv(|v| v * v * 0.5 + v.sin());
@@ -2735,7 +2735,7 @@ fn t231(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
     reg + 3.0 * hidden0.mean().unwrap() + hidden1.sum() - norm3 - (&hidden4 * &hidden4).sum()
 }
 
-#[backprop(wrt(w, b, s, reg))]
+#[backprop(wrt(w, b, s, reg), jvp)]
 fn t232(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let scores1 = 0.5 * &probs0;
@@ -2865,7 +2865,7 @@ fn t242(a: &Array2<f64>, m: Array2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f6
     row3 - 0.75 * mixed4.sum() + row6 - hidden7.sum()
 }
 
-#[backprop(wrt(u))]
+#[backprop(wrt(u), jvp)]
 fn t243(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a.mean_axis(Axis(1)).unwrap();
     let mixed1 = 0.25 * u;
@@ -3538,7 +3538,7 @@ fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     state.sum() - 0.5 * s + 0.75 * h.sum() + acc - 0.3 * gate0.mean().unwrap() - z1.mean().unwrap() + 0.3 * masked2.sum()
 }
 
-#[backprop(wrt(wh))]
+#[backprop(wrt(wh), jvp)]
 fn t282(wh: Array2<f64>) -> f64 {
     let z0 = backprop::max_axis(&wh, Axis(1));
     let mut h = z0.clone();
@@ -3560,7 +3560,7 @@ fn t282(wh: Array2<f64>) -> f64 {
     masked3.mean().unwrap() + (&z1 * &z1).sum()
 }
 
-#[backprop(wrt(wh, b))]
+#[backprop(wrt(wh, b), jvp)]
 fn t283(wh: ArrayView2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     let mixed0 = b.mapv(|v| (v * s).tanh());
     let z1 = backprop::max_axis(&wh, Axis(1));
@@ -3688,7 +3688,7 @@ fn t289(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
     xs.mean().unwrap() + s + 1.5 * col0.mean().unwrap() + (&row1 * &row1).sum()
 }
 
-#[backprop(wrt(wh, state, s))]
+#[backprop(wrt(wh, state, s), jvp)]
 fn t290(wh: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = backprop::sigmoid(&state);
     let mut h = state.clone();
@@ -3903,7 +3903,7 @@ fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     log_probs0.t().to_owned()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
     let scores0 = a.mapv(f64::tanh);
     (backprop::max_axis(&scores0, Axis(1))) + 0.75 * (&m * &m).sum()
@@ -4086,7 +4086,7 @@ fn t326(a: Array2<f64>) -> Array2<f64> {
     hidden2
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t327(a: ArrayView2<f64>) -> Array1<f64> {
     let hidden0 = a.view();
     let z1 = backprop::max_axis(&hidden0, Axis(0));
@@ -4324,7 +4324,7 @@ fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &col1 + m.mean().unwrap() + s - 1.5 * norm0.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = backprop::max_axis(a, Axis(0));
     let norm1 = u - u;
@@ -4612,7 +4612,7 @@ fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     (u * u).sum() - 3.0 * z1.mean().unwrap() - 3.0 * act2.mean().unwrap() + act4.mean().unwrap() + col6.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t379(a: ArrayView2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let z0 = m.column(0).dot(&m);
     let scores1 = z0.slice(s![..1]);
@@ -5190,7 +5190,7 @@ fn t000(a: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t001_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t001(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let h0 = a.mean_axis(Axis(0)).unwrap();
     let scores1 = h0.dot(u);
@@ -5204,7 +5204,7 @@ fn t001(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     scores1 + 1.5 * scores6.mean().unwrap() + mixed8
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t001_jvp(mat(p, 0, 4, 4).view(), &vector(p, 16, 4), &vector(p, 20, 4), mat(t, 0, 4, 4).view(), &vector(t, 16, 4), &vector(t, 20, 4))),
     },
     Case {
         name: "t002",
@@ -5250,7 +5250,7 @@ fn t002(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t003_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t003(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let probs1 = backprop::max_axis(&gate0, Axis(1)).insert_axis(Axis(1));
@@ -5259,7 +5259,7 @@ fn t003(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&gate3, y).mean().unwrap() + 0.5 * s * (w * w).sum() - log_probs2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t003_jvp(&mat(p, 0, 3, 4), &mat(p, 12, 4, 1), &vector(p, 16, 1), p[17], y, &mat(t, 0, 3, 4), &mat(t, 12, 4, 1), &vector(t, 16, 1), t[17])),
     },
     Case {
         name: "t004",
@@ -5305,7 +5305,7 @@ fn t004(a: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t005_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
     let mixed0 = a.sum_axis(Axis(0)).insert_axis(Axis(0));
     let gate1 = mixed0.mapv(|v| v.min(s + 2.0));
@@ -5320,7 +5320,7 @@ fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
     col6.mean().unwrap() - col7.sum() + 0.25 * (&log_probs8 * &log_probs8).sum() + 0.3 * probs9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t005_jvp(mat(p, 0, 2, 3).view(), p[6], mat(t, 0, 2, 3).view(), t[6])),
     },
     Case {
         name: "t006",
@@ -5366,7 +5366,7 @@ fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t007_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t007(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let h0 = x.dot(w) + b;
     let h1 = backprop::max_axis(&h0, Axis(1));
@@ -5375,7 +5375,7 @@ fn t007(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     s - reg + h1.mean().unwrap() - 0.1 * backprop::pick(&gate2, y).mean().unwrap() + act3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t007_jvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 4), &vector(p, 20, 4), p[24], p[25], y, mat(t, 0, 1, 4), &mat(t, 4, 4, 4), &vector(t, 20, 4), t[24], t[25])),
     },
     Case {
         name: "t008",
@@ -5769,7 +5769,7 @@ fn t020(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
             (value, flat(&g))
         },
         backward_source: t021_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t021(s: f64, m: &Array2<f64>, k: &Array2<f64>, a: &Array2<f64>, reg: f64) -> f64 {
     let gate0 = k - k;
     let log_probs1 = a.tanh();
@@ -5782,7 +5782,7 @@ fn t021(s: f64, m: &Array2<f64>, k: &Array2<f64>, a: &Array2<f64>, reg: f64) -> 
     reg - row2.mean().unwrap() + log_probs4.mean().unwrap() - probs6.mean().unwrap() - 0.25 * (&act7 * &act7).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t021_jvp(p[0], &mat(p, 1, 4, 3), &mat(p, 13, 4, 1), &mat(p, 17, 4, 3), p[29], t[0], &mat(t, 1, 4, 3), &mat(t, 13, 4, 1), &mat(t, 17, 4, 3), t[29])),
     },
     Case {
         name: "t022",
@@ -5967,7 +5967,7 @@ fn t027(x: ArrayView2<f64>, s: f64, w: &Array2<f64>, reg: f64, y: &[usize]) -> f
             (value, flat(&g))
         },
         backward_source: t028_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t028(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = backprop::max_axis(&a, Axis(1));
     let scores1 = u.dot(&scores0);
@@ -5980,7 +5980,7 @@ fn t028(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + 0.25 * scores1 + norm5.mean().unwrap() + act6 - hidden7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t028_jvp(mat(p, 0, 1, 1).view(), &vector(p, 1, 1), p[2], p[3], mat(t, 0, 1, 1).view(), &vector(t, 1, 1), t[2], t[3])),
     },
     Case {
         name: "t029",
@@ -6423,7 +6423,7 @@ fn t043(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t044_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t044(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let z0 = backprop::max_axis(m, Axis(0));
     let probs1 = m.sum_axis(Axis(1));
@@ -6434,7 +6434,7 @@ fn t044(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f
     s + (&z0 * &z0).sum() + col3.mean().unwrap() - (&scores4 * &scores4).sum() + mixed5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t044_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 1), &mat(p, 2, 1, 1), &vector(p, 3, 1), p[4], &mat(t, 0, 1, 1), &vector(t, 1, 1), &mat(t, 2, 1, 1), &vector(t, 3, 1), t[4])),
     },
     Case {
         name: "t045",
@@ -6619,7 +6619,7 @@ fn t050(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
             (value, flat(&g))
         },
         backward_source: t051_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t051(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w);
     let row1 = 0.3 * w;
@@ -6632,7 +6632,7 @@ fn t051(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
     reg - probs2.mean().unwrap() + probs3.mean().unwrap() - log_probs6 + gate7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t051_jvp(mat(p, 0, 1, 4).view(), &mat(p, 4, 4, 2), p[12], p[13], y, mat(t, 0, 1, 4).view(), &mat(t, 4, 4, 2), t[12], t[13])),
     },
     Case {
         name: "t052",
@@ -6734,7 +6734,7 @@ fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t055_backward_source,
-        source: r#"#[backprop(wrt(a, u, s, reg))]
+        source: r#"#[backprop(wrt(a, u, s, reg), jvp)]
 fn t055(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = a - a;
     let h1 = a.dot(u);
@@ -6749,7 +6749,7 @@ fn t055(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + 0.1 * log_probs3.mean().unwrap() - 2.0 * (&col7 * &col7).sum() + scores8.mean().unwrap() - 0.3 * gate9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t055_jvp(&mat(p, 0, 2, 1), &vector(p, 2, 1), p[3], p[4], &mat(t, 0, 2, 1), &vector(t, 2, 1), t[3], t[4])),
     },
     Case {
         name: "t056",
@@ -7224,7 +7224,7 @@ fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y
             (value, flat(&g))
         },
         backward_source: t072_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1));
     let norm1 = u - u;
@@ -7234,7 +7234,7 @@ fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s
     a.mean().unwrap() - s + mixed2 - log_probs4
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t072_jvp(&mat(p, 0, 1, 2), &vector(p, 2, 2), mat(p, 4, 2, 1).view(), &vector(p, 6, 1), p[7], &mat(t, 0, 1, 2), &vector(t, 2, 2), mat(t, 4, 2, 1).view(), &vector(t, 6, 1), t[7])),
     },
     Case {
         name: "t073",
@@ -7606,7 +7606,7 @@ fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t085_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t085(a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = (&a * &a).sum();
     let act1 = a.mapv(|v| v * v * 0.5 + v.sin());
@@ -7621,7 +7621,7 @@ fn t085(a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     s + reg + gate0 + row8.mean().unwrap() + hidden9.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t085_jvp(mat(p, 0, 3, 3).view(), p[9], p[10], mat(t, 0, 3, 3).view(), t[9], t[10])),
     },
     Case {
         name: "t086",
@@ -7697,7 +7697,7 @@ fn t087(b: &Array1<f64>, w: ArrayView2<f64>, x: &Array2<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t088_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t088(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let gate0 = backprop::max_axis(&k, Axis(1)).insert_axis(Axis(1));
     let hidden1 = gate0.powi(2);
@@ -7707,7 +7707,7 @@ fn t088(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v:
     (u * u).sum() + 1.5 * v.mean().unwrap() - s - scores2.mean().unwrap() - scores3.mean().unwrap() + 0.3 * (&row4 * &row4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t088_jvp(&mat(p, 0, 4, 1), mat(p, 4, 1, 4), mat(p, 8, 4, 1).view(), &vector(p, 12, 1), &vector(p, 13, 4), p[17], &mat(t, 0, 4, 1), mat(t, 4, 1, 4), mat(t, 8, 4, 1).view(), &vector(t, 12, 1), &vector(t, 13, 4), t[17])),
     },
     Case {
         name: "t089",
@@ -7815,7 +7815,7 @@ fn t091(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t092_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t092(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = u.mapv(backprop::sigmoid);
     let mixed1 = norm0.mapv(|v| v.max(reg - 0.75) * 0.75);
@@ -7830,7 +7830,7 @@ fn t092(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s - 1.5 * h6.mean().unwrap() + 3.0 * hidden7.mean().unwrap() + col8 - 1.5 * (&hidden9 * &hidden9).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t092_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), p[4], p[5], mat(t, 0, 1, 2).view(), &vector(t, 2, 2), t[4], t[5])),
     },
     Case {
         name: "t093",
@@ -7935,7 +7935,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t096_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.t().dot(&k);
     let gate1 = act0.mapv(|v| (v * s).tanh());
@@ -7950,7 +7950,7 @@ fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     norm2.mean().unwrap() + (&gate4 * &gate4).sum() - norm6.sum() + (&gate8 * &gate8).sum() - mixed9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t096_jvp(mat(p, 0, 2, 1), mat(p, 2, 2, 1), mat(p, 4, 1, 2), &vector(p, 6, 2), &vector(p, 8, 2), p[10], mat(t, 0, 2, 1), mat(t, 2, 2, 1), mat(t, 4, 1, 2), &vector(t, 6, 2), &vector(t, 8, 2), t[10])),
     },
     Case {
         name: "t097",
@@ -7999,7 +7999,7 @@ fn t097(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t098_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t098(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = u + u;
     let h1 = m.mapv(|v| v.clamp(-2.0, 2.0));
@@ -8013,7 +8013,7 @@ fn t098(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
     a.mean().unwrap() - 0.25 * s - reg - act0.mean().unwrap() + 0.75 * act3.mean().unwrap() + col5.sum() - mixed7.mean().unwrap() + probs8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t098_jvp(&mat(p, 0, 1, 4), &mat(p, 4, 1, 4), &mat(p, 8, 1, 4), &vector(p, 12, 1), p[13], p[14], &mat(t, 0, 1, 4), &mat(t, 4, 1, 4), &mat(t, 8, 1, 4), &vector(t, 12, 1), t[13], t[14])),
     },
     Case {
         name: "t099",
@@ -8443,7 +8443,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t114_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = m - m;
     let mixed1 = a - &log_probs0;
@@ -8454,7 +8454,7 @@ fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + mixed1.mean().unwrap() + hidden4.mean().unwrap() + 0.25 * col5
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t114_jvp(&mat(p, 0, 3, 1), &mat(p, 3, 3, 1), p[6], &mat(t, 0, 3, 1), &mat(t, 3, 3, 1))),
     },
     Case {
         name: "t115",
@@ -8732,7 +8732,7 @@ fn t123(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
             (value, flat(&g))
         },
         backward_source: t124_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t124(a: Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = (v * v) * 2.0;
     let gate1 = k.t();
@@ -8746,7 +8746,7 @@ fn t124(a: Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: 
     m.mean().unwrap() + s + reg - log_probs0.mean().unwrap() + act5.mean().unwrap() - 3.0 * row7.sum() - norm8.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t124_jvp(mat(p, 0, 3, 1), mat(p, 3, 1, 1), mat(p, 4, 3, 1).view(), &vector(p, 7, 3), &vector(p, 10, 3), p[13], p[14], mat(t, 0, 3, 1), mat(t, 3, 1, 1), mat(t, 4, 3, 1).view(), &vector(t, 7, 3), &vector(t, 10, 3), t[13], t[14])),
     },
     Case {
         name: "t125",
@@ -8851,7 +8851,7 @@ fn t127(a: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t128_backward_source,
-        source: r#"#[backprop(wrt(m, s, reg))]
+        source: r#"#[backprop(wrt(m, s, reg), jvp)]
 fn t128(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, k: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = backprop::log_softmax(&k, Axis(1));
     let row1 = -&m;
@@ -8860,7 +8860,7 @@ fn t128(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, k: ArrayView2<f64>
     a.sum() - s + reg + 2.0 * h0.mean().unwrap() + 2.0 * act2.mean().unwrap() + 2.0 * z3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t128_jvp(&mat(p, 0, 1, 4), mat(p, 4, 4, 1).view(), &vector(p, 8, 4), mat(p, 12, 1, 4).view(), p[16], p[17], mat(t, 4, 4, 1).view(), t[16], t[17])),
     },
     Case {
         name: "t129",
@@ -9050,7 +9050,7 @@ fn t134(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, v: &Array1<f64>, u: &A
             (value, flat(&g))
         },
         backward_source: t135_backward_source,
-        source: r#"#[backprop(wrt(a, u, v, reg))]
+        source: r#"#[backprop(wrt(a, u, v, reg), jvp)]
 fn t135(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u.tanh();
     let hidden1 = a.t();
@@ -9065,7 +9065,7 @@ fn t135(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f
     s + reg + hidden3.mean().unwrap() + row5 - row7.mean().unwrap() + scores8 - norm9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t135_jvp(mat(p, 0, 1, 1), &vector(p, 1, 2), &vector(p, 3, 2), p[5], p[6], mat(t, 0, 1, 1), &vector(t, 1, 2), &vector(t, 3, 2), t[6])),
     },
     Case {
         name: "t136",
@@ -9423,7 +9423,7 @@ fn t147(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t148_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t148(x: &Array2<f64>, reg: f64, b: &Array1<f64>, s: f64, w: &Array2<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let z1 = (b * &probs0) * 0.1;
@@ -9435,7 +9435,7 @@ fn t148(x: &Array2<f64>, reg: f64, b: &Array1<f64>, s: f64, w: &Array2<f64>, y: 
     -backprop::pick(&mixed6, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + 1.5 * log_probs5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t148_jvp(&mat(p, 0, 1, 1), p[1], &vector(p, 2, 1), p[3], &mat(p, 4, 1, 1), y, &mat(t, 0, 1, 1), t[1], &vector(t, 2, 1), t[3], &mat(t, 4, 1, 1))),
     },
     Case {
         name: "t149",
@@ -9812,7 +9812,7 @@ fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t162_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = a.mapv(|v| v / (1.0 + v * v));
     let gate1 = -m;
@@ -9826,7 +9826,7 @@ fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     mixed0.mean().unwrap() - h6.mean().unwrap() + 0.3 * act7.mean().unwrap() + norm8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t162_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 1), &vector(p, 4, 1), mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 1), &vector(t, 4, 1))),
     },
     Case {
         name: "t163",
@@ -9843,7 +9843,7 @@ fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t163_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t163(a: Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0 = &a * u;
     let col1 = backprop::max_axis(&gate0, Axis(1)).insert_axis(Axis(1));
@@ -9853,7 +9853,7 @@ fn t163(a: Array2<f64>, u: &Array1<f64>) -> f64 {
     col1.sum() - log_probs3.mean().unwrap() - row4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t163_jvp(mat(p, 0, 4, 4), &vector(p, 16, 4), mat(t, 0, 4, 4), &vector(t, 16, 4))),
     },
     Case {
         name: "t164",
@@ -9988,7 +9988,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t168_backward_source,
-        source: r#"#[backprop(wrt(x, w, s))]
+        source: r#"#[backprop(wrt(x, w, s), jvp)]
 fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let row1 = backprop::max_axis(x, Axis(0));
@@ -10002,7 +10002,7 @@ fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 
     -backprop::pick(&norm8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + col2.mean().unwrap() + col3.mean().unwrap() + row6.mean().unwrap() + 0.1 * backprop::pick(&h7, y).mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t168_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 3), p[14], p[15], y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 3), t[14])),
     },
     Case {
         name: "t169",
@@ -10044,7 +10044,7 @@ fn t169(s: f64, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64
             (value, flat(&g))
         },
         backward_source: t170_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t170(s: f64, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, reg: f64) -> f64 {
     let col0 = u * u;
     let log_probs1 = backprop::relu(m);
@@ -10055,7 +10055,7 @@ fn t170(s: f64, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, reg: f64) -> 
     s - 0.3 * reg + col0.sum() + h3.mean().unwrap() + 0.3 * (&act4 * &act4).sum() + 2.0 * gate5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t170_jvp(p[0], &mat(p, 1, 3, 3), &vector(p, 10, 1), &mat(p, 11, 3, 3), p[20], t[0], &mat(t, 1, 3, 3), &vector(t, 10, 1), &mat(t, 11, 3, 3), t[20])),
     },
     Case {
         name: "t171",
@@ -10210,7 +10210,7 @@ fn t175(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t176_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t176(a: &Array2<f64>) -> f64 {
     let scores0 = a + a;
     let hidden1 = -a;
@@ -10221,7 +10221,7 @@ fn t176(a: &Array2<f64>) -> f64 {
     (&hidden2 * &hidden2).sum() + scores4.mean().unwrap() - norm5.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t176_jvp(&mat(p, 0, 3, 1), &mat(t, 0, 3, 1))),
     },
     Case {
         name: "t177",
@@ -10666,7 +10666,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
             (value, flat(&g))
         },
         backward_source: t192_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(&a, Axis(0)).insert_axis(Axis(0));
     let mixed1 = 0.3 * u;
@@ -10679,7 +10679,7 @@ fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1
     s + reg + 0.75 * (&norm2 * &norm2).sum() - 0.25 * gate5.mean().unwrap() + z6.mean().unwrap() - hidden7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t192_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 3), p[8], &vector(p, 9, 2), &vector(p, 11, 2), p[13], mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 3), t[8], &vector(t, 9, 2), &vector(t, 11, 2), t[13])),
     },
     Case {
         name: "t193",
@@ -10758,7 +10758,7 @@ fn t194(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f
             (value, flat(&g))
         },
         backward_source: t195_backward_source,
-        source: r#"#[backprop(wrt(a, m, s))]
+        source: r#"#[backprop(wrt(a, m, s), jvp)]
 fn t195(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = a.sin();
     let col1 = mixed0.powi(2);
@@ -10771,7 +10771,7 @@ fn t195(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + reg + gate5.mean().unwrap() + (&log_probs7 * &log_probs7).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t195_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 1, 4), p[6], p[7], mat(t, 0, 2, 1).view(), &mat(t, 2, 1, 4), t[6])),
     },
     Case {
         name: "t196",
@@ -10884,7 +10884,7 @@ fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize
             (value, flat(&g))
         },
         backward_source: t199_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t199(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(w) + b;
     let log_probs1 = mixed0.mean_axis(Axis(1)).unwrap();
@@ -10899,7 +10899,7 @@ fn t199(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&probs9, y).mean().unwrap() - 0.5 * reg * (w * w).sum() + s + log_probs1.mean().unwrap() + gate3.mean().unwrap() - hidden4 - 0.5 * gate5.mean().unwrap() + (&mixed7 * &mixed7).sum() - 1.5 * h8.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t199_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 4), &vector(p, 15, 4), p[19], p[20], y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 4), &vector(t, 15, 4), t[19], t[20])),
     },
     Case {
         name: "t200",
@@ -11005,7 +11005,7 @@ fn t202(a: &Array2<f64>, k: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f
             (value, flat(&g))
         },
         backward_source: t203_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(a, Axis(0));
     let hidden1 = m.t().dot(&log_probs0);
@@ -11015,7 +11015,7 @@ fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     s - reg + z2 + 0.75 * (&hidden4 * &hidden4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t203_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 1), p[2], p[3], &mat(t, 0, 1, 1), mat(t, 1, 1, 1), t[2], t[3])),
     },
     Case {
         name: "t204",
@@ -11206,7 +11206,7 @@ fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
             (value, flat(&g))
         },
         backward_source: t210_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u * u;
     let mixed1 = &probs0 + &probs0;
@@ -11221,7 +11221,7 @@ fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
     s + reg + col8 + (&probs9 * &probs9).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t210_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], &mat(t, 0, 1, 2), mat(t, 2, 2, 1), &vector(t, 4, 1), t[5], t[6])),
     },
     Case {
         name: "t211",
@@ -11387,7 +11387,7 @@ fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: 
             (value, flat(&g))
         },
         backward_source: t216_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = backprop::max_axis(a, Axis(0));
     let probs1 = u.sin();
@@ -11397,7 +11397,7 @@ fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> 
     v.mean().unwrap() + s - reg + norm4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t216_jvp(&mat(p, 0, 2, 1), &vector(p, 2, 1), &vector(p, 3, 1), p[4], p[5], &mat(t, 0, 2, 1), &vector(t, 2, 1), &vector(t, 3, 1), t[4], t[5])),
     },
     Case {
         name: "t217",
@@ -11615,7 +11615,7 @@ fn t223(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t224_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t224(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let norm0 = x.dot(&w) + b;
     let norm1 = norm0.mapv(|v| v * v * 0.5 + v.sin());
@@ -11624,7 +11624,7 @@ fn t224(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&scores3, y).mean().unwrap() - mixed2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t224_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1), &vector(p, 2, 1), y, mat(t, 0, 1, 1), mat(t, 1, 1, 1), &vector(t, 2, 1))),
     },
     Case {
         name: "t225",
@@ -11837,7 +11837,7 @@ fn t231(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
             (value, flat(&g))
         },
         backward_source: t232_backward_source,
-        source: r#"#[backprop(wrt(w, b, s, reg))]
+        source: r#"#[backprop(wrt(w, b, s, reg), jvp)]
 fn t232(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let scores1 = 0.5 * &probs0;
@@ -11850,7 +11850,7 @@ fn t232(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
     -backprop::pick(&col7, y).mean().unwrap() + 3.0 * 0.5 * reg * (&w * &w).sum() + backprop::pick(&hidden5, y).mean().unwrap() + (&hidden6 * &hidden6).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t232_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 3).view(), &vector(p, 4, 3), p[7], p[8], y, mat(t, 1, 1, 3).view(), &vector(t, 4, 3), t[7], t[8])),
     },
     Case {
         name: "t233",
@@ -12154,7 +12154,7 @@ fn t242(a: &Array2<f64>, m: Array2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f6
             (value, flat(&g))
         },
         backward_source: t243_backward_source,
-        source: r#"#[backprop(wrt(u))]
+        source: r#"#[backprop(wrt(u), jvp)]
 fn t243(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = a.mean_axis(Axis(1)).unwrap();
     let mixed1 = 0.25 * u;
@@ -12167,7 +12167,7 @@ fn t243(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s + 0.5 * hidden3 - hidden6.mean().unwrap() - row7.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t243_jvp(&mat(p, 0, 2, 2), &vector(p, 4, 2), p[6], &vector(t, 4, 2))),
     },
     Case {
         name: "t244",
@@ -13490,7 +13490,7 @@ fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t282_backward_source,
-        source: r#"#[backprop(wrt(wh))]
+        source: r#"#[backprop(wrt(wh), jvp)]
 fn t282(wh: Array2<f64>) -> f64 {
     let z0 = backprop::max_axis(&wh, Axis(1));
     let mut h = z0.clone();
@@ -13512,7 +13512,7 @@ fn t282(wh: Array2<f64>) -> f64 {
     masked3.mean().unwrap() + (&z1 * &z1).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t282_jvp(mat(p, 0, 1, 1), mat(t, 0, 1, 1))),
     },
     Case {
         name: "t283",
@@ -13529,7 +13529,7 @@ fn t282(wh: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t283_backward_source,
-        source: r#"#[backprop(wrt(wh, b))]
+        source: r#"#[backprop(wrt(wh, b), jvp)]
 fn t283(wh: ArrayView2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     let mixed0 = b.mapv(|v| (v * s).tanh());
     let z1 = backprop::max_axis(&wh, Axis(1));
@@ -13545,7 +13545,7 @@ fn t283(wh: ArrayView2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     mixed0.mean().unwrap() - c.mean().unwrap() + norm2.sum() + scores3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t283_jvp(mat(p, 0, 1, 1).view(), &vector(p, 1, 1), p[2], mat(t, 0, 1, 1).view(), &vector(t, 1, 1))),
     },
     Case {
         name: "t284",
@@ -13776,7 +13776,7 @@ fn t289(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t290_backward_source,
-        source: r#"#[backprop(wrt(wh, state, s))]
+        source: r#"#[backprop(wrt(wh, state, s), jvp)]
 fn t290(wh: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = backprop::sigmoid(&state);
     let mut h = state.clone();
@@ -13799,7 +13799,7 @@ fn t290(wh: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64, y: &[usize
     -backprop::pick(&probs3, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() + backprop::pick(&masked1, y).mean().unwrap() + row2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t290_jvp(mat(p, 0, 4, 4), &vector(p, 16, 4), mat(p, 20, 2, 4), p[28], y, mat(t, 0, 4, 4), mat(t, 20, 2, 4), t[28])),
     },
     Case {
         name: "t291",
@@ -16031,13 +16031,16 @@ fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t304_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
     let scores0 = a.mapv(f64::tanh);
     (backprop::max_axis(&scores0, Axis(1))) + 0.75 * (&m * &m).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t304_jvp(&mat(p, 0, 3, 1), mat(p, 3, 3, 1).view(), &mat(t, 0, 3, 1), mat(t, 3, 3, 1).view());
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t305",
@@ -16376,14 +16379,17 @@ fn t326(a: Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t327_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t327(a: ArrayView2<f64>) -> Array1<f64> {
     let hidden0 = a.view();
     let z1 = backprop::max_axis(&hidden0, Axis(0));
     z1
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t327_jvp(mat(p, 0, 1, 3).view(), mat(t, 0, 1, 3).view());
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t329",
@@ -16856,7 +16862,7 @@ fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t357_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = backprop::max_axis(a, Axis(0));
     let norm1 = u - u;
@@ -16864,7 +16870,10 @@ fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm2 + 0.25 * s + scores0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t357_jvp(&mat(p, 0, 3, 4), &vector(p, 12, 3), p[15], &mat(t, 0, 3, 4), &vector(t, 12, 3), t[15]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t367",
@@ -16969,7 +16978,7 @@ fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 4)))),
         },
         backward_source: t379_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t379(a: ArrayView2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let z0 = m.column(0).dot(&m);
     let scores1 = z0.slice(s![..1]);
@@ -16981,7 +16990,10 @@ fn t379(a: ArrayView2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     &row6 + 0.5 * scores1.sum() - z4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t379_jvp(mat(p, 0, 1, 4).view(), mat(p, 4, 3, 1).view(), p[7], mat(t, 0, 1, 4).view(), mat(t, 4, 3, 1).view(), t[7]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t380",
@@ -17561,10 +17573,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
-    ("jvp", 237),
-    ("jvp of a program returning an array", 25),
+    ("jvp", 278),
+    ("jvp of a program returning an array", 29),
     ("jvp with split(..)", 4),
-    ("jvp with wrt(..)", 81),
+    ("jvp with wrt(..)", 92),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),

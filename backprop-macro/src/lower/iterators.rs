@@ -60,10 +60,6 @@ impl Lowerer<'_> {
         let mut lanes = Vec::new();
         let mut counters = Vec::new();
         bind(&source, &for_loop.pat, &mut lanes, &mut counters)?;
-        // Reversed, only one array, counted from its end (`for v in r.iter().rev()`).
-        if rev && (lanes.len() != 1 || !counters.is_empty()) {
-            return None;
-        }
         let span = for_loop.span();
         // A single array runs over its own indices (`for k in 1..x.len()` of `&x[1..]`); arrays
         // in step over the shortest one's, each read at its own offset.
@@ -88,7 +84,12 @@ impl Lowerer<'_> {
         } else {
             let lengths: Vec<TokenStream> = lanes.iter().map(|(l, _)| l.len()).collect();
             let (first, rest) = lengths.split_first()?;
-            quote!(0..#first #(.min(#rest))*)
+            // (A reversed `zip` of slices starts at the shorter one's end, as this does.)
+            if rev {
+                quote!((0..#first #(.min(#rest))*).rev())
+            } else {
+                quote!(0..#first #(.min(#rest))*)
+            }
         };
         let mut elements = Vec::new();
         for (lane, pat) in &lanes {
@@ -314,13 +315,18 @@ impl Lowerer<'_> {
                 None,
             ),
         ];
-        // The loop must be one that `lower_for` reads: over a range or over elements.
+        // The loop must be one that `lower_for` reads: over a range (or `(a..b).rev()`) or
+        // over elements.
         let Stmt::Expr(Expr::ForLoop(for_loop), _) = &stmts[1] else {
             return None;
         };
-        if !matches!(strip_parens(&for_loop.expr), Expr::Range(_))
-            && self.loop_over_elements(for_loop).is_none()
-        {
+        let range = match strip_parens(&for_loop.expr) {
+            Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
+                strip_parens(&m.receiver)
+            }
+            expr => expr,
+        };
+        if !matches!(range, Expr::Range(_)) && self.loop_over_elements(for_loop).is_none() {
             return None;
         }
         // (The function's own statements are validated as they are lowered.)
