@@ -155,7 +155,7 @@ impl Lowerer<'_> {
         if !has_exit {
             self.errors.spanned(
                 loop_expr.loop_token,
-                "a `loop` needs its exit as a guard directly in its body: `if cond { ..; break; }`",
+                "a `loop` needs an exit of its own: `if cond { ..; break; }` in its body or in the arms of its `if`s (a `break` in an inner loop ends that loop)",
             );
         }
     }
