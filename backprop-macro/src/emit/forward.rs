@@ -282,20 +282,8 @@ pub(super) fn forward_loop(
                         quote!(#inner = #value;)
                     })
                     .collect();
-                let (cond, broke, trips) = (&exit.cond, &exit.broke, &exit.trips);
-                let mark = match &l.kind {
-                    LoopKind::For { index, .. } => {
-                        let index = &program.vars[*index].ident;
-                        before.push(quote!(let mut #broke = None;));
-                        before.push(quote!(let mut #trips = 0usize;));
-                        at_end.push(quote!(#trips += 1;));
-                        quote!(#broke = Some(#index);)
-                    }
-                    LoopKind::While { .. } => {
-                        before.push(quote!(let mut #broke = false;));
-                        quote!(#broke = true;)
-                    }
-                };
+                let cond = &exit.cond;
+                let mark = break_record(program, l, exit, &mut before, &mut at_end);
                 let kept = pushes(
                     program,
                     tapes,
@@ -478,5 +466,31 @@ fn block_expr(program: &Program, block: &Block, tapes: Option<&Reversed>) -> Tok
         [] => quote!({ #(#nodes)* }),
         [one] => quote!({ #(#nodes)* #one }),
         many => quote!({ #(#nodes)* (#(#many),*) }),
+    }
+}
+
+/// The record of a loop's `break` that the reverse pass (or the lines after the loop) reads:
+/// its declarations go to `before`, the per-iteration count to `at_end`; returns the
+/// statement the breaking guard runs (`broke = Some(i);` of a `for`, `broke = true;`).
+pub(super) fn break_record(
+    program: &Program,
+    l: &crate::ir::Loop,
+    exit: &crate::ir::LoopExit,
+    before: &mut Vec<TokenStream>,
+    at_end: &mut Vec<TokenStream>,
+) -> TokenStream {
+    let (broke, trips) = (&exit.broke, &exit.trips);
+    match &l.kind {
+        LoopKind::For { index, .. } => {
+            let index = &program.vars[*index].ident;
+            before.push(quote!(let mut #broke = None;));
+            before.push(quote!(let mut #trips = 0usize;));
+            at_end.push(quote!(#trips += 1;));
+            quote!(#broke = Some(#index);)
+        }
+        LoopKind::While { .. } => {
+            before.push(quote!(let mut #broke = false;));
+            quote!(#broke = true;)
+        }
     }
 }

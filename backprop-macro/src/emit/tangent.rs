@@ -317,20 +317,7 @@ fn loop_lines(t: &Tangents, l: &crate::ir::Loop, errors: &mut Errors) -> TokenSt
             .sum();
         // The record of the break that the lines after the loop may read (a `return` guard
         // in the loop keeps its value and breaks).
-        let (broke, trips) = (&exit.broke, &exit.trips);
-        let mark = match &l.kind {
-            LoopKind::For { index, .. } => {
-                let index = &program.vars[*index].ident;
-                before.push(quote!(let mut #broke = None;));
-                before.push(quote!(let mut #trips = 0usize;));
-                at_end.push(quote!(#trips += 1;));
-                quote!(#broke = Some(#index);)
-            }
-            LoopKind::While { .. } => {
-                before.push(quote!(let mut #broke = false;));
-                quote!(#broke = true;)
-            }
-        };
+        let mark = super::forward::break_record(program, l, exit, &mut before, &mut at_end);
         body.insert(lines_before, quote!(if #cond { #(#leave)* #mark break; }));
     }
     if let LoopKind::While { trips, .. } = &l.kind {
