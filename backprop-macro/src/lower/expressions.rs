@@ -15,7 +15,7 @@ use crate::ir::{FloatTy, Operand, Ty};
 use crate::rules::{self, Pass, Prim, TensorOp};
 use crate::signature::float_type;
 
-use super::statements::{buffer_init, vec_repeat};
+use super::buffers::{buffer_init, vec_repeat};
 use super::tensors::{ARRAY_METHODS, SHAPE_METHODS};
 use super::{Lowerer, Value, placeholder};
 

@@ -13,6 +13,7 @@
 //! activity, ndarray arrays and their methods).
 
 mod branches;
+mod buffers;
 mod control;
 mod exits;
 mod expressions;
@@ -33,7 +34,7 @@ use crate::naming::Namer;
 use crate::rules::{self, Prim};
 use crate::signature::{SignatureInfo, classify, float_type};
 
-pub use statements::{array_literal, vec_repeat};
+pub use buffers::{array_literal, vec_repeat};
 
 /// An open loop, for its `break` guard: the loop's scope, its carried names, and the guard
 /// once seen (its condition, the number of lines before it, the carried values at it).
@@ -176,7 +177,7 @@ fn lower_pass(
         returns_here: false,
         returned: None,
         unlowered: HashSet::new(),
-        indexed: statements::indexed_names(&function.block),
+        indexed: buffers::indexed_names(&function.block),
         views: HashSet::new(),
     };
     let mut params = Vec::new();
