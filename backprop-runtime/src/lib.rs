@@ -9,6 +9,8 @@
 //!   assertion that compares an analytic gradient against the numeric one with a readable report.
 
 pub mod check;
+#[cfg(feature = "ndarray")]
+pub mod forward;
 pub mod gates;
 #[cfg(feature = "ndarray")]
 pub mod parts;
@@ -20,6 +22,8 @@ pub use check::{
     Gradient, GradientCheck, Real, check_gradient, check_hvp, check_jvp, numeric_directional,
     numeric_gradient, relative_error,
 };
+#[cfg(feature = "ndarray")]
+pub use forward::{TangentPart, tangent_like, tangent_like_backward};
 pub use gates::{
     Elementwise, relu, relu_backward, relu_hvp_tangent, relu_hvp_tangent_backward, relu_jvp,
     sigmoid, sigmoid_backward, sigmoid_hvp_tangent, sigmoid_hvp_tangent_backward, sigmoid_jvp,
@@ -33,8 +37,7 @@ pub use tensor::{
     ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, add_to_part,
     expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, map_upstream, max_axis,
     max_axis_backward, max_axis_jvp, one_hot, pick, pick_backward, pick_grad, relu_grad,
-    sigmoid_grad, softmax, softmax_backward, softmax_grad, sum_to, sum_to_ref, tangent_like,
-    tangent_like_backward,
+    sigmoid_grad, softmax, softmax_backward, softmax_grad, sum_to, sum_to_ref,
 };
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.
