@@ -6,9 +6,12 @@
 //!   `_backward` that follows the crate's contract (`g_backward(inputs..., d_out) -> (out, grad)`),
 //!   so the macro differentiates a call to them exactly like a call to a user's own gate;
 //! * [`check`]: numeric gradients by central differences, the notes' relative error, and an
-//!   assertion that compares an analytic gradient against the numeric one with a readable report.
+//!   assertion that compares an analytic gradient against the numeric one with a readable report;
+//! * [`differentiable`]: the [`Differentiable`] trait (zeros, `scaled_add`, flat vectors) of
+//!   values whose entries are differentiated, and its implementations for floats and arrays.
 
 pub mod check;
+pub mod differentiable;
 #[cfg(feature = "ndarray")]
 pub mod forward;
 pub mod gates;
@@ -22,6 +25,7 @@ pub use check::{
     Gradient, GradientCheck, Real, check_gradient, check_hvp, check_jvp, numeric_directional,
     numeric_gradient, relative_error,
 };
+pub use differentiable::Differentiable;
 #[cfg(feature = "ndarray")]
 pub use forward::{TangentPart, tangent_like, tangent_like_backward};
 pub use gates::{
@@ -46,6 +50,7 @@ pub use tensor::{
 /// `sigmoid(x)` by calling `sigmoid_backward` at the same path.
 pub mod prelude {
     pub use crate::check::{Gradient, check_gradient, numeric_gradient, relative_error};
+    pub use crate::differentiable::Differentiable;
     // With the second-order companions: a `#[backprop(hvp)]` caller of `sigmoid(x)` calls
     // `sigmoid_hvp_tangent` and its `_backward` at the same path.
     pub use crate::gates::{
