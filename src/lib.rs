@@ -7,6 +7,9 @@
 //! `_backward`), gradient checking ([`numeric_gradient`], [`relative_error`],
 //! [`check_gradient`], [`assert_gradient!`]) and [`accumulate`], which generated code calls.
 
+/// `#[derive(Differentiable)]`: the derive of the trait of the same name,
+/// [`Differentiable`](trait@Differentiable).
+pub use backprop_macro::Differentiable;
 pub use backprop_macro::backprop;
 pub use backprop_runtime::*;
 /// The `ndarray` version the tensor gates and generated code use.

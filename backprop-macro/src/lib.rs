@@ -10,6 +10,7 @@ mod args;
 mod buffers;
 mod contributions;
 mod copies;
+mod derive;
 mod emit;
 mod errors;
 mod expand;
@@ -84,6 +85,16 @@ pub fn backprop(
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
     expand::expand(args.into(), item.into()).into()
+}
+
+/// `#[derive(Differentiable)]`: implements `backprop::Differentiable` for a struct with named
+/// fields, each a differentiable type or marked `#[backprop(skip)]` (a constant).
+///
+/// Use it through the `backprop` crate (`#[derive(backprop::Differentiable)]`), whose guide
+/// describes the trait.
+#[proc_macro_derive(Differentiable, attributes(backprop))]
+pub fn derive_differentiable(item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    derive::derive(item.into()).into()
 }
 
 #[cfg(test)]
