@@ -1,0 +1,4 @@
+#[derive(backprop::Differentiable)]
+struct Params;
+
+fn main() {}
