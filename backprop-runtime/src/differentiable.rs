@@ -81,6 +81,8 @@ pub trait Differentiable: Sized {
     /// # Panics
     ///
     /// When `flat.len()` is not `self.flat_len()`.
+    // `self` is the template: it gives the shapes and the skipped fields.
+    #[allow(clippy::wrong_self_convention)]
     fn from_flat(&self, flat: &[Self::Scalar]) -> Self {
         let expected = self.flat_len();
         assert!(
