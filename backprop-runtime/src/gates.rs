@@ -243,6 +243,67 @@ pub fn softplus_hvp_tangent_backward<F: Float>(x: F, t: F, d_out: [F; 2]) -> ([F
     )
 }
 
+/// The gradient-only functions of the elementwise gates on arrays, which generated code calls
+/// where the forward pass already holds the gate's value (its `_backward` would compute it
+/// again).
+#[cfg(feature = "ndarray")]
+mod array_gradients {
+    use crate::tensor::Upstream;
+    use ndarray::{Array, ArrayBase, Data, Dimension};
+    use num_traits::Float;
+
+    /// The gradient of [`relu`](crate::relu) on an array, without its value: `d` where `x > 0`,
+    /// zero elsewhere, NaN where `x` is NaN (as [`relu_backward`](crate::relu_backward)). `x` may
+    /// also be relu's value: it is positive, or NaN, exactly where `x` is.
+    pub fn relu_grad<F, S, D>(x: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
+    where
+        F: Float,
+        S: Data<Elem = F>,
+        D: Dimension,
+    {
+        let mut d_x = d_out.into_gradient();
+        ndarray::Zip::from(&mut d_x).and(x).for_each(|d, &x| {
+            if x.is_nan() {
+                *d = x;
+            } else if x <= F::zero() {
+                *d = F::zero();
+            }
+        });
+        d_x
+    }
+
+    /// The gradient of [`sigmoid`](crate::sigmoid) on an array from its value `y`: (1 − y) y d.
+    pub fn sigmoid_grad<F, S, D>(y: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
+    where
+        F: Float,
+        S: Data<Elem = F>,
+        D: Dimension,
+    {
+        let mut d_x = d_out.into_gradient();
+        ndarray::Zip::from(&mut d_x)
+            .and(y)
+            .for_each(|d, &y| *d = (F::one() - y) * y * *d);
+        d_x
+    }
+
+    /// The gradient of [`softplus`](crate::softplus) on an array from its value `y`: σ(x) d, with σ(x) = 1 − e^(−y)
+    /// (e^y = 1 + e^x), computed as `−expm1(−y)` so that it keeps its precision where `y` is tiny.
+    pub fn softplus_grad<F, S, D>(y: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
+    where
+        F: Float,
+        S: Data<Elem = F>,
+        D: Dimension,
+    {
+        let mut d_x = d_out.into_gradient();
+        ndarray::Zip::from(&mut d_x)
+            .and(y)
+            .for_each(|d, &y| *d = -(-y).exp_m1() * *d);
+        d_x
+    }
+}
+#[cfg(feature = "ndarray")]
+pub use array_gradients::{relu_grad, sigmoid_grad, softplus_grad};
+
 #[cfg(test)]
 mod tests {
     use super::*;

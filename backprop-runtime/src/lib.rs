@@ -34,14 +34,16 @@ pub use gates::{
     softplus, softplus_backward, softplus_hvp_tangent, softplus_hvp_tangent_backward, softplus_jvp,
 };
 #[cfg(feature = "ndarray")]
+pub use gates::{relu_grad, sigmoid_grad, softplus_grad};
+#[cfg(feature = "ndarray")]
 pub use parts::{concat_part, reshape_grad, select_grad, std_axis_grad, var_axis_grad};
 pub use tape::{ScalarTape, Tape};
 #[cfg(feature = "ndarray")]
 pub use tensor::{
     ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, add_to_part,
     expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, map_upstream, max_axis,
-    max_axis_backward, max_axis_jvp, one_hot, pick, pick_backward, pick_grad, relu_grad,
-    sigmoid_grad, softmax, softmax_backward, softmax_grad, sum_to, sum_to_ref,
+    max_axis_backward, max_axis_jvp, one_hot, pick, pick_backward, pick_grad, softmax,
+    softmax_backward, softmax_grad, sum_to, sum_to_ref,
 };
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.

@@ -618,40 +618,6 @@ where
     one_hot(a, labels, d_out).into_gradient()
 }
 
-/// The gradient of [`relu`](crate::relu) on an array, without its value: `d` where `x > 0`,
-/// zero elsewhere, NaN where `x` is NaN (as [`relu_backward`](crate::relu_backward)). `x` may
-/// also be relu's value: it is positive, or NaN, exactly where `x` is.
-pub fn relu_grad<F, S, D>(x: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
-where
-    F: Float,
-    S: Data<Elem = F>,
-    D: Dimension,
-{
-    let mut d_x = d_out.into_gradient();
-    ndarray::Zip::from(&mut d_x).and(x).for_each(|d, &x| {
-        if x.is_nan() {
-            *d = x;
-        } else if x <= F::zero() {
-            *d = F::zero();
-        }
-    });
-    d_x
-}
-
-/// The gradient of [`sigmoid`](crate::sigmoid) on an array from its value `y`: (1 − y) y d.
-pub fn sigmoid_grad<F, S, D>(y: &ArrayBase<S, D>, d_out: impl Upstream<F, D>) -> Array<F, D>
-where
-    F: Float,
-    S: Data<Elem = F>,
-    D: Dimension,
-{
-    let mut d_x = d_out.into_gradient();
-    ndarray::Zip::from(&mut d_x)
-        .and(y)
-        .for_each(|d, &y| *d = (F::one() - y) * y * *d);
-    d_x
-}
-
 impl<F: Float + ndarray::ScalarOperand + std::ops::AddAssign, D: Dimension> crate::Accumulate
     for Array<F, D>
 {
@@ -669,7 +635,7 @@ impl<F: Copy, S: Data<Elem = F>, D: Dimension> crate::Gradient<F> for ArrayBase<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::numeric_gradient;
+    use crate::{numeric_gradient, relu_grad};
     use ndarray::array;
 
     /// Checks `backward(a, d)` against central differences of `<d, forward(a)>`.

@@ -47,6 +47,15 @@ const GATE_GRADIENTS: &[GateRule] = &[
         // σ' = σ (1 − σ).
         plain_tangent: Some(|y, _, t| quote!(#y * &(1.0 - #y) * #t)),
     },
+    // softplus' = σ(x) = 1 − e^(−y) from its value y (e^y = 1 + e^x): the backward pass needs
+    // neither its argument nor a second evaluation.
+    GateRule {
+        name: "softplus",
+        grad: |y, _, d| quote!(::backprop::softplus_grad(#y, #d)),
+        unwritten: None,
+        tangent: Some(|y, _, t| quote!(::backprop::softplus_grad(#y, #t))),
+        plain_tangent: Some(|y, _, t| quote!((1.0 - #y.mapv(|v| (-v).exp())) * #t)),
+    },
     GateRule {
         name: "softmax",
         grad: |y, args, d| {
