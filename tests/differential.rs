@@ -905,7 +905,9 @@ const HVP_IMPORTED_GATES: bool = true;
 /// rejects: "macro calls are not supported in a `#[backprop]` function", and "a `#[backprop]`
 /// function does not write into its parameters" at the buffer (`tests/regressions.rs`,
 /// `hvp_vec_buffer`). `[0.0; N]` buffers compile.
-const HVP_VEC_BUFFERS: bool = false;
+/// On: buffers are recognised as `::std::vec![..]` too, as generated code writes them (and
+/// the repro runs).
+const HVP_VEC_BUFFERS: bool = true;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;

@@ -263,6 +263,43 @@ fn runtime_gates_under_hvp() {
 // ndarray code under `hvp`: the tangent lines of tensor operations and gates are ndarray code
 // of the forward language, differentiated again as such.
 
+/// Calls of the user's functions that return `[F; N]` and `Vec<F>` under `hvp`: through their
+/// `_hvp_tangent`, which returns `(value, tangent)`.
+#[backprop(hvp)]
+fn pair(x: f64) -> [f64; 2] {
+    [x * x, x.sin()]
+}
+
+#[backprop(hvp)]
+fn scaled_squares(x: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        out[i] = x[i] * x[i] * x[0];
+    }
+    out
+}
+
+#[backprop(hvp)]
+fn uses_pairs(x: f64, y: &[f64]) -> f64 {
+    let p: [f64; 2] = pair(x);
+    let q: Vec<f64> = scaled_squares(y);
+    p[0] * p[1] + q[1] * x
+}
+
+#[test]
+fn calls_that_return_float_arrays_under_hvp() {
+    let (at, v) = ([0.7, 0.5, 1.5], [1.0, 0.5, -0.25]);
+    let (value, (gx, gy), (hx, hy)) = uses_pairs_hvp(at[0], &at[1..], v[0], &v[1..]);
+    let (ev, eg, ehv) = hyper(
+        |p| p[0] * p[0] * p[0].sin() + p[2] * p[2] * p[1] * p[0],
+        &at,
+        &v,
+    );
+    assert!((value - ev).abs() < 1e-14);
+    close("gradient", &[&[gx][..], &gy].concat(), &eg, 1e-14);
+    close("H·v", &[&[hx][..], &hy].concat(), &ehv, 1e-14);
+}
+
 use backprop::ndarray::{Array1, Array2, Axis};
 
 /// The softmax loss of a linear classifier (the course's), its weights differentiated.
@@ -447,4 +484,195 @@ fn relu_sigmoid_and_softmax_gates_under_hvp() {
     let hv: Vec<f64> = h1.iter().chain(&h2).copied().collect();
     close("gradient", &g, &eg, 1e-12);
     close("H·v", &hv, &ehv, 1e-11);
+}
+
+/// A softplus layer on arrays: `softplus` has a gradient-only rule from its value (σ(x) =
+/// 1 − e^(−y)), which second order differentiates again.
+#[backprop(hvp, jvp, wrt(w))]
+fn softplus_net(w: &Array2<f64>, x: &Array2<f64>) -> f64 {
+    let h = backprop::softplus(&x.dot(w));
+    (&h * &h).sum() - h.sum()
+}
+
+fn softplus_net_ref(p: &[HyperDual64], x: &Array2<f64>) -> HyperDual64 {
+    let ((n, d), k) = (x.dim(), p.len() / x.ncols());
+    let zero = HyperDual64::from_re(0.0);
+    let mut total = zero;
+    for i in 0..n {
+        for c in 0..k {
+            let z = (0..d).fold(zero, |s, j| s + p[j * k + c] * x[[i, j]]);
+            let h = (z.exp() + 1.0).ln();
+            total += h * h - h;
+        }
+    }
+    total
+}
+
+#[test]
+fn softplus_on_arrays_under_hvp_and_jvp() {
+    let (x, w, v) = (grid((4, 3), 0.8), grid((3, 2), 1.3), grid((3, 2), 0.35));
+    let (value, g, hv) = softplus_net_hvp(&w, &x, &v);
+    let at: Vec<f64> = w.iter().copied().collect();
+    let dir: Vec<f64> = v.iter().copied().collect();
+    let (ev, eg, ehv) = hyper(|p| softplus_net_ref(p, &x), &at, &dir);
+    assert!((value - ev).abs() < 1e-12);
+    close(
+        "gradient",
+        &g.iter().copied().collect::<Vec<_>>(),
+        &eg,
+        1e-12,
+    );
+    close("H·v", &hv.iter().copied().collect::<Vec<_>>(), &ehv, 1e-11);
+    let (jv, tangent) = softplus_net_jvp(&w, &x, &v);
+    assert!((jv - ev).abs() < 1e-12);
+    let directional: f64 = eg.iter().zip(&dir).map(|(g, v)| g * v).sum();
+    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
+}
+
+/// A layer of the user's own that returns an array, called from a loss with `hvp`: the loss
+/// goes through `tanh_layer_hvp_tangent`, which returns `(value, tangent)`, and its
+/// `_backward`.
+#[backprop(hvp)]
+fn tanh_layer(x: &Array2<f64>, w: &Array2<f64>) -> Array2<f64> {
+    let z = x.dot(w);
+    z.mapv(f64::tanh)
+}
+
+#[backprop(hvp, wrt(w1, w2))]
+fn layered_loss(x: &Array2<f64>, w1: &Array2<f64>, w2: &Array2<f64>) -> f64 {
+    let h: Array2<f64> = tanh_layer(x, w1);
+    let y: Array2<f64> = tanh_layer(&h, w2);
+    (&y * &y).sum() + h.sum()
+}
+
+/// `tanh(a · w)` of a row-major `a` (n × d) and `w` (d × k), in hyper-dual numbers.
+fn tanh_layer_ref(a: &[HyperDual64], n: usize, w: &[HyperDual64], k: usize) -> Vec<HyperDual64> {
+    let d = w.len() / k;
+    let zero = HyperDual64::from_re(0.0);
+    (0..n * k)
+        .map(|e| {
+            let (i, c) = (e / k, e % k);
+            (0..d)
+                .fold(zero, |s, j| s + a[i * d + j] * w[j * k + c])
+                .tanh()
+        })
+        .collect()
+}
+
+#[test]
+fn a_call_that_returns_an_array_under_hvp() {
+    let x = grid((4, 3), 0.8);
+    let (w1, w2) = (grid((3, 3), 1.7), grid((3, 2), 0.6));
+    let (v1, v2) = (grid((3, 3), 0.45), grid((3, 2), 1.9));
+    let (value, (g1, g2), (h1, h2)) = layered_loss_hvp(&x, &w1, &w2, &v1, &v2);
+    let xs: Vec<HyperDual64> = x.iter().map(|&e| HyperDual64::from_re(e)).collect();
+    let at: Vec<f64> = w1.iter().chain(&w2).copied().collect();
+    let dir: Vec<f64> = v1.iter().chain(&v2).copied().collect();
+    let (ev, eg, ehv) = hyper(
+        |p| {
+            let h = tanh_layer_ref(&xs, 4, &p[..9], 3);
+            let y = tanh_layer_ref(&h, 4, &p[9..], 2);
+            y.iter().fold(HyperDual64::from_re(0.0), |s, &e| s + e * e)
+                + h.iter().fold(HyperDual64::from_re(0.0), |s, &e| s + e)
+        },
+        &at,
+        &dir,
+    );
+    assert!((value - ev).abs() < 1e-12);
+    let g: Vec<f64> = g1.iter().chain(&g2).copied().collect();
+    let hv: Vec<f64> = h1.iter().chain(&h2).copied().collect();
+    close("gradient", &g, &eg, 1e-12);
+    close("H·v", &hv, &ehv, 1e-11);
+}
+
+/// A cell of the user's own that returns a tuple of arrays (`(next_h, next_c)`, as the
+/// course's LSTM step), taken apart by the caller's annotated pattern under `hvp`.
+#[backprop(hvp)]
+fn cell(x: &Array2<f64>, w: &Array2<f64>, c: &Array2<f64>) -> (Array2<f64>, Array2<f64>) {
+    let z = x.dot(w);
+    let next_c = c * 0.5 + z.mapv(f64::tanh);
+    let next_h = next_c.mapv(f64::tanh) * 2.0;
+    (next_h, next_c)
+}
+
+#[backprop(hvp, wrt(w))]
+fn two_cells(x: &Array2<f64>, w: &Array2<f64>, c0: &Array2<f64>) -> f64 {
+    let (h, c): (Array2<f64>, Array2<f64>) = cell(x, w, c0);
+    let (h2, c2): (Array2<f64>, Array2<f64>) = cell(&h, w, &c);
+    (&h2 * &c2).sum()
+}
+
+#[test]
+fn a_call_that_returns_a_tuple_under_hvp() {
+    let (x, w, c0, v) = (
+        grid((3, 2), 0.8),
+        grid((2, 2), 1.3),
+        grid((3, 2), 0.4),
+        grid((2, 2), 2.1),
+    );
+    let (value, g, hv) = two_cells_hvp(&x, &w, &c0, &v);
+    let lift = |a: &Array2<f64>| -> Vec<HyperDual64> {
+        a.iter().map(|&e| HyperDual64::from_re(e)).collect()
+    };
+    let (xs, cs) = (lift(&x), lift(&c0));
+    let cell_ref = |a: &[HyperDual64], w: &[HyperDual64], c: &[HyperDual64]| {
+        let z = tanh_layer_ref(a, 3, w, 2);
+        let next_c: Vec<HyperDual64> = c.iter().zip(&z).map(|(&c, &z)| c * 0.5 + z).collect();
+        let next_h: Vec<HyperDual64> = next_c.iter().map(|c| c.tanh() * 2.0).collect();
+        (next_h, next_c)
+    };
+    let at: Vec<f64> = w.iter().copied().collect();
+    let dir: Vec<f64> = v.iter().copied().collect();
+    let (ev, eg, ehv) = hyper(
+        |p| {
+            let (h, c) = cell_ref(&xs, p, &cs);
+            let (h2, c2) = cell_ref(&h, p, &c);
+            h2.iter()
+                .zip(&c2)
+                .fold(HyperDual64::from_re(0.0), |s, (&a, &b)| s + a * b)
+        },
+        &at,
+        &dir,
+    );
+    assert!((value - ev).abs() < 1e-12);
+    close(
+        "gradient",
+        &g.iter().copied().collect::<Vec<_>>(),
+        &eg,
+        1e-12,
+    );
+    close("H·v", &hv.iter().copied().collect::<Vec<_>>(), &ehv, 1e-11);
+}
+
+/// The same layer in f32, against central differences of its gradient.
+#[backprop(hvp)]
+fn tanh_layer32(x: &Array2<f32>, w: &Array2<f32>) -> Array2<f32> {
+    let z = x.dot(w);
+    z.mapv(f32::tanh)
+}
+
+#[backprop(hvp, wrt(w))]
+fn layered_loss32(x: &Array2<f32>, w: &Array2<f32>) -> f32 {
+    let h: Array2<f32> = tanh_layer32(x, w);
+    (&h * &h).sum()
+}
+
+#[test]
+fn a_call_that_returns_an_array_under_hvp_in_f32() {
+    let x = grid((4, 3), 0.8).mapv(|e| e as f32);
+    let (w, v) = (
+        grid((3, 2), 1.7).mapv(|e| e as f32),
+        grid((3, 2), 0.45).mapv(|e| e as f32),
+    );
+    let (_, _, hv) = layered_loss32_hvp(&x, &w, &v);
+    let h = 1e-2f32;
+    let plus = layered_loss32_grad(&x, &(&w + &(&v * h))).1;
+    let minus = layered_loss32_grad(&x, &(&w - &(&v * h))).1;
+    let central = (plus - minus) / (2.0 * h);
+    for (a, b) in hv.iter().zip(&central) {
+        assert!(
+            (a - b).abs() <= 2e-2 * b.abs().max(1.0),
+            "{hv:?} vs {central:?}"
+        );
+    }
 }

@@ -227,7 +227,9 @@ const JVP_EVERY: usize = 1;
 /// the tangent by reference where `softplus_jvp` takes it by value (`X::Upstream`): "expected
 /// `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<..>`" (`tests/regressions.rs`,
 /// `jvp_softplus_of_an_array`); `sigmoid` and `relu` compile.
-const JVP_SOFTPLUS: bool = false;
+/// On: `softplus` has a gradient-only rule from its value (`softplus_grad`), used for its
+/// tangent too (and the repro runs).
+const JVP_SOFTPLUS: bool = true;
 /// Whether a program with `jvp` may call `backprop::max_axis`: "cannot find function
 /// `max_axis_jvp` in crate `::backprop`" (`tests/regressions.rs`, `jvp_max_axis`). On: the
 /// runtime has `max_axis_jvp` (and the repro runs).
@@ -237,22 +239,30 @@ const JVP_MAX_AXIS: bool = true;
 /// the carried tangent as the view's and assigns it an owned array: "expected
 /// `ArrayBase<ViewRepr<&f64>, ..>`, found `ArrayBase<OwnedRepr<f64>, ..>`"
 /// (`tests/regressions.rs`, `jvp_carried_copy_of_a_view`).
-const JVP_CARRIED_COPY_OF_VIEW: bool = false;
+/// On: the carried tangent starts as
+/// `t_state.to_owned()` (and the repro runs).
+const JVP_CARRIED_COPY_OF_VIEW: bool = true;
 /// Whether a program with `jvp` may carry, in a loop, an array that starts as a copy of a
 /// parameter outside `wrt(..)` (`let mut h = b.clone();`) and becomes differentiated in the
 /// loop: "overflow evaluating the requirement `&ArrayBase<_, _, _>: Neg`"
 /// (`tests/regressions.rs`, `jvp_carried_array_from_a_constant`).
-const JVP_CARRIED_CONSTANT_START: bool = false;
+/// On: the tangent starts
+/// as a zero typed by its element, `Array::<f64, _>::zeros(..)` (and the repro runs).
+const JVP_CARRIED_CONSTANT_START: bool = true;
 /// Whether a program with `jvp` that returns an array may return a copy (`z.t().to_owned()`,
 /// `m.to_owned()` of a view, `a.clone()`): `f_jvp` returns the tangent's view, "expected
 /// `ArrayBase<OwnedRepr<f64>, ..>`, found `ArrayBase<ViewRepr<&f64>, ..>`"
 /// (`tests/regressions.rs`, `jvp_copy_of_a_view_as_the_output`).
-const JVP_COPY_AS_THE_OUTPUT: bool = false;
+/// On: the tangent is copied out when the value is (`f_jvp`
+/// decided it from the tokens' text, which the compiler prints differently from tests).
+const JVP_COPY_AS_THE_OUTPUT: bool = true;
 /// Whether a program with `jvp` may pass a copy made in a call's argument (`g(&h.to_owned(),
 /// s)` of an array without a gradient): its zero tangent goes to `g_jvp` as an array where
 /// `g` takes a reference, "expected `&ArrayBase<OwnedRepr<f64>, ..>`, found
 /// `ArrayBase<OwnedRepr<_>, ..>`" (`tests/regressions.rs`, `jvp_copy_made_in_a_call_argument`).
-const JVP_COPY_ARGUMENTS: bool = false;
+/// On: the zero tangent is
+/// passed by reference (and the repro runs).
+const JVP_COPY_ARGUMENTS: bool = true;
 /// Entries of every value stay within this bound (estimated from the parameters' 1.5).
 const LIMIT: f64 = 40.0;
 /// `exp` only of values within this bound.

@@ -5,7 +5,7 @@
 // 60 are layer programs (closures with branches, parts, select, concatenate
 // and stack, var_axis and std_axis, reshapes, an Array3).
 
-#[backprop]
+#[backprop(jvp)]
 fn t000(a: ArrayView2<f64>) -> f64 {
     let scores0 = backprop::softplus(&a);
     let log_probs1 = scores0.mapv(|v| v * v * 0.5 + v.sin());
@@ -77,7 +77,7 @@ fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
     col6.mean().unwrap() - col7.sum() + 0.25 * (&log_probs8 * &log_probs8).sum() + 0.3 * probs9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let row1 = backprop::softplus(&scores0);
@@ -120,7 +120,7 @@ fn t009(a: ArrayView2<f64>, s: f64) -> f64 {
     probs3.mean().unwrap() + (&scores1 * &scores1).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t010(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = u.view().insert_axis(Axis(1));
     let row1 = backprop::softplus(a);
@@ -168,7 +168,7 @@ fn t013(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f6
     a.mean().unwrap() + k.mean().unwrap() + 0.5 * hidden0.mean().unwrap() - 0.75 * (&act2 * &act2).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t014(b: &Array1<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let log_probs1 = -b;
@@ -184,7 +184,7 @@ fn t014(b: &Array1<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&hidden10, y).mean().unwrap() + 0.5 * s * (w * w).sum() + backprop::pick(&log_probs0, y).mean().unwrap() + (&probs7 * &probs7).sum() + 0.75 * gate9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t015(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = m.sum() * 0.3;
     let hidden1 = backprop::sigmoid(a);
@@ -204,7 +204,7 @@ fn t016(a: ArrayView2<f64>) -> f64 {
     row2 + act4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t017(a: &Array2<f64>) -> f64 {
     let scores0 = (a + a) * 1.5;
     let row1 = backprop::softplus(a);
@@ -218,7 +218,7 @@ fn t017(a: &Array2<f64>) -> f64 {
     z6.sum() + 2.0 * scores7 + gate8
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let gate0 = u.sin();
     let scores1 = a - a;
@@ -312,7 +312,7 @@ fn t025(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -
     -backprop::pick(&gate5, y).mean().unwrap() + 0.1 * 0.5 * s * (w * w).sum() + norm1 + backprop::pick(&probs2, y).mean().unwrap() + probs3.mean().unwrap() - 0.75 * (&hidden4 * &hidden4).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t026(reg: f64, m: ArrayView2<f64>, s: f64, a: &Array2<f64>) -> f64 {
     let h0 = a.dot(&m);
     let scores1 = &h0 * &h0;
@@ -367,7 +367,7 @@ fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2
     s - 0.75 * m.mean().unwrap() + v.mean().unwrap() - log_probs2.mean().unwrap() - mixed3
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t031(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = u.tanh();
     let norm1 = a + a;
@@ -398,7 +398,7 @@ fn t033(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - h0.mean().unwrap() + 0.1 * scores3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t034(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = v.view().insert_axis(Axis(1));
     let h1 = backprop::softplus(&act0);
@@ -528,7 +528,7 @@ fn t044(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f
     s + (&z0 * &z0).sum() + col3.mean().unwrap() - (&scores4 * &scores4).sum() + mixed5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t045(m: &Array2<f64>, a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = u * u;
     let hidden1 = m.sum_axis(Axis(1));
@@ -552,7 +552,7 @@ fn t046(w: ArrayView2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm3, y).mean().unwrap() + probs2.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let row0 = backprop::softplus(u);
     let row1 = -&row0;
@@ -685,7 +685,7 @@ fn t058(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
     a.mean().unwrap() + hidden0.mean().unwrap() - 0.75 * gate1.mean().unwrap() - row2.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let z1 = hidden0.mapv(backprop::sigmoid);
@@ -852,7 +852,7 @@ fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s
     a.mean().unwrap() - s + mixed2 - log_probs4
 }
 
-#[backprop(wrt(x, w))]
+#[backprop(wrt(x, w), jvp)]
 fn t073(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(w) + b;
     let hidden1 = col0.sin();
@@ -867,7 +867,7 @@ fn t073(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row9, y).mean().unwrap() + act8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t074(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let log_probs0 = (u * u).sum();
     let gate1 = m.dot(&m.t());
@@ -901,7 +901,7 @@ fn t076(a: Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>) -> f64 {
     k.mean().unwrap() - (&hidden3 * &hidden3).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = backprop::softplus(a);
     let log_probs1 = backprop::softplus(u);
@@ -977,7 +977,7 @@ fn t082(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64
     -backprop::pick(&h8, y).mean().unwrap() - (&gate1 * &gate1).sum()
 }
 
-#[backprop(wrt(v, s))]
+#[backprop(wrt(v, s), jvp)]
 fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let norm0 = backprop::softplus(v);
     let log_probs1 = backprop::softmax(u, Axis(0));
@@ -1018,7 +1018,7 @@ fn t085(a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     s + reg + gate0 + row8.mean().unwrap() + hidden9.sum()
 }
 
-#[backprop(wrt(x, w))]
+#[backprop(wrt(x, w), jvp)]
 fn t086(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let mixed1 = backprop::log_softmax(&log_probs0, Axis(1));
@@ -1108,7 +1108,7 @@ fn t092(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s - 1.5 * h6.mean().unwrap() + 3.0 * hidden7.mean().unwrap() + col8 - 1.5 * (&hidden9 * &hidden9).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t093(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let norm1 = &hidden0 - &hidden0;
@@ -1121,7 +1121,7 @@ fn t093(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     s - row4.sum() + row5.mean().unwrap() - col7.sum()
 }
 
-#[backprop(wrt(w, reg))]
+#[backprop(wrt(w, reg), jvp)]
 fn t094(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let mixed1 = backprop::softplus(&norm0);
@@ -1160,7 +1160,7 @@ fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     norm2.mean().unwrap() + (&gate4 * &gate4).sum() - norm6.sum() + (&gate8 * &gate8).sum() - mixed9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t097(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let row0 = backprop::sigmoid(&a);
     let hidden1 = &row0 - &row0;
@@ -1358,7 +1358,7 @@ fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + mixed1.mean().unwrap() + hidden4.mean().unwrap() + 0.25 * col5
 }
 
-#[backprop(wrt(x, w, b, s, reg))]
+#[backprop(wrt(x, w, b, s, reg), jvp)]
 fn t115(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(w) + b;
     let col1 = -x;
@@ -1397,7 +1397,7 @@ fn t117(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, y: &[usize
     -backprop::pick(&row4, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() - h3.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t118(w: &Array2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let norm1 = w.dot(b);
@@ -1408,7 +1408,7 @@ fn t118(w: &Array2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&hidden5, y).mean().unwrap() + probs2.mean().unwrap() + 0.75 * h3.mean().unwrap() - 0.25 * row4.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let gate0 = &a + s;
     let mixed1 = backprop::sigmoid(&gate0);
@@ -1431,7 +1431,7 @@ fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64
     (&m * &m).sum() - 0.1 * s + 2.0 * row1.mean().unwrap() - 2.0 * probs2
 }
 
-#[backprop(wrt(x, w, s, reg))]
+#[backprop(wrt(x, w, s, reg), jvp)]
 fn t121(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let h1 = probs0.mean_axis(Axis(0)).unwrap();
@@ -1612,7 +1612,7 @@ fn t135(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f
     s + reg + hidden3.mean().unwrap() + row5 - row7.mean().unwrap() + scores8 - norm9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t136(s: f64, w: ArrayView2<f64>, b: &Array1<f64>, x: &Array2<f64>, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let row1 = &z0 - &z0;
@@ -1673,7 +1673,7 @@ fn t140(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&h6, y).mean().unwrap() - (&norm2 * &norm2).sum() + z4.sum() + log_probs5.sum()
 }
 
-#[backprop(wrt(w))]
+#[backprop(wrt(w), jvp)]
 fn t141(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(w);
     let norm1 = (w + w) * 0.25;
@@ -1954,7 +1954,7 @@ fn t165(w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     gate5 + (&mixed8 * &mixed8).sum() + col9
 }
 
-#[backprop(wrt(m, a))]
+#[backprop(wrt(m, a), jvp)]
 fn t166(u: &Array1<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let gate0 = u.sin();
     let h1 = backprop::softplus(&a);
@@ -2007,7 +2007,7 @@ fn t170(s: f64, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, reg: f64) -> 
     s - 0.3 * reg + col0.sum() + h3.mean().unwrap() + 0.3 * (&act4 * &act4).sum() + 2.0 * gate5.mean().unwrap()
 }
 
-#[backprop(wrt(u, s, reg))]
+#[backprop(wrt(u, s, reg), jvp)]
 fn t171(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = m.mapv(|v| (v * s).tanh());
     let act1 = &norm0 - u;
@@ -2016,7 +2016,7 @@ fn t171(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     reg - act1.mean().unwrap() - mixed3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t172(a: &Array2<f64>, u: &Array1<f64>, k: Array2<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = u + s;
     let log_probs1 = 3.0 * m;
@@ -2105,7 +2105,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row10, y).mean().unwrap() + 0.75 * col3.mean().unwrap() + gate4.mean().unwrap() + 0.1 * (&scores7 * &scores7).sum() + col8.mean().unwrap() + 0.3 * backprop::pick(&log_probs9, y).mean().unwrap()
 }
 
-#[backprop(wrt(a, k, s))]
+#[backprop(wrt(a, k, s), jvp)]
 fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1)).insert_axis(Axis(1));
     let scores1 = backprop::sigmoid(&k);
@@ -2188,7 +2188,7 @@ fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&h4, y).mean().unwrap() + 0.5 * s * (w * w).sum() + reg + 0.3 * (&col3 * &col3).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t187(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let act1 = &log_probs0 - b;
@@ -2233,7 +2233,7 @@ fn t190(s: f64, m: Array2<f64>, a: Array2<f64>, reg: f64) -> f64 {
     s - act4.mean().unwrap() - norm7.mean().unwrap()
 }
 
-#[backprop(wrt(m, u))]
+#[backprop(wrt(m, u), jvp)]
 fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = a.t().dot(v);
     let mixed1 = backprop::softplus(&m);
@@ -2313,7 +2313,7 @@ fn t196(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&norm9, y).mean().unwrap() - 0.1 * (&row7 * &row7).sum() + row8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t197(a: Array2<f64>) -> f64 {
     let act0 = (&a - &a.sum_axis(Axis(1)).insert_axis(Axis(1))) * 0.3;
     let scores1 = &act0 - &a;
@@ -2406,7 +2406,7 @@ fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     s - reg + z2 + 0.75 * (&hidden4 * &hidden4).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     let col0 = a.mapv(|v| v.min(-s));
     let scores1 = backprop::max_axis(m, Axis(0)).insert_axis(Axis(0));
@@ -2426,7 +2426,7 @@ fn t205(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, v: &Array1<f64>, s: f64
     m.mean().unwrap() + v.mean().unwrap() + 1.5 * log_probs0.mean().unwrap() + (&z2 * &z2).sum()
 }
 
-#[backprop(wrt(w, s))]
+#[backprop(wrt(w, s), jvp)]
 fn t206(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(w) + b;
     let mixed1 = w + &w.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
@@ -2506,7 +2506,7 @@ fn t211(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, reg: f64, s: f64, y: 
     reg + 3.0 * s + col4 + z5.mean().unwrap() + 0.5 * log_probs6.mean().unwrap() - gate7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t212(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w);
     let act1 = backprop::softplus(x);
@@ -2607,7 +2607,7 @@ fn t219(x: Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&gate10, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - (&scores4 * &scores4).sum() + 0.1 * (&col5 * &col5).sum() + col6 + row7.sum() + row8.sum() + col9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t220(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let z0 = backprop::softplus(k);
     let col1 = u.tanh();
@@ -2680,7 +2680,7 @@ fn t226(m: Array2<f64>, a: &Array2<f64>) -> f64 {
     z1.mean().unwrap() + probs3.mean().unwrap() + (&scores4 * &scores4).sum() - 3.0 * norm5.mean().unwrap()
 }
 
-#[backprop(wrt(a, v, s))]
+#[backprop(wrt(a, v, s), jvp)]
 fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let hidden0 = a - u;
     let gate1 = hidden0.t().dot(k);
@@ -2748,7 +2748,7 @@ fn t232(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
     -backprop::pick(&col7, y).mean().unwrap() + 3.0 * 0.5 * reg * (&w * &w).sum() + backprop::pick(&hidden5, y).mean().unwrap() + (&hidden6 * &hidden6).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0 = backprop::sigmoid(u);
     let scores1 = u.mapv(|v| v / (1.0 + v * v));
@@ -2852,7 +2852,7 @@ fn t241(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>) -> f64 {
     (&mixed3 * &mixed3).sum() + hidden5.sum() + 0.25 * (&probs6 * &probs6).sum() + (&col7 * &col7).sum() - (&mixed8 * &mixed8).sum() - norm9.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t242(a: &Array2<f64>, m: Array2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f64 {
     let probs0 = backprop::sigmoid(v);
     let z1 = (&probs0 * u) * 0.3;
@@ -2878,7 +2878,7 @@ fn t243(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s + 0.5 * hidden3 - hidden6.mean().unwrap() - row7.sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t244(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let h0 = backprop::softplus(&a);
     let row1 = (u + u) * 3.0;
@@ -2914,7 +2914,7 @@ fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f6
     k.mean().unwrap() + s + reg - 0.5 * (&norm0 * &norm0).sum() + 0.1 * h1.mean().unwrap() + norm2.mean().unwrap()
 }
 
-#[backprop(wrt(u, s, reg))]
+#[backprop(wrt(u, s, reg), jvp)]
 fn t247(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = m.sum_axis(Axis(0)).insert_axis(Axis(0));
     let col1 = m.mapv(|v| v.max(0.0) * 0.75);
@@ -2980,7 +2980,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (&h * &h).sum() + 0.5 * masked1.mean().unwrap() + h2.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state))]
+#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let gate0 = wx.sum_axis(Axis(0));
     let mut h = wx.to_owned();
@@ -3048,7 +3048,7 @@ fn t255(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
     (xs * xs).sum() + 0.75 * s + 0.75 * (&mixed0 * &mixed0).sum() + (&hidden1 * &hidden1).sum()
 }
 
-#[backprop(wrt(wh, b, state))]
+#[backprop(wrt(wh, b, state), jvp)]
 fn t256(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let log_probs0 = state.dot(&wh);
     let z1 = log_probs0.sum() * 2.0;
@@ -3066,7 +3066,7 @@ fn t256(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     z1 + 3.0 * gate3
 }
 
-#[backprop(wrt(wh, wx, state))]
+#[backprop(wrt(wh, wx, state), jvp)]
 fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let act0 = (&wh + &wx) * 0.3;
     let mut h = b.to_owned();
@@ -3080,7 +3080,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() - state.mean().unwrap() + (&act0 * &act0).sum() + h.sum() + acc
 }
 
-#[backprop(wrt(wh, wx, b))]
+#[backprop(wrt(wh, wx, b), jvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -3096,7 +3096,7 @@ fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     (&xs * &xs).sum() + 2.0 * h.sum() + masked1.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx))]
+#[backprop(wrt(wh, wx), jvp)]
 fn t259(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let norm0 = b.mean().unwrap();
     let act1 = wx.dot(b);
@@ -3140,7 +3140,7 @@ fn t260(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     scores0 + acc - masked3.mean().unwrap() + (&col4 * &col4).sum()
 }
 
-#[backprop(wrt(wh, b, s))]
+#[backprop(wrt(wh, b, s), jvp)]
 fn t261(xs: &Array2<f64>, wh: ArrayView2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let mut h = state.to_owned();
     let mut acc = s;
@@ -3178,7 +3178,7 @@ fn t262(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     -backprop::pick(&mixed4, y).mean().unwrap() - 2.0 * 0.5 * s * (&wh * &wh).sum() + mixed0.mean().unwrap() + act1.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, s))]
+#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array2<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     for t in 0..1 {
@@ -3191,7 +3191,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() + 3.0 * wh.mean().unwrap() + 0.75 * s + log_probs0.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b, state, s))]
+#[backprop(wrt(wh, b, state, s), jvp)]
 fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = -b;
     let mut h = state.to_owned();
@@ -3210,7 +3210,7 @@ fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[u
     -backprop::pick(&masked2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() - gate1.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx))]
+#[backprop(wrt(wh, wx), jvp)]
 fn t265(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let probs0 = &wx - &wx;
     let mut h = b.to_owned();
@@ -3234,7 +3234,7 @@ fn t265(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + h.mean().unwrap() + (&c * &c).sum() - 0.3 * acc + 0.25 * masked2.mean().unwrap() - mixed3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx))]
+#[backprop(wrt(wh, wx), jvp)]
 fn t266(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mixed0 = wx + &state;
     let h1 = xs.exp();
@@ -3271,7 +3271,7 @@ fn t267(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f6
     -backprop::pick(&col3, y).mean().unwrap() + 0.1 * (&row0 * &row0).sum() - mixed1.sum()
 }
 
-#[backprop(wrt(wh, b, state, s))]
+#[backprop(wrt(wh, b, state, s), jvp)]
 fn t268(xs: &Array2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let norm0 = b.mapv(|v| v.max(-s));
     let act1 = wx.dot(wh);
@@ -3326,7 +3326,7 @@ fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     h.sum() - acc + 0.1 * norm2.mean().unwrap() + masked3.sum()
 }
 
-#[backprop(wrt(wh, wx, b))]
+#[backprop(wrt(wh, wx, b), jvp)]
 fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let row0 = state.view();
     let mut h = state.clone();
@@ -3344,7 +3344,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + 0.5 * (wh * wh).sum() - 1.5 * acc + 0.1 * row1.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b))]
+#[backprop(wrt(wh, b), jvp)]
 fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3365,7 +3365,7 @@ fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -
     -backprop::pick(&row4, y).mean().unwrap() + log_probs1.mean().unwrap() + col3.sum()
 }
 
-#[backprop(wrt(wh, b))]
+#[backprop(wrt(wh, b), jvp)]
 fn t273(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let act0 = (b + b) * 0.25;
     let mut h = b.to_owned();
@@ -3383,7 +3383,7 @@ fn t273(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&c * &c).sum()
 }
 
-#[backprop(wrt(wh, wx, state))]
+#[backprop(wrt(wh, wx, state), jvp)]
 fn t274(xs: Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     for t in 0..xs.ncols() {
@@ -3421,7 +3421,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     xs.mean().unwrap() - b.mean().unwrap() + 0.75 * h.mean().unwrap() - acc + 0.75 * gate1.mean().unwrap() + masked3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, s))]
+#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3439,7 +3439,7 @@ fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     acc + scores0.mean().unwrap() + masked2.sum() + 0.1 * row3.sum()
 }
 
-#[backprop(wrt(wh, wx, state))]
+#[backprop(wrt(wh, wx, state), jvp)]
 fn t277(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: ArrayView2<f64>, state: ArrayView2<f64>, y: &[usize]) -> f64 {
     let hidden0 = backprop::softplus(&state);
     let mut h = state.to_owned();
@@ -3462,7 +3462,7 @@ fn t277(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: ArrayView2<f64>, state: Array
     -backprop::pick(&h5, y).mean().unwrap() + xs.mean().unwrap() - (&log_probs2 * &log_probs2).sum() + 2.0 * masked3.sum() + norm4.sum()
 }
 
-#[backprop(wrt(wh, b, s))]
+#[backprop(wrt(wh, b, s), jvp)]
 fn t278(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let row0 = b.dot(wh);
     let row1 = row0.dot(&row0);
@@ -3517,7 +3517,7 @@ fn t280(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64
     xs.mean().unwrap() + act0.mean().unwrap() - (&h * &h).sum()
 }
 
-#[backprop(wrt(wh, wx, state, s))]
+#[backprop(wrt(wh, wx, state, s), jvp)]
 fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = b.clone();
     let mut acc = 0.0;
@@ -3597,7 +3597,7 @@ fn t284(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
     xs.mean().unwrap() + act2.sum() + 3.0 * masked3.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state))]
+#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t285(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let scores0 = backprop::softplus(b);
     let mut h = state.to_owned();
@@ -3619,7 +3619,7 @@ fn t285(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() - scores0.mean().unwrap() + h.sum() - act3
 }
 
-#[backprop(wrt(wh, wx, state))]
+#[backprop(wrt(wh, wx, state), jvp)]
 fn t286(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: ArrayView2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = (wx * wx).sum() * 0.3;
     let mut h = state.to_owned();
@@ -3671,7 +3671,7 @@ fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     row1.mean().unwrap() + (&h * &h).sum()
 }
 
-#[backprop(wrt(wh, wx, s))]
+#[backprop(wrt(wh, wx, s), jvp)]
 fn t289(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let col0 = backprop::max_axis(wx, Axis(0)).insert_axis(Axis(0));
     let mut h = state.clone();
@@ -3711,7 +3711,7 @@ fn t290(wh: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64, y: &[usize
     -backprop::pick(&probs3, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() + backprop::pick(&masked1, y).mean().unwrap() + row2.sum()
 }
 
-#[backprop(wrt(wh))]
+#[backprop(wrt(wh), jvp)]
 fn t291(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     let mut h = b.to_owned();
     let mut k = 0;
@@ -3752,7 +3752,7 @@ fn t292(xs: &Array2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, sta
     (&row0 * &row0).sum() + 2.0 * scores1 + masked2.mean().unwrap() + hidden3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b))]
+#[backprop(wrt(wh, b), jvp)]
 fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
     let z0 = backprop::softplus(b);
     let probs1 = wh * b;
@@ -3790,7 +3790,7 @@ fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     (xs * xs).sum() + 0.1 * b.mean().unwrap() + 0.25 * h.mean().unwrap() + acc + 3.0 * masked0.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state, s))]
+#[backprop(wrt(wh, wx, b, state, s), jvp)]
 fn t295(xs: ArrayView2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array2<f64>, s: f64) -> f64 {
     let col0 = wx.mapv(|v| v / (1.0 + v * v));
     let mixed1 = wh.dot(b);
@@ -3861,7 +3861,7 @@ fn t298(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s
     wh.mean().unwrap() + 0.25 * (b * b).sum() + mixed0.mean().unwrap() + (&h * &h).sum() + 0.25 * acc
 }
 
-#[backprop(wrt(wh, b))]
+#[backprop(wrt(wh, b), jvp)]
 fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mixed0 = wh.mean_axis(Axis(1)).unwrap();
     let mut h = state.to_owned();
@@ -3897,7 +3897,7 @@ fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm0 + a.mean().unwrap() + 0.25 * s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let log_probs0 = m.dot(a);
     log_probs0.t().to_owned()
@@ -3916,7 +3916,7 @@ fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &gate1 + a.mean().unwrap() + s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let act0 = a.powi(2);
     let norm1: Array2<f64> = t303(&act0, m);
@@ -3924,7 +3924,7 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &row2 + 2.0 * s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let scores0 = (&a - &a) * 3.0;
     let scores1: Array1<f64> = t306(&scores0, m, s);
@@ -3938,7 +3938,7 @@ fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
     &norm0 - a.mean().unwrap() + u.mean().unwrap() + s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let probs0: Array2<f64> = t303(a, &m);
     let col1 = probs0.sum_axis(Axis(1));
@@ -3946,13 +3946,13 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     act2.mean().unwrap() + probs0.mean().unwrap()
 }
 
-#[backprop(wrt(a, m, s))]
+#[backprop(wrt(a, m, s), jvp)]
 fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array1<f64> = t306(a, &m, s);
     (backprop::sigmoid(&m)) + 3.0 * gate0.mean().unwrap()
 }
 
-#[backprop(wrt(m))]
+#[backprop(wrt(m), jvp)]
 fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let h0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let col1 = &h0 + &h0;
@@ -3969,14 +3969,14 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     &z2 + 2.0 * s + h1.mean().unwrap()
 }
 
-#[backprop(split(t303))]
+#[backprop(split(t303), jvp)]
 fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array2<f64> = t303(a, m);
     let hidden1 = m.dot(a);
     (a + a) + 2.0 * s - gate0.mean().unwrap() + hidden1.mean().unwrap()
 }
 
-#[backprop(wrt(a, s), split(t313))]
+#[backprop(wrt(a, s), split(t313), jvp)]
 fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let col0 = m.sin();
     let log_probs1 = a.mapv(f64::tanh);
@@ -3992,7 +3992,7 @@ fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
     (backprop::log_softmax(a, Axis(1))) + m.mean().unwrap() - gate0.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &a * u;
     let gate1 = h0.dot(&h0.t());
@@ -4007,7 +4007,7 @@ fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     &h1 + 0.25 * s + log_probs0
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t318(a: &Array2<f64>) -> Array2<f64> {
     let gate0 = backprop::softplus(a);
     let h1 = a - &gate0;
@@ -4033,7 +4033,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     act1.mean().unwrap() + act4.mean().unwrap()
 }
 
-#[backprop(wrt(a, s))]
+#[backprop(wrt(a, s), jvp)]
 fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let scores1: Array2<f64> = t313(&hidden0.to_owned(), m, s);
@@ -4050,7 +4050,7 @@ fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &h1 + a.sum() + mixed0
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     let col0 = m.dot(a);
     let col1: Array2<f64> = t313(a, &m.to_owned(), s);
@@ -4058,7 +4058,7 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     col1.mean().unwrap() + scores2.mean().unwrap()
 }
 
-#[backprop(split(t316))]
+#[backprop(split(t316), jvp)]
 fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0: Array2<f64> = t316(a.view(), u);
     let col1 = u + u;
@@ -4067,7 +4067,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     gate0.mean().unwrap() - scores3
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     let row0 = (a - a) * 0.75;
     let norm1 = -&row0;
@@ -4078,7 +4078,7 @@ fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     (&norm1 * &norm1).sum() + gate4.mean().unwrap() + probs5.mean().unwrap()
 }
 
-#[backprop(split(t318))]
+#[backprop(split(t318), jvp)]
 fn t326(a: Array2<f64>) -> Array2<f64> {
     let norm0: Array2<f64> = t318(&a);
     let mixed1 = backprop::relu(&norm0);
@@ -4123,7 +4123,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &col2 + log_probs1.mean().unwrap()
 }
 
-#[backprop(wrt(a), split(t313))]
+#[backprop(wrt(a), split(t313), jvp)]
 fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     let gate0: Array2<f64> = t313(&a, &m, s);
     let z1 = backprop::sigmoid(&gate0);
@@ -4171,7 +4171,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     &gate0 - 2.0 * s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -4179,7 +4179,7 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     hidden2
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let gate1 = backprop::log_softmax(&hidden0, Axis(0));
@@ -4199,7 +4199,7 @@ fn t340(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     col1.mean().unwrap() - z3 + 2.0 * log_probs4.sum() - norm5
 }
 
-#[backprop(split(t316))]
+#[backprop(split(t316), jvp)]
 fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let act0 = (&a * u) * 0.3;
     let act1 = backprop::relu(&a);
@@ -4225,14 +4225,14 @@ fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     mixed1.mean().unwrap() + row2.sum()
 }
 
-#[backprop(split(t318))]
+#[backprop(split(t318), jvp)]
 fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let log_probs0: Array2<f64> = t318(a);
     let hidden1 = &log_probs0 + &log_probs0;
     (hidden1.mean_axis(Axis(1)).unwrap()) - 1.5 * s
 }
 
-#[backprop(split(t304))]
+#[backprop(split(t304), jvp)]
 fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     let act0 = &m + &a;
     let scores1 = backprop::relu(&m);
@@ -4250,7 +4250,7 @@ fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
     &row2 + h1.sum()
 }
 
-#[backprop(split(t338))]
+#[backprop(split(t338), jvp)]
 fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let act0: Array2<f64> = t338(m.to_owned(), a.view(), u, s);
     let scores1 = -&act0;
@@ -4289,7 +4289,7 @@ fn t351(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
     h1 - (&col4 * &col4).sum() + scores5.mean().unwrap()
 }
 
-#[backprop(split(t316))]
+#[backprop(split(t316), jvp)]
 fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let act0: Array2<f64> = t316(a.view(), u);
     let gate1 = &a * &a;
@@ -4332,7 +4332,7 @@ fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm2 + 0.25 * s + scores0.mean().unwrap()
 }
 
-#[backprop(wrt(a))]
+#[backprop(wrt(a), jvp)]
 fn t358(a: Array2<f64>, s: f64) -> f64 {
     let col0 = a.clone();
     let norm1 = backprop::softplus(&col0);
@@ -5163,7 +5163,7 @@ static CASES: &[Case] = &[
             (value, flat(&g))
         },
         backward_source: t000_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t000(a: ArrayView2<f64>) -> f64 {
     let scores0 = backprop::softplus(&a);
     let log_probs1 = scores0.mapv(|v| v * v * 0.5 + v.sin());
@@ -5173,7 +5173,7 @@ fn t000(a: ArrayView2<f64>) -> f64 {
     z2 + gate3.sum() - gate4
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t000_jvp(mat(p, 0, 2, 4).view(), mat(t, 0, 2, 4).view())),
     },
     Case {
         name: "t001",
@@ -5337,7 +5337,7 @@ fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t006_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let row1 = backprop::softplus(&scores0);
@@ -5349,7 +5349,7 @@ fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&probs6, y).mean().unwrap() + log_probs5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t006_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 2), &mat(p, 3, 1, 2), y, &mat(t, 0, 1, 1), &vector(t, 1, 2), &mat(t, 3, 1, 2))),
     },
     Case {
         name: "t007",
@@ -5448,7 +5448,7 @@ fn t009(a: ArrayView2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t010_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t010(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = u.view().insert_axis(Axis(1));
     let row1 = backprop::softplus(a);
@@ -5461,7 +5461,7 @@ fn t010(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     s + reg + act4.sum() + 2.0 * h6.mean().unwrap() + hidden7.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t010_jvp(&mat(p, 0, 2, 1), &vector(p, 2, 2), p[4], p[5], &mat(t, 0, 2, 1), &vector(t, 2, 2), t[4], t[5])),
     },
     Case {
         name: "t011",
@@ -5564,7 +5564,7 @@ fn t013(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f6
             (value, flat(&g))
         },
         backward_source: t014_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t014(b: &Array1<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let log_probs1 = -b;
@@ -5580,7 +5580,7 @@ fn t014(b: &Array1<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&hidden10, y).mean().unwrap() + 0.5 * s * (w * w).sum() + backprop::pick(&log_probs0, y).mean().unwrap() + (&probs7 * &probs7).sum() + 0.75 * gate9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t014_jvp(&vector(p, 0, 4), &mat(p, 4, 4, 4), &mat(p, 20, 1, 4), p[24], p[25], y, &vector(t, 0, 4), &mat(t, 4, 4, 4), &mat(t, 20, 1, 4), t[24], t[25])),
     },
     Case {
         name: "t015",
@@ -5597,7 +5597,7 @@ fn t014(b: &Array1<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t015_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t015(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let log_probs0 = m.sum() * 0.3;
     let hidden1 = backprop::sigmoid(a);
@@ -5607,7 +5607,7 @@ fn t015(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f
     s - log_probs0 + hidden1.sum() - 3.0 * norm2 + h3 + h4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t015_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), &vector(p, 2, 1), &vector(p, 3, 1), p[4], &mat(t, 0, 1, 1), &mat(t, 1, 1, 1), &vector(t, 2, 1), &vector(t, 3, 1), t[4])),
     },
     Case {
         name: "t016",
@@ -5651,7 +5651,7 @@ fn t016(a: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t017_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t017(a: &Array2<f64>) -> f64 {
     let scores0 = (a + a) * 1.5;
     let row1 = backprop::softplus(a);
@@ -5665,7 +5665,7 @@ fn t017(a: &Array2<f64>) -> f64 {
     z6.sum() + 2.0 * scores7 + gate8
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t017_jvp(&mat(p, 0, 1, 3), &mat(t, 0, 1, 3))),
     },
     Case {
         name: "t018",
@@ -5682,7 +5682,7 @@ fn t017(a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t018_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let gate0 = u.sin();
     let scores1 = a - a;
@@ -5696,7 +5696,7 @@ fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     mixed2 + scores3.mean().unwrap() - row8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t018_jvp(&mat(p, 0, 1, 2), &vector(p, 2, 1), &vector(p, 3, 2), &mat(t, 0, 1, 2), &vector(t, 2, 1), &vector(t, 3, 2))),
     },
     Case {
         name: "t019",
@@ -5912,7 +5912,7 @@ fn t025(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -
             (value, flat(&g))
         },
         backward_source: t026_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t026(reg: f64, m: ArrayView2<f64>, s: f64, a: &Array2<f64>) -> f64 {
     let h0 = a.dot(&m);
     let scores1 = &h0 * &h0;
@@ -5920,7 +5920,7 @@ fn t026(reg: f64, m: ArrayView2<f64>, s: f64, a: &Array2<f64>) -> f64 {
     reg + s - hidden2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t026_jvp(p[0], mat(p, 1, 2, 1).view(), p[3], &mat(p, 4, 2, 2), t[0], mat(t, 1, 2, 1).view(), t[3], &mat(t, 4, 2, 2))),
     },
     Case {
         name: "t027",
@@ -6052,7 +6052,7 @@ fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2
             (value, flat(&g))
         },
         backward_source: t031_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t031(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = u.tanh();
     let norm1 = a + a;
@@ -6065,7 +6065,7 @@ fn t031(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     s + 1.5 * reg + 0.75 * gate0.mean().unwrap() + z2.mean().unwrap() + probs5.sum() - probs7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t031_jvp(&mat(p, 0, 3, 1), mat(p, 3, 1, 3).view(), &vector(p, 6, 3), p[9], p[10], &mat(t, 0, 3, 1), mat(t, 3, 1, 3).view(), &vector(t, 6, 3), t[9], t[10])),
     },
     Case {
         name: "t032",
@@ -6134,7 +6134,7 @@ fn t033(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
             (value, flat(&g))
         },
         backward_source: t034_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t034(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let act0 = v.view().insert_axis(Axis(1));
     let h1 = backprop::softplus(&act0);
@@ -6146,7 +6146,7 @@ fn t034(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) 
     s + 0.3 * reg - z4.sum() - (&h6 * &h6).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t034_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), &vector(p, 4, 1), p[5], p[6], mat(t, 0, 1, 2).view(), &vector(t, 2, 2), &vector(t, 4, 1), t[5], t[6])),
     },
     Case {
         name: "t035",
@@ -6451,7 +6451,7 @@ fn t044(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f
             (value, flat(&g))
         },
         backward_source: t045_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t045(m: &Array2<f64>, a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = u * u;
     let hidden1 = m.sum_axis(Axis(1));
@@ -6466,7 +6466,7 @@ fn t045(m: &Array2<f64>, a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     norm5.mean().unwrap() - norm8.mean().unwrap() - 0.75 * mixed9.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t045_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 3, 2), &vector(p, 10, 2), &mat(t, 0, 2, 2), &mat(t, 4, 3, 2), &vector(t, 10, 2))),
     },
     Case {
         name: "t046",
@@ -6509,7 +6509,7 @@ fn t046(w: ArrayView2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t047_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let row0 = backprop::softplus(u);
     let row1 = -&row0;
@@ -6519,7 +6519,7 @@ fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     a.mean().unwrap() - (&m * &m).sum() + reg + (&probs2 * &probs2).sum() + gate3 + log_probs4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t047_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 4), p[12], p[13], &mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 4), t[12], t[13])),
     },
     Case {
         name: "t048",
@@ -6846,7 +6846,7 @@ fn t058(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t059_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let z1 = hidden0.mapv(backprop::sigmoid);
@@ -6861,7 +6861,7 @@ fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&norm9, y).mean().unwrap() - 0.5 * act6 * (w * w).sum() + 0.5 * s + reg + 3.0 * col8.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t059_jvp(mat(p, 0, 3, 2).view(), &mat(p, 6, 2, 2), &vector(p, 10, 2), p[12], p[13], y, mat(t, 0, 3, 2).view(), &mat(t, 6, 2, 2), &vector(t, 10, 2), t[12], t[13])),
     },
     Case {
         name: "t060",
@@ -7251,7 +7251,7 @@ fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t073_backward_source,
-        source: r#"#[backprop(wrt(x, w))]
+        source: r#"#[backprop(wrt(x, w), jvp)]
 fn t073(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(w) + b;
     let hidden1 = col0.sin();
@@ -7266,7 +7266,7 @@ fn t073(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row9, y).mean().unwrap() + act8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t073_jvp(&mat(p, 0, 3, 4), &mat(p, 12, 4, 1), &vector(p, 16, 1), y, &mat(t, 0, 3, 4), &mat(t, 12, 4, 1))),
     },
     Case {
         name: "t074",
@@ -7283,7 +7283,7 @@ fn t073(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t074_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t074(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let log_probs0 = (u * u).sum();
     let gate1 = m.dot(&m.t());
@@ -7297,7 +7297,7 @@ fn t074(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     gate1.mean().unwrap() + mixed5.sum() + act6.mean().unwrap() + norm8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t074_jvp(&mat(p, 0, 3, 1), mat(p, 3, 1, 3), &vector(p, 6, 3), &mat(t, 0, 3, 1), mat(t, 3, 1, 3), &vector(t, 6, 3))),
     },
     Case {
         name: "t075",
@@ -7368,7 +7368,7 @@ fn t076(a: Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t077_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = backprop::softplus(a);
     let log_probs1 = backprop::softplus(u);
@@ -7382,7 +7382,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     probs6.mean().unwrap() + scores7.sum() - 0.3 * act8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t077_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 1), &mat(t, 0, 3, 3), &vector(t, 9, 1))),
     },
     Case {
         name: "t078",
@@ -7546,7 +7546,7 @@ fn t082(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64
             (value, flat(&g))
         },
         backward_source: t083_backward_source,
-        source: r#"#[backprop(wrt(v, s))]
+        source: r#"#[backprop(wrt(v, s), jvp)]
 fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let norm0 = backprop::softplus(v);
     let log_probs1 = backprop::softmax(u, Axis(0));
@@ -7560,7 +7560,7 @@ fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s
     s - probs6 + hidden7.sum() + 0.5 * col8
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t083_jvp(&vector(p, 0, 4), &mat(p, 4, 2, 4), mat(p, 12, 2, 4).view(), &vector(p, 20, 4), p[24], &vector(t, 20, 4), t[24])),
     },
     Case {
         name: "t084",
@@ -7638,7 +7638,7 @@ fn t085(a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t086_backward_source,
-        source: r#"#[backprop(wrt(x, w))]
+        source: r#"#[backprop(wrt(x, w), jvp)]
 fn t086(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let mixed1 = backprop::log_softmax(&log_probs0, Axis(1));
@@ -7653,7 +7653,7 @@ fn t086(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     backprop::pick(&hidden4, y).mean().unwrap() - col6.mean().unwrap() + log_probs8.mean().unwrap() + 0.3 * z9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t086_jvp(&mat(p, 0, 3, 3), &mat(p, 9, 3, 3), y, &mat(t, 0, 3, 3), &mat(t, 9, 3, 3))),
     },
     Case {
         name: "t087",
@@ -7847,7 +7847,7 @@ fn t092(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t093_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t093(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let norm1 = &hidden0 - &hidden0;
@@ -7860,7 +7860,7 @@ fn t093(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     s - row4.sum() + row5.mean().unwrap() - col7.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t093_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 4), &vector(p, 6, 4), p[10], y, &mat(t, 0, 2, 1), &mat(t, 2, 1, 4), &vector(t, 6, 4), t[10])),
     },
     Case {
         name: "t094",
@@ -7877,7 +7877,7 @@ fn t093(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t094_backward_source,
-        source: r#"#[backprop(wrt(w, reg))]
+        source: r#"#[backprop(wrt(w, reg), jvp)]
 fn t094(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let norm0 = x.dot(w) + b;
     let mixed1 = backprop::softplus(&norm0);
@@ -7891,7 +7891,7 @@ fn t094(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&z8, y).mean().unwrap() - 0.5 * reg * (w * w).sum() + s - (&mixed4 * &mixed4).sum() + log_probs7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t094_jvp(&mat(p, 0, 4, 1), &vector(p, 4, 1), &mat(p, 5, 1, 1), p[6], p[7], y, &mat(t, 5, 1, 1), t[7])),
     },
     Case {
         name: "t095",
@@ -7967,7 +7967,7 @@ fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
             (value, flat(&g))
         },
         backward_source: t097_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t097(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let row0 = backprop::sigmoid(&a);
     let hidden1 = &row0 - &row0;
@@ -7982,7 +7982,7 @@ fn t097(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     reg - 3.0 * scores3 + h9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t097_jvp(mat(p, 0, 4, 2).view(), &vector(p, 8, 1), p[9], p[10], mat(t, 0, 4, 2).view(), &vector(t, 8, 1), t[9], t[10])),
     },
     Case {
         name: "t098",
@@ -8471,7 +8471,7 @@ fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t115_backward_source,
-        source: r#"#[backprop(wrt(x, w, b, s, reg))]
+        source: r#"#[backprop(wrt(x, w, b, s, reg), jvp)]
 fn t115(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(w) + b;
     let col1 = -x;
@@ -8487,7 +8487,7 @@ fn t115(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&norm10, y).mean().unwrap() + 0.3 * 0.5 * s * (w * w).sum() + reg + col3 - mixed8.mean().unwrap() - 2.0 * probs9
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t115_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 1), &vector(p, 3, 1), p[4], p[5], y, &mat(t, 0, 2, 1), &mat(t, 2, 1, 1), &vector(t, 3, 1), t[4], t[5])),
     },
     Case {
         name: "t116",
@@ -8561,7 +8561,7 @@ fn t117(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, y: &[usize
             (value, flat(&g))
         },
         backward_source: t118_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t118(w: &Array2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let hidden0 = x.dot(w) + b;
     let norm1 = w.dot(b);
@@ -8572,7 +8572,7 @@ fn t118(w: &Array2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&hidden5, y).mean().unwrap() + probs2.mean().unwrap() + 0.75 * h3.mean().unwrap() - 0.25 * row4.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t118_jvp(&mat(p, 0, 4, 1), mat(p, 4, 2, 4).view(), &vector(p, 12, 1), y, &mat(t, 0, 4, 1), mat(t, 4, 2, 4).view(), &vector(t, 12, 1))),
     },
     Case {
         name: "t119",
@@ -8589,7 +8589,7 @@ fn t118(w: &Array2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t119_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let gate0 = &a + s;
     let mixed1 = backprop::sigmoid(&gate0);
@@ -8604,7 +8604,7 @@ fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     log_probs7 + (&log_probs8 * &log_probs8).sum() - (&row9 * &row9).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t119_jvp(mat(p, 0, 1, 4).view(), &vector(p, 4, 1), p[5], mat(t, 0, 1, 4).view(), &vector(t, 4, 1), t[5])),
     },
     Case {
         name: "t120",
@@ -8646,7 +8646,7 @@ fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64
             (value, flat(&g))
         },
         backward_source: t121_backward_source,
-        source: r#"#[backprop(wrt(x, w, s, reg))]
+        source: r#"#[backprop(wrt(x, w, s, reg), jvp)]
 fn t121(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let h1 = probs0.mean_axis(Axis(0)).unwrap();
@@ -8656,7 +8656,7 @@ fn t121(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * 0.5 * s * (&w * &w).sum() + reg + act2.mean().unwrap() + 0.25 * (&gate3 * &gate3).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t121_jvp(&mat(p, 0, 2, 3), mat(p, 6, 3, 3), &vector(p, 15, 3), p[18], p[19], y, &mat(t, 0, 2, 3), mat(t, 6, 3, 3), t[18], t[19])),
     },
     Case {
         name: "t122",
@@ -9082,7 +9082,7 @@ fn t135(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f
             (value, flat(&g))
         },
         backward_source: t136_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t136(s: f64, w: ArrayView2<f64>, b: &Array1<f64>, x: &Array2<f64>, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let row1 = &z0 - &z0;
@@ -9097,7 +9097,7 @@ fn t136(s: f64, w: ArrayView2<f64>, b: &Array1<f64>, x: &Array2<f64>, reg: f64, 
     -backprop::pick(&probs9, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + h3.mean().unwrap() + 2.0 * act6.mean().unwrap() + mixed8.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t136_jvp(p[0], mat(p, 1, 1, 2).view(), &vector(p, 3, 2), &mat(p, 5, 2, 1), p[7], y, t[0], mat(t, 1, 1, 2).view(), &vector(t, 3, 2), &mat(t, 5, 2, 1), t[7])),
     },
     Case {
         name: "t137",
@@ -9228,7 +9228,7 @@ fn t140(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t141_backward_source,
-        source: r#"#[backprop(wrt(w))]
+        source: r#"#[backprop(wrt(w), jvp)]
 fn t141(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     let row0 = x.dot(w);
     let norm1 = (w + w) * 0.25;
@@ -9238,7 +9238,7 @@ fn t141(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&row4, y).mean().unwrap() - (&norm1 * &norm1).sum() + scores2.sum() - log_probs3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t141_jvp(&mat(p, 0, 4, 3), &mat(p, 12, 1, 4), y, &mat(t, 0, 4, 3))),
     },
     Case {
         name: "t142",
@@ -9934,7 +9934,7 @@ fn t165(w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t166_backward_source,
-        source: r#"#[backprop(wrt(m, a))]
+        source: r#"#[backprop(wrt(m, a), jvp)]
 fn t166(u: &Array1<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let gate0 = u.sin();
     let h1 = backprop::softplus(&a);
@@ -9943,7 +9943,7 @@ fn t166(u: &Array1<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     (&col2 * &col2).sum() - hidden3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t166_jvp(&vector(p, 0, 4), mat(p, 4, 1, 4).view(), mat(p, 8, 4, 4), mat(t, 4, 1, 4).view(), mat(t, 8, 4, 4))),
     },
     Case {
         name: "t167",
@@ -10072,7 +10072,7 @@ fn t170(s: f64, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, reg: f64) -> 
             (value, flat(&g))
         },
         backward_source: t171_backward_source,
-        source: r#"#[backprop(wrt(u, s, reg))]
+        source: r#"#[backprop(wrt(u, s, reg), jvp)]
 fn t171(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = m.mapv(|v| (v * s).tanh());
     let act1 = &norm0 - u;
@@ -10081,7 +10081,7 @@ fn t171(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     reg - act1.mean().unwrap() - mixed3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t171_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 4, 2), &vector(p, 12, 2), p[14], p[15], &vector(t, 12, 2), t[14], t[15])),
     },
     Case {
         name: "t172",
@@ -10098,7 +10098,7 @@ fn t171(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
             (value, flat(&g))
         },
         backward_source: t172_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t172(a: &Array2<f64>, u: &Array1<f64>, k: Array2<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = u + s;
     let log_probs1 = 3.0 * m;
@@ -10106,7 +10106,7 @@ fn t172(a: &Array2<f64>, u: &Array1<f64>, k: Array2<f64>, m: &Array2<f64>, v: &A
     a.mean().unwrap() - (&k * &k).sum() - reg - 0.75 * scores0.sum() - log_probs1.mean().unwrap() + probs2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t172_jvp(&mat(p, 0, 3, 1), &vector(p, 3, 1), mat(p, 4, 1, 3), &mat(p, 7, 1, 1), &vector(p, 8, 1), p[9], p[10], &mat(t, 0, 3, 1), &vector(t, 3, 1), mat(t, 4, 1, 3), &mat(t, 7, 1, 1), &vector(t, 8, 1), t[9], t[10])),
     },
     Case {
         name: "t173",
@@ -10323,7 +10323,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t180_backward_source,
-        source: r#"#[backprop(wrt(a, k, s))]
+        source: r#"#[backprop(wrt(a, k, s), jvp)]
 fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1)).insert_axis(Axis(1));
     let scores1 = backprop::sigmoid(&k);
@@ -10335,7 +10335,7 @@ fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + reg - hidden3.mean().unwrap() + 3.0 * gate5.mean().unwrap() + norm6.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t180_jvp(&mat(p, 0, 4, 2), mat(p, 8, 4, 1), mat(p, 12, 2, 1), p[14], p[15], &mat(t, 0, 4, 2), mat(t, 12, 2, 1), t[14])),
     },
     Case {
         name: "t181",
@@ -10525,7 +10525,7 @@ fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t187_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t187(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let act1 = &log_probs0 - b;
@@ -10540,7 +10540,7 @@ fn t187(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     mixed7 + mixed8 + hidden9
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t187_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), y, &mat(t, 0, 4, 1), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
     },
     Case {
         name: "t188",
@@ -10638,7 +10638,7 @@ fn t190(s: f64, m: Array2<f64>, a: Array2<f64>, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t191_backward_source,
-        source: r#"#[backprop(wrt(m, u))]
+        source: r#"#[backprop(wrt(m, u), jvp)]
 fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let probs0 = a.t().dot(v);
     let mixed1 = backprop::softplus(&m);
@@ -10649,7 +10649,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     (k * k).sum() + row4.mean().unwrap() - col5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t191_jvp(&mat(p, 0, 3, 2), mat(p, 6, 3, 2), &mat(p, 12, 3, 2), &vector(p, 18, 1), &vector(p, 19, 3), mat(t, 6, 3, 2), &vector(t, 18, 1))),
     },
     Case {
         name: "t192",
@@ -10820,7 +10820,7 @@ fn t196(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t197_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t197(a: Array2<f64>) -> f64 {
     let act0 = (&a - &a.sum_axis(Axis(1)).insert_axis(Axis(1))) * 0.3;
     let scores1 = &act0 - &a;
@@ -10835,7 +10835,7 @@ fn t197(a: Array2<f64>) -> f64 {
     norm9.mean().unwrap() - z3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t197_jvp(mat(p, 0, 2, 1), mat(t, 0, 2, 1))),
     },
     Case {
         name: "t198",
@@ -11032,7 +11032,7 @@ fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t204_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     let col0 = a.mapv(|v| v.min(-s));
     let scores1 = backprop::max_axis(m, Axis(0)).insert_axis(Axis(0));
@@ -11044,7 +11044,7 @@ fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     reg - 3.0 * log_probs6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t204_jvp(p[0], &mat(p, 1, 2, 1), mat(p, 3, 2, 1).view(), p[5], t[0], &mat(t, 1, 2, 1), mat(t, 3, 2, 1).view(), t[5])),
     },
     Case {
         name: "t205",
@@ -11086,7 +11086,7 @@ fn t205(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, v: &Array1<f64>, s: f64
             (value, flat(&g))
         },
         backward_source: t206_backward_source,
-        source: r#"#[backprop(wrt(w, s))]
+        source: r#"#[backprop(wrt(w, s), jvp)]
 fn t206(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(w) + b;
     let mixed1 = w + &w.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
@@ -11101,7 +11101,7 @@ fn t206(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, y: &[usize
     norm6.mean().unwrap() + mixed7 + (&col8 * &col8).sum() + act9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t206_jvp(mat(p, 0, 2, 4).view(), &vector(p, 8, 4), &mat(p, 12, 4, 4), p[28], y, &mat(t, 12, 4, 4), t[28])),
     },
     Case {
         name: "t207",
@@ -11268,7 +11268,7 @@ fn t211(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, reg: f64, s: f64, y: 
             (value, flat(&g))
         },
         backward_source: t212_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t212(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let hidden0 = x.dot(&w);
     let act1 = backprop::softplus(x);
@@ -11280,7 +11280,7 @@ fn t212(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     -backprop::pick(&z6, y).mean().unwrap() + 0.5 * s * (&w * &w).sum() + 0.1 * gate4.mean().unwrap() + 0.75 * scores5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t212_jvp(&mat(p, 0, 1, 3), mat(p, 3, 3, 2).view(), p[9], y, &mat(t, 0, 1, 3), mat(t, 3, 3, 2).view(), t[9])),
     },
     Case {
         name: "t213",
@@ -11505,7 +11505,7 @@ fn t219(x: Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &
             (value, flat(&g))
         },
         backward_source: t220_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t220(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let z0 = backprop::softplus(k);
     let col1 = u.tanh();
@@ -11513,7 +11513,7 @@ fn t220(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
     a.mean().unwrap() + m.sum() - 3.0 * v.sum() + 0.3 * z0.sum() + row2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t220_jvp(&mat(p, 0, 1, 4), &mat(p, 4, 1, 4), &mat(p, 8, 4, 1), &vector(p, 12, 4), &vector(p, 16, 4), &mat(t, 0, 1, 4), &mat(t, 4, 1, 4), &mat(t, 8, 4, 1), &vector(t, 12, 4), &vector(t, 16, 4))),
     },
     Case {
         name: "t221",
@@ -11697,7 +11697,7 @@ fn t226(m: Array2<f64>, a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t227_backward_source,
-        source: r#"#[backprop(wrt(a, v, s))]
+        source: r#"#[backprop(wrt(a, v, s), jvp)]
 fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let hidden0 = a - u;
     let gate1 = hidden0.t().dot(k);
@@ -11712,7 +11712,7 @@ fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     s + reg - log_probs4.mean().unwrap() - 0.5 * scores6.sum() + gate9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t227_jvp(&mat(p, 0, 1, 3), mat(p, 3, 3, 3).view(), &mat(p, 12, 1, 3), &vector(p, 15, 3), &vector(p, 18, 1), p[19], p[20], &mat(t, 0, 1, 3), &vector(t, 18, 1), t[19])),
     },
     Case {
         name: "t228",
@@ -11867,7 +11867,7 @@ fn t232(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
             (value, flat(&g))
         },
         backward_source: t233_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0 = backprop::sigmoid(u);
     let scores1 = u.mapv(|v| v / (1.0 + v * v));
@@ -11879,7 +11879,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     m.mean().unwrap() + 0.3 * gate0.mean().unwrap() + 0.25 * h4.mean().unwrap() + 2.0 * log_probs6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t233_jvp(mat(p, 0, 2, 2).view(), &mat(p, 4, 2, 1), &vector(p, 6, 2), mat(t, 0, 2, 2).view(), &mat(t, 4, 2, 1), &vector(t, 6, 2))),
     },
     Case {
         name: "t234",
@@ -12124,7 +12124,7 @@ fn t241(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t242_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t242(a: &Array2<f64>, m: Array2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f64 {
     let probs0 = backprop::sigmoid(v);
     let z1 = (&probs0 * u) * 0.3;
@@ -12137,7 +12137,7 @@ fn t242(a: &Array2<f64>, m: Array2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f6
     row3 - 0.75 * mixed4.sum() + row6 - hidden7.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t242_jvp(&mat(p, 0, 3, 1), mat(p, 3, 3, 1), &vector(p, 6, 1), &vector(p, 7, 1), &mat(t, 0, 3, 1), mat(t, 3, 3, 1), &vector(t, 6, 1), &vector(t, 7, 1))),
     },
     Case {
         name: "t243",
@@ -12184,7 +12184,7 @@ fn t243(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t244_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t244(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let h0 = backprop::softplus(&a);
     let row1 = (u + u) * 3.0;
@@ -12199,7 +12199,7 @@ fn t244(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     s + 3.0 * reg - row1.mean().unwrap() + 0.25 * log_probs8.mean().unwrap() - 1.5 * probs9.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t244_jvp(mat(p, 0, 3, 3).view(), &mat(p, 9, 3, 3), &vector(p, 18, 3), p[21], p[22], mat(t, 0, 3, 3).view(), &mat(t, 9, 3, 3), &vector(t, 18, 3), t[21], t[22])),
     },
     Case {
         name: "t245",
@@ -12271,7 +12271,7 @@ fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f6
             (value, flat(&g))
         },
         backward_source: t247_backward_source,
-        source: r#"#[backprop(wrt(u, s, reg))]
+        source: r#"#[backprop(wrt(u, s, reg), jvp)]
 fn t247(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = m.sum_axis(Axis(0)).insert_axis(Axis(0));
     let col1 = m.mapv(|v| v.max(0.0) * 0.75);
@@ -12283,7 +12283,7 @@ fn t247(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, s: f64, reg: f64) -> f6
     reg - (&gate0 * &gate0).sum() + z4.mean().unwrap() + norm5.mean().unwrap() + col6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t247_jvp(mat(p, 0, 2, 4), &vector(p, 8, 2), mat(p, 10, 2, 4), p[18], p[19], &vector(t, 8, 2), t[18], t[19])),
     },
     Case {
         name: "t248",
@@ -12422,7 +12422,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t252_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state))]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let gate0 = wx.sum_axis(Axis(0));
     let mut h = wx.to_owned();
@@ -12439,7 +12439,7 @@ fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (xs * xs).sum() + h.mean().unwrap() + masked1.mean().unwrap() + scores2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t252_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 3, 3), mat(p, 10, 1, 3).view(), &vector(p, 13, 3), mat(p, 16, 1, 3), &mat(t, 1, 3, 3), mat(t, 10, 1, 3).view(), &vector(t, 13, 3), mat(t, 16, 1, 3))),
     },
     Case {
         name: "t253",
@@ -12558,7 +12558,7 @@ fn t255(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t256_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state))]
+        source: r#"#[backprop(wrt(wh, b, state), jvp)]
 fn t256(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let log_probs0 = state.dot(&wh);
     let z1 = log_probs0.sum() * 2.0;
@@ -12576,7 +12576,7 @@ fn t256(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     z1 + 3.0 * gate3
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t256_jvp(mat(p, 0, 1, 1).view(), &vector(p, 1, 1), &vector(p, 2, 1), mat(t, 0, 1, 1).view(), &vector(t, 1, 1), &vector(t, 2, 1))),
     },
     Case {
         name: "t257",
@@ -12593,7 +12593,7 @@ fn t256(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t257_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, state))]
+        source: r#"#[backprop(wrt(wh, wx, state), jvp)]
 fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let act0 = (&wh + &wx) * 0.3;
     let mut h = b.to_owned();
@@ -12607,7 +12607,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() - state.mean().unwrap() + (&act0 * &act0).sum() + h.sum() + acc
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t257_jvp(mat(p, 0, 4, 1), mat(p, 4, 1, 1).view(), mat(p, 5, 1, 1), &vector(p, 6, 1), &vector(p, 7, 1), mat(t, 4, 1, 1).view(), mat(t, 5, 1, 1), &vector(t, 7, 1))),
     },
     Case {
         name: "t258",
@@ -12624,7 +12624,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
             (value, flat(&g))
         },
         backward_source: t258_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b))]
+        source: r#"#[backprop(wrt(wh, wx, b), jvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -12640,7 +12640,7 @@ fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     (&xs * &xs).sum() + 2.0 * h.sum() + masked1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t258_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 1, 1).view(), &mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 3, 1, 1).view(), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
     },
     Case {
         name: "t259",
@@ -12657,7 +12657,7 @@ fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
             (value, flat(&g))
         },
         backward_source: t259_backward_source,
-        source: r#"#[backprop(wrt(wh, wx))]
+        source: r#"#[backprop(wrt(wh, wx), jvp)]
 fn t259(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let norm0 = b.mean().unwrap();
     let act1 = wx.dot(b);
@@ -12677,7 +12677,7 @@ fn t259(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
     xs.sum() + state.mean().unwrap() + norm0 - 0.1 * act1.mean().unwrap() + 0.5 * h.mean().unwrap() + 1.5 * row2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t259_jvp(mat(p, 0, 4, 2), &mat(p, 8, 3, 3), &mat(p, 17, 2, 3), &vector(p, 23, 3), &vector(p, 26, 3), &mat(t, 8, 3, 3), &mat(t, 17, 2, 3))),
     },
     Case {
         name: "t260",
@@ -12735,7 +12735,7 @@ fn t260(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t261_backward_source,
-        source: r#"#[backprop(wrt(wh, b, s))]
+        source: r#"#[backprop(wrt(wh, b, s), jvp)]
 fn t261(xs: &Array2<f64>, wh: ArrayView2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let mut h = state.to_owned();
     let mut acc = s;
@@ -12754,7 +12754,7 @@ fn t261(xs: &Array2<f64>, wh: ArrayView2<f64>, b: &Array1<f64>, state: ArrayView
     -backprop::pick(&probs2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() + 0.3 * b.mean().unwrap() + acc + mixed0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t261_jvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 2).view(), &vector(p, 8, 2), mat(p, 10, 1, 2).view(), p[12], y, mat(t, 4, 2, 2).view(), &vector(t, 8, 2), t[12])),
     },
     Case {
         name: "t262",
@@ -12807,7 +12807,7 @@ fn t262(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
             (value, flat(&g))
         },
         backward_source: t263_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, s))]
+        source: r#"#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array2<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     for t in 0..1 {
@@ -12820,7 +12820,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() + 3.0 * wh.mean().unwrap() + 0.75 * s + log_probs0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t263_jvp(mat(p, 0, 3, 1).view(), &mat(p, 3, 1, 1), mat(p, 4, 1, 1), &vector(p, 5, 1), &mat(p, 6, 3, 1), p[9], &mat(t, 3, 1, 1), mat(t, 4, 1, 1), &vector(t, 5, 1), t[9])),
     },
     Case {
         name: "t264",
@@ -12837,7 +12837,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t264_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state, s))]
+        source: r#"#[backprop(wrt(wh, b, state, s), jvp)]
 fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = -b;
     let mut h = state.to_owned();
@@ -12856,7 +12856,7 @@ fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[u
     -backprop::pick(&masked2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() - gate1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t264_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 3, 1).view(), p[5], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 3, 1).view(), t[5])),
     },
     Case {
         name: "t265",
@@ -12873,7 +12873,7 @@ fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[u
             (value, flat(&g))
         },
         backward_source: t265_backward_source,
-        source: r#"#[backprop(wrt(wh, wx))]
+        source: r#"#[backprop(wrt(wh, wx), jvp)]
 fn t265(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let probs0 = &wx - &wx;
     let mut h = b.to_owned();
@@ -12897,7 +12897,7 @@ fn t265(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + h.mean().unwrap() + (&c * &c).sum() - 0.3 * acc + 0.25 * masked2.mean().unwrap() - mixed3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t265_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 1, 1), mat(p, 9, 2, 1).view(), &vector(p, 11, 1), &mat(t, 8, 1, 1), mat(t, 9, 2, 1).view())),
     },
     Case {
         name: "t266",
@@ -12914,7 +12914,7 @@ fn t265(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t266_backward_source,
-        source: r#"#[backprop(wrt(wh, wx))]
+        source: r#"#[backprop(wrt(wh, wx), jvp)]
 fn t266(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mixed0 = wx + &state;
     let h1 = xs.exp();
@@ -12934,7 +12934,7 @@ fn t266(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: Array2<f6
     -backprop::pick(&gate3, y).mean().unwrap() + (&h1 * &h1).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t266_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 2, 2), &mat(p, 8, 1, 2), mat(p, 10, 1, 2), y, mat(t, 4, 2, 2), &mat(t, 8, 1, 2))),
     },
     Case {
         name: "t267",
@@ -12985,7 +12985,7 @@ fn t267(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f6
             (value, flat(&g))
         },
         backward_source: t268_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state, s))]
+        source: r#"#[backprop(wrt(wh, b, state, s), jvp)]
 fn t268(xs: &Array2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let norm0 = b.mapv(|v| v.max(-s));
     let act1 = wx.dot(wh);
@@ -13000,7 +13000,7 @@ fn t268(xs: &Array2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, st
     xs.mean().unwrap() + act1.mean().unwrap() + acc + log_probs3
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t268_jvp(&mat(p, 0, 3, 4), &mat(p, 12, 4, 4), mat(p, 28, 3, 4), &vector(p, 40, 4), &vector(p, 44, 4), p[48], &mat(t, 12, 4, 4), &vector(t, 40, 4), &vector(t, 44, 4), t[48])),
     },
     Case {
         name: "t269",
@@ -13091,7 +13091,7 @@ fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t271_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b))]
+        source: r#"#[backprop(wrt(wh, wx, b), jvp)]
 fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let row0 = state.view();
     let mut h = state.clone();
@@ -13109,7 +13109,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     xs.mean().unwrap() + 0.5 * (wh * wh).sum() - 1.5 * acc + 0.1 * row1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t271_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 4, 4), mat(p, 19, 1, 4).view(), &vector(p, 23, 4), &vector(p, 27, 4), &mat(t, 3, 4, 4), mat(t, 19, 1, 4).view(), &vector(t, 23, 4))),
     },
     Case {
         name: "t272",
@@ -13126,7 +13126,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t272_backward_source,
-        source: r#"#[backprop(wrt(wh, b))]
+        source: r#"#[backprop(wrt(wh, b), jvp)]
 fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13147,7 +13147,7 @@ fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -
     -backprop::pick(&row4, y).mean().unwrap() + log_probs1.mean().unwrap() + col3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t272_jvp(mat(p, 0, 3, 3).view(), &vector(p, 9, 3), mat(p, 12, 1, 3), y, mat(t, 0, 3, 3).view(), &vector(t, 9, 3))),
     },
     Case {
         name: "t273",
@@ -13164,7 +13164,7 @@ fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -
             (value, flat(&g))
         },
         backward_source: t273_backward_source,
-        source: r#"#[backprop(wrt(wh, b))]
+        source: r#"#[backprop(wrt(wh, b), jvp)]
 fn t273(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let act0 = (b + b) * 0.25;
     let mut h = b.to_owned();
@@ -13182,7 +13182,7 @@ fn t273(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&c * &c).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t273_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), mat(t, 0, 2, 2).view(), &vector(t, 4, 2))),
     },
     Case {
         name: "t274",
@@ -13199,7 +13199,7 @@ fn t273(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t274_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, state))]
+        source: r#"#[backprop(wrt(wh, wx, state), jvp)]
 fn t274(xs: Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     for t in 0..xs.ncols() {
@@ -13218,7 +13218,7 @@ fn t274(xs: Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>)
     h.mean().unwrap() + 0.3 * (&mixed0 * &mixed0).sum() + masked1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t274_jvp(mat(p, 0, 3, 3), mat(p, 9, 1, 1), &mat(p, 10, 3, 1), &vector(p, 13, 1), mat(t, 9, 1, 1), &mat(t, 10, 3, 1), &vector(t, 13, 1))),
     },
     Case {
         name: "t275",
@@ -13271,7 +13271,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
             (value, flat(&g))
         },
         backward_source: t276_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, s))]
+        source: r#"#[backprop(wrt(wh, wx, b, s), jvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13289,7 +13289,7 @@ fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     acc + scores0.mean().unwrap() + masked2.sum() + 0.1 * row3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t276_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 3, 3), &mat(p, 11, 1, 3), &vector(p, 14, 3), &vector(p, 17, 3), p[20], mat(t, 2, 3, 3), &mat(t, 11, 1, 3), &vector(t, 14, 3), t[20])),
     },
     Case {
         name: "t277",
@@ -13306,7 +13306,7 @@ fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t277_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, state))]
+        source: r#"#[backprop(wrt(wh, wx, state), jvp)]
 fn t277(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: ArrayView2<f64>, state: ArrayView2<f64>, y: &[usize]) -> f64 {
     let hidden0 = backprop::softplus(&state);
     let mut h = state.to_owned();
@@ -13329,7 +13329,7 @@ fn t277(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: ArrayView2<f64>, state: Array
     -backprop::pick(&h5, y).mean().unwrap() + xs.mean().unwrap() - (&log_probs2 * &log_probs2).sum() + 2.0 * masked3.sum() + norm4.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t277_jvp(&mat(p, 0, 2, 4), mat(p, 8, 1, 1).view(), mat(p, 9, 4, 1).view(), mat(p, 13, 1, 1).view(), y, mat(t, 8, 1, 1).view(), mat(t, 9, 4, 1).view(), mat(t, 13, 1, 1).view())),
     },
     Case {
         name: "t278",
@@ -13346,7 +13346,7 @@ fn t277(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: ArrayView2<f64>, state: Array
             (value, flat(&g))
         },
         backward_source: t278_backward_source,
-        source: r#"#[backprop(wrt(wh, b, s))]
+        source: r#"#[backprop(wrt(wh, b, s), jvp)]
 fn t278(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let row0 = b.dot(wh);
     let row1 = row0.dot(&row0);
@@ -13366,7 +13366,7 @@ fn t278(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() - (state * state).sum() - s + row1 - h.sum() + 0.5 * acc
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t278_jvp(mat(p, 0, 4, 1), &mat(p, 4, 1, 1), mat(p, 5, 1, 1).view(), &vector(p, 6, 1), &vector(p, 7, 1), p[8], &mat(t, 4, 1, 1), &vector(t, 6, 1), t[8])),
     },
     Case {
         name: "t279",
@@ -13452,7 +13452,7 @@ fn t280(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64
             (value, flat(&g))
         },
         backward_source: t281_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, state, s))]
+        source: r#"#[backprop(wrt(wh, wx, state, s), jvp)]
 fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = b.clone();
     let mut acc = 0.0;
@@ -13473,7 +13473,7 @@ fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     state.sum() - 0.5 * s + 0.75 * h.sum() + acc - 0.3 * gate0.mean().unwrap() - z1.mean().unwrap() + 0.3 * masked2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t281_jvp(&mat(p, 0, 1, 3), mat(p, 3, 2, 2).view(), &mat(p, 7, 3, 2), &vector(p, 13, 2), &vector(p, 15, 2), p[17], mat(t, 3, 2, 2).view(), &mat(t, 7, 3, 2), &vector(t, 15, 2), t[17])),
     },
     Case {
         name: "t282",
@@ -13600,7 +13600,7 @@ fn t284(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
             (value, flat(&g))
         },
         backward_source: t285_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state))]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
 fn t285(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let scores0 = backprop::softplus(b);
     let mut h = state.to_owned();
@@ -13622,7 +13622,7 @@ fn t285(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() - scores0.mean().unwrap() + h.sum() - act3
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t285_jvp(mat(p, 0, 4, 2), &mat(p, 8, 3, 3), mat(p, 17, 4, 3).view(), &vector(p, 29, 3), &vector(p, 32, 3), &mat(t, 8, 3, 3), mat(t, 17, 4, 3).view(), &vector(t, 29, 3), &vector(t, 32, 3))),
     },
     Case {
         name: "t286",
@@ -13639,7 +13639,7 @@ fn t285(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t286_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, state))]
+        source: r#"#[backprop(wrt(wh, wx, state), jvp)]
 fn t286(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: ArrayView2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = (wx * wx).sum() * 0.3;
     let mut h = state.to_owned();
@@ -13661,7 +13661,7 @@ fn t286(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: ArrayVie
     -backprop::pick(&col5, y).mean().unwrap() + 2.0 * 0.5 * log_probs0 * (&wh * &wh).sum() - h.sum() + 0.1 * hidden1 - mixed2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t286_jvp(&mat(p, 0, 3, 2), mat(p, 6, 1, 1).view(), &mat(p, 7, 2, 1), mat(p, 9, 3, 1).view(), y, mat(t, 6, 1, 1).view(), &mat(t, 7, 2, 1), mat(t, 9, 3, 1).view())),
     },
     Case {
         name: "t287",
@@ -13742,7 +13742,7 @@ fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t289_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, s))]
+        source: r#"#[backprop(wrt(wh, wx, s), jvp)]
 fn t289(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let col0 = backprop::max_axis(wx, Axis(0)).insert_axis(Axis(0));
     let mut h = state.clone();
@@ -13759,7 +13759,7 @@ fn t289(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
     xs.mean().unwrap() + s + 1.5 * col0.mean().unwrap() + (&row1 * &row1).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t289_jvp(mat(p, 0, 3, 1), &mat(p, 3, 1, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), p[6], &mat(t, 3, 1, 1), &mat(t, 4, 1, 1), t[6])),
     },
     Case {
         name: "t290",
@@ -13816,7 +13816,7 @@ fn t290(wh: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64, y: &[usize
             (value, flat(&g))
         },
         backward_source: t291_backward_source,
-        source: r#"#[backprop(wrt(wh))]
+        source: r#"#[backprop(wrt(wh), jvp)]
 fn t291(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s: f64) -> f64 {
     let mut h = b.to_owned();
     let mut k = 0;
@@ -13837,7 +13837,7 @@ fn t291(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     s + col0.mean().unwrap() + z1.mean().unwrap() - 2.0 * masked2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t291_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 1, 1), &mat(p, 9, 2, 1), &vector(p, 11, 1), p[12], mat(t, 8, 1, 1))),
     },
     Case {
         name: "t292",
@@ -13891,7 +13891,7 @@ fn t292(xs: &Array2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, sta
             (value, flat(&g))
         },
         backward_source: t293_backward_source,
-        source: r#"#[backprop(wrt(wh, b))]
+        source: r#"#[backprop(wrt(wh, b), jvp)]
 fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
     let z0 = backprop::softplus(b);
     let probs1 = wh * b;
@@ -13913,7 +13913,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
     (&z0 * &z0).sum() + acc - (&masked2 * &masked2).sum() + (&act3 * &act3).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t293_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 1), &mat(t, 0, 1, 1), &vector(t, 1, 1))),
     },
     Case {
         name: "t294",
@@ -13963,7 +13963,7 @@ fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t295_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state, s))]
+        source: r#"#[backprop(wrt(wh, wx, b, state, s), jvp)]
 fn t295(xs: ArrayView2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: &Array2<f64>, s: f64) -> f64 {
     let col0 = wx.mapv(|v| v / (1.0 + v * v));
     let mixed1 = wh.dot(b);
@@ -13988,7 +13988,7 @@ fn t295(xs: ArrayView2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f6
     xs.mean().unwrap() - 0.5 * (&col0 * &col0).sum() + 0.25 * (&h * &h).sum() + 0.1 * acc + 2.0 * col2.sum() + masked3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t295_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 2, 2), mat(p, 5, 1, 2).view(), &vector(p, 7, 2), &mat(p, 9, 1, 2), p[11], mat(t, 1, 2, 2), mat(t, 5, 1, 2).view(), &vector(t, 7, 2), &mat(t, 9, 1, 2), t[11])),
     },
     Case {
         name: "t296",
@@ -14102,7 +14102,7 @@ fn t298(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t299_backward_source,
-        source: r#"#[backprop(wrt(wh, b))]
+        source: r#"#[backprop(wrt(wh, b), jvp)]
 fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mixed0 = wh.mean_axis(Axis(1)).unwrap();
     let mut h = state.to_owned();
@@ -14120,7 +14120,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&log_probs2 * &log_probs2).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t299_jvp(mat(p, 0, 3, 3).view(), &vector(p, 9, 3), &vector(p, 12, 3), mat(t, 0, 3, 3).view(), &vector(t, 9, 3))),
     },
     Case {
         name: "t307",
@@ -14137,7 +14137,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t307_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let scores0 = (&a - &a) * 3.0;
     let scores1: Array1<f64> = t306(&scores0, m, s);
@@ -14145,7 +14145,7 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     scores1.mean().unwrap() + act2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t307_jvp(mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12])),
     },
     Case {
         name: "t309",
@@ -14162,7 +14162,7 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t309_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let probs0: Array2<f64> = t303(a, &m);
     let col1 = probs0.sum_axis(Axis(1));
@@ -14170,7 +14170,7 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     act2.mean().unwrap() + probs0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t309_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), &mat(t, 0, 3, 2), mat(t, 6, 2, 3))),
     },
     Case {
         name: "t311",
@@ -14187,7 +14187,7 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t311_backward_source,
-        source: r#"#[backprop(wrt(m))]
+        source: r#"#[backprop(wrt(m), jvp)]
 fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let h0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let col1 = &h0 + &h0;
@@ -14196,7 +14196,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     hidden3.mean().unwrap() + 0.3 * gate2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t311_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), mat(t, 6, 2, 3))),
     },
     Case {
         name: "t314",
@@ -14213,7 +14213,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t314_backward_source,
-        source: r#"#[backprop(wrt(a, s), split(t313))]
+        source: r#"#[backprop(wrt(a, s), split(t313), jvp)]
 fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let col0 = m.sin();
     let log_probs1 = a.mapv(f64::tanh);
@@ -14223,7 +14223,7 @@ fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     s + log_probs2.mean().unwrap() - h3.mean().unwrap() + 0.25 * probs4.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t314_jvp(mat(p, 0, 3, 2).view(), mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2).view(), t[12])),
     },
     Case {
         name: "t320",
@@ -14267,7 +14267,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t321_backward_source,
-        source: r#"#[backprop(wrt(a, s))]
+        source: r#"#[backprop(wrt(a, s), jvp)]
 fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let scores1: Array2<f64> = t313(&hidden0.to_owned(), m, s);
@@ -14277,7 +14277,7 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() - scores1.mean().unwrap() + 1.5 * (&z4 * &z4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t321_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), t[12])),
     },
     Case {
         name: "t323",
@@ -14294,7 +14294,7 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t323_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     let col0 = m.dot(a);
     let col1: Array2<f64> = t313(a, &m.to_owned(), s);
@@ -14302,7 +14302,7 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     col1.mean().unwrap() + scores2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t323_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3).view(), p[12], &mat(t, 0, 3, 2), mat(t, 6, 2, 3).view(), t[12])),
     },
     Case {
         name: "t324",
@@ -14319,7 +14319,7 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t324_backward_source,
-        source: r#"#[backprop(split(t316))]
+        source: r#"#[backprop(split(t316), jvp)]
 fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0: Array2<f64> = t316(a.view(), u);
     let col1 = u + u;
@@ -14328,7 +14328,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     gate0.mean().unwrap() - scores3
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t324_jvp(&mat(p, 0, 2, 2), &vector(p, 4, 2), &mat(t, 0, 2, 2), &vector(t, 4, 2))),
     },
     Case {
         name: "t325",
@@ -14345,7 +14345,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t325_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     let row0 = (a - a) * 0.75;
     let norm1 = -&row0;
@@ -14356,7 +14356,7 @@ fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     (&norm1 * &norm1).sum() + gate4.mean().unwrap() + probs5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t325_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3).view(), &mat(t, 0, 3, 2), mat(t, 6, 2, 3).view())),
     },
     Case {
         name: "t328",
@@ -14455,7 +14455,7 @@ fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t339_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let gate1 = backprop::log_softmax(&hidden0, Axis(0));
@@ -14464,7 +14464,7 @@ fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() + 0.5 * hidden2.sum() + row3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t339_jvp(mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2), &mat(t, 6, 2, 3))),
     },
     Case {
         name: "t340",
@@ -14509,7 +14509,7 @@ fn t340(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t341_backward_source,
-        source: r#"#[backprop(split(t316))]
+        source: r#"#[backprop(split(t316), jvp)]
 fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let act0 = (&a * u) * 0.3;
     let act1 = backprop::relu(&a);
@@ -14520,7 +14520,7 @@ fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - 0.25 * norm2.mean().unwrap() + mixed5.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t341_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), p[6], mat(t, 0, 2, 2).view(), &vector(t, 4, 2), t[6])),
     },
     Case {
         name: "t343",
@@ -14562,7 +14562,7 @@ fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t345_backward_source,
-        source: r#"#[backprop(split(t304))]
+        source: r#"#[backprop(split(t304), jvp)]
 fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     let act0 = &m + &a;
     let scores1 = backprop::relu(&m);
@@ -14572,7 +14572,7 @@ fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     row3 + act4.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t345_jvp(mat(p, 0, 3, 1).view(), mat(p, 3, 3, 1).view(), mat(t, 0, 3, 1).view(), mat(t, 3, 3, 1).view())),
     },
     Case {
         name: "t347",
@@ -14589,7 +14589,7 @@ fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t347_backward_source,
-        source: r#"#[backprop(split(t338))]
+        source: r#"#[backprop(split(t338), jvp)]
 fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let act0: Array2<f64> = t338(m.to_owned(), a.view(), u, s);
     let scores1 = -&act0;
@@ -14597,7 +14597,7 @@ fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     z2.mean().unwrap() + z2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t347_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], &mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9])),
     },
     Case {
         name: "t351",
@@ -14642,7 +14642,7 @@ fn t351(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t352_backward_source,
-        source: r#"#[backprop(split(t316))]
+        source: r#"#[backprop(split(t316), jvp)]
 fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     let act0: Array2<f64> = t316(a.view(), u);
     let gate1 = &a * &a;
@@ -14650,7 +14650,7 @@ fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - act0.mean().unwrap() + norm2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t352_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), p[6], mat(t, 0, 2, 2).view(), &vector(t, 4, 2), t[6])),
     },
     Case {
         name: "t358",
@@ -14667,7 +14667,7 @@ fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t358_backward_source,
-        source: r#"#[backprop(wrt(a))]
+        source: r#"#[backprop(wrt(a), jvp)]
 fn t358(a: Array2<f64>, s: f64) -> f64 {
     let col0 = a.clone();
     let norm1 = backprop::softplus(&col0);
@@ -14678,7 +14678,7 @@ fn t358(a: Array2<f64>, s: f64) -> f64 {
     s + (&scores5 * &scores5).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t358_jvp(mat(p, 0, 1, 2), p[2], mat(t, 0, 1, 2))),
     },
     Case {
         name: "t359",
@@ -16009,13 +16009,16 @@ fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 2)))),
         },
         backward_source: t303_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let log_probs0 = m.dot(a);
     log_probs0.t().to_owned()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t303_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), &mat(t, 0, 3, 2), &mat(t, 6, 2, 3));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t304",
@@ -16082,7 +16085,7 @@ fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t306_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let act0 = a.powi(2);
     let norm1: Array2<f64> = t303(&act0, m);
@@ -16090,7 +16093,10 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &row2 + 2.0 * s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t306_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t308",
@@ -16131,13 +16137,16 @@ fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 3)))),
         },
         backward_source: t310_backward_source,
-        source: r#"#[backprop(wrt(a, m, s))]
+        source: r#"#[backprop(wrt(a, m, s), jvp)]
 fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array1<f64> = t306(a, &m, s);
     (backprop::sigmoid(&m)) + 3.0 * gate0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t310_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t312",
@@ -16180,14 +16189,17 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 3, 2)))),
         },
         backward_source: t313_backward_source,
-        source: r#"#[backprop(split(t303))]
+        source: r#"#[backprop(split(t303), jvp)]
 fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array2<f64> = t303(a, m);
     let hidden1 = m.dot(a);
     (a + a) + 2.0 * s - gate0.mean().unwrap() + hidden1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t313_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t315",
@@ -16228,7 +16240,7 @@ fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 2)))),
         },
         backward_source: t316_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &a * u;
     let gate1 = h0.dot(&h0.t());
@@ -16236,7 +16248,10 @@ fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &mixed2 + gate1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t316_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), mat(t, 0, 2, 2).view(), &vector(t, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t317",
@@ -16278,14 +16293,17 @@ fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t318_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t318(a: &Array2<f64>) -> Array2<f64> {
     let gate0 = backprop::softplus(a);
     let h1 = a - &gate0;
     h1
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t318_jvp(&mat(p, 0, 1, 3), &mat(t, 0, 1, 3));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t319",
@@ -16355,7 +16373,7 @@ fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t326_backward_source,
-        source: r#"#[backprop(split(t318))]
+        source: r#"#[backprop(split(t318), jvp)]
 fn t326(a: Array2<f64>) -> Array2<f64> {
     let norm0: Array2<f64> = t318(&a);
     let mixed1 = backprop::relu(&norm0);
@@ -16363,7 +16381,10 @@ fn t326(a: Array2<f64>) -> Array2<f64> {
     hidden2
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t326_jvp(mat(p, 0, 1, 3), mat(t, 0, 1, 3));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t327",
@@ -16482,7 +16503,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t332_backward_source,
-        source: r#"#[backprop(wrt(a), split(t313))]
+        source: r#"#[backprop(wrt(a), split(t313), jvp)]
 fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     let gate0: Array2<f64> = t313(&a, &m, s);
     let z1 = backprop::sigmoid(&gate0);
@@ -16490,7 +16511,10 @@ fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     &col2 - z1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t332_jvp(mat(p, 0, 3, 2), mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t333",
@@ -16582,7 +16606,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t338_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -16590,7 +16614,10 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     hidden2
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t338_jvp(mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t342",
@@ -16632,14 +16659,17 @@ fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t344_backward_source,
-        source: r#"#[backprop(split(t318))]
+        source: r#"#[backprop(split(t318), jvp)]
 fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let log_probs0: Array2<f64> = t318(a);
     let hidden1 = &log_probs0 + &log_probs0;
     (hidden1.mean_axis(Axis(1)).unwrap()) - 1.5 * s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t344_jvp(&mat(p, 0, 1, 3), p[3], &mat(t, 0, 1, 3), t[3]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t346",
@@ -17573,10 +17603,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
-    ("jvp", 278),
-    ("jvp of a program returning an array", 29),
-    ("jvp with split(..)", 4),
-    ("jvp with wrt(..)", 92),
+    ("jvp", 371),
+    ("jvp of a program returning an array", 39),
+    ("jvp with split(..)", 14),
+    ("jvp with wrt(..)", 140),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),

@@ -235,18 +235,10 @@ fn find_declaration(block: &Block, buffer: VarId, found: &mut Option<String>) {
             Node::Assign(a) if a.target == buffer => {
                 // `::std::vec![value; len]`, as lowering wrote it.
                 if let [crate::ir::Operand::Const { tokens, .. }] = a.args.as_slice()
-                    && let Ok(Expr::Macro(mut mac)) = syn::parse2::<Expr>(tokens.clone())
-                    && mac
-                        .mac
-                        .path
-                        .segments
-                        .last()
-                        .is_some_and(|s| s.ident == "vec")
+                    && let Ok(Expr::Macro(mac)) = syn::parse2::<Expr>(tokens.clone())
+                    && let Some((_, len)) = crate::lower::vec_repeat(&mac.mac)
                 {
-                    mac.mac.path = syn::parse_quote!(vec);
-                    if let Some((_, len)) = crate::lower::vec_repeat(&mac.mac) {
-                        *found = Some(len.to_token_stream().to_string());
-                    }
+                    *found = Some(len.to_token_stream().to_string());
                 }
             }
             Node::Assign(_) | Node::Store(_) => {}

@@ -7,7 +7,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote};
 
 use crate::errors::Errors;
-use crate::ir::{Block, Node, Operand, Program, Ty};
+use crate::ir::{Block, FloatTy, Node, Operand, Program, Ty};
 use crate::naming::Namer;
 use crate::rules::{self, Prim};
 
@@ -44,22 +44,7 @@ pub fn jvp(
     let output = &signature.output_tokens;
     let value = super::output_value(program);
     let out = program.body.value();
-    let out_ty = crate::ir::operand_ty(&program.vars, out);
-    let tangent = match t.operand(out) {
-        Some(Operand::Var(tv)) if out_ty.is_tensor() => {
-            let ident = &t.program.vars[tv].ident;
-            if value.to_string().ends_with(". to_owned ()")
-                || !matches!(t.program.vars[tv].ty, Ty::Tensor { by_ref: false, .. })
-            {
-                quote!(#ident.to_owned())
-            } else {
-                ident.to_token_stream()
-            }
-        }
-        Some(tangent) => rules::render_bare(&t.program, &tangent),
-        // A value with no gradient: a zero of the output's type, like the value.
-        None => zero_like(&quote!(value), &signature.output),
-    };
+    let tangent = owned_tangent(&t, program, signature);
     let (bind, value, tangent) = if t.operand(out).is_none() {
         (
             Some(quote!(let value = #value; let tangent = #tangent;)),
@@ -100,6 +85,56 @@ pub fn jvp(
     }
 }
 
+/// The tangent of the function's value, owned as the value is; a zero like `value` when the
+/// value has no gradient.
+fn owned_tangent(
+    t: &Tangents,
+    program: &Program,
+    signature: &crate::signature::SignatureInfo,
+) -> TokenStream {
+    let out = program.body.value();
+    let out_ty = crate::ir::operand_ty(&program.vars, out);
+    match t.operand(out) {
+        Some(Operand::Var(tv)) if out_ty.is_tensor() => {
+            let ident = &t.program.vars[tv].ident;
+            // The value is copied out of a borrowed array (`z.t().to_owned()`): so is its
+            // tangent, which borrows the tangent of that array.
+            if super::borrows(program, out)
+                || !matches!(t.program.vars[tv].ty, Ty::Tensor { by_ref: false, .. })
+            {
+                quote!(#ident.to_owned())
+            } else {
+                ident.to_token_stream()
+            }
+        }
+        Some(tangent) => rules::render_bare(&t.program, &tangent),
+        // A value with no gradient: a zero of the output's type, like the value.
+        None => zero_like(&quote!(value), &signature.output),
+    }
+}
+
+/// The tangent of a function's tuple value, `(t_h, t_c)`.
+fn output_tuple_tangent(t: &Tangents, program: &Program, errors: &mut Errors) -> TokenStream {
+    let Operand::Var(out) = program.body.value() else {
+        return TokenStream::new();
+    };
+    let assign = program.body.nodes.iter().find_map(|node| match node {
+        Node::Assign(a) if a.target == *out => Some(a),
+        _ => None,
+    });
+    match assign.map(|a| super::tangent::tangent_expr(t, a)) {
+        Some(Ok(tangent)) => tangent,
+        Some(Err(what)) => {
+            errors.push(syn::Error::new(
+                assign.map_or_else(Span::call_site, |a| a.span),
+                format!("{what} has no forward-mode rule yet"),
+            ));
+            TokenStream::new()
+        }
+        None => TokenStream::new(),
+    }
+}
+
 /// `f_hvp(p.., v..) -> (R, G, G)` and `f_grad_backward(p.., d_out: (R, G)) -> ((R, G), G)`, by
 /// reverse mode over forward mode: `f_jvp`'s lines, which are code of the forward language,
 /// become a function `h(p, t) = [f(p), ∇f(p)·t]` that the macro differentiates like any
@@ -116,17 +151,28 @@ pub fn hvp(
 ) -> TokenStream {
     let name = &function.sig.ident;
     let reported = errors.len();
-    let Ty::Float(float) = signature.output else {
-        errors.push(syn::Error::new(
-            signature
-                .output_tokens
-                .clone()
-                .into_iter()
-                .next()
-                .map_or_else(Span::call_site, |t| t.span()),
-            "`hvp` needs a float output (`-> f64`): the Hessian of a scalar function",
-        ));
-        return TokenStream::new();
+    // An array output has no Hessian of its own, but callers with `hvp` differentiate their
+    // calls through its tangent function: that function and its `_backward` are written.
+    let array_output = matches!(
+        signature.output,
+        Ty::Tensor { .. } | Ty::Array { .. } | Ty::Tuple
+    );
+    let float = match signature.output {
+        Ty::Float(float) => float,
+        Ty::Tensor { elem, .. } | Ty::Array { elem, .. } => elem,
+        Ty::Tuple => FloatTy::F64,
+        _ => {
+            errors.push(syn::Error::new(
+                signature
+                    .output_tokens
+                    .clone()
+                    .into_iter()
+                    .next()
+                    .map_or_else(Span::call_site, |t| t.span()),
+                "`hvp` needs a float output (`-> f64`), the Hessian of a scalar function, or an array output (`-> Array2<f64>`), whose tangent function callers with `hvp` differentiate",
+            ));
+            return TokenStream::new();
+        }
     };
     unsupported_under_hvp(program, &program.body, errors);
     if errors.len() > reported {
@@ -157,18 +203,45 @@ pub fn hvp(
         quote!(#ident: #ty)
     });
     let value = super::output_value(program);
-    let tangent = match t.operand(program.body.value()) {
-        Some(tangent) => rules::render_bare(&t.program, &tangent),
-        None => quote!(0.0),
-    };
     let f = float.ident();
     let items = &program.items;
     let inner = quote::format_ident!("{}_hvp_tangent", name);
-    let source = quote! {
-        fn #inner(#(#params,)* #(#tangent_params),*) -> [#f; 2] {
-            #(#items)*
-            #(#lines)*
-            [#value, #tangent]
+    let source = if array_output {
+        let output = &signature.output_tokens;
+        let tangent = match program.tuple_output() {
+            // `(h, c)`: the tuple of the parts' tangents.
+            Some(_) => output_tuple_tangent(&t, program, errors),
+            None => owned_tangent(&t, program, signature),
+        };
+        // A value without a gradient: its zero tangent is made like it.
+        let (bind, value, tangent) = if t.operand(program.body.value()).is_none() {
+            (
+                quote!(let value = #value; let tangent = #tangent;),
+                quote!(value),
+                quote!(tangent),
+            )
+        } else {
+            (TokenStream::new(), value, tangent)
+        };
+        quote! {
+            fn #inner(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
+                #(#items)*
+                #(#lines)*
+                #bind
+                (#value, #tangent)
+            }
+        }
+    } else {
+        let tangent = match t.operand(program.body.value()) {
+            Some(tangent) => rules::render_bare(&t.program, &tangent),
+            None => quote!(0.0),
+        };
+        quote! {
+            fn #inner(#(#params,)* #(#tangent_params),*) -> [#f; 2] {
+                #(#items)*
+                #(#lines)*
+                [#value, #tangent]
+            }
         }
     };
     let Ok(inner_fn) = syn::parse2::<syn::ItemFn>(source) else {
@@ -193,6 +266,22 @@ pub fn hvp(
     let Some(backward) = crate::expand::backward_of(&inner_fn, args, errors) else {
         return TokenStream::new();
     };
+    let vis = &function.vis;
+    if array_output {
+        let tangent_doc = format!(
+            " `({name}(..), J·t)`: the tangent function of [`{name}`], which a caller with \
+             `#[backprop(hvp)]` calls, and differentiates through its `_backward`."
+        );
+        return quote! {
+            #[doc = #tangent_doc]
+            #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+            #vis #inner_fn
+
+            #[doc(hidden)]
+            #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+            #vis #backward
+        };
+    }
     let backward_name = &backward.sig.ident;
     let param_names: Vec<&Ident> = signature.params.iter().map(|p| &p.ident).collect();
     let pick = |range: std::ops::Range<usize>| -> TokenStream {
@@ -212,7 +301,6 @@ pub fn hvp(
     let gradient_type = super::Companions::new(function, signature).gradient;
     let hvp = quote::format_ident!("{}_hvp", name, span = name.span());
     let grad_backward = quote::format_ident!("{}_grad_backward", name, span = name.span());
-    let vis = &function.vis;
     let v_names: Vec<Ident> = differentiable
         .iter()
         .map(|(p, _)| quote::format_ident!("v_{}", p.ident))
@@ -292,7 +380,8 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
         match node {
             Node::Assign(a) => {
                 let what = match &a.prim {
-                    Prim::Call { parts: Some(_), .. } => Some("a call that returns a tuple"),
+                    // Taken apart by its pattern, typed by the user's annotation.
+                    Prim::Call { parts: Some(_), .. } => None,
                     // A runtime gate on an array: its tangent rule is an expression of the
                     // forward language (`rules/gates.rs`), differentiated again as such.
                     Prim::Call { path, .. }
@@ -307,8 +396,15 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
                     {
                         Some("this runtime gate on an array")
                     }
-                    Prim::Call { .. } if !matches!(program.vars[a.target].ty, Ty::Float(_)) => {
-                        Some("a call that returns an array")
+                    // A call that returns an array (ndarray, `[F; N]`, `Vec<F>`) goes through
+                    // `g_hvp_tangent`, which returns `(value, tangent)`.
+                    Prim::Call { .. }
+                        if !matches!(
+                            program.vars[a.target].ty,
+                            Ty::Float(_) | Ty::Tensor { .. } | Ty::Array { .. }
+                        ) =>
+                    {
+                        Some("a call that returns this type")
                     }
                     // Its tangent runs the closure's scalar backward on every element.
                     Prim::Tensor(crate::rules::TensorOp::Map { .. }) => {

@@ -403,9 +403,14 @@ fn forward_companion(
         })
     };
     // A copy of a view or of a parameter as the value is made before the closure takes the
-    // array it borrows (`z.row(0).to_owned()` of a local `z`, a part of an owned parameter).
+    // array it borrows (`z.row(0).to_owned()` of a local `z`, a part of an owned parameter);
+    // so is an element read as the value (`h[1]` of a buffer `h` the closure takes).
     let mut value = output_value(program);
-    if is_copy_of_borrowed(program) {
+    let element = match program.tuple_output() {
+        Some((_, args)) => args.iter().any(|a| matches!(a, Operand::Element { .. })),
+        None => matches!(program.body.value(), Operand::Element { .. }),
+    };
+    if is_copy_of_borrowed(program) || element {
         let copy = format_ident!("{}_value", name);
         lines.push(quote!(let #copy = #value;));
         value = copy.to_token_stream();

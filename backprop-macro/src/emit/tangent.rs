@@ -91,14 +91,24 @@ impl Tangents {
     /// An operand's tangent as an owned value (an array a loop carries, a branch returns).
     fn owned_or_zero(&self, operand: &Operand, ty: &Ty) -> TokenStream {
         match self.operand(operand) {
-            Some(Operand::Var(t)) if ty.is_tensor() => {
-                let ident = &self.program.vars[t].ident;
-                match self.program.vars[t].ty {
-                    Ty::Tensor { by_ref: false, .. } => quote!(#ident.clone()),
-                    _ => quote!(#ident.to_owned()),
-                }
-            }
+            Some(Operand::Var(t)) if ty.is_tensor() => self.owned_copy(t),
             _ => self.value_or_zero(operand, ty),
+        }
+    }
+
+    /// An owned copy of the array variable `v` (a value or a tangent): `.clone()` of an array
+    /// the function owns, `.to_owned()` of a reference or of a parameter, which may be a view
+    /// taken by value (`ArrayView2<f64>`), as may its tangent.
+    pub(super) fn owned_copy(&self, v: VarId) -> TokenStream {
+        let program = &self.program;
+        let ident = &program.vars[v].ident;
+        let parameter = program
+            .params
+            .iter()
+            .any(|p| p.var == v || self.of.get(&p.var) == Some(&v));
+        match program.vars[v].ty {
+            Ty::Tensor { by_ref: false, .. } if !parameter => quote!(#ident.clone()),
+            _ => quote!(#ident.to_owned()),
         }
     }
 }
@@ -109,6 +119,14 @@ fn float_of(ty: &Ty) -> FloatTy {
 
 /// A zero tangent like the value `value` of type `ty`.
 pub(super) fn zero_like(value: &TokenStream, ty: &Ty) -> TokenStream {
+    // The shape of a copy is the shape of what it copies: no copy is made for it.
+    if let Ok(syn::Expr::MethodCall(copy)) = syn::parse2::<syn::Expr>(value.clone())
+        && copy.args.is_empty()
+        && ["to_owned", "clone"].contains(&copy.method.to_string().as_str())
+        && ty.is_tensor()
+    {
+        return ty.zero_like(&copy.receiver.to_token_stream());
+    }
     ty.zero_like(value)
 }
 
@@ -145,6 +163,9 @@ fn node_lines(t: &Tangents, node: &Node, errors: &mut Errors) -> Vec<TokenStream
     match node {
         // A part of a tuple result: bound by its call's pattern, its tangent too.
         Node::Assign(assign) if matches!(assign.prim, Prim::Field(_)) => Vec::new(),
+        // `hvp`'s tangent function returns the tuple of values and the tuple of their
+        // tangents, built at its return as the value is.
+        Node::Assign(assign) if t.for_hvp && matches!(assign.prim, Prim::Tuple(_)) => Vec::new(),
         Node::Assign(assign) => {
             let tensor_gate =
                 program.vars[assign.target].ty.is_tensor() && is_tensor_gate(&assign.prim);
@@ -259,26 +280,39 @@ fn loop_lines(t: &Tangents, l: &crate::ir::Loop, errors: &mut Errors) -> TokenSt
     let mut leave = Vec::new();
     let owned = |operand: &Operand, ty: &Ty| -> TokenStream {
         match operand {
-            Operand::Var(v) if ty.is_tensor() => {
-                let ident = &program.vars[*v].ident;
-                match program.vars[*v].ty {
-                    Ty::Tensor { by_ref: false, .. }
-                        if !program.params.iter().any(|p| p.var == *v) =>
-                    {
-                        quote!(#ident.clone())
-                    }
-                    _ => quote!(#ident.to_owned()),
-                }
-            }
+            Operand::Var(v) if ty.is_tensor() => t.owned_copy(*v),
             Operand::Const { tokens, .. } if ty.is_tensor() => quote!((#tokens).to_owned()),
             other => rules::render_bare(program, other),
         }
+    };
+    // An array made in the body that only one carried variable takes at the end of the
+    // iteration is moved into it (`h = h_next;`), with its tangent; a shared one is copied.
+    let mut made_in_body = std::collections::HashSet::new();
+    crate::ir::defined_in(&l.body, &mut made_in_body);
+    let moved = |exit: &Operand| match exit {
+        Operand::Var(v) => {
+            made_in_body.contains(v)
+                && l.body
+                    .results
+                    .iter()
+                    .filter(|r| matches!(r, Operand::Var(w) if w == v))
+                    .count()
+                    == 1
+        }
+        _ => false,
     };
     for (k, (c, exit)) in l.carried.iter().zip(&l.body.results).enumerate() {
         let inner = &program.vars[c.inner].ident;
         let ty = &program.vars[c.inner].ty;
         let updated = !matches!(exit, Operand::Var(v) if *v == c.inner);
-        let (entry, exit_value) = (owned(&c.entry, ty), owned(exit, ty));
+        let entry = owned(&c.entry, ty);
+        // Not when the tangent is a zero made like it after the move.
+        let zero_tangent = t.var(c.inner).is_some() && t.operand(exit).is_none();
+        let exit_value = if let (Operand::Var(v), true) = (exit, moved(exit) && !zero_tangent) {
+            program.vars[*v].ident.to_token_stream()
+        } else {
+            owned(exit, ty)
+        };
         let after_ident = &program.vars[c.after].ident;
         before.push(quote!(let mut #inner = #entry;));
         if updated {
@@ -286,10 +320,26 @@ fn loop_lines(t: &Tangents, l: &crate::ir::Loop, errors: &mut Errors) -> TokenSt
         }
         after.push(quote!(let #after_ident = #inner;));
         if let Some(t_inner) = t.var(c.inner) {
-            let t_entry = t.owned_or_zero(&c.entry, ty);
+            let t_entry = match (t.operand(&c.entry), ty) {
+                // A constant start: a zero typed by its element, as nothing in the loop may
+                // fix the element type of a tangent that starts as `Array::zeros(..)`.
+                (None, Ty::Tensor { elem, .. }) => {
+                    let (f, start) = (
+                        elem.ident(),
+                        rules::render_receiver(program, &c.entry, *elem),
+                    );
+                    quote!(::backprop::ndarray::Array::<#f, _>::zeros(#start.raw_dim()))
+                }
+                _ => t.owned_or_zero(&c.entry, ty),
+            };
             before.push(quote!(let mut #t_inner = #t_entry;));
             if updated {
-                let t_exit = t.owned_or_zero(exit, ty);
+                let t_exit = match t.operand(exit) {
+                    Some(Operand::Var(tangent)) if moved(exit) => {
+                        program.vars[tangent].ident.to_token_stream()
+                    }
+                    _ => t.owned_or_zero(exit, ty),
+                };
                 at_end.push(quote!(#t_inner = #t_exit;));
             }
             if let Some(t_after) = t.var(c.after) {
@@ -403,7 +453,7 @@ fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
                     let zero = zero_like(&receivers[i], &ty);
                     let reference = t.references.contains(&receivers[i].to_string());
                     match &pass[i] {
-                        Pass::Ref => quote!(&#zero),
+                        Pass::Ref | Pass::RefOwned => quote!(&#zero),
                         Pass::Plain if ty.is_tensor() || reference => quote!(&#zero),
                         Pass::View => quote!(#zero.view()),
                         _ => zero,
@@ -416,9 +466,33 @@ fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
     let t_y = t.var(assign.target);
     let span = assign.span;
     if t.for_hvp {
+        let tangent_fn = suffixed(path, "hvp_tangent");
+        // `let (y, t_y): (A, A) = g_hvp_tangent(..);` of an array, differentiated by its
+        // `_backward` like any call taken apart by a tuple pattern.
+        if let Some(array) = array_type(assign, &program.vars[assign.target].ty) {
+            let t_y = t_y.map_or_else(|| quote!(_), |t| t.to_token_stream());
+            return quote_spanned! {span=>
+                let (#y, #t_y): (#array, #array) = #tangent_fn(#(#args,)* #(#tangents),*);
+            };
+        }
+        // `let ((h, c), (t_h, t_c)): ((A, B), (A, B)) = g_hvp_tangent(..);` of a tuple result,
+        // typed by the user's annotation.
+        if let Prim::Call {
+            parts: Some(parts), ..
+        } = &assign.prim
+        {
+            let values = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
+            let tangents_of = parts.render(&mut |v| match t.var(v) {
+                Some(t_v) => t_v.to_token_stream(),
+                None => quote!(_),
+            });
+            let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
+            return quote_spanned! {span=>
+                let (#values, #tangents_of) #annotation = #tangent_fn(#(#args,)* #(#tangents),*);
+            };
+        }
         // `let y_and_tangent: [f64; 2] = g_hvp_tangent(..);`, differentiated by its
         // `_backward` like any call that returns an array.
-        let tangent_fn = suffixed(path, "hvp_tangent");
         let pair = quote::format_ident!("{}_and_tangent", y);
         let f = float.ident();
         return quote_spanned! {span=>
@@ -446,6 +520,26 @@ fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
     quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
 }
 
+/// The type of a call's array result: the user's annotation, or `Array1<F>`/`Array2<F>`/..
+/// of its rank (`Array<F, _>` when unknown). `None` for a float.
+fn array_type(assign: &crate::ir::Assign, ty: &Ty) -> Option<TokenStream> {
+    // `[F; N]` and `Vec<F>` results are annotated (lowering asks for it).
+    if let (Ty::Array { .. } | Ty::Tensor { .. }, Some(annotation)) = (ty, &assign.annotation) {
+        return Some(annotation.clone());
+    }
+    let Ty::Tensor { elem, rank, .. } = ty else {
+        return None;
+    };
+    let f = elem.ident();
+    Some(match rank {
+        Some(rank) => {
+            let array = quote::format_ident!("Array{}", rank);
+            quote!(::backprop::ndarray::#array<#f>)
+        }
+        None => quote!(::backprop::ndarray::Array<#f, _>),
+    })
+}
+
 /// `g_jvp` of a call of `g` (`::backprop::sigmoid_jvp` of `::backprop::sigmoid`).
 fn jvp_path(path: &TokenStream) -> TokenStream {
     suffixed(path, "jvp")
@@ -461,7 +555,10 @@ fn suffixed(path: &TokenStream, suffix: &str) -> TokenStream {
 }
 
 /// The tangent of one line, or what has no forward-mode rule.
-fn tangent_expr(t: &Tangents, assign: &crate::ir::Assign) -> Result<TokenStream, String> {
+pub(super) fn tangent_expr(
+    t: &Tangents,
+    assign: &crate::ir::Assign,
+) -> Result<TokenStream, String> {
     let program = &t.program;
     let target = &program.vars[assign.target];
     let float = target.ty.float().unwrap_or(FloatTy::F64);

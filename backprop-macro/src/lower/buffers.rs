@@ -287,7 +287,7 @@ pub fn buffer_init(expr: &Expr) -> Option<(Expr, Expr, bool)> {
 pub fn array_literal(expr: &Expr) -> Option<(Vec<Expr>, bool)> {
     match strip_parens(expr) {
         Expr::Array(array) => Some((array.elems.iter().cloned().collect(), false)),
-        Expr::Macro(mac) if mac.mac.path.is_ident("vec") && vec_repeat(&mac.mac).is_none() => {
+        Expr::Macro(mac) if is_vec_macro(&mac.mac.path) && vec_repeat(&mac.mac).is_none() => {
             let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
             let elements = syn::parse::Parser::parse2(parser, mac.mac.tokens.clone()).ok()?;
             Some((elements.into_iter().collect(), true))
@@ -328,7 +328,7 @@ pub(super) fn indexed_names(block: &syn::Block) -> HashSet<String> {
 
 /// `vec![value; len]`: its value and length.
 pub fn vec_repeat(mac: &syn::Macro) -> Option<(Expr, Expr)> {
-    if !mac.path.is_ident("vec") {
+    if !is_vec_macro(&mac.path) {
         return None;
     }
     let parser = |input: syn::parse::ParseStream| {
@@ -338,4 +338,18 @@ pub fn vec_repeat(mac: &syn::Macro) -> Option<(Expr, Expr)> {
         Ok((value, len))
     };
     syn::parse::Parser::parse2(parser, mac.tokens.clone()).ok()
+}
+
+/// `vec!`, `std::vec!` or `::std::vec!` (how generated code writes it, which `hvp`
+/// differentiates again), `alloc::vec!`.
+pub fn is_vec_macro(path: &syn::Path) -> bool {
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    matches!(
+        names
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["vec"] | ["std" | "alloc", "vec"]
+    )
 }

@@ -234,7 +234,17 @@ pub(crate) fn with_references(
             Pass::Ref => quote!(&#a),
             Pass::View => receiver.clone(),
             Pass::Method(method) => quote!(#receiver.#method()),
+            // A constant renders as the whole copy already (`m.t().to_owned()` of an `m`
+            // without a gradient).
+            Pass::RefOwned if is_copy(receiver) => quote!(&#receiver),
             Pass::RefOwned => quote!(&#receiver.to_owned()),
         })
         .collect()
+}
+
+/// Whether `tokens` are a copy of an array: `x.to_owned()`, `x.clone()`, `x.into_owned()`.
+pub(crate) fn is_copy(tokens: &TokenStream) -> bool {
+    matches!(syn::parse2::<syn::Expr>(tokens.clone()), Ok(syn::Expr::MethodCall(m))
+        if m.args.is_empty()
+            && ["to_owned", "into_owned", "clone"].contains(&m.method.to_string().as_str()))
 }
