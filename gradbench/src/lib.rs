@@ -17,6 +17,7 @@ pub mod lstm;
 pub mod ode;
 pub mod particle;
 pub mod protocol;
+pub mod saddle;
 
 #[cfg(test)]
 mod testing;

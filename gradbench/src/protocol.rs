@@ -91,6 +91,7 @@ pub fn module(name: &str) -> Option<Module> {
         "ht" => Some(crate::ht::evaluate),
         "lstm" => Some(crate::lstm::evaluate),
         "particle" => Some(crate::particle::evaluate),
+        "saddle" => Some(crate::saddle::evaluate),
         _ => None,
     }
 }
@@ -231,6 +232,7 @@ mod tests {
     fn define_of_a_known_module_succeeds() {
         for module in [
             "hello", "lse", "llsq", "gmm", "det", "ode", "kmeans", "ba", "ht", "lstm", "particle",
+            "saddle",
         ] {
             let line = format!(r#"{{"id": 1, "kind": "define", "module": "{module}"}}"#);
             assert_eq!(handle(&line), r#"{"id":1,"success":true}"#);

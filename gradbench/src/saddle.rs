@@ -1,0 +1,249 @@
+//! `saddle`: min over x ∈ ℝ² of max over y ∈ ℝ² of f(x, y) = (x₁² + x₂²) − (y₁² + y₂²), both
+//! by GradBench's gradient descent from the same start s (`src/descent.rs`); then, with that
+//! x, the argmax y again, not nested. The answer is x and y concatenated.
+//!
+//! The inner ascent is the function the outer descent differentiates, so its gradient in y
+//! is AD inside differentiated code (nested AD). The eval's README writes the objective as
+//! (x₁² + y₁²) − (x₂² + y₂²) with x = (x₁, y₁) and y = (x₂, y₂), as GradBench's C++ calls it
+//! (`objective(p1[0], p1[1], p2[0], p2[1])`).
+//!
+//! `rr`: the ascent's gradient by `objective_grad` (reverse), the descent's by `max_r_grad`
+//! (reverse over it, through `objective_grad_backward`). `rf`: the ascent's gradient by two
+//! forward passes, `objective_hvp_tangent` with the unit tangents of y₁ and y₂ (forward mode as
+//! a function: the value and J·t), the descent's by `max_f_grad` (reverse over it, through
+//! `objective_hvp_tangent_backward`). `ff` and `fr` need companions the macro does not write
+//! (GAPS.md).
+
+// `objective`'s second-order companions take 8 floats; an `allow` on the function does not
+// reach them (GAPS.md).
+#![allow(clippy::too_many_arguments)]
+
+use backprop::backprop;
+
+/// The function whose saddle point is sought: a bowl in x, a dome in y.
+#[backprop(hvp, jvp)]
+pub fn objective(x1: f64, x2: f64, y1: f64, y2: f64) -> f64 {
+    (x1 * x1 + x2 * x2) - (y1 * y1 + y2 * y2)
+}
+
+/// max over y of f(x, y), by the ascent from (start1, start2) with the gradient in y from
+/// reverse mode (`objective_grad`).
+#[backprop(wrt(x1, x2))]
+pub fn max_r(x1: f64, x2: f64, start1: f64, start2: f64) -> f64 {
+    let mut y1 = start1;
+    let mut y2 = start2;
+    let mut fy = -objective(x1, x2, y1, y2);
+    let (_, (_, _, dy1, dy2)) = objective_grad(x1, x2, y1, y2);
+    let mut g1 = -dy1;
+    let mut g2 = -dy2;
+    let mut i = 0;
+    let mut eta = 1e-5;
+    loop {
+        if (g1 * g1 + g2 * g2).sqrt() <= 1e-5 {
+            break;
+        } else if i == 10 {
+            eta *= 2.0;
+            i = 0;
+        } else {
+            let z1 = y1 - eta * g1;
+            let z2 = y2 - eta * g2;
+            if ((y1 - z1) * (y1 - z1) + (y2 - z2) * (y2 - z2)).sqrt() <= 1e-5 {
+                break;
+            }
+            let fz = -objective(x1, x2, z1, z2);
+            if fz < fy {
+                y1 = z1;
+                y2 = z2;
+                fy = fz;
+                let (_, (_, _, dz1, dz2)) = objective_grad(x1, x2, y1, y2);
+                g1 = -dz1;
+                g2 = -dz2;
+                i += 1;
+            } else {
+                eta /= 2.0;
+                i = 0;
+            }
+        }
+    }
+    -fy
+}
+
+/// max over y of f(x, y) as [`max_r`], with the gradient in y from forward mode: one
+/// `objective_hvp_tangent` (value and J·t) per unit tangent of y.
+#[backprop(wrt(x1, x2))]
+pub fn max_f(x1: f64, x2: f64, start1: f64, start2: f64) -> f64 {
+    let mut y1 = start1;
+    let mut y2 = start2;
+    let mut fy = -objective(x1, x2, y1, y2);
+    let t_dy1: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 1.0, 0.0);
+    let dy1 = t_dy1[1];
+    let t_dy2: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 0.0, 1.0);
+    let dy2 = t_dy2[1];
+    let mut g1 = -dy1;
+    let mut g2 = -dy2;
+    let mut i = 0;
+    let mut eta = 1e-5;
+    loop {
+        if (g1 * g1 + g2 * g2).sqrt() <= 1e-5 {
+            break;
+        } else if i == 10 {
+            eta *= 2.0;
+            i = 0;
+        } else {
+            let z1 = y1 - eta * g1;
+            let z2 = y2 - eta * g2;
+            if ((y1 - z1) * (y1 - z1) + (y2 - z2) * (y2 - z2)).sqrt() <= 1e-5 {
+                break;
+            }
+            let fz = -objective(x1, x2, z1, z2);
+            if fz < fy {
+                y1 = z1;
+                y2 = z2;
+                fy = fz;
+                let t_dz1: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 1.0, 0.0);
+                let dz1 = t_dz1[1];
+                let t_dz2: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 0.0, 1.0);
+                let dz2 = t_dz2[1];
+                g1 = -dz1;
+                g2 = -dz2;
+                i += 1;
+            } else {
+                eta /= 2.0;
+                i = 0;
+            }
+        }
+    }
+    -fy
+}
+
+use crate::descent::{argmax, argmin};
+use crate::protocol::{Evaluation, Runs, parse, timed, unknown_function};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct Input {
+    start: [f64; 2],
+}
+
+/// rr: the descent on x with `max_r_grad`, then the ascent on y with `objective_grad`.
+pub fn rr(s: [f64; 2]) -> [f64; 4] {
+    let x = argmin(
+        |x| max_r(x[0], x[1], s[0], s[1]),
+        |x| {
+            let (_, (d1, d2)) = max_r_grad(x[0], x[1], s[0], s[1]);
+            vec![d1, d2]
+        },
+        &s,
+    );
+    let y = argmax(
+        |y| objective(x[0], x[1], y[0], y[1]),
+        |y| {
+            let (_, (_, _, d1, d2)) = objective_grad(x[0], x[1], y[0], y[1]);
+            vec![d1, d2]
+        },
+        &s,
+    );
+    [x[0], x[1], y[0], y[1]]
+}
+
+/// rf: the descent on x with `max_f_grad`, then the ascent on y with one `objective_jvp` per
+/// unit tangent of y.
+pub fn rf(s: [f64; 2]) -> [f64; 4] {
+    let x = argmin(
+        |x| max_f(x[0], x[1], s[0], s[1]),
+        |x| {
+            let (_, (d1, d2)) = max_f_grad(x[0], x[1], s[0], s[1]);
+            vec![d1, d2]
+        },
+        &s,
+    );
+    let y = argmax(
+        |y| objective(x[0], x[1], y[0], y[1]),
+        |y| {
+            let (_, d1) = objective_jvp(x[0], x[1], y[0], y[1], 0.0, 0.0, 1.0, 0.0);
+            let (_, d2) = objective_jvp(x[0], x[1], y[0], y[1], 0.0, 0.0, 0.0, 1.0);
+            vec![d1, d2]
+        },
+        &s,
+    );
+    [x[0], x[1], y[0], y[1]]
+}
+
+pub fn evaluate(function: &str, input: &Value) -> Result<Evaluation, String> {
+    let runs = Runs::of(input)?;
+    let Input { start } = parse(input)?;
+    match function {
+        "rr" => timed(runs, || rr(start), |r| r),
+        "rf" => timed(runs, || rf(start), |r| r),
+        _ => Err(unknown_function("saddle", function)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The eval's expected answer (its run.py) for the start (1, 1), in each of the four.
+    const EXPECTED: f64 = 8.246324826140356e-06;
+
+    fn starts() -> Vec<[f64; 2]> {
+        let d = crate::testing::draws(4, 7);
+        vec![
+            [1.0, 1.0],
+            [0.5, -0.25],
+            [d[0] - 0.5, 2.0 * d[1]],
+            [d[2], -d[3]],
+        ]
+    }
+
+    #[test]
+    fn max_r_gradient_matches_central_differences() {
+        for s in starts() {
+            for x in [[1.0, 1.0], [0.3, -0.7]] {
+                let (v, (d1, d2)) = max_r_grad(x[0], x[1], s[0], s[1]);
+                assert_eq!(v, max_r(x[0], x[1], s[0], s[1]));
+                let numeric =
+                    backprop::numeric_gradient(|p: &[f64]| max_r(p[0], p[1], s[0], s[1]), &x);
+                crate::testing::assert_close(&[d1, d2], &numeric, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn max_f_gradient_matches_central_differences_and_max_r() {
+        for s in starts() {
+            for x in [[1.0, 1.0], [0.3, -0.7]] {
+                let (v, (d1, d2)) = max_f_grad(x[0], x[1], s[0], s[1]);
+                assert_eq!(v, max_f(x[0], x[1], s[0], s[1]));
+                assert_eq!(v, max_r(x[0], x[1], s[0], s[1]));
+                let numeric =
+                    backprop::numeric_gradient(|p: &[f64]| max_f(p[0], p[1], s[0], s[1]), &x);
+                crate::testing::assert_close(&[d1, d2], &numeric, 1e-5);
+                let (_, (r1, r2)) = max_r_grad(x[0], x[1], s[0], s[1]);
+                crate::testing::assert_close(&[d1, d2], &[r1, r2], 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn the_inner_gradients_match_central_differences() {
+        let p = [0.4, -0.3, 0.9, 0.2];
+        let numeric = backprop::numeric_gradient(|p: &[f64]| objective(p[0], p[1], p[2], p[3]), &p);
+        let (_, (a, b, c, d)) = objective_grad(p[0], p[1], p[2], p[3]);
+        crate::testing::assert_close(&[a, b, c, d], &numeric, 1e-6);
+        let [_, t1] = objective_hvp_tangent(p[0], p[1], p[2], p[3], 0.0, 0.0, 1.0, 0.0);
+        let [_, t2] = objective_hvp_tangent(p[0], p[1], p[2], p[3], 0.0, 0.0, 0.0, 1.0);
+        crate::testing::assert_close(&[t1, t2], &numeric[2..], 1e-6);
+    }
+
+    #[test]
+    fn rr_and_rf_find_the_eval_answer() {
+        for r in [rr([1.0, 1.0]), rf([1.0, 1.0])] {
+            for v in r {
+                // The eval compares to its expected output to a tolerance.
+                assert!((v - EXPECTED).abs() < 1e-6, "{r:?}");
+            }
+        }
+    }
+}
