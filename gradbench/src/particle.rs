@@ -2,8 +2,12 @@
 //! of two unit charges at (10, 10 − w) and (10, 0), stepped by Euler's method (the force the
 //! negative gradient of the potential: nested AD) until it crosses the x axis; the squared
 //! distance from the origin where it lands is minimised over w by gradient descent.
-//! `rr`: reverse mode for both (`ff`, `fr`, `rf` need companions the macro does not write:
-//! GAPS.md).
+//! `rr`: reverse mode for both: the force from `potential_grad`, the descent's gradient from
+//! `naive_euler_r_grad` (through `potential_grad_backward`). `rf`: the force from forward
+//! mode, `potential_hvp_tangent` (value and J·t) with the unit tangents of the position, the
+//! descent's gradient by reverse mode over it (`naive_euler_f_grad`, through
+//! `potential_hvp_tangent_backward`). `ff` and `fr` need companions the macro does not write
+//! (GAPS.md).
 
 // `potential`'s second-order companions take 12 floats; an `allow` on the function does not
 // reach them (GAPS.md).
@@ -43,6 +47,35 @@ pub fn naive_euler_r(w: f64) -> f64 {
     }
 }
 
+/// [`naive_euler_r`] with the force from forward mode: one `potential_hvp_tangent` (value and
+/// J·t) per unit tangent of the particle's position.
+#[backprop]
+pub fn naive_euler_f(w: f64) -> f64 {
+    let (ax, ay, bx, by) = (10.0, 10.0 - w, 10.0, 0.0);
+    let mut x = 0.0;
+    let mut y = 8.0;
+    let mut vx = 0.75;
+    let mut vy = 0.0;
+    let dt = 0.1;
+    loop {
+        let t_x: [f64; 2] =
+            potential_hvp_tangent(ax, ay, bx, by, x, y, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0);
+        let t_y: [f64; 2] =
+            potential_hvp_tangent(ax, ay, bx, by, x, y, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0);
+        let gx = t_x[1];
+        let gy = t_y[1];
+        x += dt * vx;
+        y += dt * vy;
+        if y <= 0.0 {
+            let dt_f = -y / vy;
+            let x_f = x + dt_f * vx;
+            return x_f * x_f;
+        }
+        vx += dt * -gx;
+        vy += dt * -gy;
+    }
+}
+
 use crate::protocol::{Evaluation, Runs, parse, timed, unknown_function};
 use serde::Deserialize;
 use serde_json::Value;
@@ -61,11 +94,21 @@ pub fn rr(w0: f64) -> f64 {
     )[0]
 }
 
+/// rf: the descent on w with `naive_euler_f_grad` (reverse over forward).
+pub fn rf(w0: f64) -> f64 {
+    crate::descent::argmin(
+        |w| naive_euler_f(w[0]),
+        |w| vec![naive_euler_f_grad(w[0]).1],
+        &[w0],
+    )[0]
+}
+
 pub fn evaluate(function: &str, input: &Value) -> Result<Evaluation, String> {
     let runs = Runs::of(input)?;
     let Input { w } = parse(input)?;
     match function {
         "rr" => timed(runs, || rr(w), |w| w),
+        "rf" => timed(runs, || rf(w), |w| w),
         _ => Err(unknown_function("particle", function)),
     }
 }
@@ -82,6 +125,25 @@ mod tests {
             let numeric = backprop::numeric_gradient(|p: &[f64]| naive_euler_r(p[0]), &[w]);
             crate::testing::assert_close(&[d], &numeric, 1e-5);
         }
+    }
+
+    #[test]
+    fn naive_euler_f_gradient_matches_central_differences_and_naive_euler_r() {
+        for w in [0.0, 0.3] {
+            let (v, d) = naive_euler_f_grad(w);
+            assert_eq!(v, naive_euler_f(w));
+            assert!((v - naive_euler_r(w)).abs() <= 1e-12 * v.abs().max(1.0));
+            let numeric = backprop::numeric_gradient(|p: &[f64]| naive_euler_f(p[0]), &[w]);
+            crate::testing::assert_close(&[d], &numeric, 1e-5);
+            crate::testing::assert_close(&[d], &[naive_euler_r_grad(w).1], 1e-10);
+        }
+    }
+
+    #[test]
+    fn rf_lands_the_particle_at_the_origin() {
+        let w = rf(0.0);
+        assert!((w - 0.2071918746486116).abs() < 1e-4, "{w}");
+        assert!(naive_euler_f(w) < 1e-6);
     }
 
     #[test]
