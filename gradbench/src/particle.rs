@@ -9,13 +9,10 @@
 //! `potential_hvp_tangent_backward`). `ff` and `fr` need companions the macro does not write
 //! (GAPS.md).
 
-// `potential`'s second-order companions take 12 floats; an `allow` on the function does not
-// reach them (GAPS.md).
-#![allow(clippy::too_many_arguments)]
-
 use backprop::backprop;
 
 /// The potential at (px, py) of unit charges at (ax, ay) and (bx, by).
+#[allow(clippy::too_many_arguments)] // its second-order companions take 12 floats
 #[backprop(hvp)]
 pub fn potential(ax: f64, ay: f64, bx: f64, by: f64, px: f64, py: f64) -> f64 {
     let da = ((px - ax) * (px - ax) + (py - ay) * (py - ay)).sqrt();
