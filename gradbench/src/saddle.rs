@@ -239,6 +239,21 @@ mod tests {
     }
 
     #[test]
+    fn evaluate_answers_rr_and_rf_and_not_ff_or_fr() {
+        let input = serde_json::json!({"start": [1.0, 1.0], "min_runs": 2});
+        for function in ["rr", "rf"] {
+            let e = evaluate(function, &input).unwrap();
+            assert_eq!(e.timings.len(), 2);
+            let out: Vec<f64> = serde_json::from_value(e.output).unwrap();
+            assert_eq!(out.len(), 4);
+        }
+        for function in ["ff", "fr"] {
+            let error = evaluate(function, &input).err().unwrap();
+            assert!(error.contains("unknown function"), "{error}");
+        }
+    }
+
+    #[test]
     fn rr_and_rf_find_the_eval_answer() {
         for r in [rr([1.0, 1.0]), rf([1.0, 1.0])] {
             for v in r {
