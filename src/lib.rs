@@ -7,6 +7,8 @@
 //! `_backward`), gradient checking ([`numeric_gradient`], [`relative_error`],
 //! [`check_gradient`], [`assert_gradient!`]) and [`accumulate`], which generated code calls.
 
+#[doc(hidden)]
+pub use backprop_macro::__backprop_struct;
 /// `#[derive(Differentiable)]`: the derive of the trait of the same name,
 /// [`Differentiable`](trait@Differentiable).
 pub use backprop_macro::Differentiable;

@@ -11,7 +11,7 @@ mod kw {
     syn::custom_keyword!(hvp);
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Args {
     /// `wrt(a, b)`: exactly these parameters are differentiable.
     pub wrt: Option<Vec<Ident>>,

@@ -162,7 +162,10 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         quote_spanned!(span=> ::backprop::Differentiable::write_flat(&self.#ident, out);)
     });
 
+    let fields_macro = fields_macro(input, &infos);
     Ok(quote! {
+        #fields_macro
+
         #[automatically_derived]
         impl #impl_generics ::backprop::Differentiable for #name #ty_generics #where_clause {
             type Scalar = #scalar;
@@ -189,7 +192,50 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 Self { #(#read,)* }
             }
         }
+
+        // A gradient of the struct (what `f_grad` returns for a struct parameter), flattened
+        // as `to_flat` does, so that `check_gradient` and `assert_gradient!` compare it.
+        #[automatically_derived]
+        impl #impl_generics ::backprop::Gradient<#scalar> for #name #ty_generics #where_clause {
+            fn flatten_into(&self, out: &mut ::std::vec::Vec<#scalar>) {
+                ::backprop::Differentiable::write_flat(self, out);
+            }
+        }
     })
+}
+
+/// The struct's fields for `#[backprop]`, which cannot see the struct from a function that
+/// takes it: a macro named like the struct (in the macro namespace, so that importing the
+/// struct imports it too) that hands the fields to `::backprop::__backprop_struct!`, appended
+/// to what it is given. A function with a parameter `net: &Net` expands to
+/// `Net! { ..its state.. }`, which continues its expansion with `Net { w: Array2<f64>, .. }`.
+/// Only for structs without generics; a generic struct is a parameter `#[backprop]` reports.
+fn fields_macro(input: &DeriveInput, infos: &[FieldInfo]) -> TokenStream {
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let name = &input.ident;
+    let module = quote::format_ident!("__backprop_fields_of_{}", name);
+    let fields = infos.iter().map(|field| {
+        let (ident, ty) = (field.ident, field.ty);
+        let skip = field.skip.then(|| quote!(#[skip]));
+        quote!(#skip #ident: #ty)
+    });
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_imports, unused_macros)]
+        mod #module {
+            macro_rules! #name {
+                ($($state:tt)*) => {
+                    ::backprop::__backprop_struct! { $($state)* #name { #(#fields),* } }
+                };
+            }
+            pub(crate) use #name;
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        pub(crate) use #module::#name;
+    }
 }
 
 /// `span`'s location with the macro's own hygiene (names of the generated code resolve as

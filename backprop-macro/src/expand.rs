@@ -9,7 +9,7 @@ use crate::args::Args;
 use crate::emit::{self, Companions};
 use crate::errors::Errors;
 use crate::naming::Namer;
-use crate::{buffers, fallback, lower, reverse, signature, split};
+use crate::{buffers, fallback, lower, reverse, signature, split, structs};
 
 /// Expands `#[backprop(args)] item`: the item unchanged, then its companions; or, when the
 /// function cannot be differentiated, its signature, the errors and stub companions.
@@ -30,25 +30,106 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => return error.to_compile_error(),
     };
     let mut errors = Errors::default();
-    let args = match syn::parse2::<Args>(args) {
-        Ok(args) => args,
+    let parsed = match syn::parse2::<Args>(args.clone()) {
+        Ok(parsed) => parsed,
         Err(error) => {
             errors.push(error);
             Args::default()
         }
     };
-    let signature = signature::analyze(&function.sig, &args, &mut errors);
-    let companions = Companions::new(&function, &signature);
+    // A struct parameter: its fields come from its derive, in a second step.
+    if errors.is_empty()
+        && let Some(first) = structs::candidates(&function, &parsed).first()
+    {
+        let state = structs::state(&args, &item, &TokenStream::new());
+        let ask = structs::ask_for_fields(&first.path, state);
+        return quote!(#function #ask);
+    }
+    match differentiate(&function, parsed, None, errors) {
+        Differentiated::Companions(generated) => quote!(#function #generated),
+        // The body, which the macro could not read, would only add rustc's errors about it.
+        Differentiated::Errors(errors) => {
+            let kept = fallback::function_without_body(&function);
+            quote!(#kept #errors)
+        }
+    }
+}
+
+/// What [`differentiate`] made.
+enum Differentiated {
+    /// The companions (and any errors rustc reports beside the function's body).
+    Companions(TokenStream),
+    /// Errors that make the function's body unreadable to the macro, and stub companions.
+    Errors(TokenStream),
+}
+
+impl ToTokens for Differentiated {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Differentiated::Companions(t) | Differentiated::Errors(t) => t.to_tokens(tokens),
+        }
+    }
+}
+
+/// `__backprop_struct!`: the next struct's fields asked for, or the companions of the function
+/// (which the first step emitted itself).
+pub fn expand_with_structs(input: TokenStream) -> TokenStream {
+    let input: structs::Input = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(error) => return error.to_compile_error(),
+    };
+    let (function, args) = match (
+        syn::parse2::<syn::ItemFn>(input.item.clone()),
+        syn::parse2::<Args>(input.args.clone()),
+    ) {
+        (Ok(function), Ok(args)) => (function, args),
+        (Err(error), _) | (_, Err(error)) => return error.to_compile_error(),
+    };
+    let candidates = structs::candidates(&function, &args);
+    if let Some(next) = structs::missing(&candidates, &input.structs) {
+        let state = structs::state(&input.args, &input.item, &input.described);
+        return structs::ask_for_fields(&next, state);
+    }
+    let generated = differentiate(
+        &function,
+        args,
+        Some((&candidates, &input.structs)),
+        Errors::default(),
+    );
+    // This step runs inside the derive's `macro_rules!`, whose hygiene the names the macro
+    // makes (`d_w`, `out`) would get: every name resolves where the user's function is.
+    structs::resolved_at(generated.into_token_stream(), function.sig.ident.span())
+}
+
+/// The companions of `function` (not the function itself), or its errors and stubs.
+fn differentiate(
+    function: &syn::ItemFn,
+    args: Args,
+    with_structs: Option<(&[structs::Candidate], &structs::Structs)>,
+    mut errors: Errors,
+) -> Differentiated {
     let mut namer = Namer::new(function.to_token_stream());
+    // Struct parameters: the pipeline reads the function with a parameter per field.
+    let (flat, args, groups, prologue) = match with_structs {
+        Some((candidates, structs)) => {
+            structs::flatten(function, &args, candidates, structs, &mut namer)
+        }
+        None => (function.clone(), args, Vec::new(), Vec::new()),
+    };
+    let mut signature = signature::analyze(&flat.sig, &args, &mut errors);
+    signature.groups = groups.clone();
+    let companions = Companions::new(function, &signature);
     // A return type the macro cannot differentiate is reported once: the body, written for
     // that type, would only repeat it.
     let unreadable_output =
         matches!(signature.output, crate::ir::Ty::Other) && function.sig.generics.params.is_empty();
     let reported = errors.len();
-    let mut program = lower::lower(&function, &signature, &mut namer, &mut errors);
+    let mut program = lower::lower(&flat, &signature, &mut namer, &mut errors);
     if unreadable_output {
         errors.truncate(reported);
     }
+    program.groups = groups;
+    program.items.splice(0..0, prologue);
     let borrowed: std::collections::HashSet<String> = signature
         .params
         .iter()
@@ -70,35 +151,40 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     if errors.is_empty() {
         buffers::check(&mut program, &mut namer);
     }
+    if !program.groups.is_empty() && (args.jvp || args.hvp) {
+        errors.push(syn::Error::new(
+            function.sig.ident.span(),
+            "`jvp` and `hvp` do not take struct parameters yet; remove them, or pass the fields as parameters of their own",
+        ));
+    }
     if !errors.is_empty() {
-        let kept = fallback::function_without_body(&function);
         let compile_errors = errors.to_compile_errors();
         // Companions whose signature repeats an unreadable return type (a view's elided
         // lifetime, say) would only add rustc's errors about it.
         let stubs = if unreadable_output {
             quote!()
         } else {
-            fallback::stubs(&function, &companions)
+            fallback::stubs(function, &companions)
         };
-        return quote!(#kept #compile_errors #stubs);
+        return Differentiated::Errors(quote!(#compile_errors #stubs));
     }
     let reversed = reverse::reverse(&program, &mut namer);
-    let generated = emit::emit(&function, &companions, &program, &reversed);
+    let generated = emit::emit(function, &companions, &program, &reversed);
     let jvp = if args.jvp {
-        emit::jvp(&function, &signature, &program, &mut namer, &mut errors)
+        emit::jvp(function, &signature, &program, &mut namer, &mut errors)
     } else {
         TokenStream::new()
     };
     let hvp = if args.hvp {
-        emit::hvp(&function, &signature, &program, &mut namer, &mut errors)
+        emit::hvp(function, &signature, &program, &mut namer, &mut errors)
     } else {
         TokenStream::new()
     };
     if !errors.is_empty() {
         let compile_errors = errors.to_compile_errors();
-        return quote!(#function #generated #compile_errors);
+        return Differentiated::Companions(quote!(#generated #compile_errors));
     }
-    quote!(#function #generated #jvp #hvp)
+    Differentiated::Companions(quote!(#generated #jvp #hvp))
 }
 
 /// `g_backward` of a scalar function `g` the macro writes itself (a `mapv` closure with a

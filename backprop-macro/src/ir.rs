@@ -358,6 +358,8 @@ pub struct Program {
     /// The return variable, when it is a temporary made for a compound tail expression: its
     /// gradient is the seed parameter itself.
     pub output_temp: Option<VarId>,
+    /// The struct parameters read through their fields, whose gradients are structs.
+    pub groups: Vec<crate::structs::Group>,
 }
 
 impl Program {

@@ -23,6 +23,7 @@ mod reverse;
 mod rules;
 mod signature;
 mod split;
+mod structs;
 mod validate;
 
 /// Writes the backward pass of a staged function: `f_backward`, `f_grad` and
@@ -95,6 +96,14 @@ pub fn backprop(
 #[proc_macro_derive(Differentiable, attributes(backprop))]
 pub fn derive_differentiable(item: proc_macro::TokenStream) -> proc_macro::TokenStream {
     derive::derive(item.into()).into()
+}
+
+/// The second step of `#[backprop]` on a function with struct parameters: the struct's
+/// `#[derive(Differentiable)]` hands its fields over (see `structs`). Not for direct use.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __backprop_struct(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    expand::expand_with_structs(input.into()).into()
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ pub struct SignatureInfo {
     /// Its kind: a float, `[F; M]`, `Vec<F>` or an owned ndarray array (`Ty::Other` when it
     /// is none of them, which is reported).
     pub output: Ty,
+    /// The struct parameters read through their fields (`structs.rs`); each field is one of
+    /// `params`.
+    pub groups: Vec<crate::structs::Group>,
 }
 
 /// Reads the signature, reporting everything `#[backprop]` cannot handle. Parameters it
@@ -141,6 +144,7 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
         params,
         output_tokens,
         output,
+        groups: Vec::new(),
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Model {
 
 /// The posed and skinned vertex positions (3 per vertex) of `model` at `theta`.
 #[allow(clippy::needless_range_loop)]
-#[backprop(jvp)]
+#[backprop(wrt(theta), jvp)]
 pub fn skinned_positions(theta: &[f64], model: &Model) -> Vec<f64> {
     let bones = model.parents.len();
     let nv = model.base_positions.len() / 4;

@@ -50,14 +50,23 @@ pub struct Companions {
 impl Companions {
     pub fn new(function: &syn::ItemFn, signature: &SignatureInfo) -> Self {
         let name = &function.sig.ident;
-        let differentiable: Vec<_> = signature
+        let groups = &signature.groups;
+        // A struct parameter's gradient is the struct; its fields' parameters are bound in
+        // the companions' bodies, not taken.
+        let public: Vec<_> = signature
             .params
             .iter()
-            .filter(|p| p.differentiable)
+            .filter(|p| !crate::structs::is_field_param(groups, &p.ident))
             .collect();
-        let gradient_types: Vec<TokenStream> = differentiable
+        let gradient_types: Vec<TokenStream> = public
             .iter()
+            .filter(|p| p.differentiable || crate::structs::group_of(groups, &p.ident).is_some())
             .map(|p| match &p.ty {
+                _ if crate::structs::group_of(groups, &p.ident).is_some() => {
+                    crate::structs::group_of(groups, &p.ident)
+                        .map(|g| g.path.clone())
+                        .unwrap_or_default()
+                }
                 Ty::Array {
                     elem,
                     len: Some(len),
@@ -90,15 +99,14 @@ impl Companions {
             backward: format_ident!("{}_backward", name, span = name.span()),
             grad: format_ident!("{}_grad", name, span = name.span()),
             source: format_ident!("{}_backward_source", name, span = name.span()),
-            params: signature
-                .params
+            params: public
                 .iter()
                 .map(|p| {
                     let (ident, ty) = (&p.ident, &p.ty_tokens);
                     quote!(#ident: #ty)
                 })
                 .collect(),
-            param_names: signature.params.iter().map(|p| p.ident.clone()).collect(),
+            param_names: public.iter().map(|p| p.ident.clone()).collect(),
             output: signature.output_tokens.clone(),
             gradient,
             scalar: matches!(signature.output, Ty::Float(_) | Ty::Other),
@@ -502,13 +510,28 @@ impl syn::visit_mut::VisitMut for NameLifetimes {
 
 /// The gradients `f_backward` returns: one per differentiable parameter, in signature order.
 fn gradients(program: &Program, reversed: &Reversed) -> TokenStream {
+    let of = |var: crate::ir::VarId| match reversed.grads.get(&var) {
+        Some(d) => d.to_token_stream(),
+        None => zero(program, var),
+    };
+    let groups = &program.groups;
     let gradients: Vec<TokenStream> = program
         .params
         .iter()
-        .filter(|p| p.differentiable)
-        .map(|p| match reversed.grads.get(&p.var) {
-            Some(d) => d.to_token_stream(),
-            None => zero(program, p.var),
+        .filter_map(|p| {
+            let ident = &program.vars[p.var].ident;
+            // A struct parameter: the struct of its fields' gradients.
+            if let Some(group) = crate::structs::group_of(groups, ident) {
+                return Some(crate::structs::gradient(group, &mut |field| {
+                    program
+                        .params
+                        .iter()
+                        .find(|q| program.vars[q.var].ident == *field)
+                        .map(|q| of(q.var))
+                        .unwrap_or_default()
+                }));
+            }
+            (p.differentiable && !crate::structs::is_field_param(groups, ident)).then(|| of(p.var))
         })
         .collect();
     match gradients.as_slice() {

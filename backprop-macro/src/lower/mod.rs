@@ -202,6 +202,7 @@ fn lower_pass(
             results: vec![result],
         },
         output_temp: lowerer.output_temp,
+        groups: Vec::new(),
     };
     (program, lowerer.written_active)
 }

@@ -1,0 +1,306 @@
+//! Struct parameters (DESIGN.md, "Structs and methods"): a `#[derive(Differentiable)]` struct
+//! by reference or by value, read through its fields (`net.w1`, `&net.b`, `p.c[i]`, nested
+//! `net.l1.w`), whose gradient is a value of the same struct. Checked against dual numbers
+//! (num-dual's `Dual64`, seeded per flat component) and, through `to_flat` / `from_flat`,
+//! against central differences with `assert_gradient!`.
+
+#![allow(clippy::needless_range_loop)]
+
+use backprop::ndarray::{Array1, Array2, array};
+use backprop::{Differentiable, assert_gradient, backprop};
+use num_dual::{Dual64, DualNum};
+
+/// The gradient of `f` over flat parameters, one dual pass per component.
+fn dual_gradient(f: impl Fn(&[Dual64]) -> Dual64, at: &[f64]) -> Vec<f64> {
+    (0..at.len())
+        .map(|i| {
+            let p: Vec<Dual64> = (0..at.len())
+                .map(|j| Dual64::new(at[j], if i == j { 1.0 } else { 0.0 }))
+                .collect();
+            f(&p).eps
+        })
+        .collect()
+}
+
+fn close(what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= tol * 1f64.max(x.abs().max(y.abs())),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
+/// The course's two-layer net as a struct.
+#[derive(Differentiable, Clone, Debug)]
+struct TwoLayerNet {
+    w1: Array2<f64>,
+    b1: Array1<f64>,
+    w2: Array2<f64>,
+    b2: Array1<f64>,
+    #[backprop(skip)]
+    name: String,
+}
+
+#[backprop]
+fn two_layer_loss(net: &TwoLayerNet, x: &Array2<f64>, t: &Array2<f64>) -> f64 {
+    let h = (x.dot(&net.w1) + &net.b1).mapv(f64::tanh);
+    let y = h.dot(&net.w2) + &net.b2;
+    let r = &y - t;
+    (&r * &r).sum() / 2.0
+}
+
+/// `two_layer_loss` over the flat parameters (w1 3×4, b1 4, w2 4×2, b2 2), row-major.
+fn two_layer_ref(p: &[Dual64], x: &Array2<f64>, t: &Array2<f64>) -> Dual64 {
+    let (n, d, hidden, out) = (x.nrows(), x.ncols(), 4, 2);
+    let (w1, rest) = p.split_at(d * hidden);
+    let (b1, rest) = rest.split_at(hidden);
+    let (w2, b2) = rest.split_at(hidden * out);
+    let mut loss = Dual64::from(0.0);
+    for i in 0..n {
+        let h: Vec<Dual64> = (0..hidden)
+            .map(|k| {
+                (0..d)
+                    .fold(b1[k], |s, j| s + w1[j * hidden + k] * x[[i, j]])
+                    .tanh()
+            })
+            .collect();
+        for c in 0..out {
+            let y = (0..hidden).fold(b2[c], |s, k| s + h[k] * w2[k * out + c]);
+            let r = y - t[[i, c]];
+            loss += r * r / 2.0;
+        }
+    }
+    loss
+}
+
+fn grid(shape: (usize, usize), seed: f64) -> Array2<f64> {
+    Array2::from_shape_fn(shape, |(i, j)| ((i * 5 + j) as f64 * seed + 0.3).sin())
+}
+
+fn net() -> TwoLayerNet {
+    TwoLayerNet {
+        w1: grid((3, 4), 0.7),
+        b1: array![0.1, -0.2, 0.3, 0.05],
+        w2: grid((4, 2), 1.3),
+        b2: array![-0.1, 0.2],
+        name: "course".to_string(),
+    }
+}
+
+#[test]
+fn a_struct_parameter_has_a_gradient_of_its_own_type() {
+    let (net, x, t) = (net(), grid((5, 3), 0.9), grid((5, 2), 0.4));
+    let (value, (g, d_x, _)) = two_layer_loss_grad(&net, &x, &t);
+    assert_eq!(value, two_layer_loss(&net, &x, &t));
+    // The skipped field is a copy of the parameter's.
+    assert_eq!(g.name, "course");
+    let flat = net.to_flat();
+    let exact = dual_gradient(|p| two_layer_ref(p, &x, &t), &flat);
+    close("d_net", &g.to_flat(), &exact, 1e-13);
+    assert_gradient!(
+        |p: &[f64]| two_layer_loss(&net.from_flat(p), &x, &t),
+        &flat,
+        &g
+    );
+    // The input's gradient beside it.
+    assert_gradient!(
+        |p: &[f64]| two_layer_loss(
+            &net,
+            &Array2::from_shape_vec((5, 3), p.to_vec()).unwrap(),
+            &t
+        ),
+        x.as_slice().unwrap(),
+        d_x.as_slice().unwrap()
+    );
+}
+
+#[test]
+fn an_sgd_step_with_the_gradient() {
+    let (mut net, x, t) = (net(), grid((5, 3), 0.9), grid((5, 2), 0.4));
+    let before = two_layer_loss(&net, &x, &t);
+    for _ in 0..20 {
+        let (_, (g, _, _)) = two_layer_loss_grad(&net, &x, &t);
+        net.scaled_add(-0.05, &g);
+    }
+    assert!(two_layer_loss(&net, &x, &t) < 0.5 * before);
+}
+
+/// Every leaf type, a skipped field read in the body, a struct in a module named by its path.
+mod model {
+    use backprop::ndarray::Array1;
+
+    #[derive(backprop::Differentiable, Clone, Debug)]
+    pub struct Poly {
+        pub c: [f64; 3],
+        pub v: Vec<f64>,
+        pub a: Array1<f64>,
+        pub gain: f64,
+        #[backprop(skip)]
+        pub n: usize,
+    }
+}
+use model::Poly;
+
+#[backprop]
+fn poly_by_ref(p: &Poly, x: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..p.n {
+        s += p.c[i] * x.powi(i as i32) + p.v[i] * p.a[i];
+    }
+    s * p.gain
+}
+
+#[backprop]
+fn poly_by_value(p: Poly, x: f64) -> f64 {
+    (p.c[0] * x + p.v[1] * p.a.sum()) * p.gain
+}
+
+#[backprop(wrt(p))]
+fn poly_by_path(p: &model::Poly, x: f64) -> f64 {
+    p.c[1] * x * p.c[2] + p.gain.sin()
+}
+
+/// The flat order: c (3), v (3), a (3), gain.
+fn poly_ref(p: &[Dual64], x: Dual64) -> Dual64 {
+    let (c, v, a, gain) = (&p[0..3], &p[3..6], &p[6..9], p[9]);
+    let mut s = Dual64::from(0.0);
+    for i in 0..3 {
+        s += c[i] * x.powi(i as i32) + v[i] * a[i];
+    }
+    s * gain
+}
+
+fn poly() -> Poly {
+    Poly {
+        c: [1.0, 2.0, -3.0],
+        v: vec![0.5, 0.25, 2.0],
+        a: array![1.0, -1.0, 0.5],
+        gain: 0.75,
+        n: 3,
+    }
+}
+
+#[test]
+fn every_leaf_type_by_reference() {
+    let (p, x) = (poly(), 0.7);
+    let (value, (g, d_x)) = poly_by_ref_grad(&p, x);
+    assert_eq!(value, poly_by_ref(&p, x));
+    assert_eq!(g.n, 3);
+    let mut at = p.to_flat();
+    at.push(x);
+    let exact = dual_gradient(|q| poly_ref(&q[..10], q[10]), &at);
+    close("d_p", &g.to_flat(), &exact[..10], 1e-14);
+    close("d_x", &[d_x], &exact[10..], 1e-14);
+}
+
+#[test]
+fn a_struct_by_value_and_by_its_path() {
+    let (p, x) = (poly(), 0.7);
+    let (value, (g, d_x)) = poly_by_value_grad(p.clone(), x);
+    assert_eq!(value, poly_by_value(p.clone(), x));
+    let flat = p.to_flat();
+    let exact = dual_gradient(
+        |q| {
+            let a_sum = q[6] + q[7] + q[8];
+            (q[0] * x + q[4] * a_sum) * q[9]
+        },
+        &flat,
+    );
+    close("d_p", &g.to_flat(), &exact, 1e-14);
+    assert!((d_x - p.c[0] * p.gain).abs() < 1e-15);
+    // `wrt(p)`: the struct's gradient alone.
+    let (_, g) = poly_by_path_grad(&p, x);
+    assert_gradient!(|q: &[f64]| poly_by_path(&p.from_flat(q), x), &flat, &g);
+}
+
+/// Nested structs: `net.l1.w`, a gradient of nested structs.
+#[derive(Differentiable, Clone, Debug)]
+struct Layer {
+    w: Array2<f64>,
+    b: Array1<f64>,
+}
+
+#[derive(Differentiable, Clone, Debug)]
+struct Mlp {
+    l1: Layer,
+    l2: Layer,
+    #[backprop(skip)]
+    label: &'static str,
+}
+
+#[backprop]
+fn mlp_loss(net: &Mlp, x: &Array2<f64>) -> f64 {
+    let h = (x.dot(&net.l1.w) + &net.l1.b).mapv(f64::tanh);
+    let y = h.dot(&net.l2.w) + &net.l2.b;
+    (&y * &y).sum()
+}
+
+#[test]
+fn nested_structs() {
+    let layer = |s: f64| Layer {
+        w: grid((2, 2), s),
+        b: array![0.1 * s, -0.2],
+    };
+    let net = Mlp {
+        l1: layer(1.0),
+        l2: layer(0.5),
+        label: "mlp",
+    };
+    let x = grid((3, 2), 0.8);
+    let (_, (g, _)) = mlp_loss_grad(&net, &x);
+    assert_eq!(g.label, "mlp");
+    let flat = net.to_flat();
+    let exact = dual_gradient(
+        |p| {
+            let (w1, b1, w2, b2) = (&p[0..4], &p[4..6], &p[6..10], &p[10..12]);
+            let mut total = Dual64::from(0.0);
+            for i in 0..3 {
+                let h: Vec<Dual64> = (0..2)
+                    .map(|k| (b1[k] + w1[k] * x[[i, 0]] + w1[2 + k] * x[[i, 1]]).tanh())
+                    .collect();
+                for c in 0..2 {
+                    let y = b2[c] + h[0] * w2[c] + h[1] * w2[2 + c];
+                    total += y * y;
+                }
+            }
+            total
+        },
+        &flat,
+    );
+    close("d_net", &g.to_flat(), &exact, 1e-13);
+}
+
+/// Two struct parameters, in f32.
+#[derive(Differentiable, Clone, Debug)]
+struct Scale32 {
+    k: f32,
+    shift: [f32; 2],
+}
+
+#[backprop]
+fn two_structs32(a: &Scale32, b: Scale32, x: f32) -> f32 {
+    (a.k * x + a.shift[0]) * (b.k - b.shift[1] * x)
+}
+
+#[test]
+fn two_struct_parameters_in_f32() {
+    let (a, b, x) = (
+        Scale32 {
+            k: 1.5,
+            shift: [0.25, -1.0],
+        },
+        Scale32 {
+            k: -0.5,
+            shift: [2.0, 0.75],
+        },
+        0.5f32,
+    );
+    let (value, (ga, gb, d_x)) = two_structs32_grad(&a, b.clone(), x);
+    assert_eq!(value, two_structs32(&a, b.clone(), x));
+    let (u, v) = (a.k * x + a.shift[0], b.k - b.shift[1] * x);
+    assert_eq!(ga.to_flat(), vec![x * v, v, 0.0]);
+    assert_eq!(gb.to_flat(), vec![u, 0.0, -x * u]);
+    assert!((d_x - (a.k * v - b.shift[1] * u)).abs() < 1e-6);
+}
