@@ -304,3 +304,72 @@ fn two_struct_parameters_in_f32() {
     assert_eq!(gb.to_flat(), vec![u, 0.0, -x * u]);
     assert!((d_x - (a.k * v - b.shift[1] * u)).abs() < 1e-6);
 }
+
+/// Methods: `#[backprop]` on the impl block and on each method to differentiate. `self` is a
+/// struct parameter named `self`, first in signature order; the companions are methods.
+#[backprop]
+impl TwoLayerNet {
+    #[backprop]
+    fn loss(&self, x: &Array2<f64>, t: &Array2<f64>) -> f64 {
+        let h = (x.dot(&self.w1) + &self.b1).mapv(f64::tanh);
+        let y = h.dot(&self.w2) + &self.b2;
+        let r = &y - t;
+        (&r * &r).sum() / 2.0
+    }
+
+    /// `self` outside `wrt(..)`: read through its fields, not differentiated.
+    #[backprop(wrt(x))]
+    fn input_score(&self, x: &Array2<f64>) -> f64 {
+        let h = x.dot(&self.w1) + &self.b1;
+        (&h * &h).sum()
+    }
+
+    /// `self` by value.
+    #[backprop]
+    fn biases(self, s: f64) -> f64 {
+        (self.b1.sum() + self.b2.sum()) * s
+    }
+
+    /// An associated function: its companions are associated functions.
+    #[backprop]
+    fn penalty(w: &Array2<f64>) -> f64 {
+        (w * w).sum() / 2.0
+    }
+
+    /// Not marked: left as written.
+    fn size(&self) -> usize {
+        self.w1.len() + self.w2.len()
+    }
+}
+
+#[test]
+fn methods_have_methods_for_companions() {
+    let (net, x, t) = (net(), grid((5, 3), 0.9), grid((5, 2), 0.4));
+    let (value, (g, d_x, _)) = net.loss_grad(&x, &t);
+    assert_eq!(value, net.loss(&x, &t));
+    let exact = dual_gradient(|p| two_layer_ref(p, &x, &t), &net.to_flat());
+    close("d_self", &g.to_flat(), &exact, 1e-13);
+    let (_, (_, free_d_x, _)) = two_layer_loss_grad(&net, &x, &t);
+    assert_eq!(d_x, free_d_x);
+    // The companions are associated functions too.
+    let (same, _) = TwoLayerNet::loss_backward(&net, &x, &t, 1.0);
+    assert_eq!(same, value);
+    assert!(TwoLayerNet::loss_backward_source().contains("let d_self_w2"));
+
+    let (_, d_x) = net.input_score_grad(&x);
+    assert_gradient!(
+        |p: &[f64]| net.input_score(&Array2::from_shape_vec((5, 3), p.to_vec()).unwrap()),
+        x.as_slice().unwrap(),
+        d_x.as_slice().unwrap()
+    );
+
+    let (_, (g, d_s)) = net.clone().biases_grad(0.5);
+    assert_eq!(g.b1, Array1::from_elem(4, 0.5));
+    assert_eq!(g.b2, Array1::from_elem(2, 0.5));
+    assert_eq!(g.w1, Array2::zeros((3, 4)));
+    assert_eq!(d_s, net.b1.sum() + net.b2.sum());
+
+    let (_, d_w) = TwoLayerNet::penalty_grad(&net.w1);
+    assert_eq!(d_w, net.w1);
+    assert_eq!(net.size(), 20);
+}

@@ -16,11 +16,15 @@ use crate::{buffers, fallback, lower, reverse, signature, split, structs};
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let function: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
+        // An impl block: its methods marked `#[backprop]` get companions in the same impl.
+        Err(_) if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) => {
+            return crate::methods::expand_impl(args, block);
+        }
         // Another kind of item: say what the attribute is for, and keep the item.
         Err(_) if syn::parse2::<syn::Item>(item.clone()).is_ok() => {
             let message = syn::Error::new(
                 proc_macro2::Span::call_site(),
-                "`#[backprop]` applies to a function: `fn f(x: f64) -> f64 { .. }`",
+                "`#[backprop]` applies to a function: `fn f(x: f64) -> f64 { .. }`, or to an `impl` block whose methods it marks",
             );
             let errors = message.to_compile_error();
             return quote!(#item #errors);
@@ -41,11 +45,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     if errors.is_empty()
         && let Some(first) = structs::candidates(&function, &parsed).first()
     {
-        let state = structs::state(&args, &item, &TokenStream::new());
+        let state = structs::state(&args, &item, None, &TokenStream::new());
         let ask = structs::ask_for_fields(&first.path, state);
         return quote!(#function #ask);
     }
-    match differentiate(&function, parsed, None, errors) {
+    match differentiate(&function, parsed, None, None, errors) {
         Differentiated::Companions(generated) => quote!(#function #generated),
         // The body, which the macro could not read, would only add rustc's errors about it.
         Differentiated::Errors(errors) => {
@@ -78,27 +82,75 @@ pub fn expand_with_structs(input: TokenStream) -> TokenStream {
         Ok(input) => input,
         Err(error) => return error.to_compile_error(),
     };
-    let (function, args) = match (
+    let (mut function, args) = match (
         syn::parse2::<syn::ItemFn>(input.item.clone()),
         syn::parse2::<Args>(input.args.clone()),
     ) {
         (Ok(function), Ok(args)) => (function, args),
         (Err(error), _) | (_, Err(error)) => return error.to_compile_error(),
     };
+    crate::methods::typed_self(&mut function);
     let candidates = structs::candidates(&function, &args);
     if let Some(next) = structs::missing(&candidates, &input.structs) {
-        let state = structs::state(&input.args, &input.item, &input.described);
+        let state = structs::state(
+            &input.args,
+            &input.item,
+            input.in_impl.as_ref(),
+            &input.described,
+        );
         return structs::ask_for_fields(&next, state);
     }
     let generated = differentiate(
         &function,
         args,
         Some((&candidates, &input.structs)),
+        input.in_impl.as_ref(),
         Errors::default(),
     );
+    let generated = match &input.in_impl {
+        Some(self_ty) => quote!(impl #self_ty { #generated }),
+        None => generated.into_token_stream(),
+    };
     // This step runs inside the derive's `macro_rules!`, whose hygiene the names the macro
     // makes (`d_w`, `out`) would get: every name resolves where the user's function is.
-    structs::resolved_at(generated.into_token_stream(), function.sig.ident.span())
+    structs::resolved_at(generated, function.sig.ident.span())
+}
+
+/// The companions of a method of `self_ty` (the function as `methods` rewrote it: `self`
+/// typed), to be put in an impl of `self_ty`; or the request for its structs' fields.
+pub fn expand_method(
+    args: TokenStream,
+    function: &syn::ItemFn,
+    self_ty: &syn::Type,
+) -> TokenStream {
+    let mut errors = Errors::default();
+    let parsed = match syn::parse2::<Args>(args.clone()) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            errors.push(error);
+            Args::default()
+        }
+    };
+    if errors.is_empty()
+        && let Some(first) = structs::candidates(function, &parsed).first()
+    {
+        let item = function.to_token_stream();
+        let state = structs::state(
+            &args,
+            &item,
+            Some(&self_ty.to_token_stream()),
+            &TokenStream::new(),
+        );
+        return structs::ask_for_fields(&first.path, state);
+    }
+    let generated = differentiate(
+        function,
+        parsed,
+        None,
+        Some(&self_ty.to_token_stream()),
+        errors,
+    );
+    quote!(impl #self_ty { #generated })
 }
 
 /// The companions of `function` (not the function itself), or its errors and stubs.
@@ -106,6 +158,7 @@ fn differentiate(
     function: &syn::ItemFn,
     args: Args,
     with_structs: Option<(&[structs::Candidate], &structs::Structs)>,
+    in_impl: Option<&TokenStream>,
     mut errors: Errors,
 ) -> Differentiated {
     let mut namer = Namer::new(function.to_token_stream());
@@ -118,7 +171,11 @@ fn differentiate(
     };
     let mut signature = signature::analyze(&flat.sig, &args, &mut errors);
     signature.groups = groups.clone();
-    let companions = Companions::new(function, &signature);
+    let mut companions = Companions::new(function, &signature);
+    // In an impl, the companions call each other as `Self::f_backward(..)`.
+    if in_impl.is_some() {
+        companions.prefix = quote!(Self::);
+    }
     // A return type the macro cannot differentiate is reported once: the body, written for
     // that type, would only repeat it.
     let unreadable_output =

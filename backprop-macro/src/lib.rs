@@ -17,6 +17,7 @@ mod expand;
 mod fallback;
 mod ir;
 mod lower;
+mod methods;
 mod naming;
 mod record;
 mod reverse;

@@ -61,7 +61,7 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
         match input {
             FnArg::Receiver(receiver) => errors.spanned(
                 receiver,
-                "`self` parameters are not supported by `#[backprop]`; write a free function and pass the fields it needs",
+                "a `#[backprop]` method needs `#[backprop]` on its `impl` block too, which says what `self` is and puts the companions in the impl: `#[backprop] impl Net { #[backprop] fn loss(&self, ..) -> f64 { .. } }`",
             ),
             FnArg::Typed(pat_type) => {
                 let Pat::Ident(pat) = &*pat_type.pat else {

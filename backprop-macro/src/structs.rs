@@ -45,6 +45,9 @@ pub struct Group {
     /// The struct (`TwoLayerNet`, as written in the type), which the gradient is.
     pub path: TokenStream,
     pub fields: Vec<(Ident, FieldOf)>,
+    /// Whether the parameter is differentiated (a method's `self` outside `wrt(..)` is read
+    /// through its fields all the same).
+    pub differentiable: bool,
 }
 
 /// What stands for a field of a struct parameter.
@@ -139,11 +142,9 @@ pub fn candidates(function: &syn::ItemFn, args: &Args) -> Vec<Candidate> {
         let Some(path) = user_struct(ty) else {
             continue;
         };
-        let wanted = args
-            .wrt
-            .as_ref()
-            .is_none_or(|wrt| wrt.contains(&pat.ident));
-        if wanted && reads_fields(&function.block, &pat.ident) {
+        let wanted = args.wrt.as_ref().is_none_or(|wrt| wrt.contains(&pat.ident));
+        // A method's `self` is read through its fields whether differentiated or not.
+        if (wanted || pat.ident == "self") && reads_fields(&function.block, &pat.ident) {
             found.push(Candidate {
                 param: pat.ident.clone(),
                 path,
@@ -197,15 +198,24 @@ pub fn ask_for_fields(path: &syn::Path, state: TokenStream) -> TokenStream {
     quote!(#path! { #state })
 }
 
-/// The state handed from step to step: `@args (..) @item { fn .. }` and the structs so far.
-pub fn state(args: &TokenStream, item: &TokenStream, structs: &TokenStream) -> TokenStream {
-    quote!(@args (#args) @item { #item } #structs)
+/// The state handed from step to step: `@args (..) @item { fn .. }`, for a method `@impl {
+/// Type }`, and the structs so far.
+pub fn state(
+    args: &TokenStream,
+    item: &TokenStream,
+    in_impl: Option<&TokenStream>,
+    structs: &TokenStream,
+) -> TokenStream {
+    let in_impl = in_impl.map(|ty| quote!(@impl { #ty }));
+    quote!(@args (#args) @item { #item } #in_impl #structs)
 }
 
 /// The input of `__backprop_struct!`.
 pub struct Input {
     pub args: TokenStream,
     pub item: TokenStream,
+    /// The type whose impl the companions go in, for a method.
+    pub in_impl: Option<TokenStream>,
     /// The structs' descriptions, as received (handed on unchanged).
     pub described: TokenStream,
     pub structs: Structs,
@@ -232,6 +242,15 @@ impl Parse for Input {
         };
         let args = group(input, "args")?;
         let item = group(input, "item")?;
+        let in_impl = if input.peek(syn::Token![@]) && input.peek2(syn::Token![impl]) {
+            input.parse::<syn::Token![@]>()?;
+            input.parse::<syn::Token![impl]>()?;
+            let content;
+            syn::braced!(content in input);
+            Some(content.parse::<TokenStream>()?)
+        } else {
+            None
+        };
         let described: TokenStream = input.fork().parse()?;
         let mut structs = Structs::new();
         while !input.is_empty() {
@@ -244,6 +263,7 @@ impl Parse for Input {
         Ok(Input {
             args,
             item,
+            in_impl,
             described,
             structs,
         })
@@ -325,6 +345,10 @@ pub fn flatten(
             renames: &mut renames,
             by_ref: candidate.by_ref,
             param: &candidate.param,
+            differentiable: args
+                .wrt
+                .as_ref()
+                .is_none_or(|wrt| wrt.contains(&candidate.param)),
         };
         let param = &candidate.param;
         let group = fields.group(
@@ -361,6 +385,7 @@ struct Fields<'a> {
     renames: &'a mut HashMap<Vec<String>, Ident>,
     by_ref: bool,
     param: &'a Ident,
+    differentiable: bool,
 }
 
 impl Fields<'_> {
@@ -410,6 +435,7 @@ impl Fields<'_> {
             access,
             path: path.to_token_stream(),
             fields: group_fields,
+            differentiable: self.differentiable,
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Companions {
     pub gradient: TokenStream,
     /// The output is a float: `f_grad` exists.
     pub scalar: bool,
+    /// What the companions' calls of each other start with: `Self::` in an impl.
+    pub prefix: TokenStream,
 }
 
 impl Companions {
@@ -60,9 +62,14 @@ impl Companions {
             .collect();
         let gradient_types: Vec<TokenStream> = public
             .iter()
-            .filter(|p| p.differentiable || crate::structs::group_of(groups, &p.ident).is_some())
+            .filter(|p| {
+                p.differentiable
+                    || crate::structs::group_of(groups, &p.ident).is_some_and(|g| g.differentiable)
+            })
             .map(|p| match &p.ty {
-                _ if crate::structs::group_of(groups, &p.ident).is_some() => {
+                _ if crate::structs::group_of(groups, &p.ident)
+                    .is_some_and(|g| g.differentiable) =>
+                {
                     crate::structs::group_of(groups, &p.ident)
                         .map(|g| g.path.clone())
                         .unwrap_or_default()
@@ -110,6 +117,7 @@ impl Companions {
             output: signature.output_tokens.clone(),
             gradient,
             scalar: matches!(signature.output, Ty::Float(_) | Ty::Other),
+            prefix: TokenStream::new(),
         }
     }
 }
@@ -129,6 +137,7 @@ pub fn emit(
         output,
         gradient,
         scalar,
+        prefix,
     } = companions;
     let vis = &function.vis;
     let name = &function.sig.ident;
@@ -195,7 +204,7 @@ pub fn emit(
             #[allow(dead_code)]
             #(#user_allows)*
             #vis fn #grad(#(#params),*) -> (#output, #gradient) {
-                #backward(#(#param_names,)* 1.0)
+                #prefix #backward(#(#param_names,)* 1.0)
             }
         }
     });
@@ -214,7 +223,7 @@ pub fn emit(
             // `f_backward` gets no dead-code warning for the function it annotated (nor a
             // deprecation warning, if it is deprecated).
             #[allow(deprecated)]
-            let _ = #name;
+            let _ = #prefix #name;
             #printed
         }
 
@@ -521,7 +530,9 @@ fn gradients(program: &Program, reversed: &Reversed) -> TokenStream {
         .filter_map(|p| {
             let ident = &program.vars[p.var].ident;
             // A struct parameter: the struct of its fields' gradients.
-            if let Some(group) = crate::structs::group_of(groups, ident) {
+            if let Some(group) = crate::structs::group_of(groups, ident)
+                && group.differentiable
+            {
                 return Some(crate::structs::gradient(group, &mut |field| {
                     program
                         .params
