@@ -8,7 +8,8 @@
 # programs, default all; `second_order` is the table of f, f_jvp, f_grad, f_hvp on staged and
 # chain200, `hessian` the full Hessian from n f_hvp against num-dual's at n = 8, 64,
 # `softmax_second_order` f_grad, f_hvp and a hand-written HVP of the softmax loss on ndarray,
-# L calls each)
+# L calls each; `struct_params` the two-layer net's gradient with its parameters in a struct
+# against four array parameters, T calls each)
 #
 # Builds the `count` binary (release profile, as `cargo bench` uses), then for each program and
 # variant runs `count PROGRAM VARIANT N` under callgrind with collection switched on only inside
@@ -153,6 +154,20 @@ fi
 
 pair_table loop "$loop_n" svm_naive recurrence call call_joint dot
 pair_table tensor "$tensor_n" rnn softmax two_layer affine_relu conv
+
+# Struct parameters (--only struct_params): the two-layer net's gradient, `net: &TwoLayerNet`
+# against four array parameters ($tensor_n call(s) per variant).
+if [[ -n "$(selected struct_params)" ]]; then
+    echo "struct parameters, two-layer net (instructions per call, $tensor_n call(s) per variant)"
+    echo
+    echo "| program | struct | arrays | struct / arrays |"
+    echo "| --- | ---: | ---: | ---: |"
+    with_struct="$(per_call struct_params struct "$tensor_n")"
+    with_arrays="$(per_call struct_params arrays "$tensor_n")"
+    ratio="$(awk -v s="$with_struct" -v a="$with_arrays" 'BEGIN { printf "%.4f", s / a }')"
+    echo "| struct_params | $with_struct | $with_arrays | $ratio |"
+    echo
+fi
 
 if [[ -n "$(selected gmm)" ]]; then
     echo "GMM, d = 10, K = 25, n = 1000 (instructions per call, $tensor_n call(s) per variant)"

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
-use backprop_bench::{chain, check, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged};
+use backprop_bench::{
+    chain, check, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged, struct_params,
+};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
@@ -338,6 +340,21 @@ fn bench_two_layer(c: &mut Criterion) {
     group.finish();
 }
 
+/// The two-layer net's gradient with its parameters in a struct (`net: &TwoLayerNet`) vs. the
+/// same loss with four array parameters, at the sizes of `two_layer`.
+fn bench_struct_params(c: &mut Criterion) {
+    let at = struct_params::inputs();
+    let (x, y) = (&at.arrays.x, &at.arrays.y);
+    let mut group = tensor_group(c, "struct_params");
+    group.bench_function("struct", |b| {
+        b.iter(|| struct_params::with_struct(black_box(&at.net), x, y, black_box(REG)))
+    });
+    group.bench_function("arrays", |b| {
+        b.iter(|| struct_params::with_arrays(black_box(&at.net), x, y, black_box(REG)))
+    });
+    group.finish();
+}
+
 /// The affine + ReLU layer at N = 256, D = 512, H = 256: its backward given `dout`, which
 /// each call gets a clone of (in both variants; a 512 KiB copy, about 0.5 % of a call).
 fn bench_affine_relu(c: &mut Criterion) {
@@ -386,6 +403,6 @@ criterion_group! {
     config = config();
     targets = bench_staged, bench_neuron, bench_chain200, bench_second_order,
         bench_softmax_second_order, bench_hessian,
-        bench_svm_naive, bench_recurrence, bench_call, bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_affine_relu, bench_conv, bench_gmm
+        bench_svm_naive, bench_recurrence, bench_call, bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_struct_params, bench_affine_relu, bench_conv, bench_gmm
 }
 criterion_main!(benches);

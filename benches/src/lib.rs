@@ -20,6 +20,8 @@
 //! `objective` (the function alone). Second order: `staged` and `chain200` in [`modes`], the
 //! full Hessian of the extended Rosenbrock function in [`hessian`], and the softmax loss of a
 //! linear classifier on ndarray in [`softmax_hvp`] (`f_grad`, `f_hvp` and a hand-written HVP).
+//! The two-layer net with its parameters in a `#[derive(Differentiable)]` struct, against the
+//! same net with four array parameters, is in [`struct_params`].
 
 use backprop::{backprop, numeric_gradient, relative_error};
 use num_dual::{Dual64, DualNum};
@@ -28,6 +30,7 @@ pub mod gmm;
 pub mod loops;
 pub mod rnn;
 pub mod softmax_hvp;
+pub mod struct_params;
 pub mod tensor;
 
 /// Largest relative error accepted between two exact gradients (generated, hand, dual).
@@ -526,6 +529,7 @@ pub fn check() {
     check_scalar();
     check_loops();
     tensor::check();
+    struct_params::check(&struct_params::inputs(), tensor::REG);
     softmax_hvp::check(&softmax_hvp::inputs());
     rnn::check(&rnn::inputs());
     gmm::check(&gmm::bench());
@@ -588,6 +592,8 @@ mod tests {
                 y: labels(n, c),
             };
             two_layer::check(&at, 0.3);
+            // The same net with its parameters in a struct.
+            crate::struct_params::check(&crate::struct_params::from(at), 0.3);
         }
     }
 

@@ -5,7 +5,9 @@
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
 //! one of the loop programs `svm_naive`, `recurrence`, `call`, `call_joint`, `dot`, `rnn` or the tensor programs
-//! `softmax`, `two_layer`, `affine_relu`, `conv`, VARIANT `generated` or `hand`; or PROGRAM `gmm`, VARIANT
+//! `softmax`, `two_layer`, `affine_relu`, `conv`, VARIANT `generated` or `hand`; or PROGRAM
+//! `struct_params` (the two-layer net, its parameters a struct or four arrays), VARIANT
+//! `struct` or `arrays`; or PROGRAM `gmm`, VARIANT
 //! `generated`, `hand` or `objective` (the objective alone); or PROGRAM `staged` or `chain200`,
 //! VARIANT `forward` (the function), `jvp`, `grad`, `hvp`; or PROGRAM `rosenbrock8` or
 //! `rosenbrock64`, VARIANT `hvp_hessian` (n `f_hvp` calls) or `dual_hessian` (num-dual); or
@@ -24,7 +26,9 @@ use std::process::ExitCode;
 
 use backprop_bench::loops::{call, dot, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
-use backprop_bench::{chain, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged};
+use backprop_bench::{
+    chain, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged, struct_params,
+};
 
 macro_rules! measures {
     ($($name:ident => $program:ident :: $variant:ident ($($arg:expr),*);)*) => {
@@ -242,6 +246,38 @@ fn measure_two_layer_hand(at: &two_layer::Inputs, n: usize) -> f64 {
             &at.b2,
             &at.x,
             &at.y,
+            black_box(REG),
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_struct_params_struct(at: &struct_params::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = struct_params::with_struct(
+            black_box(&at.net),
+            &at.arrays.x,
+            &at.arrays.y,
+            black_box(REG),
+        );
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_struct_params_arrays(at: &struct_params::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = struct_params::with_arrays(
+            black_box(&at.net),
+            &at.arrays.x,
+            &at.arrays.y,
             black_box(REG),
         );
         black_box(grad);
@@ -540,6 +576,16 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             };
             let at = two_layer::inputs();
             two_layer::check(&at, REG);
+            Some(measure(&at, n))
+        }
+        "struct_params" => {
+            let measure = match variant {
+                "struct" => measure_struct_params_struct,
+                "arrays" => measure_struct_params_arrays,
+                _ => return None,
+            };
+            let at = struct_params::inputs();
+            struct_params::check(&at, REG);
             Some(measure(&at, n))
         }
         "affine_relu" => {
