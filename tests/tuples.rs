@@ -354,3 +354,42 @@ fn a_sequence_of_two_valued_layers() {
     );
     assert!(report.passed(), "{report}");
 }
+
+/// An array result taken apart by an array pattern: `let [value, tangent] =
+/// g_hvp_tangent(..);` (GradBench's saddle, reverse over forward), and an array literal.
+#[backprop(hvp)]
+fn saddle_objective(x: f64, y: f64) -> f64 {
+    x * x * y - y * y
+}
+
+#[backprop(wrt(x))]
+fn ascent_slope(x: f64, y: f64) -> f64 {
+    let [_, dy] = saddle_objective_hvp_tangent(x, y, 0.0, 1.0);
+    let [a, b]: [f64; 2] = [x * dy, dy + x];
+    a * b
+}
+
+#[backprop]
+fn unpacked32(x: f32) -> f32 {
+    let [s, t] = [x.sin(), x * x];
+    s * t
+}
+
+#[test]
+fn array_patterns() {
+    // dy = ∂f/∂y = x² − 2y, so the value is x·dy·(dy + x).
+    let reference = |p: &[Dual64]| {
+        let dy = p[0] * p[0] - p[1] * 2.0;
+        p[0] * dy * (dy + p[0])
+    };
+    for (x, y) in [(0.7, 0.3), (-1.2, 0.5), (2.0, -0.25)] {
+        let (value, d_x) = ascent_slope_grad(x, y);
+        let (exact_value, exact) = dual_gradient(reference, &[x, y]);
+        assert!((value - exact_value).abs() < 1e-14);
+        assert!((d_x - exact[0]).abs() < 1e-12 * exact[0].abs().max(1.0));
+    }
+    let (value, d_x) = unpacked32_grad(0.5);
+    assert_eq!(value, unpacked32(0.5));
+    let exact = 0.5f32.cos() * 0.25 + 0.5f32.sin() * 1.0;
+    assert!((d_x - exact).abs() < 1e-6);
+}

@@ -55,12 +55,8 @@ pub fn naive_euler_f(w: f64) -> f64 {
     let mut vy = 0.0;
     let dt = 0.1;
     loop {
-        let t_x: [f64; 2] =
-            potential_hvp_tangent(ax, ay, bx, by, x, y, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0);
-        let t_y: [f64; 2] =
-            potential_hvp_tangent(ax, ay, bx, by, x, y, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0);
-        let gx = t_x[1];
-        let gy = t_y[1];
+        let [_, gx] = potential_hvp_tangent(ax, ay, bx, by, x, y, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0);
+        let [_, gy] = potential_hvp_tangent(ax, ay, bx, by, x, y, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0);
         x += dt * vx;
         y += dt * vy;
         if y <= 0.0 {

@@ -76,10 +76,8 @@ pub fn max_f(x1: f64, x2: f64, start1: f64, start2: f64) -> f64 {
     let mut y1 = start1;
     let mut y2 = start2;
     let mut fy = -objective(x1, x2, y1, y2);
-    let t_dy1: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 1.0, 0.0);
-    let dy1 = t_dy1[1];
-    let t_dy2: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 0.0, 1.0);
-    let dy2 = t_dy2[1];
+    let [_, dy1] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 1.0, 0.0);
+    let [_, dy2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 0.0, 1.0);
     let mut g1 = -dy1;
     let mut g2 = -dy2;
     let mut i = 0;
@@ -101,10 +99,8 @@ pub fn max_f(x1: f64, x2: f64, start1: f64, start2: f64) -> f64 {
                 y1 = z1;
                 y2 = z2;
                 fy = fz;
-                let t_dz1: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 1.0, 0.0);
-                let dz1 = t_dz1[1];
-                let t_dz2: [f64; 2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 0.0, 1.0);
-                let dz2 = t_dz2[1];
+                let [_, dz1] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 1.0, 0.0);
+                let [_, dz2] = objective_hvp_tangent(x1, x2, y1, y2, 0.0, 0.0, 0.0, 1.0);
                 g1 = -dz1;
                 g2 = -dz2;
                 i += 1;

@@ -319,6 +319,37 @@ impl Lowerer<'_> {
             }
             return;
         }
+        // `let [value, tangent] = g(..);` of an array: the array bound once (typed by the
+        // annotation, or `[F; N]` of the pattern's length), then one `let` per name.
+        if let (Pat::Slice(names), Some(init)) = (pat, &local.init)
+            && init.diverge.is_none()
+            && names.elems.iter().all(|n| {
+                matches!(n, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
+                    || matches!(n, Pat::Wild(_))
+            })
+        {
+            let array = self.namer.fresh("array");
+            let value = &init.expr;
+            let ty = match annotation {
+                Some(ty) => quote!(#ty),
+                None => {
+                    let (f, n) = (self.default_float.ident(), names.elems.len());
+                    quote!([#f; #n])
+                }
+            };
+            self.lower_declaration(
+                syn::parse_quote_spanned!(local.span()=> let #array: #ty = #value;),
+            );
+            for (k, name) in names.elems.iter().enumerate() {
+                if let Pat::Ident(name) = name {
+                    let ident = &name.ident;
+                    self.lower_declaration(
+                        syn::parse_quote_spanned!(ident.span()=> let #ident = #array[#k];),
+                    );
+                }
+            }
+            return;
+        }
         // `let (h, c) = g(..);`: a call's tuple result taken apart (`lower/tuples.rs`).
         if let (Pat::Tuple(_), Some(init)) = (pat, &local.init)
             && init.diverge.is_none()
