@@ -2,7 +2,8 @@
 # Summarises the last `cargo bench -p backprop-bench` run: the median time of every variant
 # (from criterion's target/criterion/*/*/new/estimates.json) and the ratio generated / hand,
 # for the scalar programs, for the loop and tensor programs (generated and hand only), for the
-# softmax loss's second order (f_grad, f_hvp, the HVP by hand: group softmax_second_order), and for
+# softmax loss's second order (f_grad, f_hvp, the HVP by hand: group softmax_second_order), for the
+# two-layer net with its parameters in a struct against four arrays (group struct_params), and for
 # the GMM program (generated, hand and the objective alone, with ADBench's gradient / objective
 # ratios).
 # A program whose group has not been run (e.g. after `cargo bench -p backprop-bench -- svm_naive`)
@@ -69,6 +70,16 @@ if [[ -f "$criterion/softmax_second_order/hvp/new/estimates.json" ]]; then
     echo "| second order, softmax loss | grad | hvp | hvp by hand | hvp / grad | hvp / hvp by hand | hvp by hand / grad |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     echo "| softmax_second_order | $(human "$grad") | $(human "$hvp") | $(human "$hand") | $ratios |"
+fi
+
+if [[ -f "$criterion/struct_params/struct/new/estimates.json" ]]; then
+    with_struct="$(median struct_params struct)"
+    with_arrays="$(median struct_params arrays)"
+    ratio="$(awk -v s="$with_struct" -v a="$with_arrays" 'BEGIN { printf "%.3f", s / a }')"
+    echo
+    echo "| two-layer net gradient | struct | four arrays | struct / arrays |"
+    echo "| --- | ---: | ---: | ---: |"
+    echo "| struct_params | $(human "$with_struct") | $(human "$with_arrays") | $ratio |"
 fi
 
 if [[ -f "$criterion/gmm/generated/new/estimates.json" ]]; then
