@@ -43,7 +43,7 @@ struct TwoLayerNet {
     name: String,
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn two_layer_loss(net: &TwoLayerNet, x: &Array2<f64>, t: &Array2<f64>) -> f64 {
     let h = (x.dot(&net.w1) + &net.b1).mapv(f64::tanh);
     let y = h.dot(&net.w2) + &net.b2;
@@ -230,7 +230,7 @@ struct Mlp {
     label: &'static str,
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn mlp_loss(net: &Mlp, x: &Array2<f64>) -> f64 {
     let h = (x.dot(&net.l1.w) + &net.l1.b).mapv(f64::tanh);
     let y = h.dot(&net.l2.w) + &net.l2.b;
@@ -309,7 +309,7 @@ fn two_struct_parameters_in_f32() {
 /// struct parameter named `self`, first in signature order; the companions are methods.
 #[backprop]
 impl TwoLayerNet {
-    #[backprop]
+    #[backprop(jvp)]
     fn loss(&self, x: &Array2<f64>, t: &Array2<f64>) -> f64 {
         let h = (x.dot(&self.w1) + &self.b1).mapv(f64::tanh);
         let y = h.dot(&self.w2) + &self.b2;
@@ -369,7 +369,63 @@ fn methods_have_methods_for_companions() {
     assert_eq!(g.w1, Array2::zeros((3, 4)));
     assert_eq!(d_s, net.b1.sum() + net.b2.sum());
 
+    // `f_jvp` of a method: `self`'s tangent is a `TwoLayerNet`.
+    let direction = net.from_flat(&(0..26).map(|i| (i as f64 * 0.61).sin()).collect::<Vec<_>>());
+    let zero_x = Array2::zeros((5, 3));
+    let (_, jv) = net.loss_jvp(&x, &t, &direction, &zero_x, &Array2::zeros((5, 2)));
+    let (_, (g, _, _)) = net.loss_grad(&x, &t);
+    let expected: f64 = g
+        .to_flat()
+        .iter()
+        .zip(direction.to_flat())
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!((jv - expected).abs() < 1e-12 * expected.abs().max(1.0));
+
     let (_, d_w) = TwoLayerNet::penalty_grad(&net.w1);
     assert_eq!(d_w, net.w1);
     assert_eq!(net.size(), 20);
+}
+
+/// Forward mode: a struct parameter's tangent is a value of the struct (`t_net: &TwoLayerNet`),
+/// nested structs too; `J·t` is the gradient's inner product with the tangents.
+#[test]
+fn forward_mode_with_struct_tangents() {
+    let (net, x, t) = (net(), grid((5, 3), 0.9), grid((5, 2), 0.4));
+    let mut tangent = net.zeros_like();
+    tangent.w1 = grid((3, 4), 2.3);
+    tangent.b2 = array![0.5, -1.5];
+    let (t_x, t_t) = (grid((5, 3), 1.1), Array2::zeros((5, 2)));
+    let (value, jv) = two_layer_loss_jvp(&net, &x, &t, &tangent, &t_x, &t_t);
+    assert_eq!(value, two_layer_loss(&net, &x, &t));
+    let (_, (g, d_x, _)) = two_layer_loss_grad(&net, &x, &t);
+    let expected: f64 = g
+        .to_flat()
+        .iter()
+        .zip(tangent.to_flat())
+        .map(|(a, b)| a * b)
+        .sum::<f64>()
+        + (&d_x * &t_x).sum();
+    assert!((jv - expected).abs() < 1e-12 * expected.abs().max(1.0));
+
+    let layer = |s: f64| Layer {
+        w: grid((2, 2), s),
+        b: array![0.1 * s, -0.2],
+    };
+    let mlp = Mlp {
+        l1: layer(1.0),
+        l2: layer(0.5),
+        label: "mlp",
+    };
+    let x = grid((3, 2), 0.8);
+    let direction = mlp.from_flat(&(0..12).map(|i| (i as f64 * 0.37).cos()).collect::<Vec<_>>());
+    let (_, jv) = mlp_loss_jvp(&mlp, &x, &direction, &Array2::zeros((3, 2)));
+    let (_, (g, _)) = mlp_loss_grad(&mlp, &x);
+    let expected: f64 = g
+        .to_flat()
+        .iter()
+        .zip(direction.to_flat())
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!((jv - expected).abs() < 1e-12 * expected.abs().max(1.0));
 }

@@ -370,9 +370,10 @@ fn ascent_slope(x: f64, y: f64) -> f64 {
 }
 
 #[backprop]
-fn unpacked32(x: f32) -> f32 {
+fn unpacked32(x: f32, w: [f32; 2]) -> f32 {
     let [s, t] = [x.sin(), x * x];
-    s * t
+    let [a, _] = w;
+    s * t * a
 }
 
 #[test]
@@ -388,8 +389,9 @@ fn array_patterns() {
         assert!((value - exact_value).abs() < 1e-14);
         assert!((d_x - exact[0]).abs() < 1e-12 * exact[0].abs().max(1.0));
     }
-    let (value, d_x) = unpacked32_grad(0.5);
-    assert_eq!(value, unpacked32(0.5));
-    let exact = 0.5f32.cos() * 0.25 + 0.5f32.sin() * 1.0;
+    let (value, (d_x, d_w)) = unpacked32_grad(0.5, [2.0, 3.0]);
+    assert_eq!(value, unpacked32(0.5, [2.0, 3.0]));
+    let exact = (0.5f32.cos() * 0.25 + 0.5f32.sin() * 1.0) * 2.0;
     assert!((d_x - exact).abs() < 1e-6);
+    assert_eq!(d_w, [0.5f32.sin() * 0.25, 0.0]);
 }

@@ -208,10 +208,10 @@ fn differentiate(
     if errors.is_empty() {
         buffers::check(&mut program, &mut namer);
     }
-    if !program.groups.is_empty() && (args.jvp || args.hvp) {
+    if !program.groups.is_empty() && args.hvp {
         errors.push(syn::Error::new(
             function.sig.ident.span(),
-            "`jvp` and `hvp` do not take struct parameters yet; remove them, or pass the fields as parameters of their own",
+            "`hvp` does not take struct parameters yet; remove it, or pass the fields as parameters of their own",
         ));
     }
     if !errors.is_empty() {

@@ -48,6 +48,52 @@ pub struct Group {
     /// Whether the parameter is differentiated (a method's `self` outside `wrt(..)` is read
     /// through its fields all the same).
     pub differentiable: bool,
+    /// How each of this struct's own fields that has a parameter is bound from the parameter.
+    pub bindings: Vec<Binding>,
+}
+
+/// A field's parameter bound at the top of a companion: `let net_l1_w = &net.l1.w;`.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub leaf: Ident,
+    /// The fields after the parameter: `.l1.w`.
+    pub rest: TokenStream,
+    pub how: How,
+}
+
+/// How a field is bound from a struct taken by reference (`&net.w`, `net.lr` of a float,
+/// `net.v.as_slice()` of a `Vec`) or by value (`net.w`).
+#[derive(Clone, Copy, Debug)]
+pub enum How {
+    Ref,
+    Value,
+    Slice,
+}
+
+impl Binding {
+    /// `let leaf = <root><rest>;`, as bound from the parameter `root` (or from its tangent).
+    pub fn line(&self, leaf: &Ident, root: &TokenStream) -> TokenStream {
+        let rest = &self.rest;
+        let value = match self.how {
+            How::Ref => quote!(&#root #rest),
+            How::Value => quote!(#root #rest),
+            How::Slice => quote!(#root #rest.as_slice()),
+        };
+        quote!(let #leaf = #value;)
+    }
+}
+
+impl Group {
+    /// Every binding of the struct's fields, nested structs' included, in declaration order.
+    pub fn all_bindings(&self) -> Vec<Binding> {
+        let mut out = self.bindings.clone();
+        for (_, field) in &self.fields {
+            if let FieldOf::Nested(nested) = field {
+                out.extend(nested.all_bindings());
+            }
+        }
+        out
+    }
 }
 
 /// What stands for a field of a struct parameter.
@@ -353,6 +399,7 @@ pub fn flatten(
         let param = &candidate.param;
         let group = fields.group(
             quote!(#param),
+            TokenStream::new(),
             vec![param.to_string()],
             &candidate.path,
             own_fields,
@@ -395,11 +442,13 @@ impl Fields<'_> {
     fn group(
         &mut self,
         access: TokenStream,
+        rest: TokenStream,
         chain: Vec<String>,
         path: &syn::Path,
         fields: &[FieldDecl],
     ) -> Group {
         let mut group_fields = Vec::new();
+        let mut bindings = Vec::new();
         for field in fields {
             let name = &field.name;
             let ty = &field.ty;
@@ -412,21 +461,34 @@ impl Fields<'_> {
             if let Some(nested) = user_struct(ty)
                 && let Some(nested_fields) = self.structs.get(&struct_name(&nested))
             {
-                let group = self.group(quote!(#access.#name), field_chain, &nested, nested_fields);
+                let group = self.group(
+                    quote!(#access.#name),
+                    quote!(#rest.#name),
+                    field_chain,
+                    &nested,
+                    nested_fields,
+                );
                 group_fields.push((name.clone(), FieldOf::Nested(group)));
                 continue;
             }
             let flat_name = self.namer.fresh(&field_chain.join("_"));
-            let (flat_ty, bind) = match (self.by_ref, float_vec(ty)) {
-                (false, _) => (quote!(#ty), quote!(#access.#name)),
-                (true, Some(elem)) => (quote!(&[#elem]), quote!(#access.#name.as_slice())),
+            let (flat_ty, how) = match (self.by_ref, float_vec(ty)) {
+                (false, _) => (quote!(#ty), How::Value),
+                (true, Some(elem)) => (quote!(&[#elem]), How::Slice),
                 (true, None) if crate::signature::float_type(ty).is_some() => {
-                    (quote!(#ty), quote!(#access.#name))
+                    (quote!(#ty), How::Value)
                 }
-                (true, None) => (quote!(&#ty), quote!(&#access.#name)),
+                (true, None) => (quote!(&#ty), How::Ref),
             };
+            let binding = Binding {
+                leaf: flat_name.clone(),
+                rest: quote!(#rest.#name),
+                how,
+            };
+            let param = self.param;
             self.inputs.push(syn::parse_quote!(#flat_name: #flat_ty));
-            self.prologue.push(quote!(let #flat_name = #bind;));
+            self.prologue.push(binding.line(&flat_name, &quote!(#param)));
+            bindings.push(binding);
             self.renames.insert(field_chain, flat_name.clone());
             group_fields.push((name.clone(), FieldOf::Leaf(flat_name)));
         }
@@ -436,6 +498,7 @@ impl Fields<'_> {
             path: path.to_token_stream(),
             fields: group_fields,
             differentiable: self.differentiable,
+            bindings,
         }
     }
 }

@@ -27,17 +27,41 @@ pub fn jvp(
     let lines = block_lines(&t, &program.body, errors);
     let name = &function.sig.ident;
     let jvp = quote::format_ident!("{}_jvp", name, span = name.span());
-    let params = signature.params.iter().map(|p| {
+    let groups = &signature.groups;
+    // A struct parameter's fields are bound in the body (`program.items`), not taken.
+    let public = || {
+        signature
+            .params
+            .iter()
+            .zip(&program.params)
+            .filter(|(p, _)| !crate::structs::is_field_param(groups, &p.ident))
+    };
+    let params = public().map(|(p, _)| {
         let (ident, ty) = (&p.ident, &p.ty_tokens);
         quote!(#ident: #ty)
     });
-    let tangent_params: Vec<TokenStream> = signature
-        .params
-        .iter()
-        .zip(&program.params)
-        .filter(|(_, param)| param.differentiable)
+    // A struct parameter's tangent is a struct too (`t_net: &Net`), its fields' tangents bound
+    // from it as the fields are.
+    let mut tangent_fields = Vec::new();
+    let tangent_params: Vec<TokenStream> = public()
         .filter_map(|(p, param)| {
             let ty = &p.ty_tokens;
+            if let Some(group) = crate::structs::group_of(groups, &p.ident) {
+                if !group.differentiable {
+                    return None;
+                }
+                let t_struct = quote::format_ident!("t_{}", p.ident, span = p.ident.span());
+                for binding in group.all_bindings() {
+                    let leaf = program.params.iter().find(|q| program.vars[q.var].ident == binding.leaf);
+                    if let Some(t_leaf) = leaf.and_then(|q| t.var(q.var)) {
+                        tangent_fields.push(binding.line(t_leaf, &quote!(#t_struct)));
+                    }
+                }
+                return Some(quote!(#t_struct: #ty));
+            }
+            if !param.differentiable {
+                return None;
+            }
             t.var(param.var).map(|ident| quote!(#ident: #ty))
         })
         .collect();
@@ -60,6 +84,7 @@ pub fn jvp(
     let body = quote! {
         #vis fn #jvp(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
             #(#items)*
+            #(#tangent_fields)*
             #(#lines)*
             #bind
             (#value, #tangent)

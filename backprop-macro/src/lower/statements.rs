@@ -328,18 +328,27 @@ impl Lowerer<'_> {
                     || matches!(n, Pat::Wild(_))
             })
         {
-            let array = self.namer.fresh("array");
             let value = &init.expr;
-            let ty = match annotation {
-                Some(ty) => quote!(#ty),
-                None => {
-                    let (f, n) = (self.default_float.ident(), names.elems.len());
-                    quote!([#f; #n])
+            // A variable is indexed where it is; anything else is bound first, a call's result
+            // typed (as lowering asks of a call that returns an array).
+            let array = match strip_parens(value) {
+                Expr::Path(path) if path.path.get_ident().is_some() => quote!(#value),
+                _ => {
+                    let array = self.namer.fresh("array");
+                    let ty = match (annotation, strip_parens(value)) {
+                        (Some(ty), _) => Some(quote!(: #ty)),
+                        (None, Expr::Call(_)) => {
+                            let (f, n) = (self.default_float.ident(), names.elems.len());
+                            Some(quote!(: [#f; #n]))
+                        }
+                        (None, _) => None,
+                    };
+                    self.lower_declaration(
+                        syn::parse_quote_spanned!(local.span()=> let #array #ty = #value;),
+                    );
+                    quote!(#array)
                 }
             };
-            self.lower_declaration(
-                syn::parse_quote_spanned!(local.span()=> let #array: #ty = #value;),
-            );
             for (k, name) in names.elems.iter().enumerate() {
                 if let Pat::Ident(name) = name {
                     let ident = &name.ident;
@@ -361,7 +370,7 @@ impl Lowerer<'_> {
         let Pat::Ident(pat_ident) = pat else {
             self.errors.spanned(
                 pat,
-                "destructuring `let` is not supported; bind one name per `let` (or a tuple of values: `let (a, b) = (x, y);`)",
+                "this destructuring `let` is not supported; bind one name per `let`, or take apart a tuple (`let (a, b) = (x, y);`) or an array by one name per element (`let [a, b] = w;`)",
             );
             return;
         };

@@ -5,7 +5,7 @@ struct Scale {
     k: f64,
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn f(s: &Scale, x: f64) -> f64 {
     s.k * x
 }
