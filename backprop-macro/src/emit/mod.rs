@@ -17,6 +17,7 @@ mod forward;
 mod jvp;
 mod lines;
 mod tangent;
+mod tangent_calls;
 
 pub use jvp::{hvp, jvp};
 

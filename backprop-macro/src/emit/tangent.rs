@@ -19,7 +19,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use crate::errors::Errors;
 use crate::ir::{Block, FloatTy, LoopKind, Node, Operand, Program, StoreOp, Ty, Var, VarId};
 use crate::naming::Namer;
-use crate::rules::{self, Local, Pass, Prim, TensorOp};
+use crate::rules::{self, Local, Prim, TensorOp};
 
 use super::forward::forward_node;
 
@@ -173,7 +173,7 @@ fn node_lines(t: &Tangents, node: &Node, errors: &mut Errors) -> Vec<TokenStream
                 && t.var(assign.target).is_some()
                 && !tensor_gate
             {
-                return vec![call_line(t, assign)];
+                return vec![super::tangent_calls::call_line(t, assign)];
             }
             let mut lines = vec![forward_node(program, node, None)];
             if let Some(t_y) = t.var(assign.target) {
@@ -413,145 +413,6 @@ fn loop_lines(t: &Tangents, l: &crate::ir::Loop, errors: &mut Errors) -> TokenSt
 /// Whether a call is a runtime tensor gate with a gradient-only rule.
 fn is_tensor_gate(prim: &Prim) -> bool {
     matches!(prim, Prim::Call { path, .. } if crate::rules::gates::gate_gradient(path).is_some())
-}
-
-/// `let (y, t_y) = g_jvp(args.., tangents..);`: a tangent for every float argument (the
-/// callee's differentiable parameters), zero for a constant one, passed as its value is.
-fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
-    let program = &t.program;
-    let Prim::Call { path, pass, .. } = &assign.prim else {
-        return TokenStream::new();
-    };
-    let float = program.vars[assign.target]
-        .ty
-        .float()
-        .unwrap_or(FloatTy::F64);
-    let receivers: Vec<TokenStream> = assign
-        .args
-        .iter()
-        .map(|a| rules::render_receiver(program, a, float))
-        .collect();
-    let bare: Vec<TokenStream> = assign
-        .args
-        .iter()
-        .map(|a| rules::render_bare(program, a))
-        .collect();
-    let args = rules::render::with_references(bare, &receivers, pass);
-    let positions = crate::contributions::differentiable_positions(&assign.prim, &assign.args);
-    let tangents: Vec<TokenStream> = positions
-        .iter()
-        .map(|&i| {
-            let arg = &assign.args[i];
-            let ty = crate::ir::operand_ty(&program.vars, arg);
-            match t.operand(arg) {
-                Some(tangent) => {
-                    let bare = rules::render_bare(program, &tangent);
-                    let receiver = rules::render_receiver(program, &tangent, float);
-                    rules::render::with_references(vec![bare], &[receiver], &pass[i..=i]).remove(0)
-                }
-                None => {
-                    let zero = zero_like(&receivers[i], &ty);
-                    let reference = t.references.contains(&receivers[i].to_string());
-                    match &pass[i] {
-                        Pass::Ref | Pass::RefOwned => quote!(&#zero),
-                        Pass::Plain if ty.is_tensor() || reference => quote!(&#zero),
-                        Pass::View => quote!(#zero.view()),
-                        _ => zero,
-                    }
-                }
-            }
-        })
-        .collect();
-    let y = &program.vars[assign.target].ident;
-    let t_y = t.var(assign.target);
-    let span = assign.span;
-    if t.for_hvp {
-        let tangent_fn = suffixed(path, "hvp_tangent");
-        // `let (y, t_y): (A, A) = g_hvp_tangent(..);` of an array, differentiated by its
-        // `_backward` like any call taken apart by a tuple pattern.
-        if let Some(array) = array_type(assign, &program.vars[assign.target].ty) {
-            let t_y = t_y.map_or_else(|| quote!(_), |t| t.to_token_stream());
-            return quote_spanned! {span=>
-                let (#y, #t_y): (#array, #array) = #tangent_fn(#(#args,)* #(#tangents),*);
-            };
-        }
-        // `let ((h, c), (t_h, t_c)): ((A, B), (A, B)) = g_hvp_tangent(..);` of a tuple result,
-        // typed by the user's annotation.
-        if let Prim::Call {
-            parts: Some(parts), ..
-        } = &assign.prim
-        {
-            let values = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
-            let tangents_of = parts.render(&mut |v| match t.var(v) {
-                Some(t_v) => t_v.to_token_stream(),
-                None => quote!(_),
-            });
-            let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
-            return quote_spanned! {span=>
-                let (#values, #tangents_of) #annotation = #tangent_fn(#(#args,)* #(#tangents),*);
-            };
-        }
-        // `let y_and_tangent: [f64; 2] = g_hvp_tangent(..);`, differentiated by its
-        // `_backward` like any call that returns an array.
-        let pair = quote::format_ident!("{}_and_tangent", y);
-        let f = float.ident();
-        return quote_spanned! {span=>
-            let #pair: [#f; 2] = #tangent_fn(#(#args,)* #(#tangents),*);
-            let #y = #pair[0];
-            let #t_y = #pair[1];
-        };
-    }
-    let jvp = jvp_path(path);
-    let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
-    // `let ((h, c), (t_h, t_c)) = g_jvp(..);` of `let (h, c) = g(..);`.
-    if let Prim::Call {
-        parts: Some(parts), ..
-    } = &assign.prim
-    {
-        let values = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
-        let tangents_of = parts.render(&mut |v| match t.var(v) {
-            Some(t_v) => t_v.to_token_stream(),
-            None => quote!(_),
-        });
-        return quote_spanned!(span=>
-            let (#values, #tangents_of) #annotation = #jvp(#(#args,)* #(#tangents),*);
-        );
-    }
-    quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
-}
-
-/// The type of a call's array result: the user's annotation, or `Array1<F>`/`Array2<F>`/..
-/// of its rank (`Array<F, _>` when unknown). `None` for a float.
-fn array_type(assign: &crate::ir::Assign, ty: &Ty) -> Option<TokenStream> {
-    // `[F; N]` and `Vec<F>` results are annotated (lowering asks for it).
-    if let (Ty::Array { .. } | Ty::Tensor { .. }, Some(annotation)) = (ty, &assign.annotation) {
-        return Some(annotation.clone());
-    }
-    let Ty::Tensor { elem, rank, .. } = ty else {
-        return None;
-    };
-    let f = elem.ident();
-    Some(match rank {
-        Some(rank) => {
-            let array = quote::format_ident!("Array{}", rank);
-            quote!(::backprop::ndarray::#array<#f>)
-        }
-        None => quote!(::backprop::ndarray::Array<#f, _>),
-    })
-}
-
-/// `g_jvp` of a call of `g` (`::backprop::sigmoid_jvp` of `::backprop::sigmoid`).
-fn jvp_path(path: &TokenStream) -> TokenStream {
-    suffixed(path, "jvp")
-}
-
-/// `path` with `_suffix` on its last name.
-fn suffixed(path: &TokenStream, suffix: &str) -> TokenStream {
-    let mut trees: Vec<proc_macro2::TokenTree> = path.clone().into_iter().collect();
-    if let Some(proc_macro2::TokenTree::Ident(last)) = trees.last_mut() {
-        *last = quote::format_ident!("{}_{}", last, suffix, span = last.span());
-    }
-    trees.into_iter().collect()
 }
 
 /// The tangent of one line, or what has no forward-mode rule.
