@@ -487,7 +487,8 @@ impl Fields<'_> {
             };
             let param = self.param;
             self.inputs.push(syn::parse_quote!(#flat_name: #flat_ty));
-            self.prologue.push(binding.line(&flat_name, &quote!(#param)));
+            self.prologue
+                .push(binding.line(&flat_name, &quote!(#param)));
             bindings.push(binding);
             self.renames.insert(field_chain, flat_name.clone());
             group_fields.push((name.clone(), FieldOf::Leaf(flat_name)));

@@ -52,7 +52,10 @@ pub fn jvp(
                 }
                 let t_struct = quote::format_ident!("t_{}", p.ident, span = p.ident.span());
                 for binding in group.all_bindings() {
-                    let leaf = program.params.iter().find(|q| program.vars[q.var].ident == binding.leaf);
+                    let leaf = program
+                        .params
+                        .iter()
+                        .find(|q| program.vars[q.var].ident == binding.leaf);
                     if let Some(t_leaf) = leaf.and_then(|q| t.var(q.var)) {
                         tangent_fields.push(binding.line(t_leaf, &quote!(#t_struct)));
                     }
