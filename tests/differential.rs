@@ -151,6 +151,22 @@
 //! keep out what the macro (or the prelude) does not compile yet (minimized in
 //! `tests/regressions.rs`).
 //!
+//! Some programs take float parameters in a generated struct (`Gen::wrap`, `STRUCT_PARAMS`):
+//! every `STRUCT_EVERY`-th of the programs that no program calls, once all are drawn (nothing
+//! is drawn from the programs' stream, so they are the ones drawn before, but for their
+//! signature and attribute). Such a program wraps some of its float parameters (scalars that
+//! are not `mut`, `[F; N]`, `Vec<F>`; with `wrt(..)`, only ones it lists, and `wrt(p)` names
+//! the struct) in a struct `S0042` with `#[derive(backprop::Differentiable)]`, sometimes with
+//! its `usize` parameter as a `#[backprop(skip)]` field, taken as `p: &S0042` or `p: S0042`
+//! in place of the first of them; its body reads `p.x`, `p.w[i]`, `&p.w`, `p.n` where it read
+//! `x`, `w[i]`, `&w`, `n`. It has neither `jvp` nor `hvp` (the macro rejects a struct
+//! parameter there). Its dual reference takes the parameters as they are (the case's
+//! `reference: |p, k| (..)`), and the struct's gradient, flattened as `to_flat` does (the
+//! fields in order, the skipped one left out), is compared with the reference's gradient of
+//! the wrapped components, where the struct stands in the signature.
+//! `STRUCT_REF_ARRAY_FIELD_ARGUMENTS` and `STRUCT_ARRAY_OUTPUTS` keep out what the macro does
+//! not compile or differentiate yet (minimized, `#[ignore]`d, in `tests/regressions.rs`).
+//!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
 //! not generated: see CONTRIBUTING.md.
@@ -196,7 +212,7 @@
 
 mod common;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -638,7 +654,8 @@ type Jvp<F> = fn(&[F], &[i64], &[F]) -> (F, F);
 macro_rules! case {
     ($F:ty, $name:ident, $grad:ident, $backward:ident, $backward_source:ident, $reference:ident,
      floats: $floats:literal, active: [$($active:literal),*], consts: [$($c:ident),*],
-     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal $(, forward: $forward:ident)?
+     |$p:ident, $k:ident| ($($arg:expr),+), $source:literal
+     $(, reference: |$rp:ident, $rk:ident| ($($rarg:expr),+))? $(, forward: $forward:ident)?
      $(, jvp: $jvp:ident, |$t:ident| ($($targ:expr),+))?
      $(, hvp: $hvp:ident, $hyper:ident, |$v:ident| ($($varg:expr),+))? $(,)?) => {
         Case {
@@ -668,19 +685,30 @@ macro_rules! case {
                 }
                 run
             },
-            reference: {
-                fn reference($p: &[Dual<$F>], $k: &[i64]) -> Dual<$F> {
-                    let _ = $k;
-                    $reference($($arg),+)
-                }
-                reference
-            },
+            // A program that takes a struct: its reference takes the parameters as they are.
+            reference: case!(@reference $F, $reference,
+                [$(|$rp, $rk| ($($rarg),+))?], |$p, $k| ($($arg),+)),
             backward_source: $backward_source,
             forward: case!(@forward $F, [$($forward)?], |$p, $k| ($($arg),+)),
             jvp: case!(@jvp $F, [$($jvp, |$t| ($($targ),+))?], |$p, $k| ($($arg),+)),
             hvp: case!(@hvp $F, [$($hvp, $hyper, |$v| ($($varg),+))?], |$p, $k| ($($arg),+)),
         }
     };
+    (@reference $F:ty, $reference:ident, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn reference($p: &[Dual<$F>], $k: &[i64]) -> Dual<$F> {
+            let _ = $k;
+            $reference($($arg),+)
+        }
+        reference
+    }};
+    (@reference $F:ty, $reference:ident, [|$rp:ident, $rk:ident| ($($rarg:expr),+)],
+     |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn reference($rp: &[Dual<$F>], $rk: &[i64]) -> Dual<$F> {
+            let _ = $rk;
+            $reference($($rarg),+)
+        }
+        reference
+    }};
     (@hvp $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
         None
     };
@@ -752,6 +780,7 @@ macro_rules! vcase {
     ($F:ty, $name:ident, $backward:ident, $forward:ident, $backward_source:ident, $reference:ident,
      floats: $floats:literal, active: [$($active:literal),*], consts: [$($c:ident),*],
      |$p:ident, $k:ident| ($($arg:expr),+), $source:literal
+     $(, reference: |$rp:ident, $rk:ident| ($($rarg:expr),+))?
      $(, jvp: $jvp:ident, |$t:ident| ($($targ:expr),+))? $(,)?) => {
         VecCase {
             name: stringify!($name),
@@ -789,13 +818,8 @@ macro_rules! vcase {
                 }
                 forward
             },
-            reference: {
-                fn reference($p: &[Dual<$F>], $k: &[i64]) -> Vec<Dual<$F>> {
-                    let _ = $k;
-                    $reference($($arg),+).to_vec()
-                }
-                reference
-            },
+            reference: vcase!(@reference $F, $reference,
+                [$(|$rp, $rk| ($($rarg),+))?], |$p, $k| ($($arg),+)),
             backward_source: $backward_source,
             jvp: vcase!(@jvp $F, [$($jvp, |$t| ($($targ),+))?], |$p, $k| ($($arg),+)),
         }
@@ -803,6 +827,21 @@ macro_rules! vcase {
     (@jvp $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
         None
     };
+    (@reference $F:ty, $reference:ident, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn reference($p: &[Dual<$F>], $k: &[i64]) -> Vec<Dual<$F>> {
+            let _ = $k;
+            $reference($($arg),+).to_vec()
+        }
+        reference
+    }};
+    (@reference $F:ty, $reference:ident, [|$rp:ident, $rk:ident| ($($rarg:expr),+)],
+     |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+        fn reference($rp: &[Dual<$F>], $rk: &[i64]) -> Vec<Dual<$F>> {
+            let _ = $rk;
+            $reference($($rarg),+).to_vec()
+        }
+        reference
+    }};
     (@jvp $F:ty, [$jvp:ident, |$t:ident| ($($targ:expr),+)], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
         fn jvp($p: &[$F], $k: &[i64], $t: &[$F]) -> (Vec<$F>, Vec<$F>) {
             let _ = $k;
@@ -908,6 +947,34 @@ const HVP_IMPORTED_GATES: bool = true;
 /// On: buffers are recognised as `::std::vec![..]` too, as generated code writes them (and
 /// the repro runs).
 const HVP_VEC_BUFFERS: bool = true;
+/// Whether some programs take float parameters in a generated struct (`Gen::wrap`): every
+/// `STRUCT_EVERY`-th program that no later program calls, and that then has neither `jvp` nor
+/// `hvp` (the macro rejects a struct parameter there), wraps some of its float parameters
+/// (`f64` or `f32` scalars, `[F; N]`, `Vec<F>`; those in `wrt(..)` when the attribute has
+/// one) in a struct `S0042` with `#[derive(backprop::Differentiable)]`, sometimes with its
+/// `usize` parameter as a `#[backprop(skip)]` field, taken as `p: &S0042` or `p: S0042`. The
+/// body reads `p.x`, `p.w[i]`, `p.n` where it read `x`, `w[i]`, `n`; the dual reference is
+/// unchanged, and the struct's gradient, flattened as `to_flat` does, is checked against the
+/// reference's gradient of the wrapped components. Nothing is drawn from the program's stream:
+/// the programs are the ones drawn before, but for their signature and attribute.
+const STRUCT_PARAMS: bool = true;
+/// Whether a struct taken by reference (`p: &S`) may have an `[F; N]` field that the body
+/// passes by value to a call (`g(p.w)` of `fn g(w: [f64; 2])`). The macro's code passes a
+/// reference where the callee takes the array: "expected `[f64; 2]`, found `&[f64; 2]`", at
+/// the derive (`tests/regressions.rs`, `array_field_of_a_struct_reference_passed_by_value`).
+/// Off: such a program takes its struct by value.
+const STRUCT_REF_ARRAY_FIELD_ARGUMENTS: bool = false;
+/// Whether a program that returns an array (`-> Vec<F>`, `-> [F; M]`) may take a struct. Its
+/// `f_backward` and `f_forward`'s closure leave the struct out of the gradient (`(S, f64)`
+/// expected, `f64` found; a zero gradient for a field of one with `split(..)`), and with the
+/// struct as its only float parameter the macro says "this function has no float parameter
+/// to differentiate" (`tests/regressions.rs`,
+/// `struct_parameter_of_a_function_returning_an_array`). Off: only scalar outputs wrap.
+const STRUCT_ARRAY_OUTPUTS: bool = false;
+/// Every how many programs (among those no program calls) one takes a struct parameter.
+const STRUCT_EVERY: usize = 6;
+/// Mixed into `SEED` for the stream that draws which parameters a struct wraps.
+const STRUCT_SEED: u64 = 0x5712_0C70_0000_0000;
 /// Mixed into `SEED` for the stream that draws the `split(..)` lists.
 const SPLIT_SEED: u64 = 0x5B11_7000_0000_0000;
 /// The first program that may return an array rather than a scalar (`Gen::output`): `-> [F;
@@ -1553,6 +1620,8 @@ struct Function {
     jvp_first: bool,
     /// Whether the attribute has `hvp` (`Gen::hvp`; `f_hvp` is checked too).
     hvp: bool,
+    /// Some float parameters wrapped in a generated struct (`Gen::wrap`, `STRUCT_PARAMS`).
+    wrap: Option<Wrap>,
     /// What it returns (a scalar before `OUTPUTS_FROM`).
     output: Output,
     /// From `ITERATORS_FROM` on: its loops over elements may be printed as iterators, and
@@ -1562,6 +1631,37 @@ struct Function {
     vars: Vec<Var>,
     body: Vec<Stmt>,
     tail: Tail,
+}
+
+/// The struct a program takes some of its float parameters in (`Gen::wrap`): `p: &S0042` or
+/// `p: S0042` at the place of the first of them.
+struct Wrap {
+    /// The struct's name, `S` and the program's number.
+    name: String,
+    by_ref: bool,
+    /// The wrapped float parameters, in signature order: the struct's fields, in this order.
+    fields: Vec<usize>,
+    /// The `usize` parameter made a `#[backprop(skip)]` field (the last one), if any.
+    skip: Option<usize>,
+    /// `p.x` for each wrapped parameter, as the program reads it.
+    paths: Vec<(usize, String)>,
+    /// Set while the program itself is printed (its dual reference reads the plain names).
+    printing: Cell<bool>,
+}
+
+impl Wrap {
+    /// Whether parameter `v` is in the struct.
+    fn holds(&self, v: usize) -> bool {
+        self.fields.contains(&v) || self.skip == Some(v)
+    }
+
+    /// The first parameter of the struct in signature order (where `p` goes).
+    fn first(&self, params: &[usize]) -> usize {
+        *params
+            .iter()
+            .find(|&&v| self.holds(v))
+            .expect("a wrapped parameter")
+    }
 }
 
 /// What a caller needs to know of an earlier program.
@@ -3014,6 +3114,124 @@ impl Gen {
         }
         if f.wrt.is_some() {
             self.cov("hvp with wrt(..)");
+        }
+    }
+
+    /// Struct parameters (`STRUCT_PARAMS`): whether `f`, the `index`-th program, takes some of
+    /// its float parameters in a generated struct. Decided once every program is drawn, before
+    /// `jvp` and `hvp`, and only for a program that no program calls: `turn` counts those, and
+    /// every `STRUCT_EVERY`-th of them does (a caller would have to build the struct); it then gets
+    /// neither `jvp` nor `hvp`, which the macro does not combine with a struct parameter. The
+    /// choices are drawn from a stream of their own (`STRUCT_SEED`): which float parameters
+    /// (scalars that are not `mut`, `[F; N]`, `Vec<F>`; with `wrt(..)`, only those it lists, a
+    /// struct outside `wrt(..)` being a constant), whether the `usize` parameter becomes a
+    /// `#[backprop(skip)]` field, and whether the struct comes by reference or by value.
+    fn wrap(&mut self, f: &mut Function, index: usize, turn: usize) {
+        if !STRUCT_PARAMS
+            || !turn.is_multiple_of(STRUCT_EVERY)
+            || !STRUCT_ARRAY_OUTPUTS && f.output != Output::Scalar
+        {
+            return;
+        }
+        let mut rng = Rng(SEED ^ STRUCT_SEED ^ (index as u64).wrapping_mul(0x9E37_79B9));
+        let eligible: Vec<usize> = f
+            .params
+            .iter()
+            .copied()
+            .filter(|&p| {
+                let v = &f.vars[p];
+                let kind_ok = match v.kind {
+                    Kind::Scalar => !v.mutable,
+                    Kind::Array(_) | Kind::Vec(_) => true,
+                    _ => false,
+                };
+                kind_ok && f.wrt.as_ref().is_none_or(|wrt| wrt.contains(&p))
+            })
+            .collect();
+        if eligible.is_empty() {
+            return;
+        }
+        let mut fields: Vec<usize> = eligible
+            .iter()
+            .copied()
+            .filter(|_| rng.chance(0.7))
+            .collect();
+        if fields.is_empty() {
+            fields.push(eligible[rng.below(eligible.len())]);
+        }
+        let skip = f
+            .params
+            .iter()
+            .copied()
+            .find(|&p| f.vars[p].kind == Kind::Usize)
+            .filter(|_| rng.chance(0.6));
+        let by_ref = rng.chance(0.5);
+        let mut paths: Vec<(usize, String)> = fields
+            .iter()
+            .map(|&v| (v, format!("p.{}", f.vars[v].name)))
+            .collect();
+        if let Some(n) = skip {
+            paths.push((n, format!("p.{}", f.vars[n].name)));
+        }
+        f.wrap = Some(Wrap {
+            name: format!("S{}", &f.name[1..]),
+            by_ref,
+            fields: fields.clone(),
+            skip,
+            paths,
+            printing: Cell::new(false),
+        });
+        // See `STRUCT_REF_ARRAY_FIELD_ARGUMENTS`: such a struct comes by value.
+        if by_ref && !STRUCT_REF_ARRAY_FIELD_ARGUMENTS {
+            let wrap = f.wrap.as_ref().expect("just set");
+            wrap.printing.set(true);
+            let body = Printer {
+                f,
+                sigs: &self.sigs,
+                names: RefCell::new(Vec::new()),
+            }
+            .body(false);
+            wrap.printing.set(false);
+            let passed = fields.iter().any(|&v| {
+                let path = format!("p.{}", f.vars[v].name);
+                matches!(f.vars[v].kind, Kind::Array(_))
+                    && body.match_indices(&path).any(|(at, _)| {
+                        let after = &body[at + path.len()..];
+                        !body[..at].ends_with('&')
+                            && (after.starts_with(',') || after.starts_with(')'))
+                    })
+            });
+            if passed {
+                f.wrap.as_mut().expect("just set").by_ref = false;
+            }
+        }
+        let by_ref = f.wrap.as_ref().is_some_and(|wrap| wrap.by_ref);
+        self.cov(if by_ref {
+            "struct parameter by reference"
+        } else {
+            "struct parameter by value"
+        });
+        for &v in &fields {
+            self.cov(match f.vars[v].kind {
+                Kind::Scalar => "struct field: a scalar",
+                Kind::Array(_) => "struct field: [F; N]",
+                _ => "struct field: Vec<F>",
+            });
+        }
+        if skip.is_some() {
+            self.cov("struct field: #[backprop(skip)] usize");
+        }
+        if f.wrt.is_some() {
+            self.cov("struct parameter in wrt(..)");
+        }
+        if !f.split.is_empty() {
+            self.cov("struct parameter with split(..)");
+        }
+        if f.output != Output::Scalar {
+            self.cov("struct parameter of a program returning an array");
+        }
+        if f.fl == Fl::F32 {
+            self.cov("struct parameter in an f32 function");
         }
     }
 
@@ -6899,6 +7117,7 @@ impl Gen {
             jvp: false,
             jvp_first: false,
             hvp: false,
+            wrap: None,
             output,
             iterators: self.iterators,
             reductions: std::mem::take(&mut self.reductions),
@@ -7498,6 +7717,13 @@ impl Printer<'_> {
     }
 
     fn name(&self, v: usize) -> &str {
+        // A parameter in the struct, as the program reads it: `p.x`.
+        if let Some(wrap) = &self.f.wrap
+            && wrap.printing.get()
+            && let Some((_, path)) = wrap.paths.iter().find(|(w, _)| *w == v)
+        {
+            return path;
+        }
         &self.f.vars[v].name
     }
 
@@ -7652,7 +7878,13 @@ impl Printer<'_> {
                         Arg::Array(v, by_ref) => {
                             format!("{}{}", if *by_ref { "&" } else { "" }, self.name(*v))
                         }
-                        Arg::Const(s) => s.clone(),
+                        // The `usize` parameter in the struct: `p.n`.
+                        Arg::Const(s) => match &self.f.wrap {
+                            Some(wrap) if wrap.skip.is_some_and(|n| self.f.vars[n].name == *s) => {
+                                self.name(wrap.skip.expect("the skipped field")).to_string()
+                            }
+                            _ => s.clone(),
+                        },
                     })
                     .collect();
                 (
@@ -8160,14 +8392,14 @@ impl Printer<'_> {
                 None
             };
         let pushed = 1 + usize::from(zipped.is_some());
-        let w_i = format!("{}_{i}", self.name(w));
+        let w_i = format!("{}_{i}", self.f.vars[w].name);
         self.names
             .borrow_mut()
             .push((Named::Elem(w, l.var), w_i.clone()));
         let mut pattern = format!("&{w_i}");
         let mut source = self.source(w, true);
         if let Some(x) = zipped {
-            let x_i = format!("{}_{i}", self.name(x));
+            let x_i = format!("{}_{i}", self.f.vars[x].name);
             self.names
                 .borrow_mut()
                 .push((Named::Elem(x, l.var), x_i.clone()));
@@ -8203,7 +8435,7 @@ impl Printer<'_> {
         let i = self.name(l.var).to_string();
         let (source, binding) = match r.array {
             Some(w) => {
-                let w_i = format!("{}_{i}", self.name(w));
+                let w_i = format!("{}_{i}", self.f.vars[w].name);
                 self.names
                     .borrow_mut()
                     .push((Named::Elem(w, l.var), w_i.clone()));
@@ -8469,7 +8701,17 @@ impl Printer<'_> {
     fn forward(&self) -> String {
         let mut options = Vec::new();
         if let Some(wrt) = &self.f.wrt {
-            let names: Vec<&str> = wrt.iter().map(|&v| self.name(v)).collect();
+            // The struct's fields as the struct, once.
+            let mut names: Vec<&str> = Vec::new();
+            for &v in wrt {
+                let name = match &self.f.wrap {
+                    Some(wrap) if wrap.holds(v) => "p",
+                    _ => self.name(v),
+                };
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
             options.push(format!("wrt({})", names.join(", ")));
         }
         if !self.f.split.is_empty() {
@@ -8501,14 +8743,71 @@ impl Printer<'_> {
         } else {
             format!("#[backprop({})]", options.join(", "))
         };
+        let params = match &self.f.wrap {
+            Some(wrap) => self.wrapped_params(wrap),
+            None => self.params(false),
+        };
+        if let Some(wrap) = &self.f.wrap {
+            wrap.printing.set(true);
+        }
+        let body = self.body(false);
+        if let Some(wrap) = &self.f.wrap {
+            wrap.printing.set(false);
+        }
         format!(
-            "{attribute}\n{}fn {}({}) -> {} {{\n{}}}\n",
+            "{attribute}\n{}fn {}({params}) -> {} {{\n{body}}}\n",
             self.allow_return(),
             self.f.name,
-            self.params(false),
             self.output_ty(false),
-            self.body(false)
         )
+    }
+
+    /// The signature of a program that takes a struct: `p: &S0042` or `p: S0042` in place of
+    /// the first parameter it holds, the others as they are.
+    fn wrapped_params(&self, wrap: &Wrap) -> String {
+        let first = wrap.first(&self.f.params);
+        let all: Vec<String> = self.params(false).split(", ").map(str::to_string).collect();
+        let mut params = Vec::new();
+        for (&v, text) in self.f.params.iter().zip(all) {
+            if v == first {
+                let by_ref = if wrap.by_ref { "&" } else { "" };
+                params.push(format!("p: {by_ref}{}", wrap.name));
+            } else if !wrap.holds(v) {
+                params.push(text);
+            }
+        }
+        params.join(", ")
+    }
+
+    /// The struct a program takes (`Wrap`): its fields typed as the parameters were, the
+    /// `usize` one last and `#[backprop(skip)]`.
+    fn struct_def(&self, wrap: &Wrap) -> String {
+        let all: Vec<String> = self.params(false).split(", ").map(str::to_string).collect();
+        let mut text = format!(
+            "/// The parameters {} of `{}`, in a struct.\n#[derive(backprop::Differentiable)]\nstruct {} {{\n",
+            wrap.fields
+                .iter()
+                .chain(&wrap.skip)
+                .map(|&v| format!("`{}`", self.f.vars[v].name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.f.name,
+            wrap.name
+        );
+        for (&v, param) in self.f.params.iter().zip(&all) {
+            if wrap.fields.contains(&v) {
+                let _ = writeln!(text, "    {param},");
+            }
+        }
+        if let Some(n) = wrap.skip {
+            let _ = writeln!(
+                text,
+                "    #[backprop(skip)]\n    {}: usize,",
+                self.f.vars[n].name
+            );
+        }
+        text.push_str("}\n");
+        text
     }
 
     fn reference(&self) -> String {
@@ -8563,6 +8862,8 @@ impl Printer<'_> {
         // `f_jvp`'s tangents: one per differentiable parameter, in signature order, typed like
         // it, read from `t` (laid out as `p`).
         let mut tangents = Vec::new();
+        // Each parameter's part of `active`.
+        let mut param_active: Vec<Vec<String>> = Vec::new();
         for &p in &self.f.params {
             let v = &self.f.vars[p];
             let differentiable = self.f.wrt.as_ref().is_none_or(|wrt| wrt.contains(&p));
@@ -8571,9 +8872,13 @@ impl Printer<'_> {
                 Kind::Array(n) | Kind::ArrayRef(n) | Kind::Slice(n) | Kind::Vec(n) => n,
                 _ => 0,
             };
-            if differentiable {
-                active.extend((flat..flat + width).map(|i| i.to_string()));
-            }
+            let mine: Vec<String> = if differentiable {
+                (flat..flat + width).map(|i| i.to_string()).collect()
+            } else {
+                Vec::new()
+            };
+            active.extend(mine.iter().cloned());
+            param_active.push(mine);
             let array = |of: &str| -> Option<String> {
                 let elements: Vec<String> =
                     (flat..flat + width).map(|i| format!("{of}[{i}]")).collect();
@@ -8616,6 +8921,51 @@ impl Printer<'_> {
             }
             flat += width;
         }
+        // A program that takes a struct (`Wrap`): the struct built from `p` and `k` in place of
+        // its fields, its gradient (flattened as `to_flat` does: the fields in order, the
+        // skipped one left out) where it goes in the signature. The dual reference takes the
+        // parameters as they are.
+        let mut reference = String::new();
+        if let Some(wrap) = &self.f.wrap {
+            let _ = write!(
+                reference,
+                ",\n        reference: |p, k| ({})",
+                args.join(", ")
+            );
+            let first = wrap.first(&self.f.params);
+            let (mut new_args, mut new_active) = (Vec::new(), Vec::new());
+            for (j, &v) in self.f.params.iter().enumerate() {
+                if v == first {
+                    let mut fields = Vec::new();
+                    for (l, &w) in self.f.params.iter().enumerate() {
+                        if wrap.fields.contains(&w) {
+                            fields.push(format!("{}: {}", self.f.vars[w].name, args[l]));
+                            new_active.extend(param_active[l].iter().cloned());
+                        }
+                    }
+                    if let Some(n) = wrap.skip {
+                        let l = self
+                            .f
+                            .params
+                            .iter()
+                            .position(|&w| w == n)
+                            .expect("a parameter");
+                        fields.push(format!("{}: {}", self.f.vars[n].name, args[l]));
+                    }
+                    new_args.push(format!(
+                        "{}{} {{ {} }}",
+                        if wrap.by_ref { "&" } else { "" },
+                        wrap.name,
+                        fields.join(", ")
+                    ));
+                } else if !wrap.holds(v) {
+                    new_args.push(args[j].clone());
+                    new_active.extend(param_active[j].iter().cloned());
+                }
+            }
+            args = new_args;
+            active = new_active;
+        }
         let name = &self.f.name;
         // A program with `jvp` is also run through its `f_jvp`.
         let jvp = if self.f.jvp {
@@ -8628,7 +8978,7 @@ impl Printer<'_> {
         if self.f.output.array().is_some() {
             return format!(
                 "    vcase!({ty}, {name}, {name}_backward, {name}_forward, {name}_backward_source, {name}_reference,\n        \
-                 floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{jvp}),\n",
+                 floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{reference}{jvp}),\n",
                 active.join(", "),
                 consts.join(", "),
                 args.join(", "),
@@ -8652,7 +9002,7 @@ impl Printer<'_> {
         };
         format!(
             "    case!({ty}, {name}, {name}_grad, {name}_backward, {name}_backward_source, {name}_reference,\n        \
-             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{forward}{jvp}{hvp}),\n",
+             floats: {flat}, active: [{}], consts: [{}],\n        |p, k| ({}),\n        r#\"{source}\"#{reference}{forward}{jvp}{hvp}),\n",
             active.join(", "),
             consts.join(", "),
             args.join(", "),
@@ -8667,6 +9017,9 @@ fn generated_source() -> String {
     let (mut items, mut f64_cases, mut f32_cases) = (String::new(), String::new(), String::new());
     let (mut vec_f64_cases, mut vec_f32_cases) = (String::new(), String::new());
     let mut narrowed = String::new();
+    // Drawn first, all of them; then each gets its struct (`Gen::wrap`), `jvp` and `hvp`, in
+    // order (a program's `jvp` and `hvp` depend on its callees'), and is printed.
+    let mut programs = Vec::with_capacity(PROGRAMS);
     for i in 0..PROGRAMS {
         generator.extended = i >= EXTENDED_FROM;
         generator.break_lines = i >= BREAK_LINES_FROM;
@@ -8679,8 +9032,25 @@ fn generated_source() -> String {
         if i >= SPLIT_FROM {
             generator.split(&mut f);
         }
-        generator.jvp(&mut f, i);
-        generator.hvp(&mut f, i);
+        programs.push(f);
+    }
+    // Which programs others call (they take no struct: `Gen::wrap`).
+    let mut called = vec![false; PROGRAMS];
+    for f in &programs {
+        for call in Calls::of(f) {
+            called[call.callee] = true;
+        }
+    }
+    let mut uncalled = 0;
+    for (i, mut f) in programs.into_iter().enumerate() {
+        if !called[i] {
+            generator.wrap(&mut f, i, uncalled);
+            uncalled += 1;
+        }
+        if f.wrap.is_none() {
+            generator.jvp(&mut f, i);
+            generator.hvp(&mut f, i);
+        }
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
         }
@@ -8716,6 +9086,10 @@ fn generated_source() -> String {
                     element_loops.push(key);
                 }
             }
+        }
+        if let Some(wrap) = &f.wrap {
+            items.push_str(&printer.struct_def(wrap));
+            items.push('\n');
         }
         items.push_str(&forward);
         items.push('\n');
@@ -9004,6 +9378,21 @@ fn flagged_constructs() -> Vec<&'static str> {
         v.extend([
             "output: a buffer the body wrote before",
             "output: a buffer rewritten in place before it is returned",
+        ]);
+    }
+    if STRUCT_PARAMS && STRUCT_ARRAY_OUTPUTS {
+        v.push("struct parameter of a program returning an array");
+    }
+    if STRUCT_PARAMS {
+        v.extend([
+            "struct parameter by reference",
+            "struct parameter by value",
+            "struct field: a scalar",
+            "struct field: [F; N]",
+            "struct field: Vec<F>",
+            "struct field: #[backprop(skip)] usize",
+            "struct parameter in wrt(..)",
+            "struct parameter in an f32 function",
         ]);
     }
     v
