@@ -164,7 +164,7 @@
 //! `reference: |p, k| (..)`), and the struct's gradient, flattened as `to_flat` does (the
 //! fields in order, the skipped one left out), is compared with the reference's gradient of
 //! the wrapped components, where the struct stands in the signature.
-//! `STRUCT_REF_ARRAY_FIELD_ARGUMENTS` and `STRUCT_ARRAY_OUTPUTS` keep out what the macro does
+//! `STRUCT_REF_ARRAY_FIELD_ARGUMENTS` and `STRUCT_VEC_OUTPUTS` keep out what the macro does
 //! not compile or differentiate yet (minimized, `#[ignore]`d, in `tests/regressions.rs`).
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
@@ -964,13 +964,14 @@ const STRUCT_PARAMS: bool = true;
 /// the derive (`tests/regressions.rs`, `array_field_of_a_struct_reference_passed_by_value`).
 /// Off: such a program takes its struct by value.
 const STRUCT_REF_ARRAY_FIELD_ARGUMENTS: bool = false;
-/// Whether a program that returns an array (`-> Vec<F>`, `-> [F; M]`) may take a struct. Its
-/// `f_backward` and `f_forward`'s closure leave the struct out of the gradient (`(S, f64)`
-/// expected, `f64` found; a zero gradient for a field of one with `split(..)`), and with the
-/// struct as its only float parameter the macro says "this function has no float parameter
-/// to differentiate" (`tests/regressions.rs`,
-/// `struct_parameter_of_a_function_returning_an_array`). Off: only scalar outputs wrap.
-const STRUCT_ARRAY_OUTPUTS: bool = false;
+/// Whether a program that returns a `Vec<F>` may take a struct. Its `f_backward` and
+/// `f_forward`'s closure leave the struct out of the gradient (`(S, f64)` expected, `f64`
+/// found; generated programs got gradients short of the struct's components, or a zero one
+/// for a field), and with the struct as its only float parameter the macro says "this
+/// function has no float parameter to differentiate" (`tests/regressions.rs`,
+/// `struct_parameter_of_a_function_returning_a_vec`). Off: of the programs that return an
+/// array, only those returning `[F; M]` take a struct.
+const STRUCT_VEC_OUTPUTS: bool = false;
 /// Every how many programs (among those no program calls) one takes a struct parameter.
 const STRUCT_EVERY: usize = 6;
 /// Mixed into `SEED` for the stream that draws which parameters a struct wraps.
@@ -3129,7 +3130,7 @@ impl Gen {
     fn wrap(&mut self, f: &mut Function, index: usize, turn: usize) {
         if !STRUCT_PARAMS
             || !turn.is_multiple_of(STRUCT_EVERY)
-            || !STRUCT_ARRAY_OUTPUTS && f.output != Output::Scalar
+            || !STRUCT_VEC_OUTPUTS && matches!(f.output, Output::Vec(_))
         {
             return;
         }
@@ -3227,8 +3228,10 @@ impl Gen {
         if !f.split.is_empty() {
             self.cov("struct parameter with split(..)");
         }
-        if f.output != Output::Scalar {
-            self.cov("struct parameter of a program returning an array");
+        match f.output {
+            Output::Scalar => {}
+            Output::Array(_) => self.cov("struct parameter of a program returning [F; M]"),
+            Output::Vec(_) => self.cov("struct parameter of a program returning Vec<F>"),
         }
         if f.fl == Fl::F32 {
             self.cov("struct parameter in an f32 function");
@@ -9380,8 +9383,8 @@ fn flagged_constructs() -> Vec<&'static str> {
             "output: a buffer rewritten in place before it is returned",
         ]);
     }
-    if STRUCT_PARAMS && STRUCT_ARRAY_OUTPUTS {
-        v.push("struct parameter of a program returning an array");
+    if STRUCT_PARAMS && STRUCT_VEC_OUTPUTS {
+        v.push("struct parameter of a program returning Vec<F>");
     }
     if STRUCT_PARAMS {
         v.extend([
@@ -9393,6 +9396,7 @@ fn flagged_constructs() -> Vec<&'static str> {
             "struct field: #[backprop(skip)] usize",
             "struct parameter in wrt(..)",
             "struct parameter in an f32 function",
+            "struct parameter of a program returning [F; M]",
         ]);
     }
     v
