@@ -963,7 +963,10 @@ const STRUCT_PARAMS: bool = true;
 /// reference where the callee takes the array: "expected `[f64; 2]`, found `&[f64; 2]`", at
 /// the derive (`tests/regressions.rs`, `array_field_of_a_struct_reference_passed_by_value`).
 /// Off: such a program takes its struct by value.
-const STRUCT_REF_ARRAY_FIELD_ARGUMENTS: bool = false;
+///
+/// On: an `[F; N]` field of a struct taken by reference is bound by copy (`let p_w = p.w;`),
+/// and the repro runs.
+const STRUCT_REF_ARRAY_FIELD_ARGUMENTS: bool = true;
 /// Whether a program that returns a `Vec<F>` may take a struct. Its `f_backward` and
 /// `f_forward`'s closure leave the struct out of the gradient (`(S, f64)` expected, `f64`
 /// found; generated programs got gradients short of the struct's components, or a zero one
@@ -971,7 +974,10 @@ const STRUCT_REF_ARRAY_FIELD_ARGUMENTS: bool = false;
 /// function has no float parameter to differentiate" (`tests/regressions.rs`,
 /// `struct_parameter_of_a_function_returning_a_vec`). Off: of the programs that return an
 /// array, only those returning `[F; M]` take a struct.
-const STRUCT_VEC_OUTPUTS: bool = false;
+///
+/// On: the macro reads the fields inside `vec![..]` (the body's value), which it did not look
+/// into, and the repro runs.
+const STRUCT_VEC_OUTPUTS: bool = true;
 /// Every how many programs (among those no program calls) one takes a struct parameter.
 const STRUCT_EVERY: usize = 6;
 /// Mixed into `SEED` for the stream that draws which parameters a struct wraps.
@@ -3128,8 +3134,13 @@ impl Gen {
     /// struct outside `wrt(..)` being a constant), whether the `usize` parameter becomes a
     /// `#[backprop(skip)]` field, and whether the struct comes by reference or by value.
     fn wrap(&mut self, f: &mut Function, index: usize, turn: usize) {
+        // Programs returning `Vec<F>` are few: every other one of them takes a struct.
+        let every = match f.output {
+            Output::Vec(_) => 2,
+            _ => STRUCT_EVERY,
+        };
         if !STRUCT_PARAMS
-            || !turn.is_multiple_of(STRUCT_EVERY)
+            || !turn.is_multiple_of(every)
             || !STRUCT_VEC_OUTPUTS && matches!(f.output, Output::Vec(_))
         {
             return;

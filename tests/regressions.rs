@@ -1908,7 +1908,6 @@ fn check() {
     /// found `&[f64; 2]`", reported at `#[derive(backprop::Differentiable)]`. By value (`p:
     /// S`) it compiles. Generator: `STRUCT_REF_ARRAY_FIELD_ARGUMENTS`.
     #[test]
-    #[ignore = "macro bug: an array field of a struct reference passed by value to a call"]
     fn array_field_of_a_struct_reference_passed_by_value() {
         passes(
             "array_field_of_a_struct_reference_passed_by_value",
@@ -1947,7 +1946,6 @@ fn check() {
     /// scalar or `[F; M]` output takes the struct (`fixed_size_output` below is right).
     /// Generator: `STRUCT_VEC_OUTPUTS`.
     #[test]
-    #[ignore = "macro bug: a function returning a Vec leaves its struct parameter out"]
     fn struct_parameter_of_a_function_returning_a_vec() {
         passes(
             "struct_parameter_of_a_function_returning_a_vec",

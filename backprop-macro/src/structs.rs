@@ -224,6 +224,12 @@ fn reads_fields(block: &syn::Block, param: &Ident) -> bool {
             }
             syn::visit::visit_expr_field(self, field);
         }
+        // `vec![p.a * x, ..]`: its elements are expressions too.
+        fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+            if let Some(elements) = vec_elements(mac) {
+                elements.iter().for_each(|e| self.visit_expr(e));
+            }
+        }
     }
     let mut find = Find(param, false);
     syn::visit::Visit::visit_block(&mut find, block);
@@ -475,7 +481,11 @@ impl Fields<'_> {
             let (flat_ty, how) = match (self.by_ref, float_vec(ty)) {
                 (false, _) => (quote!(#ty), How::Value),
                 (true, Some(elem)) => (quote!(&[#elem]), How::Slice),
-                (true, None) if crate::signature::float_type(ty).is_some() => {
+                // A float, or an `[F; N]` (copied: a callee may take it by value, `g(p.w)`).
+                (true, None)
+                    if crate::signature::float_type(ty).is_some()
+                        || matches!(ty, Type::Array(a) if crate::signature::float_type(&a.elem).is_some()) =>
+                {
                     (quote!(#ty), How::Value)
                 }
                 (true, None) => (quote!(&#ty), How::Ref),
@@ -545,7 +555,32 @@ fn field_chain(expr: &Expr) -> Option<(Vec<String>, proc_macro2::Span)> {
     }
 }
 
+/// The elements of `vec![a, b]` (or the value and length of `vec![v; n]`), as expressions.
+fn vec_elements(mac: &syn::Macro) -> Option<Vec<Expr>> {
+    if mac.path.segments.last().is_none_or(|s| s.ident != "vec") {
+        return None;
+    }
+    if let Some((value, len)) = crate::lower::vec_repeat(mac) {
+        return Some(vec![value, len]);
+    }
+    let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+    syn::parse::Parser::parse2(parser, mac.tokens.clone())
+        .ok()
+        .map(|elements| elements.into_iter().collect())
+}
+
 impl VisitMut for ReadFields<'_> {
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        let repeat = crate::lower::vec_repeat(mac).is_some();
+        if let Some(mut elements) = vec_elements(mac) {
+            elements.iter_mut().for_each(|e| self.visit_expr_mut(e));
+            mac.tokens = match (repeat, elements.as_slice()) {
+                (true, [value, len]) => quote!(#value; #len),
+                _ => quote!(#(#elements),*),
+            };
+        }
+    }
+
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         if let Expr::Field(_) = expr
             && let Some((chain, span)) = field_chain(expr)
