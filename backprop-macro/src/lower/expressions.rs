@@ -1,10 +1,10 @@
-//! Expressions: operands and the temporaries they bind, binary operators, method and function
-//! calls, indexing, constants (inactive expressions kept whole, renamed), and the syntax
-//! helpers these share.
+//! Expressions: operands and the temporaries they bind, binary operators, method calls,
+//! indexing, constants (inactive expressions kept whole, renamed), and the syntax helpers
+//! these share (function calls are in `calls.rs`).
 
 use std::collections::HashMap;
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, Span};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
@@ -12,7 +12,7 @@ use syn::visit_mut::VisitMut;
 use syn::{BinOp, Expr, Lit, UnOp};
 
 use crate::ir::{FloatTy, Operand, Ty};
-use crate::rules::{self, Pass, Prim, TensorOp};
+use crate::rules::{self, Prim, TensorOp};
 use crate::signature::float_type;
 
 use super::buffers::{buffer_init, vec_repeat};
@@ -419,171 +419,6 @@ impl Lowerer<'_> {
         }
     }
 
-    pub(super) fn call(&mut self, call: &syn::ExprCall, hint: &str) -> Value {
-        let span = call.span();
-        let Expr::Path(func) = strip_parens(&call.func) else {
-            self.errors.spanned(
-                &call.func,
-                "only calls of named functions can be differentiated",
-            );
-            return Value::Operand(placeholder());
-        };
-        if func.qself.is_some() || func.path.segments.iter().any(|s| !s.arguments.is_none()) {
-            self.errors.spanned(
-                func,
-                "generic or qualified calls are not supported; call the function by its plain path",
-            );
-            return Value::Operand(placeholder());
-        }
-        // `f64::exp(x)` is `x.exp()`.
-        if let Some((float, method)) = float_method_path(&func.path) {
-            let name = method.to_string();
-            let Some(rule) = rules::method_rule(&name) else {
-                self.errors.spanned(
-                    method,
-                    format!(
-                        "`{name}` is not a differentiable float method; supported methods are {}",
-                        rules::method_names()
-                    ),
-                );
-                return Value::Operand(placeholder());
-            };
-            if call.args.len() != rule.arity {
-                self.errors.spanned(
-                    call,
-                    format!(
-                        "`{}::{name}` takes {} argument(s)",
-                        float.name(),
-                        rule.arity
-                    ),
-                );
-                return Value::Operand(placeholder());
-            }
-            let args = call.args.iter().map(|a| self.operand(a, hint)).collect();
-            return Value::Assign {
-                prim: Prim::Table {
-                    rule,
-                    name: method.clone(),
-                },
-                args,
-                span,
-            };
-        }
-        let mut args = Vec::new();
-        let mut pass = Vec::new();
-        for arg in &call.args {
-            if let Expr::Reference(reference) = strip_parens(arg)
-                && reference.mutability.is_none()
-                && self.expression_is_tensor(&reference.expr)
-            {
-                // Arrays are passed by reference anyway: `softmax(&scores, Axis(1))`; a copy
-                // of a view stays one (`gr(&m.to_owned())`).
-                let copy_of_view = matches!(strip_parens(&reference.expr), Expr::MethodCall(m)
-                    if m.args.is_empty()
-                        && ["to_owned", "into_owned", "clone"].contains(&m.method.to_string().as_str())
-                        && self.is_view_expression(&m.receiver));
-                args.push(self.operand(arg, hint));
-                pass.push(if copy_of_view {
-                    Pass::RefOwned
-                } else {
-                    Pass::Plain
-                });
-            } else if let Expr::Reference(reference) = strip_parens(arg)
-                && reference.mutability.is_none()
-                && let Expr::Index(index) = strip_parens(&reference.expr)
-                && let Expr::Range(range) = strip_parens(&index.index)
-                && let Some(base) = self.array_binding(&index.expr)
-                && matches!(self.vars[base.var].ty, Ty::Array { .. })
-            {
-                // `&q[a..b]`: a sub-slice, whose gradient lands in `d_q[a..b]`.
-                if self.mentions_active(&index.index) {
-                    self.errors.spanned(
-                        &index.index,
-                        "an index must not depend on differentiated values; use an integer expression",
-                    );
-                }
-                let range = self.rename(&Expr::Range(range.clone()));
-                args.push(Operand::Element {
-                    var: base.var,
-                    index: range.to_token_stream(),
-                });
-                pass.push(Pass::Ref);
-            } else if let Expr::Reference(reference) = strip_parens(arg) {
-                let is_array = self.array_binding(&reference.expr).is_some();
-                if reference.mutability.is_some() || !is_array {
-                    if self.mentions_active(arg) {
-                        self.errors.spanned(reference, "only array parameters can be passed by reference (`&w`) to a differentiated call");
-                    }
-                    args.push(self.constant(arg));
-                    pass.push(Pass::Plain);
-                } else {
-                    args.push(self.operand(&reference.expr, hint));
-                    pass.push(Pass::Ref);
-                }
-            } else {
-                let operand = self.operand(arg, hint);
-                // A name that holds a reference (`y` of `y: &Array1<f64>`) passes it.
-                let reference = matches!(strip_parens(arg), Expr::Path(_))
-                    && matches!(self.operand_ty(&operand), Ty::Tensor { by_ref: true, .. });
-                // The runtime's gates take arrays by reference as well as by value.
-                let runtime =
-                    rules::gates::runtime_gate_name(&func.path.to_token_stream()).is_some();
-                pass.push(if reference || runtime {
-                    Pass::Plain
-                } else {
-                    self.passed_by_value(arg)
-                });
-                args.push(operand);
-            }
-        }
-        let (path, backward) = backward_path(&func.path);
-        Value::Assign {
-            prim: Prim::Call {
-                path,
-                backward,
-                pass,
-                reverse: None,
-                parts: None,
-            },
-            args,
-            span,
-        }
-    }
-
-    /// How an argument written without `&` is passed. An ndarray array by value is the
-    /// callee's own: the generated code reads the variable again (in the reverse pass), so it
-    /// passes a copy (`go(z)` is `go(z.to_owned())`), a view as itself, or what the user's own
-    /// method makes (`a.view()`, `z.clone()`).
-    pub(super) fn passed_by_value(&self, arg: &Expr) -> Pass {
-        if !self.expression_is_tensor(arg) {
-            return Pass::Plain;
-        }
-        // `xs[k]` of a `&[Array2<F>]` (the `x` of `for x in xs`): a reference, as the loop's.
-        if let Expr::Index(index) = strip_parens(arg)
-            && let Expr::Path(p) = strip_parens(&index.expr)
-            && self
-                .lookup_path(p)
-                .is_some_and(|b| matches!(self.vars[b.var].ty, Ty::Tensors { .. }))
-        {
-            return Pass::Plain;
-        }
-        match strip_parens(arg) {
-            Expr::MethodCall(m)
-                if m.args.is_empty() && (m.method == "view" || m.method == "clone") =>
-            {
-                Pass::Method(m.method.clone())
-            }
-            Expr::Path(p)
-                if p.path
-                    .get_ident()
-                    .is_some_and(|i| self.views.contains(&i.to_string())) =>
-            {
-                Pass::View
-            }
-            _ => Pass::Method(Ident::new("to_owned", arg.span())),
-        }
-    }
-
     /// Whether a `let`'s value is an ndarray view: a view-making method (`a.t()`, `a.view()`,
     /// `a.row(i)`, `a.slice(s![..])`), or another name of a view.
     pub(super) fn is_view_expression(&self, expr: &Expr) -> bool {
@@ -710,23 +545,6 @@ fn value_name(value: &Value) -> String {
         },
         Value::Branch { .. } => "if".into(),
     }
-}
-
-/// `g` → (`g`, `g_backward`); a path into the runtime crate is made absolute.
-pub(super) fn backward_path(path: &syn::Path) -> (TokenStream, TokenStream) {
-    let mut forward = path.clone();
-    if forward.leading_colon.is_none()
-        && forward.segments.len() > 1
-        && forward.segments[0].ident == "backprop"
-    {
-        forward.leading_colon = Some(Default::default());
-    }
-    let mut backward = forward.clone();
-    if let Some(last) = backward.segments.last_mut() {
-        // `format_ident!` drops the `r#` of a raw name: `r#type` → `type_backward`.
-        last.ident = quote::format_ident!("{}_backward", last.ident, span = last.ident.span());
-    }
-    (forward.to_token_stream(), backward.to_token_stream())
 }
 
 /// `1.0 / (1.0 + (-x).exp())` (or with `f64::exp(-x)`): the lecture's sigmoid, returns `x`.

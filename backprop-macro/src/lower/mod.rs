@@ -9,11 +9,13 @@
 //! This module holds the lowerer's state, its scopes and bindings; the lowering itself is split
 //! by concern: `statements` (a body's statements, `let`s, buffers, assignments), `control`
 //! (loops, `break` guards, early returns), `branches` (`if` as a value or a statement),
-//! `expressions` (operands, operators, calls, indexing, constants) and `tensors` (types and
-//! activity, ndarray arrays and their methods).
+//! `expressions` (operands, operators, method calls, indexing, constants), `calls` (function
+//! calls and how their arguments are passed), `types` (types and activity) and `tensors`
+//! (ndarray arrays and their methods).
 
 mod branches;
 mod buffers;
+mod calls;
 mod control;
 mod exits;
 mod expressions;
@@ -21,6 +23,7 @@ mod iterators;
 mod statements;
 mod tensors;
 mod tuples;
+mod types;
 
 use std::collections::{HashMap, HashSet};
 
