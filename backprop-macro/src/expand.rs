@@ -33,22 +33,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         // broken item itself is not emitted again.
         Err(error) => return error.to_compile_error(),
     };
-    let mut errors = Errors::default();
-    let parsed = match syn::parse2::<Args>(args.clone()) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            errors.push(error);
-            Args::default()
-        }
+    let (parsed, errors) = match ask_for_structs(&args, &function, None) {
+        Ok(ask) => return quote!(#function #ask),
+        Err(parsed) => parsed,
     };
-    // A struct parameter: its fields come from its derive, in a second step.
-    if errors.is_empty()
-        && let Some(first) = structs::candidates(&function, &parsed).first()
-    {
-        let state = structs::state(&args, &item, None, &TokenStream::new());
-        let ask = structs::ask_for_fields(&first.path, state);
-        return quote!(#function #ask);
-    }
     match differentiate(&function, parsed, None, None, errors) {
         Differentiated::Companions(generated) => quote!(#function #generated),
         // The body, which the macro could not read, would only add rustc's errors about it.
@@ -57,6 +45,32 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#kept #errors)
         }
     }
+}
+
+/// The first step for a function with struct parameters: the request for the first struct's
+/// fields (`Ok`); otherwise the parsed arguments and their errors.
+fn ask_for_structs(
+    args: &TokenStream,
+    function: &syn::ItemFn,
+    in_impl: Option<&syn::Type>,
+) -> Result<TokenStream, (Args, Errors)> {
+    let mut errors = Errors::default();
+    let parsed = match syn::parse2::<Args>(args.clone()) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            errors.push(error);
+            Args::default()
+        }
+    };
+    if errors.is_empty()
+        && let Some(first) = structs::candidates(function, &parsed).first()
+    {
+        let in_impl = in_impl.map(ToTokens::to_token_stream);
+        let item = function.to_token_stream();
+        let state = structs::state(args, &item, in_impl.as_ref(), &TokenStream::new());
+        return Ok(structs::ask_for_fields(&first.path, state));
+    }
+    Err((parsed, errors))
 }
 
 /// What [`differentiate`] made.
@@ -123,26 +137,10 @@ pub fn expand_method(
     function: &syn::ItemFn,
     self_ty: &syn::Type,
 ) -> TokenStream {
-    let mut errors = Errors::default();
-    let parsed = match syn::parse2::<Args>(args.clone()) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            errors.push(error);
-            Args::default()
-        }
+    let (parsed, errors) = match ask_for_structs(&args, function, Some(self_ty)) {
+        Ok(ask) => return ask,
+        Err(parsed) => parsed,
     };
-    if errors.is_empty()
-        && let Some(first) = structs::candidates(function, &parsed).first()
-    {
-        let item = function.to_token_stream();
-        let state = structs::state(
-            &args,
-            &item,
-            Some(&self_ty.to_token_stream()),
-            &TokenStream::new(),
-        );
-        return structs::ask_for_fields(&first.path, state);
-    }
     let generated = differentiate(
         function,
         parsed,

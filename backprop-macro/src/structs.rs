@@ -372,7 +372,6 @@ pub fn flatten(
     let mut flat = function.clone();
     let mut args = args.clone();
     let mut groups = Vec::new();
-    let mut prologue = Vec::new();
     let mut inputs = syn::punctuated::Punctuated::<FnArg, syn::Token![,]>::new();
     let mut renames: HashMap<Vec<String>, Ident> = HashMap::new();
     for input in &function.sig.inputs {
@@ -393,7 +392,6 @@ pub fn flatten(
             structs,
             namer,
             inputs: &mut inputs,
-            prologue: &mut prologue,
             renames: &mut renames,
             by_ref: candidate.by_ref,
             param: &candidate.param,
@@ -426,6 +424,17 @@ pub fn flatten(
             .collect();
         args.wrt = Some(named);
     }
+    // Each field's parameter bound from the struct at the top of every companion.
+    let prologue = groups
+        .iter()
+        .flat_map(|group| {
+            let param = &group.param;
+            group
+                .all_bindings()
+                .into_iter()
+                .map(move |b| b.line(&b.leaf, &quote!(#param)))
+        })
+        .collect();
     (flat, args, groups, prologue)
 }
 
@@ -434,7 +443,6 @@ struct Fields<'a> {
     structs: &'a Structs,
     namer: &'a mut crate::naming::Namer,
     inputs: &'a mut syn::punctuated::Punctuated<FnArg, syn::Token![,]>,
-    prologue: &'a mut Vec<TokenStream>,
     renames: &'a mut HashMap<Vec<String>, Ident>,
     by_ref: bool,
     param: &'a Ident,
@@ -495,10 +503,7 @@ impl Fields<'_> {
                 rest: quote!(#rest.#name),
                 how,
             };
-            let param = self.param;
             self.inputs.push(syn::parse_quote!(#flat_name: #flat_ty));
-            self.prologue
-                .push(binding.line(&flat_name, &quote!(#param)));
             bindings.push(binding);
             self.renames.insert(field_chain, flat_name.clone());
             group_fields.push((name.clone(), FieldOf::Leaf(flat_name)));

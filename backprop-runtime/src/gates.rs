@@ -248,7 +248,7 @@ pub fn softplus_hvp_tangent_backward<F: Float>(x: F, t: F, d_out: [F; 2]) -> ([F
 /// again).
 #[cfg(feature = "ndarray")]
 mod array_gradients {
-    use crate::tensor::Upstream;
+    use crate::tensor::{Upstream, map_upstream};
     use ndarray::{Array, ArrayBase, Data, Dimension};
     use num_traits::Float;
 
@@ -261,15 +261,15 @@ mod array_gradients {
         S: Data<Elem = F>,
         D: Dimension,
     {
-        let mut d_x = d_out.into_gradient();
-        ndarray::Zip::from(&mut d_x).and(x).for_each(|d, &x| {
+        map_upstream(d_out, x, |x, d| {
             if x.is_nan() {
-                *d = x;
+                x
             } else if x <= F::zero() {
-                *d = F::zero();
+                F::zero()
+            } else {
+                d
             }
-        });
-        d_x
+        })
     }
 
     /// The gradient of [`sigmoid`](crate::sigmoid) on an array from its value `y`: (1 − y) y d.
@@ -279,11 +279,7 @@ mod array_gradients {
         S: Data<Elem = F>,
         D: Dimension,
     {
-        let mut d_x = d_out.into_gradient();
-        ndarray::Zip::from(&mut d_x)
-            .and(y)
-            .for_each(|d, &y| *d = (F::one() - y) * y * *d);
-        d_x
+        map_upstream(d_out, y, |y, d| (F::one() - y) * y * d)
     }
 
     /// The gradient of [`softplus`](crate::softplus) on an array from its value `y`: σ(x) d, with σ(x) = 1 − e^(−y)
@@ -294,11 +290,7 @@ mod array_gradients {
         S: Data<Elem = F>,
         D: Dimension,
     {
-        let mut d_x = d_out.into_gradient();
-        ndarray::Zip::from(&mut d_x)
-            .and(y)
-            .for_each(|d, &y| *d = -(-y).exp_m1() * *d);
-        d_x
+        map_upstream(d_out, y, |y, d| -(-y).exp_m1() * d)
     }
 }
 #[cfg(feature = "ndarray")]

@@ -140,8 +140,7 @@ pub(super) fn drop_after_last_use(
             crate::ir::idents_in(tokens.clone(), &mut borrowed_by_constants);
             // Such a view has no buffer to hand over either (`hidden.to_owned()` stays a copy).
             if matches!(syn::parse2::<syn::Expr>(tokens.clone()), Ok(syn::Expr::MethodCall(m))
-                if ["view", "t", "row", "column", "slice", "slice_axis", "index_axis"]
-                    .contains(&m.method.to_string().as_str()))
+                if crate::lower::VIEW_METHODS.contains(&m.method.to_string().as_str()))
             {
                 viewed.insert(a.target);
             }

@@ -120,12 +120,10 @@ fn float_of(ty: &Ty) -> FloatTy {
 /// A zero tangent like the value `value` of type `ty`.
 pub(super) fn zero_like(value: &TokenStream, ty: &Ty) -> TokenStream {
     // The shape of a copy is the shape of what it copies: no copy is made for it.
-    if let Ok(syn::Expr::MethodCall(copy)) = syn::parse2::<syn::Expr>(value.clone())
-        && copy.args.is_empty()
-        && ["to_owned", "clone"].contains(&copy.method.to_string().as_str())
-        && ty.is_tensor()
+    if ty.is_tensor()
+        && let Some(original) = rules::render::copied(value)
     {
-        return ty.zero_like(&copy.receiver.to_token_stream());
+        return ty.zero_like(&original.to_token_stream());
     }
     ty.zero_like(value)
 }

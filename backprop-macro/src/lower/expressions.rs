@@ -19,6 +19,17 @@ use super::buffers::{buffer_init, vec_repeat};
 use super::tensors::{ARRAY_METHODS, SHAPE_METHODS};
 use super::{Lowerer, Value, placeholder};
 
+/// The ndarray methods that make a view of their receiver.
+pub const VIEW_METHODS: &[&str] = &[
+    "view",
+    "t",
+    "row",
+    "column",
+    "slice",
+    "slice_axis",
+    "index_axis",
+];
+
 impl Lowerer<'_> {
     // ----- expressions ----------------------------------------------------------------------
 
@@ -423,11 +434,8 @@ impl Lowerer<'_> {
     /// `a.row(i)`, `a.slice(s![..])`), or another name of a view.
     pub(super) fn is_view_expression(&self, expr: &Expr) -> bool {
         match strip_parens(expr) {
-            Expr::MethodCall(m) => match m.method.to_string().as_str() {
-                "view" | "t" | "row" | "column" | "slice" | "slice_axis" | "index_axis" => true,
-                "clone" => self.is_view_expression(&m.receiver),
-                _ => false,
-            },
+            Expr::MethodCall(m) if m.method == "clone" => self.is_view_expression(&m.receiver),
+            Expr::MethodCall(m) => VIEW_METHODS.contains(&m.method.to_string().as_str()),
             Expr::Path(p) => p
                 .path
                 .get_ident()

@@ -38,6 +38,7 @@ use crate::rules::{self, Prim};
 use crate::signature::{SignatureInfo, classify, float_type};
 
 pub use buffers::{array_literal, vec_repeat};
+pub use expressions::VIEW_METHODS;
 
 /// An open loop, for its `break` guard: the loop's scope, its carried names, and the guard
 /// once seen (its condition, the number of lines before it, the carried values at it).

@@ -242,9 +242,21 @@ pub(crate) fn with_references(
         .collect()
 }
 
-/// Whether `tokens` are a copy of an array: `x.to_owned()`, `x.clone()`, `x.into_owned()`.
+/// What `tokens` copy, when they are a copy of an array: `x` of `x.to_owned()`, `x.clone()`,
+/// `x.into_owned()`.
+pub(crate) fn copied(tokens: &TokenStream) -> Option<syn::Expr> {
+    match syn::parse2::<syn::Expr>(tokens.clone()) {
+        Ok(syn::Expr::MethodCall(m))
+            if m.args.is_empty()
+                && ["to_owned", "into_owned", "clone"].contains(&m.method.to_string().as_str()) =>
+        {
+            Some(*m.receiver)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `tokens` are a copy of an array (see [`copied`]).
 pub(crate) fn is_copy(tokens: &TokenStream) -> bool {
-    matches!(syn::parse2::<syn::Expr>(tokens.clone()), Ok(syn::Expr::MethodCall(m))
-        if m.args.is_empty()
-            && ["to_owned", "into_owned", "clone"].contains(&m.method.to_string().as_str()))
+    copied(tokens).is_some()
 }
