@@ -225,13 +225,23 @@ fn differentiate(
     }
     let reversed = reverse::reverse(&program, &mut namer);
     let generated = emit::emit(function, &companions, &program, &reversed);
+    // `f_jvp` and `hvp`'s tangent function are functions of their own: each names its
+    // tangents from the same start (`t_x` in both).
+    let mut hvp_namer = namer.clone();
     let jvp = if args.jvp {
         emit::jvp(function, &signature, &program, &mut namer, &mut errors)
     } else {
         TokenStream::new()
     };
     let hvp = if args.hvp {
-        emit::hvp(function, &signature, &program, &mut namer, &mut errors)
+        emit::hvp(
+            function,
+            &signature,
+            &program,
+            args.jvp,
+            &mut hvp_namer,
+            &mut errors,
+        )
     } else {
         TokenStream::new()
     };
@@ -267,6 +277,28 @@ pub fn backward_of(function: &syn::ItemFn, args: Args, errors: &mut Errors) -> O
         }
         _ => None,
     })
+}
+
+/// `g_jvp` of a function the macro writes itself (`hvp`'s tangent function, `emit/compose.rs`):
+/// lowering and forward mode on `function`, its errors reported with the caller's; `None`
+/// when it reported one.
+pub fn jvp_of(function: &syn::ItemFn, args: Args, errors: &mut Errors) -> Option<syn::ItemFn> {
+    let reported = errors.len();
+    let signature = signature::analyze(&function.sig, &args, errors);
+    let mut namer = Namer::new(function.to_token_stream());
+    let mut program = lower::lower(function, &signature, &mut namer, errors);
+    if errors.len() > reported {
+        return None;
+    }
+    buffers::check(&mut program, &mut namer);
+    let generated = emit::jvp(function, &signature, &program, &mut namer, errors);
+    if errors.len() > reported {
+        return None;
+    }
+    let mut jvp: syn::ItemFn = syn::parse2(generated).ok()?;
+    // Its documentation and lint levels are the caller's.
+    jvp.attrs.clear();
+    Some(jvp)
 }
 
 /// `BACKPROP_EXPAND=file.rs cargo test -p backprop-macro expand_file -- --ignored --nocapture`

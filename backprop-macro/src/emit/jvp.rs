@@ -174,6 +174,7 @@ pub fn hvp(
     function: &syn::ItemFn,
     signature: &crate::signature::SignatureInfo,
     program: &Program,
+    with_jvp: bool,
     namer: &mut Namer,
     errors: &mut Errors,
 ) -> TokenStream {
@@ -279,7 +280,7 @@ pub fn hvp(
         ));
         return TokenStream::new();
     };
-    let wrt = signature
+    let wrt: Vec<Ident> = signature
         .params
         .iter()
         .zip(&program.params)
@@ -288,13 +289,36 @@ pub fn hvp(
         .chain(differentiable.iter().map(|(_, ident)| (*ident).clone()))
         .collect();
     let args = crate::args::Args {
-        wrt: Some(wrt),
+        wrt: Some(wrt.clone()),
         ..Default::default()
     };
     let Some(backward) = crate::expand::backward_of(&inner_fn, args, errors) else {
         return TokenStream::new();
     };
     let vis = &function.vis;
+    let output = &signature.output_tokens;
+    let gradient_type = super::Companions::new(function, signature).gradient;
+    let composed = super::compose::TangentFunction {
+        function,
+        inner: &inner_fn,
+        backward: &backward,
+        float_output: !array_output,
+        k,
+        output,
+        gradient: &gradient_type,
+    };
+    // `g_grad_jvp` for a float `g` (its gradient exists), and with `jvp` the companions of
+    // `g_jvp`.
+    let grad_jvp = if array_output {
+        TokenStream::new()
+    } else {
+        super::compose::grad_jvp(&composed)
+    };
+    let jvp_companions = if with_jvp {
+        super::compose::of_jvp(&composed, wrt, errors)
+    } else {
+        TokenStream::new()
+    };
     if array_output {
         let tangent_doc = format!(
             " `({name}(..), J·t)`: the tangent function of [`{name}`], which a caller with \
@@ -308,6 +332,8 @@ pub fn hvp(
             #[doc(hidden)]
             #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
             #vis #backward
+
+            #jvp_companions
         };
     }
     let backward_name = &backward.sig.ident;
@@ -325,8 +351,6 @@ pub fn hvp(
         }
     };
     let (hv, gradient) = (pick(0..k), pick(k..2 * k));
-    let output = &signature.output_tokens;
-    let gradient_type = super::Companions::new(function, signature).gradient;
     let hvp = quote::format_ident!("{}_hvp", name, span = name.span());
     let grad_backward = quote::format_ident!("{}_grad_backward", name, span = name.span());
     let v_names: Vec<Ident> = differentiable
@@ -396,6 +420,9 @@ pub fn hvp(
             let (value, gradients) = #backward_name(#(#param_names,)* #(#d_gradient,)* [d_value, 1.0]);
             ((value[0], #gradient), #hv)
         }
+
+        #grad_jvp
+        #jvp_companions
     }
 }
 

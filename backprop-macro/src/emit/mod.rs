@@ -10,9 +10,11 @@
 //! after their last use, tapes declared), `forward` (forward lines, loops and branches, and
 //! what they push on tapes) and `backward` (the statements of the backward pass); forward mode
 //! by concern too: `tangent` (each line's tangent, loops, branches, calls) and `jvp` (the
-//! companions `f_jvp`, `f_hvp`, `f_grad_backward`).
+//! companions `f_jvp`, `f_hvp`, `f_grad_backward`), and `compose` (the companions of those
+//! companions, for calls of `g_jvp` and `g_grad` inside differentiated code).
 
 mod backward;
+mod compose;
 mod forward;
 mod jvp;
 mod lines;
