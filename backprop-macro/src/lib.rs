@@ -81,6 +81,10 @@ mod validate;
 /// ```
 ///
 /// `#[backprop(wrt(a, b))]` differentiates with respect to `a` and `b` only.
+/// `#[backprop(jvp)]` adds `f_jvp` (forward mode); `#[backprop(hvp)]` adds `f_hvp`,
+/// `f_grad_backward` and `f_grad_jvp` (second order, and `f_grad` inside differentiated code);
+/// both add `f_jvp_backward` and `f_jvp_jvp` (`f_jvp` inside differentiated code). The guide's
+/// "Forward mode" and "Second order" describe them.
 #[proc_macro_attribute]
 pub fn backprop(
     args: proc_macro::TokenStream,
