@@ -78,7 +78,11 @@ const POINTS: [[f64; 4]; 3] = [
 
 #[test]
 fn the_companions_against_hyper_dual_numbers() {
-    let (t, s_p, s_t) = ([0.5, -1.0, 0.25, 2.0], [1.5, 0.3, -0.7, 0.2], [-0.4, 0.9, 1.1, -0.3]);
+    let (t, s_p, s_t) = (
+        [0.5, -1.0, 0.25, 2.0],
+        [1.5, 0.3, -0.7, 0.2],
+        [-0.4, 0.9, 1.1, -0.3],
+    );
     for p in POINTS {
         let (value, g, h) = exact(p);
         let ht = times(&h, &t);
@@ -107,12 +111,17 @@ fn the_companions_against_hyper_dual_numbers() {
 
         // g_jvp_jvp: ((f, ∇f·t), (∇f·s_p, tᵀ H s_p + ∇f·s_t)).
         let ((v, tangent), (dv, dtangent)) = objective_jvp_jvp(
-            p[0], p[1], p[2], p[3], t[0], t[1], t[2], t[3], s_p[0], s_p[1], s_p[2], s_p[3],
-            s_t[0], s_t[1], s_t[2], s_t[3],
+            p[0], p[1], p[2], p[3], t[0], t[1], t[2], t[3], s_p[0], s_p[1], s_p[2], s_p[3], s_t[0],
+            s_t[1], s_t[2], s_t[3],
         );
         close("value", &[v, tangent], &[value, dot(&g, &t)], 1e-14);
         let expected = dot(&t, &hs) + dot(&g, &s_t);
-        close("tangents", &[dv, dtangent], &[dot(&g, &s_p), expected], 1e-13);
+        close(
+            "tangents",
+            &[dv, dtangent],
+            &[dot(&g, &s_p), expected],
+            1e-13,
+        );
     }
 }
 
@@ -155,8 +164,14 @@ fn a_gradient_inside_by_all_four_combinations() {
     for p in POINTS {
         let (value, expected) = max_gradient(p);
         let (v, (d1, d2)) = max_rf_grad(p[0], p[1], p[2], p[3]);
-        close("rf", &[v, d1, d2], &[value, expected[0], expected[1]], 1e-13);
-        let central = backprop::numeric_gradient(|x: &[f64]| max_rf(x[0], x[1], p[2], p[3]), &p[..2]);
+        close(
+            "rf",
+            &[v, d1, d2],
+            &[value, expected[0], expected[1]],
+            1e-13,
+        );
+        let central =
+            backprop::numeric_gradient(|x: &[f64]| max_rf(x[0], x[1], p[2], p[3]), &p[..2]);
         close("rf central", &[d1, d2], &central, 1e-6);
 
         let direction = [0.6, -1.4];
@@ -327,7 +342,12 @@ fn an_array_function_s_jvp_inside_a_loss() {
         |p: &[f64]| sensitivity(&x, &Array2::from_shape_vec((3, 2), p.to_vec()).unwrap(), &t),
         &flat,
     );
-    close("central", &g.iter().copied().collect::<Vec<_>>(), &central, 1e-6);
+    close(
+        "central",
+        &g.iter().copied().collect::<Vec<_>>(),
+        &central,
+        1e-6,
+    );
 }
 
 // f32: the same composition in single precision.
@@ -368,8 +388,18 @@ fn in_f32() {
         let got = [v, d1, d2].map(f64::from);
         close("rf32", &got, &[value, expected[0], expected[1]], 1e-4);
         let (v, t) = max_ff32_jvp(q[0], q[1], q[2], q[3], 1.0, 0.0);
-        close("ff32", &[f64::from(v), f64::from(t)], &[value, expected[0]], 1e-4);
+        close(
+            "ff32",
+            &[f64::from(v), f64::from(t)],
+            &[value, expected[0]],
+            1e-4,
+        );
         let (v, t) = max_fr32_jvp(q[0], q[1], q[2], q[3], 0.0, 1.0);
-        close("fr32", &[f64::from(v), f64::from(t)], &[value, expected[1]], 1e-4);
+        close(
+            "fr32",
+            &[f64::from(v), f64::from(t)],
+            &[value, expected[1]],
+            1e-4,
+        );
     }
 }

@@ -529,6 +529,59 @@ fn softplus_on_arrays_under_hvp_and_jvp() {
     assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
 }
 
+/// The runtime's `max_axis` under `hvp` (through `backprop::max_axis_hvp_tangent` and its
+/// `_backward`): a max-pooled score, whose second derivative flows through the maximum's
+/// position in each row.
+#[backprop(hvp, wrt(w))]
+fn pooled(w: &Array2<f64>, x: &Array2<f64>) -> f64 {
+    let z = x.dot(w).mapv(f64::tanh);
+    let m = backprop::max_axis(&z, Axis(1));
+    (&m * &m).sum() + 0.5 * m.sum()
+}
+
+fn pooled_ref(p: &[HyperDual64], x: &Array2<f64>) -> HyperDual64 {
+    let ((n, d), k) = (x.dim(), p.len() / x.ncols());
+    let zero = HyperDual64::from_re(0.0);
+    let mut total = zero;
+    for i in 0..n {
+        let mut m = HyperDual64::from_re(f64::NEG_INFINITY);
+        for c in 0..k {
+            let z = (0..d)
+                .fold(zero, |s, j| s + p[j * k + c] * x[[i, j]])
+                .tanh();
+            if z.re > m.re {
+                m = z;
+            }
+        }
+        total += m * m + m * 0.5;
+    }
+    total
+}
+
+#[test]
+fn max_axis_under_hvp() {
+    let (x, w, v) = (grid((4, 3), 0.8), grid((3, 5), 1.3), grid((3, 5), 0.35));
+    let (value, g, hv) = pooled_hvp(&w, &x, &v);
+    let at: Vec<f64> = w.iter().copied().collect();
+    let dir: Vec<f64> = v.iter().copied().collect();
+    let (ev, eg, ehv) = hyper(|p| pooled_ref(p, &x), &at, &dir);
+    assert!((value - ev).abs() < 1e-12);
+    let g: Vec<f64> = g.iter().copied().collect();
+    close("gradient", &g, &eg, 1e-12);
+    close("H·v", &hv.iter().copied().collect::<Vec<_>>(), &ehv, 1e-11);
+    let grad = |p: &[f64]| -> Vec<f64> {
+        let w = Array2::from_shape_vec((3, 5), p.to_vec()).unwrap();
+        pooled_grad(&w, &x).1.iter().copied().collect()
+    };
+    let central = central_hv(grad, &at, &dir, 1e-5);
+    close(
+        "H·v central",
+        &hv.iter().copied().collect::<Vec<_>>(),
+        &central,
+        1e-6,
+    );
+}
+
 /// A layer of the user's own that returns an array, called from a loss with `hvp`: the loss
 /// goes through `tanh_layer_hvp_tangent`, which returns `(value, tangent)`, and its
 /// `_backward`.

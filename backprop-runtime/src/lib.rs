@@ -42,8 +42,9 @@ pub use tape::{ScalarTape, Tape};
 pub use tensor::{
     ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, add_to_part,
     expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, map_upstream, max_axis,
-    max_axis_backward, max_axis_jvp, one_hot, pick, pick_backward, pick_grad, softmax,
-    softmax_backward, softmax_grad, sum_to, sum_to_ref,
+    max_axis_backward, max_axis_hvp_tangent, max_axis_hvp_tangent_backward, max_axis_jvp,
+    max_axis_jvp_backward, one_hot, pick, pick_backward, pick_grad, softmax, softmax_backward,
+    softmax_grad, sum_to, sum_to_ref,
 };
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.

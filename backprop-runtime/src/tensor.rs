@@ -526,8 +526,6 @@ where
     a.fold_axis(axis, F::neg_infinity(), |&m, &x| m.max(x))
 }
 
-/// Backward of [`max_axis`]: the max gate routes each upstream entry to the first position
-/// of the maximum in its lane; every other entry gets zero.
 /// Forward mode of [`max_axis`]: the value, and the tangent `t` read at each lane's maximum
 /// (the same element the gradient goes to).
 pub fn max_axis_jvp<F, S, D>(
@@ -552,6 +550,8 @@ where
     (max, tangent)
 }
 
+/// Backward of [`max_axis`]: the max gate routes each upstream entry to the first position
+/// of the maximum in its lane; every other entry gets zero.
 pub fn max_axis_backward<F, S, D>(
     a: &ArrayBase<S, D>,
     axis: Axis,
@@ -578,6 +578,51 @@ where
     }
     (max, d_a)
 }
+
+/// The composition rule applied to [`max_axis_jvp`] (reverse over forward: `#[backprop(hvp)]`
+/// differentiates forward-mode code that calls it, through `max_axis_hvp_tangent`): the value
+/// and the tangent are both read at each lane's maximum, so each upstream goes to that position,
+/// of `a` for the value's and of `t` for the tangent's. The position itself does not move with
+/// `a` (almost everywhere), so the tangent adds nothing to `a`'s gradient.
+#[allow(clippy::type_complexity)]
+pub fn max_axis_jvp_backward<F, S, D>(
+    a: &ArrayBase<S, D>,
+    axis: Axis,
+    t: impl ArrayInput<F, D>,
+    d_out: (
+        impl ArrayInput<F, D::Smaller>,
+        impl ArrayInput<F, D::Smaller>,
+    ),
+) -> (
+    (Array<F, D::Smaller>, Array<F, D::Smaller>),
+    (Array<F, D>, Array<F, D>),
+)
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    let (max, tangent) = max_axis_jvp(a, axis, t);
+    let (_, d_a) = max_axis_backward(a, axis, d_out.0);
+    let (_, d_t) = max_axis_backward(a, axis, d_out.1);
+    ((max, tangent), (d_a, d_t))
+}
+
+/// [`max_axis_jvp`] under the name second order calls (`g_hvp_tangent` of a gate `g`).
+pub fn max_axis_hvp_tangent<F, S, D>(
+    a: &ArrayBase<S, D>,
+    axis: Axis,
+    t: impl ArrayInput<F, D>,
+) -> (Array<F, D::Smaller>, Array<F, D::Smaller>)
+where
+    F: Float,
+    S: Data<Elem = F>,
+    D: RemoveAxis,
+{
+    max_axis_jvp(a, axis, t)
+}
+
+pub use max_axis_jvp_backward as max_axis_hvp_tangent_backward;
 
 /// Row `i`'s entry `labels[i]`: numpy's `a[arange(n), y]`.
 ///

@@ -445,8 +445,11 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
                     {
                         None
                     }
+                    // `max_axis` goes through the runtime's `max_axis_hvp_tangent` and its
+                    // `_backward`, as a call of a user's array function does.
                     Prim::Call { path, .. }
-                        if crate::rules::gates::runtime_gate_name(path).is_some()
+                        if crate::rules::gates::runtime_gate_name(path)
+                            .is_some_and(|name| name != "max_axis")
                             && program.vars[a.target].ty.is_tensor() =>
                     {
                         Some("this runtime gate on an array")
