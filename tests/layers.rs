@@ -236,6 +236,99 @@ fn mapv_closures_with_branches() {
     assert!((ddelta - ddelta_ref).abs() < 1e-6);
 }
 
+/// An activation of the user's own, a `#[backprop]` scalar function, mapped over an array:
+/// `z.mapv(|v| gelu_tanh(v, k))` and `h.mapv(softsign)` (a function path, as numpy's
+/// `np.vectorize(f)(z)`), each differentiated through the function's `_backward`.
+#[backprop]
+fn gelu_tanh(v: f64, k: f64) -> f64 {
+    0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh())
+}
+
+#[backprop]
+fn softsign(v: f64) -> f64 {
+    v / (1.0 + v.abs())
+}
+
+#[backprop(jvp)]
+fn own_activations(x: &Array2<f64>, w: &Array2<f64>, k: f64) -> f64 {
+    let z = x.dot(w);
+    let h = z.mapv(|v| gelu_tanh(v, k));
+    let s = h.mapv(softsign);
+    (&s * &z).sum()
+}
+
+#[backprop]
+fn softsign32(v: f32) -> f32 {
+    v / (1.0 + v.abs())
+}
+
+#[backprop]
+fn own_activation32(z: &Array1<f32>) -> f32 {
+    z.mapv(softsign32).sum()
+}
+
+#[test]
+fn functions_of_the_user_s_own_in_mapv() {
+    let x = array![[0.5, -1.2, 0.3], [-0.4, 0.9, -2.0]];
+    let w = array![[0.7, -0.3], [0.2, 0.5], [-1.1, 0.4]];
+    let k = 0.8;
+    let (value, (d_x, d_w, d_k)) = own_activations_grad(&x, &w, k);
+    // The exact reference: the same function in dual numbers, one component at a time.
+    use num_dual::{Dual64, DualNum};
+    let reference = |xd: &[Dual64], wd: &[Dual64], kd: Dual64| -> Dual64 {
+        let mut total = Dual64::from_re(0.0);
+        for i in 0..2 {
+            for c in 0..2 {
+                let z = (0..3).fold(Dual64::from_re(0.0), |s, j| {
+                    s + xd[i * 3 + j] * wd[j * 2 + c]
+                });
+                let h = z * 0.5 * ((kd * (z + z * z * z * 0.044715)).tanh() + 1.0);
+                let s = h / (if h.re < 0.0 { -h } else { h } + 1.0);
+                total += s * z;
+            }
+        }
+        total
+    };
+    let flat = |a: &Array2<f64>| a.iter().map(|&v| Dual64::from_re(v)).collect::<Vec<_>>();
+    let (xs, ws) = (flat(&x), flat(&w));
+    let kd = Dual64::from_re(k);
+    assert!((value - reference(&xs, &ws, kd).re).abs() < 1e-14);
+    for (i, g) in d_x.iter().enumerate() {
+        let mut seeded = xs.clone();
+        seeded[i].eps = 1.0;
+        assert!(
+            (g - reference(&seeded, &ws, kd).eps).abs() < 1e-13,
+            "d_x[{i}]"
+        );
+    }
+    for (i, g) in d_w.iter().enumerate() {
+        let mut seeded = ws.clone();
+        seeded[i].eps = 1.0;
+        assert!(
+            (g - reference(&xs, &seeded, kd).eps).abs() < 1e-13,
+            "d_w[{i}]"
+        );
+    }
+    assert!((d_k - reference(&xs, &ws, Dual64::new(k, 1.0)).eps).abs() < 1e-13);
+    agrees_with_central_differences(
+        "own activations",
+        w.as_slice().unwrap(),
+        d_w.as_slice().unwrap(),
+        |p| own_activations(&x, &Array2::from_shape_vec((3, 2), p.to_vec()).unwrap(), k),
+    );
+    // Forward mode maps the same functions' backward over the tangents.
+    let (t_x, t_w) = (x.mapv(|v| 0.5 - v), w.mapv(|v| v * v));
+    let (_, tangent) = own_activations_jvp(&x, &w, k, &t_x, &t_w, 0.3);
+    let directional = (&d_x * &t_x).sum() + (&d_w * &t_w).sum() + d_k * 0.3;
+    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
+
+    let z = array![0.5f32, -1.5, 2.0];
+    let (_, d_z) = own_activation32_grad(&z);
+    for (g, v) in d_z.iter().zip(&z) {
+        assert!((g - 1.0 / (1.0 + v.abs()).powi(2)).abs() < 1e-6);
+    }
+}
+
 /// The closure's scalar function and its backward sit in the generated code as items: the
 /// forward line maps the one, the reverse applies the other to every element.
 #[test]

@@ -466,7 +466,7 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
                     }
                     // Its tangent runs the closure's scalar backward on every element.
                     Prim::Tensor(crate::rules::TensorOp::Map { .. }) => {
-                        Some("a `mapv` closure with a branch")
+                        Some("a `mapv` closure with a branch or a call of your own function")
                     }
                     _ => None,
                 };

@@ -636,7 +636,15 @@ pub(super) fn tangent_expr(
                 match element {
                     Some(tangent) => {
                         let t_a = rules::render_receiver(program, &tangent, float);
-                        quote!(::backprop::ndarray::Zip::from(&#a).and(&#t_a).map_collect(|&#e, &#te| #terms))
+                        // `Zip` takes views: a reference parameter is one already.
+                        let view = |operand: &Operand, rendered: &TokenStream| match program
+                            .ty_of(operand)
+                        {
+                            Ty::Tensor { by_ref: true, .. } => rendered.clone(),
+                            _ => quote!(&#rendered),
+                        };
+                        let (a, t_a) = (view(&args[0], &a), view(&tangent, &t_a));
+                        quote!(::backprop::ndarray::Zip::from(#a).and(#t_a).map_collect(|&#e, &#te| #terms))
                     }
                     None => quote!(#a.mapv(|#e| #terms)),
                 }

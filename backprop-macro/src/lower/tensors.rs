@@ -153,7 +153,7 @@ impl Lowerer<'_> {
                 _ => {
                     self.errors.spanned(
                         name,
-                        format!("a `mapv` closure with a branch is a function of the element and of float values; `{name}` is not a float: compute what the closure needs from it before the `mapv` (`let k = {name} as f64;`)"),
+                        format!("a `mapv` closure that is not elementwise array code (a branch, a call of your own function) is a function of the element and of float values; `{name}` is not a float: compute what the closure needs from it before the `mapv` (`let k = {name} as f64;`)"),
                     );
                     failed = true;
                 }
@@ -501,6 +501,12 @@ impl Lowerer<'_> {
                             }
                         }
                     }
+                    // `a.mapv(leaky)` of a function of the user's: the closure `|v| leaky(v)`.
+                    None if rules::tensor_gate_rank(&function.path.to_token_stream()).is_none() => {
+                        let element = quote::format_ident!("v");
+                        let closure: syn::ExprClosure = syn::parse_quote_spanned!(function.span()=> |#element| #function(#element));
+                        self.mapv_function(receiver, &closure, &element, hint)
+                    }
                     _ => {
                         let (path, backward) = backward_path(&function.path);
                         Value::Assign {
@@ -578,7 +584,17 @@ fn not_elementwise(expr: &Expr) -> Option<&Expr> {
         Expr::MethodCall(m) => {
             not_elementwise(&m.receiver).or_else(|| m.args.iter().find_map(not_elementwise))
         }
-        Expr::Call(c) => c.args.iter().find_map(not_elementwise),
+        // `f64::exp(v)` and the runtime's gates hold elementwise; a function of the user's
+        // takes one element (`|v| leaky(v, alpha)`), so the closure is a scalar function.
+        Expr::Call(c) => match strip_parens(&c.func) {
+            Expr::Path(p)
+                if float_method_path(&p.path).is_some()
+                    || rules::tensor_gate_rank(&p.path.to_token_stream()).is_some() =>
+            {
+                c.args.iter().find_map(not_elementwise)
+            }
+            _ => Some(expr),
+        },
         other => Some(other),
     }
 }
