@@ -582,6 +582,110 @@ fn max_axis_under_hvp() {
     );
 }
 
+/// `mapv` closures that are scalar functions (a branch, a function of the user's) under
+/// `hvp`: the tangent is written with the closure's slope functions (`∂h/∂v`, `∂h/∂alpha`,
+/// read from `h_hvp_tangent`), which the reverse pass differentiates again.
+#[backprop(hvp, jvp, wrt(w, alpha))]
+fn leaky_net(w: &Array2<f64>, alpha: f64, x: &Array2<f64>) -> f64 {
+    let z = x.dot(w);
+    let h = z.mapv(|v| if v > 0.0 { v } else { alpha * v });
+    let g = h.mapv(|v| smooth(v, alpha));
+    (&g * &h).sum()
+}
+
+#[backprop(hvp)]
+fn smooth(v: f64, a: f64) -> f64 {
+    (a * v).tanh() + 0.25 * v * v
+}
+
+fn leaky_net_ref(p: &[HyperDual64], x: &Array2<f64>) -> HyperDual64 {
+    let (n, d) = x.dim();
+    let alpha = p[p.len() - 1];
+    let k = (p.len() - 1) / d;
+    let mut total = HyperDual64::from_re(0.0);
+    for i in 0..n {
+        for c in 0..k {
+            let z = (0..d).fold(HyperDual64::from_re(0.0), |s, j| {
+                s + p[j * k + c] * x[[i, j]]
+            });
+            let h = if z.re > 0.0 { z } else { alpha * z };
+            let g = (alpha * h).tanh() + h * h * 0.25;
+            total += g * h;
+        }
+    }
+    total
+}
+
+#[test]
+fn mapv_closures_that_are_functions_under_hvp() {
+    let (x, w, v) = (grid((4, 3), 0.8), grid((3, 2), 1.3), grid((3, 2), 0.35));
+    for (alpha, v_alpha) in [(0.1, 0.7), (0.6, -1.2)] {
+        let (value, (g, g_alpha), (hv, hv_alpha)) = leaky_net_hvp(&w, alpha, &x, &v, v_alpha);
+        let mut at: Vec<f64> = w.iter().copied().collect();
+        at.push(alpha);
+        let mut dir: Vec<f64> = v.iter().copied().collect();
+        dir.push(v_alpha);
+        let (ev, eg, ehv) = hyper(|p| leaky_net_ref(p, &x), &at, &dir);
+        assert!((value - ev).abs() < 1e-12);
+        let mut gradient: Vec<f64> = g.iter().copied().collect();
+        gradient.push(g_alpha);
+        close("gradient", &gradient, &eg, 1e-12);
+        let mut product: Vec<f64> = hv.iter().copied().collect();
+        product.push(hv_alpha);
+        close("H·v", &product, &ehv, 1e-11);
+        let grad = |p: &[f64]| -> Vec<f64> {
+            let w = Array2::from_shape_vec((3, 2), p[..6].to_vec()).unwrap();
+            let (_, (g, g_alpha)) = leaky_net_grad(&w, p[6], &x);
+            g.iter().copied().chain([g_alpha]).collect()
+        };
+        close(
+            "H·v central",
+            &product,
+            &central_hv(grad, &at, &dir, 1e-5),
+            1e-6,
+        );
+        // Forward mode over the same function: `<∇f, v>`.
+        let (_, tangent) = leaky_net_jvp(&w, alpha, &x, &v, v_alpha);
+        let directional: f64 = eg.iter().zip(&dir).map(|(g, v)| g * v).sum();
+        assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
+    }
+}
+
+/// The same leaky layer in f32.
+#[backprop(hvp)]
+fn leaky32(z: &Array1<f32>, alpha: f32) -> f32 {
+    let h = z.mapv(|v| if v > 0.0 { v * v } else { alpha * v * v * v });
+    h.sum()
+}
+
+#[test]
+fn mapv_closures_under_hvp_in_f32() {
+    let z = Array1::from(vec![0.5f32, -1.5, 2.0, -0.25]);
+    let alpha = 0.3f32;
+    let v = Array1::from(vec![1.0f32, 0.5, -0.25, 2.0]);
+    let (_, (g, g_alpha), (hv, hv_alpha)) = leaky32_hvp(&z, alpha, &v, 0.5);
+    // Closed forms: h = z² (z > 0), α z³ (z ≤ 0).
+    for i in 0..4 {
+        let (zi, vi) = (z[i], v[i]);
+        let (dz, hzz, hza) = if zi > 0.0 {
+            (2.0 * zi, 2.0, 0.0)
+        } else {
+            (3.0 * alpha * zi * zi, 6.0 * alpha * zi, 3.0 * zi * zi)
+        };
+        assert!((g[i] - dz).abs() < 1e-5);
+        assert!((hv[i] - (hzz * vi + hza * 0.5)).abs() < 1e-4, "{hv}");
+    }
+    let cubes: f32 = z.iter().filter(|v| **v <= 0.0).map(|v| v * v * v).sum();
+    assert!((g_alpha - cubes).abs() < 1e-5);
+    let mixed: f32 = z
+        .iter()
+        .zip(&v)
+        .filter(|(z, _)| **z <= 0.0)
+        .map(|(z, v)| 3.0 * z * z * v)
+        .sum();
+    assert!((hv_alpha - mixed).abs() < 1e-4);
+}
+
 /// A layer of the user's own that returns an array, called from a loss with `hvp`: the loss
 /// goes through `tanh_layer_hvp_tangent`, which returns `(value, tangent)`, and its
 /// `_backward`.

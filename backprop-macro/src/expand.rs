@@ -301,6 +301,26 @@ pub fn jvp_of(function: &syn::ItemFn, args: Args, errors: &mut Errors) -> Option
     Some(jvp)
 }
 
+/// `#[backprop(hvp)]`'s companions of a scalar function the macro writes itself (a `mapv`
+/// closure's, `emit/tangent_maps.rs`): `g_hvp_tangent` and its `_backward` among them, every
+/// float parameter differentiated; `None` when it reported an error.
+pub fn hvp_of(function: &syn::ItemFn, errors: &mut Errors) -> Option<TokenStream> {
+    let reported = errors.len();
+    let args = Args {
+        hvp: true,
+        ..Default::default()
+    };
+    let signature = signature::analyze(&function.sig, &args, errors);
+    let mut namer = Namer::new(function.to_token_stream());
+    let mut program = lower::lower(function, &signature, &mut namer, errors);
+    if errors.len() > reported {
+        return None;
+    }
+    buffers::check(&mut program, &mut namer);
+    let generated = emit::hvp(function, &signature, &program, false, &mut namer, errors);
+    (errors.len() == reported).then_some(generated)
+}
+
 /// `BACKPROP_EXPAND=file.rs cargo test -p backprop-macro expand_file -- --ignored --nocapture`
 /// prints what `#[backprop]` makes of the first function in `file.rs` (its attribute
 /// arguments included), without compiling it: for reading generated code that does not

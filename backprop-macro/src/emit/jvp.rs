@@ -211,6 +211,11 @@ pub fn hvp(
     t.for_hvp = true;
     t.references = references(signature);
     let lines = block_lines(&t, &program.body, errors);
+    // The program's items and those the tangent lines added, once every line is written.
+    let all_items = |t: &Tangents| -> Vec<TokenStream> {
+        let added = t.items.borrow();
+        program.items.iter().chain(added.iter()).cloned().collect()
+    };
     let differentiable: Vec<(&crate::signature::ParamInfo, &Ident)> = signature
         .params
         .iter()
@@ -233,7 +238,6 @@ pub fn hvp(
     });
     let value = super::output_value(program);
     let f = float.ident();
-    let items = &program.items;
     let inner = quote::format_ident!("{}_hvp_tangent", name);
     let source = if array_output {
         let output = &signature.output_tokens;
@@ -252,6 +256,7 @@ pub fn hvp(
         } else {
             (TokenStream::new(), value, tangent)
         };
+        let items = all_items(&t);
         quote! {
             fn #inner(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
                 #(#items)*
@@ -265,6 +270,7 @@ pub fn hvp(
             Some(tangent) => rules::render_bare(&t.program, &tangent),
             None => quote!(0.0),
         };
+        let items = all_items(&t);
         quote! {
             fn #inner(#(#params,)* #(#tangent_params),*) -> [#f; 2] {
                 #(#items)*
@@ -463,10 +469,6 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
                         ) =>
                     {
                         Some("a call that returns this type")
-                    }
-                    // Its tangent runs the closure's scalar backward on every element.
-                    Prim::Tensor(crate::rules::TensorOp::Map { .. }) => {
-                        Some("a `mapv` closure with a branch or a call of your own function")
                     }
                     _ => None,
                 };

@@ -20,6 +20,7 @@ mod jvp;
 mod lines;
 mod tangent;
 mod tangent_calls;
+mod tangent_maps;
 
 pub use jvp::{hvp, jvp};
 

@@ -33,6 +33,9 @@ pub(super) struct Tangents {
     /// The parameters that are references (`w: &[f64]`): a zero tangent passed for one is a
     /// reference too.
     pub(super) references: std::collections::HashSet<String>,
+    /// Items the tangent lines call that the program does not hold: `hvp`'s slope functions
+    /// of a `mapv` closure (`tangent_maps`).
+    pub(super) items: std::cell::RefCell<Vec<TokenStream>>,
 }
 
 impl Tangents {
@@ -57,6 +60,7 @@ impl Tangents {
             of,
             for_hvp: false,
             references: Default::default(),
+            items: Default::default(),
         }
     }
 
@@ -600,6 +604,9 @@ pub(super) fn tangent_expr(
             // The closure's scalar backward is linear in its upstream: with the element's
             // tangent as the upstream it gives g'(e)·t, and each differentiated capture's
             // partial times that capture's tangent adds to it.
+            TensorOp::Map { function, wrt, .. } if t.for_hvp => {
+                return super::tangent_maps::map_tangent(t, assign, function, wrt, float);
+            }
             TensorOp::Map { backward, wrt, .. } => {
                 let captures: Vec<TokenStream> = (1..args.len())
                     .map(|k| rules::render_bare(program, &args[k]))

@@ -207,6 +207,7 @@ impl Lowerer<'_> {
         Value::Assign {
             prim: Prim::Tensor(TensorOp::Map {
                 closure: forward,
+                function: name.clone(),
                 backward: backward_name,
                 wrt: active,
             }),

@@ -146,6 +146,8 @@ pub enum TensorOp {
     /// capture `k` is differentiated (its gradient is summed over the elements).
     Map {
         closure: TokenStream,
+        /// The scalar function `g` (its source is one of the program's items).
+        function: Ident,
         backward: Ident,
         wrt: Vec<bool>,
     },
