@@ -271,6 +271,23 @@ fn softsign_hvp_tangent_backward<F: Real>(x: F, t: F, d_out: [F; 2]) -> ([F; 2],
     )
 }
 
+/// Forward mode over `softsign_hvp_tangent` (what `g_hvp_tangent_jvp` of a caller with `jvp`
+/// and `hvp` calls): the value and its derivative in the direction `(s_x, s_t)`.
+fn softsign_hvp_tangent_jvp<F: Real>(x: F, t: F, s_x: F, s_t: F) -> ([F; 2], [F; 2]) {
+    let den = F::one() + x.abs();
+    let slope = F::one() / (den * den);
+    let sign = if x.is_sign_negative() {
+        -F::one()
+    } else {
+        F::one()
+    };
+    let curvature = -(sign + sign) / (den * den * den);
+    (
+        [x / den, slope * t],
+        [slope * s_x, curvature * t * s_x + slope * s_t],
+    )
+}
+
 /// The smooth maximum ln(e^a + e^b), computed stably: two differentiable inputs.
 fn smooth_max<F: Real>(a: F, b: F) -> F {
     let m = a.max(b);
@@ -593,6 +610,45 @@ fn ch(x: f64) -> HyperDual64 {
     HyperDual64::from_re(x)
 }
 
+/// `g_jvp(x.., t..)` inside a program (`Gen::inner`), on the dual numbers of the program's
+/// reference: `g`'s value and its tangent `∇g(x)·t`, each with its derivative, from one pass
+/// of `g`'s hyper-dual reference at `x + ε₁ t + ε₂ x' + ε₁ε₂ t'` (`x'`, `t'` the dual parts):
+/// `eps2` is `∇g·x'`, `eps1` is `∇g·t` and `eps1eps2` is `tᵀ H x' + ∇g·t'`, exactly.
+fn inner_jvp(
+    x: &[Dual64],
+    t: &[Dual64],
+    g: impl Fn(&[HyperDual64]) -> HyperDual64,
+) -> (Dual64, Dual64) {
+    let h: Vec<HyperDual64> = x
+        .iter()
+        .zip(t)
+        .map(|(x, t)| HyperDual64::new(x.re, t.re, x.eps, t.eps))
+        .collect();
+    let out = g(&h);
+    (
+        Dual64::new(out.re, out.eps2),
+        Dual64::new(out.eps1, out.eps1eps2),
+    )
+}
+
+/// `g_grad(x..)` inside a program, on dual numbers: `g`'s value and gradient, each part the
+/// tangent of `inner_jvp` in a unit direction.
+fn inner_grad<const N: usize>(
+    x: &[Dual64; N],
+    g: impl Fn(&[HyperDual64]) -> HyperDual64,
+) -> (Dual64, [Dual64; N]) {
+    let mut value = Dual64::from_re(0.0);
+    let parts = std::array::from_fn(|i| {
+        let unit: Vec<Dual64> = (0..N)
+            .map(|j| Dual64::from_re(if i == j { 1.0 } else { 0.0 }))
+            .collect();
+        let (v, d) = inner_jvp(x, &unit, &g);
+        value = v;
+        d
+    });
+    (value, parts)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table of generated programs.
 
@@ -859,7 +915,46 @@ include!("generated/differential_programs.rs");
 
 const SEED: u64 = 0x00D1_FFE2_E471_A1B0;
 /// How many programs the file holds.
-const PROGRAMS: usize = 2000;
+const PROGRAMS: usize = 2120;
+/// The first program that may take derivatives inside (`Gen::inner`): call `g_jvp(p.., t..)`
+/// (`JVP_INSIDE`) or `g_grad(p..)` (`GRAD_INSIDE`) of an earlier program `g` with `jvp` and
+/// `hvp` and use what they return, `let (_, d) = g_jvp(a, b, 0.0, 1.0);`, `let (v, (_, db)) =
+/// g_grad(a, b);`, among their statements, in loop bodies and in `if` arms. Such a program is
+/// differentiated by reverse mode (through `g_jvp_backward` and `g_grad_backward`) and, with
+/// `jvp`, by forward mode (`g_jvp_jvp`, `g_grad_jvp`); it never has `hvp`. These programs
+/// are drawn after all the others, once the others' attributes are decided (an inner callee
+/// must have `hvp`), so the earlier programs are unchanged.
+const INSIDE_FROM: usize = 2000;
+/// Whether programs from `INSIDE_FROM` on call `g_jvp(p.., t..)` and use its tangent (and
+/// value): the dual reference evaluates `g`'s hyper-dual reference once (`inner_jvp`: `eps1`
+/// seeded with `t`, `eps2` with the outer dual parts), which gives `∇g·t` and its derivative
+/// exactly.
+const JVP_INSIDE: bool = true;
+/// Whether programs from `INSIDE_FROM` on call `g_grad(p..)` and use parts of the gradient:
+/// the dual reference evaluates `g`'s hyper-dual reference once per float parameter
+/// (`inner_grad`).
+const GRAD_INSIDE: bool = true;
+/// Whether a derivative inside may be a constant: get no value with a gradient (only literals,
+/// `let (_, d) = g_jvp(0.75, 0.5, 1.0, 0.0);`, or values without one, `g_grad(y.round(),
+/// 1)`). The macro takes such a constant call for a float, not the tuple it returns: "expected
+/// `f64`, found `(f64, f64)`", "`f64` is a primitive type and therefore doesn't have fields",
+/// "cannot multiply `f64` by `(f64, f64)`", in reverse and in forward mode (the repro:
+/// `#[backprop(jvp, hvp)] fn g(x: f64, y: f64) -> f64 { x * x * y + y.sin() }` and
+/// `#[backprop] fn f(x: f64) -> f64 { let (_, d) = g_jvp(0.75, 0.5, 1.0, 0.0); x * d }`).
+/// Off: the first float argument of every such call adds a differentiable parameter
+/// (`0.5 * e + 0.5 * x`).
+const INSIDE_CONSTANT_ARGUMENTS: bool = false;
+/// Whether a program with `jvp` may pass the value of a reduction without a gradient (`let r
+/// = w.iter().fold(0.0, |total, &w_i| total + w_i);` of a `Vec` outside `wrt(..)`) to a
+/// differentiated call, `g(r, q[1])` or `g_jvp(r, ..)`. `f_jvp` passes the zero tangent
+/// `vec![0.0; r.len()]` for it: "no method named `len` found for type `f64`" and "expected
+/// `f64`, found `Vec<{float}>`" (the repro: `#[backprop(wrt(q), jvp)] fn h(w: Vec<f64>, q:
+/// Vec<f64>) -> f64 { let r = w.iter().fold(0.0, |total, &w_i| total + w_i); g(r, q[1]) }`).
+/// Found by a program from `INSIDE_FROM` on. Off: such a program has no `jvp`.
+const JVP_CONSTANT_REDUCTION_ARGUMENTS: bool = false;
+/// Whether a program that takes derivatives inside may have `jvp` (its `f_jvp` calls
+/// `g_jvp_jvp` and `g_grad_jvp`).
+const INSIDE_JVP: bool = true;
 /// The first program that also uses local buffers, `while` loops, `break` guards and the casts
 /// `f64 -> f32 -> f64` (the programs before it are the ones generated before these entered
 /// the generator, unchanged).
@@ -939,6 +1034,14 @@ const HVP_EVERY: usize = 2;
 /// `hvp_imported_runtime_gate`). `backprop::sigmoid(x)` compiles. On: the prelude exports them
 /// (and the repro runs).
 const HVP_IMPORTED_GATES: bool = true;
+/// Whether a program with `hvp` may call the runtime's gates (`backprop::sigmoid`, `relu`,
+/// `softplus`, by path or imported). Since 908fc7c the macro writes `g_hvp_tangent_jvp` (for
+/// `g_jvp_jvp`) for every function with `jvp` and `hvp`, and it calls
+/// `sigmoid_hvp_tangent_jvp`, which the runtime does not have: "cannot find function
+/// `sigmoid_hvp_tangent_jvp` in crate `::backprop`" (the repro: `#[backprop(jvp, hvp)] fn
+/// f(x: f64) -> f64 { backprop::sigmoid(x) }`). `softsign` has its `softsign_hvp_tangent_jvp`
+/// written by hand above. Off: such programs have no `hvp`.
+const HVP_RUNTIME_GATES: bool = false;
 /// Whether a program with `hvp` may have a local `vec!` buffer (`let mut h = vec![0.0; 2];`).
 /// The tangent function that `hvp` differentiates again keeps the `vec!`, which the macro then
 /// rejects: "macro calls are not supported in a `#[backprop]` function", and "a `#[backprop]`
@@ -1453,6 +1556,23 @@ enum ArmStmt {
     Cursor(usize, Stride),
     /// `idx += step;`
     Step(usize, Stride),
+    /// A derivative inside (`Gen::inner`): `let (v, d) = g_jvp(..);` or `let (v, (da, _)) =
+    /// g_grad(..);`.
+    Inner(Inner),
+}
+
+/// `let (v, d) = g_jvp(args.., tangents..);` or `let (v, (da, _, dc)) = g_grad(args..);` of
+/// an earlier program `g` with `jvp` and `hvp` whose float parameters are scalars.
+#[derive(Clone, PartialEq)]
+struct Inner {
+    callee: usize,
+    args: Vec<Arg>,
+    /// `g_jvp`'s tangents, one per float parameter; `None` for `g_grad`.
+    tangents: Option<Vec<E>>,
+    /// The variable bound to `g`'s value, or `_`.
+    value: Option<usize>,
+    /// `g_jvp`: the tangent (one entry); `g_grad`: a part per float parameter, or `_`.
+    parts: Vec<Option<usize>>,
 }
 
 /// The start or the step of a counter stepped by hand: a literal, or a `usize` parameter
@@ -1627,6 +1747,8 @@ struct Function {
     jvp_first: bool,
     /// Whether the attribute has `hvp` (`Gen::hvp`; `f_hvp` is checked too).
     hvp: bool,
+    /// How many derivatives it takes inside (`Gen::inner`, from `INSIDE_FROM` on).
+    inner: usize,
     /// Some float parameters wrapped in a generated struct (`Gen::wrap`, `STRUCT_PARAMS`).
     wrap: Option<Wrap>,
     /// What it returns (a scalar before `OUTPUTS_FROM`).
@@ -1688,6 +1810,9 @@ struct Sig {
     jvp: bool,
     /// Whether it has `hvp` (so that its callers may: they call `g_hvp_tangent`).
     hvp: bool,
+    /// Whether it takes a struct (`Gen::wrap`): the programs from `INSIDE_FROM` on do not
+    /// call it.
+    wrapped: bool,
 }
 
 struct Gen {
@@ -1761,6 +1886,13 @@ struct Gen {
     loop_serial: usize,
     open_loops: Vec<usize>,
     frozen: Vec<(usize, usize)>,
+    /// Programs from `INSIDE_FROM` on also take derivatives inside (`Gen::inner`), and call
+    /// no program that takes a struct.
+    inside: bool,
+    /// The derivatives inside of the function being generated.
+    inner: usize,
+    /// Its differentiable float parameters (those in `wrt(..)`, or all).
+    differentiable: Vec<usize>,
 }
 
 fn boxed(e: E) -> Box<E> {
@@ -1815,6 +1947,9 @@ impl Gen {
             loop_serial: 0,
             open_loops: Vec::new(),
             frozen: Vec::new(),
+            inside: false,
+            inner: 0,
+            differentiable: Vec::new(),
         }
     }
 
@@ -2739,6 +2874,7 @@ impl Gen {
                 let sig = &self.sigs[i];
                 sig.fl == self.fl
                     && !sig.wrt
+                    && !sig.wrapped
                     && sig.output.array().is_some() == array_output
                     && (narrowed_ok || !sig.narrowed)
                     && sig.kinds.iter().all(|&k| k.elements().is_none() || has(k))
@@ -2859,6 +2995,148 @@ impl Gen {
             id,
             Rhs::Expr(E::Call(Callee::Program(callee), args)),
         ))
+    }
+
+    /// A derivative inside (programs from `INSIDE_FROM` on): `let (v, d) = g_jvp(args..,
+    /// tangents..);` (`JVP_INSIDE`) or `let (v, (da, _)) = g_grad(args..);` (`GRAD_INSIDE`)
+    /// of an earlier program `g` with `jvp` and `hvp` (its `g_jvp_backward`, `g_jvp_jvp` and
+    /// `g_grad_jvp` exist) whose float parameters are scalars. The tangents are literals
+    /// (`0.0`, `1.0`: a partial derivative) or values of the program; the value, the tangent
+    /// and the gradient's parts are bound or `_`. `None` without such a callee.
+    fn inner(&mut self) -> Option<ArmStmt> {
+        if !self.inside || self.fl != Fl::F64 || !(JVP_INSIDE || GRAD_INSIDE) {
+            return None;
+        }
+        let candidates: Vec<usize> = (0..self.sigs.len())
+            .filter(|&i| {
+                let sig = &self.sigs[i];
+                sig.fl == Fl::F64
+                    && sig.jvp
+                    && sig.hvp
+                    && !sig.wrt
+                    && !sig.wrapped
+                    && sig.output == Output::Scalar
+                    && sig
+                        .kinds
+                        .iter()
+                        .all(|k| matches!(k, Kind::Scalar | Kind::Usize | Kind::I32 | Kind::Bool))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let callee = self.rng.pick(&candidates);
+        let jvp = match (JVP_INSIDE, GRAD_INSIDE) {
+            (true, true) => self.rng.chance(0.5),
+            (jvp, _) => jvp,
+        };
+        let kinds = self.sigs[callee].kinds.clone();
+        let mut args = Vec::new();
+        for kind in &kinds {
+            args.push(match kind {
+                Kind::Scalar => {
+                    if self.rng.chance(0.1) {
+                        Arg::Float(E::Lit(self.rng.pick(&[0.25, 0.5, 0.75, 1.2])))
+                    } else {
+                        Arg::Float(self.bounded(2, 1.5).0)
+                    }
+                }
+                Kind::Usize => self.const_arg(Kind::Usize, &["0", "1", "2", "3"]),
+                Kind::I32 => self.const_arg(Kind::I32, &["-2", "-1", "0", "1", "2"]),
+                _ => self.const_arg(Kind::Bool, &["true", "false"]),
+            });
+        }
+        let floats = kinds.iter().filter(|&&k| k == Kind::Scalar).count();
+        let tangents = if jvp {
+            // A partial derivative (`0.0` but one `1.0`), literals, or values of the program.
+            let unit = self.rng.below(floats);
+            let style = self.rng.below(3);
+            let mut tangents = Vec::new();
+            for j in 0..floats {
+                tangents.push(match style {
+                    0 => E::Lit(if j == unit { 1.0 } else { 0.0 }),
+                    1 => E::Lit(self.rng.pick(&[0.0, 0.5, 1.0, 1.5, 2.0])),
+                    _ if self.rng.chance(0.3) => E::Lit(self.rng.pick(&[0.0, 1.0])),
+                    _ => {
+                        self.cov("inner jvp: a value of the program as a tangent");
+                        self.bounded(1, 1.5).0
+                    }
+                });
+            }
+            Some(tangents)
+        } else {
+            None
+        };
+        // See `INSIDE_CONSTANT_ARGUMENTS`: a differentiable parameter (not shadowed, not
+        // `mut`), or an element of one.
+        if !INSIDE_CONSTANT_ARGUMENTS {
+            let visible = self.visible();
+            let active: Vec<usize> = self
+                .differentiable
+                .iter()
+                .copied()
+                .filter(|&p| visible.contains(&p) && !self.vars[p].mutable)
+                .collect();
+            if active.is_empty() {
+                return None;
+            }
+            let p = self.rng.pick(&active);
+            self.vars[p].uses += 1;
+            let read = match self.vars[p].kind {
+                Kind::Scalar => E::Var(p),
+                _ => E::Elem(p, Index::Lit(0)),
+            };
+            if let Some(Arg::Float(first)) = args.iter_mut().find(|a| matches!(a, Arg::Float(_))) {
+                *first = bin(
+                    Op::Add,
+                    bin(Op::Mul, first.clone(), E::Lit(0.5)),
+                    bin(Op::Mul, read, E::Lit(0.5)),
+                );
+            }
+        }
+        // The bindings, declared after the arguments are drawn.
+        let value = if self.rng.chance(0.35) {
+            let name = self.fresh_name();
+            let bound = self.sigs[callee].bound;
+            Some(self.declare(&name, Kind::Scalar, bound, false))
+        } else {
+            None
+        };
+        let slots = if jvp { 1 } else { floats };
+        let mut bound_parts: Vec<bool> = (0..slots).map(|_| self.rng.chance(0.6)).collect();
+        if !bound_parts.iter().any(|&b| b) {
+            let at = self.rng.below(slots);
+            bound_parts[at] = true;
+        }
+        let mut parts = Vec::new();
+        for bound in bound_parts {
+            parts.push(if bound {
+                let name = self.fresh_name();
+                Some(self.declare(&name, Kind::Scalar, LIMIT, false))
+            } else {
+                None
+            });
+        }
+        self.inner += 1;
+        self.cov(if jvp {
+            "g_jvp(..) called inside"
+        } else {
+            "g_grad(..) called inside"
+        });
+        if self.arm_depth > 0 {
+            self.cov(if jvp {
+                "g_jvp(..) called inside, in a loop or an arm"
+            } else {
+                "g_grad(..) called inside, in a loop or an arm"
+            });
+        }
+        Some(ArmStmt::Inner(Inner {
+            callee,
+            args,
+            tangents,
+            value,
+            parts,
+        }))
     }
 
     /// Split mode (programs from `SPLIT_FROM` on): lists some of the earlier programs that `f`
@@ -2992,12 +3270,21 @@ impl Gen {
     /// one), and when it has none of the shapes that `JVP_RETURN_IN_LOOPS` ..
     /// `JVP_CONSTANT_ARRAY_OUTPUT` keep out.
     fn jvp(&mut self, f: &mut Function, index: usize) {
-        let (calls, loop_return, constant_literal_output) = {
+        let (calls, loop_return, constant_literal_output, constant_reduction_argument) = {
             let walk = Calls::walk(f);
-            (walk.found, walk.loop_return, walk.constant_literal_output)
+            (
+                walk.found,
+                walk.loop_return,
+                walk.constant_literal_output,
+                walk.constant_reduction_argument,
+            )
         };
         let callees: Vec<usize> = calls.iter().map(|c| c.callee).collect();
         if !index.is_multiple_of(JVP_EVERY) || callees.iter().any(|&c| !self.sigs[c].jvp) {
+            return;
+        }
+        // See `INSIDE_JVP`.
+        if f.inner > 0 && !INSIDE_JVP {
             return;
         }
         // What the macro does not compile in forward mode yet (each has its minimized case,
@@ -3008,6 +3295,7 @@ impl Gen {
                     .iter()
                     .any(|c| c.differentiated && c.constant_reference)
             || !JVP_CONSTANT_ARRAY_OUTPUT && constant_literal_output
+            || !JVP_CONSTANT_REDUCTION_ARGUMENTS && constant_reduction_argument
         {
             return;
         }
@@ -3075,6 +3363,7 @@ impl Gen {
         let chosen = index.is_multiple_of(HVP_EVERY) || !calls.is_empty();
         if !chosen
             || !f.jvp
+            || f.inner > 0
             || f.fl != Fl::F64
             || f.output != Output::Scalar
             || f.narrowed
@@ -3099,6 +3388,10 @@ impl Gen {
         if ["smooth_max(", "leaky(", "scaled(", " as f32"]
             .iter()
             .any(|gate| body.contains(gate))
+            || !HVP_RUNTIME_GATES
+                && ["sigmoid(", "relu(", "softplus("]
+                    .iter()
+                    .any(|gate| body.contains(gate))
             || !HVP_IMPORTED_GATES
                 && ["sigmoid(", "relu(", "softplus("].iter().any(|gate| {
                     body.match_indices(gate)
@@ -3193,6 +3486,7 @@ impl Gen {
             paths,
             printing: Cell::new(false),
         });
+        self.sigs[index].wrapped = true;
         // See `STRUCT_REF_ARRAY_FIELD_ARGUMENTS`: such a struct comes by value.
         if by_ref && !STRUCT_REF_ARRAY_FIELD_ARGUMENTS {
             let wrap = f.wrap.as_ref().expect("just set");
@@ -3792,6 +4086,13 @@ impl Gen {
     }
 
     fn arm_let(&mut self) -> ArmStmt {
+        // From `INSIDE_FROM` on, a derivative inside, at times.
+        if self.inside
+            && self.rng.chance(0.3)
+            && let Some(stmt) = self.inner()
+        {
+            return stmt;
+        }
         // An outer name (shadowing one of this arm's own would leave it unread).
         let own = self.scopes.last().cloned().unwrap_or_default();
         let shadowable: Vec<usize> = self
@@ -6829,6 +7130,11 @@ impl Gen {
         } else {
             Fl::F64
         };
+        // From `INSIDE_FROM` on, f64 (the inner callees have `hvp`, which is f64 only).
+        if self.inside {
+            self.fl = Fl::F64;
+        }
+        self.inner = 0;
         self.vars = Vec::new();
         self.scopes = vec![Vec::new()];
         self.named = Vec::new();
@@ -6955,6 +7261,10 @@ impl Gen {
             None
         };
 
+        self.differentiable = match &wrt {
+            Some(wrt) => wrt.clone(),
+            None => float_params.clone(),
+        };
         let mut body = Vec::new();
         if self.rng.chance(0.08) {
             let (name, value) = (
@@ -6995,7 +7305,19 @@ impl Gen {
         } else {
             usize::MAX
         };
+        // From `INSIDE_FROM` on, one statement at least takes a derivative inside.
+        let forced_inner = if self.inside {
+            self.rng.below(statements)
+        } else {
+            usize::MAX
+        };
         for s in 0..statements {
+            if self.inside
+                && (s == forced_inner || self.rng.chance(0.2))
+                && let Some(stmt) = self.inner()
+            {
+                body.push(Stmt::Arm(stmt));
+            }
             // From `ITERATORS_FROM` on: a reduction written as an iterator.
             if self.iterators && self.rng.chance(0.35) && self.reduction(&mut body) {
                 continue;
@@ -7131,6 +7453,7 @@ impl Gen {
             jvp: false,
             jvp_first: false,
             hvp: false,
+            inner: std::mem::take(&mut self.inner),
             wrap: None,
             output,
             iterators: self.iterators,
@@ -7315,6 +7638,10 @@ struct Calls<'a> {
     found: Vec<ProgramCall>,
     /// Whether a loop body returns (`if cond { ..; return v; }`; see `JVP_RETURN_IN_LOOPS`).
     loop_return: bool,
+    /// The reductions' accumulators, and whether a differentiated call (or derivative inside)
+    /// gets one without a gradient (see `JVP_CONSTANT_REDUCTION_ARGUMENTS`).
+    accumulators: Vec<usize>,
+    constant_reduction_argument: bool,
     /// Whether the value of an array-output program is an array literal (`[a, b]`, `vec![a,
     /// b]`, bound first or not) without a gradient (see `JVP_CONSTANT_ARRAY_OUTPUT`).
     constant_literal_output: bool,
@@ -7338,6 +7665,8 @@ impl<'a> Calls<'a> {
                 site: Site::default(),
                 found: Vec::new(),
                 loop_return: false,
+                accumulators: f.reductions.iter().map(|r| r.acc).collect(),
+                constant_reduction_argument: false,
                 constant_literal_output: false,
             };
             for &p in &f.params {
@@ -7386,6 +7715,20 @@ impl<'a> Calls<'a> {
         }
     }
 
+    /// Whether the arguments of a differentiated call read a reduction without a gradient.
+    fn note_constant_reductions<'e>(&mut self, floats: impl Iterator<Item = &'e E>) {
+        let mut reads = Vec::new();
+        for e in floats {
+            expr_reads(e, &mut reads);
+        }
+        if reads
+            .iter()
+            .any(|&v| self.accumulators.contains(&v) && !self.is_active(v))
+        {
+            self.constant_reduction_argument = true;
+        }
+    }
+
     fn arg_mentions(&self, a: &Arg) -> bool {
         match a {
             Arg::Float(e) => self.mentions(e),
@@ -7421,6 +7764,12 @@ impl<'a> Calls<'a> {
                     )
             }
             E::Call(callee, args) => {
+                if !cond && args.iter().any(|a| self.arg_mentions(a)) {
+                    self.note_constant_reductions(args.iter().filter_map(|a| match a {
+                        Arg::Float(e) => Some(e),
+                        _ => None,
+                    }));
+                }
                 if let Callee::Program(i) = callee {
                     let differentiated = !cond && args.iter().any(|a| self.arg_mentions(a));
                     let owned_reference = args.iter().any(|a| {
@@ -7617,6 +7966,37 @@ impl<'a> Calls<'a> {
                 | ArmStmt::Incr(_)
                 | ArmStmt::Cursor(..)
                 | ArmStmt::Step(..) => {}
+                // Not a call of `g` (what `split(..)` and `jvp` ask about): `g` has `jvp`
+                // and `hvp`, and the bindings take the activity of the arguments.
+                ArmStmt::Inner(inner) => {
+                    let outer = self.site;
+                    self.site.argument = true;
+                    let mut active = false;
+                    for a in &inner.args {
+                        if let Arg::Float(e) = a {
+                            active |= self.expr(e, false);
+                        }
+                    }
+                    for e in inner.tangents.iter().flatten() {
+                        active |= self.expr(e, false);
+                    }
+                    self.site = outer;
+                    if active {
+                        let floats: Vec<&E> = inner
+                            .args
+                            .iter()
+                            .filter_map(|a| match a {
+                                Arg::Float(e) => Some(e),
+                                _ => None,
+                            })
+                            .chain(inner.tangents.iter().flatten())
+                            .collect();
+                        self.note_constant_reductions(floats.into_iter());
+                    }
+                    for &v in inner.value.iter().chain(inner.parts.iter().flatten()) {
+                        self.set(v, active);
+                    }
+                }
             }
         }
     }
@@ -7678,6 +8058,7 @@ impl Function {
             output: self.output,
             jvp: false,
             hvp: false,
+            wrapped: false,
         });
         self
     }
@@ -8297,6 +8678,10 @@ impl Printer<'_> {
             ArmStmt::Step(var, step) => {
                 writeln!(s, "{indent}{} += {};", self.name(*var), self.stride(*step))
             }
+            ArmStmt::Inner(inner) => {
+                s.push_str(&self.inner_text(inner, dual, indent));
+                Ok(())
+            }
             ArmStmt::While(w) => {
                 let body = Block {
                     stmts: w.body.clone(),
@@ -8311,6 +8696,88 @@ impl Printer<'_> {
             }
         };
         s
+    }
+
+    /// A derivative inside (`Gen::inner`): `let (v, d) = g_jvp(a, b, 0.0, 1.0);` or `let (v,
+    /// (_, db)) = g_grad(a, b);`; on dual numbers `let (v, d) = inner_jvp(&[a, b], &[c(0.0),
+    /// c(1.0)], |h| g_hyper(h[0], h[1]));` or `let (v, [_, db]) = inner_grad(&[a, b], |h|
+    /// g_hyper(h[0], h[1]));`.
+    fn inner_text(&self, inner: &Inner, dual: bool, indent: &str) -> String {
+        let bind = |v: &Option<usize>| v.map_or("_", |v| self.name(v)).to_string();
+        let value = bind(&inner.value);
+        let parts: Vec<String> = inner.parts.iter().map(bind).collect();
+        let name = &self.sigs[inner.callee].name;
+        let floats: Vec<&E> = inner
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                Arg::Float(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        if dual {
+            let mut k = 0;
+            let hyper_args: Vec<String> = inner
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Float(_) => {
+                        k += 1;
+                        format!("h[{}]", k - 1)
+                    }
+                    Arg::Const(s) => s.clone(),
+                    Arg::Array(..) => unreachable!("scalar parameters only"),
+                })
+                .collect();
+            let x: Vec<String> = floats.iter().map(|e| self.darg(e)).collect();
+            let g = format!("|h| {name}_hyper({})", hyper_args.join(", "));
+            return match &inner.tangents {
+                Some(tangents) => {
+                    let t: Vec<String> = tangents.iter().map(|e| self.darg(e)).collect();
+                    format!(
+                        "{indent}let ({value}, {}) = inner_jvp(&[{}], &[{}], {g});\n",
+                        parts[0],
+                        x.join(", "),
+                        t.join(", ")
+                    )
+                }
+                None => format!(
+                    "{indent}let ({value}, [{}]) = inner_grad(&[{}], {g});\n",
+                    parts.join(", "),
+                    x.join(", ")
+                ),
+            };
+        }
+        let mut args: Vec<String> = inner
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::Float(e) => self.fwd(e, 0),
+                Arg::Const(s) => s.clone(),
+                Arg::Array(..) => unreachable!("scalar parameters only"),
+            })
+            .collect();
+        match &inner.tangents {
+            Some(tangents) => {
+                args.extend(tangents.iter().map(|e| self.fwd(e, 0)));
+                format!(
+                    "{indent}let ({value}, {}) = {name}_jvp({});\n",
+                    parts[0],
+                    args.join(", ")
+                )
+            }
+            None => {
+                let gradient = if parts.len() == 1 {
+                    parts[0].clone()
+                } else {
+                    format!("({})", parts.join(", "))
+                };
+                format!(
+                    "{indent}let ({value}, {gradient}) = {name}_grad({});\n",
+                    args.join(", ")
+                )
+            }
+        }
     }
 
     /// `: [f64; 3]` or `: Vec<f64>` (on dual numbers `: [Dual64; 3]`) for an array a call
@@ -9034,7 +9501,7 @@ fn generated_source() -> String {
     // Drawn first, all of them; then each gets its struct (`Gen::wrap`), `jvp` and `hvp`, in
     // order (a program's `jvp` and `hvp` depend on its callees'), and is printed.
     let mut programs = Vec::with_capacity(PROGRAMS);
-    for i in 0..PROGRAMS {
+    for i in 0..INSIDE_FROM {
         generator.extended = i >= EXTENDED_FROM;
         generator.break_lines = i >= BREAK_LINES_FROM;
         generator.loop_returns = i >= RETURN_FROM;
@@ -9056,15 +9523,27 @@ fn generated_source() -> String {
         }
     }
     let mut uncalled = 0;
-    for (i, mut f) in programs.into_iter().enumerate() {
+    for (i, f) in programs.iter_mut().enumerate() {
         if !called[i] {
-            generator.wrap(&mut f, i, uncalled);
+            generator.wrap(f, i, uncalled);
             uncalled += 1;
         }
         if f.wrap.is_none() {
-            generator.jvp(&mut f, i);
-            generator.hvp(&mut f, i);
+            generator.jvp(f, i);
+            generator.hvp(f, i);
         }
+    }
+    // The programs that take derivatives inside, drawn once the others' attributes are
+    // decided (their inner callees have `hvp`); none takes a struct.
+    generator.inside = true;
+    for i in INSIDE_FROM..PROGRAMS {
+        let mut f = generator.function(format!("p{i:04}"));
+        generator.split(&mut f);
+        generator.jvp(&mut f, i);
+        generator.hvp(&mut f, i);
+        programs.push(f);
+    }
+    for f in programs {
         if f.narrowed {
             let _ = writeln!(narrowed, "    {:?},", f.name);
         }
