@@ -272,6 +272,182 @@ fn nested_structs() {
     close("d_net", &g.to_flat(), &exact, 1e-13);
 }
 
+/// A model composed of layers, each layer's code a function of its own struct: `dense(&net.l1,
+/// x)` passes a field that is a struct whole, `mlp_total(&net, x)` the parameter itself, and
+/// `by_value(net, ..)` takes the struct by value and passes it on. The callee's gradient
+/// (a `Layer`, an `Mlp`) is taken apart into the fields' gradients.
+#[backprop(jvp)]
+fn dense(layer: &Layer, x: &Array2<f64>) -> Array2<f64> {
+    (x.dot(&layer.w) + &layer.b).mapv(f64::tanh)
+}
+
+#[backprop(jvp)]
+fn mlp_by_layers(net: &Mlp, x: &Array2<f64>) -> f64 {
+    let h: Array2<f64> = dense(&net.l1, x);
+    let y = h.dot(&net.l2.w) + &net.l2.b;
+    (&y * &y).sum()
+}
+
+#[backprop(jvp)]
+fn mlp_total(net: &Mlp, x: &Array2<f64>) -> f64 {
+    let h: Array2<f64> = dense(&net.l1, x);
+    let y: Array2<f64> = dense(&net.l2, &h);
+    mlp_by_layers(net, x) + 0.5 * (&y * &y).sum()
+}
+
+#[backprop(jvp)]
+fn by_value(net: Mlp, x: &Array2<f64>, s: f64) -> f64 {
+    let h: Array2<f64> = dense(&net.l1, x);
+    s * mlp_total(&net, x) + (&h * net.l2.b.sum()).sum()
+}
+
+/// `mlp_by_layers` over the flat parameters (w1 2×2, b1 2, w2 2×2, b2 2).
+fn mlp_ref(
+    p: &[Dual64],
+    x: &Array2<f64>,
+    second_dense: bool,
+) -> (Dual64, Dual64, Vec<Vec<Dual64>>) {
+    let (w1, b1, w2, b2) = (&p[0..4], &p[4..6], &p[6..10], &p[10..12]);
+    let (mut by_layers, mut both) = (Dual64::from(0.0), Dual64::from(0.0));
+    let mut hs = Vec::new();
+    for i in 0..3 {
+        let h: Vec<Dual64> = (0..2)
+            .map(|k| (b1[k] + w1[k] * x[[i, 0]] + w1[2 + k] * x[[i, 1]]).tanh())
+            .collect();
+        for c in 0..2 {
+            let y = b2[c] + h[0] * w2[c] + h[1] * w2[2 + c];
+            by_layers += y * y;
+            if second_dense {
+                both += y.tanh() * y.tanh();
+            }
+        }
+        hs.push(h);
+    }
+    (by_layers, both, hs)
+}
+
+#[test]
+fn structs_passed_whole_to_functions() {
+    let layer = |s: f64| Layer {
+        w: grid((2, 2), s),
+        b: array![0.1 * s, -0.2],
+    };
+    let net = Mlp {
+        l1: layer(1.0),
+        l2: layer(0.5),
+        label: "mlp",
+    };
+    let x = grid((3, 2), 0.8);
+    let flat = net.to_flat();
+    let total = |p: &[Dual64]| {
+        let (by_layers, both, _) = mlp_ref(p, &x, true);
+        by_layers + both * 0.5
+    };
+    let (value, (g, _)) = mlp_total_grad(&net, &x);
+    assert_eq!(g.label, "mlp");
+    assert!(
+        (value
+            - total(
+                &net.to_flat()
+                    .iter()
+                    .map(|&v| Dual64::from(v))
+                    .collect::<Vec<_>>()
+            )
+            .re)
+            .abs()
+            < 1e-12
+    );
+    close("d_net", &g.to_flat(), &dual_gradient(total, &flat), 1e-13);
+    let (_, (g_layers, _)) = mlp_by_layers_grad(&net, &x);
+    close(
+        "by layers",
+        &g_layers.to_flat(),
+        &dual_gradient(|p| mlp_ref(p, &x, false).0, &flat),
+        1e-13,
+    );
+    assert_gradient!(
+        |q: &[f64]| mlp_total(&net.from_flat(q), &x),
+        &flat,
+        &g.to_flat()
+    );
+
+    // By value, passed on whole and as a field, with a float beside it.
+    let s = 0.7;
+    let (_, (g_value, _, d_s)) = by_value_grad(net.clone(), &x, s);
+    let exact = dual_gradient(
+        |p| {
+            let (by_layers, both, hs) = mlp_ref(p, &x, true);
+            let b2 = p[10] + p[11];
+            let hsum = hs.iter().flatten().fold(Dual64::from(0.0), |a, h| a + *h);
+            (by_layers + both * 0.5) * s + hsum * b2
+        },
+        &flat,
+    );
+    close("by value", &g_value.to_flat(), &exact, 1e-13);
+    let (total_value, _) = mlp_total_grad(&net, &x);
+    assert!((d_s - total_value).abs() < 1e-12);
+
+    // Forward mode: the tangent of `&net.l1` is `&t_net.l1`.
+    let direction = net.from_flat(
+        &(0..flat.len())
+            .map(|i| (i as f64 * 0.37).sin())
+            .collect::<Vec<_>>(),
+    );
+    let (_, tangent) = mlp_total_jvp(&net, &x, &direction, &Array2::zeros((3, 2)));
+    let directional: f64 = g
+        .to_flat()
+        .iter()
+        .zip(direction.to_flat())
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
+    let (_, tangent) = by_value_jvp(
+        net.clone(),
+        &x,
+        s,
+        direction.clone(),
+        &Array2::zeros((3, 2)),
+        0.0,
+    );
+    let directional: f64 = g_value
+        .to_flat()
+        .iter()
+        .zip(direction.to_flat())
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
+}
+
+/// A struct of scalars passed whole in f32, to a function taking it by value.
+#[backprop]
+fn spring32(k: Scale32, x: f32) -> f32 {
+    0.5 * k.k * (x - k.shift[0]) * (x - k.shift[1])
+}
+
+#[backprop]
+fn energy32(a: &Scale32, x: f32) -> f32 {
+    spring32(a.clone(), x) + spring32(a.clone(), 2.0 * x)
+}
+
+#[test]
+fn a_struct_passed_by_value_in_f32() {
+    let a = Scale32 {
+        k: 1.5,
+        shift: [0.25, -1.0],
+    };
+    let x = 0.5f32;
+    let (_, (g, _)) = energy32_grad(&a, x);
+    let (_, (g1, _)) = spring32_grad(a.clone(), x);
+    let (_, (g2, _)) = spring32_grad(a.clone(), 2.0 * x);
+    let expected: Vec<f32> = g1
+        .to_flat()
+        .iter()
+        .zip(g2.to_flat())
+        .map(|(u, v)| u + v)
+        .collect();
+    assert_eq!(g.to_flat(), expected);
+}
+
 /// Two struct parameters, in f32.
 #[derive(Differentiable, Clone, Debug)]
 struct Scale32 {

@@ -41,13 +41,57 @@ pub fn differentiable_positions(prim: &Prim, args: &[Operand]) -> Vec<usize> {
             .chain((0..wrt.len()).filter(|&k| wrt[k]).map(|k| k + 1))
             .collect(),
         Prim::Tensor(_) => vec![0],
-        Prim::Call { .. } => (0..args.len())
+        // The written float arguments, and the fields of the structs passed whole.
+        Prim::Call { structs, .. } => (0..written_arguments(prim, args))
             .filter(|&i| is_float_argument(&args[i], args))
+            .chain(
+                structs
+                    .iter()
+                    .flat_map(|s| s.fields.iter().map(|(i, _)| *i)),
+            )
             .collect(),
         // The call gathers its parts' gradients (see `Prim::Field`).
         Prim::Field(_) => Vec::new(),
         Prim::Tuple(_) => (0..args.len()).collect(),
     }
+}
+
+/// How many of a call's operands are its written arguments (the rest are the fields of the
+/// structs it passes whole).
+pub fn written_arguments(prim: &Prim, args: &[Operand]) -> usize {
+    match prim {
+        Prim::Call { structs, .. } => {
+            args.len() - structs.iter().map(|s| s.fields.len()).sum::<usize>()
+        }
+        _ => args.len(),
+    }
+}
+
+/// Where a call's `_backward` returns operand `i`'s gradient: `.k` of its component (one per
+/// float argument and per struct argument, in order; none when there is one), then for a
+/// struct's field its place in that component's struct (`.w`).
+fn call_gradient(prim: &Prim, args: &[Operand], i: usize) -> TokenStream {
+    let Prim::Call { structs, .. } = prim else {
+        return TokenStream::new();
+    };
+    let written = written_arguments(prim, args);
+    let (position, place) = structs
+        .iter()
+        .find_map(|s| {
+            s.fields
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, place)| (s.position, place.clone()))
+        })
+        .unwrap_or((i, TokenStream::new()));
+    let components: Vec<usize> = (0..written)
+        .filter(|&p| is_float_argument(&args[p], args) || structs.iter().any(|s| s.position == p))
+        .collect();
+    if components.len() == 1 {
+        return place;
+    }
+    let k = syn::Index::from(components.iter().position(|&p| p == position).unwrap_or(0));
+    quote!(.#k #place)
 }
 
 /// A call's float arguments are the callee's differentiable parameters (its default, without
@@ -364,6 +408,7 @@ pub fn backward(
             backward,
             pass,
             reverse,
+            structs,
             ..
         } => {
             let float_args = differentiable_positions(prim, args);
@@ -406,7 +451,7 @@ pub fn backward(
                     (quote!(#call.1), quote!(let (_, #scratch) = #checked;))
                 }
             };
-            if float_args.len() == 1 {
+            if float_args.len() == 1 && structs.is_empty() {
                 return Backward {
                     setup: Vec::new(),
                     contributions: wanted
@@ -418,9 +463,8 @@ pub fn backward(
             let contributions = wanted
                 .iter()
                 .map(|&i| {
-                    let k = float_args.iter().position(|&p| p == i).unwrap_or(0);
-                    let k = syn::Index::from(k);
-                    contribution(i, quote!(#scratch.#k))
+                    let place = call_gradient(prim, args, i);
+                    contribution(i, quote!(#scratch #place))
                 })
                 .collect();
             Backward {

@@ -184,6 +184,7 @@ fn differentiate(
         errors.truncate(reported);
     }
     program.groups = groups;
+    let prologue_len = prologue.len();
     program.items.splice(0..0, prologue);
     let borrowed: std::collections::HashSet<String> = signature
         .params
@@ -224,27 +225,43 @@ fn differentiate(
         return Differentiated::Errors(quote!(#compile_errors #stubs));
     }
     let reversed = reverse::reverse(&program, &mut namer);
-    let generated = emit::emit(function, &companions, &program, &reversed);
-    // `f_jvp` and `hvp`'s tangent function are functions of their own: each names its
-    // tangents from the same start (`t_x` in both).
-    let mut hvp_namer = namer.clone();
-    let jvp = if args.jvp {
-        emit::jvp(function, &signature, &program, &mut namer, &mut errors)
-    } else {
-        TokenStream::new()
+    let emit_all = |program: &crate::ir::Program,
+                    signature: &signature::SignatureInfo,
+                    errors: &mut Errors| {
+        let generated = emit::emit(function, &companions, program, &reversed);
+        // `f_jvp` and `hvp`'s tangent function are functions of their own: each names its
+        // tangents from the same start (`t_x` in both).
+        let (mut jvp_namer, mut hvp_namer) = (namer.clone(), namer.clone());
+        let jvp = if args.jvp {
+            emit::jvp(function, signature, program, &mut jvp_namer, errors)
+        } else {
+            TokenStream::new()
+        };
+        let hvp = if args.hvp {
+            emit::hvp(
+                function,
+                signature,
+                program,
+                args.jvp,
+                &mut hvp_namer,
+                errors,
+            )
+        } else {
+            TokenStream::new()
+        };
+        (generated, jvp, hvp)
     };
-    let hvp = if args.hvp {
-        emit::hvp(
-            function,
-            &signature,
-            &program,
-            args.jvp,
-            &mut hvp_namer,
-            &mut errors,
-        )
-    } else {
-        TokenStream::new()
-    };
+    let (mut generated, mut jvp, mut hvp) = emit_all(&program, &signature, &mut errors);
+    // A struct's fields that no companion reads on their own (the struct is passed whole to
+    // calls) are not bound: the companions are written again without those lines.
+    if errors.is_empty()
+        && structs::unbind_unread(&mut program.groups, &quote!(#generated #jvp #hvp))
+    {
+        signature.groups = program.groups.clone();
+        let prologue = structs::prologue(&program.groups);
+        program.items.splice(0..prologue_len, prologue);
+        (generated, jvp, hvp) = emit_all(&program, &signature, &mut errors);
+    }
     if !errors.is_empty() {
         let compile_errors = errors.to_compile_errors();
         return Differentiated::Companions(quote!(#generated #compile_errors));

@@ -68,6 +68,9 @@ pub enum How {
     Ref,
     Value,
     Slice,
+    /// A field of a struct taken by value that is also passed whole (`loss(&net, x)`): a
+    /// copy, the struct left whole.
+    Clone,
 }
 
 impl Binding {
@@ -78,6 +81,7 @@ impl Binding {
             How::Ref => quote!(&#root #rest),
             How::Value => quote!(#root #rest),
             How::Slice => quote!(#root #rest.as_slice()),
+            How::Clone => quote!(::core::clone::Clone::clone(&#root #rest)),
         };
         quote!(let #leaf = #value;)
     }
@@ -190,7 +194,8 @@ pub fn candidates(function: &syn::ItemFn, args: &Args) -> Vec<Candidate> {
         };
         let wanted = args.wrt.as_ref().is_none_or(|wrt| wrt.contains(&pat.ident));
         // A method's `self` is read through its fields whether differentiated or not.
-        if (wanted || pat.ident == "self") && reads_fields(&function.block, &pat.ident) {
+        let (fields, whole) = reads(&function.block, &pat.ident);
+        if (wanted || pat.ident == "self") && (fields || whole) {
             found.push(Candidate {
                 param: pat.ident.clone(),
                 path,
@@ -214,15 +219,36 @@ fn user_struct(ty: &Type) -> Option<syn::Path> {
     .then(|| path.path.clone())
 }
 
-/// Whether `block` reads a field of `param` (`param.w`).
-fn reads_fields(block: &syn::Block, param: &Ident) -> bool {
-    struct Find<'a>(&'a Ident, bool);
+/// Whether `block` reads fields of `param` (`param.w`), and whether it passes the whole
+/// struct to a call (`dense(&param, x)`, `dense(param.clone(), x)`).
+fn reads(block: &syn::Block, param: &Ident) -> (bool, bool) {
+    struct Find<'a>(&'a Ident, bool, bool);
     impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
         fn visit_expr_field(&mut self, field: &'ast syn::ExprField) {
             if matches!(&*field.base, Expr::Path(p) if p.path.is_ident(self.0)) {
                 self.1 = true;
             }
             syn::visit::visit_expr_field(self, field);
+        }
+        fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+            for arg in &call.args {
+                let mut expr = arg;
+                while let Expr::Reference(syn::ExprReference { expr: inner, .. })
+                | Expr::Paren(syn::ExprParen { expr: inner, .. }) = expr
+                {
+                    expr = inner;
+                }
+                if let Expr::MethodCall(m) = expr
+                    && m.method == "clone"
+                    && m.args.is_empty()
+                {
+                    expr = &m.receiver;
+                }
+                if matches!(expr, Expr::Path(p) if p.path.is_ident(self.0)) {
+                    self.2 = true;
+                }
+            }
+            syn::visit::visit_expr_call(self, call);
         }
         // `vec![p.a * x, ..]`: its elements are expressions too.
         fn visit_macro(&mut self, mac: &'ast syn::Macro) {
@@ -231,9 +257,9 @@ fn reads_fields(block: &syn::Block, param: &Ident) -> bool {
             }
         }
     }
-    let mut find = Find(param, false);
+    let mut find = Find(param, false, false);
     syn::visit::Visit::visit_block(&mut find, block);
-    find.1
+    (find.1, find.2)
 }
 
 /// The struct's name: the last segment of its path.
@@ -394,6 +420,10 @@ pub fn flatten(
             inputs: &mut inputs,
             renames: &mut renames,
             by_ref: candidate.by_ref,
+            // A struct taken by value and also passed whole (`loss(&net, x)`, `dense(net.l1,
+            // x)`) is left whole: its fields are copies.
+            whole: !candidate.by_ref
+                && passes_whole(&function.block, &candidate.param, &candidate.path, structs),
             param: &candidate.param,
             differentiable: args
                 .wrt
@@ -424,8 +454,13 @@ pub fn flatten(
             .collect();
         args.wrt = Some(named);
     }
-    // Each field's parameter bound from the struct at the top of every companion.
-    let prologue = groups
+    let prologue = prologue(&groups);
+    (flat, args, groups, prologue)
+}
+
+/// Each field's parameter bound from the struct at the top of every companion.
+pub fn prologue(groups: &[Group]) -> Vec<TokenStream> {
+    groups
         .iter()
         .flat_map(|group| {
             let param = &group.param;
@@ -434,8 +469,110 @@ pub fn flatten(
                 .into_iter()
                 .map(move |b| b.line(&b.leaf, &quote!(#param)))
         })
-        .collect();
-    (flat, args, groups, prologue)
+        .collect()
+}
+
+/// Drops the bindings of the fields that `companions` never read but where they bind them
+/// (`let net_l1_w = ..;` of a struct only passed whole to calls); whether it dropped one.
+pub fn unbind_unread(groups: &mut [Group], companions: &TokenStream) -> bool {
+    fn reads(tokens: &TokenStream, counts: &mut HashMap<String, usize>) {
+        let mut after_let = false;
+        for tree in tokens.clone() {
+            match &tree {
+                TokenTree::Ident(ident) if ident == "let" => {
+                    after_let = true;
+                    continue;
+                }
+                TokenTree::Ident(ident) if !after_let => {
+                    *counts.entry(ident.to_string()).or_default() += 1;
+                }
+                TokenTree::Group(group) => reads(&group.stream(), counts),
+                _ => {}
+            }
+            after_let = false;
+        }
+    }
+    fn unbind(group: &mut Group, counts: &HashMap<String, usize>) -> bool {
+        let before = group.bindings.len();
+        group.bindings.retain(|b| {
+            counts.contains_key(&b.leaf.to_string())
+                || counts.contains_key(&format!("t_{}", b.leaf))
+        });
+        let mut changed = group.bindings.len() != before;
+        for (_, field) in &mut group.fields {
+            if let FieldOf::Nested(nested) = field {
+                changed |= unbind(nested, counts);
+            }
+        }
+        changed
+    }
+    let mut counts = HashMap::new();
+    reads(companions, &mut counts);
+    let mut changed = false;
+    for group in groups {
+        changed |= unbind(group, &counts);
+    }
+    changed
+}
+
+/// Whether `block` passes the struct parameter `param` (of struct `path`), or a struct field
+/// of it, whole to a call.
+fn passes_whole(block: &syn::Block, param: &Ident, path: &syn::Path, structs: &Structs) -> bool {
+    struct Find<'a> {
+        param: &'a Ident,
+        path: &'a syn::Path,
+        structs: &'a Structs,
+        found: bool,
+    }
+    impl Find<'_> {
+        /// Whether `arg` is the parameter or a struct field of it.
+        fn is_struct(&self, arg: &Expr) -> bool {
+            let mut expr = arg;
+            while let Expr::Reference(syn::ExprReference { expr: inner, .. })
+            | Expr::Paren(syn::ExprParen { expr: inner, .. })
+            | Expr::MethodCall(syn::ExprMethodCall {
+                receiver: inner, ..
+            }) = expr
+            {
+                expr = inner;
+            }
+            let Some((chain, _)) = field_chain(expr) else {
+                return false;
+            };
+            if chain.first() != Some(&self.param.to_string()) {
+                return false;
+            }
+            let mut current = self.path.clone();
+            for name in &chain[1..] {
+                let Some(field) = self
+                    .structs
+                    .get(&struct_name(&current))
+                    .and_then(|fields| fields.iter().find(|f| f.name == name))
+                else {
+                    return false;
+                };
+                match user_struct(&field.ty) {
+                    Some(nested) => current = nested,
+                    None => return false,
+                }
+            }
+            true
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
+        fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+            self.found |= call.args.iter().any(|a| self.is_struct(a));
+            syn::visit::visit_expr_call(self, call);
+        }
+    }
+    let mut find = Find {
+        param,
+        path,
+        structs,
+        found: false,
+    };
+    syn::visit::Visit::visit_block(&mut find, block);
+    find.found
 }
 
 /// What flattening a struct parameter writes to.
@@ -445,6 +582,7 @@ struct Fields<'a> {
     inputs: &'a mut syn::punctuated::Punctuated<FnArg, syn::Token![,]>,
     renames: &'a mut HashMap<Vec<String>, Ident>,
     by_ref: bool,
+    whole: bool,
     param: &'a Ident,
     differentiable: bool,
 }
@@ -486,7 +624,10 @@ impl Fields<'_> {
                 continue;
             }
             let flat_name = self.namer.fresh(&field_chain.join("_"));
+            let copy = crate::signature::float_type(ty).is_some()
+                || matches!(ty, Type::Array(a) if crate::signature::float_type(&a.elem).is_some());
             let (flat_ty, how) = match (self.by_ref, float_vec(ty)) {
+                (false, _) if self.whole && !copy => (quote!(#ty), How::Clone),
                 (false, _) => (quote!(#ty), How::Value),
                 (true, Some(elem)) => (quote!(&[#elem]), How::Slice),
                 // A float, or an `[F; N]` (copied: a callee may take it by value, `g(p.w)`).
@@ -623,6 +764,49 @@ pub fn gradient(
         })
         .collect();
     quote!(#path { #(#fields),* })
+}
+
+/// A call's argument that is a struct parameter, or a struct field of one, passed whole
+/// (`net`, `&net`, `&net.l1`, `self`): its group, and its fields' parameters and their places
+/// in it (`net_l1_w` at `.w`), in declaration order.
+pub fn struct_argument<'a>(
+    groups: &'a [Group],
+    arg: &Expr,
+) -> Option<(&'a Group, Vec<(Ident, TokenStream)>)> {
+    let mut expr = arg;
+    loop {
+        expr = match expr {
+            Expr::Reference(reference) if reference.mutability.is_none() => &reference.expr,
+            Expr::Paren(paren) => &paren.expr,
+            // `a.clone()` of a struct taken by reference, passed by value.
+            Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => &m.receiver,
+            _ => break,
+        };
+    }
+    let (chain, _) = field_chain(expr)?;
+    let place = chain.join(".");
+    fn find<'a>(group: &'a Group, place: &str) -> Option<&'a Group> {
+        if group.access.to_string().replace(' ', "") == place {
+            return Some(group);
+        }
+        group.fields.iter().find_map(|(_, field)| match field {
+            FieldOf::Nested(nested) => find(nested, place),
+            _ => None,
+        })
+    }
+    let group = groups.iter().find_map(|g| find(g, &place))?;
+    fn leaves(group: &Group, prefix: TokenStream, out: &mut Vec<(Ident, TokenStream)>) {
+        for (name, field) in &group.fields {
+            match field {
+                FieldOf::Leaf(leaf) => out.push((leaf.clone(), quote!(#prefix.#name))),
+                FieldOf::Skipped => {}
+                FieldOf::Nested(nested) => leaves(nested, quote!(#prefix.#name), out),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    leaves(group, TokenStream::new(), &mut out);
+    Some((group, out))
 }
 
 /// Whether `ident` is the parameter standing for a field of a struct parameter.

@@ -58,6 +58,7 @@ pub(super) fn forward_node(
                 pass: pass.clone(),
                 reverse: None,
                 parts: None,
+                structs: Vec::new(),
             };
             let float = program.vars[assign.target].ty.float();
             let call = rules::forward(

@@ -14,7 +14,13 @@ use super::tangent::{Tangents, zero_like};
 /// callee's differentiable parameters), zero for a constant one, passed as its value is.
 pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream {
     let program = &t.program;
-    let Prim::Call { path, pass, .. } = &assign.prim else {
+    let Prim::Call {
+        path,
+        pass,
+        structs,
+        ..
+    } = &assign.prim
+    else {
         return TokenStream::new();
     };
     let float = program.vars[assign.target]
@@ -31,11 +37,22 @@ pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream
         .iter()
         .map(|a| rules::render_bare(program, a))
         .collect();
-    let args = rules::render::with_references(bare, &receivers, pass);
-    let positions = crate::contributions::differentiable_positions(&assign.prim, &assign.args);
+    let args = rules::render::with_references(bare.clone(), &receivers, pass);
+    // A tangent per float argument and per struct argument, in order (a struct's fields are
+    // operands after the written arguments).
+    let written = crate::contributions::written_arguments(&assign.prim, &assign.args);
+    let positions: Vec<usize> = (0..written)
+        .filter(|&i| {
+            crate::contributions::differentiable_positions(&assign.prim, &assign.args).contains(&i)
+                || structs.iter().any(|s| s.position == i)
+        })
+        .collect();
     let tangents: Vec<TokenStream> = positions
         .iter()
         .map(|&i| {
+            if let Some(argument) = structs.iter().find(|s| s.position == i) {
+                return struct_tangent(argument, &bare[i]);
+            }
             let arg = &assign.args[i];
             let ty = crate::ir::operand_ty(&program.vars, arg);
             match t.operand(arg) {
@@ -113,6 +130,34 @@ pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream
         );
     }
     quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
+}
+
+/// The tangent of a struct passed whole (`&net.l1`): the same place in the struct parameter's
+/// tangent (`&t_net.l1`), or a zero like it when the parameter is not differentiated.
+fn struct_tangent(argument: &crate::rules::StructArg, written: &TokenStream) -> TokenStream {
+    let root = &argument.root;
+    if !argument.differentiable {
+        let (by_ref, place) = match written.clone().into_iter().next() {
+            Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&' => (
+                true,
+                written.clone().into_iter().skip(1).collect::<TokenStream>(),
+            ),
+            _ => (false, written.clone()),
+        };
+        let zero = quote!(::backprop::Differentiable::zeros_like(&#place));
+        return if by_ref { quote!(&#zero) } else { zero };
+    }
+    let t_root = quote::format_ident!("t_{}", root);
+    written
+        .clone()
+        .into_iter()
+        .map(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) if ident == *root => {
+                proc_macro2::TokenTree::Ident(t_root.clone())
+            }
+            other => other,
+        })
+        .collect()
 }
 
 /// The type of a call's array result: the user's annotation, or `Array1<F>`/`Array2<F>`/..

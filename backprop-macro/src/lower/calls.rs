@@ -65,8 +65,22 @@ impl Lowerer<'_> {
         }
         let mut args = Vec::new();
         let mut pass = Vec::new();
+        // A struct passed whole: its fields' parameters, operands after the written ones.
+        let mut structs = Vec::new();
+        let mut field_operands = Vec::new();
         for arg in &call.args {
-            if let Expr::Reference(reference) = strip_parens(arg)
+            if let Some((group, fields)) = crate::structs::struct_argument(self.groups, arg) {
+                let mut operands = Vec::new();
+                for (leaf, place) in fields {
+                    if let Some((_, binding)) = self.lookup(&leaf.to_string()) {
+                        operands.push((Operand::Var(binding.var), place));
+                    }
+                }
+                let root = (group.param.clone(), group.differentiable);
+                structs.push((args.len(), operands, root));
+                args.push(self.constant(arg));
+                pass.push(Pass::Plain);
+            } else if let Expr::Reference(reference) = strip_parens(arg)
                 && reference.mutability.is_none()
                 && self.expression_is_tensor(&reference.expr)
             {
@@ -130,6 +144,24 @@ impl Lowerer<'_> {
                 args.push(operand);
             }
         }
+        let structs = structs
+            .into_iter()
+            .map(
+                |(position, operands, (root, differentiable))| rules::StructArg {
+                    position,
+                    root,
+                    differentiable,
+                    fields: operands
+                        .into_iter()
+                        .map(|(operand, place)| {
+                            field_operands.push(operand);
+                            (args.len() + field_operands.len() - 1, place)
+                        })
+                        .collect(),
+                },
+            )
+            .collect();
+        args.extend(field_operands);
         let (path, backward) = backward_path(&func.path);
         Value::Assign {
             prim: Prim::Call {
@@ -138,6 +170,7 @@ impl Lowerer<'_> {
                 pass,
                 reverse: None,
                 parts: None,
+                structs,
             },
             args,
             span,

@@ -120,6 +120,9 @@ pub struct Lowerer<'a> {
     /// Names bound to ndarray views (`m: ArrayView2<f64>`, `let v = a.t();`): passed by value
     /// to a call as themselves, where an owned array is passed as a copy (see `Pass`).
     views: HashSet<String>,
+    /// The struct parameters read through their fields (a struct passed whole to a call is
+    /// recognised by its place, `net.l1`).
+    groups: &'a [crate::structs::Group],
 }
 
 pub fn lower(
@@ -183,6 +186,7 @@ fn lower_pass(
         unlowered: HashSet::new(),
         indexed: buffers::indexed_names(&function.block),
         views: HashSet::new(),
+        groups: &signature.groups,
     };
     let mut params = Vec::new();
     for p in &signature.params {

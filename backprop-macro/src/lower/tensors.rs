@@ -517,6 +517,7 @@ impl Lowerer<'_> {
                                 pass: vec![Pass::Plain],
                                 reverse: None,
                                 parts: None,
+                                structs: Vec::new(),
                             },
                             args: vec![receiver],
                             span,

@@ -55,6 +55,7 @@ impl Lowerer<'_> {
                     backward,
                     pass,
                     reverse,
+                    structs,
                     ..
                 },
             args,
@@ -92,6 +93,7 @@ impl Lowerer<'_> {
             pass,
             reverse,
             parts: None,
+            structs,
         };
         let active = crate::contributions::differentiable_positions(&prim, &args)
             .iter()
@@ -105,6 +107,7 @@ impl Lowerer<'_> {
             backward,
             pass,
             reverse,
+            structs,
             ..
         } = prim
         else {
@@ -119,6 +122,7 @@ impl Lowerer<'_> {
                 pass,
                 reverse,
                 parts: Some(parts),
+                structs,
             },
             args,
             annotation: annotation.map(ToTokens::to_token_stream),

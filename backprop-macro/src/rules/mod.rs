@@ -46,6 +46,8 @@ pub enum Prim {
         /// A tuple result taken apart (`let (h, c) = g(..);`): the call's target is the tuple,
         /// never named in the generated code, and these are its parts.
         parts: Option<crate::ir::Parts>,
+        /// The arguments that are structs passed whole (`dense(&net.l1, x)`).
+        structs: Vec<StructArg>,
     },
     /// A part of a call's tuple result (`c` of `let (h, c) = g(..);`, at `.1`): bound by the
     /// call's own pattern, so no line of its own, and no gradient line either (the call
@@ -55,6 +57,22 @@ pub enum Prim {
     /// leaves are operand positions. It is built where it is returned (its parts stay for the
     /// reverse pass), and its upstream gradient `d_out` is taken apart: `d_out.0` is `h`'s.
     Tuple(crate::ir::Parts),
+}
+
+/// A struct argument of a call, passed whole (`dense(&net.l1, x)`, `forward(net, x)`): its
+/// fields' parameters (`net_l1_w`, ..) are operands of the call after the written arguments
+/// (so that activity and the reverse pass see them read), never written in the call; the
+/// callee's gradient for the argument is a struct, whose fields are theirs.
+#[derive(Clone, Debug)]
+pub struct StructArg {
+    /// The argument's position among the written arguments.
+    pub position: usize,
+    /// Each field parameter's operand index, and its place in the struct (`.w`, `.l1.w`).
+    pub fields: Vec<(usize, TokenStream)>,
+    /// The struct parameter it is (a field of), `net`, and whether it is differentiated: in
+    /// forward mode the argument's tangent is the same place in `t_net`.
+    pub root: Ident,
+    pub differentiable: bool,
 }
 
 /// How a call passes one argument: the callee's parameter type is not known here, so the
