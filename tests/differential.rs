@@ -167,6 +167,21 @@
 //! `STRUCT_REF_ARRAY_FIELD_ARGUMENTS` and `STRUCT_VEC_OUTPUTS` keep out what the macro does
 //! not compile or differentiate yet (minimized, `#[ignore]`d, in `tests/regressions.rs`).
 //!
+//! The programs from `INSIDE_FROM` on (drawn after all the others, once their attributes are
+//! decided, so that the others are unchanged; f64, none takes a struct) also take derivatives
+//! inside (`Gen::inner`, tests/derivatives_inside.rs): `let (v, d) = g_jvp(a, b, 0.0, 1.0);`
+//! (`JVP_INSIDE`; the tangents literals or values of the program) and `let (v, (_, db)) =
+//! g_grad(a, b);` (`GRAD_INSIDE`) of an earlier program `g` with `jvp` and `hvp` whose float
+//! parameters are scalars, among their statements, in loop bodies and in `if` arms, the value
+//! and each part bound or `_`. Their `f_grad`, `f_backward` (through `g_jvp_backward` and
+//! `g_grad_backward`) and, with `jvp`, `f_jvp` (through `g_jvp_jvp` and `g_grad_jvp`) are
+//! checked as the others'; none has `hvp`. The dual reference computes the inner derivatives
+//! exactly from `g`'s hyper-dual reference: `inner_jvp` seeds `eps1` with `t` and `eps2` with
+//! the outer dual parts (`eps1eps2` with the tangents' dual parts), so that `eps1` is `∇g·t`
+//! and `eps1eps2` its derivative; `inner_grad` does so once per unit direction.
+//! `INSIDE_CONSTANT_ARGUMENTS`, `JVP_CONSTANT_REDUCTION_ARGUMENTS` and `HVP_RUNTIME_GATES` keep
+//! out what the macro does not compile yet (their repros are in their doc comments).
+//!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
 //! not generated: see CONTRIBUTING.md.
