@@ -418,6 +418,79 @@ fn structs_passed_whole_to_functions() {
     assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
 }
 
+/// Methods calling methods, as a model is written: `Layer::forward(&self, x)` called as
+/// `self.l1.forward(x)` from `Mlp::predict`, itself called as `self.predict(x)` from
+/// `Mlp::loss`, and as `net.predict(x)` from a free function.
+#[backprop]
+impl Layer {
+    #[backprop(jvp)]
+    fn forward(&self, x: &Array2<f64>) -> Array2<f64> {
+        (x.dot(&self.w) + &self.b).mapv(f64::tanh)
+    }
+}
+
+#[backprop]
+impl Mlp {
+    #[backprop(jvp)]
+    fn predict(&self, x: &Array2<f64>) -> Array2<f64> {
+        let h: Array2<f64> = self.l1.forward(x);
+        h.dot(&self.l2.w) + &self.l2.b
+    }
+
+    #[backprop(jvp)]
+    fn loss(&self, x: &Array2<f64>) -> f64 {
+        let y: Array2<f64> = self.predict(x);
+        (&y * &y).sum()
+    }
+}
+
+#[backprop]
+fn scaled_loss(net: &Mlp, x: &Array2<f64>, s: f64) -> f64 {
+    let y: Array2<f64> = net.predict(x);
+    s * (&y * &y).sum()
+}
+
+#[test]
+fn methods_calling_methods() {
+    let layer = |s: f64| Layer {
+        w: grid((2, 2), s),
+        b: array![0.1 * s, -0.2],
+    };
+    let net = Mlp {
+        l1: layer(1.0),
+        l2: layer(0.5),
+        label: "mlp",
+    };
+    let x = grid((3, 2), 0.8);
+    let flat = net.to_flat();
+    let exact = dual_gradient(|p| mlp_ref(p, &x, false).0, &flat);
+    let (value, (g, _)) = net.loss_grad(&x);
+    assert!((value - net.loss(&x)).abs() < 1e-15);
+    assert_eq!(g.label, "mlp");
+    close("self.predict", &g.to_flat(), &exact, 1e-13);
+    let (_, (g_free, _, d_s)) = scaled_loss_grad(&net, &x, 2.0);
+    close(
+        "net.predict",
+        &g_free.to_flat(),
+        &exact.iter().map(|v| 2.0 * v).collect::<Vec<_>>(),
+        1e-13,
+    );
+    assert!((d_s - value).abs() < 1e-12);
+    assert_gradient!(|q: &[f64]| net.from_flat(q).loss(&x), &flat, &g.to_flat());
+    let direction = net.from_flat(
+        &(0..flat.len())
+            .map(|i| (i as f64 * 0.61).cos())
+            .collect::<Vec<_>>(),
+    );
+    let (_, tangent) = net.loss_jvp(&x, &direction, &Array2::zeros((3, 2)));
+    let directional: f64 = exact
+        .iter()
+        .zip(direction.to_flat())
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
+}
+
 /// A struct of scalars passed whole in f32, to a function taking it by value.
 #[backprop]
 fn spring32(k: Scale32, x: f32) -> f32 {

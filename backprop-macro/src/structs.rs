@@ -50,6 +50,8 @@ pub struct Group {
     pub differentiable: bool,
     /// How each of this struct's own fields that has a parameter is bound from the parameter.
     pub bindings: Vec<Binding>,
+    /// The parameter is a reference (`net: &Net`, `&self`).
+    pub by_ref: bool,
 }
 
 /// A field's parameter bound at the top of a companion: `let net_l1_w = &net.l1.w;`.
@@ -249,6 +251,15 @@ fn reads(block: &syn::Block, param: &Ident) -> (bool, bool) {
                 }
             }
             syn::visit::visit_expr_call(self, call);
+        }
+        // `self.forward(x)`: a method of the struct.
+        fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+            if call.method != "clone"
+                && matches!(&*call.receiver, Expr::Path(p) if p.path.is_ident(self.0))
+            {
+                self.2 = true;
+            }
+            syn::visit::visit_expr_method_call(self, call);
         }
         // `vec![p.a * x, ..]`: its elements are expressions too.
         fn visit_macro(&mut self, mac: &'ast syn::Macro) {
@@ -564,6 +575,10 @@ fn passes_whole(block: &syn::Block, param: &Ident, path: &syn::Path, structs: &S
             self.found |= call.args.iter().any(|a| self.is_struct(a));
             syn::visit::visit_expr_call(self, call);
         }
+        fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+            self.found |= call.method != "clone" && self.is_struct(&call.receiver);
+            syn::visit::visit_expr_method_call(self, call);
+        }
     }
     let mut find = Find {
         param,
@@ -656,6 +671,7 @@ impl Fields<'_> {
             fields: group_fields,
             differentiable: self.differentiable,
             bindings,
+            by_ref: self.by_ref,
         }
     }
 }

@@ -348,6 +348,22 @@ impl Lowerer<'_> {
             );
             return Value::Operand(placeholder());
         }
+        // `net.forward(x)`, `self.l1.forward(x)`: a method of a struct parameter (or of a struct
+        // field of one) is the call `Net::forward(&net, x)`, of a `&self` method with its
+        // companions (`#[backprop]` in its impl).
+        if call.method != "clone"
+            && let Some((group, _)) = crate::structs::struct_argument(self.groups, &call.receiver)
+        {
+            let (path, method, args) = (&group.path, &call.method, &call.args);
+            let receiver = strip_parens(&call.receiver);
+            let receiver = match receiver {
+                Expr::Path(_) if group.by_ref => quote!(#receiver),
+                _ => quote!(&#receiver),
+            };
+            let as_call: syn::ExprCall =
+                syn::parse_quote_spanned!(span=> #path::#method(#receiver, #args));
+            return self.call(&as_call, hint);
+        }
         // `concatenate(Axis(1), &[a.view(), b.view()]).unwrap()`.
         if (call.method == "unwrap" || call.method == "expect")
             && let Expr::Call(inner) = strip_parens(&call.receiver)
