@@ -1990,4 +1990,98 @@ fn check() {
 "#,
         );
     }
+
+    /// Found by `tests/differential.rs` (`INSIDE_CONSTANT_ARGUMENTS`): a call with constant
+    /// arguments taken apart by a tuple pattern was bound as a float (`let tuple: f64 =
+    /// g_jvp(..); let d = tuple.1;`): "expected `f64`, found `(f64, f64)`".
+    #[test]
+    fn a_constant_call_taken_apart() {
+        passes(
+            "a_constant_call_taken_apart",
+            r#"
+#[backprop(jvp, hvp)]
+fn g(x: f64, y: f64) -> f64 {
+    x * x * y + y.sin()
+}
+
+#[backprop(jvp)]
+fn f(x: f64) -> f64 {
+    let (_, d) = g_jvp(0.75, 0.5, 1.0, 0.0);
+    let (v, (_, e)) = g_grad(0.25, 2.0);
+    x * d + v * e * x
+}
+
+fn check() {
+    let (value, d_x) = f_grad(1.5);
+    assert!(close(value, f(1.5)));
+    assert!(close(d_x, numeric(f, 1.5)));
+    assert!(close(f_jvp(1.5, 1.0).1, d_x));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/differential.rs` (`JVP_CONSTANT_REDUCTION_ARGUMENTS`): a reduction of an
+    /// iterator over a constant `Vec` was typed as the `Vec`, so its zero tangent in a call was
+    /// `vec![0.0; r.len()]`: "no method named `len` found for type `f64`".
+    #[test]
+    fn a_constant_reduction_as_a_call_argument() {
+        passes(
+            "a_constant_reduction_as_a_call_argument",
+            r#"
+#[backprop(jvp, hvp)]
+fn g(x: f64, y: f64) -> f64 {
+    x * x * y + y.sin()
+}
+
+#[backprop(wrt(q), jvp)]
+fn f(w: Vec<f64>, q: Vec<f64>) -> f64 {
+    let r = w.iter().fold(0.0, |total, &w_i| total + w_i);
+    g(r, q[1])
+}
+
+fn check() {
+    let (w, q) = (vec![1.0, 2.0], vec![0.5, 0.25]);
+    let (value, d_q) = f_grad(w.clone(), q.clone());
+    assert!(close(value, f(w.clone(), q.clone())));
+    assert!(close(d_q[1], numeric(|v| f(w.clone(), vec![0.5, v]), 0.25)));
+    assert!(close(f_jvp(w.clone(), q.clone(), vec![0.0, 1.0]).1, d_q[1]));
+}
+"#,
+        );
+    }
+
+    /// A slice's length (`w.len()`) and a constant `vec![1.0; n]` as arguments of a call: the
+    /// length was typed as the slice (a gradient position of the call) and the `Vec` as
+    /// nothing (none), so the gradients read from the callee's tuple were shifted.
+    #[test]
+    fn a_length_and_a_constant_vec_as_call_arguments() {
+        passes(
+            "a_length_and_a_constant_vec_as_call_arguments",
+            r#"
+#[backprop(jvp)]
+fn g(x: f64, n: usize, w: &[f64], v: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..n {
+        s += (w[i] * x).sin() * v[i];
+    }
+    s
+}
+
+#[backprop(jvp)]
+fn f(x: f64, w: &[f64]) -> f64 {
+    let ones = vec![1.0; w.len()];
+    g(x, w.len(), w, &ones) * x
+}
+
+fn check() {
+    let w = [0.5, -1.25];
+    let (_, (d_x, d_w)) = f_grad(0.7, &w);
+    assert!(close(d_x, numeric(|x| f(x, &w), 0.7)));
+    assert!(close(d_w[1], numeric(|v| f(0.7, &[0.5, v]), -1.25)));
+    assert!(close(f_jvp(0.7, &w, 1.0, &[0.0, 0.0]).1, d_x));
+}
+"#,
+        );
+    }
 }

@@ -15,6 +15,7 @@ pub mod differentiable;
 #[cfg(feature = "ndarray")]
 pub mod forward;
 pub mod gates;
+pub mod inner;
 #[cfg(feature = "ndarray")]
 pub mod parts;
 pub mod tape;
@@ -35,6 +36,7 @@ pub use gates::{
 };
 #[cfg(feature = "ndarray")]
 pub use gates::{relu_grad, sigmoid_grad, softplus_grad};
+pub use inner::{Components, inner};
 #[cfg(feature = "ndarray")]
 pub use parts::{concat_part, reshape_grad, select_grad, std_axis_grad, var_axis_grad};
 pub use tape::{ScalarTape, Tape};

@@ -1,16 +1,14 @@
 //! The companions of companions, for calls of `g_jvp` and `g_grad` inside differentiated code:
 //! `g_grad_jvp` (a caller with `jvp` calling `g_grad`), and, on a function that has both `jvp`
 //! and `hvp`, `g_jvp_backward` (a reverse-differentiated caller of `g_jvp`) and `g_jvp_jvp`
-//! (a caller with `jvp` calling `g_jvp`). Each is a thin wrapper: `hvp`'s tangent function
-//! `g_hvp_tangent` already is `g_jvp` written in the forward language, so its `_backward`
-//! (reverse over forward) and its `_jvp` (forward over forward) are the calculus; only the
-//! shapes differ (`[F; 2]` for the pair of a float function's value and tangent, where
-//! `g_jvp` returns a tuple).
+//! (a caller with `jvp` calling `g_jvp`, for a float `g`). Each is a thin wrapper over
+//! `hvp`'s tangent function's `_backward` (`g_hvp_tangent` is `g_jvp` written in the forward
+//! language): the calculus is its reverse pass, and the wrappers only change shapes (`[F; 2]`,
+//! where `g_jvp` returns a tuple) and take inner products with the directions. None of them
+//! asks anything more of `g`'s callees than `hvp` does.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
-
-use crate::errors::Errors;
 
 /// What the wrappers are written from: the function, its `hvp` tangent function and that
 /// function's `_backward`.
@@ -24,6 +22,8 @@ pub(super) struct TangentFunction<'a> {
     pub float_output: bool,
     /// How many parameters are differentiated (the gradients are `H·t` for them, then `∇g`).
     pub k: usize,
+    /// Whether each differentiated parameter is a float (its inner product a product).
+    pub float_params: Vec<bool>,
     /// `(R, G)` of `g_grad`, for `g_grad_jvp`.
     pub output: &'a TokenStream,
     pub gradient: &'a TokenStream,
@@ -99,8 +99,8 @@ pub(super) fn grad_jvp(tf: &TangentFunction) -> TokenStream {
     }
 }
 
-/// `g_jvp_backward`, `g_hvp_tangent_jvp` and `g_jvp_jvp`, for a function with `jvp` and `hvp`.
-pub(super) fn of_jvp(tf: &TangentFunction, wrt: Vec<Ident>, errors: &mut Errors) -> TokenStream {
+/// `g_jvp_backward`, and `g_jvp_jvp` for a float `g`, for a function with `jvp` and `hvp`.
+pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
     let function = tf.function;
     let name = &function.sig.ident;
     let vis = &function.vis;
@@ -142,78 +142,65 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: Vec<Ident>, errors: &mut Errors)
         }
     };
 
-    // Forward over `g_jvp`: the tangent function differentiated by forward mode.
-    let wrt_names = wrt.clone();
-    let args = crate::args::Args {
-        wrt: Some(wrt),
-        ..Default::default()
-    };
-    let Some(inner_jvp) = crate::expand::jvp_of(tf.inner, args, errors) else {
+    // Forward over `g_jvp`, for a float `g`: `(f, ∇f·t)` in the direction `(s_p, s_t)` is
+    // `(∇f·s_p, tᵀH s_p + ∇f·s_t)`, and the tangent function's gradients for the upstream
+    // `[0, 1]` are `H·t` (for `p`) and `∇f` (for `t`): one reverse pass, and inner products.
+    if !tf.float_output {
         return jvp_backward_fn;
-    };
-    let inner_jvp_name = &inner_jvp.sig.ident;
+    }
     let jvp_jvp = quote::format_ident!("{}_jvp_jvp", name, span = name.span());
-    // `g_jvp_jvp(p.., t.., s_p.., s_t..)`: a tangent for each argument of `g_jvp`, named `s_`
-    // after it (the inner function's own names avoid its parameters' names, `t_x_1`).
-    let s_types = inner_jvp
-        .sig
-        .inputs
-        .iter()
-        .skip(inputs.len())
-        .map(|input| match input {
-            syn::FnArg::Typed(typed) => {
-                let ty = &typed.ty;
-                quote!(#ty)
-            }
-            syn::FnArg::Receiver(_) => TokenStream::new(),
-        });
-    let s_names: Vec<Ident> = wrt_names
+    let k = tf.k;
+    let s_names: Vec<Ident> = wrt
         .iter()
         .map(|w| quote::format_ident!("s_{}", w))
         .collect();
+    // Each direction typed like the argument it is the direction of.
+    let s_types = wrt.iter().map(|w| {
+        inputs
+            .iter()
+            .find_map(|input| match input {
+                syn::FnArg::Typed(typed)
+                    if matches!(&*typed.pat, syn::Pat::Ident(p) if p.ident == *w) =>
+                {
+                    let ty = &typed.ty;
+                    Some(quote!(#ty))
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
+    });
     let s_params = s_names.iter().zip(s_types).map(|(s, ty)| quote!(#s: #ty));
-    let jvp_inputs = quote!(#inputs, #(#s_params),*);
-    let jvp_forwarded: Vec<TokenStream> = forwarded
-        .iter()
-        .cloned()
-        .chain(s_names.iter().map(|s| quote!(#s)))
-        .collect();
-    let jvp_jvp_doc = format!(
-        " `{name}_jvp` differentiated in the direction of tangents of all its arguments: \
-         `(({name}(..), J·t), (J·s, its derivative))`, the forward-mode companion of `{name}_jvp` \
-         that a caller with `#[backprop(jvp)]` calls (forward over forward)."
-    );
-    let jvp_jvp_fn = if tf.float_output {
-        let f = float_of(tf.inner);
-        quote! {
-            #[doc = #jvp_jvp_doc]
-            #allow
-            #vis fn #jvp_jvp(#jvp_inputs) -> ((#f, #f), (#f, #f)) {
-                let (value, tangent) = #inner_jvp_name(#(#jvp_forwarded),*);
-                ((value[0], value[1]), (tangent[0], tangent[1]))
-            }
-        }
-    } else {
-        let output = &inner_jvp.sig.output;
-        quote! {
-            #[doc = #jvp_jvp_doc]
-            #allow
-            #vis fn #jvp_jvp(#jvp_inputs) #output {
-                #inner_jvp_name(#(#jvp_forwarded),*)
-            }
+    // `⟨gradients.i, s⟩`: a product for a float parameter.
+    let inner = |i: usize, s: &Ident| {
+        let g = syn::Index::from(i);
+        if tf.float_params[i % k] {
+            quote!(gradients.#g * #s)
+        } else {
+            quote!(::backprop::inner(&gradients.#g, &#s))
         }
     };
-    let inner_doc = format!(
-        " `{name}_hvp_tangent` differentiated by forward mode: what `{name}_jvp_jvp` and a \
-         caller of `{name}_hvp_tangent` with `#[backprop(jvp)]` call."
+    let along: Vec<TokenStream> = (0..k).map(|i| inner(k + i, &s_names[i])).collect();
+    let second: Vec<TokenStream> = (0..k)
+        .map(|i| inner(i, &s_names[i]))
+        .chain((0..k).map(|i| inner(k + i, &s_names[k + i])))
+        .collect();
+    let f = float_of(tf.inner);
+    let jvp_jvp_doc = format!(
+        " `{name}_jvp` differentiated in the direction of tangents of all its arguments \
+         (`s_..` of the parameters, `s_t_..` of their tangents): `(({name}(..), ∇{name}·t), \
+         (∇{name}·s, tᵀH·s + ∇{name}·s_t))`, the forward-mode companion of `{name}_jvp` that a \
+         caller with `#[backprop(jvp)]` calls (forward over forward), from one reverse pass \
+         of `{name}_hvp_tangent`."
     );
     quote! {
         #jvp_backward_fn
-        #[doc = #inner_doc]
-        #[doc(hidden)]
-        #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
-        #vis #inner_jvp
-        #jvp_jvp_fn
+
+        #[doc = #jvp_jvp_doc]
+        #allow
+        #vis fn #jvp_jvp(#inputs, #(#s_params),*) -> ((#f, #f), (#f, #f)) {
+            let (value, gradients) = #backward(#(#forwarded,)* [0.0, 1.0]);
+            ((value[0], value[1]), (#(#along)+*, #(#second)+*))
+        }
     }
 }
 

@@ -310,6 +310,10 @@ pub fn hvp(
         backward: &backward,
         float_output: !array_output,
         k,
+        float_params: differentiable
+            .iter()
+            .map(|(p, _)| matches!(p.ty, Ty::Float(_)))
+            .collect(),
         output,
         gradient: &gradient_type,
     };
@@ -321,7 +325,7 @@ pub fn hvp(
         super::compose::grad_jvp(&composed)
     };
     let jvp_companions = if with_jvp {
-        super::compose::of_jvp(&composed, wrt, errors)
+        super::compose::of_jvp(&composed, &wrt)
     } else {
         TokenStream::new()
     };

@@ -285,9 +285,12 @@ impl Lowerer<'_> {
         }
         // `let (n, c, h, w) = x.dim();` of constants: the tuple bound once, then one `let` per
         // name (`let n = x_dim.0;`).
+        // (A call's tuple result is taken apart by the call's own pattern, below, typed by
+        // the callee's gradient types: its value is not known to be a float.)
         if let (Pat::Tuple(names), Some(init)) = (pat, &local.init)
             && init.diverge.is_none()
             && !self.mentions_active(&init.expr)
+            && !matches!(strip_parens(&init.expr), Expr::Call(_))
             && names.elems.iter().all(|n| {
                 matches!(n, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
                     || matches!(n, Pat::Wild(_))

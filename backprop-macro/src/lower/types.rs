@@ -306,8 +306,42 @@ impl Lowerer<'_> {
                     r
                 }
             }
+            // `vec![1.0; n]` of floats: a `Vec<F>` (a constant buffer passed to a call has a
+            // gradient there, as the callee's float parameters do).
+            Expr::Macro(mac) => match super::buffers::vec_repeat(&mac.mac) {
+                Some((value, _)) => match self.constant_ty(&value) {
+                    Ty::FloatLit => Ty::Array {
+                        elem: self.default_float,
+                        len: None,
+                    },
+                    Ty::Float(elem) => Ty::Array { elem, len: None },
+                    _ => Ty::Other,
+                },
+                None => Ty::Other,
+            },
+            // A length or a shape, of an array of any kind (`w.len()` of a slice).
+            Expr::MethodCall(call)
+                if super::tensors::SHAPE_METHODS.contains(&call.method.to_string().as_str()) =>
+            {
+                Ty::Other
+            }
             Expr::MethodCall(call) => {
                 let receiver = self.constant_ty(&call.receiver);
+                // A copy of an array of floats is one; a reduction of an iterator over one
+                // (`w.iter().fold(0.0, |t, &v| t + v)`, `.sum()`) is a float; the iterator is
+                // neither.
+                if let Ty::Array { .. } = receiver {
+                    return match call.method.to_string().as_str() {
+                        "clone" | "to_vec" | "to_owned" => receiver,
+                        _ => Ty::Other,
+                    };
+                }
+                if matches!(receiver, Ty::Other)
+                    && ["sum", "product", "fold"].contains(&call.method.to_string().as_str())
+                    && let Some(elem) = iterated_floats(self, &call.receiver)
+                {
+                    return Ty::Float(elem);
+                }
                 let Ty::Tensor { elem, rank, .. } = receiver else {
                     return receiver;
                 };
@@ -352,5 +386,17 @@ impl Lowerer<'_> {
             }
             _ => Ty::Other,
         }
+    }
+}
+
+/// The float type of the elements an iterator chain runs over (`w.iter().map(..)` of a `Vec<F>`
+/// or a slice), if it starts at an array of floats.
+fn iterated_floats(lowerer: &Lowerer, expr: &Expr) -> Option<FloatTy> {
+    match strip_parens(expr) {
+        Expr::MethodCall(call) => match lowerer.constant_ty(&call.receiver) {
+            Ty::Array { elem, .. } | Ty::Tensor { elem, .. } => Some(elem),
+            _ => iterated_floats(lowerer, &call.receiver),
+        },
+        _ => None,
     }
 }
