@@ -179,8 +179,8 @@
 //! exactly from `g`'s hyper-dual reference: `inner_jvp` seeds `eps1` with `t` and `eps2` with
 //! the outer dual parts (`eps1eps2` with the tangents' dual parts), so that `eps1` is `∇g·t`
 //! and `eps1eps2` its derivative; `inner_grad` does so once per unit direction.
-//! `INSIDE_CONSTANT_ARGUMENTS`, `JVP_CONSTANT_REDUCTION_ARGUMENTS` and `HVP_RUNTIME_GATES` keep
-//! out what the macro does not compile yet (their repros are in their doc comments).
+//! `INSIDE_CONSTANT_ARGUMENTS`, `JVP_CONSTANT_REDUCTION_ARGUMENTS` and `HVP_RUNTIME_GATES` kept
+//! out what the macro did not compile (their repros are in their doc comments); all are on.
 //!
 //! The test `every_rule_and_construct_is_generated` reads the rule table
 //! (`backprop-macro/src/rules/mod.rs`) and fails when a rule, or a construct of `CONSTRUCTS`, is
@@ -283,23 +283,6 @@ fn softsign_hvp_tangent_backward<F: Real>(x: F, t: F, d_out: [F; 2]) -> ([F; 2],
     (
         [x / den, slope * t],
         (d0 * slope + d1 * t * curvature, d1 * slope),
-    )
-}
-
-/// Forward mode over `softsign_hvp_tangent` (what `g_hvp_tangent_jvp` of a caller with `jvp`
-/// and `hvp` calls): the value and its derivative in the direction `(s_x, s_t)`.
-fn softsign_hvp_tangent_jvp<F: Real>(x: F, t: F, s_x: F, s_t: F) -> ([F; 2], [F; 2]) {
-    let den = F::one() + x.abs();
-    let slope = F::one() / (den * den);
-    let sign = if x.is_sign_negative() {
-        -F::one()
-    } else {
-        F::one()
-    };
-    let curvature = -(sign + sign) / (den * den * den);
-    (
-        [x / den, slope * t],
-        [slope * s_x, curvature * t * s_x + slope * s_t],
     )
 }
 
@@ -957,16 +940,19 @@ const GRAD_INSIDE: bool = true;
 /// `#[backprop(jvp, hvp)] fn g(x: f64, y: f64) -> f64 { x * x * y + y.sin() }` and
 /// `#[backprop] fn f(x: f64) -> f64 { let (_, d) = g_jvp(0.75, 0.5, 1.0, 0.0); x * d }`).
 /// Off: the first float argument of every such call adds a differentiable parameter
-/// (`0.5 * e + 0.5 * x`).
-const INSIDE_CONSTANT_ARGUMENTS: bool = false;
+/// (`0.5 * e + 0.5 * x`). On: a call's tuple result is taken apart by its pattern, constant
+/// or not (`tests/regressions.rs`, `a_constant_call_taken_apart`).
+const INSIDE_CONSTANT_ARGUMENTS: bool = true;
 /// Whether a program with `jvp` may pass the value of a reduction without a gradient (`let r
 /// = w.iter().fold(0.0, |total, &w_i| total + w_i);` of a `Vec` outside `wrt(..)`) to a
 /// differentiated call, `g(r, q[1])` or `g_jvp(r, ..)`. `f_jvp` passes the zero tangent
 /// `vec![0.0; r.len()]` for it: "no method named `len` found for type `f64`" and "expected
 /// `f64`, found `Vec<{float}>`" (the repro: `#[backprop(wrt(q), jvp)] fn h(w: Vec<f64>, q:
 /// Vec<f64>) -> f64 { let r = w.iter().fold(0.0, |total, &w_i| total + w_i); g(r, q[1]) }`).
-/// Found by a program from `INSIDE_FROM` on. Off: such a program has no `jvp`.
-const JVP_CONSTANT_REDUCTION_ARGUMENTS: bool = false;
+/// Found by a program from `INSIDE_FROM` on. Off: such a program has no `jvp`. On: a
+/// reduction of an iterator over floats is a float (`tests/regressions.rs`,
+/// `a_constant_reduction_as_a_call_argument`).
+const JVP_CONSTANT_REDUCTION_ARGUMENTS: bool = true;
 /// Whether a program that takes derivatives inside may have `jvp` (its `f_jvp` calls
 /// `g_jvp_jvp` and `g_grad_jvp`).
 const INSIDE_JVP: bool = true;
@@ -1054,9 +1040,10 @@ const HVP_IMPORTED_GATES: bool = true;
 /// `g_jvp_jvp`) for every function with `jvp` and `hvp`, and it calls
 /// `sigmoid_hvp_tangent_jvp`, which the runtime does not have: "cannot find function
 /// `sigmoid_hvp_tangent_jvp` in crate `::backprop`" (the repro: `#[backprop(jvp, hvp)] fn
-/// f(x: f64) -> f64 { backprop::sigmoid(x) }`). `softsign` has its `softsign_hvp_tangent_jvp`
-/// written by hand above. Off: such programs have no `hvp`.
-const HVP_RUNTIME_GATES: bool = false;
+/// f(x: f64) -> f64 { backprop::sigmoid(x) }`). Off: such programs have no `hvp`. On:
+/// `g_jvp_jvp` is written from `g_hvp_tangent_backward` (one reverse pass and inner products),
+/// which asks nothing more of the callees than `hvp` does.
+const HVP_RUNTIME_GATES: bool = true;
 /// Whether a program with `hvp` may have a local `vec!` buffer (`let mut h = vec![0.0; 2];`).
 /// The tangent function that `hvp` differentiates again keeps the `vec!`, which the macro then
 /// rejects: "macro calls are not supported in a `#[backprop]` function", and "a `#[backprop]`
@@ -2022,6 +2009,19 @@ impl Gen {
     fn use_var(&mut self, id: usize) -> E {
         self.vars[id].uses += 1;
         E::Var(id)
+    }
+
+    /// A name no variable of the program has had, visible or not: an inner derivative's
+    /// bindings must not shadow a name declared for later assignment (`let acc;` before an
+    /// `if` whose arms assign it).
+    fn unused_name(&mut self) -> String {
+        for _ in 0..8 {
+            let name = self.rng.pick(&LOCAL_NAMES);
+            if !self.vars.iter().any(|v| v.name == name) {
+                return name.to_string();
+            }
+        }
+        format!("v{}", self.vars.len())
     }
 
     fn fresh_name(&mut self) -> String {
@@ -3111,7 +3111,7 @@ impl Gen {
         }
         // The bindings, declared after the arguments are drawn.
         let value = if self.rng.chance(0.35) {
-            let name = self.fresh_name();
+            let name = self.unused_name();
             let bound = self.sigs[callee].bound;
             Some(self.declare(&name, Kind::Scalar, bound, false))
         } else {
@@ -3126,7 +3126,7 @@ impl Gen {
         let mut parts = Vec::new();
         for bound in bound_parts {
             parts.push(if bound {
-                let name = self.fresh_name();
+                let name = self.unused_name();
                 Some(self.declare(&name, Kind::Scalar, LIMIT, false))
             } else {
                 None

@@ -46,6 +46,33 @@ fn names(sig: &syn::Signature) -> Vec<TokenStream> {
         .collect()
 }
 
+/// The parameter names of a signature, to forward a call that is not the last to read them:
+/// a parameter taken by value that is not `Copy` (`w: Vec<f64>`) is cloned.
+fn names_kept(sig: &syn::Signature) -> Vec<TokenStream> {
+    sig.inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(typed) => {
+                let syn::Pat::Ident(p) = &*typed.pat else {
+                    return None;
+                };
+                let ident = &p.ident;
+                let copy = match &*typed.ty {
+                    syn::Type::Reference(_) => true,
+                    syn::Type::Array(a) => crate::signature::float_type(&a.elem).is_some(),
+                    ty => crate::signature::float_type(ty).is_some(),
+                };
+                Some(if copy {
+                    quote!(#ident)
+                } else {
+                    quote!(::core::clone::Clone::clone(&#ident))
+                })
+            }
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
 /// The type of `(value, gradients)`'s second part in a `_backward`'s `-> (V, G)`.
 fn gradients_type(backward: &syn::ItemFn) -> Option<TokenStream> {
     let syn::ReturnType::Type(_, ty) = &backward.sig.output else {
@@ -81,7 +108,12 @@ pub(super) fn grad_jvp(tf: &TangentFunction) -> TokenStream {
     let backward = &tf.backward.sig.ident;
     let inputs = &tf.inner.sig.inputs;
     let forwarded = names(&tf.inner.sig);
-    let (hv, gradient) = (pick(0..tf.k), pick(tf.k..2 * tf.k));
+    let hv = pick(0..tf.k);
+    // The value and gradient as `g_grad` computes them, bit for bit (the tangent function's
+    // reverse pass rounds differently), so that a caller's `_jvp` has the caller's value.
+    let grad = quote::format_ident!("{}_grad", name);
+    let kept = names_kept(&tf.inner.sig);
+    let params = &kept[..kept.len() - tf.k];
     let (output, gradient_type) = (tf.output, tf.gradient);
     let vis = &function.vis;
     let doc = format!(
@@ -93,8 +125,9 @@ pub(super) fn grad_jvp(tf: &TangentFunction) -> TokenStream {
         #[doc = #doc]
         #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #grad_jvp(#inputs) -> ((#output, #gradient_type), (#output, #gradient_type)) {
+            let value_and_gradient = #grad(#(#params),*);
             let (value, gradients) = #backward(#(#forwarded,)* [0.0, 1.0]);
-            ((value[0], #gradient), (value[1], #hv))
+            (value_and_gradient, (value[1], #hv))
         }
     }
 }
@@ -149,6 +182,9 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
         return jvp_backward_fn;
     }
     let jvp_jvp = quote::format_ident!("{}_jvp_jvp", name, span = name.span());
+    // The value and tangent as `g_jvp` computes them, bit for bit (see `grad_jvp`).
+    let jvp = quote::format_ident!("{}_jvp", name);
+    let kept = names_kept(&tf.inner.sig);
     let k = tf.k;
     let s_names: Vec<Ident> = wrt
         .iter()
@@ -198,8 +234,9 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
         #[doc = #jvp_jvp_doc]
         #allow
         #vis fn #jvp_jvp(#inputs, #(#s_params),*) -> ((#f, #f), (#f, #f)) {
-            let (value, gradients) = #backward(#(#forwarded,)* [0.0, 1.0]);
-            ((value[0], value[1]), (#(#along)+*, #(#second)+*))
+            let value_and_tangent = #jvp(#(#kept),*);
+            let (_, gradients) = #backward(#(#forwarded,)* [0.0, 1.0]);
+            (value_and_tangent, (#(#along)+*, #(#second)+*))
         }
     }
 }

@@ -319,6 +319,16 @@ impl Lowerer<'_> {
                 },
                 None => Ty::Other,
             },
+            // `.product::<f64>()`, `.sum::<f32>()`: the float the turbofish names.
+            Expr::MethodCall(call)
+                if let Some(float) =
+                    call.turbofish.as_ref().and_then(|t| match t.args.first() {
+                        Some(syn::GenericArgument::Type(ty)) if t.args.len() == 1 => float_type(ty),
+                        _ => None,
+                    }) =>
+            {
+                Ty::Float(float)
+            }
             // A length or a shape, of an array of any kind (`w.len()` of a slice).
             Expr::MethodCall(call)
                 if super::tensors::SHAPE_METHODS.contains(&call.method.to_string().as_str()) =>
@@ -335,6 +345,16 @@ impl Lowerer<'_> {
                         "clone" | "to_vec" | "to_owned" => receiver,
                         _ => Ty::Other,
                     };
+                }
+                // `.fold(0.0, |total, i| ..)`: its initial value's type.
+                if call.method == "fold"
+                    && let Some(init) = call.args.first()
+                {
+                    match self.constant_ty(init) {
+                        Ty::Float(float) => return Ty::Float(float),
+                        Ty::FloatLit => return Ty::Float(self.default_float),
+                        _ => {}
+                    }
                 }
                 if matches!(receiver, Ty::Other)
                     && ["sum", "product", "fold"].contains(&call.method.to_string().as_str())
