@@ -296,6 +296,28 @@ pub fn backward_of(function: &syn::ItemFn, args: Args, errors: &mut Errors) -> O
     })
 }
 
+/// `g_jvp` of a function the macro writes itself (`hvp`'s tangent function of a function that
+/// calls nothing, `emit/compose.rs`): lowering and forward mode on `function`; `None` when
+/// that reported an error.
+pub fn jvp_of(function: &syn::ItemFn, args: Args) -> Option<syn::ItemFn> {
+    let mut errors = Errors::default();
+    let signature = signature::analyze(&function.sig, &args, &mut errors);
+    let mut namer = Namer::new(function.to_token_stream());
+    let mut program = lower::lower(function, &signature, &mut namer, &mut errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    buffers::check(&mut program, &mut namer);
+    let generated = emit::jvp(function, &signature, &program, &mut namer, &mut errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut jvp: syn::ItemFn = syn::parse2(generated).ok()?;
+    // Its documentation and lint levels are the caller's.
+    jvp.attrs.clear();
+    Some(jvp)
+}
+
 /// `#[backprop(hvp)]`'s companions of a scalar function the macro writes itself (a `mapv`
 /// closure's, `emit/tangent_maps.rs`): `g_hvp_tangent` and its `_backward` among them, every
 /// float parameter differentiated; `None` when it reported an error.

@@ -24,6 +24,9 @@ pub(super) struct TangentFunction<'a> {
     pub k: usize,
     /// Whether each differentiated parameter is a float (its inner product a product).
     pub float_params: Vec<bool>,
+    /// `g` calls no function (nor maps one): forward mode over its tangent function asks
+    /// nothing of callees, and is one pass.
+    pub calls_nothing: bool,
     /// `(R, G)` of `g_grad`, for `g_grad_jvp`.
     pub output: &'a TokenStream,
     pub gradient: &'a TokenStream,
@@ -228,6 +231,35 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
          caller with `#[backprop(jvp)]` calls (forward over forward), from one reverse pass \
          of `{name}_hvp_tangent`."
     );
+    // A function that calls nothing: forward mode over its tangent function, one pass (whose
+    // forward lines are `g_jvp`'s, so its value is too).
+    let fast = if tf.calls_nothing {
+        let args = crate::args::Args {
+            wrt: Some(wrt.to_vec()),
+            ..Default::default()
+        };
+        crate::expand::jvp_of(tf.inner, args)
+    } else {
+        None
+    };
+    if let Some(mut inner_jvp) = fast {
+        let inner_jvp_name = quote::format_ident!("{}_hvp_tangent_jvp", name);
+        inner_jvp.sig.ident = inner_jvp_name.clone();
+        return quote! {
+            #jvp_backward_fn
+
+            #[doc(hidden)]
+            #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+            #vis #inner_jvp
+
+            #[doc = #jvp_jvp_doc]
+            #allow
+            #vis fn #jvp_jvp(#inputs, #(#s_params),*) -> ((#f, #f), (#f, #f)) {
+                let (value, tangent) = #inner_jvp_name(#(#forwarded,)* #(#s_names),*);
+                ((value[0], value[1]), (tangent[0], tangent[1]))
+            }
+        };
+    }
     quote! {
         #jvp_backward_fn
 

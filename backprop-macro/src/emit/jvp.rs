@@ -314,6 +314,7 @@ pub fn hvp(
             .iter()
             .map(|(p, _)| matches!(p.ty, Ty::Float(_)))
             .collect(),
+        calls_nothing: calls_nothing(&program.body),
         output,
         gradient: &gradient_type,
     };
@@ -494,6 +495,19 @@ fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) 
             Node::Store(_) => {}
         }
     }
+}
+
+/// Whether `block` calls no function and maps none over an array.
+fn calls_nothing(block: &Block) -> bool {
+    block.nodes.iter().all(|node| match node {
+        Node::Assign(a) => !matches!(
+            a.prim,
+            Prim::Call { .. } | Prim::Tensor(crate::rules::TensorOp::Map { .. })
+        ),
+        Node::Branch(b) => calls_nothing(&b.then) && calls_nothing(&b.otherwise),
+        Node::Loop(l) => calls_nothing(&l.body),
+        Node::Store(_) => true,
+    })
 }
 
 /// The names of the parameters that are references.
