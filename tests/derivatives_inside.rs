@@ -13,6 +13,8 @@
 //! checked against hyper-dual numbers (num-dual's `HyperDual64`, which give exact second
 //! partial derivatives), and the callers against those and against central differences.
 
+#![allow(clippy::needless_range_loop)]
+
 use backprop::backprop;
 use ndarray::{Array1, Array2, array};
 use num_dual::{Dual64, DualNum, HyperDual64};

@@ -335,7 +335,17 @@ pub fn hvp_of(function: &syn::ItemFn, errors: &mut Errors) -> Option<TokenStream
     }
     buffers::check(&mut program, &mut namer);
     let generated = emit::hvp(function, &signature, &program, false, &mut namer, errors);
-    (errors.len() == reported).then_some(generated)
+    if errors.len() > reported {
+        return None;
+    }
+    // Without `g_grad_jvp`, which calls the `g_grad` that only a user's function has.
+    let grad_jvp = quote::format_ident!("{}_grad_jvp", function.sig.ident);
+    let file: syn::File = syn::parse2(generated).ok()?;
+    let items = file
+        .items
+        .into_iter()
+        .filter(|item| !matches!(item, syn::Item::Fn(f) if f.sig.ident == grad_jvp));
+    Some(quote!(#(#items)*))
 }
 
 /// `BACKPROP_EXPAND=file.rs cargo test -p backprop-macro expand_file -- --ignored --nocapture`

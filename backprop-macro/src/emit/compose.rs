@@ -88,7 +88,7 @@ fn gradients_type(backward: &syn::ItemFn) -> Option<TokenStream> {
 }
 
 /// `gradients.i` for `i` in `range`, a tuple of them, or the one.
-fn pick(range: std::ops::Range<usize>) -> TokenStream {
+pub(super) fn pick(range: std::ops::Range<usize>) -> TokenStream {
     let fields: Vec<TokenStream> = range
         .map(|i| {
             let i = syn::Index::from(i);

@@ -349,18 +349,7 @@ pub fn hvp(
     }
     let backward_name = &backward.sig.ident;
     let param_names: Vec<&Ident> = signature.params.iter().map(|p| &p.ident).collect();
-    let pick = |range: std::ops::Range<usize>| -> TokenStream {
-        let fields: Vec<TokenStream> = range
-            .map(|i| {
-                let i = syn::Index::from(i);
-                quote!(gradients.#i)
-            })
-            .collect();
-        match fields.as_slice() {
-            [one] => one.clone(),
-            many => quote!((#(#many),*)),
-        }
-    };
+    let pick = super::compose::pick;
     let (hv, gradient) = (pick(0..k), pick(k..2 * k));
     let hvp = quote::format_ident!("{}_hvp", name, span = name.span());
     let grad_backward = quote::format_ident!("{}_grad_backward", name, span = name.span());
