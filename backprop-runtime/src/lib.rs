@@ -17,6 +17,8 @@ pub mod forward;
 pub mod gates;
 pub mod inner;
 #[cfg(feature = "ndarray")]
+pub mod max_axis;
+#[cfg(feature = "ndarray")]
 pub mod parts;
 pub mod tape;
 #[cfg(feature = "ndarray")]
@@ -38,15 +40,18 @@ pub use gates::{
 pub use gates::{relu_grad, sigmoid_grad, softplus_grad};
 pub use inner::{Components, inner};
 #[cfg(feature = "ndarray")]
+pub use max_axis::{
+    max_axis, max_axis_backward, max_axis_hvp_tangent, max_axis_hvp_tangent_backward, max_axis_jvp,
+    max_axis_jvp_backward,
+};
+#[cfg(feature = "ndarray")]
 pub use parts::{concat_part, reshape_grad, select_grad, std_axis_grad, var_axis_grad};
 pub use tape::{ScalarTape, Tape};
 #[cfg(feature = "ndarray")]
 pub use tensor::{
     ArrayInput, OneHot, PickUpstream, Shape, ShapeOf, SumAxis, Upstream, add_to, add_to_part,
-    expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, map_upstream, max_axis,
-    max_axis_backward, max_axis_hvp_tangent, max_axis_hvp_tangent_backward, max_axis_jvp,
-    max_axis_jvp_backward, one_hot, pick, pick_backward, pick_grad, softmax, softmax_backward,
-    softmax_grad, sum_to, sum_to_ref,
+    expand_axis, log_softmax, log_softmax_backward, log_softmax_grad, map_upstream, one_hot, pick,
+    pick_backward, pick_grad, softmax, softmax_backward, softmax_grad, sum_to, sum_to_ref,
 };
 
 /// Everything a user of `#[backprop]` usually imports: `use backprop::prelude::*;`.

@@ -77,6 +77,26 @@ pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream
     let y = &program.vars[assign.target].ident;
     let t_y = t.var(assign.target);
     let span = assign.span;
+    // `let ((h, c), (t_h, t_c)) = g_jvp(..);` of `let (h, c) = g(..);` (`g_hvp_tangent` in
+    // `hvp`'s tangent function), typed by the user's annotation.
+    if let Prim::Call {
+        parts: Some(parts), ..
+    } = &assign.prim
+    {
+        let callee = match t.for_hvp {
+            true => suffixed(path, "hvp_tangent"),
+            false => jvp_path(path),
+        };
+        let values = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
+        let tangents_of = parts.render(&mut |v| match t.var(v) {
+            Some(t_v) => t_v.to_token_stream(),
+            None => quote!(_),
+        });
+        let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
+        return quote_spanned! {span=>
+            let (#values, #tangents_of) #annotation = #callee(#(#args,)* #(#tangents),*);
+        };
+    }
     if t.for_hvp {
         let tangent_fn = suffixed(path, "hvp_tangent");
         // `let (y, t_y): (A, A) = g_hvp_tangent(..);` of an array, differentiated by its
@@ -85,22 +105,6 @@ pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream
             let t_y = t_y.map_or_else(|| quote!(_), |t| t.to_token_stream());
             return quote_spanned! {span=>
                 let (#y, #t_y): (#array, #array) = #tangent_fn(#(#args,)* #(#tangents),*);
-            };
-        }
-        // `let ((h, c), (t_h, t_c)): ((A, B), (A, B)) = g_hvp_tangent(..);` of a tuple result,
-        // typed by the user's annotation.
-        if let Prim::Call {
-            parts: Some(parts), ..
-        } = &assign.prim
-        {
-            let values = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
-            let tangents_of = parts.render(&mut |v| match t.var(v) {
-                Some(t_v) => t_v.to_token_stream(),
-                None => quote!(_),
-            });
-            let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
-            return quote_spanned! {span=>
-                let (#values, #tangents_of) #annotation = #tangent_fn(#(#args,)* #(#tangents),*);
             };
         }
         // `let y_and_tangent: [f64; 2] = g_hvp_tangent(..);`, differentiated by its
@@ -115,20 +119,6 @@ pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream
     }
     let jvp = jvp_path(path);
     let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
-    // `let ((h, c), (t_h, t_c)) = g_jvp(..);` of `let (h, c) = g(..);`.
-    if let Prim::Call {
-        parts: Some(parts), ..
-    } = &assign.prim
-    {
-        let values = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
-        let tangents_of = parts.render(&mut |v| match t.var(v) {
-            Some(t_v) => t_v.to_token_stream(),
-            None => quote!(_),
-        });
-        return quote_spanned!(span=>
-            let (#values, #tangents_of) #annotation = #jvp(#(#args,)* #(#tangents),*);
-        );
-    }
     quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
 }
 
