@@ -1000,3 +1000,107 @@ fn breaks_in_the_arms_of_an_if_chain() {
         assert!((d_x - numeric).abs() < 1e-4, "{d_x} vs {numeric}");
     }
 }
+
+/// `yⱼ = zⱼ Σᵢ Wᵢⱼ xᵢ` with `W` row-major `m × n`, written column by column as C code walks
+/// it, then a triangle (an inner loop of `n − j − 1` trips, none at the last `j`). The reverse
+/// of each inner loop adds to one element at the outer loop's index in every iteration (`d_z[j]`,
+/// `d_z[j]` again): it sums it in a local across the inner loop, as hand-written code does.
+#[backprop]
+fn columns_and_triangle(w: &[f64], x: &[f64], z: &[f64], m: usize, n: usize) -> f64 {
+    let mut y = vec![0.0; n];
+    for j in 0..n {
+        for i in 0..m {
+            y[j] += w[i * n + j] * x[i] * z[j];
+        }
+    }
+    let mut t = 0.0;
+    for j in 0..n {
+        for r in j + 1..n {
+            t += (y[r] * z[j]).sin();
+        }
+    }
+    let mut s = 0.0;
+    for v in &y {
+        s += v * v;
+    }
+    s + t
+}
+
+#[backprop]
+fn columns_f32(w: &[f32], x: &[f32], z: &[f32], m: usize, n: usize) -> f32 {
+    let mut y = vec![0.0; n];
+    for j in 0..n {
+        for i in 0..m {
+            y[j] += w[i * n + j] * x[i] * z[j];
+        }
+    }
+    let mut s = 0.0;
+    for v in &y {
+        s += v * v;
+    }
+    s
+}
+
+#[test]
+fn an_element_accumulated_across_an_inner_loop_is_summed_in_a_local() {
+    let (m, n) = (3, 4);
+    let w: Vec<f64> = (0..m * n)
+        .map(|k| ((k * 7 % 11) as f64 - 5.0) / 6.0)
+        .collect();
+    let x = [0.7, -0.4, 1.1];
+    let z = [0.9, -1.3, 0.2, 0.6];
+    let reference = |v: &[Dual64]| {
+        let (w, rest) = v.split_at(m * n);
+        let (x, z) = rest.split_at(m);
+        let mut y = vec![c(0.0); n];
+        for j in 0..n {
+            for i in 0..m {
+                y[j] += w[i * n + j] * x[i] * z[j];
+            }
+        }
+        let mut t = c(0.0);
+        for j in 0..n {
+            for r in j + 1..n {
+                t += (y[r] * z[j]).sin();
+            }
+        }
+        y.iter().map(|v| *v * *v).sum::<Dual64>() + t
+    };
+    let at: Vec<f64> = w.iter().chain(&x).chain(&z).copied().collect();
+    let (value, (dw, dx, dz)) = columns_and_triangle_grad(&w, &x, &z, m, n);
+    assert_gradient_exact(
+        "columns_and_triangle",
+        &at,
+        (value, [dw, dx, dz].concat()),
+        dual_gradient(reference, &at),
+        |p| columns_and_triangle(&p[..m * n], &p[m * n..m * n + m], &p[m * n + m..], m, n),
+        1e-13,
+    );
+    let source = columns_and_triangle_backward_source();
+    // The triangle's reverse runs inside its forward loop; the columns' is a loop of its own.
+    assert!(source.contains("let mut d_z_j = d_z[j];"), "{source}");
+    assert!(source.contains("d_z_j += y_mul * d_y_mul_1;"), "{source}");
+    assert!(source.contains("d_z[j] = d_z_j;"), "{source}");
+
+    let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+    let (w32, x32, z32) = (f32s(&w), f32s(&x), f32s(&z));
+    let (_, (dw32, dx32, dz32)) = columns_f32_grad(&w32, &x32, &z32, m, n);
+    let reference32 = |v: &[num_dual::Dual32]| {
+        let (w, rest) = v.split_at(m * n);
+        let (x, z) = rest.split_at(m);
+        let mut s = num_dual::Dual32::from(0.0);
+        for j in 0..n {
+            let mut y = num_dual::Dual32::from(0.0);
+            for i in 0..m {
+                y += w[i * n + j] * x[i] * z[j];
+            }
+            s += y * y;
+        }
+        s
+    };
+    let at32 = f32s(&at);
+    let (_, exact) = dual_gradient(reference32, &at32);
+    for (a, b) in dw32.iter().chain(&dx32).chain(&dz32).zip(&exact) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+    }
+}

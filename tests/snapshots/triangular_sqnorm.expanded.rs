@@ -68,12 +68,14 @@ fn triangular_sqnorm_backward(
         let mut lparamsidx_4 = lparamsidx_5;
         for i in (0..d).rev() {
             let mut lparamsidx_2 = lparamsidx_4;
+            let mut d_x_p_d_i = d_x[p * d + i];
             for j in (i + 1..d).rev() {
                 lparamsidx_2 -= 1;
                 let d_qx_mul_1 = d_qx[j];
                 d_icf[lparamsidx_2] += x[p * d + i] * d_qx_mul_1;
-                d_x[p * d + i] += icf[lparamsidx_2] * d_qx_mul_1;
+                d_x_p_d_i += icf[lparamsidx_2] * d_qx_mul_1;
             }
+            d_x[p * d + i] = d_x_p_d_i;
             lparamsidx_4 = lparamsidx_2;
         }
         for id in (0..d).rev() {

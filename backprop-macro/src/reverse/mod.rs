@@ -15,6 +15,7 @@
 
 mod loops;
 mod ownership;
+mod promote;
 mod reads;
 mod sink;
 
@@ -217,6 +218,7 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
     leave_unwritten(program, &sweep.grads, &handed, &mut stmts);
     copies::propagate(program, &sweep.grads, &sweep.storage, &mut stmts);
     sink::sink(program, &sweep.grads, &sweep.storage, &mut stmts);
+    promote::promote(program, &sweep.grads, sweep.namer, &mut stmts);
     let mut mutable = HashSet::new();
     collect_mutable(&stmts, &mut mutable);
     let mut needed = HashSet::new();
