@@ -134,8 +134,12 @@ fn struct_tangent(argument: &crate::rules::StructArg, written: &TokenStream) -> 
             ),
             _ => (false, written.clone()),
         };
-        let zero = quote!(::backprop::Differentiable::zeros_like(&#place));
-        return if by_ref { quote!(&#zero) } else { zero };
+        return match (by_ref, argument.reference) {
+            (true, _) => quote!(&::backprop::Differentiable::zeros_like(&#place)),
+            // `layer` of `layer: &Layer`.
+            (false, true) => quote!(&::backprop::Differentiable::zeros_like(#place)),
+            (false, false) => quote!(::backprop::Differentiable::zeros_like(&#place)),
+        };
     }
     let t_root = quote::format_ident!("t_{}", root);
     written

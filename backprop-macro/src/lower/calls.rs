@@ -76,7 +76,12 @@ impl Lowerer<'_> {
                         operands.push((Operand::Var(binding.var), place));
                     }
                 }
-                let root = (group.param.clone(), group.differentiable);
+                let reference = match strip_parens(arg) {
+                    Expr::Reference(_) => true,
+                    Expr::Path(path) => group.by_ref && path.path.is_ident(&group.param),
+                    _ => false,
+                };
+                let root = (group.param.clone(), group.differentiable, reference);
                 structs.push((args.len(), operands, root));
                 args.push(self.constant(arg));
                 pass.push(Pass::Plain);
@@ -147,10 +152,11 @@ impl Lowerer<'_> {
         let structs = structs
             .into_iter()
             .map(
-                |(position, operands, (root, differentiable))| rules::StructArg {
+                |(position, operands, (root, differentiable, reference))| rules::StructArg {
                     position,
                     root,
                     differentiable,
+                    reference,
                     fields: operands
                         .into_iter()
                         .map(|(operand, place)| {

@@ -73,6 +73,8 @@ pub struct StructArg {
     /// forward mode the argument's tangent is the same place in `t_net`.
     pub root: Ident,
     pub differentiable: bool,
+    /// The written argument is a reference (`&net.l1`, or `layer` of `layer: &Layer`).
+    pub reference: bool,
 }
 
 /// How a call passes one argument: the callee's parameter type is not known here, so the
