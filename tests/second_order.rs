@@ -833,3 +833,88 @@ fn a_call_that_returns_an_array_under_hvp_in_f32() {
         );
     }
 }
+
+/// A model's constants held in `self`, its energy a method with `hvp` (`self` outside
+/// `wrt(..)`), and an associated function with `hvp` and `jvp`, which the method's gradient
+/// calls through `Self::`: the companions are methods of the impl and call each other as such.
+#[derive(backprop::Differentiable, Clone)]
+struct Oscillator {
+    stiffness: f64,
+    #[backprop(skip)]
+    damped: bool,
+}
+
+#[backprop]
+impl Oscillator {
+    #[backprop(hvp, wrt(x, v))]
+    fn energy(&self, x: f64, v: f64) -> f64 {
+        let spring = 0.5 * self.stiffness * x * x;
+        let kinetic = 0.5 * v * v * x.cos();
+        if self.damped {
+            spring + kinetic * 0.9
+        } else {
+            spring + kinetic
+        }
+    }
+
+    #[backprop(jvp, hvp)]
+    fn wobble(s: f64, x: f64) -> f64 {
+        (s * x).sin() * x
+    }
+
+    /// A gradient inside a differentiated method (`Self::wobble_grad`, differentiated through
+    /// `Self::wobble_grad_backward`), and `Self::wobble_jvp` through `wobble_jvp_backward`.
+    #[backprop(wrt(x))]
+    fn steep(&self, x: f64) -> f64 {
+        let (_, (ds, dx)) = Self::wobble_grad(self.stiffness, x);
+        let (_, slope) = Self::wobble_jvp(self.stiffness, x, 0.0, 1.0);
+        ds * ds + dx * slope
+    }
+}
+
+#[test]
+fn hvp_in_an_impl() {
+    let model = Oscillator {
+        stiffness: 2.0,
+        damped: true,
+    };
+    let (k, damping) = (model.stiffness, 0.9);
+    let energy = |p: &[HyperDual64]| {
+        let (x, v) = (p[0], p[1]);
+        x * x * (0.5 * k) + v * v * x.cos() * (0.5 * damping)
+    };
+    let wobble = |p: &[HyperDual64]| (p[0] * p[1]).sin() * p[1];
+    for (at, dir) in [([0.5, 1.5], [1.0, 0.0]), ([-1.2, 0.4], [0.3, -0.7])] {
+        let (value, (dx, dv), (hx, hv)) = model.energy_hvp(at[0], at[1], dir[0], dir[1]);
+        let (ref_value, gradient, hv_ref) = hyper(energy, &at, &dir);
+        assert!((value - ref_value).abs() < 1e-14);
+        close("energy gradient", &[dx, dv], &gradient, 1e-14);
+        close("energy H·v", &[hx, hv], &hv_ref, 1e-13);
+        let numeric = central_hv(
+            |p| {
+                let (_, (a, b)) = model.energy_grad(p[0], p[1]);
+                vec![a, b]
+            },
+            &at,
+            &dir,
+            1e-5,
+        );
+        close("energy H·v, central differences", &[hx, hv], &numeric, 1e-7);
+
+        let (value, (ds, dx), (hs, hx)) = Oscillator::wobble_hvp(at[0], at[1], dir[0], dir[1]);
+        let (ref_value, gradient, hv_ref) = hyper(wobble, &at, &dir);
+        assert!((value - ref_value).abs() < 1e-14);
+        close("wobble gradient", &[ds, dx], &gradient, 1e-14);
+        close("wobble H·v", &[hs, hx], &hv_ref, 1e-13);
+    }
+    // steep(x) = (∂w/∂s)² + (∂w/∂x)², differentiated by x: a column of wobble's Hessian.
+    let x = 0.8;
+    let (value, d_x) = model.steep_grad(x);
+    let (_, g, column) = hyper(wobble, &[k, x], &[0.0, 1.0]);
+    assert!((value - (g[0] * g[0] + g[1] * g[1])).abs() < 1e-13);
+    let exact = 2.0 * g[0] * column[0] + 2.0 * g[1] * column[1];
+    assert!(
+        (d_x - exact).abs() < 1e-12 * exact.abs().max(1.0),
+        "{d_x} vs {exact}"
+    );
+}

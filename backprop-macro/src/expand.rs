@@ -207,10 +207,10 @@ fn differentiate(
     if errors.is_empty() {
         buffers::check(&mut program, &mut namer);
     }
-    if !program.groups.is_empty() && args.hvp {
+    if program.groups.iter().any(|g| g.differentiable) && args.hvp {
         errors.push(syn::Error::new(
             function.sig.ident.span(),
-            "`hvp` does not take struct parameters yet; remove it, or pass the fields as parameters of their own",
+            "`hvp` does not differentiate struct parameters yet; leave the struct out with `wrt(..)` (its fields are then constants), or pass the fields as parameters of their own",
         ));
     }
     if !errors.is_empty() {
@@ -243,6 +243,7 @@ fn differentiate(
                 signature,
                 program,
                 args.jvp,
+                &companions.prefix,
                 &mut hvp_namer,
                 errors,
             )
@@ -334,7 +335,15 @@ pub fn hvp_of(function: &syn::ItemFn, errors: &mut Errors) -> Option<TokenStream
         return None;
     }
     buffers::check(&mut program, &mut namer);
-    let generated = emit::hvp(function, &signature, &program, false, &mut namer, errors);
+    let generated = emit::hvp(
+        function,
+        &signature,
+        &program,
+        false,
+        &TokenStream::new(),
+        &mut namer,
+        errors,
+    );
     if errors.len() > reported {
         return None;
     }

@@ -30,6 +30,8 @@ pub(super) struct TangentFunction<'a> {
     /// `(R, G)` of `g_grad`, for `g_grad_jvp`.
     pub output: &'a TokenStream,
     pub gradient: &'a TokenStream,
+    /// What the wrappers' calls of the companions start with: `Self::` in an impl.
+    pub prefix: &'a TokenStream,
 }
 
 /// The parameter names of a signature, to forward a call.
@@ -109,6 +111,7 @@ pub(super) fn grad_jvp(tf: &TangentFunction) -> TokenStream {
     let name = &function.sig.ident;
     let grad_jvp = quote::format_ident!("{}_grad_jvp", name, span = name.span());
     let backward = &tf.backward.sig.ident;
+    let prefix = tf.prefix;
     let inputs = &tf.inner.sig.inputs;
     let forwarded = names(&tf.inner.sig);
     let hv = pick(0..tf.k);
@@ -128,8 +131,8 @@ pub(super) fn grad_jvp(tf: &TangentFunction) -> TokenStream {
         #[doc = #doc]
         #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #grad_jvp(#inputs) -> ((#output, #gradient_type), (#output, #gradient_type)) {
-            let value_and_gradient = #grad(#(#params),*);
-            let (value, gradients) = #backward(#(#forwarded,)* [0.0, 1.0]);
+            let value_and_gradient = #prefix #grad(#(#params),*);
+            let (value, gradients) = #prefix #backward(#(#forwarded,)* [0.0, 1.0]);
             (value_and_gradient, (value[1], #hv))
         }
     }
@@ -145,6 +148,7 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
     // Reverse over `g_jvp`: the tangent function's `_backward`, its pairs as tuples.
     let jvp_backward = quote::format_ident!("{}_jvp_backward", name, span = name.span());
     let backward = &tf.backward.sig.ident;
+    let prefix = tf.prefix;
     let inputs = &tf.inner.sig.inputs;
     let forwarded = names(&tf.inner.sig);
     let Some(gradients) = gradients_type(tf.backward) else {
@@ -162,7 +166,7 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
             #[doc = #jvp_backward_doc]
             #allow
             #vis fn #jvp_backward(#inputs, d_out: (#f, #f)) -> ((#f, #f), #gradients) {
-                let (value, gradients) = #backward(#(#forwarded,)* [d_out.0, d_out.1]);
+                let (value, gradients) = #prefix #backward(#(#forwarded,)* [d_out.0, d_out.1]);
                 ((value[0], value[1]), gradients)
             }
         }
@@ -173,7 +177,7 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
             #[doc = #jvp_backward_doc]
             #allow
             #vis fn #jvp_backward(#inputs, #d_out) #output {
-                #backward(#(#forwarded,)* d_out)
+                #prefix #backward(#(#forwarded,)* d_out)
             }
         }
     };
@@ -255,7 +259,7 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
             #[doc = #jvp_jvp_doc]
             #allow
             #vis fn #jvp_jvp(#inputs, #(#s_params),*) -> ((#f, #f), (#f, #f)) {
-                let (value, tangent) = #inner_jvp_name(#(#forwarded,)* #(#s_names),*);
+                let (value, tangent) = #prefix #inner_jvp_name(#(#forwarded,)* #(#s_names),*);
                 ((value[0], value[1]), (tangent[0], tangent[1]))
             }
         };
@@ -266,8 +270,8 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
         #[doc = #jvp_jvp_doc]
         #allow
         #vis fn #jvp_jvp(#inputs, #(#s_params),*) -> ((#f, #f), (#f, #f)) {
-            let value_and_tangent = #jvp(#(#kept),*);
-            let (_, gradients) = #backward(#(#forwarded,)* [0.0, 1.0]);
+            let value_and_tangent = #prefix #jvp(#(#kept),*);
+            let (_, gradients) = #prefix #backward(#(#forwarded,)* [0.0, 1.0]);
             (value_and_tangent, (#(#along)+*, #(#second)+*))
         }
     }

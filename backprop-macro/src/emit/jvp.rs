@@ -175,6 +175,7 @@ pub fn hvp(
     signature: &crate::signature::SignatureInfo,
     program: &Program,
     with_jvp: bool,
+    prefix: &TokenStream,
     namer: &mut Namer,
     errors: &mut Errors,
 ) -> TokenStream {
@@ -224,8 +225,14 @@ pub fn hvp(
         .filter_map(|(p, param)| t.var(param.var).map(|ident| (p, ident)))
         .collect();
     let k = differentiable.len();
-    let params: Vec<TokenStream> = signature
+    // A struct parameter held constant (a method's `self` outside `wrt(..)`) is taken whole,
+    // its fields bound in the body (`program.items`).
+    let public: Vec<&crate::signature::ParamInfo> = signature
         .params
+        .iter()
+        .filter(|p| !crate::structs::is_field_param(&signature.groups, &p.ident))
+        .collect();
+    let params: Vec<TokenStream> = public
         .iter()
         .map(|p| {
             let (ident, ty) = (&p.ident, &p.ty_tokens);
@@ -279,13 +286,15 @@ pub fn hvp(
             }
         }
     };
-    let Ok(inner_fn) = syn::parse2::<syn::ItemFn>(source) else {
+    let Ok(mut inner_fn) = syn::parse2::<syn::ItemFn>(source) else {
         errors.push(syn::Error::new(
             name.span(),
             "`hvp`: the tangent code did not parse (a bug of `#[backprop]`)",
         ));
         return TokenStream::new();
     };
+    // A method's `self` is the parameter `self` of its type, as for the method itself.
+    crate::methods::typed_self(&mut inner_fn);
     let wrt: Vec<Ident> = signature
         .params
         .iter()
@@ -317,6 +326,7 @@ pub fn hvp(
         calls_nothing: calls_nothing(&program.body),
         output,
         gradient: &gradient_type,
+        prefix,
     };
     // `g_grad_jvp` for a float `g` (its gradient exists), and with `jvp` the companions of
     // `g_jvp`.
@@ -348,7 +358,7 @@ pub fn hvp(
         };
     }
     let backward_name = &backward.sig.ident;
-    let param_names: Vec<&Ident> = signature.params.iter().map(|p| &p.ident).collect();
+    let param_names: Vec<&Ident> = public.iter().map(|p| &p.ident).collect();
     let pick = super::compose::pick;
     let (hv, gradient) = (pick(0..k), pick(k..2 * k));
     let hvp = quote::format_ident!("{}_hvp", name, span = name.span());
@@ -409,7 +419,7 @@ pub fn hvp(
         // A direction per parameter doubles the user's parameter list.
         #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #hvp(#(#params,)* #(#v_params),*) -> (#output, #gradient_type, #gradient_type) {
-            let (value, gradients) = #backward_name(#(#param_names,)* #(#v_names,)* [0.0, 1.0]);
+            let (value, gradients) = #prefix #backward_name(#(#param_names,)* #(#v_names,)* [0.0, 1.0]);
             (value[0], #gradient, #hv)
         }
 
@@ -417,7 +427,7 @@ pub fn hvp(
         #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #grad_backward(#(#params,)* d_out: (#output, #gradient_type)) -> ((#output, #gradient_type), #gradient_type) {
             let (d_value, d_gradient) = d_out;
-            let (value, gradients) = #backward_name(#(#param_names,)* #(#d_gradient,)* [d_value, 1.0]);
+            let (value, gradients) = #prefix #backward_name(#(#param_names,)* #(#d_gradient,)* [d_value, 1.0]);
             ((value[0], #gradient), #hv)
         }
 
