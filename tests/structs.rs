@@ -442,6 +442,16 @@ impl Mlp {
         let y: Array2<f64> = self.predict(x);
         (&y * &y).sum()
     }
+
+    /// The model held fixed (`wrt(x)`), passed on whole (`self.predict(x)`) and by field
+    /// (`Layer::forward(&self.l1, x)`): the callees differentiate it, and the caller drops
+    /// those gradients.
+    #[backprop(wrt(x), jvp)]
+    fn input_loss(&self, x: &Array2<f64>) -> f64 {
+        let y: Array2<f64> = self.predict(x);
+        let h: Array2<f64> = Layer::forward(&self.l1, x);
+        (&y * &y).sum() + h.sum()
+    }
 }
 
 #[backprop]
@@ -679,153 +689,46 @@ fn forward_mode_with_struct_tangents() {
     assert!((jv - expected).abs() < 1e-12 * expected.abs().max(1.0));
 }
 
-/// A layer held fixed (`wrt(x)`) and passed whole to `dense`, which differentiates it: the
-/// caller counts `dense`'s gradient for the layer and drops it. Likewise a field of a
-/// configuration passed to a call (`scaled(cfg.scale, x)`) and the configuration passed whole
-/// with another argument; a configuration passed alone to a helper (`steps(&cfg)`) is a
-/// constant and needs no derive.
-// `&layer` of a reference, as written at 2 a.m.
-#[allow(clippy::needless_borrow)]
-#[backprop(wrt(x), jvp)]
-fn frozen_layer(layer: &Layer, x: &Array2<f64>) -> f64 {
-    let h: Array2<f64> = dense(layer, x);
-    let y: Array2<f64> = dense(&layer, &h);
-    (&y * &y).sum()
-}
-
-/// A model held fixed, its first layer passed on by field.
-#[backprop(wrt(x), jvp)]
-fn frozen_first_layer(net: &Mlp, x: &Array2<f64>) -> f64 {
-    let h: Array2<f64> = dense(&net.l1, x);
-    (&h * &h).sum() * net.l2.b[0]
-}
-
-#[derive(Differentiable, Clone, Debug)]
-struct Settings {
-    scale: f64,
-    #[backprop(skip)]
-    repeats: usize,
-}
-
-/// No derive: a configuration only ever read field by field or handed to a constant helper.
-struct Plain {
-    offset: f64,
-}
-
-fn steps(settings: &Plain) -> usize {
-    (settings.offset * 2.0) as usize + 1
-}
-
-#[backprop]
-fn scaled(s: f64, x: f64) -> f64 {
-    s * x.sin()
-}
-
-#[backprop]
-fn shifted(settings: &Settings, x: f64) -> f64 {
-    (x + settings.scale).cos()
-}
-
-#[backprop(wrt(x))]
-fn configured(settings: &Settings, plain: &Plain, x: f64) -> f64 {
-    let a = scaled(settings.scale, x);
-    let b = shifted(settings, x * x);
-    let n = steps(plain);
-    (a + b) * settings.repeats as f64 + n as f64 * plain.offset * x
-}
-
 #[test]
-fn structs_outside_wrt_passed_on() {
-    let layer = Layer {
-        w: grid((2, 2), 0.9),
-        b: array![0.1, -0.2],
+fn a_model_held_fixed_passed_to_its_methods() {
+    let layer = |s: f64| Layer {
+        w: grid((2, 2), s),
+        b: array![0.1 * s, -0.2],
     };
-    let x = grid((3, 2), 0.8);
-    let (value, d_x) = frozen_layer_grad(&layer, &x);
-    let (w, b) = (&layer.w, &layer.b);
-    let reference = |p: &[Dual64]| {
-        let dense_ref = |input: &[Dual64]| -> Vec<Dual64> {
-            (0..3)
-                .flat_map(|i| {
-                    (0..2).map(move |k| {
-                        (Dual64::from(b[k])
-                            + input[2 * i] * w[[0, k]]
-                            + input[2 * i + 1] * w[[1, k]])
-                        .tanh()
-                    })
-                })
-                .collect()
-        };
-        let y = dense_ref(&dense_ref(p));
-        y.iter().fold(Dual64::from(0.0), |a, v| a + *v * *v)
-    };
-    let at: Vec<f64> = x.iter().copied().collect();
-    let exact = dual_gradient(reference, &at);
-    let plain = |v: f64| Dual64::from(v);
-    assert!(
-        (value - reference(&at.iter().map(|&v| plain(v)).collect::<Vec<_>>()).re).abs() < 1e-12
-    );
-    close(
-        "d_x",
-        &d_x.iter().copied().collect::<Vec<_>>(),
-        &exact,
-        1e-13,
-    );
-    let t = grid((3, 2), -0.3);
-    let (jvp_value, tangent) = frozen_layer_jvp(&layer, &x, &t);
-    assert_eq!(jvp_value, value);
-    let directional: f64 = d_x.iter().zip(t.iter()).map(|(a, b)| a * b).sum();
-    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
-
-    // The same layer as the first of a model held fixed.
     let net = Mlp {
-        l1: layer.clone(),
-        l2: Layer {
-            w: grid((2, 2), 0.5),
-            b: array![1.5, -0.2],
-        },
+        l1: layer(1.0),
+        l2: layer(0.5),
         label: "fixed",
     };
-    let (value, d_x) = frozen_first_layer_grad(&net, &x);
-    let h = dense(&layer, &x);
-    assert_eq!(value, (&h * &h).sum() * 1.5);
-    let (_, d_h) = dense_backward(&layer, &x, 2.0 * 1.5 * &h).1;
-    close(
-        "d_x through the first layer",
-        &d_x.iter().copied().collect::<Vec<_>>(),
-        &d_h.iter().copied().collect::<Vec<_>>(),
-        1e-14,
-    );
-    let (_, tangent) = frozen_first_layer_jvp(&net, &x, &t);
-    let directional: f64 = d_x.iter().zip(t.iter()).map(|(a, b)| a * b).sum();
-    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
+    let x = grid((3, 2), 0.8);
+    let (value, d_x) = net.input_loss_grad(&x);
+    let (w1, b1, w2, b2) = (&net.l1.w, &net.l1.b, &net.l2.w, &net.l2.b);
+    let reference = |p: &[Dual64]| {
+        let mut total = Dual64::from(0.0);
+        for i in 0..3 {
+            let h: Vec<Dual64> = (0..2)
+                .map(|k| (p[2 * i] * w1[[0, k]] + p[2 * i + 1] * w1[[1, k]] + b1[k]).tanh())
+                .collect();
+            for c in 0..2 {
+                let y = h[0] * w2[[0, c]] + h[1] * w2[[1, c]] + b2[c];
+                total += y * y;
+            }
+            total += h[0] + h[1];
+        }
+        total
+    };
+    let at: Vec<f64> = x.iter().copied().collect();
+    let flat_d_x: Vec<f64> = d_x.iter().copied().collect();
+    assert!((value - net.input_loss(&x)).abs() < 1e-15);
+    close("d_x", &flat_d_x, &dual_gradient(reference, &at), 1e-13);
     assert_gradient!(
-        |p: &[f64]| frozen_first_layer(&net, &Array2::from_shape_vec((3, 2), p.to_vec()).unwrap()),
+        |p: &[f64]| net.input_loss(&Array2::from_shape_vec((3, 2), p.to_vec()).unwrap()),
         &at,
-        &d_x.iter().copied().collect::<Vec<_>>()
+        &flat_d_x
     );
-
-    let settings = Settings {
-        scale: 1.7,
-        repeats: 3,
-    };
-    let config = Plain { offset: 0.6 };
-    let x = 0.45;
-    let (value, d_x) = configured_grad(&settings, &config, x);
-    let reference = |v: Dual64| {
-        let (s, r, n) = (
-            settings.scale,
-            settings.repeats as f64,
-            steps(&config) as f64,
-        );
-        ((v.sin() * s) + (v * v + s).cos()) * r + v * (n * config.offset)
-    };
-    let exact = reference(Dual64::new(x, 1.0));
-    assert!((value - exact.re).abs() < 1e-13);
-    assert!((d_x - exact.eps).abs() < 1e-13 * exact.eps.abs().max(1.0));
-    assert_gradient!(
-        |p: &[f64]| configured(&settings, &config, p[0]),
-        &[x],
-        &[d_x]
-    );
+    let t = grid((3, 2), -0.3);
+    let (jvp_value, tangent) = net.input_loss_jvp(&x, &t);
+    assert_eq!(jvp_value, value);
+    let directional: f64 = flat_d_x.iter().zip(t.iter()).map(|(a, b)| a * b).sum();
+    assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
 }

@@ -201,12 +201,12 @@ pub fn candidates(function: &syn::ItemFn, args: &Args) -> Vec<Candidate> {
             continue;
         };
         let wanted = args.wrt.as_ref().is_none_or(|wrt| wrt.contains(&pat.ident));
-        let (fields, whole, passed) = reads(&function.block, &pat.ident);
-        // A method's `self` is read through its fields whether differentiated or not; so is a
-        // struct left out of `wrt(..)` but passed whole to a call, since the callee
-        // differentiates it (its gradient is a component of the callee's, which the caller
-        // must count even when it drops it).
-        if (wanted || pat.ident == "self") && (fields || whole) || passed {
+        // A method's `self` is read through its fields whether differentiated or not. Another
+        // struct left out of `wrt(..)` is a constant: passed to a call, it is one the callee
+        // leaves out too (`pose(theta, model)`), since the macro cannot see whether the callee
+        // differentiates it (README, "Structs and methods").
+        let (fields, whole) = reads(&function.block, &pat.ident);
+        if (wanted || pat.ident == "self") && (fields || whole) {
             found.push(Candidate {
                 param: pat.ident.clone(),
                 path,
@@ -230,11 +230,10 @@ fn user_struct(ty: &Type) -> Option<syn::Path> {
     .then(|| path.path.clone())
 }
 
-/// Whether `block` reads fields of `param` (`param.w`), whether it passes the whole struct to
-/// a call or calls a method of it (`dense(&param, x)`, `dense(param.clone(), x)`,
-/// `param.forward(x)`), and whether it passes it or a field of it to a call.
-fn reads(block: &syn::Block, param: &Ident) -> (bool, bool, bool) {
-    struct Find<'a>(&'a Ident, bool, bool, bool);
+/// Whether `block` reads fields of `param` (`param.w`), and whether it passes the whole
+/// struct to a call (`dense(&param, x)`, `dense(param.clone(), x)`).
+fn reads(block: &syn::Block, param: &Ident) -> (bool, bool) {
+    struct Find<'a>(&'a Ident, bool, bool);
     impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
         fn visit_expr_field(&mut self, field: &'ast syn::ExprField) {
             if matches!(&*field.base, Expr::Path(p) if p.path.is_ident(self.0)) {
@@ -243,8 +242,6 @@ fn reads(block: &syn::Block, param: &Ident) -> (bool, bool, bool) {
             syn::visit::visit_expr_field(self, field);
         }
         fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
-            let mut rooted = 0;
-            let mut literals = 0;
             for arg in &call.args {
                 let mut expr = arg;
                 while let Expr::Reference(syn::ExprReference { expr: inner, .. })
@@ -261,19 +258,6 @@ fn reads(block: &syn::Block, param: &Ident) -> (bool, bool, bool) {
                 if matches!(expr, Expr::Path(p) if p.path.is_ident(self.0)) {
                     self.2 = true;
                 }
-                if let Some((chain, _)) = field_chain(expr)
-                    && chain.first() == Some(&self.0.to_string())
-                {
-                    rooted += 1;
-                }
-                literals += usize::from(matches!(expr, Expr::Lit(_)));
-            }
-            // The struct, or a field of it (`g(cfg.scale, x)`, `dense(&net.l1, x)`), passed
-            // to a call that has other arguments, which may be differentiated: the callee
-            // differentiates what it is passed, so the caller must know its type, from the
-            // derive. (`steps(cfg)` alone is a constant.)
-            if rooted > 0 && rooted + literals < call.args.len() {
-                self.3 = true;
             }
             syn::visit::visit_expr_call(self, call);
         }
@@ -293,9 +277,9 @@ fn reads(block: &syn::Block, param: &Ident) -> (bool, bool, bool) {
             }
         }
     }
-    let mut find = Find(param, false, false, false);
+    let mut find = Find(param, false, false);
     syn::visit::Visit::visit_block(&mut find, block);
-    (find.1, find.2, find.3)
+    (find.1, find.2)
 }
 
 /// The struct's name: the last segment of its path.
