@@ -76,22 +76,72 @@ impl<T: Copy> Tape<T> {
 pub struct ScalarTape<T: Copy + 'static>(Tape<T>);
 
 thread_local! {
-    /// Free tape storage, by element type, the most recently freed last.
+    /// Free tape storage of the element types generated code tapes (floats and counters), the
+    /// most recently freed last: taken and given back without hashing or boxing, since a
+    /// gradient that calls a function with a tape in a loop (`logsumexp_backward(&beta, ..)` for
+    /// each point) takes and gives back its storage on every call.
+    static FREE_F64: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
+    static FREE_F32: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    static FREE_USIZE: RefCell<Vec<Vec<usize>>> = const { RefCell::new(Vec::new()) };
+    /// Free tape storage of any other element type, by type.
     static FREE: RefCell<HashMap<TypeId, Vec<Box<dyn Any>>>> = RefCell::new(HashMap::new());
 }
 
 /// How many free buffers of one element type the pool keeps.
 const POOLED: usize = 64;
 
+/// Takes storage of element type `E` from `pool` into `out` when `out` is a `Vec<E>`.
+// The `Vec` itself is what is downcast and replaced.
+#[allow(clippy::ptr_arg)]
+fn take_from<E: 'static, T: 'static>(
+    pool: &'static std::thread::LocalKey<RefCell<Vec<Vec<E>>>>,
+    out: &mut Vec<T>,
+) -> bool {
+    let Some(out) = (out as &mut dyn Any).downcast_mut::<Vec<E>>() else {
+        return false;
+    };
+    if let Ok(Some(storage)) = pool.try_with(|free| free.borrow_mut().pop()) {
+        *out = storage;
+    }
+    true
+}
+
+/// Gives `storage` back to `pool` when it is a `Vec<E>`.
+#[allow(clippy::ptr_arg)]
+fn give_to<E: 'static, T: 'static>(
+    pool: &'static std::thread::LocalKey<RefCell<Vec<Vec<E>>>>,
+    storage: &mut Vec<T>,
+) -> bool {
+    let Some(storage) = (storage as &mut dyn Any).downcast_mut::<Vec<E>>() else {
+        return false;
+    };
+    let storage = std::mem::take(storage);
+    // During thread teardown the pool may be gone: the storage is then simply freed.
+    let _ = pool.try_with(|free| {
+        let mut free = free.borrow_mut();
+        if free.len() < POOLED {
+            free.push(storage);
+        }
+    });
+    true
+}
+
 impl<T: Copy + 'static> ScalarTape<T> {
     pub fn new() -> Self {
-        let reused = FREE.with(|free| {
-            free.borrow_mut()
-                .get_mut(&TypeId::of::<T>())
-                .and_then(Vec::pop)
-                .and_then(|storage| storage.downcast::<Vec<T>>().ok())
-        });
-        ScalarTape(Tape(reused.map(|storage| *storage).unwrap_or_default()))
+        let mut storage: Vec<T> = Vec::new();
+        if !(take_from(&FREE_F64, &mut storage)
+            || take_from(&FREE_F32, &mut storage)
+            || take_from(&FREE_USIZE, &mut storage))
+        {
+            let reused = FREE.with(|free| {
+                free.borrow_mut()
+                    .get_mut(&TypeId::of::<T>())
+                    .and_then(Vec::pop)
+                    .and_then(|storage| storage.downcast::<Vec<T>>().ok())
+            });
+            storage = reused.map(|storage| *storage).unwrap_or_default();
+        }
+        ScalarTape(Tape(storage))
     }
 }
 
@@ -122,7 +172,12 @@ impl<T: Copy + 'static> Drop for ScalarTape<T> {
             return;
         }
         storage.clear();
-        // During thread teardown the pool may be gone: the storage is then simply freed.
+        if give_to(&FREE_F64, &mut storage)
+            || give_to(&FREE_F32, &mut storage)
+            || give_to(&FREE_USIZE, &mut storage)
+        {
+            return;
+        }
         let _ = FREE.try_with(|free| {
             let mut free = free.borrow_mut();
             let kept = free.entry(TypeId::of::<T>()).or_default();
@@ -154,5 +209,15 @@ mod tests {
         // Another element type does not take it.
         let other: ScalarTape<usize> = ScalarTape::new();
         assert_eq!(other.0.0.capacity(), 0);
+        drop(again);
+        // Nor a type outside the pools of floats and counters, which has a pool of its own.
+        let mut shapes: ScalarTape<[usize; 2]> = ScalarTape::new();
+        shapes.push([2, 3]);
+        let capacity = shapes.0.0.capacity();
+        drop(shapes);
+        let again: ScalarTape<[usize; 2]> = ScalarTape::new();
+        assert_eq!(again.0.0.capacity(), capacity);
+        let floats: ScalarTape<f64> = ScalarTape::new();
+        assert!(floats.is_empty());
     }
 }
