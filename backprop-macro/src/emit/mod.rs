@@ -16,13 +16,15 @@
 mod backward;
 mod compose;
 mod forward;
+mod hvp;
 mod jvp;
 mod lines;
 mod tangent;
 mod tangent_calls;
 mod tangent_maps;
 
-pub use jvp::{hvp, jvp};
+pub use hvp::hvp;
+pub use jvp::jvp;
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};

@@ -1,0 +1,361 @@
+//! The second-order companions `f_hvp` and `f_grad_backward`: `f_jvp`'s lines made a function
+//! `[f, ∇f·t]` (`f_hvp_tangent`) that the macro differentiates again, reverse over forward, and
+//! the wrappers that seed its `_backward`.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
+
+use crate::errors::Errors;
+use crate::ir::{Block, FloatTy, Node, Program, Ty};
+use crate::naming::Namer;
+use crate::rules::{self, Prim};
+
+use super::jvp::{output_tuple_tangent, owned_tangent, references};
+use super::tangent::{Tangents, block_lines};
+
+/// `f_hvp(p.., v..) -> (R, G, G)` and `f_grad_backward(p.., d_out: (R, G)) -> ((R, G), G)`, by
+/// reverse mode over forward mode: `f_jvp`'s lines, which are code of the forward language,
+/// become a function `h(p, t) = [f(p), ∇f(p)·t]` that the macro differentiates like any
+/// other. Its gradient with respect to `p` for the upstream `[a, 1]` is `a ∇f + H·t`, and
+/// with respect to `t` it is `∇f`: one forward pass with tangents and one reverse pass give
+/// the value, the gradient and the Hessian–vector product (the lecture's "backprop through"
+/// the differentiated program; no rule beyond each primitive's adjoint and tangent).
+pub fn hvp(
+    function: &syn::ItemFn,
+    signature: &crate::signature::SignatureInfo,
+    program: &Program,
+    with_jvp: bool,
+    prefix: &TokenStream,
+    namer: &mut Namer,
+    errors: &mut Errors,
+) -> TokenStream {
+    let name = &function.sig.ident;
+    let reported = errors.len();
+    // An array output has no Hessian of its own, but callers with `hvp` differentiate their
+    // calls through its tangent function: that function and its `_backward` are written.
+    let array_output = matches!(
+        signature.output,
+        Ty::Tensor { .. } | Ty::Array { .. } | Ty::Tuple
+    );
+    let float = match signature.output {
+        Ty::Float(float) => float,
+        Ty::Tensor { elem, .. } | Ty::Array { elem, .. } => elem,
+        Ty::Tuple => FloatTy::F64,
+        _ => {
+            errors.push(syn::Error::new(
+                signature
+                    .output_tokens
+                    .clone()
+                    .into_iter()
+                    .next()
+                    .map_or_else(Span::call_site, |t| t.span()),
+                "`hvp` needs a float output (`-> f64`), the Hessian of a scalar function, or an array output (`-> Array2<f64>`), whose tangent function callers with `hvp` differentiate",
+            ));
+            return TokenStream::new();
+        }
+    };
+    unsupported_under_hvp(program, &program.body, errors);
+    if errors.len() > reported {
+        return TokenStream::new();
+    }
+    let mut t = Tangents::new(program, namer);
+    t.for_hvp = true;
+    t.references = references(signature);
+    let lines = block_lines(&t, &program.body, errors);
+    // The program's items and those the tangent lines added, once every line is written.
+    let all_items = |t: &Tangents| -> Vec<TokenStream> {
+        let added = t.items.borrow();
+        program.items.iter().chain(added.iter()).cloned().collect()
+    };
+    let differentiable: Vec<(&crate::signature::ParamInfo, &Ident)> = signature
+        .params
+        .iter()
+        .zip(&program.params)
+        .filter(|(_, param)| param.differentiable)
+        .filter_map(|(p, param)| t.var(param.var).map(|ident| (p, ident)))
+        .collect();
+    let k = differentiable.len();
+    // A struct parameter held constant (a method's `self` outside `wrt(..)`) is taken whole,
+    // its fields bound in the body (`program.items`).
+    let public: Vec<&crate::signature::ParamInfo> = signature
+        .params
+        .iter()
+        .filter(|p| !crate::structs::is_field_param(&signature.groups, &p.ident))
+        .collect();
+    let params: Vec<TokenStream> = public
+        .iter()
+        .map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty_tokens);
+            quote!(#ident: #ty)
+        })
+        .collect();
+    let tangent_params = differentiable.iter().map(|(p, ident)| {
+        let ty = &p.ty_tokens;
+        quote!(#ident: #ty)
+    });
+    let value = super::output_value(program);
+    let f = float.ident();
+    let inner = quote::format_ident!("{}_hvp_tangent", name);
+    let source = if array_output {
+        let output = &signature.output_tokens;
+        let tangent = match program.tuple_output() {
+            // `(h, c)`: the tuple of the parts' tangents.
+            Some(_) => output_tuple_tangent(&t, program, errors),
+            None => owned_tangent(&t, program, signature),
+        };
+        // A value without a gradient: its zero tangent is made like it.
+        let (bind, value, tangent) = if t.operand(program.body.value()).is_none() {
+            (
+                quote!(let value = #value; let tangent = #tangent;),
+                quote!(value),
+                quote!(tangent),
+            )
+        } else {
+            (TokenStream::new(), value, tangent)
+        };
+        let items = all_items(&t);
+        quote! {
+            fn #inner(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
+                #(#items)*
+                #(#lines)*
+                #bind
+                (#value, #tangent)
+            }
+        }
+    } else {
+        let tangent = match t.operand(program.body.value()) {
+            Some(tangent) => rules::render_bare(&t.program, &tangent),
+            None => quote!(0.0),
+        };
+        let items = all_items(&t);
+        quote! {
+            fn #inner(#(#params,)* #(#tangent_params),*) -> [#f; 2] {
+                #(#items)*
+                #(#lines)*
+                [#value, #tangent]
+            }
+        }
+    };
+    let Ok(mut inner_fn) = syn::parse2::<syn::ItemFn>(source) else {
+        errors.push(syn::Error::new(
+            name.span(),
+            "`hvp`: the tangent code did not parse (a bug of `#[backprop]`)",
+        ));
+        return TokenStream::new();
+    };
+    // A method's `self` is the parameter `self` of its type, as for the method itself.
+    crate::methods::typed_self(&mut inner_fn);
+    let wrt: Vec<Ident> = signature
+        .params
+        .iter()
+        .zip(&program.params)
+        .filter(|(_, param)| param.differentiable)
+        .map(|(p, _)| p.ident.clone())
+        .chain(differentiable.iter().map(|(_, ident)| (*ident).clone()))
+        .collect();
+    let args = crate::args::Args {
+        wrt: Some(wrt.clone()),
+        ..Default::default()
+    };
+    let Some(backward) = crate::expand::backward_of(&inner_fn, args, errors) else {
+        return TokenStream::new();
+    };
+    let vis = &function.vis;
+    let output = &signature.output_tokens;
+    let gradient_type = super::Companions::new(function, signature).gradient;
+    let composed = super::compose::TangentFunction {
+        function,
+        inner: &inner_fn,
+        backward: &backward,
+        float_output: !array_output,
+        k,
+        float_params: differentiable
+            .iter()
+            .map(|(p, _)| matches!(p.ty, Ty::Float(_)))
+            .collect(),
+        calls_nothing: calls_nothing(&program.body),
+        output,
+        gradient: &gradient_type,
+        prefix,
+    };
+    // `g_grad_jvp` for a float `g` (its gradient exists), and with `jvp` the companions of
+    // `g_jvp`.
+    let grad_jvp = if array_output {
+        TokenStream::new()
+    } else {
+        super::compose::grad_jvp(&composed)
+    };
+    let jvp_companions = if with_jvp {
+        super::compose::of_jvp(&composed, &wrt)
+    } else {
+        TokenStream::new()
+    };
+    if array_output {
+        let tangent_doc = format!(
+            " `({name}(..), J·t)`: the tangent function of [`{name}`], which a caller with \
+             `#[backprop(hvp)]` calls, and differentiates through its `_backward`."
+        );
+        return quote! {
+            #[doc = #tangent_doc]
+            #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+            #vis #inner_fn
+
+            #[doc(hidden)]
+            #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+            #vis #backward
+
+            #jvp_companions
+        };
+    }
+    let backward_name = &backward.sig.ident;
+    let param_names: Vec<&Ident> = public.iter().map(|p| &p.ident).collect();
+    let pick = super::compose::pick;
+    let (hv, gradient) = (pick(0..k), pick(k..2 * k));
+    let hvp = quote::format_ident!("{}_hvp", name, span = name.span());
+    let grad_backward = quote::format_ident!("{}_grad_backward", name, span = name.span());
+    let v_names: Vec<Ident> = differentiable
+        .iter()
+        .map(|(p, _)| quote::format_ident!("v_{}", p.ident))
+        .collect();
+    let v_params = differentiable.iter().zip(&v_names).map(|((p, _), v)| {
+        let ty = &p.ty_tokens;
+        quote!(#v: #ty)
+    });
+    // A component of `d_out`'s gradient, passed as its parameter's tangent is.
+    let d_gradient: Vec<TokenStream> = differentiable
+        .iter()
+        .enumerate()
+        .map(|(i, (p, _))| {
+            let g = if k == 1 {
+                quote!(d_gradient)
+            } else {
+                let i = syn::Index::from(i);
+                quote!(d_gradient.#i)
+            };
+            let ty = p.ty_tokens.to_string();
+            if ty.starts_with('&') {
+                quote!(&#g)
+            } else if ty.contains("ArrayView") {
+                quote!(#g.view())
+            } else {
+                g
+            }
+        })
+        .collect();
+    let hvp_doc = format!(
+        " Value, gradient and Hessian–vector product `H·v` of [`{name}`], written by \
+         `#[backprop(hvp)]`: one forward pass with tangents `v` and one reverse pass over it."
+    );
+    let grad_backward_doc = format!(
+        " The composition rule applied to `{name}_grad`: for the upstream `(d_value, d_gradient)` \
+         of `{name}_grad`'s `(value, gradient)`, returns `({name}_grad(..), d_value · ∇{name} + H · \
+         d_gradient)`, so that a `#[backprop]` function may use `{name}_grad`'s gradient in its \
+         value and be differentiated."
+    );
+    let tangent_doc = format!(
+        " `[{name}(..), J·t]`: the tangent function of [`{name}`], which `#[backprop(hvp)]` \
+         differentiates (a caller with `hvp` calls it, and its `_backward`, for `{name}`)."
+    );
+    quote! {
+        #[doc = #tangent_doc]
+        #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #vis #inner_fn
+
+        #[doc(hidden)]
+        #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+        #vis #backward
+
+        #[doc = #hvp_doc]
+        // A direction per parameter doubles the user's parameter list.
+        #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
+        #vis fn #hvp(#(#params,)* #(#v_params),*) -> (#output, #gradient_type, #gradient_type) {
+            let (value, gradients) = #prefix #backward_name(#(#param_names,)* #(#v_names,)* [0.0, 1.0]);
+            (value[0], #gradient, #hv)
+        }
+
+        #[doc = #grad_backward_doc]
+        #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
+        #vis fn #grad_backward(#(#params,)* d_out: (#output, #gradient_type)) -> ((#output, #gradient_type), #gradient_type) {
+            let (d_value, d_gradient) = d_out;
+            let (value, gradients) = #prefix #backward_name(#(#param_names,)* #(#d_gradient,)* [d_value, 1.0]);
+            ((value[0], #gradient), #hv)
+        }
+
+        #grad_jvp
+        #jvp_companions
+    }
+}
+
+/// What `hvp` does not differentiate yet: calls of the runtime gates and of functions that
+/// return arrays, and ndarray code (whose tangent lines call runtime functions). A call of a
+/// float function `g` is differentiated through `g_hvp_tangent` and its `_backward`, which
+/// `#[backprop(hvp)]` on `g` writes.
+fn unsupported_under_hvp(program: &Program, block: &Block, errors: &mut Errors) {
+    for node in &block.nodes {
+        match node {
+            Node::Assign(a) => {
+                let what = match &a.prim {
+                    // Taken apart by its pattern, typed by the user's annotation.
+                    Prim::Call { parts: Some(_), .. } => None,
+                    // A runtime gate on an array: its tangent rule is an expression of the
+                    // forward language (`rules/gates.rs`), differentiated again as such.
+                    Prim::Call { path, .. }
+                        if crate::rules::gates::gate_gradient(path).is_some()
+                            && program.vars[a.target].ty.is_tensor() =>
+                    {
+                        None
+                    }
+                    // `max_axis` goes through the runtime's `max_axis_hvp_tangent` and its
+                    // `_backward`, as a call of a user's array function does.
+                    Prim::Call { path, .. }
+                        if crate::rules::gates::runtime_gate_name(path)
+                            .is_some_and(|name| name != "max_axis")
+                            && program.vars[a.target].ty.is_tensor() =>
+                    {
+                        Some("this runtime gate on an array")
+                    }
+                    // A call that returns an array (ndarray, `[F; N]`, `Vec<F>`) goes through
+                    // `g_hvp_tangent`, which returns `(value, tangent)`.
+                    Prim::Call { .. }
+                        if !matches!(
+                            program.vars[a.target].ty,
+                            Ty::Float(_) | Ty::Tensor { .. } | Ty::Array { .. }
+                        ) =>
+                    {
+                        Some("a call that returns this type")
+                    }
+                    _ => None,
+                };
+                if let Some(what) = what
+                    && program.vars[a.target].active
+                {
+                    errors.push(syn::Error::new(
+                        a.span,
+                        format!("`hvp` does not differentiate {what} yet; remove `hvp`, or compute the Hessian–vector product by differencing `_grad`"),
+                    ));
+                    return;
+                }
+            }
+            Node::Branch(b) => {
+                unsupported_under_hvp(program, &b.then, errors);
+                unsupported_under_hvp(program, &b.otherwise, errors);
+            }
+            Node::Loop(l) => unsupported_under_hvp(program, &l.body, errors),
+            Node::Store(_) => {}
+        }
+    }
+}
+
+/// Whether `block` calls no function and maps none over an array.
+fn calls_nothing(block: &Block) -> bool {
+    block.nodes.iter().all(|node| match node {
+        Node::Assign(a) => !matches!(
+            a.prim,
+            Prim::Call { .. } | Prim::Tensor(crate::rules::TensorOp::Map { .. })
+        ),
+        Node::Branch(b) => calls_nothing(&b.then) && calls_nothing(&b.otherwise),
+        Node::Loop(l) => calls_nothing(&l.body),
+        Node::Store(_) => true,
+    })
+}
+
