@@ -918,3 +918,170 @@ fn hvp_in_an_impl() {
         "{d_x} vs {exact}"
     );
 }
+
+/// Struct parameters under `hvp`: `v_net` is a direction shaped like the model, and the
+/// gradient and `H·v` are models too (nested structs, a float field, a skipped field; by
+/// reference and by value).
+#[derive(backprop::Differentiable, Clone, Debug)]
+struct Unit {
+    w: Vec<f64>,
+    b: f64,
+}
+
+#[derive(backprop::Differentiable, Clone, Debug)]
+struct Critic {
+    first: Unit,
+    scale: f64,
+    #[backprop(skip)]
+    tag: &'static str,
+}
+
+#[backprop(hvp)]
+fn critic_loss(net: &Critic, x: &[f64]) -> f64 {
+    let mut s = net.first.b;
+    for i in 0..x.len() {
+        s += (net.first.w[i] * x[i]).tanh();
+    }
+    net.scale * s * s + x[0] * x[1]
+}
+
+#[backprop(hvp, wrt(net))]
+fn critic_owned(net: Critic, x: &[f64]) -> f64 {
+    let h = net.first.w[0] * x[0] + net.first.w[1] * x[1] + net.first.b;
+    net.scale * h.sin() * h
+}
+
+#[backprop(hvp)]
+fn unit_loss_f32(u: &UnitF32, x: f32) -> f32 {
+    let h = u.w[0] * x + u.w[1] * x * x + u.b;
+    h.tanh() * h
+}
+
+#[derive(backprop::Differentiable, Clone, Debug)]
+struct UnitF32 {
+    w: [f32; 2],
+    b: f32,
+}
+
+#[test]
+fn struct_parameters_under_hvp() {
+    use backprop::Differentiable;
+    let net = Critic {
+        first: Unit {
+            w: vec![0.4, -0.9],
+            b: 0.2,
+        },
+        scale: 1.3,
+        tag: "critic",
+    };
+    let x = [0.6, -0.35];
+    let v_net = Critic {
+        first: Unit {
+            w: vec![0.3, 0.8],
+            b: -0.5,
+        },
+        scale: 0.25,
+        tag: "",
+    };
+    let v_x = [0.7, -0.2];
+    let at: Vec<f64> = net.to_flat().into_iter().chain(x).collect();
+    let dir: Vec<f64> = v_net.to_flat().into_iter().chain(v_x).collect();
+    let reference = |p: &[HyperDual64]| {
+        let (w, b, scale, x) = (&p[0..2], p[2], p[3], &p[4..6]);
+        let s = b + (w[0] * x[0]).tanh() + (w[1] * x[1]).tanh();
+        scale * s * s + x[0] * x[1]
+    };
+    let (value, (g_net, g_x), (hv_net, hv_x)) = critic_loss_hvp(&net, &x, &v_net, &v_x);
+    let (ref_value, gradient, hv) = hyper(reference, &at, &dir);
+    assert!((value - ref_value).abs() < 1e-14);
+    assert_eq!((g_net.tag, hv_net.tag), ("critic", "critic"));
+    let flat = |n: &Critic, x: &[f64]| {
+        n.to_flat()
+            .into_iter()
+            .chain(x.iter().copied())
+            .collect::<Vec<_>>()
+    };
+    close("gradient", &flat(&g_net, &g_x), &gradient, 1e-14);
+    close("H·v", &flat(&hv_net, &hv_x), &hv, 1e-13);
+    let numeric = central_hv(
+        |p| {
+            let moved = net.from_flat(&p[..4]);
+            let (_, (g, gx)) = critic_loss_grad(&moved, &p[4..]);
+            flat(&g, &gx)
+        },
+        &at,
+        &dir,
+        1e-5,
+    );
+    close(
+        "H·v, central differences",
+        &flat(&hv_net, &hv_x),
+        &numeric,
+        1e-7,
+    );
+
+    // The composition rule of `critic_loss_grad`, seeded with a value and a model-shaped
+    // upstream gradient: d_value ∇f + H · d_gradient.
+    let d_value = 0.8;
+    let ((value2, (g2, _)), (row_net, row_x)) =
+        critic_loss_grad_backward(&net, &x, (d_value, (v_net.clone(), v_x.to_vec())));
+    assert_eq!(value2, value);
+    close(
+        "grad_backward's gradient",
+        &g2.to_flat(),
+        &g_net.to_flat(),
+        0.0,
+    );
+    let expected: Vec<f64> = gradient
+        .iter()
+        .zip(&hv)
+        .map(|(g, h)| d_value * g + h)
+        .collect();
+    close("grad_backward", &flat(&row_net, &row_x), &expected, 1e-13);
+
+    // By value, differentiated by the model alone.
+    let owned = |p: &[HyperDual64]| {
+        let h = p[0] * x[0] + p[1] * x[1] + p[2];
+        p[3] * h.sin() * h
+    };
+    let (value, g, hv_owned) = critic_owned_hvp(net.clone(), &x, v_net.clone());
+    let (ref_value, gradient, hv) = hyper(owned, &net.to_flat(), &v_net.to_flat());
+    assert!((value - ref_value).abs() < 1e-14);
+    close("by value, gradient", &g.to_flat(), &gradient, 1e-14);
+    close("by value, H·v", &hv_owned.to_flat(), &hv, 1e-13);
+
+    // f32: H·v against central differences of the f32 gradient.
+    let u = UnitF32 {
+        w: [0.5, -0.25],
+        b: 0.1,
+    };
+    let v_u = UnitF32 {
+        w: [1.0, 0.5],
+        b: -0.5,
+    };
+    let (_, (g_u, _), (hv_u, hv_x)) = unit_loss_f32_hvp(&u, 0.8f32, &v_u, 0.3f32);
+    let step = 1e-2f32;
+    let moved = |s: f32| {
+        let p = UnitF32 {
+            w: [u.w[0] + s * v_u.w[0], u.w[1] + s * v_u.w[1]],
+            b: u.b + s * v_u.b,
+        };
+        unit_loss_f32_grad(&p, 0.8 + s * 0.3).1
+    };
+    let ((gp, gpx), (gm, gmx)) = (moved(step), moved(-step));
+    let numeric: Vec<f32> = gp
+        .to_flat()
+        .iter()
+        .zip(gm.to_flat())
+        .map(|(a, b)| (a - b) / (2.0 * step))
+        .chain([(gpx - gmx) / (2.0 * step)])
+        .collect();
+    let ours: Vec<f32> = hv_u.to_flat().into_iter().chain([hv_x]).collect();
+    for (a, b) in ours.iter().zip(&numeric) {
+        assert!(
+            (a - b).abs() < 2e-3 * b.abs().max(1.0),
+            "{ours:?} vs {numeric:?}"
+        );
+    }
+    assert_eq!(g_u.to_flat().len(), 3);
+}

@@ -207,12 +207,6 @@ fn differentiate(
     if errors.is_empty() {
         buffers::check(&mut program, &mut namer);
     }
-    if program.groups.iter().any(|g| g.differentiable) && args.hvp {
-        errors.push(syn::Error::new(
-            function.sig.ident.span(),
-            "`hvp` does not differentiate struct parameters yet; leave the struct out with `wrt(..)` (its fields are then constants), or pass the fields as parameters of their own",
-        ));
-    }
     if !errors.is_empty() {
         let compile_errors = errors.to_compile_errors();
         // Companions whose signature repeats an unreadable return type (a view's elided

@@ -1,13 +1,16 @@
+use backprop::ndarray::Array1;
 use backprop::{Differentiable, backprop};
 
 #[derive(Differentiable)]
 struct Scale {
-    k: f64,
+    k: Array1<f64>,
 }
 
+// A function that returns an array has only a tangent function under `hvp`, which callers
+// call with the struct's fields: not written yet.
 #[backprop(hvp)]
-fn f(s: &Scale, x: f64) -> f64 {
-    s.k * x
+fn scaled(s: &Scale, x: &Array1<f64>) -> Array1<f64> {
+    &s.k * x
 }
 
 fn main() {}

@@ -55,6 +55,16 @@ pub fn hvp(
         }
     };
     unsupported_under_hvp(program, &program.body, errors);
+    // A differentiated struct parameter: the tangent function takes its fields (`net_w1`,
+    // `t_net_w1`), and `f_hvp` binds them from the struct and its direction (`v_net`).
+    let groups = &signature.groups;
+    let flattened = groups.iter().any(|g| g.differentiable);
+    if flattened && array_output {
+        errors.push(syn::Error::new(
+            name.span(),
+            "`hvp` of a function that returns an array does not take a differentiated struct parameter yet; leave the struct out with `wrt(..)`, or pass its fields as parameters of their own",
+        ));
+    }
     if errors.len() > reported {
         return TokenStream::new();
     }
@@ -89,6 +99,40 @@ pub fn hvp(
             quote!(#ident: #ty)
         })
         .collect();
+    // The tangent function's parameters: the struct parameters' fields in place of the
+    // structs when one is differentiated, and the fields' bindings left out of its body.
+    let leaves: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.leaves())
+        .map(|leaf| leaf.to_string())
+        .collect();
+    let inner_params: Vec<TokenStream> = if flattened {
+        signature
+            .params
+            .iter()
+            .filter(|p| crate::structs::group_of(groups, &p.ident).is_none())
+            .map(|p| {
+                let (ident, ty) = (&p.ident, &p.ty_tokens);
+                quote!(#ident: #ty)
+            })
+            .collect()
+    } else {
+        params.clone()
+    };
+    let binds_a_leaf = |item: &TokenStream| {
+        let mut trees = item.clone().into_iter();
+        matches!(
+            (trees.next(), trees.next()),
+            (Some(proc_macro2::TokenTree::Ident(l)), Some(proc_macro2::TokenTree::Ident(leaf)))
+                if l == "let" && leaves.contains(&leaf.to_string())
+        )
+    };
+    let all_items = |t: &Tangents| -> Vec<TokenStream> {
+        all_items(t)
+            .into_iter()
+            .filter(|item| !flattened || !binds_a_leaf(item))
+            .collect()
+    };
     let tangent_params = differentiable.iter().map(|(p, ident)| {
         let ty = &p.ty_tokens;
         quote!(#ident: #ty)
@@ -115,7 +159,7 @@ pub fn hvp(
         };
         let items = all_items(&t);
         quote! {
-            fn #inner(#(#params,)* #(#tangent_params),*) -> (#output, #output) {
+            fn #inner(#(#inner_params,)* #(#tangent_params),*) -> (#output, #output) {
                 #(#items)*
                 #(#lines)*
                 #bind
@@ -129,7 +173,7 @@ pub fn hvp(
         };
         let items = all_items(&t);
         quote! {
-            fn #inner(#(#params,)* #(#tangent_params),*) -> [#f; 2] {
+            fn #inner(#(#inner_params,)* #(#tangent_params),*) -> [#f; 2] {
                 #(#items)*
                 #(#lines)*
                 [#value, #tangent]
@@ -180,12 +224,14 @@ pub fn hvp(
     };
     // `g_grad_jvp` for a float `g` (its gradient exists), and with `jvp` the companions of
     // `g_jvp`.
-    let grad_jvp = if array_output {
+    // (They forward the function's own parameters to the tangent function: not with a
+    // differentiated struct, whose fields it takes.)
+    let grad_jvp = if array_output || flattened {
         TokenStream::new()
     } else {
         super::compose::grad_jvp(&composed)
     };
-    let jvp_companions = if with_jvp {
+    let jvp_companions = if with_jvp && !flattened {
         super::compose::of_jvp(&composed, &wrt)
     } else {
         TokenStream::new()
@@ -208,40 +254,20 @@ pub fn hvp(
         };
     }
     let backward_name = &backward.sig.ident;
-    let param_names: Vec<&Ident> = public.iter().map(|p| &p.ident).collect();
-    let pick = super::compose::pick;
-    let (hv, gradient) = (pick(0..k), pick(k..2 * k));
+    let wrapper = Wrapper::new(signature, program, &public, &differentiable, flattened);
+    let Wrapper {
+        bind_fields,
+        call_params,
+        v_params,
+        bind_v,
+        v_names,
+        bind_d,
+        d_gradient,
+        ..
+    } = &wrapper;
+    let (hv, gradient) = (wrapper.gradient(0), wrapper.gradient(k));
     let hvp = quote::format_ident!("{}_hvp", name, span = name.span());
     let grad_backward = quote::format_ident!("{}_grad_backward", name, span = name.span());
-    let v_names: Vec<Ident> = differentiable
-        .iter()
-        .map(|(p, _)| quote::format_ident!("v_{}", p.ident))
-        .collect();
-    let v_params = differentiable.iter().zip(&v_names).map(|((p, _), v)| {
-        let ty = &p.ty_tokens;
-        quote!(#v: #ty)
-    });
-    // A component of `d_out`'s gradient, passed as its parameter's tangent is.
-    let d_gradient: Vec<TokenStream> = differentiable
-        .iter()
-        .enumerate()
-        .map(|(i, (p, _))| {
-            let g = if k == 1 {
-                quote!(d_gradient)
-            } else {
-                let i = syn::Index::from(i);
-                quote!(d_gradient.#i)
-            };
-            let ty = p.ty_tokens.to_string();
-            if ty.starts_with('&') {
-                quote!(&#g)
-            } else if ty.contains("ArrayView") {
-                quote!(#g.view())
-            } else {
-                g
-            }
-        })
-        .collect();
     let hvp_doc = format!(
         " Value, gradient and Hessian–vector product `H·v` of [`{name}`], written by \
          `#[backprop(hvp)]`: one forward pass with tangents `v` and one reverse pass over it."
@@ -269,7 +295,9 @@ pub fn hvp(
         // A direction per parameter doubles the user's parameter list.
         #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #hvp(#(#params,)* #(#v_params),*) -> (#output, #gradient_type, #gradient_type) {
-            let (value, gradients) = #prefix #backward_name(#(#param_names,)* #(#v_names,)* [0.0, 1.0]);
+            #(#bind_fields)*
+            #(#bind_v)*
+            let (value, gradients) = #prefix #backward_name(#(#call_params,)* #(#v_names,)* [0.0, 1.0]);
             (value[0], #gradient, #hv)
         }
 
@@ -277,7 +305,9 @@ pub fn hvp(
         #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
         #vis fn #grad_backward(#(#params,)* d_out: (#output, #gradient_type)) -> ((#output, #gradient_type), #gradient_type) {
             let (d_value, d_gradient) = d_out;
-            let (value, gradients) = #prefix #backward_name(#(#param_names,)* #(#d_gradient,)* [d_value, 1.0]);
+            #(#bind_fields)*
+            #(#bind_d)*
+            let (value, gradients) = #prefix #backward_name(#(#call_params,)* #(#d_gradient,)* [d_value, 1.0]);
             ((value[0], #gradient), #hv)
         }
 
@@ -359,3 +389,163 @@ fn calls_nothing(block: &Block) -> bool {
     })
 }
 
+/// How `f_hvp` and `f_grad_backward` call the tangent function's `_backward` and put its
+/// gradients together: with a differentiated struct parameter, they bind its fields and those of
+/// its direction (`let v_net_w1 = &v_net.w1;`) and make the gradients structs again.
+struct Wrapper<'a> {
+    program: &'a Program,
+    groups: &'a [crate::structs::Group],
+    /// The public parameters that have a gradient, each with the flat components it takes.
+    public: Vec<(&'a crate::signature::ParamInfo, Vec<usize>)>,
+    /// The flat differentiated parameters, in the tangent function's order.
+    flat: Vec<Ident>,
+    bind_fields: Vec<TokenStream>,
+    call_params: Vec<Ident>,
+    v_params: Vec<TokenStream>,
+    bind_v: Vec<TokenStream>,
+    v_names: Vec<TokenStream>,
+    bind_d: Vec<TokenStream>,
+    d_gradient: Vec<TokenStream>,
+}
+
+impl<'a> Wrapper<'a> {
+    fn new(
+        signature: &'a crate::signature::SignatureInfo,
+        program: &'a Program,
+        public: &[&'a crate::signature::ParamInfo],
+        differentiable: &[(&'a crate::signature::ParamInfo, &Ident)],
+        flattened: bool,
+    ) -> Self {
+        let groups = &signature.groups;
+        let flat: Vec<Ident> = differentiable
+            .iter()
+            .map(|(p, _)| p.ident.clone())
+            .collect();
+        let position = |ident: &Ident| flat.iter().position(|f| f == ident);
+        // Each public parameter with a gradient, and the flat components that make it.
+        let with_gradient: Vec<(&crate::signature::ParamInfo, Vec<usize>)> = public
+            .iter()
+            .filter_map(|p| match crate::structs::group_of(groups, &p.ident) {
+                Some(group) if flattened && group.differentiable => {
+                    Some((*p, group.leaves().iter().filter_map(&position).collect()))
+                }
+                Some(_) => None,
+                None => position(&p.ident).map(|i| (*p, vec![i])),
+            })
+            .collect();
+        let single = with_gradient.len() == 1;
+        let mut out = Wrapper {
+            program,
+            groups,
+            public: with_gradient.clone(),
+            flat: flat.clone(),
+            bind_fields: Vec::new(),
+            call_params: Vec::new(),
+            v_params: Vec::new(),
+            bind_v: Vec::new(),
+            v_names: Vec::new(),
+            bind_d: Vec::new(),
+            d_gradient: Vec::new(),
+        };
+        if flattened {
+            out.bind_fields = crate::structs::prologue(groups);
+            out.call_params = signature
+                .params
+                .iter()
+                .filter(|p| crate::structs::group_of(groups, &p.ident).is_none())
+                .map(|p| p.ident.clone())
+                .collect();
+        } else {
+            out.call_params = public.iter().map(|p| p.ident.clone()).collect();
+        }
+        // A component of `d_out`'s gradient, passed as its parameter's tangent is.
+        let as_tangent = |ty: &TokenStream, g: TokenStream| {
+            let ty = ty.to_string();
+            if ty.starts_with('&') {
+                quote!(&#g)
+            } else if ty.contains("ArrayView") {
+                quote!(#g.view())
+            } else {
+                g
+            }
+        };
+        let mut v_of: std::collections::HashMap<Ident, TokenStream> = Default::default();
+        let mut d_of: std::collections::HashMap<Ident, TokenStream> = Default::default();
+        for (j, (p, _)) in with_gradient.iter().enumerate() {
+            let (ident, ty) = (&p.ident, &p.ty_tokens);
+            let v = quote::format_ident!("v_{}", ident);
+            out.v_params.push(quote!(#v: #ty));
+            let g = if single {
+                quote!(d_gradient)
+            } else {
+                let j = syn::Index::from(j);
+                quote!(d_gradient.#j)
+            };
+            match crate::structs::group_of(groups, ident) {
+                Some(group) => {
+                    // The direction's fields, and those of `d_gradient`'s struct, bound as the
+                    // struct's are (`&v_net.w1`).
+                    let d_struct = quote::format_ident!("d_{}", ident);
+                    // Taken by value, its fields are too (moved out of `d_gradient`).
+                    out.bind_d.push(if group.by_ref {
+                        quote!(let #d_struct = &#g;)
+                    } else {
+                        quote!(let #d_struct = #g;)
+                    });
+                    for binding in group.all_bindings() {
+                        let v_leaf = quote::format_ident!("v_{}", binding.leaf);
+                        let d_leaf = quote::format_ident!("d_{}", binding.leaf);
+                        out.bind_v.push(binding.line(&v_leaf, &quote!(#v)));
+                        out.bind_d.push(binding.line(&d_leaf, &quote!(#d_struct)));
+                        v_of.insert(binding.leaf.clone(), quote!(#v_leaf));
+                        d_of.insert(binding.leaf.clone(), quote!(#d_leaf));
+                    }
+                }
+                None => {
+                    v_of.insert(ident.clone(), quote!(#v));
+                    d_of.insert(ident.clone(), as_tangent(ty, g));
+                }
+            }
+        }
+        out.v_names = flat.iter().map(|f| v_of[f].clone()).collect();
+        out.d_gradient = flat.iter().map(|f| d_of[f].clone()).collect();
+        out
+    }
+
+    /// The gradients from the flat components `offset..offset + k` of `gradients`: one per
+    /// public parameter with a gradient, a struct of its fields' for a struct.
+    fn gradient(&self, offset: usize) -> TokenStream {
+        let component = |i: usize| {
+            let i = syn::Index::from(offset + i);
+            quote!(gradients.#i)
+        };
+        let parts: Vec<TokenStream> = self
+            .public
+            .iter()
+            .map(
+                |(p, components)| match crate::structs::group_of(self.groups, &p.ident) {
+                    Some(group) => crate::structs::gradient(group, &mut |leaf| {
+                        self.flat
+                            .iter()
+                            .position(|f| f == leaf)
+                            .map(component)
+                            // A field no line reads has no tangent: its gradients are zero.
+                            .unwrap_or_else(|| {
+                                self.program
+                                    .params
+                                    .iter()
+                                    .find(|q| self.program.vars[q.var].ident == *leaf)
+                                    .map(|q| super::backward::zero(self.program, q.var))
+                                    .unwrap_or_else(|| quote!(0.0))
+                            })
+                    }),
+                    None => component(components[0]),
+                },
+            )
+            .collect();
+        match parts.as_slice() {
+            [one] => one.clone(),
+            many => quote!((#(#many),*)),
+        }
+    }
+}
