@@ -1104,3 +1104,53 @@ fn an_element_accumulated_across_an_inner_loop_is_summed_in_a_local() {
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
     }
 }
+
+/// A carried variable that only constants update (`power *= t`, cmpad's least squares): it has
+/// no gradient, so its reverse writes no `d_power` lines; `r`, which the iterations compute
+/// from `x`, has one.
+#[backprop(wrt(x))]
+fn least_squares(x: &[f64], n: usize) -> f64 {
+    let mut sum = 0.0;
+    for i in 0..n {
+        let t = -1.0 + i as f64 * 2.0 / (n as f64 - 1.0);
+        let mut r = if t > 0.0 { 1.0 } else { -1.0 };
+        let mut power = 1.0;
+        for &xj in x {
+            r -= xj * power;
+            power *= t;
+        }
+        sum += r * r;
+    }
+    sum / 2.0
+}
+
+#[test]
+fn a_carried_variable_of_constants_has_no_gradient() {
+    let x = [0.3, -0.8, 0.5, 0.1];
+    let n = 7;
+    let reference = |v: &[Dual64]| {
+        let mut sum = c(0.0);
+        for i in 0..n {
+            let t = -1.0 + i as f64 * 2.0 / (n as f64 - 1.0);
+            let mut r = c(if t > 0.0 { 1.0 } else { -1.0 });
+            let mut power = 1.0;
+            for xj in v {
+                r -= *xj * power;
+                power *= t;
+            }
+            sum += r * r;
+        }
+        sum / 2.0
+    };
+    assert_gradient_exact(
+        "least_squares",
+        &x,
+        least_squares_grad(&x, n),
+        dual_gradient(reference, &x),
+        |p| least_squares(p, n),
+        1e-14,
+    );
+    let source = least_squares_backward_source();
+    assert!(!source.contains("d_power"), "{source}");
+    assert!(source.contains("d_r"), "{source}");
+}

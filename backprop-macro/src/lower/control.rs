@@ -193,12 +193,6 @@ impl Lowerer<'_> {
             }
         }
         carried_names.sort_by_key(|(_, _, var)| *var);
-        let body_expr = Expr::Block(syn::ExprBlock {
-            attrs: Vec::new(),
-            label: None,
-            block: body.clone(),
-        });
-        let body_is_active = self.mentions_active(&body_expr);
 
         self.scopes.push(HashMap::new());
         let start = self.scopes.len() - 1;
@@ -207,6 +201,7 @@ impl Lowerer<'_> {
         self.nodes.push(Vec::new());
         self.loop_depth += 1;
         let mut inners = Vec::new();
+        let mut numbers = Vec::new();
         for (name, ident, entry) in &carried_names {
             let mut ty = self.vars[*entry].ty.clone();
             if matches!(ty, Ty::Array { .. }) {
@@ -217,8 +212,11 @@ impl Lowerer<'_> {
             if let Ty::Tensor { by_ref, .. } = &mut ty {
                 *by_ref = false;
             }
+            let number = self.carried_count;
+            self.carried_count += 1;
+            numbers.push(number);
             let active = self.vars[*entry].active
-                || (body_is_active
+                || (self.active_carried.contains(&number)
                     && matches!(ty, Ty::Float(_) | Ty::FloatLit | Ty::Tensor { .. }));
             let version = self.namer.user_binding(ident, false);
             let inner = self.new_var(version, ty, active);
@@ -257,6 +255,19 @@ impl Lowerer<'_> {
                 )
             })
             .collect();
+        // A carried variable taken as a constant whose value at the end of an iteration (or
+        // where the iteration breaks) is differentiated: the next pass lowers it as such.
+        let broken: Vec<Operand> = guard
+            .as_ref()
+            .map(|(_, _, pre)| pre.clone())
+            .unwrap_or_default();
+        for (k, (inner, number)) in inners.iter().zip(&numbers).enumerate() {
+            if !self.vars[*inner].active
+                && (self.is_active(&exits[k]) || broken.get(k).is_some_and(|o| self.is_active(o)))
+            {
+                self.carried_active.insert(*number);
+            }
+        }
         let nodes = self.nodes.pop().unwrap_or_default();
         self.loop_depth -= 1;
         self.arm_assigned.pop();

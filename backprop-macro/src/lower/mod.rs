@@ -107,6 +107,14 @@ pub struct Lowerer<'a> {
     buffer_numbers: HashMap<VarId, usize>,
     /// Buffers found to receive a differentiated value while lowered as inactive.
     written_active: HashSet<usize>,
+    /// The loop-carried variables (numbered in the order their loops are lowered) that this
+    /// pass lowers as differentiated from the start of their loop.
+    active_carried: &'a HashSet<usize>,
+    /// How many loop-carried variables this pass has numbered so far.
+    carried_count: usize,
+    /// The loop-carried variables taken as constants whose value at the end of an iteration
+    /// turned out differentiated: the next pass lowers them as differentiated.
+    carried_active: HashSet<usize>,
     /// Whether the block being lowered is the rest of the function after an early-return
     /// guard (or the guard's own block): a `return` may end it.
     returns_here: bool,
@@ -133,25 +141,33 @@ pub fn lower(
 ) -> Program {
     // A buffer becomes active at the first write of a differentiated value into it; reads
     // lowered before that write (earlier lines, or the same loop body) took it as a constant,
-    // so the body is lowered again with that buffer active from its declaration. Each pass
-    // adds at least one buffer, so this ends.
+    // so the body is lowered again with that buffer active from its declaration. A variable a
+    // loop carries is taken as a constant unless it enters the loop differentiated, and lowered
+    // again as differentiated when an iteration makes it so (`s += w[i]`), so that one the
+    // iterations only ever compute from constants (`power *= t`) gets no gradient. Each pass
+    // adds at least one buffer or carried variable, so this ends.
     let mut active_buffers = HashSet::new();
+    let mut active_carried = HashSet::new();
     loop {
         let mut pass_namer = namer.clone();
         let mut pass_errors = errors.clone();
-        let (program, written_active) = lower_pass(
+        let (program, written_active, carried_active) = lower_pass(
             function,
             signature,
             &mut pass_namer,
             &mut pass_errors,
             &active_buffers,
+            &active_carried,
         );
-        if written_active.is_subset(&active_buffers) || !pass_errors.is_empty() {
+        if (written_active.is_subset(&active_buffers) && carried_active.is_subset(&active_carried))
+            || !pass_errors.is_empty()
+        {
             *namer = pass_namer;
             *errors = pass_errors;
             return program;
         }
         active_buffers.extend(written_active);
+        active_carried.extend(carried_active);
     }
 }
 
@@ -161,7 +177,8 @@ fn lower_pass(
     namer: &mut Namer,
     errors: &mut Errors,
     active_buffers: &HashSet<usize>,
-) -> (Program, HashSet<usize>) {
+    active_carried: &HashSet<usize>,
+) -> (Program, HashSet<usize>, HashSet<usize>) {
     let mut lowerer = Lowerer {
         namer,
         errors,
@@ -181,6 +198,9 @@ fn lower_pass(
         active_buffers,
         buffer_numbers: HashMap::new(),
         written_active: HashSet::new(),
+        active_carried,
+        carried_count: 0,
+        carried_active: HashSet::new(),
         returns_here: false,
         returned: None,
         unlowered: HashSet::new(),
@@ -212,7 +232,7 @@ fn lower_pass(
         output_temp: lowerer.output_temp,
         groups: Vec::new(),
     };
-    (program, lowerer.written_active)
+    (program, lowerer.written_active, lowerer.carried_active)
 }
 
 impl Lowerer<'_> {
