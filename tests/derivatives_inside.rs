@@ -466,3 +466,65 @@ fn in_f32() {
         );
     }
 }
+
+// An array-valued `g` that calls nothing, its `g_jvp` inside a function differentiated by
+// forward mode: `g_jvp_jvp`, forward mode over `g`'s tangent function.
+
+#[backprop(jvp, hvp)]
+fn field(x: &Array1<f64>, k: f64) -> Array1<f64> {
+    let z = x * k;
+    &z * &z + x
+}
+
+#[backprop(jvp)]
+fn along_the_field(x: &Array1<f64>, k: f64) -> f64 {
+    let ones = Array1::ones(x.len());
+    let (y, dy): (Array1<f64>, Array1<f64>) = field_jvp(x, k, &ones, 0.0);
+    (&y * &dy).sum()
+}
+
+#[test]
+fn an_array_function_s_jvp_inside_forward_mode() {
+    // y = k²x² + x, J·1 = 2k²x + 1: along_the_field = Σ y (2k²x + 1).
+    let reference = |v: &[Dual64]| {
+        let k = v[2];
+        (0..2).fold(Dual64::from_re(0.0), |total, i| {
+            let x = v[i];
+            total + (k * k * x * x + x) * (k * k * x * 2.0 + 1.0)
+        })
+    };
+    let x = array![0.3, -0.5];
+    let k = 2.0;
+    for t in [[0.0, 0.0, 1.0], [1.0, -0.5, 0.25]] {
+        let (value, tangent) = along_the_field_jvp(&x, k, &array![t[0], t[1]], t[2]);
+        let seeded: Vec<Dual64> = [0.3, -0.5, k]
+            .iter()
+            .zip(t)
+            .map(|(&p, d)| Dual64::new(p, d))
+            .collect();
+        let exact = reference(&seeded);
+        assert_eq!(value, along_the_field(&x, k));
+        close("value", &[value], &[exact.re], 1e-14);
+        close("tangent", &[tangent], &[exact.eps], 1e-13);
+    }
+    // `field_jvp_jvp` itself: ((y, J·t), (J·s, its derivative)) against dual numbers.
+    let (s_x, s_k) = (array![0.5, 0.0], 1.0);
+    let ((y, jt), (js, d_jt)) = field_jvp_jvp(
+        &x,
+        k,
+        &array![1.0, 1.0],
+        0.0,
+        &s_x,
+        s_k,
+        &array![0.0, 0.0],
+        0.0,
+    );
+    for i in 0..2 {
+        let xi = Dual64::new(x[i], s_x[i]);
+        let kd = Dual64::new(k, s_k);
+        let yi = kd * kd * xi * xi + xi;
+        let jti = kd * kd * xi * 2.0 + 1.0;
+        close("y", &[y[i], js[i]], &[yi.re, yi.eps], 1e-14);
+        close("J·t", &[jt[i], d_jt[i]], &[jti.re, jti.eps], 1e-14);
+    }
+}

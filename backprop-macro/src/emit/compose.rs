@@ -185,34 +185,55 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
     // Forward over `g_jvp`, for a float `g`: `(f, ∇f·t)` in the direction `(s_p, s_t)` is
     // `(∇f·s_p, tᵀH s_p + ∇f·s_t)`, and the tangent function's gradients for the upstream
     // `[0, 1]` are `H·t` (for `p`) and `∇f` (for `t`): one reverse pass, and inner products.
-    if !tf.float_output {
-        return jvp_backward_fn;
-    }
     let jvp_jvp = quote::format_ident!("{}_jvp_jvp", name, span = name.span());
+    if !tf.float_output {
+        // An array `g` that calls nothing: forward mode over its tangent function, whose
+        // `(value, tangent)` pair is differentiated as a pair. (Through calls, the tangent
+        // function's reverse pass gives inner products with a float output only.)
+        let Some(mut inner_jvp) = tf
+            .calls_nothing
+            .then(|| {
+                let args = crate::args::Args {
+                    wrt: Some(wrt.to_vec()),
+                    ..Default::default()
+                };
+                crate::expand::jvp_of(tf.inner, args)
+            })
+            .flatten()
+        else {
+            return jvp_backward_fn;
+        };
+        let inner_jvp_name = quote::format_ident!("{}_hvp_tangent_jvp", name);
+        inner_jvp.sig.ident = inner_jvp_name.clone();
+        let output = tf.output;
+        let s_params = s_parameters(inputs, wrt);
+        let s_names = s_parameter_names(wrt);
+        let doc = format!(
+            " `{name}_jvp` differentiated in the direction of tangents of all its arguments \
+             (`s_..` of the parameters, `s_t_..` of their tangents): `(({name}(..), J·t), \
+             (J·s, the derivative of J·t))`, the forward-mode companion of `{name}_jvp` that a \
+             caller with `#[backprop(jvp)]` calls (forward over forward)."
+        );
+        return quote! {
+            #jvp_backward_fn
+
+            #[doc(hidden)]
+            #[allow(dead_code, non_snake_case, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]
+            #vis #inner_jvp
+
+            #[doc = #doc]
+            #allow
+            #vis fn #jvp_jvp(#inputs, #(#s_params),*) -> ((#output, #output), (#output, #output)) {
+                #prefix #inner_jvp_name(#(#forwarded,)* #(#s_names),*)
+            }
+        };
+    }
     // The value and tangent as `g_jvp` computes them, bit for bit (see `grad_jvp`).
     let jvp = quote::format_ident!("{}_jvp", name);
     let kept = names_kept(&tf.inner.sig);
     let k = tf.k;
-    let s_names: Vec<Ident> = wrt
-        .iter()
-        .map(|w| quote::format_ident!("s_{}", w))
-        .collect();
-    // Each direction typed like the argument it is the direction of.
-    let s_types = wrt.iter().map(|w| {
-        inputs
-            .iter()
-            .find_map(|input| match input {
-                syn::FnArg::Typed(typed)
-                    if matches!(&*typed.pat, syn::Pat::Ident(p) if p.ident == *w) =>
-                {
-                    let ty = &typed.ty;
-                    Some(quote!(#ty))
-                }
-                _ => None,
-            })
-            .unwrap_or_default()
-    });
-    let s_params = s_names.iter().zip(s_types).map(|(s, ty)| quote!(#s: #ty));
+    let s_names = s_parameter_names(wrt);
+    let s_params = s_parameters(inputs, wrt);
     // `⟨gradients.i, s⟩`: a product for a float parameter.
     let inner = |i: usize, s: &Ident| {
         let g = syn::Index::from(i);
@@ -275,6 +296,40 @@ pub(super) fn of_jvp(tf: &TangentFunction, wrt: &[Ident]) -> TokenStream {
             (value_and_tangent, (#(#along)+*, #(#second)+*))
         }
     }
+}
+
+/// The directions of `g_jvp_jvp`, `s_x` for each argument `x` of `g_jvp`.
+fn s_parameter_names(wrt: &[Ident]) -> Vec<Ident> {
+    wrt.iter()
+        .map(|w| quote::format_ident!("s_{}", w))
+        .collect()
+}
+
+/// `s_x: T` for each argument `x: T` of `g_jvp` (its parameters and their tangents): each
+/// direction typed like the argument it is the direction of.
+fn s_parameters(
+    inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
+    wrt: &[Ident],
+) -> Vec<TokenStream> {
+    s_parameter_names(wrt)
+        .iter()
+        .zip(wrt)
+        .map(|(s, w)| {
+            let ty = inputs
+                .iter()
+                .find_map(|input| match input {
+                    syn::FnArg::Typed(typed)
+                        if matches!(&*typed.pat, syn::Pat::Ident(p) if p.ident == *w) =>
+                    {
+                        let ty = &typed.ty;
+                        Some(quote!(#ty))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            quote!(#s: #ty)
+        })
+        .collect()
 }
 
 /// `F` of a tangent function's `-> [F; 2]`.

@@ -82,6 +82,17 @@ impl Lowerer<'_> {
     /// or without a turbofish): its rank from the name, the annotation or the shape (a tuple,
     /// or the `dim()`/`raw_dim()` of an array the macro knows).
     pub(super) fn tensor_zeros(&self, expr: &Expr, annotation: Option<&syn::Type>) -> Option<Ty> {
+        self.tensor_filled(expr, annotation, &["zeros"])
+    }
+
+    /// The type of `Array2::zeros(..)` or another of `constructors` (`ones`): an array of a
+    /// constant.
+    pub(super) fn tensor_filled(
+        &self,
+        expr: &Expr,
+        annotation: Option<&syn::Type>,
+        constructors: &[&str],
+    ) -> Option<Ty> {
         let Expr::Call(call) = strip_parens(expr) else {
             return None;
         };
@@ -93,7 +104,10 @@ impl Lowerer<'_> {
             return None;
         };
         let name = array.ident.to_string();
-        if zeros.ident != "zeros" || !name.starts_with("Array") || call.args.len() != 1 {
+        if !constructors.iter().any(|c| zeros.ident == c)
+            || !name.starts_with("Array")
+            || call.args.len() != 1
+        {
             return None;
         }
         let annotated = annotation

@@ -155,8 +155,8 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn constant_ty(&self, expr: &Expr) -> Ty {
-        // `Array2::zeros(h0.raw_dim())`.
-        if let Some(ty) = self.tensor_zeros(expr, None) {
+        // `Array2::zeros(h0.raw_dim())`, `Array1::ones(n)`.
+        if let Some(ty) = self.tensor_filled(expr, None, &["zeros", "ones"]) {
             return ty;
         }
         match strip_parens(expr) {
