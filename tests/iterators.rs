@@ -246,3 +246,79 @@ fn a_reduction_is_its_loop_in_the_generated_code() {
     assert!(source.contains(".max(x["), "{source}");
     assert!(!source.contains(".iter()"), "{source}");
 }
+
+/// Parts that start at a computed index (`&x[j + 1..]`, as ADBench's triangular walks are
+/// written with iterators): the loop's length is `x.len() - (j + 1)` and `enumerate`'s counter
+/// `k - (j + 1)`, not `x.len() - j + 1` (which read past the end) and `k - j + 1`.
+#[backprop]
+fn tail_weighted(x: &[f64], j: usize) -> f64 {
+    let mut s = 0.0;
+    for (i, v) in x[j + 1..].iter().enumerate() {
+        s += v * v * (i as f64 + 1.0);
+    }
+    s
+}
+
+#[backprop]
+fn triangle(q: &[f64], l: &[f64], d: usize) -> f64 {
+    let mut out = q.to_vec();
+    let mut idx = 0;
+    for j in 0..d {
+        let below = d - j - 1;
+        for (o, &lv) in out[j + 1..].iter_mut().zip(&l[idx..idx + below]) {
+            *o += lv * q[j];
+        }
+        idx += below;
+    }
+    let mut s = 0.0;
+    for v in &out {
+        s += v * v;
+    }
+    s
+}
+
+#[test]
+fn parts_from_a_computed_index() {
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0];
+    for j in 0..3 {
+        let reference = |v: &[Dual64]| {
+            v[j + 1..]
+                .iter()
+                .enumerate()
+                .fold(c(0.0), |s, (i, &v)| s + v * v * (i as f64 + 1.0))
+        };
+        assert_gradient_exact(
+            "tail_weighted",
+            &x,
+            tail_weighted_grad(&x, j),
+            dual_gradient(reference, &x),
+            |p| tail_weighted(p, j),
+            1e-14,
+        );
+    }
+    let d = 4;
+    let q = [0.5, -1.0, 0.25, 2.0];
+    let l = [0.1, 0.2, -0.3, 0.4, 0.5, -0.6];
+    let at: Vec<f64> = q.iter().chain(&l).copied().collect();
+    let reference = |v: &[Dual64]| {
+        let (q, l) = v.split_at(d);
+        let mut out = q.to_vec();
+        let mut idx = 0;
+        for j in 0..d {
+            for r in j + 1..d {
+                out[r] += l[idx] * q[j];
+                idx += 1;
+            }
+        }
+        out.iter().fold(c(0.0), |s, &v| s + v * v)
+    };
+    let (value, (dq, dl)) = triangle_grad(&q, &l, d);
+    assert_gradient_exact(
+        "triangle",
+        &at,
+        (value, [dq, dl].concat()),
+        dual_gradient(reference, &at),
+        |p| triangle(&p[..d], &p[d..], d),
+        1e-14,
+    );
+}

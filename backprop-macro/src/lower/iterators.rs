@@ -128,7 +128,7 @@ impl Lowerer<'_> {
                 .find_map(|(l, _)| l.start.clone())
                 .filter(|_| single);
             lets.push(match start {
-                Some(start) => syn::parse_quote!(let #counter = #index - #start;),
+                Some(start) => syn::parse_quote!(let #counter = #index - (#start);),
                 None => syn::parse_quote!(let #counter = #index;),
             });
         }
@@ -341,14 +341,15 @@ impl Lowerer<'_> {
 }
 
 impl Lane {
-    /// The number of elements the lane reads.
+    /// The number of elements the lane reads. The bounds are parenthesised: `x[j + 1..]` has
+    /// `x.len() - (j + 1)` elements, not `x.len() - j + 1`.
     fn len(&self) -> TokenStream {
         let array = &self.array;
         match (&self.start, &self.end) {
             (None, None) => quote!(#array.len()),
-            (Some(a), None) => quote!((#array.len() - #a)),
+            (Some(a), None) => quote!((#array.len() - (#a))),
             (None, Some(b)) => quote!((#b)),
-            (Some(a), Some(b)) => quote!((#b - #a)),
+            (Some(a), Some(b)) => quote!(((#b) - (#a))),
         }
     }
 }
