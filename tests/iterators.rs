@@ -300,6 +300,8 @@ fn parts_from_a_computed_index() {
     let q = [0.5, -1.0, 0.25, 2.0];
     let l = [0.1, 0.2, -0.3, 0.4, 0.5, -0.6];
     let at: Vec<f64> = q.iter().chain(&l).copied().collect();
+    // The index loops the iterators stand for.
+    #[allow(clippy::needless_range_loop)]
     let reference = |v: &[Dual64]| {
         let (q, l) = v.split_at(d);
         let mut out = q.to_vec();
