@@ -2084,4 +2084,259 @@ fn check() {
 "#,
         );
     }
+
+    /// `passes` for a program with `hvp`: the file also has `hv_agrees(hv, grad, x, v)`, whether
+    /// `hv` is the central difference of the gradient `grad` at `x` in the direction `v`,
+    /// element by element (`close`).
+    fn passes_hvp(name: &str, program: &str) {
+        passes(
+            name,
+            &format!(
+                "{program}\n\
+                 #[allow(dead_code)]\n\
+                 fn hv_agrees<D: backprop::ndarray::Dimension>(\n    \
+                     hv: &backprop::ndarray::Array<f64, D>,\n    \
+                     grad: impl Fn(&backprop::ndarray::Array<f64, D>) -> backprop::ndarray::Array<f64, D>,\n    \
+                     x: &backprop::ndarray::Array<f64, D>,\n    \
+                     v: &backprop::ndarray::Array<f64, D>,\n\
+                 ) -> bool {{\n    \
+                     let h = 1e-6;\n    \
+                     let (up, down) = (grad(&(x + &(v * h))), grad(&(x - &(v * h))));\n    \
+                     hv.iter()\n        \
+                         .zip(up.iter().zip(down.iter()))\n        \
+                         .all(|(&a, (&u, &d))| close(a, (u - d) / (2.0 * h)))\n\
+                 }}\n"
+            ),
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`HVP_MAPV_MAX_MIN_CLAMP`): `#[backprop(hvp)]` of
+    /// a `mapv` closure with `max`, `min` or `clamp` (`|v| v.max(0.0) * 2.0`, `|v| v.min(-s)`,
+    /// `|v| v.clamp(-0.3, 1.5) * 0.1`): "closures are supported only as `mapv`'s argument" and
+    /// "`map_collect` is not a differentiable float method". `f_grad` and `f_jvp` compile, and
+    /// so does `hvp` of a path (`mapv(f64::tanh)`) or of a closure with a branch.
+    #[test]
+    #[ignore = "the macro does not compile it yet"]
+    fn hvp_mapv_with_max() {
+        passes_hvp(
+            "hvp_mapv_with_max",
+            r#"
+use backprop::ndarray::{Array2, array};
+
+#[backprop(hvp)]
+fn f(a: &Array2<f64>) -> f64 {
+    let z = a.mapv(|v| v.max(0.0) * 2.0);
+    (&z * &z).sum()
+}
+
+fn check() {
+    let a = array![[0.5, -1.0], [2.0, 0.3]];
+    let v = array![[1.0, 0.5], [-0.5, 0.25]];
+    let (value, gradient, hv) = f_hvp(&a, &v);
+    assert!(close(value, f(&a)));
+    assert!(gradient.iter().zip(&f_grad(&a).1).all(|(x, y)| close(*x, *y)));
+    // H = diag(8) on the positive entries, 0 on the others.
+    assert!(hv_agrees(&hv, |x| f_grad(x).1, &a, &v));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`HVP_BREAK_AFTER_ARRAY_UPDATE`):
+    /// `#[backprop(hvp)]` of a loop whose `break` guard comes after the carried array's update
+    /// in the same iteration: "mismatched types: expected `ArrayBase<OwnedRepr<f64>, ..>`,
+    /// found `&ArrayBase<OwnedRepr<f64>, ..>`" at the update `h = ..`. `f_grad` and `f_jvp`
+    /// compile (`tests/carried.rs`, `break_after_update`), and so does `hvp` with the guard
+    /// before the update.
+    #[test]
+    #[ignore = "the macro does not compile it yet"]
+    fn hvp_break_after_array_update() {
+        passes_hvp(
+            "hvp_break_after_array_update",
+            r#"
+use backprop::ndarray::{Array1, Array2, array};
+
+#[backprop(hvp)]
+fn f(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
+    let mut h = b.clone();
+    for _step in 0..2 {
+        h = (h.dot(wh) + b).tanh();
+        if (&h * &h).sum() > 3.0 {
+            break;
+        }
+    }
+    (&h * &h).sum()
+}
+
+fn check() {
+    let (wh, b) = (array![[0.5, -1.0], [2.0, 0.3]], array![0.25, -0.5]);
+    let v = array![[1.0, 0.5], [-0.5, 0.25]];
+    let (value, gradient, hv) = f_hvp(&wh, &b, &v, &Array1::zeros(2));
+    assert!(close(value, f(&wh, &b)));
+    assert!(gradient.0.iter().zip(&f_grad(&wh, &b).1.0).all(|(x, y)| close(*x, *y)));
+    assert!(hv_agrees(&hv.0, |x| f_grad(x, &b).1.0, &wh, &v));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`HVP_RESHAPES`): `#[backprop(hvp)]` of a
+    /// reshape, `(a * 0.3).into_shape_with_order((1, 4))` or `a.to_shape((4, 1))`: "`into_owned`
+    /// is not differentiated on arrays" (the tangent function's reshape is lowered to a method
+    /// the macro's second pass does not know). `f_grad` and `f_jvp` compile.
+    #[test]
+    #[ignore = "the macro does not compile it yet"]
+    fn hvp_reshape() {
+        passes_hvp(
+            "hvp_reshape",
+            r#"
+use backprop::ndarray::{Array2, array};
+
+#[backprop(hvp)]
+fn f(a: &Array2<f64>) -> f64 {
+    let c = (a * 0.3).into_shape_with_order((1, 4)).unwrap();
+    let d = a.to_shape((4, 1)).unwrap();
+    (&c * &c).sum() + d.sum().powi(2)
+}
+
+fn check() {
+    let a = array![[0.5, -1.0], [2.0, 0.3]];
+    let v = array![[1.0, 0.5], [-0.5, 0.25]];
+    let (value, gradient, hv) = f_hvp(&a, &v);
+    assert!(close(value, f(&a)));
+    assert!(gradient.iter().zip(&f_grad(&a).1).all(|(x, y)| close(*x, *y)));
+    assert!(hv_agrees(&hv, |x| f_grad(x).1, &a, &v));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`HVP_LANE_STATISTICS_OF_OWNED`):
+    /// `#[backprop(hvp)]` of `var_axis` (or `std_axis`) of an owned array, a local (`z.var_axis(..)`
+    /// of `let z = a.tanh();`) or an `Array2<f64>` parameter: "borrow of moved value: `z`".
+    /// Of a reference parameter (`a.var_axis(..)` of `a: &Array2<f64>`) it compiles.
+    #[test]
+    #[ignore = "the macro does not compile it yet"]
+    fn hvp_var_axis_of_an_owned_array() {
+        passes_hvp(
+            "hvp_var_axis_of_an_owned_array",
+            r#"
+use backprop::ndarray::{Array2, Axis, array};
+
+#[backprop(hvp)]
+fn f(a: &Array2<f64>) -> f64 {
+    let z = a.tanh();
+    let v = z.var_axis(Axis(1), 0.0);
+    (&v * &v).sum()
+}
+
+fn check() {
+    let a = array![[0.5, -1.0], [2.0, 0.3]];
+    let v = array![[1.0, 0.5], [-0.5, 0.25]];
+    let (value, gradient, hv) = f_hvp(&a, &v);
+    assert!(close(value, f(&a)));
+    assert!(gradient.iter().zip(&f_grad(&a).1).all(|(x, y)| close(*x, *y)));
+    assert!(hv_agrees(&hv, |x| f_grad(x).1, &a, &v));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`HVP_LANE_STATISTICS_OF_VIEW`):
+    /// `#[backprop(hvp)]` of `var_axis` (or `std_axis`) of a view (`x3.index_axis(..)`, an
+    /// `ArrayView2<f64>` parameter): "cannot subtract `&ArrayBase<OwnedRepr<f64>, ..>` from
+    /// `ArrayBase<ViewRepr<&f64>, ..>`". Of the `&Array3<f64>` itself it compiles.
+    #[test]
+    #[ignore = "the macro does not compile it yet"]
+    fn hvp_var_axis_of_a_view() {
+        passes_hvp(
+            "hvp_var_axis_of_a_view",
+            r#"
+use backprop::ndarray::{Array3, Axis};
+
+#[backprop(hvp)]
+fn f(x3: &Array3<f64>) -> f64 {
+    let p = x3.index_axis(Axis(0), 0);
+    let v = p.var_axis(Axis(0), 0.0);
+    (&v * &v).sum()
+}
+
+fn check() {
+    let x3 = Array3::from_shape_fn((2, 2, 2), |(i, j, k)| {
+        (i as f64 - 0.5) * (j as f64 + 1.0) + 0.3 * k as f64
+    });
+    let v = Array3::from_shape_fn((2, 2, 2), |(i, j, k)| {
+        0.5 - 0.25 * (i + j) as f64 + 0.1 * k as f64
+    });
+    let (value, gradient, hv) = f_hvp(&x3, &v);
+    assert!(close(value, f(&x3)));
+    assert!(gradient.iter().zip(&f_grad(&x3).1).all(|(x, y)| close(*x, *y)));
+    assert!(hv_agrees(&hv, |x| f_grad(x).1, &x3, &v));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`HVP_JVP_MAPV_DIVISION`): `#[backprop(jvp,
+    /// hvp)]` of a `mapv` closure that divides by an expression of its argument (`|v| 1.0 /
+    /// (1.0 + v * v)`): "cannot find function `tangent_like_jvp` in crate `::backprop`" (the
+    /// `g_hvp_tangent_jvp` that `jvp` with `hvp` writes). With `hvp` alone, or `|v| v / 2.0`,
+    /// it compiles.
+    #[test]
+    #[ignore = "the macro does not compile it yet"]
+    fn jvp_hvp_mapv_dividing_by_its_argument() {
+        passes_hvp(
+            "jvp_hvp_mapv_dividing_by_its_argument",
+            r#"
+use backprop::ndarray::{Array2, array};
+
+#[backprop(jvp, hvp)]
+fn f(a: &Array2<f64>) -> f64 {
+    let z = a.mapv(|v| 1.0 / (1.0 + v * v));
+    z.sum()
+}
+
+fn check() {
+    let a = array![[0.5, -1.0], [2.0, 0.3]];
+    let v = array![[1.0, 0.5], [-0.5, 0.25]];
+    let (value, gradient, hv) = f_hvp(&a, &v);
+    assert!(close(value, f(&a)));
+    assert!(gradient.iter().zip(&f_grad(&a).1).all(|(x, y)| close(*x, *y)));
+    assert!(hv_agrees(&hv, |x| f_grad(x).1, &a, &v));
+    assert!(close(f_jvp(&a, &v).1, (&gradient * &v).sum()));
+}
+"#,
+        );
+    }
+
+    /// Found by `tests/tensor_differential.rs` (`HVP_JVP_CONSTANT_BROADCAST`): `#[backprop(wrt(u),
+    /// jvp, hvp)]` of a constant array plus a differentiated one broadcast to its shape (`a +
+    /// u`, `a` outside `wrt`): "cannot find function `tangent_like_jvp` in crate `::backprop`".
+    /// With `hvp` alone, or with `a` differentiated too, it compiles.
+    #[test]
+    #[ignore = "the macro does not compile it yet"]
+    fn jvp_hvp_broadcast_onto_a_constant_array() {
+        passes_hvp(
+            "jvp_hvp_broadcast_onto_a_constant_array",
+            r#"
+use backprop::ndarray::{Array1, Array2, array};
+
+#[backprop(wrt(u), jvp, hvp)]
+fn f(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
+    let z = a + u;
+    (&z * &z * &z).sum()
+}
+
+fn check() {
+    let (a, u): (Array2<f64>, Array1<f64>) = (array![[0.5, -1.0], [2.0, 0.3]], array![0.25, -0.5]);
+    let v = array![1.0, 0.5];
+    let (value, gradient, hv) = f_hvp(&a, &u, &v);
+    assert!(close(value, f(&a, &u)));
+    assert!(gradient.iter().zip(&f_grad(&a, &u).1).all(|(x, y)| close(*x, *y)));
+    assert!(hv_agrees(&hv, |x| f_grad(&a, x).1, &u, &v));
+    assert!(close(f_jvp(&a, &u, &v).1, (&gradient * &v).sum()));
+}
+"#,
+        );
+    }
 }

@@ -94,6 +94,28 @@
 //! direction `t`, as the gradient's components (the same tolerance, and skipped the same way
 //! near a kink).
 //!
+//! Every `HVP_EVERY`-th program (by its number again, nothing drawn), and every program that
+//! returns an array without `wrt(..)` (a callee: so that more of the callers may), also has
+//! `hvp` where the macro supports it (README, "Second order": the ndarray operations, the
+//! runtime gates, `max_axis`, `mapv` closures that are scalar functions, branches included)
+//! and when every program it calls has `hvp` too, since its `f_hvp` goes through their
+//! `g_hvp_tangent`. The flags `HVP_MAPV_MAX_MIN_CLAMP` to `HVP_JVP_COPY_AS_THE_OUTPUT` keep
+//! out what the macro does not compile under `hvp` yet (each `#[ignore]`d in
+//! `tests/regressions.rs`, but the last, which has no minimal case yet); where only the
+//! combination of `jvp` and `hvp` does not compile (the flags `HVP_JVP_..`), the program keeps
+//! `hvp` and loses `jvp`. At each point a program with `hvp` and a scalar output runs `f_hvp(p.., v..)`
+//! in a random direction `v` (from a stream of its own, `HVP_SEED`, drawn as the tangents of
+//! `f_jvp`): its value must be the function's exactly and its gradient `f_grad`'s to
+//! `HVP_GRADIENT` (1e-10 relative to the larger magnitude or 1: the two passes round
+//! differently, so they are not bit for bit the same); each component of `H·v` must agree with
+//! the central difference of `f_grad`'s gradient in the direction `v` (the tolerance of the
+//! gradient's components, and skipped the same way near a kink: when the central difference
+//! changes as the step is divided by ten); and for a second random direction `u`, `<u, H·v>`
+//! must equal `<v, H·u>` (the Hessian is symmetric) to 1e-9 of the sum of the products'
+//! magnitudes (plus 1e-12, for a Hessian that is zero up to rounding). A program with `hvp`
+//! that returns an array has no `f_hvp`, only `f_hvp_tangent` (its value and `J·t`), which is
+//! checked as `f_jvp` is, in a direction of its own from `HVP_SEED`.
+//!
 //! Constructs the macro does not handle yet are kept out of the generator by the `const` flags
 //! below, each with its minimal case in `tests/tensors.rs` (or `tests/carried.rs`, for the loop
 //! programs) once fixed, and until then an `#[ignore]`d case in `tests/regressions.rs`
@@ -157,12 +179,19 @@ struct Case {
     source: &'static str,
     /// For a program with `jvp`: its `f_jvp`, the tangents read from `t` (laid out as `p`).
     jvp: Option<Jvp>,
+    /// For a program with `hvp`: its `f_hvp`, the direction read from `v` (laid out as `p`).
+    hvp: Option<Hvp>,
 }
 
 /// `f_jvp` of a program, called from the flat floats, the labels and the flat tangents (laid
 /// out as the floats; those of the parameters outside `wrt(..)` are not passed): the value
 /// and `J·t`.
 type Jvp = fn(&[f64], &[usize], &[f64]) -> (f64, f64);
+
+/// `f_hvp` of a program, called from the flat floats, the labels and the flat direction `v`
+/// (laid out as the floats, as `Jvp`'s tangents): the value, the flattened gradient and the
+/// flattened `H·v`.
+type Hvp = fn(&[f64], &[usize], &[f64]) -> (f64, Vec<f64>, Vec<f64>);
 
 /// `f_jvp` of a program that returns an array: `(p, t)` to the value and the output's
 /// tangent, flattened.
@@ -202,6 +231,8 @@ struct OutCase {
     backward_source: fn() -> &'static str,
     source: &'static str,
     jvp: Option<OutJvp>,
+    /// For a program with `hvp`: its `f_hvp_tangent`, called as `jvp` (the value and `J·t`).
+    hvp_tangent: Option<OutJvp>,
 }
 
 type OutRun = fn(&[f64], &[f64]) -> (Vec<f64>, Vec<f64>);
@@ -263,6 +294,62 @@ const JVP_COPY_AS_THE_OUTPUT: bool = true;
 /// On: the zero tangent is
 /// passed by reference (and the repro runs).
 const JVP_COPY_ARGUMENTS: bool = true;
+/// Every how many programs one gets `hvp` in its attribute (where the macro supports it, and
+/// when every program it calls has `hvp` too: a caller with `hvp` goes through its callees'
+/// `g_hvp_tangent`). A program with a scalar output has `f_hvp`, checked against `f_grad` and
+/// central differences of `f_grad`'s gradient; one that returns an array has only
+/// `f_hvp_tangent` (its value and `J·t`), checked as `f_jvp` is. Not fewer: `hvp` writes
+/// a tangent function and its reverse pass (and with `jvp`, forward mode over the tangent
+/// function), so each program with it takes longer to build; every 6th (43 with a scalar
+/// output, and 32 that return an array) adds about a quarter to the test's build.
+const HVP_EVERY: usize = 6;
+/// Whether a program with `hvp` may have a `mapv` closure with `max`, `min` or `clamp`
+/// (`z.mapv(|v| v.max(0.0))`, `|v| v.clamp(-0.3, 1.5) * 0.1`, a bound literal or
+/// differentiated): "closures are supported only as `mapv`'s argument" and "`map_collect` is
+/// not a differentiable float method" (`tests/regressions.rs`, `hvp_mapv_with_max`). A path,
+/// `mapv(f64::tanh)`, and a closure with a branch compile.
+const HVP_MAPV_MAX_MIN_CLAMP: bool = false;
+/// Whether a program with `hvp` may have a carried array's `break` guard after its update in
+/// the same iteration (`h = (h.dot(wh) + b) * 0.1; if (&h * &h).sum() > 3.0 { break; }`):
+/// "mismatched types: expected `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<..>`" at
+/// the update (`tests/regressions.rs`, `hvp_break_after_array_update`). A guard before the
+/// update compiles.
+const HVP_BREAK_AFTER_ARRAY_UPDATE: bool = false;
+/// Whether a program with `hvp` may reshape (`(a * 0.3).into_shape_with_order((1, 6))`,
+/// `u.to_shape((1, 3))`): "`into_owned` is not differentiated on arrays"
+/// (`tests/regressions.rs`, `hvp_reshape`).
+const HVP_RESHAPES: bool = false;
+/// Whether a program with `hvp` may take `var_axis` or `std_axis` of an owned array (a local,
+/// or an `Array2<f64>` parameter): "borrow of moved value" (`tests/regressions.rs`,
+/// `hvp_var_axis_of_an_owned_array`). Of a reference parameter (`&Array2<f64>`,
+/// `&Array3<f64>`) they compile.
+const HVP_LANE_STATISTICS_OF_OWNED: bool = false;
+/// Whether a program with `hvp` may take `var_axis` or `std_axis` of a view (an
+/// `ArrayView2<f64>` parameter, `x3.index_axis(..)`, a part): "cannot subtract
+/// `&ArrayBase<OwnedRepr<f64>, ..>` from `ArrayBase<ViewRepr<&f64>, ..>`"
+/// (`tests/regressions.rs`, `hvp_var_axis_of_a_view`).
+const HVP_LANE_STATISTICS_OF_VIEW: bool = false;
+/// Whether a program with both `jvp` and `hvp` may have a `mapv` closure that divides by an
+/// expression of its argument (`a.mapv(|v| 1.0 / (1.0 + v * v))`): "cannot find function
+/// `tangent_like_jvp` in crate `::backprop`" (`tests/regressions.rs`,
+/// `jvp_hvp_mapv_dividing_by_its_argument`). With `hvp` alone, or `|v| v / 2.0`, it compiles.
+const HVP_JVP_MAPV_DIVISION: bool = false;
+/// Whether a program with `wrt(..)` may have both `jvp` and `hvp`: a constant array (outside
+/// `wrt`) plus a differentiated array broadcast to its shape (`a + u` with `wrt(u)`) is
+/// "cannot find function `tangent_like_jvp` in crate `::backprop`" (`tests/regressions.rs`,
+/// `jvp_hvp_broadcast_onto_a_constant_array`). With `hvp` alone it compiles. (Off, every
+/// program with `wrt(..)` and `hvp` loses `jvp`, whether it has such a line or not: the
+/// generator does not tell them apart.)
+const HVP_JVP_CONSTANT_BROADCAST: bool = false;
+/// Whether a program with both `jvp` and `hvp` that returns an array may return a copy
+/// (`l.t().to_owned()` of `let l = m.dot(a);`): `t303` did not build under `cargo clippy`
+/// ("mismatched types: expected `(ArrayBase<OwnedRepr<f64>, ..>, ArrayBase<OwnedRepr<f64>,
+/// ..>)`, found `(ArrayBase<ViewRepr<&f64>, ..>, ..)`" at the attribute) although it built
+/// under `cargo test`: as `JVP_COPY_AS_THE_OUTPUT` was, it depends on how the compiler prints
+/// the tokens. No minimal case yet: the function alone builds (with `cargo build`, `cargo
+/// clippy` and in `tests/regressions.rs`'s trybuild), so it has no `#[ignore]`d case; turn
+/// this on and run `cargo clippy --test tensor_differential` to see it.
+const HVP_JVP_COPY_AS_THE_OUTPUT: bool = false;
 /// Entries of every value stay within this bound (estimated from the parameters' 1.5).
 const LIMIT: f64 = 40.0;
 /// `exp` only of values within this bound.
@@ -562,6 +649,8 @@ struct OutSig {
     wrt: bool,
     /// Whether it has `jvp` (so that its callers may: they call `g_jvp`).
     jvp: bool,
+    /// Whether it has `hvp` (so that its callers may: they call `g_hvp_tangent`).
+    hvp: bool,
 }
 
 /// A generated line's right-hand side.
@@ -1692,7 +1781,7 @@ impl Gen {
         let number: usize = name[1..].parse().unwrap_or(0);
         let copy_out = ending != Ending::Scalar
             && (value.ends_with(".to_owned()") || value.ends_with(".clone()"));
-        let jvp = number.is_multiple_of(JVP_EVERY)
+        let mut jvp = number.is_multiple_of(JVP_EVERY)
             && (JVP_COPY_AS_THE_OUTPUT || !copy_out)
             && !p.lines.iter().chain([&value]).any(|l| {
                 l.contains("var_axis")
@@ -1718,6 +1807,71 @@ impl Gen {
                                 })
                             })
             });
+        // Every `HVP_EVERY`-th program (by its number; nothing is drawn) and every program that
+        // returns an array and may be called (no `wrt`: so that more of their callers may have
+        // it) has `hvp` where the macro
+        // supports it (README, "Second order"), and when every program it calls has `hvp` (its
+        // `f_hvp` goes through their `g_hvp_tangent`).
+        let calls: Vec<usize> = (0..self.outputs.len())
+            .filter(|&i| {
+                let g = &self.outputs[i].name;
+                p.lines.iter().chain([&value]).any(|l| mentions(l, g))
+            })
+            .collect();
+        // The receiver of each `var_axis` or `std_axis`: whether it is a view, and whether it
+        // is owned (neither: a reference parameter).
+        let statistics: Vec<(bool, bool)> = p
+            .lines
+            .iter()
+            .chain([&value])
+            .flat_map(|l| {
+                l.match_indices(".var_axis(")
+                    .chain(l.match_indices(".std_axis("))
+                    .map(|(at, _)| {
+                        let receiver = l[..at]
+                            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .next()
+                            .unwrap_or_default();
+                        let reference = params.iter().any(|(name, _, kind)| {
+                            name == receiver
+                                && matches!(
+                                    kind,
+                                    Param::MatRef | Param::VecRef | Param::Tensor3Ref(..)
+                                )
+                        });
+                        let view = p.vars.iter().any(|v| v.name == receiver && v.view);
+                        (view, !reference && !view)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let hvp = (number.is_multiple_of(HVP_EVERY) || ending != Ending::Scalar && wrt.is_none())
+            && calls.iter().all(|&i| self.outputs[i].hvp)
+            && (HVP_BREAK_AFTER_ARRAY_UPDATE || !break_after_update(&p.lines))
+            && (HVP_LANE_STATISTICS_OF_VIEW || !statistics.iter().any(|&(view, _)| view))
+            && (HVP_LANE_STATISTICS_OF_OWNED || !statistics.iter().any(|&(_, owned)| owned))
+            && !p.lines.iter().chain([&value]).any(|l| {
+                !HVP_MAPV_MAX_MIN_CLAMP
+                    && l.split_once(".mapv(|").is_some_and(|(_, closure)| {
+                        [".max(", ".min(", ".clamp("]
+                            .iter()
+                            .any(|m| closure.contains(m))
+                    })
+                    || !HVP_RESHAPES
+                        && (l.contains("into_shape_with_order(") || l.contains("to_shape("))
+            });
+        // Where the macro does not compile both, `hvp` is kept and `jvp` dropped.
+        let conflict = !HVP_JVP_CONSTANT_BROADCAST && wrt.is_some()
+            || !HVP_JVP_COPY_AS_THE_OUTPUT && copy_out
+            || !HVP_JVP_MAPV_DIVISION
+                && p.lines.iter().chain([&value]).any(|l| {
+                    l.split_once(".mapv(|")
+                        .is_some_and(|(_, closure)| closure.contains("/ ("))
+                });
+        if hvp && jvp && conflict {
+            jvp = false;
+            self.cov("hvp without jvp (HVP_JVP_ flags)");
+        }
         if jvp {
             options.push("jvp".to_string());
             self.cov("jvp");
@@ -1729,6 +1883,41 @@ impl Gen {
             }
             if ending != Ending::Scalar {
                 self.cov("jvp of a program returning an array");
+            }
+        }
+        if hvp {
+            options.push("hvp".to_string());
+            self.cov("hvp");
+            if split.is_some() {
+                self.cov("hvp with split(..)");
+            }
+            if wrt.is_some() {
+                self.cov("hvp with wrt(..)");
+            }
+            if !calls.is_empty() {
+                self.cov("hvp calling a program");
+            }
+            if ending != Ending::Scalar {
+                self.cov("hvp of a program returning an array");
+            }
+            let body = || p.lines.iter().chain([&value]);
+            if body().any(|l| l.split_whitespace().any(|w| w == "for" || w == "while")) {
+                self.cov("hvp with a loop");
+            }
+            if body().any(|l| {
+                l.split_once(".mapv(|")
+                    .is_some_and(|(_, closure)| closure.contains('{'))
+            }) {
+                self.cov("hvp with a mapv closure with a branch");
+            }
+            if body().any(|l| l.contains("var_axis") || l.contains("std_axis")) {
+                self.cov("hvp with var_axis or std_axis");
+            }
+            if body().any(|l| l.contains("max_axis(")) {
+                self.cov("hvp with max_axis");
+            }
+            if body().any(|l| l.contains("pick(")) {
+                self.cov("hvp with pick");
             }
         }
         let attribute = if options.is_empty() {
@@ -1796,6 +1985,7 @@ impl Gen {
                 bound,
                 wrt: wrt.is_some(),
                 jvp,
+                hvp,
             });
             let case = format!(
                 "    OutCase {{\n        name: {name:?},\n        floats: {at},\n        active: &[{}],\n        \
@@ -1803,11 +1993,18 @@ impl Gen {
                  backward: |p, d| {{\n            let (value, g) = {name}_backward({args}, {d_out});\n            (elements(&value), flat(&g))\n        }},\n        \
                  // The arguments live to the end of the `match`, as the closure needs.\n        \
                  forward: |p, d| match {name}_forward({args}) {{\n            (value, reverse) => (elements(&value), flat(&reverse({d_out}))),\n        }},\n        \
-                 backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n        jvp: {},\n    }},\n",
+                 backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n        jvp: {},\n        hvp_tangent: {},\n    }},\n",
                 active.join(", "),
                 if jvp {
                     format!(
                         "Some(|p, t| {{\n            let (value, tangent) = {name}_jvp({args}, {tangents});\n            (elements(&value), elements(&tangent))\n        }})"
+                    )
+                } else {
+                    "None".to_string()
+                },
+                if hvp {
+                    format!(
+                        "Some(|p, t| {{\n            let (value, tangent) = {name}_hvp_tangent({args}, {tangents});\n            (elements(&value), elements(&tangent))\n        }})"
                     )
                 } else {
                     "None".to_string()
@@ -1821,10 +2018,17 @@ impl Gen {
              labels: ({rows}, {classes}),\n        value: |p, {y}| {name}({args}),\n        \
              grad: |p, {y}| {{\n            let (value, g) = {name}_grad({args});\n            (value, flat(&g))\n        }},\n        \
              backward: |p, {y}, d| {{\n            let (value, g) = {name}_backward({args}, d);\n            (value, flat(&g))\n        }},\n        \
-             backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n        jvp: {},\n    }},\n",
+             backward_source: {name}_backward_source,\n        source: r#\"{source}\"#,\n        jvp: {},\n        hvp: {},\n    }},\n",
             active.join(", "),
             if jvp {
                 format!("Some(|p, {y}, t| {name}_jvp({args}, {tangents}))")
+            } else {
+                "None".to_string()
+            },
+            if hvp {
+                format!(
+                    "Some(|p, {y}, t| {{\n            let (value, g, hv) = {name}_hvp({args}, {tangents});\n            (value, flat(&g), flat(&hv))\n        }})"
+                )
             } else {
                 "None".to_string()
             },
@@ -3074,6 +3278,23 @@ fn borrowed_by_a_view(p: &Program, name: &str) -> bool {
 }
 
 /// Whether `code` reads the variable `name` (as a whole identifier).
+/// Whether a loop among `lines` has a `break` guard after an update of its carried array
+/// (`h = ..` or `c = ..`) in the same iteration.
+fn break_after_update(lines: &[String]) -> bool {
+    let mut updated = false;
+    for line in lines {
+        let l = line.trim_start();
+        if l.starts_with("for ") || l.starts_with("while ") {
+            updated = false;
+        }
+        updated |= l.starts_with("h = ") || l.starts_with("c = ");
+        if updated && l == "break;" {
+            return true;
+        }
+    }
+    false
+}
+
 fn mentions(code: &str, name: &str) -> bool {
     code.match_indices(name).any(|(at, _)| {
         let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -4534,6 +4755,15 @@ const CONSTRUCTS: &[&str] = &[
     "jvp with split(..)",
     "jvp with wrt(..)",
     "jvp of a program returning an array",
+    "hvp",
+    "hvp with split(..)",
+    "hvp with wrt(..)",
+    "hvp calling a program",
+    "hvp of a program returning an array",
+    "hvp with a loop",
+    "hvp with a mapv closure with a branch",
+    "hvp with max_axis",
+    "hvp with pick",
 ];
 
 /// Constructs behind a flag: listed in `CONSTRUCTS` only while the flag is on.
@@ -4565,6 +4795,9 @@ fn flagged_constructs() -> Vec<&'static str> {
     }
     if PART_OF_AN_OWNED_ARRAY_AS_THE_OUTPUT {
         v.push("output: a part of an owned array");
+    }
+    if HVP_LANE_STATISTICS_OF_OWNED && HVP_LANE_STATISTICS_OF_VIEW {
+        v.push("hvp with var_axis or std_axis");
     }
     if ARRAY_ARGUMENTS_BY_VALUE {
         v.extend([
@@ -4677,15 +4910,37 @@ struct Report {
     /// Points at which a program with `jvp` ran through its `f_jvp` in a random direction,
     /// and of the tangent components, those also checked against a central difference in
     /// that direction or skipped near a kink.
-    jvp_runs: usize,
-    jvp_checked: usize,
-    jvp_skipped_kink: usize,
+    jvp: Directional,
+    /// The same for `f_hvp_tangent` of a program with `hvp` that returns an array.
+    hvp_tangent: Directional,
+    /// Points at which a program with `hvp` ran through its `f_hvp` in a random direction
+    /// `v`, and of the components of `H·v`, those checked against central differences of
+    /// `f_grad`'s gradient in the direction `v` or skipped near a kink; and the points at
+    /// which `<u, H·v> = <v, H·u>` was checked for a second random direction `u`.
+    hvp_runs: usize,
+    hvp_components: usize,
+    hvp_checked: usize,
+    hvp_skipped_kink: usize,
+    hvp_symmetry_checked: usize,
     failures: Vec<String>,
+}
+
+/// Counts of a directional check (`against_jvp`): the points, and the tangent components
+/// checked against a central difference or skipped near a kink.
+#[derive(Default)]
+struct Directional {
+    runs: usize,
+    checked: usize,
+    skipped_kink: usize,
 }
 
 /// Mixed into the points' seed for the tangents (a stream of its own: the other checks'
 /// points are unchanged).
 const TANGENT_SEED: u64 = 0x7A46_E000;
+
+/// Mixed into the points' seed for the directions `v` and `u` of `f_hvp` (and the tangent of
+/// `f_hvp_tangent`): a stream of its own, so the other checks' draws are unchanged.
+const HVP_SEED: u64 = 0x4E55_1B00;
 
 /// A random direction: a component in [-1, 1] for each differentiable float, zero for the
 /// others.
@@ -4721,25 +4976,26 @@ fn central_directional(
 /// (not near a kink), as the gradient's components.
 #[allow(clippy::too_many_arguments)]
 fn against_jvp(
+    what: &str,
     f: &dyn Fn(&[f64]) -> Vec<f64>,
     p: &[f64],
     t: &[f64],
     (value, tangent): (Vec<f64>, Vec<f64>),
     (projection, dot): (&[f64], f64),
-    report: &mut Report,
+    report: &mut Directional,
     fail: &mut dyn FnMut(String),
 ) {
-    report.jvp_runs += 1;
+    report.runs += 1;
     let expected = f(p);
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     if bits(&value) != bits(&expected) {
         fail(format!(
-            "f_jvp's value {value:?} is not the function's {expected:?}"
+            "{what}'s value {value:?} is not the function's {expected:?}"
         ));
     }
     if tangent.len() != expected.len() {
         fail(format!(
-            "f_jvp's tangent has {} components for {} outputs",
+            "{what}'s tangent has {} components for {} outputs",
             tangent.len(),
             expected.len()
         ));
@@ -4748,7 +5004,7 @@ fn against_jvp(
     let projected: f64 = tangent.iter().zip(projection).map(|(a, b)| a * b).sum();
     if (projected - dot).abs() > 1e-9 * projected.abs().max(dot.abs()).max(1.0) {
         fail(format!(
-            "f_jvp's tangent {tangent:?} projects to {projected:?}, but the reverse pass says \
+            "{what}'s tangent {tangent:?} projects to {projected:?}, but the reverse pass says \
              <gradient, t> = {dot:?} (t = {t:?})"
         ));
     }
@@ -4756,23 +5012,121 @@ fn against_jvp(
     let fine = central_directional(f, p, t, 0.1);
     for (k, ((&a, &n), &n_fine)) in tangent.iter().zip(&numeric).zip(&fine).enumerate() {
         if backprop::relative_error(n, n_fine) > 1e-4 && (n - n_fine).abs() > 1e-9 {
-            report.jvp_skipped_kink += 1;
+            report.skipped_kink += 1;
             continue;
         }
-        report.jvp_checked += 1;
+        report.checked += 1;
         let error = backprop::relative_error(a, n);
         if error > 1e-6 && (a - n).abs() > 1e-8 {
             fail(format!(
-                "f_jvp's tangent component {k} is {a:?} but the central difference in the \
+                "{what}'s tangent component {k} is {a:?} but the central difference in the \
                  direction t = {t:?} says {n:?} (relative error {error:e})"
             ));
         }
     }
 }
 
+/// Checks `f_hvp` at `p` in the direction `v` (`hvp` runs it from a direction, at `p`): its
+/// value is the function's `value`, bit for bit; its gradient is `f_grad`'s `grad` (to
+/// `HVP_GRADIENT`); each component of `H·v` agrees with the central difference of `f_grad`'s
+/// gradient (`gradient_at`, of all the floats) in the direction `v`, where that does not change
+/// when the step is divided by ten (not near a kink), as the gradient's components; and
+/// `<u, H·v> = <v, H·u>` for the second direction `u` (the Hessian is symmetric), to 1e-9 of
+/// the sum of the products' magnitudes plus 1e-12.
+#[allow(clippy::too_many_arguments)]
+fn against_hvp(
+    gradient_at: &dyn Fn(&[f64]) -> Vec<f64>,
+    hvp: &dyn Fn(&[f64]) -> HvpRun,
+    p: &[f64],
+    (value, grad): (f64, &[f64]),
+    active: &[usize],
+    (v, u): (&[f64], &[f64]),
+    report: &mut Report,
+    fail: &mut dyn FnMut(String),
+) {
+    report.hvp_runs += 1;
+    let (hvp_value, hvp_grad, hv) = hvp(v);
+    if hvp_value.to_bits() != value.to_bits() {
+        fail(format!(
+            "f_hvp's value {hvp_value:?} is not the function's {value:?}"
+        ));
+    }
+    if hvp_grad.len() != grad.len()
+        || hvp_grad
+            .iter()
+            .zip(grad)
+            .any(|(a, b)| (a - b).abs() > HVP_GRADIENT * a.abs().max(b.abs()).max(1.0))
+    {
+        fail(format!(
+            "f_hvp's gradient {hvp_grad:?} is not f_grad's {grad:?}"
+        ));
+    }
+    if hv.len() != active.len() {
+        fail(format!(
+            "f_hvp's H·v has {} components for {} differentiable floats",
+            hv.len(),
+            active.len()
+        ));
+        return;
+    }
+    let numeric = central_directional(gradient_at, p, v, 1.0);
+    let fine = central_directional(gradient_at, p, v, 0.1);
+    for (k, ((&a, &n), &n_fine)) in hv.iter().zip(&numeric).zip(&fine).enumerate() {
+        report.hvp_components += 1;
+        if backprop::relative_error(n, n_fine) > 1e-4 && (n - n_fine).abs() > 1e-9 {
+            report.hvp_skipped_kink += 1;
+            continue;
+        }
+        report.hvp_checked += 1;
+        let error = backprop::relative_error(a, n);
+        if error > 1e-6 && (a - n).abs() > 1e-8 {
+            fail(format!(
+                "f_hvp's H·v component {k} (flat index {}) is {a:?} but the central difference \
+                 of f_grad's gradient in the direction v = {v:?} says {n:?} (relative error \
+                 {error:e})",
+                active[k]
+            ));
+        }
+    }
+    let (_, _, hu) = hvp(u);
+    if hu.len() != active.len() {
+        fail(format!(
+            "f_hvp's H·u has {} components for {} differentiable floats",
+            hu.len(),
+            active.len()
+        ));
+        return;
+    }
+    report.hvp_symmetry_checked += 1;
+    let inner = |a: &[f64], hb: &[f64]| -> (f64, f64) {
+        active
+            .iter()
+            .zip(hb)
+            .fold((0.0, 0.0), |(sum, size), (&i, h)| {
+                (sum + a[i] * h, size + (a[i] * h).abs())
+            })
+    };
+    let ((u_hv, u_size), (v_hu, v_size)) = (inner(u, &hv), inner(v, &hu));
+    if (u_hv - v_hu).abs() > 1e-9 * u_size.max(v_size) + 1e-12 {
+        fail(format!(
+            "f_hvp is not symmetric: <u, H·v> = {u_hv:?} but <v, H·u> = {v_hu:?} (u = {u:?}, \
+             v = {v:?})"
+        ));
+    }
+}
+
+/// What `f_hvp` gives at a point in a direction: the value, the gradient and `H·v`.
+type HvpRun = (f64, Vec<f64>, Vec<f64>);
+
+/// How far `f_hvp`'s gradient may be from `f_grad`'s, relative to the larger magnitude or 1.
+/// Not 0: `f_hvp` computes the gradient in a pass of its own (the reverse pass of the tangent
+/// function), whose rounding differs from `f_grad`'s in the last bits.
+const HVP_GRADIENT: f64 = 1e-10;
+
 fn check(case: &Case, index: usize, report: &mut Report) {
     let mut rng = Rng(0x7E45_0000 + index as u64 * 7919);
     let mut tangents = Rng(TANGENT_SEED + index as u64 * 7919);
+    let mut directions = Rng(HVP_SEED + index as u64 * 7919);
     report.programs += 1;
     let active: Vec<usize> = case
         .active
@@ -4827,11 +5181,26 @@ fn check(case: &Case, index: usize, report: &mut Report) {
                 let dot: f64 = active.iter().zip(&grad).map(|(&i, g)| g * t[i]).sum();
                 let f = |full: &[f64]| vec![(case.value)(full, &y)];
                 against_jvp(
+                    "f_jvp",
                     &f,
                     &p,
                     &t,
                     (vec![jvp_value], vec![jvp_tangent]),
                     (&[1.0], dot),
+                    &mut report.jvp,
+                    &mut fail,
+                );
+            }
+            if let Some(hvp) = case.hvp {
+                let v = tangent(&mut directions, case.floats, &active);
+                let u = tangent(&mut directions, case.floats, &active);
+                against_hvp(
+                    &|full: &[f64]| (case.grad)(full, &y).1,
+                    &|direction: &[f64]| hvp(&p, &y, direction),
+                    &p,
+                    (value, &grad),
+                    &active,
+                    (&v, &u),
                     report,
                     &mut fail,
                 );
@@ -4891,6 +5260,7 @@ fn against_central(
 fn check_output(case: &OutCase, index: usize, report: &mut Report) {
     let mut rng = Rng(0x7E45_0000 + index as u64 * 7919);
     let mut tangents = Rng(TANGENT_SEED + index as u64 * 7919);
+    let mut directions = Rng(HVP_SEED + index as u64 * 7919);
     report.programs += 1;
     report.output_programs += 1;
     let active: Vec<usize> = case
@@ -4950,12 +5320,27 @@ fn check_output(case: &OutCase, index: usize, report: &mut Report) {
                 let t = tangent(&mut tangents, case.floats, &active);
                 let dot: f64 = active.iter().zip(&backward).map(|(&i, g)| g * t[i]).sum();
                 against_jvp(
+                    "f_jvp",
                     &|full: &[f64]| (case.value)(full),
                     &p,
                     &t,
                     jvp(&p, &t),
                     (&d_out, dot),
-                    report,
+                    &mut report.jvp,
+                    &mut fail,
+                );
+            }
+            if let Some(hvp_tangent) = case.hvp_tangent {
+                let t = tangent(&mut directions, case.floats, &active);
+                let dot: f64 = active.iter().zip(&backward).map(|(&i, g)| g * t[i]).sum();
+                against_jvp(
+                    "f_hvp_tangent",
+                    &|full: &[f64]| (case.value)(full),
+                    &p,
+                    &t,
+                    hvp_tangent(&p, &t),
+                    (&d_out, dot),
+                    &mut report.hvp_tangent,
                     &mut fail,
                 );
             }
@@ -5012,7 +5397,25 @@ fn random_tensor_programs_match_central_differences() {
         "forward mode: {jvp_programs} programs with jvp, {} points through f_jvp in a random \
          direction, {} tangent components checked against central differences in that \
          direction ({} skipped near a kink), each against <gradient, t> of the reverse pass",
-        report.jvp_runs, report.jvp_checked, report.jvp_skipped_kink,
+        report.jvp.runs, report.jvp.checked, report.jvp.skipped_kink,
+    );
+    let hvp_programs = CASES.iter().filter(|c| c.hvp.is_some()).count();
+    let hvp_tangent_programs = OUT_CASES.iter().filter(|c| c.hvp_tangent.is_some()).count();
+    println!(
+        "second order: {hvp_programs} programs with hvp and a scalar output, {} points through \
+         f_hvp in a random direction v, {} components of H·v: {} checked against central \
+         differences of f_grad's gradient in that direction, {} skipped near a kink; symmetry \
+         <u, H·v> = <v, H·u> checked at {} points; {hvp_tangent_programs} programs with hvp \
+         that return an array, {} points through f_hvp_tangent, {} tangent components checked \
+         against central differences ({} skipped near a kink)",
+        report.hvp_runs,
+        report.hvp_components,
+        report.hvp_checked,
+        report.hvp_skipped_kink,
+        report.hvp_symmetry_checked,
+        report.hvp_tangent.runs,
+        report.hvp_tangent.checked,
+        report.hvp_tangent.skipped_kink,
     );
     for failure in &report.failures {
         println!("MISMATCH {failure}");
@@ -5023,6 +5426,13 @@ fn random_tensor_programs_match_central_differences() {
         report.failures.len()
     );
     assert!(report.programs >= 200, "only {} programs", report.programs);
+    assert!(hvp_programs >= 30, "only {hvp_programs} programs with hvp");
+    assert!(
+        report.hvp_checked * 10 >= report.hvp_components * 9,
+        "{} of {} components of H·v skipped",
+        report.hvp_skipped_kink,
+        report.hvp_components
+    );
     // Kinks are rare: most components must be checked.
     assert!(
         report.checked * 10 >= report.components * 9,

@@ -5,7 +5,7 @@
 // 60 are layer programs (closures with branches, parts, select, concatenate
 // and stack, var_axis and std_axis, reshapes, an Array3).
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t000(a: ArrayView2<f64>) -> f64 {
     let scores0 = backprop::softplus(&a);
     let log_probs1 = scores0.mapv(|v| v * v * 0.5 + v.sin());
@@ -77,7 +77,7 @@ fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
     col6.mean().unwrap() - col7.sum() + 0.25 * (&log_probs8 * &log_probs8).sum() + 0.3 * probs9.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let row1 = backprop::softplus(&scores0);
@@ -148,7 +148,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
     h3.sum() - norm7 + 0.3 * (&col9 * &col9).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let probs0 = (&a + &a) * 0.1;
     let act1 = a.mapv(|v| v / (1.0 + v * v));
@@ -218,7 +218,7 @@ fn t017(a: &Array2<f64>) -> f64 {
     z6.sum() + 2.0 * scores7 + gate8
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let gate0 = u.sin();
     let scores1 = a - a;
@@ -291,7 +291,7 @@ fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&h8, y).mean().unwrap() - 0.5 * reg * (w * w).sum() - s + 0.1 * z2.mean().unwrap() - act4.mean().unwrap() + 1.5 * gate6.sum() - 0.25 * norm7.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let z0 = x.dot(w);
     let z1 = x * x;
@@ -358,7 +358,7 @@ fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: 
     s + 1.5 * reg - 0.3 * act0 + gate3.sum() + log_probs5.mean().unwrap() - scores6.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2<f64>) -> f64 {
     let gate0 = (&a - &a) * 3.0;
     let norm1 = gate0.tanh();
@@ -420,7 +420,7 @@ fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     m.sum() + 1.5 * v.sum() - s + act3.mean().unwrap() + 1.5 * (&mixed4 * &mixed4).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let mixed0 = u * 3.0;
     let act1 = (&a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) * 0.1;
@@ -498,7 +498,7 @@ fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     s + act4 + act6.mean().unwrap() - 0.75 * col7 + log_probs8.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let act1 = b - 0.25;
@@ -562,7 +562,7 @@ fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
     a.mean().unwrap() - (&m * &m).sum() + reg + (&probs2 * &probs2).sum() + gate3 + log_probs4.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let z0 = backprop::relu(u);
     let scores1 = (a + a) * 3.0;
@@ -629,7 +629,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     v.sum() + s + log_probs0.mean().unwrap() + log_probs1.mean().unwrap() + 0.5 * col2.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let log_probs1 = act0.tanh();
@@ -700,7 +700,7 @@ fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&norm9, y).mean().unwrap() - 0.5 * act6 * (w * w).sum() + 0.5 * s + reg + 3.0 * col8.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let log_probs1 = x.dot(&w);
@@ -767,7 +767,7 @@ fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     probs4.mean().unwrap() + norm5.mean().unwrap() - backprop::pick(&mixed6, y).mean().unwrap() - row8
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a - a;
     let probs1 = &probs0 - &probs0;
@@ -842,7 +842,7 @@ fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y
     -backprop::pick(&probs10, y).mean().unwrap() + 0.75 * 0.5 * s * (&w * &w).sum() + 0.25 * reg + row0.mean().unwrap() - 0.5 * col2.mean().unwrap() + z4.mean().unwrap() + 0.5 * norm5.mean().unwrap() - 0.1 * z6.mean().unwrap() + h7.mean().unwrap() + (&row8 * &row8).sum() + 0.25 * (&col9 * &col9).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1));
     let norm1 = u - u;
@@ -915,7 +915,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     probs6.mean().unwrap() + scores7.sum() - 0.3 * act8.mean().unwrap()
 }
 
-#[backprop(wrt(x, b, w), jvp)]
+#[backprop(wrt(x, b, w), hvp)]
 fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(&w) + b;
     let probs1 = scores0.mean().unwrap() * 0.25;
@@ -991,7 +991,7 @@ fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s
     s - probs6 + hidden7.sum() + 0.5 * col8
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let row1 = (&gate0 * &gate0).sum() * 0.5;
@@ -1067,7 +1067,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + row0 - row8.mean().unwrap()
 }
 
-#[backprop(wrt(a, s), jvp)]
+#[backprop(wrt(a, s), hvp)]
 fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let h0 = m + a;
     let log_probs1 = k.dot(k);
@@ -1145,7 +1145,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + log_probs1.mean().unwrap() - h3.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.t().dot(&k);
     let gate1 = act0.mapv(|v| (v * s).tanh());
@@ -1221,7 +1221,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&gate8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s - z2.mean().unwrap() - scores4.sum() + hidden5.mean().unwrap() + scores6 - 0.75 * (&log_probs7 * &log_probs7).sum()
 }
 
-#[backprop(wrt(x, w, b, reg), jvp)]
+#[backprop(wrt(x, w, b, reg), hvp)]
 fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = (&probs0 - &probs0) * 2.0;
@@ -1286,7 +1286,7 @@ fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&scores4, y).mean().unwrap() + 0.25 * 0.5 * s * (w * w).sum() - scores1.sum() - 0.25 * (&scores2 * &scores2).sum() - probs3
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let col0 = 0.5 * a;
     let mixed1 = &col0 - s;
@@ -1347,7 +1347,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     h3 + 0.25 * col4
 }
 
-#[backprop(wrt(a, m), jvp)]
+#[backprop(wrt(a, m), hvp)]
 fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = m - m;
     let mixed1 = a - &log_probs0;
@@ -1423,7 +1423,7 @@ fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     log_probs7 + (&log_probs8 * &log_probs8).sum() - (&row9 * &row9).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = &k + reg;
     let row1 = &h0 * &h0;
@@ -1562,7 +1562,7 @@ fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
     -backprop::pick(&col4, y).mean().unwrap() - 0.5 * s * (w * w).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let row1 = w.dot(b);
@@ -1635,7 +1635,7 @@ fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
     (&act2 * &act2).sum() + (a * a).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a.mean().unwrap();
     let mixed1 = u * u;
@@ -1704,7 +1704,7 @@ fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -
     m.mean().unwrap() + s + 0.5 * reg - scores3.sum() + act4.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let probs1 = &w * &w;
@@ -1839,7 +1839,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden6, y).mean().unwrap() + 0.5 * s * (w * w).sum() - backprop::pick(&act4, y).mean().unwrap()
 }
 
-#[backprop(wrt(v), jvp)]
+#[backprop(wrt(v), hvp)]
 fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let scores0 = m.sum_axis(Axis(0));
     let h1 = backprop::softmax(a, Axis(1));
@@ -1974,7 +1974,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     log_probs2.mean().unwrap() + 0.75 * h5.sum()
 }
 
-#[backprop(wrt(x, w, s), jvp)]
+#[backprop(wrt(x, w, s), hvp)]
 fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let row1 = backprop::max_axis(x, Axis(0));
@@ -2033,7 +2033,7 @@ fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
     act1 + act2.sum() - gate3.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let z1 = &x * &x;
@@ -2105,7 +2105,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row10, y).mean().unwrap() + 0.75 * col3.mean().unwrap() + gate4.mean().unwrap() + 0.1 * (&scores7 * &scores7).sum() + col8.mean().unwrap() + 0.3 * backprop::pick(&log_probs9, y).mean().unwrap()
 }
 
-#[backprop(wrt(a, k, s), jvp)]
+#[backprop(wrt(a, k, s), hvp)]
 fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1)).insert_axis(Axis(1));
     let scores1 = backprop::sigmoid(&k);
@@ -2178,7 +2178,7 @@ fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&hidden7, y).mean().unwrap() + z4.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let log_probs1 = b.dot(&w.t());
@@ -2244,7 +2244,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     (k * k).sum() + row4.mean().unwrap() - col5.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(&a, Axis(0)).insert_axis(Axis(0));
     let mixed1 = 0.3 * u;
@@ -2628,7 +2628,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
     -backprop::pick(&gate7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - backprop::pick(&hidden2, y).mean().unwrap() + probs5.sum() - 1.5 * row6.mean().unwrap()
 }
 
-#[backprop(wrt(s, reg), jvp)]
+#[backprop(wrt(s, reg), hvp)]
 fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = m.sum();
     let gate1 = k.exp();
@@ -2695,7 +2695,7 @@ fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
     s + reg - log_probs4.mean().unwrap() - 0.5 * scores6.sum() + gate9.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let gate1 = scores0.dot(w);
@@ -2760,7 +2760,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     m.mean().unwrap() + 0.3 * gate0.mean().unwrap() + 0.25 * h4.mean().unwrap() + 2.0 * log_probs6.mean().unwrap()
 }
 
-#[backprop(wrt(m), jvp)]
+#[backprop(wrt(m), hvp)]
 fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let h0 = backprop::log_softmax(a, Axis(1));
     let row1 = m * &k;
@@ -2825,7 +2825,7 @@ fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
     mixed0.mean().unwrap() + 0.75 * col4.mean().unwrap() - h6.mean().unwrap() - act7.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
     let act0 = &a + reg;
     let h1 = &act0 + &act0;
@@ -2980,7 +2980,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (&h * &h).sum() + 0.5 * masked1.mean().unwrap() + h2.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state), jvp)]
+#[backprop(wrt(wh, wx, b, state), hvp)]
 fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let gate0 = wx.sum_axis(Axis(0));
     let mut h = wx.to_owned();
@@ -3080,7 +3080,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() - state.mean().unwrap() + (&act0 * &act0).sum() + h.sum() + acc
 }
 
-#[backprop(wrt(wh, wx, b), jvp)]
+#[backprop(wrt(wh, wx, b), hvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -3191,7 +3191,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() + 3.0 * wh.mean().unwrap() + 0.75 * s + log_probs0.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b, state, s), jvp)]
+#[backprop(wrt(wh, b, state, s), hvp)]
 fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = -b;
     let mut h = state.to_owned();
@@ -3301,7 +3301,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
     xs.mean().unwrap() - h.mean().unwrap() - 0.75 * acc + gate0.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state), jvp)]
+#[backprop(wrt(wh, wx, b, state), hvp)]
 fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let hidden0 = state.sum_axis(Axis(1));
     let mut h = state.clone();
@@ -3421,7 +3421,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     xs.mean().unwrap() - b.mean().unwrap() + 0.75 * h.mean().unwrap() - acc + 0.75 * gate1.mean().unwrap() + masked3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, s), jvp)]
+#[backprop(wrt(wh, wx, b, s), hvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3774,7 +3774,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
     (&z0 * &z0).sum() + acc - (&masked2 * &masked2).sum() + (&act3 * &act3).sum()
 }
 
-#[backprop(wrt(wh, b, state), jvp)]
+#[backprop(wrt(wh, b, state), hvp)]
 fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3879,7 +3879,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&log_probs2 * &log_probs2).sum()
 }
 
-#[backprop(wrt(a, s), jvp)]
+#[backprop(wrt(a, s), hvp)]
 fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let act0 = a.t().dot(a);
     &act0 + s
@@ -3897,26 +3897,26 @@ fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm0 + a.mean().unwrap() + 0.25 * s
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let log_probs0 = m.dot(a);
     log_probs0.t().to_owned()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
     let scores0 = a.mapv(f64::tanh);
     (backprop::max_axis(&scores0, Axis(1))) + 0.75 * (&m * &m).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = u.tanh();
     let gate1 = (&scores0 - &scores0) * 1.5;
     &gate1 + a.mean().unwrap() + s
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let act0 = a.powi(2);
     let norm1: Array2<f64> = t303(&act0, m);
@@ -3924,7 +3924,7 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &row2 + 2.0 * s
 }
 
-#[backprop(jvp)]
+#[backprop]
 fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let scores0 = (&a - &a) * 3.0;
     let scores1: Array1<f64> = t306(&scores0, m, s);
@@ -3932,13 +3932,13 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     scores1.mean().unwrap() + act2.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let norm0 = m.t().dot(&m);
     &norm0 - a.mean().unwrap() + u.mean().unwrap() + s
 }
 
-#[backprop(jvp)]
+#[backprop]
 fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let probs0: Array2<f64> = t303(a, &m);
     let col1 = probs0.sum_axis(Axis(1));
@@ -3946,13 +3946,13 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     act2.mean().unwrap() + probs0.mean().unwrap()
 }
 
-#[backprop(wrt(a, m, s), jvp)]
+#[backprop(wrt(a, m, s))]
 fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array1<f64> = t306(a, &m, s);
     (backprop::sigmoid(&m)) + 3.0 * gate0.mean().unwrap()
 }
 
-#[backprop(wrt(m), jvp)]
+#[backprop(wrt(m))]
 fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let h0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let col1 = &h0 + &h0;
@@ -3961,7 +3961,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     hidden3.mean().unwrap() + 0.3 * gate2.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let row0 = a.mapv(f64::tanh);
     let h1 = row0.dot(&row0);
@@ -3969,14 +3969,14 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     &z2 + 2.0 * s + h1.mean().unwrap()
 }
 
-#[backprop(split(t303), jvp)]
+#[backprop(split(t303), hvp)]
 fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array2<f64> = t303(a, m);
     let hidden1 = m.dot(a);
     (a + a) + 2.0 * s - gate0.mean().unwrap() + hidden1.mean().unwrap()
 }
 
-#[backprop(wrt(a, s), split(t313), jvp)]
+#[backprop(wrt(a, s), split(t313))]
 fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let col0 = m.sin();
     let log_probs1 = a.mapv(f64::tanh);
@@ -3986,13 +3986,13 @@ fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     s + log_probs2.mean().unwrap() - h3.mean().unwrap() + 0.25 * probs4.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let gate0 = u - s;
     (backprop::log_softmax(a, Axis(1))) + m.mean().unwrap() - gate0.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &a * u;
     let gate1 = h0.dot(&h0.t());
@@ -4000,21 +4000,21 @@ fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &mixed2 + gate1.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = (u * u).sum() * 0.5;
     let h1 = a * u;
     &h1 + 0.25 * s + log_probs0
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t318(a: &Array2<f64>) -> Array2<f64> {
     let gate0 = backprop::softplus(a);
     let h1 = a - &gate0;
     h1
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0 = -&m;
     let z1: Array2<f64> = t315(&a, col0.view(), u, s);
@@ -4033,7 +4033,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     act1.mean().unwrap() + act4.mean().unwrap()
 }
 
-#[backprop(wrt(a, s), jvp)]
+#[backprop(wrt(a, s))]
 fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let scores1: Array2<f64> = t313(&hidden0.to_owned(), m, s);
@@ -4050,7 +4050,7 @@ fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &h1 + a.sum() + mixed0
 }
 
-#[backprop(jvp)]
+#[backprop]
 fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     let col0 = m.dot(a);
     let col1: Array2<f64> = t313(a, &m.to_owned(), s);
@@ -4067,7 +4067,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     gate0.mean().unwrap() - scores3
 }
 
-#[backprop(wrt(a, m), jvp)]
+#[backprop(wrt(a, m))]
 fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     let row0 = (a - a) * 0.75;
     let norm1 = -&row0;
@@ -4078,7 +4078,7 @@ fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     (&norm1 * &norm1).sum() + gate4.mean().unwrap() + probs5.mean().unwrap()
 }
 
-#[backprop(split(t318), jvp)]
+#[backprop(split(t318), jvp, hvp)]
 fn t326(a: Array2<f64>) -> Array2<f64> {
     let norm0: Array2<f64> = t318(&a);
     let mixed1 = backprop::relu(&norm0);
@@ -4086,7 +4086,7 @@ fn t326(a: Array2<f64>) -> Array2<f64> {
     hidden2
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t327(a: ArrayView2<f64>) -> Array1<f64> {
     let hidden0 = a.view();
     let z1 = backprop::max_axis(&hidden0, Axis(0));
@@ -4103,13 +4103,13 @@ fn t328(a: Array2<f64>, s: f64) -> f64 {
     (&act4 * &act4).sum() + 3.0 * (&a * &a).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t329(a: &Array2<f64>) -> Array2<f64> {
     let h0 = a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     h0.mapv(backprop::sigmoid)
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t330(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &m - u;
     (&m * 1.5) + a.mean().unwrap() - h0.mean().unwrap()
@@ -4123,7 +4123,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &col2 + log_probs1.mean().unwrap()
 }
 
-#[backprop(wrt(a), split(t313), jvp)]
+#[backprop(wrt(a), split(t313))]
 fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     let gate0: Array2<f64> = t313(&a, &m, s);
     let z1 = backprop::sigmoid(&gate0);
@@ -4149,12 +4149,12 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     hidden3.mean().unwrap() - mixed4.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     (a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) + 0.3 * u.mean().unwrap() - s
 }
 
-#[backprop(split(t330), jvp)]
+#[backprop(split(t330), hvp)]
 fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let norm0 = m.mapv(|v| v / (1.0 + v * v));
     let hidden1 = &a - u;
@@ -4171,7 +4171,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
     &gate0 - 2.0 * s
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -4179,7 +4179,7 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     hidden2
 }
 
-#[backprop(wrt(a, m), jvp)]
+#[backprop(wrt(a, m))]
 fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let gate1 = backprop::log_softmax(&hidden0, Axis(0));
@@ -4210,7 +4210,7 @@ fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - 0.25 * norm2.mean().unwrap() + mixed5.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let row0 = (a * a) * 1.5;
     let probs1 = m.sum_axis(Axis(0));
@@ -4225,7 +4225,7 @@ fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     mixed1.mean().unwrap() + row2.sum()
 }
 
-#[backprop(split(t318), jvp)]
+#[backprop(split(t318), jvp, hvp)]
 fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let log_probs0: Array2<f64> = t318(a);
     let hidden1 = &log_probs0 + &log_probs0;
@@ -4258,7 +4258,7 @@ fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     z2.mean().unwrap() + z2.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = -u;
     let hidden1 = m.dot(&mixed0);
@@ -4297,34 +4297,34 @@ fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     s - act0.mean().unwrap() + norm2.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t353(a: ArrayView2<f64>) -> Array1<f64> {
     let probs0 = -&a;
     let norm1 = a.mean_axis(Axis(1)).unwrap();
     &norm1 + 2.0 * probs0.mean().unwrap()
 }
 
-#[backprop(split(t329), jvp)]
+#[backprop(split(t329), jvp, hvp)]
 fn t354(a: Array2<f64>) -> Array1<f64> {
     let hidden0: Array2<f64> = t329(&a);
     let gate1 = hidden0.sum_axis(Axis(0));
     gate1
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let h0 = a.mapv(|v| v * v * 0.5 + v.sin());
     (&h0 + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) - 0.1 * s
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let norm0 = backprop::relu(a);
     let col1 = a.mean_axis(Axis(1)).unwrap();
     &col1 + m.mean().unwrap() + s - 1.5 * norm0.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = backprop::max_axis(a, Axis(0));
     let norm1 = u - u;
@@ -4498,7 +4498,7 @@ fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f
     reg + 2.0 * s + 0.1 * act2 + 1.5 * log_probs3.mean().unwrap() + log_probs4.mean().unwrap() + (&row5 * &row5).sum() + log_probs7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
     let act0 = &a.column(1) * 3.0;
     let col1 = (&act0 + &act0).mapv(|v| if v > s { v - s } else { 0.0 });
@@ -4512,7 +4512,7 @@ fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
     &hidden5 + 0.3 * reg + 0.25 * (&log_probs3 * &log_probs3).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t372(x: &Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(&w);
     let row1 = emb.select(Axis(0), y);
@@ -4612,7 +4612,7 @@ fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     (u * u).sum() - 3.0 * z1.mean().unwrap() - 3.0 * act2.mean().unwrap() + act4.mean().unwrap() + col6.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t379(a: ArrayView2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let z0 = m.column(0).dot(&m);
     let scores1 = z0.slice(s![..1]);
@@ -4703,7 +4703,7 @@ fn t385(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>) -> Array1<f64> {
     &gate4 + m.sum() - h2.mean().unwrap() + 2.0 * z3.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t386(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = u.mapv(|v| if v > 0.1 { v - 0.1 } else { 1.5 * (v - 0.1) }).sum();
     let probs1 = concatenate(Axis(0), &[u.view(), u.view()]).unwrap();
@@ -4897,7 +4897,7 @@ fn t401(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f6
     s + reg + gate4.mean().unwrap() - 2.0 * (&log_probs6 * &log_probs6).sum() + z7.sum()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t402(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> Array1<f64> {
     let act0 = m.mapv(|v| if v > reg { v - reg } else { 0.0 });
     let norm1 = u.mapv(|v| {
@@ -4984,7 +4984,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
     -backprop::pick(&h9, y).mean().unwrap() - 0.5 * s * (w * w).sum() + z3.mean().unwrap() - 0.75 * norm4.sum() + act5.sum() + (&norm7 * &norm7).sum() + 1.5 * mixed8.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(hvp)]
 fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>) -> f64 {
     let probs0 = v.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = backprop::sigmoid(&probs0.slice(s![0..3]));
@@ -5075,7 +5075,7 @@ fn t414(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, 
     &row11 + 0.25 * m.sum() - log_probs4.sum() + (&row8 * &row8).sum() + act10
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t415(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>) -> Array2<f64> {
     let mixed0 = x3.mean_axis(Axis(1)).unwrap();
     let probs1 = u.mapv(|v| if v > 1.0 { 1.0 + (v - 1.0) * 0.1 } else if v < -1.0 { -1.0 + (v + 1.0) * 0.1 } else { v });
@@ -5163,7 +5163,7 @@ static CASES: &[Case] = &[
             (value, flat(&g))
         },
         backward_source: t000_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t000(a: ArrayView2<f64>) -> f64 {
     let scores0 = backprop::softplus(&a);
     let log_probs1 = scores0.mapv(|v| v * v * 0.5 + v.sin());
@@ -5174,6 +5174,10 @@ fn t000(a: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t000_jvp(mat(p, 0, 2, 4).view(), mat(t, 0, 2, 4).view())),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t000_hvp(mat(p, 0, 2, 4).view(), mat(t, 0, 2, 4).view());
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t001",
@@ -5205,6 +5209,7 @@ fn t001(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t001_jvp(mat(p, 0, 4, 4).view(), &vector(p, 16, 4), &vector(p, 20, 4), mat(t, 0, 4, 4).view(), &vector(t, 16, 4), &vector(t, 20, 4))),
+        hvp: None,
     },
     Case {
         name: "t002",
@@ -5234,6 +5239,7 @@ fn t002(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t002_jvp(mat(p, 0, 2, 4).view(), &mat(p, 8, 2, 4), p[16], &vector(p, 17, 1), mat(t, 0, 2, 4).view(), &mat(t, 8, 2, 4), t[16], &vector(t, 17, 1))),
+        hvp: None,
     },
     Case {
         name: "t003",
@@ -5260,6 +5266,7 @@ fn t003(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
 }
 "#,
         jvp: Some(|p, y, t| t003_jvp(&mat(p, 0, 3, 4), &mat(p, 12, 4, 1), &vector(p, 16, 1), p[17], y, &mat(t, 0, 3, 4), &mat(t, 12, 4, 1), &vector(t, 16, 1), t[17])),
+        hvp: None,
     },
     Case {
         name: "t004",
@@ -5289,6 +5296,7 @@ fn t004(a: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t004_jvp(mat(p, 0, 1, 2).view(), mat(t, 0, 1, 2).view())),
+        hvp: None,
     },
     Case {
         name: "t005",
@@ -5321,6 +5329,7 @@ fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t005_jvp(mat(p, 0, 2, 3).view(), p[6], mat(t, 0, 2, 3).view(), t[6])),
+        hvp: None,
     },
     Case {
         name: "t006",
@@ -5337,7 +5346,7 @@ fn t005(a: ArrayView2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t006_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let row1 = backprop::softplus(&scores0);
@@ -5350,6 +5359,10 @@ fn t006(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t006_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 2), &mat(p, 3, 1, 2), y, &mat(t, 0, 1, 1), &vector(t, 1, 2), &mat(t, 3, 1, 2))),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t006_hvp(&mat(p, 0, 1, 1), &vector(p, 1, 2), &mat(p, 3, 1, 2), y, &mat(t, 0, 1, 1), &vector(t, 1, 2), &mat(t, 3, 1, 2));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t007",
@@ -5376,6 +5389,7 @@ fn t007(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
 }
 "#,
         jvp: Some(|p, y, t| t007_jvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 4), &vector(p, 20, 4), p[24], p[25], y, mat(t, 0, 1, 4), &mat(t, 4, 4, 4), &vector(t, 20, 4), t[24], t[25])),
+        hvp: None,
     },
     Case {
         name: "t008",
@@ -5406,6 +5420,7 @@ fn t008(a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t008_jvp(&mat(p, 0, 1, 1), &mat(t, 0, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t009",
@@ -5432,6 +5447,7 @@ fn t009(a: ArrayView2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t009_jvp(mat(p, 0, 1, 3).view(), p[3], mat(t, 0, 1, 3).view(), t[3])),
+        hvp: None,
     },
     Case {
         name: "t010",
@@ -5462,6 +5478,7 @@ fn t010(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t010_jvp(&mat(p, 0, 2, 1), &vector(p, 2, 2), p[4], p[5], &mat(t, 0, 2, 1), &vector(t, 2, 2), t[4], t[5])),
+        hvp: None,
     },
     Case {
         name: "t011",
@@ -5494,6 +5511,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t011_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 1, 2), &mat(p, 4, 1, 1), &mat(t, 0, 1, 2), &mat(t, 2, 1, 2))),
+        hvp: None,
     },
     Case {
         name: "t012",
@@ -5510,7 +5528,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t012_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let probs0 = (&a + &a) * 0.1;
     let act1 = a.mapv(|v| v / (1.0 + v * v));
@@ -5522,7 +5540,11 @@ fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     act1.mean().unwrap() + col3 + mixed4.mean().unwrap() - mixed5.mean().unwrap() + (&scores6 * &scores6).sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t012_jvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 4).view(), mat(p, 12, 1, 2), &mat(t, 0, 1, 4), mat(t, 4, 2, 4).view(), mat(t, 12, 1, 2))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t012_hvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 4).view(), mat(p, 12, 1, 2), &mat(t, 0, 1, 4), mat(t, 4, 2, 4).view(), mat(t, 12, 1, 2));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t013",
@@ -5548,6 +5570,7 @@ fn t013(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f6
 }
 "#,
         jvp: Some(|p, _y, t| t013_jvp(mat(p, 0, 2, 2), &mat(p, 4, 2, 2), &mat(p, 8, 2, 2), &vector(p, 12, 3), mat(t, 0, 2, 2), &mat(t, 4, 2, 2), &mat(t, 8, 2, 2), &vector(t, 12, 3))),
+        hvp: None,
     },
     Case {
         name: "t014",
@@ -5581,6 +5604,7 @@ fn t014(b: &Array1<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, reg: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t014_jvp(&vector(p, 0, 4), &mat(p, 4, 4, 4), &mat(p, 20, 1, 4), p[24], p[25], y, &vector(t, 0, 4), &mat(t, 4, 4, 4), &mat(t, 20, 1, 4), t[24], t[25])),
+        hvp: None,
     },
     Case {
         name: "t015",
@@ -5608,6 +5632,7 @@ fn t015(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f
 }
 "#,
         jvp: Some(|p, _y, t| t015_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), &vector(p, 2, 1), &vector(p, 3, 1), p[4], &mat(t, 0, 1, 1), &mat(t, 1, 1, 1), &vector(t, 2, 1), &vector(t, 3, 1), t[4])),
+        hvp: None,
     },
     Case {
         name: "t016",
@@ -5635,6 +5660,7 @@ fn t016(a: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t016_jvp(mat(p, 0, 2, 1).view(), mat(t, 0, 2, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t017",
@@ -5666,6 +5692,7 @@ fn t017(a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t017_jvp(&mat(p, 0, 1, 3), &mat(t, 0, 1, 3))),
+        hvp: None,
     },
     Case {
         name: "t018",
@@ -5682,7 +5709,7 @@ fn t017(a: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t018_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let gate0 = u.sin();
     let scores1 = a - a;
@@ -5697,6 +5724,10 @@ fn t018(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t018_jvp(&mat(p, 0, 1, 2), &vector(p, 2, 1), &vector(p, 3, 2), &mat(t, 0, 1, 2), &vector(t, 2, 1), &vector(t, 3, 2))),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t018_hvp(&mat(p, 0, 1, 2), &vector(p, 2, 1), &vector(p, 3, 2), &mat(t, 0, 1, 2), &vector(t, 2, 1), &vector(t, 3, 2));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t019",
@@ -5722,6 +5753,7 @@ fn t019(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
 }
 "#,
         jvp: Some(|p, _y, t| t019_jvp(mat(p, 0, 3, 3).view(), &mat(p, 9, 3, 3), &vector(p, 18, 3), &vector(p, 21, 3), &mat(p, 24, 3, 3), mat(t, 0, 3, 3).view(), &mat(t, 9, 3, 3), &vector(t, 18, 3), &vector(t, 21, 3), &mat(t, 24, 3, 3))),
+        hvp: None,
     },
     Case {
         name: "t020",
@@ -5753,6 +5785,7 @@ fn t020(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
 }
 "#,
         jvp: Some(|p, y, t| t020_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 4, 1), p[20], p[21], y, mat(t, 0, 4, 4).view(), &mat(t, 16, 4, 1), t[20])),
+        hvp: None,
     },
     Case {
         name: "t021",
@@ -5783,6 +5816,7 @@ fn t021(s: f64, m: &Array2<f64>, k: &Array2<f64>, a: &Array2<f64>, reg: f64) -> 
 }
 "#,
         jvp: Some(|p, _y, t| t021_jvp(p[0], &mat(p, 1, 4, 3), &mat(p, 13, 4, 1), &mat(p, 17, 4, 3), p[29], t[0], &mat(t, 1, 4, 3), &mat(t, 13, 4, 1), &mat(t, 17, 4, 3), t[29])),
+        hvp: None,
     },
     Case {
         name: "t022",
@@ -5810,6 +5844,7 @@ fn t022(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t022_jvp(mat(p, 0, 3, 3).view(), mat(p, 9, 3, 3).view(), &vector(p, 18, 3), &vector(p, 21, 3), p[24], mat(t, 0, 3, 3).view(), mat(t, 9, 3, 3).view(), &vector(t, 18, 3), &vector(t, 21, 3), t[24])),
+        hvp: None,
     },
     Case {
         name: "t023",
@@ -5841,6 +5876,7 @@ fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t023_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 3), &vector(p, 14, 3), p[17], p[18], y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 3))),
+        hvp: None,
     },
     Case {
         name: "t024",
@@ -5857,7 +5893,7 @@ fn t023(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t024_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let z0 = x.dot(w);
     let z1 = x * x;
@@ -5868,6 +5904,10 @@ fn t024(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t024_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 3), y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 3))),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t024_hvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 3), y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 3));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t025",
@@ -5896,6 +5936,7 @@ fn t025(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) -
 }
 "#,
         jvp: Some(|p, y, t| t025_jvp(mat(p, 0, 1, 3), &mat(p, 3, 3, 4), &vector(p, 15, 4), p[19], y, mat(t, 0, 1, 3), &mat(t, 3, 3, 4), &vector(t, 15, 4), t[19])),
+        hvp: None,
     },
     Case {
         name: "t026",
@@ -5921,6 +5962,7 @@ fn t026(reg: f64, m: ArrayView2<f64>, s: f64, a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t026_jvp(p[0], mat(p, 1, 2, 1).view(), p[3], &mat(p, 4, 2, 2), t[0], mat(t, 1, 2, 1).view(), t[3], &mat(t, 4, 2, 2))),
+        hvp: None,
     },
     Case {
         name: "t027",
@@ -5951,6 +5993,7 @@ fn t027(x: ArrayView2<f64>, s: f64, w: &Array2<f64>, reg: f64, y: &[usize]) -> f
 }
 "#,
         jvp: Some(|p, y, t| t027_jvp(mat(p, 0, 1, 4).view(), p[4], &mat(p, 5, 4, 1), p[9], y, t[4], &mat(t, 5, 4, 1), t[9])),
+        hvp: None,
     },
     Case {
         name: "t028",
@@ -5981,6 +6024,7 @@ fn t028(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t028_jvp(mat(p, 0, 1, 1).view(), &vector(p, 1, 1), p[2], p[3], mat(t, 0, 1, 1).view(), &vector(t, 1, 1), t[2], t[3])),
+        hvp: None,
     },
     Case {
         name: "t029",
@@ -6010,6 +6054,7 @@ fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: 
 }
 "#,
         jvp: Some(|p, _y, t| t029_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 1, 1), mat(p, 2, 1, 1), &vector(p, 3, 1), p[4], p[5], mat(t, 0, 1, 1).view(), mat(t, 1, 1, 1), mat(t, 2, 1, 1), &vector(t, 3, 1), t[4], t[5])),
+        hvp: None,
     },
     Case {
         name: "t030",
@@ -6026,7 +6071,7 @@ fn t029(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: 
             (value, flat(&g))
         },
         backward_source: t030_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2<f64>) -> f64 {
     let gate0 = (&a - &a) * 3.0;
     let norm1 = gate0.tanh();
@@ -6036,6 +6081,10 @@ fn t030(s: f64, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: ArrayView2
 }
 "#,
         jvp: Some(|p, _y, t| t030_jvp(p[0], &mat(p, 1, 3, 1), &vector(p, 4, 1), &vector(p, 5, 2), mat(p, 7, 3, 1).view(), t[0], &mat(t, 1, 3, 1), &vector(t, 4, 1), &vector(t, 5, 2), mat(t, 7, 3, 1).view())),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t030_hvp(p[0], &mat(p, 1, 3, 1), &vector(p, 4, 1), &vector(p, 5, 2), mat(p, 7, 3, 1).view(), t[0], &mat(t, 1, 3, 1), &vector(t, 4, 1), &vector(t, 5, 2), mat(t, 7, 3, 1).view());
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t031",
@@ -6066,6 +6115,7 @@ fn t031(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
 }
 "#,
         jvp: Some(|p, _y, t| t031_jvp(&mat(p, 0, 3, 1), mat(p, 3, 1, 3).view(), &vector(p, 6, 3), p[9], p[10], &mat(t, 0, 3, 1), mat(t, 3, 1, 3).view(), &vector(t, 6, 3), t[9], t[10])),
+        hvp: None,
     },
     Case {
         name: "t032",
@@ -6091,6 +6141,7 @@ fn t032(s: f64, a: &Array2<f64>, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t032_jvp(p[0], &mat(p, 1, 1, 3), p[4], t[0], &mat(t, 1, 1, 3), t[4])),
+        hvp: None,
     },
     Case {
         name: "t033",
@@ -6118,6 +6169,7 @@ fn t033(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
 }
 "#,
         jvp: Some(|p, y, t| t033_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 3, 2), &vector(p, 9, 2), p[11], y, mat(t, 0, 1, 3).view(), mat(t, 3, 3, 2), &vector(t, 9, 2), t[11])),
+        hvp: None,
     },
     Case {
         name: "t034",
@@ -6147,6 +6199,7 @@ fn t034(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) 
 }
 "#,
         jvp: Some(|p, _y, t| t034_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), &vector(p, 4, 1), p[5], p[6], mat(t, 0, 1, 2).view(), &vector(t, 2, 2), &vector(t, 4, 1), t[5], t[6])),
+        hvp: None,
     },
     Case {
         name: "t035",
@@ -6174,6 +6227,7 @@ fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
 }
 "#,
         jvp: Some(|p, _y, t| t035_jvp(mat(p, 0, 1, 2).view(), &mat(p, 2, 2, 1), &vector(p, 4, 1), &vector(p, 5, 2), p[7], mat(t, 0, 1, 2).view(), &mat(t, 2, 2, 1), &vector(t, 4, 1), &vector(t, 5, 2), t[7])),
+        hvp: None,
     },
     Case {
         name: "t036",
@@ -6190,7 +6244,7 @@ fn t035(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t036_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let mixed0 = u * 3.0;
     let act1 = (&a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) * 0.1;
@@ -6205,6 +6259,10 @@ fn t036(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
 }
 "#,
         jvp: Some(|p, _y, t| t036_jvp(mat(p, 0, 1, 4), mat(p, 4, 3, 1), &vector(p, 7, 1), &vector(p, 8, 4), mat(t, 0, 1, 4), mat(t, 4, 3, 1), &vector(t, 7, 1), &vector(t, 8, 4))),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t036_hvp(mat(p, 0, 1, 4), mat(p, 4, 3, 1), &vector(p, 7, 1), &vector(p, 8, 4), mat(t, 0, 1, 4), mat(t, 4, 3, 1), &vector(t, 7, 1), &vector(t, 8, 4));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t037",
@@ -6234,6 +6292,7 @@ fn t037(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t037_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 4, 1), y, &mat(t, 0, 1, 1), &mat(t, 1, 4, 1))),
+        hvp: None,
     },
     Case {
         name: "t038",
@@ -6266,6 +6325,7 @@ fn t038(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t038_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 4, 1), &mat(t, 0, 4, 1), &mat(t, 4, 4, 1))),
+        hvp: None,
     },
     Case {
         name: "t039",
@@ -6292,6 +6352,7 @@ fn t039(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, s: f64
 }
 "#,
         jvp: Some(|p, _y, t| t039_jvp(&mat(p, 0, 3, 2), mat(p, 6, 3, 2), mat(p, 12, 3, 2), &vector(p, 18, 3), p[21], p[22], &mat(t, 0, 3, 2), mat(t, 6, 3, 2), mat(t, 12, 3, 2), &vector(t, 18, 3), t[21], t[22])),
+        hvp: None,
     },
     Case {
         name: "t040",
@@ -6323,6 +6384,7 @@ fn t040(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t040_jvp(mat(p, 0, 2, 1), &vector(p, 2, 1), &vector(p, 3, 2), mat(t, 0, 2, 1), &vector(t, 2, 1), &vector(t, 3, 2))),
+        hvp: None,
     },
     Case {
         name: "t041",
@@ -6354,6 +6416,7 @@ fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
 }
 "#,
         jvp: Some(|p, _y, t| t041_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1), mat(p, 2, 3, 1), &vector(p, 5, 3), &vector(p, 8, 3), p[11], mat(t, 0, 1, 1), mat(t, 1, 1, 1), mat(t, 2, 3, 1), &vector(t, 5, 3), &vector(t, 8, 3), t[11])),
+        hvp: None,
     },
     Case {
         name: "t042",
@@ -6370,7 +6433,7 @@ fn t041(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
             (value, flat(&g))
         },
         backward_source: t042_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let act1 = b - 0.25;
@@ -6380,6 +6443,10 @@ fn t042(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t042_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 3), &vector(p, 5, 3), p[8], p[9], y, &mat(t, 0, 2, 1), &mat(t, 2, 1, 3), &vector(t, 5, 3), t[8], t[9])),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t042_hvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 3), &vector(p, 5, 3), p[8], p[9], y, &mat(t, 0, 2, 1), &mat(t, 2, 1, 3), &vector(t, 5, 3), t[8], t[9]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t043",
@@ -6407,6 +6474,7 @@ fn t043(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t043_jvp(&mat(p, 0, 2, 4), &vector(p, 8, 4), &mat(p, 12, 4, 3), &mat(t, 0, 2, 4), &mat(t, 12, 4, 3))),
+        hvp: None,
     },
     Case {
         name: "t044",
@@ -6435,6 +6503,7 @@ fn t044(a: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, v: &Array1<f64>, s: f
 }
 "#,
         jvp: Some(|p, _y, t| t044_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 1), &mat(p, 2, 1, 1), &vector(p, 3, 1), p[4], &mat(t, 0, 1, 1), &vector(t, 1, 1), &mat(t, 2, 1, 1), &vector(t, 3, 1), t[4])),
+        hvp: None,
     },
     Case {
         name: "t045",
@@ -6467,6 +6536,7 @@ fn t045(m: &Array2<f64>, a: &Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t045_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 3, 2), &vector(p, 10, 2), &mat(t, 0, 2, 2), &mat(t, 4, 3, 2), &vector(t, 10, 2))),
+        hvp: None,
     },
     Case {
         name: "t046",
@@ -6493,6 +6563,7 @@ fn t046(w: ArrayView2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t046_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 2, 2), y, mat(t, 0, 2, 1).view(), mat(t, 2, 2, 2))),
+        hvp: None,
     },
     Case {
         name: "t047",
@@ -6520,6 +6591,7 @@ fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
 }
 "#,
         jvp: Some(|p, _y, t| t047_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 4), p[12], p[13], &mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 4), t[12], t[13])),
+        hvp: None,
     },
     Case {
         name: "t048",
@@ -6536,7 +6608,7 @@ fn t047(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
             (value, flat(&g))
         },
         backward_source: t048_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let z0 = backprop::relu(u);
     let scores1 = (a + a) * 3.0;
@@ -6546,6 +6618,10 @@ fn t048(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t048_jvp(&mat(p, 0, 3, 4), &vector(p, 12, 4), p[16], p[17], &mat(t, 0, 3, 4), &vector(t, 12, 4), t[16], t[17])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t048_hvp(&mat(p, 0, 3, 4), &vector(p, 12, 4), p[16], p[17], &mat(t, 0, 3, 4), &vector(t, 12, 4), t[16], t[17]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t049",
@@ -6574,6 +6650,7 @@ fn t049(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
 }
 "#,
         jvp: Some(|p, _y, t| t049_jvp(&mat(p, 0, 1, 3), mat(p, 3, 3, 1).view(), &mat(p, 6, 1, 1), &vector(p, 7, 1), &vector(p, 8, 3), mat(t, 3, 3, 1).view(), &mat(t, 6, 1, 1), &vector(t, 8, 3))),
+        hvp: None,
     },
     Case {
         name: "t050",
@@ -6603,6 +6680,7 @@ fn t050(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
 }
 "#,
         jvp: Some(|p, _y, t| t050_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 4), &mat(p, 16, 2, 4), &vector(p, 24, 4), &vector(p, 28, 3), &mat(t, 0, 4, 2), &mat(t, 8, 2, 4), &mat(t, 16, 2, 4))),
+        hvp: None,
     },
     Case {
         name: "t051",
@@ -6633,6 +6711,7 @@ fn t051(x: ArrayView2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f
 }
 "#,
         jvp: Some(|p, y, t| t051_jvp(mat(p, 0, 1, 4).view(), &mat(p, 4, 4, 2), p[12], p[13], y, mat(t, 0, 1, 4).view(), &mat(t, 4, 4, 2), t[12], t[13])),
+        hvp: None,
     },
     Case {
         name: "t052",
@@ -6664,6 +6743,7 @@ fn t052(a: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t052_jvp(&mat(p, 0, 4, 3), p[12], &mat(t, 0, 4, 3), t[12])),
+        hvp: None,
     },
     Case {
         name: "t053",
@@ -6689,6 +6769,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
 }
 "#,
         jvp: Some(|p, _y, t| t053_jvp(&mat(p, 0, 3, 1), mat(p, 3, 3, 4).view(), &vector(p, 15, 3), &vector(p, 18, 4), p[22], &mat(t, 0, 3, 1), mat(t, 3, 3, 4).view(), &vector(t, 15, 3), &vector(t, 18, 4))),
+        hvp: None,
     },
     Case {
         name: "t054",
@@ -6705,7 +6786,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t054_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let log_probs1 = act0.tanh();
@@ -6717,7 +6798,11 @@ fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&gate6, y).mean().unwrap() + 0.5 * row5 * (w * w).sum()
 }
 "#,
-        jvp: Some(|p, y, t| t054_jvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 4), y, &mat(t, 0, 4, 1), mat(t, 4, 4, 4))),
+        jvp: None,
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t054_hvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 4), y, &mat(t, 0, 4, 1), mat(t, 4, 4, 4));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t055",
@@ -6750,6 +6835,7 @@ fn t055(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t055_jvp(&mat(p, 0, 2, 1), &vector(p, 2, 1), p[3], p[4], &mat(t, 0, 2, 1), &vector(t, 2, 1), t[3], t[4])),
+        hvp: None,
     },
     Case {
         name: "t056",
@@ -6778,6 +6864,7 @@ fn t056(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
 }
 "#,
         jvp: Some(|p, y, t| t056_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), p[6], y, &mat(t, 0, 4, 1), &mat(t, 4, 1, 1), &vector(t, 5, 1), t[6])),
+        hvp: None,
     },
     Case {
         name: "t057",
@@ -6805,6 +6892,7 @@ fn t057(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t057_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 4), &vector(p, 16, 4), y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 4), &vector(t, 16, 4))),
+        hvp: None,
     },
     Case {
         name: "t058",
@@ -6830,6 +6918,7 @@ fn t058(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t058_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 2, 4).view(), &vector(p, 16, 4), &vector(p, 20, 2), p[22], mat(t, 0, 4, 2).view(), mat(t, 8, 2, 4).view(), &vector(t, 16, 4), &vector(t, 20, 2), t[22])),
+        hvp: None,
     },
     Case {
         name: "t059",
@@ -6862,6 +6951,7 @@ fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
 }
 "#,
         jvp: Some(|p, y, t| t059_jvp(mat(p, 0, 3, 2).view(), &mat(p, 6, 2, 2), &vector(p, 10, 2), p[12], p[13], y, mat(t, 0, 3, 2).view(), &mat(t, 6, 2, 2), &vector(t, 10, 2), t[12], t[13])),
+        hvp: None,
     },
     Case {
         name: "t060",
@@ -6878,7 +6968,7 @@ fn t059(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t060_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let mixed0 = x.dot(&w);
     let log_probs1 = x.dot(&w);
@@ -6888,6 +6978,10 @@ fn t060(x: ArrayView2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -
 }
 "#,
         jvp: Some(|p, y, t| t060_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 1, 1).view(), p[3], p[4], y, mat(t, 0, 2, 1).view(), mat(t, 2, 1, 1).view(), t[3], t[4])),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t060_hvp(mat(p, 0, 2, 1).view(), mat(p, 2, 1, 1).view(), p[3], p[4], y, mat(t, 0, 2, 1).view(), mat(t, 2, 1, 1).view(), t[3], t[4]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t061",
@@ -6914,6 +7008,7 @@ fn t061(a: ArrayView2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
 }
 "#,
         jvp: Some(|p, _y, t| t061_jvp(mat(p, 0, 3, 4).view(), &mat(p, 12, 3, 4), &mat(p, 24, 2, 4), &vector(p, 32, 4), &vector(p, 36, 3), mat(t, 0, 3, 4).view(), &mat(t, 12, 3, 4), &mat(t, 24, 2, 4), &vector(t, 32, 4), &vector(t, 36, 3))),
+        hvp: None,
     },
     Case {
         name: "t062",
@@ -6943,6 +7038,7 @@ fn t062(a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t062_jvp(&mat(p, 0, 1, 3), &mat(t, 0, 1, 3))),
+        hvp: None,
     },
     Case {
         name: "t063",
@@ -6971,6 +7067,7 @@ fn t063(m: &Array2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
 }
 "#,
         jvp: Some(|p, _y, t| t063_jvp(&mat(p, 0, 3, 3), mat(p, 9, 3, 3).view(), &mat(p, 18, 3, 3), &vector(p, 27, 3), &vector(p, 30, 3), mat(t, 9, 3, 3).view(), &mat(t, 18, 3, 3))),
+        hvp: None,
     },
     Case {
         name: "t064",
@@ -7000,6 +7097,7 @@ fn t064(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, y: &[usize]) -> f64
 }
 "#,
         jvp: Some(|p, y, t| t064_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 1, 1).view(), y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 1, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t065",
@@ -7031,6 +7129,7 @@ fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t065_jvp(mat(p, 0, 1, 1).view(), &mat(p, 1, 4, 1), &vector(p, 5, 1), y, mat(t, 0, 1, 1).view(), &mat(t, 1, 4, 1), &vector(t, 5, 1))),
+        hvp: None,
     },
     Case {
         name: "t066",
@@ -7047,7 +7146,7 @@ fn t065(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t066_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a - a;
     let probs1 = &probs0 - &probs0;
@@ -7057,6 +7156,10 @@ fn t066(a: &Array2<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t066_jvp(&mat(p, 0, 2, 3), p[6], p[7], &mat(t, 0, 2, 3), t[6], t[7])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t066_hvp(&mat(p, 0, 2, 3), p[6], p[7], &mat(t, 0, 2, 3), t[6], t[7]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t067",
@@ -7085,6 +7188,7 @@ fn t067(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t067_jvp(mat(p, 0, 1, 1), &mat(p, 1, 1, 1), p[2], mat(t, 0, 1, 1), &mat(t, 1, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t068",
@@ -7113,6 +7217,7 @@ fn t068(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, s: f64, reg: f64) 
 }
 "#,
         jvp: Some(|p, _y, t| t068_jvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 1).view(), &mat(p, 8, 1, 4), p[12], p[13], &mat(t, 0, 4, 1), mat(t, 4, 4, 1).view(), &mat(t, 8, 1, 4), t[12], t[13])),
+        hvp: None,
     },
     Case {
         name: "t069",
@@ -7144,6 +7249,7 @@ fn t069(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t069_jvp(mat(p, 0, 4, 1).view(), &mat(p, 4, 1, 4), &vector(p, 8, 4), y, mat(t, 0, 4, 1).view(), &mat(t, 4, 1, 4), &vector(t, 8, 4))),
+        hvp: None,
     },
     Case {
         name: "t070",
@@ -7175,6 +7281,7 @@ fn t070(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t070_jvp(&mat(p, 0, 3, 3), mat(p, 9, 3, 2), &vector(p, 15, 2), y, &mat(t, 0, 3, 3), mat(t, 9, 3, 2), &vector(t, 15, 2))),
+        hvp: None,
     },
     Case {
         name: "t071",
@@ -7208,6 +7315,7 @@ fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y
 }
 "#,
         jvp: Some(|p, y, t| t071_jvp(mat(p, 0, 2, 4).view(), &vector(p, 8, 4), mat(p, 12, 4, 4), p[28], p[29], y, mat(t, 0, 2, 4).view(), &vector(t, 8, 4), mat(t, 12, 4, 4), t[28], t[29])),
+        hvp: None,
     },
     Case {
         name: "t072",
@@ -7224,7 +7332,7 @@ fn t071(x: ArrayView2<f64>, b: &Array1<f64>, w: Array2<f64>, s: f64, reg: f64, y
             (value, flat(&g))
         },
         backward_source: t072_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1));
     let norm1 = u - u;
@@ -7235,6 +7343,10 @@ fn t072(a: &Array2<f64>, u: &Array1<f64>, m: ArrayView2<f64>, v: &Array1<f64>, s
 }
 "#,
         jvp: Some(|p, _y, t| t072_jvp(&mat(p, 0, 1, 2), &vector(p, 2, 2), mat(p, 4, 2, 1).view(), &vector(p, 6, 1), p[7], &mat(t, 0, 1, 2), &vector(t, 2, 2), mat(t, 4, 2, 1).view(), &vector(t, 6, 1), t[7])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t072_hvp(&mat(p, 0, 1, 2), &vector(p, 2, 2), mat(p, 4, 2, 1).view(), &vector(p, 6, 1), p[7], &mat(t, 0, 1, 2), &vector(t, 2, 2), mat(t, 4, 2, 1).view(), &vector(t, 6, 1), t[7]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t073",
@@ -7267,6 +7379,7 @@ fn t073(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t073_jvp(&mat(p, 0, 3, 4), &mat(p, 12, 4, 1), &vector(p, 16, 1), y, &mat(t, 0, 3, 4), &mat(t, 12, 4, 1))),
+        hvp: None,
     },
     Case {
         name: "t074",
@@ -7298,6 +7411,7 @@ fn t074(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t074_jvp(&mat(p, 0, 3, 1), mat(p, 3, 1, 3), &vector(p, 6, 3), &mat(t, 0, 3, 1), mat(t, 3, 1, 3), &vector(t, 6, 3))),
+        hvp: None,
     },
     Case {
         name: "t075",
@@ -7326,6 +7440,7 @@ fn t075(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t075_jvp(&mat(p, 0, 2, 1), mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], &mat(t, 0, 2, 1), mat(t, 2, 2, 1), &vector(t, 4, 1))),
+        hvp: None,
     },
     Case {
         name: "t076",
@@ -7352,6 +7467,7 @@ fn t076(a: Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t076_jvp(mat(p, 0, 4, 3), mat(p, 12, 4, 3).view(), mat(p, 24, 2, 3).view(), mat(t, 12, 4, 3).view())),
+        hvp: None,
     },
     Case {
         name: "t077",
@@ -7383,6 +7499,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t077_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 1), &mat(t, 0, 3, 3), &vector(t, 9, 1))),
+        hvp: None,
     },
     Case {
         name: "t078",
@@ -7399,7 +7516,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t078_backward_source,
-        source: r#"#[backprop(wrt(x, b, w), jvp)]
+        source: r#"#[backprop(wrt(x, b, w), hvp)]
 fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(&w) + b;
     let probs1 = scores0.mean().unwrap() * 0.25;
@@ -7414,7 +7531,11 @@ fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]
     -backprop::pick(&row9, y).mean().unwrap() - 0.5 * probs1 * (&w * &w).sum() + s + h7.mean().unwrap() + probs8.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, y, t| t078_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 1, 1).view(), p[3], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 1, 1).view())),
+        jvp: None,
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t078_hvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 1, 1).view(), p[3], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 1, 1).view());
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t079",
@@ -7445,6 +7566,7 @@ fn t079(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -
 }
 "#,
         jvp: Some(|p, _y, t| t079_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1).view(), &vector(p, 4, 1), &vector(p, 5, 1), &mat(t, 0, 1, 2), mat(t, 2, 2, 1).view(), &vector(t, 4, 1), &vector(t, 5, 1))),
+        hvp: None,
     },
     Case {
         name: "t080",
@@ -7473,6 +7595,7 @@ fn t080(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t080_jvp(mat(p, 0, 4, 1).view(), &vector(p, 4, 4), p[8], p[9], mat(t, 0, 4, 1).view(), &vector(t, 4, 4), t[8], t[9])),
+        hvp: None,
     },
     Case {
         name: "t081",
@@ -7499,6 +7622,7 @@ fn t081(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t081_jvp(mat(p, 0, 3, 4).view(), &mat(p, 12, 4, 4), p[28], mat(t, 0, 3, 4).view(), &mat(t, 12, 4, 4), t[28])),
+        hvp: None,
     },
     Case {
         name: "t082",
@@ -7530,6 +7654,7 @@ fn t082(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64
 }
 "#,
         jvp: Some(|p, y, t| t082_jvp(mat(p, 0, 2, 1), mat(p, 2, 1, 1).view(), &vector(p, 3, 1), y, mat(t, 2, 1, 1).view(), &vector(t, 3, 1))),
+        hvp: None,
     },
     Case {
         name: "t083",
@@ -7561,6 +7686,7 @@ fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s
 }
 "#,
         jvp: Some(|p, _y, t| t083_jvp(&vector(p, 0, 4), &mat(p, 4, 2, 4), mat(p, 12, 2, 4).view(), &vector(p, 20, 4), p[24], &vector(t, 20, 4), t[24])),
+        hvp: None,
     },
     Case {
         name: "t084",
@@ -7577,7 +7703,7 @@ fn t083(u: &Array1<f64>, m: &Array2<f64>, a: ArrayView2<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t084_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
     let gate0 = x.dot(&w);
     let row1 = (&gate0 * &gate0).sum() * 0.5;
@@ -7590,6 +7716,10 @@ fn t084(w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t084_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 2, 1).view(), y, mat(t, 0, 1, 1).view(), mat(t, 1, 2, 1).view())),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t084_hvp(mat(p, 0, 1, 1).view(), mat(p, 1, 2, 1).view(), y, mat(t, 0, 1, 1).view(), mat(t, 1, 2, 1).view());
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t085",
@@ -7622,6 +7752,7 @@ fn t085(a: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t085_jvp(mat(p, 0, 3, 3).view(), p[9], p[10], mat(t, 0, 3, 3).view(), t[9], t[10])),
+        hvp: None,
     },
     Case {
         name: "t086",
@@ -7654,6 +7785,7 @@ fn t086(x: &Array2<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t086_jvp(&mat(p, 0, 3, 3), &mat(p, 9, 3, 3), y, &mat(t, 0, 3, 3), &mat(t, 9, 3, 3))),
+        hvp: None,
     },
     Case {
         name: "t087",
@@ -7681,6 +7813,7 @@ fn t087(b: &Array1<f64>, w: ArrayView2<f64>, x: &Array2<f64>, s: f64, reg: f64, 
 }
 "#,
         jvp: Some(|p, y, t| t087_jvp(&vector(p, 0, 1), mat(p, 1, 1, 1).view(), &mat(p, 2, 2, 1), p[4], p[5], y, &vector(t, 0, 1), mat(t, 1, 1, 1).view(), &mat(t, 2, 2, 1), t[4], t[5])),
+        hvp: None,
     },
     Case {
         name: "t088",
@@ -7708,6 +7841,7 @@ fn t088(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v:
 }
 "#,
         jvp: Some(|p, _y, t| t088_jvp(&mat(p, 0, 4, 1), mat(p, 4, 1, 4), mat(p, 8, 4, 1).view(), &vector(p, 12, 1), &vector(p, 13, 4), p[17], &mat(t, 0, 4, 1), mat(t, 4, 1, 4), mat(t, 8, 4, 1).view(), &vector(t, 12, 1), &vector(t, 13, 4), t[17])),
+        hvp: None,
     },
     Case {
         name: "t089",
@@ -7739,6 +7873,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t089_jvp(mat(p, 0, 2, 4).view(), &mat(p, 8, 2, 4), p[16], p[17], mat(t, 0, 2, 4).view(), &mat(t, 8, 2, 4), t[16], t[17])),
+        hvp: None,
     },
     Case {
         name: "t090",
@@ -7755,7 +7890,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t090_backward_source,
-        source: r#"#[backprop(wrt(a, s), jvp)]
+        source: r#"#[backprop(wrt(a, s), hvp)]
 fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let h0 = m + a;
     let log_probs1 = k.dot(k);
@@ -7770,7 +7905,11 @@ fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f6
     log_probs1.mean().unwrap() + 3.0 * gate4 - col8.mean().unwrap() - gate9
 }
 "#,
-        jvp: Some(|p, _y, t| t090_jvp(&mat(p, 0, 1, 4), p[4], &mat(p, 5, 4, 4), &vector(p, 21, 1), &mat(p, 22, 1, 4), p[26], &mat(t, 0, 1, 4), t[4])),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t090_hvp(&mat(p, 0, 1, 4), p[4], &mat(p, 5, 4, 4), &vector(p, 21, 1), &mat(p, 22, 1, 4), p[26], &mat(t, 0, 1, 4), t[4]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t091",
@@ -7799,6 +7938,7 @@ fn t091(a: ArrayView2<f64>, m: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t091_jvp(mat(p, 0, 4, 3).view(), &mat(p, 12, 1, 3), p[15], mat(t, 0, 4, 3).view(), &mat(t, 12, 1, 3), t[15])),
+        hvp: None,
     },
     Case {
         name: "t092",
@@ -7831,6 +7971,7 @@ fn t092(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t092_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), p[4], p[5], mat(t, 0, 1, 2).view(), &vector(t, 2, 2), t[4], t[5])),
+        hvp: None,
     },
     Case {
         name: "t093",
@@ -7861,6 +8002,7 @@ fn t093(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
 }
 "#,
         jvp: Some(|p, y, t| t093_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 4), &vector(p, 6, 4), p[10], y, &mat(t, 0, 2, 1), &mat(t, 2, 1, 4), &vector(t, 6, 4), t[10])),
+        hvp: None,
     },
     Case {
         name: "t094",
@@ -7892,6 +8034,7 @@ fn t094(x: &Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t094_jvp(&mat(p, 0, 4, 1), &vector(p, 4, 1), &mat(p, 5, 1, 1), p[6], p[7], y, &mat(t, 5, 1, 1), t[7])),
+        hvp: None,
     },
     Case {
         name: "t095",
@@ -7919,6 +8062,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
 }
 "#,
         jvp: Some(|p, y, t| t095_jvp(&mat(p, 0, 3, 4), mat(p, 12, 4, 1).view(), &vector(p, 16, 1), p[17], p[18], y, &mat(t, 0, 3, 4), mat(t, 12, 4, 1).view(), &vector(t, 16, 1), t[17], t[18])),
+        hvp: None,
     },
     Case {
         name: "t096",
@@ -7935,7 +8079,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t096_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.t().dot(&k);
     let gate1 = act0.mapv(|v| (v * s).tanh());
@@ -7950,7 +8094,11 @@ fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     norm2.mean().unwrap() + (&gate4 * &gate4).sum() - norm6.sum() + (&gate8 * &gate8).sum() - mixed9.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t096_jvp(mat(p, 0, 2, 1), mat(p, 2, 2, 1), mat(p, 4, 1, 2), &vector(p, 6, 2), &vector(p, 8, 2), p[10], mat(t, 0, 2, 1), mat(t, 2, 2, 1), mat(t, 4, 1, 2), &vector(t, 6, 2), &vector(t, 8, 2), t[10])),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t096_hvp(mat(p, 0, 2, 1), mat(p, 2, 2, 1), mat(p, 4, 1, 2), &vector(p, 6, 2), &vector(p, 8, 2), p[10], mat(t, 0, 2, 1), mat(t, 2, 2, 1), mat(t, 4, 1, 2), &vector(t, 6, 2), &vector(t, 8, 2), t[10]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t097",
@@ -7983,6 +8131,7 @@ fn t097(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t097_jvp(mat(p, 0, 4, 2).view(), &vector(p, 8, 1), p[9], p[10], mat(t, 0, 4, 2).view(), &vector(t, 8, 1), t[9], t[10])),
+        hvp: None,
     },
     Case {
         name: "t098",
@@ -8014,6 +8163,7 @@ fn t098(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
 }
 "#,
         jvp: Some(|p, _y, t| t098_jvp(&mat(p, 0, 1, 4), &mat(p, 4, 1, 4), &mat(p, 8, 1, 4), &vector(p, 12, 1), p[13], p[14], &mat(t, 0, 1, 4), &mat(t, 4, 1, 4), &mat(t, 8, 1, 4), &vector(t, 12, 1), t[13], t[14])),
+        hvp: None,
     },
     Case {
         name: "t099",
@@ -8040,6 +8190,7 @@ fn t099(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t099_jvp(mat(p, 0, 1, 4), mat(p, 4, 4, 3), p[16], p[17], y, mat(t, 4, 4, 3), t[16], t[17])),
+        hvp: None,
     },
     Case {
         name: "t100",
@@ -8066,6 +8217,7 @@ fn t100(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
 }
 "#,
         jvp: Some(|p, _y, t| t100_jvp(mat(p, 0, 1, 3).view(), &mat(p, 3, 2, 3), &vector(p, 9, 1), &vector(p, 10, 2), mat(p, 12, 3, 1).view(), &vector(t, 9, 1), mat(t, 12, 3, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t101",
@@ -8097,6 +8249,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t101_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 1), &vector(p, 6, 1), p[7], p[8], y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 1), &vector(t, 6, 1), t[7], t[8])),
+        hvp: None,
     },
     Case {
         name: "t102",
@@ -8113,7 +8266,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t102_backward_source,
-        source: r#"#[backprop(wrt(x, w, b, reg), jvp)]
+        source: r#"#[backprop(wrt(x, w, b, reg), hvp)]
 fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = (&probs0 - &probs0) * 2.0;
@@ -8126,7 +8279,11 @@ fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&col7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - 0.5 * mixed3 - 1.5 * col5.sum() - h6.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, y, t| t102_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], y, &mat(t, 0, 1, 2), &mat(t, 2, 2, 1), &vector(t, 4, 1), t[6])),
+        jvp: None,
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t102_hvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], y, &mat(t, 0, 1, 2), &mat(t, 2, 2, 1), &vector(t, 4, 1), t[6]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t103",
@@ -8158,6 +8315,7 @@ fn t103(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: ArrayView2
 }
 "#,
         jvp: Some(|p, _y, t| t103_jvp(&mat(p, 0, 2, 1), p[2], &mat(p, 3, 1, 2), &vector(p, 5, 1), mat(p, 6, 2, 1).view(), p[8], t[2], &mat(t, 3, 1, 2), t[8])),
+        hvp: None,
     },
     Case {
         name: "t104",
@@ -8185,6 +8343,7 @@ fn t104(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
 }
 "#,
         jvp: Some(|p, _y, t| t104_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), &vector(p, 3, 1), p[4], p[5], &mat(t, 1, 1, 1), t[5])),
+        hvp: None,
     },
     Case {
         name: "t105",
@@ -8212,6 +8371,7 @@ fn t105(a: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t105_jvp(&mat(p, 0, 3, 3), p[9], &mat(t, 0, 3, 3), t[9])),
+        hvp: None,
     },
     Case {
         name: "t106",
@@ -8237,6 +8397,7 @@ fn t106(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t106_jvp(&mat(p, 0, 3, 4), mat(p, 12, 3, 4).view(), &vector(p, 24, 4), p[28], &mat(t, 0, 3, 4))),
+        hvp: None,
     },
     Case {
         name: "t107",
@@ -8264,6 +8425,7 @@ fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
 }
 "#,
         jvp: Some(|p, y, t| t107_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 4), &vector(p, 15, 4), p[19], y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 4), &vector(t, 15, 4), t[19])),
+        hvp: None,
     },
     Case {
         name: "t108",
@@ -8280,7 +8442,7 @@ fn t107(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t108_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let col0 = 0.5 * a;
     let mixed1 = &col0 - s;
@@ -8289,6 +8451,10 @@ fn t108(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t108_jvp(&mat(p, 0, 3, 2), &vector(p, 6, 3), &vector(p, 9, 1), p[10], &mat(t, 0, 3, 2), &vector(t, 6, 3), &vector(t, 9, 1), t[10])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t108_hvp(&mat(p, 0, 3, 2), &vector(p, 6, 3), &vector(p, 9, 1), p[10], &mat(t, 0, 3, 2), &vector(t, 6, 3), &vector(t, 9, 1), t[10]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t109",
@@ -8314,6 +8480,7 @@ fn t109(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t109_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 2, 1), &vector(p, 3, 1), y, &mat(t, 0, 1, 1), &mat(t, 1, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t110",
@@ -8344,6 +8511,7 @@ fn t110(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t110_jvp(&mat(p, 0, 1, 2), mat(p, 2, 1, 2), &vector(p, 4, 1), &mat(t, 0, 1, 2), mat(t, 2, 1, 2), &vector(t, 4, 1))),
+        hvp: None,
     },
     Case {
         name: "t111",
@@ -8372,6 +8540,7 @@ fn t111(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t111_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 1, 2), &vector(p, 4, 2), y, mat(t, 0, 2, 1).view(), &mat(t, 2, 1, 2), &vector(t, 4, 2))),
+        hvp: None,
     },
     Case {
         name: "t112",
@@ -8400,6 +8569,7 @@ fn t112(a: ArrayView2<f64>, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v:
 }
 "#,
         jvp: Some(|p, _y, t| t112_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 4, 4), mat(p, 32, 1, 4), &vector(p, 36, 1), &vector(p, 37, 1), p[38], mat(t, 0, 4, 4).view(), &mat(t, 16, 4, 4), mat(t, 32, 1, 4), &vector(t, 36, 1), &vector(t, 37, 1), t[38])),
+        hvp: None,
     },
     Case {
         name: "t113",
@@ -8427,6 +8597,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t113_jvp(mat(p, 0, 1, 4).view(), &vector(p, 4, 1), &vector(p, 5, 1), p[6], &vector(t, 4, 1), t[6])),
+        hvp: None,
     },
     Case {
         name: "t114",
@@ -8443,7 +8614,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t114_backward_source,
-        source: r#"#[backprop(wrt(a, m), jvp)]
+        source: r#"#[backprop(wrt(a, m), hvp)]
 fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = m - m;
     let mixed1 = a - &log_probs0;
@@ -8454,7 +8625,11 @@ fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + mixed1.mean().unwrap() + hidden4.mean().unwrap() + 0.25 * col5
 }
 "#,
-        jvp: Some(|p, _y, t| t114_jvp(&mat(p, 0, 3, 1), &mat(p, 3, 3, 1), p[6], &mat(t, 0, 3, 1), &mat(t, 3, 3, 1))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t114_hvp(&mat(p, 0, 3, 1), &mat(p, 3, 3, 1), p[6], &mat(t, 0, 3, 1), &mat(t, 3, 3, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t115",
@@ -8488,6 +8663,7 @@ fn t115(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t115_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 1), &vector(p, 3, 1), p[4], p[5], y, &mat(t, 0, 2, 1), &mat(t, 2, 1, 1), &vector(t, 3, 1), t[4], t[5])),
+        hvp: None,
     },
     Case {
         name: "t116",
@@ -8518,6 +8694,7 @@ fn t116(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
 }
 "#,
         jvp: Some(|p, _y, t| t116_jvp(mat(p, 0, 2, 1), &mat(p, 2, 2, 1), &vector(p, 4, 2), &vector(p, 6, 4), p[10], &mat(t, 2, 2, 1), &vector(t, 4, 2), &vector(t, 6, 4))),
+        hvp: None,
     },
     Case {
         name: "t117",
@@ -8545,6 +8722,7 @@ fn t117(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, y: &[usize
 }
 "#,
         jvp: Some(|p, y, t| t117_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 3).view(), &vector(p, 4, 3), p[7], y, &mat(t, 0, 1, 1), mat(t, 1, 1, 3).view(), &vector(t, 4, 3), t[7])),
+        hvp: None,
     },
     Case {
         name: "t118",
@@ -8573,6 +8751,7 @@ fn t118(w: &Array2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t118_jvp(&mat(p, 0, 4, 1), mat(p, 4, 2, 4).view(), &vector(p, 12, 1), y, &mat(t, 0, 4, 1), mat(t, 4, 2, 4).view(), &vector(t, 12, 1))),
+        hvp: None,
     },
     Case {
         name: "t119",
@@ -8605,6 +8784,7 @@ fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t119_jvp(mat(p, 0, 1, 4).view(), &vector(p, 4, 1), p[5], mat(t, 0, 1, 4).view(), &vector(t, 4, 1), t[5])),
+        hvp: None,
     },
     Case {
         name: "t120",
@@ -8621,7 +8801,7 @@ fn t119(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t120_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = &k + reg;
     let row1 = &h0 * &h0;
@@ -8630,6 +8810,10 @@ fn t120(a: ArrayView2<f64>, m: Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f64
 }
 "#,
         jvp: Some(|p, _y, t| t120_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), p[3], p[4], mat(t, 0, 1, 1).view(), mat(t, 1, 1, 1), mat(t, 2, 1, 1).view(), t[3], t[4])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t120_hvp(mat(p, 0, 1, 1).view(), mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), p[3], p[4], mat(t, 0, 1, 1).view(), mat(t, 1, 1, 1), mat(t, 2, 1, 1).view(), t[3], t[4]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t121",
@@ -8657,6 +8841,7 @@ fn t121(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
 }
 "#,
         jvp: Some(|p, y, t| t121_jvp(&mat(p, 0, 2, 3), mat(p, 6, 3, 3), &vector(p, 15, 3), p[18], p[19], y, &mat(t, 0, 2, 3), mat(t, 6, 3, 3), t[18], t[19])),
+        hvp: None,
     },
     Case {
         name: "t122",
@@ -8687,6 +8872,7 @@ fn t122(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
 }
 "#,
         jvp: Some(|p, y, t| t122_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 3), &vector(p, 12, 3), p[15], y, &mat(t, 3, 3, 3), &vector(t, 12, 3))),
+        hvp: None,
     },
     Case {
         name: "t123",
@@ -8716,6 +8902,7 @@ fn t123(a: Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64
 }
 "#,
         jvp: Some(|p, _y, t| t123_jvp(mat(p, 0, 1, 4), mat(p, 4, 1, 4), &vector(p, 8, 4), &vector(p, 12, 1), mat(t, 0, 1, 4), mat(t, 4, 1, 4), &vector(t, 8, 4), &vector(t, 12, 1))),
+        hvp: None,
     },
     Case {
         name: "t124",
@@ -8747,6 +8934,7 @@ fn t124(a: Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: 
 }
 "#,
         jvp: Some(|p, _y, t| t124_jvp(mat(p, 0, 3, 1), mat(p, 3, 1, 1), mat(p, 4, 3, 1).view(), &vector(p, 7, 3), &vector(p, 10, 3), p[13], p[14], mat(t, 0, 3, 1), mat(t, 3, 1, 1), mat(t, 4, 3, 1).view(), &vector(t, 7, 3), &vector(t, 10, 3), t[13], t[14])),
+        hvp: None,
     },
     Case {
         name: "t125",
@@ -8777,6 +8965,7 @@ fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
 }
 "#,
         jvp: Some(|p, _y, t| t125_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), &vector(p, 2, 1), p[3], p[4], &mat(t, 0, 1, 1), &vector(t, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t126",
@@ -8805,6 +8994,7 @@ fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t126_jvp(&vector(p, 0, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), &vector(t, 0, 2), &mat(t, 2, 4, 2), &vector(t, 10, 4))),
+        hvp: None,
     },
     Case {
         name: "t127",
@@ -8835,6 +9025,7 @@ fn t127(a: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t127_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), p[2], p[3], mat(t, 0, 1, 1), &vector(t, 1, 1), t[2], t[3])),
+        hvp: None,
     },
     Case {
         name: "t128",
@@ -8861,6 +9052,7 @@ fn t128(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, k: ArrayView2<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t128_jvp(&mat(p, 0, 1, 4), mat(p, 4, 4, 1).view(), &vector(p, 8, 4), mat(p, 12, 1, 4).view(), p[16], p[17], mat(t, 4, 4, 1).view(), t[16], t[17])),
+        hvp: None,
     },
     Case {
         name: "t129",
@@ -8889,6 +9081,7 @@ fn t129(x: Array2<f64>, w: ArrayView2<f64>, reg: f64, s: f64, b: &Array1<f64>, y
 }
 "#,
         jvp: Some(|p, y, t| t129_jvp(mat(p, 0, 4, 1), mat(p, 4, 1, 2).view(), p[6], p[7], &vector(p, 8, 2), y, mat(t, 0, 4, 1), mat(t, 4, 1, 2).view(), t[6], t[7], &vector(t, 8, 2))),
+        hvp: None,
     },
     Case {
         name: "t130",
@@ -8921,6 +9114,7 @@ fn t130(a: Array2<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t130_jvp(mat(p, 0, 4, 4), p[16], p[17], mat(t, 0, 4, 4), t[16], t[17])),
+        hvp: None,
     },
     Case {
         name: "t131",
@@ -8948,6 +9142,7 @@ fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
 }
 "#,
         jvp: Some(|p, y, t| t131_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 1, 1), &vector(p, 3, 2), p[5], y, &mat(t, 0, 1, 2), &mat(t, 2, 1, 1), &vector(t, 3, 2), t[5])),
+        hvp: None,
     },
     Case {
         name: "t132",
@@ -8964,7 +9159,7 @@ fn t131(w: &Array2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
             (value, flat(&g))
         },
         backward_source: t132_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w) + b;
     let row1 = w.dot(b);
@@ -8978,6 +9173,10 @@ fn t132(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t132_jvp(mat(p, 0, 2, 4).view(), &vector(p, 8, 1), &mat(p, 9, 4, 1), y, mat(t, 0, 2, 4).view(), &vector(t, 8, 1), &mat(t, 9, 4, 1))),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t132_hvp(mat(p, 0, 2, 4).view(), &vector(p, 8, 1), &mat(p, 9, 4, 1), y, mat(t, 0, 2, 4).view(), &vector(t, 8, 1), &mat(t, 9, 4, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t133",
@@ -9008,6 +9207,7 @@ fn t133(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
 }
 "#,
         jvp: Some(|p, _y, t| t133_jvp(mat(p, 0, 3, 3), &mat(p, 9, 3, 3), &mat(p, 18, 3, 3), &vector(p, 27, 3), &vector(p, 30, 3), p[33], mat(t, 0, 3, 3), &mat(t, 9, 3, 3), &mat(t, 18, 3, 3), &vector(t, 27, 3), &vector(t, 30, 3), t[33])),
+        hvp: None,
     },
     Case {
         name: "t134",
@@ -9034,6 +9234,7 @@ fn t134(a: Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, v: &Array1<f64>, u: &A
 }
 "#,
         jvp: Some(|p, _y, t| t134_jvp(mat(p, 0, 2, 1), &mat(p, 2, 2, 1), &mat(p, 4, 2, 1), &vector(p, 6, 1), &vector(p, 7, 1), p[8], mat(t, 0, 2, 1), &mat(t, 2, 2, 1), &mat(t, 4, 2, 1), &vector(t, 6, 1), &vector(t, 7, 1), t[8])),
+        hvp: None,
     },
     Case {
         name: "t135",
@@ -9066,6 +9267,7 @@ fn t135(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f
 }
 "#,
         jvp: Some(|p, _y, t| t135_jvp(mat(p, 0, 1, 1), &vector(p, 1, 2), &vector(p, 3, 2), p[5], p[6], mat(t, 0, 1, 1), &vector(t, 1, 2), &vector(t, 3, 2), t[6])),
+        hvp: None,
     },
     Case {
         name: "t136",
@@ -9098,6 +9300,7 @@ fn t136(s: f64, w: ArrayView2<f64>, b: &Array1<f64>, x: &Array2<f64>, reg: f64, 
 }
 "#,
         jvp: Some(|p, y, t| t136_jvp(p[0], mat(p, 1, 1, 2).view(), &vector(p, 3, 2), &mat(p, 5, 2, 1), p[7], y, t[0], mat(t, 1, 1, 2).view(), &vector(t, 3, 2), &mat(t, 5, 2, 1), t[7])),
+        hvp: None,
     },
     Case {
         name: "t137",
@@ -9123,6 +9326,7 @@ fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t137_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), &mat(t, 0, 1, 1), &mat(t, 1, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t138",
@@ -9139,7 +9343,7 @@ fn t137(a: &Array2<f64>, m: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t138_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = a.mean().unwrap();
     let mixed1 = u * u;
@@ -9152,6 +9356,10 @@ fn t138(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f6
 }
 "#,
         jvp: Some(|p, _y, t| t138_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 4), p[10], p[11], &mat(t, 0, 1, 4), mat(t, 4, 1, 1), &vector(t, 5, 1), &vector(t, 6, 4), t[10], t[11])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t138_hvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 4), p[10], p[11], &mat(t, 0, 1, 4), mat(t, 4, 1, 1), &vector(t, 5, 1), &vector(t, 6, 4), t[10], t[11]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t139",
@@ -9183,6 +9391,7 @@ fn t139(a: Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t139_jvp(mat(p, 0, 2, 2), p[4], &vector(p, 5, 2), t[4])),
+        hvp: None,
     },
     Case {
         name: "t140",
@@ -9212,6 +9421,7 @@ fn t140(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t140_jvp(&mat(p, 0, 2, 2), mat(p, 4, 2, 1), y, &mat(t, 0, 2, 2), mat(t, 4, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t141",
@@ -9239,6 +9449,7 @@ fn t141(w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t141_jvp(&mat(p, 0, 4, 3), &mat(p, 12, 1, 4), y, &mat(t, 0, 4, 3))),
+        hvp: None,
     },
     Case {
         name: "t142",
@@ -9267,6 +9478,7 @@ fn t142(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> 
 }
 "#,
         jvp: Some(|p, _y, t| t142_jvp(&mat(p, 0, 1, 1), p[1], &vector(p, 2, 1), p[3], &mat(p, 4, 1, 1), &mat(t, 0, 1, 1), &mat(t, 4, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t143",
@@ -9294,6 +9506,7 @@ fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -
 }
 "#,
         jvp: Some(|p, _y, t| t143_jvp(&mat(p, 0, 4, 1), mat(p, 4, 1, 1), mat(p, 5, 4, 1).view(), p[9], p[10], &mat(t, 0, 4, 1), mat(t, 4, 1, 1), mat(t, 5, 4, 1).view(), t[9], t[10])),
+        hvp: None,
     },
     Case {
         name: "t144",
@@ -9310,7 +9523,7 @@ fn t143(k: &Array2<f64>, m: Array2<f64>, a: ArrayView2<f64>, s: f64, reg: f64) -
             (value, flat(&g))
         },
         backward_source: t144_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     let probs0 = x.dot(&w) + b;
     let probs1 = &w * &w;
@@ -9320,6 +9533,10 @@ fn t144(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
 }
 "#,
         jvp: Some(|p, y, t| t144_jvp(mat(p, 0, 2, 4).view(), mat(p, 8, 4, 1).view(), &vector(p, 12, 1), y, mat(t, 0, 2, 4).view(), mat(t, 8, 4, 1).view(), &vector(t, 12, 1))),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t144_hvp(mat(p, 0, 2, 4).view(), mat(p, 8, 4, 1).view(), &vector(p, 12, 1), y, mat(t, 0, 2, 4).view(), mat(t, 8, 4, 1).view(), &vector(t, 12, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t145",
@@ -9347,6 +9564,7 @@ fn t145(x: &Array2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t145_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1), y, &mat(t, 0, 1, 2), mat(t, 2, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t146",
@@ -9376,6 +9594,7 @@ fn t146(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t146_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 2), p[4], &vector(p, 5, 1), &mat(t, 0, 2, 1), &mat(t, 2, 1, 2), t[4], &vector(t, 5, 1))),
+        hvp: None,
     },
     Case {
         name: "t147",
@@ -9407,6 +9626,7 @@ fn t147(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t147_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), &vector(p, 4, 2), mat(t, 0, 1, 2).view(), &vector(t, 2, 2), &vector(t, 4, 2))),
+        hvp: None,
     },
     Case {
         name: "t148",
@@ -9436,6 +9656,7 @@ fn t148(x: &Array2<f64>, reg: f64, b: &Array1<f64>, s: f64, w: &Array2<f64>, y: 
 }
 "#,
         jvp: Some(|p, y, t| t148_jvp(&mat(p, 0, 1, 1), p[1], &vector(p, 2, 1), p[3], &mat(p, 4, 1, 1), y, &mat(t, 0, 1, 1), t[1], &vector(t, 2, 1), t[3], &mat(t, 4, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t149",
@@ -9462,6 +9683,7 @@ fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t149_jvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 1).view(), &mat(t, 0, 4, 1), mat(t, 4, 4, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t150",
@@ -9494,6 +9716,7 @@ fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t150_jvp(mat(p, 0, 4, 2), mat(p, 8, 4, 2), mat(p, 16, 4, 4), p[32], mat(t, 0, 4, 2), mat(t, 8, 4, 2), mat(t, 16, 4, 4), t[32])),
+        hvp: None,
     },
     Case {
         name: "t151",
@@ -9523,6 +9746,7 @@ fn t151(x: &Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t151_jvp(&mat(p, 0, 2, 1), mat(p, 2, 1, 1), p[3], p[4], y, &mat(t, 0, 2, 1), mat(t, 2, 1, 1), t[3], t[4])),
+        hvp: None,
     },
     Case {
         name: "t152",
@@ -9549,6 +9773,7 @@ fn t152(a: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t152_jvp(&mat(p, 0, 4, 1), p[4], &mat(t, 0, 4, 1), t[4])),
+        hvp: None,
     },
     Case {
         name: "t153",
@@ -9579,6 +9804,7 @@ fn t153(w: ArrayView2<f64>, x: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
 }
 "#,
         jvp: Some(|p, y, t| t153_jvp(mat(p, 0, 1, 4).view(), &mat(p, 4, 3, 1), &vector(p, 7, 4), p[11], p[12], y, mat(t, 0, 1, 4).view(), &mat(t, 4, 3, 1), &vector(t, 7, 4), t[11], t[12])),
+        hvp: None,
     },
     Case {
         name: "t154",
@@ -9604,6 +9830,7 @@ fn t154(m: Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t154_jvp(mat(p, 0, 2, 1), &mat(p, 2, 2, 1), mat(p, 4, 4, 1).view(), mat(t, 0, 2, 1), &mat(t, 2, 2, 1), mat(t, 4, 4, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t155",
@@ -9633,6 +9860,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t155_jvp(p[0], &mat(p, 1, 1, 3), &mat(p, 4, 1, 1), y, t[0], &mat(t, 1, 1, 3), &mat(t, 4, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t156",
@@ -9649,7 +9877,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t156_backward_source,
-        source: r#"#[backprop(wrt(v), jvp)]
+        source: r#"#[backprop(wrt(v), hvp)]
 fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let scores0 = m.sum_axis(Axis(0));
     let h1 = backprop::softmax(a, Axis(1));
@@ -9659,7 +9887,11 @@ fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f6
     u.mean().unwrap() + 0.3 * s + 3.0 * v.sum() + scores0.mean().unwrap() + 1.5 * h1.sum() + row2.sum() - 0.3 * gate4.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t156_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), p[14], &vector(p, 15, 2), &vector(t, 15, 2))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t156_hvp(&mat(p, 0, 1, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), p[14], &vector(p, 15, 2), &vector(t, 15, 2));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t157",
@@ -9686,6 +9918,7 @@ fn t157(s: f64, u: &Array1<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t157_jvp(p[0], &vector(p, 1, 3), mat(p, 4, 3, 3).view(), p[13], t[0], &vector(t, 1, 3), mat(t, 4, 3, 3).view(), t[13])),
+        hvp: None,
     },
     Case {
         name: "t158",
@@ -9716,6 +9949,7 @@ fn t158(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, s:
 }
 "#,
         jvp: Some(|p, _y, t| t158_jvp(&mat(p, 0, 1, 3), mat(p, 3, 4, 3).view(), mat(p, 15, 1, 3), &vector(p, 18, 4), p[22], p[23], &mat(t, 0, 1, 3), mat(t, 3, 4, 3).view(), mat(t, 15, 1, 3), &vector(t, 18, 4), t[22], t[23])),
+        hvp: None,
     },
     Case {
         name: "t159",
@@ -9741,6 +9975,7 @@ fn t159(a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t159_jvp(&mat(p, 0, 3, 1), &mat(t, 0, 3, 1))),
+        hvp: None,
     },
     Case {
         name: "t160",
@@ -9769,6 +10004,7 @@ fn t160(a: Array2<f64>, m: ArrayView2<f64>, v: &Array1<f64>, u: &Array1<f64>) ->
 }
 "#,
         jvp: Some(|p, _y, t| t160_jvp(mat(p, 0, 2, 1), mat(p, 2, 3, 1).view(), &vector(p, 5, 1), &vector(p, 6, 3), mat(t, 0, 2, 1), mat(t, 2, 3, 1).view(), &vector(t, 5, 1), &vector(t, 6, 3))),
+        hvp: None,
     },
     Case {
         name: "t161",
@@ -9796,6 +10032,7 @@ fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t161_jvp(mat(p, 0, 4, 1), p[4], mat(p, 5, 4, 1).view(), p[9], mat(t, 0, 4, 1), t[4], mat(t, 5, 4, 1).view(), t[9])),
+        hvp: None,
     },
     Case {
         name: "t162",
@@ -9827,6 +10064,7 @@ fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t162_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 1), &vector(p, 4, 1), mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 1), &vector(t, 4, 1))),
+        hvp: None,
     },
     Case {
         name: "t163",
@@ -9854,6 +10092,7 @@ fn t163(a: Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t163_jvp(mat(p, 0, 4, 4), &vector(p, 16, 4), mat(t, 0, 4, 4), &vector(t, 16, 4))),
+        hvp: None,
     },
     Case {
         name: "t164",
@@ -9886,6 +10125,7 @@ fn t164(w: Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t164_jvp(mat(p, 0, 3, 4), mat(p, 12, 4, 3), y, mat(t, 0, 3, 4), mat(t, 12, 4, 3))),
+        hvp: None,
     },
     Case {
         name: "t165",
@@ -9918,6 +10158,7 @@ fn t165(w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t165_jvp(&mat(p, 0, 4, 3), mat(p, 12, 1, 4).view(), y, &mat(t, 0, 4, 3))),
+        hvp: None,
     },
     Case {
         name: "t166",
@@ -9944,6 +10185,7 @@ fn t166(u: &Array1<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t166_jvp(&vector(p, 0, 4), mat(p, 4, 1, 4).view(), mat(p, 8, 4, 4), mat(t, 4, 1, 4).view(), mat(t, 8, 4, 4))),
+        hvp: None,
     },
     Case {
         name: "t167",
@@ -9972,6 +10214,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t167_jvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 3), &vector(p, 16, 3), y, mat(t, 0, 1, 4), &mat(t, 4, 4, 3), &vector(t, 16, 3))),
+        hvp: None,
     },
     Case {
         name: "t168",
@@ -9988,7 +10231,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t168_backward_source,
-        source: r#"#[backprop(wrt(x, w, s), jvp)]
+        source: r#"#[backprop(wrt(x, w, s), hvp)]
 fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let row1 = backprop::max_axis(x, Axis(0));
@@ -10002,7 +10245,11 @@ fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 
     -backprop::pick(&norm8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + col2.mean().unwrap() + col3.mean().unwrap() + row6.mean().unwrap() + 0.1 * backprop::pick(&h7, y).mean().unwrap()
 }
 "#,
-        jvp: Some(|p, y, t| t168_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 3), p[14], p[15], y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 3), t[14])),
+        jvp: None,
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t168_hvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 3), p[14], p[15], y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 3), t[14]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t169",
@@ -10028,6 +10275,7 @@ fn t169(s: f64, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64
 }
 "#,
         jvp: Some(|p, _y, t| t169_jvp(p[0], mat(p, 1, 1, 4), &mat(p, 5, 1, 4), &vector(p, 9, 2), &vector(p, 11, 4), &mat(p, 15, 1, 2), p[17], t[0], mat(t, 1, 1, 4), &mat(t, 5, 1, 4), &vector(t, 9, 2), &vector(t, 11, 4), &mat(t, 15, 1, 2), t[17])),
+        hvp: None,
     },
     Case {
         name: "t170",
@@ -10056,6 +10304,7 @@ fn t170(s: f64, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, reg: f64) -> 
 }
 "#,
         jvp: Some(|p, _y, t| t170_jvp(p[0], &mat(p, 1, 3, 3), &vector(p, 10, 1), &mat(p, 11, 3, 3), p[20], t[0], &mat(t, 1, 3, 3), &vector(t, 10, 1), &mat(t, 11, 3, 3), t[20])),
+        hvp: None,
     },
     Case {
         name: "t171",
@@ -10082,6 +10331,7 @@ fn t171(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
 }
 "#,
         jvp: Some(|p, _y, t| t171_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 4, 2), &vector(p, 12, 2), p[14], p[15], &vector(t, 12, 2), t[14], t[15])),
+        hvp: None,
     },
     Case {
         name: "t172",
@@ -10107,6 +10357,7 @@ fn t172(a: &Array2<f64>, u: &Array1<f64>, k: Array2<f64>, m: &Array2<f64>, v: &A
 }
 "#,
         jvp: Some(|p, _y, t| t172_jvp(&mat(p, 0, 3, 1), &vector(p, 3, 1), mat(p, 4, 1, 3), &mat(p, 7, 1, 1), &vector(p, 8, 1), p[9], p[10], &mat(t, 0, 3, 1), &vector(t, 3, 1), mat(t, 4, 1, 3), &mat(t, 7, 1, 1), &vector(t, 8, 1), t[9], t[10])),
+        hvp: None,
     },
     Case {
         name: "t173",
@@ -10133,6 +10384,7 @@ fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t173_jvp(mat(p, 0, 1, 1).view(), &mat(p, 1, 2, 1), mat(p, 3, 2, 1).view(), &vector(p, 5, 1), mat(t, 0, 1, 1).view(), &mat(t, 1, 2, 1), mat(t, 3, 2, 1).view(), &vector(t, 5, 1))),
+        hvp: None,
     },
     Case {
         name: "t174",
@@ -10149,7 +10401,7 @@ fn t173(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t174_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w) + b;
     let z1 = &x * &x;
@@ -10165,6 +10417,10 @@ fn t174(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f6
 }
 "#,
         jvp: Some(|p, y, t| t174_jvp(mat(p, 0, 3, 1).view(), mat(p, 3, 1, 3).view(), &vector(p, 6, 1), p[7], p[8], y, mat(t, 0, 3, 1).view(), mat(t, 3, 1, 3).view(), &vector(t, 6, 1), t[7], t[8])),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t174_hvp(mat(p, 0, 3, 1).view(), mat(p, 3, 1, 3).view(), &vector(p, 6, 1), p[7], p[8], y, mat(t, 0, 3, 1).view(), mat(t, 3, 1, 3).view(), &vector(t, 6, 1), t[7], t[8]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t175",
@@ -10194,6 +10450,7 @@ fn t175(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t175_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 2, 4), y, mat(t, 0, 4, 2).view(), mat(t, 8, 2, 4))),
+        hvp: None,
     },
     Case {
         name: "t176",
@@ -10222,6 +10479,7 @@ fn t176(a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t176_jvp(&mat(p, 0, 3, 1), &mat(t, 0, 3, 1))),
+        hvp: None,
     },
     Case {
         name: "t177",
@@ -10248,6 +10506,7 @@ fn t177(k: &Array2<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t177_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 1), &mat(p, 2, 1, 1), p[3], &mat(t, 0, 1, 1), mat(t, 1, 1, 1), t[3])),
+        hvp: None,
     },
     Case {
         name: "t178",
@@ -10274,6 +10533,7 @@ fn t178(a: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t178_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 2), p[4], p[5], mat(t, 0, 1, 2).view(), &vector(t, 2, 2), t[4], t[5])),
+        hvp: None,
     },
     Case {
         name: "t179",
@@ -10307,6 +10567,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t179_jvp(&mat(p, 0, 3, 4), mat(p, 12, 4, 4).view(), &vector(p, 28, 4), y, &mat(t, 0, 3, 4), mat(t, 12, 4, 4).view(), &vector(t, 28, 4))),
+        hvp: None,
     },
     Case {
         name: "t180",
@@ -10323,7 +10584,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t180_backward_source,
-        source: r#"#[backprop(wrt(a, k, s), jvp)]
+        source: r#"#[backprop(wrt(a, k, s), hvp)]
 fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1)).insert_axis(Axis(1));
     let scores1 = backprop::sigmoid(&k);
@@ -10335,7 +10596,11 @@ fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + reg - hidden3.mean().unwrap() + 3.0 * gate5.mean().unwrap() + norm6.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t180_jvp(&mat(p, 0, 4, 2), mat(p, 8, 4, 1), mat(p, 12, 2, 1), p[14], p[15], &mat(t, 0, 4, 2), mat(t, 12, 2, 1), t[14])),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t180_hvp(&mat(p, 0, 4, 2), mat(p, 8, 4, 1), mat(p, 12, 2, 1), p[14], p[15], &mat(t, 0, 4, 2), mat(t, 12, 2, 1), t[14]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t181",
@@ -10365,6 +10630,7 @@ fn t181(a: Array2<f64>, s: f64, u: &Array1<f64>, v: &Array1<f64>, m: &Array2<f64
 }
 "#,
         jvp: Some(|p, _y, t| t181_jvp(mat(p, 0, 4, 4), p[16], &vector(p, 17, 4), &vector(p, 21, 4), &mat(p, 25, 4, 4), p[41], mat(t, 0, 4, 4), t[16], &vector(t, 17, 4), &vector(t, 21, 4), &mat(t, 25, 4, 4), t[41])),
+        hvp: None,
     },
     Case {
         name: "t182",
@@ -10394,6 +10660,7 @@ fn t182(x: ArrayView2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]
 }
 "#,
         jvp: Some(|p, y, t| t182_jvp(mat(p, 0, 1, 4).view(), mat(p, 4, 4, 1), &vector(p, 8, 1), p[9], y, mat(t, 0, 1, 4).view(), mat(t, 4, 4, 1), &vector(t, 8, 1), t[9])),
+        hvp: None,
     },
     Case {
         name: "t183",
@@ -10426,6 +10693,7 @@ fn t183(x: &Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &
 }
 "#,
         jvp: Some(|p, y, t| t183_jvp(&mat(p, 0, 2, 2), mat(p, 4, 2, 1), &vector(p, 6, 1), p[7], p[8], y, mat(t, 4, 2, 1), &vector(t, 6, 1), t[7], t[8])),
+        hvp: None,
     },
     Case {
         name: "t184",
@@ -10452,6 +10720,7 @@ fn t184(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t184_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 3), p[12], p[13], &mat(t, 0, 3, 3), &vector(t, 9, 3), t[12], t[13])),
+        hvp: None,
     },
     Case {
         name: "t185",
@@ -10482,6 +10751,7 @@ fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t185_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 2).view(), &vector(p, 6, 2), y, &mat(t, 0, 1, 2), mat(t, 2, 2, 2).view(), &vector(t, 6, 2))),
+        hvp: None,
     },
     Case {
         name: "t186",
@@ -10498,7 +10768,7 @@ fn t185(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t186_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let log_probs1 = b.dot(&w.t());
@@ -10509,6 +10779,10 @@ fn t186(x: ArrayView2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
 }
 "#,
         jvp: Some(|p, y, t| t186_jvp(mat(p, 0, 1, 4).view(), &mat(p, 4, 4, 1), &vector(p, 8, 1), p[9], p[10], y, mat(t, 0, 1, 4).view(), &mat(t, 4, 4, 1), &vector(t, 8, 1), t[9], t[10])),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t186_hvp(mat(p, 0, 1, 4).view(), &mat(p, 4, 4, 1), &vector(p, 8, 1), p[9], p[10], y, mat(t, 0, 1, 4).view(), &mat(t, 4, 4, 1), &vector(t, 8, 1), t[9], t[10]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t187",
@@ -10541,6 +10815,7 @@ fn t187(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t187_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), y, &mat(t, 0, 4, 1), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
+        hvp: None,
     },
     Case {
         name: "t188",
@@ -10566,6 +10841,7 @@ fn t188(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
 }
 "#,
         jvp: Some(|p, _y, t| t188_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 2), &mat(p, 6, 1, 2), &vector(p, 8, 2), &vector(p, 10, 2), p[12], p[13], &mat(t, 0, 1, 2), &mat(t, 2, 2, 2), &mat(t, 6, 1, 2), &vector(t, 8, 2), &vector(t, 10, 2), t[12], t[13])),
+        hvp: None,
     },
     Case {
         name: "t189",
@@ -10592,6 +10868,7 @@ fn t189(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t189_jvp(&mat(p, 0, 2, 3), &mat(p, 6, 3, 2), &vector(p, 12, 2), y, &mat(t, 0, 2, 3), &mat(t, 6, 3, 2), &vector(t, 12, 2))),
+        hvp: None,
     },
     Case {
         name: "t190",
@@ -10622,6 +10899,7 @@ fn t190(s: f64, m: Array2<f64>, a: Array2<f64>, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t190_jvp(p[0], mat(p, 1, 1, 2), mat(p, 3, 4, 1), p[7], t[0], mat(t, 1, 1, 2), mat(t, 3, 4, 1), t[7])),
+        hvp: None,
     },
     Case {
         name: "t191",
@@ -10650,6 +10928,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
 }
 "#,
         jvp: Some(|p, _y, t| t191_jvp(&mat(p, 0, 3, 2), mat(p, 6, 3, 2), &mat(p, 12, 3, 2), &vector(p, 18, 1), &vector(p, 19, 3), mat(t, 6, 3, 2), &vector(t, 18, 1))),
+        hvp: None,
     },
     Case {
         name: "t192",
@@ -10666,7 +10945,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
             (value, flat(&g))
         },
         backward_source: t192_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(&a, Axis(0)).insert_axis(Axis(0));
     let mixed1 = 0.3 * u;
@@ -10679,7 +10958,11 @@ fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1
     s + reg + 0.75 * (&norm2 * &norm2).sum() - 0.25 * gate5.mean().unwrap() + z6.mean().unwrap() - hidden7.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t192_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 3), p[8], &vector(p, 9, 2), &vector(p, 11, 2), p[13], mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 3), t[8], &vector(t, 9, 2), &vector(t, 11, 2), t[13])),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t192_hvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 3), p[8], &vector(p, 9, 2), &vector(p, 11, 2), p[13], mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 3), t[8], &vector(t, 9, 2), &vector(t, 11, 2), t[13]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t193",
@@ -10710,6 +10993,7 @@ fn t193(a: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t193_jvp(&mat(p, 0, 2, 4), &vector(p, 8, 4), p[12], &vector(p, 13, 2), &mat(t, 0, 2, 4), &vector(t, 8, 4), t[12], &vector(t, 13, 2))),
+        hvp: None,
     },
     Case {
         name: "t194",
@@ -10742,6 +11026,7 @@ fn t194(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, reg: f64, y: &[usize]) -> f
 }
 "#,
         jvp: Some(|p, y, t| t194_jvp(&mat(p, 0, 2, 3), mat(p, 6, 3, 4).view(), p[18], p[19], y, mat(t, 6, 3, 4).view(), t[19])),
+        hvp: None,
     },
     Case {
         name: "t195",
@@ -10772,6 +11057,7 @@ fn t195(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t195_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 1, 4), p[6], p[7], mat(t, 0, 2, 1).view(), &mat(t, 2, 1, 4), t[6])),
+        hvp: None,
     },
     Case {
         name: "t196",
@@ -10804,6 +11090,7 @@ fn t196(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t196_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 1), &vector(p, 4, 1), y, &mat(t, 0, 1, 2), &mat(t, 2, 2, 1), &vector(t, 4, 1))),
+        hvp: None,
     },
     Case {
         name: "t197",
@@ -10836,6 +11123,7 @@ fn t197(a: Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t197_jvp(mat(p, 0, 2, 1), mat(t, 0, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t198",
@@ -10868,6 +11156,7 @@ fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize
 }
 "#,
         jvp: Some(|p, y, t| t198_jvp(&vector(p, 0, 2), &mat(p, 2, 2, 2), mat(p, 6, 3, 2).view(), p[12], y, &vector(t, 0, 2), &mat(t, 2, 2, 2), mat(t, 6, 3, 2).view(), t[12])),
+        hvp: None,
     },
     Case {
         name: "t199",
@@ -10900,6 +11189,7 @@ fn t199(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t199_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 3, 4), &vector(p, 15, 4), p[19], p[20], y, &mat(t, 0, 1, 3), &mat(t, 3, 3, 4), &vector(t, 15, 4), t[19], t[20])),
+        hvp: None,
     },
     Case {
         name: "t200",
@@ -10931,6 +11221,7 @@ fn t200(reg: f64, s: f64, a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t200_jvp(p[0], p[1], &mat(p, 2, 1, 4), t[0], t[1], &mat(t, 2, 1, 4))),
+        hvp: None,
     },
     Case {
         name: "t201",
@@ -10962,6 +11253,7 @@ fn t201(reg: f64, w: Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: &
 }
 "#,
         jvp: Some(|p, y, t| t201_jvp(p[0], mat(p, 1, 4, 1), &vector(p, 5, 1), p[6], &mat(p, 7, 2, 4), y, t[0], mat(t, 1, 4, 1), t[6])),
+        hvp: None,
     },
     Case {
         name: "t202",
@@ -10989,6 +11281,7 @@ fn t202(a: &Array2<f64>, k: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f
 }
 "#,
         jvp: Some(|p, _y, t| t202_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 4, 3), &mat(p, 15, 1, 4), &vector(p, 19, 1), &mat(t, 0, 1, 3), &mat(t, 3, 4, 3), &mat(t, 15, 1, 4), &vector(t, 19, 1))),
+        hvp: None,
     },
     Case {
         name: "t203",
@@ -11016,6 +11309,7 @@ fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t203_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 1), p[2], p[3], &mat(t, 0, 1, 1), mat(t, 1, 1, 1), t[2], t[3])),
+        hvp: None,
     },
     Case {
         name: "t204",
@@ -11045,6 +11339,7 @@ fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t204_jvp(p[0], &mat(p, 1, 2, 1), mat(p, 3, 2, 1).view(), p[5], t[0], &mat(t, 1, 2, 1), mat(t, 3, 2, 1).view(), t[5])),
+        hvp: None,
     },
     Case {
         name: "t205",
@@ -11070,6 +11365,7 @@ fn t205(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, v: &Array1<f64>, s: f64
 }
 "#,
         jvp: Some(|p, _y, t| t205_jvp(mat(p, 0, 1, 2), &vector(p, 2, 2), mat(p, 4, 2, 1), &vector(p, 6, 1), p[7], mat(t, 0, 1, 2), &vector(t, 2, 2), mat(t, 4, 2, 1), &vector(t, 6, 1), t[7])),
+        hvp: None,
     },
     Case {
         name: "t206",
@@ -11102,6 +11398,7 @@ fn t206(x: ArrayView2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, y: &[usize
 }
 "#,
         jvp: Some(|p, y, t| t206_jvp(mat(p, 0, 2, 4).view(), &vector(p, 8, 4), &mat(p, 12, 4, 4), p[28], y, &mat(t, 12, 4, 4), t[28])),
+        hvp: None,
     },
     Case {
         name: "t207",
@@ -11134,6 +11431,7 @@ fn t207(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
 }
 "#,
         jvp: Some(|p, _y, t| t207_jvp(mat(p, 0, 2, 1), mat(p, 2, 1, 1).view(), &mat(p, 3, 2, 1), &vector(p, 5, 2), p[7], mat(t, 2, 1, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t208",
@@ -11160,6 +11458,7 @@ fn t208(x: Array2<f64>, w: &Array2<f64>, s: f64, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t208_jvp(mat(p, 0, 4, 1), &mat(p, 4, 1, 2), p[6], y, mat(t, 0, 4, 1), &mat(t, 4, 1, 2), t[6])),
+        hvp: None,
     },
     Case {
         name: "t209",
@@ -11190,6 +11489,7 @@ fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
 }
 "#,
         jvp: Some(|p, _y, t| t209_jvp(&mat(p, 0, 1, 4), &mat(p, 4, 2, 4), &mat(p, 12, 2, 4), &vector(p, 20, 1), p[21], p[22], &mat(t, 0, 1, 4), &mat(t, 4, 2, 4), &mat(t, 12, 2, 4), &vector(t, 20, 1), t[21], t[22])),
+        hvp: None,
     },
     Case {
         name: "t210",
@@ -11222,6 +11522,7 @@ fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
 }
 "#,
         jvp: Some(|p, _y, t| t210_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], &mat(t, 0, 1, 2), mat(t, 2, 2, 1), &vector(t, 4, 1), t[5], t[6])),
+        hvp: None,
     },
     Case {
         name: "t211",
@@ -11252,6 +11553,7 @@ fn t211(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, reg: f64, s: f64, y: 
 }
 "#,
         jvp: Some(|p, y, t| t211_jvp(&mat(p, 0, 2, 3), &mat(p, 6, 3, 1), &vector(p, 9, 1), p[10], p[11], y, &mat(t, 0, 2, 3), &mat(t, 6, 3, 1), &vector(t, 9, 1), t[11])),
+        hvp: None,
     },
     Case {
         name: "t212",
@@ -11281,6 +11583,7 @@ fn t212(x: &Array2<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t212_jvp(&mat(p, 0, 1, 3), mat(p, 3, 3, 2).view(), p[9], y, &mat(t, 0, 1, 3), mat(t, 3, 3, 2).view(), t[9])),
+        hvp: None,
     },
     Case {
         name: "t213",
@@ -11313,6 +11616,7 @@ fn t213(a: &Array2<f64>, m: Array2<f64>, k: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t213_jvp(&mat(p, 0, 4, 2), mat(p, 8, 2, 4), mat(p, 16, 2, 4).view(), &mat(t, 0, 4, 2), mat(t, 8, 2, 4), mat(t, 16, 2, 4).view())),
+        hvp: None,
     },
     Case {
         name: "t214",
@@ -11340,6 +11644,7 @@ fn t214(m: ArrayView2<f64>, a: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t214_jvp(mat(p, 0, 4, 4).view(), mat(p, 16, 4, 4).view(), &mat(p, 32, 4, 4), &vector(p, 48, 4), &vector(p, 52, 4), p[56], &mat(t, 32, 4, 4), &vector(t, 48, 4), &vector(t, 52, 4), t[56])),
+        hvp: None,
     },
     Case {
         name: "t215",
@@ -11371,6 +11676,7 @@ fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: 
 }
 "#,
         jvp: Some(|p, _y, t| t215_jvp(mat(p, 0, 4, 3).view(), mat(p, 12, 2, 4), mat(p, 20, 4, 3), &vector(p, 32, 3), &vector(p, 35, 2), mat(t, 12, 2, 4), mat(t, 20, 4, 3))),
+        hvp: None,
     },
     Case {
         name: "t216",
@@ -11398,6 +11704,7 @@ fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> 
 }
 "#,
         jvp: Some(|p, _y, t| t216_jvp(&mat(p, 0, 2, 1), &vector(p, 2, 1), &vector(p, 3, 1), p[4], p[5], &mat(t, 0, 2, 1), &vector(t, 2, 1), &vector(t, 3, 1), t[4], t[5])),
+        hvp: None,
     },
     Case {
         name: "t217",
@@ -11428,6 +11735,7 @@ fn t217(x: ArrayView2<f64>, w: Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t217_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 2, 1), y, mat(t, 8, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t218",
@@ -11456,6 +11764,7 @@ fn t218(a: &Array2<f64>, m: ArrayView2<f64>, s: f64, v: &Array1<f64>, u: &Array1
 }
 "#,
         jvp: Some(|p, _y, t| t218_jvp(&mat(p, 0, 3, 3), mat(p, 9, 3, 3).view(), p[18], &vector(p, 19, 3), &vector(p, 22, 3), p[25], &mat(t, 0, 3, 3), mat(t, 9, 3, 3).view(), t[18], &vector(t, 19, 3), &vector(t, 22, 3), t[25])),
+        hvp: None,
     },
     Case {
         name: "t219",
@@ -11489,6 +11798,7 @@ fn t219(x: Array2<f64>, b: &Array1<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &
 }
 "#,
         jvp: Some(|p, y, t| t219_jvp(mat(p, 0, 3, 1), &vector(p, 3, 1), &mat(p, 4, 1, 1), p[5], p[6], y, mat(t, 0, 3, 1), &vector(t, 3, 1), &mat(t, 4, 1, 1), t[6])),
+        hvp: None,
     },
     Case {
         name: "t220",
@@ -11514,6 +11824,7 @@ fn t220(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &
 }
 "#,
         jvp: Some(|p, _y, t| t220_jvp(&mat(p, 0, 1, 4), &mat(p, 4, 1, 4), &mat(p, 8, 4, 1), &vector(p, 12, 4), &vector(p, 16, 4), &mat(t, 0, 1, 4), &mat(t, 4, 1, 4), &mat(t, 8, 4, 1), &vector(t, 12, 4), &vector(t, 16, 4))),
+        hvp: None,
     },
     Case {
         name: "t221",
@@ -11544,6 +11855,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
 }
 "#,
         jvp: Some(|p, y, t| t221_jvp(p[0], &mat(p, 1, 3, 1), &vector(p, 4, 1), p[5], &mat(p, 6, 3, 3), y, t[0], &mat(t, 1, 3, 1), &vector(t, 4, 1), t[5], &mat(t, 6, 3, 3))),
+        hvp: None,
     },
     Case {
         name: "t222",
@@ -11560,7 +11872,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
             (value, flat(&g))
         },
         backward_source: t222_backward_source,
-        source: r#"#[backprop(wrt(s, reg), jvp)]
+        source: r#"#[backprop(wrt(s, reg), hvp)]
 fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = m.sum();
     let gate1 = k.exp();
@@ -11570,7 +11882,11 @@ fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + 0.25 * reg - h0 - 3.0 * norm2.mean().unwrap() + 0.75 * log_probs4
 }
 "#,
-        jvp: Some(|p, _y, t| t222_jvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 1), mat(p, 8, 4, 1), p[12], p[13], t[12], t[13])),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t222_hvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 1), mat(p, 8, 4, 1), p[12], p[13], t[12], t[13]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t223",
@@ -11599,6 +11915,7 @@ fn t223(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t223_jvp(mat(p, 0, 1, 2).view(), &vector(p, 2, 1), &vector(p, 3, 1), p[4], mat(t, 0, 1, 2).view(), &vector(t, 2, 1), &vector(t, 3, 1), t[4])),
+        hvp: None,
     },
     Case {
         name: "t224",
@@ -11625,6 +11942,7 @@ fn t224(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t224_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1), &vector(p, 2, 1), y, mat(t, 0, 1, 1), mat(t, 1, 1, 1), &vector(t, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t225",
@@ -11653,6 +11971,7 @@ fn t225(w: ArrayView2<f64>, x: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) ->
 }
 "#,
         jvp: Some(|p, y, t| t225_jvp(mat(p, 0, 1, 2).view(), mat(p, 2, 3, 1).view(), &vector(p, 5, 2), y, mat(t, 0, 1, 2).view(), &vector(t, 5, 2))),
+        hvp: None,
     },
     Case {
         name: "t226",
@@ -11681,6 +12000,7 @@ fn t226(m: Array2<f64>, a: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t226_jvp(mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(t, 0, 1, 1), &mat(t, 1, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t227",
@@ -11713,6 +12033,7 @@ fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
 }
 "#,
         jvp: Some(|p, _y, t| t227_jvp(&mat(p, 0, 1, 3), mat(p, 3, 3, 3).view(), &mat(p, 12, 1, 3), &vector(p, 15, 3), &vector(p, 18, 1), p[19], p[20], &mat(t, 0, 1, 3), &vector(t, 18, 1), t[19])),
+        hvp: None,
     },
     Case {
         name: "t228",
@@ -11729,7 +12050,7 @@ fn t227(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, v
             (value, flat(&g))
         },
         backward_source: t228_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -> f64 {
     let scores0 = x.dot(w) + b;
     let gate1 = scores0.dot(w);
@@ -11739,6 +12060,10 @@ fn t228(x: Array2<f64>, w: &Array2<f64>, s: f64, b: &Array1<f64>, y: &[usize]) -
 }
 "#,
         jvp: Some(|p, y, t| t228_jvp(mat(p, 0, 4, 1), &mat(p, 4, 1, 1), p[5], &vector(p, 6, 1), y, mat(t, 0, 4, 1), &mat(t, 4, 1, 1), t[5], &vector(t, 6, 1))),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t228_hvp(mat(p, 0, 4, 1), &mat(p, 4, 1, 1), p[5], &vector(p, 6, 1), y, mat(t, 0, 4, 1), &mat(t, 4, 1, 1), t[5], &vector(t, 6, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t229",
@@ -11764,6 +12089,7 @@ fn t229(v: &Array1<f64>, u: &Array1<f64>, a: ArrayView2<f64>, s: f64, reg: f64) 
 }
 "#,
         jvp: Some(|p, _y, t| t229_jvp(&vector(p, 0, 3), &vector(p, 3, 4), mat(p, 7, 4, 4).view(), p[23], p[24], &vector(t, 0, 3), &vector(t, 3, 4), mat(t, 7, 4, 4).view(), t[23], t[24])),
+        hvp: None,
     },
     Case {
         name: "t230",
@@ -11794,6 +12120,7 @@ fn t230(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) ->
 }
 "#,
         jvp: Some(|p, _y, t| t230_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 3, 1), &vector(p, 6, 1), &vector(p, 7, 3), mat(t, 0, 1, 3).view(), mat(t, 3, 3, 1), &vector(t, 6, 1), &vector(t, 7, 3))),
+        hvp: None,
     },
     Case {
         name: "t231",
@@ -11821,6 +12148,7 @@ fn t231(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, u: &Array1<f64>, s:
 }
 "#,
         jvp: Some(|p, _y, t| t231_jvp(mat(p, 0, 3, 4), mat(p, 12, 4, 4).view(), &mat(p, 28, 4, 3), &vector(p, 40, 3), p[43], p[44], mat(t, 0, 3, 4), mat(t, 12, 4, 4).view(), &mat(t, 28, 4, 3), &vector(t, 40, 3), t[43], t[44])),
+        hvp: None,
     },
     Case {
         name: "t232",
@@ -11851,6 +12179,7 @@ fn t232(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
 }
 "#,
         jvp: Some(|p, y, t| t232_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 3).view(), &vector(p, 4, 3), p[7], p[8], y, mat(t, 1, 1, 3).view(), &vector(t, 4, 3), t[7], t[8])),
+        hvp: None,
     },
     Case {
         name: "t233",
@@ -11880,6 +12209,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t233_jvp(mat(p, 0, 2, 2).view(), &mat(p, 4, 2, 1), &vector(p, 6, 2), mat(t, 0, 2, 2).view(), &mat(t, 4, 2, 1), &vector(t, 6, 2))),
+        hvp: None,
     },
     Case {
         name: "t234",
@@ -11896,7 +12226,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t234_backward_source,
-        source: r#"#[backprop(wrt(m), jvp)]
+        source: r#"#[backprop(wrt(m), hvp)]
 fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let h0 = backprop::log_softmax(a, Axis(1));
     let row1 = m * &k;
@@ -11905,7 +12235,11 @@ fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     row1.mean().unwrap() + 0.75 * norm2.mean().unwrap() + 0.25 * mixed3.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t234_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), &mat(t, 0, 1, 1))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t234_hvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), &mat(t, 0, 1, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t235",
@@ -11933,6 +12267,7 @@ fn t235(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t235_jvp(&mat(p, 0, 4, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), y, &mat(t, 0, 4, 1), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
+        hvp: None,
     },
     Case {
         name: "t236",
@@ -11961,6 +12296,7 @@ fn t236(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, y: &[usize]) -> f6
 }
 "#,
         jvp: Some(|p, y, t| t236_jvp(&vector(p, 0, 3), &mat(p, 3, 4, 3), mat(p, 15, 4, 4).view(), y, &mat(t, 3, 4, 3), mat(t, 15, 4, 4).view())),
+        hvp: None,
     },
     Case {
         name: "t237",
@@ -11990,6 +12326,7 @@ fn t237(x: Array2<f64>, w: Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) ->
 }
 "#,
         jvp: Some(|p, y, t| t237_jvp(mat(p, 0, 1, 4), mat(p, 4, 4, 4), &vector(p, 20, 4), p[24], y, mat(t, 0, 1, 4), mat(t, 4, 4, 4), &vector(t, 20, 4), t[24])),
+        hvp: None,
     },
     Case {
         name: "t238",
@@ -12017,6 +12354,7 @@ fn t238(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, y: &[usize]) 
 }
 "#,
         jvp: Some(|p, y, t| t238_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 2, 4), &vector(p, 12, 4), p[16], y, &mat(t, 0, 2, 2), &mat(t, 4, 2, 4), &vector(t, 12, 4), t[16])),
+        hvp: None,
     },
     Case {
         name: "t239",
@@ -12047,6 +12385,7 @@ fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t239_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 1, 4), p[6], &vector(p, 7, 2), &mat(t, 0, 2, 1), &mat(t, 2, 1, 4), t[6], &vector(t, 7, 2))),
+        hvp: None,
     },
     Case {
         name: "t240",
@@ -12063,7 +12402,7 @@ fn t239(a: &Array2<f64>, m: &Array2<f64>, s: f64, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t240_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
     let act0 = &a + reg;
     let h1 = &act0 + &act0;
@@ -12076,6 +12415,10 @@ fn t240(a: Array2<f64>, reg: f64, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t240_jvp(mat(p, 0, 2, 3), p[6], p[7], mat(t, 0, 2, 3), t[6], t[7])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t240_hvp(mat(p, 0, 2, 3), p[6], p[7], mat(t, 0, 2, 3), t[6], t[7]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t241",
@@ -12108,6 +12451,7 @@ fn t241(a: Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t241_jvp(mat(p, 0, 2, 3), mat(p, 6, 3, 2).view(), &mat(p, 12, 3, 2), &mat(t, 12, 3, 2))),
+        hvp: None,
     },
     Case {
         name: "t242",
@@ -12138,6 +12482,7 @@ fn t242(a: &Array2<f64>, m: Array2<f64>, v: &Array1<f64>, u: &Array1<f64>) -> f6
 }
 "#,
         jvp: Some(|p, _y, t| t242_jvp(&mat(p, 0, 3, 1), mat(p, 3, 3, 1), &vector(p, 6, 1), &vector(p, 7, 1), &mat(t, 0, 3, 1), mat(t, 3, 3, 1), &vector(t, 6, 1), &vector(t, 7, 1))),
+        hvp: None,
     },
     Case {
         name: "t243",
@@ -12168,6 +12513,7 @@ fn t243(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t243_jvp(&mat(p, 0, 2, 2), &vector(p, 4, 2), p[6], &vector(t, 4, 2))),
+        hvp: None,
     },
     Case {
         name: "t244",
@@ -12200,6 +12546,7 @@ fn t244(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) 
 }
 "#,
         jvp: Some(|p, _y, t| t244_jvp(mat(p, 0, 3, 3).view(), &mat(p, 9, 3, 3), &vector(p, 18, 3), p[21], p[22], mat(t, 0, 3, 3).view(), &mat(t, 9, 3, 3), &vector(t, 18, 3), t[21], t[22])),
+        hvp: None,
     },
     Case {
         name: "t245",
@@ -12230,6 +12577,7 @@ fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t245_jvp(mat(p, 0, 3, 1).view(), mat(p, 3, 3, 1), p[6], mat(t, 0, 3, 1).view(), mat(t, 3, 3, 1), t[6])),
+        hvp: None,
     },
     Case {
         name: "t246",
@@ -12255,6 +12603,7 @@ fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f6
 }
 "#,
         jvp: Some(|p, _y, t| t246_jvp(&mat(p, 0, 1, 3), mat(p, 3, 2, 3), &mat(p, 9, 2, 1), &vector(p, 11, 3), p[14], p[15], &mat(t, 0, 1, 3), mat(t, 3, 2, 3), &mat(t, 9, 2, 1), &vector(t, 11, 3), t[14], t[15])),
+        hvp: None,
     },
     Case {
         name: "t247",
@@ -12284,6 +12633,7 @@ fn t247(a: Array2<f64>, u: &Array1<f64>, m: Array2<f64>, s: f64, reg: f64) -> f6
 }
 "#,
         jvp: Some(|p, _y, t| t247_jvp(mat(p, 0, 2, 4), &vector(p, 8, 2), mat(p, 10, 2, 4), p[18], p[19], &vector(t, 8, 2), t[18], t[19])),
+        hvp: None,
     },
     Case {
         name: "t248",
@@ -12313,6 +12663,7 @@ fn t248(x: Array2<f64>, w: Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t248_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1), p[2], p[3], y, mat(t, 0, 1, 1), mat(t, 1, 1, 1), t[3])),
+        hvp: None,
     },
     Case {
         name: "t249",
@@ -12339,6 +12690,7 @@ fn t249(x: Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, y
 }
 "#,
         jvp: Some(|p, y, t| t249_jvp(mat(p, 0, 2, 4), mat(p, 8, 4, 2).view(), &vector(p, 16, 2), p[18], p[19], y, mat(t, 0, 2, 4), mat(t, 8, 4, 2).view(), &vector(t, 16, 2), t[18], t[19])),
+        hvp: None,
     },
     Case {
         name: "t250",
@@ -12372,6 +12724,7 @@ fn t250(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: &Array2<
 }
 "#,
         jvp: Some(|p, _y, t| t250_jvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 2).view(), &mat(p, 8, 1, 2), &mat(p, 10, 1, 2), mat(t, 4, 2, 2).view(), &mat(t, 8, 1, 2), &mat(t, 10, 1, 2))),
+        hvp: None,
     },
     Case {
         name: "t251",
@@ -12406,6 +12759,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t251_jvp(&mat(p, 0, 4, 3), &mat(p, 12, 1, 1), mat(p, 13, 4, 1).view(), &vector(p, 17, 1), &mat(t, 12, 1, 1), mat(t, 13, 4, 1).view(), &vector(t, 17, 1))),
+        hvp: None,
     },
     Case {
         name: "t252",
@@ -12422,7 +12776,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t252_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
+        source: r#"#[backprop(wrt(wh, wx, b, state), hvp)]
 fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let gate0 = wx.sum_axis(Axis(0));
     let mut h = wx.to_owned();
@@ -12439,7 +12793,11 @@ fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (xs * xs).sum() + h.mean().unwrap() + masked1.mean().unwrap() + scores2.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t252_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 3, 3), mat(p, 10, 1, 3).view(), &vector(p, 13, 3), mat(p, 16, 1, 3), &mat(t, 1, 3, 3), mat(t, 10, 1, 3).view(), &vector(t, 13, 3), mat(t, 16, 1, 3))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t252_hvp(&mat(p, 0, 1, 1), &mat(p, 1, 3, 3), mat(p, 10, 1, 3).view(), &vector(p, 13, 3), mat(p, 16, 1, 3), &mat(t, 1, 3, 3), mat(t, 10, 1, 3).view(), &vector(t, 13, 3), mat(t, 16, 1, 3));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t253",
@@ -12475,6 +12833,7 @@ fn t253(wh: &Array2<f64>, b: &Array1<f64>, state: &Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t253_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 3), &mat(p, 12, 2, 3), &mat(t, 0, 3, 3), &vector(t, 9, 3), &mat(t, 12, 2, 3))),
+        hvp: None,
     },
     Case {
         name: "t254",
@@ -12514,6 +12873,7 @@ fn t254(wh: &Array2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t254_jvp(&mat(p, 0, 2, 2), &mat(p, 4, 2, 2), y, &mat(t, 0, 2, 2))),
+        hvp: None,
     },
     Case {
         name: "t255",
@@ -12542,6 +12902,7 @@ fn t255(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t255_jvp(&mat(p, 0, 4, 1), mat(p, 4, 1, 1), &mat(p, 5, 1, 1), &vector(p, 6, 1), p[7], mat(t, 4, 1, 1), &mat(t, 5, 1, 1), &vector(t, 6, 1), t[7])),
+        hvp: None,
     },
     Case {
         name: "t256",
@@ -12577,6 +12938,7 @@ fn t256(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t256_jvp(mat(p, 0, 1, 1).view(), &vector(p, 1, 1), &vector(p, 2, 1), mat(t, 0, 1, 1).view(), &vector(t, 1, 1), &vector(t, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t257",
@@ -12608,6 +12970,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
 }
 "#,
         jvp: Some(|p, _y, t| t257_jvp(mat(p, 0, 4, 1), mat(p, 4, 1, 1).view(), mat(p, 5, 1, 1), &vector(p, 6, 1), &vector(p, 7, 1), mat(t, 4, 1, 1).view(), mat(t, 5, 1, 1), &vector(t, 7, 1))),
+        hvp: None,
     },
     Case {
         name: "t258",
@@ -12624,7 +12987,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
             (value, flat(&g))
         },
         backward_source: t258_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b), jvp)]
+        source: r#"#[backprop(wrt(wh, wx, b), hvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -12640,7 +13003,11 @@ fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     (&xs * &xs).sum() + 2.0 * h.sum() + masked1.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t258_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 1, 1).view(), &mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 3, 1, 1).view(), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t258_hvp(mat(p, 0, 1, 3).view(), mat(p, 3, 1, 1).view(), &mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 3, 1, 1).view(), &mat(t, 4, 1, 1), &vector(t, 5, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t259",
@@ -12678,6 +13045,7 @@ fn t259(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
 }
 "#,
         jvp: Some(|p, _y, t| t259_jvp(mat(p, 0, 4, 2), &mat(p, 8, 3, 3), &mat(p, 17, 2, 3), &vector(p, 23, 3), &vector(p, 26, 3), &mat(t, 8, 3, 3), &mat(t, 17, 2, 3))),
+        hvp: None,
     },
     Case {
         name: "t260",
@@ -12719,6 +13087,7 @@ fn t260(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t260_jvp(mat(p, 0, 2, 2).view(), &mat(p, 4, 2, 2), &mat(p, 8, 2, 2), &vector(p, 12, 2), p[14], &mat(t, 4, 2, 2), &mat(t, 8, 2, 2), &vector(t, 12, 2), t[14])),
+        hvp: None,
     },
     Case {
         name: "t261",
@@ -12755,6 +13124,7 @@ fn t261(xs: &Array2<f64>, wh: ArrayView2<f64>, b: &Array1<f64>, state: ArrayView
 }
 "#,
         jvp: Some(|p, y, t| t261_jvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 2).view(), &vector(p, 8, 2), mat(p, 10, 1, 2).view(), p[12], y, mat(t, 4, 2, 2).view(), &vector(t, 8, 2), t[12])),
+        hvp: None,
     },
     Case {
         name: "t262",
@@ -12791,6 +13161,7 @@ fn t262(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
 }
 "#,
         jvp: Some(|p, y, t| t262_jvp(mat(p, 0, 4, 4).view(), mat(p, 16, 2, 2).view(), &mat(p, 20, 4, 2), &vector(p, 28, 2), &mat(p, 30, 2, 2), p[34], y, mat(t, 16, 2, 2).view(), &vector(t, 28, 2), &mat(t, 30, 2, 2), t[34])),
+        hvp: None,
     },
     Case {
         name: "t263",
@@ -12821,6 +13192,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
 }
 "#,
         jvp: Some(|p, _y, t| t263_jvp(mat(p, 0, 3, 1).view(), &mat(p, 3, 1, 1), mat(p, 4, 1, 1), &vector(p, 5, 1), &mat(p, 6, 3, 1), p[9], &mat(t, 3, 1, 1), mat(t, 4, 1, 1), &vector(t, 5, 1), t[9])),
+        hvp: None,
     },
     Case {
         name: "t264",
@@ -12837,7 +13209,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t264_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state, s), jvp)]
+        source: r#"#[backprop(wrt(wh, b, state, s), hvp)]
 fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = -b;
     let mut h = state.to_owned();
@@ -12856,7 +13228,11 @@ fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[u
     -backprop::pick(&masked2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() - gate1.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, y, t| t264_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 3, 1).view(), p[5], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 3, 1).view(), t[5])),
+        jvp: None,
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t264_hvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 3, 1).view(), p[5], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 3, 1).view(), t[5]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t265",
@@ -12898,6 +13274,7 @@ fn t265(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t265_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 1, 1), mat(p, 9, 2, 1).view(), &vector(p, 11, 1), &mat(t, 8, 1, 1), mat(t, 9, 2, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t266",
@@ -12935,6 +13312,7 @@ fn t266(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: Array2<f6
 }
 "#,
         jvp: Some(|p, y, t| t266_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 2, 2), &mat(p, 8, 1, 2), mat(p, 10, 1, 2), y, mat(t, 4, 2, 2), &mat(t, 8, 1, 2))),
+        hvp: None,
     },
     Case {
         name: "t267",
@@ -12969,6 +13347,7 @@ fn t267(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f6
 }
 "#,
         jvp: Some(|p, y, t| t267_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 1, 1).view(), mat(p, 5, 1, 1), &vector(p, 6, 1), mat(p, 7, 3, 1), y, mat(t, 4, 1, 1).view(), &vector(t, 6, 1), mat(t, 7, 3, 1))),
+        hvp: None,
     },
     Case {
         name: "t268",
@@ -13001,6 +13380,7 @@ fn t268(xs: &Array2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, st
 }
 "#,
         jvp: Some(|p, _y, t| t268_jvp(&mat(p, 0, 3, 4), &mat(p, 12, 4, 4), mat(p, 28, 3, 4), &vector(p, 40, 4), &vector(p, 44, 4), p[48], &mat(t, 12, 4, 4), &vector(t, 40, 4), &vector(t, 44, 4), t[48])),
+        hvp: None,
     },
     Case {
         name: "t269",
@@ -13033,6 +13413,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
 }
 "#,
         jvp: Some(|p, _y, t| t269_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 4, 4), mat(p, 18, 1, 4), &vector(p, 22, 4), mat(t, 2, 4, 4), mat(t, 18, 1, 4), &vector(t, 22, 4))),
+        hvp: None,
     },
     Case {
         name: "t270",
@@ -13049,7 +13430,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
             (value, flat(&g))
         },
         backward_source: t270_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state), jvp)]
+        source: r#"#[backprop(wrt(wh, wx, b, state), hvp)]
 fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let hidden0 = state.sum_axis(Axis(1));
     let mut h = state.clone();
@@ -13074,7 +13455,11 @@ fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     h.sum() - acc + 0.1 * norm2.mean().unwrap() + masked3.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t270_jvp(mat(p, 0, 2, 4), mat(p, 8, 3, 3).view(), &mat(p, 17, 4, 3), &vector(p, 29, 3), mat(p, 32, 3, 3), p[41], mat(t, 8, 3, 3).view(), &mat(t, 17, 4, 3), &vector(t, 29, 3), mat(t, 32, 3, 3))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t270_hvp(mat(p, 0, 2, 4), mat(p, 8, 3, 3).view(), &mat(p, 17, 4, 3), &vector(p, 29, 3), mat(p, 32, 3, 3), p[41], mat(t, 8, 3, 3).view(), &mat(t, 17, 4, 3), &vector(t, 29, 3), mat(t, 32, 3, 3));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t271",
@@ -13110,6 +13495,7 @@ fn t271(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t271_jvp(&mat(p, 0, 1, 3), &mat(p, 3, 4, 4), mat(p, 19, 1, 4).view(), &vector(p, 23, 4), &vector(p, 27, 4), &mat(t, 3, 4, 4), mat(t, 19, 1, 4).view(), &vector(t, 23, 4))),
+        hvp: None,
     },
     Case {
         name: "t272",
@@ -13148,6 +13534,7 @@ fn t272(wh: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>, y: &[usize]) -
 }
 "#,
         jvp: Some(|p, y, t| t272_jvp(mat(p, 0, 3, 3).view(), &vector(p, 9, 3), mat(p, 12, 1, 3), y, mat(t, 0, 3, 3).view(), &vector(t, 9, 3))),
+        hvp: None,
     },
     Case {
         name: "t273",
@@ -13183,6 +13570,7 @@ fn t273(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t273_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), mat(t, 0, 2, 2).view(), &vector(t, 4, 2))),
+        hvp: None,
     },
     Case {
         name: "t274",
@@ -13219,6 +13607,7 @@ fn t274(xs: Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>)
 }
 "#,
         jvp: Some(|p, _y, t| t274_jvp(mat(p, 0, 3, 3), mat(p, 9, 1, 1), &mat(p, 10, 3, 1), &vector(p, 13, 1), mat(t, 9, 1, 1), &mat(t, 10, 3, 1), &vector(t, 13, 1))),
+        hvp: None,
     },
     Case {
         name: "t275",
@@ -13255,6 +13644,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
 }
 "#,
         jvp: Some(|p, _y, t| t275_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 1, 1).view(), &mat(p, 3, 2, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 2, 1, 1).view(), &mat(t, 3, 2, 1), &vector(t, 5, 1), &vector(t, 6, 1))),
+        hvp: None,
     },
     Case {
         name: "t276",
@@ -13271,7 +13661,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
             (value, flat(&g))
         },
         backward_source: t276_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, s), jvp)]
+        source: r#"#[backprop(wrt(wh, wx, b, s), hvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13289,7 +13679,11 @@ fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     acc + scores0.mean().unwrap() + masked2.sum() + 0.1 * row3.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t276_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 3, 3), &mat(p, 11, 1, 3), &vector(p, 14, 3), &vector(p, 17, 3), p[20], mat(t, 2, 3, 3), &mat(t, 11, 1, 3), &vector(t, 14, 3), t[20])),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t276_hvp(mat(p, 0, 2, 1).view(), mat(p, 2, 3, 3), &mat(p, 11, 1, 3), &vector(p, 14, 3), &vector(p, 17, 3), p[20], mat(t, 2, 3, 3), &mat(t, 11, 1, 3), &vector(t, 14, 3), t[20]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t277",
@@ -13330,6 +13724,7 @@ fn t277(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: ArrayView2<f64>, state: Array
 }
 "#,
         jvp: Some(|p, y, t| t277_jvp(&mat(p, 0, 2, 4), mat(p, 8, 1, 1).view(), mat(p, 9, 4, 1).view(), mat(p, 13, 1, 1).view(), y, mat(t, 8, 1, 1).view(), mat(t, 9, 4, 1).view(), mat(t, 13, 1, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t278",
@@ -13367,6 +13762,7 @@ fn t278(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
 }
 "#,
         jvp: Some(|p, _y, t| t278_jvp(mat(p, 0, 4, 1), &mat(p, 4, 1, 1), mat(p, 5, 1, 1).view(), &vector(p, 6, 1), &vector(p, 7, 1), p[8], &mat(t, 4, 1, 1), &vector(t, 6, 1), t[8])),
+        hvp: None,
     },
     Case {
         name: "t279",
@@ -13401,6 +13797,7 @@ fn t279(xs: Array2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, 
 }
 "#,
         jvp: Some(|p, _y, t| t279_jvp(mat(p, 0, 1, 4), mat(p, 4, 3, 3), mat(p, 13, 4, 3).view(), &vector(p, 25, 3), &vector(p, 28, 3), p[31], mat(t, 4, 3, 3), mat(t, 13, 4, 3).view(), &vector(t, 25, 3), &vector(t, 28, 3), t[31])),
+        hvp: None,
     },
     Case {
         name: "t280",
@@ -13436,6 +13833,7 @@ fn t280(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64
 }
 "#,
         jvp: Some(|p, _y, t| t280_jvp(&mat(p, 0, 2, 1), &mat(p, 2, 4, 4), &mat(p, 18, 1, 4), &vector(p, 22, 4), &mat(t, 2, 4, 4), &vector(t, 22, 4))),
+        hvp: None,
     },
     Case {
         name: "t281",
@@ -13474,6 +13872,7 @@ fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t281_jvp(&mat(p, 0, 1, 3), mat(p, 3, 2, 2).view(), &mat(p, 7, 3, 2), &vector(p, 13, 2), &vector(p, 15, 2), p[17], mat(t, 3, 2, 2).view(), &mat(t, 7, 3, 2), &vector(t, 15, 2), t[17])),
+        hvp: None,
     },
     Case {
         name: "t282",
@@ -13513,6 +13912,7 @@ fn t282(wh: Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t282_jvp(mat(p, 0, 1, 1), mat(t, 0, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t283",
@@ -13546,6 +13946,7 @@ fn t283(wh: ArrayView2<f64>, b: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t283_jvp(mat(p, 0, 1, 1).view(), &vector(p, 1, 1), p[2], mat(t, 0, 1, 1).view(), &vector(t, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t284",
@@ -13584,6 +13985,7 @@ fn t284(xs: &Array2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, st
 }
 "#,
         jvp: Some(|p, _y, t| t284_jvp(&mat(p, 0, 3, 1), mat(p, 3, 1, 1), &mat(p, 4, 3, 1), &vector(p, 7, 1), &vector(p, 8, 1), mat(t, 3, 1, 1), &mat(t, 4, 3, 1), &vector(t, 7, 1), &vector(t, 8, 1))),
+        hvp: None,
     },
     Case {
         name: "t285",
@@ -13623,6 +14025,7 @@ fn t285(xs: Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>,
 }
 "#,
         jvp: Some(|p, _y, t| t285_jvp(mat(p, 0, 4, 2), &mat(p, 8, 3, 3), mat(p, 17, 4, 3).view(), &vector(p, 29, 3), &vector(p, 32, 3), &mat(t, 8, 3, 3), mat(t, 17, 4, 3).view(), &vector(t, 29, 3), &vector(t, 32, 3))),
+        hvp: None,
     },
     Case {
         name: "t286",
@@ -13662,6 +14065,7 @@ fn t286(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, state: ArrayVie
 }
 "#,
         jvp: Some(|p, y, t| t286_jvp(&mat(p, 0, 3, 2), mat(p, 6, 1, 1).view(), &mat(p, 7, 2, 1), mat(p, 9, 3, 1).view(), y, mat(t, 6, 1, 1).view(), &mat(t, 7, 2, 1), mat(t, 9, 3, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t287",
@@ -13695,6 +14099,7 @@ fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: Some(|p, y, t| t287_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 1, 4), y, mat(t, 0, 4, 4).view(), &mat(t, 16, 1, 4))),
+        hvp: None,
     },
     Case {
         name: "t288",
@@ -13726,6 +14131,7 @@ fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t288_jvp(mat(p, 0, 4, 4).view(), &vector(p, 16, 4), mat(t, 0, 4, 4).view(), &vector(t, 16, 4))),
+        hvp: None,
     },
     Case {
         name: "t289",
@@ -13760,6 +14166,7 @@ fn t289(xs: Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, state: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t289_jvp(mat(p, 0, 3, 1), &mat(p, 3, 1, 1), &mat(p, 4, 1, 1), &vector(p, 5, 1), p[6], &mat(t, 3, 1, 1), &mat(t, 4, 1, 1), t[6])),
+        hvp: None,
     },
     Case {
         name: "t290",
@@ -13800,6 +14207,7 @@ fn t290(wh: Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64, y: &[usize
 }
 "#,
         jvp: Some(|p, y, t| t290_jvp(mat(p, 0, 4, 4), &vector(p, 16, 4), mat(p, 20, 2, 4), p[28], y, mat(t, 0, 4, 4), mat(t, 20, 2, 4), t[28])),
+        hvp: None,
     },
     Case {
         name: "t291",
@@ -13838,6 +14246,7 @@ fn t291(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
 }
 "#,
         jvp: Some(|p, _y, t| t291_jvp(mat(p, 0, 4, 2).view(), mat(p, 8, 1, 1), &mat(p, 9, 2, 1), &vector(p, 11, 1), p[12], mat(t, 8, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t292",
@@ -13875,6 +14284,7 @@ fn t292(xs: &Array2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>, sta
 }
 "#,
         jvp: Some(|p, _y, t| t292_jvp(&mat(p, 0, 3, 2), mat(p, 6, 3, 3), mat(p, 15, 3, 3), &vector(p, 24, 3), &vector(p, 27, 3), mat(t, 6, 3, 3), mat(t, 15, 3, 3), &vector(t, 24, 3), &vector(t, 27, 3))),
+        hvp: None,
     },
     Case {
         name: "t293",
@@ -13914,6 +14324,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t293_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 1), &mat(t, 0, 1, 1), &vector(t, 1, 1))),
+        hvp: None,
     },
     Case {
         name: "t294",
@@ -13930,7 +14341,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t294_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state), jvp)]
+        source: r#"#[backprop(wrt(wh, b, state), hvp)]
 fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13946,7 +14357,11 @@ fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     (xs * xs).sum() + 0.1 * b.mean().unwrap() + 0.25 * h.mean().unwrap() + acc + 3.0 * masked0.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t294_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 2).view(), &mat(p, 6, 1, 2), &vector(p, 8, 2), &vector(p, 10, 2), mat(t, 2, 2, 2).view(), &vector(t, 8, 2), &vector(t, 10, 2))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t294_hvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 2).view(), &mat(p, 6, 1, 2), &vector(p, 8, 2), &vector(p, 10, 2), mat(t, 2, 2, 2).view(), &vector(t, 8, 2), &vector(t, 10, 2));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t295",
@@ -13989,6 +14404,7 @@ fn t295(xs: ArrayView2<f64>, wh: Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f6
 }
 "#,
         jvp: Some(|p, _y, t| t295_jvp(mat(p, 0, 1, 1).view(), mat(p, 1, 2, 2), mat(p, 5, 1, 2).view(), &vector(p, 7, 2), &mat(p, 9, 1, 2), p[11], mat(t, 1, 2, 2), mat(t, 5, 1, 2).view(), &vector(t, 7, 2), &mat(t, 9, 1, 2), t[11])),
+        hvp: None,
     },
     Case {
         name: "t296",
@@ -14024,6 +14440,7 @@ fn t296(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t296_jvp(&mat(p, 0, 3, 3), &mat(p, 9, 1, 1), mat(p, 10, 1, 1).view(), &vector(p, 11, 1), mat(p, 12, 3, 1), &mat(t, 9, 1, 1), mat(t, 10, 1, 1).view(), &vector(t, 11, 1), mat(t, 12, 3, 1))),
+        hvp: None,
     },
     Case {
         name: "t297",
@@ -14056,6 +14473,7 @@ fn t297(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
 }
 "#,
         jvp: Some(|p, _y, t| t297_jvp(&mat(p, 0, 2, 4), mat(p, 8, 2, 2).view(), &mat(p, 12, 4, 2), &vector(p, 20, 2), mat(p, 22, 3, 2), p[28], mat(t, 8, 2, 2).view(), &mat(t, 12, 4, 2), &vector(t, 20, 2), mat(t, 22, 3, 2), t[28])),
+        hvp: None,
     },
     Case {
         name: "t298",
@@ -14086,6 +14504,7 @@ fn t298(xs: &Array2<f64>, wh: &Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, s
 }
 "#,
         jvp: Some(|p, _y, t| t298_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 3, 3), &mat(p, 11, 2, 3), &vector(p, 17, 3), &mat(p, 20, 1, 3), &mat(t, 2, 3, 3), &vector(t, 17, 3), &mat(t, 20, 1, 3))),
+        hvp: None,
     },
     Case {
         name: "t299",
@@ -14121,6 +14540,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t299_jvp(mat(p, 0, 3, 3).view(), &vector(p, 9, 3), &vector(p, 12, 3), mat(t, 0, 3, 3).view(), &vector(t, 9, 3))),
+        hvp: None,
     },
     Case {
         name: "t307",
@@ -14137,7 +14557,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t307_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop]
 fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let scores0 = (&a - &a) * 3.0;
     let scores1: Array1<f64> = t306(&scores0, m, s);
@@ -14145,7 +14565,8 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     scores1.mean().unwrap() + act2.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t307_jvp(mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12])),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t309",
@@ -14162,7 +14583,7 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t309_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop]
 fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let probs0: Array2<f64> = t303(a, &m);
     let col1 = probs0.sum_axis(Axis(1));
@@ -14170,7 +14591,8 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     act2.mean().unwrap() + probs0.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t309_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), &mat(t, 0, 3, 2), mat(t, 6, 2, 3))),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t311",
@@ -14187,7 +14609,7 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t311_backward_source,
-        source: r#"#[backprop(wrt(m), jvp)]
+        source: r#"#[backprop(wrt(m))]
 fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let h0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let col1 = &h0 + &h0;
@@ -14196,7 +14618,8 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     hidden3.mean().unwrap() + 0.3 * gate2.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t311_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), mat(t, 6, 2, 3))),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t314",
@@ -14213,7 +14636,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t314_backward_source,
-        source: r#"#[backprop(wrt(a, s), split(t313), jvp)]
+        source: r#"#[backprop(wrt(a, s), split(t313))]
 fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let col0 = m.sin();
     let log_probs1 = a.mapv(f64::tanh);
@@ -14223,7 +14646,8 @@ fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     s + log_probs2.mean().unwrap() - h3.mean().unwrap() + 0.25 * probs4.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t314_jvp(mat(p, 0, 3, 2).view(), mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2).view(), t[12])),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t320",
@@ -14251,6 +14675,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t320_jvp(mat(p, 0, 4, 4).view(), &mat(p, 16, 3, 4), &vector(p, 28, 4), p[32], mat(t, 0, 4, 4).view(), &mat(t, 16, 3, 4), &vector(t, 28, 4), t[32])),
+        hvp: None,
     },
     Case {
         name: "t321",
@@ -14267,7 +14692,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t321_backward_source,
-        source: r#"#[backprop(wrt(a, s), jvp)]
+        source: r#"#[backprop(wrt(a, s))]
 fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let scores1: Array2<f64> = t313(&hidden0.to_owned(), m, s);
@@ -14277,7 +14702,8 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() - scores1.mean().unwrap() + 1.5 * (&z4 * &z4).sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t321_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), t[12])),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t323",
@@ -14294,7 +14720,7 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t323_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop]
 fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     let col0 = m.dot(a);
     let col1: Array2<f64> = t313(a, &m.to_owned(), s);
@@ -14302,7 +14728,8 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     col1.mean().unwrap() + scores2.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t323_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3).view(), p[12], &mat(t, 0, 3, 2), mat(t, 6, 2, 3).view(), t[12])),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t324",
@@ -14329,6 +14756,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t324_jvp(&mat(p, 0, 2, 2), &vector(p, 4, 2), &mat(t, 0, 2, 2), &vector(t, 4, 2))),
+        hvp: None,
     },
     Case {
         name: "t325",
@@ -14345,7 +14773,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t325_backward_source,
-        source: r#"#[backprop(wrt(a, m), jvp)]
+        source: r#"#[backprop(wrt(a, m))]
 fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     let row0 = (a - a) * 0.75;
     let norm1 = -&row0;
@@ -14356,7 +14784,8 @@ fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     (&norm1 * &norm1).sum() + gate4.mean().unwrap() + probs5.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t325_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3).view(), &mat(t, 0, 3, 2), mat(t, 6, 2, 3).view())),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t328",
@@ -14384,6 +14813,7 @@ fn t328(a: Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t328_jvp(mat(p, 0, 1, 1), p[1], mat(t, 0, 1, 1), t[1])),
+        hvp: None,
     },
     Case {
         name: "t334",
@@ -14411,6 +14841,7 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t334_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), p[2], mat(t, 0, 1, 1), &vector(t, 1, 1), t[2])),
+        hvp: None,
     },
     Case {
         name: "t336",
@@ -14427,7 +14858,7 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t336_backward_source,
-        source: r#"#[backprop(split(t330), jvp)]
+        source: r#"#[backprop(split(t330), hvp)]
 fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let norm0 = m.mapv(|v| v / (1.0 + v * v));
     let hidden1 = &a - u;
@@ -14438,7 +14869,11 @@ fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     mixed4.sum() + 1.5 * norm5.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t336_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1), &vector(t, 8, 1))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t336_hvp(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1), &vector(t, 8, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t339",
@@ -14455,7 +14890,7 @@ fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t339_backward_source,
-        source: r#"#[backprop(wrt(a, m), jvp)]
+        source: r#"#[backprop(wrt(a, m))]
 fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let gate1 = backprop::log_softmax(&hidden0, Axis(0));
@@ -14464,7 +14899,8 @@ fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() + 0.5 * hidden2.sum() + row3.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, _y, t| t339_jvp(mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2), &mat(t, 6, 2, 3))),
+        jvp: None,
+        hvp: None,
     },
     Case {
         name: "t340",
@@ -14493,6 +14929,7 @@ fn t340(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t340_jvp(mat(p, 0, 1, 4), &vector(p, 4, 4), p[8], mat(t, 0, 1, 4), &vector(t, 4, 4), t[8])),
+        hvp: None,
     },
     Case {
         name: "t341",
@@ -14521,6 +14958,7 @@ fn t341(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t341_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), p[6], mat(t, 0, 2, 2).view(), &vector(t, 4, 2), t[6])),
+        hvp: None,
     },
     Case {
         name: "t343",
@@ -14546,6 +14984,7 @@ fn t343(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t343_jvp(mat(p, 0, 1, 4), &vector(p, 4, 4), p[8], mat(t, 0, 1, 4), &vector(t, 4, 4), t[8])),
+        hvp: None,
     },
     Case {
         name: "t345",
@@ -14573,6 +15012,7 @@ fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t345_jvp(mat(p, 0, 3, 1).view(), mat(p, 3, 3, 1).view(), mat(t, 0, 3, 1).view(), mat(t, 3, 3, 1).view())),
+        hvp: None,
     },
     Case {
         name: "t347",
@@ -14598,6 +15038,7 @@ fn t347(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t347_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], &mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9])),
+        hvp: None,
     },
     Case {
         name: "t351",
@@ -14626,6 +15067,7 @@ fn t351(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t351_jvp(mat(p, 0, 1, 1), mat(p, 1, 1, 1).view(), &vector(p, 2, 1), mat(t, 0, 1, 1), mat(t, 1, 1, 1).view(), &vector(t, 2, 1))),
+        hvp: None,
     },
     Case {
         name: "t352",
@@ -14651,6 +15093,7 @@ fn t352(a: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t352_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), p[6], mat(t, 0, 2, 2).view(), &vector(t, 4, 2), t[6])),
+        hvp: None,
     },
     Case {
         name: "t358",
@@ -14679,6 +15122,7 @@ fn t358(a: Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t358_jvp(mat(p, 0, 1, 2), p[2], mat(t, 0, 1, 2))),
+        hvp: None,
     },
     Case {
         name: "t359",
@@ -14706,6 +15150,7 @@ fn t359(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t359_jvp(&mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], &mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32])),
+        hvp: None,
     },
     Case {
         name: "t360",
@@ -14737,6 +15182,7 @@ fn t360(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, x3: &Array3<f64>, s: f
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t361",
@@ -14768,6 +15214,7 @@ fn t361(x: ArrayView2<f64>, w: ArrayView2<f64>, emb: &Array2<f64>, y: &[usize]) 
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t362",
@@ -14797,6 +15244,7 @@ fn t362(m: Array2<f64>, a: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>) -> f64
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t363",
@@ -14827,6 +15275,7 @@ fn t363(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usi
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t364",
@@ -14856,6 +15305,7 @@ fn t364(x: &Array2<f64>, emb: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y
 }
 "#,
         jvp: Some(|p, y, t| t364_jvp(&mat(p, 0, 3, 3), &mat(p, 9, 2, 3), &mat(p, 15, 3, 2), p[21], p[22], y, &mat(t, 0, 3, 3), &mat(t, 9, 2, 3), &mat(t, 15, 3, 2), t[21], t[22])),
+        hvp: None,
     },
     Case {
         name: "t365",
@@ -14886,6 +15336,7 @@ fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t366",
@@ -14915,6 +15366,7 @@ fn t366(a: Array2<f64>, s: f64, k: ArrayView2<f64>, u: &Array1<f64>, m: &Array2<
 }
 "#,
         jvp: Some(|p, _y, t| t366_jvp(mat(p, 0, 4, 3), p[12], mat(p, 13, 4, 4).view(), &vector(p, 29, 4), &mat(p, 33, 4, 3), mat(t, 0, 4, 3), t[12], mat(t, 13, 4, 4).view(), &mat(t, 33, 4, 3))),
+        hvp: None,
     },
     Case {
         name: "t369",
@@ -14947,6 +15399,7 @@ fn t369(a: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> 
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t370",
@@ -14977,6 +15430,7 @@ fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t372",
@@ -14993,7 +15447,7 @@ fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f
             (value, flat(&g))
         },
         backward_source: t372_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t372(x: &Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 {
     let col0 = x.dot(&w);
     let row1 = emb.select(Axis(0), y);
@@ -15005,6 +15459,10 @@ fn t372(x: &Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 
 }
 "#,
         jvp: Some(|p, y, t| t372_jvp(&mat(p, 0, 2, 2), mat(p, 4, 2, 4), &mat(p, 12, 4, 2), y, &mat(t, 0, 2, 2), mat(t, 4, 2, 4), &mat(t, 12, 4, 2))),
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t372_hvp(&mat(p, 0, 2, 2), mat(p, 4, 2, 4), &mat(p, 12, 4, 2), y, &mat(t, 0, 2, 2), mat(t, 4, 2, 4), &mat(t, 12, 4, 2));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t373",
@@ -15036,6 +15494,7 @@ fn t373(a: &Array2<f64>, m: &Array2<f64>, x3: &Array3<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t374",
@@ -15069,6 +15528,7 @@ fn t374(x: &Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, s: f64, reg: f64, y:
 }
 "#,
         jvp: Some(|p, y, t| t374_jvp(&mat(p, 0, 4, 4), &mat(p, 16, 4, 4), mat(p, 32, 4, 4), p[48], p[49], y, &mat(t, 0, 4, 4), &mat(t, 16, 4, 4), mat(t, 32, 4, 4), t[48], t[49])),
+        hvp: None,
     },
     Case {
         name: "t375",
@@ -15101,6 +15561,7 @@ fn t375(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t376",
@@ -15132,6 +15593,7 @@ fn t376(a: &Array2<f64>, s: f64, m: Array2<f64>) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t377",
@@ -15167,6 +15629,7 @@ fn t377(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t378",
@@ -15196,6 +15659,7 @@ fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t382",
@@ -15229,6 +15693,7 @@ fn t382(x: &Array2<f64>, w: ArrayView2<f64>, emb: ArrayView2<f64>, s: f64, y: &[
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t383",
@@ -15255,6 +15720,7 @@ fn t383(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t387",
@@ -15283,6 +15749,7 @@ fn t387(a: &Array2<f64>, m: ArrayView2<f64>, k: &Array2<f64>, x3: &Array3<f64>, 
 }
 "#,
         jvp: Some(|p, _y, t| t387_jvp(&mat(p, 0, 2, 3), mat(p, 6, 3, 2).view(), &mat(p, 12, 2, 3), &tensor3(p, 18, 1, 1, 3), &vector(p, 21, 2), p[23], p[24], &mat(t, 0, 2, 3), mat(t, 6, 3, 2).view(), &mat(t, 12, 2, 3), &tensor3(t, 18, 1, 1, 3), &vector(t, 21, 2), t[23], t[24])),
+        hvp: None,
     },
     Case {
         name: "t388",
@@ -15314,6 +15781,7 @@ fn t388(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t388_jvp(&mat(p, 0, 4, 4), &vector(p, 16, 4), p[20], p[21], &mat(t, 0, 4, 4), &vector(t, 16, 4), t[20], t[21])),
+        hvp: None,
     },
     Case {
         name: "t389",
@@ -15342,6 +15810,7 @@ fn t389(m: Array2<f64>, a: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s: 
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t391",
@@ -15369,6 +15838,7 @@ fn t391(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t394",
@@ -15396,6 +15866,7 @@ fn t394(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t395",
@@ -15425,6 +15896,7 @@ fn t395(emb: Array2<f64>, w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t397",
@@ -15457,6 +15929,7 @@ fn t397(emb: ArrayView2<f64>, w: &Array2<f64>, x: &Array2<f64>, s: f64, y: &[usi
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t399",
@@ -15485,6 +15958,7 @@ fn t399(a: Array2<f64>, u: &Array1<f64>, s: f64, x3: &Array3<f64>, v: &Array1<f6
 }
 "#,
         jvp: Some(|p, _y, t| t399_jvp(mat(p, 0, 3, 2), &vector(p, 6, 2), p[8], &tensor3(p, 9, 2, 2, 2), &vector(p, 17, 2), mat(t, 0, 3, 2), &vector(t, 6, 2), t[8], &tensor3(t, 9, 2, 2, 2), &vector(t, 17, 2))),
+        hvp: None,
     },
     Case {
         name: "t400",
@@ -15515,6 +15989,7 @@ fn t400(a: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t400_jvp(&mat(p, 0, 2, 3), &vector(p, 6, 2), &tensor3(p, 8, 3, 3, 3), p[35], &mat(t, 0, 2, 3), &vector(t, 6, 2), &tensor3(t, 8, 3, 3, 3), t[35])),
+        hvp: None,
     },
     Case {
         name: "t401",
@@ -15545,6 +16020,7 @@ fn t401(a: ArrayView2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, s: f64, reg: f6
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t403",
@@ -15575,6 +16051,7 @@ fn t403(w: Array2<f64>, x: &Array2<f64>, emb: ArrayView2<f64>, s: f64, reg: f64,
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t404",
@@ -15606,6 +16083,7 @@ fn t404(a: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t405",
@@ -15639,6 +16117,7 @@ fn t405(x: Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t406",
@@ -15670,6 +16149,7 @@ fn t406(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f6
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t407",
@@ -15702,6 +16182,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t408",
@@ -15718,7 +16199,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
             (value, flat(&g))
         },
         backward_source: t408_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>) -> f64 {
     let probs0 = v.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = backprop::sigmoid(&probs0.slice(s![0..3]));
@@ -15727,7 +16208,11 @@ fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64
     s - 0.1 * m.sum() - 2.0 * (u * u).sum() + 1.5 * (a * a).sum() - scores1.mean().unwrap() + 0.1 * scores3.sum()
 }
 "#,
-        jvp: Some(|p, _y, t| t408_jvp(p[0], &mat(p, 1, 4, 1), mat(p, 5, 1, 4), &vector(p, 9, 4), &vector(p, 13, 4), &mat(p, 17, 4, 4), t[0], &mat(t, 1, 4, 1), mat(t, 5, 1, 4), &vector(t, 9, 4), &vector(t, 13, 4), &mat(t, 17, 4, 4))),
+        jvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t408_hvp(p[0], &mat(p, 1, 4, 1), mat(p, 5, 1, 4), &vector(p, 9, 4), &vector(p, 13, 4), &mat(p, 17, 4, 4), t[0], &mat(t, 1, 4, 1), mat(t, 5, 1, 4), &vector(t, 9, 4), &vector(t, 13, 4), &mat(t, 17, 4, 4));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t409",
@@ -15758,6 +16243,7 @@ fn t409(x: Array2<f64>, w: Array2<f64>, emb: &Array2<f64>, y: &[usize]) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t410",
@@ -15788,6 +16274,7 @@ fn t410(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t412",
@@ -15818,6 +16305,7 @@ fn t412(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x
 }
 "#,
         jvp: Some(|p, _y, t| t412_jvp(&mat(p, 0, 4, 2), mat(p, 8, 2, 4).view(), &vector(p, 16, 2), &vector(p, 18, 4), &tensor3(p, 22, 2, 4, 2), p[38], &mat(t, 0, 4, 2), mat(t, 8, 2, 4).view(), &vector(t, 16, 2), &vector(t, 18, 4), &tensor3(t, 22, 2, 4, 2), t[38])),
+        hvp: None,
     },
     Case {
         name: "t413",
@@ -15848,6 +16336,7 @@ fn t413(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, reg: f64
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t416",
@@ -15881,6 +16370,7 @@ fn t416(a: Array2<f64>, reg: f64, u: &Array1<f64>, x3: &Array3<f64>, s: f64, m: 
 }
 "#,
         jvp: None,
+        hvp: None,
     },
     Case {
         name: "t418",
@@ -15915,6 +16405,7 @@ fn t418(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: None,
+        hvp: None,
     },
 ];
 
@@ -15934,14 +16425,15 @@ static OUT_CASES: &[OutCase] = &[
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t300_backward_source,
-        source: r#"#[backprop(wrt(a, s), jvp)]
+        source: r#"#[backprop(wrt(a, s), hvp)]
 fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let act0 = a.t().dot(a);
     &act0 + s
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t300_jvp(&mat(p, 0, 1, 4), p[4], &mat(t, 0, 1, 4), t[4]);
+        jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t300_hvp_tangent(&mat(p, 0, 1, 4), p[4], &mat(t, 0, 1, 4), t[4]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -15969,6 +16461,7 @@ fn t301(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64>
             let (value, tangent) = t301_jvp(&mat(p, 0, 1, 1), mat(p, 1, 1, 3), &vector(p, 4, 1), p[5], &vector(t, 4, 1));
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t302",
@@ -15994,6 +16487,7 @@ fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
             let (value, tangent) = t302_jvp(&mat(p, 0, 4, 2), &vector(p, 8, 2), p[10], &vector(t, 8, 2), t[10]);
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t303",
@@ -16009,14 +16503,15 @@ fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 2)))),
         },
         backward_source: t303_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let log_probs0 = m.dot(a);
     log_probs0.t().to_owned()
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t303_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), &mat(t, 0, 3, 2), &mat(t, 6, 2, 3));
+        jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t303_hvp_tangent(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), &mat(t, 0, 3, 2), &mat(t, 6, 2, 3));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16034,7 +16529,7 @@ fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t304_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
     let scores0 = a.mapv(f64::tanh);
     (backprop::max_axis(&scores0, Axis(1))) + 0.75 * (&m * &m).sum()
@@ -16042,6 +16537,10 @@ fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t304_jvp(&mat(p, 0, 3, 1), mat(p, 3, 3, 1).view(), &mat(t, 0, 3, 1), mat(t, 3, 3, 1).view());
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t304_hvp_tangent(&mat(p, 0, 3, 1), mat(p, 3, 3, 1).view(), &mat(t, 0, 3, 1), mat(t, 3, 3, 1).view());
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16059,7 +16558,7 @@ fn t304(a: &Array2<f64>, m: ArrayView2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t305_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = u.tanh();
     let gate1 = (&scores0 - &scores0) * 1.5;
@@ -16068,6 +16567,10 @@ fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t305_jvp(&mat(p, 0, 2, 4), &vector(p, 8, 2), p[10], &mat(t, 0, 2, 4), &vector(t, 8, 2), t[10]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t305_hvp_tangent(&mat(p, 0, 2, 4), &vector(p, 8, 2), p[10], &mat(t, 0, 2, 4), &vector(t, 8, 2), t[10]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16085,7 +16588,7 @@ fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t306_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let act0 = a.powi(2);
     let norm1: Array2<f64> = t303(&act0, m);
@@ -16093,8 +16596,9 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &row2 + 2.0 * s
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t306_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
+        jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t306_hvp_tangent(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16112,7 +16616,7 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t308_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let norm0 = m.t().dot(&m);
     &norm0 - a.mean().unwrap() + u.mean().unwrap() + s
@@ -16120,6 +16624,10 @@ fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t308_jvp(&mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], &mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t308_hvp_tangent(&mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], &mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16137,16 +16645,14 @@ fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 3)))),
         },
         backward_source: t310_backward_source,
-        source: r#"#[backprop(wrt(a, m, s), jvp)]
+        source: r#"#[backprop(wrt(a, m, s))]
 fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array1<f64> = t306(a, &m, s);
     (backprop::sigmoid(&m)) + 3.0 * gate0.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t310_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), mat(t, 6, 2, 3), t[12]);
-            (elements(&value), elements(&tangent))
-        }),
+        jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t312",
@@ -16162,7 +16668,7 @@ fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t312_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let row0 = a.mapv(f64::tanh);
     let h1 = row0.dot(&row0);
@@ -16172,6 +16678,10 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t312_jvp(&mat(p, 0, 1, 1), p[1], &mat(t, 0, 1, 1), t[1]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t312_hvp_tangent(&mat(p, 0, 1, 1), p[1], &mat(t, 0, 1, 1), t[1]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16189,15 +16699,16 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 3, 2)))),
         },
         backward_source: t313_backward_source,
-        source: r#"#[backprop(split(t303), jvp)]
+        source: r#"#[backprop(split(t303), hvp)]
 fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array2<f64> = t303(a, m);
     let hidden1 = m.dot(a);
     (a + a) + 2.0 * s - gate0.mean().unwrap() + hidden1.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t313_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
+        jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t313_hvp_tangent(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16215,7 +16726,7 @@ fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t315_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let gate0 = u - s;
     (backprop::log_softmax(a, Axis(1))) + m.mean().unwrap() - gate0.mean().unwrap()
@@ -16223,6 +16734,10 @@ fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t315_jvp(&mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], &mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t315_hvp_tangent(&mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], &mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16240,7 +16755,7 @@ fn t315(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 2)))),
         },
         backward_source: t316_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &a * u;
     let gate1 = h0.dot(&h0.t());
@@ -16250,6 +16765,10 @@ fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t316_jvp(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), mat(t, 0, 2, 2).view(), &vector(t, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t316_hvp_tangent(mat(p, 0, 2, 2).view(), &vector(p, 4, 2), mat(t, 0, 2, 2).view(), &vector(t, 4, 2));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16267,7 +16786,7 @@ fn t316(a: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 1)))),
         },
         backward_source: t317_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = (u * u).sum() * 0.5;
     let h1 = a * u;
@@ -16276,6 +16795,10 @@ fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t317_jvp(&mat(p, 0, 1, 1), &vector(p, 1, 1), p[2], &mat(t, 0, 1, 1), &vector(t, 1, 1), t[2]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t317_hvp_tangent(&mat(p, 0, 1, 1), &vector(p, 1, 1), p[2], &mat(t, 0, 1, 1), &vector(t, 1, 1), t[2]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16293,7 +16816,7 @@ fn t317(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t318_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t318(a: &Array2<f64>) -> Array2<f64> {
     let gate0 = backprop::softplus(a);
     let h1 = a - &gate0;
@@ -16302,6 +16825,10 @@ fn t318(a: &Array2<f64>) -> Array2<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t318_jvp(&mat(p, 0, 1, 3), &mat(t, 0, 1, 3));
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t318_hvp_tangent(&mat(p, 0, 1, 3), &mat(t, 0, 1, 3));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16319,7 +16846,7 @@ fn t318(a: &Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t319_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0 = -&m;
     let z1: Array2<f64> = t315(&a, col0.view(), u, s);
@@ -16330,6 +16857,10 @@ fn t319(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t319_jvp(mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t319_hvp_tangent(mat(p, 0, 4, 4), mat(p, 16, 3, 4).view(), &vector(p, 28, 4), p[32], mat(t, 0, 4, 4), mat(t, 16, 3, 4).view(), &vector(t, 28, 4), t[32]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16358,6 +16889,7 @@ fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             let (value, tangent) = t322_jvp(&mat(p, 0, 1, 1), mat(p, 1, 3, 1), &vector(p, 4, 1), mat(t, 1, 3, 1), &vector(t, 4, 1));
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t326",
@@ -16373,7 +16905,7 @@ fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t326_backward_source,
-        source: r#"#[backprop(split(t318), jvp)]
+        source: r#"#[backprop(split(t318), jvp, hvp)]
 fn t326(a: Array2<f64>) -> Array2<f64> {
     let norm0: Array2<f64> = t318(&a);
     let mixed1 = backprop::relu(&norm0);
@@ -16383,6 +16915,10 @@ fn t326(a: Array2<f64>) -> Array2<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t326_jvp(mat(p, 0, 1, 3), mat(t, 0, 1, 3));
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t326_hvp_tangent(mat(p, 0, 1, 3), mat(t, 0, 1, 3));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16400,7 +16936,7 @@ fn t326(a: Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t327_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t327(a: ArrayView2<f64>) -> Array1<f64> {
     let hidden0 = a.view();
     let z1 = backprop::max_axis(&hidden0, Axis(0));
@@ -16409,6 +16945,10 @@ fn t327(a: ArrayView2<f64>) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t327_jvp(mat(p, 0, 1, 3).view(), mat(t, 0, 1, 3).view());
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t327_hvp_tangent(mat(p, 0, 1, 3).view(), mat(t, 0, 1, 3).view());
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16426,7 +16966,7 @@ fn t327(a: ArrayView2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 2)))),
         },
         backward_source: t329_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t329(a: &Array2<f64>) -> Array2<f64> {
     let h0 = a + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
     h0.mapv(backprop::sigmoid)
@@ -16434,6 +16974,10 @@ fn t329(a: &Array2<f64>) -> Array2<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t329_jvp(&mat(p, 0, 4, 2), &mat(t, 0, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t329_hvp_tangent(&mat(p, 0, 4, 2), &mat(t, 0, 4, 2));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16451,7 +16995,7 @@ fn t329(a: &Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 1)))),
         },
         backward_source: t330_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t330(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let h0 = &m - u;
     (&m * 1.5) + a.mean().unwrap() - h0.mean().unwrap()
@@ -16459,6 +17003,10 @@ fn t330(a: ArrayView2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> 
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t330_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1).view(), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1).view(), &vector(t, 8, 1));
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t330_hvp_tangent(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1).view(), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1).view(), &vector(t, 8, 1));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16488,6 +17036,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
             let (value, tangent) = t331_jvp(&mat(p, 0, 3, 3), &vector(p, 9, 2), &mat(t, 0, 3, 3));
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t332",
@@ -16503,7 +17052,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t332_backward_source,
-        source: r#"#[backprop(wrt(a), split(t313), jvp)]
+        source: r#"#[backprop(wrt(a), split(t313))]
 fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     let gate0: Array2<f64> = t313(&a, &m, s);
     let z1 = backprop::sigmoid(&gate0);
@@ -16511,10 +17060,8 @@ fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     &col2 - z1.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t332_jvp(mat(p, 0, 3, 2), mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2));
-            (elements(&value), elements(&tangent))
-        }),
+        jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t333",
@@ -16542,6 +17089,7 @@ fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             let (value, tangent) = t333_jvp(&mat(p, 0, 1, 4), &vector(p, 4, 4), &mat(t, 0, 1, 4), &vector(t, 4, 4));
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t335",
@@ -16557,13 +17105,17 @@ fn t333(a: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 4)))),
         },
         backward_source: t335_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     (a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) + 0.3 * u.mean().unwrap() - s
 }
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t335_jvp(&mat(p, 0, 1, 4), &vector(p, 4, 4), p[8], &mat(t, 0, 1, 4), &vector(t, 4, 4), t[8]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t335_hvp_tangent(&mat(p, 0, 1, 4), &vector(p, 4, 4), p[8], &mat(t, 0, 1, 4), &vector(t, 4, 4), t[8]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16591,6 +17143,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
             let (value, tangent) = t337_jvp(mat(p, 0, 1, 4).view(), p[4], mat(t, 0, 1, 4).view(), t[4]);
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t338",
@@ -16606,7 +17159,7 @@ fn t337(a: ArrayView2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t338_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     let col0: Array2<f64> = t308(&m.to_owned(), a.view(), u, s);
     let row1 = backprop::relu(&col0);
@@ -16616,6 +17169,10 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t338_jvp(mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t338_hvp_tangent(mat(p, 0, 1, 4), mat(p, 4, 1, 4).view(), &vector(p, 8, 1), p[9], mat(t, 0, 1, 4), mat(t, 4, 1, 4).view(), &vector(t, 8, 1), t[9]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16633,7 +17190,7 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t342_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let row0 = (a * a) * 1.5;
     let probs1 = m.sum_axis(Axis(0));
@@ -16642,6 +17199,10 @@ fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t342_jvp(&mat(p, 0, 1, 4), mat(p, 4, 4, 2).view(), p[12], &mat(t, 0, 1, 4), mat(t, 4, 4, 2).view(), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t342_hvp_tangent(&mat(p, 0, 1, 4), mat(p, 4, 4, 2).view(), p[12], &mat(t, 0, 1, 4), mat(t, 4, 4, 2).view(), t[12]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16659,7 +17220,7 @@ fn t342(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t344_backward_source,
-        source: r#"#[backprop(split(t318), jvp)]
+        source: r#"#[backprop(split(t318), jvp, hvp)]
 fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
     let log_probs0: Array2<f64> = t318(a);
     let hidden1 = &log_probs0 + &log_probs0;
@@ -16668,6 +17229,10 @@ fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t344_jvp(&mat(p, 0, 1, 3), p[3], &mat(t, 0, 1, 3), t[3]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t344_hvp_tangent(&mat(p, 0, 1, 3), p[3], &mat(t, 0, 1, 3), t[3]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16697,6 +17262,7 @@ fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
             let (value, tangent) = t346_jvp(mat(p, 0, 1, 3), p[3], mat(t, 0, 1, 3), t[3]);
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t348",
@@ -16712,7 +17278,7 @@ fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t348_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = -u;
     let hidden1 = m.dot(&mixed0);
@@ -16721,6 +17287,10 @@ fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t348_jvp(mat(p, 0, 1, 1).view(), &mat(p, 1, 1, 1), &vector(p, 2, 1), mat(t, 0, 1, 1).view(), &mat(t, 1, 1, 1), &vector(t, 2, 1));
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t348_hvp_tangent(mat(p, 0, 1, 1).view(), &mat(p, 1, 1, 1), &vector(p, 2, 1), mat(t, 0, 1, 1).view(), &mat(t, 1, 1, 1), &vector(t, 2, 1));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16748,6 +17318,7 @@ fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
             let (value, tangent) = t349_jvp(mat(p, 0, 2, 1), p[2], mat(t, 0, 2, 1), t[2]);
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t350",
@@ -16774,6 +17345,7 @@ fn t350(a: &Array2<f64>, s: f64) -> Array2<f64> {
             let (value, tangent) = t350_jvp(&mat(p, 0, 3, 1), p[3], &mat(t, 0, 3, 1));
             (elements(&value), elements(&tangent))
         }),
+        hvp_tangent: None,
     },
     OutCase {
         name: "t353",
@@ -16789,7 +17361,7 @@ fn t350(a: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t353_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t353(a: ArrayView2<f64>) -> Array1<f64> {
     let probs0 = -&a;
     let norm1 = a.mean_axis(Axis(1)).unwrap();
@@ -16798,6 +17370,10 @@ fn t353(a: ArrayView2<f64>) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t353_jvp(mat(p, 0, 1, 1).view(), mat(t, 0, 1, 1).view());
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t353_hvp_tangent(mat(p, 0, 1, 1).view(), mat(t, 0, 1, 1).view());
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16815,7 +17391,7 @@ fn t353(a: ArrayView2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t354_backward_source,
-        source: r#"#[backprop(split(t329), jvp)]
+        source: r#"#[backprop(split(t329), jvp, hvp)]
 fn t354(a: Array2<f64>) -> Array1<f64> {
     let hidden0: Array2<f64> = t329(&a);
     let gate1 = hidden0.sum_axis(Axis(0));
@@ -16824,6 +17400,10 @@ fn t354(a: Array2<f64>) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t354_jvp(mat(p, 0, 4, 2), mat(t, 0, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t354_hvp_tangent(mat(p, 0, 4, 2), mat(t, 0, 4, 2));
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16841,7 +17421,7 @@ fn t354(a: Array2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 2)))),
         },
         backward_source: t355_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let h0 = a.mapv(|v| v * v * 0.5 + v.sin());
     (&h0 + &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) - 0.1 * s
@@ -16849,6 +17429,10 @@ fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t355_jvp(&mat(p, 0, 1, 2), p[2], &mat(t, 0, 1, 2), t[2]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t355_hvp_tangent(&mat(p, 0, 1, 2), p[2], &mat(t, 0, 1, 2), t[2]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16866,7 +17450,7 @@ fn t355(a: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t356_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let norm0 = backprop::relu(a);
     let col1 = a.mean_axis(Axis(1)).unwrap();
@@ -16875,6 +17459,10 @@ fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t356_jvp(&mat(p, 0, 2, 3), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 2, 3), &mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t356_hvp_tangent(&mat(p, 0, 2, 3), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 2, 3), &mat(t, 6, 2, 3), t[12]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16892,7 +17480,7 @@ fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t357_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(hvp)]
 fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = backprop::max_axis(a, Axis(0));
     let norm1 = u - u;
@@ -16900,8 +17488,9 @@ fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm2 + 0.25 * s + scores0.mean().unwrap()
 }
 "#,
-        jvp: Some(|p, t| {
-            let (value, tangent) = t357_jvp(&mat(p, 0, 3, 4), &vector(p, 12, 3), p[15], &mat(t, 0, 3, 4), &vector(t, 12, 3), t[15]);
+        jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t357_hvp_tangent(&mat(p, 0, 3, 4), &vector(p, 12, 3), p[15], &mat(t, 0, 3, 4), &vector(t, 12, 3), t[15]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -16936,6 +17525,7 @@ fn t367(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>) -> A
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t368",
@@ -16963,6 +17553,7 @@ fn t368(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t371",
@@ -16978,7 +17569,7 @@ fn t368(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 4)))),
         },
         backward_source: t371_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
     let act0 = &a.column(1) * 3.0;
     let col1 = (&act0 + &act0).mapv(|v| if v > s { v - s } else { 0.0 });
@@ -16993,6 +17584,10 @@ fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t371_hvp_tangent(mat(p, 0, 4, 3).view(), p[12], p[13], mat(t, 0, 4, 3).view(), t[12], t[13]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t379",
@@ -17008,7 +17603,7 @@ fn t371(a: ArrayView2<f64>, s: f64, reg: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 4)))),
         },
         backward_source: t379_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t379(a: ArrayView2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
     let z0 = m.column(0).dot(&m);
     let scores1 = z0.slice(s![..1]);
@@ -17022,6 +17617,10 @@ fn t379(a: ArrayView2<f64>, m: ArrayView2<f64>, s: f64) -> Array1<f64> {
 "#,
         jvp: Some(|p, t| {
             let (value, tangent) = t379_jvp(mat(p, 0, 1, 4).view(), mat(p, 4, 3, 1).view(), p[7], mat(t, 0, 1, 4).view(), mat(t, 4, 3, 1).view(), t[7]);
+            (elements(&value), elements(&tangent))
+        }),
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t379_hvp_tangent(mat(p, 0, 1, 4).view(), mat(p, 4, 3, 1).view(), p[7], mat(t, 0, 1, 4).view(), mat(t, 4, 3, 1).view(), t[7]);
             (elements(&value), elements(&tangent))
         }),
     },
@@ -17055,6 +17654,7 @@ fn t380(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t381",
@@ -17083,6 +17683,7 @@ fn t381(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t384",
@@ -17113,6 +17714,7 @@ fn t384(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t385",
@@ -17142,6 +17744,7 @@ fn t385(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>) -> Array1<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t386",
@@ -17157,7 +17760,7 @@ fn t385(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t386_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t386(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let mixed0 = u.mapv(|v| if v > 0.1 { v - 0.1 } else { 1.5 * (v - 0.1) }).sum();
     let probs1 = concatenate(Axis(0), &[u.view(), u.view()]).unwrap();
@@ -17169,6 +17772,10 @@ fn t386(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t386_hvp_tangent(&mat(p, 0, 2, 1), &mat(p, 2, 1, 2), &vector(p, 4, 2), &mat(t, 0, 2, 1), &mat(t, 2, 1, 2), &vector(t, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t390",
@@ -17195,6 +17802,7 @@ fn t390(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t392",
@@ -17226,6 +17834,7 @@ fn t392(a: &Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t393",
@@ -17256,6 +17865,7 @@ fn t393(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t396",
@@ -17285,6 +17895,7 @@ fn t396(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>) -
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t398",
@@ -17312,6 +17923,7 @@ fn t398(u: &Array1<f64>, a: ArrayView2<f64>, s: f64) -> Array2<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t402",
@@ -17327,7 +17939,7 @@ fn t398(u: &Array1<f64>, a: ArrayView2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t402_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t402(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> Array1<f64> {
     let act0 = m.mapv(|v| if v > reg { v - reg } else { 0.0 });
     let norm1 = u.mapv(|v| {
@@ -17343,6 +17955,10 @@ fn t402(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> 
 }
 "#,
         jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t402_hvp_tangent(&mat(p, 0, 1, 2), p[2], &vector(p, 3, 1), p[4], &mat(p, 5, 4, 2), &mat(t, 0, 1, 2), t[2], &vector(t, 3, 1), t[4], &mat(t, 5, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t411",
@@ -17372,6 +17988,7 @@ fn t411(s: f64, a: Array2<f64>, reg: f64) -> Array2<f64> {
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t414",
@@ -17405,6 +18022,7 @@ fn t414(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, 
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t415",
@@ -17420,7 +18038,7 @@ fn t414(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, 
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 1)))),
         },
         backward_source: t415_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t415(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>) -> Array2<f64> {
     let mixed0 = x3.mean_axis(Axis(1)).unwrap();
     let probs1 = u.mapv(|v| if v > 1.0 { 1.0 + (v - 1.0) * 0.1 } else if v < -1.0 { -1.0 + (v + 1.0) * 0.1 } else { v });
@@ -17433,6 +18051,10 @@ fn t415(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
 }
 "#,
         jvp: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t415_hvp_tangent(&mat(p, 0, 3, 2), mat(p, 6, 3, 2).view(), mat(p, 12, 3, 2), &vector(p, 18, 3), &tensor3(p, 21, 1, 3, 2), &mat(t, 0, 3, 2), mat(t, 6, 3, 2).view(), mat(t, 12, 3, 2), &vector(t, 18, 3), &tensor3(t, 21, 1, 3, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t417",
@@ -17464,6 +18086,7 @@ fn t417(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>, 
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
     OutCase {
         name: "t419",
@@ -17492,6 +18115,7 @@ fn t419(v: &Array1<f64>, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, x3: 
 }
 "#,
         jvp: None,
+        hvp_tangent: None,
     },
 ];
 
@@ -17593,6 +18217,16 @@ static COVERAGE: &[(&str, usize)] = &[
     ("exp", 22),
     ("fan-out", 392),
     ("for loop carrying an array", 31),
+    ("hvp", 75),
+    ("hvp calling a program", 8),
+    ("hvp of a program returning an array", 32),
+    ("hvp with a loop", 6),
+    ("hvp with a mapv closure with a branch", 4),
+    ("hvp with max_axis", 11),
+    ("hvp with pick", 16),
+    ("hvp with split(..)", 5),
+    ("hvp with wrt(..)", 16),
+    ("hvp without jvp (HVP_JVP_ flags)", 24),
     ("index from the shape (nrows(), ncols())", 9),
     ("index_axis(Axis(0), i)", 5),
     ("index_axis(Axis(1), i)", 4),
@@ -17603,10 +18237,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
-    ("jvp", 371),
-    ("jvp of a program returning an array", 39),
-    ("jvp with split(..)", 14),
-    ("jvp with wrt(..)", 140),
+    ("jvp", 335),
+    ("jvp of a program returning an array", 32),
+    ("jvp with split(..)", 10),
+    ("jvp with wrt(..)", 117),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),
