@@ -2114,9 +2114,10 @@ fn check() {
     /// a `mapv` closure with `max`, `min` or `clamp` (`|v| v.max(0.0) * 2.0`, `|v| v.min(-s)`,
     /// `|v| v.clamp(-0.3, 1.5) * 0.1`): "closures are supported only as `mapv`'s argument" and
     /// "`map_collect` is not a differentiable float method". `f_grad` and `f_jvp` compile, and
-    /// so does `hvp` of a path (`mapv(f64::tanh)`) or of a closure with a branch.
+    /// so does `hvp` of a path (`mapv(f64::tanh)`) or of a closure with a branch. Fixed: under
+    /// `hvp` the tangent is each tangent times its slope, an array of the rule's tangent in
+    /// the forward language (`&a.mapv(|e| if e >= 0.0 { 1.0 } else { 0.0 }) * t_a`).
     #[test]
-    #[ignore = "the macro does not compile it yet"]
     fn hvp_mapv_with_max() {
         passes_hvp(
             "hvp_mapv_with_max",
@@ -2281,9 +2282,8 @@ fn check() {
     /// hvp)]` of a `mapv` closure that divides by an expression of its argument (`|v| 1.0 /
     /// (1.0 + v * v)`): "cannot find function `tangent_like_jvp` in crate `::backprop`" (the
     /// `g_hvp_tangent_jvp` that `jvp` with `hvp` writes). With `hvp` alone, or `|v| v / 2.0`,
-    /// it compiles.
+    /// it compiles. Fixed: the runtime has `tangent_like_jvp`.
     #[test]
-    #[ignore = "the macro does not compile it yet"]
     fn jvp_hvp_mapv_dividing_by_its_argument() {
         passes_hvp(
             "jvp_hvp_mapv_dividing_by_its_argument",
@@ -2314,7 +2314,6 @@ fn check() {
     /// u`, `a` outside `wrt`): "cannot find function `tangent_like_jvp` in crate `::backprop`".
     /// With `hvp` alone, or with `a` differentiated too, it compiles.
     #[test]
-    #[ignore = "the macro does not compile it yet"]
     fn jvp_hvp_broadcast_onto_a_constant_array() {
         passes_hvp(
             "jvp_hvp_broadcast_onto_a_constant_array",

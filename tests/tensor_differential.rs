@@ -99,8 +99,9 @@
 //! `hvp` where the macro supports it (README, "Second order": the ndarray operations, the
 //! runtime gates, `max_axis`, `mapv` closures that are scalar functions, branches included)
 //! and when every program it calls has `hvp` too, since its `f_hvp` goes through their
-//! `g_hvp_tangent`. The flags `HVP_MAPV_MAX_MIN_CLAMP` to `HVP_JVP_COPY_AS_THE_OUTPUT` keep
-//! out what the macro does not compile under `hvp` yet (each `#[ignore]`d in
+//! `g_hvp_tangent`. The flags `HVP_BREAK_AFTER_ARRAY_UPDATE` to `HVP_JVP_COPY_AS_THE_OUTPUT` keep
+//! out what the macro does not compile under `hvp` yet (`HVP_MAPV_MAX_MIN_CLAMP`, on, lets in
+//! what it compiles since) (each `#[ignore]`d in
 //! `tests/regressions.rs`, but the last, which has no minimal case yet); where only the
 //! combination of `jvp` and `hvp` does not compile (the flags `HVP_JVP_..`), the program keeps
 //! `hvp` and loses `jvp`. At each point a program with `hvp` and a scalar output runs `f_hvp(p.., v..)`
@@ -308,7 +309,10 @@ const HVP_EVERY: usize = 6;
 /// differentiated): "closures are supported only as `mapv`'s argument" and "`map_collect` is
 /// not a differentiable float method" (`tests/regressions.rs`, `hvp_mapv_with_max`). A path,
 /// `mapv(f64::tanh)`, and a closure with a branch compile.
-const HVP_MAPV_MAX_MIN_CLAMP: bool = false;
+///
+/// On: under `hvp` the comparison's tangent is written in the forward language, each tangent
+/// times an array of its slope, and the repro runs.
+const HVP_MAPV_MAX_MIN_CLAMP: bool = true;
 /// Whether a program with `hvp` may have a carried array's `break` guard after its update in
 /// the same iteration (`h = (h.dot(wh) + b) * 0.1; if (&h * &h).sum() > 3.0 { break; }`):
 /// "mismatched types: expected `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<..>`" at
@@ -333,14 +337,18 @@ const HVP_LANE_STATISTICS_OF_VIEW: bool = false;
 /// expression of its argument (`a.mapv(|v| 1.0 / (1.0 + v * v))`): "cannot find function
 /// `tangent_like_jvp` in crate `::backprop`" (`tests/regressions.rs`,
 /// `jvp_hvp_mapv_dividing_by_its_argument`). With `hvp` alone, or `|v| v / 2.0`, it compiles.
-const HVP_JVP_MAPV_DIVISION: bool = false;
+///
+/// On: the runtime has `tangent_like_jvp`, and the repro runs.
+const HVP_JVP_MAPV_DIVISION: bool = true;
 /// Whether a program with `wrt(..)` may have both `jvp` and `hvp`: a constant array (outside
 /// `wrt`) plus a differentiated array broadcast to its shape (`a + u` with `wrt(u)`) is
 /// "cannot find function `tangent_like_jvp` in crate `::backprop`" (`tests/regressions.rs`,
 /// `jvp_hvp_broadcast_onto_a_constant_array`). With `hvp` alone it compiles. (Off, every
 /// program with `wrt(..)` and `hvp` loses `jvp`, whether it has such a line or not: the
 /// generator does not tell them apart.)
-const HVP_JVP_CONSTANT_BROADCAST: bool = false;
+///
+/// On: the runtime has `tangent_like_jvp`, and the repro runs.
+const HVP_JVP_CONSTANT_BROADCAST: bool = true;
 /// Whether a program with both `jvp` and `hvp` that returns an array may return a copy
 /// (`l.t().to_owned()` of `let l = m.dot(a);`): `t303` did not build under `cargo clippy`
 /// ("mismatched types: expected `(ArrayBase<OwnedRepr<f64>, ..>, ArrayBase<OwnedRepr<f64>,

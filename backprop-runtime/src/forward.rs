@@ -39,6 +39,24 @@ where
     (t.spread(y.raw_dim()), (d_t, Array::zeros(y.raw_dim())))
 }
 
+/// [`tangent_like`] in forward mode, for forward over forward (`g_jvp_jvp`, written by
+/// `#[backprop(jvp, hvp)]`): it is linear in the tangent and reads only the shape of `y`, so
+/// its tangent is the tangent's tangent spread the same way.
+pub fn tangent_like_jvp<F, T, S, D, U>(
+    t: T,
+    y: &ArrayBase<S, D>,
+    t_t: T,
+    _t_y: U,
+) -> (Array<F, D>, Array<F, D>)
+where
+    F: Clone,
+    T: TangentPart<F>,
+    S: ndarray::Data<Elem = F>,
+    D: Dimension,
+{
+    (t.spread(y.raw_dim()), t_t.spread(y.raw_dim()))
+}
+
 /// What [`tangent_like`] spreads: a scalar, an array, or a reference to one.
 pub trait TangentPart<F> {
     /// The gradient of a spread part: of its own shape.

@@ -30,7 +30,7 @@ pub use check::{
 };
 pub use differentiable::Differentiable;
 #[cfg(feature = "ndarray")]
-pub use forward::{TangentPart, tangent_like, tangent_like_backward};
+pub use forward::{TangentPart, tangent_like, tangent_like_backward, tangent_like_jvp};
 pub use gates::{
     Elementwise, relu, relu_backward, relu_hvp_tangent, relu_hvp_tangent_backward, relu_jvp,
     sigmoid, sigmoid_backward, sigmoid_hvp_tangent, sigmoid_hvp_tangent_backward, sigmoid_jvp,

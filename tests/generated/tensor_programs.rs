@@ -148,7 +148,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
     h3.sum() - norm7 + 0.3 * (&col9 * &col9).sum()
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let probs0 = (&a + &a) * 0.1;
     let act1 = a.mapv(|v| v / (1.0 + v * v));
@@ -629,7 +629,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
     v.sum() + s + log_probs0.mean().unwrap() + log_probs1.mean().unwrap() + 0.5 * col2.mean().unwrap()
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let log_probs1 = act0.tanh();
@@ -915,7 +915,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     probs6.mean().unwrap() + scores7.sum() - 0.3 * act8.mean().unwrap()
 }
 
-#[backprop(wrt(x, b, w), hvp)]
+#[backprop(wrt(x, b, w), jvp, hvp)]
 fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(&w) + b;
     let probs1 = scores0.mean().unwrap() * 0.25;
@@ -1067,7 +1067,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
     s + row0 - row8.mean().unwrap()
 }
 
-#[backprop(wrt(a, s), hvp)]
+#[backprop(wrt(a, s), jvp, hvp)]
 fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let h0 = m + a;
     let log_probs1 = k.dot(k);
@@ -1145,7 +1145,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
     -backprop::pick(&z4, y).mean().unwrap() + 0.5 * reg * (&w * &w).sum() + s + log_probs1.mean().unwrap() - h3.sum()
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.t().dot(&k);
     let gate1 = act0.mapv(|v| (v * s).tanh());
@@ -1221,7 +1221,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&gate8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s - z2.mean().unwrap() - scores4.sum() + hidden5.mean().unwrap() + scores6 - 0.75 * (&log_probs7 * &log_probs7).sum()
 }
 
-#[backprop(wrt(x, w, b, reg), hvp)]
+#[backprop(wrt(x, w, b, reg), jvp, hvp)]
 fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = (&probs0 - &probs0) * 2.0;
@@ -1347,7 +1347,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     h3 + 0.25 * col4
 }
 
-#[backprop(wrt(a, m), hvp)]
+#[backprop(wrt(a, m), jvp, hvp)]
 fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = m - m;
     let mixed1 = a - &log_probs0;
@@ -1493,7 +1493,7 @@ fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
     mixed4.sum() - 2.0 * mixed5.mean().unwrap() + probs6.sum() + mixed7.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
     let col0 = u.mapv(|v| v.clamp(-0.3, 1.5) * 0.1);
     let gate1 = (a - u) * 1.5;
@@ -1770,7 +1770,7 @@ fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
     m.mean().unwrap() + 0.25 * gate2 + 0.3 * z3.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
     let log_probs0 = &a - &a;
     let z1 = backprop::relu(&log_probs0);
@@ -1839,7 +1839,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&hidden6, y).mean().unwrap() + 0.5 * s * (w * w).sum() - backprop::pick(&act4, y).mean().unwrap()
 }
 
-#[backprop(wrt(v), hvp)]
+#[backprop(wrt(v), jvp, hvp)]
 fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let scores0 = m.sum_axis(Axis(0));
     let h1 = backprop::softmax(a, Axis(1));
@@ -1900,7 +1900,7 @@ fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
     s + h3.mean().unwrap() - mixed4.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = a.mapv(|v| v / (1.0 + v * v));
     let gate1 = -m;
@@ -1974,7 +1974,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
     log_probs2.mean().unwrap() + 0.75 * h5.sum()
 }
 
-#[backprop(wrt(x, w, s), hvp)]
+#[backprop(wrt(x, w, s), jvp, hvp)]
 fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let row1 = backprop::max_axis(x, Axis(0));
@@ -2105,7 +2105,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
     -backprop::pick(&row10, y).mean().unwrap() + 0.75 * col3.mean().unwrap() + gate4.mean().unwrap() + 0.1 * (&scores7 * &scores7).sum() + col8.mean().unwrap() + 0.3 * backprop::pick(&log_probs9, y).mean().unwrap()
 }
 
-#[backprop(wrt(a, k, s), hvp)]
+#[backprop(wrt(a, k, s), jvp, hvp)]
 fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1)).insert_axis(Axis(1));
     let scores1 = backprop::sigmoid(&k);
@@ -2244,7 +2244,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
     (k * k).sum() + row4.mean().unwrap() - col5.mean().unwrap()
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(&a, Axis(0)).insert_axis(Axis(0));
     let mixed1 = 0.3 * u;
@@ -2328,7 +2328,7 @@ fn t197(a: Array2<f64>) -> f64 {
     norm9.mean().unwrap() - z3.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let scores1 = gate0.mapv(|v| (v + v.min(s + 1.5)) * 0.5);
@@ -2406,7 +2406,7 @@ fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
     s - reg + z2 + 0.75 * (&hidden4 * &hidden4).sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     let col0 = a.mapv(|v| v.min(-s));
     let scores1 = backprop::max_axis(m, Axis(0)).insert_axis(Axis(0));
@@ -2478,7 +2478,7 @@ fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
     m.mean().unwrap() + s - 2.0 * (&hidden4 * &hidden4).sum() + log_probs5.mean().unwrap() - hidden6.sum() + 0.3 * row7
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u * u;
     let mixed1 = &probs0 + &probs0;
@@ -2557,7 +2557,7 @@ fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: 
     (&row5 * &row5).sum() + hidden6.mean().unwrap() - hidden7.sum() - z8.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = backprop::max_axis(a, Axis(0));
     let probs1 = u.sin();
@@ -2628,7 +2628,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
     -backprop::pick(&gate7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - backprop::pick(&hidden2, y).mean().unwrap() + probs5.sum() - 1.5 * row6.mean().unwrap()
 }
 
-#[backprop(wrt(s, reg), hvp)]
+#[backprop(wrt(s, reg), jvp, hvp)]
 fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = m.sum();
     let gate1 = k.exp();
@@ -2760,7 +2760,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     m.mean().unwrap() + 0.3 * gate0.mean().unwrap() + 0.25 * h4.mean().unwrap() + 2.0 * log_probs6.mean().unwrap()
 }
 
-#[backprop(wrt(m), hvp)]
+#[backprop(wrt(m), jvp, hvp)]
 fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let h0 = backprop::log_softmax(a, Axis(1));
     let row1 = m * &k;
@@ -2906,7 +2906,7 @@ fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     z2.sum() + scores5.sum() + 0.25 * probs6.mean().unwrap() + hidden7.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = a.mapv(|v| v.max(0.0));
     let h1 = m.dot(u);
@@ -2980,7 +2980,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (&h * &h).sum() + 0.5 * masked1.mean().unwrap() + h2.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state), hvp)]
+#[backprop(wrt(wh, wx, b, state), jvp, hvp)]
 fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let gate0 = wx.sum_axis(Axis(0));
     let mut h = wx.to_owned();
@@ -3080,7 +3080,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
     (&xs * &xs).sum() - state.mean().unwrap() + (&act0 * &act0).sum() + h.sum() + acc
 }
 
-#[backprop(wrt(wh, wx, b), hvp)]
+#[backprop(wrt(wh, wx, b), jvp, hvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -3191,7 +3191,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
     xs.mean().unwrap() + 3.0 * wh.mean().unwrap() + 0.75 * s + log_probs0.mean().unwrap()
 }
 
-#[backprop(wrt(wh, b, state, s), hvp)]
+#[backprop(wrt(wh, b, state, s), jvp, hvp)]
 fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = -b;
     let mut h = state.to_owned();
@@ -3301,7 +3301,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
     xs.mean().unwrap() - h.mean().unwrap() - 0.75 * acc + gate0.sum()
 }
 
-#[backprop(wrt(wh, wx, b, state), hvp)]
+#[backprop(wrt(wh, wx, b, state), jvp, hvp)]
 fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let hidden0 = state.sum_axis(Axis(1));
     let mut h = state.clone();
@@ -3421,7 +3421,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     xs.mean().unwrap() - b.mean().unwrap() + 0.75 * h.mean().unwrap() - acc + 0.75 * gate1.mean().unwrap() + masked3.mean().unwrap()
 }
 
-#[backprop(wrt(wh, wx, b, s), hvp)]
+#[backprop(wrt(wh, wx, b, s), jvp, hvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3774,7 +3774,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
     (&z0 * &z0).sum() + acc - (&masked2 * &masked2).sum() + (&act3 * &act3).sum()
 }
 
-#[backprop(wrt(wh, b, state), hvp)]
+#[backprop(wrt(wh, b, state), jvp, hvp)]
 fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -3879,7 +3879,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     h.mean().unwrap() + (&log_probs2 * &log_probs2).sum()
 }
 
-#[backprop(wrt(a, s), hvp)]
+#[backprop(wrt(a, s), jvp, hvp)]
 fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let act0 = a.t().dot(a);
     &act0 + s
@@ -4058,7 +4058,7 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     col1.mean().unwrap() + scores2.mean().unwrap()
 }
 
-#[backprop(split(t316), jvp)]
+#[backprop(split(t316), jvp, hvp)]
 fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0: Array2<f64> = t316(a.view(), u);
     let col1 = u + u;
@@ -4154,7 +4154,7 @@ fn t335(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array2<f64> {
     (a - &a.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) + 0.3 * u.mean().unwrap() - s
 }
 
-#[backprop(split(t330), hvp)]
+#[backprop(split(t330), jvp, hvp)]
 fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let norm0 = m.mapv(|v| v / (1.0 + v * v));
     let hidden1 = &a - u;
@@ -4242,7 +4242,7 @@ fn t345(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     row3 + act4.sum()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = &a - &a;
     let h1 = log_probs0.mapv(|v| v.clamp(-0.5, 0.5));
@@ -4265,7 +4265,7 @@ fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &hidden1 + a.mean().unwrap()
 }
 
-#[backprop(jvp)]
+#[backprop(jvp, hvp)]
 fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
     let row0 = a.mapv(|v| (v * s).min(0.5));
     row0.tanh()
@@ -4324,7 +4324,7 @@ fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &col1 + m.mean().unwrap() + s - 1.5 * norm0.mean().unwrap()
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = backprop::max_axis(a, Axis(0));
     let norm1 = u - u;
@@ -4785,7 +4785,7 @@ fn t392(a: &Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
     (concatenate(Axis(0), &[a.view(), a.view(), k.slice(s![0..1, ..])]).unwrap()) + m.sum() + u.sum() + (&row7 * &row7).sum() - (&col8 * &col8).sum() - h9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t393(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> Array1<f64> {
     let col0 = (m - &m.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) / &(m.var_axis(Axis(1), 0.0) + 1.0).mapv(f64::sqrt).insert_axis(Axis(1));
     let row1 = v.select(Axis(0), &[0, 3, 3, 0]);
@@ -4984,7 +4984,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
     -backprop::pick(&h9, y).mean().unwrap() - 0.5 * s * (w * w).sum() + z3.mean().unwrap() - 0.75 * norm4.sum() + act5.sum() + (&norm7 * &norm7).sum() + 1.5 * mixed8.mean().unwrap()
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>) -> f64 {
     let probs0 = v.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = backprop::sigmoid(&probs0.slice(s![0..3]));
@@ -5528,7 +5528,7 @@ fn t011(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t012_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     let probs0 = (&a + &a) * 0.1;
     let act1 = a.mapv(|v| v / (1.0 + v * v));
@@ -5540,7 +5540,7 @@ fn t012(k: &Array2<f64>, m: ArrayView2<f64>, a: Array2<f64>) -> f64 {
     act1.mean().unwrap() + col3 + mixed4.mean().unwrap() - mixed5.mean().unwrap() + (&scores6 * &scores6).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t012_jvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 4).view(), mat(p, 12, 1, 2), &mat(t, 0, 1, 4), mat(t, 4, 2, 4).view(), mat(t, 12, 1, 2))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t012_hvp(&mat(p, 0, 1, 4), mat(p, 4, 2, 4).view(), mat(p, 12, 1, 2), &mat(t, 0, 1, 4), mat(t, 4, 2, 4).view(), mat(t, 12, 1, 2));
             (value, flat(&g), flat(&hv))
@@ -6786,7 +6786,7 @@ fn t053(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s
             (value, flat(&g))
         },
         backward_source: t054_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     let act0 = x.dot(w);
     let log_probs1 = act0.tanh();
@@ -6798,7 +6798,7 @@ fn t054(w: &Array2<f64>, x: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&gate6, y).mean().unwrap() + 0.5 * row5 * (w * w).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t054_jvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 4), y, &mat(t, 0, 4, 1), mat(t, 4, 4, 4))),
         hvp: Some(|p, y, t| {
             let (value, g, hv) = t054_hvp(&mat(p, 0, 4, 1), mat(p, 4, 4, 4), y, &mat(t, 0, 4, 1), mat(t, 4, 4, 4));
             (value, flat(&g), flat(&hv))
@@ -7516,7 +7516,7 @@ fn t077(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t078_backward_source,
-        source: r#"#[backprop(wrt(x, b, w), hvp)]
+        source: r#"#[backprop(wrt(x, b, w), jvp, hvp)]
 fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let scores0 = x.dot(&w) + b;
     let probs1 = scores0.mean().unwrap() * 0.25;
@@ -7531,7 +7531,7 @@ fn t078(x: Array2<f64>, b: &Array1<f64>, w: ArrayView2<f64>, s: f64, y: &[usize]
     -backprop::pick(&row9, y).mean().unwrap() - 0.5 * probs1 * (&w * &w).sum() + s + h7.mean().unwrap() + probs8.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t078_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 1, 1).view(), p[3], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 1, 1).view())),
         hvp: Some(|p, y, t| {
             let (value, g, hv) = t078_hvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 1, 1).view(), p[3], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 1, 1).view());
             (value, flat(&g), flat(&hv))
@@ -7890,7 +7890,7 @@ fn t089(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t090_backward_source,
-        source: r#"#[backprop(wrt(a, s), hvp)]
+        source: r#"#[backprop(wrt(a, s), jvp, hvp)]
 fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f64>, reg: f64) -> f64 {
     let h0 = m + a;
     let log_probs1 = k.dot(k);
@@ -7905,7 +7905,7 @@ fn t090(a: &Array2<f64>, s: f64, k: &Array2<f64>, u: &Array1<f64>, m: &Array2<f6
     log_probs1.mean().unwrap() + 3.0 * gate4 - col8.mean().unwrap() - gate9
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t090_jvp(&mat(p, 0, 1, 4), p[4], &mat(p, 5, 4, 4), &vector(p, 21, 1), &mat(p, 22, 1, 4), p[26], &mat(t, 0, 1, 4), t[4])),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t090_hvp(&mat(p, 0, 1, 4), p[4], &mat(p, 5, 4, 4), &vector(p, 21, 1), &mat(p, 22, 1, 4), p[26], &mat(t, 0, 1, 4), t[4]);
             (value, flat(&g), flat(&hv))
@@ -8079,7 +8079,7 @@ fn t095(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, s: f64, reg: f64, 
             (value, flat(&g))
         },
         backward_source: t096_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     let act0 = k.t().dot(&k);
     let gate1 = act0.mapv(|v| (v * s).tanh());
@@ -8094,7 +8094,7 @@ fn t096(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Arr
     norm2.mean().unwrap() + (&gate4 * &gate4).sum() - norm6.sum() + (&gate8 * &gate8).sum() - mixed9.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t096_jvp(mat(p, 0, 2, 1), mat(p, 2, 2, 1), mat(p, 4, 1, 2), &vector(p, 6, 2), &vector(p, 8, 2), p[10], mat(t, 0, 2, 1), mat(t, 2, 2, 1), mat(t, 4, 1, 2), &vector(t, 6, 2), &vector(t, 8, 2), t[10])),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t096_hvp(mat(p, 0, 2, 1), mat(p, 2, 2, 1), mat(p, 4, 1, 2), &vector(p, 6, 2), &vector(p, 8, 2), p[10], mat(t, 0, 2, 1), mat(t, 2, 2, 1), mat(t, 4, 1, 2), &vector(t, 6, 2), &vector(t, 8, 2), t[10]);
             (value, flat(&g), flat(&hv))
@@ -8266,7 +8266,7 @@ fn t101(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
             (value, flat(&g))
         },
         backward_source: t102_backward_source,
-        source: r#"#[backprop(wrt(x, w, b, reg), hvp)]
+        source: r#"#[backprop(wrt(x, w, b, reg), jvp, hvp)]
 fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let probs0 = x.dot(w) + b;
     let gate1 = (&probs0 - &probs0) * 2.0;
@@ -8279,7 +8279,7 @@ fn t102(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, s: f64, reg: f64, y: 
     -backprop::pick(&col7, y).mean().unwrap() + 0.5 * s * (w * w).sum() - reg - 0.5 * mixed3 - 1.5 * col5.sum() - h6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t102_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], y, &mat(t, 0, 1, 2), &mat(t, 2, 2, 1), &vector(t, 4, 1), t[6])),
         hvp: Some(|p, y, t| {
             let (value, g, hv) = t102_hvp(&mat(p, 0, 1, 2), &mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], y, &mat(t, 0, 1, 2), &mat(t, 2, 2, 1), &vector(t, 4, 1), t[6]);
             (value, flat(&g), flat(&hv))
@@ -8614,7 +8614,7 @@ fn t113(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t114_backward_source,
-        source: r#"#[backprop(wrt(a, m), hvp)]
+        source: r#"#[backprop(wrt(a, m), jvp, hvp)]
 fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let log_probs0 = m - m;
     let mixed1 = a - &log_probs0;
@@ -8625,7 +8625,7 @@ fn t114(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     s + mixed1.mean().unwrap() + hidden4.mean().unwrap() + 0.25 * col5
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t114_jvp(&mat(p, 0, 3, 1), &mat(p, 3, 3, 1), p[6], &mat(t, 0, 3, 1), &mat(t, 3, 3, 1))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t114_hvp(&mat(p, 0, 3, 1), &mat(p, 3, 3, 1), p[6], &mat(t, 0, 3, 1), &mat(t, 3, 3, 1));
             (value, flat(&g), flat(&hv))
@@ -8982,7 +8982,7 @@ fn t125(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> 
             (value, flat(&g))
         },
         backward_source: t126_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
     let col0 = u.mapv(|v| v.clamp(-0.3, 1.5) * 0.1);
     let gate1 = (a - u) * 1.5;
@@ -8994,7 +8994,10 @@ fn t126(u: &Array1<f64>, a: &Array2<f64>, v: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t126_jvp(&vector(p, 0, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), &vector(t, 0, 2), &mat(t, 2, 4, 2), &vector(t, 10, 4))),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t126_hvp(&vector(p, 0, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), &vector(t, 0, 2), &mat(t, 2, 4, 2), &vector(t, 10, 4));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t127",
@@ -9700,7 +9703,7 @@ fn t149(m: &Array2<f64>, a: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t150_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
     let log_probs0 = &a - &a;
     let z1 = backprop::relu(&log_probs0);
@@ -9716,7 +9719,10 @@ fn t150(a: Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t150_jvp(mat(p, 0, 4, 2), mat(p, 8, 4, 2), mat(p, 16, 4, 4), p[32], mat(t, 0, 4, 2), mat(t, 8, 4, 2), mat(t, 16, 4, 4), t[32])),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t150_hvp(mat(p, 0, 4, 2), mat(p, 8, 4, 2), mat(p, 16, 4, 4), p[32], mat(t, 0, 4, 2), mat(t, 8, 4, 2), mat(t, 16, 4, 4), t[32]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t151",
@@ -9877,7 +9883,7 @@ fn t155(s: f64, w: &Array2<f64>, x: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t156_backward_source,
-        source: r#"#[backprop(wrt(v), hvp)]
+        source: r#"#[backprop(wrt(v), jvp, hvp)]
 fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f64>) -> f64 {
     let scores0 = m.sum_axis(Axis(0));
     let h1 = backprop::softmax(a, Axis(1));
@@ -9887,7 +9893,7 @@ fn t156(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, v: &Array1<f6
     u.mean().unwrap() + 0.3 * s + 3.0 * v.sum() + scores0.mean().unwrap() + 1.5 * h1.sum() + row2.sum() - 0.3 * gate4.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t156_jvp(&mat(p, 0, 1, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), p[14], &vector(p, 15, 2), &vector(t, 15, 2))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t156_hvp(&mat(p, 0, 1, 2), &mat(p, 2, 4, 2), &vector(p, 10, 4), p[14], &vector(p, 15, 2), &vector(t, 15, 2));
             (value, flat(&g), flat(&hv))
@@ -10049,7 +10055,7 @@ fn t161(a: Array2<f64>, s: f64, m: ArrayView2<f64>, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t162_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let mixed0 = a.mapv(|v| v / (1.0 + v * v));
     let gate1 = -m;
@@ -10064,7 +10070,10 @@ fn t162(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t162_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 1), &vector(p, 4, 1), mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 1), &vector(t, 4, 1))),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t162_hvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 1), &vector(p, 4, 1), mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 1), &vector(t, 4, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t163",
@@ -10231,7 +10240,7 @@ fn t167(x: Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t168_backward_source,
-        source: r#"#[backprop(wrt(x, w, s), hvp)]
+        source: r#"#[backprop(wrt(x, w, s), jvp, hvp)]
 fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let log_probs0 = x.dot(w);
     let row1 = backprop::max_axis(x, Axis(0));
@@ -10245,7 +10254,7 @@ fn t168(x: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 
     -backprop::pick(&norm8, y).mean().unwrap() + 0.5 * reg * (w * w).sum() + s + col2.mean().unwrap() + col3.mean().unwrap() + row6.mean().unwrap() + 0.1 * backprop::pick(&h7, y).mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t168_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 3), p[14], p[15], y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 3), t[14])),
         hvp: Some(|p, y, t| {
             let (value, g, hv) = t168_hvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 3), p[14], p[15], y, &mat(t, 0, 4, 2), &mat(t, 8, 2, 3), t[14]);
             (value, flat(&g), flat(&hv))
@@ -10584,7 +10593,7 @@ fn t179(x: &Array2<f64>, w: ArrayView2<f64>, b: &Array1<f64>, y: &[usize]) -> f6
             (value, flat(&g))
         },
         backward_source: t180_backward_source,
-        source: r#"#[backprop(wrt(a, k, s), hvp)]
+        source: r#"#[backprop(wrt(a, k, s), jvp, hvp)]
 fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let gate0 = backprop::max_axis(&m, Axis(1)).insert_axis(Axis(1));
     let scores1 = backprop::sigmoid(&k);
@@ -10596,7 +10605,7 @@ fn t180(a: &Array2<f64>, m: Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + reg - hidden3.mean().unwrap() + 3.0 * gate5.mean().unwrap() + norm6.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t180_jvp(&mat(p, 0, 4, 2), mat(p, 8, 4, 1), mat(p, 12, 2, 1), p[14], p[15], &mat(t, 0, 4, 2), mat(t, 12, 2, 1), t[14])),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t180_hvp(&mat(p, 0, 4, 2), mat(p, 8, 4, 1), mat(p, 12, 2, 1), p[14], p[15], &mat(t, 0, 4, 2), mat(t, 12, 2, 1), t[14]);
             (value, flat(&g), flat(&hv))
@@ -10945,7 +10954,7 @@ fn t191(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, v: &A
             (value, flat(&g))
         },
         backward_source: t192_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1<f64>, reg: f64) -> f64 {
     let log_probs0 = backprop::max_axis(&a, Axis(0)).insert_axis(Axis(0));
     let mixed1 = 0.3 * u;
@@ -10958,7 +10967,7 @@ fn t192(a: ArrayView2<f64>, m: &Array2<f64>, s: f64, v: &Array1<f64>, u: &Array1
     s + reg + 0.75 * (&norm2 * &norm2).sum() - 0.25 * gate5.mean().unwrap() + z6.mean().unwrap() - hidden7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t192_jvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 3), p[8], &vector(p, 9, 2), &vector(p, 11, 2), p[13], mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 3), t[8], &vector(t, 9, 2), &vector(t, 11, 2), t[13])),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t192_hvp(mat(p, 0, 2, 1).view(), &mat(p, 2, 2, 3), p[8], &vector(p, 9, 2), &vector(p, 11, 2), p[13], mat(t, 0, 2, 1).view(), &mat(t, 2, 2, 3), t[8], &vector(t, 9, 2), &vector(t, 11, 2), t[13]);
             (value, flat(&g), flat(&hv))
@@ -11140,7 +11149,7 @@ fn t197(a: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t198_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let gate0 = x.dot(w) + b;
     let scores1 = gate0.mapv(|v| (v + v.min(s + 1.5)) * 0.5);
@@ -11156,7 +11165,10 @@ fn t198(b: &Array1<f64>, w: &Array2<f64>, x: ArrayView2<f64>, s: f64, y: &[usize
 }
 "#,
         jvp: Some(|p, y, t| t198_jvp(&vector(p, 0, 2), &mat(p, 2, 2, 2), mat(p, 6, 3, 2).view(), p[12], y, &vector(t, 0, 2), &mat(t, 2, 2, 2), mat(t, 6, 3, 2).view(), t[12])),
-        hvp: None,
+        hvp: Some(|p, y, t| {
+            let (value, g, hv) = t198_hvp(&vector(p, 0, 2), &mat(p, 2, 2, 2), mat(p, 6, 3, 2).view(), p[12], y, &vector(t, 0, 2), &mat(t, 2, 2, 2), mat(t, 6, 3, 2).view(), t[12]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t199",
@@ -11326,7 +11338,7 @@ fn t203(a: &Array2<f64>, m: Array2<f64>, s: f64, reg: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t204_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
     let col0 = a.mapv(|v| v.min(-s));
     let scores1 = backprop::max_axis(m, Axis(0)).insert_axis(Axis(0));
@@ -11339,7 +11351,10 @@ fn t204(s: f64, m: &Array2<f64>, a: ArrayView2<f64>, reg: f64) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t204_jvp(p[0], &mat(p, 1, 2, 1), mat(p, 3, 2, 1).view(), p[5], t[0], &mat(t, 1, 2, 1), mat(t, 3, 2, 1).view(), t[5])),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t204_hvp(p[0], &mat(p, 1, 2, 1), mat(p, 3, 2, 1).view(), p[5], t[0], &mat(t, 1, 2, 1), mat(t, 3, 2, 1).view(), t[5]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t205",
@@ -11506,7 +11521,7 @@ fn t209(a: &Array2<f64>, m: &Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f
             (value, flat(&g))
         },
         backward_source: t210_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = u * u;
     let mixed1 = &probs0 + &probs0;
@@ -11522,7 +11537,10 @@ fn t210(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
 }
 "#,
         jvp: Some(|p, _y, t| t210_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], &mat(t, 0, 1, 2), mat(t, 2, 2, 1), &vector(t, 4, 1), t[5], t[6])),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t210_hvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 1), &vector(p, 4, 1), p[5], p[6], &mat(t, 0, 1, 2), mat(t, 2, 2, 1), &vector(t, 4, 1), t[5], t[6]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t211",
@@ -11693,7 +11711,7 @@ fn t215(a: ArrayView2<f64>, m: Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: 
             (value, flat(&g))
         },
         backward_source: t216_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let scores0 = backprop::max_axis(a, Axis(0));
     let probs1 = u.sin();
@@ -11704,7 +11722,10 @@ fn t216(a: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> 
 }
 "#,
         jvp: Some(|p, _y, t| t216_jvp(&mat(p, 0, 2, 1), &vector(p, 2, 1), &vector(p, 3, 1), p[4], p[5], &mat(t, 0, 2, 1), &vector(t, 2, 1), &vector(t, 3, 1), t[4], t[5])),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t216_hvp(&mat(p, 0, 2, 1), &vector(p, 2, 1), &vector(p, 3, 1), p[4], p[5], &mat(t, 0, 2, 1), &vector(t, 2, 1), &vector(t, 3, 1), t[4], t[5]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t217",
@@ -11872,7 +11893,7 @@ fn t221(reg: f64, w: &Array2<f64>, b: &Array1<f64>, s: f64, x: &Array2<f64>, y: 
             (value, flat(&g))
         },
         backward_source: t222_backward_source,
-        source: r#"#[backprop(wrt(s, reg), hvp)]
+        source: r#"#[backprop(wrt(s, reg), jvp, hvp)]
 fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f64 {
     let h0 = m.sum();
     let gate1 = k.exp();
@@ -11882,7 +11903,7 @@ fn t222(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>, s: f64, reg: f64) -> f6
     s + 0.25 * reg - h0 - 3.0 * norm2.mean().unwrap() + 0.75 * log_probs4
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t222_jvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 1), mat(p, 8, 4, 1), p[12], p[13], t[12], t[13])),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t222_hvp(mat(p, 0, 1, 4), &mat(p, 4, 4, 1), mat(p, 8, 4, 1), p[12], p[13], t[12], t[13]);
             (value, flat(&g), flat(&hv))
@@ -12226,7 +12247,7 @@ fn t233(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t234_backward_source,
-        source: r#"#[backprop(wrt(m), hvp)]
+        source: r#"#[backprop(wrt(m), jvp, hvp)]
 fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     let h0 = backprop::log_softmax(a, Axis(1));
     let row1 = m * &k;
@@ -12235,7 +12256,7 @@ fn t234(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>) -> f64 {
     row1.mean().unwrap() + 0.75 * norm2.mean().unwrap() + 0.25 * mixed3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t234_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), &mat(t, 0, 1, 1))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t234_hvp(&mat(p, 0, 1, 1), &mat(p, 1, 1, 1), mat(p, 2, 1, 1).view(), &mat(t, 0, 1, 1));
             (value, flat(&g), flat(&hv))
@@ -12594,7 +12615,7 @@ fn t245(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t246_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f64 {
     let norm0 = a.mapv(|v| v.max(0.0));
     let h1 = m.dot(u);
@@ -12603,7 +12624,10 @@ fn t246(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, u: &Array1<f64>, s: f6
 }
 "#,
         jvp: Some(|p, _y, t| t246_jvp(&mat(p, 0, 1, 3), mat(p, 3, 2, 3), &mat(p, 9, 2, 1), &vector(p, 11, 3), p[14], p[15], &mat(t, 0, 1, 3), mat(t, 3, 2, 3), &mat(t, 9, 2, 1), &vector(t, 11, 3), t[14], t[15])),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t246_hvp(&mat(p, 0, 1, 3), mat(p, 3, 2, 3), &mat(p, 9, 2, 1), &vector(p, 11, 3), p[14], p[15], &mat(t, 0, 1, 3), mat(t, 3, 2, 3), &mat(t, 9, 2, 1), &vector(t, 11, 3), t[14], t[15]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t247",
@@ -12776,7 +12800,7 @@ fn t251(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t252_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state), hvp)]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp, hvp)]
 fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>, state: Array2<f64>) -> f64 {
     let gate0 = wx.sum_axis(Axis(0));
     let mut h = wx.to_owned();
@@ -12793,7 +12817,7 @@ fn t252(xs: &Array2<f64>, wh: &Array2<f64>, wx: ArrayView2<f64>, b: &Array1<f64>
     (xs * xs).sum() + h.mean().unwrap() + masked1.mean().unwrap() + scores2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t252_jvp(&mat(p, 0, 1, 1), &mat(p, 1, 3, 3), mat(p, 10, 1, 3).view(), &vector(p, 13, 3), mat(p, 16, 1, 3), &mat(t, 1, 3, 3), mat(t, 10, 1, 3).view(), &vector(t, 13, 3), mat(t, 16, 1, 3))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t252_hvp(&mat(p, 0, 1, 1), &mat(p, 1, 3, 3), mat(p, 10, 1, 3).view(), &vector(p, 13, 3), mat(p, 16, 1, 3), &mat(t, 1, 3, 3), mat(t, 10, 1, 3).view(), &vector(t, 13, 3), mat(t, 16, 1, 3));
             (value, flat(&g), flat(&hv))
@@ -12987,7 +13011,7 @@ fn t257(xs: Array2<f64>, wh: ArrayView2<f64>, wx: Array2<f64>, b: &Array1<f64>, 
             (value, flat(&g))
         },
         backward_source: t258_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b), hvp)]
+        source: r#"#[backprop(wrt(wh, wx, b), jvp, hvp)]
 fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let probs0 = wx * state;
     let mut h = state.clone();
@@ -13003,7 +13027,7 @@ fn t258(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
     (&xs * &xs).sum() + 2.0 * h.sum() + masked1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t258_jvp(mat(p, 0, 1, 3).view(), mat(p, 3, 1, 1).view(), &mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 3, 1, 1).view(), &mat(t, 4, 1, 1), &vector(t, 5, 1))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t258_hvp(mat(p, 0, 1, 3).view(), mat(p, 3, 1, 1).view(), &mat(p, 4, 1, 1), &vector(p, 5, 1), &vector(p, 6, 1), mat(t, 3, 1, 1).view(), &mat(t, 4, 1, 1), &vector(t, 5, 1));
             (value, flat(&g), flat(&hv))
@@ -13209,7 +13233,7 @@ fn t263(xs: ArrayView2<f64>, wh: &Array2<f64>, wx: Array2<f64>, b: &Array1<f64>,
             (value, flat(&g))
         },
         backward_source: t264_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state, s), hvp)]
+        source: r#"#[backprop(wrt(wh, b, state, s), jvp, hvp)]
 fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let h0 = -b;
     let mut h = state.to_owned();
@@ -13228,7 +13252,7 @@ fn t264(wh: Array2<f64>, b: &Array1<f64>, state: ArrayView2<f64>, s: f64, y: &[u
     -backprop::pick(&masked2, y).mean().unwrap() + 0.5 * s * (&wh * &wh).sum() - gate1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t264_jvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 3, 1).view(), p[5], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 3, 1).view(), t[5])),
         hvp: Some(|p, y, t| {
             let (value, g, hv) = t264_hvp(mat(p, 0, 1, 1), &vector(p, 1, 1), mat(p, 2, 3, 1).view(), p[5], y, mat(t, 0, 1, 1), &vector(t, 1, 1), mat(t, 2, 3, 1).view(), t[5]);
             (value, flat(&g), flat(&hv))
@@ -13430,7 +13454,7 @@ fn t269(xs: ArrayView2<f64>, wh: Array2<f64>, wx: Array2<f64>, b: &Array1<f64>) 
             (value, flat(&g))
         },
         backward_source: t270_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, state), hvp)]
+        source: r#"#[backprop(wrt(wh, wx, b, state), jvp, hvp)]
 fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: Array2<f64>, s: f64) -> f64 {
     let hidden0 = state.sum_axis(Axis(1));
     let mut h = state.clone();
@@ -13455,7 +13479,7 @@ fn t270(xs: Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     h.sum() - acc + 0.1 * norm2.mean().unwrap() + masked3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t270_jvp(mat(p, 0, 2, 4), mat(p, 8, 3, 3).view(), &mat(p, 17, 4, 3), &vector(p, 29, 3), mat(p, 32, 3, 3), p[41], mat(t, 8, 3, 3).view(), &mat(t, 17, 4, 3), &vector(t, 29, 3), mat(t, 32, 3, 3))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t270_hvp(mat(p, 0, 2, 4), mat(p, 8, 3, 3).view(), &mat(p, 17, 4, 3), &vector(p, 29, 3), mat(p, 32, 3, 3), p[41], mat(t, 8, 3, 3).view(), &mat(t, 17, 4, 3), &vector(t, 29, 3), mat(t, 32, 3, 3));
             (value, flat(&g), flat(&hv))
@@ -13661,7 +13685,7 @@ fn t275(xs: ArrayView2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f
             (value, flat(&g))
         },
         backward_source: t276_backward_source,
-        source: r#"#[backprop(wrt(wh, wx, b, s), hvp)]
+        source: r#"#[backprop(wrt(wh, wx, b, s), jvp, hvp)]
 fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>, s: f64) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -13679,7 +13703,7 @@ fn t276(xs: ArrayView2<f64>, wh: Array2<f64>, wx: &Array2<f64>, b: &Array1<f64>,
     acc + scores0.mean().unwrap() + masked2.sum() + 0.1 * row3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t276_jvp(mat(p, 0, 2, 1).view(), mat(p, 2, 3, 3), &mat(p, 11, 1, 3), &vector(p, 14, 3), &vector(p, 17, 3), p[20], mat(t, 2, 3, 3), &mat(t, 11, 1, 3), &vector(t, 14, 3), t[20])),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t276_hvp(mat(p, 0, 2, 1).view(), mat(p, 2, 3, 3), &mat(p, 11, 1, 3), &vector(p, 14, 3), &vector(p, 17, 3), p[20], mat(t, 2, 3, 3), &mat(t, 11, 1, 3), &vector(t, 14, 3), t[20]);
             (value, flat(&g), flat(&hv))
@@ -14341,7 +14365,7 @@ fn t293(wh: &Array2<f64>, b: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t294_backward_source,
-        source: r#"#[backprop(wrt(wh, b, state), hvp)]
+        source: r#"#[backprop(wrt(wh, b, state), jvp, hvp)]
 fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
     let mut h = state.clone();
     let mut acc = 0.0;
@@ -14357,7 +14381,7 @@ fn t294(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     (xs * xs).sum() + 0.1 * b.mean().unwrap() + 0.25 * h.mean().unwrap() + acc + 3.0 * masked0.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t294_jvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 2).view(), &mat(p, 6, 1, 2), &vector(p, 8, 2), &vector(p, 10, 2), mat(t, 2, 2, 2).view(), &vector(t, 8, 2), &vector(t, 10, 2))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t294_hvp(&mat(p, 0, 1, 2), mat(p, 2, 2, 2).view(), &mat(p, 6, 1, 2), &vector(p, 8, 2), &vector(p, 10, 2), mat(t, 2, 2, 2).view(), &vector(t, 8, 2), &vector(t, 10, 2));
             (value, flat(&g), flat(&hv))
@@ -14746,7 +14770,7 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t324_backward_source,
-        source: r#"#[backprop(split(t316), jvp)]
+        source: r#"#[backprop(split(t316), jvp, hvp)]
 fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     let gate0: Array2<f64> = t316(a.view(), u);
     let col1 = u + u;
@@ -14756,7 +14780,10 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t324_jvp(&mat(p, 0, 2, 2), &vector(p, 4, 2), &mat(t, 0, 2, 2), &vector(t, 4, 2))),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t324_hvp(&mat(p, 0, 2, 2), &vector(p, 4, 2), &mat(t, 0, 2, 2), &vector(t, 4, 2));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t325",
@@ -14858,7 +14885,7 @@ fn t334(a: Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t336_backward_source,
-        source: r#"#[backprop(split(t330), hvp)]
+        source: r#"#[backprop(split(t330), jvp, hvp)]
 fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     let norm0 = m.mapv(|v| v / (1.0 + v * v));
     let hidden1 = &a - u;
@@ -14869,7 +14896,7 @@ fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
     mixed4.sum() + 1.5 * norm5.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t336_jvp(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1), &vector(t, 8, 1))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t336_hvp(mat(p, 0, 4, 1).view(), mat(p, 4, 4, 1), &vector(p, 8, 1), mat(t, 0, 4, 1).view(), mat(t, 4, 4, 1), &vector(t, 8, 1));
             (value, flat(&g), flat(&hv))
@@ -16199,7 +16226,7 @@ fn t407(x: Array2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, y: &[usize])
             (value, flat(&g))
         },
         backward_source: t408_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, a: &Array2<f64>) -> f64 {
     let probs0 = v.mapv(|v| v * v * 0.5 + v.sin());
     let scores1 = backprop::sigmoid(&probs0.slice(s![0..3]));
@@ -16208,7 +16235,7 @@ fn t408(s: f64, m: &Array2<f64>, k: Array2<f64>, u: &Array1<f64>, v: &Array1<f64
     s - 0.1 * m.sum() - 2.0 * (u * u).sum() + 1.5 * (a * a).sum() - scores1.mean().unwrap() + 0.1 * scores3.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t408_jvp(p[0], &mat(p, 1, 4, 1), mat(p, 5, 1, 4), &vector(p, 9, 4), &vector(p, 13, 4), &mat(p, 17, 4, 4), t[0], &mat(t, 1, 4, 1), mat(t, 5, 1, 4), &vector(t, 9, 4), &vector(t, 13, 4), &mat(t, 17, 4, 4))),
         hvp: Some(|p, _y, t| {
             let (value, g, hv) = t408_hvp(p[0], &mat(p, 1, 4, 1), mat(p, 5, 1, 4), &vector(p, 9, 4), &vector(p, 13, 4), &mat(p, 17, 4, 4), t[0], &mat(t, 1, 4, 1), mat(t, 5, 1, 4), &vector(t, 9, 4), &vector(t, 13, 4), &mat(t, 17, 4, 4));
             (value, flat(&g), flat(&hv))
@@ -16425,13 +16452,16 @@ static OUT_CASES: &[OutCase] = &[
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 4)))),
         },
         backward_source: t300_backward_source,
-        source: r#"#[backprop(wrt(a, s), hvp)]
+        source: r#"#[backprop(wrt(a, s), jvp, hvp)]
 fn t300(a: &Array2<f64>, s: f64) -> Array2<f64> {
     let act0 = a.t().dot(a);
     &act0 + s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t300_jvp(&mat(p, 0, 1, 4), p[4], &mat(t, 0, 1, 4), t[4]);
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: Some(|p, t| {
             let (value, tangent) = t300_hvp_tangent(&mat(p, 0, 1, 4), p[4], &mat(t, 0, 1, 4), t[4]);
             (elements(&value), elements(&tangent))
@@ -17250,7 +17280,7 @@ fn t344(a: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t346_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
     let log_probs0 = &a - &a;
     let h1 = log_probs0.mapv(|v| v.clamp(-0.5, 0.5));
@@ -17262,7 +17292,10 @@ fn t346(a: Array2<f64>, s: f64) -> Array2<f64> {
             let (value, tangent) = t346_jvp(mat(p, 0, 1, 3), p[3], mat(t, 0, 1, 3), t[3]);
             (elements(&value), elements(&tangent))
         }),
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t346_hvp_tangent(mat(p, 0, 1, 3), p[3], mat(t, 0, 1, 3), t[3]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t348",
@@ -17308,7 +17341,7 @@ fn t348(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 1)))),
         },
         backward_source: t349_backward_source,
-        source: r#"#[backprop(jvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
     let row0 = a.mapv(|v| (v * s).min(0.5));
     row0.tanh()
@@ -17318,7 +17351,10 @@ fn t349(a: Array2<f64>, s: f64) -> Array2<f64> {
             let (value, tangent) = t349_jvp(mat(p, 0, 2, 1), p[2], mat(t, 0, 2, 1), t[2]);
             (elements(&value), elements(&tangent))
         }),
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t349_hvp_tangent(mat(p, 0, 2, 1), p[2], mat(t, 0, 2, 1), t[2]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t350",
@@ -17480,7 +17516,7 @@ fn t356(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t357_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     let scores0 = backprop::max_axis(a, Axis(0));
     let norm1 = u - u;
@@ -17488,7 +17524,10 @@ fn t357(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm2 + 0.25 * s + scores0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t357_jvp(&mat(p, 0, 3, 4), &vector(p, 12, 3), p[15], &mat(t, 0, 3, 4), &vector(t, 12, 3), t[15]);
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: Some(|p, t| {
             let (value, tangent) = t357_hvp_tangent(&mat(p, 0, 3, 4), &vector(p, 12, 3), p[15], &mat(t, 0, 3, 4), &vector(t, 12, 3), t[15]);
             (elements(&value), elements(&tangent))
@@ -17850,7 +17889,7 @@ fn t392(a: &Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 1)))),
         },
         backward_source: t393_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t393(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64, reg: f64) -> Array1<f64> {
     let col0 = (m - &m.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) / &(m.var_axis(Axis(1), 0.0) + 1.0).mapv(f64::sqrt).insert_axis(Axis(1));
     let row1 = v.select(Axis(0), &[0, 3, 3, 0]);
@@ -17865,7 +17904,10 @@ fn t393(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t393_hvp_tangent(&mat(p, 0, 4, 3), &mat(p, 12, 3, 4), mat(p, 24, 4, 3).view(), &vector(p, 36, 2), &vector(p, 38, 4), p[42], p[43], &mat(t, 0, 4, 3), &mat(t, 12, 3, 4), mat(t, 24, 4, 3).view(), &vector(t, 36, 2), &vector(t, 38, 4), t[42], t[43]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t396",
@@ -18217,16 +18259,17 @@ static COVERAGE: &[(&str, usize)] = &[
     ("exp", 22),
     ("fan-out", 392),
     ("for loop carrying an array", 31),
-    ("hvp", 75),
-    ("hvp calling a program", 8),
-    ("hvp of a program returning an array", 32),
+    ("hvp", 87),
+    ("hvp calling a program", 9),
+    ("hvp of a program returning an array", 35),
     ("hvp with a loop", 6),
-    ("hvp with a mapv closure with a branch", 4),
-    ("hvp with max_axis", 11),
-    ("hvp with pick", 16),
-    ("hvp with split(..)", 5),
+    ("hvp with a mapv closure with a branch", 5),
+    ("hvp with max_axis", 15),
+    ("hvp with pick", 17),
+    ("hvp with split(..)", 6),
+    ("hvp with var_axis or std_axis", 1),
     ("hvp with wrt(..)", 16),
-    ("hvp without jvp (HVP_JVP_ flags)", 24),
+    ("hvp without jvp (HVP_JVP_ flags)", 1),
     ("index from the shape (nrows(), ncols())", 9),
     ("index_axis(Axis(0), i)", 5),
     ("index_axis(Axis(1), i)", 4),
@@ -18237,10 +18280,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
-    ("jvp", 335),
-    ("jvp of a program returning an array", 32),
-    ("jvp with split(..)", 10),
-    ("jvp with wrt(..)", 117),
+    ("jvp", 358),
+    ("jvp of a program returning an array", 34),
+    ("jvp with split(..)", 11),
+    ("jvp with wrt(..)", 133),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),

@@ -476,6 +476,42 @@ pub(super) fn tangent_expr(
                         (1..args.len()).map(|k| tangent_of(k).map(|t| rules::render(program, &t))),
                     )
                     .collect();
+            if t.for_hvp {
+                // In the forward language, which `hvp` differentiates again: each tangent times
+                // its slope, an array of the rule's scalar tangent with that tangent 1 and the
+                // others 0 (`&z.mapv(|e| if e >= 0.0 { 1.0 } else { 0.0 }) * &t_z`): a step
+                // of the element, constant where it is differentiable.
+                let slope = |unit: usize| {
+                    let units: Vec<Option<TokenStream>> = (0..tangents.len())
+                        .map(|k| {
+                            tangents[k]
+                                .as_ref()
+                                .map(|_| if k == unit { quote!(1.0) } else { quote!(0.0) })
+                        })
+                        .collect();
+                    let each = tangent(&element, &units);
+                    quote!(#array.mapv(|#e| #each))
+                };
+                let terms: Vec<TokenStream> = tangents
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, tk)| {
+                        let tk = tk.as_ref()?;
+                        let slope = slope(k);
+                        Some(if k == 0 {
+                            let t_array = rules::render(program, &tangent_of(0)?);
+                            quote!(&#slope * #t_array)
+                        } else {
+                            quote!(&#slope * #tk)
+                        })
+                    })
+                    .collect();
+                return Ok(match terms.as_slice() {
+                    [] => zero_like(&target.ident.to_token_stream(), &target.ty),
+                    [one] => one.clone(),
+                    many => quote!(#(#many)+*),
+                });
+            }
             let each = tangent(&element, &tangents);
             match t_array {
                 Some(t_array) => {

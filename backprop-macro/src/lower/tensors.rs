@@ -445,8 +445,12 @@ impl Lowerer<'_> {
                     None => Value::Operand(self.array_placeholder(&receiver)),
                 }
             }
-            // The same values: `u.view().insert_axis(Axis(1))` of a borrowed `u`.
-            "view" | "clone" | "to_owned" if call.args.is_empty() => Value::Operand(receiver),
+            // The same values: `u.view().insert_axis(Axis(1))` of a borrowed `u`;
+            // `into_owned()` of a reshape (`a.to_shape(..).unwrap().into_owned()`, as forward
+            // mode writes a reshape's tangent, which `hvp` differentiates again).
+            "view" | "clone" | "to_owned" | "into_owned" if call.args.is_empty() => {
+                Value::Operand(receiver)
+            }
             "sum" => tensor(TensorOp::Sum, vec![receiver]),
             "mean" => match needs_unwrap(self) {
                 Some(unwrap) => tensor(TensorOp::Mean { unwrap }, vec![receiver]),
