@@ -2184,9 +2184,9 @@ fn check() {
     /// Found by `tests/tensor_differential.rs` (`HVP_RESHAPES`): `#[backprop(hvp)]` of a
     /// reshape, `(a * 0.3).into_shape_with_order((1, 4))` or `a.to_shape((4, 1))`: "`into_owned`
     /// is not differentiated on arrays" (the tangent function's reshape is lowered to a method
-    /// the macro's second pass does not know). `f_grad` and `f_jvp` compile.
+    /// the macro's second pass does not know). `f_grad` and `f_jvp` compile. Fixed: it reads
+    /// `into_owned()` as a copy, as it reads `to_owned()`.
     #[test]
-    #[ignore = "the macro does not compile it yet"]
     fn hvp_reshape() {
         passes_hvp(
             "hvp_reshape",

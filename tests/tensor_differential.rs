@@ -322,7 +322,9 @@ const HVP_BREAK_AFTER_ARRAY_UPDATE: bool = false;
 /// Whether a program with `hvp` may reshape (`(a * 0.3).into_shape_with_order((1, 6))`,
 /// `u.to_shape((1, 3))`): "`into_owned` is not differentiated on arrays"
 /// (`tests/regressions.rs`, `hvp_reshape`).
-const HVP_RESHAPES: bool = false;
+///
+/// On: `into_owned()` of a reshape is read as a copy, and the repro runs.
+const HVP_RESHAPES: bool = true;
 /// Whether a program with `hvp` may take `var_axis` or `std_axis` of an owned array (a local,
 /// or an `Array2<f64>` parameter): "borrow of moved value" (`tests/regressions.rs`,
 /// `hvp_var_axis_of_an_owned_array`). Of a reference parameter (`&Array2<f64>`,

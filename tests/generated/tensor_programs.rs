@@ -4431,7 +4431,7 @@ fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
     m.mean().unwrap() - (&k * &k).sum() + u.sum() - s - 0.5 * reg + (&scores3 * &scores3).sum() - 3.0 * (&z4 * &z4).sum() + hidden7.sum()
 }
 
-#[backprop(wrt(a, s, k, m), jvp)]
+#[backprop(wrt(a, s, k, m), jvp, hvp)]
 fn t366(a: Array2<f64>, s: f64, k: ArrayView2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     let log_probs0 = m.powi(2);
     let gate1 = a.into_shape_with_order((6, 2)).unwrap();
@@ -4676,7 +4676,7 @@ fn t383(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> f
     s + (&hidden0 * &hidden0).sum() + (&col2 * &col2).sum() + 0.5 * probs3.mean().unwrap()
 }
 
-#[backprop(wrt(m))]
+#[backprop(wrt(m), hvp)]
 fn t384(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
     let idx0 = [0, 1, 0];
     let h1 = a.select(Axis(1), &idx0);
@@ -4750,7 +4750,7 @@ fn t389(m: Array2<f64>, a: Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s: 
     (&a * &a).sum() + 0.5 * reg + probs1.mean().unwrap() + log_probs2.sum() - 0.1 * (&log_probs4 * &log_probs4).sum() + 2.0 * (&mixed5 * &mixed5).sum()
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), hvp)]
 fn t390(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let col0 = (a * 0.3).into_shape_with_order((1, 6)).unwrap();
     let idx1 = [0, 0];
@@ -4770,7 +4770,7 @@ fn t391(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
     mixed1.sum() + z4.sum()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t392(a: &Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>, s: f64) -> Array2<f64> {
     let z0 = x3.var_axis(Axis(0), 0.0);
     let log_probs1 = v.select(Axis(0), &[0, 0]);
@@ -4821,7 +4821,7 @@ fn t395(emb: Array2<f64>, w: ArrayView2<f64>, x: ArrayView2<f64>, y: &[usize]) -
     -backprop::pick(&col6, y).mean().unwrap() + z2.mean().unwrap() - hidden5
 }
 
-#[backprop(wrt(m, k))]
+#[backprop(wrt(m, k), hvp)]
 fn t396(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let hidden0 = m.column(1).dot(a);
     let z1 = a.std_axis(Axis(1), 1.0);
@@ -5058,7 +5058,7 @@ fn t413(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, reg: f64
     -backprop::pick(&z7, y).mean().unwrap() + 0.75 * 0.5 * reg * (w * w).sum() - s + probs4.mean().unwrap() + col6.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t414(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> Array2<f64> {
     let norm0 = x3.to_shape((2 * 4, 2)).unwrap();
     let mixed1 = x3.sum_axis(Axis(0));
@@ -5135,7 +5135,7 @@ fn t418(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, s: f64) -> f64 {
     (&log_probs5 * &log_probs5).sum() - gate6 + hidden7 + col8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t419(v: &Array1<f64>, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, x3: &Array3<f64>) -> Array2<f64> {
     let (steps0, rows0, cols0) = x3.dim();
     let scores1 = x3.to_shape((steps0 * rows0, cols0)).unwrap();
@@ -15380,7 +15380,7 @@ fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
             (value, flat(&g))
         },
         backward_source: t366_backward_source,
-        source: r#"#[backprop(wrt(a, s, k, m), jvp)]
+        source: r#"#[backprop(wrt(a, s, k, m), jvp, hvp)]
 fn t366(a: Array2<f64>, s: f64, k: ArrayView2<f64>, u: &Array1<f64>, m: &Array2<f64>) -> f64 {
     let log_probs0 = m.powi(2);
     let gate1 = a.into_shape_with_order((6, 2)).unwrap();
@@ -15393,7 +15393,10 @@ fn t366(a: Array2<f64>, s: f64, k: ArrayView2<f64>, u: &Array1<f64>, m: &Array2<
 }
 "#,
         jvp: Some(|p, _y, t| t366_jvp(mat(p, 0, 4, 3), p[12], mat(p, 13, 4, 4).view(), &vector(p, 29, 4), &mat(p, 33, 4, 3), mat(t, 0, 4, 3), t[12], mat(t, 13, 4, 4).view(), &mat(t, 33, 4, 3))),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t366_hvp(mat(p, 0, 4, 3), p[12], mat(p, 13, 4, 4).view(), &vector(p, 29, 4), &mat(p, 33, 4, 3), mat(t, 0, 4, 3), t[12], mat(t, 13, 4, 4).view(), &mat(t, 33, 4, 3));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t369",
@@ -17738,7 +17741,7 @@ fn t381(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 2)))),
         },
         backward_source: t384_backward_source,
-        source: r#"#[backprop(wrt(m))]
+        source: r#"#[backprop(wrt(m), hvp)]
 fn t384(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
     let idx0 = [0, 1, 0];
     let h1 = a.select(Axis(1), &idx0);
@@ -17753,7 +17756,10 @@ fn t384(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t384_hvp_tangent(&mat(p, 0, 4, 2), &mat(p, 8, 2, 4), mat(p, 16, 1, 2).view(), &vector(p, 18, 1), p[19], p[20], &mat(t, 0, 4, 2));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t385",
@@ -17830,7 +17836,7 @@ fn t386(a: &Array2<f64>, m: &Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 1)))),
         },
         backward_source: t390_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), hvp)]
 fn t390(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let col0 = (a * 0.3).into_shape_with_order((1, 6)).unwrap();
     let idx1 = [0, 0];
@@ -17841,7 +17847,10 @@ fn t390(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t390_hvp_tangent(&mat(p, 0, 2, 3), &mat(p, 6, 1, 3), &mat(t, 0, 2, 3), &mat(t, 6, 1, 3));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t392",
@@ -17857,7 +17866,7 @@ fn t390(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 3, 4)))),
         },
         backward_source: t392_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t392(a: &Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>, s: f64) -> Array2<f64> {
     let z0 = x3.var_axis(Axis(0), 0.0);
     let log_probs1 = v.select(Axis(0), &[0, 0]);
@@ -17873,7 +17882,10 @@ fn t392(a: &Array2<f64>, m: ArrayView2<f64>, k: ArrayView2<f64>, u: &Array1<f64>
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t392_hvp_tangent(&mat(p, 0, 1, 4), mat(p, 4, 4, 1).view(), mat(p, 8, 1, 4).view(), &vector(p, 12, 4), &vector(p, 16, 1), &tensor3(p, 17, 1, 4, 1), p[21], &mat(t, 0, 1, 4), mat(t, 4, 4, 1).view(), mat(t, 8, 1, 4).view(), &vector(t, 12, 4), &vector(t, 16, 1), &tensor3(t, 17, 1, 4, 1), t[21]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t393",
@@ -17923,7 +17935,7 @@ fn t393(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 3)))),
         },
         backward_source: t396_backward_source,
-        source: r#"#[backprop(wrt(m, k))]
+        source: r#"#[backprop(wrt(m, k), hvp)]
 fn t396(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>) -> Array1<f64> {
     let hidden0 = m.column(1).dot(a);
     let z1 = a.std_axis(Axis(1), 1.0);
@@ -17937,7 +17949,10 @@ fn t396(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>) -
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t396_hvp_tangent(&mat(p, 0, 3, 3), &mat(p, 9, 3, 3), mat(p, 18, 3, 3).view(), &vector(p, 27, 4), &mat(t, 9, 3, 3), mat(t, 18, 3, 3).view());
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t398",
@@ -18046,7 +18061,7 @@ fn t411(s: f64, a: Array2<f64>, reg: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 1)))),
         },
         backward_source: t414_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t414(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64) -> Array2<f64> {
     let norm0 = x3.to_shape((2 * 4, 2)).unwrap();
     let mixed1 = x3.sum_axis(Axis(0));
@@ -18064,7 +18079,10 @@ fn t414(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, 
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t414_hvp_tangent(mat(p, 0, 4, 2).view(), &mat(p, 8, 1, 2), &vector(p, 10, 4), &tensor3(p, 14, 2, 4, 2), p[30], mat(t, 0, 4, 2).view(), &mat(t, 8, 1, 2), &vector(t, 10, 4), &tensor3(t, 14, 2, 4, 2), t[30]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t415",
@@ -18144,7 +18162,7 @@ fn t417(a: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>, 
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 4, 2)))),
         },
         backward_source: t419_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t419(v: &Array1<f64>, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, x3: &Array3<f64>) -> Array2<f64> {
     let (steps0, rows0, cols0) = x3.dim();
     let scores1 = x3.to_shape((steps0 * rows0, cols0)).unwrap();
@@ -18157,7 +18175,10 @@ fn t419(v: &Array1<f64>, m: &Array2<f64>, u: &Array1<f64>, a: &Array2<f64>, x3: 
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t419_hvp_tangent(&vector(p, 0, 1), &mat(p, 1, 4, 1), &vector(p, 5, 4), &mat(p, 9, 4, 3), &tensor3(p, 21, 1, 4, 3), &vector(t, 0, 1), &mat(t, 1, 4, 1), &vector(t, 5, 4), &mat(t, 9, 4, 3), &tensor3(t, 21, 1, 4, 3));
+            (elements(&value), elements(&tangent))
+        }),
     },
 ];
 
@@ -18259,16 +18280,16 @@ static COVERAGE: &[(&str, usize)] = &[
     ("exp", 22),
     ("fan-out", 392),
     ("for loop carrying an array", 31),
-    ("hvp", 87),
+    ("hvp", 94),
     ("hvp calling a program", 9),
-    ("hvp of a program returning an array", 35),
+    ("hvp of a program returning an array", 41),
     ("hvp with a loop", 6),
-    ("hvp with a mapv closure with a branch", 5),
-    ("hvp with max_axis", 15),
+    ("hvp with a mapv closure with a branch", 11),
+    ("hvp with max_axis", 16),
     ("hvp with pick", 17),
     ("hvp with split(..)", 6),
-    ("hvp with var_axis or std_axis", 1),
-    ("hvp with wrt(..)", 16),
+    ("hvp with var_axis or std_axis", 3),
+    ("hvp with wrt(..)", 20),
     ("hvp without jvp (HVP_JVP_ flags)", 1),
     ("index from the shape (nrows(), ncols())", 9),
     ("index_axis(Axis(0), i)", 5),
