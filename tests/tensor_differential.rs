@@ -85,8 +85,8 @@
 //!
 //! Every `JVP_EVERY`-th program (by its number; nothing is drawn, so the programs are
 //! unchanged but for their attribute) also has `jvp` where the macro writes `f_jvp` (README,
-//! "Forward mode": no `var_axis`, `std_axis` or `mapv` closure with a branch or a block, and
-//! calls only of programs with `jvp`). At each point it runs `f_jvp` in a random direction `t`
+//! "Forward mode": no `mapv` closure with a branch or a block, and calls only of programs with
+//! `jvp`; `var_axis` and `std_axis` since `JVP_LANE_STATISTICS`). At each point it runs `f_jvp` in a random direction `t`
 //! (a component in [-1, 1] per differentiable float, from a stream of its own,
 //! `TANGENT_SEED`): its value must be the function's exactly, its tangent must agree with
 //! `<∇f, t>` of `f_grad` (for an array output, `<d_out, J·t>` with `<Jᵀ d_out, t>` of
@@ -329,12 +329,20 @@ const HVP_RESHAPES: bool = true;
 /// or an `Array2<f64>` parameter): "borrow of moved value" (`tests/regressions.rs`,
 /// `hvp_var_axis_of_an_owned_array`). Of a reference parameter (`&Array2<f64>`,
 /// `&Array3<f64>`) they compile.
-const HVP_LANE_STATISTICS_OF_OWNED: bool = false;
+///
+/// On: the tangent borrows the array (`&z - &z.mean_axis(..)..`), and the repro runs.
+const HVP_LANE_STATISTICS_OF_OWNED: bool = true;
+/// Whether a program with `jvp` may take `var_axis` or `std_axis` (kept out of `jvp` from the
+/// start: their tangent moved an owned array and subtracted from a view by value, as under
+/// `hvp`, `HVP_LANE_STATISTICS_OF_OWNED`). On: fixed with it.
+const JVP_LANE_STATISTICS: bool = true;
 /// Whether a program with `hvp` may take `var_axis` or `std_axis` of a view (an
 /// `ArrayView2<f64>` parameter, `x3.index_axis(..)`, a part): "cannot subtract
 /// `&ArrayBase<OwnedRepr<f64>, ..>` from `ArrayBase<ViewRepr<&f64>, ..>`"
 /// (`tests/regressions.rs`, `hvp_var_axis_of_a_view`).
-const HVP_LANE_STATISTICS_OF_VIEW: bool = false;
+///
+/// On: the view is borrowed (`&p - ..`), and the repro runs.
+const HVP_LANE_STATISTICS_OF_VIEW: bool = true;
 /// Whether a program with both `jvp` and `hvp` may have a `mapv` closure that divides by an
 /// expression of its argument (`a.mapv(|v| 1.0 / (1.0 + v * v))`): "cannot find function
 /// `tangent_like_jvp` in crate `::backprop`" (`tests/regressions.rs`,
@@ -1786,16 +1794,16 @@ impl Gen {
             options.push(format!("split({callee})"));
         }
         // Every `JVP_EVERY`-th program (by its number; nothing is drawn) has `jvp` where the
-        // macro writes `f_jvp` (README, "Forward mode"): no `var_axis`, `std_axis` or `mapv`
-        // closure with a branch or a block, and calls only of programs with `jvp`.
+        // macro writes `f_jvp` (README, "Forward mode"): no `mapv` closure with a branch or a
+        // block (nor `var_axis`, `std_axis` without `JVP_LANE_STATISTICS`), and calls only of
+        // programs with `jvp`.
         let number: usize = name[1..].parse().unwrap_or(0);
         let copy_out = ending != Ending::Scalar
             && (value.ends_with(".to_owned()") || value.ends_with(".clone()"));
         let mut jvp = number.is_multiple_of(JVP_EVERY)
             && (JVP_COPY_AS_THE_OUTPUT || !copy_out)
             && !p.lines.iter().chain([&value]).any(|l| {
-                l.contains("var_axis")
-                    || l.contains("std_axis")
+                !JVP_LANE_STATISTICS && (l.contains("var_axis") || l.contains("std_axis"))
                     || l.split_once(".mapv(|")
                         .is_some_and(|(_, closure)| closure.contains('{'))
                     || !JVP_SOFTPLUS && l.contains("softplus(")

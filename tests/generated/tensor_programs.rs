@@ -4353,7 +4353,7 @@ fn t359(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     z0.sum() + 3.0 * col3 + (&row4 * &row4).sum()
 }
 
-#[backprop]
+#[backprop(jvp, hvp)]
 fn t360(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = x3.index_axis(Axis(2), 3);
     let z1 = a - k;
@@ -4418,7 +4418,7 @@ fn t364(x: &Array2<f64>, emb: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y
     -backprop::pick(&row6, y).mean().unwrap() + 2.0 * 0.5 * s * (w * w).sum() - reg - gate3.mean().unwrap() + 0.5 * col5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = x3.slice(s![.., 0usize, ..]);
     let (steps1, rows1, cols1) = x3.dim();
@@ -4459,7 +4459,7 @@ fn t367(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>) -> A
     &row10 + v.sum() - gate1.sum() + scores2.mean().unwrap() - col4 - gate6.sum()
 }
 
-#[backprop(wrt(u))]
+#[backprop(wrt(u), jvp)]
 fn t368(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
     let scores0 = a.view();
     let col1 = scores0.slice(s![0..1, ..]).tanh();
@@ -4485,7 +4485,7 @@ fn t369(a: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> 
     (&a * &a).sum() - 3.0 * s + reg + act5.mean().unwrap() + scores6.mean().unwrap() + (&mixed7 * &mixed7).sum() - 0.1 * (&norm9 * &norm9).sum()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f64 {
     let mixed0 = a.t();
     let act1 = mixed0.sin();
@@ -4600,7 +4600,7 @@ fn t377(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f
     u.sum() + mixed0.mean().unwrap() + hidden6.sum() + norm7.mean().unwrap() + 0.3 * (&z9 * &z9).sum()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     let row0 = m.row(m.nrows() - 1);
     let z1 = a.mapv(|v| if v.abs() <= s { 0.5 * v * v } else { s * (v.abs() - 0.5 * s) });
@@ -4639,7 +4639,7 @@ fn t380(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     &gate9 - 0.25 * s - z4.sum() + mixed7.sum() - row8.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t381(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let mixed0 = &m - &m;
     let h1 = a.std_axis(Axis(1), 0.0).insert_axis(Axis(1));
@@ -4651,7 +4651,7 @@ fn t381(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     (z2.select(Axis(1), &idx6)) + act4.mean().unwrap() + probs5.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t382(x: &Array2<f64>, w: ArrayView2<f64>, emb: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w);
     let h1 = emb.slice(s![1.., ..1]);
@@ -4690,7 +4690,7 @@ fn t384(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
     &scores9 + reg + h1.sum() - 0.5 * scores2.mean().unwrap() - 0.5 * act4.mean().unwrap() + h5.mean().unwrap() - (&col7 * &col7).sum()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t385(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>) -> Array1<f64> {
     let norm0 = a.slice(s![.., 0usize]);
     let log_probs1 = k.view();
@@ -4799,7 +4799,7 @@ fn t393(a: &Array2<f64>, m: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, v
     &h5 + s + 0.25 * reg + col0.mean().unwrap() - 0.5 * (&row1 * &row1).sum() - z3.mean().unwrap() + z4.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t394(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k: ArrayView2<f64>) -> f64 {
     let probs0 = backprop::ndarray::concatenate(Axis(0), &[v.view(), u.view(), u.view()]).unwrap();
     let gate1 = (m - &m.mean_axis(Axis(0)).unwrap()) / &(m.var_axis(Axis(0), 0.0) + 0.5).mapv(f64::sqrt);
@@ -4955,7 +4955,7 @@ fn t405(x: Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&act10, y).mean().unwrap() + 0.5 * h2 * (w * w).sum() - (&h7 * &h7).sum() - (&scores8 * &scores8).sum() + h9.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t406(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let row0 = (m - &m.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) / &(m.var_axis(Axis(1), 0.0) + 0.5).mapv(f64::sqrt).insert_axis(Axis(1));
     let act1 = backprop::sigmoid(&row0);
@@ -5019,7 +5019,7 @@ fn t410(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     scores1.sum() + gate4.mean().unwrap() - norm5.sum() + z7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(hvp)]
 fn t411(s: f64, a: Array2<f64>, reg: f64) -> Array2<f64> {
     let log_probs0 = &a + &a;
     let col1 = log_probs0.mapv(|v| if v < 0.0 { -v * 0.1 } else { v * v * 0.5 });
@@ -5045,7 +5045,7 @@ fn t412(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x
     (v * v).sum() + s + act2.sum() - z4.sum() + col6 - act7.mean().unwrap()
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t413(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let col0 = x.dot(w);
     let probs1 = emb.std_axis(Axis(1), 1.0).insert_axis(Axis(1));
@@ -15194,7 +15194,7 @@ fn t359(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t360_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp, hvp)]
 fn t360(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> f64 {
     let probs0 = x3.index_axis(Axis(2), 3);
     let z1 = a - k;
@@ -15208,8 +15208,11 @@ fn t360(a: &Array2<f64>, m: Array2<f64>, k: &Array2<f64>, x3: &Array3<f64>, s: f
     s - reg + scores4 + (&col6 * &col6).sum() + (&log_probs7 * &log_probs7).sum() - scores8.sum()
 }
 "#,
-        jvp: None,
-        hvp: None,
+        jvp: Some(|p, _y, t| t360_jvp(&mat(p, 0, 4, 4), mat(p, 16, 4, 4), &mat(p, 32, 4, 4), &tensor3(p, 48, 3, 3, 4), p[84], p[85], &mat(t, 0, 4, 4), mat(t, 16, 4, 4), &mat(t, 32, 4, 4), &tensor3(t, 48, 3, 3, 4), t[84], t[85])),
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t360_hvp(&mat(p, 0, 4, 4), mat(p, 16, 4, 4), &mat(p, 32, 4, 4), &tensor3(p, 48, 3, 3, 4), p[84], p[85], &mat(t, 0, 4, 4), mat(t, 16, 4, 4), &mat(t, 32, 4, 4), &tensor3(t, 48, 3, 3, 4), t[84], t[85]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t361",
@@ -15349,7 +15352,7 @@ fn t364(x: &Array2<f64>, emb: &Array2<f64>, w: &Array2<f64>, s: f64, reg: f64, y
             (value, flat(&g))
         },
         backward_source: t365_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> f64 {
     let mixed0 = x3.slice(s![.., 0usize, ..]);
     let (steps1, rows1, cols1) = x3.dim();
@@ -15362,7 +15365,7 @@ fn t365(a: &Array2<f64>, m: ArrayView2<f64>, k: Array2<f64>, u: &Array1<f64>, x3
     m.mean().unwrap() - (&k * &k).sum() + u.sum() - s - 0.5 * reg + (&scores3 * &scores3).sum() - 3.0 * (&z4 * &z4).sum() + hidden7.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t365_jvp(&mat(p, 0, 3, 3), mat(p, 9, 3, 3).view(), mat(p, 18, 3, 3), &vector(p, 27, 3), &tensor3(p, 30, 3, 4, 3), p[66], p[67], &mat(t, 0, 3, 3), mat(t, 9, 3, 3).view(), mat(t, 18, 3, 3), &vector(t, 27, 3), &tensor3(t, 30, 3, 4, 3), t[66], t[67])),
         hvp: None,
     },
     Case {
@@ -15446,7 +15449,7 @@ fn t369(a: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f64, reg: f64) -> 
             (value, flat(&g))
         },
         backward_source: t370_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f64 {
     let mixed0 = a.t();
     let act1 = mixed0.sin();
@@ -15459,7 +15462,7 @@ fn t370(a: &Array2<f64>, m: &Array2<f64>, reg: f64, s: f64, k: Array2<f64>) -> f
     reg + 2.0 * s + 0.1 * act2 + 1.5 * log_probs3.mean().unwrap() + log_probs4.mean().unwrap() + (&row5 * &row5).sum() + log_probs7.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t370_jvp(&mat(p, 0, 4, 2), &mat(p, 8, 2, 4), p[16], p[17], mat(p, 18, 2, 4), &mat(t, 0, 4, 2), &mat(t, 8, 2, 4), t[16], t[17], mat(t, 18, 2, 4))),
         hvp: None,
     },
     Case {
@@ -15676,7 +15679,7 @@ fn t377(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>, x3: &Array3<f64>, s: f
             (value, flat(&g))
         },
         backward_source: t378_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
     let row0 = m.row(m.nrows() - 1);
     let z1 = a.mapv(|v| if v.abs() <= s { 0.5 * v * v } else { s * (v.abs() - 0.5 * s) });
@@ -15689,7 +15692,10 @@ fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
 }
 "#,
         jvp: None,
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t378_hvp(&vector(p, 0, 3), mat(p, 3, 3, 3), &mat(p, 12, 3, 2), p[18], &vector(t, 0, 3), mat(t, 3, 3, 3), &mat(t, 12, 3, 2), t[18]);
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t382",
@@ -15706,7 +15712,7 @@ fn t378(u: &Array1<f64>, m: Array2<f64>, a: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t382_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t382(x: &Array2<f64>, w: ArrayView2<f64>, emb: ArrayView2<f64>, s: f64, y: &[usize]) -> f64 {
     let z0 = x.dot(&w);
     let h1 = emb.slice(s![1.., ..1]);
@@ -15722,7 +15728,7 @@ fn t382(x: &Array2<f64>, w: ArrayView2<f64>, emb: ArrayView2<f64>, s: f64, y: &[
     -backprop::pick(&log_probs10, y).mean().unwrap() - 0.5 * gate2 * (&w * &w).sum() - s - 0.25 * h4 + scores6.mean().unwrap() - 3.0 * (&row7 * &row7).sum() + 0.75 * scores8 - col9.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t382_jvp(&mat(p, 0, 2, 1), mat(p, 2, 1, 2).view(), mat(p, 4, 2, 1).view(), p[6], y, &mat(t, 0, 2, 1), mat(t, 2, 1, 2).view(), mat(t, 4, 2, 1).view(), t[6])),
         hvp: None,
     },
     Case {
@@ -15885,7 +15891,7 @@ fn t391(a: ArrayView2<f64>, m: ArrayView2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t394_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t394(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k: ArrayView2<f64>) -> f64 {
     let probs0 = backprop::ndarray::concatenate(Axis(0), &[v.view(), u.view(), u.view()]).unwrap();
     let gate1 = (m - &m.mean_axis(Axis(0)).unwrap()) / &(m.var_axis(Axis(0), 0.0) + 0.5).mapv(f64::sqrt);
@@ -15895,7 +15901,7 @@ fn t394(a: ArrayView2<f64>, m: &Array2<f64>, v: &Array1<f64>, u: &Array1<f64>, k
     a.mean().unwrap() + k.mean().unwrap() + 2.0 * gate1.mean().unwrap() - h4.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t394_jvp(mat(p, 0, 2, 3).view(), &mat(p, 6, 2, 3), &vector(p, 12, 2), &vector(p, 14, 2), mat(p, 16, 2, 3).view(), mat(t, 0, 2, 3).view(), &mat(t, 6, 2, 3), &vector(t, 12, 2), &vector(t, 14, 2), mat(t, 16, 2, 3).view())),
         hvp: None,
     },
     Case {
@@ -16164,7 +16170,7 @@ fn t405(x: Array2<f64>, w: &Array2<f64>, emb: Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t406_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t406(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f64 {
     let row0 = (m - &m.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1))) / &(m.var_axis(Axis(1), 0.0) + 0.5).mapv(f64::sqrt).insert_axis(Axis(1));
     let act1 = backprop::sigmoid(&row0);
@@ -16178,7 +16184,7 @@ fn t406(a: Array2<f64>, m: &Array2<f64>, u: &Array1<f64>, v: &Array1<f64>) -> f6
     a.mean().unwrap() + 3.0 * (u * u).sum() - hidden5.mean().unwrap() - (&norm6 * &norm6).sum() + h7.mean().unwrap() - 0.5 * (&scores8 * &scores8).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t406_jvp(mat(p, 0, 2, 4), &mat(p, 8, 1, 4), &vector(p, 12, 4), &vector(p, 16, 4), mat(t, 0, 2, 4), &mat(t, 8, 1, 4), &vector(t, 12, 4), &vector(t, 16, 4))),
         hvp: None,
     },
     Case {
@@ -16352,7 +16358,7 @@ fn t412(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, v: &Array1<f64>, x
             (value, flat(&g))
         },
         backward_source: t413_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t413(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, reg: f64, y: &[usize]) -> f64 {
     let col0 = x.dot(w);
     let probs1 = emb.std_axis(Axis(1), 1.0).insert_axis(Axis(1));
@@ -16365,7 +16371,7 @@ fn t413(x: ArrayView2<f64>, w: &Array2<f64>, emb: &Array2<f64>, s: f64, reg: f64
     -backprop::pick(&z7, y).mean().unwrap() + 0.75 * 0.5 * reg * (w * w).sum() - s + probs4.mean().unwrap() + col6.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, y, t| t413_jvp(mat(p, 0, 3, 2).view(), &mat(p, 6, 2, 3), &mat(p, 12, 3, 2), p[18], p[19], y, mat(t, 0, 3, 2).view(), &mat(t, 6, 2, 3), &mat(t, 12, 3, 2), t[18], t[19])),
         hvp: None,
     },
     Case {
@@ -17583,7 +17589,7 @@ fn t367(a: Array2<f64>, u: &Array1<f64>, v: &Array1<f64>, x3: &Array3<f64>) -> A
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t368_backward_source,
-        source: r#"#[backprop(wrt(u))]
+        source: r#"#[backprop(wrt(u), jvp)]
 fn t368(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
     let scores0 = a.view();
     let col1 = scores0.slice(s![0..1, ..]).tanh();
@@ -17594,7 +17600,10 @@ fn t368(a: &Array2<f64>, u: &Array1<f64>, s: f64, reg: f64) -> Array2<f64> {
     (concatenate(Axis(1), &[col3.view(), col3.slice(s![.., 0..1])]).unwrap()) + s - 2.0 * reg - h5
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t368_jvp(&mat(p, 0, 1, 2), &vector(p, 2, 2), p[4], p[5], &vector(t, 2, 2));
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: None,
     },
     OutCase {
@@ -17712,7 +17721,7 @@ fn t380(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 1)))),
         },
         backward_source: t381_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t381(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
     let mixed0 = &m - &m;
     let h1 = a.std_axis(Axis(1), 0.0).insert_axis(Axis(1));
@@ -17725,7 +17734,10 @@ fn t381(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>) -> Array2<f64> {
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t381_hvp_tangent(mat(p, 0, 1, 2), mat(p, 2, 2, 1).view(), &vector(p, 4, 3), mat(t, 0, 1, 2), mat(t, 2, 2, 1).view(), &vector(t, 4, 3));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t384",
@@ -17775,7 +17787,7 @@ fn t384(m: &Array2<f64>, a: &Array2<f64>, k: ArrayView2<f64>, u: &Array1<f64>, s
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 4)))),
         },
         backward_source: t385_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t385(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>) -> Array1<f64> {
     let norm0 = a.slice(s![.., 0usize]);
     let log_probs1 = k.view();
@@ -17789,7 +17801,10 @@ fn t385(a: Array2<f64>, m: &Array2<f64>, k: Array2<f64>) -> Array1<f64> {
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t385_hvp_tangent(mat(p, 0, 4, 3), &mat(p, 12, 4, 3), mat(p, 24, 1, 4), mat(t, 0, 4, 3), &mat(t, 12, 4, 3), mat(t, 24, 1, 4));
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t386",
@@ -18031,7 +18046,7 @@ fn t402(a: &Array2<f64>, reg: f64, u: &Array1<f64>, s: f64, m: &Array2<f64>) -> 
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 1, 3)))),
         },
         backward_source: t411_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(hvp)]
 fn t411(s: f64, a: Array2<f64>, reg: f64) -> Array2<f64> {
     let log_probs0 = &a + &a;
     let col1 = log_probs0.mapv(|v| if v < 0.0 { -v * 0.1 } else { v * v * 0.5 });
@@ -18045,7 +18060,10 @@ fn t411(s: f64, a: Array2<f64>, reg: f64) -> Array2<f64> {
 }
 "#,
         jvp: None,
-        hvp_tangent: None,
+        hvp_tangent: Some(|p, t| {
+            let (value, tangent) = t411_hvp_tangent(p[0], mat(p, 1, 2, 3), p[7], t[0], mat(t, 1, 2, 3), t[7]);
+            (elements(&value), elements(&tangent))
+        }),
     },
     OutCase {
         name: "t414",
@@ -18280,15 +18298,15 @@ static COVERAGE: &[(&str, usize)] = &[
     ("exp", 22),
     ("fan-out", 392),
     ("for loop carrying an array", 31),
-    ("hvp", 94),
+    ("hvp", 99),
     ("hvp calling a program", 9),
-    ("hvp of a program returning an array", 41),
+    ("hvp of a program returning an array", 44),
     ("hvp with a loop", 6),
-    ("hvp with a mapv closure with a branch", 11),
+    ("hvp with a mapv closure with a branch", 15),
     ("hvp with max_axis", 16),
     ("hvp with pick", 17),
     ("hvp with split(..)", 6),
-    ("hvp with var_axis or std_axis", 3),
+    ("hvp with var_axis or std_axis", 8),
     ("hvp with wrt(..)", 20),
     ("hvp without jvp (HVP_JVP_ flags)", 1),
     ("index from the shape (nrows(), ncols())", 9),
@@ -18301,10 +18319,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
-    ("jvp", 358),
-    ("jvp of a program returning an array", 34),
+    ("jvp", 366),
+    ("jvp of a program returning an array", 35),
     ("jvp with split(..)", 11),
-    ("jvp with wrt(..)", 133),
+    ("jvp with wrt(..)", 134),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),

@@ -106,14 +106,18 @@ pub fn hvp(
         .flat_map(|g| g.leaves())
         .map(|leaf| leaf.to_string())
         .collect();
+    // (The struct itself too, by reference: the body reads its skipped fields through it,
+    // `p.n`.)
     let inner_params: Vec<TokenStream> = if flattened {
         signature
             .params
             .iter()
-            .filter(|p| crate::structs::group_of(groups, &p.ident).is_none())
             .map(|p| {
                 let (ident, ty) = (&p.ident, &p.ty_tokens);
-                quote!(#ident: #ty)
+                match crate::structs::group_of(groups, &p.ident) {
+                    Some(group) if !group.by_ref => quote!(#ident: &#ty),
+                    _ => quote!(#ident: #ty),
+                }
             })
             .collect()
     } else {
@@ -400,7 +404,7 @@ struct Wrapper<'a> {
     /// The flat differentiated parameters, in the tangent function's order.
     flat: Vec<Ident>,
     bind_fields: Vec<TokenStream>,
-    call_params: Vec<Ident>,
+    call_params: Vec<TokenStream>,
     v_params: Vec<TokenStream>,
     bind_v: Vec<TokenStream>,
     v_names: Vec<TokenStream>,
@@ -448,15 +452,41 @@ impl<'a> Wrapper<'a> {
             d_gradient: Vec::new(),
         };
         if flattened {
-            out.bind_fields = crate::structs::prologue(groups);
+            // A struct taken by value is passed on by reference, after its fields are bound
+            // as copies of its own.
+            out.bind_fields = groups
+                .iter()
+                .flat_map(|group| {
+                    let param = &group.param;
+                    group.all_bindings().into_iter().map(move |b| {
+                        if group.by_ref {
+                            b.line(&b.leaf, &quote!(#param))
+                        } else {
+                            let (leaf, rest) = (&b.leaf, &b.rest);
+                            quote!(let #leaf = ::core::clone::Clone::clone(&#param #rest);)
+                        }
+                    })
+                })
+                .collect();
             out.call_params = signature
                 .params
                 .iter()
-                .filter(|p| crate::structs::group_of(groups, &p.ident).is_none())
-                .map(|p| p.ident.clone())
+                .map(|p| {
+                    let ident = &p.ident;
+                    match crate::structs::group_of(groups, ident) {
+                        Some(group) if !group.by_ref => quote!(&#ident),
+                        _ => quote!(#ident),
+                    }
+                })
                 .collect();
         } else {
-            out.call_params = public.iter().map(|p| p.ident.clone()).collect();
+            out.call_params = public
+                .iter()
+                .map(|p| {
+                    let ident = &p.ident;
+                    quote!(#ident)
+                })
+                .collect();
         }
         // A component of `d_out`'s gradient, passed as its parameter's tangent is.
         let as_tangent = |ty: &TokenStream, g: TokenStream| {

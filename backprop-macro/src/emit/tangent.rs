@@ -628,7 +628,9 @@ pub(super) fn tangent_expr(
                     rules::render_bare(program, &args[2]),
                 );
                 let f = float.ident();
-                let centred = quote!((&(#a - &#a.mean_axis(#axis).unwrap().insert_axis(#axis)) * #t_a).sum_axis(#axis));
+                // `&z - ..`, `&p - ..`: an owned array or a view is borrowed, not moved.
+                let minuend = rules::render(program, &args[0]);
+                let centred = quote!((&(#minuend - &#a.mean_axis(#axis).unwrap().insert_axis(#axis)) * #t_a).sum_axis(#axis));
                 let y = &target.ident;
                 match op {
                     TensorOp::VarAxis => {
