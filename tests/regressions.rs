@@ -2149,8 +2149,8 @@ fn check() {
     /// found `&ArrayBase<OwnedRepr<f64>, ..>`" at the update `h = ..`. `f_grad` and `f_jvp`
     /// compile (`tests/carried.rs`, `break_after_update`), and so does `hvp` with the guard
     /// before the update.
+    /// Fixed: an arm's array value is an array (`h_2.clone()`), not a reference.
     #[test]
-    #[ignore = "the macro does not compile it yet"]
     fn hvp_break_after_array_update() {
         passes_hvp(
             "hvp_break_after_array_update",

@@ -99,12 +99,11 @@
 //! `hvp` where the macro supports it (README, "Second order": the ndarray operations, the
 //! runtime gates, `max_axis`, `mapv` closures that are scalar functions, branches included)
 //! and when every program it calls has `hvp` too, since its `f_hvp` goes through their
-//! `g_hvp_tangent`. The flags `HVP_BREAK_AFTER_ARRAY_UPDATE` to `HVP_JVP_COPY_AS_THE_OUTPUT` keep
-//! out what the macro does not compile under `hvp` yet (`HVP_MAPV_MAX_MIN_CLAMP`, on, lets in
-//! what it compiles since) (each `#[ignore]`d in
-//! `tests/regressions.rs`, but the last, which has no minimal case yet); where only the
-//! combination of `jvp` and `hvp` does not compile (the flags `HVP_JVP_..`), the program keeps
-//! `hvp` and loses `jvp`. At each point a program with `hvp` and a scalar output runs `f_hvp(p.., v..)`
+//! `g_hvp_tangent`. The flag `HVP_JVP_COPY_AS_THE_OUTPUT` keeps out what the macro does not
+//! compile under `hvp` yet (it has no minimal case in `tests/regressions.rs` yet; the flags
+//! `HVP_MAPV_MAX_MIN_CLAMP` to `HVP_JVP_CONSTANT_BROADCAST`, on, let in what it compiles since,
+//! each with its repro there); where only the combination of `jvp` and `hvp` does not compile
+//! (the flags `HVP_JVP_..`), the program keeps `hvp` and loses `jvp`. At each point a program with `hvp` and a scalar output runs `f_hvp(p.., v..)`
 //! in a random direction `v` (from a stream of its own, `HVP_SEED`, drawn as the tangents of
 //! `f_jvp`): its value must be the function's exactly and its gradient `f_grad`'s to
 //! `HVP_GRADIENT` (1e-10 relative to the larger magnitude or 1: the two passes round
@@ -318,7 +317,9 @@ const HVP_MAPV_MAX_MIN_CLAMP: bool = true;
 /// "mismatched types: expected `ArrayBase<OwnedRepr<f64>, ..>`, found `&ArrayBase<..>`" at
 /// the update (`tests/regressions.rs`, `hvp_break_after_array_update`). A guard before the
 /// update compiles.
-const HVP_BREAK_AFTER_ARRAY_UPDATE: bool = false;
+///
+/// On: an arm's array value is an array (`h_2.clone()`), not a reference, and the repro runs.
+const HVP_BREAK_AFTER_ARRAY_UPDATE: bool = true;
 /// Whether a program with `hvp` may reshape (`(a * 0.3).into_shape_with_order((1, 6))`,
 /// `u.to_shape((1, 3))`): "`into_owned` is not differentiated on arrays"
 /// (`tests/regressions.rs`, `hvp_reshape`).

@@ -3538,7 +3538,7 @@ fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
     state.sum() - 0.5 * s + 0.75 * h.sum() + acc - 0.3 * gate0.mean().unwrap() - z1.mean().unwrap() + 0.3 * masked2.sum()
 }
 
-#[backprop(wrt(wh), jvp)]
+#[backprop(wrt(wh), jvp, hvp)]
 fn t282(wh: Array2<f64>) -> f64 {
     let z0 = backprop::max_axis(&wh, Axis(1));
     let mut h = z0.clone();
@@ -3657,7 +3657,7 @@ fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
     -backprop::pick(&mixed2, y).mean().unwrap() + 0.25 * wh.mean().unwrap() + backprop::pick(&h, y).mean().unwrap()
 }
 
-#[backprop(wrt(wh, b), jvp)]
+#[backprop(wrt(wh, b), jvp, hvp)]
 fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let probs0 = b + 0.3;
     let row1 = probs0.dot(&wh);
@@ -13913,7 +13913,7 @@ fn t281(xs: &Array2<f64>, wh: ArrayView2<f64>, wx: &Array2<f64>, b: &Array1<f64>
             (value, flat(&g))
         },
         backward_source: t282_backward_source,
-        source: r#"#[backprop(wrt(wh), jvp)]
+        source: r#"#[backprop(wrt(wh), jvp, hvp)]
 fn t282(wh: Array2<f64>) -> f64 {
     let z0 = backprop::max_axis(&wh, Axis(1));
     let mut h = z0.clone();
@@ -13936,7 +13936,10 @@ fn t282(wh: Array2<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t282_jvp(mat(p, 0, 1, 1), mat(t, 0, 1, 1))),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t282_hvp(mat(p, 0, 1, 1), mat(t, 0, 1, 1));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t283",
@@ -14140,7 +14143,7 @@ fn t287(wh: ArrayView2<f64>, state: &Array2<f64>, y: &[usize]) -> f64 {
             (value, flat(&g))
         },
         backward_source: t288_backward_source,
-        source: r#"#[backprop(wrt(wh, b), jvp)]
+        source: r#"#[backprop(wrt(wh, b), jvp, hvp)]
 fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
     let probs0 = b + 0.3;
     let row1 = probs0.dot(&wh);
@@ -14155,7 +14158,10 @@ fn t288(wh: ArrayView2<f64>, b: &Array1<f64>) -> f64 {
 }
 "#,
         jvp: Some(|p, _y, t| t288_jvp(mat(p, 0, 4, 4).view(), &vector(p, 16, 4), mat(t, 0, 4, 4).view(), &vector(t, 16, 4))),
-        hvp: None,
+        hvp: Some(|p, _y, t| {
+            let (value, g, hv) = t288_hvp(mat(p, 0, 4, 4).view(), &vector(p, 16, 4), mat(t, 0, 4, 4).view(), &vector(t, 16, 4));
+            (value, flat(&g), flat(&hv))
+        }),
     },
     Case {
         name: "t289",
@@ -18298,16 +18304,16 @@ static COVERAGE: &[(&str, usize)] = &[
     ("exp", 22),
     ("fan-out", 392),
     ("for loop carrying an array", 31),
-    ("hvp", 99),
+    ("hvp", 101),
     ("hvp calling a program", 9),
     ("hvp of a program returning an array", 44),
-    ("hvp with a loop", 6),
+    ("hvp with a loop", 8),
     ("hvp with a mapv closure with a branch", 15),
-    ("hvp with max_axis", 16),
+    ("hvp with max_axis", 17),
     ("hvp with pick", 17),
     ("hvp with split(..)", 6),
     ("hvp with var_axis or std_axis", 8),
-    ("hvp with wrt(..)", 20),
+    ("hvp with wrt(..)", 22),
     ("hvp without jvp (HVP_JVP_ flags)", 1),
     ("index from the shape (nrows(), ncols())", 9),
     ("index_axis(Axis(0), i)", 5),

@@ -458,10 +458,18 @@ fn block_expr(program: &Program, block: &Block, tapes: Option<&Reversed>) -> Tok
         .iter()
         .map(|n| forward_node(program, n, tapes))
         .chain(kept);
+    // An array is the arm's value as an array, not a reference to one: the branch's target
+    // may be a variable that holds an array (`h_1 = h_3;` of a carried `h`).
     let results: Vec<TokenStream> = block
         .results
         .iter()
-        .map(|r| rules::render_bare(program, r))
+        .map(|r| match r {
+            Operand::Var(v) if matches!(program.vars[*v].ty, Ty::Tensor { by_ref: false, .. }) => {
+                let ident = &program.vars[*v].ident;
+                quote!(#ident.clone())
+            }
+            r => rules::render_bare(program, r),
+        })
         .collect();
     match results.as_slice() {
         [] => quote!({ #(#nodes)* }),
