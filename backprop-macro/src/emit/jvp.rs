@@ -140,7 +140,11 @@ pub(super) fn owned_tangent(
 }
 
 /// The tangent of a function's tuple value, `(t_h, t_c)`.
-pub(super) fn output_tuple_tangent(t: &Tangents, program: &Program, errors: &mut Errors) -> TokenStream {
+pub(super) fn output_tuple_tangent(
+    t: &Tangents,
+    program: &Program,
+    errors: &mut Errors,
+) -> TokenStream {
     let Operand::Var(out) = program.body.value() else {
         return TokenStream::new();
     };
@@ -162,7 +166,9 @@ pub(super) fn output_tuple_tangent(t: &Tangents, program: &Program, errors: &mut
 }
 
 /// The names of the parameters that are references.
-pub(super) fn references(signature: &crate::signature::SignatureInfo) -> std::collections::HashSet<String> {
+pub(super) fn references(
+    signature: &crate::signature::SignatureInfo,
+) -> std::collections::HashSet<String> {
     signature
         .params
         .iter()
