@@ -159,11 +159,18 @@
 //! the struct) in a struct `S0042` with `#[derive(backprop::Differentiable)]`, sometimes with
 //! its `usize` parameter as a `#[backprop(skip)]` field, taken as `p: &S0042` or `p: S0042`
 //! in place of the first of them; its body reads `p.x`, `p.w[i]`, `&p.w`, `p.n` where it read
-//! `x`, `w[i]`, `&w`, `n`. It has neither `jvp` nor `hvp` (the macro rejects a struct
-//! parameter there). Its dual reference takes the parameters as they are (the case's
+//! `x`, `w[i]`, `&w`, `n`. Its dual reference takes the parameters as they are (the case's
 //! `reference: |p, k| (..)`), and the struct's gradient, flattened as `to_flat` does (the
 //! fields in order, the skipped one left out), is compared with the reference's gradient of
-//! the wrapped components, where the struct stands in the signature.
+//! the wrapped components, where the struct stands in the signature. It gets `jvp` and `hvp`
+//! by the rule of the others (`STRUCT_JVP`, `STRUCT_HVP`; `hvp` never with an array output):
+//! its `f_jvp(.., p, .., t_p, ..)` and `f_hvp(.., p, .., v_p, ..)` take the struct's tangent
+//! and direction as a struct (by reference or by value, as `p`), built from the flat `t` as
+//! the struct is from `p` (the skipped field as in `p`), and the gradient and `H·v` structs
+//! `f_hvp` returns are flattened as the gradient is; the checks are the others' (the
+//! hyper-dual reference, too, takes the parameters as they are). `STRUCT_HVP_SKIPPED_FIELDS`
+//! keeps `hvp` from the programs whose struct has a skipped field (minimized in
+//! `tests/regressions.rs`).
 //! `STRUCT_REF_ARRAY_FIELD_ARGUMENTS` and `STRUCT_VEC_OUTPUTS` keep out what the macro does
 //! not compile or differentiate yet (minimized, `#[ignore]`d, in `tests/regressions.rs`).
 //!
@@ -745,7 +752,10 @@ macro_rules! case {
             backward_source: $backward_source,
             forward: case!(@forward $F, [$($forward)?], |$p, $k| ($($arg),+)),
             jvp: case!(@jvp $F, [$($jvp, |$t| ($($targ),+))?], |$p, $k| ($($arg),+)),
-            hvp: case!(@hvp $F, [$($hvp, $hyper, |$v| ($($varg),+))?], |$p, $k| ($($arg),+)),
+            // A program that takes a struct: its hyper-dual reference takes the parameters as
+            // they are, as the dual one.
+            hvp: case!(@hvp $F, [$($hvp, $hyper, |$v| ($($varg),+))?], |$p, $k| ($($arg),+),
+                [$(|$rp, $rk| ($($rarg),+))?]),
         }
     };
     (@reference $F:ty, $reference:ident, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
@@ -763,18 +773,23 @@ macro_rules! case {
         }
         reference
     }};
-    (@hvp $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+)) => {
+    (@hvp $F:ty, [], |$p:ident, $k:ident| ($($arg:expr),+), [$($reference:tt)*]) => {
         None
     };
-    (@hvp $F:ty, [$hvp:ident, $hyper:ident, |$v:ident| ($($varg:expr),+)], |$p:ident, $k:ident| ($($arg:expr),+)) => {{
+    (@hvp $F:ty, [$hvp:ident, $hyper:ident, |$v:ident| ($($varg:expr),+)], |$p:ident, $k:ident| ($($arg:expr),+), []) => {
+        case!(@hvp $F, [$hvp, $hyper, |$v| ($($varg),+)], |$p, $k| ($($arg),+),
+            [|$p, $k| ($($arg),+)])
+    };
+    (@hvp $F:ty, [$hvp:ident, $hyper:ident, |$v:ident| ($($varg:expr),+)], |$p:ident, $k:ident| ($($arg:expr),+),
+     [|$rp:ident, $rk:ident| ($($rarg:expr),+)]) => {{
         fn hvp($p: &[$F], $k: &[i64], $v: &[$F]) -> ($F, Vec<$F>, Vec<$F>) {
             let _ = $k;
             let (value, gradient, hv) = $hvp($($arg,)+ $($varg),+);
             (value, Gradient::<$F>::flatten(&gradient), Gradient::<$F>::flatten(&hv))
         }
-        fn hyper($p: &[HyperDual<$F>], $k: &[i64]) -> HyperDual<$F> {
-            let _ = $k;
-            $hyper($($arg),+)
+        fn hyper($rp: &[HyperDual<$F>], $rk: &[i64]) -> HyperDual<$F> {
+            let _ = $rk;
+            $hyper($($rarg),+)
         }
         Some((hvp as Hvp<$F>, hyper as HyperReference<$F>))
     }};
@@ -1053,8 +1068,8 @@ const HVP_RUNTIME_GATES: bool = true;
 /// the repro runs).
 const HVP_VEC_BUFFERS: bool = true;
 /// Whether some programs take float parameters in a generated struct (`Gen::wrap`): every
-/// `STRUCT_EVERY`-th program that no later program calls, and that then has neither `jvp` nor
-/// `hvp` (the macro rejects a struct parameter there), wraps some of its float parameters
+/// `STRUCT_EVERY`-th program that no later program calls (`jvp` and `hvp` as the others:
+/// `STRUCT_JVP`, `STRUCT_HVP`) wraps some of its float parameters
 /// (`f64` or `f32` scalars, `[F; N]`, `Vec<F>`; those in `wrt(..)` when the attribute has
 /// one) in a struct `S0042` with `#[derive(backprop::Differentiable)]`, sometimes with its
 /// `usize` parameter as a `#[backprop(skip)]` field, taken as `p: &S0042` or `p: S0042`. The
@@ -1063,6 +1078,23 @@ const HVP_VEC_BUFFERS: bool = true;
 /// reference's gradient of the wrapped components. Nothing is drawn from the program's stream:
 /// the programs are the ones drawn before, but for their signature and attribute.
 const STRUCT_PARAMS: bool = true;
+/// Whether a program that takes a struct may have `jvp` (by the rule of the others, `Gen::jvp`):
+/// its `f_jvp(.., p, .., t_p, ..)` takes the struct's tangent as a value of the struct (by
+/// reference or by value, as the struct), built from the flat tangent `t` as the struct is
+/// from `p`. On since the macro writes `f_jvp` for struct parameters.
+const STRUCT_JVP: bool = true;
+/// Whether a program that takes a struct may have `hvp` (by the rule of the others, `Gen::hvp`:
+/// never one that returns an array, whose differentiated struct `hvp` does not support): its
+/// `f_hvp(.., p, .., v_p, ..)` takes the direction as a struct, and the gradient and `H·v` it
+/// returns hold structs, flattened with the other parts. On since the macro writes `f_hvp`
+/// for struct parameters.
+const STRUCT_HVP: bool = true;
+/// Whether a program with `hvp` may take a struct with a `#[backprop(skip)]` field (the
+/// `usize` one, which its body reads: `p.w[p.n % 3]`). The tangent function that `hvp`
+/// differentiates again takes the struct's fields, not the struct, and still reads the skipped
+/// field through `p`: "cannot find value `p` in this scope" (`tests/regressions.rs`,
+/// `hvp_struct_with_a_skipped_field`). `f_jvp` compiles. Off: such a program has `jvp` only.
+const STRUCT_HVP_SKIPPED_FIELDS: bool = false;
 /// Whether a struct taken by reference (`p: &S`) may have an `[F; N]` field that the body
 /// passes by value to a call (`g(p.w)` of `fn g(w: [f64; 2])`). The macro's code passes a
 /// reference where the callee takes the array: "expected `[f64; 2]`, found `&[f64; 2]`", at
@@ -3328,6 +3360,15 @@ impl Gen {
         if f.jvp_first {
             self.cov("jvp before the other options");
         }
+        if let Some(wrap) = &f.wrap {
+            self.cov("struct parameter with jvp");
+            if wrap.by_ref {
+                self.cov("struct parameter by reference with jvp");
+            }
+            if f.output.array().is_some() {
+                self.cov("struct parameter with jvp, returning an array");
+            }
+        }
         if f.fl == Fl::F32 {
             self.cov("jvp in an f32 function");
         }
@@ -3394,6 +3435,10 @@ impl Gen {
         if calls.iter().any(|c| !self.sigs[c.callee].hvp) {
             return;
         }
+        // See `STRUCT_HVP_SKIPPED_FIELDS`.
+        if !STRUCT_HVP_SKIPPED_FIELDS && f.wrap.as_ref().is_some_and(|wrap| wrap.skip.is_some()) {
+            return;
+        }
         let body = Printer {
             f,
             sigs: &self.sigs,
@@ -3430,14 +3475,21 @@ impl Gen {
         if f.wrt.is_some() {
             self.cov("hvp with wrt(..)");
         }
+        if let Some(wrap) = &f.wrap {
+            self.cov("struct parameter with hvp");
+            if !wrap.by_ref {
+                self.cov("struct parameter by value with hvp");
+            }
+        }
     }
 
     /// Struct parameters (`STRUCT_PARAMS`): whether `f`, the `index`-th program, takes some of
     /// its float parameters in a generated struct. Decided once every program is drawn, before
     /// `jvp` and `hvp`, and only for a program that no program calls: `turn` counts those, and
-    /// every `STRUCT_EVERY`-th of them does (a caller would have to build the struct); it then gets
-    /// neither `jvp` nor `hvp`, which the macro does not combine with a struct parameter. The
-    /// choices are drawn from a stream of their own (`STRUCT_SEED`): which float parameters
+    /// every `STRUCT_EVERY`-th of them does (a caller would have to build the struct; nor do the
+    /// programs from `INSIDE_FROM` on take derivatives of it inside, as the macro writes no
+    /// `g_jvp_jvp` or `g_grad_jvp` for it); it then gets `jvp` and `hvp` by the others' rule
+    /// (`STRUCT_JVP`, `STRUCT_HVP`). The choices are drawn from a stream of their own (`STRUCT_SEED`): which float parameters
     /// (scalars that are not `mut`, `[F; N]`, `Vec<F>`; with `wrt(..)`, only those it lists, a
     /// struct outside `wrt(..)` being a constant), whether the `usize` parameter becomes a
     /// `#[backprop(skip)]` field, and whether the struct comes by reference or by value.
@@ -9358,8 +9410,9 @@ impl Printer<'_> {
         // `f_jvp`'s tangents: one per differentiable parameter, in signature order, typed like
         // it, read from `t` (laid out as `p`).
         let mut tangents = Vec::new();
-        // Each parameter's part of `active`.
+        // Each parameter's part of `active`, and its tangent (if it is differentiable).
         let mut param_active: Vec<Vec<String>> = Vec::new();
+        let mut param_tangent: Vec<Option<String>> = Vec::new();
         for &p in &self.f.params {
             let v = &self.f.vars[p];
             let differentiable = self.f.wrt.as_ref().is_none_or(|wrt| wrt.contains(&p));
@@ -9388,9 +9441,11 @@ impl Printer<'_> {
                     _ => None,
                 }
             };
-            if differentiable && let Some(tangent) = array("t") {
-                tangents.push(tangent);
+            let tangent = array("t").filter(|_| differentiable);
+            if let Some(tangent) = &tangent {
+                tangents.push(tangent.clone());
             }
+            param_tangent.push(tangent);
             let k = consts.len();
             args.push(match v.kind {
                 Kind::Scalar
@@ -9430,12 +9485,20 @@ impl Printer<'_> {
             );
             let first = wrap.first(&self.f.params);
             let (mut new_args, mut new_active) = (Vec::new(), Vec::new());
+            let mut new_tangents = Vec::new();
             for (j, &v) in self.f.params.iter().enumerate() {
                 if v == first {
-                    let mut fields = Vec::new();
+                    // The struct, and its tangent (`f_jvp`'s `t_p`, `f_hvp`'s `v_p`) built the
+                    // same way from `t`, taken by reference or by value as the struct is. A
+                    // wrapped parameter is differentiable (with `wrt(..)`, it is listed), and
+                    // the skipped field gets the argument's value.
+                    let (mut fields, mut field_tangents) = (Vec::new(), Vec::new());
                     for (l, &w) in self.f.params.iter().enumerate() {
                         if wrap.fields.contains(&w) {
-                            fields.push(format!("{}: {}", self.f.vars[w].name, args[l]));
+                            let name = &self.f.vars[w].name;
+                            fields.push(format!("{name}: {}", args[l]));
+                            let tangent = param_tangent[l].as_ref().expect("differentiable");
+                            field_tangents.push(format!("{name}: {tangent}"));
                             new_active.extend(param_active[l].iter().cloned());
                         }
                     }
@@ -9446,21 +9509,26 @@ impl Printer<'_> {
                             .iter()
                             .position(|&w| w == n)
                             .expect("a parameter");
-                        fields.push(format!("{}: {}", self.f.vars[n].name, args[l]));
+                        let field = format!("{}: {}", self.f.vars[n].name, args[l]);
+                        fields.push(field.clone());
+                        field_tangents.push(field);
                     }
-                    new_args.push(format!(
-                        "{}{} {{ {} }}",
-                        if wrap.by_ref { "&" } else { "" },
+                    let by_ref = if wrap.by_ref { "&" } else { "" };
+                    new_args.push(format!("{by_ref}{} {{ {} }}", wrap.name, fields.join(", ")));
+                    new_tangents.push(format!(
+                        "{by_ref}{} {{ {} }}",
                         wrap.name,
-                        fields.join(", ")
+                        field_tangents.join(", ")
                     ));
                 } else if !wrap.holds(v) {
                     new_args.push(args[j].clone());
                     new_active.extend(param_active[j].iter().cloned());
+                    new_tangents.extend(param_tangent[j].iter().cloned());
                 }
             }
             args = new_args;
             active = new_active;
+            tangents = new_tangents;
         }
         let name = &self.f.name;
         // A program with `jvp` is also run through its `f_jvp`.
@@ -9543,8 +9611,10 @@ fn generated_source() -> String {
             generator.wrap(f, i, uncalled);
             uncalled += 1;
         }
-        if f.wrap.is_none() {
+        if f.wrap.is_none() || STRUCT_JVP {
             generator.jvp(f, i);
+        }
+        if f.wrap.is_none() || STRUCT_HVP {
             generator.hvp(f, i);
         }
     }
@@ -9902,6 +9972,19 @@ fn flagged_constructs() -> Vec<&'static str> {
             "struct parameter in wrt(..)",
             "struct parameter in an f32 function",
             "struct parameter of a program returning [F; M]",
+        ]);
+    }
+    if STRUCT_PARAMS && STRUCT_JVP {
+        v.extend([
+            "struct parameter with jvp",
+            "struct parameter by reference with jvp",
+            "struct parameter with jvp, returning an array",
+        ]);
+    }
+    if STRUCT_PARAMS && STRUCT_HVP {
+        v.extend([
+            "struct parameter with hvp",
+            "struct parameter by value with hvp",
         ]);
     }
     v
