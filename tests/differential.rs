@@ -1094,6 +1094,7 @@ const STRUCT_HVP: bool = true;
 /// differentiates again takes the struct's fields, not the struct, and still reads the skipped
 /// field through `p`: "cannot find value `p` in this scope" (`tests/regressions.rs`,
 /// `hvp_struct_with_a_skipped_field`). `f_jvp` compiles. Off: such a program has `jvp` only.
+/// The macro compiles it since ca1de95 (the repro runs); turning this on needs a re-bless.
 const STRUCT_HVP_SKIPPED_FIELDS: bool = false;
 /// Whether a struct taken by reference (`p: &S`) may have an `[F; N]` field that the body
 /// passes by value to a call (`g(p.w)` of `fn g(w: [f64; 2])`). The macro's code passes a

@@ -2343,9 +2343,9 @@ fn check() {
     /// function whose struct parameter has a `#[backprop(skip)]` field that the body reads
     /// (`p.w[p.n % 2]`): "cannot find value `p` in this scope" (the tangent function that `hvp`
     /// differentiates again takes the struct's fields, and still reads `p.n`). With `jvp`
-    /// alone it compiles and is right.
+    /// alone it compiles and is right. Fixed (ca1de95): the tangent function takes the struct
+    /// too, by reference.
     #[test]
-    #[ignore = "hvp of a struct with a skipped field the body reads does not compile"]
     fn hvp_struct_with_a_skipped_field() {
         passes(
             "hvp_struct_with_a_skipped_field",
