@@ -177,6 +177,11 @@ fn promote_in(
         let d = &grads[&var];
         let mut parts: Vec<String> = Vec::new();
         collect_names(element.clone(), &mut parts);
+        // Joined with `_`: an empty part would make `d_w__1`, which is not snake case.
+        parts.retain(|part| !part.is_empty());
+        if parts.is_empty() {
+            parts.push("element".to_string());
+        }
         let acc = namer.fresh(&format!("{d}_{}", parts.join("_")));
         before.push(BackStmt::Raw(quote!(let mut #acc = #d[#element];)));
         for stmt in body.iter_mut() {
@@ -213,11 +218,18 @@ fn safe_index(tokens: TokenStream, allowed: &HashSet<String>) -> bool {
     })
 }
 
-/// The identifiers of `tokens` in order (for a readable name: `c * d + j` gives `c_d_j`).
+/// The identifiers and integers of `tokens` in order (for a readable name: `c * d + j` gives
+/// `c_d_j`, `1` gives `1`).
 fn collect_names(tokens: TokenStream, out: &mut Vec<String>) {
     for tree in tokens {
         match tree {
             TokenTree::Ident(i) => out.push(i.to_string()),
+            TokenTree::Literal(l) => out.push(
+                l.to_string()
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect(),
+            ),
             TokenTree::Group(g) => collect_names(g.stream(), out),
             _ => {}
         }
