@@ -6,48 +6,11 @@
 
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
 use backprop::backprop;
+use common::{central_hv, close, hyper};
 use num_dual::{DualNum, HyperDual64};
-
-/// Value, gradient and `H·v` of `f` at `at`: one hyper-dual pass per component.
-fn hyper(
-    f: impl Fn(&[HyperDual64]) -> HyperDual64,
-    at: &[f64],
-    v: &[f64],
-) -> (f64, Vec<f64>, Vec<f64>) {
-    let n = at.len();
-    let (mut value, mut gradient, mut hv) = (0.0, Vec::new(), Vec::new());
-    for i in 0..n {
-        let inputs: Vec<HyperDual64> = (0..n)
-            .map(|j| HyperDual64::new(at[j], if i == j { 1.0 } else { 0.0 }, v[j], 0.0))
-            .collect();
-        let out = f(&inputs);
-        value = out.re;
-        gradient.push(out.eps1);
-        hv.push(out.eps1eps2);
-    }
-    (value, gradient, hv)
-}
-
-fn close(what: &str, a: &[f64], b: &[f64], tol: f64) {
-    assert_eq!(a.len(), b.len(), "{what}");
-    for (x, y) in a.iter().zip(b) {
-        assert!(
-            (x - y).abs() <= tol * 1f64.max(x.abs().max(y.abs())),
-            "{what}: {a:?} vs {b:?}"
-        );
-    }
-}
-
-/// `H·v` by central differences of a gradient: (∇f(p + h v) − ∇f(p − h v)) / 2h.
-fn central_hv(grad: impl Fn(&[f64]) -> Vec<f64>, at: &[f64], v: &[f64], h: f64) -> Vec<f64> {
-    let moved = |s: f64| -> Vec<f64> { at.iter().zip(v).map(|(x, v)| x + s * v).collect() };
-    let (plus, minus) = (grad(&moved(h)), grad(&moved(-h)));
-    plus.iter()
-        .zip(&minus)
-        .map(|(a, b)| (a - b) / (2.0 * h))
-        .collect()
-}
 
 #[backprop(hvp)]
 fn rosenbrock(x: f64, y: f64) -> f64 {

@@ -62,6 +62,7 @@ fn ask_for_structs(
             Args::default()
         }
     };
+    structs::generic_structs(function, &parsed, &mut errors);
     if errors.is_empty()
         && let Some(first) = structs::candidates(function, &parsed).first()
     {

@@ -217,6 +217,47 @@ pub fn candidates(function: &syn::ItemFn, args: &Args) -> Vec<Candidate> {
     found
 }
 
+/// A parameter of a generic struct of the user's (`n: &Neuron<f64>`), differentiated (by
+/// default, or named in `wrt`) and read through its fields: an error, since the struct's macro
+/// describes its fields with the generic's name (`w: Vec<F>`), which the macro does not
+/// substitute yet; without it the parameter would silently be a constant.
+pub fn generic_structs(function: &syn::ItemFn, args: &Args, errors: &mut crate::errors::Errors) {
+    for input in &function.sig.inputs {
+        let FnArg::Typed(pat_type) = input else {
+            continue;
+        };
+        let Pat::Ident(pat) = &*pat_type.pat else {
+            continue;
+        };
+        let ty = match &*pat_type.ty {
+            Type::Reference(r) => &*r.elem,
+            ty => ty,
+        };
+        let Type::Path(path) = ty else { continue };
+        let Some(last) = path.path.segments.last() else {
+            continue;
+        };
+        let name = last.ident.to_string();
+        let generic = matches!(last.arguments, syn::PathArguments::AngleBracketed(_));
+        let wanted = args.wrt.as_ref().is_none_or(|wrt| wrt.contains(&pat.ident));
+        if generic
+            && wanted
+            && name.starts_with(|c: char| c.is_ascii_uppercase())
+            && !NOT_STRUCTS.contains(&name.as_str())
+            && reads(&function.block, &pat.ident).0
+        {
+            let param = &pat.ident;
+            errors.push(syn::Error::new_spanned(
+                &pat_type.ty,
+                format!(
+                    "`#[backprop]` does not differentiate a parameter of a generic struct (`{name}<..>`) yet; \
+                     give the struct concrete float fields (`w: Vec<f64>`), or leave `{param}` out with `wrt(..)` to read it as a constant"
+                ),
+            ));
+        }
+    }
+}
+
 /// The path of a struct of the user's (`Net`, `model::Net`): not a float, an array or a type
 /// of the standard library or ndarray, and without generics.
 fn user_struct(ty: &Type) -> Option<syn::Path> {

@@ -153,3 +153,43 @@ impl Rng {
         items[self.below(items.len())]
     }
 }
+
+/// Value, gradient and `H·v` of `f` at `at`: one hyper-dual pass per component.
+pub fn hyper(
+    f: impl Fn(&[num_dual::HyperDual64]) -> num_dual::HyperDual64,
+    at: &[f64],
+    v: &[f64],
+) -> (f64, Vec<f64>, Vec<f64>) {
+    let n = at.len();
+    let (mut value, mut gradient, mut hv) = (0.0, Vec::new(), Vec::new());
+    for i in 0..n {
+        let inputs: Vec<num_dual::HyperDual64> = (0..n)
+            .map(|j| num_dual::HyperDual64::new(at[j], if i == j { 1.0 } else { 0.0 }, v[j], 0.0))
+            .collect();
+        let out = f(&inputs);
+        value = out.re;
+        gradient.push(out.eps1);
+        hv.push(out.eps1eps2);
+    }
+    (value, gradient, hv)
+}
+
+pub fn close(what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= tol * 1f64.max(x.abs().max(y.abs())),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
+/// `H·v` by central differences of a gradient: (∇f(p + h v) − ∇f(p − h v)) / 2h.
+pub fn central_hv(grad: impl Fn(&[f64]) -> Vec<f64>, at: &[f64], v: &[f64], h: f64) -> Vec<f64> {
+    let moved = |s: f64| -> Vec<f64> { at.iter().zip(v).map(|(x, v)| x + s * v).collect() };
+    let (plus, minus) = (grad(&moved(h)), grad(&moved(-h)));
+    plus.iter()
+        .zip(&minus)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect()
+}

@@ -55,16 +55,12 @@ pub fn hvp(
         }
     };
     unsupported_under_hvp(program, &program.body, errors);
-    // A differentiated struct parameter: the tangent function takes its fields (`net_w1`,
-    // `t_net_w1`), and `f_hvp` binds them from the struct and its direction (`v_net`).
+    // A struct parameter: the tangent function takes its fields (`net_w1`, `t_net_w1`), and
+    // `f_hvp` binds them from the struct and its direction (`v_net`). So does one held fixed (a
+    // method's `self` outside `wrt(..)`): its fields, typed as parameters, are what callers
+    // pass and what the reverse pass over the tangent function sees as a callee's arguments.
     let groups = &signature.groups;
-    let flattened = groups.iter().any(|g| g.differentiable);
-    if flattened && array_output {
-        errors.push(syn::Error::new(
-            name.span(),
-            "`hvp` of a function that returns an array does not take a differentiated struct parameter yet; leave the struct out with `wrt(..)`, or pass its fields as parameters of their own",
-        ));
-    }
+    let flattened = !groups.is_empty();
     if errors.len() > reported {
         return TokenStream::new();
     }
@@ -77,12 +73,20 @@ pub fn hvp(
         let added = t.items.borrow();
         program.items.iter().chain(added.iter()).cloned().collect()
     };
-    let differentiable: Vec<(&crate::signature::ParamInfo, &Ident)> = signature
+    // Every differentiated parameter has a tangent parameter, also one no line reads (a
+    // struct's field that only a caller's struct has): callers pass one per field.
+    let differentiable: Vec<(&crate::signature::ParamInfo, Ident)> = signature
         .params
         .iter()
         .zip(&program.params)
         .filter(|(_, param)| param.differentiable)
-        .filter_map(|(p, param)| t.var(param.var).map(|ident| (p, ident)))
+        .map(|(p, param)| {
+            let ident = t
+                .var(param.var)
+                .cloned()
+                .unwrap_or_else(|| namer.fresh(&format!("t_{}", p.ident)));
+            (p, ident)
+        })
         .collect();
     let k = differentiable.len();
     // A struct parameter held constant (a method's `self` outside `wrt(..)`) is taken whole,
@@ -199,7 +203,7 @@ pub fn hvp(
         .zip(&program.params)
         .filter(|(_, param)| param.differentiable)
         .map(|(p, _)| p.ident.clone())
-        .chain(differentiable.iter().map(|(_, ident)| (*ident).clone()))
+        .chain(differentiable.iter().map(|(_, ident)| ident.clone()))
         .collect();
     let args = crate::args::Args {
         wrt: Some(wrt.clone()),
@@ -417,7 +421,7 @@ impl<'a> Wrapper<'a> {
         signature: &'a crate::signature::SignatureInfo,
         program: &'a Program,
         public: &[&'a crate::signature::ParamInfo],
-        differentiable: &[(&'a crate::signature::ParamInfo, &Ident)],
+        differentiable: &[(&'a crate::signature::ParamInfo, Ident)],
         flattened: bool,
     ) -> Self {
         let groups = &signature.groups;

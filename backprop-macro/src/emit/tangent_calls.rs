@@ -74,6 +74,11 @@ pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream
             }
         })
         .collect();
+    let (args, tangents) = if t.for_hvp && !structs.is_empty() {
+        struct_fields_for_hvp(t, assign, args, &positions, tangents)
+    } else {
+        (args, tangents)
+    };
     let y = &program.vars[assign.target].ident;
     let t_y = t.var(assign.target);
     let span = assign.span;
@@ -120,6 +125,72 @@ pub(super) fn call_line(t: &Tangents, assign: &crate::ir::Assign) -> TokenStream
     let jvp = jvp_path(path);
     let annotation = assign.annotation.as_ref().map(|a| quote!(: (#a, #a)));
     quote_spanned!(span=> let (#y, #t_y) #annotation = #jvp(#(#args,)* #(#tangents),*);)
+}
+
+/// Under `hvp`, a struct passed whole goes to the callee's tangent function as `#[backprop(hvp)]`
+/// on the callee writes it, by its fields: the struct by reference (its skipped fields are read
+/// through it), then each differentiable field, and each field's tangent where the struct's
+/// would be (`g_hvp_tangent(&net, net_w, net_b, x, t_net_w, t_net_b, t_x)`). The macro
+/// differentiates that function again, and a struct's fields are what it differentiates.
+fn struct_fields_for_hvp(
+    t: &Tangents,
+    assign: &crate::ir::Assign,
+    args: Vec<TokenStream>,
+    positions: &[usize],
+    tangents: Vec<TokenStream>,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let program = &t.program;
+    let Prim::Call { structs, .. } = &assign.prim else {
+        return (args, tangents);
+    };
+    // A field's value or tangent, by reference unless it is a float or one already.
+    let pass = |operand: &crate::ir::Operand, leaf: &TokenStream| {
+        let ty = crate::ir::operand_ty(&program.vars, operand);
+        let bare = rules::render_bare(program, operand);
+        if matches!(ty, Ty::Float(_)) || t.references.contains(&leaf.to_string()) {
+            bare
+        } else {
+            quote!(&#bare)
+        }
+    };
+    let mut values = Vec::new();
+    for (i, arg) in args.into_iter().enumerate() {
+        let Some(argument) = structs.iter().find(|s| s.position == i) else {
+            values.push(arg);
+            continue;
+        };
+        // `&net` coerces to the `&Net` the tangent function takes, whether `net` is the
+        // struct or a reference to it.
+        values.push(quote!(&#arg));
+        for (operand, _) in &argument.fields {
+            let operand = &assign.args[*operand];
+            let leaf = rules::render_bare(program, operand);
+            values.push(pass(operand, &leaf));
+        }
+    }
+    let mut out = Vec::new();
+    for (&i, tangent) in positions.iter().zip(tangents) {
+        let Some(argument) = structs.iter().find(|s| s.position == i) else {
+            out.push(tangent);
+            continue;
+        };
+        for (operand, _) in &argument.fields {
+            let operand = &assign.args[*operand];
+            let leaf = rules::render_bare(program, operand);
+            out.push(match t.operand(operand) {
+                Some(tangent) => pass(&tangent, &leaf),
+                None => {
+                    let ty = crate::ir::operand_ty(&program.vars, operand);
+                    let zero = zero_like(&leaf, &ty);
+                    match ty {
+                        Ty::Float(_) => zero,
+                        _ => quote!(&#zero),
+                    }
+                }
+            });
+        }
+    }
+    (values, out)
 }
 
 /// The tangent of a struct passed whole (`&net.l1`): the same place in the struct parameter's
