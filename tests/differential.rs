@@ -168,9 +168,8 @@
 //! and direction as a struct (by reference or by value, as `p`), built from the flat `t` as
 //! the struct is from `p` (the skipped field as in `p`), and the gradient and `H·v` structs
 //! `f_hvp` returns are flattened as the gradient is; the checks are the others' (the
-//! hyper-dual reference, too, takes the parameters as they are). `STRUCT_HVP_SKIPPED_FIELDS`
-//! keeps `hvp` from the programs whose struct has a skipped field (minimized in
-//! `tests/regressions.rs`).
+//! hyper-dual reference, too, takes the parameters as they are), structs with a skipped field
+//! included (`STRUCT_HVP_SKIPPED_FIELDS`, on since the macro compiles them).
 //! `STRUCT_REF_ARRAY_FIELD_ARGUMENTS` and `STRUCT_VEC_OUTPUTS` keep out what the macro does
 //! not compile or differentiate yet (minimized, `#[ignore]`d, in `tests/regressions.rs`).
 //!
@@ -1094,8 +1093,8 @@ const STRUCT_HVP: bool = true;
 /// differentiates again takes the struct's fields, not the struct, and still reads the skipped
 /// field through `p`: "cannot find value `p` in this scope" (`tests/regressions.rs`,
 /// `hvp_struct_with_a_skipped_field`). `f_jvp` compiles. Off: such a program has `jvp` only.
-/// The macro compiles it since ca1de95 (the repro runs); turning this on needs a re-bless.
-const STRUCT_HVP_SKIPPED_FIELDS: bool = false;
+/// On: the macro compiles it since ca1de95 (the repro runs).
+const STRUCT_HVP_SKIPPED_FIELDS: bool = true;
 /// Whether a struct taken by reference (`p: &S`) may have an `[F; N]` field that the body
 /// passes by value to a call (`g(p.w)` of `fn g(w: [f64; 2])`). The macro's code passes a
 /// reference where the callee takes the array: "expected `[f64; 2]`, found `&[f64; 2]`", at
