@@ -179,9 +179,16 @@ fn differentiate(
     // that type, would only repeat it.
     let unreadable_output =
         matches!(signature.output, crate::ir::Ty::Other) && function.sig.generics.params.is_empty();
+    // So is a method outside a `#[backprop]` impl: without `self`'s type the body's uses of
+    // `self` (`self.l1.forward(x)`) would each add an error of their own.
+    let untyped_self = flat
+        .sig
+        .inputs
+        .iter()
+        .any(|input| matches!(input, syn::FnArg::Receiver(_)));
     let reported = errors.len();
     let mut program = lower::lower(&flat, &signature, &mut namer, &mut errors);
-    if unreadable_output {
+    if unreadable_output || untyped_self {
         errors.truncate(reported);
     }
     program.groups = groups;
