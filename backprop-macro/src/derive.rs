@@ -89,10 +89,25 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         .iter()
         .filter(|field| !is_generic(field.ty))
         .find_map(|field| float_of(field.ty));
+    // A leaf (`b: F`, `w: Vec<F>`) defines it before a nested struct (`l1: Layer<F>`).
+    let is_leaf = |ty: &Type| match ty {
+        Type::Array(_) => true,
+        Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+            let name = last.ident.to_string();
+            type_params.contains(&&last.ident) || name == "Vec" || name.starts_with("Array")
+        }),
+        _ => false,
+    };
     let generic_field = differentiable
         .iter()
         .copied()
-        .find(|field| is_generic(field.ty));
+        .find(|field| is_generic(field.ty) && is_leaf(field.ty))
+        .or_else(|| {
+            differentiable
+                .iter()
+                .copied()
+                .find(|field| is_generic(field.ty))
+        });
     let (scalar, defined_by, bound_all) = match (concrete_float, generic_field) {
         (Some(float), _) => {
             let float = Ident::new(float, Span::call_site());
@@ -110,7 +125,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         // scalar, is an error there.
         let predicate = if field.skip {
             quote_spanned!(span=> #ty: ::core::clone::Clone)
-        } else if defines_scalar || !bound_all {
+        } else if defines_scalar
+            || !bound_all
+            // The defining field's type again (`l2: Layer<F>` after `l1: Layer<F>`): bound
+            // to its own scalar, rustc overflows.
+            || defined_by.is_some_and(|defining| quote!(#ty).to_string() == {
+                let defining = defining.ty;
+                quote!(#defining).to_string()
+            })
+        {
             quote_spanned!(span=> #ty: ::backprop::Differentiable)
         } else {
             // A float named at the field, so that a mismatch points at the field alone.
@@ -209,11 +232,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 /// struct imports it too) that hands the fields to `::backprop::__backprop_struct!`, appended
 /// to what it is given. A function with a parameter `net: &Net` expands to
 /// `Net! { ..its state.. }`, which continues its expansion with `Net { w: Array2<f64>, .. }`.
-/// Only for structs without generics; a generic struct is a parameter `#[backprop]` reports.
+/// A generic struct names its type parameters (`Layer<F> { w: Vec<F> }`), which `#[backprop]`
+/// replaces with a parameter's arguments (`&Layer<f64>`); one with lifetime or const
+/// parameters has no such macro, and is a parameter `#[backprop]` reports.
 fn fields_macro(input: &DeriveInput, infos: &[FieldInfo]) -> TokenStream {
-    if !input.generics.params.is_empty() {
+    if input.generics.lifetimes().next().is_some() || input.generics.const_params().next().is_some()
+    {
         return TokenStream::new();
     }
+    let params: Vec<&syn::Ident> = input.generics.type_params().map(|p| &p.ident).collect();
+    let generics = (!params.is_empty()).then(|| quote!(<#(#params),*>));
     let name = &input.ident;
     let module = quote::format_ident!("__backprop_fields_of_{}", name);
     let fields = infos.iter().map(|field| {
@@ -227,7 +255,7 @@ fn fields_macro(input: &DeriveInput, infos: &[FieldInfo]) -> TokenStream {
         mod #module {
             macro_rules! #name {
                 ($($state:tt)*) => {
-                    ::backprop::__backprop_struct! { $($state)* #name { #(#fields),* } }
+                    ::backprop::__backprop_struct! { $($state)* #name #generics { #(#fields),* } }
                 };
             }
             pub(crate) use #name;

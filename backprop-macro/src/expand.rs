@@ -62,7 +62,6 @@ fn ask_for_structs(
             Args::default()
         }
     };
-    structs::generic_structs(function, &parsed, &mut errors);
     if errors.is_empty()
         && let Some(first) = structs::candidates(function, &parsed).first()
     {

@@ -38,8 +38,66 @@ pub struct FieldDecl {
     pub skip: bool,
 }
 
-/// The fields of the structs met so far, by the struct's name.
-pub type Structs = HashMap<String, Vec<FieldDecl>>;
+/// The structs met so far: each one's fields, and its generic parameters (`F` of
+/// `struct Layer<F> { w: Vec<F> }`), by the struct's name.
+#[derive(Default)]
+pub struct Structs {
+    fields: HashMap<String, Vec<FieldDecl>>,
+    params: HashMap<String, Vec<Ident>>,
+}
+
+impl Structs {
+    /// The fields of the struct at `path`, each generic parameter replaced by the path's
+    /// argument in its place (`w: Vec<F>` of `Layer<f64>` is `w: Vec<f64>`).
+    pub fn fields_of(&self, path: &syn::Path) -> Option<Vec<FieldDecl>> {
+        let name = struct_name(path);
+        let fields = self.fields.get(&name)?;
+        let params = self
+            .params
+            .get(&name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let args: Vec<TokenStream> = match path.segments.last().map(|s| &s.arguments) {
+            Some(syn::PathArguments::AngleBracketed(angle)) => {
+                angle.args.iter().map(ToTokens::to_token_stream).collect()
+            }
+            _ => Vec::new(),
+        };
+        if params.len() != args.len() {
+            return params.is_empty().then(|| fields.clone());
+        }
+        fn replace(tokens: TokenStream, params: &[Ident], args: &[TokenStream]) -> TokenStream {
+            tokens
+                .into_iter()
+                .flat_map(|tree| match tree {
+                    TokenTree::Ident(ident) => match params.iter().position(|p| *p == ident) {
+                        Some(i) => args[i].clone(),
+                        None => TokenTree::Ident(ident).into(),
+                    },
+                    TokenTree::Group(group) => {
+                        let mut new = proc_macro2::Group::new(
+                            group.delimiter(),
+                            replace(group.stream(), params, args),
+                        );
+                        new.set_span(group.span());
+                        TokenTree::Group(new).into()
+                    }
+                    other => other.into(),
+                })
+                .collect()
+        }
+        fields
+            .iter()
+            .map(|field| {
+                let ty = replace(field.ty.to_token_stream(), params, &args);
+                Some(FieldDecl {
+                    ty: syn::parse2(ty).ok()?,
+                    ..field.clone()
+                })
+            })
+            .collect()
+    }
+}
 
 /// A struct parameter of the function (or a struct field of one), read through its fields.
 #[derive(Clone, Debug)]
@@ -217,55 +275,14 @@ pub fn candidates(function: &syn::ItemFn, args: &Args) -> Vec<Candidate> {
     found
 }
 
-/// A parameter of a generic struct of the user's (`n: &Neuron<f64>`), differentiated (by
-/// default, or named in `wrt`) and read through its fields: an error, since the struct's macro
-/// describes its fields with the generic's name (`w: Vec<F>`), which the macro does not
-/// substitute yet; without it the parameter would silently be a constant.
-pub fn generic_structs(function: &syn::ItemFn, args: &Args, errors: &mut crate::errors::Errors) {
-    for input in &function.sig.inputs {
-        let FnArg::Typed(pat_type) = input else {
-            continue;
-        };
-        let Pat::Ident(pat) = &*pat_type.pat else {
-            continue;
-        };
-        let ty = match &*pat_type.ty {
-            Type::Reference(r) => &*r.elem,
-            ty => ty,
-        };
-        let Type::Path(path) = ty else { continue };
-        let Some(last) = path.path.segments.last() else {
-            continue;
-        };
-        let name = last.ident.to_string();
-        let generic = matches!(last.arguments, syn::PathArguments::AngleBracketed(_));
-        let wanted = args.wrt.as_ref().is_none_or(|wrt| wrt.contains(&pat.ident));
-        if generic
-            && wanted
-            && name.starts_with(|c: char| c.is_ascii_uppercase())
-            && !NOT_STRUCTS.contains(&name.as_str())
-            && reads(&function.block, &pat.ident).0
-        {
-            let param = &pat.ident;
-            errors.push(syn::Error::new_spanned(
-                &pat_type.ty,
-                format!(
-                    "`#[backprop]` does not differentiate a parameter of a generic struct (`{name}<..>`) yet; \
-                     give the struct concrete float fields (`w: Vec<f64>`), or leave `{param}` out with `wrt(..)` to read it as a constant"
-                ),
-            ));
-        }
-    }
-}
-
-/// The path of a struct of the user's (`Net`, `model::Net`): not a float, an array or a type
-/// of the standard library or ndarray, and without generics.
+/// The path of a struct of the user's (`Net`, `model::Net`, `Layer<f64>`): not a float, an
+/// array or a type of the standard library or ndarray.
 fn user_struct(ty: &Type) -> Option<syn::Path> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
     let name = last.ident.to_string();
     (path.qself.is_none()
-        && last.arguments.is_empty()
+        && !matches!(last.arguments, syn::PathArguments::Parenthesized(_))
         && name.starts_with(|c: char| c.is_ascii_uppercase())
         && !NOT_STRUCTS.contains(&name.as_str()))
     .then(|| path.path.clone())
@@ -334,6 +351,11 @@ fn struct_name(path: &syn::Path) -> String {
 /// What `#[backprop]` expands to when a struct's fields are still unknown: a call of the
 /// struct's macro, which continues with `__backprop_struct!`.
 pub fn ask_for_fields(path: &syn::Path, state: TokenStream) -> TokenStream {
+    // The macro is named like the struct, without its generic arguments (`Layer!`).
+    let mut path = path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.arguments = syn::PathArguments::None;
+    }
     quote!(#path! { #state })
 }
 
@@ -391,13 +413,28 @@ impl Parse for Input {
             None
         };
         let described: TokenStream = input.fork().parse()?;
-        let mut structs = Structs::new();
+        let mut structs = Structs::default();
         while !input.is_empty() {
             let name: Ident = input.parse()?;
+            // `Layer<F> { .. }` of a generic struct.
+            let mut params = Vec::new();
+            if input.peek(syn::Token![<]) {
+                input.parse::<syn::Token![<]>()?;
+                while !input.peek(syn::Token![>]) {
+                    params.push(input.parse::<Ident>()?);
+                    if !input.peek(syn::Token![>]) {
+                        input.parse::<syn::Token![,]>()?;
+                    }
+                }
+                input.parse::<syn::Token![>]>()?;
+            }
             let content;
             syn::braced!(content in input);
             let fields = content.parse_terminated(parse_field, syn::Token![,])?;
-            structs.insert(name.to_string(), fields.into_iter().collect());
+            structs
+                .fields
+                .insert(name.to_string(), fields.into_iter().collect());
+            structs.params.insert(name.to_string(), params);
         }
         Ok(Input {
             args,
@@ -432,8 +469,11 @@ pub fn missing(candidates: &[Candidate], structs: &Structs) -> Option<syn::Path>
         if !seen.insert(name.clone()) {
             continue;
         }
-        match structs.get(&name) {
-            None => return Some(path),
+        if !structs.fields.contains_key(&name) {
+            return Some(path);
+        }
+        match structs.fields_of(&path) {
+            None => {}
             Some(fields) => wanted.extend(
                 fields
                     .iter()
@@ -472,7 +512,7 @@ pub fn flatten(
         let Some(candidate) = candidates.iter().find(|c| c.param == pat.ident) else {
             continue;
         };
-        let Some(own_fields) = structs.get(&struct_name(&candidate.path)) else {
+        let Some(own_fields) = structs.fields_of(&candidate.path) else {
             continue;
         };
         let mut fields = Fields {
@@ -497,7 +537,7 @@ pub fn flatten(
             TokenStream::new(),
             vec![param.to_string()],
             &candidate.path,
-            own_fields,
+            &own_fields,
         );
         groups.push(group);
     }
@@ -569,14 +609,14 @@ impl Fields<'_> {
                 continue;
             }
             if let Some(nested) = user_struct(ty)
-                && let Some(nested_fields) = self.structs.get(&struct_name(&nested))
+                && let Some(nested_fields) = self.structs.fields_of(&nested)
             {
                 let group = self.group(
                     quote!(#access.#name),
                     quote!(#rest.#name),
                     field_chain,
                     &nested,
-                    nested_fields,
+                    &nested_fields,
                 );
                 group_fields.push((name.clone(), FieldOf::Nested(group)));
                 continue;
@@ -610,7 +650,17 @@ impl Fields<'_> {
         Group {
             param: self.param.clone(),
             access,
-            path: path.to_token_stream(),
+            path: {
+                // In expression position (the gradient's struct literal), generic arguments
+                // take the turbofish: `Layer::<f64> { .. }`.
+                let mut path = path.clone();
+                if let Some(syn::PathArguments::AngleBracketed(angle)) =
+                    path.segments.last_mut().map(|s| &mut s.arguments)
+                {
+                    angle.colon2_token = Some(Default::default());
+                }
+                path.to_token_stream()
+            },
             fields: group_fields,
             differentiable: self.differentiable,
             bindings,

@@ -9,7 +9,7 @@ use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::quote;
 use syn::Expr;
 
-use super::{FieldOf, Group, Structs, field_chain, struct_name, user_struct};
+use super::{FieldOf, Group, Structs, field_chain, user_struct};
 
 /// A call's argument that is a struct parameter, or a struct field of one, passed whole
 /// (`net`, `&net`, `&net.l1`, `self`): its group, and its fields' parameters and their places
@@ -90,8 +90,8 @@ pub(super) fn passes_whole(
             for name in &chain[1..] {
                 let Some(field) = self
                     .structs
-                    .get(&struct_name(&current))
-                    .and_then(|fields| fields.iter().find(|f| f.name == name))
+                    .fields_of(&current)
+                    .and_then(|fields| fields.into_iter().find(|f| f.name == name))
                 else {
                     return false;
                 };
