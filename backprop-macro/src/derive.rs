@@ -116,6 +116,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         (None, Some(field)) => (scalar_of(field.ty), Some(field), true),
         (None, None) => (scalar_of(first.ty), Some(first), false),
     };
+    let defining_ty = defined_by.map(|field| field.ty.to_token_stream().to_string());
     let mut generics = input.generics.clone();
     let predicates = &mut generics.make_where_clause().predicates;
     for field in &infos {
@@ -129,10 +130,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             || !bound_all
             // The defining field's type again (`l2: Layer<F>` after `l1: Layer<F>`): bound
             // to its own scalar, rustc overflows.
-            || defined_by.is_some_and(|defining| quote!(#ty).to_string() == {
-                let defining = defining.ty;
-                quote!(#defining).to_string()
-            })
+            || defining_ty.as_ref() == Some(&quote!(#ty).to_string())
         {
             quote_spanned!(span=> #ty: ::backprop::Differentiable)
         } else {

@@ -60,7 +60,7 @@ pub fn hvp(
     // method's `self` outside `wrt(..)`): its fields, typed as parameters, are what callers
     // pass and what the reverse pass over the tangent function sees as a callee's arguments.
     let groups = &signature.groups;
-    let flattened = !groups.is_empty();
+    let takes_fields = !groups.is_empty();
     if errors.len() > reported {
         return TokenStream::new();
     }
@@ -112,7 +112,7 @@ pub fn hvp(
         .collect();
     // (The struct itself too, by reference: the body reads its skipped fields through it,
     // `p.n`.)
-    let inner_params: Vec<TokenStream> = if flattened {
+    let inner_params: Vec<TokenStream> = if takes_fields {
         signature
             .params
             .iter()
@@ -138,7 +138,7 @@ pub fn hvp(
     let all_items = |t: &Tangents| -> Vec<TokenStream> {
         all_items(t)
             .into_iter()
-            .filter(|item| !flattened || !binds_a_leaf(item))
+            .filter(|item| !takes_fields || !binds_a_leaf(item))
             .collect()
     };
     let tangent_params = differentiable.iter().map(|(p, ident)| {
@@ -234,12 +234,12 @@ pub fn hvp(
     // `g_jvp`.
     // (They forward the function's own parameters to the tangent function: not with a
     // differentiated struct, whose fields it takes.)
-    let grad_jvp = if array_output || flattened {
+    let grad_jvp = if array_output || takes_fields {
         TokenStream::new()
     } else {
         super::compose::grad_jvp(&composed)
     };
-    let jvp_companions = if with_jvp && !flattened {
+    let jvp_companions = if with_jvp && !takes_fields {
         super::compose::of_jvp(&composed, &wrt)
     } else {
         TokenStream::new()
@@ -262,7 +262,7 @@ pub fn hvp(
         };
     }
     let backward_name = &backward.sig.ident;
-    let wrapper = Wrapper::new(signature, program, &public, &differentiable, flattened);
+    let wrapper = Wrapper::new(signature, program, &public, &differentiable, takes_fields);
     let Wrapper {
         bind_fields,
         call_params,
@@ -422,7 +422,7 @@ impl<'a> Wrapper<'a> {
         program: &'a Program,
         public: &[&'a crate::signature::ParamInfo],
         differentiable: &[(&'a crate::signature::ParamInfo, Ident)],
-        flattened: bool,
+        takes_fields: bool,
     ) -> Self {
         let groups = &signature.groups;
         let flat: Vec<Ident> = differentiable
@@ -434,7 +434,7 @@ impl<'a> Wrapper<'a> {
         let with_gradient: Vec<(&crate::signature::ParamInfo, Vec<usize>)> = public
             .iter()
             .filter_map(|p| match crate::structs::group_of(groups, &p.ident) {
-                Some(group) if flattened && group.differentiable => {
+                Some(group) if takes_fields && group.differentiable => {
                     Some((*p, group.leaves().iter().filter_map(&position).collect()))
                 }
                 Some(_) => None,
@@ -455,7 +455,7 @@ impl<'a> Wrapper<'a> {
             bind_d: Vec::new(),
             d_gradient: Vec::new(),
         };
-        if flattened {
+        if takes_fields {
             // A struct taken by value is passed on by reference, after its fields are bound
             // as copies of its own.
             out.bind_fields = groups
