@@ -152,7 +152,7 @@ if [[ -n "$(selected softmax_second_order)" ]]; then
     echo
 fi
 
-pair_table loop "$loop_n" svm_naive recurrence call call_joint dot
+pair_table loop "$loop_n" svm_naive recurrence call call_joint dot llsq
 pair_table tensor "$tensor_n" rnn softmax two_layer affine_relu conv
 
 # Struct parameters (--only struct_params): the two-layer net's gradient, `net: &TwoLayerNet`

@@ -13,6 +13,8 @@ GradBench reports (`run.sh`) is not. Example, gmm's jacobian:
 
     python3 gradbench/callgrind.py /tmp/gradbench gmm jacobian '*gmm_objective_backward*' \
         'gmm_objective_d*' --workloads 'd=2,k=5' 'd=10,k=25' 'd=64,k=10'
+    python3 gradbench/callgrind.py /tmp/gradbench llsq gradient '*llsq_backward*' \
+        'Gradient::compute*' --workloads n=16 n=1024 n=16392
 
 PYTHON (default: this interpreter) must import numpy, as the eval's generator does.
 """
@@ -47,6 +49,22 @@ def value(text):
         return text
 
 
+def generate(run, ev, kwargs):
+    """The eval's input: its own `generate`, or for lse and llsq (whose `run.py` draws
+    inputs inline) the same draws, `x = rand(n)` (lse) or `x = rand(m)` with `n` points (llsq,
+    m = 128 by default)."""
+    if hasattr(run, "generate"):
+        return run.generate(**kwargs)
+    import numpy as np
+
+    np.random.seed(kwargs["seed"])
+    if ev == "lse":
+        return {"x": np.random.rand(kwargs["n"]).tolist()}
+    if ev == "llsq":
+        return {"x": np.random.rand(kwargs.get("m", 128)).tolist(), "n": kwargs["n"]}
+    raise SystemExit(f"{ev}: no generate in its run.py and no inputs known here")
+
+
 def main():
     args = sys.argv[1:]
     workloads = []
@@ -74,7 +92,7 @@ def main():
             kwargs.setdefault("n", 1000)
             kwargs.setdefault("m", 0)
             kwargs.setdefault("gamma", 1.0)
-        data = run.generate(**kwargs)
+        data = generate(run, ev, kwargs)
         data = json.loads(json.dumps(data, default=float))
         data.update({"min_runs": 1, "min_seconds": 0})
         message = json.dumps({"id": 0, "kind": "evaluate", "module": ev,

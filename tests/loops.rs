@@ -8,7 +8,7 @@
 mod common;
 
 use backprop::backprop;
-use common::{assert_gradient_exact, c, dual_gradient};
+use common::{assert_gradient_exact, c, check_snapshot, dual_gradient};
 use num_dual::{Dual64, DualNum};
 
 #[backprop]
@@ -1153,4 +1153,193 @@ fn a_carried_variable_of_constants_has_no_gradient() {
     let source = least_squares_backward_source();
     assert!(!source.contains("d_power"), "{source}");
     assert!(source.contains("d_r"), "{source}");
+}
+
+/// A polynomial least-squares fit written the way numpy-minded code writes it (cmpad's and
+/// GradBench's `llsq`): the residual at each point by a loop that carries the power `tʲ`. The
+/// reverse of that loop reads every power; the gradient of its accumulator comes from the
+/// loop's result (`r * r`), so the reverse cannot run inside it: it runs after it, forwards,
+/// stepping the power again, as the hand-written gradient does. No tape.
+#[backprop(wrt(coef))]
+fn polynomial_fit(coef: &[f64], ts: &[f64], ys: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    for i in 0..ts.len() {
+        let t = ts[i];
+        let mut r = ys[i];
+        let mut power = 1.0;
+        for &cj in coef {
+            r -= cj * power;
+            power *= t;
+        }
+        sum += r * r;
+    }
+    sum / 2.0
+}
+
+#[backprop(wrt(coef))]
+fn polynomial_fit_f32(coef: &[f32], ts: &[f32], ys: &[f32]) -> f32 {
+    let mut sum = 0.0f32;
+    for i in 0..ts.len() {
+        let t = ts[i];
+        let mut r = ys[i];
+        let mut power = 1.0f32;
+        for &cj in coef {
+            r -= cj * power;
+            power *= t;
+        }
+        sum += r * r;
+    }
+    sum / 2.0
+}
+
+/// A discounted return against a target, over rewards that are parameters: the loop carries
+/// the discount (`decay *= gamma`, not differentiated) and a second accumulator; the reverse
+/// of the loop over the rewards runs forwards, stepping the discount again.
+#[backprop(wrt(rewards))]
+fn discounted_error(rewards: &[f64], gamma: f64, target: f64) -> f64 {
+    let mut ret = 0.0;
+    let mut count = 0.0;
+    let mut decay = 1.0;
+    for t in 0..rewards.len() {
+        ret += decay * rewards[t];
+        count += rewards[t] * rewards[t] * 0.01;
+        decay *= gamma;
+    }
+    let err = ret - target;
+    err * err + count.sqrt()
+}
+
+fn polynomial_reference(coef: &[Dual64], ts: &[f64], ys: &[f64]) -> Dual64 {
+    let mut sum = c_(0.0);
+    for i in 0..ts.len() {
+        let mut r = c_(ys[i]);
+        let mut power = 1.0;
+        for &cj in coef {
+            r -= cj * power;
+            power *= ts[i];
+        }
+        sum += r * r;
+    }
+    sum / 2.0
+}
+
+#[test]
+fn accumulating_loops_fed_by_their_result_run_again_forwards() {
+    let (m, n) = (6, 9);
+    let coef: Vec<f64> = lcg(3, m).iter().map(|v| v * 0.5).collect();
+    let ts: Vec<f64> = (0..n)
+        .map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64)
+        .collect();
+    let ys: Vec<f64> = lcg(4, n);
+    assert_gradient_exact(
+        "polynomial_fit",
+        &coef,
+        polynomial_fit_grad(&coef, &ts, &ys),
+        dual_gradient(|v: &[Dual64]| polynomial_reference(v, &ts, &ys), &coef),
+        |p| polynomial_fit(p, &ts, &ys),
+        1e-12,
+    );
+    let source = polynomial_fit_backward_source();
+    check_snapshot("polynomial_fit", source);
+    assert!(!source.contains("Tape"), "{source}");
+    // The power is stepped again beside the gradient's accumulation, forwards.
+    assert!(source.contains("power_1 = power_2;"), "{source}");
+    assert_eq!(source.matches(".rev()").count(), 0, "{source}");
+
+    // f32: the same program in f32, against the f64 dual reference.
+    let to32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let (coef32, ts32, ys32) = (to32(&coef), to32(&ts), to32(&ys));
+    let (value, grad) = polynomial_fit_f32_grad(&coef32, &ts32, &ys32);
+    let (ref_value, ref_grad) =
+        dual_gradient(|v: &[Dual64]| polynomial_reference(v, &ts, &ys), &coef);
+    assert!((value as f64 - ref_value).abs() < 1e-4 * ref_value.abs().max(1.0));
+    for (g, r) in grad.iter().zip(&ref_grad) {
+        assert!(
+            (*g as f64 - r).abs() < 1e-4 * r.abs().max(1.0),
+            "{grad:?} vs {ref_grad:?}"
+        );
+    }
+
+    let rewards = lcg(5, 7);
+    let (gamma, target) = (0.9, 0.3);
+    let reference = |v: &[Dual64]| {
+        let (mut ret, mut count, mut decay) = (c_(0.0), c_(0.0), 1.0);
+        for r in v {
+            ret += *r * decay;
+            count += *r * *r * 0.01;
+            decay *= gamma;
+        }
+        let err = ret - target;
+        err * err + count.sqrt()
+    };
+    assert_gradient_exact(
+        "discounted_error",
+        &rewards,
+        discounted_error_grad(&rewards, gamma, target),
+        dual_gradient(reference, &rewards),
+        |p| discounted_error(p, gamma, target),
+        1e-12,
+    );
+    let source = discounted_error_backward_source();
+    assert!(!source.contains("Tape"), "{source}");
+    assert!(source.contains("decay_1 = decay_2;"), "{source}");
+}
+
+/// The polynomial fit with a robust (Cauchy) loss, its forward mode and second order: `jvp` and `hvp` go through the
+/// loop whose reverse runs again forwards (`hvp` differentiates that reverse).
+#[backprop(jvp, hvp, wrt(coef))]
+fn polynomial_fit_2(coef: &[f64], ts: &[f64], ys: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    for i in 0..ts.len() {
+        let t = ts[i];
+        let mut r = ys[i];
+        let mut power = 1.0;
+        for &cj in coef {
+            r -= cj * power;
+            power *= t;
+        }
+        sum += (1.0 + r * r).ln();
+    }
+    sum / 2.0
+}
+
+#[test]
+fn loops_run_again_forwards_under_jvp_and_hvp() {
+    use num_dual::HyperDual64;
+    let (m, n) = (5, 8);
+    let coef: Vec<f64> = lcg(6, m).iter().map(|v| v * 0.5).collect();
+    let ts: Vec<f64> = (0..n)
+        .map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64)
+        .collect();
+    let ys: Vec<f64> = lcg(7, n);
+    let v: Vec<f64> = lcg(8, m);
+    let reference = |p: &[HyperDual64]| {
+        let mut sum = HyperDual64::from(0.0);
+        for i in 0..n {
+            let mut r = HyperDual64::from(ys[i]);
+            let mut power = 1.0;
+            for &cj in p {
+                r -= cj * power;
+                power *= ts[i];
+            }
+            sum += (r * r + 1.0).ln();
+        }
+        sum / 2.0
+    };
+    let (ref_value, ref_grad, ref_hv) = common::hyper(reference, &coef, &v);
+    let (value, grad, hv) = polynomial_fit_2_hvp(&coef, &ts, &ys, &v);
+    common::close("value", &[value], &[ref_value], 1e-12);
+    common::close("gradient", &grad, &ref_grad, 1e-12);
+    common::close("H·v", &hv, &ref_hv, 1e-10);
+    let numeric = common::central_hv(
+        |p: &[f64]| polynomial_fit_2_grad(p, &ts, &ys).1,
+        &coef,
+        &v,
+        1e-5,
+    );
+    common::close("H·v against central differences", &hv, &numeric, 1e-5);
+    let (value, tangent) = polynomial_fit_2_jvp(&coef, &ts, &ys, &v);
+    let directional: f64 = ref_grad.iter().zip(&v).map(|(g, v)| g * v).sum();
+    common::close("jvp", &[value, tangent], &[ref_value, directional], 1e-12);
+    assert!(!polynomial_fit_2_backward_source().contains("Tape"));
 }

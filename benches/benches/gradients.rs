@@ -16,7 +16,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use backprop_bench::loops::{call, dot, recurrence};
+use backprop_bench::loops::{call, dot, llsq, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
 use backprop_bench::{
     chain, check, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged, struct_params,
@@ -246,6 +246,18 @@ fn bench_dot(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_llsq(c: &mut Criterion) {
+    let at = llsq::inputs();
+    let mut group = c.benchmark_group("llsq");
+    group.bench_function("generated", |b| {
+        b.iter(|| llsq::generated(black_box(&at.x), black_box(at.n)))
+    });
+    group.bench_function("hand", |b| {
+        b.iter(|| llsq::hand(black_box(&at.x), black_box(at.n)))
+    });
+    group.finish();
+}
+
 /// The Elman RNN at N = 64, T = 16, H = 64: about a millisecond per call, so the tensor
 /// programs' settings.
 fn bench_rnn(c: &mut Criterion) {
@@ -403,6 +415,6 @@ criterion_group! {
     config = config();
     targets = bench_staged, bench_neuron, bench_chain200, bench_second_order,
         bench_softmax_second_order, bench_hessian,
-        bench_svm_naive, bench_recurrence, bench_call, bench_dot, bench_rnn, bench_softmax, bench_two_layer, bench_struct_params, bench_affine_relu, bench_conv, bench_gmm
+        bench_svm_naive, bench_recurrence, bench_call, bench_dot, bench_llsq, bench_rnn, bench_softmax, bench_two_layer, bench_struct_params, bench_affine_relu, bench_conv, bench_gmm
 }
 criterion_main!(benches);

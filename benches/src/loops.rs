@@ -456,3 +456,115 @@ pub mod dot {
         assert!(f_g.abs() < 0.99, "dot: tanh saturated ({f_g})");
     }
 }
+
+/// cmpad's linear least squares (GradBench's `llsq`), as `backprop-gradbench` writes it: the
+/// residual of a polynomial with coefficients `x` at n points `t` of [−1, 1] against their
+/// sign, `r = s − Σⱼ xⱼ tʲ` by a loop carrying `r` and the power `tʲ`, summed squared. The
+/// reverse of the inner loop reads every power: the generated code either keeps them on a
+/// tape or runs that loop again forwards, computing them as the forward loop did.
+///
+/// * `generated`: `llsq_grad`;
+/// * `hand`: GradBench's C++ `manual` tool ported line by line (the residuals in one pass,
+///   then `dx[j] -= r tʲ` in a second pass that steps the power again), times the factor 2 of
+///   ½Σr² that `manual` folds in the same way.
+///
+/// At m = 128 coefficients and n = 1024 points (one of the eval's default workloads).
+pub mod llsq {
+    use backprop::backprop;
+
+    use crate::{EXACT, assert_close};
+
+    /// Coefficients.
+    pub const M: usize = 128;
+    /// Points.
+    pub const N: usize = 1024;
+
+    #[backprop(wrt(x))]
+    pub fn llsq(x: &[f64], n: usize) -> f64 {
+        let mut sum = 0.0;
+        for i in 0..n {
+            let t = -1.0 + i as f64 * 2.0 / (n as f64 - 1.0);
+            let s = if t > 0.0 {
+                1.0
+            } else if t < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            let mut r = s;
+            let mut power = 1.0;
+            for &xj in x {
+                r -= xj * power;
+                power *= t;
+            }
+            sum += r * r;
+        }
+        sum / 2.0
+    }
+
+    /// The benchmark's inputs: the coefficients in [0, 1) (the eval's `rand(m)`) and `n`.
+    pub struct Inputs {
+        pub x: Vec<f64>,
+        pub n: usize,
+    }
+
+    pub fn inputs() -> Inputs {
+        Inputs {
+            x: super::data(M, 11)
+                .into_iter()
+                .map(|v| (v + 1.0) / 2.0)
+                .collect(),
+            n: N,
+        }
+    }
+
+    #[inline(never)]
+    pub fn generated(x: &[f64], n: usize) -> (f64, Vec<f64>) {
+        llsq_grad(x, n)
+    }
+
+    #[inline(never)]
+    pub fn hand(x: &[f64], n: usize) -> (f64, Vec<f64>) {
+        let m = x.len();
+        let t = |i: usize| -1.0 + i as f64 * 2.0 / (n as f64 - 1.0);
+        let mut sums = vec![0.0; n];
+        let mut value = 0.0;
+        for (i, sum) in sums.iter_mut().enumerate() {
+            let ti = t(i);
+            let mut inner = if ti > 0.0 {
+                1.0
+            } else if ti < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            let mut mul = 1.0;
+            for &xl in x {
+                inner -= xl * mul;
+                mul *= ti;
+            }
+            *sum = inner;
+            value += inner * inner;
+        }
+        let mut dx = vec![0.0; m];
+        for (i, &sum) in sums.iter().enumerate() {
+            let ti = t(i);
+            let mut term = 1.0;
+            for d in dx.iter_mut() {
+                *d -= sum * term;
+                term *= ti;
+            }
+        }
+        (value / 2.0, dx)
+    }
+
+    /// Asserts that `generated` and `hand` agree on the value and on every entry of the
+    /// gradient.
+    pub fn check(at: &Inputs) {
+        let (f_g, dx_g) = generated(&at.x, at.n);
+        let (f_h, dx_h) = hand(&at.x, at.n);
+        assert_close("llsq value", &[f_g], &[f_h], EXACT);
+        assert_close("llsq d_x", &dx_g, &dx_h, EXACT);
+        assert_eq!(dx_g.len(), at.x.len());
+    }
+}

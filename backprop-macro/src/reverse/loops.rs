@@ -97,6 +97,25 @@ impl Sweep<'_> {
         self.loop_depth -= 1;
         self.close_frame(out);
 
+        if let (Some(_), LoopKind::For { index, range, rev }) = (&fused, &l.kind)
+            && let Some((starts, body)) = self.replay(l, &full)
+        {
+            out.extend(starts);
+            out.push(BackStmt::For {
+                index: program.vars[*index].ident.clone(),
+                range: range.clone(),
+                rev: *rev,
+                body,
+                origin: Some(*index),
+                fused,
+            });
+            for &k in &active {
+                let d = self.grad(l.carried[k].inner);
+                self.contribute_to(&l.carried[k].entry.clone(), d.to_token_stream(), out);
+            }
+            return;
+        }
+
         // What a reversed iteration reads: the values the iteration started with, from the
         // tapes of the carried variables, and the iteration's own values, recorded or recomputed
         // (see `record`). Every iteration pushed the same tapes, so every reversed iteration pops
@@ -267,6 +286,91 @@ impl Sweep<'_> {
         }
     }
 
+    /// The reverse of a loop whose iterations only accumulate (see [`accumulates`]) but which
+    /// cannot run inside its forward loop (the carried gradients come from the loop's result:
+    /// `r -= x[j] * p` in `(s - Σ x[j] tʲ)²`), run in forward order: each reversed iteration
+    /// computes again what it reads, the carried values included (`p = p * t`), instead of
+    /// popping them from tapes the forward loop pushed. What a hand-written backward does
+    /// (a second forward loop); the same sums in another order of the iterations, each of
+    /// which adds to its own elements or to gradients passed through unchanged. Only when the
+    /// iterations read a carried value, every value they read is cheap to compute again (see
+    /// [`record`]), the body writes no buffer and its reverse pops no tape (of a nested loop or
+    /// arm): the lines before the loop's reverse, and the iteration's reverse with its
+    /// recomputed lines, are returned.
+    fn replay(
+        &self,
+        l: &crate::ir::Loop,
+        iteration: &[BackStmt],
+    ) -> Option<(Vec<BackStmt>, Vec<BackStmt>)> {
+        let program = self.program;
+        let mut written = Vec::new();
+        l.body.nodes.iter().for_each(|n| n.stores(&mut written));
+        if !written.is_empty() || iteration.iter().any(pops) {
+            return None;
+        }
+        let name = |v: VarId| program.vars[v].ident.to_string();
+        let mut needed = HashSet::new();
+        iteration
+            .iter()
+            .for_each(|s| stmt_idents(program, s, &mut needed));
+        // The carried values an iteration reads, and what computes their next values, to a
+        // fixed point.
+        let mut replayed: Vec<usize> = Vec::new();
+        let plan = loop {
+            let mut reads = needed.clone();
+            let plan = record::plan(program, &l.body.nodes, &mut reads, false);
+            if !(plan.values.is_empty() && plan.counts.is_empty() && plan.shapes.is_empty()) {
+                return None;
+            }
+            let new: Vec<usize> = (0..l.carried.len())
+                .filter(|k| !replayed.contains(k) && reads.contains(&name(l.carried[*k].inner)))
+                .collect();
+            if new.is_empty() {
+                break plan;
+            }
+            needed = reads;
+            for k in new {
+                let c = &l.carried[k];
+                if program.vars[c.inner].active
+                    || program.vars[c.inner].buffer
+                    || program.vars[c.inner].ty.is_tensor()
+                {
+                    return None;
+                }
+                match &l.body.results[k] {
+                    Operand::Var(v) => {
+                        needed.insert(name(*v));
+                    }
+                    Operand::Const { tokens, .. } => idents_in(tokens.clone(), &mut needed),
+                    Operand::Element { .. } => return None,
+                }
+                replayed.push(k);
+            }
+        };
+        // Without a carried value to step, the reverse loop as usual needs no tape either; its
+        // order is the reverse sweep's (in the layers' loops, LLVM compiles the loops counting
+        // down with less overhead).
+        if replayed.is_empty() {
+            return None;
+        }
+        let mut starts = Vec::new();
+        let mut body: Vec<BackStmt> = plan.recompute.into_iter().map(BackStmt::Forward).collect();
+        body.extend(iteration.iter().cloned());
+        for &k in &replayed {
+            let c = &l.carried[k];
+            let inner = &program.vars[c.inner].ident;
+            let entry = crate::rules::render_bare(program, &c.entry);
+            if matches!(&l.body.results[k], Operand::Var(v) if *v == c.inner) {
+                starts.push(BackStmt::Raw(quote::quote!(let #inner = #entry;)));
+            } else {
+                starts.push(BackStmt::Raw(quote::quote!(let mut #inner = #entry;)));
+                let next = crate::rules::render_bare(program, &l.body.results[k]);
+                body.push(BackStmt::Raw(quote::quote!(#inner = #next;)));
+            }
+        }
+        Some((starts, body))
+    }
+
     /// The variable that holds `inner`'s value again once the reverse of a loop nested
     /// directly in `l`'s body has run: that loop starts a counter from `inner`, ends it at
     /// `value` (the body's result) and counts it back down in its reverse.
@@ -330,6 +434,21 @@ impl Sweep<'_> {
             self.declared.insert(l.carried[k].inner);
         }
         body
+    }
+}
+
+/// Whether `stmt` gets a value back from a tape: the order of the reversed iterations then
+/// matters.
+fn pops(stmt: &BackStmt) -> bool {
+    match stmt {
+        BackStmt::Pop { .. } => true,
+        BackStmt::Raw(tokens) | BackStmt::Setup(tokens) => tokens.to_string().contains("pop"),
+        BackStmt::For { body, .. } => body.iter().any(pops),
+        BackStmt::If {
+            then, otherwise, ..
+        } => then.iter().chain(otherwise).any(pops),
+        BackStmt::Guarded { .. } => true,
+        _ => false,
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! Usage: `count PROGRAM VARIANT [N]`, with PROGRAM one of `staged`, `neuron`, `chain200`,
 //! VARIANT one of `generated`, `hand`, `numeric`, `dual`, and N defaulting to 1000; or PROGRAM
-//! one of the loop programs `svm_naive`, `recurrence`, `call`, `call_joint`, `dot`, `rnn` or the tensor programs
-//! `softmax`, `two_layer`, `affine_relu`, `conv`, VARIANT `generated` or `hand`; or PROGRAM
+//! one of the loop programs `svm_naive`, `recurrence`, `call`, `call_joint`, `dot`, `llsq`,
+//! `rnn` or the tensor programs `softmax`, `two_layer`, `affine_relu`, `conv`, VARIANT
+//! `generated` or `hand`; or PROGRAM
 //! `struct_params` (the two-layer net, its parameters a struct or four arrays), VARIANT
 //! `struct` or `arrays`; or PROGRAM `gmm`, VARIANT
 //! `generated`, `hand` or `objective` (the objective alone); or PROGRAM `staged` or `chain200`,
@@ -24,7 +25,7 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use backprop_bench::loops::{call, dot, recurrence};
+use backprop_bench::loops::{call, dot, llsq, recurrence};
 use backprop_bench::tensor::{REG, affine_relu, conv, softmax, two_layer};
 use backprop_bench::{
     chain, gmm, hessian, loops, modes, neuron, rnn, softmax_hvp, staged, struct_params,
@@ -421,6 +422,28 @@ fn measure_dot_hand(at: &dot::Inputs, n: usize) -> f64 {
 }
 
 #[inline(never)]
+fn measure_llsq_generated(at: &llsq::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = llsq::generated(black_box(&at.x), black_box(at.n));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
+fn measure_llsq_hand(at: &llsq::Inputs, n: usize) -> f64 {
+    let mut sink = 0.0;
+    for _ in 0..n {
+        let (value, grad) = llsq::hand(black_box(&at.x), black_box(at.n));
+        black_box(grad);
+        sink += value;
+    }
+    sink
+}
+
+#[inline(never)]
 fn measure_rnn_generated(at: &rnn::Inputs, n: usize) -> f64 {
     let mut sink = 0.0;
     for _ in 0..n {
@@ -535,6 +558,16 @@ fn tensor_measure(program: &str, variant: &str, n: usize) -> Option<f64> {
             };
             let at = dot::inputs();
             dot::check(&at);
+            Some(measure(&at, n))
+        }
+        "llsq" => {
+            let measure = match variant {
+                "generated" => measure_llsq_generated,
+                "hand" => measure_llsq_hand,
+                _ => return None,
+            };
+            let at = llsq::inputs();
+            llsq::check(&at);
             Some(measure(&at, n))
         }
         "rnn" => {
