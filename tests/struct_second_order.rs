@@ -1,9 +1,9 @@
 //! Second order of models written as structs (DESIGN.md, "Structs and methods" with "Forward
 //! mode and second order"): a loss with `#[backprop(hvp)]` that passes its model, or a layer of
 //! it, whole to other `#[backprop(hvp)]` functions and methods (`dense(&net.l1, x)`,
-//! `self.l1.forward(x)`), including ones that return arrays. Checked against hyper-dual
-//! numbers over the flattened parameters (`to_flat` order) and central differences of
-//! `f_grad`.
+//! `self.l1.forward(x)`), including ones that return arrays; and a gradient penalty whose
+//! critic is a struct (`critic_grad(net, x)`, `self.score_grad(x)`). Checked against
+//! hyper-dual and dual numbers over the flattened parameters and central differences.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -346,4 +346,182 @@ fn a_float_function_of_a_struct_under_hvp_f64_and_f32() {
     };
     close("f32 gradient", &widen(&g32, &gx32), &ref_gradient, 1e-5);
     close("f32 H·v", &widen(&hv32, &hvx32), &ref_hv, 1e-4);
+}
+
+/// A critic whose parameters are a (generic) struct, with `hvp` for its second-order
+/// companions: `c(net, x) = Σᵢ wᵢ tanh(vᵢ xᵢ)`.
+#[derive(Clone, Debug, Differentiable)]
+struct Critic<F> {
+    w: Vec<F>,
+    v: Vec<F>,
+}
+
+#[backprop(hvp)]
+fn critic(net: &Critic<f64>, x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += net.w[i] * (net.v[i] * x[i]).tanh();
+    }
+    s
+}
+
+/// WGAN-GP's gradient penalty with the critic a struct: `critic_grad`'s gradient with respect
+/// to the model is not read (`_`), its gradient with respect to the input is. With `jvp`, its
+/// forward mode goes through `critic_grad_jvp`.
+#[backprop(jvp)]
+fn penalised(net: &Critic<f64>, x: &[f64]) -> f64 {
+    let (value, (_, gx)) = critic_grad(net, x);
+    let norm = gx.iter().map(|g| g * g).sum::<f64>().sqrt();
+    value + 10.0 * (norm - 1.0).powi(2)
+}
+
+#[backprop(hvp)]
+fn critic_f32(net: &Critic<f32>, x: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for i in 0..x.len() {
+        s += net.w[i] * (net.v[i] * x[i]).tanh();
+    }
+    s
+}
+
+#[backprop]
+fn penalised_f32(net: &Critic<f32>, x: &[f32]) -> f32 {
+    let (value, (_, gx)) = critic_f32_grad(net, x);
+    let norm = gx.iter().map(|g| g * g).sum::<f32>().sqrt();
+    value + 10.0 * (norm - 1.0).powi(2)
+}
+
+/// The same critic and penalty as methods: `self.score_grad(x)` taken apart by its pattern.
+#[backprop]
+impl Critic<f64> {
+    #[backprop(hvp)]
+    fn score(&self, x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..x.len() {
+            s += self.w[i] * (self.v[i] * x[i]).tanh();
+        }
+        s
+    }
+
+    #[backprop(jvp)]
+    fn penalty(&self, x: &[f64]) -> f64 {
+        let (value, (_, gx)) = self.score_grad(x);
+        let norm = gx.iter().map(|g| g * g).sum::<f64>().sqrt();
+        value + 10.0 * (norm - 1.0).powi(2)
+    }
+}
+
+/// The penalty on dual numbers over `[w, v, x]`, with ∇ₓ c in closed form:
+/// `wᵢ vᵢ (1 − tanh²(vᵢ xᵢ))`.
+fn penalised_reference(p: &[num_dual::Dual64], n: usize) -> num_dual::Dual64 {
+    let (w, v, x) = (&p[..n], &p[n..2 * n], &p[2 * n..]);
+    let mut value = num_dual::Dual64::from(0.0);
+    let mut norm2 = num_dual::Dual64::from(0.0);
+    for i in 0..n {
+        let t = (v[i] * x[i]).tanh();
+        value += w[i] * t;
+        let g = w[i] * v[i] * (-t * t + 1.0);
+        norm2 += g * g;
+    }
+    value + (norm2.sqrt() - 1.0).powi(2) * 10.0
+}
+
+#[test]
+fn gradient_penalty_of_a_struct_critic() {
+    let net = Critic {
+        w: vec![0.5, -1.0, 0.75],
+        v: vec![1.25, 0.5, -0.8],
+    };
+    for x in [[0.3, -0.2, 0.9], [1.0, 0.5, -1.5]] {
+        let at: Vec<f64> = net.w.iter().chain(&net.v).chain(&x).copied().collect();
+        let (value, (d_net, d_x)) = penalised_grad(&net, &x);
+        let (ref_value, ref_gradient) = common::dual_gradient(|p| penalised_reference(p, 3), &at);
+        close("penalty", &[value], &[ref_value], 1e-12);
+        let flat: Vec<f64> = d_net
+            .w
+            .iter()
+            .chain(&d_net.v)
+            .chain(&d_x)
+            .copied()
+            .collect();
+        close("penalty's gradient", &flat, &ref_gradient, 1e-10);
+        let numeric = backprop::numeric_gradient(
+            |p: &[f64]| {
+                let net = Critic {
+                    w: p[..3].to_vec(),
+                    v: p[3..6].to_vec(),
+                };
+                penalised(&net, &p[6..])
+            },
+            &at,
+        );
+        close("against central differences", &flat, &numeric, 1e-6);
+        let (method_value, (d_self, d_x_method)) = net.penalty_grad(&x);
+        let method_flat: Vec<f64> = d_self
+            .w
+            .iter()
+            .chain(&d_self.v)
+            .chain(&d_x_method)
+            .copied()
+            .collect();
+        close("the method's penalty", &[method_value], &[ref_value], 1e-12);
+        close("the method's gradient", &method_flat, &ref_gradient, 1e-10);
+
+        // Forward mode: the derivative in a direction of the model and the input.
+        let t_net = Critic {
+            w: vec![0.3, -0.7, 0.2],
+            v: vec![-0.4, 0.9, 0.6],
+        };
+        let t_x = [0.5, 0.25, -1.0];
+        let direction: Vec<f64> = t_net
+            .w
+            .iter()
+            .chain(&t_net.v)
+            .chain(&t_x)
+            .copied()
+            .collect();
+        let directional: f64 = ref_gradient
+            .iter()
+            .zip(&direction)
+            .map(|(g, t)| g * t)
+            .sum();
+        let (jvp_value, tangent) = penalised_jvp(&net, &x, &t_net, &t_x);
+        close(
+            "penalised_jvp",
+            &[jvp_value, tangent],
+            &[ref_value, directional],
+            1e-10,
+        );
+        let (jvp_value, tangent) = net.penalty_jvp(&x, &t_net, &t_x);
+        close(
+            "penalty_jvp",
+            &[jvp_value, tangent],
+            &[ref_value, directional],
+            1e-10,
+        );
+
+        // f32, against the same exact reference.
+        let net32 = Critic {
+            w: net.w.iter().map(|&v| v as f32).collect(),
+            v: net.v.iter().map(|&v| v as f32).collect(),
+        };
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let (value32, (d_net32, d_x32)) = penalised_f32_grad(&net32, &x32);
+        let flat32: Vec<f64> = d_net32
+            .w
+            .iter()
+            .chain(&d_net32.v)
+            .chain(&d_x32)
+            .map(|&v| v as f64)
+            .collect();
+        close("f32 penalty", &[value32 as f64], &[ref_value], 1e-5);
+        close("f32 penalty's gradient", &flat32, &ref_gradient, 1e-4);
+    }
+    // The model's part of `critic_grad`'s upstream is a zero of its shape.
+    let source = penalised_backward_source();
+    assert!(source.contains("critic_grad_backward("), "{source}");
+    assert!(
+        source.contains("::backprop::Differentiable::zeros_like(&"),
+        "{source}"
+    );
 }

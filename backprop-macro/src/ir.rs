@@ -102,6 +102,9 @@ pub enum Ty {
     Tensors { elem: FloatTy, rank: Option<usize> },
     /// A call's tuple result (`let (h, c) = g(..);`), taken apart into its [`Parts`].
     Tuple,
+    /// The gradient of a struct argument in a call's tuple result (`_` of `let (v, (_, gx)) =
+    /// critic_grad(&net, x);`): its upstream is a zero of its own shape.
+    Struct,
     /// The reverse of a call in split mode (`let (y, y_reverse) = g_forward(..);`): a closure
     /// that takes the call's upstream gradient and returns its gradients, called once.
     Reverse,
@@ -114,6 +117,7 @@ impl Ty {
             Ty::Tensor { .. } => quote::quote!(::backprop::ndarray::Array::zeros(#value.raw_dim())),
             Ty::Array { len: Some(len), .. } => quote::quote!([0.0; #len]),
             Ty::Array { len: None, .. } => quote::quote!(vec![0.0; #value.len()]),
+            Ty::Struct => quote::quote!(::backprop::Differentiable::zeros_like(&#value)),
             _ => quote::quote!(0.0),
         }
     }

@@ -290,6 +290,40 @@ pub fn hvp(
         " `[{name}(..), J·t]`: the tangent function of [`{name}`], which `#[backprop(hvp)]` \
          differentiates (a caller with `hvp` calls it, and its `_backward`, for `{name}`)."
     );
+    // With a differentiated struct, `g_grad_jvp` binds the fields as `f_hvp` does: the
+    // direction is a struct like the parameter (`t_net` of a caller with `jvp`).
+    let grad_jvp = if takes_fields {
+        let grad = quote::format_ident!("{}_grad", name);
+        // The parameters are read again for the tangent pass: one not taken by reference is
+        // cloned for `g_grad`.
+        let kept = public.iter().map(|p| {
+            let ident = &p.ident;
+            if p.ty_tokens.to_string().starts_with('&') || matches!(p.ty, Ty::Float(_)) {
+                quote!(#ident)
+            } else {
+                quote!(::core::clone::Clone::clone(&#ident))
+            }
+        });
+        let grad_jvp_name = quote::format_ident!("{}_grad_jvp", name, span = name.span());
+        let doc = format!(
+            " `{name}_grad` differentiated in the direction of the tangents: \
+             `(({name}(..), ∇{name}), (∇{name}·t, H·t))`, the forward-mode companion of \
+             `{name}_grad` that a caller with `#[backprop(jvp)]` calls."
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
+            #vis fn #grad_jvp_name(#(#params,)* #(#v_params),*) -> ((#output, #gradient_type), (#output, #gradient_type)) {
+                let value_and_gradient = #prefix #grad(#(#kept),*);
+                #(#bind_fields)*
+                #(#bind_v)*
+                let (value, gradients) = #prefix #backward_name(#(#call_params,)* #(#v_names,)* [0.0, 1.0]);
+                (value_and_gradient, (value[1], #hv))
+            }
+        }
+    } else {
+        grad_jvp
+    };
     quote! {
         #[doc = #tangent_doc]
         #[allow(dead_code, clippy::all, clippy::pedantic, unused_parens, unused_variables, unused_mut, unused_assignments)]

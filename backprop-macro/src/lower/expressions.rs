@@ -31,6 +31,33 @@ pub const VIEW_METHODS: &[&str] = &[
 ];
 
 impl Lowerer<'_> {
+    /// `net.forward(x)`, `self.l1.forward(x)`: a method of a struct parameter (or of a struct
+    /// field of one) as the call `Net::forward(&net, x)`, of a `&self` method with its
+    /// companions (`#[backprop]` in its impl).
+    pub(super) fn struct_method_as_call(
+        &self,
+        call: &syn::ExprMethodCall,
+    ) -> Option<syn::ExprCall> {
+        if call.method == "clone" {
+            return None;
+        }
+        let (group, _) = crate::structs::struct_argument(self.groups, &call.receiver)?;
+        // A generic struct's arguments are inferred from the receiver (`Critic::score(self, x)`
+        // of `impl Critic<f64>`), as a call with them would not be differentiated.
+        let mut path: syn::Path = syn::parse2(group.path.clone()).ok()?;
+        path.segments
+            .iter_mut()
+            .for_each(|s| s.arguments = syn::PathArguments::None);
+        let (method, args) = (&call.method, &call.args);
+        let receiver = strip_parens(&call.receiver);
+        let receiver = match receiver {
+            Expr::Path(_) if group.by_ref => quote!(#receiver),
+            _ => quote!(&#receiver),
+        };
+        let span = syn::spanned::Spanned::span(call);
+        Some(syn::parse_quote_spanned!(span=> #path::#method(#receiver, #args)))
+    }
+
     // ----- expressions ----------------------------------------------------------------------
 
     /// Lowers `expr` to an operand, binding a compound value to a temporary named after
@@ -351,17 +378,7 @@ impl Lowerer<'_> {
         // `net.forward(x)`, `self.l1.forward(x)`: a method of a struct parameter (or of a struct
         // field of one) is the call `Net::forward(&net, x)`, of a `&self` method with its
         // companions (`#[backprop]` in its impl).
-        if call.method != "clone"
-            && let Some((group, _)) = crate::structs::struct_argument(self.groups, &call.receiver)
-        {
-            let (path, method, args) = (&group.path, &call.method, &call.args);
-            let receiver = strip_parens(&call.receiver);
-            let receiver = match receiver {
-                Expr::Path(_) if group.by_ref => quote!(#receiver),
-                _ => quote!(&#receiver),
-            };
-            let as_call: syn::ExprCall =
-                syn::parse_quote_spanned!(span=> #path::#method(#receiver, #args));
+        if let Some(as_call) = self.struct_method_as_call(call) {
             return self.call(&as_call, hint);
         }
         // `concatenate(Axis(1), &[a.view(), b.view()]).unwrap()`.

@@ -370,6 +370,15 @@ impl Lowerer<'_> {
             self.lower_tuple_call(pat, annotation, call);
             return;
         }
+        // `let (v, (_, gx)) = self.critic_grad(x);`: a struct's method, the same call.
+        if let (Pat::Tuple(_), Some(init)) = (pat, &local.init)
+            && init.diverge.is_none()
+            && let Expr::MethodCall(method) = strip_parens(&init.expr)
+            && let Some(call) = self.struct_method_as_call(method)
+        {
+            self.lower_tuple_call(pat, annotation, &call);
+            return;
+        }
         let Pat::Ident(pat_ident) = pat else {
             self.errors.spanned(
                 pat,

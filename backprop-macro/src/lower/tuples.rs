@@ -75,7 +75,7 @@ impl Lowerer<'_> {
         let name = crate::rules::function_name(&path);
         let types = match annotation {
             Some(ty) => leaf_types(&shape, ty),
-            None => self.gradient_types(&name, &shape, &args),
+            None => self.gradient_types(&name, &shape, &args[..pass.len()], &structs),
         };
         let types = match types {
             Ok(types) => types,
@@ -87,6 +87,23 @@ impl Lowerer<'_> {
                 return;
             }
         };
+        // A struct's gradient has no field reads in the forward language yet: only its
+        // upstream (a zero) is written.
+        let mut named_struct = false;
+        for (leaf, ty) in shape.leaves().into_iter().zip(&types) {
+            if let (Some(ident), Ty::Struct) = (leaf, ty) {
+                self.errors.spanned(
+                    ident,
+                    format!(
+                        "`{ident}` is the gradient of a struct argument of `{name}`, which a differentiated function cannot read yet; bind it to `_` (`let (value, (_, gx)) = {name}(..);`)"
+                    ),
+                );
+                named_struct = true;
+            }
+        }
+        if named_struct {
+            return;
+        }
         let prim = Prim::Call {
             path,
             backward,
@@ -211,6 +228,7 @@ impl Lowerer<'_> {
         name: &str,
         shape: &Shape,
         args: &[Operand],
+        structs: &[crate::rules::StructArg],
     ) -> Result<Vec<Ty>, String> {
         let unknown = || {
             format!(
@@ -228,10 +246,16 @@ impl Lowerer<'_> {
             return Err(unknown());
         };
         let float = Ty::Float(self.default_float);
+        // A struct passed whole (`&net`, `&net.l1`): its gradient is a value of the struct.
         let positions: Vec<Ty> = args
             .iter()
-            .map(|a| self.operand_ty(a))
+            .enumerate()
+            .map(|(at, a)| match structs.iter().any(|s| s.position == at) {
+                true => Ty::Struct,
+                false => self.operand_ty(a),
+            })
             .filter_map(|ty| match ty {
+                Ty::Struct => Some(Ty::Struct),
                 Ty::Float(f) => Some(Ty::Float(f)),
                 Ty::FloatLit => Some(float.clone()),
                 Ty::Array { elem, len } => Some(Ty::Array { elem, len }),
@@ -258,6 +282,14 @@ impl Lowerer<'_> {
 }
 
 impl Shape {
+    /// The leaves' names, in order (`None` for `_`).
+    fn leaves(&self) -> Vec<&Option<Ident>> {
+        match self {
+            Shape::Leaf(ident) => vec![ident],
+            Shape::Tuple(elems) => elems.iter().flat_map(Shape::leaves).collect(),
+        }
+    }
+
     /// `ty` for every leaf.
     fn every_leaf(&self, ty: Ty) -> Vec<Ty> {
         match self {
