@@ -23,7 +23,6 @@ fn polynomial_fit_backward(
             power_1 = power_2;
         }
         let r_3 = r_1;
-        let power_3 = power_1;
         let sum_mul = r_3 * r_3;
         let sum_2 = sum_1 + sum_mul;
         let d_r_3 = 2.0 * r_3 * d_sum_1;

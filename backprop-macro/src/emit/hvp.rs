@@ -294,16 +294,27 @@ pub fn hvp(
     // direction is a struct like the parameter (`t_net` of a caller with `jvp`).
     let grad_jvp = if takes_fields {
         let grad = quote::format_ident!("{}_grad", name);
-        // The parameters are read again for the tangent pass: one not taken by reference is
-        // cloned for `g_grad`.
-        let kept = public.iter().map(|p| {
-            let ident = &p.ident;
-            if p.ty_tokens.to_string().starts_with('&') || matches!(p.ty, Ty::Float(_)) {
-                quote!(#ident)
-            } else {
-                quote!(::core::clone::Clone::clone(&#ident))
-            }
-        });
+        // `g_grad` runs after the tangent pass: a struct taken by value is moved into it last
+        // (the tangent pass borrowed it), another parameter not taken by reference is copied
+        // first (the tangent pass takes it).
+        let mut copies = Vec::new();
+        let kept: Vec<TokenStream> = public
+            .iter()
+            .map(|p| {
+                let ident = &p.ident;
+                let by_value_struct = crate::structs::group_of(groups, ident).is_some();
+                if by_value_struct
+                    || p.ty_tokens.to_string().starts_with('&')
+                    || matches!(p.ty, Ty::Float(_))
+                {
+                    quote!(#ident)
+                } else {
+                    let copy = quote::format_ident!("{}_kept", ident);
+                    copies.push(quote!(let #copy = ::core::clone::Clone::clone(&#ident);));
+                    quote!(#copy)
+                }
+            })
+            .collect();
         let grad_jvp_name = quote::format_ident!("{}_grad_jvp", name, span = name.span());
         let doc = format!(
             " `{name}_grad` differentiated in the direction of the tangents: \
@@ -314,10 +325,11 @@ pub fn hvp(
             #[doc = #doc]
             #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
             #vis fn #grad_jvp_name(#(#params,)* #(#v_params),*) -> ((#output, #gradient_type), (#output, #gradient_type)) {
-                let value_and_gradient = #prefix #grad(#(#kept),*);
+                #(#copies)*
                 #(#bind_fields)*
                 #(#bind_v)*
                 let (value, gradients) = #prefix #backward_name(#(#call_params,)* #(#v_names,)* [0.0, 1.0]);
+                let value_and_gradient = #prefix #grad(#(#kept),*);
                 (value_and_gradient, (value[1], #hv))
             }
         }

@@ -441,3 +441,97 @@ fn fused_node(program: &Program, reversed: &Reversed, node: &Node, stmt: &BackSt
         _ => forward_node(program, node, Some(reversed)),
     }
 }
+
+/// The plain copies no line reads, taken out: `let power_3 = power_1;`, the value a loop
+/// leaves in a carried variable that nothing after the loop reads (the forward loop writes one
+/// for each carried variable). `tail` is what the function returns. Taking one out may leave
+/// the copy it read unread: repeated until none is left.
+pub(super) fn without_dead_copies(
+    mut lines: Vec<TokenStream>,
+    tail: &TokenStream,
+) -> Vec<TokenStream> {
+    loop {
+        let mut counts = std::collections::HashMap::new();
+        for tokens in lines.iter().chain(std::iter::once(tail)) {
+            count_idents(tokens.clone(), &mut counts);
+        }
+        let mut removed = false;
+        lines = lines
+            .into_iter()
+            .filter_map(|line| {
+                if dead_copy(&line.clone().into_iter().collect::<Vec<_>>(), 0, &counts) {
+                    removed = true;
+                    return None;
+                }
+                Some(strip_dead(line, &counts, &mut removed))
+            })
+            .collect();
+        if !removed {
+            return lines;
+        }
+    }
+}
+
+fn count_idents(tokens: TokenStream, counts: &mut std::collections::HashMap<String, usize>) {
+    for tree in tokens {
+        match tree {
+            proc_macro2::TokenTree::Ident(ident) => {
+                *counts.entry(ident.to_string()).or_default() += 1;
+            }
+            proc_macro2::TokenTree::Group(g) => count_idents(g.stream(), counts),
+            _ => {}
+        }
+    }
+}
+
+/// Whether `trees[at..]` starts with `let x = y;` for an `x` read nowhere else.
+fn dead_copy(
+    trees: &[proc_macro2::TokenTree],
+    at: usize,
+    counts: &std::collections::HashMap<String, usize>,
+) -> bool {
+    use proc_macro2::TokenTree::{Ident as I, Punct as P};
+    match &trees[at..] {
+        [I(l), I(x), P(eq), I(_), P(semi), ..] => {
+            l == "let"
+                && x != "mut"
+                && eq.as_char() == '='
+                && semi.as_char() == ';'
+                && counts.get(&x.to_string()) == Some(&1)
+        }
+        _ => false,
+    }
+}
+
+/// `tokens` with the dead copies at statement starts inside its blocks taken out.
+fn strip_dead(
+    tokens: TokenStream,
+    counts: &std::collections::HashMap<String, usize>,
+    removed: &mut bool,
+) -> TokenStream {
+    let trees: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < trees.len() {
+        let at_start = k == 0
+            || matches!(&trees[k - 1], proc_macro2::TokenTree::Punct(p) if p.as_char() == ';')
+            || matches!(&trees[k - 1], proc_macro2::TokenTree::Group(g)
+                if g.delimiter() == proc_macro2::Delimiter::Brace);
+        if at_start && dead_copy(&trees, k, counts) {
+            *removed = true;
+            k += 5;
+            continue;
+        }
+        match &trees[k] {
+            proc_macro2::TokenTree::Group(g) => {
+                let mut inner =
+                    proc_macro2::Group::new(g.delimiter(), strip_dead(g.stream(), counts, removed));
+                inner.set_span(g.span());
+                out.push(proc_macro2::TokenTree::Group(inner));
+            }
+            other => out.push(other.clone()),
+        }
+        k += 1;
+    }
+    out.into_iter().collect()
+}

@@ -35,7 +35,7 @@ use crate::rules;
 use crate::signature::SignatureInfo;
 
 use backward::zero;
-use lines::{declare_tapes, drop_after_last_use, fused_block};
+use lines::{declare_tapes, drop_after_last_use, fused_block, without_dead_copies};
 
 /// The names and signature pieces shared by the real companions and the fallback stubs.
 pub struct Companions {
@@ -174,6 +174,7 @@ pub fn emit(
     let lines = drop_after_last_use(program, lines);
     let lines = declare_tapes(program, reversed, lines);
     let gradients = gradients(program, reversed);
+    let lines = without_dead_copies(lines, &quote!((#value, #gradients)));
 
     let seed_param = upstream_param(seed, &lines);
     let backward_fn = quote! {
