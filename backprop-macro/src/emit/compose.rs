@@ -122,11 +122,7 @@ pub(super) fn grad_jvp(tf: &TangentFunction) -> TokenStream {
     let params = &kept[..kept.len() - tf.k];
     let (output, gradient_type) = (tf.output, tf.gradient);
     let vis = &function.vis;
-    let doc = format!(
-        " `{name}_grad` differentiated in the direction of the tangents: \
-         `(({name}(..), ∇{name}), (∇{name}·t, H·t))`, the forward-mode companion of \
-         `{name}_grad` that a caller with `#[backprop(jvp)]` calls."
-    );
+    let doc = grad_jvp_doc(name);
     quote! {
         #[doc = #doc]
         #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
@@ -136,6 +132,15 @@ pub(super) fn grad_jvp(tf: &TangentFunction) -> TokenStream {
             (value_and_gradient, (value[1], #hv))
         }
     }
+}
+
+/// The rustdoc of `g_grad_jvp` (also of a function with a struct parameter, `hvp.rs`).
+pub(super) fn grad_jvp_doc(name: &Ident) -> String {
+    format!(
+        " `{name}_grad` differentiated in the direction of the tangents: \
+         `(({name}(..), ∇{name}), (∇{name}·t, H·t))`, the forward-mode companion of \
+         `{name}_grad` that a caller with `#[backprop(jvp)]` calls."
+    )
 }
 
 /// `g_jvp_backward`, and `g_jvp_jvp` for a float `g`, for a function with `jvp` and `hvp`.

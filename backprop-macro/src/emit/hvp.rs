@@ -316,11 +316,7 @@ pub fn hvp(
             })
             .collect();
         let grad_jvp_name = quote::format_ident!("{}_grad_jvp", name, span = name.span());
-        let doc = format!(
-            " `{name}_grad` differentiated in the direction of the tangents: \
-             `(({name}(..), ∇{name}), (∇{name}·t, H·t))`, the forward-mode companion of \
-             `{name}_grad` that a caller with `#[backprop(jvp)]` calls."
-        );
+        let doc = super::compose::grad_jvp_doc(name);
         quote! {
             #[doc = #doc]
             #[allow(dead_code, clippy::type_complexity, clippy::too_many_arguments)]
