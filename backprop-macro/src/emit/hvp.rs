@@ -325,8 +325,11 @@ pub fn hvp(
                 #(#bind_fields)*
                 #(#bind_v)*
                 let (value, gradients) = #prefix #backward_name(#(#call_params,)* #(#v_names,)* [0.0, 1.0]);
+                // (Built before the struct moves: a skipped field's place in it reads the
+                // struct.)
+                let tangents = (value[1], #hv);
                 let value_and_gradient = #prefix #grad(#(#kept),*);
-                (value_and_gradient, (value[1], #hv))
+                (value_and_gradient, tangents)
             }
         }
     } else {
