@@ -264,3 +264,82 @@ fn sub_slices_passed_to_a_differentiated_helper() {
         1e-12,
     );
 }
+
+// A gate that counts how often its forward and its backward run.
+thread_local! {
+    static RUNS: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+fn counted(s: f64) -> f64 {
+    RUNS.with(|r| r.set((r.get().0 + 1, r.get().1)));
+    s.ln_1p()
+}
+
+fn counted_backward(s: f64, d_out: f64) -> (f64, f64) {
+    RUNS.with(|r| r.set((r.get().0, r.get().1 + 1)));
+    (s.ln_1p(), d_out / (1.0 + s))
+}
+
+/// The last line is a call: `f_backward` takes its value from `counted_backward`.
+#[backprop]
+fn ends_in_a_gate(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for &v in x {
+        s += v * v;
+    }
+    counted(s)
+}
+
+/// The same with several gradients (`inner` of two floats) after a branch.
+#[backprop]
+fn ends_in_a_call(x: f64, y: f64) -> f64 {
+    let a = if x > 0.0 { x * y } else { y - x };
+    inner(a, y)
+}
+
+#[test]
+fn a_call_on_the_last_line_runs_its_forward_once() {
+    let x = [0.3, -1.2, 0.8];
+    RUNS.with(|r| r.set((0, 0)));
+    let (value, d_x) = ends_in_a_gate_grad(&x);
+    assert_eq!(
+        RUNS.with(|r| r.get()),
+        (0, 1),
+        "forward runs, backward runs"
+    );
+    let reference = |v: &[Dual64]| {
+        let s = v.iter().fold(c(0.0), |s, &x| s + x * x);
+        s.ln_1p()
+    };
+    assert_gradient_exact(
+        "ends_in_a_gate",
+        &x,
+        (value, d_x),
+        dual_gradient(reference, &x),
+        ends_in_a_gate,
+        1e-14,
+    );
+    for (x, y) in [(0.7, -0.4), (-0.5, 1.3)] {
+        let reference = |v: &[Dual64]| {
+            let a = if v[0].re > 0.0 {
+                v[0] * v[1]
+            } else {
+                v[1] - v[0]
+            };
+            dual_inner(a, v[1])
+        };
+        assert_gradient_exact(
+            "ends_in_a_call",
+            &[x, y],
+            ends_in_a_call_grad(x, y),
+            dual_gradient(reference, &[x, y]),
+            |p| ends_in_a_call(p[0], p[1]),
+            1e-13,
+        );
+    }
+    assert!(
+        ends_in_a_call_backward_source().contains("let (out, d_out_inputs) = ::backprop::args("),
+        "{}",
+        ends_in_a_call_backward_source()
+    );
+}

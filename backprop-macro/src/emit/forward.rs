@@ -85,7 +85,15 @@ pub(super) fn forward_node(
             } = &assign.prim =>
         {
             let call = rules::forward(&assign.prim, program, &assign.args, crate::ir::FloatTy::F64);
-            let pattern = parts.render(&mut |v| program.vars[v].ident.to_token_stream());
+            // A part nothing reads is `_`, as the user may have written it (not under `tapes:
+            // None`, the tangent passes, which do not track reads).
+            let pattern = parts.render(&mut |v| {
+                let ident = &program.vars[v].ident;
+                match tapes {
+                    Some(reversed) if !reversed.needed.contains(&ident.to_string()) => quote!(_),
+                    _ => ident.to_token_stream(),
+                }
+            });
             let annotation = assign.annotation.as_ref().map(|a| quote!(: #a));
             quote_spanned!(assign.span=> let #pattern #annotation = #call;)
         }

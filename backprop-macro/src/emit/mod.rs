@@ -19,6 +19,7 @@ mod forward;
 mod hvp;
 mod jvp;
 mod lines;
+mod tail;
 mod tangent;
 mod tangent_calls;
 mod tangent_maps;
@@ -163,14 +164,12 @@ pub fn emit(
         }
         _ => (None, output_value(program)),
     };
-    let lines = fused_block(
-        program,
-        reversed,
-        &reversed.forward,
-        &reversed.stmts,
-        false,
-        copy,
-    );
+    let joint = tail::joint_tail_call(program, reversed);
+    let (forward, stmts) = match &joint {
+        Some((forward, stmts)) => (forward, stmts),
+        None => (&reversed.forward, &reversed.stmts),
+    };
+    let lines = fused_block(program, reversed, forward, stmts, false, copy);
     let lines = drop_after_last_use(program, lines);
     let lines = declare_tapes(program, reversed, lines);
     let gradients = gradients(program, reversed);

@@ -375,9 +375,6 @@ impl Lowerer<'_> {
             );
             return Value::Operand(placeholder());
         }
-        // `net.forward(x)`, `self.l1.forward(x)`: a method of a struct parameter (or of a struct
-        // field of one) is the call `Net::forward(&net, x)`, of a `&self` method with its
-        // companions (`#[backprop]` in its impl).
         if let Some(as_call) = self.struct_method_as_call(call) {
             return self.call(&as_call, hint);
         }

@@ -268,12 +268,25 @@ impl Lowerer<'_> {
             })
             .collect();
         let mut types = vec![float];
+        // One gradient per float argument, as the callee differentiates every one (a callee
+        // with `wrt(..)` is an error at the call): say how many, and the pattern that fits.
+        let count = |written: usize| {
+            let pattern = vec!["_"; positions.len()].join(", ");
+            format!(
+                "`{name}` returns one gradient for each of the {} float arguments passed here, not {written}: take them apart as `let (value, ({pattern})) = {name}(..);`, naming the ones you use (a function called from a `#[backprop]` function differentiates all of its float arguments)",
+                positions.len()
+            )
+        };
         match (gradients, &positions[..]) {
             (Shape::Leaf(_), [one]) => types.push(one.clone()),
+            (Shape::Leaf(_), [_, _, ..]) => return Err(count(1)),
             (Shape::Tuple(g), _)
                 if g.len() == positions.len() && g.iter().all(|g| matches!(g, Shape::Leaf(_))) =>
             {
                 types.extend(positions);
+            }
+            (Shape::Tuple(g), [_, ..]) if g.len() != positions.len() => {
+                return Err(count(g.len()));
             }
             _ => return Err(unknown()),
         }

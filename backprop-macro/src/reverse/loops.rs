@@ -442,7 +442,7 @@ impl Sweep<'_> {
 fn pops(stmt: &BackStmt) -> bool {
     match stmt {
         BackStmt::Pop { .. } => true,
-        BackStmt::Raw(tokens) | BackStmt::Setup(tokens) => tokens.to_string().contains("pop"),
+        BackStmt::Raw(tokens) | BackStmt::Setup(tokens) => calls_pop(tokens.clone()),
         BackStmt::For { body, .. } => body.iter().any(pops),
         BackStmt::If {
             then, otherwise, ..
@@ -450,6 +450,22 @@ fn pops(stmt: &BackStmt) -> bool {
         BackStmt::Guarded { .. } => true,
         _ => false,
     }
+}
+
+/// Whether `tokens` call a tape's `.pop()` or `.pop_slice(..)`: matched as the method's
+/// name after a `.`, so that a gradient named `d_population` is not taken for one.
+fn calls_pop(tokens: proc_macro2::TokenStream) -> bool {
+    use proc_macro2::TokenTree;
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    trees.iter().enumerate().any(|(i, tree)| match tree {
+        TokenTree::Group(g) => calls_pop(g.stream()),
+        TokenTree::Ident(name) => {
+            (name == "pop" || name == "pop_slice")
+                && i > 0
+                && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.')
+        }
+        _ => false,
+    })
 }
 
 /// Whether every differentiated variable a loop carries only accumulates: each iteration adds

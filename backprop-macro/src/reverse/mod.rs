@@ -160,6 +160,9 @@ pub struct Reversed {
     /// The copy of a returned buffer taken at the end of the forward pass, when the reverse
     /// pass restores the buffer's overwritten values (`out_value`).
     pub output_copy: Option<Ident>,
+    /// The names that a forward line, a reverse statement or the returned value reads: a part
+    /// of a tuple result outside it is bound as `_`.
+    pub needed: HashSet<String>,
 }
 
 pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
@@ -244,8 +247,10 @@ pub fn reverse(program: &Program, namer: &mut Namer) -> Reversed {
             }
             _ => None,
         },
+        needed: HashSet::new(),
     };
     reversed.forward = live_nodes(program, &program.body.nodes, &mut needed, &reversed);
+    reversed.needed = needed;
     reversed
 }
 
