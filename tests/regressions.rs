@@ -2309,6 +2309,48 @@ fn check() {
         );
     }
 
+    /// Found by `tests/tensor_differential.rs` (`HVP_JVP_COPY_AS_THE_OUTPUT`, `t303`):
+    /// `#[backprop(jvp, hvp)]` of a function that returns a copy of a view (`l.t().to_owned()`
+    /// of `let l = m.dot(a);`): "mismatched types: expected `(ArrayBase<OwnedRepr<f64>, ..>,
+    /// ..)`, found `(ArrayBase<ViewRepr<&f64>, ..>, ..)`" in `f_hvp_tangent_jvp` (which
+    /// `f_jvp_jvp` calls), whose tangent tuple held the views. With `hvp` alone it compiles.
+    /// Fixed: a part that borrows is copied out in the tangent tuple as in the value.
+    #[test]
+    fn jvp_hvp_copy_of_a_view_as_the_output() {
+        passes_hvp(
+            "jvp_hvp_copy_of_a_view_as_the_output",
+            r#"
+use backprop::ndarray::{Array2, array};
+
+#[backprop(jvp, hvp)]
+fn f(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
+    let l = m.dot(a);
+    l.t().to_owned()
+}
+
+fn check() {
+    let a = array![[0.5, -1.0], [2.0, 0.3]];
+    let m = array![[1.5, 0.2], [-0.4, 0.9]];
+    let (t_a, t_m) = (array![[1.0, 0.5], [-0.5, 0.25]], array![[0.3, -0.2], [0.1, 0.6]]);
+    let (s_a, s_m) = (array![[-0.7, 0.4], [0.2, 1.1]], array![[0.5, 0.5], [-0.3, 0.8]]);
+    let (s_t_a, s_t_m) = (array![[0.9, -0.1], [0.4, 0.2]], array![[-0.6, 0.3], [0.7, -0.2]]);
+    // f is bilinear: J·t = (t_m a + m t_a)ᵀ, and its derivative in the direction
+    // (s, s_t) is (s_t_m a + t_m s_a + s_m t_a + m s_t_a)ᵀ.
+    let ((value, jt), (js, djt)) = f_jvp_jvp(&a, &m, &t_a, &t_m, &s_a, &s_m, &s_t_a, &s_t_m);
+    let exact_djt = s_t_m.dot(&a) + t_m.dot(&s_a) + s_m.dot(&t_a) + m.dot(&s_t_a);
+    for (got, want) in [
+        (value, m.dot(&a)),
+        (jt, t_m.dot(&a) + m.dot(&t_a)),
+        (js, s_m.dot(&a) + m.dot(&s_a)),
+        (djt, exact_djt),
+    ] {
+        assert!(got.iter().zip(want.t().iter()).all(|(x, y)| close(*x, *y)));
+    }
+}
+"#,
+        );
+    }
+
     /// Found by `tests/tensor_differential.rs` (`HVP_JVP_CONSTANT_BROADCAST`): `#[backprop(wrt(u),
     /// jvp, hvp)]` of a constant array plus a differentiated one broadcast to its shape (`a +
     /// u`, `a` outside `wrt`): "cannot find function `tangent_like_jvp` in crate `::backprop`".

@@ -99,11 +99,10 @@
 //! `hvp` where the macro supports it (README, "Second order": the ndarray operations, the
 //! runtime gates, `max_axis`, `mapv` closures that are scalar functions, branches included)
 //! and when every program it calls has `hvp` too, since its `f_hvp` goes through their
-//! `g_hvp_tangent`. The flag `HVP_JVP_COPY_AS_THE_OUTPUT` keeps out what the macro does not
-//! compile under `hvp` yet (it has no minimal case in `tests/regressions.rs` yet; the flags
-//! `HVP_MAPV_MAX_MIN_CLAMP` to `HVP_JVP_CONSTANT_BROADCAST`, on, let in what it compiles since,
-//! each with its repro there); where only the combination of `jvp` and `hvp` does not compile
-//! (the flags `HVP_JVP_..`), the program keeps `hvp` and loses `jvp`. At each point a program with `hvp` and a scalar output runs `f_hvp(p.., v..)`
+//! `g_hvp_tangent`. The flags `HVP_MAPV_MAX_MIN_CLAMP` to `HVP_JVP_COPY_AS_THE_OUTPUT`, all
+//! on, let in what the macro did not compile under `hvp` once and compiles since, each with
+//! its repro in `tests/regressions.rs`; turned off, where only the combination of `jvp` and
+//! `hvp` did not compile (the flags `HVP_JVP_..`), a program would keep `hvp` and lose `jvp`. At each point a program with `hvp` and a scalar output runs `f_hvp(p.., v..)`
 //! in a random direction `v` (from a stream of its own, `HVP_SEED`, drawn as the tangents of
 //! `f_jvp`): its value must be the function's exactly and its gradient `f_grad`'s to
 //! `HVP_GRADIENT` (1e-10 relative to the larger magnitude or 1: the two passes round
@@ -361,14 +360,13 @@ const HVP_JVP_MAPV_DIVISION: bool = true;
 /// On: the runtime has `tangent_like_jvp`, and the repro runs.
 const HVP_JVP_CONSTANT_BROADCAST: bool = true;
 /// Whether a program with both `jvp` and `hvp` that returns an array may return a copy
-/// (`l.t().to_owned()` of `let l = m.dot(a);`): `t303` did not build under `cargo clippy`
-/// ("mismatched types: expected `(ArrayBase<OwnedRepr<f64>, ..>, ArrayBase<OwnedRepr<f64>,
-/// ..>)`, found `(ArrayBase<ViewRepr<&f64>, ..>, ..)`" at the attribute) although it built
-/// under `cargo test`: as `JVP_COPY_AS_THE_OUTPUT` was, it depends on how the compiler prints
-/// the tokens. No minimal case yet: the function alone builds (with `cargo build`, `cargo
-/// clippy` and in `tests/regressions.rs`'s trybuild), so it has no `#[ignore]`d case; turn
-/// this on and run `cargo clippy --test tensor_differential` to see it.
-const HVP_JVP_COPY_AS_THE_OUTPUT: bool = false;
+/// (`l.t().to_owned()` of `let l = m.dot(a);`): "mismatched types: expected
+/// `(ArrayBase<OwnedRepr<f64>, ..>, ..)`, found `(ArrayBase<ViewRepr<&f64>, ..>, ..)`" at the
+/// attribute, in `f_hvp_tangent_jvp` (`tests/regressions.rs`,
+/// `jvp_hvp_copy_of_a_view_as_the_output`).
+///
+/// On: a part that borrows is copied out in the tangent tuple, and the repro runs.
+const HVP_JVP_COPY_AS_THE_OUTPUT: bool = true;
 /// Entries of every value stay within this bound (estimated from the parameters' 1.5).
 const LIMIT: f64 = 40.0;
 /// `exp` only of values within this bound.

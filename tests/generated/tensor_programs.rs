@@ -3897,7 +3897,7 @@ fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &norm0 + a.mean().unwrap() + 0.25 * s
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let log_probs0 = m.dot(a);
     log_probs0.t().to_owned()
@@ -3916,7 +3916,7 @@ fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
     &gate1 + a.mean().unwrap() + s
 }
 
-#[backprop(hvp)]
+#[backprop(jvp, hvp)]
 fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let act0 = a.powi(2);
     let norm1: Array2<f64> = t303(&act0, m);
@@ -3924,7 +3924,7 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &row2 + 2.0 * s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let scores0 = (&a - &a) * 3.0;
     let scores1: Array1<f64> = t306(&scores0, m, s);
@@ -3938,7 +3938,7 @@ fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
     &norm0 - a.mean().unwrap() + u.mean().unwrap() + s
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let probs0: Array2<f64> = t303(a, &m);
     let col1 = probs0.sum_axis(Axis(1));
@@ -3946,13 +3946,13 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     act2.mean().unwrap() + probs0.mean().unwrap()
 }
 
-#[backprop(wrt(a, m, s))]
+#[backprop(wrt(a, m, s), jvp)]
 fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array1<f64> = t306(a, &m, s);
     (backprop::sigmoid(&m)) + 3.0 * gate0.mean().unwrap()
 }
 
-#[backprop(wrt(m))]
+#[backprop(wrt(m), jvp)]
 fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let h0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let col1 = &h0 + &h0;
@@ -3969,14 +3969,14 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
     &z2 + 2.0 * s + h1.mean().unwrap()
 }
 
-#[backprop(split(t303), hvp)]
+#[backprop(split(t303), jvp, hvp)]
 fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array2<f64> = t303(a, m);
     let hidden1 = m.dot(a);
     (a + a) + 2.0 * s - gate0.mean().unwrap() + hidden1.mean().unwrap()
 }
 
-#[backprop(wrt(a, s), split(t313))]
+#[backprop(wrt(a, s), split(t313), jvp)]
 fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let col0 = m.sin();
     let log_probs1 = a.mapv(f64::tanh);
@@ -4033,7 +4033,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
     act1.mean().unwrap() + act4.mean().unwrap()
 }
 
-#[backprop(wrt(a, s))]
+#[backprop(wrt(a, s), jvp)]
 fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let scores1: Array2<f64> = t313(&hidden0.to_owned(), m, s);
@@ -4050,7 +4050,7 @@ fn t322(a: &Array2<f64>, m: Array2<f64>, u: &Array1<f64>) -> Array1<f64> {
     &h1 + a.sum() + mixed0
 }
 
-#[backprop]
+#[backprop(jvp)]
 fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     let col0 = m.dot(a);
     let col1: Array2<f64> = t313(a, &m.to_owned(), s);
@@ -4067,7 +4067,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
     gate0.mean().unwrap() - scores3
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     let row0 = (a - a) * 0.75;
     let norm1 = -&row0;
@@ -4123,7 +4123,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
     &col2 + log_probs1.mean().unwrap()
 }
 
-#[backprop(wrt(a), split(t313))]
+#[backprop(wrt(a), split(t313), jvp)]
 fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     let gate0: Array2<f64> = t313(&a, &m, s);
     let z1 = backprop::sigmoid(&gate0);
@@ -4179,7 +4179,7 @@ fn t338(a: Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<f
     hidden2
 }
 
-#[backprop(wrt(a, m))]
+#[backprop(wrt(a, m), jvp)]
 fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let gate1 = backprop::log_softmax(&hidden0, Axis(0));
@@ -14587,7 +14587,7 @@ fn t299(wh: ArrayView2<f64>, b: &Array1<f64>, state: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t307_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let scores0 = (&a - &a) * 3.0;
     let scores1: Array1<f64> = t306(&scores0, m, s);
@@ -14595,7 +14595,7 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     scores1.mean().unwrap() + act2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t307_jvp(mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12])),
         hvp: None,
     },
     Case {
@@ -14613,7 +14613,7 @@ fn t307(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t309_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let probs0: Array2<f64> = t303(a, &m);
     let col1 = probs0.sum_axis(Axis(1));
@@ -14621,7 +14621,7 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     act2.mean().unwrap() + probs0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t309_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), &mat(t, 0, 3, 2), mat(t, 6, 2, 3))),
         hvp: None,
     },
     Case {
@@ -14639,7 +14639,7 @@ fn t309(a: &Array2<f64>, m: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t311_backward_source,
-        source: r#"#[backprop(wrt(m))]
+        source: r#"#[backprop(wrt(m), jvp)]
 fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     let h0 = m.mapv(|v| v * v * 0.5 + v.sin());
     let col1 = &h0 + &h0;
@@ -14648,7 +14648,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
     hidden3.mean().unwrap() + 0.3 * gate2.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t311_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), mat(t, 6, 2, 3))),
         hvp: None,
     },
     Case {
@@ -14666,7 +14666,7 @@ fn t311(a: &Array2<f64>, m: Array2<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t314_backward_source,
-        source: r#"#[backprop(wrt(a, s), split(t313))]
+        source: r#"#[backprop(wrt(a, s), split(t313), jvp)]
 fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     let col0 = m.sin();
     let log_probs1 = a.mapv(f64::tanh);
@@ -14676,7 +14676,7 @@ fn t314(a: ArrayView2<f64>, m: Array2<f64>, s: f64) -> f64 {
     s + log_probs2.mean().unwrap() - h3.mean().unwrap() + 0.25 * probs4.sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t314_jvp(mat(p, 0, 3, 2).view(), mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2).view(), t[12])),
         hvp: None,
     },
     Case {
@@ -14722,7 +14722,7 @@ fn t320(a: ArrayView2<f64>, m: &Array2<f64>, u: &Array1<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t321_backward_source,
-        source: r#"#[backprop(wrt(a, s))]
+        source: r#"#[backprop(wrt(a, s), jvp)]
 fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let scores1: Array2<f64> = t313(&hidden0.to_owned(), m, s);
@@ -14732,7 +14732,7 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() - scores1.mean().unwrap() + 1.5 * (&z4 * &z4).sum()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t321_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), t[12])),
         hvp: None,
     },
     Case {
@@ -14750,7 +14750,7 @@ fn t321(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
             (value, flat(&g))
         },
         backward_source: t323_backward_source,
-        source: r#"#[backprop]
+        source: r#"#[backprop(jvp)]
 fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     let col0 = m.dot(a);
     let col1: Array2<f64> = t313(a, &m.to_owned(), s);
@@ -14758,7 +14758,7 @@ fn t323(a: &Array2<f64>, m: ArrayView2<f64>, s: f64) -> f64 {
     col1.mean().unwrap() + scores2.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t323_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3).view(), p[12], &mat(t, 0, 3, 2), mat(t, 6, 2, 3).view(), t[12])),
         hvp: None,
     },
     Case {
@@ -14806,7 +14806,7 @@ fn t324(a: &Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t325_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     let row0 = (a - a) * 0.75;
     let norm1 = -&row0;
@@ -14817,7 +14817,7 @@ fn t325(a: &Array2<f64>, m: ArrayView2<f64>) -> f64 {
     (&norm1 * &norm1).sum() + gate4.mean().unwrap() + probs5.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t325_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3).view(), &mat(t, 0, 3, 2), mat(t, 6, 2, 3).view())),
         hvp: None,
     },
     Case {
@@ -14923,7 +14923,7 @@ fn t336(a: ArrayView2<f64>, m: Array2<f64>, u: &Array1<f64>) -> f64 {
             (value, flat(&g))
         },
         backward_source: t339_backward_source,
-        source: r#"#[backprop(wrt(a, m))]
+        source: r#"#[backprop(wrt(a, m), jvp)]
 fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     let hidden0 = m.t();
     let gate1 = backprop::log_softmax(&hidden0, Axis(0));
@@ -14932,7 +14932,7 @@ fn t339(a: Array2<f64>, m: &Array2<f64>, s: f64) -> f64 {
     a.sum() + 0.5 * hidden2.sum() + row3.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, _y, t| t339_jvp(mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2), &mat(t, 6, 2, 3))),
         hvp: None,
     },
     Case {
@@ -16548,13 +16548,16 @@ fn t302(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 2)))),
         },
         backward_source: t303_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t303(a: &Array2<f64>, m: &Array2<f64>) -> Array2<f64> {
     let log_probs0 = m.dot(a);
     log_probs0.t().to_owned()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t303_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), &mat(t, 0, 3, 2), &mat(t, 6, 2, 3));
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: Some(|p, t| {
             let (value, tangent) = t303_hvp_tangent(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), &mat(t, 0, 3, 2), &mat(t, 6, 2, 3));
             (elements(&value), elements(&tangent))
@@ -16633,7 +16636,7 @@ fn t305(a: &Array2<f64>, u: &Array1<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t306_backward_source,
-        source: r#"#[backprop(hvp)]
+        source: r#"#[backprop(jvp, hvp)]
 fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     let act0 = a.powi(2);
     let norm1: Array2<f64> = t303(&act0, m);
@@ -16641,7 +16644,10 @@ fn t306(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array1<f64> {
     &row2 + 2.0 * s
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t306_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: Some(|p, t| {
             let (value, tangent) = t306_hvp_tangent(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
             (elements(&value), elements(&tangent))
@@ -16690,13 +16696,16 @@ fn t308(a: &Array2<f64>, m: ArrayView2<f64>, u: &Array1<f64>, s: f64) -> Array2<
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 2, 3)))),
         },
         backward_source: t310_backward_source,
-        source: r#"#[backprop(wrt(a, m, s))]
+        source: r#"#[backprop(wrt(a, m, s), jvp)]
 fn t310(a: &Array2<f64>, m: Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array1<f64> = t306(a, &m, s);
     (backprop::sigmoid(&m)) + 3.0 * gate0.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t310_jvp(&mat(p, 0, 3, 2), mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: None,
     },
     OutCase {
@@ -16744,14 +16753,17 @@ fn t312(a: &Array2<f64>, s: f64) -> Array1<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(mat(d, 0, 3, 2)))),
         },
         backward_source: t313_backward_source,
-        source: r#"#[backprop(split(t303), hvp)]
+        source: r#"#[backprop(split(t303), jvp, hvp)]
 fn t313(a: &Array2<f64>, m: &Array2<f64>, s: f64) -> Array2<f64> {
     let gate0: Array2<f64> = t303(a, m);
     let hidden1 = m.dot(a);
     (a + a) + 2.0 * s - gate0.mean().unwrap() + hidden1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t313_jvp(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: Some(|p, t| {
             let (value, tangent) = t313_hvp_tangent(&mat(p, 0, 3, 2), &mat(p, 6, 2, 3), p[12], &mat(t, 0, 3, 2), &mat(t, 6, 2, 3), t[12]);
             (elements(&value), elements(&tangent))
@@ -17097,7 +17109,7 @@ fn t331(a: &Array2<f64>, u: &Array1<f64>) -> Array2<f64> {
             (value, reverse) => (elements(&value), flat(&reverse(vector(d, 0, 2)))),
         },
         backward_source: t332_backward_source,
-        source: r#"#[backprop(wrt(a), split(t313))]
+        source: r#"#[backprop(wrt(a), split(t313), jvp)]
 fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     let gate0: Array2<f64> = t313(&a, &m, s);
     let z1 = backprop::sigmoid(&gate0);
@@ -17105,7 +17117,10 @@ fn t332(a: Array2<f64>, m: Array2<f64>, s: f64) -> Array1<f64> {
     &col2 - z1.mean().unwrap()
 }
 "#,
-        jvp: None,
+        jvp: Some(|p, t| {
+            let (value, tangent) = t332_jvp(mat(p, 0, 3, 2), mat(p, 6, 2, 3), p[12], mat(t, 0, 3, 2));
+            (elements(&value), elements(&tangent))
+        }),
         hvp_tangent: None,
     },
     OutCase {
@@ -18314,7 +18329,6 @@ static COVERAGE: &[(&str, usize)] = &[
     ("hvp with split(..)", 6),
     ("hvp with var_axis or std_axis", 8),
     ("hvp with wrt(..)", 22),
-    ("hvp without jvp (HVP_JVP_ flags)", 1),
     ("index from the shape (nrows(), ncols())", 9),
     ("index_axis(Axis(0), i)", 5),
     ("index_axis(Axis(1), i)", 4),
@@ -18325,10 +18339,10 @@ static COVERAGE: &[(&str, usize)] = &[
     ("insert_axis(1)", 98),
     ("into_shape_with_order of an expression", 6),
     ("into_shape_with_order of an owned parameter (moved)", 4),
-    ("jvp", 366),
-    ("jvp of a program returning an array", 35),
-    ("jvp with split(..)", 11),
-    ("jvp with wrt(..)", 134),
+    ("jvp", 379),
+    ("jvp of a program returning an array", 40),
+    ("jvp with split(..)", 14),
+    ("jvp with wrt(..)", 141),
     ("layer construct of a constant operand", 66),
     ("let h: Array1<f64> = g(..)", 5),
     ("let h: Array2<f64> = g(..)", 26),

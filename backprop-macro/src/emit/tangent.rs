@@ -697,11 +697,14 @@ pub(super) fn tangent_expr(
         },
         Prim::Field(_) => return Err("a part of a tuple".into()),
         // A function's tuple value: the tuple of its parts' tangents.
+        // A part that borrows (`out.t()`, a parameter) is copied out of the value, and so is
+        // its tangent, a view of the tangent it borrows.
         Prim::Tuple(parts) => parts.render(&mut |i| match tangent_of(i) {
             Some(Operand::Var(v)) => {
                 let ident = &program.vars[v].ident;
                 match program.vars[v].ty {
                     Ty::Tensor { by_ref: true, .. } => quote!(#ident.to_owned()),
+                    _ if super::borrows(program, &args[i]) => quote!(#ident.to_owned()),
                     _ => ident.to_token_stream(),
                 }
             }
