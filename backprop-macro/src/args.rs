@@ -1,5 +1,6 @@
 //! The attribute's arguments: `#[backprop]`, `#[backprop(wrt(a, b))]`, `#[backprop(split(g))]`.
 
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, Token, parenthesized};
@@ -39,7 +40,11 @@ impl Parse for Args {
                 }
                 let content;
                 parenthesized!(content in input);
-                let names = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
+                // `self` is a keyword, not an identifier: a method names its receiver too.
+                let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
+                    &content,
+                    Ident::parse_any,
+                )?;
                 if names.is_empty() {
                     return Err(syn::Error::new(
                         keyword.span,

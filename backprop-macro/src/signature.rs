@@ -102,7 +102,12 @@ pub fn analyze(sig: &syn::Signature, args: &Args, errors: &mut Errors) -> Signat
                 ),
                 None => {
                     let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.ident)).collect();
-                    errors.spanned(name, format!("`wrt` names `{name}`, which is not a parameter; the parameters are {}", names.join(", ")));
+                    // `self` outside a method: say where a receiver comes from.
+                    let what = match name == "self" {
+                        true => "but this function has no receiver (`&self` of a method in a `#[backprop] impl` block)",
+                        false => "which is not a parameter",
+                    };
+                    errors.spanned(name, format!("`wrt` names `{name}`, {what}; the parameters are {}", names.join(", ")));
                 }
             }
         }

@@ -584,7 +584,7 @@ impl Sweep<'_> {
     }
 
     /// `s = a.sum()` (or `.mean()`) of an array `a` that nothing else reads, made by an
-    /// elementwise line: `a`'s gradient is `d_s` (or `d_s / n`) everywhere, kept as that one
+    /// elementwise line (in the same loop body or arm): `a`'s gradient is `d_s` (or `d_s / n`) everywhere, kept as that one
     /// value for `a`'s own line instead of an array of copies.
     fn uniform_sum(&mut self, assign: &crate::ir::Assign) -> bool {
         let program = self.program;
@@ -594,9 +594,11 @@ impl Sweep<'_> {
             return false;
         };
         let var = &program.vars[*a];
+        // Inside a loop body or an arm, `a` must be made there too: an array from outside,
+        // summed in every iteration, gathers a gradient from each.
         if !var.active
             || var.buffer
-            || !self.frames.is_empty()
+            || self.frames.last().is_some_and(|f| !f.locals.contains(a))
             || self.uses.get(&var.ident.to_string()) != Some(&1)
             || !self.elementwise.contains(a)
         {
