@@ -732,3 +732,88 @@ fn a_model_held_fixed_passed_to_its_methods() {
     let directional: f64 = flat_d_x.iter().zip(t.iter()).map(|(a, b)| a * b).sum();
     assert!((tangent - directional).abs() < 1e-12 * directional.abs().max(1.0));
 }
+
+/// A configuration that does not derive `Differentiable`: a constant wherever it goes.
+struct Camera {
+    focal: f64,
+    offset: [f64; 2],
+}
+
+/// The callee leaves the struct out with `wrt(..)`, as it must.
+#[backprop(wrt(theta))]
+fn project(theta: &[f64], camera: &Camera) -> f64 {
+    let u = camera.focal * theta[0] / theta[2] + camera.offset[0];
+    let v = camera.focal * theta[1] / theta[2] + camera.offset[1];
+    u * u + v * v
+}
+
+/// So does the caller, which passes it whole.
+#[backprop(wrt(theta))]
+fn reprojection(theta: &[f64], camera: &Camera, weight: f64) -> f64 {
+    let e = project(theta, camera);
+    weight * e.sqrt()
+}
+
+#[test]
+fn a_constant_struct_passed_whole_to_a_callee_that_leaves_it_out() {
+    let camera = Camera {
+        focal: 1.5,
+        offset: [0.2, -0.1],
+    };
+    let theta = [0.4, -0.7, 2.0];
+    let (value, gradient) = reprojection_grad(&theta, &camera, 0.5);
+    let exact = dual_gradient(
+        |t| {
+            let u = t[0] * camera.focal / t[2] + camera.offset[0];
+            let v = t[1] * camera.focal / t[2] + camera.offset[1];
+            (u * u + v * v).sqrt() * 0.5
+        },
+        &theta,
+    );
+    assert_eq!(value, reprojection(&theta, &camera, 0.5));
+    close("through a constant struct", &gradient, &exact, 1e-14);
+}
+
+#[derive(Clone, Debug, Differentiable)]
+struct Dense {
+    w: Array2<f64>,
+    b: Array1<f64>,
+}
+
+#[backprop]
+fn dense_tanh(layer: &Dense, x: &Array1<f64>) -> Array1<f64> {
+    (x.dot(&layer.w) + &layer.b).mapv(f64::tanh)
+}
+
+/// A saliency map: the model stays among the differentiated parameters (the callee
+/// differentiates it) and its gradient is ignored.
+#[backprop(wrt(layer, x))]
+fn saliency(layer: &Dense, x: &Array1<f64>) -> f64 {
+    let h: Array1<f64> = dense_tanh(layer, x);
+    h.sum()
+}
+
+#[test]
+fn a_saliency_map_through_a_layer() {
+    let layer = Dense {
+        w: array![[0.5, -0.3], [0.2, 0.8], [-0.6, 0.1]],
+        b: array![0.1, -0.2],
+    };
+    let x = array![0.3, -1.0, 0.7];
+    let (_, (_, d_x)) = saliency_grad(&layer, &x);
+    let exact = dual_gradient(
+        |x| {
+            let mut total = Dual64::from(0.0);
+            for j in 0..2 {
+                let mut s = Dual64::from(layer.b[j]);
+                for i in 0..3 {
+                    s += x[i] * layer.w[[i, j]];
+                }
+                total += s.tanh();
+            }
+            total
+        },
+        x.as_slice().unwrap(),
+    );
+    close("d x", d_x.as_slice().unwrap(), &exact, 1e-14);
+}

@@ -409,6 +409,7 @@ pub fn backward(
             pass,
             reverse,
             structs,
+            held,
             ..
         } => {
             let float_args = differentiable_positions(prim, args);
@@ -447,8 +448,21 @@ pub fn backward(
                 None => {
                     let rendered = with_references(local.bare.clone(), &local.receivers, pass);
                     let call = quote::quote_spanned!(span=> #backward(#(#rendered,)* #d));
-                    let checked = quote::quote_spanned!(span=> ::backprop::args(#call));
-                    (quote!(#call.1), quote!(let (_, #scratch) = #checked;))
+                    // With a struct held constant among the arguments, the callee may return
+                    // a gradient for it too: the count is checked (one gradient, or a tuple
+                    // of as many as the float arguments), with a message that says why.
+                    let count = float_args.len() + structs.len();
+                    let (one, checked) = match held {
+                        true => (
+                            quote::quote_spanned!(span=> ::backprop::one_arg(#call).1),
+                            quote::quote_spanned!(span=> ::backprop::args_of::<#count, _, _>(#call)),
+                        ),
+                        false => (
+                            quote!(#call.1),
+                            quote::quote_spanned!(span=> ::backprop::args(#call)),
+                        ),
+                    };
+                    (one, quote!(let (_, #scratch) = #checked;))
                 }
             };
             if float_args.len() == 1 && structs.is_empty() {

@@ -127,6 +127,109 @@ call_gradients! {
     (A, B, C, D, E, F, G, H, I, J, K, L)
 }
 
+/// `g_backward(.., d)` of a call with one float argument and a struct held constant
+/// (`dense(net, x)` with `net` outside `wrt(..)`), in generated code: passed through, checked
+/// to hold one gradient, so that a callee which differentiates the struct fails to compile
+/// with a message that says so.
+pub fn one_arg<R, G: OneGradient>(value_and_gradient: (R, G)) -> (R, G::Gradient) {
+    let (value, gradient) = value_and_gradient;
+    (value, gradient.gradient())
+}
+
+/// `g_backward(.., d)` of a call with `N` float arguments and a struct held constant, checked
+/// as [`one_arg`] checks one.
+pub fn args_of<const N: usize, R, G: CallArity<N>>(value_and_gradients: (R, G)) -> (R, G::Tuple) {
+    let (value, gradients) = value_and_gradients;
+    (value, gradients.tuple())
+}
+
+/// The one gradient of a call with one float argument (see [`one_arg`]): a float's or an
+/// array's.
+#[diagnostic::on_unimplemented(
+    message = "this call's `_backward` returns several gradients, `{Self}`, where the call passes one float argument and a struct that `wrt(..)` holds constant",
+    label = "the function called here differentiates the struct passed to it",
+    note = "the struct's type derives `Differentiable`, so the function called differentiates it as well: name the struct in this function's `wrt(..)` too and ignore its gradient, or pass the function the struct's fields"
+)]
+pub trait OneGradient {
+    /// The same gradient.
+    type Gradient;
+    /// Itself.
+    fn gradient(self) -> Self::Gradient;
+}
+
+impl OneGradient for f32 {
+    type Gradient = Self;
+    fn gradient(self) -> Self {
+        self
+    }
+}
+
+impl OneGradient for f64 {
+    type Gradient = Self;
+    fn gradient(self) -> Self {
+        self
+    }
+}
+
+impl<F, const N: usize> OneGradient for [F; N] {
+    type Gradient = Self;
+    fn gradient(self) -> Self {
+        self
+    }
+}
+
+impl<F> OneGradient for Vec<F> {
+    type Gradient = Self;
+    fn gradient(self) -> Self {
+        self
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl<S: ndarray::RawData, D> OneGradient for ndarray::ArrayBase<S, D> {
+    type Gradient = Self;
+    fn gradient(self) -> Self {
+        self
+    }
+}
+
+/// The gradients of a call with `N` float arguments (see [`args_of`]): a tuple of `N`.
+#[diagnostic::on_unimplemented(
+    message = "this call's `_backward` returns the gradients `{Self}`, not one for each float argument the call passes: a struct that `wrt(..)` holds constant is passed too",
+    label = "the function called here differentiates the struct passed to it",
+    note = "the struct's type derives `Differentiable`, so the function called differentiates it as well: name the struct in this function's `wrt(..)` too and ignore its gradient, or pass the function the struct's fields"
+)]
+pub trait CallArity<const N: usize> {
+    /// The same tuple.
+    type Tuple;
+    /// Itself.
+    fn tuple(self) -> Self::Tuple;
+}
+
+macro_rules! call_arity {
+    ($($n:literal: ($($t:ident),*))*) => {$(
+        impl<$($t),*> CallArity<$n> for ($($t,)*) {
+            type Tuple = Self;
+            fn tuple(self) -> Self {
+                self
+            }
+        }
+    )*};
+}
+call_arity! {
+    2: (A, B)
+    3: (A, B, C)
+    4: (A, B, C, D)
+    5: (A, B, C, D, E)
+    6: (A, B, C, D, E, F)
+    7: (A, B, C, D, E, F, G)
+    8: (A, B, C, D, E, F, G, H)
+    9: (A, B, C, D, E, F, G, H, I)
+    10: (A, B, C, D, E, F, G, H, I, J)
+    11: (A, B, C, D, E, F, G, H, I, J, K)
+    12: (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
 /// Adds a gradient into an accumulator of the same shape: `*acc += g`, elementwise for arrays.
 ///
 /// Generated code uses it where a whole array's gradient arrives more than once (an array

@@ -59,6 +59,7 @@ pub(super) fn forward_node(
                 reverse: None,
                 parts: None,
                 structs: Vec::new(),
+                held: false,
             };
             let float = program.vars[assign.target].ty.float();
             let call = rules::forward(

@@ -168,6 +168,14 @@ impl Lowerer<'_> {
             )
             .collect();
         args.extend(field_operands);
+        // A struct held constant, passed as itself (`net`, `&net`).
+        let held = call.args.iter().any(|arg| {
+            let arg = match strip_parens(arg) {
+                Expr::Reference(reference) => strip_parens(&reference.expr),
+                arg => arg,
+            };
+            matches!(arg, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.held.contains(&i.to_string())))
+        });
         let (path, backward) = backward_path(&func.path);
         Value::Assign {
             prim: Prim::Call {
@@ -177,6 +185,7 @@ impl Lowerer<'_> {
                 reverse: None,
                 parts: None,
                 structs,
+                held,
             },
             args,
             span,

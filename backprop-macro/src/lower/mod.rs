@@ -131,6 +131,30 @@ pub struct Lowerer<'a> {
     /// The struct parameters read through their fields (a struct passed whole to a call is
     /// recognised by its place, `net.l1`).
     groups: &'a [crate::structs::Group],
+    /// Parameters held constant whose type looks like a struct (`net: &Net` outside
+    /// `wrt(..)`): a callee they are passed to may differentiate them (see `Prim::Call`'s
+    /// `held`).
+    held: HashSet<String>,
+}
+
+/// Whether a parameter's type looks like a struct: a path type named with a capital that is
+/// none of the types the macro knows (`&Net`, `Model`; not `usize`, `&[usize]`, `String`).
+fn struct_like(ty: &TokenStream) -> bool {
+    let Ok(mut ty) = syn::parse2::<syn::Type>(ty.clone()) else {
+        return false;
+    };
+    while let syn::Type::Reference(r) = ty {
+        ty = *r.elem;
+    }
+    let syn::Type::Path(path) = ty else {
+        return false;
+    };
+    path.path.segments.last().is_some_and(|last| {
+        let name = last.ident.to_string();
+        name.starts_with(|c: char| c.is_ascii_uppercase())
+            && !["String", "Vec", "Option", "Box", "HashMap", "Self"].contains(&name.as_str())
+            && !name.starts_with("Array")
+    })
 }
 
 pub fn lower(
@@ -207,6 +231,16 @@ fn lower_pass(
         indexed: buffers::indexed_names(&function.block),
         views: HashSet::new(),
         groups: &signature.groups,
+        held: signature
+            .params
+            .iter()
+            .filter(|p| {
+                matches!(p.ty, Ty::Other)
+                    && struct_like(&p.ty_tokens)
+                    && !signature.groups.iter().any(|g| g.param == p.ident)
+            })
+            .map(|p| p.ident.to_string())
+            .collect(),
     };
     let mut params = Vec::new();
     for p in &signature.params {

@@ -522,6 +522,7 @@ impl Lowerer<'_> {
                                 reverse: None,
                                 parts: None,
                                 structs: Vec::new(),
+                                held: false,
                             },
                             args: vec![receiver],
                             span,

@@ -56,6 +56,7 @@ impl Lowerer<'_> {
                     pass,
                     reverse,
                     structs,
+                    held,
                     ..
                 },
             args,
@@ -111,6 +112,7 @@ impl Lowerer<'_> {
             reverse,
             parts: None,
             structs,
+            held,
         };
         let active = crate::contributions::differentiable_positions(&prim, &args)
             .iter()
@@ -125,6 +127,7 @@ impl Lowerer<'_> {
             pass,
             reverse,
             structs,
+            held,
             ..
         } = prim
         else {
@@ -140,6 +143,7 @@ impl Lowerer<'_> {
                 reverse,
                 parts: Some(parts),
                 structs,
+                held,
             },
             args,
             annotation: annotation.map(ToTokens::to_token_stream),

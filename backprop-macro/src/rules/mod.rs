@@ -48,6 +48,11 @@ pub enum Prim {
         parts: Option<crate::ir::Parts>,
         /// The arguments that are structs passed whole (`dense(&net.l1, x)`).
         structs: Vec<StructArg>,
+        /// Whether a struct held constant is passed (`dense(net, x)` with `net` outside
+        /// `wrt(..)`): the callee may differentiate it, and return a gradient for it that the
+        /// call does not count; the call's gradients are then checked to count one per float
+        /// argument (`::backprop::one_arg`, `::backprop::args_of`), which says so if not.
+        held: bool,
     },
     /// A part of a call's tuple result (`c` of `let (h, c) = g(..);`, at `.1`): bound by the
     /// call's own pattern, so no line of its own, and no gradient line either (the call
