@@ -425,6 +425,20 @@ impl Lowerer<'_> {
             );
         }
         let name = call.method.to_string();
+        // `net.forward(x)` of a struct that `wrt(..)` holds constant: its companions take the
+        // struct as a differentiated parameter (a method's own `self` excepted).
+        if let Expr::Path(receiver) = strip_parens(&call.receiver)
+            && let Some(struct_name) = receiver.path.get_ident()
+            && self.held.contains(&struct_name.to_string())
+        {
+            self.errors.spanned(
+                &call.method,
+                format!(
+                    "`{struct_name}.{name}(..)` calls a method of `{struct_name}`, which `wrt(..)` holds constant: a struct's methods are differentiated only when it is among the differentiated parameters; name `{struct_name}` in `wrt(..)` too and ignore its gradient"
+                ),
+            );
+            return Value::Operand(placeholder());
+        }
         let Some(rule) = rules::method_rule(&name) else {
             let message = if ARRAY_METHODS.iter().any(|(method, _)| *method == name) {
                 format!(
