@@ -817,3 +817,82 @@ fn a_saliency_map_through_a_layer() {
     );
     close("d x", d_x.as_slice().unwrap(), &exact, 1e-14);
 }
+
+#[derive(Clone, Debug, Differentiable)]
+struct Scorer {
+    w: Array2<f64>,
+    b: Array1<f64>,
+}
+
+#[backprop]
+impl Scorer {
+    #[backprop]
+    fn hidden(&self, x: &Array1<f64>) -> Array1<f64> {
+        (x.dot(&self.w) + &self.b).mapv(f64::tanh)
+    }
+
+    /// Takes `self` by value.
+    #[backprop]
+    fn score(self, x: &Array1<f64>) -> f64 {
+        (x.dot(&self.w) + &self.b).sum()
+    }
+
+    /// Calls a `&self` method and a `self` one of its own struct, itself by value.
+    #[backprop]
+    fn squared(self, x: &Array1<f64>) -> f64 {
+        let h: Array1<f64> = self.hidden(x);
+        let s = self.score(&h);
+        s * s
+    }
+}
+
+/// A struct taken by value, given to a method that takes `self` by value.
+#[backprop]
+fn scored(net: Scorer, x: &Array1<f64>) -> f64 {
+    let s = net.score(x);
+    s * s
+}
+
+/// `[w (2×2), b, x]` as dual numbers: `score` of `x`, or of `hidden(x)` first.
+fn scorer_reference(p: &[Dual64], through_hidden: bool) -> Dual64 {
+    let (w, b, x) = (&p[0..4], &p[4..6], &p[6..8]);
+    let affine = |v: &[Dual64]| -> Vec<Dual64> {
+        (0..2)
+            .map(|j| b[j] + v[0] * w[j] + v[1] * w[2 + j])
+            .collect()
+    };
+    let input: Vec<Dual64> = match through_hidden {
+        true => affine(x).iter().map(|v| v.tanh()).collect(),
+        false => x.to_vec(),
+    };
+    let s = affine(&input).iter().fold(Dual64::from(0.0), |s, &v| s + v);
+    s * s
+}
+
+#[test]
+fn methods_taking_self_by_value_called_inside() {
+    let net = Scorer {
+        w: array![[0.1, -0.1], [0.4, 0.2]],
+        b: array![0.1, -0.3],
+    };
+    let x = array![0.7, -1.2];
+    let flat: Vec<f64> = net.to_flat().into_iter().chain(x.iter().copied()).collect();
+    for through_hidden in [false, true] {
+        let (value, (d_net, d_x)) = match through_hidden {
+            false => scored_grad(net.clone(), &x),
+            true => net.clone().squared_grad(&x),
+        };
+        let exact = dual_gradient(|p| scorer_reference(p, through_hidden), &flat);
+        let expected = scorer_reference(
+            &flat.iter().map(|&v| Dual64::from(v)).collect::<Vec<_>>(),
+            through_hidden,
+        );
+        assert!((value - expected.re).abs() < 1e-14);
+        let got: Vec<f64> = d_net
+            .to_flat()
+            .into_iter()
+            .chain(d_x.iter().copied())
+            .collect();
+        close("self by value", &got, &exact, 1e-14);
+    }
+}

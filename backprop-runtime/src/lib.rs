@@ -127,6 +127,38 @@ call_gradients! {
     (A, B, C, D, E, F, G, H, I, J, K, L)
 }
 
+/// A struct parameter taken by value, as the receiver of one of its methods in generated code
+/// (`Net::score(::backprop::receive(&net), x)` for `net.score(x)`): the reference itself for a
+/// `&self` method, a copy for a method that takes `self` by value, which the generated code
+/// calls twice (in the forward pass, and in the reverse pass through `score_backward`). Which
+/// of the two is inferred from the method's signature.
+pub fn receive<'a, S, T: Receiver<'a, S>>(receiver: &'a S) -> T {
+    T::receive(receiver)
+}
+
+/// What [`receive`] makes of a struct: `&S` for `&self`, a clone for `self`.
+#[diagnostic::on_unimplemented(
+    message = "a method that takes `self` by value is called on `{S}`, which the generated code needs again",
+    label = "the struct is passed to the method here",
+    note = "the generated code calls the method in its forward pass and again through its `_backward`, so it passes a copy: derive `Clone` on the struct, or take `&self`"
+)]
+pub trait Receiver<'a, S> {
+    /// The receiver made from a reference to the struct.
+    fn receive(receiver: &'a S) -> Self;
+}
+
+impl<'a, S> Receiver<'a, S> for &'a S {
+    fn receive(receiver: &'a S) -> Self {
+        receiver
+    }
+}
+
+impl<'a, S: Clone> Receiver<'a, S> for S {
+    fn receive(receiver: &'a S) -> Self {
+        receiver.clone()
+    }
+}
+
 /// `g_backward(.., d)` of a call with one float argument and a struct held constant
 /// (`dense(net, x)` with `net` outside `wrt(..)`), in generated code: passed through, checked
 /// to hold one gradient, so that a callee which differentiates the struct fails to compile

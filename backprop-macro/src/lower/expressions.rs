@@ -32,8 +32,8 @@ pub const VIEW_METHODS: &[&str] = &[
 
 impl Lowerer<'_> {
     /// `net.forward(x)`, `self.l1.forward(x)`: a method of a struct parameter (or of a struct
-    /// field of one) as the call `Net::forward(&net, x)`, of a `&self` method with its
-    /// companions (`#[backprop]` in its impl).
+    /// field of one) as the call `Net::forward(&net, x)`, of a method with its companions
+    /// (`#[backprop]` in its impl).
     pub(super) fn struct_method_as_call(
         &self,
         call: &syn::ExprMethodCall,
@@ -50,8 +50,16 @@ impl Lowerer<'_> {
             .for_each(|s| s.arguments = syn::PathArguments::None);
         let (method, args) = (&call.method, &call.args);
         let receiver = strip_parens(&call.receiver);
+        // A struct taken by value lends itself to a `&self` method and gives a copy to a
+        // `self` one (which the generated code calls twice): `::backprop::receive` is either,
+        // inferred from the method.
         let receiver = match receiver {
             Expr::Path(_) if group.by_ref => quote!(#receiver),
+            // Spanned at the receiver: a struct that is not `Clone` is reported there.
+            Expr::Path(path) => {
+                let span = syn::spanned::Spanned::span(path);
+                quote::quote_spanned!(span=> ::backprop::receive(&#receiver))
+            }
             _ => quote!(&#receiver),
         };
         let span = syn::spanned::Spanned::span(call);
