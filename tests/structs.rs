@@ -775,6 +775,53 @@ fn a_constant_struct_passed_whole_to_a_callee_that_leaves_it_out() {
 }
 
 #[derive(Clone, Debug, Differentiable)]
+struct Potential {
+    k: [f64; 2],
+}
+
+#[backprop]
+impl Potential {
+    /// The potential holds its own parameters constant.
+    #[backprop(wrt(x))]
+    fn energy(&self, x: &[f64]) -> f64 {
+        self.k[0] * x[0] * x[0] + self.k[1] * x[1].sin()
+    }
+}
+
+/// A caller that holds the struct constant too, and calls its method.
+#[backprop(wrt(x))]
+fn squared_energy(p: &Potential, x: &[f64]) -> f64 {
+    let e = p.energy(x);
+    e * e
+}
+
+/// The same with the struct taken by value.
+#[backprop(wrt(x))]
+fn squared_energy_owned(p: Potential, x: &[f64]) -> f64 {
+    let e = p.energy(x);
+    e * e
+}
+
+#[test]
+fn a_method_of_a_struct_held_constant_that_holds_itself_constant() {
+    let p = Potential { k: [1.5, -0.5] };
+    let x = [0.3, 1.1];
+    let exact = dual_gradient(
+        |x| {
+            let e = x[0] * x[0] * p.k[0] + x[1].sin() * p.k[1];
+            e * e
+        },
+        &x,
+    );
+    let (value, gradient) = squared_energy_grad(&p, &x);
+    assert_eq!(value, squared_energy(&p, &x));
+    close("by reference", &gradient, &exact, 1e-14);
+    let (value, gradient) = squared_energy_owned_grad(p.clone(), &x);
+    assert_eq!(value, squared_energy(&p, &x));
+    close("by value", &gradient, &exact, 1e-14);
+}
+
+#[derive(Clone, Debug, Differentiable)]
 struct Dense {
     w: Array2<f64>,
     b: Array1<f64>,

@@ -122,7 +122,7 @@ pub fn args_of<const N: usize, R, G: CallArity<N>>(value_and_gradients: (R, G)) 
 #[diagnostic::on_unimplemented(
     message = "this call's `_backward` returns several gradients, `{Self}`, where the call passes one float argument and a struct that `wrt(..)` holds constant",
     label = "the function called here differentiates the struct passed to it",
-    note = "the struct's type derives `Differentiable`, so the function called differentiates it as well: name the struct in this function's `wrt(..)` too and ignore its gradient, or pass the function the struct's fields"
+    note = "the struct's type derives `Differentiable`, so the function called differentiates it as well: name the struct in this function's `wrt(..)` too and ignore its gradient, or leave the struct out of the `wrt(..)` of the function called"
 )]
 pub trait OneGradient {
     /// The same gradient.
@@ -171,7 +171,7 @@ impl<S: ndarray::RawData, D> OneGradient for ndarray::ArrayBase<S, D> {
 #[diagnostic::on_unimplemented(
     message = "this call's `_backward` returns the gradients `{Self}`, not one for each float argument the call passes: a struct that `wrt(..)` holds constant is passed too",
     label = "the function called here differentiates the struct passed to it",
-    note = "the struct's type derives `Differentiable`, so the function called differentiates it as well: name the struct in this function's `wrt(..)` too and ignore its gradient, or pass the function the struct's fields"
+    note = "the struct's type derives `Differentiable`, so the function called differentiates it as well: name the struct in this function's `wrt(..)` too and ignore its gradient, or leave the struct out of the `wrt(..)` of the function called"
 )]
 pub trait CallArity<const N: usize> {
     /// The same tuple.

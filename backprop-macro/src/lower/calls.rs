@@ -168,13 +168,18 @@ impl Lowerer<'_> {
             )
             .collect();
         args.extend(field_operands);
-        // A struct held constant, passed as itself (`net`, `&net`).
+        // A struct held constant, passed as itself (`net`, `&net`, or as the receiver of one
+        // of its methods, `::backprop::receive(&net)`).
         let held = call.args.iter().any(|arg| {
-            let arg = match strip_parens(arg) {
-                Expr::Reference(reference) => strip_parens(&reference.expr),
-                arg => arg,
-            };
-            matches!(arg, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.held.contains(&i.to_string())))
+            let mut arg = strip_parens(arg);
+            loop {
+                arg = match arg {
+                    Expr::Reference(reference) => strip_parens(&reference.expr),
+                    Expr::Call(c) if c.args.len() == 1 && is_receive(&c.func) => &c.args[0],
+                    _ => break,
+                };
+            }
+            matches!(arg, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.held.contains_key(&i.to_string())))
         });
         let (path, backward) = backward_path(&func.path);
         Value::Assign {
@@ -242,4 +247,10 @@ pub(super) fn backward_path(path: &syn::Path) -> (TokenStream, TokenStream) {
         last.ident = quote::format_ident!("{}_backward", last.ident, span = last.ident.span());
     }
     (forward.to_token_stream(), backward.to_token_stream())
+}
+
+/// Whether `func` is `::backprop::receive`, which generated calls of a struct's methods pass
+/// the struct through (`Lowerer::struct_method_as_call`).
+pub(crate) fn is_receive(func: &Expr) -> bool {
+    func.to_token_stream().to_string().replace(' ', "") == "::backprop::receive"
 }

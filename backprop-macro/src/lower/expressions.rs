@@ -433,19 +433,29 @@ impl Lowerer<'_> {
             );
         }
         let name = call.method.to_string();
-        // `net.forward(x)` of a struct that `wrt(..)` holds constant: its companions take the
-        // struct as a differentiated parameter (a method's own `self` excepted).
+        // `camera.project(theta)` of a struct that `wrt(..)` holds constant: the call
+        // `Camera::project(camera, theta)`, whose gradients are checked to leave the struct out
+        // (its method's `wrt(..)` must, as for any call it is passed to).
         if let Expr::Path(receiver) = strip_parens(&call.receiver)
             && let Some(struct_name) = receiver.path.get_ident()
-            && self.held.contains(&struct_name.to_string())
+            && let Some((path, by_ref)) = self.held.get(&struct_name.to_string())
         {
-            self.errors.spanned(
-                &call.method,
-                format!(
-                    "`{struct_name}.{name}(..)` calls a method of `{struct_name}`, which `wrt(..)` holds constant: a struct's methods are differentiated only when it is among the differentiated parameters; name `{struct_name}` in `wrt(..)` too and ignore its gradient"
-                ),
-            );
-            return Value::Operand(placeholder());
+            let span = syn::spanned::Spanned::span(receiver);
+            let receiver = match by_ref {
+                true => quote::quote_spanned!(span=> #receiver),
+                false => quote::quote_spanned!(span=> ::backprop::receive(&#receiver)),
+            };
+            let (method, args) = (&call.method, &call.args);
+            // The type as written in the signature, spanned at the call: what rustc reports
+            // about the call points there.
+            let mut path = path.clone();
+            path.segments
+                .iter_mut()
+                .for_each(|s| s.ident.set_span(method.span()));
+            let span = syn::spanned::Spanned::span(call);
+            let as_call: syn::ExprCall =
+                syn::parse_quote_spanned!(span=> #path::#method(#receiver, #args));
+            return self.call(&as_call, hint);
         }
         let Some(rule) = rules::method_rule(&name) else {
             let message = if ARRAY_METHODS.iter().any(|(method, _)| *method == name) {

@@ -15,7 +15,7 @@
 
 mod branches;
 mod buffers;
-mod calls;
+pub(crate) mod calls;
 mod control;
 mod exits;
 mod expressions;
@@ -133,28 +133,36 @@ pub struct Lowerer<'a> {
     groups: &'a [crate::structs::Group],
     /// Parameters held constant whose type looks like a struct (`net: &Net` outside
     /// `wrt(..)`): a callee they are passed to may differentiate them (see `Prim::Call`'s
-    /// `held`).
-    held: HashSet<String>,
+    /// `held`). With the struct's path without generic arguments (`Net`), and whether the
+    /// parameter is a reference, for calls of its methods.
+    held: HashMap<String, (syn::Path, bool)>,
 }
 
-/// Whether a parameter's type looks like a struct: a path type named with a capital that is
+/// A parameter's type when it looks like a struct: a path type named with a capital that is
 /// none of the types the macro knows (`&Net`, `Model`; not `usize`, `&[usize]`, `String`).
-fn struct_like(ty: &TokenStream) -> bool {
-    let Ok(mut ty) = syn::parse2::<syn::Type>(ty.clone()) else {
-        return false;
-    };
+/// Its path without generic arguments (`Critic` of `&Critic<f64>`, inferred at a call), and
+/// whether the parameter is a reference.
+fn struct_like(ty: &TokenStream) -> Option<(syn::Path, bool)> {
+    let mut ty = syn::parse2::<syn::Type>(ty.clone()).ok()?;
+    let mut by_ref = false;
     while let syn::Type::Reference(r) = ty {
+        by_ref = true;
         ty = *r.elem;
     }
-    let syn::Type::Path(path) = ty else {
-        return false;
+    let syn::Type::Path(mut path) = ty else {
+        return None;
     };
-    path.path.segments.last().is_some_and(|last| {
-        let name = last.ident.to_string();
-        name.starts_with(|c: char| c.is_ascii_uppercase())
-            && !["String", "Vec", "Option", "Box", "HashMap", "Self"].contains(&name.as_str())
-            && !name.starts_with("Array")
-    })
+    let name = path.path.segments.last()?.ident.to_string();
+    let known = ["String", "Vec", "Option", "Box", "HashMap", "Self"].contains(&name.as_str())
+        || name.starts_with("Array");
+    if known || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return None;
+    }
+    path.path
+        .segments
+        .iter_mut()
+        .for_each(|s| s.arguments = syn::PathArguments::None);
+    Some((path.path, by_ref))
 }
 
 pub fn lower(
@@ -235,11 +243,9 @@ fn lower_pass(
             .params
             .iter()
             .filter(|p| {
-                matches!(p.ty, Ty::Other)
-                    && struct_like(&p.ty_tokens)
-                    && !signature.groups.iter().any(|g| g.param == p.ident)
+                matches!(p.ty, Ty::Other) && !signature.groups.iter().any(|g| g.param == p.ident)
             })
-            .map(|p| p.ident.to_string())
+            .filter_map(|p| Some((p.ident.to_string(), struct_like(&p.ty_tokens)?)))
             .collect(),
     };
     let mut params = Vec::new();

@@ -26,13 +26,7 @@ pub fn struct_argument<'a>(
             // `a.clone()` of a struct taken by reference, passed by value.
             Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => &m.receiver,
             // The receiver of a method of a struct taken by value (`struct_method_as_call`).
-            Expr::Call(c)
-                if c.args.len() == 1
-                    && quote::ToTokens::to_token_stream(&c.func)
-                        .to_string()
-                        .replace(' ', "")
-                        == "::backprop::receive" =>
-            {
+            Expr::Call(c) if c.args.len() == 1 && crate::lower::calls::is_receive(&c.func) => {
                 &c.args[0]
             }
             _ => break,
